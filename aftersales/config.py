@@ -1,0 +1,69 @@
+"""Settings from environment variables (prefix AFTERSALES_) or a .env file."""
+
+from datetime import time
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aftersales.roles import Role
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+
+    environment: Literal["embedded", "production"] = "embedded"
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "aftersales"
+    temporal_ui_port: int = 8233
+    temporal_db_file: str = "data/temporal.db"
+
+    # Read model
+    database_url: str = "sqlite+aiosqlite:///data/aftersales.db"
+
+    # API and auth
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"
+    jwt_ttl_minutes: int = 480
+    seed_demo_users: bool = True
+    demo_password: str = "demo-pass-2026"
+    bcrypt_rounds: int = 12
+
+    # Time (T1–T3) and demo time
+    timezone: str = "Asia/Shanghai"
+    work_day_start: time = time(9, 0)
+    work_day_end: time = time(18, 0)
+    demo_seconds_per_working_day: int | None = Field(
+        default=None,
+        description="Demo only: one working day lasts this many seconds (off when unset).",
+    )
+
+    # Escalation (E1): the levels above the handler, in order.
+    escalation_ladder: list[Role] = [Role.dept_head, Role.cs_manager, Role.deputy_gm, Role.gm]
+
+    # Notifications (E3)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_sender: str = "aftersales@example.com"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    webhook_urls: dict[str, list[str]] = Field(
+        default_factory=dict, description="role id -> webhook URLs (JSON POST, e.g. WeCom robot)"
+    )
+    webhook_timeout_seconds: float = 10.0
+
+    # Early warning (C11)
+    early_warning_threshold: int = 3
+    early_warning_window_days: int = 7
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

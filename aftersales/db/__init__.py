@@ -1,0 +1,1 @@
+"""The read-model database: typed SQLAlchemy 2.0 models and async sessions."""

@@ -1,0 +1,147 @@
+"""Read-model schema. Cases and timelines are written only by the projection activities; the API
+writes numbering, idempotency keys and staff; the calendar tables are admin data (T4).
+
+Money is stored as integer fen (1 yuan = 100 fen) so that no float ever touches an amount.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(256))
+    department: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CaseCounter(Base):
+    """Unified numbering (C1): one counter per prefix and year; numbers are never reused."""
+
+    __tablename__ = "case_counters"
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Case(Base):
+    """One row per case (the register, 来电、来访登记表), upserted by projection with a monotonic seq."""
+
+    __tablename__ = "cases"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    building: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    handler: Mapped[str | None] = mapped_column(String(64))
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    justified: Mapped[bool | None] = mapped_column(Boolean)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    customer_name: Mapped[str] = mapped_column(String(128))
+    customer_phone_masked: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    linked_case_no: Mapped[str | None] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    view: Mapped[dict] = mapped_column(JSON)
+
+
+class TimelineEntry(Base):
+    __tablename__ = "case_timeline"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CalendarYear(Base):
+    """A year whose holiday data is present (T4); years absent here run on the fallback."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CalendarDay(Base):
+    """A statutory holiday (kind=holiday) or a make-up working day (kind=workday, 调休)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class NotificationDelivery(Base):
+    """One row per notification, channel and recipient delivered, so a retried activity never
+    sends the same message twice (E3)."""
+
+    __tablename__ = "notification_deliveries"
+    notification_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(512), primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Contractor(Base):
+    __tablename__ = "contractors"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    deposit_initial_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DepositEntry(Base):
+    """Quality-deposit ledger (A3); entry_key makes a deduction happen exactly once."""
+
+    __tablename__ = "deposit_entries"
+    __table_args__ = (UniqueConstraint("entry_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contractor_id: Mapped[str] = mapped_column(String(64), index=True)
+    entry_key: Mapped[str] = mapped_column(String(96))
+    case_no: Mapped[str | None] = mapped_column(String(32))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkerScore(Base):
+    """R9: a worker's quality and attitude scores from one repair's sign-off and revisit."""
+
+    __tablename__ = "worker_scores"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(8), index=True)
+    quality: Mapped[int] = mapped_column(Integer)
+    attitude: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
