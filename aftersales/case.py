@@ -1,0 +1,361 @@
+"""What every case has, complaint or repair: customer, deadlines with escalation (T2, E1–E3),
+approvals (A4), a timeline, and the effects a workflow carries out (notifications, checks).
+
+A `CaseMachine` is pure: given the time and the working calendar it decides; the workflow around it
+only waits, runs activities and records. Subclasses add their own actions as `on_<action>` methods.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from aftersales.actor import Actor
+from aftersales.approvals import Approval, ApprovalStep
+from aftersales.calendar import CalendarSnapshot, WorkCalendar
+from aftersales.errors import conflict, forbidden
+from aftersales.privacy import mask_phone
+from aftersales.roles import Role
+
+PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+
+
+class CaseType(StrEnum):
+    complaint = "complaint"
+    repair = "repair"
+
+
+class Customer(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(pattern=PHONE_PATTERN, description="mainland mobile or landline with area code")
+    project: str = Field(min_length=1, max_length=128)
+    building: str = Field(min_length=1, max_length=64)
+    unit: str = Field(min_length=1, max_length=64)
+
+    @field_validator("name", "project", "building", "unit")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+    def masked(self) -> "Customer":
+        return self.model_copy(update={"phone": mask_phone(self.phone)})
+
+
+class CaseConfig(BaseModel):
+    """Configuration a case runs with, loaded once by an activity so the workflow stays deterministic."""
+
+    calendar: CalendarSnapshot
+    covered_years: list[int]
+    ladder: list[Role]
+    early_warning_threshold: int = 3
+    early_warning_window_days: int = 7
+
+
+@dataclass
+class Ctx:
+    now: datetime
+    cal: WorkCalendar
+    ladder: list[Role]
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None = None
+    role: Role | None = None
+
+
+DeadlineState = Literal["open", "met", "missed", "met_late", "waived"]
+
+
+class Deadline(BaseModel):
+    key: str
+    rule: str
+    label: str
+    owners: list[Role]
+    department: str | None = None
+    started_at: datetime
+    due_at: datetime
+    met_at: datetime | None = None
+    waived: bool = False
+    missed: bool = False
+    escalates: bool = True
+    level: int = 0
+    next_step_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.met_at is None and not self.waived
+
+    @property
+    def state(self) -> DeadlineState:
+        if self.waived and self.met_at is None:
+            return "waived"
+        if self.met_at is not None:
+            return "met" if self.met_at <= self.due_at else "met_late"
+        return "missed" if self.missed else "open"
+
+    def view(self) -> dict[str, Any]:
+        return {
+            **self.model_dump(mode="json", exclude={"next_step_at", "missed"}),
+            "state": self.state,
+            "met": None if self.state in ("open", "waived") else self.state == "met",
+        }
+
+
+class Notice(BaseModel):
+    """Effect: notify people (by role and/or username); the workflow sends it through an activity."""
+
+    kind: Literal["notice"] = "notice"
+    notification_id: str
+    roles: list[Role] = []
+    usernames: list[str] = []
+    department: str | None = None
+    subject: str
+    body: str
+    reason: str
+
+
+class EarlyWarningCheck(BaseModel):
+    """Effect (C11): count recent complaints on the same building; the workflow asks the read model."""
+
+    kind: Literal["early_warning_check"] = "early_warning_check"
+    project: str
+    building: str
+
+
+Effect = Notice | EarlyWarningCheck
+
+# A reminder for a non-escalating deadline (C5 progress notes) repeats after this many working hours.
+REMINDER_EVERY_WORKING_HOURS = 4
+# A pending approval is due within this many working days, then escalates like any deadline (E1).
+APPROVAL_WORKING_DAYS = 1
+
+
+class CaseState(BaseModel):
+    case_no: str
+    case_type: CaseType
+    status: str
+    received_at: datetime
+    registered_by: str
+    customer: Customer
+    description: str
+    department: str | None = None
+    handler: str | None = None
+    major: bool = False
+    base_level: int = 0
+    deadlines: list[Deadline] = []
+    approvals: list[Approval] = []
+    timeline: list[TimelineItem] = []
+    outcome: str | None = None
+    closed_at: datetime | None = None
+    satisfaction: int | None = None
+    seq: int = 0
+    notice_seq: int = 0
+    fallback_years_noted: list[int] = []
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def escalation_level(self) -> int:
+        return max([self.base_level, *(d.level for d in self.deadlines)])
+
+    def overdue(self, now: datetime) -> bool:
+        return any(d.open and (d.missed or d.due_at <= now) for d in self.deadlines)
+
+
+class CaseMachine:
+    """Shared mechanics. Subclasses define `state_cls`, `ACTION_ROLES` and `on_<action>` methods."""
+
+    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {}
+
+    def __init__(self, state: CaseState) -> None:
+        self.state = state
+        self.effects: list[Effect] = []
+
+    # ---- actions -------------------------------------------------------------------------
+    def apply(self, action: BaseModel, actor: Actor, ctx: Ctx) -> list[Effect]:
+        """Applies one action or raises Rejection, leaving the state untouched on refusal
+        (callers validate on a copy first: see `check`)."""
+        name: str = getattr(action, "action")
+        handler = getattr(self, f"on_{name}", None)
+        if handler is None:
+            raise conflict(f"action '{name}' does not apply to a {self.state.case_type.value} case")
+        if self.state.closed:
+            raise conflict(f"case {self.state.case_no} is closed")
+        allowed = self.ACTION_ROLES.get(name)
+        if allowed is not None and actor.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise forbidden(f"role {actor.role.value} may not {name}; allowed: {names}")
+        handler(action, actor, ctx)
+        self.state.seq += 1
+        return self._take_effects()
+
+    def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
+        """Dry run on a deep copy: the validator and the handler can never disagree."""
+        type(self)(self.state.model_copy(deep=True)).apply(action, actor, ctx)
+
+    def require_status(self, *statuses: str, doing: str) -> None:
+        if self.state.status not in statuses:
+            raise conflict(
+                f"cannot {doing} while the case is {self.state.status}; it must be {' or '.join(statuses)}"
+            )
+
+    # ---- timeline and notifications -------------------------------------------------------
+    def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | None = None) -> None:
+        self.state.timeline.append(
+            TimelineItem(
+                at=ctx.now, kind=kind, text=text,
+                actor=actor.username if actor else None, role=actor.role if actor else None,
+            )
+        )
+
+    def notify(self, roles: list[Role], subject: str, body: str, reason: str,
+               usernames: list[str] | None = None, department: str | None = None) -> None:
+        self.state.notice_seq += 1
+        self.effects.append(
+            Notice(
+                notification_id=f"{self.state.case_no}:n{self.state.notice_seq}",
+                roles=roles, usernames=usernames or [], department=department,
+                subject=f"[{self.state.case_no}] {subject}", body=body, reason=reason,
+            )
+        )
+
+    def _take_effects(self) -> list[Effect]:
+        effects, self.effects = self.effects, []
+        return effects
+
+    # ---- deadlines (T2, T5) ----------------------------------------------------------------
+    def set_deadline(self, ctx: Ctx, *, key: str, rule: str, label: str, due_at: datetime,
+                     owners: list[Role], escalates: bool = True) -> Deadline:
+        """Adds a deadline; its due time is fixed from now on (T5) unless a person extends it."""
+        d = Deadline(key=key, rule=rule, label=label, owners=owners, department=self.state.department,
+                     started_at=ctx.now, due_at=due_at, escalates=escalates)
+        self.state.deadlines.append(d)
+        self._note_fallback(ctx, ctx.now, due_at)
+        return d
+
+    def deadline(self, key: str) -> Deadline | None:
+        return next((d for d in reversed(self.state.deadlines) if d.key == key), None)
+
+    def meet(self, ctx: Ctx, key: str) -> None:
+        d = self.deadline(key)
+        if d is not None and d.open:
+            d.met_at = ctx.now
+            d.next_step_at = None
+
+    def waive_open_deadlines(self) -> None:
+        for d in self.state.deadlines:
+            if d.open:
+                d.waived, d.next_step_at = True, None
+
+    def _note_fallback(self, ctx: Ctx, start: datetime, end: datetime) -> None:
+        """T4: a year without holiday data runs on the fallback; say so once in the timeline."""
+        for year in ctx.cal.fallback_years(start, end):
+            if year not in self.state.fallback_years_noted:
+                self.state.fallback_years_noted.append(year)
+                self.note(ctx, "calendar",
+                          f"no holiday data for {year}: deadlines use Monday–Friday minus fixed-date holidays (T4)")
+
+    # ---- approvals (A4) --------------------------------------------------------------------
+    def request_approval(self, ctx: Ctx, actor: Actor, *, id: str, purpose: str, rule: str,
+                         subject: str, steps: list[ApprovalStep], amount=None) -> Approval:
+        approval = Approval(id=id, purpose=purpose, rule=rule, subject=subject, amount=amount,
+                            requested_by=actor.username, requested_at=ctx.now, steps=steps)
+        self.state.approvals.append(approval)
+        self._await_step(ctx, approval)
+        return approval
+
+    def approval(self, id: str) -> Approval | None:
+        return next((a for a in self.state.approvals if a.id == id), None)
+
+    def pending_approval(self) -> Approval | None:
+        return next((a for a in reversed(self.state.approvals) if a.status == "pending"), None)
+
+    def decide_pending(self, ctx: Ctx, actor: Actor, decision, reason: str | None) -> Approval:
+        approval = self.pending_approval()
+        if approval is None:
+            raise conflict("there is no approval waiting for a decision")
+        approval.decide(actor, decision, reason, ctx.now)
+        self.meet(ctx, f"approval:{approval.id}")
+        amount = f", amount {approval.amount} yuan" if approval.amount is not None else ""
+        self.note(ctx, "approval", f"{approval.subject}: {decision} by {actor.role.value}{amount}"
+                  + (f" — {reason}" if reason else ""), actor)
+        if approval.status == "pending":
+            self._await_step(ctx, approval)
+        return approval
+
+    def _await_step(self, ctx: Ctx, approval: Approval) -> None:
+        step = approval.current()
+        assert step is not None
+        key = f"approval:{approval.id}"
+        self.waive_key(key)
+        self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{step.role.value} to {step.kind}: {approval.subject}",
+                          due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
+        self.notify([step.role], f"待审批: {approval.subject}",
+                    f"{approval.subject} waits for your decision ({step.kind}).", f"approval {approval.id} ({approval.rule})")
+
+    def waive_key(self, key: str) -> None:
+        for d in self.state.deadlines:
+            if d.key == key and d.open:
+                d.waived, d.next_step_at = True, None
+
+    # ---- time passing: missed deadlines and escalation (E1, E3) ----------------------------
+    def next_wakeup(self) -> datetime | None:
+        times = [d.next_step_at if d.missed else d.due_at for d in self.state.deadlines if d.open]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
+    def tick(self, ctx: Ctx) -> list[Effect]:
+        for d in self.state.deadlines:
+            if not d.open:
+                continue
+            if not d.missed and ctx.now >= d.due_at:
+                d.missed = True
+                self.note(ctx, "deadline_missed", f"deadline missed: {d.label} ({d.rule}), due {d.due_at.isoformat()}")
+                self._step(ctx, d, at=d.due_at)
+            while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
+                self._step(ctx, d, at=d.next_step_at)
+        if self.effects:
+            self.state.seq += 1
+        return self._take_effects()
+
+    def _step(self, ctx: Ctx, d: Deadline, at: datetime) -> None:
+        """One escalation step for an overdue deadline: up one level of the ladder (E1), or a
+        repeated reminder to the owners for a deadline that does not escalate (C5)."""
+        if not d.escalates:
+            self.notify(d.owners, f"提醒: {d.label} 已逾期", f"{d.label} was due {d.due_at.isoformat()}.",
+                        f"{d.rule} overdue", department=d.department)
+            d.next_step_at = ctx.cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
+            return
+        ladder = ctx.ladder
+        level = max(d.level, self.state.base_level) + 1
+        if level > len(ladder):
+            d.next_step_at = None
+            return
+        d.level = level
+        role = ladder[level - 1]
+        self.note(ctx, "escalation", f"escalated to level {level} ({role.value}): {d.label} ({d.rule}) overdue")
+        self.notify([role], f"升级 L{level}: {d.label} 逾期",
+                    f"Case {self.state.case_no}: {d.label} ({d.rule}) was due {d.due_at.isoformat()} and is not done.",
+                    f"E1 escalation level {level}: {d.rule} overdue",
+                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None)
+        d.next_step_at = ctx.cal.add_working_days(at, 1) if level < len(ladder) else None
+
+    # ---- notification results (E3) ---------------------------------------------------------
+    def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,
+                        unreachable: list[Role]) -> None:
+        who = ", ".join(r.value for r in notice.roles) or ", ".join(notice.usernames)
+        text = f"notified {who} ({len(emails)} email, {webhooks} webhook): {notice.reason}"
+        if unreachable:
+            text += f"; NO RECIPIENT configured for {', '.join(r.value for r in unreachable)}"
+        self.note(ctx, "notification", text)
+        self.state.seq += 1
+

@@ -1,0 +1,344 @@
+"""The complaint procedure (投诉处理), rules C1–C11, as a pure state machine.
+
+    registered ─classify─┬─ unjustified: reply, closed (C2)
+                         └─ assigned ─department_feedback─ investigated ─propose_solution─
+    awaiting_approval ─decide─ approved ─inform_customer─ customer_informed ─record_satisfaction─
+    satisfaction_recorded ─summarise─ summarised (major: summary_review ─decide(gm)─ summarised) ─close─ closed
+
+Deadlines: opinion to the customer 3 working days from receipt (C4), close 7 days from receipt (C6),
+progress note every 4 working hours (C5), department feedback 3 working days from classification
+(C3), solution 1 working day after the investigation (C4). Major complaints (C8) start escalation
+at deputy_gm + gm (E2) and need the emergency meeting record and the special report; an authority
+referral (C9) needs the manager's in-person answer and written report before closing.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+from aftersales import actions as A
+from aftersales.actions import ShortText, Text
+from aftersales.actor import Actor
+from aftersales.approvals import route_complaint_solution, route_complaint_summary
+from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect
+from aftersales.errors import conflict, forbidden
+from aftersales.roles import Role
+
+CASE_NO_PREFIX = "TS"  # 投诉
+
+OPINION_WORKING_DAYS = 3        # C4 [S2 ch.4 七]
+CLOSE_CALENDAR_DAYS = 7         # C6 [S5 第二十六条]
+PROGRESS_WORKING_HOURS = 4      # C5 [S3]
+FEEDBACK_WORKING_DAYS = 3       # C3 [S1 §3.4.2.2]
+SOLUTION_WORKING_DAYS = 1       # C4 [S7]
+
+
+class Channel(StrEnum):
+    phone = "phone"
+    visit = "visit"
+    letter = "letter"
+    online = "online"
+    property = "property"
+    authority_referral = "authority_referral"
+
+
+class ComplaintStatus(StrEnum):
+    registered = "registered"
+    assigned = "assigned"
+    investigated = "investigated"
+    awaiting_approval = "awaiting_approval"
+    approved = "approved"
+    customer_informed = "customer_informed"
+    satisfaction_recorded = "satisfaction_recorded"
+    summary_review = "summary_review"
+    summarised = "summarised"
+    closed = "closed"
+
+
+class ComplaintIntake(BaseModel):
+    """C1: what the hotline registers (来电、来访登记表)."""
+    customer: Customer
+    channel: Channel
+    category: ShortText
+    description: Text
+    major: bool = False
+    group_complaint: bool = False
+
+
+class ComplaintState(CaseState):
+    case_type: CaseType = CaseType.complaint
+    channel: Channel
+    category: str
+    group_complaint: bool = False
+    major_reason: str | None = None
+    justified: bool | None = None
+    reply: str | None = None
+    findings: str | None = None
+    solution: str | None = None
+    compensation: Decimal | None = None
+    customer_message: str | None = None
+    satisfaction_comment: str | None = None
+    summary: str | None = None
+    corrective_measures: str | None = None
+    preventive_measures: str | None = None
+    meeting_minutes: str | None = None
+    meeting_attendees: list[Role] = []
+    special_report: str | None = None
+    authority_answered_at: datetime | None = None
+    authority_report: str | None = None
+    early_warning: str | None = None
+    progress_notes: int = Field(default=0, description="C5 progress notes recorded")
+    solution_round: int = 0
+
+
+_S = ComplaintStatus
+_OPEN_AFTER_CLASSIFY = tuple(s.value for s in _S if s not in (_S.registered, _S.closed))
+
+
+class ComplaintCase(CaseMachine):
+    state: ComplaintState
+
+    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {
+        "classify": frozenset({Role.cs_staff, Role.cs_manager}),
+        "assign_handler": frozenset({Role.dept_head, Role.cs_staff, Role.cs_manager}),
+        "department_feedback": frozenset({Role.dept_handler, Role.dept_head}),
+        "propose_solution": frozenset({Role.dept_handler, Role.dept_head}),
+        "inform_customer": frozenset({Role.cs_staff, Role.butler, Role.cs_manager}),
+        "record_satisfaction": frozenset({Role.cs_staff, Role.butler, Role.cs_manager}),
+        "summarise": frozenset({Role.cs_staff, Role.cs_manager}),
+        "progress_note": frozenset({Role.butler, Role.cs_staff}),
+        "mark_major": frozenset({Role.cs_staff, Role.cs_manager, Role.deputy_gm, Role.gm}),
+        "record_meeting": frozenset({Role.cs_manager, Role.deputy_gm, Role.gm}),
+        "file_special_report": frozenset({Role.cs_manager}),
+        "authority_reply": frozenset({Role.cs_manager}),
+        "close": frozenset({Role.cs_staff, Role.cs_manager}),
+    }
+
+    # ---- C1: intake ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, case_no: str, intake: ComplaintIntake, actor: Actor, ctx: Ctx) -> tuple["ComplaintCase", list[Effect]]:
+        received = ctx.now
+        state = ComplaintState(
+            case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
+            customer=intake.customer, description=intake.description, channel=intake.channel,
+            category=intake.category, group_complaint=intake.group_complaint,
+        )
+        case = cls(state)
+        case.note(ctx, "intake", f"registered via {intake.channel.value}: {intake.category} (C1)", actor)
+        cal = ctx.cal
+        case.set_deadline(ctx, key="opinion", rule="C4", label="handling opinion to the customer",
+                          due_at=cal.add_working_days(received, OPINION_WORKING_DAYS), owners=[Role.cs_staff])
+        case.set_deadline(ctx, key="close", rule="C6", label="complaint closed",
+                          due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS), owners=[Role.cs_staff])
+        case._next_progress(ctx)
+        reasons = [r for r, on in (("reported as major at intake", intake.major),
+                                   ("group complaint (群诉)", intake.group_complaint),
+                                   ("referred by a government authority", intake.channel == Channel.authority_referral)) if on]
+        if reasons:
+            case._make_major(ctx, "; ".join(reasons))
+        case.effects.append(EarlyWarningCheck(project=intake.customer.project, building=intake.customer.building))
+        return case, case._take_effects()
+
+    def _next_progress(self, ctx: Ctx) -> None:
+        """C5: the next progress note is due 4 working hours from now."""
+        self.set_deadline(ctx, key="progress", rule="C5", label="progress note to the owner",
+                          due_at=ctx.cal.add_working_hours(ctx.now, PROGRESS_WORKING_HOURS),
+                          owners=[Role.butler, Role.cs_staff], escalates=False)
+
+    def _make_major(self, ctx: Ctx, reason: str) -> None:
+        """C8/E2: reported at once to gm, deputy_gm (and the department head); escalation starts at deputy_gm."""
+        s = self.state
+        s.major, s.major_reason = True, reason
+        ladder = ctx.ladder
+        s.base_level = max(s.base_level, ladder.index(Role.deputy_gm) + 1 if Role.deputy_gm in ladder else len(ladder))
+        self.note(ctx, "major", f"major complaint: {reason}; reported to gm, deputy_gm (C8, E2)")
+        self.notify([Role.gm, Role.deputy_gm], "重大投诉 major complaint",
+                    f"{s.category} at {s.customer.project} {s.customer.building}: {reason}.", "C8 major complaint")
+        if s.department:
+            self._notify_major_department(ctx)
+
+    def _notify_major_department(self, ctx: Ctx) -> None:
+        self.note(ctx, "major", f"major complaint reported to the head of {self.state.department} (C8)")
+        self.notify([Role.dept_head], "重大投诉 major complaint", f"Your department handles major complaint "
+                    f"{self.state.case_no}: an emergency meeting decides the solution.", "C8 major complaint",
+                    department=self.state.department)
+
+    def record_early_warning(self, ctx: Ctx, count: int, window_days: int) -> None:
+        """C11: several complaints on one building within a short window warn cs_manager."""
+        s = self.state
+        s.early_warning = f"{count} complaints on {s.customer.project} {s.customer.building} within {window_days} days"
+        self.note(ctx, "early_warning", f"early warning: {s.early_warning} (C11)")
+        self.notify([Role.cs_manager], "投诉预警 early warning", f"{s.early_warning}; a major complaint may be coming.",
+                    "C11 early warning")
+        s.seq += 1
+
+    # ---- C2/C3: classification and the department -------------------------------------------
+    def on_classify(self, a: A.Classify, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.registered, doing="classify")
+        s = self.state
+        s.category, s.department, s.justified = a.category, a.department, a.justified
+        if not a.justified:
+            s.reply = a.reply
+            self.note(ctx, "classified", f"not justified (owner's own cause); replied: {a.reply} (C2)", actor)
+            self.meet(ctx, "opinion")
+            self._close(ctx, "unjustified")
+            return
+        s.status = _S.assigned
+        self.note(ctx, "classified", f"{a.category}, responsible department {a.department} (C2)", actor)
+        self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"feedback from {a.department}",
+                          due_at=ctx.cal.add_working_days(ctx.now, FEEDBACK_WORKING_DAYS),
+                          owners=[Role.dept_handler, Role.dept_head])
+        self.notify([Role.dept_head], "新投诉 complaint for your department",
+                    f"{a.category}: name a handler; feedback is due within {FEEDBACK_WORKING_DAYS} working days.",
+                    "C3 complaint assigned", department=a.department)
+        if s.major:
+            self._notify_major_department(ctx)
+
+    def on_assign_handler(self, a: A.AssignHandler, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="assign a handler")
+        self.state.handler = a.handler
+        self.note(ctx, "assigned", f"handler {a.handler} follows the case (C3)", actor)
+        self.notify([], "投诉处理 complaint assigned to you", f"You handle {self.state.case_no}.", "C3 named handler",
+                    usernames=[a.handler])
+
+    def on_department_feedback(self, a: A.DepartmentFeedback, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.assigned, doing="record the department's feedback")
+        self._require_handler(actor)
+        self.state.findings, self.state.status = a.findings, _S.investigated
+        self.meet(ctx, "dept_feedback")
+        self.note(ctx, "feedback", f"department feedback: {a.findings} (C3)", actor)
+        self._solution_deadline(ctx)
+
+    def _solution_deadline(self, ctx: Ctx) -> None:
+        self.waive_key("solution")
+        self.set_deadline(ctx, key="solution", rule="C4", label="solution proposed",
+                          due_at=ctx.cal.add_working_days(ctx.now, SOLUTION_WORKING_DAYS),
+                          owners=[Role.dept_handler])
+
+    def _require_handler(self, actor: Actor) -> None:
+        s = self.state
+        if s.handler is None:
+            raise conflict("no handler is named yet: assign_handler first (C3)")
+        if actor.role == Role.dept_handler and actor.username != s.handler:
+            raise forbidden(f"only the named handler {s.handler} or the department head may do this (C3)")
+
+    # ---- C4/C7/C8: solution and its approval -------------------------------------------------
+    def on_propose_solution(self, a: A.ProposeSolution, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.investigated, doing="propose a solution")
+        self._require_handler(actor)
+        s = self.state
+        if s.major and s.meeting_minutes is None:
+            raise conflict("a major complaint's solution is decided by the emergency meeting: record_meeting first (C8)")
+        s.solution, s.compensation, s.status = a.solution, a.compensation, _S.awaiting_approval
+        s.solution_round += 1
+        self.meet(ctx, "solution")
+        self.note(ctx, "solution", f"solution proposed (compensation {a.compensation} yuan): {a.solution} (C4)", actor)
+        self.request_approval(ctx, actor, id=f"solution-{s.solution_round}", purpose="complaint_solution", rule="C7",
+                              subject=f"solution for {s.case_no}", steps=route_complaint_solution(s.major),
+                              amount=a.compensation)
+
+    def on_decide(self, a: A.Decide, actor: Actor, ctx: Ctx) -> None:
+        approval = self.decide_pending(ctx, actor, a.decision, a.reason)
+        s = self.state
+        if approval.purpose == "complaint_solution":
+            if approval.status == "approved":
+                s.status = _S.approved
+            elif approval.status != "pending":
+                s.status = _S.investigated
+                self._solution_deadline(ctx)
+        elif approval.purpose == "complaint_summary":
+            if approval.status == "approved":
+                s.status = _S.summarised
+            elif approval.status != "pending":
+                s.status = _S.satisfaction_recorded
+
+    # ---- C7: customer, satisfaction, summary ------------------------------------------------
+    def on_inform_customer(self, a: A.InformCustomer, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.approved, doing="inform the customer (the solution must be approved first, C7)")
+        self.state.customer_message, self.state.status = a.message, _S.customer_informed
+        self.meet(ctx, "opinion")
+        self.note(ctx, "customer_informed", f"customer told: {a.message} (C4, C7)", actor)
+
+    def on_record_satisfaction(self, a: A.RecordSatisfaction, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.customer_informed, doing="record satisfaction")
+        s = self.state
+        s.satisfaction, s.satisfaction_comment, s.status = a.score, a.comment, _S.satisfaction_recorded
+        self.note(ctx, "satisfaction", f"satisfaction {a.score}/5" + (f": {a.comment}" if a.comment else "") + " (C7)", actor)
+        if a.score <= 2:
+            self.notify([Role.cs_manager], "客户不满意 dissatisfied owner",
+                        f"Satisfaction {a.score}/5 on {s.case_no}.", "C7 dissatisfied owner")
+
+    def on_summarise(self, a: A.Summarise, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.satisfaction_recorded, doing="summarise")
+        s = self.state
+        s.summary, s.corrective_measures, s.preventive_measures = a.summary, a.corrective_measures, a.preventive_measures
+        self.note(ctx, "summary", f"summary with corrective and preventive measures recorded (C7)", actor)
+        if s.major:
+            s.status = _S.summary_review
+            self.request_approval(ctx, actor, id="summary", purpose="complaint_summary", rule="C7",
+                                  subject=f"summary and measures for {s.case_no}", steps=route_complaint_summary())
+        else:
+            s.status = _S.summarised
+
+    # ---- C5: progress ----------------------------------------------------------------------
+    def on_progress_note(self, a: A.ProgressNote, actor: Actor, ctx: Ctx) -> None:
+        self.meet(ctx, "progress")
+        self.state.progress_notes += 1
+        self.note(ctx, "progress", f"progress: {a.note} (C5)", actor)
+        self._next_progress(ctx)
+
+    # ---- C8: major complaints ----------------------------------------------------------------
+    def on_mark_major(self, a: A.MarkMajor, actor: Actor, ctx: Ctx) -> None:
+        if self.state.major:
+            raise conflict("the complaint is already major")
+        self.note(ctx, "major", f"marked major by {actor.role.value}", actor)
+        self._make_major(ctx, a.reason)
+
+    def on_record_meeting(self, a: A.RecordMeeting, actor: Actor, ctx: Ctx) -> None:
+        self._require_major("record an emergency meeting")
+        self.state.meeting_minutes, self.state.meeting_attendees = a.minutes, a.attendees
+        self.note(ctx, "meeting", "emergency meeting record (专题会议纪要) filed (C8)", actor)
+
+    def on_file_special_report(self, a: A.FileSpecialReport, actor: Actor, ctx: Ctx) -> None:
+        self._require_major("file a special report")
+        self.state.special_report = a.report
+        self.note(ctx, "report", "special report (专题报告) filed (C8)", actor)
+
+    def _require_major(self, doing: str) -> None:
+        if not self.state.major:
+            raise conflict(f"cannot {doing}: the complaint is not major (C8)")
+
+    # ---- C9: authority referral --------------------------------------------------------------
+    def on_authority_reply(self, a: A.AuthorityReply, actor: Actor, ctx: Ctx) -> None:
+        if self.state.channel != Channel.authority_referral:
+            raise conflict("the complaint was not referred by an authority (C9)")
+        self.state.authority_answered_at, self.state.authority_report = a.answered_in_person_at, a.written_report
+        self.note(ctx, "authority", f"answered the authority in person at {a.answered_in_person_at.isoformat()}; "
+                  "written report filed (C9)", actor)
+
+    # ---- C6/C10: closing ---------------------------------------------------------------------
+    def on_close(self, a: A.Close, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        self.require_status(_S.summarised, doing="close (the summary must be recorded first, C7/C10)")
+        missing = []
+        if s.channel == Channel.authority_referral and s.authority_report is None:
+            missing.append("the manager's in-person answer and written report to the authority (C9)")
+        if s.major and s.meeting_minutes is None:
+            missing.append("the emergency meeting record (C8)")
+        if s.major and s.special_report is None:
+            missing.append("the special report (C8)")
+        if missing:
+            raise conflict("cannot close yet; missing " + "; ".join(missing))
+        self.note(ctx, "closed", f"closed: {a.outcome_note} (C10)", actor)
+        self._close(ctx, "resolved")
+
+    def _close(self, ctx: Ctx, outcome: str) -> None:
+        s = self.state
+        self.meet(ctx, "close")
+        self.meet(ctx, "progress")
+        self.waive_open_deadlines()
+        s.status, s.outcome, s.closed_at = _S.closed, outcome, ctx.now
+

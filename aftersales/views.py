@@ -1,0 +1,61 @@
+"""How a case is shown: the live view (`GET /cases/{case_no}`, the workflow's query) and the row the
+projection writes to the read model. Both are pure functions of the case state."""
+
+from datetime import datetime
+from typing import Any
+
+from aftersales.case import CaseState
+from aftersales.roles import Role
+
+_INTERNAL = {"seq", "notice_seq", "fallback_years_noted", "base_level"}
+
+
+def escalated_to(level: int, ladder: list[Role]) -> Role | None:
+    return ladder[level - 1] if 0 < level <= len(ladder) else None
+
+
+def case_view(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, Any]:
+    view = state.model_dump(mode="json", exclude=_INTERNAL)
+    level = state.escalation_level
+    pending = next((a for a in reversed(state.approvals) if a.status == "pending"), None)
+    view.update(
+        deadlines=[d.view() for d in state.deadlines],
+        escalation_level=level,
+        escalated_to=escalated_to(level, ladder),
+        overdue=state.overdue(now),
+        waiting_for=(pending.current().role if pending and pending.current() else None),
+        version=state.seq,
+    )
+    return view
+
+
+def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, Any]:
+    """Columns of the `cases` table. The phone is masked: the read model holds no phone number."""
+    view = case_view(state, now, ladder)
+    view["customer"] = state.customer.masked().model_dump(mode="json")
+    return {
+        "case_no": state.case_no,
+        "case_type": state.case_type.value,
+        "status": state.status,
+        "channel": getattr(state, "channel", None),
+        "category": getattr(state, "category", None),
+        "project": state.customer.project,
+        "building": state.customer.building,
+        "unit": state.customer.unit,
+        "department": state.department,
+        "handler": state.handler,
+        "major": state.major,
+        "justified": getattr(state, "justified", None),
+        "escalation_level": state.escalation_level,
+        "overdue": state.overdue(now),
+        "customer_name": state.customer.name,
+        "customer_phone_masked": state.customer.masked().phone,
+        "received_at": state.received_at,
+        "closed_at": state.closed_at,
+        "outcome": state.outcome,
+        "satisfaction": state.satisfaction,
+        "linked_case_no": getattr(state, "linked_case_no", None),
+        "seq": state.seq,
+        "updated_at": now,
+        "view": view,
+    }

@@ -1,0 +1,80 @@
+"""FastAPI application: customer-service staff file and act on cases here. `uvicorn api.app:app`."""
+
+import uuid
+from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from aftersales.config import Settings, get_settings
+from aftersales.db.session import make_engine, make_sessionmaker
+from api import admin, auth, cases, health
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
+               sessionmaker: async_sessionmaker[AsyncSession] | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = None
+        if sessionmaker is None:
+            engine = make_engine(settings.database_url)
+            app.state.sessionmaker = make_sessionmaker(engine)
+        if temporal is None:
+            from aftersales.logging import configure_logging
+            from aftersales.temporal_setup import connect
+
+            configure_logging()
+            app.state.temporal = await connect(settings)
+        yield
+        if engine is not None:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="After-sales cases (售后投诉与维修)",
+        version="1.0.0",
+        description="Complaints and repairs of a real-estate developer, each a durable Temporal workflow. "
+        "Authenticate at /auth/token (OAuth2 password flow), then file and act on cases.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tz = ZoneInfo(settings.timezone)
+    if sessionmaker is not None:
+        app.state.sessionmaker = sessionmaker
+    if temporal is not None:
+        app.state.temporal = temporal
+
+    @app.middleware("http")
+    async def bind_request(request: Request, call_next):
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request.headers.get("X-Request-ID", uuid.uuid4().hex[:12]),
+                                               path=request.url.path, method=request.method)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each problem: where it is and what is wrong (input values are not echoed)."""
+        problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
+        return JSONResponse(status_code=422, content={"detail": summary, "errors": problems})
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(cases.router)
+    app.include_router(admin.router)
+    return app
+
+
+def __getattr__(name: str):
+    """`uvicorn api.app:app` builds the app on first access, from the environment's settings."""
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,168 @@
+"""Case endpoints: intake (C1), live state from the workflow, the register from the read model,
+and actions as Temporal Updates (409 not allowed now, 403 wrong role, 422 bad body, 404 unknown)."""
+
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from aftersales.actions import ActionRequest, CaseAction
+from aftersales.actor import Actor
+from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
+from aftersales.complaint import ComplaintIntake
+from aftersales.db.models import Case
+from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from aftersales.roles import Role
+from api.auth import current_actor, require_roles
+from api.deps import db_session
+from workflows.case_workflow import CaseWorkflow
+from workflows.complaint import ComplaintWorkflow, StartComplaint
+
+router = APIRouter(tags=["cases"])
+log = structlog.get_logger()
+
+CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
+ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
+INTAKE_ROLES = (Role.hotline, Role.cs_staff, Role.cs_manager, Role.butler)
+
+
+def temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def _handle(client: Client, case_no: str) -> WorkflowHandle:
+    if not CASE_NO.match(case_no):
+        raise HTTPException(404, f"no case {case_no!r}: case numbers look like TS-2026-000123")
+    return client.get_workflow_handle(case_no)
+
+
+async def _start_case(request: Request, *, session: AsyncSession, client: Client, actor: Actor, scope: str,
+                      prefix: str, body: BaseModel, idempotency_key: str | None, workflow_run, make_start,
+                      summary: str) -> dict[str, Any]:
+    """C1: number the case (idempotently) and start its workflow with that number as the id."""
+    now = datetime.now(timezone.utc)
+    try:
+        case_no, is_new = await claim_case_no(
+            session, scope=scope, prefix=prefix, year=now.astimezone(request.app.state.tz).year,
+            idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")), now=now)
+    except IdempotencyConflict as e:
+        raise HTTPException(422, str(e)) from None
+    structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
+    settings = request.app.state.settings
+    handle = await client.start_workflow(
+        workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"{case_no} · {summary}",
+        static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
+    )
+    view = await handle.execute_update(CaseWorkflow.opened)
+    log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
+    return view
+
+
+@router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)")
+async def create_complaint(
+    request: Request,
+    intake: ComplaintIntake,
+    actor: Annotated[Actor, Depends(require_roles(*INTAKE_ROLES))],
+    session: Annotated[AsyncSession, Depends(db_session)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> dict[str, Any]:
+    return await _start_case(
+        request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
+        body=intake, idempotency_key=idempotency_key, workflow_run=ComplaintWorkflow.run,
+        make_start=lambda no: StartComplaint(case_no=no, registered_by=actor, intake=intake),
+        summary=f"投诉 complaint · {intake.customer.project} {intake.customer.building} · {intake.category}"
+                + (" · MAJOR" if intake.major or intake.group_complaint else ""),
+    )
+
+
+@router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
+async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
+    handle = _handle(temporal(request), case_no)
+    try:
+        return await handle.query(CaseWorkflow.state)
+    except RPCError as e:
+        raise _rpc_error(case_no, e) from None
+
+
+@router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)")
+async def act_on_case(
+    case_no: str,
+    request: Request,
+    action: Annotated[CaseAction, Body()],
+    actor: Annotated[Actor, Depends(current_actor)],
+) -> dict[str, Any]:
+    handle = _handle(temporal(request), case_no)
+    structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
+    try:
+        view = await handle.execute_update(CaseWorkflow.act, ActionRequest(action=action, actor=actor))
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
+            log.info("action refused", reason=cause.type)
+            raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
+        raise
+    except RPCError as e:
+        raise _rpc_error(case_no, e) from None
+    log.info("action applied")
+    return view
+
+
+def _rpc_error(case_no: str, e: RPCError) -> HTTPException:
+    if e.status == RPCStatusCode.NOT_FOUND:
+        if "completed" in e.message.lower() or "closed" in e.message.lower():
+            return HTTPException(409, f"case {case_no} is closed")
+        return HTTPException(404, f"no case {case_no}")
+    if e.status == RPCStatusCode.FAILED_PRECONDITION:
+        return HTTPException(409, f"case {case_no} is closed")
+    return HTTPException(503, f"Temporal is not reachable: {e.message}")
+
+
+class CasePage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+
+
+LIST_COLUMNS = ("case_no", "case_type", "status", "channel", "category", "project", "building", "unit",
+                "department", "handler", "major", "justified", "escalation_level", "overdue", "customer_name",
+                "customer_phone_masked", "received_at", "closed_at", "outcome", "satisfaction", "linked_case_no")
+
+
+@router.get("/cases", summary="The register: cases from the read model, newest first", response_model=CasePage)
+async def list_cases(
+    actor: Annotated[Actor, Depends(current_actor)],
+    session: Annotated[AsyncSession, Depends(db_session)],
+    type: Annotated[str | None, Query(pattern="^(complaint|repair)$")] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=32)] = None,
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    project: Annotated[str | None, Query(max_length=128)] = None,
+    overdue: bool | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> CasePage:
+    filters = []
+    for column, value in ((Case.case_type, type), (Case.status, status_), (Case.department, department),
+                          (Case.project, project), (Case.overdue, overdue)):
+        if value is not None:
+            filters.append(column == value)
+    total = await session.scalar(select(func.count()).select_from(Case).where(*filters)) or 0
+    rows = (await session.scalars(
+        select(Case).where(*filters).order_by(Case.received_at.desc(), Case.case_no.desc())
+        .offset((page - 1) * page_size).limit(page_size))).all()
+    items = [{c: getattr(r, c) for c in LIST_COLUMNS} for r in rows]
+    return CasePage(items=items, total=total, page=page, page_size=page_size)
+
+

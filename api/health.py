@@ -1,0 +1,43 @@
+"""GET /health: Temporal, the database, and the calendar (years with data, years on fallback, T4)."""
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from aftersales.db import calendar_store
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Health of Temporal, the database and the calendar (no token needed)")
+async def health(request: Request) -> JSONResponse:
+    state = request.app.state
+    report: dict[str, Any] = {}
+    try:
+        await state.temporal.service_client.check_health()
+        report["temporal"] = {"status": "ok", "namespace": state.settings.temporal_namespace}
+    except Exception as e:  # noqa: BLE001 - health reports any failure
+        report["temporal"] = {"status": "down", "error": type(e).__name__}
+    try:
+        async with state.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+            years = await calendar_store.years_with_data(session)
+        report["database"] = {"status": "ok"}
+        this_year = datetime.now(timezone.utc).astimezone(state.tz).year
+        fallback = [y for y in (this_year, this_year + 1) if y not in years]
+        report["calendar"] = {
+            "status": "fallback" if fallback else "ok",
+            "years_with_data": years,
+            "years_on_fallback": fallback,
+            "note": "years on fallback count Monday–Friday minus fixed-date holidays (T4); "
+                    "upload the year's data at PUT /admin/calendar/{year}" if fallback else None,
+        }
+    except Exception as e:  # noqa: BLE001
+        report["database"] = {"status": "down", "error": type(e).__name__}
+        report["calendar"] = {"status": "unknown"}
+    healthy = report["temporal"]["status"] == "ok" and report["database"]["status"] == "ok"
+    report["status"] = "ok" if healthy else "down"
+    return JSONResponse(report, status_code=200 if healthy else 503)

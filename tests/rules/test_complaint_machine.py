@@ -1,0 +1,310 @@
+"""The complaint procedure C1–C11 and escalation E1–E3 as pure rules (no Temporal)."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from aftersales import actions as A
+from aftersales.actor import Actor
+from aftersales.case import Ctx, Customer, EarlyWarningCheck, Notice
+from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.errors import Rejection
+from aftersales.roles import Role
+from tests.support_calendar import calendar
+
+CST = timezone(timedelta(hours=8))
+LADDER = [Role.dept_head, Role.cs_manager, Role.deputy_gm, Role.gm]
+CAL = calendar(2026, 2027)
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
+
+
+def who(role: Role, username: str | None = None) -> Actor:
+    return Actor(username=username or role.value, role=role)
+
+
+def intake(**kw) -> ComplaintIntake:
+    base = dict(customer=Customer(name="王女士", phone="13812341234", project="融侨城", building="5栋", unit="1203"),
+                channel=Channel.phone, category="漏水", description="卫生间天花板漏水")
+    return ComplaintIntake(**{**base, **kw})
+
+
+class Run:
+    """Drives one complaint through time and actions, collecting effects."""
+
+    def __init__(self, at: datetime = MONDAY_10, **kw):
+        self.now = at
+        self.case, self.effects = ComplaintCase.open("TS-2026-000001", intake(**kw), who(Role.hotline), self.ctx())
+
+    def ctx(self) -> Ctx:
+        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER)
+
+    def do(self, role: Role, action, username: str | None = None):
+        self.case.check(action, who(role, username), self.ctx())
+        self.effects += self.case.apply(action, who(role, username), self.ctx())
+        return self
+
+    def refused(self, role: Role, action, username: str | None = None) -> Rejection:
+        before = self.case.state.model_dump()
+        with pytest.raises(Rejection) as e:
+            self.case.check(action, who(role, username), self.ctx())
+        with pytest.raises(Rejection):
+            self.case.apply(action, who(role, username), self.ctx())
+        assert self.case.state.model_dump() == before, "a refused action changed the case"
+        return e.value
+
+    def at(self, when: datetime):
+        self.now = when
+        self.effects += self.case.tick(self.ctx())
+        return self
+
+    def notices(self) -> list[Notice]:
+        return [e for e in self.effects if isinstance(e, Notice)]
+
+    def due(self, key: str) -> datetime:
+        return self.case.deadline(key).due_at.astimezone(CST)
+
+    # the general path, step by step
+    def classified(self):
+        return self.do(Role.cs_staff, A.Classify(action="classify", category="漏水", department="工程部", justified=True))
+
+    def investigated(self):
+        self.classified().do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="li.handler"))
+        return self.do(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="防水层破损"),
+                       "li.handler")
+
+    def proposed(self):
+        return self.investigated().do(Role.dept_handler, A.ProposeSolution(
+            action="propose_solution", solution="重做防水", compensation=Decimal("800.00")), "li.handler")
+
+    def approved(self, approver=Role.cs_manager):
+        return self.proposed().do(approver, A.Decide(action="decide", decision="approve"))
+
+    def summarised(self):
+        self.approved().do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="下周一重做防水"))
+        self.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
+        return self.do(Role.cs_staff, A.Summarise(action="summarise", summary="防水施工缺陷",
+                                                  corrective_measures="重做", preventive_measures="闭水试验"))
+
+
+def test_C1_intake_sets_the_deadlines_in_working_days():
+    r = Run()
+    s = r.case.state
+    assert s.status == "registered" and s.received_at == MONDAY_10
+    assert r.due("opinion") == datetime(2026, 11, 26, 10, 0, tzinfo=CST)   # C4: 3 working days
+    assert r.due("close") == datetime(2026, 11, 30, 10, 0, tzinfo=CST)     # C6: 7 days
+    assert r.due("progress") == datetime(2026, 11, 23, 14, 0, tzinfo=CST)  # C5: 4 working hours
+    assert any(isinstance(e, EarlyWarningCheck) for e in r.effects)        # C11 checked at intake
+    assert s.timeline[0].kind == "intake"
+
+
+def test_T2_complaint_received_on_friday_evening_counts_from_monday_opening():
+    r = Run(at=datetime(2026, 11, 27, 20, 30, tzinfo=CST))
+    assert r.due("opinion") == datetime(2026, 12, 3, 9, 0, tzinfo=CST)
+
+
+def test_C2_unjustified_complaint_closes_with_the_reply_and_is_counted():
+    r = Run().do(Role.cs_staff, A.Classify(action="classify", category="使用不当", department="工程部",
+                                           justified=False, reply="系业主自行改造导致"))
+    s = r.case.state
+    assert s.status == "closed" and s.outcome == "unjustified" and s.reply == "系业主自行改造导致"
+    assert s.closed_at is not None and r.case.deadline("opinion").state == "met"
+    assert all(d.state in ("met", "waived") for d in s.deadlines)
+
+
+def test_C2_unjustified_needs_a_reply():
+    with pytest.raises(ValueError, match="reply"):
+        A.Classify(action="classify", category="x", department="y", justified=False)
+
+
+def test_C3_department_feedback_within_3_working_days_by_the_named_handler():
+    r = Run().classified()
+    assert r.due("dept_feedback") == datetime(2026, 11, 26, 10, 0, tzinfo=CST)
+    e = r.refused(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "li.handler")
+    assert e.kind == "conflict" and "assign_handler" in e.message
+    r.do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="li.handler"))
+    e = r.refused(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "zhang.other")
+    assert e.kind == "forbidden"
+    r.do(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "li.handler")
+    assert r.case.deadline("dept_feedback").state == "met"
+    assert r.due("solution") == datetime(2026, 11, 24, 10, 0, tzinfo=CST)  # C4: 1 working day
+
+
+def test_C7_general_solution_is_approved_by_cs_manager_before_the_customer_is_told():
+    r = Run().proposed()
+    assert r.case.state.status == "awaiting_approval"
+    e = r.refused(Role.cs_staff, A.InformCustomer(action="inform_customer", message="x"))
+    assert e.kind == "conflict"
+    for role in (Role.gm, Role.dept_head, Role.cs_staff):
+        assert r.refused(role, A.Decide(action="decide", decision="approve")).kind == "forbidden"
+    r.do(Role.cs_manager, A.Decide(action="decide", decision="approve"))
+    assert r.case.state.status == "approved"
+    r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="重做防水"))
+    assert r.case.deadline("opinion").state == "met"
+
+
+def test_C7_rejected_solution_goes_back_to_the_handler():
+    r = Run().proposed().do(Role.cs_manager, A.Decide(action="decide", decision="reject", reason="赔偿过高"))
+    assert r.case.state.status == "investigated"
+    assert r.case.state.approvals[-1].steps[0].reason == "赔偿过高"
+    r.do(Role.dept_handler, A.ProposeSolution(action="propose_solution", solution="only repair"), "li.handler")
+    assert r.case.state.approvals[-1].id == "solution-2"
+
+
+def test_C7_C10_full_general_path_closes_with_an_outcome():
+    r = Run().summarised()
+    assert r.refused(Role.hotline, A.Close(action="close", outcome_note="done")).kind == "forbidden"
+    r.do(Role.cs_staff, A.Close(action="close", outcome_note="已修复"))
+    s = r.case.state
+    assert s.status == "closed" and s.outcome == "resolved" and s.satisfaction == 4
+    assert r.case.deadline("close").state == "met"
+    assert r.refused(Role.cs_staff, A.ProgressNote(action="progress_note", note="x")).kind == "conflict"
+
+
+def test_C10_cannot_close_before_the_summary():
+    r = Run().approved()
+    assert r.refused(Role.cs_staff, A.Close(action="close", outcome_note="x")).kind == "conflict"
+
+
+def test_E1_missed_feedback_climbs_the_ladder_one_working_day_at_a_time():
+    r = Run().classified()
+    due = r.due("dept_feedback")                                    # Thu 26th 10:00
+    r.at(due - timedelta(minutes=1))
+    assert r.case.state.escalation_level == 0
+    r.effects.clear()
+    r.at(due)
+    assert r.case.state.escalation_level == 1
+    assert [n.roles for n in r.notices()] == [[Role.dept_head]] and r.notices()[0].department == "工程部"
+    assert r.case.state.overdue(r.ctx().now)
+    expected = [(datetime(2026, 11, 27, 10, tzinfo=CST), 2, Role.cs_manager),   # Friday
+                (datetime(2026, 11, 30, 10, tzinfo=CST), 3, Role.deputy_gm),    # weekend skipped
+                (datetime(2026, 12, 1, 10, tzinfo=CST), 4, Role.gm)]
+    for when, level, role in expected:
+        r.effects.clear()
+        r.at(when - timedelta(seconds=1))
+        assert r.case.state.escalation_level == level - 1
+        r.at(when)
+        assert r.case.state.escalation_level == level
+        assert Role(role) in [x for n in r.notices() for x in n.roles]
+    assert r.case.next_wakeup() != datetime(2026, 12, 2, 10, tzinfo=CST)  # gm is the top: no level 5
+    r.effects.clear()
+    r.at(datetime(2026, 12, 10, 10, tzinfo=CST))
+    assert r.case.state.escalation_level == 4
+    assert not [n for n in r.notices() if n.reason.startswith("E1")]
+    assert [t.kind for t in r.case.state.timeline].count("escalation") == 4   # E3 recorded
+
+
+def test_E1_catching_up_after_downtime_sends_every_missed_step():
+    r = Run().classified()
+    r.effects.clear()
+    r.at(datetime(2026, 11, 30, 12, tzinfo=CST))  # worker was down from Thursday to Monday
+    assert r.case.state.escalation_level == 3
+    assert [n.roles[0] for n in r.notices() if n.reason.startswith("E1")] == [Role.dept_head, Role.cs_manager, Role.deputy_gm]
+
+
+def test_E1_meeting_a_deadline_stops_its_escalation():
+    r = Run().classified()
+    r.at(r.due("dept_feedback"))
+    r.do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="h"))
+    r.do(Role.dept_head, A.DepartmentFeedback(action="department_feedback", findings="x"))
+    assert r.case.deadline("dept_feedback").state == "met_late"
+    r.effects.clear()
+    r.at(datetime(2026, 11, 27, 10, 30, tzinfo=CST))
+    assert not [n for n in r.notices() if "feedback" in n.subject]
+
+
+def test_C8_E2_major_complaint_reported_at_once_and_starts_at_deputy_gm():
+    r = Run(major=True)
+    s = r.case.state
+    assert s.major and s.escalation_level == 3
+    assert [n.roles for n in r.notices()] == [[Role.gm, Role.deputy_gm]]
+    r.effects.clear()
+    r.classified()
+    assert [n.roles for n in r.notices() if n.reason == "C8 major complaint"] == [[Role.dept_head]]
+    r.effects.clear()
+    r.at(r.due("dept_feedback"))
+    assert [n.roles for n in r.notices() if n.reason.startswith("E1")] == [[Role.gm]]
+
+
+def test_C8_group_complaint_is_major():
+    assert Run(group_complaint=True).case.state.major
+
+
+def test_C8_major_solution_needs_the_meeting_gm_approval_and_report_before_close():
+    r = Run(major=True).investigated()
+    propose = A.ProposeSolution(action="propose_solution", solution="全楼排查")
+    assert "record_meeting" in r.refused(Role.dept_handler, propose, "li.handler").message
+    r.do(Role.cs_manager, A.RecordMeeting(action="record_meeting", minutes="紧急会议决定全楼排查",
+                                          attendees=[Role.gm, Role.deputy_gm, Role.dept_head]))
+    r.do(Role.dept_handler, propose, "li.handler")
+    assert r.refused(Role.cs_manager, A.Decide(action="decide", decision="approve")).kind == "forbidden"
+    r.do(Role.gm, A.Decide(action="decide", decision="approve"))
+    r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="全楼排查"))
+    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=3))
+    r.do(Role.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
+    assert r.case.state.status == "summary_review"
+    r.do(Role.gm, A.Decide(action="decide", decision="approve"))
+    close = A.Close(action="close", outcome_note="done")
+    assert "special report" in r.refused(Role.cs_manager, close).message
+    r.do(Role.cs_manager, A.FileSpecialReport(action="file_special_report", report="专题报告"))
+    r.do(Role.cs_manager, close)
+    assert r.case.state.status == "closed"
+
+
+def test_C9_authority_referral_needs_the_in_person_answer_and_report():
+    r = Run(channel=Channel.authority_referral)
+    assert r.case.state.major  # authority involvement makes it major (C8)
+    r.do(Role.cs_manager, A.RecordMeeting(action="record_meeting", minutes="m", attendees=[Role.gm]))
+    r.do(Role.cs_manager, A.FileSpecialReport(action="file_special_report", report="r"))
+    r.investigated()
+    r.do(Role.dept_handler, A.ProposeSolution(action="propose_solution", solution="s"), "li.handler")
+    r.do(Role.gm, A.Decide(action="decide", decision="approve"))
+    r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="m"))
+    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=5))
+    r.do(Role.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
+    r.do(Role.gm, A.Decide(action="decide", decision="approve"))
+    close = A.Close(action="close", outcome_note="done")
+    assert "authority" in r.refused(Role.cs_manager, close).message
+    reply = A.AuthorityReply(action="authority_reply", answered_in_person_at=datetime(2026, 11, 24, 15, tzinfo=CST),
+                             written_report="书面汇报")
+    assert r.refused(Role.cs_staff, reply).kind == "forbidden"
+    r.do(Role.cs_manager, reply).do(Role.cs_manager, close)
+    assert r.case.state.status == "closed"
+
+
+def test_C9_authority_reply_only_for_referrals():
+    reply = A.AuthorityReply(action="authority_reply", answered_in_person_at=MONDAY_10, written_report="x")
+    assert Run().refused(Role.cs_manager, reply).kind == "conflict"
+
+
+def test_C5_progress_note_every_4_working_hours_reminds_without_escalating():
+    r = Run()
+    r.effects.clear()
+    r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
+    assert [n.roles for n in r.notices()] == [[Role.butler, Role.cs_staff]]
+    assert r.case.state.escalation_level == 0
+    r.effects.clear()
+    r.at(datetime(2026, 11, 24, 9, 0, tzinfo=CST))   # 18:00 → 09:00 next day: another 4 working hours passed
+    assert len(r.notices()) == 1
+    r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
+    assert r.due("progress") == datetime(2026, 11, 24, 13, 0, tzinfo=CST)
+    assert r.case.state.progress_notes == 1
+
+
+def test_C11_early_warning_notifies_cs_manager():
+    r = Run()
+    r.effects.clear()
+    r.case.record_early_warning(r.ctx(), 3, 7)
+    assert r.case.state.early_warning.startswith("3 complaints")
+    assert [n.roles for n in r.case._take_effects()] == [[Role.cs_manager]]
+
+
+def test_actions_of_another_case_type_or_closed_case_are_conflicts():
+    r = Run().do(Role.cs_staff, A.Classify(action="classify", category="c", department="d", justified=False, reply="r"))
+    assert r.refused(Role.cs_staff, A.ProgressNote(action="progress_note", note="x")).kind == "conflict"
+
+
+def test_T4_fallback_year_is_noted_on_the_case():
+    r = Run(at=datetime(2026, 12, 29, 10, 0, tzinfo=CST))
+    kinds = [t.text for t in r.case.state.timeline if t.kind == "calendar"]
+    assert kinds and "2027" in kinds[0] and "T4" in kinds[0]

@@ -1,0 +1,51 @@
+"""The Temporal worker: runs the case workflows and their activities on one task queue.
+Start more of them (same settings) to scale out; each is stateless."""
+
+import asyncio
+import signal
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.cases import CaseActivities
+from activities.notify import NotificationActivities
+from aftersales.config import Settings, get_settings
+from aftersales.db.session import make_engine, make_sessionmaker
+from workflows.complaint import ComplaintWorkflow
+
+WORKFLOWS = [ComplaintWorkflow]
+
+
+def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None) -> Worker:
+    cases = CaseActivities(sessionmaker, settings)
+    notify = NotificationActivities(sessionmaker, settings)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[*cases.all(), notify.send_notification],
+    )
+
+
+async def main() -> None:
+    from aftersales.logging import configure_logging
+    from aftersales.temporal_setup import connect
+
+    configure_logging()
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings, make_sessionmaker(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    structlog.get_logger().info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Temporal workflows: one durable case each. Deterministic code only; rules live in `aftersales`."""

@@ -1,0 +1,215 @@
+"""The durable shell every case runs in, complaint or repair.
+
+One state object (a pure `CaseMachine`) changes only through the `act` Update (validated on a dry-run
+copy first) and through time (`tick`). The main loop waits for whichever comes first — a person's
+action or the next deadline — then carries out the effects: notifications in the background with
+unlimited retries (E3), the read-model projection, search attributes and the UI details.
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from aftersales import search_attributes as sa
+    from aftersales.actions import ActionRequest
+    from aftersales.calendar import WorkCalendar
+    from aftersales.case import CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice
+    from aftersales.errors import Rejection
+    from aftersales.views import case_row, case_view
+    from workflows.messages import (
+        CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
+    )
+
+# E3: a notification is retried until it goes through, never dropped.
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=10), maximum_attempts=0)
+DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(minutes=1), maximum_attempts=0)
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+
+
+def rejection_error(r: Rejection) -> ApplicationError:
+    return ApplicationError(r.message, type=r.kind, non_retryable=True)
+
+
+class CaseWorkflow:
+    def __init__(self) -> None:
+        self._machine: CaseMachine | None = None
+        self._config: CaseConfig | None = None
+        self._cal: WorkCalendar | None = None
+        self._effects: list[Effect] = []
+        self._changed = False
+        self._inflight = 0
+        self._projected_seq = -1
+        self._projected_timeline = 0
+        self._attributes: dict[str, Any] = {}
+
+    # ---- queries and updates ---------------------------------------------------------------
+    @workflow.query
+    def state(self) -> dict[str, Any]:
+        if self._machine is None or self._config is None:
+            raise ApplicationError("the case is still being opened", type="conflict")
+        return case_view(self._machine.state, workflow.now(), self._config.ladder)
+
+    @workflow.update
+    async def opened(self) -> dict[str, Any]:
+        """Returns the case once it is open (numbered, deadlines set): the answer to its POST."""
+        await workflow.wait_condition(lambda: self._machine is not None)
+        return self.state()
+
+    @workflow.update
+    async def act(self, request: ActionRequest) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: self._machine is not None)
+        assert self._machine is not None
+        try:
+            self._effects += self._machine.apply(request.action, request.actor, self._ctx())
+        except Rejection as r:
+            raise rejection_error(r) from None
+        self._changed = True
+        return self.state()
+
+    @act.validator
+    def _validate_act(self, request: ActionRequest) -> None:
+        if self._machine is None:
+            return  # still opening: the handler waits, then applies with full checks
+        try:
+            self._machine.check(request.action, request.actor, self._ctx())
+        except Rejection as r:
+            raise rejection_error(r) from None
+
+    # ---- the main loop ---------------------------------------------------------------------
+    async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]]) -> CaseResult:
+        await self._load_config()
+        machine, effects = open_case(self._ctx())
+        self._machine, self._effects = machine, effects
+        while True:
+            await self._load_config_if_year_changed()
+            await self._publish()
+            await self._carry_out_effects()
+            if machine.state.closed and self._inflight == 0 and not self._effects:
+                break
+            await self._wait_for_action_or_deadline(machine)
+            self._effects += machine.tick(self._ctx())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._publish()
+        s = machine.state
+        return CaseResult(case_no=s.case_no, status=s.status, outcome=s.outcome, closed_at=s.closed_at)
+
+    async def _wait_for_action_or_deadline(self, machine: CaseMachine) -> None:
+        wake = machine.next_wakeup()
+        timeout = None if wake is None else wake - workflow.now()
+        if timeout is None or timeout > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+        self._changed = False
+
+    def _ctx(self) -> Ctx:
+        assert self._config is not None and self._cal is not None
+        return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder)
+
+    # ---- configuration and the calendar (T4) -----------------------------------------------
+    def _local_year(self) -> int:
+        tz = ZoneInfo(self._config.calendar.timezone) if self._config else ZoneInfo("Asia/Shanghai")
+        return workflow.now().astimezone(tz).year
+
+    async def _load_config(self) -> None:
+        year = self._local_year()
+        self._config = await workflow.execute_activity(
+            "load_case_config", ConfigRequest(years=[year, year + 1]), result_type=CaseConfig,
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+        self._cal = WorkCalendar(self._config.calendar)
+
+    async def _load_config_if_year_changed(self) -> None:
+        assert self._config is not None
+        if self._local_year() + 1 not in self._config.covered_years:
+            await self._load_config()
+
+    # ---- effects ---------------------------------------------------------------------------
+    async def _carry_out_effects(self) -> None:
+        effects, self._effects = self._effects, []
+        for effect in effects:
+            if isinstance(effect, Notice):
+                self._inflight += 1
+                asyncio.create_task(self._deliver(effect))
+            elif isinstance(effect, EarlyWarningCheck):
+                await self._check_early_warning(effect)
+
+    async def _deliver(self, notice: Notice) -> None:
+        assert self._machine is not None
+        try:
+            result = await workflow.execute_activity(
+                "send_notification",
+                Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
+                result_type=NotificationResult, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=NOTIFY_RETRY)
+            self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
+        finally:
+            self._inflight -= 1
+            self._changed = True
+
+    async def _check_early_warning(self, check: EarlyWarningCheck) -> None:
+        """C11: count the complaints on the same building within the configured window."""
+        assert self._config is not None and self._machine is not None
+        window = self._config.early_warning_window_days
+        count: int = await workflow.execute_activity(
+            "count_recent_complaints",
+            RecentComplaints(project=check.project, building=check.building,
+                             since=workflow.now() - timedelta(days=window)),
+            result_type=int, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+        if count >= self._config.early_warning_threshold:
+            record = getattr(self._machine, "record_early_warning")
+            record(self._ctx(), count, window)
+            self._effects += self._machine._take_effects()
+
+    # ---- what others see: read model, search attributes, UI details ------------------------
+    async def _publish(self) -> None:
+        assert self._machine is not None and self._config is not None
+        state = self._machine.state
+        if state.seq == self._projected_seq:
+            return
+        row = case_row(state, workflow.now(), self._config.ladder)
+        new_items = state.timeline[self._projected_timeline:]
+        await workflow.execute_activity(
+            "project_case",
+            CaseProjection(case_no=state.case_no, seq=state.seq, row=row,
+                           timeline_start=self._projected_timeline, timeline=new_items),
+            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+        self._projected_seq, self._projected_timeline = state.seq, len(state.timeline)
+        self._upsert_attributes(row)
+        workflow.set_current_details(self._details(row))
+
+    def _upsert_attributes(self, row: dict[str, Any]) -> None:
+        wanted = {
+            sa.CASE_TYPE: row["case_type"], sa.CASE_STATUS: row["status"], sa.DEPARTMENT: row["department"],
+            sa.PROJECT: row["project"], sa.MAJOR: row["major"], sa.ESCALATION_LEVEL: row["escalation_level"],
+            sa.OVERDUE: row["overdue"],
+        }
+        updates = []
+        for key, value in wanted.items():
+            if self._attributes.get(key.name, object()) != value:
+                self._attributes[key.name] = value
+                updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    @staticmethod
+    def _details(row: dict[str, Any]) -> str:
+        view = row["view"]
+        lines = [
+            f"**{row['case_no']}** · {row['case_type']} · **{row['status']}**",
+            f"Department: {row['department'] or '—'} · handler: {row['handler'] or '—'} · "
+            f"escalation level {row['escalation_level']} ({view['escalated_to'] or 'handler'})"
+            + (" · **OVERDUE**" if row["overdue"] else ""),
+        ]
+        if view.get("waiting_for"):
+            lines.append(f"Waiting for approval by: {view['waiting_for']}")
+        lines += [f"- {d['label']} ({d['rule']}): due {d['due_at']} — {d['state']}"
+                  for d in view["deadlines"] if d["state"] in ("open", "missed")]
+        return "\n".join(lines)

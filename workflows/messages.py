@@ -1,0 +1,61 @@
+"""Payloads exchanged between the workflows and their activities (kept apart from the activity code
+so the workflow sandbox imports nothing heavy)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from aftersales.actor import Actor
+from aftersales.case import TimelineItem
+from aftersales.roles import Role
+
+
+class CaseProjection(BaseModel):
+    case_no: str
+    seq: int
+    row: dict[str, Any]
+    timeline_start: int
+    timeline: list[TimelineItem]
+
+
+class ConfigRequest(BaseModel):
+    years: list[int]
+
+
+class RecentComplaints(BaseModel):
+    project: str
+    building: str
+    since: datetime
+
+
+class CaseResult(BaseModel):
+    case_no: str
+    status: str
+    outcome: str | None
+    closed_at: datetime | None
+
+
+class Notification(BaseModel):
+    """Mirror of activities.notify.Notification (same JSON shape)."""
+    notification_id: str
+    case_no: str
+    roles: list[Role] = []
+    usernames: list[str] = []
+    department: str | None = None
+    subject: str
+    body: str
+    reason: str
+
+
+class NotificationResult(BaseModel):
+    notification_id: str
+    emails: list[str]
+    webhooks: int
+    unreachable_roles: list[Role]
+    delivered_at: datetime
+
+
+class StartCase(BaseModel):
+    case_no: str
+    registered_by: Actor
