@@ -65,6 +65,9 @@ class Run:
         return self.case.deadline(key).due_at.astimezone(CST)
 
     # the general path, step by step
+    def escalations(self, label_part: str) -> list[Role]:
+        return [n.roles[0] for n in self.notices() if n.reason.startswith("E1") and label_part in n.subject]
+
     def classified(self):
         return self.do(Role.cs_staff, A.Classify(action="classify", category="漏水", department="工程部", justified=True))
 
@@ -168,13 +171,13 @@ def test_C10_cannot_close_before_the_summary():
 
 def test_E1_missed_feedback_climbs_the_ladder_one_working_day_at_a_time():
     r = Run().classified()
+    fb = r.case.deadline("dept_feedback")
     due = r.due("dept_feedback")                                    # Thu 26th 10:00
     r.at(due - timedelta(minutes=1))
-    assert r.case.state.escalation_level == 0
-    r.effects.clear()
+    assert fb.level == 0 and r.escalations("feedback") == []
     r.at(due)
-    assert r.case.state.escalation_level == 1
-    assert [n.roles for n in r.notices()] == [[Role.dept_head]] and r.notices()[0].department == "工程部"
+    assert fb.level == 1 and r.escalations("feedback") == [Role.dept_head]
+    assert [n.department for n in r.notices() if "feedback" in n.subject] == ["工程部"]
     assert r.case.state.overdue(r.ctx().now)
     expected = [(datetime(2026, 11, 27, 10, tzinfo=CST), 2, Role.cs_manager),   # Friday
                 (datetime(2026, 11, 30, 10, tzinfo=CST), 3, Role.deputy_gm),    # weekend skipped
@@ -182,35 +185,34 @@ def test_E1_missed_feedback_climbs_the_ladder_one_working_day_at_a_time():
     for when, level, role in expected:
         r.effects.clear()
         r.at(when - timedelta(seconds=1))
-        assert r.case.state.escalation_level == level - 1
+        assert fb.level == level - 1
         r.at(when)
-        assert r.case.state.escalation_level == level
-        assert Role(role) in [x for n in r.notices() for x in n.roles]
-    assert r.case.next_wakeup() != datetime(2026, 12, 2, 10, tzinfo=CST)  # gm is the top: no level 5
+        assert fb.level == level and r.escalations("feedback") == [role]
+    assert fb.next_step_at is None                                  # gm is the top: no level 5
     r.effects.clear()
     r.at(datetime(2026, 12, 10, 10, tzinfo=CST))
-    assert r.case.state.escalation_level == 4
-    assert not [n for n in r.notices() if n.reason.startswith("E1")]
-    assert [t.kind for t in r.case.state.timeline].count("escalation") == 4   # E3 recorded
+    assert fb.level == 4 and r.case.state.escalation_level == 4
+    assert r.escalations("feedback") == []
+    assert len([t for t in r.case.state.timeline if t.kind == "escalation" and "feedback" in t.text]) == 4  # E3
 
 
 def test_E1_catching_up_after_downtime_sends_every_missed_step():
     r = Run().classified()
     r.effects.clear()
     r.at(datetime(2026, 11, 30, 12, tzinfo=CST))  # worker was down from Thursday to Monday
-    assert r.case.state.escalation_level == 3
-    assert [n.roles[0] for n in r.notices() if n.reason.startswith("E1")] == [Role.dept_head, Role.cs_manager, Role.deputy_gm]
+    assert r.case.deadline("dept_feedback").level == 3
+    assert r.escalations("feedback") == [Role.dept_head, Role.cs_manager, Role.deputy_gm]
 
 
 def test_E1_meeting_a_deadline_stops_its_escalation():
     r = Run().classified()
-    r.at(r.due("dept_feedback"))
+    r.at(r.due("dept_feedback") + timedelta(minutes=5))
     r.do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="h"))
     r.do(Role.dept_head, A.DepartmentFeedback(action="department_feedback", findings="x"))
     assert r.case.deadline("dept_feedback").state == "met_late"
     r.effects.clear()
     r.at(datetime(2026, 11, 27, 10, 30, tzinfo=CST))
-    assert not [n for n in r.notices() if "feedback" in n.subject]
+    assert r.escalations("feedback") == []
 
 
 def test_C8_E2_major_complaint_reported_at_once_and_starts_at_deputy_gm():
@@ -223,7 +225,7 @@ def test_C8_E2_major_complaint_reported_at_once_and_starts_at_deputy_gm():
     assert [n.roles for n in r.notices() if n.reason == "C8 major complaint"] == [[Role.dept_head]]
     r.effects.clear()
     r.at(r.due("dept_feedback"))
-    assert [n.roles for n in r.notices() if n.reason.startswith("E1")] == [[Role.gm]]
+    assert r.escalations("feedback") == [Role.gm]
 
 
 def test_C8_group_complaint_is_major():
