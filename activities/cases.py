@@ -44,7 +44,7 @@ class CaseActivities:
         structlog.contextvars.bind_contextvars(case_no=p.case_no, workflow_id=info.workflow_id)
         async with self.sessionmaker() as session, session.begin():
             insert = _insert(session)
-            row = dict(p.row)
+            row = p.row.model_dump()
             stmt = insert(Case).values(**row)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[Case.case_no],
@@ -59,7 +59,7 @@ class CaseActivities:
                     for i, t in enumerate(p.timeline)
                 ]
                 await session.execute(insert(TimelineEntry).values(items).on_conflict_do_nothing())
-        log.info("case projected", seq=p.seq, status=p.row.get("status"))
+        log.info("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
 
     @activity.defn(name="count_recent_complaints")
     async def count_recent_complaints(self, q: RecentComplaints) -> int:

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
@@ -129,7 +129,147 @@ ComplaintAction = Union[
     AuthorityReply, Close,
 ]
 
-CaseAction = Annotated[ComplaintAction, Field(discriminator="action")]
+
+
+# ---- repairs (R) ----------------------------------------------------------------------------
+Note = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class AgreeAppointment(_Action):
+    """R1: the visit time agreed with the owner (a new one replaces the last)."""
+    action: Literal["agree_appointment"]
+    appointment_at: AwareDatetime
+
+
+class RecordArrival(_Action):
+    """R1: when the worker arrived; more than 10 minutes late without contacting the owner is flagged."""
+    action: Literal["record_arrival"]
+    arrived_at: AwareDatetime
+    owner_contacted: bool = False
+
+
+class RecordSurvey(_Action):
+    """R2/R3: the site survey (现场勘察): responsible party, trades, estimate, work-order type.
+    Recording again clears the signatures collected so far."""
+    action: Literal["record_survey"]
+    responsible_party: ShortText
+    contractor_id: ShortText | None = Field(default=None, description="required for type A (warranty)")
+    multi_trade: bool
+    estimate: Money
+    order_type: Literal["A", "B"] = Field(description="A warranty work; B out of warranty, borne by the company")
+
+    @model_validator(mode="after")
+    def _contractor_for_warranty(self) -> "RecordSurvey":
+        if self.order_type == "A" and not (self.contractor_id and self.contractor_id.strip()):
+            raise ValueError("a type A (warranty) work order needs the contractor_id (R3)")
+        return self
+
+
+class SignSurvey(_Action):
+    """R2: one survey party co-signs (会签) with its own account and role."""
+    action: Literal["sign_survey"]
+
+
+class RecordFeeAcceptance(_Action):
+    """R3: paid service (有偿服务): the fee told to the owner and whether the owner accepted it."""
+    action: Literal["record_fee_acceptance"]
+    fee: Money
+    accepted: bool
+
+
+class Dispatch(_Action):
+    """R4/R5: the work order goes to the workers (to_contractor: through engineering to the contractor)."""
+    action: Literal["dispatch"]
+    workers: list[ShortText] = Field(min_length=1, max_length=10)
+    to_contractor: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_workers(self) -> "Dispatch":
+        if len(set(self.workers)) != len(self.workers):
+            raise ValueError("each worker is named once")
+        return self
+
+
+class ExtendDeadline(_Action):
+    """R8: more time for a complex repair, only with the owner's consent given before the deadline."""
+    action: Literal["extend_deadline"]
+    new_due_at: AwareDatetime
+    owner_consent: Text = Field(description="how and by whom the owner consented")
+
+
+class CompleteWork(_Action):
+    """R6: the workers report the work done; the inspection follows."""
+    action: Literal["complete_work"]
+    note: Text
+
+
+class Inspect(_Action):
+    """R6: the completion inspection, recorded by cs_staff and by repair_lead; a failure needs a note."""
+    action: Literal["inspect"]
+    passed: bool
+    note: Note
+
+    @model_validator(mode="after")
+    def _why_failed(self) -> "Inspect":
+        if not self.passed and not (self.note and self.note.strip()):
+            raise ValueError("a failed inspection needs a note saying what to redo (R6)")
+        return self
+
+
+class OwnerSignOff(_Action):
+    """R6/R9: the owner signs the work off, scoring quality and attitude (recorded on the owner's behalf)."""
+    action: Literal["owner_sign_off"]
+    quality: Score
+    attitude: Score
+    comment: Note
+
+
+RevisitFollowUp = Literal["reopen", "cs_manager_follow_up"]
+
+
+class Revisit(_Action):
+    """R7/R9/V3: the phone revisit; satisfaction ≤ 2 needs a follow-up (reopen, or cs_manager follows up)."""
+    action: Literal["revisit"]
+    satisfaction: Score
+    quality: Score
+    attitude: Score
+    note: Note
+    follow_up: RevisitFollowUp | None = None
+
+    @model_validator(mode="after")
+    def _dissatisfied_needs_follow_up(self) -> "Revisit":
+        if self.satisfaction <= 2 and self.follow_up is None:
+            raise ValueError("a dissatisfied owner (satisfaction ≤ 2) needs a follow_up: reopen or "
+                             "cs_manager_follow_up (R7, V3)")
+        return self
+
+
+class FollowUp(_Action):
+    """V3: cs_manager's follow-up with a dissatisfied owner."""
+    action: Literal["follow_up"]
+    note: Text
+
+
+class CostStatement(_Action):
+    """A2: the repair lead's cost statement (维修工程决算书), then audit and confirmation."""
+    action: Literal["cost_statement"]
+    amount: Money
+    note: Text
+
+
+class Pay(_Action):
+    """A3: finance pays the approved settlement (type A: deducted from the contractor's deposit)."""
+    action: Literal["pay"]
+    amount: Money
+    reference: ShortText
+
+
+RepairAction = Union[
+    AgreeAppointment, RecordArrival, RecordSurvey, SignSurvey, RecordFeeAcceptance, Dispatch, ExtendDeadline,
+    CompleteWork, Inspect, OwnerSignOff, Revisit, FollowUp, CostStatement, Pay, Decide, ProgressNote,
+]
+
+CaseAction = Annotated[Union[ComplaintAction, RepairAction], Field(discriminator="action")]
 
 
 class ActionRequest(BaseModel):

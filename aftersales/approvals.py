@@ -15,7 +15,7 @@ from aftersales.errors import conflict, forbidden, invalid
 from aftersales.roles import Role
 
 Decision = Literal["approve", "reject", "request_changes"]
-StepKind = Literal["review", "approve", "audit"]
+StepKind = Literal["review", "approve", "audit", "confirm"]
 
 # A1 [S1 §3.6.1]: ≤ 1,000 cs_manager; 1,000–10,000 deputy_chief_engineer review then deputy_gm;
 # > 10,000 also gm.

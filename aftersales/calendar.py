@@ -1,20 +1,30 @@
-"""Working-day calendar of mainland China (T1–T5), pure: no I/O, safe inside workflow code.
+"""Working-day calendar of mainland China (T1–T5). Pure: stdlib and pydantic only, no I/O, no clock,
+so it runs inside Temporal workflow code.
 
 T1 weekends and statutory holidays are off, make-up working days (调休) are on.
 T2 "within N working days" from m ends at the same clock time on the N-th working day after m's
    day; a moment outside working time starts the clock at the next working day's opening.
-T3 "every N working hours" counts only working hours (default 09:00–18:00).
-T4 a year without data falls back to Monday–Friday minus fixed-date holidays (`fallback_years`
-   tells which years a computation touched, so the case can say so).
-T5 deadlines are computed once and stored on the case: new data never moves them.
-Demo time: with `demo_seconds_per_working_day` every day works and a working day lasts S seconds.
+T3 "every N working hours" counts only working hours (default 09:00–18:00 on working days).
+T4 a year without data falls back to Monday–Friday minus FALLBACK_HOLIDAYS; `fallback_years` tells
+   which years a computation touched, so the case can say so in its timeline.
+T5 a WorkCalendar is a pure function of the CalendarSnapshot it was built from (the snapshot is
+   copied, so later changes to the data cannot reach it); deadlines are computed once and stored.
+Demo time: with `demo_seconds_per_working_day = S` every day works and a working day lasts S seconds.
+
+All datetimes in and out are timezone-aware; results are in UTC; local reasoning uses the
+snapshot's time zone (Asia/Shanghai by default).
 """
 
+import math
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+UTC = timezone.utc
+
+# T4: the fixed-date statutory holidays used for a year without data (lunar ones cannot be guessed).
 FALLBACK_HOLIDAYS: dict[tuple[int, int], str] = {
     (1, 1): "元旦",
     (5, 1): "劳动节",
@@ -23,106 +33,165 @@ FALLBACK_HOLIDAYS: dict[tuple[int, int], str] = {
     (10, 3): "国庆节",
 }
 
+# Safety net: no real calendar has a year without a working day; bad data must fail loudly, not hang.
+_MAX_DAYS_OFF_IN_A_ROW = 366
+
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def local_year(m: datetime, timezone_name: str = DEFAULT_TIMEZONE) -> int:
+    """The calendar year of moment `m` where the company is (T4 loads each year's data by it)."""
+    _check_aware(m)
+    return m.astimezone(ZoneInfo(timezone_name)).year
+
 
 class YearData(BaseModel):
+    """One year's holiday data (T1, T4)."""
+
     year: int
-    holidays: dict[date, str]
-    workdays: dict[date, str]
+    holidays: dict[date, str]  # statutory days off -> name
+    workdays: dict[date, str]  # make-up working days (调休), usually weekends -> name
     source: str = "admin"
 
 
 class CalendarSnapshot(BaseModel):
-    years: dict[int, YearData]
+    """Everything a WorkCalendar needs. It travels in the case's workflow input, so a case always
+    computes from the snapshot it loaded (T5)."""
+
+    years: dict[int, YearData]  # only years WITH data
     timezone: str = "Asia/Shanghai"
     day_start: time = time(9, 0)
     day_end: time = time(18, 0)
-    demo_seconds_per_working_day: int | None = None
+    demo_seconds_per_working_day: int | None = Field(default=None, gt=0)
 
 
-def _aware(m: datetime) -> datetime:
+class _Year(NamedTuple):
+    off: frozenset[date]
+    on: frozenset[date]
+
+
+def _check_aware(m: datetime) -> None:
     if m.tzinfo is None or m.utcoffset() is None:
-        raise ValueError("datetimes must be timezone-aware")
-    return m
+        raise ValueError(f"datetime {m.isoformat()} must be timezone-aware")
+
+
+def _check_count(n: int) -> None:
+    if n < 0:
+        raise ValueError(f"n must not be negative (got {n})")
 
 
 class WorkCalendar:
-    def __init__(self, snapshot: CalendarSnapshot) -> None:
-        self.snapshot = snapshot
-        self.tz = ZoneInfo(snapshot.timezone)
-        self.start, self.end = snapshot.day_start, snapshot.day_end
-        if self.end <= self.start:
-            raise ValueError("the working day must end after it starts")
-        self._off = {d for y in snapshot.years.values() for d in y.holidays}
-        self._on = {d for y in snapshot.years.values() for d in y.workdays}
-        self.demo = snapshot.demo_seconds_per_working_day
-        day = datetime.combine(date(2000, 1, 1), self.end) - datetime.combine(date(2000, 1, 1), self.start)
-        self.hours_per_day = day.total_seconds() / 3600
+    """Working-day arithmetic over one CalendarSnapshot (T1–T4, demo time)."""
 
-    # ---- T1, T4 -------------------------------------------------------------------------------
+    def __init__(self, snapshot: CalendarSnapshot) -> None:
+        if snapshot.day_end <= snapshot.day_start:
+            raise ValueError(f"the working day must end after it starts ({snapshot.day_start}–{snapshot.day_end})")
+        try:
+            self.tz = ZoneInfo(snapshot.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {snapshot.timezone!r}") from None
+        self.snapshot = snapshot.model_copy(deep=True)  # T5: later edits to the caller's object do not reach us
+        self.day_start = snapshot.day_start.replace(tzinfo=None)
+        self.day_end = snapshot.day_end.replace(tzinfo=None)
+        self.demo_seconds = snapshot.demo_seconds_per_working_day
+        opening = datetime.combine(date.min, self.day_start)
+        self.hours_per_day = (datetime.combine(date.min, self.day_end) - opening) / timedelta(hours=1)
+        # One lookup per year, built once (T1).
+        self._years: dict[int, _Year] = {
+            year: _Year(off=frozenset(data.holidays), on=frozenset(data.workdays))
+            for year, data in snapshot.years.items()
+        }
+
+    # ---- T1, T4: which days work ---------------------------------------------------------------
     def has_data(self, year: int) -> bool:
-        return year in self.snapshot.years
+        """T4: whether `year` has holiday data (else it runs on the fallback)."""
+        return year in self._years
 
     def fallback_years(self, start: datetime, end: datetime) -> list[int]:
-        if self.demo:
+        """T4: the years touched by [start, end] (local time) that have no data, sorted.
+        Empty in demo time, where every day works and no holiday data is used."""
+        _check_aware(start)
+        _check_aware(end)
+        if self.demo_seconds:
             return []
-        first, last = sorted((_aware(start).astimezone(self.tz).year, _aware(end).astimezone(self.tz).year))
+        first, last = sorted((start.astimezone(self.tz).year, end.astimezone(self.tz).year))
         return [y for y in range(first, last + 1) if not self.has_data(y)]
 
     def is_working_day(self, d: date) -> bool:
-        if self.demo:
+        """T1: make-up days work; weekends and holidays are off. T4: a year without data works
+        Monday–Friday minus FALLBACK_HOLIDAYS."""
+        if self.demo_seconds:
             return True
-        if self.has_data(d.year):
-            return d in self._on or (d.weekday() < 5 and d not in self._off)
-        return d.weekday() < 5 and (d.month, d.day) not in FALLBACK_HOLIDAYS
+        year = self._years.get(d.year)
+        if year is None:
+            return d.weekday() < 5 and (d.month, d.day) not in FALLBACK_HOLIDAYS
+        if d in year.on:
+            return True
+        return d.weekday() < 5 and d not in year.off
 
     def _next_working_day(self, d: date) -> date:
-        d += timedelta(days=1)
-        while not self.is_working_day(d):
+        """The first working day strictly after d."""
+        for _ in range(_MAX_DAYS_OFF_IN_A_ROW):
             d += timedelta(days=1)
-        return d
+            if self.is_working_day(d):
+                return d
+        raise ValueError(f"no working day within {_MAX_DAYS_OFF_IN_A_ROW} days after {d}: check the holiday data")
 
-    # ---- T2 -----------------------------------------------------------------------------------
+    def _at(self, d: date, clock: time) -> datetime:
+        """Local wall-clock `clock` on day d, as UTC."""
+        return datetime.combine(d, clock, tzinfo=self.tz).astimezone(UTC)
+
+    # ---- T2: working days -----------------------------------------------------------------------
     def clock_start(self, m: datetime) -> datetime:
-        """m if inside working time, else the opening of the next working day."""
-        local = _aware(m).astimezone(self.tz)
-        if self.demo:
-            return local.astimezone(timezone.utc)
-        d, t = local.date(), local.timetz().replace(tzinfo=None)
-        if self.is_working_day(d) and self.start <= t < self.end:
-            return local.astimezone(timezone.utc)
-        if not (self.is_working_day(d) and t < self.start):
-            d = self._next_working_day(d)
-        return datetime.combine(d, self.start, self.tz).astimezone(timezone.utc)
+        """T2: m itself inside working time [day_start, day_end) of a working day; the same day's
+        opening before day_start on a working day; otherwise the next working day's opening."""
+        _check_aware(m)
+        if self.demo_seconds:
+            return m.astimezone(UTC)
+        local = m.astimezone(self.tz)
+        day, clock = local.date(), local.time()
+        if self.is_working_day(day):
+            if clock < self.day_start:
+                return self._at(day, self.day_start)
+            if clock < self.day_end:
+                return local.astimezone(UTC)
+        return self._at(self._next_working_day(day), self.day_start)
 
     def add_working_days(self, m: datetime, n: int) -> datetime:
-        if n < 0:
-            raise ValueError("n must not be negative")
-        if self.demo:
-            return _aware(m).astimezone(timezone.utc) + timedelta(seconds=n * self.demo)
-        local = self.clock_start(m).astimezone(self.tz)
-        d = local.date()
+        """T2: the clock time of clock_start(m), on the n-th working day after that day."""
+        _check_aware(m)
+        _check_count(n)
+        if self.demo_seconds:
+            return m.astimezone(UTC) + timedelta(seconds=n * self.demo_seconds)
+        start = self.clock_start(m).astimezone(self.tz)
+        day = start.date()
         for _ in range(n):
-            d = self._next_working_day(d)
-        return datetime.combine(d, local.timetz().replace(tzinfo=None), self.tz).astimezone(timezone.utc)
+            day = self._next_working_day(day)
+        return self._at(day, start.time())
 
-    # ---- T3 -----------------------------------------------------------------------------------
+    # ---- T3: working hours ----------------------------------------------------------------------
     def add_working_hours(self, m: datetime, hours: float) -> datetime:
-        if hours < 0:
-            raise ValueError("hours must not be negative")
-        if self.demo:
-            return _aware(m).astimezone(timezone.utc) + timedelta(seconds=hours * self.demo / self.hours_per_day)
-        local = self.clock_start(m).astimezone(self.tz)
-        remaining = timedelta(hours=hours)
+        """T3: count only working hours from clock_start(m). Ending exactly at day_end stays there."""
+        _check_aware(m)
+        if not (math.isfinite(hours) and hours >= 0):
+            raise ValueError(f"hours must be a finite number >= 0 (got {hours})")
+        if self.demo_seconds:
+            return m.astimezone(UTC) + timedelta(seconds=hours * self.demo_seconds / self.hours_per_day)
+        at = self.clock_start(m).astimezone(self.tz)
+        left = timedelta(hours=hours)
         while True:
-            closing = datetime.combine(local.date(), self.end, self.tz)
-            if local + remaining <= closing:
-                return (local + remaining).astimezone(timezone.utc)
-            remaining -= closing - local
-            local = datetime.combine(self._next_working_day(local.date()), self.start, self.tz)
+            closing = datetime.combine(at.date(), self.day_end, tzinfo=self.tz)
+            if at + left <= closing:
+                return (at + left).astimezone(UTC)
+            left -= closing - at
+            at = datetime.combine(self._next_working_day(at.date()), self.day_start, tzinfo=self.tz)
 
+    # ---- plain calendar days --------------------------------------------------------------------
     def add_days(self, m: datetime, n: int) -> datetime:
-        """Plain calendar days (C6 'within 7 days'), compressed in demo time."""
-        if n < 0:
-            raise ValueError("n must not be negative")
-        seconds = n * (self.demo or 86400)
-        return _aware(m).astimezone(timezone.utc) + timedelta(seconds=seconds)
+        """n calendar days, same local clock time (e.g. C6 "close within 7 days"); demo: n * S seconds."""
+        _check_aware(m)
+        _check_count(n)
+        if self.demo_seconds:
+            return m.astimezone(UTC) + timedelta(seconds=n * self.demo_seconds)
+        return (m.astimezone(self.tz) + timedelta(days=n)).astimezone(UTC)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
-from aftersales.errors import conflict, forbidden
+from aftersales.errors import conflict, forbidden, invalid
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
 
@@ -73,6 +73,17 @@ class TimelineItem(BaseModel):
 DeadlineState = Literal["open", "met", "missed", "met_late", "waived"]
 
 
+class DeadlineExtension(BaseModel):
+    """A person moved a deadline (T5, R8): when, who, from and to which due time, and why."""
+
+    at: datetime
+    by: str
+    role: Role
+    from_due_at: datetime
+    to_due_at: datetime
+    reason: str
+
+
 class Deadline(BaseModel):
     key: str
     rule: str
@@ -87,6 +98,7 @@ class Deadline(BaseModel):
     escalates: bool = True
     level: int = 0
     next_step_at: datetime | None = None
+    extensions: list[DeadlineExtension] = []
 
     @property
     def open(self) -> bool:
@@ -155,6 +167,7 @@ class CaseState(BaseModel):
     outcome: str | None = None
     closed_at: datetime | None = None
     satisfaction: int | None = None
+    progress_notes: int = Field(default=0, description="progress notes recorded (C5, R1/S3)")
     seq: int = 0
     notice_seq: int = 0
     fallback_years_noted: list[int] = []
@@ -194,9 +207,15 @@ class CaseMachine:
         if allowed is not None and actor.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise forbidden(f"role {actor.role.value} may not {name}; allowed: {names}")
+        before = self.state.status
         handler(action, actor, ctx)
+        if self.state.status != before:
+            self.status_changed(ctx, before)
         self.state.seq += 1
         return self._take_effects()
+
+    def status_changed(self, ctx: Ctx, before: str) -> None:
+        """Hook: called after an action changed the status (a repair tells its parent complaint)."""
 
     def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
         """Dry run on a deep copy: the validator and the handler can never disagree."""
@@ -251,6 +270,26 @@ class CaseMachine:
             d.met_at = ctx.now
             d.next_step_at = None
 
+    def extend(self, ctx: Ctx, key: str, new_due: datetime, *, actor: Actor, reason: str,
+               rule: str = "R8") -> Deadline:
+        """The one way a set deadline moves (T5): a person extends it, before it is due, to a later
+        time, with the reason recorded (R8: the owner's consent)."""
+        d = self.deadline(key)
+        if d is None or not d.open:
+            raise conflict(f"there is no open '{key}' deadline to extend")
+        if d.missed or ctx.now >= d.due_at:
+            raise conflict(f"refused: the deadline has passed ({rule})")
+        if new_due <= d.due_at:
+            raise invalid(f"the new due time {new_due.isoformat()} must be later than the current "
+                          f"{d.due_at.isoformat()} ({rule})")
+        d.extensions.append(DeadlineExtension(at=ctx.now, by=actor.username, role=actor.role,
+                                              from_due_at=d.due_at, to_due_at=new_due, reason=reason))
+        d.due_at = new_due
+        self._note_fallback(ctx, ctx.now, new_due)
+        self.note(ctx, "deadline_extended", f"{d.label} extended from {d.extensions[-1].from_due_at.isoformat()} "
+                  f"to {new_due.isoformat()}: {reason} ({rule})", actor)
+        return d
+
     def waive_open_deadlines(self) -> None:
         for d in self.state.deadlines:
             if d.open:
@@ -263,6 +302,26 @@ class CaseMachine:
                 self.state.fallback_years_noted.append(year)
                 self.note(ctx, "calendar",
                           f"no holiday data for {year}: deadlines use Monday–Friday minus fixed-date holidays (T4)")
+
+    # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
+    PROGRESS_RULE: ClassVar[str] = "C5"
+
+    def owes_progress(self) -> bool:
+        """Hook: whether the owner is still owed progress replies (a repair: until the sign-off)."""
+        return not self.state.closed
+
+    def _next_progress(self, ctx: Ctx) -> None:
+        """The next progress note is due 4 working hours from now; it reminds, it does not escalate."""
+        self.set_deadline(ctx, key="progress", rule=self.PROGRESS_RULE, label="progress note to the owner",
+                          due_at=ctx.cal.add_working_hours(ctx.now, REMINDER_EVERY_WORKING_HOURS),
+                          owners=[Role.butler, Role.cs_staff], escalates=False)
+
+    def on_progress_note(self, a: Any, actor: Actor, ctx: Ctx) -> None:
+        self.meet(ctx, "progress")
+        self.state.progress_notes += 1
+        self.note(ctx, "progress", f"progress: {a.note} ({self.PROGRESS_RULE})", actor)
+        if self.owes_progress():
+            self._next_progress(ctx)
 
     # ---- approvals (A4) --------------------------------------------------------------------
     def request_approval(self, ctx: Ctx, actor: Actor, *, id: str, purpose: str, rule: str,

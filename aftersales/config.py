@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
     bcrypt_rounds: int = 12
+    update_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="how long the API waits for a worker to answer an action before 503")
 
     # Time (T1–T3) and demo time
     timezone: str = "Asia/Shanghai"

@@ -4,6 +4,8 @@ projection writes to the read model. Both are pure functions of the case state."
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from aftersales.case import CaseState
 from aftersales.roles import Role
 
@@ -29,33 +31,61 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, 
     return view
 
 
-def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, Any]:
-    """Columns of the `cases` table. The phone is masked: the read model holds no phone number."""
+class CaseRow(BaseModel):
+    """Columns of the `cases` table (typed, so datetimes survive the trip to the activity)."""
+    case_no: str
+    case_type: str
+    status: str
+    channel: str | None
+    category: str | None
+    project: str
+    building: str
+    unit: str
+    department: str | None
+    handler: str | None
+    major: bool
+    justified: bool | None
+    escalation_level: int
+    overdue: bool
+    customer_name: str
+    customer_phone_masked: str
+    received_at: datetime
+    closed_at: datetime | None
+    outcome: str | None
+    satisfaction: int | None
+    linked_case_no: str | None
+    seq: int
+    updated_at: datetime
+    view: dict[str, Any]
+
+
+def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
+    """The read-model row of a case. The phone is masked: the read model holds no phone number."""
     view = case_view(state, now, ladder)
     view["customer"] = state.customer.masked().model_dump(mode="json")
-    return {
-        "case_no": state.case_no,
-        "case_type": state.case_type.value,
-        "status": state.status,
-        "channel": getattr(state, "channel", None),
-        "category": getattr(state, "category", None),
-        "project": state.customer.project,
-        "building": state.customer.building,
-        "unit": state.customer.unit,
-        "department": state.department,
-        "handler": state.handler,
-        "major": state.major,
-        "justified": getattr(state, "justified", None),
-        "escalation_level": state.escalation_level,
-        "overdue": state.overdue(now),
-        "customer_name": state.customer.name,
-        "customer_phone_masked": state.customer.masked().phone,
-        "received_at": state.received_at,
-        "closed_at": state.closed_at,
-        "outcome": state.outcome,
-        "satisfaction": state.satisfaction,
-        "linked_case_no": getattr(state, "linked_case_no", None),
-        "seq": state.seq,
-        "updated_at": now,
-        "view": view,
-    }
+    return CaseRow(
+        case_no=state.case_no,
+        case_type=state.case_type.value,
+        status=state.status,
+        channel=getattr(state, "channel", None),
+        category=getattr(state, "category", None),
+        project=state.customer.project,
+        building=state.customer.building,
+        unit=state.customer.unit,
+        department=state.department,
+        handler=state.handler,
+        major=state.major,
+        justified=getattr(state, "justified", None),
+        escalation_level=state.escalation_level,
+        overdue=state.overdue(now),
+        customer_name=state.customer.name,
+        customer_phone_masked=state.customer.masked().phone,
+        received_at=state.received_at,
+        closed_at=state.closed_at,
+        outcome=state.outcome,
+        satisfaction=state.satisfaction,
+        linked_case_no=getattr(state, "linked_case_no", None),
+        seq=state.seq,
+        updated_at=now,
+        view=view,
+    )

@@ -1,6 +1,7 @@
 """Case endpoints: intake (C1), live state from the workflow, the register from the read model,
 and actions as Temporal Updates (409 not allowed now, 403 wrong role, 422 bad body, 404 unknown)."""
 
+import asyncio
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -39,6 +40,17 @@ def temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
+async def _update(request: Request, handle: WorkflowHandle, update, *args) -> dict[str, Any]:
+    """An Update, bounded in time: with no worker answering, the caller gets 503 instead of a hung request."""
+    timeout = request.app.state.settings.update_timeout_seconds
+    try:
+        return await asyncio.wait_for(handle.execute_update(update, *args), timeout)
+    except asyncio.TimeoutError:
+        log.warning("no worker answered", timeout=timeout)
+        raise HTTPException(503, f"no worker answered within {timeout:g} s; the action may still be applied "
+                                 f"when one does: read the case before trying again") from None
+
+
 def _handle(client: Client, case_no: str) -> WorkflowHandle:
     if not CASE_NO.match(case_no):
         raise HTTPException(404, f"no case {case_no!r}: case numbers look like TS-2026-000123")
@@ -65,7 +77,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
         static_summary=f"{case_no} · {summary}",
         static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
     )
-    view = await handle.execute_update(CaseWorkflow.opened)
+    view = await _update(request, handle, CaseWorkflow.opened)
     log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
     return view
 
@@ -106,7 +118,7 @@ async def act_on_case(
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
     try:
-        view = await handle.execute_update(CaseWorkflow.act, ActionRequest(action=action, actor=actor))
+        view = await _update(request, handle, CaseWorkflow.act, ActionRequest(action=action, actor=actor))
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:

@@ -9,7 +9,6 @@ unlimited retries (E3), the read-model projection, search attributes and the UI 
 import asyncio
 from datetime import timedelta
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -18,10 +17,10 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from aftersales import search_attributes as sa
     from aftersales.actions import ActionRequest
-    from aftersales.calendar import WorkCalendar
+    from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
     from aftersales.case import CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice
     from aftersales.errors import Rejection
-    from aftersales.views import case_row, case_view
+    from aftersales.views import CaseRow, case_row, case_view
     from workflows.messages import (
         CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
     )
@@ -117,8 +116,7 @@ class CaseWorkflow:
 
     # ---- configuration and the calendar (T4) -----------------------------------------------
     def _local_year(self) -> int:
-        tz = ZoneInfo(self._config.calendar.timezone) if self._config else ZoneInfo("Asia/Shanghai")
-        return workflow.now().astimezone(tz).year
+        return local_year(workflow.now(), self._config.calendar.timezone if self._config else DEFAULT_TIMEZONE)
 
     async def _load_config(self) -> None:
         year = self._local_year()
@@ -174,22 +172,23 @@ class CaseWorkflow:
         state = self._machine.state
         if state.seq == self._projected_seq:
             return
+        # A snapshot: Updates may change the state while the activity runs; they are published next.
         row = case_row(state, workflow.now(), self._config.ladder)
-        new_items = state.timeline[self._projected_timeline:]
+        seq, start, end = state.seq, self._projected_timeline, len(state.timeline)
         await workflow.execute_activity(
             "project_case",
-            CaseProjection(case_no=state.case_no, seq=state.seq, row=row,
-                           timeline_start=self._projected_timeline, timeline=new_items),
+            CaseProjection(case_no=state.case_no, seq=seq, row=row, timeline_start=start,
+                           timeline=state.timeline[start:end]),
             start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
-        self._projected_seq, self._projected_timeline = state.seq, len(state.timeline)
+        self._projected_seq, self._projected_timeline = seq, end
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row))
 
-    def _upsert_attributes(self, row: dict[str, Any]) -> None:
+    def _upsert_attributes(self, row: CaseRow) -> None:
         wanted = {
-            sa.CASE_TYPE: row["case_type"], sa.CASE_STATUS: row["status"], sa.DEPARTMENT: row["department"],
-            sa.PROJECT: row["project"], sa.MAJOR: row["major"], sa.ESCALATION_LEVEL: row["escalation_level"],
-            sa.OVERDUE: row["overdue"],
+            sa.CASE_TYPE: row.case_type, sa.CASE_STATUS: row.status, sa.DEPARTMENT: row.department,
+            sa.PROJECT: row.project, sa.MAJOR: row.major, sa.ESCALATION_LEVEL: row.escalation_level,
+            sa.OVERDUE: row.overdue,
         }
         updates = []
         for key, value in wanted.items():
@@ -200,13 +199,13 @@ class CaseWorkflow:
             workflow.upsert_search_attributes(updates)
 
     @staticmethod
-    def _details(row: dict[str, Any]) -> str:
-        view = row["view"]
+    def _details(row: CaseRow) -> str:
+        view = row.view
         lines = [
-            f"**{row['case_no']}** · {row['case_type']} · **{row['status']}**",
-            f"Department: {row['department'] or '—'} · handler: {row['handler'] or '—'} · "
-            f"escalation level {row['escalation_level']} ({view['escalated_to'] or 'handler'})"
-            + (" · **OVERDUE**" if row["overdue"] else ""),
+            f"**{row.case_no}** · {row.case_type} · **{row.status}**",
+            f"Department: {row.department or '—'} · handler: {row.handler or '—'} · "
+            f"escalation level {row.escalation_level} ({view['escalated_to'] or 'handler'})"
+            + (" · **OVERDUE**" if row.overdue else ""),
         ]
         if view.get("waiting_for"):
             lines.append(f"Waiting for approval by: {view['waiting_for']}")

@@ -9,12 +9,13 @@ from pydantic import BaseModel
 from aftersales.actor import Actor
 from aftersales.case import TimelineItem
 from aftersales.roles import Role
+from aftersales.views import CaseRow
 
 
 class CaseProjection(BaseModel):
     case_no: str
     seq: int
-    row: dict[str, Any]
+    row: CaseRow
     timeline_start: int
     timeline: list[TimelineItem]
 

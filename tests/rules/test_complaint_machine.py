@@ -11,16 +11,8 @@ from aftersales.case import Ctx, Customer, EarlyWarningCheck, Notice
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
 from aftersales.errors import Rejection
 from aftersales.roles import Role
-from tests.support_calendar import calendar
 
-CST = timezone(timedelta(hours=8))
-LADDER = [Role.dept_head, Role.cs_manager, Role.deputy_gm, Role.gm]
-CAL = calendar(2026, 2027)
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
-
-
-def who(role: Role, username: str | None = None) -> Actor:
-    return Actor(username=username or role.value, role=role)
+from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, CaseRun, who  # noqa: F401
 
 
 def intake(**kw) -> ComplaintIntake:
@@ -29,40 +21,11 @@ def intake(**kw) -> ComplaintIntake:
     return ComplaintIntake(**{**base, **kw})
 
 
-class Run:
+class Run(CaseRun):
     """Drives one complaint through time and actions, collecting effects."""
 
-    def __init__(self, at: datetime = MONDAY_10, **kw):
-        self.now = at
-        self.case, self.effects = ComplaintCase.open("TS-2026-000001", intake(**kw), who(Role.hotline), self.ctx())
-
-    def ctx(self) -> Ctx:
-        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER)
-
-    def do(self, role: Role, action, username: str | None = None):
-        self.case.check(action, who(role, username), self.ctx())
-        self.effects += self.case.apply(action, who(role, username), self.ctx())
-        return self
-
-    def refused(self, role: Role, action, username: str | None = None) -> Rejection:
-        before = self.case.state.model_dump()
-        with pytest.raises(Rejection) as e:
-            self.case.check(action, who(role, username), self.ctx())
-        with pytest.raises(Rejection):
-            self.case.apply(action, who(role, username), self.ctx())
-        assert self.case.state.model_dump() == before, "a refused action changed the case"
-        return e.value
-
-    def at(self, when: datetime):
-        self.now = when
-        self.effects += self.case.tick(self.ctx())
-        return self
-
-    def notices(self) -> list[Notice]:
-        return [e for e in self.effects if isinstance(e, Notice)]
-
-    def due(self, key: str) -> datetime:
-        return self.case.deadline(key).due_at.astimezone(CST)
+    def open_case(self, ctx: Ctx, **kw):
+        return ComplaintCase.open("TS-2026-000001", intake(**kw), who(Role.hotline), ctx)
 
     # the general path, step by step
     def escalations(self, label_part: str) -> list[Role]:

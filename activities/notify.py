@@ -1,0 +1,303 @@
+"""Notifications (E1–E3): e-mail by real SMTP and a JSON POST to webhooks (the WeCom / DingTalk group
+robot format), sent from an activity that Temporal retries until everything went through.
+
+Exactly-once as far as a retry can see: each delivery is recorded per (notification, channel,
+recipient) in ``notification_deliveries`` right after it succeeds, and an attempt only sends what is
+not recorded yet. (A crash between a successful send and its record means that one message is sent
+again on the retry: at least once, never dropped.) Every pending delivery is tried on each attempt,
+so one bad recipient does not hold back the others; if any failed, the activity raises and Temporal
+retries it with ``RETRY_POLICY`` (unlimited attempts, E3).
+
+Privacy: no log line or error message carries a body text or a phone number (recipient addresses
+such as ``13812341234@163.com`` are masked), and webhook URLs — whose query or path holds the
+robot's secret key — appear only as a label (scheme, host and a hash of the full URL), also in the
+delivery table.
+"""
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+import aiosmtplib
+import httpx
+import structlog
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from aftersales.config import Settings
+from aftersales.db.models import NotificationDelivery, Staff
+from aftersales.privacy import mask_mobile_numbers
+from aftersales.roles import Role
+
+log = structlog.get_logger()
+
+# E3: retried with backoff, never dropped (maximum_attempts=0 means unlimited).
+RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,
+)
+START_TO_CLOSE = timedelta(seconds=60)
+
+EMAIL = "email"
+WEBHOOK = "webhook"
+DEPARTMENT_ROLES = frozenset({Role.dept_head, Role.dept_handler})
+FAILURE_TYPE = "NotificationDeliveryFailed"
+
+_LONG_DIGITS = re.compile(r"\d{7,}")
+
+
+class Notification(BaseModel):
+    notification_id: str  # deterministic, unique per message (case_no + a sequence)
+    case_no: str
+    roles: list[Role] = []  # every active staff member with this role
+    usernames: list[str] = []  # and these named staff members (e.g. the handler)
+    department: str | None = None  # narrows dept_head / dept_handler to this department
+    subject: str
+    body: str
+    reason: str  # why, e.g. "deadline dept_feedback missed (C3)"
+
+
+class NotificationResult(BaseModel):
+    notification_id: str
+    emails: list[str]  # addresses delivered to, by this attempt or an earlier one
+    webhooks: int  # webhook URLs delivered to, by this attempt or an earlier one
+    unreachable_roles: list[Role]  # roles with neither an e-mail address nor a webhook configured
+    delivered_at: datetime
+    # Named staff (Notification.usernames) that are unknown, inactive or have no e-mail address.
+    unreachable_usernames: list[str] = []
+
+
+def scrub(text: str) -> str:
+    """Masks mobile numbers (138****1234) and any other run of 7+ digits, for logs and errors."""
+    text = mask_mobile_numbers(text)
+    return _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), text)
+
+
+_HEX_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def webhook_label(url: str) -> str:
+    """How a webhook URL is shown and recorded: without its path, query or credentials (robot keys
+    live there), plus a short hash of the whole URL so that two robots on one host stay apart."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    # Letters only, so that scrubbing long digit runs from messages never alters a label.
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12].translate(_HEX_AS_LETTERS)
+    return f"{parts.scheme or '?'}://{netloc}#{digest}"
+
+
+def robot_payload(n: Notification) -> dict:
+    """The text message of the WeCom and DingTalk group robots."""
+    return {"msgtype": "text", "text": {"content": f"{n.subject}\n{n.body}"}}
+
+
+def _describe(exc: BaseException, secret: str | None = None, shown_as: str = "") -> str:
+    detail = str(exc).strip().replace("\n", " ")
+    if secret:
+        detail = detail.replace(secret, shown_as)
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return scrub(text[:300])
+
+
+def _attempt() -> int | None:
+    return activity.info().attempt if activity.in_activity() else None
+
+
+class NotificationActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, n: Notification) -> NotificationResult:
+        logger = log.bind(case_no=n.case_no, notification_id=n.notification_id, attempt=_attempt())
+        roles = list(dict.fromkeys(n.roles))
+        async with self.sessionmaker() as session:
+            emails, roles_without_email, unreachable_users = await self._resolve(session, n, roles, logger)
+            rows = await session.execute(
+                select(NotificationDelivery.channel, NotificationDelivery.recipient)
+                .where(NotificationDelivery.notification_id == n.notification_id))
+            done = {(channel, recipient) for channel, recipient in rows.all()}
+
+        hooks: dict[str, str] = {}  # label -> URL
+        for role in roles:
+            for url in self.settings.webhook_urls.get(role.value, []):
+                hooks.setdefault(webhook_label(url), url)
+        unreachable_roles = [r for r in roles_without_email if not self.settings.webhook_urls.get(r.value)]
+
+        pending_emails = [a for a in sorted(emails) if (EMAIL, a) not in done]
+        pending_hooks = [(label, url) for label, url in sorted(hooks.items()) if (WEBHOOK, label) not in done]
+        failures: list[str] = []
+        if pending_emails:
+            failures += await self._send_emails(n, pending_emails, logger)
+        if pending_hooks:
+            failures += await self._post_webhooks(n, pending_hooks, logger)
+        if failures:
+            failures = [scrub(f) for f in failures]
+            logger.warning("notification not fully delivered", failures=failures)
+            raise ApplicationError(
+                scrub(f"notification {n.notification_id} ({n.case_no}): {len(failures)} of "
+                      f"{len(pending_emails) + len(pending_hooks)} deliveries failed: " + "; ".join(failures)),
+                type=FAILURE_TYPE,
+            )
+
+        if unreachable_roles or unreachable_users:
+            logger.warning("nobody reachable", roles=[r.value for r in unreachable_roles],
+                           usernames=unreachable_users)
+        all_emails = sorted(emails | {r for c, r in done if c == EMAIL})
+        all_hooks = set(hooks) | {r for c, r in done if c == WEBHOOK}
+        logger.info("notification delivered", emails=len(all_emails), webhooks=len(all_hooks),
+                    sent_now=len(pending_emails) + len(pending_hooks), reason=scrub(n.reason))
+        return NotificationResult(
+            notification_id=n.notification_id, emails=all_emails, webhooks=len(all_hooks),
+            unreachable_roles=unreachable_roles, unreachable_usernames=unreachable_users,
+            delivered_at=datetime.now(UTC),
+        )
+
+    # ---- recipients -------------------------------------------------------------------------
+    async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],
+                       logger) -> tuple[set[str], list[Role], list[str]]:
+        """E-mail addresses of the roles' active staff (narrowed to the department for the
+        department roles, falling back to everyone of the role) and of the named staff."""
+        reachable = select(Staff).where(Staff.active.is_(True), Staff.email.is_not(None))
+        emails: set[str] = set()
+        roles_without_email: list[Role] = []
+        for role in roles:
+            staff = [s for s in (await session.scalars(reachable.where(Staff.role == role.value))).all()
+                     if s.email and s.email.strip()]
+            if role in DEPARTMENT_ROLES and n.department:
+                mine = [s for s in staff if s.department == n.department]
+                if not mine and staff:
+                    logger.info("no staff of the role in the department, notifying all of the role",
+                                role=role.value, department=n.department)
+                staff = mine or staff
+            if not staff:
+                roles_without_email.append(role)
+            emails.update(s.email.strip() for s in staff)
+
+        unreachable_users: list[str] = []
+        usernames = list(dict.fromkeys(n.usernames))
+        if usernames:
+            named = {s.username: s for s in
+                     (await session.scalars(select(Staff).where(Staff.username.in_(usernames)))).all()}
+            for username in usernames:
+                s = named.get(username)
+                if s is not None and s.active and s.email and s.email.strip():
+                    emails.add(s.email.strip())
+                else:
+                    unreachable_users.append(username)
+        return emails, roles_without_email, unreachable_users
+
+    # ---- channels ---------------------------------------------------------------------------
+    def _email(self, n: Notification, address: str) -> EmailMessage:
+        s = self.settings
+        msg = EmailMessage()
+        msg["From"] = s.smtp_sender
+        msg["To"] = address
+        # Encoded here (RFC 2047, UTF-8) rather than by the email policy: Python's folding of long
+        # CJK subjects drops the space at a fold ("反馈 逾期" arrives as "反馈逾期").
+        subject = " ".join(n.subject.splitlines())
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        # Deterministic: should a crash force a resend, mail systems can tell it is the same message.
+        digest = hashlib.sha256(f"{n.notification_id}\n{address}".encode()).hexdigest()[:32]
+        domain = s.smtp_sender.rpartition("@")[2] or "aftersales"
+        msg["Message-ID"] = f"<{digest}@{domain}>"
+        msg["X-Aftersales-Case"] = n.case_no
+        msg["X-Aftersales-Notification"] = n.notification_id
+        msg.set_content(f"{n.body}\n\n原因 Reason: {n.reason}\n案件 Case: {n.case_no}\n", charset="utf-8")
+        return msg
+
+    async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list[str]:
+        """One message per recipient over one SMTP connection; returns the failures."""
+        s = self.settings
+        failures: list[str] = []
+        remaining = list(addresses)
+        try:
+            smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+                                   password=s.smtp_password, start_tls=s.smtp_starttls,
+                                   timeout=s.smtp_timeout_seconds)
+            async with smtp:
+                while remaining:
+                    address = remaining.pop(0)
+                    try:
+                        refused, _ = await smtp.send_message(self._email(n, address))
+                        problem = (f"refused: {' '.join(f'{r.code} {r.message}' for r in refused.values())}"
+                                   if refused else None)
+                    except aiosmtplib.SMTPException as e:
+                        problem = _describe(e)
+                    if problem:
+                        failures.append(scrub(f"email to {address}: {problem}"))
+                        logger.warning("email failed", recipient=scrub(address), error=scrub(problem))
+                        continue
+                    failures += await self._record(n, EMAIL, address, logger)
+        except Exception as e:  # connecting, TLS, login or the connection dropped: the rest failed
+            why = _describe(e)
+            logger.warning("smtp failed", host=s.smtp_host, port=s.smtp_port, error=why,
+                           recipients=[scrub(a) for a in remaining])
+            failures += [f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}" for a in remaining]
+        return failures
+
+    async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger) -> list[str]:
+        """POSTs the robot JSON to each URL; a non-2xx answer, or a robot's non-zero errcode (WeCom
+        and DingTalk answer 200 with an errcode), is a failure. Returns the failures."""
+        failures: list[str] = []
+        payload = robot_payload(n)
+        async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds) as client:
+            for label, url in hooks:
+                try:
+                    response = await client.post(url, json=payload)
+                    problem = self._webhook_problem(response)
+                except Exception as e:
+                    problem = _describe(e, secret=url, shown_as=label)
+                if problem:
+                    failures.append(f"webhook {label}: {problem}")
+                    logger.warning("webhook failed", webhook=label, error=problem)
+                    continue
+                failures += await self._record(n, WEBHOOK, label, logger)
+        return failures
+
+    @staticmethod
+    def _webhook_problem(response: httpx.Response) -> str | None:
+        if not response.is_success:
+            return f"answered HTTP {response.status_code}"
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        if isinstance(answer, dict) and answer.get("errcode") not in (None, 0, "0"):
+            return scrub(f"answered errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}")
+        return None
+
+    async def _record(self, n: Notification, channel: str, recipient: str, logger) -> list[str]:
+        """Records one delivery; returns a failure if the record could not be written (the retry
+        then sends again: at least once rather than not at all)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                session.add(NotificationDelivery(
+                    notification_id=n.notification_id, channel=channel, recipient=recipient,
+                    case_no=n.case_no, delivered_at=datetime.now(UTC)))
+        except IntegrityError:  # a concurrent attempt recorded the same delivery
+            pass
+        except Exception as e:
+            logger.error("delivery sent but not recorded", channel=channel, recipient=scrub(recipient),
+                         error=_describe(e))
+            return [f"{channel} to {recipient}: sent but not recorded: {_describe(e)}"]
+        logger.info("delivered", channel=channel, recipient=scrub(recipient))
+        return []

@@ -1,0 +1,53 @@
+"""Getting the read model ready: migrations to head, the holiday calendar, and (embedded only) the demo
+staff accounts. Idempotent: run it at every start.
+
+    python -m aftersales.bootstrap      # the compose `setup` service, after aftersales.temporal_setup
+"""
+
+import asyncio
+
+import structlog
+
+from aftersales.config import Settings
+from aftersales.db.migrate import upgrade_to_head
+from aftersales.db.session import make_engine, make_sessionmaker
+
+log = structlog.get_logger("aftersales.bootstrap")
+
+
+async def prepare_database(settings: Settings) -> None:
+    # Imported here: these modules pull in the calendar package data and password hashing, which
+    # nothing else in a bare `import aftersales.bootstrap` needs.
+    from aftersales.db.calendar_store import seed_from_chinese_calendar
+    from aftersales.db.staff import seed_demo_staff
+
+    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    log.info("read model migrated")
+    engine = make_engine(settings.database_url)
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session:
+            years = await seed_from_chinese_calendar(session)
+        log.info("holiday calendar seeded", years_added=years)
+        if settings.seed_demo_users and settings.environment == "production":
+            log.warning("demo staff NOT seeded: environment is production (create accounts with "
+                        "`python -m aftersales.db.staff create`)")
+        elif settings.seed_demo_users:
+            async with sessionmaker() as session:
+                created = await seed_demo_staff(session, settings)
+            log.info("demo staff seeded", created=created)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    """`python -m aftersales.bootstrap`: what the compose `setup` service runs after Temporal setup."""
+    from aftersales.config import get_settings
+    from aftersales.logging import configure_logging
+
+    configure_logging()
+    asyncio.run(prepare_database(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

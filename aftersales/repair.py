@@ -1,0 +1,580 @@
+"""The repair procedure (维修), rules R1–R9 with approvals A1–A3, as a pure state machine.
+
+    registered ─agree_appointment─ scheduled ─record_survey─ surveying ─sign_survey × parties─┬─ estimate 0: surveyed
+        ┌──────────────────────────────────────────────────────────────────────────────────┘
+        └─ cost_approval ─decide (A1)─┬─ approved: surveyed
+                                      └─ rejected / changes: survey_returned ─record_survey─ surveying …
+    surveyed ─[record_fee_acceptance if paid]─dispatch─ in_progress ─complete_work─ awaiting_inspection
+    ─inspect(cs_staff) + inspect(repair_lead)─┬─ any failure: in_progress (same 'work' due)
+                                              └─ both passed: inspected ─owner_sign_off─ completed
+    ─revisit─┬─ revisited                              (WorkerScores, R9)
+             ├─ reopen: in_progress (new 'work' due)
+             └─ cs_manager_follow_up: follow_up ─follow_up─ revisited
+    revisited ─cost_statement─ settlement ─decide (A2 audit, A3 contractor / deputy_chief_engineer confirm)─
+    awaiting_payment ─pay─ closed                      (type A: DepositDeduction)
+
+Deadlines: survey 1 working day from receipt (R2); work 3 / 7 working days from dispatch for single- /
+multi-trade work (R4, R5), extended only with the owner's consent before it is due (R8); revisit 1
+working day after the owner's sign-off (R7); cs_manager's follow-up 1 working day (V3); progress
+replies to the owner every 4 working hours until the sign-off (R1/S3, non-escalating). Every other
+deadline and every pending approval escalates per E1 through the shared tick.
+
+A repair raised from a complaint names it as `parent_case_no`; every status change then emits a
+`ParentUpdate` the workflow signals to the parent.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from aftersales import actions as A
+from aftersales.actions import ShortText, Text
+from aftersales.actor import Actor
+from aftersales.approvals import ApprovalStep, route_repair_cost, route_settlement_audit
+from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
+from aftersales.errors import conflict, forbidden, invalid
+from aftersales.roles import Role
+
+CASE_NO_PREFIX = "WX"  # 维修
+
+SURVEY_WORKING_DAYS = 1                   # R2 [S1 §3.4.5]
+SINGLE_TRADE_WORKING_DAYS = 3             # R4 [S1 §3.4.5]
+MULTI_TRADE_WORKING_DAYS = 7              # R4
+REVISIT_WORKING_DAYS = 1                  # R7 [S1 §3.5.4]
+FOLLOW_UP_WORKING_DAYS = 1                # V3: cs_manager follows a dissatisfied owner up
+LATE_ARRIVAL_GRACE = timedelta(minutes=10)  # R1 [S6 §3.2]
+CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend under 500 yuan
+LOW_SATISFACTION = 2                      # R7/V3: satisfaction ≤ 2 needs a follow-up
+
+SURVEY_PARTIES = (Role.cs_staff, Role.engineering, Role.repair_lead, Role.contractor)
+INSPECTORS = (Role.cs_staff, Role.repair_lead)  # R6
+
+
+class RepairStatus(StrEnum):
+    registered = "registered"
+    scheduled = "scheduled"                  # appointment agreed (R1)
+    surveying = "surveying"                  # survey recorded, co-signing (R2)
+    survey_returned = "survey_returned"      # cost rejected or changes asked: re-record the survey (A1)
+    cost_approval = "cost_approval"          # waiting for the A1 approvers
+    surveyed = "surveyed"                    # survey complete and cost approved: ready to dispatch
+    in_progress = "in_progress"              # dispatched (R4, R5)
+    awaiting_inspection = "awaiting_inspection"
+    inspected = "inspected"                  # both inspections passed; the owner signs off (R6)
+    completed = "completed"                  # owner signed off; revisit due (R7)
+    follow_up = "follow_up"                  # cs_manager follows a dissatisfied owner up (V3)
+    revisited = "revisited"                  # ready for the cost statement (A2)
+    settlement = "settlement"                # cost statement under audit and confirmation (A2, A3)
+    awaiting_payment = "awaiting_payment"    # settlement approved; finance pays (A3)
+    closed = "closed"
+
+
+OrderType = Literal["A", "B"]
+
+
+class RepairIntake(BaseModel):
+    """R1: what the hotline registers, like a complaint (C1), with location, trades and description."""
+    customer: Customer
+    trades: list[ShortText] = Field(min_length=1, max_length=10)
+    description: Text
+    requested_appointment: AwareDatetime
+    paid_service: bool = False
+    parent_case_no: str | None = Field(default=None, max_length=32, description="the complaint this repair serves")
+
+
+# ---- effects the workflow carries out ---------------------------------------------------------
+class WorkerScores(BaseModel):
+    """Effect (R9): each worker's quality and attitude for this repair (sign-off + revisit)."""
+    kind: Literal["worker_scores"] = "worker_scores"
+    case_no: str
+    workers: list[str]
+    quality: int
+    attitude: int
+    at: datetime
+
+
+class DepositDeduction(BaseModel):
+    """Effect (A3): deduct a type-A settlement from the contractor's quality deposit, once per entry_key."""
+    kind: Literal["deposit_deduction"] = "deposit_deduction"
+    entry_key: str
+    contractor_id: str
+    amount: Decimal
+    case_no: str
+
+
+class ParentUpdate(BaseModel):
+    """Effect: tell the parent complaint this repair's new status (the workflow signals it)."""
+    kind: Literal["parent_update"] = "parent_update"
+    parent_case_no: str
+    case_no: str
+    status: str
+
+
+RepairEffect = Effect | WorkerScores | DepositDeduction | ParentUpdate
+
+
+# ---- what a repair records -------------------------------------------------------------------
+class Arrival(BaseModel):
+    appointment_at: datetime
+    arrived_at: datetime
+    owner_contacted: bool
+    minutes_late: int
+    flagged: bool
+    recorded_by: str
+
+
+class SurveySignature(BaseModel):
+    role: Role
+    by: str
+    at: datetime
+
+
+class Survey(BaseModel):
+    round: int
+    responsible_party: str
+    contractor_id: str | None
+    multi_trade: bool
+    estimate: Decimal
+    order_type: OrderType
+    recorded_by: str
+    recorded_at: datetime
+    signatures: list[SurveySignature] = []
+    completed_at: datetime | None = None
+
+    @property
+    def required_roles(self) -> list[Role]:
+        """R2: cs_staff, engineering, repair_lead, and the contractor unless the estimate is under 500."""
+        return [r for r in SURVEY_PARTIES if r != Role.contractor or self.estimate >= CONTRACTOR_SIGNS_FROM]
+
+    @property
+    def missing_roles(self) -> list[Role]:
+        signed = {s.role for s in self.signatures}
+        return [r for r in self.required_roles if r not in signed]
+
+
+class FeeAcceptance(BaseModel):
+    fee: Decimal
+    accepted: bool
+    by: str
+    at: datetime
+
+
+class Inspection(BaseModel):
+    role: Role
+    by: str
+    at: datetime
+    passed: bool
+    note: str | None = None
+    work_round: int
+
+
+class SignOff(BaseModel):
+    quality: int
+    attitude: int
+    comment: str | None
+    by: str
+    at: datetime
+
+
+class RevisitRecord(BaseModel):
+    satisfaction: int
+    quality: int
+    attitude: int
+    note: str | None
+    follow_up: A.RevisitFollowUp | None
+    by: str
+    at: datetime
+
+
+class Payment(BaseModel):
+    amount: Decimal
+    reference: str
+    by: str
+    at: datetime
+
+
+class RepairState(CaseState):
+    case_type: CaseType = CaseType.repair
+    trades: list[str]
+    requested_appointment: datetime
+    paid_service: bool = False
+    parent_case_no: str | None = None
+    appointment_at: datetime | None = None
+    appointment_kept: bool = False
+    arrivals: list[Arrival] = []
+    late_arrival: bool = Field(default=False, description="R1: a worker came > 10 min late without contacting the owner")
+    late_arrivals: int = 0
+    survey: Survey | None = None
+    fee: FeeAcceptance | None = None
+    workers: list[str] = []
+    to_contractor: bool = False
+    dispatched_at: datetime | None = None
+    work_round: int = 0
+    completion_note: str | None = None
+    inspections: list[Inspection] = Field(default=[], description="the current round's inspections (R6)")
+    inspection_history: list[Inspection] = []
+    failed_inspections: int = 0
+    sign_off: SignOff | None = None
+    revisits: list[RevisitRecord] = []
+    follow_up_note: str | None = None
+    cost_statement: Decimal | None = None
+    cost_note: str | None = None
+    settlement_round: int = 0
+    settled_amount: Decimal | None = None
+    payment: Payment | None = None
+
+
+_S = RepairStatus
+_BEFORE_SURVEY = (_S.registered, _S.scheduled, _S.surveying, _S.survey_returned)
+_BEFORE_DISPATCH = (*_BEFORE_SURVEY, _S.cost_approval, _S.surveyed)
+_OWNER_WAITING = (*_BEFORE_DISPATCH, _S.in_progress, _S.awaiting_inspection, _S.inspected)
+_WORK_OPEN = (_S.in_progress, _S.awaiting_inspection)
+
+
+class RepairCase(CaseMachine):
+    state: RepairState
+
+    PROGRESS_RULE: ClassVar[str] = "R1/S3"
+
+    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {
+        "agree_appointment": frozenset({Role.hotline, Role.cs_staff, Role.butler}),
+        "record_arrival": frozenset({Role.repair_lead, Role.engineering, Role.contractor}),
+        "record_survey": frozenset({Role.cs_staff, Role.engineering, Role.repair_lead}),
+        "sign_survey": frozenset(SURVEY_PARTIES),
+        "record_fee_acceptance": frozenset({Role.cs_staff, Role.butler}),
+        "dispatch": frozenset({Role.cs_staff, Role.engineering}),
+        "extend_deadline": frozenset({Role.cs_staff, Role.cs_manager}),
+        "complete_work": frozenset({Role.repair_lead, Role.contractor, Role.engineering}),
+        "inspect": frozenset(INSPECTORS),
+        "owner_sign_off": frozenset({Role.cs_staff, Role.butler}),
+        "revisit": frozenset({Role.cs_staff}),
+        "follow_up": frozenset({Role.cs_manager}),
+        "cost_statement": frozenset({Role.repair_lead}),
+        "pay": frozenset({Role.finance}),
+        "progress_note": frozenset({Role.butler, Role.cs_staff}),
+    }
+
+    # ---- R1: intake ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, case_no: str, intake: RepairIntake, actor: Actor, ctx: Ctx) -> tuple["RepairCase", list[RepairEffect]]:
+        received = ctx.now
+        state = RepairState(
+            case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
+            customer=intake.customer, description=intake.description, trades=list(intake.trades),
+            requested_appointment=intake.requested_appointment, paid_service=intake.paid_service,
+            parent_case_no=intake.parent_case_no,
+        )
+        case = cls(state)
+        c = intake.customer
+        case.note(ctx, "intake", f"repair registered: {', '.join(intake.trades)} at {c.project} {c.building} {c.unit}"
+                  + (" (paid service)" if intake.paid_service else "")
+                  + (f", for complaint {intake.parent_case_no}" if intake.parent_case_no else "") + " (R1)", actor)
+        case.set_deadline(ctx, key="survey", rule="R2", label="site survey co-signed",
+                          due_at=ctx.cal.add_working_days(received, SURVEY_WORKING_DAYS),
+                          owners=[Role.cs_staff, Role.engineering, Role.repair_lead])
+        case._next_progress(ctx)
+        case._tell_parent()
+        return case, case._take_effects()
+
+    def owes_progress(self) -> bool:
+        """R1/S3: the butler replies every 4 working hours until the owner signs the work off."""
+        return self.state.status in _OWNER_WAITING
+
+    def status_changed(self, ctx: Ctx, before: str) -> None:
+        self._tell_parent()
+
+    def _tell_parent(self) -> None:
+        s = self.state
+        if s.parent_case_no:
+            self.effects.append(ParentUpdate(parent_case_no=s.parent_case_no, case_no=s.case_no, status=s.status))
+
+    # ---- R1: appointment and arrival ---------------------------------------------------------
+    def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*_BEFORE_DISPATCH, _S.in_progress, doing="agree an appointment")
+        s = self.state
+        s.appointment_at, s.appointment_kept = a.appointment_at, False
+        if s.status == _S.registered:
+            s.status = _S.scheduled
+        self.note(ctx, "appointment", f"appointment agreed with the owner for {a.appointment_at.isoformat()} (R1)", actor)
+
+    def on_record_arrival(self, a: A.RecordArrival, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if s.appointment_at is None or s.appointment_kept:
+            raise conflict("there is no agreed appointment to arrive for: agree_appointment first (R1)")
+        late = a.arrived_at - s.appointment_at
+        minutes_late = max(0, int(late.total_seconds() // 60))
+        flagged = late > LATE_ARRIVAL_GRACE and not a.owner_contacted
+        s.arrivals.append(Arrival(appointment_at=s.appointment_at, arrived_at=a.arrived_at,
+                                  owner_contacted=a.owner_contacted, minutes_late=minutes_late, flagged=flagged,
+                                  recorded_by=actor.username))
+        s.appointment_kept = True
+        if flagged:
+            s.late_arrival = True
+            s.late_arrivals += 1
+            text = (f"late arrival: {minutes_late} min after the agreed {s.appointment_at.isoformat()}, "
+                    "owner not contacted (R1)")
+            self.note(ctx, "late_arrival", text, actor)
+            self.notify([Role.cs_manager], "维修迟到 late arrival", f"Repair {s.case_no}: {text}.", "R1 late arrival")
+        elif late > LATE_ARRIVAL_GRACE:
+            self.note(ctx, "arrival", f"arrived {minutes_late} min late; the owner was contacted (R1)", actor)
+        else:
+            self.note(ctx, "arrival", f"arrived at {a.arrived_at.isoformat()} (R1)", actor)
+
+    # ---- R2/R3: survey and its co-signature ---------------------------------------------------
+    def on_record_survey(self, a: A.RecordSurvey, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*_BEFORE_SURVEY, doing="record the survey")
+        s = self.state
+        previous = s.survey
+        s.survey = Survey(round=(previous.round + 1 if previous else 1), responsible_party=a.responsible_party,
+                          contractor_id=a.contractor_id, multi_trade=a.multi_trade, estimate=a.estimate,
+                          order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now)
+        s.department = a.responsible_party
+        s.status = _S.surveying
+        kind = "multi-trade" if a.multi_trade else "single-trade"
+        order = "A (warranty)" if a.order_type == "A" else "B (out of warranty, borne by the company)"
+        self.note(ctx, "survey", f"survey {'re-recorded, signatures cleared' if previous else 'recorded'}: "
+                  f"responsible {a.responsible_party}, {kind}, estimate {a.estimate} yuan, work order {order} (R2, R3)",
+                  actor)
+        parties = s.survey.required_roles
+        self.notify(parties, "待会签 survey to co-sign",
+                    f"Repair {s.case_no}: survey of {a.estimate} yuan waits for the signatures of "
+                    f"{', '.join(r.value for r in parties)}.", "R2 survey co-signature")
+
+    def on_sign_survey(self, a: A.SignSurvey, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if s.status == _S.survey_returned:
+            raise conflict("the survey was returned by the approver: record_survey again before signing (A1)")
+        self.require_status(_S.surveying, doing="sign the survey")
+        survey = s.survey
+        assert survey is not None
+        if actor.role not in survey.required_roles:
+            raise conflict(f"{actor.role.value} need not sign: the estimate {survey.estimate} yuan is under "
+                           f"{CONTRACTOR_SIGNS_FROM} (R2)")
+        if any(sig.role == actor.role for sig in survey.signatures):
+            raise conflict(f"{actor.role.value} has already signed this survey (R2)")
+        if any(sig.by == actor.username for sig in survey.signatures):
+            raise forbidden(f"{actor.username} has already signed for another party; each party signs with its "
+                            "own account (R2)")
+        survey.signatures.append(SurveySignature(role=actor.role, by=actor.username, at=ctx.now))
+        self.note(ctx, "survey_signed", f"survey signed by {actor.role.value} (R2)", actor)
+        if not survey.missing_roles:
+            self._survey_complete(ctx, actor)
+
+    def _survey_complete(self, ctx: Ctx, actor: Actor) -> None:
+        s = self.state
+        survey = s.survey
+        assert survey is not None
+        survey.completed_at = ctx.now
+        self.meet(ctx, "survey")
+        self.note(ctx, "survey_complete", "survey co-signed by all parties (现场勘察会签) (R2)")
+        if survey.estimate > 0:
+            s.status = _S.cost_approval
+            self.request_approval(ctx, actor, id=f"cost-{survey.round}", purpose="repair_cost", rule="A1",
+                                  subject=f"repair cost {survey.estimate} yuan for {s.case_no}",
+                                  steps=route_repair_cost(survey.estimate), amount=survey.estimate)
+        else:
+            s.status = _S.surveyed
+
+    # ---- A1/A2/A3: decisions -----------------------------------------------------------------
+    def on_decide(self, a: A.Decide, actor: Actor, ctx: Ctx) -> None:
+        approval = self.decide_pending(ctx, actor, a.decision, a.reason)
+        s = self.state
+        if approval.status == "pending":
+            return
+        if approval.purpose == "repair_cost":
+            if approval.status == "approved":
+                s.status = _S.surveyed
+                self.notify([Role.cs_staff, Role.engineering], "维修费用已批准 repair cost approved",
+                            f"Repair {s.case_no} may be dispatched.", "A1 approved")
+            else:
+                assert s.survey is not None
+                s.survey.signatures, s.survey.completed_at = [], None
+                s.status = _S.survey_returned
+                self.notify([Role.cs_staff, Role.engineering, Role.repair_lead], "勘察退回 survey returned",
+                            f"Repair {s.case_no}: the cost was not approved ({approval.status}); "
+                            "re-record the survey.", "A1 not approved")
+        elif approval.purpose == "settlement":
+            if approval.status == "approved":
+                s.settled_amount, s.status = approval.amount, _S.awaiting_payment
+                self.notify([Role.finance], "待付款 settlement to pay",
+                            f"Repair {s.case_no}: settlement of {approval.amount} yuan approved.", "A3 settlement")
+            else:
+                s.status = _S.revisited
+                self.notify([Role.repair_lead], "决算退回 cost statement returned",
+                            f"Repair {s.case_no}: the cost statement was not approved ({approval.status}).",
+                            "A2 not approved")
+
+    # ---- R3: paid service ----------------------------------------------------------------------
+    def on_record_fee_acceptance(self, a: A.RecordFeeAcceptance, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if not s.paid_service:
+            raise conflict("this repair is not a paid service (R3)")
+        self.require_status(*_BEFORE_DISPATCH, doing="record the owner's answer to the fee")
+        s.fee = FeeAcceptance(fee=a.fee, accepted=a.accepted, by=actor.username, at=ctx.now)
+        self.note(ctx, "fee", f"fee {a.fee} yuan told to the owner: {'accepted' if a.accepted else 'NOT accepted'} (R3)",
+                  actor)
+
+    # ---- R4/R5: dispatch -------------------------------------------------------------------------
+    def on_dispatch(self, a: A.Dispatch, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if s.status in _BEFORE_SURVEY:
+            raise conflict("cannot dispatch: the survey is not complete (R2)")
+        if s.status == _S.cost_approval:
+            raise conflict("cannot dispatch: the repair cost is not approved yet; work needing approval does not "
+                           "start before it (A1)")
+        self.require_status(_S.surveyed, doing="dispatch")
+        if s.paid_service and not (s.fee and s.fee.accepted):
+            raise conflict("cannot dispatch paid work before the owner has accepted the fee (R3)")
+        if a.to_contractor and actor.role != Role.engineering:
+            raise forbidden("work goes to the contractor through engineering: only engineering may dispatch it (R5)")
+        s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
+        s.work_round += 1
+        due = self._work_deadline(ctx)
+        to = "the contractor (through engineering, R5)" if a.to_contractor else "the repair team"
+        self.note(ctx, "dispatched", f"work order {s.survey.order_type if s.survey else ''} dispatched to {to}: "
+                  f"{', '.join(a.workers)}; due {due.isoformat()} (R4)", actor)
+        self.notify([Role.contractor] if a.to_contractor else [], "派工 work order",
+                    f"Repair {s.case_no} at {s.customer.project} {s.customer.building} {s.customer.unit}: "
+                    f"due {due.isoformat()}.", "R4 dispatch", usernames=list(a.workers))
+
+    def _work_deadline(self, ctx: Ctx) -> datetime:
+        """R4/R5: 3 working days for single-trade work, 7 for multi-trade, from now."""
+        s = self.state
+        multi = bool(s.survey and s.survey.multi_trade)
+        days = MULTI_TRADE_WORKING_DAYS if multi else SINGLE_TRADE_WORKING_DAYS
+        self.waive_key("work")
+        owners = [Role.engineering, Role.contractor] if s.to_contractor else [Role.repair_lead]
+        d = self.set_deadline(ctx, key="work", rule="R4",
+                              label=f"repair work done ({'multi' if multi else 'single'}-trade, {days} working days)",
+                              due_at=ctx.cal.add_working_days(ctx.now, days), owners=owners)
+        return d.due_at
+
+    # ---- R8: extension ---------------------------------------------------------------------------
+    def on_extend_deadline(self, a: A.ExtendDeadline, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*_WORK_OPEN, doing="extend the work deadline")
+        self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"owner's consent: {a.owner_consent}", rule="R8")
+
+    # ---- R6: completion and inspection -------------------------------------------------------
+    def on_complete_work(self, a: A.CompleteWork, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.in_progress, doing="complete the work")
+        s = self.state
+        s.completion_note, s.status, s.inspections = a.note, _S.awaiting_inspection, []
+        self.note(ctx, "work_done", f"work reported done: {a.note} (R6)", actor)
+        self.notify(list(INSPECTORS), "待验收 inspection", f"Repair {s.case_no} is ready for inspection.",
+                    "R6 completion inspection")
+
+    def on_inspect(self, a: A.Inspect, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.awaiting_inspection, doing="inspect")
+        s = self.state
+        if any(i.role == actor.role for i in s.inspections):
+            raise conflict(f"{actor.role.value} has already recorded its inspection of this work (R6)")
+        record = Inspection(role=actor.role, by=actor.username, at=ctx.now, passed=a.passed, note=a.note,
+                            work_round=s.work_round)
+        s.inspections.append(record)
+        s.inspection_history.append(record)
+        if not a.passed:
+            s.failed_inspections += 1
+            s.status, s.inspections = _S.in_progress, []
+            self.note(ctx, "inspection_failed", f"inspection failed by {actor.role.value}: {a.note}; the work goes "
+                      "back, its deadline still running (R6)", actor)
+            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "验收不合格 inspection failed",
+                        f"Repair {s.case_no}: {a.note}", "R6 failed inspection", usernames=s.workers)
+            return
+        self.note(ctx, "inspection_passed", f"inspection passed by {actor.role.value} (R6)", actor)
+        if {i.role for i in s.inspections if i.passed} >= set(INSPECTORS):
+            s.status = _S.inspected
+            self.meet(ctx, "work")
+            self.note(ctx, "inspected", "inspection passed by cs_staff and repair_lead; the owner signs off (R6)")
+
+    def on_owner_sign_off(self, a: A.OwnerSignOff, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.inspected, doing="record the owner's sign-off (both inspections must pass first, R6)")
+        s = self.state
+        s.sign_off = SignOff(quality=a.quality, attitude=a.attitude, comment=a.comment, by=actor.username, at=ctx.now)
+        s.status = _S.completed
+        self.meet(ctx, "progress")
+        self.note(ctx, "signed_off", f"owner signed off: quality {a.quality}/5, attitude {a.attitude}/5"
+                  + (f": {a.comment}" if a.comment else "") + " (R6, R9)", actor)
+        self.set_deadline(ctx, key="revisit", rule="R7", label="revisit by phone",
+                          due_at=ctx.cal.add_working_days(ctx.now, REVISIT_WORKING_DAYS), owners=[Role.cs_staff])
+
+    # ---- R7/R9/V3: revisit ---------------------------------------------------------------------
+    def on_revisit(self, a: A.Revisit, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.completed, doing="revisit (the owner must have signed off, R6)")
+        if a.satisfaction <= LOW_SATISFACTION and a.follow_up is None:
+            raise invalid("a dissatisfied owner (satisfaction ≤ 2) needs a follow_up (R7, V3)")
+        s = self.state
+        assert s.sign_off is not None
+        s.revisits.append(RevisitRecord(satisfaction=a.satisfaction, quality=a.quality, attitude=a.attitude,
+                                        note=a.note, follow_up=a.follow_up, by=actor.username, at=ctx.now))
+        s.satisfaction = a.satisfaction
+        self.meet(ctx, "revisit")
+        self.note(ctx, "revisit", f"revisit: satisfaction {a.satisfaction}/5, quality {a.quality}/5, "
+                  f"attitude {a.attitude}/5" + (f": {a.note}" if a.note else "")
+                  + (f"; follow-up: {a.follow_up}" if a.follow_up else "") + " (R7)", actor)
+        self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers),
+                                         quality=s.sign_off.quality + a.quality,
+                                         attitude=s.sign_off.attitude + a.attitude, at=ctx.now))
+        if a.satisfaction <= LOW_SATISFACTION:
+            self.notify([Role.cs_manager], "业主不满意 dissatisfied owner",
+                        f"Repair {s.case_no}: satisfaction {a.satisfaction}/5, follow-up {a.follow_up}.",
+                        "R7/V3 dissatisfied owner")
+        if a.follow_up == "reopen":
+            s.status, s.inspections, s.sign_off = _S.in_progress, [], None
+            s.work_round += 1
+            due = self._work_deadline(ctx)
+            self._next_progress(ctx)
+            self.note(ctx, "reopened", f"work reopened after the revisit; due {due.isoformat()} (R7)", actor)
+            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "返修 work reopened",
+                        f"Repair {s.case_no} reopened after the revisit: {a.note or ''}", "R7 reopen",
+                        usernames=s.workers)
+        elif a.follow_up == "cs_manager_follow_up":
+            s.status = _S.follow_up
+            self.set_deadline(ctx, key="follow_up", rule="R7/V3", label="cs_manager follows up the owner",
+                              due_at=ctx.cal.add_working_days(ctx.now, FOLLOW_UP_WORKING_DAYS),
+                              owners=[Role.cs_manager])
+        else:
+            s.status = _S.revisited
+
+    def on_follow_up(self, a: A.FollowUp, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.follow_up, doing="record the follow-up")
+        s = self.state
+        s.follow_up_note, s.status = a.note, _S.revisited
+        self.meet(ctx, "follow_up")
+        self.note(ctx, "follow_up", f"cs_manager followed up with the owner: {a.note} (V3)", actor)
+
+    # ---- A2/A3: settlement and payment ---------------------------------------------------------
+    def on_cost_statement(self, a: A.CostStatement, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.revisited, doing="write the cost statement (after the revisit and any follow-up)")
+        s = self.state
+        assert s.survey is not None
+        s.cost_statement, s.cost_note, s.status = a.amount, a.note, _S.settlement
+        s.settlement_round += 1
+        steps = route_settlement_audit(a.amount)
+        if s.survey.order_type == "A":
+            steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
+        steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))
+        self.note(ctx, "cost_statement", f"cost statement (决算书) {a.amount} yuan: {a.note} (A2)", actor)
+        self.request_approval(ctx, actor, id=f"settlement-{s.settlement_round}", purpose="settlement", rule="A2/A3",
+                              subject=f"settlement {a.amount} yuan for {s.case_no}", steps=steps, amount=a.amount)
+
+    def on_pay(self, a: A.Pay, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(_S.awaiting_payment, doing="pay (the settlement must be approved first, A2/A3)")
+        s = self.state
+        assert s.survey is not None and s.settled_amount is not None
+        if a.amount != s.settled_amount:
+            raise invalid(f"the payment {a.amount} yuan must equal the approved settlement {s.settled_amount} (A3)")
+        s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
+        self.note(ctx, "paid", f"paid {a.amount} yuan, reference {a.reference} (A3)", actor)
+        if s.survey.order_type == "A":
+            assert s.survey.contractor_id is not None
+            self.effects.append(DepositDeduction(entry_key=f"{s.case_no}:deduction", contractor_id=s.survey.contractor_id,
+                                                 amount=a.amount, case_no=s.case_no))
+            self.note(ctx, "deposit", f"{a.amount} yuan deducted from {s.survey.contractor_id}'s quality deposit (A3)")
+        self._close(ctx, "completed")
+
+    def _close(self, ctx: Ctx, outcome: str) -> None:
+        s = self.state
+        self.waive_open_deadlines()
+        s.status, s.outcome, s.closed_at = _S.closed, outcome, ctx.now

@@ -1,0 +1,116 @@
+"""Connecting to Temporal, and preparing a namespace: the namespace itself (a production server starts
+with none) and the custom search attributes ops filter on (aftersales.search_attributes).
+
+Used by the worker and the API (`connect`), `python -m aftersales.embedded`, the test suite, and the
+compose `setup` service:
+
+    python -m aftersales.temporal_setup [--retention-days 30] [--timeout 180]
+"""
+
+import argparse
+import asyncio
+import time
+from datetime import timedelta
+
+import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from aftersales import search_attributes as sa
+from aftersales.config import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    """A client on the settings' address and namespace, with the pydantic data converter."""
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=pydantic_data_converter)
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Adds the custom search attributes that are missing; harmless to call again (already existing
+    is fine). Returns the names it asked to add: the time-skipping test server cannot list search
+    attributes, so there every call asks for all of them (which it accepts)."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace))
+        known = set(existing.custom_attributes)
+    except RPCError as e:
+        if e.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing: dict[str, IndexedValueType.ValueType] = {
+        key.name: key.indexed_value_type for key in sa.ALL if key.name not in known}
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
+        except RPCError as e:
+            # another process registered them meanwhile (several setup runs at once)
+            if e.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+    return sorted(missing)
+
+
+async def ensure_namespace(client: Client, namespace: str, retention: timedelta) -> bool:
+    """Registers the namespace unless it exists. Returns True when it was registered now.
+    `retention` is how long a closed case's workflow history stays in Temporal (the read model keeps
+    the case for good)."""
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        return False
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+            namespace=namespace, description="after-sales complaint and repair cases",
+            workflow_execution_retention_period=retention))
+        return True
+    except RPCError as e:
+        if e.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+        return False
+
+
+async def prepare_temporal(settings: Settings, *, retention: timedelta = timedelta(days=30),
+                           timeout: float = 180.0) -> list[str]:
+    """Waits (bounded) for the server, makes sure the namespace exists, then registers the missing
+    search attributes, retrying while a just-registered namespace propagates. Idempotent."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    client: Client | None = None
+    while time.monotonic() < deadline:
+        try:
+            if client is None:
+                client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            await ensure_namespace(client, settings.temporal_namespace, retention)
+            return await register_search_attributes(client, settings.temporal_namespace)
+        except (RPCError, RuntimeError, ConnectionError) as e:  # not up yet / namespace not ready yet
+            last = e
+            await asyncio.sleep(2)
+    raise TimeoutError(f"Temporal at {settings.temporal_address} not ready within {timeout:.0f} s: {last!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from aftersales.config import get_settings
+    from aftersales.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description="Register the namespace and custom search attributes.")
+    parser.add_argument("--retention-days", type=int, default=30)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    args = parser.parse_args(argv)
+    configure_logging()
+    settings = get_settings()
+    added = asyncio.run(prepare_temporal(settings, retention=timedelta(days=args.retention_days),
+                                         timeout=args.timeout))
+    structlog.get_logger("aftersales.temporal_setup").info(
+        "Temporal namespace ready", namespace=settings.temporal_namespace, address=settings.temporal_address,
+        search_attributes_added=added)
+
+
+if __name__ == "__main__":
+    main()

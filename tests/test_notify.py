@@ -1,0 +1,314 @@
+"""The notification activity (E1–E3) against a real SMTP server and a real HTTP webhook receiver on
+loopback, with the delivery records in a real SQLite file."""
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from structlog.testing import capture_logs
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.notify import (
+    RETRY_POLICY,
+    START_TO_CLOSE,
+    Notification,
+    NotificationActivities,
+    NotificationResult,
+    webhook_label,
+)
+from aftersales.config import Settings
+from aftersales.db.models import Base, NotificationDelivery, Staff
+from aftersales.db.session import make_engine, make_sessionmaker
+from aftersales.roles import Role
+from tests.support.http_receiver import HTTPReceiver
+from tests.support.smtp import SMTPServer
+
+PHONE = "13812341234"
+SUBJECT = "[TS-2026-000001] 升级 L1: 责任部门反馈 逾期"
+BODY = "王女士（融侨城 5栋1203）卫生间天花板漏水，责任部门未在时限内反馈。"
+
+
+@pytest_asyncio.fixture
+async def maker(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        session.add_all([
+            staff("head_eng", Role.dept_head, "head.eng@example.com", "工程部"),
+            staff("head_pm", Role.dept_head, "head.pm@example.com", "物业部"),
+            staff("handler_eng", Role.dept_handler, "handler.eng@example.com", "工程部"),
+            staff("csm", Role.cs_manager, "csm@example.com", "客户服务部"),
+            staff("csm_old", Role.cs_manager, "csm.old@example.com", "客户服务部", active=False),
+            staff("csm_nomail", Role.cs_manager, None, "客户服务部"),
+            staff("gm", Role.gm, "gm@example.com", None),
+            staff("butler1", Role.butler, f"{PHONE}@163.com", "客户服务部"),
+        ])
+        await session.commit()
+    yield maker
+    await engine.dispose()
+
+
+def staff(username: str, role: Role, email: str | None, department: str | None, active: bool = True) -> Staff:
+    return Staff(username=username, role=role.value, display_name=username, email=email, department=department,
+                 password_hash="-", active=active)
+
+
+@pytest.fixture
+def smtp() -> SMTPServer:
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hooks() -> HTTPReceiver:
+    with HTTPReceiver() as receiver:
+        yield receiver
+
+
+def make_settings(smtp: SMTPServer | None = None, port: int | None = None, **kw) -> Settings:
+    return Settings(**{"_env_file": None, "smtp_host": "127.0.0.1", "smtp_port": port or smtp.port,
+                       "smtp_timeout_seconds": 5, "webhook_timeout_seconds": 5, **kw})
+
+
+def notification(seq: int = 1, **kw) -> Notification:
+    base = dict(notification_id=f"TS-2026-000001:n{seq}", case_no="TS-2026-000001", subject=SUBJECT, body=BODY,
+                reason="deadline dept_feedback missed (C3)")
+    return Notification(**{**base, **kw})
+
+
+async def deliveries(maker, notification_id: str) -> set[tuple[str, str]]:
+    async with maker() as session:
+        rows = await session.execute(select(NotificationDelivery.channel, NotificationDelivery.recipient)
+                                     .where(NotificationDelivery.notification_id == notification_id))
+        return {(channel, recipient) for channel, recipient in rows.all()}
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- e-mail -------------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e1_email_reaches_every_active_staff_of_the_role_with_chinese_intact(maker, smtp):
+    """E1: the level's role is told by e-mail; inactive staff and staff without an address are not."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    n = notification(roles=[Role.cs_manager])
+
+    result = await acts.send_notification(n)
+
+    [msg] = await smtp.wait_for(1)
+    assert msg.to == ["csm@example.com"]
+    assert msg.subject == SUBJECT
+    assert BODY in msg.body and "deadline dept_feedback missed (C3)" in msg.body
+    assert msg.mail_from == "aftersales@example.com"
+    assert msg.headers["X-Aftersales-Case"] == "TS-2026-000001"
+    assert result.emails == ["csm@example.com"] and result.webhooks == 0 and result.unreachable_roles == []
+    assert await deliveries(maker, n.notification_id) == {("email", "csm@example.com")}
+
+
+@pytest.mark.asyncio
+async def test_e1_one_message_per_recipient_and_named_staff(maker, smtp):
+    """E1: roles and named staff (the handler) together, each address once, one message each."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    result = await acts.send_notification(
+        notification(roles=[Role.gm, Role.cs_manager], usernames=["handler_eng", "csm"]))
+
+    msgs = await smtp.wait_for(3)
+    assert sorted(m.to[0] for m in msgs) == ["csm@example.com", "gm@example.com", "handler.eng@example.com"]
+    assert all(len(m.to) == 1 for m in msgs)
+    assert result.emails == ["csm@example.com", "gm@example.com", "handler.eng@example.com"]
+    assert result.unreachable_usernames == []
+
+
+@pytest.mark.asyncio
+async def test_e1_department_roles_are_narrowed_to_the_department(maker, smtp):
+    """E1: dept_head of the case's department only; other roles are not narrowed."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    result = await acts.send_notification(
+        notification(roles=[Role.dept_head, Role.dept_handler, Role.cs_manager], department="工程部"))
+
+    assert result.emails == ["csm@example.com", "handler.eng@example.com", "head.eng@example.com"]
+    await smtp.wait_for(3)
+    assert not smtp.to("head.pm@example.com")
+
+
+@pytest.mark.asyncio
+async def test_e1_department_without_match_falls_back_to_all_of_the_role(maker, smtp):
+    """E1: nobody of the role in that department: everyone of the role is told rather than nobody."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    result = await acts.send_notification(notification(roles=[Role.dept_head], department="营销部"))
+
+    assert result.emails == ["head.eng@example.com", "head.pm@example.com"]
+    assert len(await smtp.wait_for(2)) == 2
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e3_webhook_receives_the_robot_json(maker, smtp, hooks):
+    """E3: a role's group robot gets the WeCom / DingTalk text message; its key never shows."""
+    url = hooks.url("/cgi-bin/webhook/send?key=SECRET-ROBOT-KEY")
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [url]}))
+
+    result = await acts.send_notification(notification(roles=[Role.gm]))
+
+    [body] = await hooks.wait_for(1, path="/cgi-bin/webhook/send")
+    assert body == {"msgtype": "text", "text": {"content": f"{SUBJECT}\n{BODY}"}}
+    assert hooks.hits[0].query == "key=SECRET-ROBOT-KEY"
+    assert hooks.hits[0].headers["Content-Type"] == "application/json"
+    assert result.webhooks == 1 and result.emails == ["gm@example.com"]
+    recorded = await deliveries(maker, "TS-2026-000001:n1")
+    assert ("webhook", webhook_label(url)) in recorded
+    assert not any("SECRET" in recipient for _, recipient in recorded)
+
+
+@pytest.mark.asyncio
+async def test_e3_webhook_failing_once_is_retried_without_resending_the_email(maker, smtp, hooks):
+    """E3: the first attempt delivers the e-mail but the webhook answers 500, so the activity raises
+    (Temporal retries it); the second attempt posts the webhook only; a third sends nothing."""
+    url = hooks.url("/robot?access_token=SECRET-TOKEN")
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"cs_manager": [url]}))
+    n = notification(roles=[Role.cs_manager])
+    hooks.fail_next(1)
+
+    with pytest.raises(ApplicationError) as failed:
+        await acts.send_notification(n)
+    assert "webhook" in str(failed.value) and "500" in str(failed.value)
+    assert webhook_label(url) in str(failed.value) and "SECRET" not in str(failed.value)
+    assert not failed.value.non_retryable
+    assert smtp.count == 1 and hooks.hit_count() == 1 and hooks.received() == []
+    assert await deliveries(maker, n.notification_id) == {("email", "csm@example.com")}
+
+    result = await acts.send_notification(n)
+    assert smtp.count == 1, "the e-mail delivered by the first attempt must not be sent again"
+    assert hooks.hit_count() == 2 and len(hooks.received()) == 1
+    assert result.emails == ["csm@example.com"] and result.webhooks == 1
+
+    again = await acts.send_notification(n)
+    assert smtp.count == 1 and hooks.hit_count() == 2
+    assert again.emails == ["csm@example.com"] and again.webhooks == 1
+
+
+@pytest.mark.asyncio
+async def test_e3_robot_errcode_with_http_200_is_a_failure(maker, smtp, hooks):
+    """E3: WeCom / DingTalk robots refuse with HTTP 200 and a non-zero errcode: not delivered."""
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [hooks.url("/robot")]}))
+    hooks.fail_next(1, status=200, body={"errcode": 45009, "errmsg": "api freq out of limit"})
+
+    with pytest.raises(ApplicationError, match="errcode 45009"):
+        await acts.send_notification(notification(roles=[Role.gm]))
+    result = await acts.send_notification(notification(roles=[Role.gm]))
+    assert result.webhooks == 1 and len(hooks.received("/robot")) == 1 and smtp.count == 1
+
+
+# ---- nobody to tell -----------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e3_role_with_nobody_configured_is_reported_unreachable(maker, smtp, hooks):
+    """E3: never silently dropped — a role with no address and no webhook is named in the result."""
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [hooks.url("/gm")]}))
+    result = await acts.send_notification(
+        notification(roles=[Role.deputy_gm, Role.finance, Role.gm], usernames=["ghost", "csm_old"]))
+
+    assert result.unreachable_roles == [Role.deputy_gm, Role.finance]
+    assert result.unreachable_usernames == ["ghost", "csm_old"]
+    assert result.emails == ["gm@example.com"] and result.webhooks == 1
+    assert smtp.count == 1
+
+
+@pytest.mark.asyncio
+async def test_e3_role_reachable_by_webhook_only_is_not_unreachable(maker, hooks):
+    """E3: deputy_gm has no staff with an address, but a webhook: reachable."""
+    acts = NotificationActivities(maker, make_settings(port=unused_port(),
+                                                       webhook_urls={"deputy_gm": [hooks.url("/dgm")]}))
+    result = await acts.send_notification(notification(roles=[Role.deputy_gm]))
+    assert result.unreachable_roles == [] and result.webhooks == 1 and result.emails == []
+
+
+# ---- failures -----------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e3_smtp_down_raises_naming_no_phone_number(maker):
+    """E3: SMTP unreachable: the activity raises (to be retried); neither the error nor the logs
+    carry the phone number in the recipient's address, nor the body text."""
+    acts = NotificationActivities(maker, make_settings(port=unused_port()))
+    n = notification(roles=[Role.butler])
+
+    with capture_logs() as logs, pytest.raises(ApplicationError) as failed:
+        await acts.send_notification(n)
+
+    message = str(failed.value)
+    assert "email" in message and "138****1234@163.com" in message
+    assert PHONE not in message
+    assert PHONE not in repr(logs) and BODY not in repr(logs)
+    assert all(e.get("case_no") == n.case_no and e.get("notification_id") == n.notification_id for e in logs)
+    assert await deliveries(maker, n.notification_id) == set()
+
+
+@pytest.mark.asyncio
+async def test_e3_refused_recipient_does_not_hold_back_the_others(maker, smtp):
+    """E3: one recipient refused (550): the others are delivered and recorded, the activity raises
+    naming the refused one; once accepted, the retry sends to that one only."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    n = notification(roles=[Role.dept_head])
+    smtp.reject("head.eng@example.com")
+
+    with pytest.raises(ApplicationError, match="head.eng@example.com") as failed:
+        await acts.send_notification(n)
+    assert "head.pm" not in str(failed.value)
+    assert [m.to for m in smtp.messages] == [["head.pm@example.com"]]
+
+    smtp.accept("head.eng@example.com")
+    result = await acts.send_notification(n)
+    assert sorted(m.to[0] for m in smtp.messages) == ["head.eng@example.com", "head.pm@example.com"]
+    assert result.emails == ["head.eng@example.com", "head.pm@example.com"]
+
+
+@pytest.mark.asyncio
+async def test_e3_temporary_smtp_failure_is_retried(maker, smtp):
+    """E3: a 451 at DATA is a failure; the retry delivers."""
+    acts = NotificationActivities(maker, make_settings(smtp))
+    smtp.fail_next(1)
+    with pytest.raises(ApplicationError, match="451"):
+        await acts.send_notification(notification(roles=[Role.gm]))
+    await acts.send_notification(notification(roles=[Role.gm]))
+    assert smtp.count == 1 and smtp.attempts == 2
+
+
+# ---- as a Temporal activity ---------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e3_runs_as_a_temporal_activity(maker, smtp, hooks):
+    """E3: the same code runs as the `send_notification` activity, with the retry policy callers use."""
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"dept_head": [hooks.url("/dh")]}))
+    env = ActivityEnvironment()
+
+    result = await env.run(acts.send_notification, notification(roles=[Role.dept_head], department="物业部"))
+
+    assert isinstance(result, NotificationResult)
+    assert result.emails == ["head.pm@example.com"] and result.webhooks == 1
+    assert (await smtp.wait_for(1))[0].subject == SUBJECT
+    assert len(await hooks.wait_for(1, path="/dh")) == 1
+    assert acts.send_notification.__temporal_activity_definition.name == "send_notification"
+    assert RETRY_POLICY.maximum_attempts == 0 and RETRY_POLICY.initial_interval == timedelta(seconds=5)
+    assert RETRY_POLICY.backoff_coefficient == 2.0 and RETRY_POLICY.maximum_interval == timedelta(minutes=10)
+    assert START_TO_CLOSE == timedelta(seconds=60)
+
+
+@pytest.mark.asyncio
+async def test_e3_webhook_timeout_raises_without_the_robot_key(maker, hooks):
+    """E3: a webhook that does not answer within the timeout is a failure; its key never shows."""
+    url = hooks.url("/robot/send?key=SECRET-ROBOT-KEY")
+    acts = NotificationActivities(maker, make_settings(port=unused_port(), webhook_timeout_seconds=0.3,
+                                                       webhook_urls={"deputy_gm": [url]}))
+    hooks.delay = 1.0
+    with capture_logs() as logs, pytest.raises(ApplicationError, match="Timeout") as failed:
+        await acts.send_notification(notification(roles=[Role.deputy_gm]))
+    assert webhook_label(url) in str(failed.value)
+    assert "SECRET" not in str(failed.value) and "SECRET" not in repr(logs)

@@ -1,0 +1,29 @@
+"""Recorded histories of every case path replay against today's workflow code: a change that would
+break a running case (non-determinism) fails here. Re-record with `make record-histories` only for a
+change that is behind `workflow.patched` or that no running case can meet."""
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified"}
+
+
+def test_every_case_path_has_a_recorded_history():
+    assert EXPECTED <= {p.stem for p in HISTORIES.glob("*.json")}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.stem} no longer replays: {result.replay_failure}"

@@ -1,0 +1,68 @@
+"""Driving case workflows in tests, and recording their histories for the replay tests."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from aftersales.actions import ActionRequest
+from aftersales.actor import Actor
+from aftersales.case import Customer
+from aftersales.complaint import Channel, ComplaintIntake
+from aftersales.roles import Role
+from worker import build_worker
+from workflows.case_workflow import CaseWorkflow
+from workflows.complaint import ComplaintWorkflow, StartComplaint
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+def actor(role: Role, username: str | None = None) -> Actor:
+    return Actor(username=username or role.value, role=role)
+
+
+def complaint_intake(**kw) -> ComplaintIntake:
+    base = dict(customer=Customer(name="王女士", phone="13812341234", project="融侨城", building="5栋", unit="1203"),
+                channel=Channel.phone, category="漏水", description="卫生间天花板漏水")
+    return ComplaintIntake(**{**base, **kw})
+
+
+@asynccontextmanager
+async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> AsyncIterator[None]:
+    async with build_worker(env.client, settings, sessionmaker):
+        yield
+
+
+async def start_complaint(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
+    case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
+    handle = await client.start_workflow(
+        ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
+                                              intake=complaint_intake(**kw)),
+        id=case_no, task_queue=settings.task_queue)
+    await handle.execute_update(CaseWorkflow.opened)
+    return handle
+
+
+async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | None = None) -> dict:
+    return await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
+        {"action": action, "actor": actor(role, username).model_dump()}))
+
+
+async def sleep_past(env: WorkflowEnvironment, due_iso: str, extra: timedelta = timedelta(seconds=5)) -> None:
+    from datetime import datetime
+    due = datetime.fromisoformat(due_iso)
+    now = await env.get_current_time()
+    if due > now:
+        await env.sleep(due - now + extra)
+
+
+async def record_history(handle: WorkflowHandle, name: str) -> None:
+    """With RECORD_HISTORIES=1, saves the finished workflow's history for tests/test_replay.py."""
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())

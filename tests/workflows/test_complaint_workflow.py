@@ -1,0 +1,187 @@
+"""Complaint workflows on the time-skipping server: deadlines and escalations on timers (C3–C6,
+E1–E3), approvals by Update (C7), search attributes and the read model kept current."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+
+from aftersales.db.models import Case, TimelineEntry
+from aftersales.roles import Role
+from tests.workflows.helpers import act, record_history, running_worker, sleep_past, start_complaint
+
+R = Role
+
+
+async def general_path(h, handler: str = "li.handler") -> None:
+    await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+    await act(h, R.dept_head, {"action": "assign_handler", "handler": handler})
+    await act(h, R.dept_handler, {"action": "department_feedback", "findings": "防水层破损"}, handler)
+    await act(h, R.dept_handler, {"action": "propose_solution", "solution": "重做防水", "compensation": "800.00"}, handler)
+
+
+async def finish(h, approver: Role = R.cs_manager) -> None:
+    await act(h, approver, {"action": "decide", "decision": "approve"})
+    await act(h, R.cs_staff, {"action": "inform_customer", "message": "下周一重做防水"})
+    await act(h, R.cs_staff, {"action": "record_satisfaction", "score": 4})
+    await act(h, R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c",
+                              "preventive_measures": "p"})
+
+
+async def wait_for(predicate, timeout: float = 20.0):
+    for _ in range(int(timeout / 0.1)):
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.asyncio
+async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        await general_path(h)
+        await finish(h)
+        view = await act(h, R.cs_staff, {"action": "close", "outcome_note": "已修复"})
+        assert view["status"] == "closed"
+        result = await h.result()
+        assert result.outcome == "resolved"
+        await record_history(h, "complaint_general")
+
+    async with sessionmaker() as s:
+        row = await s.get(Case, h.id)
+        assert row.status == "closed" and row.outcome == "resolved"
+        assert row.customer_phone_masked == "138****1234"
+        assert "13812341234" not in str(row.view)
+        kinds = (await s.scalars(select(TimelineEntry.kind).where(TimelineEntry.case_no == h.id)
+                                 .order_by(TimelineEntry.idx))).all()
+        assert kinds[0] == "intake" and "closed" in kinds
+    desc = await h.describe()
+    attrs = desc.typed_search_attributes
+    from aftersales import search_attributes as sa
+    assert attrs.get(sa.CASE_STATUS) == "closed" and attrs.get(sa.CASE_TYPE) == "complaint"
+    assert attrs.get(sa.DEPARTMENT) == "工程部" and attrs.get(sa.PROJECT) == "融侨城"
+    assert "13812341234" not in str(desc.raw_description.execution_config) + h.id
+
+
+@pytest.mark.asyncio
+async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        view = await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部",
+                                         "justified": True})
+        due = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")["due_at"]
+        await sleep_past(ts_env, due)
+        view = await wait_for(lambda: _level_at_least(h, 1))
+        assert view["escalated_to"] == "dept_head" and view["overdue"]
+        await ts_env.sleep(timedelta(days=10))   # past every further working day: the whole ladder
+        view = await wait_for(lambda: _level_at_least(h, 4))
+        assert view["escalated_to"] == "gm"
+        feedback = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")
+        # E1 per deadline: the missed feedback climbs the whole ladder, one working day per level.
+        escalations = [t for t in view["timeline"] if t["kind"] == "escalation" and feedback["label"] in t["text"]]
+        assert [e["text"].split("(")[1].split(")")[0] for e in escalations] == [
+            "dept_head", "cs_manager", "deputy_gm", "gm"], escalations
+        notified = await wait_for(lambda: _notified(h, 4))
+        assert notified
+        desc = await h.describe()
+        from aftersales import search_attributes as sa
+        assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
+        assert desc.typed_search_attributes.get(sa.OVERDUE) is True
+    recipients = {rcpt for m in smtp_server.messages for rcpt in m.to}
+    assert {"dept_head@example.com", "cs_manager@example.com", "deputy_gm@example.com", "gm@example.com"} <= recipients
+
+
+async def _level_at_least(h, level: int):
+    from workflows.case_workflow import CaseWorkflow
+    view = await h.query(CaseWorkflow.state)
+    return view if view["escalation_level"] >= level else None
+
+
+async def _notified(h, n: int):
+    from workflows.case_workflow import CaseWorkflow
+    view = await h.query(CaseWorkflow.state)
+    return [t for t in view["timeline"] if t["kind"] == "notification" and "E1" in t["text"]][n - 1:] and view
+
+
+@pytest.mark.asyncio
+async def test_C8_major_complaint_path_with_gm_approvals(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings, major=True)
+        await act(h, R.cs_manager, {"action": "record_meeting", "minutes": "紧急会议", "attendees": ["gm", "deputy_gm"]})
+        await general_path(h)
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        assert e.value.cause.type == "forbidden"
+        await finish(h, approver=R.gm)
+        await act(h, R.gm, {"action": "decide", "decision": "approve"})
+        await act(h, R.cs_manager, {"action": "file_special_report", "report": "专题报告"})
+        view = await act(h, R.cs_manager, {"action": "close", "outcome_note": "done"})
+        assert view["status"] == "closed" and view["major"]
+        await h.result()
+        await record_history(h, "complaint_major")
+    assert any("gm@example.com" in m.to for m in smtp_server.messages)
+
+
+@pytest.mark.asyncio
+async def test_C9_authority_referral_path(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings, channel="authority_referral")
+        await act(h, R.cs_manager, {"action": "record_meeting", "minutes": "m", "attendees": ["gm"]})
+        await act(h, R.cs_manager, {"action": "file_special_report", "report": "r"})
+        await general_path(h)
+        await finish(h, approver=R.gm)
+        await act(h, R.gm, {"action": "decide", "decision": "approve"})
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await act(h, R.cs_manager, {"action": "close", "outcome_note": "done"})
+        assert e.value.cause.type == "conflict" and "C9" in e.value.cause.message
+        await act(h, R.cs_manager, {"action": "authority_reply", "answered_in_person_at": "2026-11-24T15:00:00+08:00",
+                                    "written_report": "书面汇报"})
+        await act(h, R.cs_manager, {"action": "close", "outcome_note": "done"})
+        await h.result()
+        await record_history(h, "complaint_authority")
+
+
+@pytest.mark.asyncio
+async def test_C2_unjustified_complaint_closes_at_once(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        await act(h, R.cs_staff, {"action": "classify", "category": "使用不当", "department": "工程部",
+                                  "justified": False, "reply": "系业主自行改造导致"})
+        result = await h.result()
+        assert result.outcome == "unjustified"
+        await record_history(h, "complaint_unjustified")
+
+
+@pytest.mark.asyncio
+async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        handles = [await start_complaint(ts_env.client, settings) for _ in range(3)]
+        from workflows.case_workflow import CaseWorkflow
+
+        async def warned():
+            view = await handles[2].query(CaseWorkflow.state)
+            return view["early_warning"]
+        assert "3 complaints" in await wait_for(warned)
+        assert (await handles[0].query(CaseWorkflow.state))["early_warning"] is None
+
+
+@pytest.mark.asyncio
+async def test_refused_update_changes_nothing(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        from workflows.case_workflow import CaseWorkflow
+        before = await h.query(CaseWorkflow.state)
+        for role, action, kind in [
+            (R.hotline, {"action": "classify", "category": "c", "department": "d", "justified": True}, "forbidden"),
+            (R.cs_staff, {"action": "close", "outcome_note": "x"}, "conflict"),
+            (R.cs_manager, {"action": "decide", "decision": "approve"}, "conflict"),
+        ]:
+            with pytest.raises(WorkflowUpdateFailedError) as e:
+                await act(h, role, action)
+            assert e.value.cause.type == kind
+        after = await h.query(CaseWorkflow.state)
+        assert after["version"] == before["version"] and after["timeline"] == before["timeline"]
