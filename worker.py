@@ -10,21 +10,24 @@ from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
 from activities.notify import NotificationActivities
+from activities.repairs import RepairActivities
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from workflows.complaint import ComplaintWorkflow
+from workflows.repair import RepairWorkflow
 
-WORKFLOWS = [ComplaintWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None) -> Worker:
     cases = CaseActivities(sessionmaker, settings)
     notify = NotificationActivities(sessionmaker, settings)
+    repairs = RepairActivities(sessionmaker, settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[*cases.all(), notify.send_notification],
+        activities=[*cases.all(), notify.send_notification, *repairs.all()],
     )
 
 

@@ -123,10 +123,20 @@ class Close(_Action):
     outcome_note: Text
 
 
+class OpenRepair(_Action):
+    """C6/R1: the complaint needs repair work: open a linked repair (numbered WX-…) at the same home.
+    The complaint then follows the repair's R deadlines and closes only after the repair."""
+    action: Literal["open_repair"]
+    trades: list[ShortText] = Field(min_length=1, max_length=10)
+    description: Text
+    requested_appointment: AwareDatetime
+    paid_service: bool = False
+
+
 ComplaintAction = Union[
     Classify, AssignHandler, DepartmentFeedback, ProposeSolution, Decide, InformCustomer,
     RecordSatisfaction, Summarise, ProgressNote, MarkMajor, RecordMeeting, FileSpecialReport,
-    AuthorityReply, Close,
+    AuthorityReply, OpenRepair, Close,
 ]
 
 

@@ -212,7 +212,7 @@ class CaseMachine:
         if self.state.status != before:
             self.status_changed(ctx, before)
         self.state.seq += 1
-        return self._take_effects()
+        return self.take_effects()
 
     def status_changed(self, ctx: Ctx, before: str) -> None:
         """Hook: called after an action changed the status (a repair tells its parent complaint)."""
@@ -247,7 +247,7 @@ class CaseMachine:
             )
         )
 
-    def _take_effects(self) -> list[Effect]:
+    def take_effects(self) -> list[Effect]:
         effects, self.effects = self.effects, []
         return effects
 
@@ -384,7 +384,7 @@ class CaseMachine:
                 self._step(ctx, d, at=d.next_step_at)
         if self.effects:
             self.state.seq += 1
-        return self._take_effects()
+        return self.take_effects()
 
     def _step(self, ctx: Ctx, d: Deadline, at: datetime) -> None:
         """One escalation step for an overdue deadline: up one level of the ladder (E1), or a

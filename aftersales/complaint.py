@@ -15,7 +15,7 @@ referral (C9) needs the manager's in-person answer and written report before clo
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import route_complaint_solution, route_complaint_summary
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect
 from aftersales.errors import conflict, forbidden
+from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 
 CASE_NO_PREFIX = "TS"  # 投诉
@@ -92,6 +93,17 @@ class ComplaintState(CaseState):
     early_warning: str | None = None
     progress_notes: int = Field(default=0, description="C5 progress notes recorded")
     solution_round: int = 0
+    repairs_requested: int = 0
+    linked_case_no: str | None = Field(default=None, description="the repair this complaint opened")
+    linked_status: str | None = Field(default=None, description="that repair's status, as it reports it")
+
+
+class OpenLinkedRepair(BaseModel):
+    """Effect: number and start the repair a complaint needs; `key` makes it happen once."""
+    kind: Literal["open_linked_repair"] = "open_linked_repair"
+    key: str
+    intake: RepairIntake
+    requested_by: Actor
 
 
 _S = ComplaintStatus
@@ -114,6 +126,7 @@ class ComplaintCase(CaseMachine):
         "record_meeting": frozenset({Role.cs_manager, Role.deputy_gm, Role.gm}),
         "file_special_report": frozenset({Role.cs_manager}),
         "authority_reply": frozenset({Role.cs_manager}),
+        "open_repair": frozenset({Role.cs_staff, Role.cs_manager}),
         "close": frozenset({Role.cs_staff, Role.cs_manager}),
     }
 
@@ -140,7 +153,7 @@ class ComplaintCase(CaseMachine):
         if reasons:
             case._make_major(ctx, "; ".join(reasons))
         case.effects.append(EarlyWarningCheck(project=intake.customer.project, building=intake.customer.building))
-        return case, case._take_effects()
+        return case, case.take_effects()
 
     def _next_progress(self, ctx: Ctx) -> None:
         """C5: the next progress note is due 4 working hours from now."""
@@ -330,10 +343,51 @@ class ComplaintCase(CaseMachine):
             missing.append("the emergency meeting record (C8)")
         if s.major and s.special_report is None:
             missing.append("the special report (C8)")
+        if s.repairs_requested and s.linked_status != "closed":
+            missing.append(f"the linked repair {s.linked_case_no or '(being opened)'} to close "
+                           f"(now {s.linked_status or 'being opened'})")
         if missing:
             raise conflict("cannot close yet; missing " + "; ".join(missing))
         self.note(ctx, "closed", f"closed: {a.outcome_note} (C10)", actor)
         self._close(ctx, "resolved")
+
+    # ---- complaint -> repair ----------------------------------------------------------------
+    def on_open_repair(self, a: A.OpenRepair, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="open a repair (classify the complaint first, C2)")
+        s = self.state
+        if s.repairs_requested and s.linked_case_no is None:
+            raise conflict("a repair is already being opened for this complaint")
+        if s.linked_case_no and s.linked_status != "closed":
+            raise conflict(f"repair {s.linked_case_no} is still {s.linked_status}: one open repair per complaint")
+        s.repairs_requested += 1
+        s.linked_case_no, s.linked_status = None, None
+        intake = RepairIntake(customer=s.customer, trades=a.trades, description=a.description,
+                              requested_appointment=a.requested_appointment, paid_service=a.paid_service,
+                              parent_case_no=s.case_no)
+        self.effects.append(OpenLinkedRepair(key=f"{s.case_no}:repair-{s.repairs_requested}", intake=intake,
+                                             requested_by=actor))
+        self.note(ctx, "repair_requested", f"repair requested: {', '.join(a.trades)}; the complaint now follows "
+                  "the repair's R deadlines and closes after it (C6)", actor)
+        self.waive_key("close")
+
+    def record_linked_repair(self, ctx: Ctx, repair_no: str) -> None:
+        s = self.state
+        s.linked_case_no, s.linked_status = repair_no, s.linked_status or "registered"
+        self.note(ctx, "repair_opened", f"repair {repair_no} opened for this complaint")
+        s.seq += 1
+
+    def record_repair_progress(self, ctx: Ctx, repair_no: str, status: str) -> None:
+        """The linked repair reports each status change; the complaint shows it."""
+        s = self.state
+        if s.linked_case_no not in (None, repair_no) or s.linked_status == status:
+            return
+        s.linked_case_no, s.linked_status = repair_no, status
+        self.note(ctx, "repair_progress", f"repair {repair_no}: {status}")
+        if status == "closed":
+            self.notify([Role.cs_staff], "维修完成 repair closed",
+                        f"Repair {repair_no} of complaint {s.case_no} is closed: the complaint may close.",
+                        "repair closed")
+        s.seq += 1
 
     def _close(self, ctx: Ctx, outcome: str) -> None:
         s = self.state

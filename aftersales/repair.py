@@ -276,7 +276,7 @@ class RepairCase(CaseMachine):
                           owners=[Role.cs_staff, Role.engineering, Role.repair_lead])
         case._next_progress(ctx)
         case._tell_parent()
-        return case, case._take_effects()
+        return case, case.take_effects()
 
     def owes_progress(self) -> bool:
         """R1/S3: the butler replies every 4 working hours until the owner signs the work off."""

@@ -84,7 +84,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         closed_at=state.closed_at,
         outcome=state.outcome,
         satisfaction=state.satisfaction,
-        linked_case_no=getattr(state, "linked_case_no", None),
+        linked_case_no=getattr(state, "linked_case_no", None) or getattr(state, "parent_case_no", None),
         seq=state.seq,
         updated_at=now,
         view=view,

@@ -13,7 +13,8 @@ from temporalio.worker import Replayer
 from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
-EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified"}
+EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified",
+            "complaint_with_repair", "repair_warranty", "repair_paid_follow_up"}
 
 
 def test_every_case_path_has_a_recorded_history():

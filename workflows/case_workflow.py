@@ -31,6 +31,7 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coeffi
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=1), maximum_attempts=0)
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
 
 
 def rejection_error(r: Rejection) -> ApplicationError:
@@ -38,7 +39,11 @@ def rejection_error(r: Rejection) -> ApplicationError:
 
 
 class CaseWorkflow:
+    # Effects an action's answer waits for (carried out by the main loop before the Update returns).
+    AWAITED_EFFECTS: tuple[type, ...] = ()
+
     def __init__(self) -> None:
+        self._done: set[int] = set()
         self._machine: CaseMachine | None = None
         self._config: CaseConfig | None = None
         self._cal: WorkCalendar | None = None
@@ -67,10 +72,14 @@ class CaseWorkflow:
         await workflow.wait_condition(lambda: self._machine is not None)
         assert self._machine is not None
         try:
-            self._effects += self._machine.apply(request.action, request.actor, self._ctx())
+            effects = self._machine.apply(request.action, request.actor, self._ctx())
         except Rejection as r:
             raise rejection_error(r) from None
+        self._effects += effects
         self._changed = True
+        awaited = [e for e in effects if isinstance(e, self.AWAITED_EFFECTS)]
+        if awaited:  # the answer shows their outcome (e.g. the number of the repair just opened)
+            await workflow.wait_condition(lambda: all(id(e) in self._done for e in awaited))
         return self.state()
 
     @act.validator
@@ -93,6 +102,10 @@ class CaseWorkflow:
             await self._carry_out_effects()
             if machine.state.closed and self._inflight == 0 and not self._effects:
                 break
+            # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
+            # than at the next wake-up; cases started before this change keep their old order.
+            if self._effects and workflow.patched(EFFECTS_AT_ONCE):
+                continue
             await self._wait_for_action_or_deadline(machine)
             self._effects += machine.tick(self._ctx())
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -134,11 +147,19 @@ class CaseWorkflow:
     async def _carry_out_effects(self) -> None:
         effects, self._effects = self._effects, []
         for effect in effects:
-            if isinstance(effect, Notice):
-                self._inflight += 1
-                asyncio.create_task(self._deliver(effect))
-            elif isinstance(effect, EarlyWarningCheck):
-                await self._check_early_warning(effect)
+            await self._carry_out(effect)
+            if isinstance(effect, self.AWAITED_EFFECTS):
+                self._done.add(id(effect))
+
+    async def _carry_out(self, effect: Any) -> None:
+        """One effect of the machine; case types with effects of their own extend this."""
+        if isinstance(effect, Notice):
+            self._inflight += 1
+            asyncio.create_task(self._deliver(effect))
+        elif isinstance(effect, EarlyWarningCheck):
+            await self._check_early_warning(effect)
+        else:
+            raise TypeError(f"no way to carry out {type(effect).__name__}")  # a bug: the task retries
 
     async def _deliver(self, notice: Notice) -> None:
         assert self._machine is not None
@@ -164,7 +185,7 @@ class CaseWorkflow:
         if count >= self._config.early_warning_threshold:
             record = getattr(self._machine, "record_early_warning")
             record(self._ctx(), count, window)
-            self._effects += self._machine._take_effects()
+            self._effects += self._machine.take_effects()
 
     # ---- what others see: read model, search attributes, UI details ------------------------
     async def _publish(self) -> None:

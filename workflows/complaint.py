@@ -1,12 +1,16 @@
-"""A complaint (投诉) as a durable workflow: the complaint machine (C1–C11) in the case shell."""
+"""A complaint (投诉) as a durable workflow: the complaint machine (C1–C11) in the case shell, plus the
+repair a complaint may open (a child workflow that reports its progress back by signal)."""
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales.complaint import ComplaintCase, ComplaintIntake
-    from workflows.messages import CaseResult, StartCase
+    from aftersales.calendar import local_year
+    from aftersales.complaint import ComplaintCase, ComplaintIntake, OpenLinkedRepair
+    from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
+    from workflows.messages import CaseResult, NumberRequest, RepairProgress, StartCase
 
-from workflows.case_workflow import CaseWorkflow
+from workflows.case_workflow import ACTIVITY_TIMEOUT, DB_RETRY, CaseWorkflow
+from workflows.repair import REPAIR_PROGRESS_SIGNAL, RepairWorkflow, StartRepair
 
 
 class StartComplaint(StartCase):
@@ -15,7 +19,40 @@ class StartComplaint(StartCase):
 
 @workflow.defn(name="ComplaintWorkflow")
 class ComplaintWorkflow(CaseWorkflow):
+    AWAITED_EFFECTS = (OpenLinkedRepair,)
+
     @workflow.run
     async def run(self, start: StartComplaint) -> CaseResult:
         return await self._run_case(
             lambda ctx: ComplaintCase.open(start.case_no, start.intake, start.registered_by, ctx))
+
+    async def _carry_out(self, effect) -> None:
+        if isinstance(effect, OpenLinkedRepair):
+            await self._open_repair(effect)
+        else:
+            await super()._carry_out(effect)
+
+    async def _open_repair(self, e: OpenLinkedRepair) -> None:
+        """Numbers the repair (once per request, whatever retries) and starts it as a child workflow that
+        outlives nothing: the complaint cannot close before it (ABANDON only spares it a cancel on reset)."""
+        assert self._machine is not None and self._config is not None
+        now = workflow.now()
+        repair_no: str = await workflow.execute_activity(
+            "number_case", NumberRequest(scope="repair", prefix=REPAIR_PREFIX, idempotency_key=e.key, now=now,
+                                         year=local_year(now, self._config.calendar.timezone)),
+            result_type=str, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+        await workflow.start_child_workflow(
+            RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake),
+            id=repair_no, task_queue=workflow.info().task_queue,
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=f"{repair_no} · 维修 repair for complaint {self._machine.state.case_no}")
+        machine: ComplaintCase = self._machine  # type: ignore[assignment]
+        machine.record_linked_repair(self._ctx(), repair_no)
+
+    @workflow.signal(name=REPAIR_PROGRESS_SIGNAL)
+    async def repair_progress(self, p: RepairProgress) -> None:
+        await workflow.wait_condition(lambda: self._machine is not None)
+        machine: ComplaintCase = self._machine  # type: ignore[assignment]
+        machine.record_repair_progress(self._ctx(), p.case_no, p.status)
+        self._effects += machine.take_effects()
+        self._changed = True

@@ -60,3 +60,19 @@ class NotificationResult(BaseModel):
 class StartCase(BaseModel):
     case_no: str
     registered_by: Actor
+
+
+class NumberRequest(BaseModel):
+    """A case number for a case opened by another case (a complaint's repair)."""
+    scope: str
+    prefix: str
+    year: int
+    idempotency_key: str
+    now: datetime
+
+
+class RepairProgress(BaseModel):
+    """Signal from a repair to the complaint that opened it: its new status."""
+    case_no: str
+    status: str
+    at: datetime

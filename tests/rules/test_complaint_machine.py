@@ -261,7 +261,7 @@ def test_C11_early_warning_notifies_cs_manager():
     r.effects.clear()
     r.case.record_early_warning(r.ctx(), 3, 7)
     assert r.case.state.early_warning.startswith("3 complaints")
-    assert [n.roles for n in r.case._take_effects()] == [[Role.cs_manager]]
+    assert [n.roles for n in r.case.take_effects()] == [[Role.cs_manager]]
 
 
 def test_actions_of_another_case_type_or_closed_case_are_conflicts():

@@ -14,10 +14,12 @@ from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.case import Customer
 from aftersales.complaint import Channel, ComplaintIntake
+from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 from worker import build_worker
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
+from workflows.repair import RepairWorkflow, StartRepair
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -32,10 +34,23 @@ def complaint_intake(**kw) -> ComplaintIntake:
     return ComplaintIntake(**{**base, **kw})
 
 
+_STARTED: list[WorkflowHandle] = []
+
+
 @asynccontextmanager
 async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> AsyncIterator[None]:
-    async with build_worker(env.client, settings, sessionmaker):
-        yield
+    """A worker for the test; the cases it leaves open are terminated afterwards, since a workflow
+    whose timers fire with no worker left would hold the shared time-skipping server's clock."""
+    _STARTED.clear()
+    try:
+        async with build_worker(env.client, settings, sessionmaker):
+            yield
+    finally:
+        for handle in _STARTED:
+            try:
+                await handle.terminate("test over")
+            except Exception:  # already closed
+                pass
 
 
 async def start_complaint(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
@@ -44,6 +59,24 @@ async def start_complaint(client: Client, settings, case_no: str | None = None, 
         ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
                                               intake=complaint_intake(**kw)),
         id=case_no, task_queue=settings.task_queue)
+    _STARTED.append(handle)
+    await handle.execute_update(CaseWorkflow.opened)
+    return handle
+
+
+def repair_intake(**kw) -> RepairIntake:
+    base = dict(customer=Customer(name="李先生", phone="13812341234", project="融侨城", building="5栋", unit="1203"),
+                trades=["水电"], description="厨房水管漏水", requested_appointment="2030-01-07T10:00:00+08:00")
+    return RepairIntake(**{**base, **kw})
+
+
+async def start_repair(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
+    case_no = case_no or f"WX-2026-{uuid.uuid4().int % 10**6:06d}"
+    handle = await client.start_workflow(
+        RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=actor(Role.hotline),
+                                        intake=repair_intake(**kw)),
+        id=case_no, task_queue=settings.task_queue)
+    _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
     return handle
 
@@ -51,6 +84,27 @@ async def start_complaint(client: Client, settings, case_no: str | None = None, 
 async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | None = None) -> dict:
     return await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
         {"action": action, "actor": actor(role, username).model_dump()}))
+
+
+async def act_refused(handle: WorkflowHandle, role: Role, action: dict, kind: str) -> str:
+    """The Update is refused by its validator with this kind (forbidden / conflict / invalid)."""
+    from temporalio.client import WorkflowUpdateFailedError
+    try:
+        await act(handle, role, action)
+    except WorkflowUpdateFailedError as e:
+        assert getattr(e.cause, "type", None) == kind, e.cause
+        return str(e.cause)
+    raise AssertionError(f"{action['action']} by {role.value} was accepted")
+
+
+async def wait_for(predicate, timeout: float = 20.0):
+    import asyncio
+    for _ in range(int(timeout / 0.1)):
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
 
 
 async def sleep_past(env: WorkflowEnvironment, due_iso: str, extra: timedelta = timedelta(seconds=5)) -> None:

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
-from tests.workflows.helpers import act, record_history, running_worker, sleep_past, start_complaint
+from tests.workflows.helpers import act, record_history, running_worker, sleep_past, start_complaint, wait_for
 
 R = Role
 
@@ -28,15 +28,6 @@ async def finish(h, approver: Role = R.cs_manager) -> None:
     await act(h, R.cs_staff, {"action": "record_satisfaction", "score": 4})
     await act(h, R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c",
                               "preventive_measures": "p"})
-
-
-async def wait_for(predicate, timeout: float = 20.0):
-    for _ in range(int(timeout / 0.1)):
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,49 @@
+"""Activities only repairs need: the quality-deposit deduction (A3), worker scores (R9), and numbering a
+repair that a complaint opens (C1 numbering, R1). Each is idempotent, so Temporal may retry it freely."""
+
+import structlog
+from temporalio import activity
+
+from aftersales.config import Settings
+from aftersales.db import ledger
+from aftersales.db.numbering import claim_case_no, request_fingerprint
+from aftersales.repair import DepositDeduction, WorkerScores
+from workflows.messages import NumberRequest
+
+log = structlog.get_logger()
+
+
+class RepairActivities:
+    def __init__(self, sessionmaker, settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    @activity.defn(name="deduct_deposit")
+    async def deduct_deposit(self, d: DepositDeduction) -> bool:
+        """A3: books the deduction once per entry_key, however often it is retried."""
+        structlog.contextvars.bind_contextvars(case_no=d.case_no, workflow_id=activity.info().workflow_id)
+        async with self.sessionmaker() as session:
+            booked = await ledger.deduct_once(
+                session, entry_key=d.entry_key, contractor_id=d.contractor_id, case_no=d.case_no, amount=d.amount,
+                note=f"type-A settlement of repair {d.case_no} (A3)", at=activity.info().scheduled_time)
+        log.info("deposit deduction", contractor_id=d.contractor_id, amount=str(d.amount), booked_now=booked)
+        return booked
+
+    @activity.defn(name="record_worker_scores")
+    async def record_worker_scores(self, w: WorkerScores) -> None:
+        """R9: one row per worker and repair (a retry overwrites the same row)."""
+        async with self.sessionmaker() as session:
+            await ledger.record_scores(session, case_no=w.case_no, workers=w.workers, quality=w.quality,
+                                       attitude=w.attitude, at=w.at, tz=self.settings.timezone)
+
+    @activity.defn(name="number_case")
+    async def number_case(self, r: NumberRequest) -> str:
+        """A case number for a case another case opens; the key makes a retry return the same number."""
+        async with self.sessionmaker() as session:
+            case_no, _ = await claim_case_no(session, scope=r.scope, prefix=r.prefix, year=r.year,
+                                             idempotency_key=r.idempotency_key,
+                                             fingerprint=request_fingerprint({"key": r.idempotency_key}), now=r.now)
+        return case_no
+
+    def all(self) -> list:
+        return [self.deduct_deposit, self.record_worker_scores, self.number_case]

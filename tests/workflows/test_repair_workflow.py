@@ -1,0 +1,184 @@
+"""Repair workflows on the time-skipping server: the whole procedure with its approvals (R1–R9,
+A1–A3), deadlines and extensions on timers (R2, R4, R8, E1), late arrival (R1), the deposit ledger
+booked once (A3), worker scores (R9), and a complaint that opens a repair and closes after it."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from aftersales.db import ledger
+from aftersales.db.models import WorkerScore
+from aftersales.roles import Role
+from tests.workflows.helpers import (
+    act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, sleep_past,
+)
+from tests.workflows.test_complaint_workflow import finish, general_path
+
+R = Role
+
+
+def due(view: dict, key: str) -> str:
+    return next(d for d in view["deadlines"] if d["key"] == key and d["state"] in ("open", "missed"))["due_at"]
+
+
+async def survey_signed(h, estimate: str, order_type: str, contractor: bool, multi_trade: bool = False) -> dict:
+    await act(h, R.cs_staff, {"action": "record_survey", "responsible_party": "维修队", "multi_trade": multi_trade,
+                              "estimate": estimate, "order_type": order_type,
+                              "contractor_id": "C-001" if order_type == "A" else None})
+    view = None
+    for role in (R.cs_staff, R.engineering, R.repair_lead) + ((R.contractor,) if contractor else ()):
+        view = await act(h, role, {"action": "sign_survey"})
+    return view
+
+
+async def work_done_and_signed_off(h, quality: int = 5, attitude: int = 5) -> dict:
+    await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})
+    await act(h, R.cs_staff, {"action": "inspect", "passed": True})
+    await act(h, R.repair_lead, {"action": "inspect", "passed": True})
+    return await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": quality, "attitude": attitude})
+
+
+@pytest.mark.asyncio
+async def test_R1_R9_A1_A3_warranty_repair_runs_to_closed_and_deducts_the_deposit_once(
+        ts_env, settings, sessionmaker, smtp_server):
+    async with sessionmaker() as s:
+        await ledger.put_contractor(s, "C-001", "建工三公司", Decimal("50000.00"))
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        view = await survey_signed(h, "1500.00", "A", contractor=True)
+        assert view["status"] == "cost_approval" and view["waiting_for"] == "deputy_chief_engineer"   # A1
+        await act_refused(h, R.engineering, {"action": "dispatch", "workers": ["wang"]}, "conflict")      # A1
+        await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act_refused(h, R.gm, {"action": "decide", "decision": "approve"}, "forbidden")              # A4
+        view = await act(h, R.deputy_gm, {"action": "decide", "decision": "approve"})
+        assert view["status"] == "surveyed"
+        await act_refused(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"], "to_contractor": True},
+                          "forbidden")                                                                    # R5
+        view = await act(h, R.engineering, {"action": "dispatch", "workers": ["wang", "zhao"], "to_contractor": True})
+        assert view["status"] == "in_progress"
+        await work_done_and_signed_off(h)
+        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 4})
+        assert view["status"] == "revisited"
+        view = await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1480.00", "note": "材料+人工"})
+        for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer):                               # A2, A3
+            assert view["waiting_for"] == role
+            view = await act(h, role, {"action": "decide", "decision": "approve"})
+        assert view["status"] == "awaiting_payment"
+        view = await act(h, R.finance, {"action": "pay", "amount": "1480.00", "reference": "FK-2026-0042"})
+        assert view["status"] == "closed"
+        await h.result()
+        await record_history(h, "repair_warranty")
+
+    async with sessionmaker() as s:
+        statement = await ledger.deposit_statement(s, "C-001")
+        assert statement["balance"] == Decimal("48520.00") and len(statement["entries"]) == 1
+        scores = (await s.scalars(select(WorkerScore).where(WorkerScore.case_no == h.id))).all()
+        assert {(w.worker, w.quality, w.attitude) for w in scores} == {("wang", 10, 9), ("zhao", 10, 9)}
+
+
+@pytest.mark.asyncio
+async def test_R3_R6_R7_paid_repair_failed_inspection_and_dissatisfied_owner(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings, paid_service=True)
+        view = await survey_signed(h, "300.00", "B", contractor=False)                                   # R2 < 500
+        assert view["status"] == "cost_approval" and view["waiting_for"] == "cs_manager"                  # A1 ≤ 1000
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act_refused(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]}, "conflict")         # R3
+        await act(h, R.cs_staff, {"action": "record_fee_acceptance", "fee": "300.00", "accepted": True})
+        view = await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        work_due = due(view, "work")
+        await act(h, R.repair_lead, {"action": "complete_work", "note": "done"})
+        view = await act(h, R.cs_staff, {"action": "inspect", "passed": False, "note": "仍渗水"})       # R6
+        assert view["status"] == "in_progress" and due(view, "work") == work_due
+        await work_done_and_signed_off(h, quality=2, attitude=3)
+        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 2, "quality": 2, "attitude": 2,
+                                         "follow_up": "cs_manager_follow_up"})                             # R7, V3
+        assert view["status"] == "follow_up"
+        view = await act(h, R.cs_manager, {"action": "follow_up", "note": "上门致歉并复查"})
+        assert view["status"] == "revisited"
+        view = await act(h, R.repair_lead, {"action": "cost_statement", "amount": "300.00", "note": "n"})
+        assert [s["role"] for s in view["approvals"][-1]["steps"]] == ["cs_manager", "deputy_chief_engineer"]
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act(h, R.finance, {"action": "pay", "amount": "300.00", "reference": "FK-1"})
+        await h.result()
+        await record_history(h, "repair_paid_follow_up")
+
+
+@pytest.mark.asyncio
+async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_timers(
+        ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": "2030-01-07T10:00:00+08:00"})
+        view = await act(h, R.repair_lead, {"action": "record_arrival", "arrived_at": "2030-01-07T10:25:00+08:00"})
+        assert view["late_arrival"] is True and view["late_arrivals"] == 1                               # R1
+        # R2: the survey is due within 1 working day; missed, it escalates (E1)
+        await sleep_past(ts_env, due(view, "survey"))
+        view = await wait_for(lambda: _level_at_least(h, 1))
+        assert view["escalated_to"] == "dept_head"
+        await survey_signed(h, "0.00", "B", contractor=False, multi_trade=True)
+        view = await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        work = next(d for d in view["deadlines"] if d["key"] == "work" and d["state"] == "open")
+        assert "multi-trade, 7 working days" in work["label"]                                              # R4
+        new_due = (datetime.fromisoformat(work["due_at"]) + timedelta(days=3)).isoformat()
+        view = await act(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": new_due,
+                                         "owner_consent": "业主电话同意, 2026-11-24"})                      # R8
+        assert datetime.fromisoformat(due(view, "work")) == datetime.fromisoformat(new_due)
+        await sleep_past(ts_env, new_due)
+        await wait_for(lambda: _deadline_missed(h, "work"))
+        await act_refused(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": "2031-01-01T10:00:00+08:00",
+                                          "owner_consent": "太晚了"}, "conflict")                           # R8
+
+
+@pytest.mark.asyncio
+async def test_C6_complaint_opens_a_repair_shows_its_progress_and_closes_only_after_it(
+        ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        c = await start_complaint(ts_env.client, settings)
+        await general_path(c)
+        view = await act(c, R.cs_staff, {"action": "open_repair", "trades": ["防水"], "description": "重做卫生间防水",
+                                         "requested_appointment": "2030-01-07T10:00:00+08:00"})
+        repair_no = view["linked_case_no"]
+        assert repair_no.startswith("WX-") and view["linked_status"] == "registered"
+        await act_refused(c, R.cs_staff, {"action": "open_repair", "trades": ["防水"], "description": "again",
+                                          "requested_appointment": "2030-01-07T10:00:00+08:00"}, "conflict")
+        r = ts_env.client.get_workflow_handle(repair_no)
+        await survey_signed(r, "0.00", "B", contractor=False)
+        await act(r, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        view = await wait_for(lambda: _linked_status(c, "in_progress"))
+        await finish(c)
+        await act_refused(c, R.cs_staff, {"action": "close", "outcome_note": "x"}, "conflict")
+        await work_done_and_signed_off(r)
+        await act(r, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(r, R.repair_lead, {"action": "cost_statement", "amount": "0.00", "note": "保修期内自修"})
+        await act(r, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(r, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act(r, R.finance, {"action": "pay", "amount": "0.00", "reference": "-"})
+        await wait_for(lambda: _linked_status(c, "closed"))
+        view = await act(c, R.cs_staff, {"action": "close", "outcome_note": "维修完成"})
+        assert view["status"] == "closed"
+        await c.result()
+        await record_history(c, "complaint_with_repair")
+
+
+async def _query(h):
+    from workflows.case_workflow import CaseWorkflow
+    return await h.query(CaseWorkflow.state)
+
+
+async def _level_at_least(h, level: int):
+    view = await _query(h)
+    return view if view["escalation_level"] >= level else None
+
+
+async def _deadline_missed(h, key: str):
+    view = await _query(h)
+    return view if any(d["key"] == key and d["state"] == "missed" for d in view["deadlines"]) else None
+
+
+async def _linked_status(h, status: str):
+    view = await _query(h)
+    return view if view["linked_status"] == status else None
