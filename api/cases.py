@@ -11,26 +11,31 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Requ
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales.actions import ActionRequest, CaseAction
+from aftersales.actions import ActionRequest, CaseAction, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
-from aftersales.db.models import Case
+from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
+from aftersales.repair import RepairIntake
+from aftersales.db.models import Case, Contractor
 from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
 from aftersales.roles import Role
 from api.auth import current_actor, require_roles
 from api.deps import db_session
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
+from workflows.repair import RepairWorkflow, StartRepair
 
 router = APIRouter(tags=["cases"])
 log = structlog.get_logger()
 
+OPENING = "still being opened"  # the workflow's answer before its first activity finished
+OPENING_RETRIES = 50
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 INTAKE_ROLES = (Role.hotline, Role.cs_staff, Role.cs_manager, Role.butler)
@@ -99,13 +104,38 @@ async def create_complaint(
     )
 
 
+@router.post("/repairs", status_code=status.HTTP_201_CREATED, summary="Register a repair request (R1)")
+async def create_repair(
+    request: Request,
+    intake: RepairIntake,
+    actor: Annotated[Actor, Depends(require_roles(*INTAKE_ROLES))],
+    session: Annotated[AsyncSession, Depends(db_session)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> dict[str, Any]:
+    if intake.parent_case_no:
+        raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
+    return await _start_case(
+        request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
+        body=intake, idempotency_key=idempotency_key, workflow_run=RepairWorkflow.run,
+        make_start=lambda no: StartRepair(case_no=no, registered_by=actor, intake=intake),
+        summary=f"维修 repair · {intake.customer.project} {intake.customer.building} · {', '.join(intake.trades)}"
+                + (" · paid" if intake.paid_service else ""),
+    )
+
+
 @router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
 async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
     handle = _handle(temporal(request), case_no)
-    try:
-        return await handle.query(CaseWorkflow.state)
-    except RPCError as e:
-        raise _rpc_error(case_no, e) from None
+    for _ in range(OPENING_RETRIES):
+        try:
+            return await handle.query(CaseWorkflow.state)
+        except WorkflowQueryFailedError as e:  # a case opened by another is readable a moment later
+            if OPENING not in str(e):
+                raise HTTPException(503, f"case {case_no} cannot be read now: {e}") from None
+            await asyncio.sleep(0.2)
+        except RPCError as e:
+            raise _rpc_error(case_no, e) from None
+    raise HTTPException(503, f"case {case_no} is still being opened; try again in a moment")
 
 
 @router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)")
@@ -114,9 +144,14 @@ async def act_on_case(
     request: Request,
     action: Annotated[CaseAction, Body()],
     actor: Annotated[Actor, Depends(current_actor)],
+    session: Annotated[AsyncSession, Depends(db_session)],
 ) -> dict[str, Any]:
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
+    if isinstance(action, RecordSurvey) and action.contractor_id:
+        if await session.get(Contractor, action.contractor_id) is None:
+            raise HTTPException(422, f"contractor_id: no contractor {action.contractor_id!r} is registered "
+                                     "(PUT /admin/contractors/{id})")
     try:
         view = await _update(request, handle, CaseWorkflow.act, ActionRequest(action=action, actor=actor))
     except WorkflowUpdateFailedError as e:

@@ -9,7 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
     from workflows.messages import CaseResult, NumberRequest, RepairProgress, StartCase
 
-from workflows.case_workflow import ACTIVITY_TIMEOUT, DB_RETRY, CaseWorkflow
+from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow
 from workflows.repair import REPAIR_PROGRESS_SIGNAL, RepairWorkflow, StartRepair
 
 
@@ -40,7 +40,7 @@ class ComplaintWorkflow(CaseWorkflow):
         repair_no: str = await workflow.execute_activity(
             "number_case", NumberRequest(scope="repair", prefix=REPAIR_PREFIX, idempotency_key=e.key, now=now,
                                          year=local_year(now, self._config.calendar.timezone)),
-            result_type=str, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+            result_type=str, **DB_ACTIVITY)
         await workflow.start_child_workflow(
             RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake),
             id=repair_no, task_queue=workflow.info().task_queue,

@@ -9,7 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.repair import DepositDeduction, ParentUpdate, RepairCase, RepairIntake, WorkerScores
     from workflows.messages import CaseResult, RepairProgress, StartCase
 
-from workflows.case_workflow import ACTIVITY_TIMEOUT, DB_RETRY, CaseWorkflow
+from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow
 
 REPAIR_PROGRESS_SIGNAL = "repair_progress"
 
@@ -27,10 +27,9 @@ class RepairWorkflow(CaseWorkflow):
     async def _carry_out(self, effect) -> None:
         if isinstance(effect, DepositDeduction):
             await workflow.execute_activity("deduct_deposit", effect, result_type=bool,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=DB_RETRY)
+                                            **DB_ACTIVITY)
         elif isinstance(effect, WorkerScores):
-            await workflow.execute_activity("record_worker_scores", effect, start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                            retry_policy=DB_RETRY)
+            await workflow.execute_activity("record_worker_scores", effect, **DB_ACTIVITY)
         elif isinstance(effect, ParentUpdate):
             await self._tell_parent(effect)
         else:

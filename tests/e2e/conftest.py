@@ -118,6 +118,13 @@ async def staff(api, settings) -> Staff:
     return Staff(api, settings.demo_password)
 
 
+async def post_action(api: httpx.AsyncClient, staff: Staff, case_no: str, username: str, body: dict,
+                      expect: int = 200) -> dict:
+    r = await api.post(f"/cases/{case_no}/actions", json=body, headers=await staff.headers(username))
+    assert r.status_code == expect, r.text
+    return r.json()
+
+
 async def eventually(fn, timeout: float = 30.0):
     for _ in range(int(timeout / 0.2)):
         value = await fn()

@@ -3,18 +3,12 @@ every action, the 4xx contract, the register, health, and a worker crash mid-cas
 
 import pytest
 
-from tests.e2e.conftest import eventually, unique_key
+from tests.e2e.conftest import eventually, post_action, unique_key
 
 COMPLAINT = {
     "customer": {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"},
     "channel": "phone", "category": "漏水", "description": "卫生间天花板漏水", "major": False, "group_complaint": False,
 }
-
-
-async def post_action(api, staff, case_no, username, body, expect=200):
-    r = await api.post(f"/cases/{case_no}/actions", json=body, headers=await staff.headers(username))
-    assert r.status_code == expect, r.text
-    return r.json()
 
 
 @pytest.mark.asyncio
@@ -89,7 +83,7 @@ async def test_complaint_end_to_end_survives_a_worker_crash(api, staff, worker_p
         page = (await api.get("/cases", params={"type": "complaint", "status": "closed", "project": "融侨城"},
                               headers=headers)).json()
         return [c for c in page["items"] if c["case_no"] == no]
-    row = (await eventually(closed_in_register))[0]
+    row = (await eventually(closed_in_register, timeout=60))[0]  # a read-model write lost with the worker is retried
     assert row["customer_phone_masked"] == "138****1234" and row["outcome"] == "resolved"
     assert (await api.get(f"/cases/{no}", headers=headers)).json()["status"] == "closed"
     await post_action(api, staff, no, "cs_staff", {"action": "progress_note", "note": "x"}, expect=409)

@@ -1,0 +1,138 @@
+"""A repair end to end over HTTP against a real dev server: intake with Idempotency-Key (R1), the
+co-signed survey (R2), the cost approval ladder above 10,000 (A1), dispatch through engineering to
+the contractor (R5), inspection, sign-off, revisit (R6, R7), settlement (A2, A3), the quality deposit
+booked once (A3) and worker scores (R9); plus a complaint that opens a repair and closes after it."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from aftersales.db.ledger import quarter_of
+from tests.e2e.conftest import eventually, post_action, unique_key
+
+REPAIR = {
+    "customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "7栋", "unit": "301"},
+    "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉", "requested_appointment": "2026-11-25T10:00:00+08:00",
+    "paid_service": False,
+}
+
+
+@pytest.mark.asyncio
+async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
+    finance = await staff.headers("finance")
+    r = await api.put("/admin/contractors/CT-77", json={"name": "建工三公司", "deposit": "100000.00"}, headers=finance)
+    assert r.status_code == 200, r.text
+    assert (await api.put("/admin/contractors/CT-77", json={"name": "x", "deposit": 5.5},
+                          headers=await staff.headers("cs_staff"))).status_code == 403
+
+    hotline = await staff.headers("hotline")
+    key = unique_key()
+    first = await api.post("/repairs", json=REPAIR, headers={**hotline, "Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    no = first.json()["case_no"]
+    assert no.startswith("WX-20") and first.json()["case_type"] == "repair"
+    again = await api.post("/repairs", json=REPAIR, headers={**hotline, "Idempotency-Key": key})
+    assert again.json()["case_no"] == no
+    bad = await api.post("/repairs", json={**REPAIR, "trades": []}, headers=hotline)
+    assert bad.status_code == 422 and "trades" in bad.json()["detail"]
+
+    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",
+                                                   "appointment_at": "2026-11-25T10:00:00+08:00"})
+    view = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival",
+                                                             "arrived_at": "2026-11-25T10:05:00+08:00"})
+    assert view["late_arrival"] is False
+    survey = {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-77", "multi_trade": True,
+              "estimate": "12000.00", "order_type": "A"}
+    await post_action(api, staff, no, "cs_staff", {**survey, "contractor_id": "NOPE"}, expect=422)
+    await post_action(api, staff, no, "cs_staff", {**survey, "estimate": 12000.001}, expect=422)
+    await post_action(api, staff, no, "cs_staff", survey)
+    await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"})
+    await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"}, expect=409)
+    for who in ("engineering", "repair_lead", "contractor"):
+        view = await post_action(api, staff, no, who, {"action": "sign_survey"})
+    assert view["status"] == "cost_approval"
+    await post_action(api, staff, no, "engineering", {"action": "dispatch", "workers": ["chen"],
+                                                      "to_contractor": True}, expect=409)      # A1: not before approval
+    for who in ("deputy_chief_engineer", "deputy_gm", "gm"):                                    # A1 > 10,000
+        await post_action(api, staff, no, "cs_manager", {"action": "decide", "decision": "approve"}, expect=403)
+        view = await post_action(api, staff, no, who, {"action": "decide", "decision": "approve",
+                                                       "reason": "同意"})
+    assert view["status"] == "surveyed"
+    approval = view["approvals"][-1]                                                           # A4: who, when, why
+    assert approval["amount"] == "12000.00" and approval["status"] == "approved"
+    assert [(d["role"], d["by"], d["decision"], d["reason"]) for d in approval["steps"]] == [
+        ("deputy_chief_engineer", "deputy_chief_engineer", "approve", "同意"), ("deputy_gm", "deputy_gm", "approve", "同意"),
+        ("gm", "gm", "approve", "同意")] and all(d["at"] for d in approval["steps"])
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["chen"], "to_contractor": True},
+                      expect=403)                                                               # R5
+    view = await post_action(api, staff, no, "engineering", {"action": "dispatch", "workers": ["chen", "liu"],
+                                                             "to_contractor": True})
+    work = next(d for d in view["deadlines"] if d["key"] == "work")
+    assert "7 working days" in work["label"]                                                    # R4 multi-trade
+    await post_action(api, staff, no, "contractor", {"action": "complete_work", "note": "外墙重做防水"})
+    await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
+    await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 4})
+    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 6, "quality": 5,
+                                                   "attitude": 5}, expect=422)
+    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+    view = await post_action(api, staff, no, "repair_lead", {"action": "cost_statement", "amount": "21000.50",
+                                                             "note": "决算"})
+    for who in ("auditor", "contractor", "deputy_chief_engineer"):                              # A2 > 20,000, A3
+        view = await post_action(api, staff, no, who, {"action": "decide", "decision": "approve"})
+    assert view["status"] == "awaiting_payment"
+    await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.00", "reference": "FK-9"},
+                      expect=422)
+    view = await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.50", "reference": "FK-9"})
+    assert view["status"] == "closed"
+
+    async def deducted():
+        statement = (await api.get("/contractors/CT-77/deposit", headers=finance)).json()
+        return statement if statement["entries"] else None
+    statement = await eventually(deducted)
+    assert statement["balance"] == "78999.50" and statement["entries"][0]["amount"] == "-21000.50"
+    assert statement["entries"][0]["case_no"] == no
+    assert (await api.get("/contractors/NOPE/deposit", headers=finance)).status_code == 404
+    assert (await api.get("/contractors/CT-77/deposit", headers=hotline)).status_code == 403
+
+    quarter = quarter_of(datetime.now(timezone.utc))
+    manager = await staff.headers("cs_manager")
+
+    async def scored():
+        report = (await api.get("/reports/workers", params={"quarter": quarter}, headers=manager)).json()
+        return [w for w in report["workers"] if w["worker"] in ("chen", "liu")]
+    workers = await eventually(scored)
+    assert {w["worker"] for w in workers} == {"chen", "liu"} and all(w["quality_total"] >= 10 for w in workers)
+    assert (await api.get("/reports/workers", params={"quarter": "2026-4"}, headers=manager)).status_code == 422
+
+    async def listed():
+        page = (await api.get("/cases", params={"type": "repair", "status": "closed"}, headers=manager)).json()
+        return [c for c in page["items"] if c["case_no"] == no]
+    row = (await eventually(listed))[0]
+    assert row["customer_phone_masked"] == "139****5678"
+
+
+@pytest.mark.asyncio
+async def test_C6_complaint_opens_a_repair_over_http_and_closes_after_it(api, staff):
+    complaint = {"customer": REPAIR["customer"], "channel": "online", "category": "渗水", "description": "外墙渗水"}
+    r = await api.post("/complaints", json=complaint, headers=await staff.headers("hotline"))
+    no = r.json()["case_no"]
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "渗水", "department": "工程部",
+                                                   "justified": True})
+    view = await post_action(api, staff, no, "cs_staff", {"action": "open_repair", "trades": ["防水"],
+                                                          "description": "外墙防水", "requested_appointment":
+                                                          "2026-11-26T10:00:00+08:00"})
+    repair_no = view["linked_case_no"]
+    repair = (await api.get(f"/cases/{repair_no}", headers=await staff.headers("cs_staff"))).json()
+    assert repair["parent_case_no"] == no and repair["customer"]["phone"] == "13912345678"
+    await post_action(api, staff, repair_no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+                                                          "multi_trade": False, "estimate": "0", "order_type": "B"})
+    for who in ("cs_staff", "engineering", "repair_lead"):
+        await post_action(api, staff, repair_no, who, {"action": "sign_survey"})
+    await post_action(api, staff, repair_no, "cs_staff", {"action": "dispatch", "workers": ["wu"]})
+
+    async def shows_progress():
+        v = (await api.get(f"/cases/{no}", headers=await staff.headers("cs_staff"))).json()
+        return v if v["linked_status"] == "in_progress" else None
+    view = await eventually(shows_progress)
+    assert any(t["kind"] == "repair_progress" for t in view["timeline"])
