@@ -4,10 +4,13 @@ from datetime import time
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aftersales.roles import Role
+
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
 
 
 class Settings(BaseSettings):
@@ -28,7 +31,7 @@ class Settings(BaseSettings):
     # API and auth
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    jwt_secret: str = "dev-only-secret-change-me-in-production-0123456789"
+    jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_minutes: int = 480
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
@@ -64,6 +67,16 @@ class Settings(BaseSettings):
     # Early warning (C11)
     early_warning_threshold: int = 3
     early_warning_window_days: int = 7
+
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> "Settings":
+        if self.environment == "production":
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")
+            if self.demo_seconds_per_working_day:
+                raise ValueError("demo time (AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY) is never for production")
+        return self
 
 
 @lru_cache

@@ -147,6 +147,15 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
 
 
 @pytest.mark.asyncio
+def test_production_refuses_the_development_jwt_secret_and_demo_time():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="AFTERSALES_JWT_SECRET"):
+        Settings(environment="production")
+    with pytest.raises(ValidationError, match="demo time"):
+        Settings(environment="production", jwt_secret="s" * 40, demo_seconds_per_working_day=30)
+    assert Settings(environment="production", jwt_secret="s" * 40).environment == "production"
+
+
 async def test_production_refuses_to_seed(maker, auth_settings):
     prod = auth_settings.model_copy(update={"environment": "production"})
     async with maker() as session:
