@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
+from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
 from activities.repairs import RepairActivities
 from aftersales.config import Settings, get_settings
@@ -28,6 +29,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=[*cases.all(), notify.send_notification, *repairs.all()],
+        interceptors=[CaseLogContext()],
     )
 
 

@@ -40,8 +40,6 @@ class CaseActivities:
     @activity.defn(name="project_case")
     async def project_case(self, p: CaseProjection) -> None:
         """Idempotent: the row only moves forward (seq), timeline entries are keyed (case_no, idx)."""
-        info = activity.info()
-        structlog.contextvars.bind_contextvars(case_no=p.case_no, workflow_id=info.workflow_id)
         async with self.sessionmaker() as session, session.begin():
             insert = _insert(session)
             row = p.row.model_dump()

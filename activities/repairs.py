@@ -21,7 +21,6 @@ class RepairActivities:
     @activity.defn(name="deduct_deposit")
     async def deduct_deposit(self, d: DepositDeduction) -> bool:
         """A3: books the deduction once per entry_key, however often it is retried."""
-        structlog.contextvars.bind_contextvars(case_no=d.case_no, workflow_id=activity.info().workflow_id)
         async with self.sessionmaker() as session:
             booked = await ledger.deduct_once(
                 session, entry_key=d.entry_key, contractor_id=d.contractor_id, case_no=d.case_no, amount=d.amount,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import jwt
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
@@ -84,6 +85,7 @@ async def current_actor(request: Request, token: Annotated[str | None, Depends(o
         raise _unauthorized("account unknown or deactivated")
     if staff.role != claims["role"]:
         raise _unauthorized("the account's role changed since this token was issued: log in again")
+    structlog.contextvars.bind_contextvars(user=staff.username, role=staff.role)  # on every log line of the request
     return Actor(username=staff.username, role=Role(staff.role), display_name=staff.display_name,
                  department=staff.department)
 

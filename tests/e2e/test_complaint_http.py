@@ -88,6 +88,13 @@ async def test_complaint_end_to_end_survives_a_worker_crash(api, staff, worker_p
     assert (await api.get(f"/cases/{no}", headers=headers)).json()["status"] == "closed"
     await post_action(api, staff, no, "cs_staff", {"action": "progress_note", "note": "x"}, expect=409)
 
+    # structlog JSON: each activity's lines name the case; no phone number anywhere in the worker's log
+    import json
+    lines = [json.loads(line) for line in worker_process.log.read_text().splitlines() if line.startswith("{")]
+    projected = [e for e in lines if e.get("event") == "case projected" and e.get("case_no") == no]
+    assert projected and all(e["workflow_id"] == no and e["activity"] == "project_case" for e in projected)
+    assert "13812341234" not in worker_process.log.read_text()
+
 
 @pytest.mark.asyncio
 async def test_health_and_listing_parameters(api, staff):
