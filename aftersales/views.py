@@ -21,6 +21,7 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, 
     level = state.escalation_level
     pending = next((a for a in reversed(state.approvals) if a.status == "pending"), None)
     view.update(
+        type=state.case_type.value,  # as the API contract names it (also `case_type`)
         deadlines=[d.view() for d in state.deadlines],
         escalation_level=level,
         escalated_to=escalated_to(level, ladder),

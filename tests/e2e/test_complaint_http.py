@@ -19,7 +19,7 @@ async def test_C1_idempotent_intake_and_the_4xx_contract(api, staff):
     first = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": key})
     assert first.status_code == 201, first.text
     case = first.json()
-    assert case["case_no"].startswith("TS-20") and case["status"] == "registered"
+    assert case["case_no"].startswith("TS-20") and case["status"] == "registered" and case["type"] == "complaint"
     again = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": key})
     assert again.status_code == 201 and again.json()["case_no"] == case["case_no"]
     changed = await api.post("/complaints", json={**COMPLAINT, "category": "噪音"},
