@@ -146,7 +146,6 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         assert await seed_demo_staff(session, auth_settings) == ["auditor"]
 
 
-@pytest.mark.asyncio
 def test_production_refuses_the_development_jwt_secret_and_demo_time():
     from pydantic import ValidationError
     with pytest.raises(ValidationError, match="AFTERSALES_JWT_SECRET"):
@@ -156,6 +155,7 @@ def test_production_refuses_the_development_jwt_secret_and_demo_time():
     assert Settings(environment="production", jwt_secret="s" * 40).environment == "production"
 
 
+@pytest.mark.asyncio
 async def test_production_refuses_to_seed(maker, auth_settings):
     prod = auth_settings.model_copy(update={"environment": "production"})
     async with maker() as session:
