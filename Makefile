@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test worker api migrate record-histories clean clean-data
+.PHONY: install run test bench worker api migrate record-histories clean clean-data
 
 # Re-runs whenever pyproject.toml changes (new or bumped dependencies).
 $(STAMP): pyproject.toml
@@ -21,6 +21,10 @@ run: install          ## the embedded default: Temporal dev server + Web UI, wor
 
 test: install         ## the whole suite (CI runs this through .ci/run)
 	$(BIN)/pytest
+
+bench: install        ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
+	$(BIN)/python -m benchmarks.rules_bench
+	$(BIN)/python -m benchmarks.workflow_bench
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py
