@@ -182,3 +182,19 @@ async def _deadline_missed(h, key: str):
 async def _linked_status(h, status: str):
     view = await _query(h)
     return view if view["linked_status"] == status else None
+
+
+@pytest.mark.asyncio
+async def test_a_repair_whose_complaint_is_gone_goes_on(ts_env, settings, sessionmaker, smtp_server):
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings, parent_case_no="TS-2026-999998")
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": "2030-01-07T10:00:00+08:00"})
+        assert view["status"] == "scheduled" and view["parent_case_no"] == "TS-2026-999998"
+
+        async def signal_failed():
+            events = (await h.fetch_history()).events
+            return events if any(e.HasField("signal_external_workflow_execution_failed_event_attributes")
+                                 for e in events) else None
+        events = await wait_for(signal_failed)
+        failed = [e for e in events if e.HasField("workflow_task_failed_event_attributes")]
+        assert not failed, failed[0].workflow_task_failed_event_attributes.failure.message
