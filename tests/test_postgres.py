@@ -1,0 +1,331 @@
+"""The read model on a REAL PostgreSQL (the production database), not only SQLite: migrations, the
+projection upsert, case numbering under concurrency, the deposit ledger and the calendar store.
+
+One throwaway cluster per module (tests/support/postgres.py), one fresh database per test. Skipped,
+with the reason, when no PostgreSQL server binaries are installed or the server cannot be started
+(e.g. running as root without a `postgres` OS user)."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.testing import ActivityEnvironment
+
+from activities.cases import CaseActivities
+from aftersales import actions as A
+from aftersales.calendar import YearData
+from aftersales.case import Ctx, Customer
+from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.config import Settings
+from aftersales.db import calendar_store, ledger
+from aftersales.db.migrate import alembic_config, upgrade_to_head
+from aftersales.db.models import Base, Case, CaseCounter, TimelineEntry
+from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from aftersales.db.session import make_engine, make_sessionmaker
+from aftersales.roles import Role
+from aftersales.views import case_row
+from tests.rules.driver import CAL, LADDER, MONDAY_10, who
+from tests.support.postgres import PostgresUnavailable, TemporaryPostgres, _alive, find_pg_bin
+from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
+
+AT = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pg() -> Iterator[TemporaryPostgres]:
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin, no pg_ctl on PATH)")
+    server = TemporaryPostgres()
+    try:
+        server.start()
+    except PostgresUnavailable as e:
+        pytest.skip(f"PostgreSQL server could not be started as a non-root user: {e}")
+    pid = server._postmaster_pid()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert pid is not None and not _alive(pid), f"the PostgreSQL server (pid {pid}) outlived the tests"
+
+
+@pytest.fixture
+def pg_url(pg: TemporaryPostgres) -> str:
+    """A fresh, empty database for this test."""
+    return pg.create_database(f"t_{uuid.uuid4().hex[:16]}")
+
+
+@pytest_asyncio.fixture
+async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    """The migrated read model on PostgreSQL."""
+    await asyncio.to_thread(upgrade_to_head, pg_url)
+    eng = make_engine(pg_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def pg_settings(pg_url: str) -> Settings:
+    return Settings(database_url=pg_url, bcrypt_rounds=4)
+
+
+async def _schema_diff(url: str) -> list:
+    eng = make_engine(url)
+    try:
+        async with eng.connect() as conn:
+            return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+    finally:
+        await eng.dispose()
+
+
+async def _tables_and_revision(url: str) -> tuple[set[str], str | None]:
+    eng = make_engine(url)
+    try:
+        async with eng.connect() as conn:
+            return await conn.run_sync(lambda c: (set(inspect(c).get_table_names()),
+                                                  MigrationContext.configure(c).get_current_revision()))
+    finally:
+        await eng.dispose()
+
+
+# ---- a. migrations -------------------------------------------------------------------------------
+async def test_migrations_build_the_schema_on_postgres(pg_url: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, pg_url)
+    head = ScriptDirectory.from_config(alembic_config(pg_url)).get_current_head()
+    tables, revision = await _tables_and_revision(pg_url)
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    assert revision == head
+    assert await _schema_diff(pg_url) == []
+
+    eng = make_engine(pg_url)
+    try:
+        async with eng.begin() as conn:
+            # timestamptz, not a naive timestamp, for the times the read model keeps
+            kind = await conn.scalar(text(
+                "SELECT data_type FROM information_schema.columns WHERE table_name='cases' AND column_name='received_at'"))
+            assert kind == "timestamp with time zone"
+            await conn.execute(text("INSERT INTO case_counters (prefix, year, last_value) VALUES ('TS', 2026, 41)"))
+    finally:
+        await eng.dispose()
+
+    await asyncio.to_thread(upgrade_to_head, pg_url)  # again: harmless, data kept
+    eng = make_engine(pg_url)
+    try:
+        async with eng.connect() as conn:
+            assert await conn.scalar(text("SELECT last_value FROM case_counters")) == 41
+    finally:
+        await eng.dispose()
+    assert await _schema_diff(pg_url) == []
+
+
+async def test_downgrade_to_base_and_up_again_on_postgres(pg_url: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, pg_url)
+    # the env runs its own event loop (asyncio.run): on a thread, like upgrade_to_head
+    await asyncio.to_thread(command.downgrade, alembic_config(pg_url), "base")
+    tables, revision = await _tables_and_revision(pg_url)
+    assert tables == {"alembic_version"} and revision is None
+    await asyncio.to_thread(upgrade_to_head, pg_url)
+    tables, _ = await _tables_and_revision(pg_url)
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    assert await _schema_diff(pg_url) == []
+
+
+# ---- b. the projection ---------------------------------------------------------------------------
+def _intake() -> ComplaintIntake:
+    return ComplaintIntake(customer=Customer(name="王女士", phone="13812341234", project="融侨城", building="5栋",
+                                             unit="1203"),
+                           channel=Channel.phone, category="漏水", description="卫生间天花板漏水")
+
+
+def _ctx(at: datetime) -> Ctx:
+    return Ctx(now=at.astimezone(timezone.utc), cal=CAL, ladder=LADDER)
+
+
+def _projection(case: ComplaintCase, now: datetime, start: int) -> CaseProjection:
+    state = case.state
+    return CaseProjection(case_no=state.case_no, seq=state.seq, row=case_row(state, now, LADDER),
+                          timeline_start=start, timeline=state.timeline[start:]).model_copy(deep=True)
+
+
+async def _stored(maker, case_no: str) -> tuple[Case, list[TimelineEntry]]:
+    async with maker() as s:
+        row = await s.get(Case, case_no)
+        timeline = (await s.scalars(select(TimelineEntry).where(TimelineEntry.case_no == case_no)
+                                    .order_by(TimelineEntry.idx))).all()
+    return row, list(timeline)
+
+
+async def test_projection_is_idempotent_and_monotonic_on_postgres(maker, pg_settings) -> None:
+    acts = CaseActivities(maker, pg_settings)
+    env = ActivityEnvironment()
+
+    case, _ = ComplaintCase.open("TS-2026-000001", _intake(), who(Role.hotline), _ctx(MONDAY_10))
+    first = _projection(case, MONDAY_10, 0)
+    assert first.seq == 0 and first.row.status == "registered" and first.timeline
+
+    later = MONDAY_10 + timedelta(minutes=30)
+    case.apply(A.Classify(action="classify", category="漏水", department="工程部", justified=True),
+               who(Role.cs_staff), _ctx(later))
+    case.apply(A.AssignHandler(action="assign_handler", handler="li.handler"), who(Role.dept_head), _ctx(later))
+    second = _projection(case, later, len(first.timeline))
+    assert second.seq == 2 and second.row.status != first.row.status and second.timeline
+    everything = _projection(case, later, 0)  # a projection overlapping both
+
+    await env.run(acts.project_case, first)
+    row, timeline = await _stored(maker, "TS-2026-000001")
+    assert (row.seq, row.status) == (0, "registered") and len(timeline) == len(first.timeline)
+
+    await env.run(acts.project_case, second)
+    await env.run(acts.project_case, first)       # an old projection replayed: ignored
+    await env.run(acts.project_case, second)      # the same one again: nothing new
+    await env.run(acts.project_case, everything)  # overlapping timeline: no duplicates
+
+    row, timeline = await _stored(maker, "TS-2026-000001")
+    state = case.state
+    assert row.seq == 2 and row.status == state.status == second.row.status
+    assert row.department == "工程部" and row.handler == "li.handler" and row.justified is True
+    assert row.customer_phone_masked != "13812341234" and "1234" in row.customer_phone_masked
+    assert row.received_at == MONDAY_10 and row.received_at.tzinfo is not None   # timestamptz round trip
+    assert row.updated_at == later
+    assert row.view == second.row.view                                          # JSON round trip
+    assert [t.idx for t in timeline] == list(range(len(state.timeline)))        # no gap, no duplicate
+    assert [(t.kind, t.text, t.at) for t in timeline] == [(t.kind, t.text, t.at) for t in state.timeline]
+    async with maker() as s:
+        assert await s.scalar(select(func.count()).select_from(Case)) == 1
+        assert await s.scalar(select(func.count()).select_from(TimelineEntry)) == len(state.timeline)
+
+    # C11's count reads the same rows
+    recent = RecentComplaints(project="融侨城", building="5栋", since=MONDAY_10 - timedelta(days=7))
+    assert await env.run(acts.count_recent_complaints, recent) == 1
+    assert await env.run(acts.count_recent_complaints, recent.model_copy(update={"building": "6栋"})) == 0
+    assert await env.run(acts.count_recent_complaints,
+                         recent.model_copy(update={"since": MONDAY_10 + timedelta(seconds=1)})) == 0
+
+
+# ---- c. numbering --------------------------------------------------------------------------------
+async def _claim(maker, *, key: str | None, year: int = 2026, body: dict | None = None) -> tuple[str, bool]:
+    async with maker() as s:
+        return await claim_case_no(s, scope="complaint", prefix="TS", year=year, idempotency_key=key,
+                                   fingerprint=request_fingerprint(body or {"key": key}), now=AT)
+
+
+async def test_numbering_on_postgres(maker) -> None:
+    assert await _claim(maker, key="k1") == ("TS-2026-000001", True)
+    assert await _claim(maker, key="k2") == ("TS-2026-000002", True)
+    assert await _claim(maker, key="k1") == ("TS-2026-000001", False)   # the same key: the same case
+    with pytest.raises(IdempotencyConflict):
+        await _claim(maker, key="k1", body={"other": "body"})
+    assert await _claim(maker, key=None) == ("TS-2026-000003", True)
+
+    # 20 concurrent claims, each on its own session/connection: 20 distinct, consecutive numbers
+    results = await asyncio.gather(*(_claim(maker, key=f"c{i}") for i in range(20)))
+    assert all(new for _, new in results)
+    assert sorted(no for no, _ in results) == [f"TS-2026-{n:06d}" for n in range(4, 24)]
+
+    # ... also when the year's counter row does not exist yet (concurrent first INSERTs)
+    results = await asyncio.gather(*(_claim(maker, key=f"y{i}", year=2027) for i in range(20)))
+    assert sorted(no for no, _ in results) == [f"TS-2027-{n:06d}" for n in range(1, 21)]
+
+    # the same new key raced by 8 requests: one case, one number taken, the rest get that case
+    results = await asyncio.gather(*(_claim(maker, key="raced") for _ in range(8)))
+    assert len({no for no, _ in results}) == 1 and sum(new for _, new in results) == 1
+    assert results[0][0] == "TS-2026-000024"
+    assert await _claim(maker, key="after") == ("TS-2026-000025", True)  # no number lost to the race
+
+    async with maker() as s:
+        counters = {(c.prefix, c.year): c.last_value for c in (await s.scalars(select(CaseCounter))).all()}
+    assert counters == {("TS", 2026): 25, ("TS", 2027): 20}
+
+
+# ---- d. the deposit ledger -----------------------------------------------------------------------
+async def test_deposit_ledger_on_postgres(maker) -> None:
+    async with maker() as s:
+        await ledger.put_contractor(s, "C-001", "青岛建工", Decimal("500000.00"))
+        booked = [await ledger.deduct_once(s, entry_key="WX-2026-000001:deduction", contractor_id="C-001",
+                                           case_no="WX-2026-000001", amount=Decimal("1234.56"), note="type A", at=AT)
+                  for _ in range(2)]
+        assert booked == [True, False]
+
+    async def deduct(i: int) -> bool:  # a retried activity racing itself: separate connections
+        async with maker() as s:
+            return await ledger.deduct_once(s, entry_key="WX-2026-000002:deduction", contractor_id="C-001",
+                                            case_no="WX-2026-000002", amount=Decimal("0.10"), note="type B", at=AT)
+
+    assert sorted(await asyncio.gather(*(deduct(i) for i in range(10)))) == [False] * 9 + [True]
+
+    async with maker() as s:
+        await ledger.put_contractor(s, "C-001", "青岛建工集团", Decimal("500000.00"))  # upsert: renamed
+        statement = await ledger.deposit_statement(s, "C-001")
+        assert await ledger.deposit_statement(s, "C-NONE") is None
+    assert statement["name"] == "青岛建工集团"
+    assert statement["initial_deposit"] == Decimal("500000.00")
+    balance = statement["balance"]
+    assert isinstance(balance, Decimal) and balance == Decimal("498765.34") and str(balance) == "498765.34"
+    assert balance.as_tuple().exponent == -2
+    assert [e["amount"] for e in statement["entries"]] == [Decimal("-1234.56"), Decimal("-0.10")]
+    assert [str(e["amount"]) for e in statement["entries"]] == ["-1234.56", "-0.10"]
+    assert statement["entries"][0]["at"] == AT
+
+    # R9 on the same database: scores summed per worker and quarter, a repeat overwrites
+    async with maker() as s:
+        for _ in range(2):
+            await ledger.record_scores(s, case_no="WX-1", workers=["wang", "li"], quality=9, attitude=10, at=AT,
+                                       tz="Asia/Shanghai")
+        await ledger.record_scores(s, case_no="WX-2", workers=["wang"], quality=5, attitude=6, at=AT, tz="Asia/Shanghai")
+        report = await ledger.worker_report(s, "2026Q4")
+    assert report == [
+        {"worker": "li", "repairs": 1, "quality_total": 9, "attitude_total": 10, "quality_average": 9.0,
+         "attitude_average": 10.0},
+        {"worker": "wang", "repairs": 2, "quality_total": 14, "attitude_total": 16, "quality_average": 7.0,
+         "attitude_average": 8.0},
+    ]
+
+
+# ---- e. case configuration and the calendar store ------------------------------------------------
+async def test_calendar_store_and_case_config_on_postgres(maker, pg_settings) -> None:
+    package = {y.year: y for y in calendar_store.package_years()}
+    async with maker() as s:
+        inserted = await calendar_store.seed_from_chinese_calendar(s)
+        assert inserted == sorted(package)
+        assert await calendar_store.seed_from_chinese_calendar(s) == []  # idempotent
+        assert await calendar_store.years_with_data(s) == sorted(package)
+
+    acts = CaseActivities(maker, pg_settings)
+    last = max(package)
+    config = await ActivityEnvironment().run(acts.load_case_config, ConfigRequest(years=[last, last + 1]))
+    assert set(config.calendar.years) == {last}           # the next year has no data: fallback
+    loaded = config.calendar.years[last]
+    assert loaded.holidays == package[last].holidays and loaded.workdays == package[last].workdays
+    assert loaded.source == "chinese_calendar"
+    assert config.covered_years == [last, last + 1] and config.ladder == pg_settings.escalation_ladder
+    assert config.calendar.timezone == pg_settings.timezone
+    assert config.calendar.day_start == pg_settings.work_day_start
+
+    # an admin replaces the next year (T4): the seed never overwrites it, the config picks it up
+    nxt = last + 1
+    admin = YearData(year=nxt, source="admin",
+                                    holidays={date(nxt, 1, 1): "元旦", date(nxt, 10, 1): "国庆节"},
+                                    workdays={date(nxt, 9, 26): "国庆节调休"})
+    async with maker() as s:
+        await calendar_store.put_year(s, admin)
+        await calendar_store.put_year(s, admin)  # replacing again: same rows, no duplicates
+        assert await calendar_store.seed_from_chinese_calendar(s) == []
+    config = await ActivityEnvironment().run(acts.load_case_config, ConfigRequest(years=[nxt]))
+    assert config.calendar.years[nxt].holidays == admin.holidays
+    assert config.calendar.years[nxt].workdays == admin.workdays
+    assert config.calendar.years[nxt].source == "admin"
