@@ -12,6 +12,7 @@ from aftersales.errors import Rejection
 from aftersales.repair import (
     CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,
 )
+from aftersales.approvals import route_repair_cost
 from aftersales.roles import Role
 
 from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, CaseRun, who  # noqa: F401
@@ -190,7 +191,7 @@ def test_R2_T2_survey_received_friday_evening_is_due_tuesday_opening():
 
 
 @pytest.mark.parametrize("estimate, contractor_signs", [
-    ("0", False), ("499", False), ("499.99", False), ("500", True), ("500.01", True), ("8000", True)])
+    ("0", False), ("499", False), ("499.99", False), ("500", True), ("500.01", True), ("501", True), ("8000", True)])
 def test_R2_contractor_co_signs_from_500_yuan(estimate, contractor_signs):
     r = Run().do(R.engineering, survey(estimate))
     expected = [R.cs_staff, R.engineering, R.repair_lead] + ([R.contractor] if contractor_signs else [])
@@ -508,6 +509,33 @@ def test_A3_type_A_contractor_confirms_then_deputy_chief_engineer():
     assert r.refused(R.deputy_chief_engineer, APPROVE).kind == "forbidden"
     r.do(R.contractor, APPROVE).do(R.deputy_chief_engineer, APPROVE)
     assert r.s.status == RepairStatus.awaiting_payment and r.s.settled_amount == Decimal("25000")
+
+
+@pytest.mark.parametrize("estimate, settlement, order_type", [
+    ("800", "800", "B"), ("5000", "20000", "A"), ("15000", "25000", "A")])
+def test_A4_every_cost_and_settlement_step_refuses_every_other_role(estimate, settlement, order_type):
+    """A1–A4 through the machine: at each pending step every other role is refused (403) and the case
+    is unchanged; the named role decides and the next step waits."""
+    def decide_each_step_refusing_the_others(r: Run) -> int:
+        decided = 0
+        while (approval := r.case.pending_approval()) is not None:
+            step = approval.current()
+            for role in Role:
+                if role != step.role:
+                    assert r.refused(role, APPROVE).kind == "forbidden", (step.role, role)
+            r.do(step.role, APPROVE)
+            decided += 1
+        return decided
+
+    r = Run().do(R.engineering, survey(estimate, order_type=order_type)).signed()
+    assert decide_each_step_refusing_the_others(r) == len(route_repair_cost(Decimal(estimate)))      # A1
+    r.do(R.cs_staff, dispatch()).do(R.repair_lead, A.CompleteWork(action="complete_work", note="done"))
+    r.do(R.cs_staff, inspect()).do(R.repair_lead, inspect())
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal(settlement), note="决算"))
+    assert decide_each_step_refusing_the_others(r) == (3 if order_type == "A" else 2)                # A2, A3
+    assert r.s.status == RepairStatus.awaiting_payment
 
 
 def test_A3_type_B_skips_the_contractor():
