@@ -124,7 +124,10 @@ async def create_repair(
 
 
 @router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
-async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)]) -> dict[str, Any]:
+async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
+                   session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    """Live from the workflow; a closed case whose history Temporal no longer keeps (past the
+    namespace's retention) is answered from the register, as it was last projected."""
     handle = _handle(temporal(request), case_no)
     for _ in range(OPENING_RETRIES):
         try:
@@ -134,6 +137,8 @@ async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depen
                 raise HTTPException(503, f"case {case_no} cannot be read now: {e}") from None
             await asyncio.sleep(0.2)
         except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND and (row := await session.get(Case, case_no)) is not None:
+                return {**row.view, "source": "register"}
             raise _rpc_error(case_no, e) from None
     raise HTTPException(503, f"case {case_no} is still being opened; try again in a moment")
 

@@ -18,7 +18,7 @@ REPAIR = {
 
 
 @pytest.mark.asyncio
-async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
+async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, dev_env):
     finance = await staff.headers("finance")
     r = await api.put("/admin/contractors/CT-77", json={"name": "建工三公司", "deposit": "100000.00"}, headers=finance)
     assert r.status_code == 200, r.text
@@ -110,6 +110,19 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
         return [c for c in page["items"] if c["case_no"] == no]
     row = (await eventually(listed))[0]
     assert row["customer_phone_masked"] == "139****5678"
+
+    # Past Temporal's retention a closed case's history is gone: it is still read, from the register.
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+    client = dev_env.client
+    await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=no)))
+
+    async def from_register():
+        r = await api.get(f"/cases/{no}", headers=manager)
+        return r.json() if r.status_code == 200 and r.json().get("source") == "register" else None
+    archived = await eventually(from_register)
+    assert archived["status"] == "closed" and archived["customer"]["phone"] == "139****5678"
 
 
 @pytest.mark.asyncio
