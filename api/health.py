@@ -8,8 +8,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from aftersales.db import calendar_store
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 router = APIRouter(tags=["health"])
+
+
+async def _workers(client: Client, task_queue: str) -> dict[str, Any]:
+    """Whether any worker polls the task queue: without one, cases wait (and actions answer 503).
+    Reported, not counted against the API's own health: a worker restart is not an API outage."""
+    response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+    pollers = len(response.pollers)
+    return {"status": "ok" if pollers else "none", "task_queue": task_queue, "pollers": pollers}
 
 
 @router.get("/health", summary="Health of Temporal, the database and the calendar (no token needed)")
@@ -19,6 +33,7 @@ async def health(request: Request) -> JSONResponse:
     try:
         await state.temporal.service_client.check_health()
         report["temporal"] = {"status": "ok", "namespace": state.settings.temporal_namespace}
+        report["workers"] = await _workers(state.temporal, state.settings.task_queue)
     except Exception as e:  # noqa: BLE001 - health reports any failure
         report["temporal"] = {"status": "down", "error": type(e).__name__}
     try:

@@ -1,8 +1,10 @@
 """A complaint end to end over HTTP against a real dev server: auth, intake with Idempotency-Key,
 every action, the 4xx contract, the register, health, and a worker crash mid-case."""
 
+import httpx
 import pytest
 
+from api.app import create_app
 from tests.e2e.conftest import eventually, post_action, unique_key
 
 COMPLAINT = {
@@ -97,9 +99,19 @@ async def test_complaint_end_to_end_survives_a_worker_crash(api, staff, worker_p
 
 
 @pytest.mark.asyncio
-async def test_health_and_listing_parameters(api, staff):
+async def test_health_and_listing_parameters(api, staff, settings, dev_env, sessionmaker):
     health = (await api.get("/health")).json()
     assert health["temporal"]["status"] == "ok" and health["database"]["status"] == "ok"
+
+    async def worker_polls():
+        workers = (await api.get("/health")).json()["workers"]
+        return workers if workers["status"] == "ok" else None
+    assert (await eventually(worker_polls))["pollers"] >= 1
+    lonely = create_app(settings.model_copy(update={"task_queue": "nobody-polls-this"}), temporal=dev_env.client,
+                        sessionmaker=sessionmaker)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lonely), base_url="http://api.test") as other:
+        assert (await other.get("/health")).json()["workers"] == {"status": "none", "task_queue": "nobody-polls-this",
+                                                                "pollers": 0}
     assert 2026 in health["calendar"]["years_with_data"]
     headers = await staff.headers("cs_staff")
     assert (await api.get("/cases", params={"page_size": 1000}, headers=headers)).status_code == 422
