@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     task_queue: str = "aftersales"
     temporal_ui_port: int = 8233
     temporal_db_file: str = "data/temporal.db"
+    case_history_retention_days: int = Field(
+        default=30, ge=1, description="days Temporal (and its Web UI) keeps a closed case; the register keeps it for good")
 
     # Read model
     database_url: str = "sqlite+aiosqlite:///data/aftersales.db"

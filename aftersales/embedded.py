@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -124,7 +125,7 @@ class Child:
 async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.Event) -> None:
     """Until the frontend accepts connections and the namespace answers (bounded), then registers
     any custom search attribute that is still missing (the CLI flags normally did it already)."""
-    from aftersales.temporal_setup import connect, register_search_attributes
+    from aftersales.temporal_setup import connect, ensure_namespace, register_search_attributes
 
     _, port = split_address(settings.temporal_address)
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -137,6 +138,8 @@ async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.E
         if await asyncio.to_thread(_port_open, "127.0.0.1", port):
             try:
                 client = await connect(settings)
+                await ensure_namespace(client, settings.temporal_namespace,
+                                       timedelta(days=settings.case_history_retention_days))
                 await register_search_attributes(client, settings.temporal_namespace)
                 return
             except Exception as e:  # noqa: BLE001 - the namespace may not be ready yet

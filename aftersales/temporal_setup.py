@@ -15,13 +15,18 @@ from datetime import timedelta
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest, RegisterNamespaceRequest, UpdateNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import search_attributes as sa
 from aftersales.config import Settings
+
+log = structlog.get_logger("aftersales.temporal_setup")
 
 
 async def connect(settings: Settings) -> Client:
@@ -56,11 +61,18 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
 
 
 async def ensure_namespace(client: Client, namespace: str, retention: timedelta) -> bool:
-    """Registers the namespace unless it exists. Returns True when it was registered now.
+    """Registers the namespace unless it exists (and raises an existing one's retention to `retention`
+    when shorter). Returns True when it was registered now.
     `retention` is how long a closed case's workflow history stays in Temporal (the read model keeps
     the case for good)."""
     try:
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        found = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        kept = found.config.workflow_execution_retention_ttl.ToTimedelta()
+        if kept < retention:  # the dev server's "default" keeps closed cases for 24 h only
+            # Only the fields set in `config` change: the server merges them into the namespace's config.
+            await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+                namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=retention)))
+            log.info("namespace retention raised", namespace=namespace, days=retention.days)
         return False
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
@@ -76,7 +88,7 @@ async def ensure_namespace(client: Client, namespace: str, retention: timedelta)
         return False
 
 
-async def prepare_temporal(settings: Settings, *, retention: timedelta = timedelta(days=30),
+async def prepare_temporal(settings: Settings, *, retention: timedelta | None = None,
                            timeout: float = 180.0) -> list[str]:
     """Waits (bounded) for the server, makes sure the namespace exists, then registers the missing
     search attributes, retrying while a just-registered namespace propagates. Idempotent."""
@@ -87,7 +99,8 @@ async def prepare_temporal(settings: Settings, *, retention: timedelta = timedel
         try:
             if client is None:
                 client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-            await ensure_namespace(client, settings.temporal_namespace, retention)
+            await ensure_namespace(client, settings.temporal_namespace,
+                                   retention or timedelta(days=settings.case_history_retention_days))
             return await register_search_attributes(client, settings.temporal_namespace)
         except (RPCError, RuntimeError, ConnectionError) as e:  # not up yet / namespace not ready yet
             last = e
@@ -100,13 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     from aftersales.logging import configure_logging
 
     parser = argparse.ArgumentParser(description="Register the namespace and custom search attributes.")
-    parser.add_argument("--retention-days", type=int, default=30)
+    parser.add_argument("--retention-days", type=int, default=None,
+                        help="days Temporal keeps a closed case's history (default AFTERSALES_CASE_HISTORY_RETENTION_DAYS)")
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args(argv)
     configure_logging()
     settings = get_settings()
-    added = asyncio.run(prepare_temporal(settings, retention=timedelta(days=args.retention_days),
-                                         timeout=args.timeout))
+    retention = timedelta(days=args.retention_days) if args.retention_days else None
+    added = asyncio.run(prepare_temporal(settings, retention=retention, timeout=args.timeout))
     structlog.get_logger("aftersales.temporal_setup").info(
         "Temporal namespace ready", namespace=settings.temporal_namespace, address=settings.temporal_address,
         search_attributes_added=added)

@@ -100,6 +100,11 @@ async def test_embedded_dev_server_restarts_on_its_db_file(tmp_path) -> None:
                 ListSearchAttributesRequest(namespace="default"))
             assert set(NAMES) <= set(listed.custom_attributes)
             assert await register_search_attributes(client, "default") == []  # the flags did it
+            from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+            described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
+            # closed cases stay in the Web UI for the configured days, not the dev server's 24 h
+            assert described.config.workflow_execution_retention_ttl.ToTimedelta() == timedelta(
+                days=settings.case_history_retention_days)
         finally:
             await server.stop()
         assert server.exited() is not None
