@@ -55,11 +55,21 @@ class CaseConfig(BaseModel):
     early_warning_window_days: int = 7
 
 
+# The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).
+# Behaviour that changes with the rules is written `if self.state.rules_version >= N:`; the workflow
+# pins the version at open (`workflows.case_workflow.opening_rules_version`), so a case opened before
+# a change replays and runs on to its end under the rules it was opened with.
+#   1: the rules the first release shipped (cases opened before 2026-11-23)
+#   2: domain.md of 2026-11-23 (P1–P4, A1 on the amount finally paid, R3 paid path, R9, A3, C2, T2, T4)
+CURRENT_RULES_VERSION = 2
+
+
 @dataclass
 class Ctx:
     now: datetime
     cal: WorkCalendar
     ladder: list[Role]
+    rules_version: int = CURRENT_RULES_VERSION
 
 
 class TimelineItem(BaseModel):
@@ -168,6 +178,7 @@ class CaseState(BaseModel):
     closed_at: datetime | None = None
     satisfaction: int | None = None
     progress_notes: int = Field(default=0, description="progress notes recorded (C5, R1/S3)")
+    rules_version: int = Field(default=1, description="the rule book the case was opened under (CURRENT_RULES_VERSION)")
     seq: int = 0
     notice_seq: int = 0
     fallback_years_noted: list[int] = []

@@ -137,7 +137,7 @@ class ComplaintCase(CaseMachine):
         state = ComplaintState(
             case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
             customer=intake.customer, description=intake.description, channel=intake.channel,
-            category=intake.category, group_complaint=intake.group_complaint,
+            category=intake.category, group_complaint=intake.group_complaint, rules_version=ctx.rules_version,
         )
         case = cls(state)
         case.note(ctx, "intake", f"registered via {intake.channel.value}: {intake.category} (C1)", actor)

@@ -264,7 +264,7 @@ class RepairCase(CaseMachine):
             case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
             customer=intake.customer, description=intake.description, trades=list(intake.trades),
             requested_appointment=intake.requested_appointment, paid_service=intake.paid_service,
-            parent_case_no=intake.parent_case_no,
+            parent_case_no=intake.parent_case_no, rules_version=ctx.rules_version,
         )
         case = cls(state)
         c = intake.customer

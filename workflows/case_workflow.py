@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales import search_attributes as sa
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
-    from aftersales.case import CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice
+    from aftersales.case import CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice
     from aftersales.errors import Rejection
     from aftersales.views import CaseRow, case_row, case_view
     from workflows.messages import (
@@ -34,6 +34,15 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
 DB_ACTIVITY: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY)
 NOTIFY_TIMEOUT = timedelta(seconds=60)
 EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
+
+
+def opening_rules_version() -> int:
+    """The rule book a new case is opened under, pinned in its history by a patch marker per version:
+    a case opened before version N replays without N's marker and keeps the version it had."""
+    for version in range(CURRENT_RULES_VERSION, 1, -1):
+        if workflow.patched(f"rules-v{version}"):
+            return version
+    return 1
 
 
 def rejection_error(r: Rejection) -> ApplicationError:
@@ -96,7 +105,9 @@ class CaseWorkflow:
     # ---- the main loop ---------------------------------------------------------------------
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]]) -> CaseResult:
         await self._load_config()
-        machine, effects = open_case(self._ctx())
+        opening = self._ctx()
+        opening.rules_version = opening_rules_version()
+        machine, effects = open_case(opening)
         self._machine, self._effects = machine, effects
         while True:
             await self._load_config_if_year_changed()
@@ -127,7 +138,8 @@ class CaseWorkflow:
 
     def _ctx(self) -> Ctx:
         assert self._config is not None and self._cal is not None
-        return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder)
+        return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder,
+                   rules_version=self._machine.state.rules_version if self._machine else CURRENT_RULES_VERSION)
 
     # ---- configuration and the calendar (T4) -----------------------------------------------
     def _local_year(self) -> int:

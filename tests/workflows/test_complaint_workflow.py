@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
+from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from tests.workflows.helpers import act, record_history, running_worker, sleep_past, start_complaint, wait_for
@@ -38,6 +39,7 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
         await finish(h)
         view = await act(h, R.cs_staff, {"action": "close", "outcome_note": "已修复"})
         assert view["status"] == "closed"
+        assert view["rules_version"] == CURRENT_RULES_VERSION  # pinned at open (a patch marker in its history)
         result = await h.result()
         assert result.outcome == "resolved"
         await record_history(h, "complaint_general")
