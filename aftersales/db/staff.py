@@ -97,6 +97,11 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
     return staff
 
 
+def touch(staff: Staff) -> None:
+    """Records that an account changed: tokens issued before no longer work (see Staff.version)."""
+    staff.version = (staff.version or 1) + 1
+
+
 async def set_active(session: AsyncSession, username: str, active: bool) -> Staff:
     """Activates or deactivates an account and commits (a deactivated account cannot log in, and its
     tokens stop working at once). LookupError for an unknown username."""
@@ -104,6 +109,7 @@ async def set_active(session: AsyncSession, username: str, active: bool) -> Staf
     if staff is None:
         raise LookupError(f"no staff account {username!r}")
     staff.active = active
+    touch(staff)
     await session.commit()
     return staff
 
