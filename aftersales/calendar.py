@@ -1,12 +1,14 @@
-"""Working-day calendar of mainland China (T1–T5). Pure: stdlib and pydantic only, no I/O, no clock,
-so it runs inside Temporal workflow code.
+"""Working-day calendar of mainland China (T1–T5). Pure: stdlib, pydantic and the pure-Python
+`lunar_python`, no I/O, no clock, so it runs inside Temporal workflow code.
 
 T1 weekends and statutory holidays are off, make-up working days (调休) are on.
 T2 "within N working days" from m ends at the same clock time on the N-th working day after m's
    day; a moment outside working time starts the clock at the next working day's opening.
 T3 "every N working hours" counts only working hours (default 09:00–18:00 on working days).
-T4 a year without data falls back to Monday–Friday minus FALLBACK_HOLIDAYS; `fallback_years` tells
-   which years a computation touched, so the case can say so in its timeline.
+T4 a year without data falls back to Monday–Friday minus the statutory holidays the law fixes for it
+   (`statutory_holidays`: lunar festivals and the Qingming solar term computed with `lunar_python`;
+   only the make-up days (调休) and the days the State Council moves are unknown); `fallback_years`
+   tells which years a computation touched, so the case can say so in its timeline.
 T5 a WorkCalendar is a pure function of the CalendarSnapshot it was built from (the snapshot is
    copied, so later changes to the data cannot reach it); deadlines are computed once and stored.
 Demo time: with `demo_seconds_per_working_day = S` every day works and a working day lasts S seconds.
@@ -17,14 +19,17 @@ snapshot's time zone (Asia/Shanghai by default).
 
 import math
 from datetime import date, datetime, time, timedelta, timezone
-from typing import NamedTuple
+from functools import lru_cache
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lunar_python import Lunar, Solar
 from pydantic import BaseModel, Field
 
 UTC = timezone.utc
 
-# T4: the fixed-date statutory holidays used for a year without data (lunar ones cannot be guessed).
+# T4 as first shipped: only the fixed-date holidays, for snapshots recorded with fallback="fixed_dates"
+# (cases opened before 2026-11-23 replay with it).
 FALLBACK_HOLIDAYS: dict[tuple[int, int], str] = {
     (1, 1): "元旦",
     (5, 1): "劳动节",
@@ -32,6 +37,51 @@ FALLBACK_HOLIDAYS: dict[tuple[int, int], str] = {
     (10, 2): "国庆节",
     (10, 3): "国庆节",
 }
+
+
+# T4: the statutory holidays (全体公民放假的节日) of 《全国年节及纪念日放假办法》 by the revision in force
+# in a year: (first year in force, {festival: days}); lunar festivals as (lunar month, day), day 0 = the
+# eve (the last day of the lunar year), Qingming as the solar term, the others as (month, day).
+_NEW_YEAR, _SPRING, _QINGMING, _LABOUR, _DRAGON, _MID_AUTUMN, _NATIONAL = (
+    "元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节")
+_LAW_REVISIONS: tuple[tuple[int, dict[str, tuple[int, ...]]], ...] = (
+    # 2024 revision (State Council decree 793), from 2025: Spring Festival eve and days 1–3, 1–2 May.
+    (2025, {_NEW_YEAR: (1,), _SPRING: (0, 1, 2, 3), _LABOUR: (1, 2), _NATIONAL: (1, 2, 3)}),
+    # 2013 revision, 2014–2024: Spring Festival days 1–3, 1 May.
+    (2014, {_NEW_YEAR: (1,), _SPRING: (1, 2, 3), _LABOUR: (1,), _NATIONAL: (1, 2, 3)}),
+    # 2007 revision, 2008–2013: Spring Festival eve, days 1–2, 1 May (used for every earlier year too).
+    (0, {_NEW_YEAR: (1,), _SPRING: (0, 1, 2), _LABOUR: (1,), _NATIONAL: (1, 2, 3)}),
+)
+
+
+def _lunar(year: int, month: int, day: int) -> date:
+    """The Gregorian date of lunar `year`-`month`-`day` (non-leap month); day 0 is the eve of month 1."""
+    lunar = Lunar.fromYmd(year, month, max(day, 1))
+    solar = (lunar.next(-1) if day == 0 else lunar).getSolar()
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())
+
+
+def _qingming(year: int) -> date:
+    term = Solar.fromYmd(year, 4, 15).getLunar().getJieQiTable()["清明"]
+    return date(term.getYear(), term.getMonth(), term.getDay())
+
+
+@lru_cache(maxsize=256)
+def statutory_holidays(year: int) -> dict[date, str]:
+    """T4: the statutory days off of Gregorian `year` by the law in force that year, before the State
+    Council's yearly arrangement moves any (no make-up days, no bridge days). A festival may fall on
+    another festival's day (Mid-Autumn on 1 October): the day is counted once, under the later name."""
+    fixed = next(days for since, days in _LAW_REVISIONS if year >= since)
+    result: dict[date, str] = {}
+    for name in (_NEW_YEAR, _LABOUR, _NATIONAL):
+        month = {_NEW_YEAR: 1, _LABOUR: 5, _NATIONAL: 10}[name]
+        result.update({date(year, month, d): name for d in fixed[name]})
+    result.update({_lunar(year, 1, d): _SPRING for d in fixed[_SPRING]})
+    result[_qingming(year)] = _QINGMING
+    result[_lunar(year, 5, 5)] = _DRAGON
+    result[_lunar(year, 8, 15)] = _MID_AUTUMN
+    return dict(sorted(result.items()))
+
 
 # Safety net: no real calendar has a year without a working day; bad data must fail loudly, not hang.
 _MAX_DAYS_OFF_IN_A_ROW = 366
@@ -64,6 +114,10 @@ class CalendarSnapshot(BaseModel):
     day_start: time = time(9, 0)
     day_end: time = time(18, 0)
     demo_seconds_per_working_day: int | None = Field(default=None, gt=0)
+    # T4: how a year without data is counted. Every snapshot built now says "statutory"; a recorded
+    # snapshot without the field (cases opened before 2026-11-23) keeps the fixed dates it ran with,
+    # so its history replays as it ran.
+    fallback: Literal["fixed_dates", "statutory"] = "fixed_dates"
 
 
 class _Year(NamedTuple):
@@ -95,6 +149,7 @@ class WorkCalendar:
         self.day_start = snapshot.day_start.replace(tzinfo=None)
         self.day_end = snapshot.day_end.replace(tzinfo=None)
         self.demo_seconds = snapshot.demo_seconds_per_working_day
+        self.statutory_fallback = snapshot.fallback == "statutory"
         opening = datetime.combine(date.min, self.day_start)
         self.hours_per_day = (datetime.combine(date.min, self.day_end) - opening) / timedelta(hours=1)
         # One lookup per year, built once (T1).
@@ -120,11 +175,13 @@ class WorkCalendar:
 
     def is_working_day(self, d: date) -> bool:
         """T1: make-up days work; weekends and holidays are off. T4: a year without data works
-        Monday–Friday minus FALLBACK_HOLIDAYS."""
+        Monday–Friday minus the statutory holidays (or FALLBACK_HOLIDAYS on an old snapshot)."""
         if self.demo_seconds:
             return True
         year = self._years.get(d.year)
         if year is None:
+            if self.statutory_fallback:
+                return d.weekday() < 5 and d not in statutory_holidays(d.year)
             return d.weekday() < 5 and (d.month, d.day) not in FALLBACK_HOLIDAYS
         if d in year.on:
             return True
@@ -188,10 +245,25 @@ class WorkCalendar:
             at = datetime.combine(self._next_working_day(at.date()), self.day_start, tzinfo=self.tz)
 
     # ---- plain calendar days --------------------------------------------------------------------
-    def add_days(self, m: datetime, n: int) -> datetime:
-        """n calendar days, same local clock time (e.g. C6 "close within 7 days"); demo: n * S seconds."""
+    def add_days(self, m: datetime, n: int, *, to_working_day: bool = False) -> datetime:
+        """n calendar days, same local clock time (e.g. C6 "close within 7 days"); demo: n * S seconds.
+        T2 with `to_working_day`: a deadline that ends on a day off ends at the same clock time on the
+        next working day."""
         _check_aware(m)
         _check_count(n)
         if self.demo_seconds:
             return m.astimezone(UTC) + timedelta(seconds=n * self.demo_seconds)
-        return (m.astimezone(self.tz) + timedelta(days=n)).astimezone(UTC)
+        end = m.astimezone(self.tz) + timedelta(days=n)
+        if to_working_day and not self.is_working_day(end.date()):
+            return self._at(self._next_working_day(end.date()), end.time())
+        return end.astimezone(UTC)
+
+
+def fallback_differences(data: YearData) -> dict[date, bool]:
+    """T4 check: the days of `data.year` on which the statutory fallback (as if the year had no data)
+    and the year's real data disagree, each mapped to whether the real data says the day works."""
+    real = WorkCalendar(CalendarSnapshot(years={data.year: data}))
+    fallback = WorkCalendar(CalendarSnapshot(years={}, fallback="statutory"))
+    first = date(data.year, 1, 1)
+    days = (first + timedelta(days=i) for i in range((date(data.year + 1, 1, 1) - first).days))
+    return {d: real.is_working_day(d) for d in days if real.is_working_day(d) != fallback.is_working_day(d)}

@@ -3,6 +3,7 @@
     python -m aftersales.calendar_admin import FILE.json   # replace one year (see docs/calendar-2027.example.json)
     python -m aftersales.calendar_admin status             # years with data; this and next year on fallback?
     python -m aftersales.calendar_admin seed               # load the chinese_calendar package's years (never overwrites)
+    python -m aftersales.calendar_admin fallback-check     # per year 2015–: days the T4 fallback differs from the data
 
 Replacing a year does not move deadlines already set on cases (T5).
 """
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
-from aftersales.calendar import YearData
+from aftersales.calendar import YearData, fallback_differences
 from aftersales.config import get_settings
 from aftersales.db import calendar_store
 from aftersales.db.session import make_engine, make_sessionmaker
@@ -68,13 +69,28 @@ async def _run(args: argparse.Namespace) -> int:
                 this_year = datetime.now(timezone.utc).astimezone(ZoneInfo(settings.timezone)).year
                 print(f"years with data: {_ranges(years)}")
                 for y in (this_year, this_year + 1):
-                    state = "data" if y in years else "FALLBACK (Monday–Friday minus fixed-date holidays, T4)"
+                    state = "data" if y in years else ("FALLBACK (Monday–Friday minus the statutory holidays, "
+                                                       "make-up days unknown, T4)")
                     print(f"{y}: {state}")
     except DBAPIError as e:
         raise ValueError(f"database {settings.database_url}: {e.orig} (is it migrated? `make migrate`)") from None
     finally:
         await engine.dispose()
     return 0
+
+
+def fallback_check(first_year: int = 2015) -> list[str]:
+    """T4: per year of the chinese_calendar package from `first_year`, how many days the statutory
+    fallback gets wrong: make-up working days it cannot know, and weekdays the State Council gave off."""
+    lines = []
+    for data in calendar_store.package_years():
+        if data.year < first_year:
+            continue
+        diff = fallback_differences(data)
+        make_up = sum(1 for works in diff.values() if works)
+        lines.append(f"{data.year}: {len(diff):2d} days differ from the fallback ({make_up} make-up working days, "
+                     f"{len(diff) - make_up} weekdays off by the State Council's arrangement)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--source", help="recorded as the year's source (default: the file's 'source' or 'admin')")
     commands.add_parser("status", help="years with data, and whether this and next year run on the fallback")
     commands.add_parser("seed", help="load every year of the chinese_calendar package not present yet")
+    commands.add_parser("fallback-check", help="per year, the days the T4 fallback differs from the real data")
     args = parser.parse_args(argv)
+    if args.command == "fallback-check":
+        print("\n".join(fallback_check()))
+        return 0
     try:
         return asyncio.run(_run(args))
     except ValueError as e:

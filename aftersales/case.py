@@ -311,7 +311,8 @@ class CaseMachine:
         for year in ctx.cal.fallback_years(start, end):
             if year not in self.state.fallback_years_noted:
                 self.state.fallback_years_noted.append(year)
-                self.note(ctx, "calendar",
+                self.note(ctx, "calendar", f"{year}年尚无节假日数据: 期限按周一至周五扣除法定节假日计算"
+                          "(农历节日与节气已推算, 调休未知) (T4)" if ctx.cal.statutory_fallback else
                           f"no holiday data for {year}: deadlines use Monday–Friday minus fixed-date holidays (T4)")
 
     # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------

@@ -145,7 +145,8 @@ class ComplaintCase(CaseMachine):
         case.set_deadline(ctx, key="opinion", rule="C4", label="handling opinion to the customer",
                           due_at=cal.add_working_days(received, OPINION_WORKING_DAYS), owners=[Role.cs_staff])
         case.set_deadline(ctx, key="close", rule="C6", label="complaint closed",
-                          due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS), owners=[Role.cs_staff])
+                          due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS,  # T2: a day off rolls on (v2)
+                                              to_working_day=state.rules_version >= 2), owners=[Role.cs_staff])
         case._next_progress(ctx)
         reasons = [r for r, on in (("reported as major at intake", intake.major),
                                    ("group complaint (群诉)", intake.group_complaint),

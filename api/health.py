@@ -47,8 +47,8 @@ async def health(request: Request) -> JSONResponse:
             "status": "fallback" if fallback else "ok",
             "years_with_data": years,
             "years_on_fallback": fallback,
-            "note": "years on fallback count Monday–Friday minus fixed-date holidays (T4); "
-                    "upload the year's data at PUT /admin/calendar/{year}" if fallback else None,
+            "note": "无数据的年份按周一至周五扣除法定节假日计算(农历节日已推算, 调休未知) (T4); "
+                    "请以 PUT /admin/calendar/{year} 上传该年数据" if fallback else None,
         }
     except Exception as e:  # noqa: BLE001
         report["database"] = {"status": "down", "error": type(e).__name__}

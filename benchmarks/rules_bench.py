@@ -28,6 +28,7 @@ from typing import Any
 from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
+from aftersales.calendar_admin import fallback_check
 from aftersales.case import CaseMachine, Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
 from aftersales.db.calendar_store import package_years
@@ -110,7 +111,7 @@ def us(seconds: float) -> float:
 def snapshot() -> CalendarSnapshot:
     """2026–2027 as the read model seeds it (calendar_store: the chinese_calendar package's years).
     A year the package does not cover yet runs on the T4 fallback, as in production."""
-    return CalendarSnapshot(years={y.year: y for y in package_years() if y.year in YEARS})
+    return CalendarSnapshot(years={y.year: y for y in package_years() if y.year in YEARS}, fallback="statutory")
 
 
 def bench_calendar(iterations: int) -> None:
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rules_bench: Python {platform.python_version()} ({platform.python_implementation()}), "
           f"{platform.machine()}, iterations={args.iterations}, calendar-iterations={args.calendar_iterations}")
     bench_calendar(args.calendar_iterations)
+    print("\nT4 fallback against the real data (python -m aftersales.calendar_admin fallback-check):")
+    print("\n".join(f"  {line}" for line in fallback_check()))
 
     cal = WorkCalendar(snapshot())
     bench_machine(

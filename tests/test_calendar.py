@@ -9,7 +9,7 @@ import chinese_calendar
 import pytest
 from chinese_calendar import constants
 
-from aftersales.calendar import FALLBACK_HOLIDAYS, CalendarSnapshot, WorkCalendar, YearData
+from aftersales.calendar import FALLBACK_HOLIDAYS, CalendarSnapshot, WorkCalendar, YearData, statutory_holidays
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -25,6 +25,7 @@ def year_data(year: int) -> YearData:
 
 
 def snapshot(*years: int, **settings) -> CalendarSnapshot:
+    settings.setdefault("fallback", "statutory")  # as every snapshot is built now (T4)
     return CalendarSnapshot(years={y: year_data(y) for y in years}, **settings)
 
 
@@ -157,14 +158,53 @@ def test_T2_configured_working_hours_move_the_opening() -> None:
 
 
 # ---- T4: a year without data --------------------------------------------------------------------
-def test_T4_fallback_is_monday_to_friday_minus_fixed_date_holidays() -> None:
+def test_T4_fallback_is_monday_to_friday_minus_the_statutory_holidays() -> None:
+    """2027 has no data: the law's holidays (since 2025) are off, lunar dates and Qingming computed."""
     assert not CAL.has_data(2027)
     assert not CAL.is_working_day(date(2027, 1, 1))  # Friday, 元旦
+    assert not CAL.is_working_day(date(2027, 2, 5))  # Friday, 除夕 (Spring Festival eve, since 2025)
+    assert not CAL.is_working_day(date(2027, 2, 8))  # Monday, 正月初三
+    assert CAL.is_working_day(date(2027, 2, 9))  # Tuesday: the law's four days are over
+    assert not CAL.is_working_day(date(2027, 4, 5))  # Monday, 清明 (solar term)
+    assert not CAL.is_working_day(date(2027, 6, 9))  # Wednesday, 端午 (5th of the 5th lunar month)
+    assert not CAL.is_working_day(date(2027, 9, 15))  # Wednesday, 中秋 (15th of the 8th lunar month)
     assert not CAL.is_working_day(date(2027, 10, 1))  # Friday, 国庆节
-    assert CAL.is_working_day(date(2027, 10, 4))  # Monday: only Oct 1–3 are fixed
-    assert CAL.is_working_day(date(2027, 2, 8))  # the lunar Spring Festival cannot be guessed
+    assert CAL.is_working_day(date(2027, 10, 4))  # Monday: only Oct 1–3 are the law's; moves are unknown
     assert not CAL.is_working_day(date(2027, 1, 31))  # Sunday: no make-up days without data
+    assert not CAL.is_working_day(date(2028, 5, 2))  # Tuesday, 劳动节 second day (since 2025)
+    assert CAL.is_working_day(date(2028, 5, 3))
+
+
+def test_T4_statutory_holidays_follow_the_law_in_force_that_year() -> None:
+    """2014–2024: Spring Festival days 1–3 and 1 May only; since 2025 also the eve and 2 May."""
+    assert statutory_holidays(2024)[date(2024, 2, 10)] == "春节"  # 正月初一
+    assert date(2024, 2, 9) not in statutory_holidays(2024)  # 除夕 was not a statutory holiday
+    assert date(2024, 5, 2) not in statutory_holidays(2024)
+    assert len(statutory_holidays(2024)) == 11 and len(statutory_holidays(2027)) == 13
+    assert {n for n in statutory_holidays(2027).values()} == {"元旦", "春节", "清明节", "劳动节", "端午节", "中秋节",
+                                                              "国庆节"}
+
+
+def test_T4_a_snapshot_recorded_before_the_statutory_fallback_keeps_the_fixed_dates() -> None:
+    """Snapshots recorded in cases opened before 2026-11-23 carry no 'fallback' field: they replay with
+    the fixed-date fallback they ran with."""
+    recorded = CalendarSnapshot.model_validate({"years": {}})
+    old = WorkCalendar(recorded)
+    assert recorded.fallback == "fixed_dates"
+    assert old.is_working_day(date(2027, 2, 8))  # the lunar Spring Festival was not known then
+    assert not old.is_working_day(date(2027, 1, 1))
     assert set(FALLBACK_HOLIDAYS) == {(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)}
+
+
+def test_T2_calendar_days_ending_on_a_day_off_end_on_the_next_working_day() -> None:
+    """C6's 7 calendar days from 2026-09-30 10:00 end on 7 October, inside the National Day holiday:
+    they end at 10:00 on 8 October, the first working day after it."""
+    received = sh(2026, 9, 30, 10, 0)
+    assert CAL.add_days(received, 7) == sh(2026, 10, 7, 10, 0)  # plain calendar days
+    assert CAL.add_days(received, 7, to_working_day=True) == sh(2026, 10, 8, 10, 0)
+    assert CAL.add_days(sh(2026, 11, 23, 10, 0), 7, to_working_day=True) == sh(2026, 11, 30, 10, 0)  # a Monday
+    assert CAL.add_days(sh(2026, 11, 21, 20, 0), 7, to_working_day=True) == sh(2026, 11, 30, 20, 0)  # Sat -> Mon
+    assert CAL.add_days(sh(2027, 1, 29, 10, 0), 7, to_working_day=True) == sh(2027, 2, 9, 10, 0)  # fallback year
 
 
 def test_T4_deadline_crossing_into_a_year_without_data_uses_the_fallback() -> None:

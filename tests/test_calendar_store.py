@@ -188,12 +188,13 @@ async def test_T4_seed_loses_a_race_against_an_admin_upload(maker, monkeypatch) 
 async def test_T5_deadline_computed_before_put_year_is_the_value_stored(maker) -> None:
     """Design: a case loads a snapshot once, computes its deadline and stores the datetime. A later
     upload changes what a *new* snapshot computes, never the stored value (only a person extends it, R8)."""
-    received = datetime(2027, 2, 5, 10, 0, tzinfo=SH)  # Friday; 2027 has no data yet -> fallback
+    received = datetime(2027, 2, 5, 10, 0, tzinfo=SH)  # Friday, 除夕; 2027 has no data yet -> fallback
     async with maker() as session:
         await seed_from_chinese_calendar(session)
         old_snapshot = await load_snapshot(session, [2026, 2027], **SETTINGS)
     stored_due = WorkCalendar(old_snapshot).add_working_days(received, 1)
-    assert stored_due == datetime(2027, 2, 8, 10, 0, tzinfo=SH)  # Monday, by fallback
+    # The statutory fallback has 除夕 to 初三 (Feb 5–8) off: the clock starts Tue Feb 9 09:00.
+    assert stored_due == datetime(2027, 2, 10, 9, 0, tzinfo=SH)
 
     async with maker() as session:
         await put_year(session, example_2027())  # Feb 5–13 become holidays

@@ -180,4 +180,4 @@ async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone
             if year is not None:
                 (year.holidays if row.kind == HOLIDAY else year.workdays)[row.day] = row.name
     return CalendarSnapshot(years=loaded, timezone=timezone, day_start=day_start, day_end=day_end,
-                            demo_seconds_per_working_day=demo_seconds_per_working_day)
+                            demo_seconds_per_working_day=demo_seconds_per_working_day, fallback="statutory")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aftersales.actor import Actor
-from aftersales.case import CaseMachine, Ctx, Notice
+from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice
 from aftersales.errors import Rejection
 from aftersales.roles import Role
 from tests.support_calendar import calendar
@@ -26,6 +26,7 @@ class CaseRun:
     """Subclasses define `open_case(ctx, **kw) -> (machine, effects)`."""
 
     case: CaseMachine
+    rules_version: int = CURRENT_RULES_VERSION  # a subclass with 1 drives a case opened under the first rules
 
     def __init__(self, at: datetime = MONDAY_10, **kw):
         self.now = at
@@ -39,7 +40,7 @@ class CaseRun:
         return self.case.state
 
     def ctx(self) -> Ctx:
-        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER)
+        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER, rules_version=self.rules_version)
 
     def do(self, role: Role, action, username: str | None = None):
         self.case.check(action, who(role, username), self.ctx())

@@ -273,3 +273,25 @@ def test_T4_fallback_year_is_noted_on_the_case():
     r = Run(at=datetime(2026, 12, 29, 10, 0, tzinfo=CST))
     kinds = [t.text for t in r.case.state.timeline if t.kind == "calendar"]
     assert kinds and "2027" in kinds[0] and "T4" in kinds[0]
+
+
+class RunV1(Run):
+    rules_version = 1
+
+
+def test_T2_C6_seven_days_ending_in_the_national_day_holiday_end_on_the_next_working_day():
+    """Filed 2026-09-30 10:00: 7 calendar days end on 7 October, a holiday; C6 is due 8 October 10:00,
+    and nothing is missed or escalated during the holiday."""
+    r = Run(at=datetime(2026, 9, 30, 10, 0, tzinfo=CST))
+    assert r.due("close") == datetime(2026, 10, 8, 10, 0, tzinfo=CST)
+    r.at(datetime(2026, 10, 7, 23, 59, tzinfo=CST))
+    assert not r.case.deadline("close").missed
+    assert not [n for n in r.notices() if "complaint closed" in n.subject]
+    r.at(datetime(2026, 10, 8, 10, 0, tzinfo=CST))
+    assert r.case.deadline("close").missed
+
+
+def test_T2_C6_a_case_opened_under_rules_v1_keeps_its_plain_seven_days():
+    r = RunV1(at=datetime(2026, 9, 30, 10, 0, tzinfo=CST))
+    assert r.s.rules_version == 1
+    assert r.due("close") == datetime(2026, 10, 7, 10, 0, tzinfo=CST)
