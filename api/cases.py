@@ -23,7 +23,9 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
 from aftersales.db.models import Case, Contractor
-from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from aftersales.db.numbering import (
+    IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
+)
 from aftersales.roles import Role
 from api.auth import current_actor, require_roles
 from api.deps import db_session
@@ -39,17 +41,19 @@ OPENING_RETRIES = 50
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 INTAKE_ROLES = (Role.hotline, Role.cs_staff, Role.cs_manager, Role.butler)
+ACTION_KEY_SCOPE = "action"
 
 
 def temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
-async def _update(request: Request, handle: WorkflowHandle, update, *args) -> dict[str, Any]:
+async def _update(request: Request, handle: WorkflowHandle, update, *args, update_id: str | None = None
+                  ) -> dict[str, Any]:
     """An Update, bounded in time: with no worker answering, the caller gets 503 instead of a hung request."""
     timeout = request.app.state.settings.update_timeout_seconds
     try:
-        return await asyncio.wait_for(handle.execute_update(update, *args), timeout)
+        return await asyncio.wait_for(handle.execute_update(update, *args, id=update_id), timeout)
     except asyncio.TimeoutError:
         log.warning("no worker answered", timeout=timeout)
         raise HTTPException(503, f"no worker answered within {timeout:g} s; the action may still be applied "
@@ -150,6 +154,10 @@ async def act_on_case(
     action: Annotated[CaseAction, Body()],
     actor: Annotated[Actor, Depends(current_actor)],
     session: Annotated[AsyncSession, Depends(db_session)],
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=128,
+        description="the same key (same user, same case) applies the action once, however often it is sent; "
+                    "the key with a different body is 422")] = None,
 ) -> dict[str, Any]:
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
@@ -157,12 +165,28 @@ async def act_on_case(
         if await session.get(Contractor, action.contractor_id) is None:
             raise HTTPException(422, f"contractor_id: no contractor {action.contractor_id!r} is registered "
                                      "(PUT /admin/contractors/{id})")
+    update_id, key, fingerprint = None, "", ""
+    if idempotency_key:
+        # The key, scoped to this case and user, is the Update's id: Temporal applies an Update id once
+        # and answers every repeat (concurrent ones included) with the first one's result. A different
+        # body under the same key is told apart here, in the read model, as for intake.
+        key = scoped_key("action", case_no, actor.username, idempotency_key)
+        fingerprint = request_fingerprint(action.model_dump(mode="json"))
+        try:
+            await remember_request(session, scope=ACTION_KEY_SCOPE, key=key, fingerprint=fingerprint,
+                                   case_no=case_no, now=datetime.now(timezone.utc))
+        except IdempotencyConflict as e:
+            raise HTTPException(422, str(e)) from None
+        update_id = f"act-{key}"
     try:
-        view = await _update(request, handle, CaseWorkflow.act, ActionRequest(action=action, actor=actor))
+        view = await _update(request, handle, CaseWorkflow.act, ActionRequest(action=action, actor=actor),
+                             update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
             log.info("action refused", reason=cause.type)
+            if key:  # refused by the validator: nothing was applied, the key is free again
+                await forget_request(session, scope=ACTION_KEY_SCOPE, key=key, fingerprint=fingerprint)
             raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
         raise
     except RPCError as e:

@@ -1,13 +1,15 @@
 """Unified case numbers (C1: 统一编号, unique, never reused) and Idempotency-Key bookkeeping.
 
 A number is taken from a per-prefix, per-year counter in the same transaction that records the
-idempotency key, so a retried request finds its case instead of taking a second number."""
+idempotency key, so a retried request finds its case instead of taking a second number. The same
+key → request-fingerprint record makes a retried action (`POST /cases/{no}/actions`) recognisable,
+and a key reused for a different body a 422 (`IdempotencyConflict`)."""
 
 import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,13 +25,22 @@ def request_fingerprint(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def scoped_key(*parts: str) -> str:
+    """One fixed-length key (64 hex characters, fits the column) for a key that only means something
+    within a scope, e.g. (case, user, Idempotency-Key) for an action."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
 def format_case_no(prefix: str, year: int, n: int) -> str:
     return f"{prefix}-{year}-{n:06d}"
 
 
+def _insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
 async def next_case_no(session: AsyncSession, prefix: str, year: int) -> str:
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(CaseCounter).values(prefix=prefix, year=year, last_value=1)
+    stmt = _insert(session)(CaseCounter).values(prefix=prefix, year=year, last_value=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=[CaseCounter.prefix, CaseCounter.year],
         set_={"last_value": CaseCounter.last_value + 1},
@@ -59,6 +70,34 @@ async def claim_case_no(session: AsyncSession, *, scope: str, prefix: str, year:
             raise
         return _same_request(found, fingerprint), False
     return case_no, True
+
+
+async def remember_request(session: AsyncSession, *, scope: str, key: str, fingerprint: str, case_no: str,
+                           now: datetime) -> bool:
+    """Records that `key` (in `scope`) stands for the request with this fingerprint on this case.
+    True the first time, False for a repeat of the same request (concurrent repeats included);
+    IdempotencyConflict if the key already stands for a different request. Commits."""
+    found = await _find(session, scope, key)
+    if found is None:
+        session.add(IdempotencyKey(scope=scope, key=key, request_hash=fingerprint, case_no=case_no, created_at=now))
+        try:
+            await session.commit()
+            return True
+        except IntegrityError:  # a concurrent repeat recorded it first
+            await session.rollback()
+            found = await _find(session, scope, key)
+            if found is None:
+                raise
+    if found.request_hash != fingerprint or found.case_no != case_no:
+        raise IdempotencyConflict(f"Idempotency-Key was already used for a different request (case {found.case_no})")
+    return False
+
+
+async def forget_request(session: AsyncSession, *, scope: str, key: str, fingerprint: str) -> None:
+    """Frees a key whose request was refused (nothing was applied), so it may be used for a corrected body."""
+    await session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.request_hash == fingerprint))
+    await session.commit()
 
 
 async def _find(session: AsyncSession, scope: str, key: str) -> IdempotencyKey | None:
