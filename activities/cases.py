@@ -12,6 +12,7 @@ from aftersales.case import CaseConfig
 from aftersales.config import Settings
 from aftersales.db import calendar_store
 from aftersales.db.models import Case, TimelineEntry
+from aftersales.privacy import mask_phone_numbers_in
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
 log = structlog.get_logger()
@@ -53,7 +54,8 @@ class CaseActivities:
             if p.timeline:
                 items = [
                     {"case_no": p.case_no, "idx": p.timeline_start + i, "at": t.at, "kind": t.kind,
-                     "actor": t.actor, "role": t.role.value if t.role else None, "text": t.text}
+                     "actor": t.actor, "role": t.role.value if t.role else None,
+                     "text": mask_phone_numbers_in(t.text)}  # P3: no phone number in the read model
                     for i, t in enumerate(p.timeline)
                 ]
                 await session.execute(insert(TimelineEntry).values(items).on_conflict_do_nothing())

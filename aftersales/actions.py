@@ -283,6 +283,12 @@ CaseAction = Annotated[Union[ComplaintAction, RepairAction], Field(discriminator
 
 
 class ActionRequest(BaseModel):
-    """What the API sends to the workflow's `act` Update: the action and who does it."""
+    """What the API sends to the workflow's `act` Update: the action, who does it, and the staff
+    accounts the action names (assign_handler's handler) as the read model holds them now: the
+    workflow cannot read the database, so the API resolves them (P1)."""
     action: CaseAction
     actor: Actor
+    accounts: list[Actor] = []
+
+    def named_accounts(self) -> dict[str, Actor]:
+        return {a.username: a for a in self.accounts}

@@ -1,4 +1,5 @@
-"""Who is acting: a staff account with one role from domain.md's role table."""
+"""Who is acting: a staff account with one role from domain.md's role table and, where the role needs
+one, its department (dept_handler, dept_head) or contractor (contractor) (P1)."""
 
 from pydantic import BaseModel
 
@@ -10,3 +11,4 @@ class Actor(BaseModel):
     role: Role
     display_name: str = ""
     department: str | None = None
+    contractor_id: str | None = None

@@ -5,13 +5,14 @@ A `CaseMachine` is pure: given the time and the working calendar it decides; the
 only waits, runs activities and records. Subclasses add their own actions as `on_<action>` methods.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from aftersales import access
 from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
@@ -70,6 +71,9 @@ class Ctx:
     cal: WorkCalendar
     ladder: list[Role]
     rules_version: int = CURRENT_RULES_VERSION
+    # Staff accounts an action names (e.g. assign_handler's handler), as the API found them in the read
+    # model when it sent the action (the workflow cannot read the database): username -> account.
+    accounts: dict[str, Actor] = field(default_factory=dict)
 
 
 class TimelineItem(BaseModel):
@@ -196,9 +200,8 @@ class CaseState(BaseModel):
 
 
 class CaseMachine:
-    """Shared mechanics. Subclasses define `state_cls`, `ACTION_ROLES` and `on_<action>` methods."""
-
-    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {}
+    """Shared mechanics. Subclasses define `on_<action>` methods; who may do each action is the table
+    in `aftersales.access` (P1)."""
 
     def __init__(self, state: CaseState) -> None:
         self.state = state
@@ -214,10 +217,12 @@ class CaseMachine:
             raise conflict(f"action '{name}' does not apply to a {self.state.case_type.value} case")
         if self.state.closed:
             raise conflict(f"case {self.state.case_no} is closed")
-        allowed = self.ACTION_ROLES.get(name)
+        allowed = access.action_roles(self.state.case_type.value, name)
         if allowed is not None and actor.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise forbidden(f"role {actor.role.value} may not {name}; allowed: {names}")
+        if self.state.rules_version >= 2:
+            access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
         before = self.state.status
         handler(action, actor, ctx)
         if self.state.status != before:

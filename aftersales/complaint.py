@@ -15,10 +15,11 @@ referral (C9) needs the manager's in-person answer and written report before clo
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from aftersales import access
 from aftersales import actions as A
 from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
@@ -113,23 +114,6 @@ _OPEN_AFTER_CLASSIFY = tuple(s.value for s in _S if s not in (_S.registered, _S.
 class ComplaintCase(CaseMachine):
     state: ComplaintState
 
-    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {
-        "classify": frozenset({Role.cs_staff, Role.cs_manager}),
-        "assign_handler": frozenset({Role.dept_head, Role.cs_staff, Role.cs_manager}),
-        "department_feedback": frozenset({Role.dept_handler, Role.dept_head}),
-        "propose_solution": frozenset({Role.dept_handler, Role.dept_head}),
-        "inform_customer": frozenset({Role.cs_staff, Role.butler, Role.cs_manager}),
-        "record_satisfaction": frozenset({Role.cs_staff, Role.butler, Role.cs_manager}),
-        "summarise": frozenset({Role.cs_staff, Role.cs_manager}),
-        "progress_note": frozenset({Role.butler, Role.cs_staff}),
-        "mark_major": frozenset({Role.cs_staff, Role.cs_manager, Role.deputy_gm, Role.gm}),
-        "record_meeting": frozenset({Role.cs_manager, Role.deputy_gm, Role.gm}),
-        "file_special_report": frozenset({Role.cs_manager}),
-        "authority_reply": frozenset({Role.cs_manager}),
-        "open_repair": frozenset({Role.cs_staff, Role.cs_manager}),
-        "close": frozenset({Role.cs_staff, Role.cs_manager}),
-    }
-
     # ---- C1: intake ------------------------------------------------------------------------
     @classmethod
     def open(cls, case_no: str, intake: ComplaintIntake, actor: Actor, ctx: Ctx) -> tuple["ComplaintCase", list[Effect]]:
@@ -213,6 +197,8 @@ class ComplaintCase(CaseMachine):
 
     def on_assign_handler(self, a: A.AssignHandler, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*_OPEN_AFTER_CLASSIFY, doing="assign a handler")
+        if self.state.rules_version >= 2:
+            access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
         self.state.handler = a.handler
         self.note(ctx, "assigned", f"handler {a.handler} follows the case (C3)", actor)
         self.notify([], "投诉处理 complaint assigned to you", f"You handle {self.state.case_no}.", "C3 named handler",

@@ -19,31 +19,20 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_NON_DIGIT = re.compile(r"\D")
+from aftersales.privacy import contains_phone_number, mask_phone, mask_phone_numbers_in
+
+__all__ = ["configure_logging", "mask_phone", "mask_phone_numbers", "mask_phone_numbers_in"]
+
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")  # an int that is a mobile number
 
 # stdlib loggers that libraries give handlers of their own (uvicorn does, at start-up): they are made
 # to propagate to the root logger, so their records get the same JSON formatting.
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio", "alembic", "sqlalchemy")
 
 
-def mask_phone(s: str) -> str:
-    """'13812341234' -> '138****1234'. Any number of 7 or more digits keeps its first 3 and last 4
-    digits, the ones between become '*'; a string with fewer than 7 digits is returned unchanged."""
-    digits = _NON_DIGIT.sub("", s)
-    if len(digits) < 7:
-        return s
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def mask_mobile_numbers_in(text: str) -> str:
-    """Masks every 11-digit mainland mobile number inside free text."""
-    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
-
-
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_mobile_numbers_in(value)
+        return mask_phone_numbers_in(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):  # a phone number held as an int is a mistake, and is masked too
@@ -55,7 +44,7 @@ def _mask(value: Any) -> Any:
     if type(value) is tuple:
         return tuple(_mask(v) for v in value)
     text = repr(value)  # what the JSON renderer would write for any other object
-    return mask_mobile_numbers_in(text) if _MOBILE.search(text) else value
+    return mask_phone_numbers_in(text) if contains_phone_number(text) else value
 
 
 def mask_phone_numbers(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

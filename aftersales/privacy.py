@@ -1,18 +1,52 @@
-"""Masking of personal data: no phone number in workflow ids, search attributes, logs or the read model."""
+"""Masking of personal data (P3): the one place that knows what an owner's phone number looks like and
+how it is shown masked (138****1234). Used for the read model (which holds no phone number), for the API's
+answers to roles that may not see the full number, for messages (e-mail, webhooks) and for logs
+(aftersales.logging)."""
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mainland mobile (11 digits from 13–19, optionally written 138-1234-1234 / 138 1234 1234) or a landline
+# with its area code (0532-88886666, 053288886666), not inside a longer run of digits.
+_MOBILE = r"1[3-9]\d[- ]?\d{4}[- ]?\d{4}"
+_LANDLINE = r"0\d{2,3}-?\d{7,8}"
+PHONE_IN_TEXT = re.compile(rf"(?<![\d-])(?:{_MOBILE}|{_LANDLINE})(?![\d-])")
+_NON_DIGIT = re.compile(r"\D")
 
 
 def mask_phone(phone: str) -> str:
-    """'13812341234' -> '138****1234'; other numbers keep their first 3 and last 4 digits."""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 7:
-        return "*" * len(digits)
+    """'13812341234' -> '138****1234'. Any number of 7 or more digits keeps its first 3 and last 4
+    digits, the ones between become '*'; a string with fewer than 7 digits is returned unchanged."""
+    digits = _NON_DIGIT.sub("", phone)
+    if len(digits) < 7 or "*" in phone:  # too short to be a number, or masked already
+        return phone
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
-def mask_mobile_numbers(text: str) -> str:
-    """Masks every mainland mobile number found inside free text."""
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+def mask_phone_numbers_in(text: str) -> str:
+    """Masks every phone number (mobile or landline with area code) typed inside free text."""
+    return PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def contains_phone_number(text: str) -> bool:
+    return PHONE_IN_TEXT.search(text) is not None
+
+
+def mask_personal(value: Any) -> Any:
+    """A copy of a JSON-like value (a case view, a timeline) with every phone number masked: the
+    customer's phone field and any number typed into free text (descriptions, notes, timeline)."""
+    if isinstance(value, str):
+        return mask_phone_numbers_in(value)
+    if isinstance(value, Mapping):
+        out = {k: mask_personal(v) for k, v in value.items()}
+        if isinstance(value.get("phone"), str):
+            out["phone"] = mask_phone(value["phone"])
+        return out
+    if isinstance(value, list):
+        return [mask_personal(v) for v in value]
+    return value
+
+
+# the names this module had before (kept for callers)
+mask_mobile_numbers = mask_phone_numbers_in

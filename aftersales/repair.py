@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from aftersales import access
 from aftersales import actions as A
 from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
@@ -49,8 +50,8 @@ LATE_ARRIVAL_GRACE = timedelta(minutes=10)  # R1 [S6 §3.2]
 CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend under 500 yuan
 LOW_SATISFACTION = 2                      # R7/V3: satisfaction ≤ 2 needs a follow-up
 
-SURVEY_PARTIES = (Role.cs_staff, Role.engineering, Role.repair_lead, Role.contractor)
-INSPECTORS = (Role.cs_staff, Role.repair_lead)  # R6
+SURVEY_PARTIES = access.SURVEY_PARTIES  # R2
+INSPECTORS = access.INSPECTORS  # R6
 
 
 class RepairStatus(StrEnum):
@@ -142,11 +143,16 @@ class Survey(BaseModel):
     recorded_at: datetime
     signatures: list[SurveySignature] = []
     completed_at: datetime | None = None
+    named_contractor_only: bool = Field(default=False, description="rules v2 (P1): the contractor co-signs only "
+                                        "when the survey names one (contractor_id)")
 
     @property
     def required_roles(self) -> list[Role]:
-        """R2: cs_staff, engineering, repair_lead, and the contractor unless the estimate is under 500."""
-        return [r for r in SURVEY_PARTIES if r != Role.contractor or self.estimate >= CONTRACTOR_SIGNS_FROM]
+        """R2: cs_staff, engineering, repair_lead, and the contractor unless the estimate is under 500
+        (under rules v2: and only a contractor the survey names, P1)."""
+        contractor_signs = self.estimate >= CONTRACTOR_SIGNS_FROM and (
+            self.contractor_id is not None or not self.named_contractor_only)
+        return [r for r in SURVEY_PARTIES if r != Role.contractor or contractor_signs]
 
     @property
     def missing_roles(self) -> list[Role]:
@@ -238,24 +244,6 @@ class RepairCase(CaseMachine):
 
     PROGRESS_RULE: ClassVar[str] = "R1/S3"
 
-    ACTION_ROLES: ClassVar[dict[str, frozenset[Role]]] = {
-        "agree_appointment": frozenset({Role.hotline, Role.cs_staff, Role.butler}),
-        "record_arrival": frozenset({Role.repair_lead, Role.engineering, Role.contractor}),
-        "record_survey": frozenset({Role.cs_staff, Role.engineering, Role.repair_lead}),
-        "sign_survey": frozenset(SURVEY_PARTIES),
-        "record_fee_acceptance": frozenset({Role.cs_staff, Role.butler}),
-        "dispatch": frozenset({Role.cs_staff, Role.engineering}),
-        "extend_deadline": frozenset({Role.cs_staff, Role.cs_manager}),
-        "complete_work": frozenset({Role.repair_lead, Role.contractor, Role.engineering}),
-        "inspect": frozenset(INSPECTORS),
-        "owner_sign_off": frozenset({Role.cs_staff, Role.butler}),
-        "revisit": frozenset({Role.cs_staff}),
-        "follow_up": frozenset({Role.cs_manager}),
-        "cost_statement": frozenset({Role.repair_lead}),
-        "pay": frozenset({Role.finance}),
-        "progress_note": frozenset({Role.butler, Role.cs_staff}),
-    }
-
     # ---- R1: intake ------------------------------------------------------------------------
     @classmethod
     def open(cls, case_no: str, intake: RepairIntake, actor: Actor, ctx: Ctx) -> tuple["RepairCase", list[RepairEffect]]:
@@ -329,7 +317,8 @@ class RepairCase(CaseMachine):
         previous = s.survey
         s.survey = Survey(round=(previous.round + 1 if previous else 1), responsible_party=a.responsible_party,
                           contractor_id=a.contractor_id, multi_trade=a.multi_trade, estimate=a.estimate,
-                          order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now)
+                          order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now,
+                          named_contractor_only=s.rules_version >= 2)
         s.department = a.responsible_party
         s.status = _S.surveying
         kind = "multi-trade" if a.multi_trade else "single-trade"

@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aftersales import access
 from aftersales.case import CaseState
+from aftersales.privacy import mask_personal
 from aftersales.roles import Role
 
 _INTERNAL = {"seq", "notice_seq", "fallback_years_noted", "base_level"}
@@ -55,15 +57,19 @@ class CaseRow(BaseModel):
     outcome: str | None
     satisfaction: int | None
     linked_case_no: str | None
+    contractor_id: str | None = None  # P2: the contractor the survey names (who sees a repair)
+    reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
     seq: int
     updated_at: datetime
     view: dict[str, Any]
 
 
 def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
-    """The read-model row of a case. The phone is masked: the read model holds no phone number."""
+    """The read-model row of a case. The phone is masked, and so is any number typed into the free text:
+    the read model holds no phone number (P3)."""
     view = case_view(state, now, ladder)
-    view["customer"] = state.customer.masked().model_dump(mode="json")
+    facts = access.case_facts(view)
+    view = mask_personal(view)
     return CaseRow(
         case_no=state.case_no,
         case_type=state.case_type.value,
@@ -86,6 +92,8 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         outcome=state.outcome,
         satisfaction=state.satisfaction,
         linked_case_no=getattr(state, "linked_case_no", None) or getattr(state, "parent_case_no", None),
+        contractor_id=facts["contractor_id"],
+        reached_roles=access.reached_column(facts["reached_roles"]),
         seq=state.seq,
         updated_at=now,
         view=view,

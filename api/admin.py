@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 
+from aftersales import access
 from aftersales.actor import Actor
 from aftersales.db import calendar_store
-from aftersales.roles import Role
 from api.auth import current_actor, require_roles
 from api.deps import db_session
 
@@ -22,7 +22,7 @@ async def calendar_status(actor: Annotated[Actor, Depends(current_actor)], sessi
 async def put_calendar_year(
     year: int,
     body: Annotated[dict[str, Any], Body(examples=[{"holidays": {"2027-01-01": "元旦"}, "workdays": {"2027-02-07": "春节调休"}}])],
-    actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))],
+    actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["admin_calendar"]))],
     session=Depends(db_session),
 ) -> dict[str, Any]:
     if body.get("year", year) != year:

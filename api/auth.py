@@ -86,8 +86,13 @@ async def current_actor(request: Request, token: Annotated[str | None, Depends(o
     if staff.role != claims["role"]:
         raise _unauthorized("the account's role changed since this token was issued: log in again")
     structlog.contextvars.bind_contextvars(user=staff.username, role=staff.role)  # on every log line of the request
+    return actor_of(staff)
+
+
+def actor_of(staff: Staff) -> Actor:
+    """The Actor of an account as it is now: role and, where the role has one, department or contractor (P1)."""
     return Actor(username=staff.username, role=Role(staff.role), display_name=staff.display_name,
-                 department=staff.department)
+                 department=staff.department, contractor_id=staff.contractor_id)
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Actor]]:

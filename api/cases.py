@@ -16,7 +16,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales.actions import ActionRequest, CaseAction, RecordSurvey
+from aftersales import access
+from aftersales.actions import ActionRequest, AssignHandler, CaseAction, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
@@ -26,8 +27,10 @@ from aftersales.db.models import Case, Contractor
 from aftersales.db.numbering import (
     IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
 )
-from aftersales.roles import Role
-from api.auth import current_actor, require_roles
+from aftersales.db.personal_data import record_full_phone_shown
+from aftersales.db.staff import get_staff
+from aftersales.privacy import mask_personal
+from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
@@ -40,7 +43,7 @@ OPENING = "still being opened"  # the workflow's answer before its first activit
 OPENING_RETRIES = 50
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
-INTAKE_ROLES = (Role.hotline, Role.cs_staff, Role.cs_manager, Role.butler)
+INTAKE_ROLES = access.ENDPOINTS["register_case"]
 ACTION_KEY_SCOPE = "action"
 
 
@@ -88,7 +91,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
     )
     view = await _update(request, handle, CaseWorkflow.opened)
     log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
-    return view
+    return await present(request, session, actor, view)
 
 
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)")
@@ -127,11 +130,9 @@ async def create_repair(
     )
 
 
-@router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
-async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
-                   session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
-    """Live from the workflow; a closed case whose history Temporal no longer keeps (past the
-    namespace's retention) is answered from the register, as it was last projected."""
+async def _read_view(request: Request, session: AsyncSession, case_no: str) -> dict[str, Any]:
+    """The case as it is: live from the workflow; a closed case whose history Temporal no longer keeps
+    (past the namespace's retention) from the register, as it was last projected."""
     handle = _handle(temporal(request), case_no)
     for _ in range(OPENING_RETRIES):
         try:
@@ -145,6 +146,40 @@ async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depen
                 return {**row.view, "source": "register"}
             raise _rpc_error(case_no, e) from None
     raise HTTPException(503, f"case {case_no} is still being opened; try again in a moment")
+
+
+def no_case(case_no: str) -> HTTPException:
+    """404 for a number that exists nowhere, and the same for a case the user may not see (P2)."""
+    return HTTPException(404, f"no case {case_no}")
+
+
+async def _visible_view(request: Request, session: AsyncSession, case_no: str, actor: Actor) -> dict[str, Any]:
+    """The case view if the user may see it (P2), else 404 exactly as for an unknown number."""
+    view = await _read_view(request, session, case_no)
+    if not access.may_see(actor, access.case_facts(view)):
+        raise no_case(case_no)
+    return view
+
+
+async def present(request: Request, session: AsyncSession, actor: Actor, view: dict[str, Any]) -> dict[str, Any]:
+    """The case as this user may read it (P3): the owner's full phone only for those who call owners,
+    each such showing recorded (who, when, which case, which endpoint); everyone else gets the phone
+    and any number typed into the free text masked."""
+    if not access.sees_full_phone(actor, access.case_facts(view)):
+        return mask_personal(view)
+    if view.get("source") != "register":  # the register holds no full number
+        route = request.scope.get("route")
+        endpoint = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        await record_full_phone_shown(session, actor, view["case_no"], endpoint)
+    return view
+
+
+@router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
+async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
+                   session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    """Live from the workflow (or from the register past Temporal's retention). A case the user may not
+    see answers 404 as an unknown number does (P2); the phone is masked unless P3 shows it."""
+    return await present(request, session, actor, await _visible_view(request, session, case_no, actor))
 
 
 @router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)")
@@ -179,7 +214,8 @@ async def act_on_case(
             raise HTTPException(422, str(e)) from None
         update_id = f"act-{key}"
     try:
-        view = await _update(request, handle, CaseWorkflow.act, ActionRequest(action=action, actor=actor),
+        view = await _update(request, handle, CaseWorkflow.act,
+                             ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action)),
                              update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
@@ -187,19 +223,33 @@ async def act_on_case(
             log.info("action refused", reason=cause.type)
             if key:  # refused by the validator: nothing was applied, the key is free again
                 await forget_request(session, scope=ACTION_KEY_SCOPE, key=key, fingerprint=fingerprint)
+            await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 403/409
             raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
         raise
     except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            await _visible_view(request, session, case_no, actor)
         raise _rpc_error(case_no, e) from None
     log.info("action applied")
-    return view
+    return await present(request, session, actor, view)
+
+
+async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Actor]:
+    """The staff accounts an action names, as they are now (the workflow cannot read the database):
+    assign_handler's handler, if it is an active account; the case machine decides whether it may be
+    named (C3, P1: an active dept_handler of the case's department)."""
+    if isinstance(action, AssignHandler):
+        named = await get_staff(session, action.handler)
+        if named is not None and named.active:
+            return [actor_of(named)]
+    return []
 
 
 def _rpc_error(case_no: str, e: RPCError) -> HTTPException:
     if e.status == RPCStatusCode.NOT_FOUND:
         if "completed" in e.message.lower() or "closed" in e.message.lower():
             return HTTPException(409, f"case {case_no} is closed")
-        return HTTPException(404, f"no case {case_no}")
+        return no_case(case_no)
     if e.status == RPCStatusCode.FAILED_PRECONDITION:
         return HTTPException(409, f"case {case_no} is closed")
     return HTTPException(503, f"Temporal is not reachable: {e.message}")
@@ -229,7 +279,7 @@ async def list_cases(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CasePage:
-    filters = []
+    filters = [access.visible_cases_clause(actor)]  # P2: before counting and paging
     for column, value in ((Case.case_type, type), (Case.status, status_), (Case.department, department),
                           (Case.project, project), (Case.overdue, overdue)):
         if value is not None:

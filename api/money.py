@@ -8,17 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from sqlalchemy import select
+
+from aftersales import access
 from aftersales.actor import Actor
 from aftersales.db import ledger
-from aftersales.roles import Role
+from aftersales.db.models import Case
 from api.auth import require_roles
 from api.deps import db_session
 
 router = APIRouter(tags=["money and reports"])
 
-DEPOSIT_READERS = (Role.finance, Role.auditor, Role.cs_manager, Role.engineering, Role.deputy_chief_engineer,
-                   Role.deputy_gm, Role.gm)
-REPORT_READERS = (Role.cs_manager, Role.repair_lead, Role.deputy_chief_engineer, Role.deputy_gm, Role.gm)
+DEPOSIT_READERS = access.ENDPOINTS["read_deposit"]
+REPORT_READERS = access.ENDPOINTS["read_worker_report"]
 CONTRACTOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -52,7 +54,7 @@ def _check_id(contractor_id: str) -> str:
 @router.put("/admin/contractors/{contractor_id}", response_model=DepositStatement,
             summary="Register a contractor and the quality deposit it lodged")
 async def put_contractor(contractor_id: str, body: ContractorBody,
-                         actor: Annotated[Actor, Depends(require_roles(Role.finance))],
+                         actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["register_contractor"]))],
                          session=Depends(db_session)) -> dict[str, Any]:
     await ledger.put_contractor(session, _check_id(contractor_id), body.name.strip(), body.deposit)
     return await ledger.deposit_statement(session, contractor_id)
@@ -63,8 +65,20 @@ async def put_contractor(contractor_id: str, body: ContractorBody,
 async def contractor_deposit(contractor_id: str, actor: Annotated[Actor, Depends(require_roles(*DEPOSIT_READERS))],
                              session=Depends(db_session)) -> dict[str, Any]:
     statement = await ledger.deposit_statement(session, _check_id(contractor_id))
-    if statement is None:
+    if statement is None or not access.may_read_deposit(actor, contractor_id):  # a contractor: its own only
         raise HTTPException(404, f"no contractor {contractor_id!r}")
+    return await _only_visible_case_numbers(session, actor, statement)
+
+
+async def _only_visible_case_numbers(session, actor: Actor, statement: dict[str, Any]) -> dict[str, Any]:
+    """P2: an entry of a case the reader may not see keeps its amount but not the case's number."""
+    numbers = {e["case_no"] for e in statement["entries"] if e["case_no"]}
+    if not numbers:
+        return statement
+    visible = set(await session.scalars(select(Case.case_no).where(
+        Case.case_no.in_(numbers), access.visible_cases_clause(actor))))
+    statement["entries"] = [{**e, "case_no": e["case_no"] if e["case_no"] in visible else None}
+                            for e in statement["entries"]]
     return statement
 
 

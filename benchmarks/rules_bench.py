@@ -157,11 +157,15 @@ def loop(fn: Callable[[int], Any], n: int) -> None:
 
 # ---- the machines -----------------------------------------------------------------------------------
 def who(role: Role, username: str | None = None) -> Actor:
-    return Actor(username=username or role.value, role=role)
+    """An account bound as P1 wants it for the paths below (工程部, contractor C-001)."""
+    return Actor(username=username or role.value, role=role,
+                 department="工程部" if role in (R.dept_handler, R.dept_head) else None,
+                 contractor_id="C-001" if role == R.contractor else None)
 
 
-def ctx(cal: WorkCalendar, at: datetime) -> Ctx:
-    return Ctx(now=at.astimezone(UTC), cal=cal, ladder=LADDER)
+def ctx(cal: WorkCalendar, at: datetime, action: Any = None) -> Ctx:
+    named = {action.handler: who(R.dept_handler, action.handler)} if isinstance(action, A.AssignHandler) else {}
+    return Ctx(now=at.astimezone(UTC), cal=cal, ladder=LADDER, accounts=named)
 
 
 Step = tuple[Role, str | None, Any]
@@ -237,7 +241,7 @@ def run_path(opener: Callable[[Ctx], tuple[CaseMachine, list]], path: list[Step]
     if t is not None:
         t.open.append(pc() - t0)
     for k, (role, username, action) in enumerate(path, 1):
-        c = ctx(cal, MONDAY_10 + k * STEP)
+        c = ctx(cal, MONDAY_10 + k * STEP, action)
         actor = who(role, username)
         t0 = pc()
         case.check(action, actor, c)

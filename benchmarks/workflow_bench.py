@@ -147,7 +147,9 @@ class Results:
 
 
 def actor(role: Role, username: str | None = None) -> Actor:
-    return Actor(username=username or role.value, role=role)
+    """An account of 工程部 where the role has a department (P1)."""
+    return Actor(username=username or role.value, role=role,
+                 department="工程部" if role in (R.dept_handler, R.dept_head) else None)
 
 
 def intake(building: str) -> ComplaintIntake:
@@ -168,7 +170,9 @@ async def one_case(client: Client, settings: Settings, case_no: str, building: s
         res.open.append(time.perf_counter() - t0)
     view: dict[str, Any] = {}
     for role, username, action in ACTS:
-        request = ActionRequest.model_validate({"action": action, "actor": actor(role, username).model_dump()})
+        named = [actor(R.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
+        request = ActionRequest.model_validate({"action": action, "actor": actor(role, username).model_dump(),
+                                                "accounts": named})
         t = time.perf_counter()
         view = await bounded(handle.execute_update(CaseWorkflow.act, request), timeout,
                              f"{case_no} {action['action']}")

@@ -3,6 +3,7 @@ OAuth2 password flow at /auth/token, and the current_actor / require_roles depen
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftersales.actor import Actor
 from aftersales.config import Settings
+from aftersales.db import ledger
 from aftersales.db.models import Base, Staff
 from aftersales.db.session import make_engine, make_sessionmaker
 from aftersales.db.staff import (
@@ -124,20 +126,27 @@ async def test_create_staff_rejects_a_duplicate_username(maker):
 async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, auth_settings):
     async with maker() as session:
         created = await seed_demo_staff(session, auth_settings)
-        assert created == [r.value for r in Role] and len(created) == 14
+        assert created == [r.value for r in Role] + ["wy_head", "wy_handler", "contractor2"]
         for role in Role:
             s = await get_staff(session, role.value)
             assert s.role == role.value and s.active
             assert s.display_name == ROLE_TITLES[role]
             assert s.email == f"{role.value}@example.com"
             assert s.department == ("工程部" if role in (Role.dept_handler, Role.dept_head) else None)
+            assert s.contractor_id == ("CT-DEMO" if role == Role.contractor else None)  # P1
             assert s.password_hash.startswith("$2b$04$")  # settings.bcrypt_rounds
+        # P1: a second department and a second contractor, registered with their deposits
+        assert [(s.role, s.department) for s in [await get_staff(session, u) for u in ("wy_head", "wy_handler")]] \
+            == [("dept_head", "物业部"), ("dept_handler", "物业部")]
+        assert (await get_staff(session, "contractor2")).contractor_id == "CT-DEMO2"
+        assert (await ledger.deposit_statement(session, "CT-DEMO"))["balance"] == Decimal("100000.00")
+        assert (await ledger.deposit_statement(session, "CT-DEMO2"))["balance"] == Decimal("50000.00")
         # an existing account is left untouched, including a changed password
         gm = await get_staff(session, "gm")
         gm.password_hash = hash_password("changed-by-gm", rounds=4)
         await session.commit()
         assert await seed_demo_staff(session, auth_settings) == []
-        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 14
+        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 17
         assert await authenticate(session, "gm", "changed-by-gm", rounds=4) is not None
         assert await authenticate(session, "gm", PASSWORD, rounds=4) is None
         # a deleted demo account comes back, the others stay as they are
@@ -283,7 +292,7 @@ async def test_right_role_200(client):
     assert r.status_code == 200
     me = await client.get("/me", headers=await bearer(client, "dept_head"))
     assert me.json() == {"username": "dept_head", "role": "dept_head", "display_name": ROLE_TITLES[Role.dept_head],
-                         "department": "工程部"}
+                         "department": "工程部", "contractor_id": None}
 
 
 def test_require_roles_needs_a_role():

@@ -312,3 +312,18 @@ async def test_e3_webhook_timeout_raises_without_the_robot_key(maker, hooks):
         await acts.send_notification(notification(roles=[Role.deputy_gm]))
     assert webhook_label(url) in str(failed.value)
     assert "SECRET" not in str(failed.value) and "SECRET" not in repr(logs)
+
+
+@pytest.mark.asyncio
+async def test_P3_no_message_carries_a_full_phone_number(maker, smtp, hooks):
+    """P3: a phone number in a message's subject or body (a note typed by staff) is masked in the
+    e-mail and in the webhook, whoever receives them."""
+    url = hooks.url("/cgi-bin/webhook/send?key=K")
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [url]}))
+    await acts.send_notification(notification(roles=[Role.gm], subject="回电 13812341234",
+                                              body="业主电话 13812341234, 座机 0532-88886666"))
+    [msg] = await smtp.wait_for(1)
+    [body] = await hooks.wait_for(1, path="/cgi-bin/webhook/send")
+    for text in (msg.subject, msg.body, body["text"]["content"]):
+        assert "13812341234" not in text and "88886666" not in text
+    assert "138****1234" in msg.body and "053*****6666" in body["text"]["content"]

@@ -181,7 +181,10 @@ async def test_projection_is_idempotent_and_monotonic_on_postgres(maker, pg_sett
     later = MONDAY_10 + timedelta(minutes=30)
     case.apply(A.Classify(action="classify", category="漏水", department="工程部", justified=True),
                who(Role.cs_staff), _ctx(later))
-    case.apply(A.AssignHandler(action="assign_handler", handler="li.handler"), who(Role.dept_head), _ctx(later))
+    assign = _ctx(later)
+    assign.accounts = {"li.handler": who(Role.dept_handler, "li.handler", department="工程部")}  # P1
+    case.apply(A.AssignHandler(action="assign_handler", handler="li.handler"),
+               who(Role.dept_head, department="工程部"), assign)
     second = _projection(case, later, len(first.timeline))
     assert second.seq == 2 and second.row.status != first.row.status and second.timeline
     everything = _projection(case, later, 0)  # a projection overlapping both

@@ -83,7 +83,7 @@ class CaseWorkflow:
         await workflow.wait_condition(lambda: self._machine is not None)
         assert self._machine is not None
         try:
-            effects = self._machine.apply(request.action, request.actor, self._ctx())
+            effects = self._machine.apply(request.action, request.actor, self._ctx(request))
         except Rejection as r:
             raise rejection_error(r) from None
         self._effects += effects
@@ -98,7 +98,7 @@ class CaseWorkflow:
         if self._machine is None:
             return  # still opening: the handler waits, then applies with full checks
         try:
-            self._machine.check(request.action, request.actor, self._ctx())
+            self._machine.check(request.action, request.actor, self._ctx(request))
         except Rejection as r:
             raise rejection_error(r) from None
 
@@ -136,10 +136,11 @@ class CaseWorkflow:
                 pass
         self._changed = False
 
-    def _ctx(self) -> Ctx:
+    def _ctx(self, request: ActionRequest | None = None) -> Ctx:
         assert self._config is not None and self._cal is not None
         return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder,
-                   rules_version=self._machine.state.rules_version if self._machine else CURRENT_RULES_VERSION)
+                   rules_version=self._machine.state.rules_version if self._machine else CURRENT_RULES_VERSION,
+                   accounts=request.named_accounts() if request else {})
 
     # ---- configuration and the calendar (T4) -----------------------------------------------
     def _local_year(self) -> int:

@@ -38,6 +38,14 @@ async def put_contractor(session: AsyncSession, contractor_id: str, name: str, d
     await session.commit()
 
 
+async def add_contractor_if_missing(session: AsyncSession, contractor_id: str, name: str, deposit: Decimal) -> bool:
+    """Registers a contractor unless it is registered already (then nothing changes). True when added."""
+    result = await session.execute(_insert(session)(Contractor).values(
+        id=contractor_id, name=name, deposit_initial_fen=to_fen(deposit)).on_conflict_do_nothing())
+    await session.commit()
+    return bool(result.rowcount)
+
+
 async def deduct_once(session: AsyncSession, *, entry_key: str, contractor_id: str, case_no: str,
                       amount: Decimal, note: str, at: datetime) -> bool:
     """A3: deducts `amount` from the contractor's deposit unless `entry_key` was already booked.

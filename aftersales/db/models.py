@@ -30,6 +30,30 @@ class Staff(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
+class StaffChange(Base):
+    """P1: every change of a staff account, with who made it and when (never a password)."""
+
+    __tablename__ = "staff_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    change: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class PersonalDataAccess(Base):
+    """P3: each showing of an owner's full phone number: who, when, which case, which endpoint."""
+
+    __tablename__ = "personal_data_access"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    endpoint: Mapped[str] = mapped_column(String(128))
+
+
 class CaseCounter(Base):
     """Unified numbering (C1): one counter per prefix and year; numbers are never reused."""
 
@@ -73,6 +97,10 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     linked_case_no: Mapped[str | None] = mapped_column(String(32))
+    # P2 (aftersales.access.visible_cases_clause): the contractor a repair's survey names, and the roles
+    # of access.SEES_REACHED the case has reached, stored as ",finance,auditor," for a LIKE match.
+    contractor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reached_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     view: Mapped[dict] = mapped_column(JSON)

@@ -1,10 +1,17 @@
 """Staff accounts: bcrypt password hashes, authentication and the demo accounts (one per role).
 
-    python -m aftersales.db.staff create --username U --role R [--email E] [--department D] [--display-name N]
-    python -m aftersales.db.staff list
+    python -m aftersales.db.staff create --username U --role R [--department D | --contractor-id C]
+                                         [--email E] [--display-name N]
+    python -m aftersales.db.staff change --username U [--role R] [--department D] [--contractor-id C] ...
+    python -m aftersales.db.staff reset-password --username U
     python -m aftersales.db.staff deactivate --username U      # or: activate --username U
+    python -m aftersales.db.staff list
+    python -m aftersales.db.staff log [--username U]           # who changed which account, when
 
-`create` reads the password from AFTERSALES_NEW_STAFF_PASSWORD, or prompts for it. The database is
+P1: dept_handler and dept_head accounts need a department, contractor accounts a registered contractor;
+every change is recorded (staff_changes) and makes the account's tokens stop working.
+
+`create` and `reset-password` read the password from AFTERSALES_NEW_STAFF_PASSWORD, or prompts for it. The database is
 AFTERSALES_DATABASE_URL (`aftersales.config.get_settings().database_url`), migrated beforehand
 (`python -m aftersales.db.migrate`).
 
@@ -19,15 +26,20 @@ import asyncio
 import getpass
 import os
 import sys
+from datetime import datetime, timezone
+from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import bcrypt
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftersales import access
 from aftersales.config import Settings
-from aftersales.db.models import Staff
+from aftersales.db import ledger
+from aftersales.db.models import Contractor, Staff, StaffChange
 from aftersales.roles import ROLE_TITLES, Role
 
 BCRYPT_MAX_BYTES = 72
@@ -67,15 +79,50 @@ def _dummy_hash(rounds: int) -> str:
 
 # --- accounts --------------------------------------------------------------------------------------
 
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # "leave this field as it is" in change_staff
+
+
 async def get_staff(session: AsyncSession, username: str) -> Staff | None:
     return (await session.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
 
 
+async def _check_binding(session: AsyncSession, role: Role, department: str | None, contractor_id: str | None) -> None:
+    """P1: a department for dept_handler and dept_head, a registered contractor for contractor, and
+    neither for the other roles. ValueError naming the problem."""
+    if role in access.DEPARTMENT_ROLES and not department:
+        raise ValueError(f"department: a {role.value} account needs its department (P1)")
+    if role not in access.DEPARTMENT_ROLES and department:
+        raise ValueError(f"department: only dept_handler and dept_head accounts have one, not {role.value} (P1)")
+    if role in access.CONTRACTOR_ROLES:
+        if not contractor_id:
+            raise ValueError("contractor_id: a contractor account needs the contractor it acts for (P1)")
+        if await session.get(Contractor, contractor_id) is None:
+            raise ValueError(f"contractor_id: no contractor {contractor_id!r} is registered (PUT /admin/contractors/{{id}})")
+    elif contractor_id:
+        raise ValueError(f"contractor_id: only contractor accounts have one, not {role.value} (P1)")
+
+
+def _record(session: AsyncSession, *, by: str, username: str, change: str, detail: dict[str, Any]) -> None:
+    session.add(StaffChange(at=datetime.now(timezone.utc), by=by, username=username, change=change, detail=detail))
+
+
+def _clean(value: str | None) -> str | None:
+    value = value.strip() if value is not None else None
+    return value or None
+
+
 async def create_staff(session: AsyncSession, *, username: str, role: Role, password: str,
                        display_name: str | None = None, email: str | None = None,
-                       department: str | None = None, rounds: int = 12) -> Staff:
-    """Adds an active account and commits. ValueError if the username exists (also when a
-    concurrent insert wins), is empty or too long, or if the password is unusable.
+                       department: str | None = None, contractor_id: str | None = None, rounds: int = 12,
+                       by: str = "system") -> Staff:
+    """Adds an active account, records the change (by whom) and commits. ValueError if the username
+    exists (also when a concurrent insert wins), is empty or too long, if the password is unusable, or
+    if the role's department or contractor is missing or not its to have (P1).
     display_name defaults to the role's title (ROLE_TITLES)."""
     username = username.strip()
     if not username:
@@ -83,12 +130,18 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
     if len(username) > USERNAME_MAX:
         raise ValueError(f"username must be at most {USERNAME_MAX} characters")
     role = Role(role)
+    department, contractor_id = _clean(department), _clean(contractor_id)
+    await _check_binding(session, role, department, contractor_id)
     if await get_staff(session, username) is not None:
         raise ValueError(f"staff account {username!r} already exists")
     password_hash = await asyncio.to_thread(hash_password, password, rounds)
     staff = Staff(username=username, role=role.value, display_name=display_name or ROLE_TITLES[role],
-                  email=email, department=department, password_hash=password_hash, active=True)
+                  email=email, department=department, contractor_id=contractor_id, password_hash=password_hash,
+                  active=True, version=1)
     session.add(staff)
+    _record(session, by=by, username=username, change="create",
+            detail={"role": role.value, "department": department, "contractor_id": contractor_id,
+                    "display_name": staff.display_name, "email": email})
     try:
         await session.commit()
     except IntegrityError:
@@ -102,16 +155,59 @@ def touch(staff: Staff) -> None:
     staff.version = (staff.version or 1) + 1
 
 
-async def set_active(session: AsyncSession, username: str, active: bool) -> Staff:
-    """Activates or deactivates an account and commits (a deactivated account cannot log in, and its
-    tokens stop working at once). LookupError for an unknown username."""
+async def change_staff(session: AsyncSession, username: str, *, by: str, role: Role | None = None,
+                       department: str | None = KEEP, contractor_id: str | None = KEEP,
+                       password: str | None = None, active: bool | None = None,
+                       display_name: str | None = None, email: str | None = KEEP, rounds: int = 12) -> Staff:
+    """Changes an account (role, department, contractor, password, active, name, e-mail), records the
+    change with who made it (never the password) and commits; the account's tokens stop working
+    (`touch`). A role that needs no department or contractor drops the old one. LookupError for an
+    unknown username, ValueError for a change P1 does not allow (nothing is changed then)."""
     staff = await get_staff(session, username)
     if staff is None:
         raise LookupError(f"no staff account {username!r}")
-    staff.active = active
+    before = {"role": staff.role, "department": staff.department, "contractor_id": staff.contractor_id,
+              "active": staff.active, "display_name": staff.display_name, "email": staff.email}
+    new_role = Role(role) if role is not None else Role(staff.role)
+    new_department = _clean(department) if department is not KEEP else (
+        staff.department if new_role in access.DEPARTMENT_ROLES else None)
+    new_contractor = _clean(contractor_id) if contractor_id is not KEEP else (
+        staff.contractor_id if new_role in access.CONTRACTOR_ROLES else None)
+    await _check_binding(session, new_role, new_department, new_contractor)
+    after = {"role": new_role.value, "department": new_department, "contractor_id": new_contractor,
+             "active": staff.active if active is None else active,
+             "display_name": display_name or staff.display_name,
+             "email": staff.email if email is KEEP else _clean(email)}
+    detail: dict[str, Any] = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if password is not None:
+        staff.password_hash = await asyncio.to_thread(hash_password, password, rounds)
+        detail["password"] = "reset"
+    if not detail:
+        return staff
+    (staff.role, staff.department, staff.contractor_id, staff.active, staff.display_name,
+     staff.email) = (after["role"], after["department"], after["contractor_id"], after["active"],
+                     after["display_name"], after["email"])
     touch(staff)
+    kinds = set(detail)
+    change = ("password_reset" if kinds == {"password"} else
+              ("activate" if after["active"] else "deactivate") if kinds == {"active"} else "update")
+    _record(session, by=by, username=username, change=change, detail=detail)
     await session.commit()
     return staff
+
+
+async def set_active(session: AsyncSession, username: str, active: bool, *, by: str = "system") -> Staff:
+    """Activates or deactivates an account and commits (a deactivated account cannot log in, and its
+    tokens stop working at once). LookupError for an unknown username."""
+    return await change_staff(session, username, by=by, active=active)
+
+
+async def staff_changes(session: AsyncSession, username: str | None = None, limit: int = 200) -> list[StaffChange]:
+    """The account-change log, newest first."""
+    q = select(StaffChange).order_by(StaffChange.at.desc(), StaffChange.id.desc()).limit(limit)
+    if username:
+        q = q.where(StaffChange.username == username)
+    return list((await session.execute(q)).scalars())
 
 
 async def authenticate(session: AsyncSession, username: str, password: str, *, rounds: int = 12) -> Staff | None:
@@ -128,37 +224,46 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, r
     return staff
 
 
+# The embedded default's demo accounts (never in production): one per role, username = role id, plus a
+# second department and a second contractor so that a new user sees P1/P2 separate them at once.
+DEMO_CONTRACTORS = {"CT-DEMO": ("示范建工公司", Decimal("100000.00")), "CT-DEMO2": ("示范安装公司", Decimal("50000.00"))}
+DemoAccount = tuple[str, Role, str | None, str | None]  # username, role, department, contractor_id
+DEMO_ACCOUNTS: list[DemoAccount] = [
+    (r.value, r, DEMO_DEPARTMENT if r in DEMO_DEPARTMENT_ROLES else None, "CT-DEMO" if r == Role.contractor else None)
+    for r in Role
+] + [
+    ("wy_head", Role.dept_head, "物业部", None),
+    ("wy_handler", Role.dept_handler, "物业部", None),
+    ("contractor2", Role.contractor, None, "CT-DEMO2"),
+]
+
+
 async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str]:
-    """One demo account per role: username = role id, password settings.demo_password, display name
-    from ROLE_TITLES, email <role>@example.com, department 工程部 for dept_handler and dept_head.
-    Idempotent: existing usernames are left untouched (password included). Returns the usernames
-    created by this call, in role order; commits. RuntimeError in a production configuration: a
-    production database gets no demo accounts. (Whether to call it at all, settings.seed_demo_users,
-    is the caller's decision.)"""
+    """The demo accounts (DEMO_ACCOUNTS): password settings.demo_password, display name from
+    ROLE_TITLES, email <username>@example.com; their contractors CT-DEMO and CT-DEMO2 registered with a
+    quality deposit. Idempotent: existing usernames are left untouched (password included), existing
+    contractors too. Returns the usernames created by this call, in DEMO_ACCOUNTS order; commits.
+    RuntimeError in a production configuration: a production database gets no demo accounts. (Whether
+    to call it at all, settings.seed_demo_users, is the caller's decision.)"""
     if settings.environment == "production":
         raise RuntimeError("refusing to seed demo staff accounts: environment is 'production'")
+    for contractor_id, (name, deposit) in DEMO_CONTRACTORS.items():
+        await ledger.add_contractor_if_missing(session, contractor_id, name, deposit)
     existing = set((await session.execute(
-        select(Staff.username).where(Staff.username.in_([r.value for r in Role])))).scalars())
-    missing = [r for r in Role if r.value not in existing]
+        select(Staff.username).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars())
+    missing = [a for a in DEMO_ACCOUNTS if a[0] not in existing]
     if not missing:
         return []
     hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, settings.demo_password, settings.bcrypt_rounds)
                                     for _ in missing))
-    rows = [Staff(username=r.value, role=r.value, display_name=ROLE_TITLES[r], email=f"{r.value}@example.com",
-                  department=DEMO_DEPARTMENT if r in DEMO_DEPARTMENT_ROLES else None, password_hash=h, active=True)
-            for r, h in zip(missing, hashes)]
-    session.add_all(rows)
-    try:
-        await session.commit()
-        return [r.username for r in rows]
-    except IntegrityError:  # another process (API / worker start-up) seeded some at the same time
-        await session.rollback()
+    rows = [Staff(username=u, role=r.value, display_name=ROLE_TITLES[r], email=f"{u}@example.com",
+                  department=d, contractor_id=c, password_hash=h, active=True, version=1)
+            for (u, r, d, c), h in zip(missing, hashes)]
     created: list[str] = []
-    for row in rows:
-        if await get_staff(session, row.username) is not None:
-            continue
-        session.add(Staff(username=row.username, role=row.role, display_name=row.display_name, email=row.email,
-                          department=row.department, password_hash=row.password_hash, active=True))
+    for row in rows:  # one by one: another process (API / worker start-up) may seed at the same time
+        session.add(row)
+        _record(session, by="system:demo-seed", username=row.username, change="create",
+                detail={"role": row.role, "department": row.department, "contractor_id": row.contractor_id})
         try:
             await session.commit()
             created.append(row.username)
@@ -186,19 +291,66 @@ def _read_new_password() -> str:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aftersales.db.staff", description="Staff accounts.")
+    parser = argparse.ArgumentParser(prog="python -m aftersales.db.staff", description="Staff accounts (P1).")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help=f"add an account (password from {NEW_PASSWORD_ENV} or a prompt)")
     create.add_argument("--username", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--email")
-    create.add_argument("--department")
+    create.add_argument("--department", help="required for dept_handler and dept_head")
+    create.add_argument("--contractor-id", help="required for contractor: a registered contractor")
     create.add_argument("--display-name")
+    change = sub.add_parser("change", help="change an account's role, department, contractor, name or e-mail")
+    change.add_argument("--username", required=True)
+    change.add_argument("--role", choices=[r.value for r in Role])
+    change.add_argument("--department")
+    change.add_argument("--contractor-id")
+    change.add_argument("--display-name")
+    change.add_argument("--email")
     sub.add_parser("list", help="list accounts")
-    for name in ("deactivate", "activate"):
-        p = sub.add_parser(name, help=f"{name} an account")
+    log = sub.add_parser("log", help="the account-change log, newest first")
+    log.add_argument("--username")
+    for name in ("deactivate", "activate", "reset-password"):
+        p = sub.add_parser(name, help=f"{name} an account" + (f" (new password from {NEW_PASSWORD_ENV} or a prompt)"
+                                                             if name == "reset-password" else ""))
         p.add_argument("--username", required=True)
     return parser.parse_args(argv)
+
+
+def _cli_user() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment
+        return "cli"
+
+
+async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int) -> str:
+    """One CLI command; its output line. ValueError / LookupError for a refused one."""
+    by = _cli_user()
+    if args.command == "create":
+        staff = await create_staff(session, username=args.username, role=Role(args.role), password=_read_new_password(),
+                                   display_name=args.display_name, email=args.email, department=args.department,
+                                   contractor_id=args.contractor_id, rounds=rounds, by=by)
+        return f"created {staff.username} ({staff.role})"
+    if args.command == "list":
+        return "\n".join("\t".join([s.username, s.role, s.display_name, s.email or "-", s.department or "-",
+                                     s.contractor_id or "-", "active" if s.active else "inactive"])
+                         for s in await list_staff(session))
+    if args.command == "log":
+        return "\n".join(f"{c.at.isoformat()}\t{c.by}\t{c.username}\t{c.change}\t{c.detail}"
+                         for c in await staff_changes(session, args.username))
+    if args.command == "change":
+        staff = await change_staff(
+            session, args.username, by=by, role=Role(args.role) if args.role else None,
+            department=KEEP if args.department is None else args.department,
+            contractor_id=KEEP if args.contractor_id is None else args.contractor_id,
+            display_name=args.display_name, email=KEEP if args.email is None else args.email, rounds=rounds)
+        return f"{staff.username}: {staff.role} {staff.department or staff.contractor_id or ''}".rstrip()
+    if args.command == "reset-password":
+        staff = await change_staff(session, args.username, by=by, password=_read_new_password(), rounds=rounds)
+        return f"{staff.username}: password reset"
+    staff = await change_staff(session, args.username, by=by, active=args.command == "activate")
+    return f"{staff.username}: {'active' if staff.active else 'inactive'}"
 
 
 async def _run(args: argparse.Namespace, database_url: str, rounds: int) -> int:
@@ -207,27 +359,13 @@ async def _run(args: argparse.Namespace, database_url: str, rounds: int) -> int:
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            if args.command == "create":
-                password = _read_new_password()
-                try:
-                    staff = await create_staff(session, username=args.username, role=Role(args.role), password=password,
-                                               display_name=args.display_name, email=args.email,
-                                               department=args.department, rounds=rounds)
-                except ValueError as e:
-                    print(f"error: {e}", file=sys.stderr)
-                    return 1
-                print(f"created {staff.username} ({staff.role})")
-            elif args.command == "list":
-                for s in await list_staff(session):
-                    print("\t".join([s.username, s.role, s.display_name, s.email or "-", s.department or "-",
-                                     "active" if s.active else "inactive"]))
-            else:
-                try:
-                    staff = await set_active(session, args.username, args.command == "activate")
-                except LookupError as e:
-                    print(f"error: {e}", file=sys.stderr)
-                    return 1
-                print(f"{staff.username}: {'active' if staff.active else 'inactive'}")
+            try:
+                out = await _command(session, args, rounds)
+            except (ValueError, LookupError) as e:
+                print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+                return 1
+            if out:
+                print(out)
     finally:
         await engine.dispose()
     return 0

@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from aftersales import search_attributes as sa
 from aftersales.config import Settings
-from aftersales.db.staff import seed_demo_staff
+from aftersales.db.staff import create_staff, get_staff, seed_demo_staff
+from aftersales.roles import Role
 from api.app import create_app
 from tests.conftest import binary
 
@@ -136,3 +137,11 @@ async def eventually(fn, timeout: float = 30.0):
 
 def unique_key() -> str:
     return uuid.uuid4().hex
+
+
+async def account(sessionmaker, settings: Settings, username: str, role: Role, **binding) -> None:
+    """An extra staff account (password: the demo password) with its department or contractor (P1)."""
+    async with sessionmaker() as session:
+        if await get_staff(session, username) is None:
+            await create_staff(session, username=username, role=role, password=settings.demo_password,
+                               rounds=settings.bcrypt_rounds, **binding)

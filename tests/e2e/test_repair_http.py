@@ -9,7 +9,7 @@ import pytest
 
 from aftersales.db.ledger import quarter_of
 from aftersales.roles import Role
-from tests.e2e.conftest import eventually, post_action, unique_key
+from tests.e2e.conftest import account, eventually, post_action, unique_key
 
 REPAIR = {
     "customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "7栋", "unit": "301"},
@@ -19,12 +19,13 @@ REPAIR = {
 
 
 @pytest.mark.asyncio
-async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
+async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, settings):
     finance = await staff.headers("finance")
     r = await api.put("/admin/contractors/CT-77", json={"name": "建工三公司", "deposit": "100000.00"}, headers=finance)
     assert r.status_code == 200, r.text
     assert (await api.put("/admin/contractors/CT-77", json={"name": "x", "deposit": 5.5},
                           headers=await staff.headers("cs_staff"))).status_code == 403
+    await account(sessionmaker, settings, "ct77", Role.contractor, contractor_id="CT-77")  # P1: acts for CT-77 only
 
     hotline = await staff.headers("hotline")
     key = unique_key()
@@ -49,7 +50,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
     await post_action(api, staff, no, "cs_staff", survey)
     await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"})
     await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"}, expect=409)
-    for who in ("engineering", "repair_lead", "contractor"):
+    for who in ("engineering", "repair_lead", "ct77"):
         view = await post_action(api, staff, no, who, {"action": "sign_survey"})
     assert view["status"] == "cost_approval"
     await post_action(api, staff, no, "engineering", {"action": "dispatch", "workers": ["chen"],
@@ -70,7 +71,9 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
                                                              "to_contractor": True})
     work = next(d for d in view["deadlines"] if d["key"] == "work")
     assert "7 working days" in work["label"]                                                    # R4 multi-trade
-    await post_action(api, staff, no, "contractor", {"action": "complete_work", "note": "外墙重做防水"})
+    await post_action(api, staff, no, "contractor2", {"action": "complete_work", "note": "外墙重做防水"},
+                      expect=404)                                    # P1, P2: not CT-DEMO2's work
+    await post_action(api, staff, no, "ct77", {"action": "complete_work", "note": "外墙重做防水"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 4})
@@ -79,7 +82,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff):
     await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
     view = await post_action(api, staff, no, "repair_lead", {"action": "cost_statement", "amount": "21000.50",
                                                              "note": "决算"})
-    for who in ("auditor", "contractor", "deputy_chief_engineer"):                              # A2 > 20,000, A3
+    for who in ("auditor", "ct77", "deputy_chief_engineer"):                              # A2 > 20,000, A3
         view = await post_action(api, staff, no, who, {"action": "decide", "decision": "approve"})
     assert view["status"] == "awaiting_payment"
     await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.00", "reference": "FK-9"},

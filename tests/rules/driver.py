@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from aftersales import access
+from aftersales.actions import AssignHandler
 from aftersales.actor import Actor
 from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice
 from aftersales.errors import Rejection
@@ -18,8 +20,23 @@ CAL = calendar(2026, 2027)
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=CST)
 
 
-def who(role: Role, username: str | None = None) -> Actor:
-    return Actor(username=username or role.value, role=role)
+def who(role: Role, username: str | None = None, *, department: str | None = None,
+        contractor_id: str | None = None) -> Actor:
+    return Actor(username=username or role.value, role=role, department=department, contractor_id=contractor_id)
+
+
+def bound(case: CaseMachine, role: Role, username: str | None = None) -> Actor:
+    """An account of `role` bound where P1 wants it for this case: a department role in the case's
+    department, a contractor account for the survey's contractor. Tests of P1 itself build their actors
+    with `who(...)` instead."""
+    department = case.state.department if role in access.DEPARTMENT_ROLES else None
+    contractor_id = access.contractor_of(case.state) if role in access.CONTRACTOR_ROLES else None
+    return who(role, username, department=department, contractor_id=contractor_id)
+
+
+def handler_account(case: CaseMachine, username: str) -> Actor:
+    """The account assign_handler names, as the API would resolve it: a dept_handler of the case's department."""
+    return who(Role.dept_handler, username, department=case.state.department)
 
 
 class CaseRun:
@@ -39,21 +56,34 @@ class CaseRun:
     def s(self):
         return self.case.state
 
-    def ctx(self) -> Ctx:
-        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER, rules_version=self.rules_version)
+    def ctx(self, action=None) -> Ctx:
+        accounts = {}
+        if isinstance(action, AssignHandler):
+            account = self.accounts[action.handler] if action.handler in self.accounts \
+                else handler_account(self.case, action.handler)
+            accounts = {action.handler: account} if account else {}
+        return Ctx(now=self.now.astimezone(timezone.utc), cal=CAL, ladder=LADDER, rules_version=self.rules_version,
+                   accounts=accounts)
 
-    def do(self, role: Role, action, username: str | None = None):
-        self.case.check(action, who(role, username), self.ctx())
-        self.effects += self.case.apply(action, who(role, username), self.ctx())
+    accounts: dict[str, Actor | None] = {}  # accounts assign_handler finds (None: none), where a test wants others
+
+    def actor(self, role: Role | Actor, username: str | None = None) -> Actor:
+        return role if isinstance(role, Actor) else bound(self.case, role, username)
+
+    def do(self, role: Role | Actor, action, username: str | None = None):
+        actor = self.actor(role, username)
+        self.case.check(action, actor, self.ctx(action))
+        self.effects += self.case.apply(action, actor, self.ctx(action))
         return self
 
-    def refused(self, role: Role, action, username: str | None = None) -> Rejection:
+    def refused(self, role: Role | Actor, action, username: str | None = None) -> Rejection:
         """The action is refused by the dry run and by the real apply, and the case is unchanged."""
+        actor = self.actor(role, username)
         before = self.case.state.model_dump()
         with pytest.raises(Rejection) as e:
-            self.case.check(action, who(role, username), self.ctx())
+            self.case.check(action, actor, self.ctx(action))
         with pytest.raises(Rejection):
-            self.case.apply(action, who(role, username), self.ctx())
+            self.case.apply(action, actor, self.ctx(action))
         assert self.case.state.model_dump() == before, "a refused action changed the case"
         return e.value
 

@@ -27,9 +27,7 @@ def intake(**kw) -> RepairIntake:
     return RepairIntake(**{**base, **kw})
 
 
-def survey(estimate="300", order_type="B", multi_trade=False, contractor_id=None) -> A.RecordSurvey:
-    if order_type == "A" and contractor_id is None:
-        contractor_id = "C-001"
+def survey(estimate="300", order_type="B", multi_trade=False, contractor_id="C-001") -> A.RecordSurvey:
     return A.RecordSurvey(action="record_survey", responsible_party="维修队", contractor_id=contractor_id,
                           multi_trade=multi_trade, estimate=Decimal(estimate), order_type=order_type)
 
@@ -170,7 +168,9 @@ def test_R1_late_arrivals_are_counted():
     r = Run().scheduled(appointment)
     r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=appointment + timedelta(minutes=30)))
     r.scheduled(appointment + timedelta(days=1))
-    r.do(R.contractor, A.RecordArrival(action="record_arrival", arrived_at=appointment + timedelta(days=1, minutes=15)))
+    arrival = A.RecordArrival(action="record_arrival", arrived_at=appointment + timedelta(days=1, minutes=15))
+    assert r.refused(R.contractor, arrival).kind == "forbidden"  # no survey names a contractor yet (P1)
+    r.do(R.engineering, arrival)
     assert r.s.late_arrivals == 2 and len(r.s.arrivals) == 2
 
 
@@ -398,7 +398,8 @@ def test_R6_failed_inspection_sends_the_work_back_with_the_same_due():
     r.do(R.cs_staff, inspect(False, "接口仍渗水"))
     assert r.s.status == RepairStatus.in_progress and r.s.inspections == [] and r.s.failed_inspections == 1
     assert r.due("work") == due and r.case.deadline("work").state == "open"
-    r.do(R.contractor, done).do(R.cs_staff, inspect())
+    assert r.refused(R.contractor, done).kind == "forbidden"  # the work went to the repair team (R5, P1)
+    r.do(R.engineering, done).do(R.cs_staff, inspect())
     assert r.s.status == RepairStatus.awaiting_inspection
     r.do(R.repair_lead, inspect())
     assert r.s.status == RepairStatus.inspected and r.case.deadline("work").state == "met"

@@ -24,8 +24,15 @@ from workflows.repair import RepairWorkflow, StartRepair
 HISTORIES = Path(__file__).parent.parent / "histories"
 
 
+DEPARTMENT = "工程部"    # the department the tests' complaints are classified to
+CONTRACTOR = "C-001"     # the contractor the tests' surveys name
+
+
 def actor(role: Role, username: str | None = None) -> Actor:
-    return Actor(username=username or role.value, role=role)
+    """A staff account bound as P1 wants it for the tests' cases (department, contractor)."""
+    return Actor(username=username or role.value, role=role,
+                 department=DEPARTMENT if role in (Role.dept_handler, Role.dept_head) else None,
+                 contractor_id=CONTRACTOR if role == Role.contractor else None)
 
 
 def complaint_intake(**kw) -> ComplaintIntake:
@@ -82,8 +89,9 @@ async def start_repair(client: Client, settings, case_no: str | None = None, **k
 
 
 async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | None = None) -> dict:
+    named = [actor(Role.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
     return await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
-        {"action": action, "actor": actor(role, username).model_dump()}))
+        {"action": action, "actor": actor(role, username).model_dump(), "accounts": named}))
 
 
 async def act_refused(handle: WorkflowHandle, role: Role, action: dict, kind: str) -> str:

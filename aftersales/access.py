@@ -1,0 +1,266 @@
+"""Who may do and see what (P1–P3): the one table the case machines, the API and the tests read.
+
+- ACTIONS (P1, A4): for each case type, every action and the roles that may do it. `decide` belongs to
+  the role named on the current approval step (APPROVER). On cases opened under rules v2 the scope
+  rules apply on top (`check_acting`): department roles act only on their own department's cases; a
+  handler's action (`handler=True`) only by the case's named handler (or the department's head); a
+  contractor only on work of its own contractor (the survey's contractor_id), and where the action is
+  the work itself (`dispatched=True`) only when the work order went to the contractor (R5).
+- SEEING (P2): which cases each role sees. `may_see(actor, facts)` decides for one case,
+  `visible_cases_clause(actor)` is the same rule as a SQL condition on the register (`cases`), so the
+  register filters before paging. The facts come from the case view (`case_facts`), and the
+  projection writes them to the register row (contractor_id, reached_roles).
+- PHONE (P3): who sees the owner's full number (`sees_full_phone`); everyone else sees it masked.
+- ENDPOINTS: the roles allowed on each role-restricted endpoint.
+
+Pure: no I/O; imported by the workflows' sandbox through the machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aftersales.actor import Actor
+from aftersales.errors import forbidden, invalid
+from aftersales.roles import Role
+
+R = Role
+
+# ---- P1: acting --------------------------------------------------------------------------------
+
+DEPARTMENT_ROLES = frozenset({R.dept_handler, R.dept_head})
+CONTRACTOR_ROLES = frozenset({R.contractor})
+
+
+@dataclass(frozen=True)
+class Act:
+    """Who may do one action. `roles` empty with approver=True: the role named on the current
+    approval step decides (A4)."""
+    roles: frozenset[Role] = frozenset()
+    approver: bool = False
+    handler: bool = False      # a dept_handler must be the case's named handler (C3, P1)
+    dispatched: bool = False   # a contractor only when the work order went to the contractor (R5, P1)
+
+
+def act(*roles: Role, handler: bool = False, dispatched: bool = False) -> Act:
+    return Act(roles=frozenset(roles), handler=handler, dispatched=dispatched)
+
+
+APPROVER = Act(approver=True)
+SURVEY_PARTIES = (R.cs_staff, R.engineering, R.repair_lead, R.contractor)  # R2
+INSPECTORS = (R.cs_staff, R.repair_lead)  # R6
+
+COMPLAINT_ACTIONS: dict[str, Act] = {
+    "classify": act(R.cs_staff, R.cs_manager),
+    "assign_handler": act(R.dept_head, R.cs_staff, R.cs_manager),
+    "department_feedback": act(R.dept_handler, R.dept_head, handler=True),
+    "propose_solution": act(R.dept_handler, R.dept_head, handler=True),
+    "decide": APPROVER,
+    "inform_customer": act(R.cs_staff, R.butler, R.cs_manager),
+    "record_satisfaction": act(R.cs_staff, R.butler, R.cs_manager),
+    "summarise": act(R.cs_staff, R.cs_manager),
+    "progress_note": act(R.butler, R.cs_staff),
+    "mark_major": act(R.cs_staff, R.cs_manager, R.deputy_gm, R.gm),
+    "record_meeting": act(R.cs_manager, R.deputy_gm, R.gm),
+    "file_special_report": act(R.cs_manager),
+    "authority_reply": act(R.cs_manager),
+    "open_repair": act(R.cs_staff, R.cs_manager),
+    "close": act(R.cs_staff, R.cs_manager),
+}
+
+REPAIR_ACTIONS: dict[str, Act] = {
+    "agree_appointment": act(R.hotline, R.cs_staff, R.butler),
+    "record_arrival": act(R.repair_lead, R.engineering, R.contractor),
+    "record_survey": act(R.cs_staff, R.engineering, R.repair_lead),
+    "sign_survey": act(*SURVEY_PARTIES),
+    "record_fee_acceptance": act(R.cs_staff, R.butler),
+    "dispatch": act(R.cs_staff, R.engineering),
+    "extend_deadline": act(R.cs_staff, R.cs_manager),
+    "complete_work": act(R.repair_lead, R.contractor, R.engineering, dispatched=True),
+    "inspect": act(*INSPECTORS),
+    "owner_sign_off": act(R.cs_staff, R.butler),
+    "revisit": act(R.cs_staff),
+    "follow_up": act(R.cs_manager),
+    "cost_statement": act(R.repair_lead),
+    "decide": APPROVER,
+    "pay": act(R.finance),
+    "progress_note": act(R.butler, R.cs_staff),
+}
+
+ACTIONS: dict[str, dict[str, Act]] = {"complaint": COMPLAINT_ACTIONS, "repair": REPAIR_ACTIONS}
+
+
+def action_roles(case_type: str, action: str) -> frozenset[Role] | None:
+    """The roles the table names for an action; None for `decide` (the approval step names it) or an
+    action the case type does not have."""
+    rule = ACTIONS[case_type].get(action)
+    return None if rule is None or rule.approver else rule.roles
+
+
+def contractor_of(state: Any) -> str | None:
+    """The contractor a repair's work is for: the survey's contractor_id (R3, P1)."""
+    survey = getattr(state, "survey", None)
+    return getattr(survey, "contractor_id", None) if survey is not None else None
+
+
+def check_acting(state: Any, action: str, actor: Actor) -> None:
+    """P1 scope, on top of the role table (cases under rules v2). Raises Rejection('forbidden')."""
+    rule = ACTIONS[state.case_type.value].get(action)
+    if rule is None:
+        return
+    if actor.role in DEPARTMENT_ROLES:
+        if not actor.department:
+            raise forbidden(f"{actor.username} ({actor.role.value}) belongs to no department and acts on no case (P1)")
+        if state.department != actor.department:
+            raise forbidden(f"case {state.case_no} is not {actor.department}'s "
+                            f"(responsible department: {state.department or 'not classified yet'}) (P1)")
+        if rule.handler and actor.role == R.dept_handler and state.handler not in (None, actor.username):
+            # (no handler named yet: the machine answers 409, assign_handler first)
+            raise forbidden(f"only the named handler {state.handler} or the head of {state.department} "
+                            "may do this (C3, P1)")
+    if actor.role in CONTRACTOR_ROLES:
+        mine, theirs = actor.contractor_id, contractor_of(state)
+        if not mine:
+            raise forbidden(f"{actor.username} is bound to no contractor and acts on no work (P1)")
+        if theirs != mine:
+            raise forbidden(f"case {state.case_no} is not work of contractor {mine} (P1)")
+        if rule.dispatched and not getattr(state, "to_contractor", False):
+            raise forbidden(f"the work of {state.case_no} went to the repair team, not to the contractor (R5, P1)")
+
+
+def check_named_handler(state: Any, handler: str, account: Actor | None) -> None:
+    """C3/P1: the named handler is an active dept_handler of the case's department. `account` is the
+    named account as the API found it in the read model (None: no such active account)."""
+    if account is None:
+        raise invalid(f"handler: {handler!r} is not an active staff account (C3, P1)")
+    if account.role != R.dept_handler:
+        raise invalid(f"handler: {handler} is {account.role.value}, not a dept_handler (C3, P1)")
+    if account.department != state.department:
+        raise invalid(f"handler: {handler} is a handler of {account.department or 'no department'}, not of "
+                      f"{state.department} (C3, P1)")
+
+
+# ---- P2: seeing --------------------------------------------------------------------------------
+
+SEES_ALL = frozenset({R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm})
+SEES_DEPARTMENT = DEPARTMENT_ROLES
+SEES_REPAIRS = frozenset({R.repair_lead, R.engineering})
+SEES_DISPATCHED = CONTRACTOR_ROLES
+SEES_REACHED = frozenset({R.deputy_chief_engineer, R.auditor, R.finance})
+# payment statuses where the case has been passed to finance (A3), whether or not a step names it
+_FINANCE_STATUSES = frozenset({"awaiting_payment"})
+
+
+def reached_roles(view: Mapping[str, Any]) -> list[Role]:
+    """P2: the roles of SEES_REACHED a case has reached: named on an approval step that came up (or
+    was decided), owning a deadline on it, having acted on it, or (finance) asked to pay."""
+    roles: set[str] = set()
+    for approval in view.get("approvals") or []:
+        for step in approval.get("steps") or []:
+            roles.add(step.get("role"))
+            if step.get("decision") is None:
+                break  # later steps have not come up yet
+    for d in view.get("deadlines") or []:
+        roles.update(d.get("owners") or [])
+    roles.update(t.get("role") for t in view.get("timeline") or [])
+    if view.get("status") in _FINANCE_STATUSES or view.get("payment"):
+        roles.add(R.finance.value)
+    return sorted((r for r in SEES_REACHED if r.value in roles), key=lambda r: r.value)
+
+
+def case_facts(view: Mapping[str, Any]) -> dict[str, Any]:
+    """What visibility and the phone rule need to know of a case, from its view (live, or as projected)."""
+    survey = view.get("survey") or {}
+    return {
+        "case_type": view.get("case_type") or view.get("type"),
+        "department": view.get("department"),
+        "handler": view.get("handler"),
+        "contractor_id": survey.get("contractor_id"),
+        "reached_roles": [r.value for r in reached_roles(view)],
+    }
+
+
+def reached_column(roles: Iterable[Role | str]) -> str:
+    """How reached roles are stored in the register (`,finance,auditor,`), for a LIKE match."""
+    values = [r.value if isinstance(r, Role) else r for r in roles]
+    return "," + ",".join(values) + "," if values else ""
+
+
+def may_see(actor: Actor, facts: Mapping[str, Any]) -> bool:
+    """P2 for one case; `visible_cases_clause` is the same rule in SQL."""
+    role = actor.role
+    if role in SEES_ALL:
+        return True
+    if role in SEES_DEPARTMENT:
+        return bool(actor.department) and facts.get("department") == actor.department
+    if role in SEES_REPAIRS:
+        return facts.get("case_type") == "repair"
+    if role in SEES_DISPATCHED:
+        return bool(actor.contractor_id) and facts.get("case_type") == "repair" \
+            and facts.get("contractor_id") == actor.contractor_id
+    if role in SEES_REACHED:
+        return role.value in (facts.get("reached_roles") or [])
+    return False
+
+
+def visible_cases_clause(actor: Actor):
+    """P2 as a SQL condition on the register (`aftersales.db.models.Case`): add it to every query that
+    lists cases, before paging, so totals and pages count only what the user may see."""
+    from sqlalchemy import and_, false, true
+
+    from aftersales.db.models import Case
+
+    role = actor.role
+    if role in SEES_ALL:
+        return true()
+    if role in SEES_DEPARTMENT:
+        return Case.department == actor.department if actor.department else false()
+    if role in SEES_REPAIRS:
+        return Case.case_type == "repair"
+    if role in SEES_DISPATCHED:
+        if not actor.contractor_id:
+            return false()
+        return and_(Case.case_type == "repair", Case.contractor_id == actor.contractor_id)
+    if role in SEES_REACHED:
+        return Case.reached_roles.like(f"%,{role.value},%")
+    return false()
+
+
+# ---- P3: the owner's phone ---------------------------------------------------------------------
+
+CALLS_OWNERS = frozenset({R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm})
+
+
+def sees_full_phone(actor: Actor, facts: Mapping[str, Any]) -> bool:
+    """P3: those who call owners: hotline, cs_staff, butler, cs_manager, deputy_gm, gm, the case's
+    named handler, repair_lead on a repair. Everyone else sees 138****1234."""
+    if actor.role in CALLS_OWNERS:
+        return True
+    if actor.role == R.dept_handler:
+        return facts.get("handler") == actor.username and facts.get("department") == actor.department
+    if actor.role == R.repair_lead:
+        return facts.get("case_type") == "repair"
+    return False
+
+
+# ---- endpoints -----------------------------------------------------------------------------------
+
+ENDPOINTS: dict[str, tuple[Role, ...]] = {
+    "register_case": (R.hotline, R.cs_staff, R.cs_manager, R.butler),          # POST /complaints, /repairs (C1, R1)
+    "register_contractor": (R.finance,),                                      # PUT /admin/contractors/{id} (A3)
+    "read_deposit": (R.finance, R.auditor, R.cs_manager, R.engineering, R.deputy_chief_engineer,
+                     R.deputy_gm, R.gm, R.contractor),                        # GET /contractors/{id}/deposit (A3)
+    "read_worker_report": (R.cs_manager, R.repair_lead, R.deputy_chief_engineer, R.deputy_gm, R.gm),  # R9
+    "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
+    "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)
+    "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)
+}
+
+
+def may_read_deposit(actor: Actor, contractor_id: str) -> bool:
+    """A contractor reads its own deposit only; the other readers any (A3, P2)."""
+    if actor.role in CONTRACTOR_ROLES:
+        return actor.contractor_id == contractor_id
+    return actor.role in ENDPOINTS["read_deposit"]
