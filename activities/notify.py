@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from aftersales import messages
 from aftersales.config import Settings
 from aftersales.db.models import NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
@@ -66,6 +67,7 @@ class Notification(BaseModel):
     subject: str
     body: str
     reason: str  # why, e.g. "deadline dept_feedback missed (C3)"
+    message: messages.Message | None = None  # E4: when set, the text is rendered from it (subject, body unused)
 
 
 class NotificationResult(BaseModel):
@@ -108,9 +110,29 @@ def webhook_label(url: str) -> str:
     return f"{parts.scheme or '?'}://{netloc}#{digest}"
 
 
-def robot_payload(n: Notification) -> dict:
-    """The text message of the WeCom and DingTalk group robots."""
-    return {"msgtype": "text", "text": {"content": f"{n.subject}\n{n.body}"}}
+class Rendered(BaseModel):
+    """What the readers get (E4): e-mail subject and text, and the robots' JSON."""
+    subject: str
+    text: str
+    robot: dict
+
+
+def render(n: Notification, base_url: str) -> Rendered:
+    """From the message's facts (aftersales.messages, Chinese, Beijing time, a link to the case);
+    a notification scheduled before messages existed keeps its subject and body."""
+    if n.message is not None:
+        subject = messages.subject(n.message)
+        return Rendered(subject=subject, text=messages.email_text(n.message, base_url),
+                        robot=messages.robot_markdown(subject, messages.markdown(n.message, base_url)))
+    text = mask_mobile_numbers(f"{n.body}\n\n原因 Reason: {n.reason}\n案件 Case: {n.case_no}\n")
+    subject = mask_mobile_numbers(n.subject)
+    return Rendered(subject=subject, text=text,
+                    robot={"msgtype": "text", "text": {"content": mask_mobile_numbers(f"{n.subject}\n{n.body}")}})
+
+
+def robot_payload(n: Notification, base_url: str = "") -> dict:
+    """The group robots' message (WeCom and DingTalk)."""
+    return render(n, base_url).robot
 
 
 def _describe(exc: BaseException, secret: str | None = None, shown_as: str = "") -> str:
@@ -212,14 +234,14 @@ class NotificationActivities:
         return emails, roles_without_email, unreachable_users
 
     # ---- channels ---------------------------------------------------------------------------
-    def _email(self, n: Notification, address: str) -> EmailMessage:
+    def _email(self, n: Notification, address: str, rendered: Rendered) -> EmailMessage:
         s = self.settings
         msg = EmailMessage()
         msg["From"] = s.smtp_sender
         msg["To"] = address
         # Encoded here (RFC 2047, UTF-8) rather than by the email policy: Python's folding of long
         # CJK subjects drops the space at a fold ("反馈 逾期" arrives as "反馈逾期").
-        subject = " ".join(n.subject.splitlines())
+        subject = " ".join(rendered.subject.splitlines())
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
         msg["Date"] = format_datetime(datetime.now(UTC))
         # Deterministic: should a crash force a resend, mail systems can tell it is the same message.
@@ -228,7 +250,7 @@ class NotificationActivities:
         msg["Message-ID"] = f"<{digest}@{domain}>"
         msg["X-Aftersales-Case"] = n.case_no
         msg["X-Aftersales-Notification"] = n.notification_id
-        msg.set_content(f"{n.body}\n\n原因 Reason: {n.reason}\n案件 Case: {n.case_no}\n", charset="utf-8")
+        msg.set_content(rendered.text, charset="utf-8")
         return msg
 
     async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list[str]:
@@ -236,6 +258,7 @@ class NotificationActivities:
         s = self.settings
         failures: list[str] = []
         remaining = list(addresses)
+        rendered = render(n, s.public_base_url)
         try:
             smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
                                    password=s.smtp_password, start_tls=s.smtp_starttls,
@@ -244,7 +267,7 @@ class NotificationActivities:
                 while remaining:
                     address = remaining.pop(0)
                     try:
-                        refused, _ = await smtp.send_message(self._email(n, address))
+                        refused, _ = await smtp.send_message(self._email(n, address, rendered))
                         problem = (f"refused: {' '.join(f'{r.code} {r.message}' for r in refused.values())}"
                                    if refused else None)
                     except aiosmtplib.SMTPException as e:
@@ -265,7 +288,7 @@ class NotificationActivities:
         """POSTs the robot JSON to each URL; a non-2xx answer, or a robot's non-zero errcode (WeCom
         and DingTalk answer 200 with an errcode), is a failure. Returns the failures."""
         failures: list[str] = []
-        payload = robot_payload(n)
+        payload = robot_payload(n, self.settings.public_base_url)
         async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds) as client:
             for label, url in hooks:
                 try:

@@ -17,6 +17,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, forbidden, invalid
+from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
 
@@ -145,6 +146,7 @@ class Notice(BaseModel):
     subject: str
     body: str
     reason: str
+    message: Message | None = None  # E4: what the activity renders for its readers (aftersales.messages)
 
 
 class EarlyWarningCheck(BaseModel):
@@ -196,7 +198,18 @@ class CaseState(BaseModel):
         return max([self.base_level, *(d.level for d in self.deadlines)])
 
     def overdue(self, now: datetime) -> bool:
-        return any(d.open and (d.missed or d.due_at <= now) for d in self.deadlines)
+        """A case deadline is open past its due time. E4 (rules 2): a missed progress note (C5,
+        R1/S3: a deadline that does not escalate) reminds; it does not make the case overdue."""
+        return any(d.open and (d.missed or d.due_at <= now) and (d.escalates or self.rules_version < 2)
+                   for d in self.deadlines)
+
+    def facts(self) -> CaseFacts:
+        """What a message names about the case (E4): number, place, category, department, handler."""
+        c = self.customer
+        category = getattr(self, "category", None) or "、".join(getattr(self, "trades", []) or []) or None
+        return CaseFacts(case_no=self.case_no, case_type=self.case_type.value, project=c.project,
+                         building=c.building, unit=c.unit, category=category, department=self.department,
+                         handler=self.handler)
 
 
 class CaseMachine:
@@ -253,15 +266,25 @@ class CaseMachine:
         )
 
     def notify(self, roles: list[Role], subject: str, body: str, reason: str,
-               usernames: list[str] | None = None, department: str | None = None) -> None:
+               usernames: list[str] | None = None, department: str | None = None,
+               items: list[DueItem] | None = None, level: int | None = None) -> None:
+        """A notice to roles and/or named staff. `subject` is its one-line title and `body` a sentence,
+        both Chinese; the message adds the case's facts, the items due or missed and the level (E4)."""
         self.state.notice_seq += 1
+        message = Message(title=subject, text=body, case=self.state.facts(), items=items or [], level=level,
+                          level_role=roles[0] if level and roles else None)
         self.effects.append(
             Notice(
                 notification_id=f"{self.state.case_no}:n{self.state.notice_seq}",
                 roles=roles, usernames=usernames or [], department=department,
-                subject=f"[{self.state.case_no}] {subject}", body=body, reason=reason,
+                subject=f"[{self.state.case_no}] {subject}", body=body, reason=reason, message=message,
             )
         )
+
+    @staticmethod
+    def due_item(d: "Deadline") -> DueItem:
+        return DueItem(key=d.key, name=deadline_name(d.key, d.owners), rule=d.rule, due_at=d.due_at,
+                       missed=d.missed)
 
     def take_effects(self) -> list[Effect]:
         effects, self.effects = self.effects, []
@@ -373,10 +396,11 @@ class CaseMachine:
         assert step is not None
         key = f"approval:{approval.id}"
         self.waive_key(key)
-        self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{step.role.value} to {step.kind}: {approval.subject}",
+        d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{step.role.value} to {step.kind}: {approval.subject}",
                           due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
-        self.notify([step.role], f"待审批: {approval.subject}",
-                    f"{approval.subject} waits for your decision ({step.kind}).", f"approval {approval.id} ({approval.rule})")
+        self.notify([step.role], f"待您审批：{approval.subject}",
+                    f"{approval.subject} 等待{role_title(step.role)}决定（{step.kind}，{approval.rule}）。",
+                    f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)])
 
     def waive_key(self, key: str) -> None:
         for d in self.state.deadlines:
@@ -407,8 +431,9 @@ class CaseMachine:
         """One escalation step for an overdue deadline: up one level of the ladder (E1), or a
         repeated reminder to the owners for a deadline that does not escalate (C5)."""
         if not d.escalates:
-            self.notify(d.owners, f"提醒: {d.label} 已逾期", f"{d.label} was due {d.due_at.isoformat()}.",
-                        f"{d.rule} overdue", department=d.department)
+            name = deadline_name(d.key, d.owners)
+            self.notify(d.owners, f"提醒：{name}已逾期", f"{name}应于 {beijing(d.due_at)} 完成，至今未办。",
+                        f"{d.rule} overdue", department=d.department, items=[self.due_item(d)])
             d.next_step_at = ctx.cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
             return
         ladder = ctx.ladder
@@ -419,10 +444,12 @@ class CaseMachine:
         d.level = level
         role = ladder[level - 1]
         self.note(ctx, "escalation", f"escalated to level {level} ({role.value}): {d.label} ({d.rule}) overdue")
-        self.notify([role], f"升级 L{level}: {d.label} 逾期",
-                    f"Case {self.state.case_no}: {d.label} ({d.rule}) was due {d.due_at.isoformat()} and is not done.",
+        name = deadline_name(d.key, d.owners)
+        self.notify([role], f"{name}逾期，已升级至{role_title(role)}",
+                    f"{name}（{d.rule}）应于 {beijing(d.due_at)} 完成，至今未办，请督办。",
                     f"E1 escalation level {level}: {d.rule} overdue",
-                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None)
+                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None,
+                    items=[self.due_item(d)], level=level)
         d.next_step_at = ctx.cal.add_working_days(at, 1) if level < len(ladder) else None
 
     # ---- notification results (E3) ---------------------------------------------------------

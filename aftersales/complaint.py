@@ -153,23 +153,23 @@ class ComplaintCase(CaseMachine):
         ladder = ctx.ladder
         s.base_level = max(s.base_level, ladder.index(Role.deputy_gm) + 1 if Role.deputy_gm in ladder else len(ladder))
         self.note(ctx, "major", f"major complaint: {reason}; reported to gm, deputy_gm (C8, E2)")
-        self.notify([Role.gm, Role.deputy_gm], "重大投诉 major complaint",
-                    f"{s.category} at {s.customer.project} {s.customer.building}: {reason}.", "C8 major complaint")
+        self.notify([Role.gm, Role.deputy_gm], "重大投诉，请即关注",
+                    f"{s.category}：{reason}。按 C8 召开紧急会议决定处理方案。", "C8 major complaint")
         if s.department:
             self._notify_major_department(ctx)
 
     def _notify_major_department(self, ctx: Ctx) -> None:
         self.note(ctx, "major", f"major complaint reported to the head of {self.state.department} (C8)")
-        self.notify([Role.dept_head], "重大投诉 major complaint", f"Your department handles major complaint "
-                    f"{self.state.case_no}: an emergency meeting decides the solution.", "C8 major complaint",
-                    department=self.state.department)
+        self.notify([Role.dept_head], "重大投诉由贵部门处理", "处理方案由紧急会议决定（C8），请做好准备。",
+                    "C8 major complaint", department=self.state.department)
 
     def record_early_warning(self, ctx: Ctx, count: int, window_days: int) -> None:
         """C11: several complaints on one building within a short window warn cs_manager."""
         s = self.state
         s.early_warning = f"{count} complaints on {s.customer.project} {s.customer.building} within {window_days} days"
         self.note(ctx, "early_warning", f"early warning: {s.early_warning} (C11)")
-        self.notify([Role.cs_manager], "投诉预警 early warning", f"{s.early_warning}; a major complaint may be coming.",
+        self.notify([Role.cs_manager], "投诉预警：可能发展为重大投诉",
+                    f"{s.customer.project}{s.customer.building} {window_days} 天内已有 {count} 件投诉（C11）。",
                     "C11 early warning")
         s.seq += 1
 
@@ -186,12 +186,12 @@ class ComplaintCase(CaseMachine):
             return
         s.status = _S.assigned
         self.note(ctx, "classified", f"{a.category}, responsible department {a.department} (C2)", actor)
-        self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"feedback from {a.department}",
-                          due_at=ctx.cal.add_working_days(ctx.now, FEEDBACK_WORKING_DAYS),
-                          owners=[Role.dept_handler, Role.dept_head])
-        self.notify([Role.dept_head], "新投诉 complaint for your department",
-                    f"{a.category}: name a handler; feedback is due within {FEEDBACK_WORKING_DAYS} working days.",
-                    "C3 complaint assigned", department=a.department)
+        feedback = self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"feedback from {a.department}",
+                                     due_at=ctx.cal.add_working_days(ctx.now, FEEDBACK_WORKING_DAYS),
+                                     owners=[Role.dept_handler, Role.dept_head])
+        self.notify([Role.dept_head], "新投诉待贵部门处理",
+                    f"请指定处理人，并于 {FEEDBACK_WORKING_DAYS} 个工作日内向客户服务部反馈（C3）。",
+                    "C3 complaint assigned", department=a.department, items=[self.due_item(feedback)])
         if s.major:
             self._notify_major_department(ctx)
 
@@ -201,8 +201,9 @@ class ComplaintCase(CaseMachine):
             access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
         self.state.handler = a.handler
         self.note(ctx, "assigned", f"handler {a.handler} follows the case (C3)", actor)
-        self.notify([], "投诉处理 complaint assigned to you", f"You handle {self.state.case_no}.", "C3 named handler",
-                    usernames=[a.handler])
+        self.notify([], "您被指定为投诉处理人", "请全程跟进本投诉并按时反馈（C3）。", "C3 named handler",
+                    usernames=[a.handler], items=[self.due_item(d) for d in self.state.deadlines
+                                                  if d.open and d.key == "dept_feedback"])
 
     def on_department_feedback(self, a: A.DepartmentFeedback, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.assigned, doing="record the department's feedback")
@@ -268,8 +269,8 @@ class ComplaintCase(CaseMachine):
         s.satisfaction, s.satisfaction_comment, s.status = a.score, a.comment, _S.satisfaction_recorded
         self.note(ctx, "satisfaction", f"satisfaction {a.score}/5" + (f": {a.comment}" if a.comment else "") + " (C7)", actor)
         if a.score <= 2:
-            self.notify([Role.cs_manager], "客户不满意 dissatisfied owner",
-                        f"Satisfaction {a.score}/5 on {s.case_no}.", "C7 dissatisfied owner")
+            self.notify([Role.cs_manager], "客户不满意", f"客户满意度 {a.score}/5，请跟进（C7）。",
+                        "C7 dissatisfied owner")
 
     def on_summarise(self, a: A.Summarise, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.satisfaction_recorded, doing="summarise")
@@ -371,8 +372,7 @@ class ComplaintCase(CaseMachine):
         s.linked_case_no, s.linked_status = repair_no, status
         self.note(ctx, "repair_progress", f"repair {repair_no}: {status}")
         if status == "closed":
-            self.notify([Role.cs_staff], "维修完成 repair closed",
-                        f"Repair {repair_no} of complaint {s.case_no} is closed: the complaint may close.",
+            self.notify([Role.cs_staff], "关联维修已结案", f"维修单 {repair_no} 已结案，本投诉可以结案（C6）。",
                         "repair closed")
         s.seq += 1
 

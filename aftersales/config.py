@@ -65,6 +65,8 @@ class Settings(BaseSettings):
         default_factory=dict, description="role id -> webhook URLs (JSON POST, e.g. WeCom robot)"
     )
     webhook_timeout_seconds: float = 10.0
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="where staff open the product: messages link to <base>/app/cases/<no> (E4)")
 
     # Early warning (C11)
     early_warning_threshold: int = 3

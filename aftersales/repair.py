@@ -37,6 +37,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import ApprovalStep, route_repair_cost, route_settlement_audit
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
 from aftersales.errors import conflict, forbidden, invalid
+from aftersales.messages import beijing, role_title, yuan
 from aftersales.roles import Role
 
 CASE_NO_PREFIX = "WX"  # 维修
@@ -304,7 +305,9 @@ class RepairCase(CaseMachine):
             text = (f"late arrival: {minutes_late} min after the agreed {s.appointment_at.isoformat()}, "
                     "owner not contacted (R1)")
             self.note(ctx, "late_arrival", text, actor)
-            self.notify([Role.cs_manager], "维修迟到 late arrival", f"Repair {s.case_no}: {text}.", "R1 late arrival")
+            self.notify([Role.cs_manager], "维修人员迟到",
+                        f"比约定的 {beijing(s.appointment_at)} 迟到 {minutes_late} 分钟，且未联系业主（R1）。",
+                        "R1 late arrival")
         elif late > LATE_ARRIVAL_GRACE:
             self.note(ctx, "arrival", f"arrived {minutes_late} min late; the owner was contacted (R1)", actor)
         else:
@@ -327,9 +330,9 @@ class RepairCase(CaseMachine):
                   f"responsible {a.responsible_party}, {kind}, estimate {a.estimate} yuan, work order {order} (R2, R3)",
                   actor)
         parties = s.survey.required_roles
-        self.notify(parties, "待会签 survey to co-sign",
-                    f"Repair {s.case_no}: survey of {a.estimate} yuan waits for the signatures of "
-                    f"{', '.join(r.value for r in parties)}.", "R2 survey co-signature")
+        self.notify(parties, "现场勘察待会签",
+                    f"勘察估价 {yuan(a.estimate)}，待{'、'.join(role_title(r) for r in parties)}会签（R2）。",
+                    "R2 survey co-signature")
 
     def on_sign_survey(self, a: A.SignSurvey, actor: Actor, ctx: Ctx) -> None:
         s = self.state
@@ -375,24 +378,21 @@ class RepairCase(CaseMachine):
         if approval.purpose == "repair_cost":
             if approval.status == "approved":
                 s.status = _S.surveyed
-                self.notify([Role.cs_staff, Role.engineering], "维修费用已批准 repair cost approved",
-                            f"Repair {s.case_no} may be dispatched.", "A1 approved")
+                self.notify([Role.cs_staff, Role.engineering], "维修费用已批准", "可以派工（A1）。", "A1 approved")
             else:
                 assert s.survey is not None
                 s.survey.signatures, s.survey.completed_at = [], None
                 s.status = _S.survey_returned
-                self.notify([Role.cs_staff, Role.engineering, Role.repair_lead], "勘察退回 survey returned",
-                            f"Repair {s.case_no}: the cost was not approved ({approval.status}); "
-                            "re-record the survey.", "A1 not approved")
+                self.notify([Role.cs_staff, Role.engineering, Role.repair_lead], "勘察退回",
+                            f"维修费用未获批准（{approval.status}），请重新勘察（A1）。", "A1 not approved")
         elif approval.purpose == "settlement":
             if approval.status == "approved":
                 s.settled_amount, s.status = approval.amount, _S.awaiting_payment
-                self.notify([Role.finance], "待付款 settlement to pay",
-                            f"Repair {s.case_no}: settlement of {approval.amount} yuan approved.", "A3 settlement")
+                self.notify([Role.finance], "结算已批准，待付款",
+                            f"结算金额 {yuan(approval.amount)} 已批准，请付款（A3）。", "A3 settlement")
             else:
                 s.status = _S.revisited
-                self.notify([Role.repair_lead], "决算退回 cost statement returned",
-                            f"Repair {s.case_no}: the cost statement was not approved ({approval.status}).",
+                self.notify([Role.repair_lead], "决算退回", f"维修工程决算书未获批准（{approval.status}）（A2）。",
                             "A2 not approved")
 
     # ---- R3: paid service ----------------------------------------------------------------------
@@ -424,9 +424,8 @@ class RepairCase(CaseMachine):
         to = "the contractor (through engineering, R5)" if a.to_contractor else "the repair team"
         self.note(ctx, "dispatched", f"work order {s.survey.order_type if s.survey else ''} dispatched to {to}: "
                   f"{', '.join(a.workers)}; due {due.isoformat()} (R4)", actor)
-        self.notify([Role.contractor] if a.to_contractor else [], "派工 work order",
-                    f"Repair {s.case_no} at {s.customer.project} {s.customer.building} {s.customer.unit}: "
-                    f"due {due.isoformat()}.", "R4 dispatch", usernames=list(a.workers))
+        self.notify([Role.contractor] if a.to_contractor else [], "派工单",
+                    f"请于 {beijing(due)} 前完工（R4）。", "R4 dispatch", usernames=list(a.workers))
 
     def _work_deadline(self, ctx: Ctx) -> datetime:
         """R4/R5: 3 working days for single-trade work, 7 for multi-trade, from now."""
@@ -451,7 +450,7 @@ class RepairCase(CaseMachine):
         s = self.state
         s.completion_note, s.status, s.inspections = a.note, _S.awaiting_inspection, []
         self.note(ctx, "work_done", f"work reported done: {a.note} (R6)", actor)
-        self.notify(list(INSPECTORS), "待验收 inspection", f"Repair {s.case_no} is ready for inspection.",
+        self.notify(list(INSPECTORS), "维修已完工，待验收", "请组织完工验收，并请业主签认（R6）。",
                     "R6 completion inspection")
 
     def on_inspect(self, a: A.Inspect, actor: Actor, ctx: Ctx) -> None:
@@ -468,8 +467,8 @@ class RepairCase(CaseMachine):
             s.status, s.inspections = _S.in_progress, []
             self.note(ctx, "inspection_failed", f"inspection failed by {actor.role.value}: {a.note}; the work goes "
                       "back, its deadline still running (R6)", actor)
-            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "验收不合格 inspection failed",
-                        f"Repair {s.case_no}: {a.note}", "R6 failed inspection", usernames=s.workers)
+            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "验收不合格，请返工",
+                        f"验收意见：{a.note}（R6）", "R6 failed inspection", usernames=s.workers)
             return
         self.note(ctx, "inspection_passed", f"inspection passed by {actor.role.value} (R6)", actor)
         if {i.role for i in s.inspections if i.passed} >= set(INSPECTORS):
@@ -506,8 +505,8 @@ class RepairCase(CaseMachine):
                                          quality=s.sign_off.quality + a.quality,
                                          attitude=s.sign_off.attitude + a.attitude, at=ctx.now))
         if a.satisfaction <= LOW_SATISFACTION:
-            self.notify([Role.cs_manager], "业主不满意 dissatisfied owner",
-                        f"Repair {s.case_no}: satisfaction {a.satisfaction}/5, follow-up {a.follow_up}.",
+            self.notify([Role.cs_manager], "业主不满意",
+                        f"回访满意度 {a.satisfaction}/5，后续：{'返修' if a.follow_up == 'reopen' else '客户服务部经理跟进'}（V3）。",
                         "R7/V3 dissatisfied owner")
         if a.follow_up == "reopen":
             s.status, s.inspections, s.sign_off = _S.in_progress, [], None
@@ -515,8 +514,8 @@ class RepairCase(CaseMachine):
             due = self._work_deadline(ctx)
             self._next_progress(ctx)
             self.note(ctx, "reopened", f"work reopened after the revisit; due {due.isoformat()} (R7)", actor)
-            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "返修 work reopened",
-                        f"Repair {s.case_no} reopened after the revisit: {a.note or ''}", "R7 reopen",
+            self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "回访后返修",
+                        f"回访后返修：{a.note or '业主不满意'}（R7）。", "R7 reopen",
                         usernames=s.workers)
         elif a.follow_up == "cs_manager_follow_up":
             s.status = _S.follow_up

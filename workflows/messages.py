@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from aftersales.actor import Actor
 from aftersales.case import TimelineItem
+from aftersales.messages import Message
 from aftersales.roles import Role
 from aftersales.views import CaseRow
 
@@ -47,6 +48,7 @@ class Notification(BaseModel):
     subject: str
     body: str
     reason: str
+    message: Message | None = None
 
 
 class NotificationResult(BaseModel):

@@ -95,6 +95,11 @@ class CaseRun:
     def notices(self) -> list[Notice]:
         return [e for e in self.effects if isinstance(e, Notice)]
 
+    @staticmethod
+    def about(n: Notice, key_part: str) -> bool:
+        """The notice names a deadline whose key contains key_part (E4: its message's items)."""
+        return n.message is not None and any(key_part in i.key for i in n.message.items)
+
     def of(self, kind: type) -> list:
         return [e for e in self.effects if isinstance(e, kind)]
 

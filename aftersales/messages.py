@@ -1,0 +1,185 @@
+"""Every message a person reads (E4), in one place: e-mail subject and text, and the markdown of the
+WeCom / DingTalk group robots, for one case's notice and for a digest of several cases.
+
+Pure: the machine fills a `Message` with facts (the case, what is due or missed and since when, the
+escalation level); the notification activity renders it with the public base URL (the link to the
+case). Chinese, Beijing time (`2026-11-26 17:30`), and never a full phone number: every rendering
+passes through `privacy.mask_mobile_numbers` last, whatever free text a person typed into the case.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from aftersales.privacy import mask_mobile_numbers
+from aftersales.roles import ROLE_TITLES, Role
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+CASE_TYPE_NAMES = {"complaint": "投诉", "repair": "维修"}
+
+# What each deadline is called in a message (keys of aftersales.case.Deadline); approvals are
+# "approval:<id>" and named after the approver's step.
+DEADLINE_NAMES = {
+    "opinion": "处理意见答复客户",
+    "close": "投诉结案",
+    "progress": "向业主通报进度",
+    "dept_feedback": "责任部门反馈",
+    "solution": "提出处理方案",
+    "survey": "现场勘察会签",
+    "work": "维修完工",
+    "revisit": "完工电话回访",
+    "follow_up": "客户服务部经理跟进业主",
+}
+
+
+def beijing(m: datetime) -> str:
+    """'2026-11-26 17:30' in Beijing time."""
+    return m.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def yuan(amount: Decimal | int | float | None) -> str:
+    """'¥1,234.50' (an unknown amount: '—')."""
+    return "—" if amount is None else f"¥{Decimal(amount):,.2f}"
+
+
+def role_title(role: Role | str) -> str:
+    return ROLE_TITLES.get(Role(role), str(role))
+
+
+def deadline_name(key: str, owners: list[Role] | None = None) -> str:
+    if key.startswith("approval:"):
+        who = "、".join(role_title(r) for r in owners or [])
+        return f"{who}审批" if who else "审批"
+    return DEADLINE_NAMES.get(key, key)
+
+
+def case_link(base_url: str, case_no: str) -> str:
+    return f"{base_url.rstrip('/')}/app/cases/{case_no}"
+
+
+class CaseFacts(BaseModel):
+    """Who and where: what a reader needs to recognise the case (no phone number)."""
+    case_no: str
+    case_type: str
+    project: str
+    building: str
+    unit: str
+    category: str | None = None
+    department: str | None = None
+    handler: str | None = None
+
+    @property
+    def place(self) -> str:
+        return f"{self.project}{self.building}{self.unit}"
+
+
+class DueItem(BaseModel):
+    """One thing that is due or was missed: its name, rule, due time and whether it is overdue."""
+    key: str
+    name: str
+    rule: str
+    due_at: datetime
+    missed: bool = True
+
+
+class Message(BaseModel):
+    """One case's notice: a one-line title, an optional sentence, the case, what is due or missed,
+    and the escalation level it reached (E1)."""
+    title: str
+    text: str = ""
+    case: CaseFacts
+    items: list[DueItem] = []
+    level: int | None = None
+    level_role: Role | None = None
+
+
+class Digest(BaseModel):
+    """Several reminders for one recipient that fell due in one window, as one message (E4)."""
+    recipient: str  # a role id
+    window_end: datetime
+    messages: list[Message]
+
+
+# ---- rendering -------------------------------------------------------------------------------
+
+def _level(m: Message) -> str | None:
+    if not m.level:
+        return None
+    return f"第{m.level}级" + (f"（{role_title(m.level_role)}）" if m.level_role else "")
+
+
+def _item_line(i: DueItem) -> str:
+    line = f"{i.name}（{i.rule}）：应于 {beijing(i.due_at)} 完成"
+    return line + (f"，自 {beijing(i.due_at)} 起逾期未办" if i.missed else "")
+
+
+def subject(m: Message) -> str:
+    tag = CASE_TYPE_NAMES.get(m.case.case_type, m.case.case_type)
+    if m.level:
+        tag += f"·升级{m.level}级"
+    return mask_mobile_numbers(f"【{tag}】{m.case.case_no} {m.title}（{m.case.place}）")
+
+
+def _facts(m: Message) -> list[tuple[str, str]]:
+    c = m.case
+    rows = [("案件编号", f"{c.case_no}（{CASE_TYPE_NAMES.get(c.case_type, c.case_type)}）"),
+            ("项目", c.project), ("楼栋房号", f"{c.building} {c.unit}"),
+            ("类别", c.category or "—"), ("责任部门", c.department or "未分派"), ("处理人", c.handler or "未指定")]
+    level = _level(m)
+    if level:
+        rows.append(("升级级别", level))
+    return rows
+
+
+def email_text(m: Message, base_url: str) -> str:
+    lines = [m.title, ""]
+    if m.text:
+        lines += [m.text, ""]
+    lines += [f"{k}：{v}" for k, v in _facts(m)]
+    if m.items:
+        lines += ["", "事项："] + [f"  - {_item_line(i)}" for i in m.items]
+    lines += ["", f"查看案件：{case_link(base_url, m.case.case_no)}", "", "（本邮件由售后案件系统自动发送，请勿直接回复）"]
+    return mask_mobile_numbers("\n".join(lines)) + "\n"
+
+
+def markdown(m: Message, base_url: str) -> str:
+    lines = [f"### {m.title}"]
+    if m.text:
+        lines.append(m.text)
+    lines += [f"> {k}：**{v}**" if k in ("案件编号", "升级级别") else f"> {k}：{v}" for k, v in _facts(m)]
+    lines += [f"- {_item_line(i)}" for i in m.items]
+    lines.append(f"[查看案件]({case_link(base_url, m.case.case_no)})")
+    return mask_mobile_numbers("\n".join(lines))
+
+
+def digest_subject(d: Digest) -> str:
+    return f"【提醒汇总】{len(d.messages)} 件案件待办（截至 {beijing(d.window_end)}）"
+
+
+def digest_text(d: Digest, base_url: str) -> str:
+    lines = [f"{role_title(d.recipient)}：以下 {len(d.messages)} 件案件有待办事项（截至 {beijing(d.window_end)}）。", ""]
+    for n, m in enumerate(d.messages, 1):
+        c = m.case
+        lines.append(f"{n}. {c.case_no} {CASE_TYPE_NAMES.get(c.case_type, c.case_type)} · {c.place} · "
+                     f"{c.category or '—'} · 处理人 {c.handler or '未指定'}")
+        lines += [f"   - {_item_line(i)}" for i in m.items]
+        lines.append(f"   {case_link(base_url, c.case_no)}")
+    lines += ["", "（本邮件由售后案件系统自动发送，请勿直接回复）"]
+    return mask_mobile_numbers("\n".join(lines)) + "\n"
+
+
+def digest_markdown(d: Digest, base_url: str) -> str:
+    lines = [f"### 提醒汇总：{len(d.messages)} 件案件待办", f"> 截至 {beijing(d.window_end)}"]
+    for m in d.messages:
+        c = m.case
+        items = "；".join(_item_line(i) for i in m.items)
+        lines.append(f"- [{c.case_no}]({case_link(base_url, c.case_no)}) {c.place} {c.category or ''}：{items}")
+    return mask_mobile_numbers("\n".join(lines))
+
+
+def robot_markdown(title: str, text: str) -> dict:
+    """The markdown message of the group robots: WeCom reads `markdown.content`, DingTalk
+    `markdown.title` and `markdown.text`; each ignores the other's keys."""
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": text, "content": text}}
