@@ -7,6 +7,7 @@ import signal
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.cases import CaseActivities
 from activities.context import CaseLogContext
@@ -18,6 +19,10 @@ from workflows.complaint import ComplaintWorkflow
 from workflows.repair import RepairWorkflow
 
 WORKFLOWS = [ComplaintWorkflow, RepairWorkflow]
+# lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
+# import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("lunar_python"))
 
 
 def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None) -> Worker:
@@ -28,6 +33,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[*cases.all(), notify.send_notification, *repairs.all()],
         interceptors=[CaseLogContext()],
     )

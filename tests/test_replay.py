@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker import WORKFLOWS
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified",
@@ -25,6 +25,6 @@ def test_every_case_path_has_a_recorded_history():
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.stem} no longer replays: {result.replay_failure}"
