@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = 12
     update_timeout_seconds: float = Field(
         default=30.0, gt=0, description="how long the API waits for a worker to answer an action before 503")
+    read_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="how long GET /cases/{no} waits for the case's workflow to answer before 503")
+    max_inflight_updates: int = Field(
+        default=64, ge=1, description="Updates (intakes, actions) one API process has in flight at most; "
+                                      "beyond it the API answers 503 with Retry-After at once (load shedding)")
+    retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After of a 503 for a busy system")
+    case_number_void_after_seconds: float = Field(
+        default=45.0, gt=0, description="a number claimed this long ago whose case Temporal does not hold is "
+                                        "marked void in the register (the API died between the two)")
+    case_number_sweep_seconds: float = Field(default=10.0, gt=0, description="how often the worker looks for them")
 
     # Time (T1–T3) and demo time
     timezone: str = "Asia/Shanghai"
@@ -75,6 +85,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> "Settings":
+        if self.case_number_void_after_seconds <= self.update_timeout_seconds:
+            raise ValueError("case_number_void_after_seconds must exceed update_timeout_seconds: an intake still "
+                             "waiting for Temporal must not see its number voided")
         if self.environment == "production":
             if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
                 raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")

@@ -3,15 +3,18 @@ and actions as Temporal Updates (409 not allowed now, 403 wrong role, 422 bad bo
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,6 +35,9 @@ from aftersales.db.staff import get_staff
 from aftersales.privacy import mask_personal
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
+from api.overload import (
+    BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
+)
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
@@ -53,14 +59,21 @@ def temporal(request: Request) -> Client:
 
 async def _update(request: Request, handle: WorkflowHandle, update, *args, update_id: str | None = None
                   ) -> dict[str, Any]:
-    """An Update, bounded in time: with no worker answering, the caller gets 503 instead of a hung request."""
+    """An action's Update, bounded in number (the process's in-flight bound) and in time. Not answered
+    in time: 503, and the action may still be applied when a worker gets to it, so a retry must carry
+    the same Idempotency-Key (or read the case first)."""
     timeout = request.app.state.settings.update_timeout_seconds
-    try:
-        return await asyncio.wait_for(handle.execute_update(update, *args, id=update_id), timeout)
-    except asyncio.TimeoutError:
-        log.warning("no worker answered", timeout=timeout)
-        raise HTTPException(503, f"no worker answered within {timeout:g} s; the action may still be applied "
-                                 f"when one does: read the case before trying again") from None
+    async with update_gate(request).slot(request):
+        try:
+            return await asyncio.wait_for(handle.execute_update(
+                update, *args, id=update_id, rpc_timeout=timedelta(seconds=timeout)), timeout)
+        except OVERLOAD_ERRORS as e:
+            if overload_reason(e) is None:
+                raise
+            e503 = await overload_error(request, e, "the action")
+            e503.detail += (": it may still be applied when a worker gets to it — send it again with the same "
+                            "Idempotency-Key (applied once), or read the case first")
+            raise e503 from None
 
 
 def _handle(client: Client, case_no: str) -> WorkflowHandle:
@@ -71,30 +84,83 @@ def _handle(client: Client, case_no: str) -> WorkflowHandle:
 
 async def _start_case(request: Request, *, session: AsyncSession, client: Client, actor: Actor, scope: str,
                       prefix: str, body: BaseModel, idempotency_key: str | None, workflow_run, make_start,
-                      summary: str) -> dict[str, Any]:
-    """C1: number the case (idempotently) and start its workflow with that number as the id."""
-    now = datetime.now(timezone.utc)
-    try:
-        case_no, is_new = await claim_case_no(
-            session, scope=scope, prefix=prefix, year=now.astimezone(request.app.state.tz).year,
-            idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")), now=now)
-    except IdempotencyConflict as e:
-        raise HTTPException(422, str(e)) from None
-    structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
+                      summary: str) -> Any:
+    """C1: number the case (idempotently), then start its workflow with that number as the id and
+    wait for it to be open in one round trip (Update-with-Start: the `opened` Update rides on the start).
+
+    Not answered in time, the caller still learns the number: 202 with `case_no` when Temporal holds
+    the case (it opens when a worker gets to it), else 503 with `case_no`; a retry with the same
+    Idempotency-Key returns that case either way."""
     settings = request.app.state.settings
-    handle = await client.start_workflow(
-        workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"{case_no} · {summary}",
-        static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
-    )
-    view = await _update(request, handle, CaseWorkflow.opened)
+    async with update_gate(request).slot(request):  # shed before a number is claimed: a refused request leaves no trace
+        now = datetime.now(timezone.utc)
+        try:
+            case_no, is_new = await claim_case_no(
+                session, scope=scope, prefix=prefix, year=now.astimezone(request.app.state.tz).year,
+                idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")),
+                now=now)
+        except IdempotencyConflict as e:
+            raise HTTPException(422, str(e)) from None
+        structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
+        start = WithStartWorkflowOperation(
+            workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"{case_no} · {summary}",
+            static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
+        )
+        timeout = settings.update_timeout_seconds
+        try:
+            view = await asyncio.wait_for(client.execute_update_with_start_workflow(
+                CaseWorkflow.opened, start_workflow_operation=start, rpc_timeout=timedelta(seconds=timeout)), timeout)
+        except OVERLOAD_ERRORS as e:
+            if overload_reason(e) is None:
+                raise
+            return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
     log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
     return await present(request, session, actor, view)
 
 
-@router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)")
+async def _intake_not_answered(request: Request, client: Client, start: WithStartWorkflowOperation, case_no: str,
+                               reason: str) -> JSONResponse:
+    started = await _holds_case(client, start, case_no)
+    log.warning("intake not answered in time", reason=reason, started=started)
+    if started:
+        return accepted(request, reason, case_no, f"case {case_no} is registered; it opens as soon as a worker "
+                        f"gets to it (read it at /cases/{case_no}, or send the request again with the same "
+                        "Idempotency-Key)")
+    known = "is not registered yet" if started is False else "may not be registered"
+    return problem(request, reason, f"the system is busy: case number {case_no} was given to this request but "
+                   f"the case {known}; send the request again with the same Idempotency-Key to get it",
+                   case_no=case_no)
+
+
+async def _holds_case(client: Client, start: WithStartWorkflowOperation, case_no: str) -> bool | None:
+    """Whether Temporal holds the workflow (True / False), None when it cannot tell now."""
+    answer = asyncio.ensure_future(start.workflow_handle())  # set once Temporal answered the start
+    await asyncio.wait({answer}, timeout=0.05)
+    if answer.done() and not answer.cancelled() and answer.exception() is None:
+        return True
+    answer.cancel()  # not answered, or failed: ask
+    try:
+        await asyncio.wait_for(client.get_workflow_handle(case_no).describe(rpc_timeout=timedelta(seconds=2)), 3)
+        return True
+    except RPCError as e:
+        return False if e.status == RPCStatusCode.NOT_FOUND else None
+    except asyncio.TimeoutError:
+        return None
+
+
+INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Registered under `case_no` (in the body and Location), but its workflow did not answer "
+                         "in time: it opens when a worker gets to it"},
+    503: {"description": "Busy or Temporal unreachable (Retry-After). If a number was already given, the body "
+                         "names it as `case_no`: send again with the same Idempotency-Key"},
+}
+
+
+@router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)",
+             responses=INTAKE_RESPONSES)
 async def create_complaint(
     request: Request,
     intake: ComplaintIntake,
@@ -111,7 +177,8 @@ async def create_complaint(
     )
 
 
-@router.post("/repairs", status_code=status.HTTP_201_CREATED, summary="Register a repair request (R1)")
+@router.post("/repairs", status_code=status.HTTP_201_CREATED, summary="Register a repair request (R1)",
+             responses=INTAKE_RESPONSES)
 async def create_repair(
     request: Request,
     intake: RepairIntake,
@@ -134,18 +201,22 @@ async def _read_view(request: Request, session: AsyncSession, case_no: str) -> d
     """The case as it is: live from the workflow; a closed case whose history Temporal no longer keeps
     (past the namespace's retention) from the register, as it was last projected."""
     handle = _handle(temporal(request), case_no)
+    timeout = request.app.state.settings.read_timeout_seconds
     for _ in range(OPENING_RETRIES):
         try:
-            return await handle.query(CaseWorkflow.state)
+            return await asyncio.wait_for(handle.query(CaseWorkflow.state, rpc_timeout=timedelta(seconds=timeout)),
+                                          timeout)
         except WorkflowQueryFailedError as e:  # a case opened by another is readable a moment later
             if OPENING not in str(e):
-                raise HTTPException(503, f"case {case_no} cannot be read now: {e}") from None
+                raise unavailable(request, BUSY, f"case {case_no} cannot be read now: {e}") from None
             await asyncio.sleep(0.2)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND and (row := await session.get(Case, case_no)) is not None:
                 return {**row.view, "source": "register"}
-            raise _rpc_error(case_no, e) from None
-    raise HTTPException(503, f"case {case_no} is still being opened; try again in a moment")
+            raise await _rpc_error(request, case_no, e, "the read") from None
+        except asyncio.TimeoutError as e:
+            raise await overload_error(request, e, "the read") from None
+    raise unavailable(request, BUSY, f"case {case_no} is still being opened; try again in a moment")
 
 
 def no_case(case_no: str) -> HTTPException:
@@ -229,7 +300,7 @@ async def act_on_case(
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             await _visible_view(request, session, case_no, actor)
-        raise _rpc_error(case_no, e) from None
+        raise await _rpc_error(request, case_no, e, "the action") from None
     log.info("action applied")
     return await present(request, session, actor, view)
 
@@ -245,14 +316,17 @@ async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Acto
     return []
 
 
-def _rpc_error(case_no: str, e: RPCError) -> HTTPException:
+async def _rpc_error(request: Request, case_no: str, e: RPCError, what: str) -> HTTPException:
     if e.status == RPCStatusCode.NOT_FOUND:
         if "completed" in e.message.lower() or "closed" in e.message.lower():
             return HTTPException(409, f"case {case_no} is closed")
         return no_case(case_no)
     if e.status == RPCStatusCode.FAILED_PRECONDITION:
         return HTTPException(409, f"case {case_no} is closed")
-    return HTTPException(503, f"Temporal is not reachable: {e.message}")
+    if overload_reason(e) is not None:
+        return await overload_error(request, e, what)
+    log.warning("temporal error", status=e.status.name, message=e.message)
+    return unavailable(request, BUSY, f"Temporal could not answer {what} now ({e.status.name}); try again in a moment")
 
 
 class CasePage(BaseModel):
