@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
     bcrypt_rounds: int = 12
+    # Signing in (issue 7 §6): failed sign-ins counted per username and per client address over a sliding
+    # window; at the limit /auth/token answers 429 with Retry-After until the oldest failure leaves the window.
+    login_failures_per_username: int = Field(default=5, ge=1, description="failed sign-ins per username per window")
+    login_failures_per_address: int = Field(default=50, ge=1, description="failed sign-ins per client address per window")
+    login_failure_window_seconds: int = Field(default=900, ge=1, description="the window failed sign-ins are counted in")
+    login_concurrent_checks: int = Field(
+        default=2, ge=1, description="passwords checked (bcrypt) at once by one API process; more wait")
+    login_max_waiting: int = Field(
+        default=32, ge=0, description="sign-ins waiting for a password check; beyond it 429 with Retry-After")
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long an account's state is trusted without reading it again "
+        "(a deactivated account is refused at most this long after; 0 reads it on every request)")
     update_timeout_seconds: float = Field(
         default=30.0, gt=0, description="how long the API waits for a worker to answer an action before 503")
     read_timeout_seconds: float = Field(

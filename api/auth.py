@@ -1,31 +1,59 @@
 """Authentication: OAuth2 password flow at POST /auth/token issuing HS256 JWTs, the `current_actor`
-dependency (every request re-checks the account in the read model, so deactivating an account locks
-it out at once) and `require_roles(...)` for role-restricted endpoints (403 naming the roles allowed)."""
+dependency and `require_roles(...)` for role-restricted endpoints (403 naming the roles allowed).
 
-from collections.abc import Awaitable, Callable
+Signing in (issue 7 §6):
+- failed sign-ins are counted per username and per client address over a sliding window
+  (`LoginLimiter`); at the limit the answer is 429 with `Retry-After`, before any password is checked;
+- the password hash is read in a short session that is closed before bcrypt runs, so a sign-in never
+  holds a database connection while it hashes; at most `login_concurrent_checks` hashes run at once
+  on worker threads and at most `login_max_waiting` wait (beyond: 429), so a flood of sign-ins cannot
+  starve the pool, the event loop or the CPU for everybody else;
+- a token carries the account's `version` (`ver`, bumped by every change of the account): a token of
+  an account changed or deactivated since it was issued is refused.
+
+Authenticated requests (issue 12 §4) read the account from an in-process `AccountCache` that trusts a
+row for `auth_cache_seconds` and forgets it as soon as this process commits a change to it, so a
+deactivated account is refused at once here and within seconds in other API processes.
+
+The counters and the cache live in each API process: with several replicas behind a load balancer an
+address may try `login_failures_per_* × replicas` times per window (README, "Signing in").
+"""
+
+import asyncio
+import math
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from typing import Annotated, Any
 
 import jwt
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from aftersales.actor import Actor
 from aftersales.config import Settings
 from aftersales.db.models import Staff
-from aftersales.db.staff import authenticate, get_staff
+from aftersales.db.staff import _dummy_hash, get_staff, verify_password
 from aftersales.roles import Role
-from api.deps import db_session, settings_dep
+from api.deps import settings_dep
 
 ALGORITHM = "HS256"
 BEARER = {"WWW-Authenticate": "Bearer"}
+MAX_TRACKED_KEYS = 100_000  # usernames and addresses with recent failures kept in memory, at most
 
 router = APIRouter(tags=["auth"])
 # auto_error=False: a missing token gets this module's 401 detail instead of FastAPI's bare one.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+log = structlog.get_logger()
 
 
 class TokenResponse(BaseModel):
@@ -39,33 +67,238 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=BEARER)
 
 
+def too_many(detail: str, retry_after: float) -> HTTPException:
+    """429 with Retry-After in whole seconds (at least 1)."""
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail,
+                         headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
 def create_access_token(staff: Staff, settings: Settings, *, now: datetime | None = None) -> tuple[str, int]:
-    """(JWT, seconds until it expires). Claims: sub=username, role, dept, iat, exp."""
+    """(JWT, seconds until it expires). Claims: sub=username, role, dept, ver (the account's version), iat, exp."""
     now = now or datetime.now(timezone.utc)
     ttl = timedelta(minutes=settings.jwt_ttl_minutes)
     claims: dict[str, Any] = {"sub": staff.username, "role": staff.role, "dept": staff.department,
-                              "iat": now, "exp": now + ttl}
+                              "ver": staff.version or 1, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), int(ttl.total_seconds())
 
 
 def decode_access_token(token: str, settings: Settings) -> dict[str, Any]:
-    """The claims of a valid, unexpired token; HTTPException 401 otherwise."""
+    """The claims of a valid, unexpired token; HTTPException 401 otherwise (also for a token issued
+    before tokens carried the account's version)."""
     try:
         return jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM],
-                          options={"require": ["sub", "role", "exp", "iat"]})
+                          options={"require": ["sub", "role", "ver", "exp", "iat"]})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("token expired: log in again at /auth/token") from None
     except jwt.InvalidTokenError:
         raise _unauthorized("invalid token: log in at /auth/token") from None
 
 
+# --- signing in: failure counters and the password-check gate ----------------------------------------
+
+@dataclass
+class _Counter:
+    failures: deque[float] = field(default_factory=deque)
+    pending: int = 0
+
+
+class LoginLimiter:
+    """Failed sign-ins per key (("user", name), ("addr", address)) over a sliding window. An attempt
+    reserves a place on both keys before the password is checked, so N concurrent attempts cannot all
+    slip under the limit; `finish` turns the reservation into a failure, or on success clears the
+    username's failures. In memory, pruned as it goes and bounded (MAX_TRACKED_KEYS)."""
+
+    def __init__(self, *, per_username: int, per_address: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = {"user": per_username, "addr": per_address}
+        self.window, self.clock = window, clock
+        self.counters: dict[tuple[str, str], _Counter] = {}
+
+    def _counter(self, key: tuple[str, str], now: float) -> _Counter:
+        c = self.counters.get(key)
+        if c is None:
+            if len(self.counters) >= MAX_TRACKED_KEYS:
+                self._prune(now)
+            c = self.counters[key] = _Counter()
+        while c.failures and c.failures[0] <= now - self.window:
+            c.failures.popleft()
+        return c
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, c in self.counters.items() if not c.pending and (not c.failures or c.failures[-1] <= now - self.window)]:
+            del self.counters[key]
+
+    def reserve(self, username: str, address: str) -> list[tuple[str, str]]:
+        """The keys reserved for this attempt; HTTPException 429 (Retry-After) when a limit is reached."""
+        now = self.clock()
+        keys = [("user", username[:128]), ("addr", address)]
+        for key in keys:
+            c = self._counter(key, now)
+            if len(c.failures) + c.pending >= self.limits[key[0]]:
+                retry_after = (c.failures[0] + self.window - now) if c.failures else 1
+                what = "this username" if key[0] == "user" else "this address"
+                log.warning("sign-in refused: too many failures", limit=key[0], retry_after=math.ceil(retry_after))
+                raise too_many(f"too many failed sign-ins for {what}: try again in {max(1, math.ceil(retry_after))} s",
+                               retry_after)
+        for key in keys:
+            self.counters[key].pending += 1
+        return keys
+
+    def finish(self, keys: Iterable[tuple[str, str]], *, failed: bool | None) -> None:
+        """failed=True counts a failure, False (signed in) clears the username's failures, None only
+        releases the reservation (the attempt was not decided, e.g. the gate was full)."""
+        now = self.clock()
+        for key in keys:
+            c = self._counter(key, now)
+            c.pending = max(0, c.pending - 1)
+            if failed:
+                c.failures.append(now)
+            elif failed is False and key[0] == "user":
+                c.failures.clear()
+            if not c.pending and not c.failures:
+                self.counters.pop(key, None)
+
+
+class PasswordGate:
+    """At most `concurrent` bcrypt checks at once on worker threads, and at most `max_waiting` more
+    sign-ins admitted behind them; the rest are refused (429) before they read the database."""
+
+    def __init__(self, concurrent: int, max_waiting: int) -> None:
+        self.semaphore = asyncio.Semaphore(concurrent)
+        self.capacity, self.admitted = concurrent + max_waiting, 0
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        if self.admitted >= self.capacity:
+            raise too_many("too many sign-ins at once: try again in a moment", 1)
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
+
+    async def verify(self, password: str, password_hash: str | None, rounds: int) -> bool:
+        """bcrypt on a worker thread; without a hash (unknown username) against a dummy hash of the same
+        cost, so that an unknown username takes as long as a known one."""
+        async with self.semaphore:
+            return await asyncio.to_thread(lambda: verify_password(password, password_hash or _dummy_hash(rounds)))
+
+
+# --- the account cache -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Account:
+    """What a request needs of an account: who acts, whether it may, and the version tokens must carry."""
+    actor: Actor
+    active: bool
+    version: int
+
+
+def actor_of(staff: Staff) -> Actor:
+    """The Actor of an account as it is now: role and, where the role has one, department or contractor (P1)."""
+    return Actor(username=staff.username, role=Role(staff.role), display_name=staff.display_name,
+                 department=staff.department, contractor_id=staff.contractor_id)
+
+
+_CACHES: "weakref.WeakSet[AccountCache]" = weakref.WeakSet()
+
+
+class AccountCache:
+    """username → Account (or None: no such account), trusted for `ttl` seconds. `invalidate` forgets
+    names; a read that started before an invalidation is not stored (the generation changed)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self.entries: dict[str, tuple[float, Account | None]] = {}
+        self.generation = 0
+        _CACHES.add(self)
+
+    async def get(self, username: str, load: Callable[[str], Awaitable[Account | None]]) -> Account | None:
+        now = self.clock()
+        hit = self.entries.get(username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self.generation
+        account = await load(username)
+        if self.ttl > 0 and generation == self.generation:
+            if len(self.entries) >= MAX_TRACKED_KEYS:
+                self.entries.clear()
+            self.entries[username] = (now + self.ttl, account)
+        return account
+
+    def invalidate(self, usernames: Iterable[str]) -> None:
+        self.generation += 1
+        for name in usernames:
+            self.entries.pop(name, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_accounts(session: Session, _flush_context) -> None:
+    names = {o.username for o in chain(session.new, session.dirty, session.deleted) if isinstance(o, Staff)}
+    if names:
+        session.info.setdefault("staff_changed", set()).update(names)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_changed_accounts(session: Session) -> None:
+    """Every account this process changes (ORM writes to Staff) is read afresh by the next request."""
+    names = session.info.pop("staff_changed", None)
+    if names:
+        for cache in list(_CACHES):
+            cache.invalidate(names)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_noted_accounts(session: Session) -> None:
+    session.info.pop("staff_changed", None)
+
+
+# --- per-app state -----------------------------------------------------------------------------------
+
+@dataclass
+class AuthState:
+    limiter: LoginLimiter
+    gate: PasswordGate
+    accounts: AccountCache
+
+
+def auth_state(app: FastAPI) -> AuthState:
+    """The app's limiter, password gate and account cache, made from its settings on first use."""
+    state = getattr(app.state, "auth", None)
+    if state is None:
+        s: Settings = app.state.settings
+        state = app.state.auth = AuthState(
+            limiter=LoginLimiter(per_username=s.login_failures_per_username, per_address=s.login_failures_per_address,
+                                 window=s.login_failure_window_seconds),
+            gate=PasswordGate(s.login_concurrent_checks, s.login_max_waiting),
+            accounts=AccountCache(s.auth_cache_seconds))
+    return state
+
+
+def client_address(request: Request) -> str:
+    """The peer address (behind a proxy: run uvicorn with --proxy-headers and --forwarded-allow-ips)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/auth/token", response_model=TokenResponse,
              summary="Log in (OAuth2 password flow): form fields username and password")
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
-                session: Annotated[AsyncSession, Depends(db_session)],
+async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()],
                 settings: Annotated[Settings, Depends(settings_dep)]) -> TokenResponse:
-    staff = await authenticate(session, form.username, form.password, rounds=settings.bcrypt_rounds)
-    if staff is None:
+    """401 for a wrong username or password (alike); 429 with Retry-After after too many failed
+    sign-ins for the username or from the address, or when too many sign-ins wait at once."""
+    auth = auth_state(request.app)
+    keys = auth.limiter.reserve(form.username, client_address(request))
+    failed: bool | None = None
+    try:
+        async with auth.gate.admit():
+            async with request.app.state.sessionmaker() as session:
+                staff = await get_staff(session, form.username)
+            # the session is closed: its connection is back in the pool before bcrypt runs
+            ok = await auth.gate.verify(form.password, staff.password_hash if staff else None, settings.bcrypt_rounds)
+        failed = not ok or staff is None or not staff.active
+    finally:
+        auth.limiter.finish(keys, failed=failed)
+    if failed:
         raise _unauthorized("incorrect username or password")
     token, expires_in = create_access_token(staff, settings)
     return TokenResponse(access_token=token, role=Role(staff.role), expires_in=expires_in)
@@ -74,25 +307,27 @@ async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()],
 async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
                         settings: Annotated[Settings, Depends(settings_dep)]) -> Actor:
     """The authenticated staff member. 401 when the token is missing, malformed, forged or expired,
-    or when the account no longer exists, is deactivated or has changed role since the token was
-    issued. The Actor is built from the account as it is now in the read model."""
+    or when the account no longer exists, is deactivated or has changed since the token was issued
+    (its version, or its role). The Actor is the account as it is now (at most auth_cache_seconds old)."""
     if not token:
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' (POST /auth/token)")
     claims = decode_access_token(token, settings)
-    async with request.app.state.sessionmaker() as session:
-        staff = await get_staff(session, str(claims["sub"]))
-    if staff is None or not staff.active:
+
+    async def load(username: str) -> Account | None:
+        async with request.app.state.sessionmaker() as session:
+            staff = await get_staff(session, username)
+        return None if staff is None else Account(actor=actor_of(staff), active=staff.active, version=staff.version or 1)
+
+    account = await auth_state(request.app).accounts.get(str(claims["sub"]), load)
+    if account is None or not account.active:
         raise _unauthorized("account unknown or deactivated")
-    if staff.role != claims["role"]:
+    if account.actor.role.value != claims["role"]:
         raise _unauthorized("the account's role changed since this token was issued: log in again")
-    structlog.contextvars.bind_contextvars(user=staff.username, role=staff.role)  # on every log line of the request
-    return actor_of(staff)
-
-
-def actor_of(staff: Staff) -> Actor:
-    """The Actor of an account as it is now: role and, where the role has one, department or contractor (P1)."""
-    return Actor(username=staff.username, role=Role(staff.role), display_name=staff.display_name,
-                 department=staff.department, contractor_id=staff.contractor_id)
+    if account.version != claims["ver"]:
+        raise _unauthorized("the account changed since this token was issued: log in again")
+    actor = account.actor
+    structlog.contextvars.bind_contextvars(user=actor.username, role=actor.role.value)  # on every log line of the request
+    return actor
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Actor]]:

@@ -1,0 +1,62 @@
+"""The API as ops run it: `python -m uvicorn api.app:app` in a child process, on a socket bound to
+127.0.0.1 by the test (handed over with --fd, so no port is guessed), with settings from AFTERSALES_*.
+
+    with APIServer(env={"AFTERSALES_DATABASE_URL": ..., "AFTERSALES_TEMPORAL_ADDRESS": ...}, log=path) as api:
+        await api.wait_healthy()
+        httpx.AsyncClient(base_url=api.url)
+"""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class APIServer:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log = log
+        self.sock: socket.socket | None = None
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def __enter__(self) -> "APIServer":
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        fd = self.sock.fileno()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--fd", str(fd), "--no-access-log"],
+            cwd=REPO, env=self.env, pass_fds=(fd,), stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        return self
+
+    async def wait_healthy(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            for _ in range(int(timeout / 0.2)):
+                assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+                try:
+                    if (await client.get("/health")).status_code in (200, 503):
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"the API did not start: {self.log.read_text()[-3000:]}")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.sock is not None:
+            self.sock.close()
