@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
-from api import admin, auth, cases, health, money
+from api import accounts, admin, auth, cases, health, money
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(cases.router)
     app.include_router(admin.router)
     app.include_router(money.router)
+    app.include_router(accounts.router)
     return app
 
 

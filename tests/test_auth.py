@@ -298,3 +298,63 @@ async def test_right_role_200(client):
 def test_require_roles_needs_a_role():
     with pytest.raises(ValueError):
         require_roles()
+
+
+# --- account administration (P1) -------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_P1_accounts_need_their_department_or_registered_contractor_and_every_change_is_logged(maker):
+    from aftersales.db.staff import change_staff, staff_changes
+    async with maker() as session:
+        with pytest.raises(ValueError, match="department"):
+            await create_staff(session, username="h1", role=Role.dept_handler, password="pw-12345678", rounds=4)
+        with pytest.raises(ValueError, match="only dept_handler and dept_head"):
+            await create_staff(session, username="c1", role=Role.cs_staff, password="pw-12345678", department="工程部",
+                               rounds=4)
+        with pytest.raises(ValueError, match="no contractor 'CT-1' is registered"):
+            await create_staff(session, username="k1", role=Role.contractor, password="pw-12345678",
+                               contractor_id="CT-1", rounds=4)
+        await ledger.put_contractor(session, "CT-1", "一建", Decimal("10"))
+        k1 = await create_staff(session, username="k1", role=Role.contractor, password="pw-12345678",
+                                contractor_id="CT-1", rounds=4, by="boss")
+        assert k1.contractor_id == "CT-1" and k1.version == 1
+        with pytest.raises(ValueError, match="needs its department"):
+            await change_staff(session, "k1", by="boss", role=Role.dept_head)
+        assert (await get_staff(session, "k1")).role == "contractor"  # refused: nothing changed
+        k1 = await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部")
+        assert (k1.role, k1.department, k1.contractor_id, k1.version) == ("dept_head", "物业部", None, 2)
+        await change_staff(session, "k1", by="boss", password="pw-new-123456", rounds=4)
+        assert await authenticate(session, "k1", "pw-new-123456", rounds=4) is not None
+        await set_active(session, "k1", False, by="boss")
+        assert (await get_staff(session, "k1")).version == 4  # every change bumps it: old tokens refused
+        log = await staff_changes(session, "k1")
+        assert [c.change for c in log] == ["deactivate", "password_reset", "update", "create"]
+        assert log[2].detail == {"role": ["contractor", "dept_head"], "department": [None, "物业部"],
+                                 "contractor_id": ["CT-1", None]}
+        assert all(c.by == "boss" for c in log) and "pw-new" not in str([c.detail for c in log])
+
+
+def test_P1_staff_cli_creates_changes_and_logs(auth_settings, monkeypatch, capsys):
+    import asyncio as _asyncio
+
+    from aftersales.db.migrate import upgrade_to_head
+    from aftersales.db.staff import _parse_args, _run
+
+    upgrade_to_head(auth_settings.database_url)
+    monkeypatch.setenv("AFTERSALES_NEW_STAFF_PASSWORD", "pw-cli-123456")
+
+    def cli(*argv: str) -> int:
+        return _asyncio.run(_run(_parse_args(list(argv)), auth_settings.database_url, 4))
+
+    assert cli("create", "--username", "wy2", "--role", "dept_handler") == 1
+    assert "needs its department" in capsys.readouterr().err
+    assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 0
+    assert cli("change", "--username", "wy2", "--department", "工程部") == 0
+    assert cli("reset-password", "--username", "wy2") == 0
+    assert cli("deactivate", "--username", "wy2") == 0
+    capsys.readouterr()
+    assert cli("list") == 0 and "wy2\tdept_handler\t" in capsys.readouterr().out
+    assert cli("log", "--username", "wy2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[3] for line in lines] == ["deactivate", "password_reset", "update", "create"]
+    assert all(line.split("\t")[1].startswith("cli") for line in lines)

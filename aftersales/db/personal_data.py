@@ -26,6 +26,6 @@ async def accesses(session: AsyncSession, *, case_no: str | None = None, usernam
     if username:
         q = q.where(PersonalDataAccess.username == username)
     if since is not None:
-        q = q.where(PersonalDataAccess.at >= since)
+        q = q.where(PersonalDataAccess.at >= since.astimezone(timezone.utc))
     q = q.order_by(PersonalDataAccess.at.desc(), PersonalDataAccess.id.desc()).offset(offset).limit(limit)
     return list((await session.execute(q)).scalars())
