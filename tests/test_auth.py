@@ -149,6 +149,12 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 17
         assert await authenticate(session, "gm", "changed-by-gm", rounds=4) is not None
         assert await authenticate(session, "gm", PASSWORD, rounds=4) is None
+        # a contractor demo account seeded before P1 (no contractor) is bound to CT-DEMO, and logged
+        contractor = await get_staff(session, "contractor")
+        contractor.contractor_id = None
+        await session.commit()
+        assert await seed_demo_staff(session, auth_settings) == []
+        assert (await get_staff(session, "contractor")).contractor_id == "CT-DEMO"
         # a deleted demo account comes back, the others stay as they are
         await session.delete(await get_staff(session, "auditor"))
         await session.commit()

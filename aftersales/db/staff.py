@@ -249,8 +249,9 @@ async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str
         raise RuntimeError("refusing to seed demo staff accounts: environment is 'production'")
     for contractor_id, (name, deposit) in DEMO_CONTRACTORS.items():
         await ledger.add_contractor_if_missing(session, contractor_id, name, deposit)
-    existing = set((await session.execute(
-        select(Staff.username).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars())
+    existing = {s.username: s for s in (await session.execute(
+        select(Staff).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars()}
+    await _bind_unbound_demo_contractors(session, existing)
     missing = [a for a in DEMO_ACCOUNTS if a[0] not in existing]
     if not missing:
         return []
@@ -270,6 +271,15 @@ async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str
         except IntegrityError:
             await session.rollback()
     return created
+
+
+async def _bind_unbound_demo_contractors(session: AsyncSession, existing: dict[str, Staff]) -> None:
+    """A data directory seeded before P1 has a `contractor` demo account bound to no contractor, which
+    could act on nothing: bind it to its demo contractor (recorded like any change)."""
+    for username, role, _, contractor_id in DEMO_ACCOUNTS:
+        staff = existing.get(username)
+        if staff is not None and role in access.CONTRACTOR_ROLES and staff.role == role.value and not staff.contractor_id:
+            await change_staff(session, username, by="system:demo-seed", contractor_id=contractor_id)
 
 
 async def list_staff(session: AsyncSession) -> list[Staff]:

@@ -302,3 +302,33 @@ def test_P1_a_contractor_confirms_only_its_own_settlement():
         r.do(r.case.pending_approval().current().role, RP.APPROVE)
     assert r.refused(who(R.contractor, "ct2", contractor_id=THEIR), RP.APPROVE).kind == "forbidden"
     r.do(who(R.contractor, "ct1", contractor_id=OUR), RP.APPROVE)
+
+
+def test_P1_P2_the_table_says_what_domain_md_says():
+    """The table itself, against domain.md's role table and P1/P2: who acts on which kind of case."""
+    def acting(case_type: str) -> dict[Role, set[str]]:
+        out: dict[Role, set[str]] = {}
+        for name, rule in access.ACTIONS[case_type].items():
+            for role in rule.roles:
+                out.setdefault(role, set()).add(name)
+        return out
+
+    complaint, repair = acting("complaint"), acting("repair")
+    assert access.ACTIONS["complaint"]["decide"].approver and access.ACTIONS["repair"]["decide"].approver  # A4
+    # department roles: the named handler's steps and naming the handler, on complaints only (C3, P1)
+    assert complaint[R.dept_head] == {"assign_handler", "department_feedback", "propose_solution"}
+    assert complaint[R.dept_handler] == {"department_feedback", "propose_solution"}
+    assert R.dept_head not in repair and R.dept_handler not in repair
+    # repair_lead, engineering and the contractor act on repairs only (P2: they see repairs)
+    assert not {R.repair_lead, R.engineering, R.contractor} & set(complaint)
+    assert repair[R.contractor] == {"record_arrival", "sign_survey", "complete_work"}  # + its settlement (decide)
+    # deputy_chief_engineer and auditor act only by deciding the steps routed to them (A1–A3)
+    assert R.deputy_chief_engineer not in complaint | repair and R.auditor not in complaint | repair
+    assert repair[R.finance] == {"pay"} and R.finance not in complaint  # A3
+    # whoever acts on a kind of case sees that kind (P2)
+    for case_type, table in (("complaint", complaint), ("repair", repair)):
+        for role in table:
+            assert role in access.SEES_ALL | access.SEES_DEPARTMENT | access.SEES_REACHED | (
+                access.SEES_REPAIRS | access.SEES_DISPATCHED if case_type == "repair" else set()), role
+    # P3: those who call owners
+    assert access.CALLS_OWNERS == {R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm}
