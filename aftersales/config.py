@@ -10,9 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aftersales.roles import Role
 
 
-DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
 
@@ -33,7 +30,9 @@ class Settings(BaseSettings):
     # API and auth
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = Field(default="", repr=False, description=(
+        "signs access tokens; required in production; embedded: read from jwt_secret_file, created at first start"))
+    jwt_secret_file: str = "data/jwt-secret"
     jwt_ttl_minutes: int = 480
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
@@ -62,6 +61,14 @@ class Settings(BaseSettings):
         default=45.0, gt=0, description="a number claimed this long ago whose case Temporal does not hold is "
                                         "marked void in the register (the API died between the two)")
     case_number_sweep_seconds: float = Field(default=10.0, gt=0, description="how often the worker looks for them")
+
+    # Encryption of what Temporal stores (P4): key id -> base64 of a 32-byte AES-256-GCM key; the encode
+    # key encrypts, every key decrypts. Required in production; embedded: codec_key_file, created at first start.
+    codec_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+    codec_encode_key_id: str | None = None
+    codec_key_file: str = "data/codec-keys.json"
+    codec_ui_origin: str = Field(
+        default="http://127.0.0.1:8233", description="the Temporal Web UI's origin: the only one CORS lets call /codec")
 
     # Time (T1–T3) and demo time
     timezone: str = "Asia/Shanghai"
@@ -101,10 +108,16 @@ class Settings(BaseSettings):
             raise ValueError("case_number_void_after_seconds must exceed update_timeout_seconds: an intake still "
                              "waiting for Temporal must not see its number voided")
         if self.environment == "production":
-            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            if len(self.jwt_secret) < 32:
                 raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")
             if self.demo_seconds_per_working_day:
                 raise ValueError("demo time (AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY) is never for production")
+        elif not self.jwt_secret:  # embedded: random per install (issue 7 §6)
+            import secrets
+
+            from aftersales.secret_files import read_or_create
+
+            self.jwt_secret = read_or_create(self.jwt_secret_file, lambda: secrets.token_urlsafe(48))
         return self
 
 

@@ -56,10 +56,17 @@ def temporal_command(settings: Settings) -> list[str]:
 
     _, port = split_address(settings.temporal_address)
     cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-           "--ui-port", str(settings.temporal_ui_port), "--db-filename", settings.temporal_db_file]
+           "--ui-port", str(settings.temporal_ui_port), "--db-filename", settings.temporal_db_file,
+           # P4: the Web UI decodes payloads through the API (POST /codec/decode, phones masked)
+           "--ui-codec-endpoint", codec_endpoint(settings)]
     if settings.temporal_namespace != "default":  # "default" always exists
         cmd += ["--namespace", settings.temporal_namespace]
     return cmd + cli_flags()
+
+
+def codec_endpoint(settings: Settings) -> str:
+    """Where the browser showing the Web UI reaches the API's codec endpoint (loopback)."""
+    return f"http://127.0.0.1:{settings.api_port}/codec"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -154,11 +161,13 @@ def banner(settings: Settings, data_log: Path) -> str:
     return "\n".join([
         "",
         "  After-sales cases — embedded (Ctrl-C stops all of it)",
-        f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}",
+        f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}   (payloads decoded by {codec_endpoint(settings)})",
         f"  API (OpenAPI)    http://{api_host}:{settings.api_port}/docs",
         f"  Temporal gRPC    {settings.temporal_address}   namespace {settings.temporal_namespace}",
         f"  task queue       {settings.task_queue}",
         f"  state            {settings.temporal_db_file}, {settings.database_url}",
+        f"  codec keys       {'AFTERSALES_CODEC_KEYS' if settings.codec_keys else settings.codec_key_file}"
+        "   (losing them loses the cases: back them up)",
         f"  Temporal log     {data_log}",
         "",
     ])

@@ -20,7 +20,6 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest, RegisterNamespaceRequest, UpdateNamespaceRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import search_attributes as sa
@@ -30,9 +29,12 @@ log = structlog.get_logger("aftersales.temporal_setup")
 
 
 async def connect(settings: Settings) -> Client:
-    """A client on the settings' address and namespace, with the pydantic data converter."""
+    """A client on the settings' address and namespace, with the data converter of every client
+    (pydantic + the encryption codec, P4)."""
+    from aftersales.codec import data_converter
+
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=data_converter(settings))
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:

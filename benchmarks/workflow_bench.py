@@ -34,12 +34,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from aftersales import search_attributes as sa
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
+from aftersales.codec import data_converter, new_key
 from aftersales.case import Customer
 from aftersales.complaint import Channel, ComplaintIntake
 from aftersales.config import Settings
@@ -220,7 +220,8 @@ async def run(args: argparse.Namespace) -> None:
         else:
             smtp_port = free_port()  # nobody listens: notifications fail and retry in the background
         settings = Settings(database_url=f"sqlite+aiosqlite:///{db}", smtp_host="127.0.0.1", smtp_port=smtp_port,
-                            bcrypt_rounds=4, task_queue=f"bench-{uuid.uuid4().hex[:10]}")
+                            bcrypt_rounds=4, task_queue=f"bench-{uuid.uuid4().hex[:10]}",
+                            codec_keys=dict([new_key()]))  # a throwaway key: nothing under data/
 
         # the read model, as tests/conftest.py's `sessionmaker` fixture
         t = time.perf_counter()
@@ -235,7 +236,7 @@ async def run(args: argparse.Namespace) -> None:
 
         t = time.perf_counter()
         env = await bounded(WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter,
+            dev_server_existing_path=temporal_cli(), data_converter=data_converter(settings),
             search_attributes=sa.ALL, ip="127.0.0.1", ui=False), 90, "Temporal dev server start")
         setup_server = time.perf_counter() - t
         client = env.client

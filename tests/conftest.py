@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from aftersales.config import Settings
@@ -20,6 +19,7 @@ from aftersales.db.migrate import upgrade_to_head
 from aftersales.db.staff import seed_demo_staff
 from aftersales.db.session import make_engine, make_sessionmaker
 from aftersales.temporal_setup import register_search_attributes
+from tests.support import codec
 
 BIN = Path(sys.executable).parent
 
@@ -34,7 +34,7 @@ def binary(name: str) -> str:
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=binary("temporal-test-server"), data_converter=codec.converter())
     await register_search_attributes(env.client, "default")
     async with env:
         yield env
@@ -45,7 +45,7 @@ def settings(tmp_path: Path, smtp_server) -> Settings:
     return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}",
         smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
-        task_queue=f"test-{uuid.uuid4().hex[:10]}",
+        task_queue=f"test-{uuid.uuid4().hex[:10]}", **codec.CODEC,
     )
 
 

@@ -9,7 +9,6 @@ from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -17,6 +16,7 @@ from aftersales import search_attributes as sa
 from aftersales.config import Settings
 from aftersales.temporal_setup import connect, register_search_attributes
 from tests.conftest import binary
+from tests.support import codec
 
 NAMES = sorted(key.name for key in sa.ALL)
 
@@ -31,7 +31,7 @@ class UpsertWorkflow:
 
 async def test_time_skipping_server_twice() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=binary("temporal-test-server"), data_converter=codec.converter())
     async with env:
         assert await register_search_attributes(env.client, "default") == NAMES
         await register_search_attributes(env.client, "default")  # already there: fine
@@ -50,7 +50,7 @@ async def dev_server():
     """A bare dev server with no custom search attributes registered at start."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"), ip="127.0.0.1", ui=False,
-        data_converter=pydantic_data_converter)
+        data_converter=codec.converter())
     async with env:
         yield env
 
@@ -65,11 +65,16 @@ async def test_dev_server_registers_missing_only(dev_server: WorkflowEnvironment
     assert listed.custom_attributes["EscalationLevel"] == IndexedValueType.INDEXED_VALUE_TYPE_INT
 
 
-async def test_connect_uses_settings_and_pydantic_converter(dev_server: WorkflowEnvironment) -> None:
+async def test_connect_uses_settings_and_the_encrypting_pydantic_converter(dev_server: WorkflowEnvironment) -> None:
+    from temporalio.contrib.pydantic import PydanticPayloadConverter
+
+    from aftersales.codec import EncryptionCodec
+
     address = dev_server.client.service_client.config.target_host
-    client = await connect(Settings(temporal_address=address, temporal_namespace="default"))
+    client = await connect(Settings(temporal_address=address, temporal_namespace="default", **codec.CODEC))
     assert client.namespace == "default"
-    assert client.data_converter is pydantic_data_converter
+    assert client.data_converter.payload_converter_class is PydanticPayloadConverter
+    assert isinstance(client.data_converter.payload_codec, EncryptionCodec)  # P4
     assert await client.service_client.check_health()
 
 

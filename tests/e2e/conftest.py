@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from aftersales import search_attributes as sa
@@ -23,6 +22,7 @@ from aftersales.db.staff import create_staff, get_staff, seed_demo_staff
 from aftersales.roles import Role
 from api.app import create_app
 from tests.conftest import binary
+from tests.support import codec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"), data_converter=codec.converter(),
         search_attributes=sa.ALL, ip="127.0.0.1", ui=False)
     async with env:
         yield env
@@ -46,7 +46,8 @@ def e2e_database(tmp_path_factory) -> str:
 @pytest.fixture
 def settings(e2e_database: str, smtp_server) -> Settings:
     return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
-                    task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=30)
+                    task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=30,
+                    **codec.CODEC)
 
 
 class WorkerProcess:
@@ -58,7 +59,7 @@ class WorkerProcess:
                     "AFTERSALES_DATABASE_URL": settings.database_url,
                     "AFTERSALES_TASK_QUEUE": settings.task_queue,
                     "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
-                    "AFTERSALES_SMTP_HOST": "127.0.0.1"}
+                    "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV}
         self.log = log
         self.proc: subprocess.Popen | None = None
 
