@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
-from api import accounts, admin, auth, cases, health, money
+from api import accounts, admin, auth, cases, codec, health, money
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(admin.router)
     app.include_router(money.router)
     app.include_router(accounts.router)
+    app.include_router(codec.router_for(settings))  # P4: the Temporal Web UI's codec endpoint
     return app
 
 

@@ -1,0 +1,114 @@
+"""The codec endpoint of the Temporal Web UI (P4): `POST /codec/decode` and `POST /codec/encode`, the
+remote-codec protocol the UI speaks (JSON `{"payloads": [{"metadata": {…base64…}, "data": "…base64…"}]}`,
+as temporalio/samples-python `encryption/codec_server.py`).
+
+decode decrypts with the API's own codec (the Temporal client's) and masks every phone number in what
+it returns (aftersales.privacy.mask_phones_in): ops read cases in the Web UI, never a full number.
+CORS answers only the Web UI's origin (AFTERSALES_CODEC_UI_ORIGIN); a request from another origin is 403.
+
+Who may call it: in the embedded default, only the machine itself (the API listens on loopback, and a
+request from another address is refused even if AFTERSALES_API_HOST is widened); in production a
+signed-in account (`Authorization: Bearer`, the same check as every endpoint): the Web UI forwards its
+user's access token (TEMPORAL_CODEC_PASS_ACCESS_TOKEN), or an authenticating proxy adds it
+(docs/deployment.md)."""
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from temporalio.api.common.v1 import Payload, Payloads
+
+from aftersales.config import Settings
+from aftersales.privacy import mask_phones_in
+from api.auth import current_actor
+
+CORS_HEADERS = "authorization,content-type,x-namespace"
+JSON_ENCODINGS = (b"json/plain", b"json/protobuf")
+PAYLOADS_EXAMPLE = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJhIjogMX0="}]}
+
+
+def _origin_allowed(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin == request.app.state.settings.codec_ui_origin
+
+
+def _cors(request: Request, response: Response) -> Response:
+    if (origin := request.headers.get("origin")) and _origin_allowed(request):
+        response.headers.update({
+            "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": CORS_HEADERS,
+            "Access-Control-Max-Age": "600"})
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+async def _loopback_only(request: Request) -> None:
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HTTPException(403, "the codec endpoint of the embedded default answers this machine only")
+
+
+def _caller_check(settings: Settings) -> Callable[..., Awaitable[Any]]:
+    return current_actor if settings.environment == "production" else _loopback_only
+
+
+def _mask(payload: Payload) -> Payload:
+    if payload.metadata.get("encoding") not in JSON_ENCODINGS:
+        return payload
+    try:
+        masked = json.dumps(mask_phones_in(json.loads(payload.data)), ensure_ascii=False).encode()
+    except ValueError:  # not JSON after all: mask it as text
+        masked = mask_phones_in(payload.data.decode(errors="replace")).encode()
+    return Payload(metadata=payload.metadata, data=masked)
+
+
+def router_for(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/codec", tags=["codec (Temporal Web UI)"])
+    caller = [Depends(_caller_check(settings))]
+
+    async def apply(request: Request, body: dict[str, Any],
+                    fn: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]) -> Response:
+        if not _origin_allowed(request):
+            raise HTTPException(403, f"origin {request.headers.get('origin')!r} may not call the codec endpoint")
+        try:
+            payloads = json_format.ParseDict(body, Payloads())
+        except (json_format.ParseError, DecodeError) as e:
+            raise HTTPException(422, f"body must be {{\"payloads\": [{{\"metadata\": {{…}}, \"data\": \"…\"}}]}} "
+                                     f"with base64 values: {e}") from None
+        try:
+            out = await fn(list(payloads.payloads))
+        except ValueError as e:  # a key id we do not have, or data that does not decrypt
+            raise HTTPException(422, str(e)) from None
+        return _cors(request, Response(json_format.MessageToJson(Payloads(payloads=out)),
+                                       media_type="application/json"))
+
+    def codec(request: Request):
+        return request.app.state.temporal.data_converter.payload_codec
+
+    @router.post("/decode", dependencies=caller, summary="Decrypt payloads for the Temporal Web UI (phones masked)")
+    async def decode(request: Request, body: Annotated[dict[str, Any], Body(examples=[PAYLOADS_EXAMPLE])]) -> Response:
+        async def decode_masked(payloads: Sequence[Payload]) -> list[Payload]:
+            return [_mask(p) for p in await codec(request).decode(payloads)]
+        return await apply(request, body, decode_masked)
+
+    @router.post("/encode", dependencies=caller, summary="Encrypt payloads the Temporal Web UI sends")
+    async def encode(request: Request, body: Annotated[dict[str, Any], Body(examples=[PAYLOADS_EXAMPLE])]) -> Response:
+        return await apply(request, body, codec(request).encode)
+
+    @router.options("/decode", include_in_schema=False)
+    @router.options("/encode", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        if not _origin_allowed(request):
+            raise HTTPException(403, f"origin {request.headers.get('origin')!r} may not call the codec endpoint")
+        return _cors(request, Response(status_code=204))
+
+    return router
+

@@ -1,0 +1,126 @@
+"""P4: the Temporal Web UI's codec endpoint of the API (POST /codec/decode, /codec/encode): the UI's
+protocol, phones masked in what decode returns (P3), CORS for the UI's origin only, loopback only in
+the embedded default, signed in in production. Runs the real app against the time-skipping server's
+client (whose data converter carries the codec)."""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.api.common.v1 import Payload
+
+from aftersales.case import Customer
+from aftersales.config import Settings
+from api.app import create_app
+from tests.support import codec as test_codec
+
+PHONE, OTHER_MOBILE, LANDLINE = "13812341234", "13987654321", "0591-87654321"
+UI = "http://127.0.0.1:8233"
+
+
+def ui_json(payloads: list[Payload]) -> dict:
+    """What the Web UI sends: metadata values and data in base64."""
+    return {"payloads": [{"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                          "data": base64.b64encode(p.data).decode()} for p in payloads]}
+
+
+def from_ui_json(body: dict) -> list[Payload]:
+    return [Payload(metadata={k: base64.b64decode(v) for k, v in p.get("metadata", {}).items()},
+                    data=base64.b64decode(p.get("data", ""))) for p in body["payloads"]]
+
+
+async def encrypted_case_input() -> list[Payload]:
+    customer = Customer(name="王女士", phone=PHONE, project="融侨城", building="5栋", unit="1203")
+    landline = Customer(name="李先生", phone=LANDLINE, project="融侨城", building="6栋", unit="101")
+    note = f"业主另留电话{OTHER_MOBILE}，晚上联系"
+    return await test_codec.converter().encode([customer, landline, note])
+
+
+def _client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(host, 50000)), base_url="http://api.test")
+
+
+@pytest_asyncio.fixture
+async def api(ts_env, settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)) as client:
+        yield client
+
+
+async def test_P4_P3_decode_returns_the_case_with_every_phone_masked(api):
+    encrypted = await encrypted_case_input()
+    assert all(PHONE.encode() not in p.data for p in encrypted)
+    r = await api.post("/codec/decode", json=ui_json(encrypted), headers={"Origin": UI, "X-Namespace": "default"})
+    assert r.status_code == 200, r.text
+    decoded = from_ui_json(r.json())
+    assert [p.metadata["encoding"] for p in decoded] == [b"json/plain"] * 3
+    first, second, note = (json.loads(p.data) for p in decoded)
+    assert first["phone"] == "138****1234" and first["name"] == "王女士"  # the rest of the case is readable
+    assert second["phone"] == "059*****4321"
+    assert note == "业主另留电话139****4321，晚上联系"
+    for digits in (PHONE, OTHER_MOBILE, "87654321"):
+        assert digits not in r.text
+    assert r.headers["access-control-allow-origin"] == UI
+
+
+async def test_P4_encode_then_decode_round_trip_and_plain_json_passes_through(api):
+    plain = test_codec.converter().payload_converter.to_payloads([{"building": "5栋"}])
+    r = await api.post("/codec/encode", json=ui_json(plain))
+    assert r.status_code == 200, r.text
+    [encoded] = from_ui_json(r.json())
+    assert encoded.metadata["encoding"] == b"binary/encrypted"
+    assert encoded.metadata["encryption-key-id"] == test_codec.ENCODE_KEY_ID.encode()
+    for payloads in ([encoded], plain):  # written with the codec, and before it
+        r = await api.post("/codec/decode", json=ui_json(payloads))
+        assert json.loads(from_ui_json(r.json())[0].data) == {"building": "5栋"}
+
+
+async def test_P4_unknown_key_id_or_bad_body_is_a_clear_422(api):
+    from aftersales.codec import EncryptionCodec
+
+    foreign = await EncryptionCodec({"old-2024": b"k" * 32}, "old-2024").encode((await encrypted_case_input())[:1])
+    r = await api.post("/codec/decode", json=ui_json(foreign))
+    assert r.status_code == 422 and "old-2024" in r.text
+    r = await api.post("/codec/decode", json={"payloads": [{"data": "not base64 !"}]})
+    assert r.status_code == 422
+
+
+async def test_P4_CORS_answers_the_web_ui_origin_only(api):
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type,x-namespace"}
+    r = await api.options("/codec/decode", headers={"Origin": UI, **preflight})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == UI
+    assert "x-namespace" in r.headers["access-control-allow-headers"]
+    for origin in ("http://evil.example", "http://127.0.0.1:8234"):
+        r = await api.options("/codec/decode", headers={"Origin": origin, **preflight})
+        assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+        r = await api.post("/codec/decode", json=ui_json(await encrypted_case_input()), headers={"Origin": origin})
+        assert r.status_code == 403 and PHONE not in r.text
+
+
+async def test_P4_embedded_codec_endpoint_answers_loopback_only(ts_env, settings, sessionmaker):
+    app = create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)
+    async with _client(app, host="192.168.1.20") as remote:
+        r = await remote.post("/codec/decode", json=ui_json(await encrypted_case_input()))
+        assert r.status_code == 403 and PHONE not in r.text
+    async with _client(app, host="::1") as local:
+        assert (await local.post("/codec/decode", json=ui_json(await encrypted_case_input()))).status_code == 200
+
+
+async def test_P4_production_codec_endpoint_needs_a_signed_in_account(ts_env, settings, sessionmaker):
+    production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40})
+    app = create_app(production, temporal=ts_env.client, sessionmaker=sessionmaker)
+    body = ui_json(await encrypted_case_input())
+    async with _client(app, host="10.0.0.7") as client:  # behind the proxy: not loopback
+        r = await client.post("/codec/decode", json=body, headers={"Origin": UI})
+        assert r.status_code == 401 and PHONE not in r.text
+        r = await client.post("/codec/decode", json=body, headers={"Authorization": "Bearer forged"})
+        assert r.status_code == 401
+        r = await client.options("/codec/decode", headers={"Origin": UI})  # the preflight carries no token
+        assert r.status_code == 204
+        login = await client.post("/auth/token", data={"username": "gm", "password": settings.demo_password})
+        token = login.json()["access_token"]
+        r = await client.post("/codec/decode", json=body, headers={"Origin": UI, "Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and json.loads(from_ui_json(r.json())[0].data)["phone"] == "138****1234"
