@@ -25,6 +25,7 @@ test: install         ## the whole suite (CI runs this through .ci/run)
 bench: install        ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
 	$(BIN)/python -m benchmarks.rules_bench
 	$(BIN)/python -m benchmarks.workflow_bench
+	$(BIN)/python -m benchmarks.codec_bench
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py

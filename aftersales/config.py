@@ -4,7 +4,7 @@ from datetime import time
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aftersales.roles import Role
@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     codec_key_file: str = "data/codec-keys.json"
     codec_ui_origin: str = Field(
         default="http://127.0.0.1:8233", description="the Temporal Web UI's origin: the only one CORS lets call /codec")
+    # Production: /codec also accepts the Web UI's sign-in token (its OIDC identity provider's access token)
+    codec_oidc_jwks_url: str | None = None
+    codec_oidc_issuer: str | None = None
+    codec_oidc_audience: str | None = None
 
     # Time (T1–T3) and demo time
     timezone: str = "Asia/Shanghai"
@@ -101,6 +105,12 @@ class Settings(BaseSettings):
     early_warning_threshold: int = 3
     early_warning_window_days: int = 7
 
+
+    @field_validator("codec_encode_key_id", "codec_oidc_jwks_url", "codec_oidc_issuer", "codec_oidc_audience",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return value or None  # docker compose passes an unset ${VAR:-} as ""
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> "Settings":

@@ -8,15 +8,19 @@ CORS answers only the Web UI's origin (AFTERSALES_CODEC_UI_ORIGIN); a request fr
 
 Who may call it: in the embedded default, only the machine itself (the API listens on loopback, and a
 request from another address is refused even if AFTERSALES_API_HOST is widened); in production a
-signed-in account (`Authorization: Bearer`, the same check as every endpoint): the Web UI forwards its
-user's access token (TEMPORAL_CODEC_PASS_ACCESS_TOKEN), or an authenticating proxy adds it
-(docs/deployment.md)."""
+signed-in user (`Authorization: Bearer`): a token of an active account of this API (the same check as
+every endpoint), or, when AFTERSALES_CODEC_OIDC_JWKS_URL is set, an access token of the identity
+provider the Web UI signs in with, which the UI forwards (TEMPORAL_CODEC_PASS_ACCESS_TOKEN) or an
+authenticating proxy adds (docs/deployment.md)."""
 
+import asyncio
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
+import jwt
+import structlog
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -24,7 +28,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from aftersales.config import Settings
 from aftersales.privacy import mask_phones_in
-from api.auth import current_actor
+from api.auth import current_actor, oauth2_scheme
 
 CORS_HEADERS = "authorization,content-type,x-namespace"
 JSON_ENCODINGS = (b"json/plain", b"json/protobuf")
@@ -56,8 +60,42 @@ async def _loopback_only(request: Request) -> None:
         raise HTTPException(403, "the codec endpoint of the embedded default answers this machine only")
 
 
+log = structlog.get_logger("api.codec")
+
+
+class IdentityProviderTokens:
+    """Access tokens of the Web UI's OIDC identity provider, checked against its published keys (JWKS,
+    cached) and, when configured, its issuer and audience."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.jwks = jwt.PyJWKClient(settings.codec_oidc_jwks_url, cache_keys=True, lifespan=3600, timeout=10)
+        self.issuer, self.audience = settings.codec_oidc_issuer, settings.codec_oidc_audience
+
+    def claims(self, token: str) -> dict[str, Any]:
+        key = self.jwks.get_signing_key_from_jwt(token)
+        return jwt.decode(token, key.key, algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"],
+                          issuer=self.issuer, audience=self.audience,
+                          options={"require": ["exp", "sub"], "verify_aud": self.audience is not None})
+
+
+def _signed_in(settings: Settings) -> Callable[..., Awaitable[Any]]:
+    provider = IdentityProviderTokens(settings) if settings.codec_oidc_jwks_url else None
+
+    async def check(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:
+        if provider is not None and token:
+            try:
+                claims = await asyncio.to_thread(provider.claims, token)
+                structlog.contextvars.bind_contextvars(user=str(claims["sub"]), signed_in_by="identity provider")
+                return
+            except jwt.PyJWTError:
+                pass  # not the identity provider's: maybe this API's own token
+        await current_actor(request=request, token=token, settings=request.app.state.settings)
+
+    return check
+
+
 def _caller_check(settings: Settings) -> Callable[..., Awaitable[Any]]:
-    return current_actor if settings.environment == "production" else _loopback_only
+    return _signed_in(settings) if settings.environment == "production" else _loopback_only
 
 
 def _mask(payload: Payload) -> Payload:

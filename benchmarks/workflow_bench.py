@@ -137,6 +137,26 @@ def file_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+async def read_model(settings: Settings):
+    """(engine, sessionmaker) of a migrated and seeded read model, as tests/conftest.py's `sessionmaker`."""
+    await bounded(asyncio.to_thread(upgrade_to_head, settings.database_url), 60, "migrations")
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        await bounded(calendar_store.seed_from_chinese_calendar(session), 30, "calendar seed")
+        await bounded(seed_demo_staff(session, settings), 30, "staff seed")
+    return engine, maker
+
+
+async def stop_worker(worker, task: asyncio.Task) -> None:
+    """Shuts a worker down (bounded); cancels its task if it does not stop."""
+    try:
+        await bounded(worker.shutdown(), 30, "worker shutdown")
+    except Exception as e:  # noqa: BLE001
+        print(f"worker shutdown: {e!r}", file=sys.stderr)
+        task.cancel()
+
+
 # ---- the load -------------------------------------------------------------------------------------
 @dataclass
 class Results:
@@ -223,14 +243,8 @@ async def run(args: argparse.Namespace) -> None:
                             bcrypt_rounds=4, task_queue=f"bench-{uuid.uuid4().hex[:10]}",
                             codec_keys=dict([new_key()]))  # a throwaway key: nothing under data/
 
-        # the read model, as tests/conftest.py's `sessionmaker` fixture
         t = time.perf_counter()
-        await bounded(asyncio.to_thread(upgrade_to_head, settings.database_url), 60, "migrations")
-        engine = make_engine(settings.database_url)
-        maker = make_sessionmaker(engine)
-        async with maker() as session:
-            await bounded(calendar_store.seed_from_chinese_calendar(session), 30, "calendar seed")
-            await bounded(seed_demo_staff(session, settings), 30, "staff seed")
+        engine, maker = await read_model(settings)
         db_seeded = file_size(db)
         setup_db = time.perf_counter() - t
 
@@ -342,11 +356,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         # always shut everything down, each step bounded
         if worker is not None and worker_task is not None:
-            try:
-                await bounded(worker.shutdown(), 30, "worker shutdown")
-            except Exception as e:  # noqa: BLE001
-                print(f"worker shutdown: {e!r}", file=sys.stderr)
-                worker_task.cancel()
+            await stop_worker(worker, worker_task)
         if env is not None:
             try:
                 await bounded(env.shutdown(), 30, "dev server shutdown")

@@ -124,3 +124,74 @@ async def test_P4_production_codec_endpoint_needs_a_signed_in_account(ts_env, se
         token = login.json()["access_token"]
         r = await client.post("/codec/decode", json=body, headers={"Origin": UI, "Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and json.loads(from_ui_json(r.json())[0].data)["phone"] == "138****1234"
+
+
+class JWKSServer:
+    """The identity provider's published keys (JWKS), served on loopback by a real HTTP server."""
+
+    def __init__(self, jwks: dict) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = json.dumps(jwks).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_providers_token(ts_env, settings, sessionmaker):
+    """The Web UI signs in with the company's OIDC provider and forwards its access token
+    (TEMPORAL_CODEC_PASS_ACCESS_TOKEN): the endpoint checks it against the provider's JWKS."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    idp_key, other_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(idp_key.public_key()))
+    issuer, audience = "https://sso.example.com", "temporal-ui"
+
+    def token(key=idp_key, **claims) -> str:
+        body = {"sub": "ops.li", "iss": issuer, "aud": audience, "exp": int(time.time()) + 300, **claims}
+        return jwt.encode(body, key, algorithm="RS256", headers={"kid": "idp-1"})
+
+    body = ui_json(await encrypted_case_input())
+    with JWKSServer({"keys": [{**public, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}) as idp:
+        production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40,
+                                 "codec_oidc_jwks_url": idp.url, "codec_oidc_issuer": issuer,
+                                 "codec_oidc_audience": audience})
+        app = create_app(production, temporal=ts_env.client, sessionmaker=sessionmaker)
+        async with _client(app, host="10.0.0.7") as client:
+            async def decode(bearer: str) -> httpx.Response:
+                return await client.post("/codec/decode", json=body, headers={"Origin": UI, "Authorization": f"Bearer {bearer}"})
+
+            r = await decode(token())
+            assert r.status_code == 200, r.text
+            assert json.loads(from_ui_json(r.json())[0].data)["phone"] == "138****1234"
+            for refused in (token(other_key), token(aud="another-app"), token(iss="https://evil.example"),
+                            token(exp=int(time.time()) - 60)):
+                r = await decode(refused)
+                assert r.status_code == 401 and PHONE not in r.text
+            # this API's own sign-in still works beside the provider's
+            login = await client.post("/auth/token", data={"username": "gm", "password": settings.demo_password})
+            assert (await decode(login.json()["access_token"])).status_code == 200
