@@ -36,7 +36,8 @@ async def encrypted_case_input() -> list[Payload]:
     customer = Customer(name="王女士", phone=PHONE, project="融侨城", building="5栋", unit="1203")
     landline = Customer(name="李先生", phone=LANDLINE, project="融侨城", building="6栋", unit="101")
     note = f"业主另留电话{OTHER_MOBILE}，晚上联系"
-    return await test_codec.converter().encode([customer, landline, note])
+    row = {"case_no": "TS-2026-000001", "customer_phone_masked": "138****1234"}  # already masked: kept
+    return await test_codec.converter().encode([customer, landline, note, row])
 
 
 def _client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -55,8 +56,9 @@ async def test_P4_P3_decode_returns_the_case_with_every_phone_masked(api):
     r = await api.post("/codec/decode", json=ui_json(encrypted), headers={"Origin": UI, "X-Namespace": "default"})
     assert r.status_code == 200, r.text
     decoded = from_ui_json(r.json())
-    assert [p.metadata["encoding"] for p in decoded] == [b"json/plain"] * 3
-    first, second, note = (json.loads(p.data) for p in decoded)
+    assert [p.metadata["encoding"] for p in decoded] == [b"json/plain"] * 4
+    first, second, note, row = (json.loads(p.data) for p in decoded)
+    assert row["customer_phone_masked"] == "138****1234"
     assert first["phone"] == "138****1234" and first["name"] == "王女士"  # the rest of the case is readable
     assert second["phone"] == "059*****4321"
     assert note == "业主另留电话139****4321，晚上联系"
