@@ -5,7 +5,7 @@ process, so the owner's phone number is never in Temporal's database in clear.
 `data_converter(settings)` is the one data converter of every Temporal client here (the API, the
 worker, the embedded runner, benchmarks, tests and the Replayer): the pydantic converter plus
 `EncryptionCodec`. Failure messages stay readable (the API matches query failures by their message, which
-Temporal hands back unencoded) but mobile numbers in them are masked, as in logs (MaskingFailureConverter).
+Temporal hands back unencoded) but phone numbers in them are masked, as in logs (MaskingFailureConverter).
 
 Keys rotate: each encrypted payload names its key id in its metadata; the encode key encrypts, every
 configured key decrypts. To rotate, add a new key, make it the encode key, and keep the old ones for
@@ -37,7 +37,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadCodec, PayloadConverter
 
 from aftersales.config import Settings
-from aftersales.privacy import mask_mobile_numbers
+from aftersales.privacy import mask_phone_numbers_in
 
 ENCODING = b"binary/encrypted"      # the samples' encoding name: the UI and `temporal` CLI know it
 KEY_ID = "encryption-key-id"        # metadata naming the key a payload was encrypted with
@@ -144,14 +144,14 @@ def codec_from_settings(settings: Settings) -> EncryptionCodec:
 
 
 class MaskingFailureConverter(DefaultFailureConverter):
-    """Failure messages and stack traces (of the failure and its causes) with mobile numbers masked."""
+    """Failure messages and stack traces (of the failure and its causes) with phone numbers masked."""
 
     def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
         super().to_failure(exception, payload_converter, failure)
         node: Failure | None = failure
         while node is not None:
-            node.message = mask_mobile_numbers(node.message)
-            node.stack_trace = mask_mobile_numbers(node.stack_trace)
+            node.message = mask_phone_numbers_in(node.message)
+            node.stack_trace = mask_phone_numbers_in(node.stack_trace)
             node = node.cause if node.HasField("cause") else None
 
 

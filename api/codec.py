@@ -3,7 +3,7 @@ remote-codec protocol the UI speaks (JSON `{"payloads": [{"metadata": {…base64
 as temporalio/samples-python `encryption/codec_server.py`).
 
 decode decrypts with the API's own codec (the Temporal client's) and masks every phone number in what
-it returns (aftersales.privacy.mask_phones_in): ops read cases in the Web UI, never a full number.
+it returns (aftersales.privacy.mask_personal, the one masking function): ops read cases in the Web UI, never a full number.
 CORS answers only the Web UI's origin (AFTERSALES_CODEC_UI_ORIGIN); a request from another origin is 403.
 
 Who may call it: in the embedded default, only the machine itself (the API listens on loopback, and a
@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload, Payloads
 
 from aftersales.config import Settings
-from aftersales.privacy import mask_phones_in
+from aftersales.privacy import mask_personal
 from api.auth import current_actor, oauth2_scheme
 
 CORS_HEADERS = "authorization,content-type,x-namespace"
@@ -102,9 +102,9 @@ def _mask(payload: Payload) -> Payload:
     if payload.metadata.get("encoding") not in JSON_ENCODINGS:
         return payload
     try:
-        masked = json.dumps(mask_phones_in(json.loads(payload.data)), ensure_ascii=False).encode()
+        masked = json.dumps(mask_personal(json.loads(payload.data)), ensure_ascii=False).encode()
     except ValueError:  # not JSON after all: mask it as text
-        masked = mask_phones_in(payload.data.decode(errors="replace")).encode()
+        masked = mask_personal(payload.data.decode(errors="replace")).encode()
     return Payload(metadata=payload.metadata, data=masked)
 
 
