@@ -21,7 +21,8 @@ StepKind = Literal["review", "approve", "audit", "confirm"]
 # > 10,000 also gm.
 COST_CS_MANAGER_LIMIT = Decimal("1000")
 COST_DEPUTY_GM_LIMIT = Decimal("10000")
-# A2 [S1 §3.5.6]: settlements ≤ 20,000 audited by cs_manager, above by auditor.
+# A2 [S1 §3.5.6]: settlements below 20,000 audited by cs_manager, from 20,000 by auditor (rules v1:
+# 20,000 itself by cs_manager).
 SETTLEMENT_CS_MANAGER_LIMIT = Decimal("20000")
 
 
@@ -47,9 +48,10 @@ def route_repair_cost(amount: Decimal) -> list[ApprovalStep]:
     return steps
 
 
-def route_settlement_audit(amount: Decimal) -> list[ApprovalStep]:
-    """A2: who audits a repair's cost statement."""
-    role = Role.cs_manager if amount <= SETTLEMENT_CS_MANAGER_LIMIT else Role.auditor
+def route_settlement_audit(amount: Decimal, rules_version: int = 2) -> list[ApprovalStep]:
+    """A2: who audits a repair's cost statement (at exactly 20,000 the stricter reading: auditor)."""
+    below = amount < SETTLEMENT_CS_MANAGER_LIMIT if rules_version >= 2 else amount <= SETTLEMENT_CS_MANAGER_LIMIT
+    role = Role.cs_manager if below else Role.auditor
     return [ApprovalStep(role=role, kind="audit")]
 
 

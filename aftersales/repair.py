@@ -48,7 +48,7 @@ MULTI_TRADE_WORKING_DAYS = 7              # R4
 REVISIT_WORKING_DAYS = 1                  # R7 [S1 §3.5.4]
 FOLLOW_UP_WORKING_DAYS = 1                # V3: cs_manager follows a dissatisfied owner up
 LATE_ARRIVAL_GRACE = timedelta(minutes=10)  # R1 [S6 §3.2]
-CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend under 500 yuan
+CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend at 500 yuan or less (v1: under 500)
 LOW_SATISFACTION = 2                      # R7/V3: satisfaction ≤ 2 needs a follow-up
 
 SURVEY_PARTIES = access.SURVEY_PARTIES  # R2
@@ -146,14 +146,20 @@ class Survey(BaseModel):
     completed_at: datetime | None = None
     named_contractor_only: bool = Field(default=False, description="rules v2 (P1): the contractor co-signs only "
                                         "when the survey names one (contractor_id)")
+    rules_version: int = 1  # the case's (R2's edge moved in v2)
+
+    @property
+    def contractor_signs(self) -> bool:
+        """R2: 500元以下 includes 500, so the contractor signs from 500.01 (rules v1: from 500.00); under
+        rules v2 only a contractor the survey names (P1)."""
+        v2 = self.rules_version >= 2
+        above = self.estimate > CONTRACTOR_SIGNS_FROM if v2 else self.estimate >= CONTRACTOR_SIGNS_FROM
+        return above and (self.contractor_id is not None or not self.named_contractor_only)
 
     @property
     def required_roles(self) -> list[Role]:
-        """R2: cs_staff, engineering, repair_lead, and the contractor unless the estimate is under 500
-        (under rules v2: and only a contractor the survey names, P1)."""
-        contractor_signs = self.estimate >= CONTRACTOR_SIGNS_FROM and (
-            self.contractor_id is not None or not self.named_contractor_only)
-        return [r for r in SURVEY_PARTIES if r != Role.contractor or contractor_signs]
+        """R2: cs_staff, engineering, repair_lead, and the contractor above 500 yuan."""
+        return [r for r in SURVEY_PARTIES if r != Role.contractor or self.contractor_signs]
 
     @property
     def missing_roles(self) -> list[Role]:
@@ -321,7 +327,7 @@ class RepairCase(CaseMachine):
         s.survey = Survey(round=(previous.round + 1 if previous else 1), responsible_party=a.responsible_party,
                           contractor_id=a.contractor_id, multi_trade=a.multi_trade, estimate=a.estimate,
                           order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now,
-                          named_contractor_only=s.rules_version >= 2)
+                          named_contractor_only=s.rules_version >= 2, rules_version=s.rules_version)
         s.department = a.responsible_party
         s.status = _S.surveying
         kind = "multi-trade" if a.multi_trade else "single-trade"
@@ -342,8 +348,8 @@ class RepairCase(CaseMachine):
         survey = s.survey
         assert survey is not None
         if actor.role not in survey.required_roles:
-            raise conflict(f"{actor.role.value} need not sign: the estimate {survey.estimate} yuan is under "
-                           f"{CONTRACTOR_SIGNS_FROM} (R2)")
+            raise conflict(f"{actor.role.value} need not sign: the estimate {survey.estimate} yuan is "
+                           f"{'not above' if survey.rules_version >= 2 else 'under'} {CONTRACTOR_SIGNS_FROM} (R2)")
         if any(sig.role == actor.role for sig in survey.signatures):
             raise conflict(f"{actor.role.value} has already signed this survey (R2)")
         if any(sig.by == actor.username for sig in survey.signatures):
@@ -539,7 +545,7 @@ class RepairCase(CaseMachine):
         assert s.survey is not None
         s.cost_statement, s.cost_note, s.status = a.amount, a.note, _S.settlement
         s.settlement_round += 1
-        steps = route_settlement_audit(a.amount)
+        steps = route_settlement_audit(a.amount, s.rules_version)
         if s.survey.order_type == "A":
             steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
         steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))

@@ -23,11 +23,13 @@ def roles(steps):
 @pytest.mark.parametrize("amount, expected", [
     ("0", [R.cs_manager]),
     ("999", [R.cs_manager]),
+    ("0.01", [R.cs_manager]),
     ("999.99", [R.cs_manager]),
     ("1000", [R.cs_manager]),                                    # ≤ 1,000
     ("1000.01", [R.deputy_chief_engineer, R.deputy_gm]),
     ("1001", [R.deputy_chief_engineer, R.deputy_gm]),
     ("9999", [R.deputy_chief_engineer, R.deputy_gm]),
+    ("9999.99", [R.deputy_chief_engineer, R.deputy_gm]),
     ("10000", [R.deputy_chief_engineer, R.deputy_gm]),           # 1,000–10,000
     ("10000.01", [R.deputy_chief_engineer, R.deputy_gm, R.gm]),
     ("10001", [R.deputy_chief_engineer, R.deputy_gm, R.gm]),    # > 10,000 also gm
@@ -42,9 +44,16 @@ def test_A1_deputy_chief_engineer_reviews_before_deputy_gm_approves():
 
 
 @pytest.mark.parametrize("amount, expected", [
-    ("19999", R.cs_manager), ("20000", R.cs_manager), ("20000.01", R.auditor), ("20001", R.auditor)])
-def test_A2_settlement_audit_by_amount(amount, expected):
+    ("0.01", R.cs_manager), ("19999", R.cs_manager), ("19999.99", R.cs_manager), ("20000", R.auditor),
+    ("20000.01", R.auditor), ("20001", R.auditor)])
+def test_A2_settlement_audit_by_amount_20000_goes_to_the_auditor(amount, expected):
     assert roles(route_settlement_audit(Decimal(amount))) == [expected]
+
+
+@pytest.mark.parametrize("amount, expected", [
+    ("19999.99", R.cs_manager), ("20000", R.cs_manager), ("20000.01", R.auditor)])
+def test_A2_a_case_opened_under_rules_v1_keeps_20000_with_cs_manager(amount, expected):
+    assert roles(route_settlement_audit(Decimal(amount), rules_version=1)) == [expected]
 
 
 def test_C7_solution_approver_general_and_major():

@@ -190,14 +190,29 @@ def test_R2_T2_survey_received_friday_evening_is_due_tuesday_opening():
     assert r.due("survey") == datetime(2026, 12, 1, 9, 0, tzinfo=CST)
 
 
+class RunV1(Run):
+    rules_version = 1
+
+
 @pytest.mark.parametrize("estimate, contractor_signs", [
-    ("0", False), ("499", False), ("499.99", False), ("500", True), ("500.01", True), ("501", True), ("8000", True)])
-def test_R2_contractor_co_signs_from_500_yuan(estimate, contractor_signs):
+    ("0", False), ("499", False), ("499.99", False), ("500", False), ("500.01", True), ("501", True), ("8000", True)])
+def test_R2_contractor_co_signs_above_500_yuan(estimate, contractor_signs):
+    """R2: 500元以下 includes 500: at 500.00 the contractor need not attend, from 500.01 it signs."""
     r = Run().do(R.engineering, survey(estimate))
     expected = [R.cs_staff, R.engineering, R.repair_lead] + ([R.contractor] if contractor_signs else [])
     assert r.s.survey.required_roles == expected
     if not contractor_signs:
         assert r.refused(R.contractor, SIGN).kind == "conflict"
+
+
+@pytest.mark.parametrize("estimate, contractor_signs", [("499.99", False), ("500", True), ("500.01", True)])
+def test_R2_a_case_opened_under_rules_v1_keeps_the_contractor_from_500(estimate, contractor_signs):
+    r = RunV1().do(R.engineering, survey(estimate))
+    assert (R.contractor in r.s.survey.required_roles) == contractor_signs
+
+
+def test_A2_a_case_opened_under_rules_v1_keeps_20000_with_cs_manager():
+    assert RunV1().settling("20000").waiting_for()[0] == R.cs_manager
 
 
 def test_R2_every_survey_party_signs_with_its_own_role_others_refused():
@@ -482,8 +497,9 @@ def test_R9_worker_scores_sum_the_sign_off_and_the_revisit():
 
 
 # ---- A2/A3: settlement and payment -------------------------------------------------------------
-@pytest.mark.parametrize("amount, auditor", [("20000", R.cs_manager), ("20000.01", R.auditor)])
-def test_A2_settlement_audited_by_cs_manager_up_to_20000_then_by_auditor(amount, auditor):
+@pytest.mark.parametrize("amount, auditor", [("19999.99", R.cs_manager), ("20000", R.auditor),
+                                             ("20000.01", R.auditor)])
+def test_A2_settlement_audited_by_cs_manager_below_20000_from_20000_by_auditor(amount, auditor):
     r = Run().settling(amount)
     approval = r.case.pending_approval()
     assert approval.purpose == "settlement" and approval.rule == "A2/A3" and approval.amount == Decimal(amount)
