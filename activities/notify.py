@@ -64,6 +64,7 @@ class Notification(BaseModel):
     roles: list[Role] = []  # every active staff member with this role
     usernames: list[str] = []  # and these named staff members (e.g. the handler)
     department: str | None = None  # narrows dept_head / dept_handler to this department
+    contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts, no webhook
     subject: str
     body: str
     reason: str  # why, e.g. "deadline dept_feedback missed (C3)"
@@ -165,10 +166,12 @@ class NotificationActivities:
             done = {(channel, recipient) for channel, recipient in rows.all()}
 
         hooks: dict[str, str] = {}  # label -> URL
-        for role in roles:
+        hook_roles = [r for r in roles if not (r == Role.contractor and n.contractor_id)]  # a role's hook: all of it
+        for role in hook_roles:
             for url in self.settings.webhook_urls.get(role.value, []):
                 hooks.setdefault(webhook_label(url), url)
-        unreachable_roles = [r for r in roles_without_email if not self.settings.webhook_urls.get(r.value)]
+        unreachable_roles = [r for r in roles_without_email
+                             if r not in hook_roles or not self.settings.webhook_urls.get(r.value)]
 
         pending_emails = [a for a in sorted(emails) if (EMAIL, a) not in done]
         pending_hooks = [(label, url) for label, url in sorted(hooks.items()) if (WEBHOOK, label) not in done]
@@ -216,6 +219,8 @@ class NotificationActivities:
                     logger.info("no staff of the role in the department, notifying all of the role",
                                 role=role.value, department=n.department)
                 staff = mine or staff
+            if role == Role.contractor and n.contractor_id:  # never another contractor's accounts (P1)
+                staff = [s for s in staff if s.contractor_id == n.contractor_id]
             if not staff:
                 roles_without_email.append(role)
             emails.update(s.email.strip() for s in staff)

@@ -143,6 +143,7 @@ class Notice(BaseModel):
     roles: list[Role] = []
     usernames: list[str] = []
     department: str | None = None
+    contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts (P1)
     subject: str
     body: str
     reason: str
@@ -267,16 +268,18 @@ class CaseMachine:
 
     def notify(self, roles: list[Role], subject: str, body: str, reason: str,
                usernames: list[str] | None = None, department: str | None = None,
-               items: list[DueItem] | None = None, level: int | None = None) -> None:
+               items: list[DueItem] | None = None, level: int | None = None,
+               contractor_id: str | None = None) -> None:
         """A notice to roles and/or named staff. `subject` is its one-line title and `body` a sentence,
-        both Chinese; the message adds the case's facts, the items due or missed and the level (E4)."""
+        both Chinese; the message adds the case's facts, the items due or missed and the level (E4).
+        `contractor_id` narrows the contractor role to that contractor's accounts (P1)."""
         self.state.notice_seq += 1
         message = Message(title=subject, text=body, case=self.state.facts(), items=items or [], level=level,
                           level_role=roles[0] if level and roles else None)
         self.effects.append(
             Notice(
                 notification_id=f"{self.state.case_no}:n{self.state.notice_seq}",
-                roles=roles, usernames=usernames or [], department=department,
+                roles=roles, usernames=usernames or [], department=department, contractor_id=contractor_id,
                 subject=f"[{self.state.case_no}] {subject}", body=body, reason=reason, message=message,
             )
         )

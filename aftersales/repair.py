@@ -38,6 +38,7 @@ from aftersales.approvals import ApprovalStep, route_repair_cost, route_settleme
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import beijing, role_title, yuan
+from aftersales.money import DeductionOutcome
 from aftersales.roles import Role
 
 CASE_NO_PREFIX = "WX"  # 维修
@@ -88,22 +89,43 @@ class RepairIntake(BaseModel):
 
 # ---- effects the workflow carries out ---------------------------------------------------------
 class WorkerScores(BaseModel):
-    """Effect (R9): each worker's quality and attitude for this repair (sign-off + revisit)."""
+    """Effect (R9): one evaluation of each worker, kept as a row of its own (never written over).
+    Rules v2: one per event — the owner's sign-off and the revisit of each round of work (a reopened
+    repair adds its own), `parts` 1. Rules v1: the sign-off + revisit combined at the revisit, `parts` 2."""
     kind: Literal["worker_scores"] = "worker_scores"
     case_no: str
     workers: list[str]
     quality: int
     attitude: int
     at: datetime
+    evaluation_key: str | None = None  # v1: none, the key is made of the case and the time
+    source: Literal["sign_off", "revisit", "sign_off+revisit"] = "sign_off+revisit"
+    parts: int = 2
+
+    @property
+    def key(self) -> str:
+        return self.evaluation_key or f"{self.case_no}:{self.source}@{self.at.isoformat()}"
 
 
 class DepositDeduction(BaseModel):
-    """Effect (A3): deduct a type-A settlement from the contractor's quality deposit, once per entry_key."""
+    """Effect (A3): deduct a type-A settlement from the contractor's quality deposit, once per entry_key.
+    Rules v2 (`reported`): never below zero, and the outcome comes back to the case (record_deduction)."""
     kind: Literal["deposit_deduction"] = "deposit_deduction"
     entry_key: str
     contractor_id: str
     amount: Decimal
     case_no: str
+    reported: bool = False
+
+
+class DeductionRecord(BaseModel):
+    """A3: what the deposit covered of a deduction, and the shortfall (rules v2)."""
+    contractor_id: str
+    requested: Decimal
+    deducted: Decimal
+    shortfall: Decimal
+    balance: Decimal
+    at: datetime
 
 
 class ParentUpdate(BaseModel):
@@ -230,6 +252,7 @@ class RepairState(CaseState):
     inspection_history: list[Inspection] = []
     failed_inspections: int = 0
     sign_off: SignOff | None = None
+    sign_offs: list[SignOff] = Field(default=[], description="every sign-off, one per round of work (R9)")
     revisits: list[RevisitRecord] = []
     follow_up_note: str | None = None
     cost_statement: Decimal | None = None
@@ -237,6 +260,7 @@ class RepairState(CaseState):
     settlement_round: int = 0
     settled_amount: Decimal | None = None
     payment: Payment | None = None
+    deduction: DeductionRecord | None = None
 
 
 _S = RepairStatus
@@ -486,6 +510,9 @@ class RepairCase(CaseMachine):
         self.require_status(_S.inspected, doing="record the owner's sign-off (both inspections must pass first, R6)")
         s = self.state
         s.sign_off = SignOff(quality=a.quality, attitude=a.attitude, comment=a.comment, by=actor.username, at=ctx.now)
+        s.sign_offs.append(s.sign_off)
+        if s.rules_version >= 2:
+            self._evaluate(ctx, "sign_off", a.quality, a.attitude)
         s.status = _S.completed
         self.meet(ctx, "progress")
         self.note(ctx, "signed_off", f"owner signed off: quality {a.quality}/5, attitude {a.attitude}/5"
@@ -507,9 +534,12 @@ class RepairCase(CaseMachine):
         self.note(ctx, "revisit", f"revisit: satisfaction {a.satisfaction}/5, quality {a.quality}/5, "
                   f"attitude {a.attitude}/5" + (f": {a.note}" if a.note else "")
                   + (f"; follow-up: {a.follow_up}" if a.follow_up else "") + " (R7)", actor)
-        self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers),
-                                         quality=s.sign_off.quality + a.quality,
-                                         attitude=s.sign_off.attitude + a.attitude, at=ctx.now))
+        if s.rules_version >= 2:
+            self._evaluate(ctx, "revisit", a.quality, a.attitude)
+        else:
+            self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers),
+                                             quality=s.sign_off.quality + a.quality,
+                                             attitude=s.sign_off.attitude + a.attitude, at=ctx.now))
         if a.satisfaction <= LOW_SATISFACTION:
             self.notify([Role.cs_manager], "业主不满意",
                         f"回访满意度 {a.satisfaction}/5，后续：{'返修' if a.follow_up == 'reopen' else '客户服务部经理跟进'}（V3）。",
@@ -530,6 +560,13 @@ class RepairCase(CaseMachine):
                               owners=[Role.cs_manager])
         else:
             s.status = _S.revisited
+
+    def _evaluate(self, ctx: Ctx, source: Literal["sign_off", "revisit"], quality: int, attitude: int) -> None:
+        """R9 (v2): one evaluation of the workers of this round of work, added to the earlier ones."""
+        s = self.state
+        self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers), quality=quality,
+                                         attitude=attitude, at=ctx.now, source=source, parts=1,
+                                         evaluation_key=f"{s.case_no}:round-{s.work_round}:{source}"))
 
     def on_follow_up(self, a: A.FollowUp, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.follow_up, doing="record the follow-up")
@@ -561,12 +598,32 @@ class RepairCase(CaseMachine):
             raise invalid(f"the payment {a.amount} yuan must equal the approved settlement {s.settled_amount} (A3)")
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
         self.note(ctx, "paid", f"paid {a.amount} yuan, reference {a.reference} (A3)", actor)
-        if s.survey.order_type == "A":
+        if s.survey.order_type == "A" and (s.to_contractor or s.rules_version < 2):
             assert s.survey.contractor_id is not None
+            v2 = s.rules_version >= 2
             self.effects.append(DepositDeduction(entry_key=f"{s.case_no}:deduction", contractor_id=s.survey.contractor_id,
-                                                 amount=a.amount, case_no=s.case_no))
-            self.note(ctx, "deposit", f"{a.amount} yuan deducted from {s.survey.contractor_id}'s quality deposit (A3)")
+                                                 amount=a.amount, case_no=s.case_no, reported=v2))
+            self.note(ctx, "deposit", f"从{s.survey.contractor_id}质量保证金扣除{yuan(a.amount)} (A3)" if v2 else
+                      f"{a.amount} yuan deducted from {s.survey.contractor_id}'s quality deposit (A3)")
+        elif s.survey.order_type == "A":
+            self.note(ctx, "deposit", f"A类工单由自有维修队完成, 不扣{s.survey.contractor_id}质量保证金 (A3)")
         self._close(ctx, "completed")
+
+    def record_deduction(self, ctx: Ctx, contractor_id: str, outcome: DeductionOutcome) -> None:
+        """A3 (v2): what the deposit covered. A shortfall is recorded and told to finance and the
+        contractor; the case stays closed (it closed when finance paid)."""
+        s = self.state
+        s.deduction = DeductionRecord(contractor_id=contractor_id, at=ctx.now,
+                                      **outcome.model_dump(exclude={"booked_now"}))
+        s.seq += 1
+        if outcome.shortfall <= 0:
+            return
+        text = (f"{contractor_id}质量保证金不足: 应扣{yuan(outcome.requested)}, "
+                f"实扣{yuan(outcome.deducted)}, 差额{yuan(outcome.shortfall)}已记录, "
+                f"余额{yuan(outcome.balance)} (A3)")
+        self.note(ctx, "deposit_shortfall", text)
+        self.notify([Role.finance, Role.contractor], "质量保证金不足", f"维修单 {s.case_no}: {text}",
+                    "A3 deposit shortfall", contractor_id=contractor_id)
 
     def _close(self, ctx: Ctx, outcome: str) -> None:
         s = self.state

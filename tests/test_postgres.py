@@ -258,21 +258,23 @@ async def test_numbering_on_postgres(maker) -> None:
 # ---- d. the deposit ledger -----------------------------------------------------------------------
 async def test_deposit_ledger_on_postgres(maker) -> None:
     async with maker() as s:
-        await ledger.put_contractor(s, "C-001", "青岛建工", Decimal("500000.00"))
-        booked = [await ledger.deduct_once(s, entry_key="WX-2026-000001:deduction", contractor_id="C-001",
-                                           case_no="WX-2026-000001", amount=Decimal("1234.56"), note="type A", at=AT)
+        await ledger.put_contractor(s, "C-001", "青岛建工", Decimal("500000.00"), by="finance", at=AT)
+        booked = [(await ledger.deduct_once(s, entry_key="WX-2026-000001:deduction", contractor_id="C-001",
+                                            case_no="WX-2026-000001", amount=Decimal("1234.56"), note="type A",
+                                            at=AT)).booked_now
                   for _ in range(2)]
         assert booked == [True, False]
 
     async def deduct(i: int) -> bool:  # a retried activity racing itself: separate connections
         async with maker() as s:
-            return await ledger.deduct_once(s, entry_key="WX-2026-000002:deduction", contractor_id="C-001",
-                                            case_no="WX-2026-000002", amount=Decimal("0.10"), note="type B", at=AT)
+            return (await ledger.deduct_once(s, entry_key="WX-2026-000002:deduction", contractor_id="C-001",
+                                             case_no="WX-2026-000002", amount=Decimal("0.10"), note="type B",
+                                             at=AT)).booked_now
 
     assert sorted(await asyncio.gather(*(deduct(i) for i in range(10)))) == [False] * 9 + [True]
 
     async with maker() as s:
-        await ledger.put_contractor(s, "C-001", "青岛建工集团", Decimal("500000.00"))  # upsert: renamed
+        await ledger.put_contractor(s, "C-001", "青岛建工集团", None, by="finance", at=AT)  # renamed
         statement = await ledger.deposit_statement(s, "C-001")
         assert await ledger.deposit_statement(s, "C-NONE") is None
     assert statement["name"] == "青岛建工集团"
@@ -280,23 +282,32 @@ async def test_deposit_ledger_on_postgres(maker) -> None:
     balance = statement["balance"]
     assert isinstance(balance, Decimal) and balance == Decimal("498765.34") and str(balance) == "498765.34"
     assert balance.as_tuple().exponent == -2
-    assert [e["amount"] for e in statement["entries"]] == [Decimal("-1234.56"), Decimal("-0.10")]
-    assert [str(e["amount"]) for e in statement["entries"]] == ["-1234.56", "-0.10"]
-    assert statement["entries"][0]["at"] == AT
+    assert [e["amount"] for e in statement["entries"]] == [Decimal("500000.00"), Decimal("-1234.56"), Decimal("-0.10")]
+    assert [str(e["amount"]) for e in statement["entries"]] == ["500000.00", "-1234.56", "-0.10"]
+    assert statement["entries"][1]["at"] == AT
 
-    # R9 on the same database: scores summed per worker and quarter, a repeat overwrites
+    # A3: concurrent deductions of different cases never take the deposit below zero (the row lock)
     async with maker() as s:
-        for _ in range(2):
-            await ledger.record_scores(s, case_no="WX-1", workers=["wang", "li"], quality=9, attitude=10, at=AT,
-                                       tz="Asia/Shanghai")
-        await ledger.record_scores(s, case_no="WX-2", workers=["wang"], quality=5, attitude=6, at=AT, tz="Asia/Shanghai")
+        await ledger.put_contractor(s, "C-002", "小公司", Decimal("100.00"), by="finance", at=AT)
+
+    async def spend(i: int):
+        async with maker() as s:
+            return await ledger.deduct_once(s, entry_key=f"WX-9{i}:deduction", contractor_id="C-002",
+                                            case_no=f"WX-9{i}", amount=Decimal("30.00"), note="type A", at=AT)
+
+    outcomes = await asyncio.gather(*(spend(i) for i in range(5)))
+    assert sum(o.deducted for o in outcomes) == Decimal("100.00")
+    assert sum(o.shortfall for o in outcomes) == Decimal("50.00")
+    async with maker() as s:
+        assert (await ledger.deposit_statement(s, "C-002"))["balance"] == Decimal("0.00")
+
+    # R9 on the same database: every evaluation kept, summed per worker and quarter, a repeat adds nothing
+    async with maker() as s:
+        for key, q, a in (("WX-1:round-1:revisit", 2, 2), ("WX-1:round-1:revisit", 2, 2), ("WX-1:round-2:revisit", 5, 5)):
+            await ledger.record_evaluation(s, evaluation_key=key, case_no="WX-1", workers=["wang", "li"],
+                                           source="revisit", parts=1, quality=q, attitude=a, at=AT, tz="Asia/Shanghai")
         report = await ledger.worker_report(s, "2026Q4")
-    assert report == [
-        {"worker": "li", "repairs": 1, "quality_total": 9, "attitude_total": 10, "quality_average": 9.0,
-         "attitude_average": 10.0},
-        {"worker": "wang", "repairs": 2, "quality_total": 14, "attitude_total": 16, "quality_average": 7.0,
-         "attitude_average": 8.0},
-    ]
+    assert [(w["worker"], w["evaluations"], w["quality_total"]) for w in report] == [("li", 2, 7), ("wang", 2, 7)]
 
 
 # ---- e. case configuration and the calendar store ------------------------------------------------

@@ -45,6 +45,7 @@ class Notification(BaseModel):
     roles: list[Role] = []
     usernames: list[str] = []
     department: str | None = None
+    contractor_id: str | None = None
     subject: str
     body: str
     reason: str

@@ -6,6 +6,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from aftersales.money import DeductionOutcome
     from aftersales.repair import DepositDeduction, ParentUpdate, RepairCase, RepairIntake, WorkerScores
     from workflows.messages import CaseResult, RepairProgress, StartCase
 
@@ -25,7 +26,13 @@ class RepairWorkflow(CaseWorkflow):
         return await self._run_case(lambda ctx: RepairCase.open(start.case_no, start.intake, start.registered_by, ctx))
 
     async def _carry_out(self, effect) -> None:
-        if isinstance(effect, DepositDeduction):
+        if isinstance(effect, DepositDeduction) and effect.reported:  # A3, rules v2
+            outcome = await workflow.execute_activity("deduct_deposit_reported", effect, result_type=DeductionOutcome,
+                                                      **DB_ACTIVITY)
+            assert isinstance(self._machine, RepairCase)
+            self._machine.record_deduction(self._ctx(), effect.contractor_id, outcome)
+            self._effects += self._machine.take_effects()
+        elif isinstance(effect, DepositDeduction):
             await workflow.execute_activity("deduct_deposit", effect, result_type=bool,
                                             **DB_ACTIVITY)
         elif isinstance(effect, WorkerScores):

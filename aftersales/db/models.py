@@ -148,14 +148,17 @@ class NotificationDelivery(Base):
 
 
 class Contractor(Base):
+    """A contractor; its quality deposit is the sum of its deposit_entries (A3)."""
+
     __tablename__ = "contractors"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
-    deposit_initial_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DepositEntry(Base):
-    """Quality-deposit ledger (A3); entry_key makes a deduction happen exactly once."""
+    """Quality-deposit ledger (A3): lodged, top_up, adjustment (an administrator's, who and why) or
+    deduction (a type-A settlement: what the deposit covered, the rest as shortfall_fen). entry_key makes
+    each entry happen exactly once; entries are never changed."""
 
     __tablename__ = "deposit_entries"
     __table_args__ = (UniqueConstraint("entry_key"),)
@@ -166,15 +169,24 @@ class DepositEntry(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), server_default="deduction")
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    shortfall_fen: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
 
 
-class WorkerScore(Base):
-    """R9: a worker's quality and attitude scores from one repair's sign-off and revisit."""
+class WorkerEvaluation(Base):
+    """R9: one evaluation of one worker (an owner's sign-off or a revisit; `parts` 2 for a combined
+    sign-off + revisit of the first release), never written over."""
 
-    __tablename__ = "worker_scores"
-    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
-    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __tablename__ = "worker_evaluations"
+    __table_args__ = (UniqueConstraint("evaluation_key", "worker"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_key: Mapped[str] = mapped_column(String(96))
+    worker: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
     quarter: Mapped[str] = mapped_column(String(8), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    parts: Mapped[int] = mapped_column(Integer)
     quality: Mapped[int] = mapped_column(Integer)
     attitude: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -248,7 +248,8 @@ async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str
     if settings.environment == "production":
         raise RuntimeError("refusing to seed demo staff accounts: environment is 'production'")
     for contractor_id, (name, deposit) in DEMO_CONTRACTORS.items():
-        await ledger.add_contractor_if_missing(session, contractor_id, name, deposit)
+        await ledger.add_contractor_if_missing(session, contractor_id, name, deposit, by="demo",
+                                               at=datetime.now(timezone.utc))
     existing = {s.username: s for s in (await session.execute(
         select(Staff).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars()}
     await _bind_unbound_demo_contractors(session, existing)

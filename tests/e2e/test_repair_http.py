@@ -92,10 +92,11 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
 
     async def deducted():
         statement = (await api.get("/contractors/CT-77/deposit", headers=finance)).json()
-        return statement if statement["entries"] else None
+        return statement if any(e["kind"] == "deduction" for e in statement["entries"]) else None
     statement = await eventually(deducted)
-    assert statement["balance"] == "78999.50" and statement["entries"][0]["amount"] == "-21000.50"
-    assert statement["entries"][0]["case_no"] == no
+    assert statement["balance"] == "78999.50" and statement["entries"][-1]["amount"] == "-21000.50"
+    assert statement["entries"][-1]["case_no"] == no and statement["entries"][-1]["shortfall"] == "0.00"
+    assert statement["entries"][0]["kind"] == "lodged" and statement["entries"][0]["amount"] == "100000.00"
     assert (await api.get("/contractors/NOPE/deposit", headers=finance)).status_code == 404
     assert (await api.get("/contractors/CT-77/deposit", headers=hotline)).status_code == 403
 
@@ -107,6 +108,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
         return [w for w in report["workers"] if w["worker"] in ("chen", "liu")]
     workers = await eventually(scored)
     assert {w["worker"] for w in workers} == {"chen", "liu"} and all(w["quality_total"] >= 10 for w in workers)
+    assert all(w["evaluations"] >= 2 for w in workers)  # R9: the sign-off and the revisit, each kept
     assert (await api.get("/reports/workers", params={"quarter": "2026-4"}, headers=manager)).status_code == 422
 
     async def listed():
@@ -115,6 +117,46 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     row = (await eventually(listed))[0]
     assert row["customer_phone_masked"] == "139****5678"
 
+
+
+@pytest.mark.asyncio
+async def test_A3_deposit_changes_are_ledger_entries_with_who_and_why_never_overwrites(api, staff):
+    finance = await staff.headers("finance")
+    url = "/admin/contractors/CT-88"
+    assert (await api.put(url, json={"name": "小建工", "deposit": "1000.00"}, headers=finance)).status_code == 200
+    assert (await api.put(url, json={"name": "小建工", "deposit": "1000.00"}, headers=finance)).status_code == 200
+    overwrite = await api.put(url, json={"name": "小建工", "deposit": "5000.00"}, headers=finance)
+    assert overwrite.status_code == 409 and "deposit/entries" in overwrite.json()["detail"]        # never overwritten
+    renamed = await api.put(url, json={"name": "小建工集团"}, headers=finance)
+    assert renamed.json()["name"] == "小建工集团" and renamed.json()["balance"] == "1000.00"
+
+    entries = f"{url}/deposit/entries"
+    top_up = {"kind": "top_up", "amount": "2000.00", "reason": "补缴质量保证金"}
+    key = {"Idempotency-Key": unique_key()}
+    first = await api.post(entries, json=top_up, headers={**finance, **key})
+    again = await api.post(entries, json=top_up, headers={**finance, **key})                      # a retry: once
+    assert (first.status_code, again.status_code) == (201, 200) and again.json()["balance"] == "3000.00"
+    other = await api.post(entries, json={**top_up, "amount": "1.00"}, headers={**finance, **key})
+    assert other.status_code == 422
+    assert (await api.post(entries, json=top_up, headers=finance)).status_code == 422          # no Idempotency-Key
+    below = await api.post(entries, json={"kind": "adjustment", "amount": "-3000.01", "reason": "更正"},
+                           headers={**finance, "Idempotency-Key": unique_key()})
+    assert below.status_code == 409 and "below zero" in below.json()["detail"]
+    assert (await api.post(entries, json={"kind": "adjustment", "amount": "-100.00", "reason": " "},
+                           headers={**finance, "Idempotency-Key": unique_key()})).status_code == 422
+    assert (await api.post(entries, json=top_up, headers={**await staff.headers("cs_staff"),
+                                                          "Idempotency-Key": unique_key()})).status_code == 403
+    assert (await api.post("/admin/contractors/NOPE/deposit/entries", json=top_up,
+                           headers={**finance, "Idempotency-Key": unique_key()})).status_code == 404
+    r = await api.post(entries, json={"kind": "adjustment", "amount": "-500.00", "reason": "更正录入错误"},
+                       headers={**finance, "Idempotency-Key": unique_key()})
+    assert r.status_code == 201
+
+    statement = (await api.get("/contractors/CT-88/deposit", headers=await staff.headers("auditor"))).json()
+    assert statement["balance"] == "2500.00" and statement["initial_deposit"] == "1000.00"
+    assert [(e["kind"], e["amount"], e["by"], e["note"]) for e in statement["entries"]] == [
+        ("lodged", "1000.00", "finance", "deposit lodged (A3)"), ("top_up", "2000.00", "finance", "补缴质量保证金"),
+        ("adjustment", "-500.00", "finance", "更正录入错误")]
 
 
 @pytest.mark.asyncio

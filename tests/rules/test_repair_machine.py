@@ -13,6 +13,7 @@ from aftersales.repair import (
     CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,
 )
 from aftersales.approvals import route_repair_cost
+from aftersales.money import DeductionOutcome
 from aftersales.roles import Role
 
 from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, CaseRun, who  # noqa: F401
@@ -74,8 +75,9 @@ class Run(CaseRun):
     def surveyed(self, **kw):
         return self.do(R.engineering, survey(**kw)).signed().approve_all()
 
-    def dispatched(self, *workers: str, **kw):
-        return self.surveyed(**kw).do(R.cs_staff, dispatch(*workers))
+    def dispatched(self, *workers: str, to_contractor=False, **kw):
+        return self.surveyed(**kw).do(R.engineering if to_contractor else R.cs_staff,
+                                      dispatch(*workers, to_contractor=to_contractor))
 
     def inspected(self, **kw):
         self.dispatched(**kw).do(R.repair_lead, A.CompleteWork(action="complete_work", note="换了水管"))
@@ -483,8 +485,8 @@ def test_R7_V3_cs_manager_follow_up_is_due_in_1_working_day():
     r.do(R.repair_lead, cost)
 
 
-def test_R9_worker_scores_sum_the_sign_off_and_the_revisit():
-    r = Run()
+def test_R9_rules_v1_worker_scores_sum_the_sign_off_and_the_revisit():
+    r = RunV1()
     r.surveyed().do(R.cs_staff, dispatch("wang.worker", "zhao.worker"))
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
     r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=3))
@@ -494,6 +496,39 @@ def test_R9_worker_scores_sum_the_sign_off_and_the_revisit():
     assert scores.kind == "worker_scores" and scores.case_no == CASE_NO
     assert scores.workers == ["wang.worker", "zhao.worker"] and (scores.quality, scores.attitude) == (9, 5)
     assert scores.at == r.ctx().now
+    assert (scores.source, scores.parts, scores.evaluation_key) == ("sign_off+revisit", 2, None)
+    assert scores.key == f"{CASE_NO}:sign_off+revisit@{scores.at.isoformat()}"
+
+
+def test_R9_every_evaluation_is_kept_one_per_sign_off_and_per_revisit():
+    r = Run()
+    r.surveyed().do(R.cs_staff, dispatch("wang.worker", "zhao.worker"))
+    r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
+    r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=3))
+    [sign_off] = r.of(WorkerScores)
+    assert (sign_off.source, sign_off.quality, sign_off.attitude, sign_off.parts) == ("sign_off", 4, 3, 1)
+    assert sign_off.workers == ["wang.worker", "zhao.worker"] and sign_off.at == r.ctx().now
+    assert sign_off.key == f"{CASE_NO}:round-1:sign_off"
+    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=4, quality=5, attitude=2))
+    [_, revisit] = r.of(WorkerScores)
+    assert (revisit.source, revisit.quality, revisit.attitude, revisit.key) == ("revisit", 5, 2,
+                                                                                 f"{CASE_NO}:round-1:revisit")
+
+
+def test_R9_a_reopened_repair_keeps_the_first_evaluation_and_adds_the_second():
+    """Round 1 is scored 1/1 at the sign-off and 1/1 at the revisit (2/2), the owner is dissatisfied and
+    the work reopened; round 2 is scored 5/5 and 5/5 (10/10). All four evaluations are kept."""
+    r = Run().signed_off(quality=1, attitude=1)
+    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=1, quality=1, attitude=1, follow_up="reopen"))
+    assert r.s.status == RepairStatus.in_progress
+    r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="重做")).do(R.cs_staff, inspect())
+    r.do(R.repair_lead, inspect()).do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    evaluations = r.of(WorkerScores)
+    assert [(e.key.removeprefix(CASE_NO + ":"), e.quality, e.attitude) for e in evaluations] == [
+        ("round-1:sign_off", 1, 1), ("round-1:revisit", 1, 1), ("round-2:sign_off", 5, 5), ("round-2:revisit", 5, 5)]
+    assert sum(e.quality for e in evaluations[:2]) == 2 and sum(e.quality for e in evaluations[2:]) == 10
+    assert [(x.quality, x.attitude) for x in r.s.sign_offs] == [(1, 1), (5, 5)]  # the case keeps both too
 
 
 # ---- A2/A3: settlement and payment -------------------------------------------------------------
@@ -575,18 +610,64 @@ def pay(amount: str) -> A.Pay:
     return A.Pay(action="pay", amount=Decimal(amount), reference="PAY-0001")
 
 
-def test_A3_pay_type_A_emits_the_deposit_deduction_and_closes():
-    r = Run().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800").approve_all()
+def test_A3_pay_type_A_done_by_the_contractor_emits_the_deposit_deduction_and_closes():
+    r = Run().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800", to_contractor=True)
+    r.approve_all()
     assert r.refused(R.cs_manager, pay("1200.50")).kind == "forbidden"
     assert r.refused(R.finance, pay("1200")).kind == "invalid"            # must pay the approved settlement
     r.do(R.finance, pay("1200.50"))
     [deduction] = r.of(DepositDeduction)
     assert deduction == DepositDeduction(entry_key=f"{CASE_NO}:deduction", contractor_id="C-042",
-                                         amount=Decimal("1200.50"), case_no=CASE_NO)
+                                         amount=Decimal("1200.50"), case_no=CASE_NO, reported=True)
     s = r.s
     assert s.status == RepairStatus.closed and s.outcome == "completed" and s.closed_at is not None
     assert all(d.state != "open" for d in s.deadlines)
     assert r.refused(R.finance, pay("1200.50")).kind == "conflict"        # closed
+
+
+def test_A3_type_A_work_done_by_the_in_house_team_is_not_deducted():
+    """A3: only work the contractor is responsible for is deducted: a type-A order the in-house team
+    did (not dispatched to the contractor, R5) is paid by the company, the deposit untouched."""
+    r = Run().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800").approve_all()
+    assert not r.s.to_contractor
+    r.do(R.finance, pay("1200.50"))
+    assert r.of(DepositDeduction) == [] and r.s.status == RepairStatus.closed
+    assert "不扣C-042质量保证金" in r.s.timeline[-1].text
+
+
+def test_A3_rules_v1_case_deducts_type_A_whoever_did_the_work():
+    r = RunV1().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800").approve_all()
+    r.do(R.finance, pay("1200.50"))
+    [deduction] = r.of(DepositDeduction)
+    assert not deduction.reported
+
+
+def _outcome(requested: str, deducted: str, balance: str) -> DeductionOutcome:
+    return DeductionOutcome(booked_now=True, requested=Decimal(requested), deducted=Decimal(deducted),
+                            shortfall=Decimal(requested) - Decimal(deducted), balance=Decimal(balance))
+
+
+def test_A3_a_deposit_short_of_the_deduction_is_recorded_and_told_to_finance_and_the_contractor():
+    r = Run().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800", to_contractor=True)
+    r.approve_all().do(R.finance, pay("1200.50"))
+    r.effects.clear()
+    r.case.record_deduction(r.ctx(), "C-042", _outcome("1200.50", "1050.50", "0"))
+    s = r.s
+    assert s.status == RepairStatus.closed                                   # the case still closes
+    assert (s.deduction.deducted, s.deduction.shortfall, s.deduction.balance) == (
+        Decimal("1050.50"), Decimal("150.00"), Decimal("0"))
+    [notice] = r.case.take_effects()
+    assert notice.roles == [R.finance, R.contractor] and notice.contractor_id == "C-042"
+    assert "差额¥150.00" in notice.body and "应扣¥1,200.50" in notice.body
+    assert s.timeline[-1].kind == "deposit_shortfall"
+
+
+def test_A3_a_deduction_the_deposit_covers_tells_nobody():
+    r = Run().settling("300", order_type="A", contractor_id="C-042", estimate="300", to_contractor=True)
+    r.approve_all().do(R.finance, pay("300"))
+    r.effects.clear()
+    r.case.record_deduction(r.ctx(), "C-042", _outcome("300", "300", "99700"))
+    assert r.case.take_effects() == [] and r.s.deduction.shortfall == 0
 
 
 def test_A3_pay_type_B_has_no_deposit_deduction():

@@ -2,14 +2,14 @@
 A1–A3), deadlines and extensions on timers (R2, R4, R8, E1), late arrival (R1), the deposit ledger
 booked once (A3), worker scores (R9), and a complaint that opens a repair and closes after it."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from aftersales.db import ledger
-from aftersales.db.models import WorkerScore
+from aftersales.db.models import Staff, WorkerEvaluation
 from aftersales.roles import Role
 from tests.workflows.helpers import (
     act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, sleep_past,
@@ -44,7 +44,7 @@ async def work_done_and_signed_off(h, quality: int = 5, attitude: int = 5) -> di
 async def test_R1_R9_A1_A3_warranty_repair_runs_to_closed_and_deducts_the_deposit_once(
         ts_env, settings, sessionmaker, smtp_server):
     async with sessionmaker() as s:
-        await ledger.put_contractor(s, "C-001", "建工三公司", Decimal("50000.00"))
+        await ledger.put_contractor(s, "C-001", "建工三公司", Decimal("50000.00"), by="finance", at=datetime.now(UTC))
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings)
         view = await survey_signed(h, "1500.00", "A", contractor=True)
@@ -73,9 +73,82 @@ async def test_R1_R9_A1_A3_warranty_repair_runs_to_closed_and_deducts_the_deposi
 
     async with sessionmaker() as s:
         statement = await ledger.deposit_statement(s, "C-001")
-        assert statement["balance"] == Decimal("48520.00") and len(statement["entries"]) == 1
-        scores = (await s.scalars(select(WorkerScore).where(WorkerScore.case_no == h.id))).all()
-        assert {(w.worker, w.quality, w.attitude) for w in scores} == {("wang", 10, 9), ("zhao", 10, 9)}
+        assert statement["balance"] == Decimal("48520.00")
+        assert [e["kind"] for e in statement["entries"]] == ["lodged", "deduction"]
+        scores = (await s.scalars(select(WorkerEvaluation).where(WorkerEvaluation.case_no == h.id))).all()
+        assert {(w.worker, w.source, w.quality, w.attitude) for w in scores} == {           # R9: one per event
+            ("wang", "sign_off", 5, 5), ("zhao", "sign_off", 5, 5), ("wang", "revisit", 5, 4), ("zhao", "revisit", 5, 4)}
+
+
+async def _evaluations(sessionmaker, case_no: str) -> list[tuple]:
+    async with sessionmaker() as s:
+        rows = (await s.scalars(select(WorkerEvaluation).where(WorkerEvaluation.case_no == case_no)
+                                .order_by(WorkerEvaluation.id))).all()
+    return [(e.evaluation_key.removeprefix(case_no + ":"), e.worker, e.quality, e.attitude) for e in rows]
+
+
+@pytest.mark.asyncio
+async def test_R9_a_reopened_repair_keeps_the_first_evaluation_and_adds_the_second(
+        ts_env, settings, sessionmaker, smtp_server):
+    """Round 1 scored 1/1 at the sign-off and at the revisit (2/2), reopened; round 2 scored 5/5 and 5/5
+    (10/10): all four evaluations are kept and the quarter's report sums them (12/12)."""
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        await survey_signed(h, "0.00", "B", contractor=False)
+        await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        await work_done_and_signed_off(h, quality=1, attitude=1)
+        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 1, "quality": 1, "attitude": 1,
+                                         "follow_up": "reopen", "note": "仍漏水"})
+        assert view["status"] == "in_progress"
+        await work_done_and_signed_off(h, quality=5, attitude=5)
+        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.repair_lead, {"action": "cost_statement", "amount": "0.00", "note": "保修期内自修"})
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act(h, R.finance, {"action": "pay", "amount": "0.00", "reference": "-"})
+        await h.result()
+        await record_history(h, "repair_reopened_two_evaluations")
+    assert await _evaluations(sessionmaker, h.id) == [
+        ("round-1:sign_off", "wang", 1, 1), ("round-1:revisit", "wang", 1, 1),
+        ("round-2:sign_off", "wang", 5, 5), ("round-2:revisit", "wang", 5, 5)]
+    async with sessionmaker() as s:
+        quarter = ledger.quarter_of((await s.scalars(select(WorkerEvaluation.at))).first())
+        [wang] = await ledger.worker_report(s, quarter)
+    assert (wang["evaluations"], wang["quality_total"], wang["attitude_total"]) == (4, 12, 12)
+
+
+@pytest.mark.asyncio
+async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_and_the_contractor_and_closes(
+        ts_env, settings, sessionmaker, smtp_server):
+    async with sessionmaker() as s:
+        await ledger.put_contractor(s, "C-001", "建工三公司", Decimal("1000.00"), by="finance", at=datetime.now(UTC))
+        (await s.get(Staff, "contractor")).contractor_id = "C-001"  # the demo contractor's account acts for C-001
+        await s.commit()
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        await survey_signed(h, "800.00", "A", contractor=True)
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})                           # A1 ≤ 1000
+        await act(h, R.engineering, {"action": "dispatch", "workers": ["jian"], "to_contractor": True})    # R5
+        await work_done_and_signed_off(h)
+        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1200.50", "note": "材料+人工"})
+        for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer):                               # A2, A3
+            await act(h, role, {"action": "decide", "decision": "approve"})
+        view = await act(h, R.finance, {"action": "pay", "amount": "1200.50", "reference": "FK-2026-0043"})
+        assert view["status"] == "closed"                                                                # still closes
+        await h.result()
+        await record_history(h, "repair_deposit_shortfall")
+        view = await _query(h)
+    assert view["deduction"]["deducted"] == "1000.00" and view["deduction"]["shortfall"] == "200.50"
+    shortfall = next(t for t in view["timeline"] if t["kind"] == "deposit_shortfall")
+    assert "差额¥200.50" in shortfall["text"]
+    notified = [t["text"] for t in view["timeline"] if t["kind"] == "notification" and "A3 deposit shortfall" in t["text"]]
+    assert notified and "NO RECIPIENT" not in notified[0]
+    mails = [m for m in smtp_server.messages if "质量保证金不足" in m.subject]
+    assert {r for m in mails for r in m.to} == {"finance@example.com", "contractor@example.com"}
+    async with sessionmaker() as s:
+        statement = await ledger.deposit_statement(s, "C-001")
+    assert statement["balance"] == Decimal("0.00") and statement["shortfall"] == Decimal("200.50")
 
 
 @pytest.mark.asyncio
