@@ -320,7 +320,7 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
         with pytest.raises(ValueError, match="no contractor 'CT-1' is registered"):
             await create_staff(session, username="k1", role=Role.contractor, password="pw-12345678",
                                contractor_id="CT-1", rounds=4)
-        await ledger.put_contractor(session, "CT-1", "一建", Decimal("10"))
+        await ledger.put_contractor(session, "CT-1", "一建", Decimal("10"), by="finance", at=datetime.now(timezone.utc))
         k1 = await create_staff(session, username="k1", role=Role.contractor, password="pw-12345678",
                                 contractor_id="CT-1", rounds=4, by="boss")
         assert k1.contractor_id == "CT-1" and k1.version == 1
