@@ -20,9 +20,9 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
 from aftersales.bootstrap import prepare_database
 from aftersales.db.session import make_engine, make_sessionmaker
@@ -84,12 +84,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, SMTPServer() as smtp:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'rm.db'}", smtp_host="127.0.0.1",
                             smtp_port=smtp.port, bcrypt_rounds=4, task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-                            demo_seconds_per_working_day=DEMO_SECONDS)
+                            demo_seconds_per_working_day=DEMO_SECONDS,
+                            codec_keys=dict([new_key()]))  # encrypted, as in production (P4); nothing under data/
         await prepare_database(settings)
         engine = make_engine(settings.database_url)
         maker = make_sessionmaker(engine)
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter)
+            test_server_existing_path=binary("temporal-test-server"), data_converter=data_converter(settings))
         await register_search_attributes(env.client, "default")
         try:
             async with env, build_worker(env.client, settings, maker):

@@ -13,6 +13,7 @@ import pytest
 
 from aftersales.db.staff import create_staff, get_staff
 from aftersales.roles import Role
+from tests.support import codec
 from tests.support.api_server import APIServer
 
 FLOOD = 300
@@ -33,7 +34,7 @@ async def test_login_flood_answers_no_5xx_and_other_users_go_on(dev_env, setting
             await create_staff(session, username="flood_target", role=Role.gm, password="the-right-one-2026", rounds=12)
     env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
-           "AFTERSALES_BCRYPT_ROUNDS": "12"}
+           "AFTERSALES_BCRYPT_ROUNDS": "12", **codec.ENV}
     if limits != "default limits":
         env |= {"AFTERSALES_LOGIN_FAILURES_PER_ADDRESS": "100000", "AFTERSALES_LOGIN_FAILURES_PER_USERNAME": "100000"}
     with APIServer(env, tmp_path / "api.log") as server:

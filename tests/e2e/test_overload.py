@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales.complaint import CASE_NO_PREFIX
@@ -22,6 +21,7 @@ from aftersales.db.numbering import format_case_no
 from api.app import create_app
 from tests.e2e.conftest import eventually, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
+from tests.support import codec
 from tests.support.tcp_proxy import TCPProxy
 
 INTAKES, ACTIONS, SPACING = 30, 10, 0.04  # requests, and seconds between two of them
@@ -133,7 +133,7 @@ async def test_a_read_when_temporal_is_unreachable_says_so(dev_env, settings, se
     host, port = dev_env.client.service_client.config.target_host.rsplit(":", 1)
     proxy = await TCPProxy(host, int(port)).start()
     try:
-        client = await Client.connect(f"127.0.0.1:{proxy.port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{proxy.port}", data_converter=codec.converter())
         app = create_app(settings, temporal=client, sessionmaker=sessionmaker)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test",
                                      timeout=60) as c:
