@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy import func, select
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
@@ -27,12 +26,14 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
 from aftersales.db.models import Case, Contractor
+from aftersales.db.register import LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register
 from aftersales.db.numbering import (
     IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
 )
 from aftersales.db.personal_data import record_full_phone_shown
 from aftersales.db.staff import get_staff
 from aftersales.privacy import mask_personal
+from aftersales.views import CaseRow
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
 from api.overload import (
@@ -329,16 +330,17 @@ async def _rpc_error(request: Request, case_no: str, e: RPCError, what: str) -> 
     return unavailable(request, BUSY, f"Temporal could not answer {what} now ({e.status.name}); try again in a moment")
 
 
+# One row of the register: the list's columns, typed as the projection writes them (phone masked).
+CaseListItem = create_model("CaseListItem", **{c: (CaseRow.model_fields[c].annotation, ...) for c in LIST_COLUMNS})
+
+
 class CasePage(BaseModel):
-    items: list[dict[str, Any]]
-    total: int
-    page: int
+    items: list[CaseListItem]  # type: ignore[valid-type]
+    total: int = Field(description="matches, counted exactly up to 10,000; beyond, a lower bound (total_is_estimate)")
+    total_is_estimate: bool
+    page: int | None = Field(description="the page number asked for; null when paging by cursor")
     page_size: int
-
-
-LIST_COLUMNS = ("case_no", "case_type", "status", "channel", "category", "project", "building", "unit",
-                "department", "handler", "major", "justified", "escalation_level", "overdue", "customer_name",
-                "customer_phone_masked", "received_at", "closed_at", "outcome", "satisfaction", "linked_case_no")
+    next: str | None = Field(description="cursor of the next page (pass it as `cursor`); null on the last page")
 
 
 @router.get("/cases", summary="The register: cases from the read model, newest first", response_model=CasePage)
@@ -350,19 +352,31 @@ async def list_cases(
     department: Annotated[str | None, Query(max_length=64)] = None,
     project: Annotated[str | None, Query(max_length=128)] = None,
     overdue: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    escalation_level: Annotated[int | None, Query(ge=0, le=9)] = None,
+    received_from: Annotated[AwareDatetime | None, Query(
+        description="received at or after (ISO with an offset, e.g. 2026-11-01T00:00:00%2B08:00)")] = None,
+    received_to: Annotated[AwareDatetime | None, Query(description="received before (ISO with an offset)")] = None,
+    handler: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    case_no: Annotated[str | None, Query(max_length=32, description="a case number or its beginning")] = None,
+    cursor: Annotated[str | None, Query(max_length=256, description="the `next` of the previous page")] = None,
+    page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=(
+        f"page number, for the first {MAX_PAGE} pages only; further on, follow `next`"))] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CasePage:
-    filters = [access.visible_cases_clause(actor)]  # P2: before counting and paging
-    for column, value in ((Case.case_type, type), (Case.status, status_), (Case.department, department),
-                          (Case.project, project), (Case.overdue, overdue)):
-        if value is not None:
-            filters.append(column == value)
-    total = await session.scalar(select(func.count()).select_from(Case).where(*filters)) or 0
-    rows = (await session.scalars(
-        select(Case).where(*filters).order_by(Case.received_at.desc(), Case.case_no.desc())
-        .offset((page - 1) * page_size).limit(page_size))).all()
-    items = [{c: getattr(r, c) for c in LIST_COLUMNS} for r in rows]
-    return CasePage(items=items, total=total, page=page, page_size=page_size)
-
-
+    if cursor is not None and page is not None:
+        raise HTTPException(422, "page, cursor: give one of them (cursor: the `next` of the previous page)")
+    try:
+        query = RegisterQuery(type=type, status=status_, department=department, project=project, overdue=overdue,
+                              escalation_level=escalation_level, received_from=received_from,
+                              received_to=received_to, handler=handler, unit=unit, case_no=case_no)
+    except ValidationError as e:
+        raise HTTPException(422, "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
+    try:  # P2: only the cases this user may see, before the total and the paging
+        found = await read_register(session, query, where=[access.visible_cases_clause(actor)],
+                                    page_size=page_size, cursor=cursor, page=page or 1)
+    except BadCursor as e:
+        raise HTTPException(422, str(e)) from None
+    return CasePage(items=[CaseListItem(**item) for item in found.items], total=found.total,
+                    total_is_estimate=found.total_is_estimate, page=None if cursor else (page or 1),
+                    page_size=page_size, next=found.next)

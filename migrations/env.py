@@ -44,6 +44,15 @@ def do_run_migrations(connection) -> None:
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
+        analyze(connection)
+
+
+def analyze(connection) -> None:
+    """Fresh planner statistics after every migration run (every start runs one): the register's
+    composite indexes are chosen by them. Bounded on SQLite (analysis_limit: a sample per index)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+    connection.exec_driver_sql("ANALYZE")
 
 
 async def run_migrations_online() -> None:

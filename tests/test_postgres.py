@@ -343,3 +343,32 @@ async def test_calendar_store_and_case_config_on_postgres(maker, pg_settings) ->
     assert config.calendar.years[nxt].holidays == admin.holidays
     assert config.calendar.years[nxt].workdays == admin.workdays
     assert config.calendar.years[nxt].source == "admin"
+
+
+# ---- f. the register (issue 12 §1) -----------------------------------------------------------------
+async def test_register_filters_and_cursor_pages_on_postgres(maker) -> None:
+    """The same keyset paging on PostgreSQL: ties on received_at, every page, totals, a caller's predicate,
+    and the filters served by the register's indexes (planner statistics from the migration's ANALYZE)."""
+    from sqlalchemy import insert
+
+    from aftersales.db.register import RegisterQuery, encode_cursor, read_register
+    from tests.test_register import FILTERS, ROWS, newest_first, walk
+
+    async with maker() as s:
+        await s.execute(insert(Case), ROWS)
+        await s.commit()
+    for size in (1, 3, 7):
+        assert await walk(maker, RegisterQuery(), page_size=size) == newest_first(ROWS)
+    for q, keep in FILTERS:
+        assert await walk(maker, q, page_size=4) == newest_first([r for r in ROWS if keep(r)]), q
+    visible = [Case.department == "工程部"]
+    assert await walk(maker, RegisterQuery(type="repair"), page_size=2, where=visible) == newest_first(
+        [r for r in ROWS if r["department"] == "工程部" and r["case_type"] == "repair"])
+    oldest = min(ROWS, key=lambda r: (r["received_at"], r["case_no"]))
+    async with maker() as s:
+        past = await read_register(s, RegisterQuery(), page_size=5,
+                                   cursor=encode_cursor(oldest["received_at"], oldest["case_no"]))
+        capped = await read_register(s, RegisterQuery(), page_size=5, cap=10)
+    assert (past.items, past.next) == ([], None)
+    assert (capped.total, capped.total_is_estimate) == (10, True)
+    assert all(i["received_at"].utcoffset() == timedelta(0) for i in capped.items)

@@ -6,7 +6,7 @@ Money is stored as integer fen (1 yuan = 100 fen) so that no float ever touches 
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -72,27 +72,44 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# The register (GET /cases, newest first; aftersales/db/register.py): one index per filter, its column
+# then the sort key, so a page is an index walk in order; then the common second filters, so that a
+# combination (project + status, department + overdue …) is checked inside the index and a total is
+# counted from the index alone, without reading the rows.
+REGISTER_SORT_KEY = ("received_at", "case_no")
+REGISTER_FILTERS = ("case_type", "status", "department", "project", "overdue", "escalation_level", "handler", "unit")
+REGISTER_SECOND = ("case_type", "status", "department", "overdue")
+
+
+def _register_index(column: str | None) -> Index:
+    second = (c for c in REGISTER_SECOND if c != column)
+    if column is None:
+        return Index("ix_cases_received", *REGISTER_SORT_KEY, *second)
+    return Index(f"ix_cases_{column}_received", column, *REGISTER_SORT_KEY, *second)
+
+
 class Case(Base):
     """One row per case (the register, 来电、来访登记表), upserted by projection with a monotonic seq."""
 
     __tablename__ = "cases"
+    __table_args__ = tuple(_register_index(column) for column in (None, *REGISTER_FILTERS))
     case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
-    case_type: Mapped[str] = mapped_column(String(16), index=True)
-    status: Mapped[str] = mapped_column(String(32), index=True)
+    case_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(64))
-    project: Mapped[str] = mapped_column(String(128), index=True)
+    project: Mapped[str] = mapped_column(String(128))
     building: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(64))
-    department: Mapped[str | None] = mapped_column(String(64), index=True)
+    department: Mapped[str | None] = mapped_column(String(64))
     handler: Mapped[str | None] = mapped_column(String(64))
     major: Mapped[bool] = mapped_column(Boolean, default=False)
     justified: Mapped[bool | None] = mapped_column(Boolean)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
-    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_name: Mapped[str] = mapped_column(String(128))
     customer_phone_masked: Mapped[str] = mapped_column(String(32))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
@@ -103,7 +120,9 @@ class Case(Base):
     reached_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    view: Mapped[dict] = mapped_column(JSON)
+    # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case
+    # closes, without its timeline (read from case_timeline); null while the case is open.
+    view: Mapped[dict | None] = mapped_column(JSON)
 
 
 class TimelineEntry(Base):
