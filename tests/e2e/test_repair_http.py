@@ -119,6 +119,74 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
 
 
 
+async def _work_signed_off_and_revisited(api, staff, no: str, score: int, **revisit) -> dict:
+    await post_action(api, staff, no, "ct99", {"action": "complete_work", "note": "更换止水节"})
+    await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
+    await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": score, "attitude": score})
+    return await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": score, "quality": score,
+                                                          "attitude": score, **revisit})
+
+
+@pytest.mark.asyncio
+async def test_R9_A3_R2_A2_reopened_repair_two_evaluations_and_a_deposit_short_of_the_settlement_over_http(
+        api, staff, sessionmaker, settings):
+    """A contractor with 100.00 of deposit does type-A work (estimate exactly 500.00: no contractor at the
+    survey, R2); the owner scores round 1 with 1s and it is reopened, round 2 with 5s (R9: all four
+    evaluations summed, 12/12); the settlement of exactly 20,000.00 is audited by auditor (A2); paying it
+    takes the deposit to 0.00, not below, the 19,900.00 short is recorded and shown, the case closes (A3)."""
+    finance = await staff.headers("finance")
+    r = await api.put("/admin/contractors/CT-99", json={"name": "九号建工", "deposit": "100.00"}, headers=finance)
+    assert r.status_code == 200, r.text
+    await account(sessionmaker, settings, "ct99", Role.contractor, contractor_id="CT-99")
+    repair = {**REPAIR, "customer": {**REPAIR["customer"], "unit": "902"}, "trades": ["防水"]}
+    no = (await api.post("/repairs", json=repair, headers=await staff.headers("hotline"))).json()["case_no"]
+    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "施工单位",
+                                                   "contractor_id": "CT-99", "multi_trade": False,
+                                                   "estimate": "500.00", "order_type": "A"})
+    for who in ("cs_staff", "engineering", "repair_lead"):
+        view = await post_action(api, staff, no, who, {"action": "sign_survey"})
+    assert view["status"] == "cost_approval"                                      # R2: 500.00 needs no contractor
+    await post_action(api, staff, no, "cs_manager", {"action": "decide", "decision": "approve"})   # A1 ≤ 1,000
+    await post_action(api, staff, no, "engineering", {"action": "dispatch", "workers": ["zhou.e2e"],
+                                                      "to_contractor": True})
+    view = await _work_signed_off_and_revisited(api, staff, no, 1, follow_up="reopen", note="仍渗水")
+    assert view["status"] == "in_progress"
+    view = await _work_signed_off_and_revisited(api, staff, no, 5)
+    view = await post_action(api, staff, no, "repair_lead", {"action": "cost_statement", "amount": "20000.00",
+                                                             "note": "决算"})
+    assert view["waiting_for"] == "auditor"                                       # A2: 20,000.00 is the auditor's
+    while view["status"] == "settlement":
+        role = view["waiting_for"]
+        view = await post_action(api, staff, no, "ct99" if role == "contractor" else role,
+                                 {"action": "decide", "decision": "approve"})
+    view = await post_action(api, staff, no, "finance", {"action": "pay", "amount": "20000.00", "reference": "FK-99"})
+    assert view["status"] == "closed"                                             # A3: the case closes
+
+    async def deducted():
+        statement = (await api.get("/contractors/CT-99/deposit", headers=finance)).json()
+        return statement if any(e["kind"] == "deduction" for e in statement["entries"]) else None
+    statement = await eventually(deducted)
+    assert statement["balance"] == "0.00" and statement["shortfall"] == "19900.00"
+    assert [(e["kind"], e["amount"], e["shortfall"]) for e in statement["entries"]] == [
+        ("lodged", "100.00", "0.00"), ("deduction", "-100.00", "19900.00")]
+
+    async def told():
+        v = (await api.get(f"/cases/{no}", headers=finance)).json()
+        return v if v.get("deduction") and any(t["kind"] == "deposit_shortfall" for t in v["timeline"]) else None
+    view = await eventually(told)
+    assert view["deduction"]["shortfall"] == "19900.00" and view["deduction"]["deducted"] == "100.00"
+
+    quarter = quarter_of(datetime.now(timezone.utc))
+
+    async def evaluated():
+        report = (await api.get("/reports/workers", params={"quarter": quarter},
+                                headers=await staff.headers("cs_manager"))).json()
+        return next((w for w in report["workers"] if w["worker"] == "zhou.e2e" and w["evaluations"] == 4), None)
+    zhou = await eventually(evaluated)
+    assert (zhou["repairs"], zhou["quality_total"], zhou["attitude_total"]) == (1, 12, 12)   # R9: 2/2 + 10/10
+
+
 @pytest.mark.asyncio
 async def test_A3_deposit_changes_are_ledger_entries_with_who_and_why_never_overwrites(api, staff):
     finance = await staff.headers("finance")
