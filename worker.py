@@ -3,10 +3,11 @@ Start more of them (same settings) to scale out; each is stateless."""
 
 import asyncio
 import signal
+from collections.abc import Sequence
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.cases import CaseActivities
@@ -16,16 +17,18 @@ from activities.repairs import RepairActivities
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from workflows.complaint import ComplaintWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.repair import RepairWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow]
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("lunar_python"))
 
 
-def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None) -> Worker:
+def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None,
+                 interceptors: Sequence[Interceptor] = ()) -> Worker:
     cases = CaseActivities(sessionmaker, settings)
     notify = NotificationActivities(sessionmaker, settings)
     repairs = RepairActivities(sessionmaker, settings)
@@ -34,8 +37,8 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[*cases.all(), notify.send_notification, *repairs.all()],
-        interceptors=[CaseLogContext()],
+        activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all()],
+        interceptors=[CaseLogContext(), *interceptors],
     )
 
 

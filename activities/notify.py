@@ -15,8 +15,9 @@ delivery table.
 """
 
 import hashlib
+import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -34,6 +35,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from aftersales import messages
+from aftersales.case import Reminder
 from aftersales.config import Settings
 from aftersales.db.models import NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
@@ -69,6 +71,7 @@ class Notification(BaseModel):
     body: str
     reason: str  # why, e.g. "deadline dept_feedback missed (C3)"
     message: messages.Message | None = None  # E4: when set, the text is rendered from it (subject, body unused)
+    digest: messages.Digest | None = None  # E4: several cases' reminders for one recipient, as one message
 
 
 class NotificationResult(BaseModel):
@@ -121,6 +124,10 @@ class Rendered(BaseModel):
 def render(n: Notification, base_url: str) -> Rendered:
     """From the message's facts (aftersales.messages, Chinese, Beijing time, a link to the case);
     a notification scheduled before messages existed keeps its subject and body."""
+    if n.digest is not None:
+        subject = messages.digest_subject(n.digest)
+        return Rendered(subject=subject, text=messages.digest_text(n.digest, base_url),
+                        robot=messages.robot_markdown(subject, messages.digest_markdown(n.digest, base_url)))
     if n.message is not None:
         subject = messages.subject(n.message)
         return Rendered(subject=subject, text=messages.email_text(n.message, base_url),
@@ -134,6 +141,23 @@ def render(n: Notification, base_url: str) -> Rendered:
 def robot_payload(n: Notification, base_url: str = "") -> dict:
     """The group robots' message (WeCom and DingTalk)."""
     return render(n, base_url).robot
+
+
+def digest_window(settings: Settings) -> timedelta:
+    """E4: how long reminders are gathered per recipient: DIGEST_WINDOW_WORKING_HOURS working hours,
+    scaled like every deadline when demo time is on."""
+    hours = settings.digest_window_working_hours
+    if settings.demo_seconds_per_working_day:
+        day = (datetime.combine(date.min, settings.work_day_end)
+               - datetime.combine(date.min, settings.work_day_start)) / timedelta(hours=1)
+        return timedelta(seconds=hours * settings.demo_seconds_per_working_day / day)
+    return timedelta(hours=hours)
+
+
+def window_end(at: datetime, window: timedelta) -> datetime:
+    """The end of the window `at` falls in (windows aligned on the epoch: on the hour, Beijing too)."""
+    step = window.total_seconds()
+    return datetime.fromtimestamp((math.floor(at.timestamp() / step) + 1) * step, UTC)
 
 
 def _describe(exc: BaseException, secret: str | None = None, shown_as: str = "") -> str:
@@ -201,6 +225,28 @@ class NotificationActivities:
             unreachable_roles=unreachable_roles, unreachable_usernames=unreachable_users,
             delivered_at=datetime.now(UTC),
         )
+
+    @activity.defn(name="queue_reminder")
+    async def queue_reminder(self, r: Reminder) -> list[str]:
+        """E4: adds the reminder to each recipient's digest of its window (signal-with-start of that
+        digest workflow, workflows/digest.py); returns the digests' ids. A retry may signal again: the
+        digest drops a reminder id it already has."""
+        from workflows.digest import DIGEST_SIGNAL, DigestEntry, DigestStart, digest_workflow_id
+
+        client = activity.client()
+        end = window_end(r.at, digest_window(self.settings))
+        ids = []
+        for role in dict.fromkeys(r.roles):
+            department = r.department if role in DEPARTMENT_ROLES else None
+            ids.append(digest_workflow_id(activity.info().task_queue, role.value, department, end))
+            await client.start_workflow(
+                "DigestWorkflow", DigestStart(recipient=role, department=department, window_end=end),
+                id=ids[-1], task_queue=activity.info().task_queue,
+                start_signal=DIGEST_SIGNAL, start_signal_args=[DigestEntry(reminder_id=r.reminder_id,
+                                                                           message=r.message)],
+                static_summary=f"提醒汇总 · {role.value} · 截至 {messages.beijing(end)}")
+        log.info("reminder queued", case_no=r.message.case.case_no, reminder_id=r.reminder_id, digests=ids)
+        return ids
 
     # ---- recipients -------------------------------------------------------------------------
     async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],

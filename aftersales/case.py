@@ -158,7 +158,19 @@ class EarlyWarningCheck(BaseModel):
     building: str
 
 
-Effect = Notice | EarlyWarningCheck
+class Reminder(BaseModel):
+    """Effect (E4, rules 2): a reminder to the owners of a missed progress note (C5, R1/S3). It does not
+    go out on its own: the workflow adds it to each recipient's digest of the window it fell due in."""
+
+    kind: Literal["reminder"] = "reminder"
+    reminder_id: str
+    roles: list[Role]
+    department: str | None = None
+    at: datetime
+    message: Message
+
+
+Effect = Notice | EarlyWarningCheck | Reminder
 
 # A reminder for a non-escalating deadline (C5 progress notes) repeats after this many working hours.
 REMINDER_EVERY_WORKING_HOURS = 4
@@ -417,22 +429,36 @@ class CaseMachine:
         return min(times) if times else None
 
     def tick(self, ctx: Ctx) -> list[Effect]:
+        # E4 (rules 2): the deadlines of this case that reach the same level together give that level
+        # one message naming them all.
+        steps: list[tuple[int, Role, Deadline]] | None = [] if self.state.rules_version >= 2 else None
         for d in self.state.deadlines:
             if not d.open:
                 continue
             if not d.missed and ctx.now >= d.due_at:
                 d.missed = True
                 self.note(ctx, "deadline_missed", f"deadline missed: {d.label} ({d.rule}), due {d.due_at.isoformat()}")
-                self._step(ctx, d, at=d.due_at)
+                self._step(ctx, d, d.due_at, steps)
             while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
-                self._step(ctx, d, at=d.next_step_at)
+                self._step(ctx, d, d.next_step_at, steps)
+        for level in sorted({level for level, _, _ in steps or []}):
+            at_level = [(role, d) for lv, role, d in steps or [] if lv == level]
+            self._notify_escalation(level, at_level[0][0], [d for _, d in at_level])
         if self.effects:
             self.state.seq += 1
         return self.take_effects()
 
-    def _step(self, ctx: Ctx, d: Deadline, at: datetime) -> None:
+    def _step(self, ctx: Ctx, d: Deadline, at: datetime,
+              steps: list[tuple[int, Role, "Deadline"]] | None = None) -> None:
         """One escalation step for an overdue deadline: up one level of the ladder (E1), or a
-        repeated reminder to the owners for a deadline that does not escalate (C5)."""
+        repeated reminder to the owners for a deadline that does not escalate (C5). With `steps`
+        (rules 2) the escalation's message is left to the caller, which groups them by level."""
+        if not d.escalates and self.state.rules_version >= 2:
+            self._remind(d, at)
+            d.next_step_at = ctx.cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
+            while d.next_step_at <= ctx.now:  # catching up (no worker for a while): one reminder, not many
+                d.next_step_at = ctx.cal.add_working_hours(d.next_step_at, REMINDER_EVERY_WORKING_HOURS)
+            return
         if not d.escalates:
             name = deadline_name(d.key, d.owners)
             self.notify(d.owners, f"提醒：{name}已逾期", f"{name}应于 {beijing(d.due_at)} 完成，至今未办。",
@@ -447,13 +473,31 @@ class CaseMachine:
         d.level = level
         role = ladder[level - 1]
         self.note(ctx, "escalation", f"escalated to level {level} ({role.value}): {d.label} ({d.rule}) overdue")
-        name = deadline_name(d.key, d.owners)
-        self.notify([role], f"{name}逾期，已升级至{role_title(role)}",
-                    f"{name}（{d.rule}）应于 {beijing(d.due_at)} 完成，至今未办，请督办。",
-                    f"E1 escalation level {level}: {d.rule} overdue",
-                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None,
-                    items=[self.due_item(d)], level=level)
+        if steps is None:
+            self._notify_escalation(level, role, [d])
+        else:
+            steps.append((level, role, d))
         d.next_step_at = ctx.cal.add_working_days(at, 1) if level < len(ladder) else None
+
+    def _notify_escalation(self, level: int, role: Role, missed: list[Deadline]) -> None:
+        """E1: the level is told what is overdue; several deadlines of the case at once, in one message (E4)."""
+        names = "、".join(deadline_name(d.key, d.owners) for d in missed)
+        rules = "/".join(d.rule for d in missed)
+        text = (f"{names}（{rules}）应于 {beijing(missed[0].due_at)} 完成，至今未办，请督办。" if len(missed) == 1
+                else f"{names}均已逾期未办，请督办。")
+        self.notify([role], f"{names}逾期，已升级至{role_title(role)}", text,
+                    f"E1 escalation level {level}: {rules} overdue",
+                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None,
+                    items=[self.due_item(d) for d in missed], level=level)
+
+    def _remind(self, d: Deadline, at: datetime) -> None:
+        """E4: a missed progress note reminds its owners, through their digest (see Reminder)."""
+        self.state.notice_seq += 1
+        name = deadline_name(d.key, d.owners)
+        self.effects.append(Reminder(
+            reminder_id=f"{self.state.case_no}:n{self.state.notice_seq}", roles=d.owners, department=d.department,
+            at=at, message=Message(title=f"{name}已逾期", text=f"{name}应于 {beijing(d.due_at)} 完成，至今未办。",
+                                   case=self.state.facts(), items=[self.due_item(d)])))
 
     # ---- notification results (E3) ---------------------------------------------------------
     def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
         default_factory=dict, description="role id -> webhook URLs (JSON POST, e.g. WeCom robot)"
     )
     webhook_timeout_seconds: float = 10.0
+    digest_window_working_hours: float = Field(
+        default=1.0, gt=0, description="E4: reminders falling due for one person within this window go out as one digest")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="where staff open the product: messages link to <base>/app/cases/<no> (E4)")
 

@@ -18,7 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from aftersales import search_attributes as sa
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
-    from aftersales.case import CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice
+    from aftersales.case import (
+        CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder,
+    )
     from aftersales.errors import Rejection
     from aftersales.views import CaseRow, case_row, case_view
     from workflows.messages import (
@@ -171,6 +173,9 @@ class CaseWorkflow:
         if isinstance(effect, Notice):
             self._inflight += 1
             asyncio.create_task(self._deliver(effect))
+        elif isinstance(effect, Reminder):  # rules 2 only: no recorded history before them has one
+            self._inflight += 1
+            asyncio.create_task(self._queue_reminder(effect))
         elif isinstance(effect, EarlyWarningCheck):
             await self._check_early_warning(effect)
         else:
@@ -184,6 +189,15 @@ class CaseWorkflow:
                 Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
                 result_type=NotificationResult, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
             self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
+        finally:
+            self._inflight -= 1
+            self._changed = True
+
+    async def _queue_reminder(self, reminder: Reminder) -> None:
+        """E4: into each recipient's digest of the window (workflows/digest.py)."""
+        try:
+            await workflow.execute_activity("queue_reminder", reminder, result_type=list[str],
+                                            start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
         finally:
             self._inflight -= 1
             self._changed = True

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from aftersales.actor import Actor
 from aftersales.case import TimelineItem
-from aftersales.messages import Message
+from aftersales.messages import Digest, Message
 from aftersales.roles import Role
 from aftersales.views import CaseRow
 
@@ -50,6 +50,7 @@ class Notification(BaseModel):
     body: str
     reason: str
     message: Message | None = None
+    digest: Digest | None = None
 
 
 class NotificationResult(BaseModel):

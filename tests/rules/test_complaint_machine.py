@@ -7,7 +7,7 @@ import pytest
 
 from aftersales import actions as A
 from aftersales.actor import Actor
-from aftersales.case import Ctx, Customer, EarlyWarningCheck, Notice
+from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck, Notice, Reminder
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
 from aftersales.errors import Rejection
 from aftersales.roles import Role
@@ -246,11 +246,12 @@ def test_C5_progress_note_every_4_working_hours_reminds_without_escalating():
     r = Run()
     r.effects.clear()
     r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    assert [n.roles for n in r.notices()] == [[Role.butler, Role.cs_staff]]
-    assert r.case.state.escalation_level == 0
+    # E4: a reminder for the owners' digest, not a notice of its own; it does not make the case overdue
+    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[Role.butler, Role.cs_staff]]
+    assert r.case.state.escalation_level == 0 and not r.case.state.overdue(r.ctx().now)
     r.effects.clear()
     r.at(datetime(2026, 11, 24, 9, 0, tzinfo=CST))   # 18:00 → 09:00 next day: another 4 working hours passed
-    assert len(r.notices()) == 1
+    assert len(r.of(Reminder)) == 1
     r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
     assert r.due("progress") == datetime(2026, 11, 24, 13, 0, tzinfo=CST)
     assert r.case.state.progress_notes == 1
@@ -295,3 +296,35 @@ def test_T2_C6_a_case_opened_under_rules_v1_keeps_its_plain_seven_days():
     r = RunV1(at=datetime(2026, 9, 30, 10, 0, tzinfo=CST))
     assert r.s.rules_version == 1
     assert r.due("close") == datetime(2026, 10, 7, 10, 0, tzinfo=CST)
+
+
+def test_E4_a_missed_progress_note_reminds_once_when_catching_up_and_never_sets_overdue():
+    r = Run()
+    r.effects.clear()
+    r.at(datetime(2026, 11, 25, 17, 0, tzinfo=CST))   # two and a half working days with no worker
+    assert len(r.of(Reminder)) == 1 and r.notices() == []
+    assert not r.case.state.overdue(r.ctx().now)
+    assert r.case.deadline("progress").next_step_at > r.ctx().now
+
+
+def test_E4_deadlines_missed_together_give_each_level_one_message_naming_them_all():
+    r = Run().classified()                              # C3 feedback and C4 opinion both due Thu 26th 10:00
+    assert r.due("dept_feedback") == r.due("opinion")
+    r.effects.clear()
+    r.at(r.due("opinion"))
+    [n] = [n for n in r.notices() if n.reason.startswith("E1")]
+    assert n.roles == [Role.dept_head] and n.message.level == 1
+    assert {i.key for i in n.message.items} == {"opinion", "dept_feedback"}
+    assert "处理意见答复客户" in n.subject and "责任部门反馈" in n.subject
+    assert r.case.state.overdue(r.ctx().now)            # a case deadline missed: overdue
+
+
+def test_E4_rules_1_cases_keep_one_message_per_deadline_and_progress_overdue():
+    r = Run()
+    r.case.state.rules_version = 1                      # a case opened before rules 2
+    r.classified().effects.clear()
+    r.at(r.due("opinion"))
+    assert len([n for n in r.notices() if n.reason.startswith("E1")]) == 2
+    reminders = [n.roles for n in r.notices() if n.reason == "C5 overdue"]
+    assert reminders and all(roles == [Role.butler, Role.cs_staff] for roles in reminders)
+    assert r.of(Reminder) == [] and CURRENT_RULES_VERSION >= 2

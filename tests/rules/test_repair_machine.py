@@ -7,7 +7,7 @@ import pytest
 
 from aftersales import actions as A
 from aftersales.actor import Actor
-from aftersales.case import Ctx, Customer, Notice
+from aftersales.case import Ctx, Customer, Notice, Reminder
 from aftersales.errors import Rejection
 from aftersales.repair import (
     CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,
@@ -119,8 +119,8 @@ def test_R1_S3_butler_progress_reply_every_4_working_hours_without_escalating():
     r = Run()
     r.effects.clear()
     r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    assert [n.roles for n in r.notices()] == [[R.butler, R.cs_staff]]
-    assert r.case.deadline("progress").level == 0
+    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[R.butler, R.cs_staff]]  # E4: digested
+    assert r.case.deadline("progress").level == 0 and not r.s.overdue(r.ctx().now)
     r.do(R.butler, A.ProgressNote(action="progress_note", note="已约好上门"))
     assert r.s.progress_notes == 1 and r.due("progress") == datetime(2026, 11, 23, 18, 0, tzinfo=CST)
     assert r.refused(R.engineering, A.ProgressNote(action="progress_note", note="x")).kind == "forbidden"

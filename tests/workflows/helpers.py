@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 from temporalio.testing import WorkflowEnvironment
 
 from aftersales.actions import ActionRequest
@@ -47,17 +49,51 @@ _STARTED: list[WorkflowHandle] = []
 @asynccontextmanager
 async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> AsyncIterator[None]:
     """A worker for the test; the cases it leaves open are terminated afterwards, since a workflow
-    whose timers fire with no worker left would hold the shared time-skipping server's clock."""
+    whose timers fire with no worker left would hold the shared time-skipping server's clock; so are
+    the reminder digests (E4) their `queue_reminder` activities started."""
     _STARTED.clear()
+    digests = _DigestIds()
     try:
-        async with build_worker(env.client, settings, sessionmaker):
+        async with build_worker(env.client, settings, sessionmaker, interceptors=[digests]):
             yield
     finally:
-        for handle in _STARTED:
+        handles = _STARTED + [env.client.get_workflow_handle(i) for i in dict.fromkeys(digests.ids)]
+        for handle in handles:
             try:
+                await _activities_settled(handle)
                 await handle.terminate("test over")
             except Exception:  # already closed
                 pass
+
+
+async def _activities_settled(handle: WorkflowHandle, timeout: float = 5.0) -> None:
+    """Terminating a workflow while one of its activities runs can leave the time-skipping server's
+    clock locked for the rest of the session: let running activities finish first (bounded)."""
+    import asyncio
+    for _ in range(int(timeout / 0.1)):
+        desc = await handle.describe()
+        running = [a for a in desc.raw_description.pending_activities if a.attempt <= 1 and a.state == 2]
+        if desc.status is None or desc.status.name != "RUNNING" or not running:
+            return
+        await asyncio.sleep(0.1)
+
+
+class _DigestIds(Interceptor):
+    """Collects the ids of the digest workflows the worker's `queue_reminder` activities started."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        ids = self.ids
+
+        class Collect(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput):
+                result = await super().execute_activity(input)
+                if activity.info().activity_type == "queue_reminder":
+                    ids.extend(result)
+                return result
+        return Collect(next)
 
 
 async def start_complaint(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:

@@ -178,3 +178,48 @@ async def test_refused_update_changes_nothing(ts_env, settings, sessionmaker, sm
             assert e.value.cause.type == kind
         after = await h.query(CaseWorkflow.state)
         assert after["version"] == before["version"] and after["timeline"] == before["timeline"]
+
+
+@pytest.mark.asyncio
+async def test_E4_reminders_of_several_cases_reach_each_recipient_as_one_digest(ts_env, settings, sessionmaker,
+                                                                               smtp_server):
+    """C5 progress notes missed on two complaints in the same window: the butler and cs_staff each get
+    one message listing both cases, not one per case; neither case is overdue for it."""
+    from activities.notify import digest_window, window_end
+    from aftersales import search_attributes as sa
+    from datetime import datetime
+    async with running_worker(ts_env, settings, sessionmaker):
+        first = await start_complaint(ts_env.client, settings)
+        second = await start_complaint(ts_env.client, settings)
+        view = await act(first, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
+        view = await act(second, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
+        due = datetime.fromisoformat(next(d for d in view["deadlines"]
+                                          if d["key"] == "progress" and d["state"] == "open")["due_at"])
+        end = window_end(due, digest_window(settings))
+        await sleep_past(ts_env, due.isoformat(), extra=timedelta(seconds=1))   # the reminders fall due ...
+        from temporalio.client import WorkflowExecutionStatus
+        from workflows.digest import digest_workflow_id
+
+        async def queued():
+            handle = ts_env.client.get_workflow_handle(digest_workflow_id(settings.task_queue, "butler", None, end))
+            try:
+                return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            except Exception:
+                return False
+        await wait_for(queued)
+        await sleep_past(ts_env, end.isoformat(), extra=timedelta(seconds=30))  # ... and the window closes
+
+        def digests(to: str):
+            return [m for m in smtp_server.messages if to in m.to and "提醒汇总" in m.subject]
+        await wait_for(lambda: _async(len(digests("butler@example.com")) >= 1 and len(digests("cs_staff@example.com")) >= 1))
+        [butler] = digests("butler@example.com")
+        assert first.id in butler.body and second.id in butler.body and "向业主通报进度" in butler.body
+        assert "2 件案件" in butler.subject and "13812341234" not in butler.body
+        assert len(digests("cs_staff@example.com")) == 1
+        assert not any("通报进度" in m.subject and "提醒汇总" not in m.subject for m in smtp_server.messages)
+        desc = await first.describe()
+        assert desc.typed_search_attributes.get(sa.OVERDUE) is False       # E4: a reminder, not overdue
+
+
+async def _async(value):
+    return value
