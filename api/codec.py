@@ -21,9 +21,10 @@ from typing import Annotated, Any
 
 import jwt
 import structlog
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
 from aftersales.config import Settings
@@ -33,6 +34,25 @@ from api.auth import current_actor, oauth2_scheme
 CORS_HEADERS = "authorization,content-type,x-namespace"
 JSON_ENCODINGS = (b"json/plain", b"json/protobuf")
 PAYLOADS_EXAMPLE = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJhIjogMX0="}]}
+
+
+class CodecPayload(BaseModel):
+    """A Temporal payload in its protobuf JSON form: metadata values and data in base64."""
+    model_config = ConfigDict(extra="allow")  # further Payload fields of newer Temporal versions pass through
+    metadata: dict[str, str] = Field(default_factory=dict, examples=[{"encoding": "YmluYXJ5L2VuY3J5cHRlZA=="}])
+    data: str = Field(default="", description="base64")
+
+
+class CodecPayloads(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [PAYLOADS_EXAMPLE]})
+    payloads: list[CodecPayload]
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "production: no valid sign-in (this API's token or the Web UI's identity provider's)"},
+    403: {"description": "not from the Web UI's origin, or (embedded) not from this machine"},
+    422: {"description": "not payloads in the UI's JSON form, or a key id that is not configured"},
+}
 
 
 def _origin_allowed(request: Request) -> bool:
@@ -112,12 +132,12 @@ def router_for(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/codec", tags=["codec (Temporal Web UI)"])
     caller = [Depends(_caller_check(settings))]
 
-    async def apply(request: Request, body: dict[str, Any],
+    async def apply(request: Request, body: CodecPayloads,
                     fn: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]) -> Response:
         if not _origin_allowed(request):
             raise HTTPException(403, f"origin {request.headers.get('origin')!r} may not call the codec endpoint")
         try:
-            payloads = json_format.ParseDict(body, Payloads())
+            payloads = json_format.ParseDict(body.model_dump(), Payloads())
         except (json_format.ParseError, DecodeError) as e:
             raise HTTPException(422, f"body must be {{\"payloads\": [{{\"metadata\": {{…}}, \"data\": \"…\"}}]}} "
                                      f"with base64 values: {e}") from None
@@ -131,14 +151,16 @@ def router_for(settings: Settings) -> APIRouter:
     def codec(request: Request):
         return request.app.state.temporal.data_converter.payload_codec
 
-    @router.post("/decode", dependencies=caller, summary="Decrypt payloads for the Temporal Web UI (phones masked)")
-    async def decode(request: Request, body: Annotated[dict[str, Any], Body(examples=[PAYLOADS_EXAMPLE])]) -> Response:
+    @router.post("/decode", dependencies=caller, summary="Decrypt payloads for the Temporal Web UI (phones masked)",
+                 response_model=CodecPayloads, responses=RESPONSES)
+    async def decode(request: Request, body: CodecPayloads) -> Response:
         async def decode_masked(payloads: Sequence[Payload]) -> list[Payload]:
             return [_mask(p) for p in await codec(request).decode(payloads)]
         return await apply(request, body, decode_masked)
 
-    @router.post("/encode", dependencies=caller, summary="Encrypt payloads the Temporal Web UI sends")
-    async def encode(request: Request, body: Annotated[dict[str, Any], Body(examples=[PAYLOADS_EXAMPLE])]) -> Response:
+    @router.post("/encode", dependencies=caller, summary="Encrypt payloads the Temporal Web UI sends",
+                 response_model=CodecPayloads, responses=RESPONSES)
+    async def encode(request: Request, body: CodecPayloads) -> Response:
         return await apply(request, body, codec(request).encode)
 
     @router.options("/decode", include_in_schema=False)
