@@ -1,19 +1,83 @@
 """The body of `POST /cases/{case_no}/actions`: one typed model per action, told apart by `action`.
 Each case type accepts its own actions; an action of the other type answers 409."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
 from aftersales.roles import Role
 
-Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
-ShortText = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+# ---- the types every request body is made of (issue 7 §7) ----------------------------------------
+# Text refuses control characters: NUL (which PostgreSQL cannot store), the other C0 and C1 controls
+# and DEL; long text keeps newline and tab. Both need a character that is not blank. The pattern is
+# also the OpenAPI schema, so a client (or schemathesis) knows what is accepted.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_CONTROLS_BUT_NEWLINE_TAB = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+SHORT_TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
+LONG_TEXT_PATTERN = rf"^[^{_CONTROLS_BUT_NEWLINE_TAB}]*[^\s{_CONTROLS}][^{_CONTROLS_BUT_NEWLINE_TAB}]*$"
+
+
+def _text_checker(pattern: str, allowed: str):
+    compiled = re.compile(pattern.replace("$", r"\Z"))
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            if not value.strip():
+                raise ValueError("must not be blank")
+            raise ValueError(f"must not contain control characters (NUL and the like{allowed})")
+        return value
+
+    return check
+
+
+def text_type(max_length: int, *, long: bool) -> Any:
+    """A non-blank string of at most `max_length` characters without control characters (long text
+    may hold newlines and tabs)."""
+    pattern = LONG_TEXT_PATTERN if long else SHORT_TEXT_PATTERN
+    check = _text_checker(pattern, "; newline and tab are fine" if long else "")
+    return Annotated[str, Field(min_length=1, max_length=max_length), AfterValidator(check),
+                     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern})]
+
+
+Text = text_type(4000, long=True)
+ShortText = text_type(128, long=False)
+NoteText = text_type(2000, long=True)
+
+# Money: a plain decimal string of yuan, at most 2 decimals, ASCII digits only: no sign, no "_", no
+# spaces, no exponent, no full-width or other scripts' digits, no leading zeros ("-0", "1_000", " 5 ",
+# "１２３" are refused; Decimal() itself would take them all). SignedMoney (a ledger correction) may
+# start with "-", but not "-0".
+MONEY_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$"
+SIGNED_MONEY_PATTERN = r"^(-?[1-9][0-9]{0,11}(\.[0-9]{1,2})?|0(\.[0-9]{1,2})?|-0\.(0[1-9]|[1-9][0-9]?))$"
+
+
+def money_type(*, signed: bool) -> Any:
+    pattern = SIGNED_MONEY_PATTERN if signed else MONEY_PATTERN
+    compiled = re.compile(pattern.replace("$", r"\Z"))
+    sign = 'an optional "-" (not "-0"), ' if signed else "no sign, "
+
+    def plain(value: Any) -> Decimal:
+        if isinstance(value, Decimal):  # built in Python (rules, tests): the same limits
+            if value.is_finite() and (signed or not value.is_signed()) and value == value.quantize(Decimal("0.01")) \
+                    and abs(value) < Decimal("1e12") and not (value.is_signed() and value == 0):
+                return value
+            raise ValueError(f"an amount has {sign}at most 12 digits before and 2 after the point")
+        if not isinstance(value, str) or not compiled.match(value):
+            raise ValueError(f'an amount is a decimal string of yuan with at most 2 decimals, ASCII digits only, '
+                             f'like "1234.50" ({sign}no spaces, "_" or leading zeros)')
+        return Decimal(value)
+
+    return Annotated[Decimal, BeforeValidator(plain),
+                     WithJsonSchema({"type": "string", "pattern": pattern, "examples": ["1234.50"]})]
+
+
+Money = money_type(signed=False)
+SignedMoney = money_type(signed=True)
 Score = Annotated[int, Field(ge=1, le=5)]
 
 
@@ -26,7 +90,7 @@ class Decide(_Action):
     """A4: the role named on the current approval step approves, rejects or asks for changes."""
     action: Literal["decide"]
     decision: Decision
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: NoteText | None = None
 
 
 class ProgressNote(_Action):
@@ -42,7 +106,7 @@ class Classify(_Action):
     category: ShortText
     department: ShortText
     justified: bool
-    reply: str | None = Field(default=None, max_length=4000, description="required when justified is false")
+    reply: Text | None = Field(default=None, description="required when justified is false")
 
     @model_validator(mode="after")
     def _reply_when_unjustified(self) -> "Classify":
@@ -80,7 +144,7 @@ class RecordSatisfaction(_Action):
     """C7: satisfaction asked and recorded (1 very dissatisfied … 5 very satisfied)."""
     action: Literal["record_satisfaction"]
     score: Score
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: NoteText | None = None
 
 
 class Summarise(_Action):
@@ -142,7 +206,7 @@ ComplaintAction = Union[
 
 
 # ---- repairs (R) ----------------------------------------------------------------------------
-Note = Annotated[str | None, Field(default=None, max_length=2000)]
+Note = Annotated[NoteText | None, Field(default=None)]
 
 
 class AgreeAppointment(_Action):

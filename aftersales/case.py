@@ -10,9 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aftersales import access
+from aftersales.actions import text_type
 from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
@@ -21,7 +22,10 @@ from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_n
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
 
-PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+# ASCII digits only ([0-9], never \d: it takes every script's digits, e.g. "13٨١٢٣٤١٢٣٤"). A mainland
+# mobile: 1[3-9] and 9 digits. A landline with its area code: 010 and 02x (Beijing, Shanghai, ...) with
+# 8 digits, the other 0xxx codes with 7 or 8; a local number starts with 2-9 (no "000-00000000").
+PHONE_PATTERN = r"^(1[3-9][0-9]{9}|0(10|2[0-9])-?[2-9][0-9]{7}|0[3-9][0-9]{2}-?[2-9][0-9]{6,7})$"
 
 
 class CaseType(StrEnum):
@@ -30,11 +34,13 @@ class CaseType(StrEnum):
 
 
 class Customer(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(pattern=PHONE_PATTERN, description="mainland mobile or landline with area code")
-    project: str = Field(min_length=1, max_length=128)
-    building: str = Field(min_length=1, max_length=64)
-    unit: str = Field(min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid")
+    name: text_type(64, long=False)  # type: ignore[valid-type]
+    phone: str = Field(pattern=PHONE_PATTERN, description="mainland mobile (13812341234) or landline with its "
+                       "area code (010-62345678, 0591-87654321), ASCII digits")
+    project: text_type(128, long=False)  # type: ignore[valid-type]
+    building: text_type(64, long=False)  # type: ignore[valid-type]
+    unit: text_type(64, long=False)  # type: ignore[valid-type]
 
     @field_validator("name", "project", "building", "unit")
     @classmethod

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aftersales import access
 from aftersales import actions as A
@@ -62,6 +62,7 @@ class ComplaintStatus(StrEnum):
 
 class ComplaintIntake(BaseModel):
     """C1: what the hotline registers (来电、来访登记表)."""
+    model_config = ConfigDict(extra="forbid")
     customer: Customer
     channel: Channel
     category: ShortText

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
         default=2, ge=1, description="passwords checked (bcrypt) at once by one API process; more wait")
     login_max_waiting: int = Field(
         default=32, ge=0, description="sign-ins waiting for a password check; beyond it 429 with Retry-After")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="request bodies over this get 413")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="how long an account's state is trusted without reading it again "
         "(a deactivated account is refused at most this long after; 0 reads it on every request)")

@@ -28,7 +28,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aftersales import access
 from aftersales import actions as A
@@ -79,12 +79,14 @@ OrderType = Literal["A", "B"]
 
 class RepairIntake(BaseModel):
     """R1: what the hotline registers, like a complaint (C1), with location, trades and description."""
+    model_config = ConfigDict(extra="forbid")
     customer: Customer
     trades: list[ShortText] = Field(min_length=1, max_length=10)
     description: Text
     requested_appointment: AwareDatetime
     paid_service: bool = False
-    parent_case_no: str | None = Field(default=None, max_length=32, description="the complaint this repair serves")
+    parent_case_no: str | None = Field(default=None, pattern=r"^[A-Z]{2}-[0-9]{4}-[0-9]{6}$",
+                                       description="the complaint this repair serves")
 
 
 # ---- effects the workflow carries out ---------------------------------------------------------

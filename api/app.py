@@ -6,14 +6,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
-from api import accounts, admin, auth, cases, codec, health, money
+from api import accounts, admin, auth, cases, codec, health, money, problems
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -57,12 +55,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
                                                path=request.url.path, method=request.method)
         return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 naming each problem: where it is and what is wrong (input values are not echoed)."""
-        problems = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
-        return JSONResponse(status_code=422, content={"detail": summary, "errors": problems})
+    # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
+    problems.install(app, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
     app.include_router(auth.router)

@@ -33,21 +33,23 @@ from typing import Annotated, Any
 
 import jwt
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.config import Settings
 from aftersales.db.models import Staff
-from aftersales.db.staff import _dummy_hash, get_staff, verify_password
+from aftersales.db.staff import USERNAME_MAX, _dummy_hash, get_staff, verify_password
 from aftersales.roles import Role
 from api.deps import settings_dep
 
 ALGORITHM = "HS256"
 BEARER = {"WWW-Authenticate": "Bearer"}
+PASSWORD_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # anything printable, spaces included
 MAX_TRACKED_KEYS = 100_000  # usernames and addresses with recent failures kept in memory, at most
 
 router = APIRouter(tags=["auth"])
@@ -280,9 +282,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+class LoginForm:
+    """The OAuth2 password form (as OAuth2PasswordRequestForm) with bounded, printable fields: a
+    username or password with control characters is refused (422) before any database read."""
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(min_length=1, max_length=USERNAME_MAX, pattern=SHORT_TEXT_PATTERN)],
+        password: Annotated[str, Form(min_length=1, max_length=256, pattern=PASSWORD_PATTERN)],
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        scope: Annotated[str, Form(max_length=256, pattern=PASSWORD_PATTERN)] = "",
+        client_id: Annotated[str | None, Form(max_length=256, pattern=PASSWORD_PATTERN)] = None,
+        client_secret: Annotated[str | None, Form(max_length=256, pattern=PASSWORD_PATTERN)] = None,
+    ) -> None:
+        self.username, self.password = username, password
+
+
 @router.post("/auth/token", response_model=TokenResponse,
              summary="Log in (OAuth2 password flow): form fields username and password")
-async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()],
+async def login(request: Request, form: Annotated[LoginForm, Depends()],
                 settings: Annotated[Settings, Depends(settings_dep)]) -> TokenResponse:
     """401 for a wrong username or password (alike); 429 with Retry-After after too many failed
     sign-ins for the username or from the address, or when too many sign-ins wait at once."""

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
-from aftersales.actions import ActionRequest, AssignHandler, CaseAction, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, ActionRequest, AssignHandler, CaseAction, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
@@ -348,18 +348,20 @@ async def list_cases(
     actor: Annotated[Actor, Depends(current_actor)],
     session: Annotated[AsyncSession, Depends(db_session)],
     type: Annotated[str | None, Query(pattern="^(complaint|repair)$")] = None,
-    status_: Annotated[str | None, Query(alias="status", max_length=32)] = None,
-    department: Annotated[str | None, Query(max_length=64)] = None,
-    project: Annotated[str | None, Query(max_length=128)] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=32, pattern=SHORT_TEXT_PATTERN)] = None,
+    department: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
+    project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None,
     overdue: bool | None = None,
     escalation_level: Annotated[int | None, Query(ge=0, le=9)] = None,
     received_from: Annotated[AwareDatetime | None, Query(
         description="received at or after (ISO with an offset, e.g. 2026-11-01T00:00:00%2B08:00)")] = None,
     received_to: Annotated[AwareDatetime | None, Query(description="received before (ISO with an offset)")] = None,
-    handler: Annotated[str | None, Query(max_length=64)] = None,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
-    case_no: Annotated[str | None, Query(max_length=32, description="a case number or its beginning")] = None,
-    cursor: Annotated[str | None, Query(max_length=256, description="the `next` of the previous page")] = None,
+    handler: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
+    unit: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
+    case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN,
+                                         description="a case number or its beginning")] = None,
+    cursor: Annotated[str | None, Query(max_length=256, pattern=SHORT_TEXT_PATTERN,
+                                        description="the `next` of the previous page")] = None,
     page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=(
         f"page number, for the first {MAX_PAGE} pages only; further on, follow `next`"))] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -6,11 +6,12 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sqlalchemy import select
 
 from aftersales import access
+from aftersales.actions import Money, ShortText, SignedMoney, text_type
 from aftersales.actor import Actor
 from aftersales.db import ledger
 from aftersales.db.models import Case
@@ -46,17 +47,19 @@ class DepositStatement(BaseModel):
 
 
 class ContractorBody(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=r"\S")
-    deposit: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2,
-                                    description="the quality deposit lodged, yuan: for a new contractor; for a "
-                                                "registered one only the current balance (a retry), else 409")
+    model_config = ConfigDict(extra="forbid")
+    name: ShortText
+    deposit: Money | None = Field(default=None,
+                                  description="the quality deposit lodged, yuan: for a new contractor; for a "
+                                              "registered one only the current balance (a retry), else 409")
 
 
 class DepositEntryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     kind: Literal["top_up", "adjustment"] = Field(description="top_up: more deposit lodged (amount > 0); "
                                                               "adjustment: a correction, either sign")
-    amount: Decimal = Field(max_digits=14, decimal_places=2, description="yuan; negative lowers the deposit")
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="why (A3: who and why are kept)")
+    amount: SignedMoney = Field(description="yuan; negative lowers the deposit")
+    reason: text_type(500, long=True) = Field(description="why (A3: who and why are kept)")  # type: ignore[valid-type]
 
 
 def _check_id(contractor_id: str) -> str:

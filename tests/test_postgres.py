@@ -372,3 +372,33 @@ async def test_register_filters_and_cursor_pages_on_postgres(maker) -> None:
     assert (past.items, past.next) == ([], None)
     assert (capped.total, capped.total_is_estimate) == (10, True)
     assert all(i["received_at"].utcoffset() == timedelta(0) for i in capped.items)
+
+
+# ---- g. text with NUL never reaches the projection (issue 7 §7) ---------------------------------------
+async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(maker, pg_settings) -> None:
+    """A NUL used to stop a case's projection on PostgreSQL for good (CharacterNotInRepertoireError,
+    retried forever). Every text of a request now refuses it, and what the text types accept (CJK,
+    full-width, emoji, newline and tab in long text) is stored."""
+    from pydantic import TypeAdapter, ValidationError
+
+    with pytest.raises(ValidationError, match="control characters"):
+        Customer(name="王\x00女士", phone="13812341234", project="融侨城", building="5栋", unit="1203")
+    with pytest.raises(ValidationError, match="control characters"):
+        TypeAdapter(A.CaseAction).validate_python({"action": "progress_note", "note": "已联系\x00业主"})
+
+    acts, env = CaseActivities(maker, pg_settings), ActivityEnvironment()
+    accepted = ComplaintIntake(customer=Customer(name="王女士😀", phone="0591-87654321", project="融侨城（一期）",
+                                                 building="5栋", unit="１２０３"),
+                               channel=Channel.phone, category="漏水", description="卫生间天花板漏水\n\t已两天")
+    case, _ = ComplaintCase.open("TS-2026-000077", accepted, who(Role.hotline), _ctx(MONDAY_10))
+    await env.run(acts.project_case, _projection(case, MONDAY_10, 0))
+    row, _ = await _stored(maker, "TS-2026-000077")
+    assert row.customer_name == "王女士😀" and "\n\t" in row.view["description"]
+
+    # what the refusal prevents: the same case with a NUL that skipped validation cannot be stored
+    broken = case.state.model_copy(deep=True)
+    broken.case_no, broken.customer = "TS-2026-000078", Customer.model_construct(**{**accepted.customer.model_dump(),
+                                                                                   "name": "王\x00女士"})
+    case.state = broken
+    with pytest.raises(Exception, match="0x00|NUL|null character|CharacterNotInRepertoire"):
+        await env.run(acts.project_case, _projection(case, MONDAY_10, 0))

@@ -1,0 +1,254 @@
+"""The API's edges (issue 7 §7): every error as RFC 9457 problem+json, bodies over the limit refused
+before anything reads them, and an OpenAPI document that declares every status each operation can
+answer with the schema it really returns.
+
+- `problem_response(status, detail, ...)`: `{"type", "title", "status", "detail"}` (+ `errors`, the
+  field errors, for 422; + whatever the caller adds, e.g. `reason`, `case_no`), media type
+  `application/problem+json`, headers kept (WWW-Authenticate, Retry-After, Location).
+- `BodyLimit`: an ASGI middleware that reads the request body itself, counting the bytes as they
+  stream in (a Content-Length over the limit is refused without reading at all; a chunked body when
+  the count passes it), and answers 413 before routing, parsing or authentication. The app then gets
+  the body it read (at most `max_body_bytes`).
+- `install(app)`: the middleware, the exception handlers, and the OpenAPI post-processing.
+"""
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger()
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One problem with the request: where (`loc`, e.g. ["body", "customer", "phone"]) and what."""
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. Some answers add members: `reason` (503: busy or
+    temporal_unreachable), `case_no` (an intake given a number but not answered in time)."""
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(default="about:blank", description="about:blank: the status says what went wrong")
+    title: str = Field(description="the HTTP status phrase")
+    status: int
+    detail: str = Field(description="what went wrong, for a person")
+
+
+class ValidationProblem(Problem):
+    """422: the request is not acceptable; `errors` names each field and what is wrong with it."""
+    errors: list[FieldError]
+
+
+def problem_body(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+                            "detail": detail, **extra}
+    if status == 422:
+        body["errors"] = errors if errors is not None else [{"loc": [], "msg": detail, "type": "invalid"}]
+    return body
+
+
+def problem_response(status: int, detail: str, *, headers: dict[str, str] | None = None,
+                     errors: list[dict[str, Any]] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, errors=errors, **extra), status_code=status,
+                        headers=headers, media_type=PROBLEM_JSON)
+
+
+# --- exception handlers ------------------------------------------------------------------------------
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Input values are not echoed (they may hold a phone number)."""
+    return [{"loc": [p if isinstance(p, int) else str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()]
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each problem: `detail` sums them up ("body.customer.phone: ..."), `errors` lists them."""
+    errors = field_errors(exc)
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    return problem_response(422, detail, errors=errors)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", error=type(exc).__name__)
+    return problem_response(500, "internal error: the request was not completed; it is logged")
+
+
+# --- the body limit ----------------------------------------------------------------------------------
+
+class BodyLimit:
+    """413 for a request body over `max_bytes`, before the app sees the request."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log.warning("request body too large", path=scope.get("path"), limit=self.max_bytes)
+        response = problem_response(413, f"the request body is over {self.max_bytes} bytes",
+                                    headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client is gone: nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
+
+
+# --- OpenAPI: every status each operation can answer --------------------------------------------------
+
+HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+}
+DESCRIPTIONS = {
+    401: "Not authenticated: no token, an invalid or expired one, or the account changed since it was issued",
+    403: "The account's role may not do this",
+    404: "No such resource (or one this account may not see)",
+    409: "Not allowed in the case's current state",
+    413: "The request body is over the limit (1 MiB)",
+    422: "The request is not acceptable: `errors` names each field",
+    429: "Too many attempts: wait Retry-After seconds",
+    503: "Busy or Temporal unreachable: wait Retry-After seconds",
+}
+# Statuses an operation answers beyond those its shape implies (below), by (method, path).
+EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
+    ("POST", "/auth/token"): {401, 429},
+    ("POST", "/complaints"): {503},
+    ("POST", "/repairs"): {503},
+    ("GET", "/cases/{case_no}"): {503},
+    ("POST", "/cases/{case_no}/actions"): {409, 503},
+}
+
+
+def _dependency_names(route: APIRoute) -> set[str]:
+    names: set[str] = set()
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        names.add(getattr(dep.call, "__name__", ""))
+        stack.extend(dep.dependencies)
+    return names
+
+
+def operation_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
+    """What an operation can answer as a problem: 413 every one (any request may carry a body), 422
+    one with parameters or a body, 401 one that needs a token, 403 one restricted to roles, 404 one
+    with a path parameter, and EXTRA_STATUSES."""
+    statuses = {413}
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.add(422)
+    names = _dependency_names(route)
+    if "current_actor" in names:
+        statuses.add(401)
+    if any(n.startswith("require_roles") for n in names):
+        statuses |= {401, 403}
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        statuses.add(404)
+    for method in route.methods:
+        statuses |= EXTRA_STATUSES.get((method, route.path_format), set())
+    return statuses
+
+
+def _problem_content(status: int) -> dict[str, Any]:
+    name = "ValidationProblem" if status == 422 else "Problem"
+    return {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every APIRoute with its full path (FastAPI keeps included routers nested; the OpenAPI generator
+    flattens them the same way)."""
+    from fastapi import routing
+    from fastapi.openapi.utils import _get_api_route_for_openapi
+
+    return [r for c in routing.iter_route_contexts(app.routes) if (r := _get_api_route_for_openapi(c)) is not None]
+
+
+def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (FieldError, Problem, ValidationProblem):
+        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(definition.pop("$defs", {}))
+        components[model.__name__] = definition
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for route in api_routes(app):
+        if not route.include_in_schema:
+            continue
+        for method in route.methods:
+            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in sorted(operation_statuses(route, operation)):
+                declared = responses.get(str(status), {})
+                responses[str(status)] = {"description": declared.get("description") or DESCRIPTIONS.get(
+                    status, HTTPStatus(status).phrase), "content": _problem_content(status),
+                    **({"headers": HEADERS[status]} if status in HEADERS else {})}
+    app.openapi_schema = schema
+    return schema
+
+
+def install(app: FastAPI, *, max_body_bytes: int) -> None:
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
+    app.openapi = lambda: openapi_with_problems(app)  # type: ignore[method-assign]
+
+
+def statuses_of(schema: dict[str, Any]) -> Iterable[tuple[str, str, set[int]]]:
+    """(method, path, declared statuses) of every operation of an OpenAPI document."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            yield method.upper(), path, {int(s) for s in operation.get("responses", {}) if s.isdigit()}
