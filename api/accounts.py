@@ -11,20 +11,24 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aftersales import access
+from aftersales.actions import SHORT_TEXT_PATTERN, ShortText
 from aftersales.actor import Actor
 from aftersales.db import personal_data
 from aftersales.db.models import Staff, StaffChange
 from aftersales.db.staff import KEEP, change_staff, create_staff, list_staff, staff_changes
 from aftersales.roles import Role
-from api.auth import require_roles
+from api.auth import PASSWORD_PATTERN, require_roles
 from api.deps import db_session
 
 router = APIRouter(tags=["accounts and audit"])
 ADMIN = Depends(require_roles(*access.ENDPOINTS["admin_accounts"]))
 AUDITOR = Depends(require_roles(*access.ENDPOINTS["audit_personal_data"]))
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
-Password = Annotated[str, Field(min_length=8, max_length=72, description="8 to 72 characters (bcrypt)")]
+# no control characters (issue 7 §7: a NUL cannot be stored on PostgreSQL), no blank at either end
+Name = Annotated[str, Field(min_length=1, max_length=64,
+                            pattern=r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
+Password = Annotated[str, Field(min_length=8, max_length=72, pattern=PASSWORD_PATTERN,
+                                description="8 to 72 characters (bcrypt), no control characters")]
 
 
 class _Body(BaseModel):
@@ -47,7 +51,7 @@ class NewAccount(_Body):
     password: Password
     department: Name | None = Field(default=None, description="required for dept_handler and dept_head")
     contractor_id: Name | None = Field(default=None, description="required for contractor: a registered contractor")
-    display_name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    display_name: ShortText | None = None
     email: Annotated[str, Field(max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
@@ -57,7 +61,7 @@ class AccountChange(_Body):
     role: Role | None = None
     department: Name | None = None
     contractor_id: Name | None = None
-    display_name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    display_name: ShortText | None = None
     email: Annotated[str, Field(max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     active: bool | None = None
 
@@ -153,7 +157,7 @@ async def reset_password(username: str, body: PasswordReset, request: Request, a
 @router.get("/admin/account-changes", response_model=list[ChangeOut],
             summary="Who changed which account, when (newest first)")
 async def get_account_changes(actor: Annotated[Actor, ADMIN], session=Depends(db_session),
-                              username: Annotated[str | None, Query(max_length=64)] = None,
+                              username: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
                               limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[ChangeOut]:
     return [_change_out(c) for c in await staff_changes(session, username, limit)]
 
@@ -162,8 +166,8 @@ async def get_account_changes(actor: Annotated[Actor, ADMIN], session=Depends(db
             summary="Each showing of an owner's full phone number: who, when, which case, which endpoint (P3)")
 async def get_personal_data_access(
     actor: Annotated[Actor, AUDITOR], session=Depends(db_session),
-    case_no: Annotated[str | None, Query(max_length=32)] = None,
-    username: Annotated[str | None, Query(max_length=64)] = None,
+    case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN)] = None,
+    username: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     since: Annotated[AwareDatetime | None, Query(description="ISO time with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

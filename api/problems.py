@@ -165,6 +165,13 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/repairs"): {503},
     ("GET", "/cases/{case_no}"): {503},
     ("POST", "/cases/{case_no}/actions"): {409, 503},
+    ("PUT", "/admin/contractors/{contractor_id}"): {409},
+    ("POST", "/admin/contractors/{contractor_id}/deposit/entries"): {409},
+    ("POST", "/admin/accounts"): {409},
+    ("PATCH", "/admin/accounts/{username}"): {409},
+    ("POST", "/admin/accounts/{username}/password"): {409},
+    ("POST", "/codec/decode"): {401, 403, 422},
+    ("POST", "/codec/encode"): {401, 403, 422},
 }
 
 
