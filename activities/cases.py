@@ -36,7 +36,8 @@ class CaseActivities:
                 day_end=s.work_day_end, demo_seconds_per_working_day=s.demo_seconds_per_working_day)
         return CaseConfig(calendar=snapshot, covered_years=request.years, ladder=s.escalation_ladder,
                           early_warning_threshold=s.early_warning_threshold,
-                          early_warning_window_days=s.early_warning_window_days)
+                          early_warning_window_days=s.early_warning_window_days,
+                          notification_give_up_hours=s.notification_give_up_hours)
 
     @activity.defn(name="project_case")
     async def project_case(self, p: CaseProjection) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -56,6 +57,12 @@ EMAIL = "email"
 WEBHOOK = "webhook"
 DEPARTMENT_ROLES = frozenset({Role.dept_head, Role.dept_handler})
 FAILURE_TYPE = "NotificationDeliveryFailed"
+# E3: every failure left is permanent (SMTP 5xx such as no such mailbox, a webhook answering 4xx, a robot
+# whose key is revoked): retrying cannot help, the activity fails for good and the case records it.
+UNDELIVERABLE_TYPE = "NotificationUndeliverable"
+# Robot errcodes that no retry fixes: WeCom 93000 invalid webhook URL (key revoked), DingTalk 300001 /
+# 310000 token missing, keyword or signature refused. Others (45009 rate limit, -1 busy) are retried.
+PERMANENT_ROBOT_ERRCODES = frozenset({93000, 300001, 310000})
 
 _LONG_DIGITS = re.compile(r"\d{7,}")
 
@@ -160,6 +167,20 @@ def window_end(at: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp((math.floor(at.timestamp() / step) + 1) * step, UTC)
 
 
+class Failure(NamedTuple):
+    """One delivery that failed, and whether retrying can never help (E3)."""
+    text: str
+    permanent: bool = False
+
+
+def _smtp_code(e: BaseException) -> int:
+    """The SMTP reply code of an aiosmtplib error (0 when it has none: a connection problem)."""
+    code = getattr(e, "code", 0)
+    if not code and getattr(e, "recipients", None):  # SMTPRecipientsRefused: every recipient's code
+        code = min(getattr(r, "code", 0) for r in e.recipients)
+    return code if isinstance(code, int) else 0
+
+
 def _describe(exc: BaseException, secret: str | None = None, shown_as: str = "") -> str:
     detail = str(exc).strip().replace("\n", " ")
     if secret:
@@ -199,18 +220,19 @@ class NotificationActivities:
 
         pending_emails = [a for a in sorted(emails) if (EMAIL, a) not in done]
         pending_hooks = [(label, url) for label, url in sorted(hooks.items()) if (WEBHOOK, label) not in done]
-        failures: list[str] = []
+        failed: list[Failure] = []
         if pending_emails:
-            failures += await self._send_emails(n, pending_emails, logger)
+            failed += await self._send_emails(n, pending_emails, logger)
         if pending_hooks:
-            failures += await self._post_webhooks(n, pending_hooks, logger)
-        if failures:
-            failures = [scrub(f) for f in failures]
-            logger.warning("notification not fully delivered", failures=failures)
+            failed += await self._post_webhooks(n, pending_hooks, logger)
+        if failed:
+            failures = [scrub(f.text) for f in failed]
+            permanent = all(f.permanent for f in failed)
+            logger.warning("notification not fully delivered", failures=failures, permanent=permanent)
             raise ApplicationError(
-                scrub(f"notification {n.notification_id} ({n.case_no}): {len(failures)} of "
-                      f"{len(pending_emails) + len(pending_hooks)} deliveries failed: " + "; ".join(failures)),
-                type=FAILURE_TYPE,
+                scrub(f"{len(failures)} of {len(pending_emails) + len(pending_hooks)} deliveries failed"
+                      + (" for good" if permanent else "") + ": " + "; ".join(failures)),
+                type=UNDELIVERABLE_TYPE if permanent else FAILURE_TYPE, non_retryable=permanent,
             )
 
         if unreachable_roles or unreachable_users:
@@ -240,7 +262,8 @@ class NotificationActivities:
             department = r.department if role in DEPARTMENT_ROLES else None
             ids.append(digest_workflow_id(activity.info().task_queue, role.value, department, end))
             await client.start_workflow(
-                "DigestWorkflow", DigestStart(recipient=role, department=department, window_end=end),
+                "DigestWorkflow", DigestStart(recipient=role, department=department, window_end=end,
+                                              give_up_hours=self.settings.notification_give_up_hours),
                 id=ids[-1], task_queue=activity.info().task_queue,
                 start_signal=DIGEST_SIGNAL, start_signal_args=[DigestEntry(reminder_id=r.reminder_id,
                                                                            message=r.message)],
@@ -304,10 +327,11 @@ class NotificationActivities:
         msg.set_content(rendered.text, charset="utf-8")
         return msg
 
-    async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list[str]:
-        """One message per recipient over one SMTP connection; returns the failures."""
+    async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list["Failure"]:
+        """One message per recipient over one SMTP connection; returns the failures (a 5xx answer
+        for the recipient is permanent, anything else temporary)."""
         s = self.settings
-        failures: list[str] = []
+        failures: list[Failure] = []
         remaining = list(addresses)
         rendered = render(n, s.public_base_url)
         try:
@@ -321,50 +345,60 @@ class NotificationActivities:
                         refused, _ = await smtp.send_message(self._email(n, address, rendered))
                         problem = (f"refused: {' '.join(f'{r.code} {r.message}' for r in refused.values())}"
                                    if refused else None)
+                        permanent = bool(refused) and all(r.code >= 500 for r in refused.values())
                     except aiosmtplib.SMTPException as e:
                         problem = _describe(e)
+                        permanent = _smtp_code(e) >= 500
                     if problem:
-                        failures.append(scrub(f"email to {address}: {problem}"))
+                        failures.append(Failure(scrub(f"email to {address}: {problem}"), permanent))
                         logger.warning("email failed", recipient=scrub(address), error=scrub(problem))
                         continue
-                    failures += await self._record(n, EMAIL, address, logger)
+                    failures += [Failure(f) for f in await self._record(n, EMAIL, address, logger)]
         except Exception as e:  # connecting, TLS, login or the connection dropped: the rest failed
             why = _describe(e)
             logger.warning("smtp failed", host=s.smtp_host, port=s.smtp_port, error=why,
                            recipients=[scrub(a) for a in remaining])
-            failures += [f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}" for a in remaining]
+            failures += [Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in remaining]
         return failures
 
-    async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger) -> list[str]:
+    async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger) -> list["Failure"]:
         """POSTs the robot JSON to each URL; a non-2xx answer, or a robot's non-zero errcode (WeCom
         and DingTalk answer 200 with an errcode), is a failure. Returns the failures."""
-        failures: list[str] = []
+        failures: list[Failure] = []
         payload = robot_payload(n, self.settings.public_base_url)
         async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds) as client:
             for label, url in hooks:
+                permanent = False
                 try:
                     response = await client.post(url, json=payload)
-                    problem = self._webhook_problem(response)
+                    problem, permanent = self._webhook_problem(response)
                 except Exception as e:
                     problem = _describe(e, secret=url, shown_as=label)
                 if problem:
-                    failures.append(f"webhook {label}: {problem}")
-                    logger.warning("webhook failed", webhook=label, error=problem)
+                    failures.append(Failure(f"webhook {label}: {problem}", permanent))
+                    logger.warning("webhook failed", webhook=label, error=problem, permanent=permanent)
                     continue
-                failures += await self._record(n, WEBHOOK, label, logger)
+                failures += [Failure(f) for f in await self._record(n, WEBHOOK, label, logger)]
         return failures
 
     @staticmethod
-    def _webhook_problem(response: httpx.Response) -> str | None:
+    def _webhook_problem(response: httpx.Response) -> tuple[str | None, bool]:
+        """(what went wrong, whether it is permanent): a 4xx other than 408/429, or a robot errcode
+        that no retry fixes, is permanent."""
         if not response.is_success:
-            return f"answered HTTP {response.status_code}"
+            code = response.status_code
+            return f"answered HTTP {code}", 400 <= code < 500 and code not in (408, 429)
         try:
             answer = response.json()
         except ValueError:
-            return None
+            return None, False
         if isinstance(answer, dict) and answer.get("errcode") not in (None, 0, "0"):
-            return scrub(f"answered errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}")
-        return None
+            try:
+                permanent = int(answer.get("errcode")) in PERMANENT_ROBOT_ERRCODES
+            except (TypeError, ValueError):
+                permanent = False
+            return scrub(f"answered errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}"), permanent
+        return None, False
 
     async def _record(self, n: Notification, channel: str, recipient: str, logger) -> list[str]:
         """Records one delivery; returns a failure if the record could not be written (the retry

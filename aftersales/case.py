@@ -61,6 +61,7 @@ class CaseConfig(BaseModel):
     ladder: list[Role]
     early_warning_threshold: int = 3
     early_warning_window_days: int = 7
+    notification_give_up_hours: float = 24.0  # E3: a temporary failure is retried this long, then undeliverable
 
 
 # The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).
@@ -506,6 +507,20 @@ class CaseMachine:
                                    case=self.state.facts(), items=[self.due_item(d)])))
 
     # ---- notification results (E3) ---------------------------------------------------------
+    UNDELIVERABLE_REASON: ClassVar[str] = "E3 undeliverable notification"
+
+    def record_undeliverable(self, ctx: Ctx, notice: Notice, why: str) -> None:
+        """E3: a notice that can never be delivered is recorded on the case and ops (cs_manager) are told
+        (unless that notice was itself the ops message: no loop)."""
+        who = ", ".join(r.value for r in notice.roles) or ", ".join(notice.usernames)
+        title = notice.message.title if notice.message else notice.subject
+        self.note(ctx, "notification_undeliverable", f"通知无法送达（E3）：{title} → {who}：{why}")
+        if notice.reason != self.UNDELIVERABLE_REASON:
+            self.notify([Role.cs_manager], "通知无法送达，请人工处理",
+                        f"发给{who}的通知“{title}”无法送达：{why}。请核对收件人的邮箱或机器人地址，并人工告知。",
+                        self.UNDELIVERABLE_REASON)
+        self.state.seq += 1
+
     def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,
                         unreachable: list[Role]) -> None:
         who = ", ".join(r.value for r in notice.roles) or ", ".join(notice.usernames)

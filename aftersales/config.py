@@ -99,6 +99,8 @@ class Settings(BaseSettings):
         default_factory=dict, description="role id -> webhook URLs (JSON POST, e.g. WeCom robot)"
     )
     webhook_timeout_seconds: float = 10.0
+    notification_give_up_hours: float = Field(
+        default=24.0, gt=0, description="E3: a notification failing temporarily is retried this long, then recorded undeliverable")
     digest_window_working_hours: float = Field(
         default=1.0, gt=0, description="E4: reminders falling due for one person within this window go out as one digest")
     public_base_url: str = Field(

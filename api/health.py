@@ -5,15 +5,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from aftersales.db import calendar_store
+from aftersales.db.models import TimelineEntry
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 router = APIRouter(tags=["health"])
+
+
+async def undeliverable_count(session) -> int:
+    """E3: notifications recorded undeliverable on their cases (timeline kind notification_undeliverable)."""
+    return await session.scalar(select(func.count()).select_from(TimelineEntry)
+                                .where(TimelineEntry.kind == "notification_undeliverable")) or 0
 
 
 async def _workers(client: Client, task_queue: str) -> dict[str, Any]:
@@ -40,7 +47,10 @@ async def health(request: Request) -> JSONResponse:
         async with state.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
             years = await calendar_store.years_with_data(session)
+            undeliverable = await undeliverable_count(session)
         report["database"] = {"status": "ok"}
+        # E3: notifications given up (recorded on their cases); ops look at the cases' timelines.
+        report["notifications_undeliverable"] = undeliverable
         this_year = datetime.now(timezone.utc).astimezone(state.tz).year
         fallback = [y for y in (this_year, this_year + 1) if y not in years]
         report["calendar"] = {

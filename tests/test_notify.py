@@ -17,6 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.notify import (
     RETRY_POLICY,
     START_TO_CLOSE,
+    UNDELIVERABLE_TYPE,
     Notification,
     NotificationActivities,
     NotificationResult,
@@ -327,3 +328,42 @@ async def test_P3_no_message_carries_a_full_phone_number(maker, smtp, hooks):
     for text in (msg.subject, msg.body, body["text"]["content"]):
         assert "13812341234" not in text and "88886666" not in text
     assert "138****1234" in msg.body and "053*****6666" in body["text"]["content"]
+
+
+# ---- undeliverable (E3) -------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_e3_no_such_mailbox_is_permanent_and_not_retried(maker, smtp):
+    """E3: an SMTP 5xx for the recipient (550 no such mailbox) can never succeed: non-retryable."""
+    smtp.reject("csm@example.com")
+    acts = NotificationActivities(maker, make_settings(smtp))
+    with pytest.raises(ApplicationError) as failed:
+        await acts.send_notification(notification(roles=[Role.cs_manager]))
+    assert failed.value.non_retryable and failed.value.type == UNDELIVERABLE_TYPE
+    assert "550" in str(failed.value)
+
+
+@pytest.mark.asyncio
+async def test_e3_a_permanent_and_a_temporary_failure_together_are_retried(maker, smtp, hooks):
+    """E3: one recipient gone for good, the other's robot answering 500: the attempt is retried (the
+    temporary one may still go through); only failures that are all permanent end the retries."""
+    smtp.reject("csm@example.com")
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"cs_manager": [hooks.url("/robot")]}))
+    hooks.fail_next(1, status=503)
+    with pytest.raises(ApplicationError) as failed:
+        await acts.send_notification(notification(roles=[Role.cs_manager]))
+    assert not failed.value.non_retryable and failed.value.type == "NotificationDeliveryFailed"
+    with pytest.raises(ApplicationError) as failed:   # the robot went through; the mailbox never will
+        await acts.send_notification(notification(roles=[Role.cs_manager]))
+    assert failed.value.non_retryable and len(hooks.received()) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("status,body,permanent", [(404, None, True), (403, None, True), (429, None, False),
+                                                   (200, {"errcode": 93000, "errmsg": "invalid webhook url"}, True),
+                                                   (200, {"errcode": 45009, "errmsg": "api freq out of limit"}, False)])
+async def test_e3_webhook_4xx_or_revoked_robot_key_is_permanent(maker, smtp, hooks, status, body, permanent):
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [hooks.url("/robot")]}))
+    hooks.fail_next(1, status=status, body=body)
+    with pytest.raises(ApplicationError) as failed:
+        await acts.send_notification(notification(roles=[Role.gm]))
+    assert failed.value.non_retryable is permanent

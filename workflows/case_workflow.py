@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from aftersales import search_attributes as sa
@@ -36,6 +37,9 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
 DB_ACTIVITY: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY)
 NOTIFY_TIMEOUT = timedelta(seconds=60)
 EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
+# E3: a notification retried for a bounded time (CaseConfig.notification_give_up_hours), a permanent
+# failure (SMTP 5xx, webhook 4xx) not at all; then it is recorded undeliverable and a closed case ends.
+UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
 
 
 def opening_rules_version() -> int:
@@ -45,6 +49,14 @@ def opening_rules_version() -> int:
         if workflow.patched(f"rules-v{version}"):
             return version
     return 1
+
+
+def undeliverable_reason(e: ActivityError) -> str:
+    """Why a notification was given up (E3): the permanent failure, or the retries that ran out."""
+    cause = e.cause
+    if isinstance(cause, TemporalTimeout):
+        return f"temporary failures for longer than the retry limit ({cause.type.name.lower()})"
+    return str(getattr(cause, "message", None) or cause or e)[:300]
 
 
 def rejection_error(r: Rejection) -> ApplicationError:
@@ -182,12 +194,22 @@ class CaseWorkflow:
             raise TypeError(f"no way to carry out {type(effect).__name__}")  # a bug: the task retries
 
     async def _deliver(self, notice: Notice) -> None:
-        assert self._machine is not None
+        assert self._machine is not None and self._config is not None
+        bounded = workflow.patched(UNDELIVERABLE_ENDS)
         try:
-            result = await workflow.execute_activity(
-                "send_notification",
-                Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
-                result_type=NotificationResult, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
+            try:
+                result = await workflow.execute_activity(
+                    "send_notification",
+                    Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
+                    result_type=NotificationResult, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
+                    schedule_to_close_timeout=(timedelta(hours=self._config.notification_give_up_hours)
+                                               if bounded else None))
+            except ActivityError as e:
+                if not bounded:
+                    raise
+                self._machine.record_undeliverable(self._ctx(), notice, undeliverable_reason(e))
+                self._effects += self._machine.take_effects()
+                return
             self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
         finally:
             self._inflight -= 1

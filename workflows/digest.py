@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from aftersales.messages import Digest, Message
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import Notification, NotificationResult
 
 from workflows.case_workflow import NOTIFY_RETRY as DIGEST_RETRY  # one retry policy for every message
+from workflows.case_workflow import undeliverable_reason
 
 DIGEST_SIGNAL = "add_reminder"
 
@@ -35,6 +37,7 @@ class DigestStart(BaseModel):
     recipient: Role
     department: str | None = None
     window_end: datetime
+    give_up_hours: float = 24.0  # E3: as any notification (AFTERSALES_NOTIFICATION_GIVE_UP_HOURS)
 
 
 class DigestEntry(BaseModel):
@@ -68,13 +71,16 @@ class DigestWorkflow:
             part += 1
             digest = Digest(recipient=start.recipient, window_end=start.window_end,
                             messages=[e.message for e in pending])
-            await workflow.execute_activity(
-                "send_notification",
-                Notification(notification_id=f"{workflow.info().workflow_id}:{part}", case_no="digest",
-                             roles=[start.recipient], department=start.department, subject="", body="",
-                             reason=f"E4 digest of {len(pending)} reminders", digest=digest),
-                result_type=NotificationResult, start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=DIGEST_RETRY)
+            try:
+                await workflow.execute_activity(
+                    "send_notification",
+                    Notification(notification_id=f"{workflow.info().workflow_id}:{part}", case_no="digest",
+                                 roles=[start.recipient], department=start.department, subject="", body="",
+                                 reason=f"E4 digest of {len(pending)} reminders", digest=digest),
+                    result_type=NotificationResult, start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=timedelta(hours=start.give_up_hours), retry_policy=DIGEST_RETRY)
+            except ActivityError as e:  # E3: given up; the digest ends rather than waiting for ever
+                workflow.logger.error("digest undeliverable: %s", undeliverable_reason(e))
             sent |= {e.reminder_id for e in pending}
         return len(sent)
 

@@ -223,3 +223,35 @@ async def test_E4_reminders_of_several_cases_reach_each_recipient_as_one_digest(
 
 async def _async(value):
     return value
+
+
+@pytest.mark.asyncio
+async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_case_completes(
+        ts_env, settings, sessionmaker, smtp_server):
+    """E3: dept_head's mailbox does not exist (550): the assignment notice is not retried, the case
+    records it as undeliverable, cs_manager is told, and the case still runs to completed."""
+    smtp_server.reject("dept_head@example.com")
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        await general_path(h)
+        await finish(h)
+
+        async def recorded():
+            from workflows.case_workflow import CaseWorkflow
+            view = await h.query(CaseWorkflow.state)
+            return [t for t in view["timeline"] if t["kind"] == "notification_undeliverable"]
+        [entry] = await wait_for(recorded)
+        assert "dept_head" in entry["text"] and "550" in entry["text"]
+        await act(h, R.cs_staff, {"action": "close", "outcome_note": "已修复"})
+        result = await asyncio.wait_for(h.result(), 60)
+        assert result.outcome == "resolved"
+    told = [m for m in smtp_server.messages if "cs_manager@example.com" in m.to and "无法送达" in m.subject]
+    assert told and h.id in told[0].subject
+    async with sessionmaker() as s:
+        kinds = (await s.scalars(select(TimelineEntry.kind).where(TimelineEntry.case_no == h.id))).all()
+    assert kinds.count("notification_undeliverable") == 1
+    import httpx
+    from api.app import create_app
+    app = create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as api:
+        assert (await api.get("/health")).json()["notifications_undeliverable"] == 1
