@@ -72,7 +72,7 @@ async def _activities_settled(handle: WorkflowHandle, timeout: float = 5.0) -> N
     import asyncio
     for _ in range(int(timeout / 0.1)):
         desc = await handle.describe()
-        running = [a for a in desc.raw_description.pending_activities if a.attempt <= 1 and a.state == 2]
+        running = [a for a in desc.raw_description.pending_activities if a.attempt <= 1]
         if desc.status is None or desc.status.name != "RUNNING" or not running:
             return
         await asyncio.sleep(0.1)
