@@ -14,6 +14,7 @@ from activities.cases import CaseActivities
 from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
 from activities.repairs import RepairActivities
+from aftersales.case_numbers import sweep_forever
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from workflows.complaint import ComplaintWorkflow
@@ -56,8 +57,10 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     structlog.get_logger().info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    sweep = asyncio.create_task(sweep_forever(client, make_sessionmaker(engine), settings))  # 7 §9: no silent gaps
     async with worker:
         await stop.wait()
+    sweep.cancel()
     await engine.dispose()
 
 

@@ -4,6 +4,7 @@ repair that a complaint opens (C1 numbering, R1). Each is idempotent, so Tempora
 import structlog
 from temporalio import activity
 
+from aftersales.case_numbers import skip_taken, temporal_holds
 from aftersales.config import Settings
 from aftersales.db import ledger
 from aftersales.money import DeductionOutcome
@@ -50,12 +51,22 @@ class RepairActivities:
 
     @activity.defn(name="number_case")
     async def number_case(self, r: NumberRequest) -> str:
-        """A case number for a case another case opens; the key makes a retry return the same number."""
+        """A case number for a case another case opens; the key makes a retry return the same number.
+        A number Temporal already holds (a register restored behind it) is skipped (7 §9): the child
+        workflow is started only after this activity completed, so a held number is another case's."""
         async with self.sessionmaker() as session:
-            case_no, _ = await claim_case_no(session, scope=r.scope, prefix=r.prefix, year=r.year,
-                                             idempotency_key=r.idempotency_key,
-                                             fingerprint=request_fingerprint({"key": r.idempotency_key}), now=r.now)
-        return case_no
+            for _ in range(5):
+                case_no, _ = await claim_case_no(session, scope=r.scope, prefix=r.prefix, year=r.year,
+                                                 idempotency_key=r.idempotency_key,
+                                                 fingerprint=request_fingerprint({"key": r.idempotency_key}),
+                                                 now=r.now)
+                held = await temporal_holds(activity.client(), case_no)
+                if held is None:
+                    raise RuntimeError(f"Temporal cannot tell now whether it holds {case_no}")  # retried
+                if not held:
+                    return case_no
+                await skip_taken(session, activity.client(), case_no, prefix=r.prefix, year=r.year)
+        raise RuntimeError("no free case number in 5 attempts")  # retried
 
     def all(self) -> list:
         return [self.deduct_deposit, self.deduct_deposit_reported, self.record_worker_scores, self.number_case]

@@ -2,6 +2,7 @@
 and actions as Temporal Updates (409 not allowed now, 403 wrong role, 422 bad body, 404 unknown)."""
 
 import asyncio
+import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -15,12 +16,13 @@ from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, ActionRequest, AssignHandler, CaseAction, RecordSurvey
 from aftersales.actor import Actor
+from aftersales.case_numbers import skip_taken, temporal_holds
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
@@ -48,6 +50,7 @@ log = structlog.get_logger()
 
 OPENING = "still being opened"  # the workflow's answer before its first activity finished
 OPENING_RETRIES = 50
+NUMBER_ATTEMPTS = 5  # numbers tried for one intake when Temporal already holds them (7 §9)
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 INTAKE_ROLES = access.ENDPOINTS["register_case"]
@@ -93,33 +96,48 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
     the case (it opens when a worker gets to it), else 503 with `case_no`; a retry with the same
     Idempotency-Key returns that case either way."""
     settings = request.app.state.settings
+    fingerprint = request_fingerprint(body.model_dump(mode="json"))
     async with update_gate(request).slot(request):  # shed before a number is claimed: a refused request leaves no trace
-        now = datetime.now(timezone.utc)
-        try:
-            case_no, is_new = await claim_case_no(
-                session, scope=scope, prefix=prefix, year=now.astimezone(request.app.state.tz).year,
-                idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")),
-                now=now)
-        except IdempotencyConflict as e:
-            raise HTTPException(422, str(e)) from None
-        structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
-        start = WithStartWorkflowOperation(
-            workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"{case_no} · {summary}",
-            static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
-        )
-        timeout = settings.update_timeout_seconds
-        try:
-            view = await asyncio.wait_for(client.execute_update_with_start_workflow(
-                CaseWorkflow.opened, start_workflow_operation=start, rpc_timeout=timedelta(seconds=timeout)), timeout)
-        except OVERLOAD_ERRORS as e:
-            if overload_reason(e) is None:
-                raise
-            return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
-    log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
-    return await present(request, session, actor, view)
+        for _ in range(NUMBER_ATTEMPTS):
+            now = datetime.now(timezone.utc)
+            year = now.astimezone(request.app.state.tz).year
+            try:
+                case_no, is_new = await claim_case_no(
+                    session, scope=scope, prefix=prefix, year=year, idempotency_key=idempotency_key,
+                    fingerprint=fingerprint, now=now)
+            except IdempotencyConflict as e:
+                raise HTTPException(422, str(e)) from None
+            structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
+            start = WithStartWorkflowOperation(
+                workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # a number new from the counter must be new to Temporal too (7 §9): never attach to
+                # another case; a retried request's number is its own case (or not started yet)
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL if is_new else WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"{case_no} · {summary}",
+                static_details=f"Registered by {actor.username} ({actor.role.value}) at {now.isoformat()}",
+            )
+            timeout = settings.update_timeout_seconds
+            try:
+                view = await asyncio.wait_for(client.execute_update_with_start_workflow(
+                    CaseWorkflow.opened, start_workflow_operation=start, rpc_timeout=timedelta(seconds=timeout)),
+                    timeout)
+            except WorkflowAlreadyStartedError:
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    await start.workflow_handle()  # the same error, on the operation: retrieved
+                try:
+                    await skip_taken(session, client, case_no, prefix=prefix, year=year)
+                except RuntimeError as e:
+                    raise unavailable(request, BUSY, f"case number {case_no} is held by another case in Temporal "
+                                                     f"and the next free one cannot be found now: {e}") from None
+                continue
+            except OVERLOAD_ERRORS as e:
+                if overload_reason(e) is None:
+                    raise
+                return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
+            log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
+            return await present(request, session, actor, view)
+    raise unavailable(request, BUSY, f"no free case number found in {NUMBER_ATTEMPTS} attempts; try again")
 
 
 async def _intake_not_answered(request: Request, client: Client, start: WithStartWorkflowOperation, case_no: str,
@@ -143,13 +161,7 @@ async def _holds_case(client: Client, start: WithStartWorkflowOperation, case_no
     if answer.done() and not answer.cancelled() and answer.exception() is None:
         return True
     answer.cancel()  # not answered, or failed: ask
-    try:
-        await asyncio.wait_for(client.get_workflow_handle(case_no).describe(rpc_timeout=timedelta(seconds=2)), 3)
-        return True
-    except RPCError as e:
-        return False if e.status == RPCStatusCode.NOT_FOUND else None
-    except asyncio.TimeoutError:
-        return None
+    return await temporal_holds(client, case_no, timeout=2)
 
 
 INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {

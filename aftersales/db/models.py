@@ -63,6 +63,22 @@ class CaseCounter(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CaseNumber(Base):
+    """Every number the counter hands out (C1: no silent gaps): `claimed` until its case is known to
+    run in Temporal (`started`), or `void` (claimed, never started: the API died in between; marked
+    by the worker's sweep) or `taken` (Temporal already held a case under it that this register did
+    not know, e.g. after a restore from backups of different times), with the reason."""
+
+    __tablename__ = "case_numbers"
+    __table_args__ = (Index("ix_case_numbers_state_claimed_at", "state", "claimed_at"),)
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)

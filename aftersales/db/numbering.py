@@ -7,14 +7,20 @@ and a key reused for a different body a 422 (`IdempotencyConflict`)."""
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftersales.db.models import CaseCounter, IdempotencyKey
+from aftersales.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey
+
+CLAIMED, STARTED, VOID, TAKEN = "claimed", "started", "void", "taken"
+VOID_REASON = "编号已发出，但受理在 Temporal 创建案件之前中断（如 API 进程退出），该编号没有案件，作废，不再使用"
+TAKEN_REASON = ("Temporal 中已有使用该编号的案件，但登记簿没有它的记录（如两个数据库从不同时间的备份恢复）；"
+                "新案件改用其后的编号")
 
 
 class IdempotencyConflict(Exception):
@@ -52,13 +58,26 @@ async def next_case_no(session: AsyncSession, prefix: str, year: int) -> str:
 async def claim_case_no(session: AsyncSession, *, scope: str, prefix: str, year: int,
                         idempotency_key: str | None, fingerprint: str, now: datetime) -> tuple[str, bool]:
     """Returns (case_no, is_new). With a key seen before: that case (IdempotencyConflict if the
-    body differs). Commits."""
+    body differs), unless its number was void or taken meanwhile: then a new number, and the key
+    follows it. Every new number is recorded as `claimed`. Commits."""
+    found = None
     if idempotency_key:
         found = await _find(session, scope, idempotency_key)
         if found is not None:
-            return _same_request(found, fingerprint), False
+            case_no = _same_request(found, fingerprint)
+            if await _still_ours(session, case_no, now):
+                return case_no, False
     case_no = await next_case_no(session, prefix, year)
-    if idempotency_key:
+    session.add(CaseNumber(case_no=case_no, scope=scope, state=CLAIMED, claimed_at=now))
+    if found is not None:  # repoint the key, unless a concurrent retry already did
+        moved = await session.execute(update(IdempotencyKey).where(
+            IdempotencyKey.scope == scope, IdempotencyKey.key == found.key, IdempotencyKey.case_no == found.case_no
+        ).values(case_no=case_no))
+        if moved.rowcount != 1:
+            await session.rollback()
+            return await claim_case_no(session, scope=scope, prefix=prefix, year=year,
+                                       idempotency_key=idempotency_key, fingerprint=fingerprint, now=now)
+    elif idempotency_key:
         session.add(IdempotencyKey(scope=scope, key=idempotency_key, request_hash=fingerprint,
                                    case_no=case_no, created_at=now))
     try:
@@ -70,6 +89,75 @@ async def claim_case_no(session: AsyncSession, *, scope: str, prefix: str, year:
             raise
         return _same_request(found, fingerprint), False
     return case_no, True
+
+
+async def _still_ours(session: AsyncSession, case_no: str, now: datetime) -> bool:
+    """Whether a retried request may still use its number: not void, not taken. A number still
+    `claimed` is claimed afresh, so that the sweep does not void it while this retry starts it."""
+    number = await session.get(CaseNumber, case_no, populate_existing=True)
+    if number is None or number.state == STARTED:  # numbered before the register kept numbers, or running
+        return True
+    if number.state == CLAIMED:
+        refreshed = await session.execute(update(CaseNumber).where(
+            CaseNumber.case_no == case_no, CaseNumber.state == CLAIMED).values(claimed_at=now))
+        await session.commit()
+        if refreshed.rowcount == 1:
+            return True
+    return False
+
+
+async def mark_taken(session: AsyncSession, case_no: str, *, prefix: str, year: int, highest: int,
+                     now: datetime) -> None:
+    """Temporal already holds a case under `case_no` that this register did not know: record it,
+    and move the counter past the highest number Temporal holds, so that none is handed out again."""
+    await session.execute(update(CaseNumber).where(CaseNumber.case_no == case_no).values(
+        state=TAKEN, settled_at=now, reason=TAKEN_REASON))
+    await session.execute(update(CaseCounter).where(
+        CaseCounter.prefix == prefix, CaseCounter.year == year, CaseCounter.last_value < highest
+    ).values(last_value=highest))
+    await session.commit()
+
+
+async def highest_held(holds: Callable[[str], Awaitable[bool]], prefix: str, year: int, n: int,
+                       limit: int = 1 << 20) -> int:
+    """The highest number from n on that Temporal holds, n being held: doubling steps until a free one,
+    then bisecting (numbers are handed out in order, so the held ones form a run; a gap inside it
+    only makes the next claim meet a conflict again and come back here)."""
+    held, step = n, 1
+    while step <= limit and await holds(format_case_no(prefix, year, n + step)):
+        held, step = n + step, step * 2
+    free = n + step
+    while free - held > 1:
+        mid = (held + free) // 2
+        if await holds(format_case_no(prefix, year, mid)):
+            held = mid
+        else:
+            free = mid
+    return held
+
+
+async def sweep_claimed(session: AsyncSession, *, now: datetime, older_than: timedelta,
+                        holds: Callable[[str], Awaitable[bool | None]], batch: int = 200) -> dict[str, int]:
+    """Settles the numbers claimed more than `older_than` ago: `started` when the register or Temporal
+    holds their case, `void` with the reason when Temporal does not (the API died between claiming
+    and starting). A number whose fate Temporal cannot tell now stays claimed until the next sweep.
+    Returns how many went each way. Commits."""
+    cutoff = now - older_than
+    stale = (CaseNumber.state == CLAIMED) & (CaseNumber.claimed_at < cutoff)
+    projected = await session.execute(update(CaseNumber).where(
+        stale, CaseNumber.case_no.in_(select(Case.case_no))).values(state=STARTED, settled_at=now))
+    counts = {"started": projected.rowcount or 0, "void": 0}
+    await session.commit()
+    for case_no in (await session.scalars(select(CaseNumber.case_no).where(stale).limit(batch))).all():
+        held = await holds(case_no)
+        if held is None:
+            continue
+        state = STARTED if held else VOID
+        done = await session.execute(update(CaseNumber).where(CaseNumber.case_no == case_no, stale).values(
+            state=state, settled_at=now, reason=None if held else VOID_REASON))
+        await session.commit()
+        counts[state] += done.rowcount or 0
+    return counts
 
 
 async def remember_request(session: AsyncSession, *, scope: str, key: str, fingerprint: str, case_no: str,
