@@ -1,8 +1,8 @@
 """case numbers (C1, issue 7 §9): every number handed out, claimed → started, or void / taken with
 the reason, so the register has no silent gaps
 
-Revision ID: 0005_intake
-Revises: 0004_money_core
+Revision ID: 0006_intake
+Revises: 0005_register
 Create Date: 2026-11-23
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_intake"
-down_revision: str | None = "0004_money_core"
+revision: str = "0006_intake"
+down_revision: str | None = "0005_register"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
