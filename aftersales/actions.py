@@ -6,7 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      WithJsonSchema, model_validator)
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
@@ -78,7 +79,22 @@ def money_type(*, signed: bool) -> Any:
 
 Money = money_type(signed=False)
 SignedMoney = money_type(signed=True)
-Score = Annotated[int, Field(ge=1, le=5)]
+# A time in a request: an ISO 8601 string with its offset ("2026-11-26T17:30:00+08:00"); numbers (which
+# pydantic would read as Unix seconds) and times without an offset are refused.
+_ISO_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_TIME.match(value)):
+        return value
+    raise ValueError("a time is an ISO 8601 string with its offset, like 2026-11-26T17:30:00+08:00")
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+
+Score = Annotated[StrictInt, Field(ge=1, le=5)]
+# Request bodies take JSON's true/false and integers as they are: "true", 1 or "5" are refused, not coerced.
+Flag = StrictBool
 
 
 class _Action(BaseModel):
@@ -105,7 +121,7 @@ class Classify(_Action):
     action: Literal["classify"]
     category: ShortText
     department: ShortText
-    justified: bool
+    justified: Flag
     reply: Text | None = Field(default=None, description="required when justified is false")
 
     @model_validator(mode="after")
@@ -177,7 +193,7 @@ class FileSpecialReport(_Action):
 class AuthorityReply(_Action):
     """C9: the manager's in-person answer to the authority and the written report."""
     action: Literal["authority_reply"]
-    answered_in_person_at: datetime
+    answered_in_person_at: Instant
     written_report: Text
 
 
@@ -193,8 +209,8 @@ class OpenRepair(_Action):
     action: Literal["open_repair"]
     trades: list[ShortText] = Field(min_length=1, max_length=10)
     description: Text
-    requested_appointment: AwareDatetime
-    paid_service: bool = False
+    requested_appointment: Instant
+    paid_service: Flag = False
 
 
 ComplaintAction = Union[
@@ -212,14 +228,14 @@ Note = Annotated[NoteText | None, Field(default=None)]
 class AgreeAppointment(_Action):
     """R1: the visit time agreed with the owner (a new one replaces the last)."""
     action: Literal["agree_appointment"]
-    appointment_at: AwareDatetime
+    appointment_at: Instant
 
 
 class RecordArrival(_Action):
     """R1: when the worker arrived; more than 10 minutes late without contacting the owner is flagged."""
     action: Literal["record_arrival"]
-    arrived_at: AwareDatetime
-    owner_contacted: bool = False
+    arrived_at: Instant
+    owner_contacted: Flag = False
 
 
 class RecordSurvey(_Action):
@@ -228,7 +244,7 @@ class RecordSurvey(_Action):
     action: Literal["record_survey"]
     responsible_party: ShortText
     contractor_id: ShortText | None = Field(default=None, description="required for type A (warranty)")
-    multi_trade: bool
+    multi_trade: Flag
     estimate: Money
     order_type: Literal["A", "B"] = Field(description="A warranty work; B out of warranty, borne by the company")
 
@@ -248,14 +264,14 @@ class RecordFeeAcceptance(_Action):
     """R3: paid service (有偿服务): the fee told to the owner and whether the owner accepted it."""
     action: Literal["record_fee_acceptance"]
     fee: Money
-    accepted: bool
+    accepted: Flag
 
 
 class Dispatch(_Action):
     """R4/R5: the work order goes to the workers (to_contractor: through engineering to the contractor)."""
     action: Literal["dispatch"]
     workers: list[ShortText] = Field(min_length=1, max_length=10)
-    to_contractor: bool = False
+    to_contractor: Flag = False
 
     @model_validator(mode="after")
     def _distinct_workers(self) -> "Dispatch":
@@ -267,7 +283,7 @@ class Dispatch(_Action):
 class ExtendDeadline(_Action):
     """R8: more time for a complex repair, only with the owner's consent given before the deadline."""
     action: Literal["extend_deadline"]
-    new_due_at: AwareDatetime
+    new_due_at: Instant
     owner_consent: Text = Field(description="how and by whom the owner consented")
 
 
@@ -280,7 +296,7 @@ class CompleteWork(_Action):
 class Inspect(_Action):
     """R6: the completion inspection, recorded by cs_staff and by repair_lead; a failure needs a note."""
     action: Literal["inspect"]
-    passed: bool
+    passed: Flag
     note: Note
 
     @model_validator(mode="after")

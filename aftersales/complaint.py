@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
 from aftersales import actions as A
@@ -67,8 +67,8 @@ class ComplaintIntake(BaseModel):
     channel: Channel
     category: ShortText
     description: Text
-    major: bool = False
-    group_complaint: bool = False
+    major: StrictBool = False
+    group_complaint: StrictBool = False
 
 
 class ComplaintState(CaseState):

@@ -28,11 +28,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
 from aftersales import actions as A
-from aftersales.actions import ShortText, Text
+from aftersales.actions import Instant, ShortText, Text
 from aftersales.actor import Actor
 from aftersales.approvals import ApprovalStep, route_repair_cost, route_settlement_audit
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
@@ -83,8 +83,8 @@ class RepairIntake(BaseModel):
     customer: Customer
     trades: list[ShortText] = Field(min_length=1, max_length=10)
     description: Text
-    requested_appointment: AwareDatetime
-    paid_service: bool = False
+    requested_appointment: Instant
+    paid_service: StrictBool = False
     parent_case_no: str | None = Field(default=None, pattern=r"^[A-Z]{2}-[0-9]{4}-[0-9]{6}$",
                                        description="the complaint this repair serves")
 

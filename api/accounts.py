@@ -4,14 +4,14 @@ who made it and when (staff_changes), and the account's tokens stop working at o
 The same operations are the CLI `python -m aftersales.db.staff`. The personal-data access records (P3)
 are read here too."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, ShortText
+from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ShortText
 from aftersales.actor import Actor
 from aftersales.db import personal_data
 from aftersales.db.models import Staff, StaffChange
@@ -63,7 +63,7 @@ class AccountChange(_Body):
     contractor_id: Name | None = None
     display_name: ShortText | None = None
     email: Annotated[str, Field(max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class PasswordReset(_Body):
@@ -91,8 +91,13 @@ def _out(s: Staff) -> AccountOut:
                       department=s.department, contractor_id=s.contractor_id, active=s.active)
 
 
+def as_utc(at: datetime) -> datetime:
+    """SQLite gives back the stored UTC times without their offset; the API always sends one."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
 def _change_out(c: StaffChange) -> ChangeOut:
-    return ChangeOut(at=c.at, by=c.by, username=c.username, change=c.change, detail=c.detail)
+    return ChangeOut(at=as_utc(c.at), by=c.by, username=c.username, change=c.change, detail=c.detail)
 
 
 def _refused(e: Exception) -> HTTPException:
@@ -168,10 +173,10 @@ async def get_personal_data_access(
     actor: Annotated[Actor, AUDITOR], session=Depends(db_session),
     case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN)] = None,
     username: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="ISO time with offset")] = None,
+    since: Annotated[Instant | None, Query(description="ISO time with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[AccessOut]:
     rows = await personal_data.accesses(session, case_no=case_no, username=username, since=since, limit=limit,
                                         offset=offset)
-    return [AccessOut(at=r.at, username=r.username, role=r.role, case_no=r.case_no, endpoint=r.endpoint) for r in rows]
+    return [AccessOut(at=as_utc(r.at), username=r.username, role=r.role, case_no=r.case_no, endpoint=r.endpoint) for r in rows]

@@ -4,7 +4,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from aftersales import access
 from aftersales.actions import ShortText, Text
@@ -24,7 +24,7 @@ async def calendar_status(actor: Annotated[Actor, Depends(current_actor)], sessi
 class CalendarYearBody(BaseModel):
     """One year's data, as in docs/calendar-2027.example.json; unknown keys are refused."""
     model_config = ConfigDict(extra="forbid")
-    year: int | None = Field(default=None, ge=1900, le=2999, description="if given, the path's year")
+    year: StrictInt | None = Field(default=None, ge=1900, le=2999, description="if given, the path's year")
     holidays: dict[date, ShortText] = Field(default_factory=dict, description="'YYYY-MM-DD' → name")
     workdays: dict[date, ShortText] = Field(default_factory=dict, description="make-up working days (调休)")
     source: ShortText | None = None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, ActionRequest, AssignHandler, CaseAction, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.case_numbers import skip_taken, temporal_holds
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
@@ -365,9 +365,9 @@ async def list_cases(
     project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None,
     overdue: bool | None = None,
     escalation_level: Annotated[int | None, Query(ge=0, le=9)] = None,
-    received_from: Annotated[AwareDatetime | None, Query(
+    received_from: Annotated[Instant | None, Query(
         description="received at or after (ISO with an offset, e.g. 2026-11-01T00:00:00%2B08:00)")] = None,
-    received_to: Annotated[AwareDatetime | None, Query(description="received before (ISO with an offset)")] = None,
+    received_to: Annotated[Instant | None, Query(description="received before (ISO with an offset)")] = None,
     handler: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     unit: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN,

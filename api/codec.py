@@ -145,8 +145,8 @@ def router_for(settings: Settings) -> APIRouter:
             out = await fn(list(payloads.payloads))
         except ValueError as e:  # a key id we do not have, or data that does not decrypt
             raise HTTPException(422, str(e)) from None
-        return _cors(request, Response(json_format.MessageToJson(Payloads(payloads=out)),
-                                       media_type="application/json"))
+        answer = {"payloads": json_format.MessageToDict(Payloads(payloads=out)).get("payloads", [])}  # [] kept
+        return _cors(request, Response(json.dumps(answer), media_type="application/json"))
 
     def codec(request: Request):
         return request.app.state.temporal.data_converter.payload_codec

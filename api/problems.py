@@ -84,7 +84,13 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method the path answers, not only those of the first route matched
+        allowed = sorted({m for r in api_routes(request.app) if r.path_regex.match(request.url.path)
+                          for m in r.methods})
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+    return problem_response(exc.status_code, detail, headers=headers)
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -149,6 +155,7 @@ HEADERS = {
     503: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
 }
 DESCRIPTIONS = {
+    400: "The body cannot be parsed (not JSON, not UTF-8)",
     401: "Not authenticated: no token, an invalid or expired one, or the account changed since it was issued",
     403: "The account's role may not do this",
     404: "No such resource (or one this account may not see)",
@@ -187,11 +194,13 @@ def _dependency_names(route: APIRoute) -> set[str]:
 
 def operation_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
     """What an operation can answer as a problem: 413 every one (any request may carry a body), 422
-    one with parameters or a body, 401 one that needs a token, 403 one restricted to roles, 404 one
+    one with parameters or a body, 400 one with a body that cannot be parsed, 401 one that needs a token, 403 one restricted to roles, 404 one
     with a path parameter, and EXTRA_STATUSES."""
     statuses = {413}
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.add(422)
+    if operation.get("requestBody"):
+        statuses.add(400)  # a body that is not even JSON (or not UTF-8)
     names = _dependency_names(route)
     if "current_actor" in names:
         statuses.add(401)

@@ -193,7 +193,11 @@ async def test_every_error_is_problem_json(client, settings):
     assert_problem(await client.put("/admin/calendar/2031", json={}, headers=hotline), 403)
     assert_problem(await client.get("/contractors/NOPE/deposit", headers=await headers(client, settings, "finance")), 404)
     assert_problem(await client.get("/no/such/path"), 404)
-    assert_problem(await client.delete("/cases"), 405)
+    r = await client.delete("/admin/accounts")
+    assert_problem(r, 405)
+    assert r.headers["Allow"] == "GET, POST"  # every method of the path, not only the first route's
+    assert_problem(await client.post("/complaints", json={**COMPLAINT, "major": "true"}, headers=hotline), 422)
+    assert_problem(await client.get("/cases", params={"received_to": "0"}, headers=hotline), 422)
     assert_problem(await client.post("/complaints", content=b"{not json", headers={**hotline,
                                      "Content-Type": "application/json"}), 422)
     for _ in range(settings.login_failures_per_username):
