@@ -4,28 +4,24 @@ projection, and the C11 count of recent complaints."""
 
 import structlog
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from aftersales.case import CaseConfig
 from aftersales.config import Settings
 from aftersales.db import calendar_store
-from aftersales.db.models import Case, TimelineEntry
-from aftersales.privacy import mask_phone_numbers_in
+from activities.projection import ProjectionWriter
+from aftersales.db.models import Case
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
 log = structlog.get_logger()
-
-
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 class CaseActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.writer = ProjectionWriter(sessionmaker)
 
     @activity.defn(name="load_case_config")
     async def load_case_config(self, request: ConfigRequest) -> CaseConfig:
@@ -41,25 +37,11 @@ class CaseActivities:
 
     @activity.defn(name="project_case")
     async def project_case(self, p: CaseProjection) -> None:
-        """Idempotent: the row only moves forward (seq), timeline entries are keyed (case_no, idx)."""
-        async with self.sessionmaker() as session, session.begin():
-            insert = _insert(session)
-            row = p.row.model_dump()
-            stmt = insert(Case).values(**row)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[Case.case_no],
-                set_={k: stmt.excluded[k] for k in row if k != "case_no"},
-                where=Case.seq < stmt.excluded.seq,
-            )
-            await session.execute(stmt)
-            if p.timeline:
-                items = [
-                    {"case_no": p.case_no, "idx": p.timeline_start + i, "at": t.at, "kind": t.kind,
-                     "actor": t.actor, "role": t.role.value if t.role else None,
-                     "text": mask_phone_numbers_in(t.text)}  # P3: no phone number in the read model
-                    for i, t in enumerate(p.timeline)
-                ]
-                await session.execute(insert(TimelineEntry).values(items).on_conflict_do_nothing())
+        """Idempotent: the row only moves forward (seq), timeline entries are keyed (case_no, idx).
+        Committed together with the projections of other cases that arrive meanwhile (one writer per
+        process: activities/projection.py). Accepts the projections of older workflow code too (a
+        row with a view while open: kept until the closing one replaces it)."""
+        await self.writer.write(p)
         log.info("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
 
     @activity.defn(name="count_recent_complaints")

@@ -18,17 +18,22 @@ def escalated_to(level: int, ladder: list[Role]) -> Role | None:
     return ladder[level - 1] if 0 < level <= len(ladder) else None
 
 
-def case_view(state: CaseState, now: datetime, ladder: list[Role]) -> dict[str, Any]:
-    view = state.model_dump(mode="json", exclude=_INTERNAL)
-    level = state.escalation_level
+def waiting_for(state: CaseState) -> Role | None:
+    """The role whose approval the case waits for, if any."""
     pending = next((a for a in reversed(state.approvals) if a.status == "pending"), None)
+    return pending.current().role if pending and pending.current() else None
+
+
+def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: bool = True) -> dict[str, Any]:
+    view = state.model_dump(mode="json", exclude=_INTERNAL if timeline else _INTERNAL | {"timeline"})
+    level = state.escalation_level
     view.update(
         type=state.case_type.value,  # as the API contract names it (also `case_type`)
         deadlines=[d.view() for d in state.deadlines],
         escalation_level=level,
         escalated_to=escalated_to(level, ladder),
         overdue=state.overdue(now),
-        waiting_for=(pending.current().role if pending and pending.current() else None),
+        waiting_for=waiting_for(state),
         version=state.seq,
     )
     return view
@@ -61,15 +66,17 @@ class CaseRow(BaseModel):
     reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
     seq: int
     updated_at: datetime
-    view: dict[str, Any]
+    # Sent once, when the case closes (the register's answer to GET /cases/{no} past Temporal's
+    # retention), without the timeline, which the projection sends entry by entry; None while open.
+    view: dict[str, Any] | None = None
 
 
 def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
-    """The read-model row of a case. The phone is masked, and so is any number typed into the free text:
-    the read model holds no phone number (P3)."""
-    view = case_view(state, now, ladder)
-    facts = access.case_facts(view)
-    view = mask_personal(view)
+    """The read-model row of a case: its columns, and the case's view (without the timeline) once it is
+    closed. The phone is masked, and so is any number typed into the free text: the read model holds
+    no phone number (P3)."""
+    view = case_view(state, now, ladder, timeline=False)
+    facts = access.case_facts({**view, "timeline": [{"role": t.role.value} for t in state.timeline if t.role]})
     return CaseRow(
         case_no=state.case_no,
         case_type=state.case_type.value,
@@ -96,5 +103,5 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         reached_roles=access.reached_column(facts["reached_roles"]),
         seq=state.seq,
         updated_at=now,
-        view=view,
+        view=mask_personal(view) if state.closed else None,
     )

@@ -28,7 +28,9 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
 from aftersales.db.models import Case, Contractor
-from aftersales.db.register import LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register
+from aftersales.db.register import (
+    LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view,
+)
 from aftersales.db.numbering import (
     IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
 )
@@ -225,7 +227,7 @@ async def _read_view(request: Request, session: AsyncSession, case_no: str) -> d
             await asyncio.sleep(0.2)
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND and (row := await session.get(Case, case_no)) is not None:
-                return {**row.view, "source": "register"}
+                return await register_case_view(session, row)
             raise await _rpc_error(request, case_no, e, "the read") from None
         except asyncio.TimeoutError as e:
             raise await overload_error(request, e, "the read") from None

@@ -36,6 +36,7 @@ from aftersales.roles import Role
 from aftersales.views import case_row
 from tests.rules.driver import CAL, LADDER, MONDAY_10, who
 from tests.support.postgres import PostgresUnavailable, TemporaryPostgres, _alive, find_pg_bin
+from tests.test_projection import stored
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
 AT = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
@@ -162,14 +163,6 @@ def _projection(case: ComplaintCase, now: datetime, start: int) -> CaseProjectio
                           timeline_start=start, timeline=state.timeline[start:]).model_copy(deep=True)
 
 
-async def _stored(maker, case_no: str) -> tuple[Case, list[TimelineEntry]]:
-    async with maker() as s:
-        row = await s.get(Case, case_no)
-        timeline = (await s.scalars(select(TimelineEntry).where(TimelineEntry.case_no == case_no)
-                                    .order_by(TimelineEntry.idx))).all()
-    return row, list(timeline)
-
-
 async def test_projection_is_idempotent_and_monotonic_on_postgres(maker, pg_settings) -> None:
     acts = CaseActivities(maker, pg_settings)
     env = ActivityEnvironment()
@@ -190,7 +183,7 @@ async def test_projection_is_idempotent_and_monotonic_on_postgres(maker, pg_sett
     everything = _projection(case, later, 0)  # a projection overlapping both
 
     await env.run(acts.project_case, first)
-    row, timeline = await _stored(maker, "TS-2026-000001")
+    row, timeline = await stored(maker, "TS-2026-000001")
     assert (row.seq, row.status) == (0, "registered") and len(timeline) == len(first.timeline)
 
     await env.run(acts.project_case, second)
@@ -198,14 +191,14 @@ async def test_projection_is_idempotent_and_monotonic_on_postgres(maker, pg_sett
     await env.run(acts.project_case, second)      # the same one again: nothing new
     await env.run(acts.project_case, everything)  # overlapping timeline: no duplicates
 
-    row, timeline = await _stored(maker, "TS-2026-000001")
+    row, timeline = await stored(maker, "TS-2026-000001")
     state = case.state
     assert row.seq == 2 and row.status == state.status == second.row.status
     assert row.department == "工程部" and row.handler == "li.handler" and row.justified is True
     assert row.customer_phone_masked != "13812341234" and "1234" in row.customer_phone_masked
     assert row.received_at == MONDAY_10 and row.received_at.tzinfo is not None   # timestamptz round trip
     assert row.updated_at == later
-    assert row.view == second.row.view                                          # JSON round trip
+    assert row.view is None                                  # open: the view is sent when it closes
     assert [t.idx for t in timeline] == list(range(len(state.timeline)))        # no gap, no duplicate
     assert [(t.kind, t.text, t.at) for t in timeline] == [(t.kind, t.text, t.at) for t in state.timeline]
     async with maker() as s:
@@ -391,8 +384,10 @@ async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(ma
                                                  building="5栋", unit="１２０３"),
                                channel=Channel.phone, category="漏水", description="卫生间天花板漏水\n\t已两天")
     case, _ = ComplaintCase.open("TS-2026-000077", accepted, who(Role.hotline), _ctx(MONDAY_10))
+    case.apply(A.Classify(action="classify", category="使用不当", department="工程部", justified=False,
+                          reply="系业主自行改造导致"), who(Role.cs_staff), _ctx(MONDAY_10))  # closed: the view is sent
     await env.run(acts.project_case, _projection(case, MONDAY_10, 0))
-    row, _ = await _stored(maker, "TS-2026-000077")
+    row, _ = await stored(maker, "TS-2026-000077")
     assert row.customer_name == "王女士😀" and "\n\t" in row.view["description"]
 
     # what the refusal prevents: the same case with a NUL that skipped validation cannot be stored
@@ -402,3 +397,19 @@ async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(ma
     case.state = broken
     with pytest.raises(Exception, match="0x00|NUL|null character|CharacterNotInRepertoire"):
         await env.run(acts.project_case, _projection(case, MONDAY_10, 0))
+
+
+# ---- h. the projection's writes (issue 12 §2): the scenarios of tests/test_projection.py ---------------
+async def test_the_closing_projection_alone_carries_the_view_on_postgres(maker, pg_settings) -> None:
+    from tests.test_projection import closing_case_sends_its_view_once
+    await closing_case_sends_its_view_once(maker, pg_settings)
+
+
+async def test_concurrent_projections_are_committed_together_on_postgres(maker, pg_settings) -> None:
+    from tests.test_projection import concurrent_projections_are_committed_together
+    await concurrent_projections_are_committed_together(maker, pg_settings)
+
+
+async def test_a_projection_of_older_workflow_code_is_accepted_on_postgres(maker, pg_settings) -> None:
+    from tests.test_projection import projection_of_older_workflow_code_is_accepted
+    await projection_of_older_workflow_code_is_accepted(maker, pg_settings)

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder,
     )
     from aftersales.errors import Rejection
-    from aftersales.views import CaseRow, case_row, case_view
+    from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from workflows.messages import (
         CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
     )
@@ -254,7 +254,7 @@ class CaseWorkflow:
             **DB_ACTIVITY)
         self._projected_seq, self._projected_timeline = seq, end
         self._upsert_attributes(row)
-        workflow.set_current_details(self._details(row))
+        workflow.set_current_details(self._details(row, state, self._config.ladder))
 
     def _upsert_attributes(self, row: CaseRow) -> None:
         wanted = {
@@ -271,16 +271,15 @@ class CaseWorkflow:
             workflow.upsert_search_attributes(updates)
 
     @staticmethod
-    def _details(row: CaseRow) -> str:
-        view = row.view
+    def _details(row: CaseRow, state: Any, ladder: list) -> str:
         lines = [
             f"**{row.case_no}** · {row.case_type} · **{row.status}**",
             f"Department: {row.department or '—'} · handler: {row.handler or '—'} · "
-            f"escalation level {row.escalation_level} ({view['escalated_to'] or 'handler'})"
+            f"escalation level {row.escalation_level} ({escalated_to(row.escalation_level, ladder) or 'handler'})"
             + (" · **OVERDUE**" if row.overdue else ""),
         ]
-        if view.get("waiting_for"):
-            lines.append(f"Waiting for approval by: {view['waiting_for']}")
+        if (role := waiting_for(state)) is not None:
+            lines.append(f"Waiting for approval by: {role}")
         lines += [f"- {d['label']} ({d['rule']}): due {d['due_at']} — {d['state']}"
-                  for d in view["deadlines"] if d["state"] in ("open", "missed")]
+                  for d in (d.view() for d in state.deadlines) if d["state"] in ("open", "missed")]
         return "\n".join(lines)

@@ -138,7 +138,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case
     # closes, without its timeline (read from case_timeline); null while the case is open.
-    view: Mapped[dict | None] = mapped_column(JSON)
+    view: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class TimelineEntry(Base):

@@ -24,7 +24,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftersales.db.models import Case
+from aftersales.case import TimelineItem
+from aftersales.db.models import Case, TimelineEntry
 
 COUNT_CAP = 10_000
 MAX_PAGE = 10
@@ -146,3 +147,21 @@ async def read_register(session: AsyncSession, q: RegisterQuery, *, where: Seque
     return RegisterPage(
         items=items, total=min(counted, cap), total_is_estimate=counted > cap,
         next=encode_cursor(items[-1]["received_at"], items[-1]["case_no"]) if len(rows) > page_size else None)
+
+
+async def register_case_view(session: AsyncSession, row: Case) -> dict[str, Any]:
+    """GET /cases/{no} for a case Temporal no longer keeps: the view stored when it closed (or, for a
+    case whose workflow is gone while open, its register columns) with the timeline from case_timeline."""
+    if row.view:
+        view = dict(row.view)
+    else:
+        view = {c: getattr(row, c) for c in LIST_COLUMNS}
+        view.update(type=row.case_type, version=row.seq, survey={"contractor_id": row.contractor_id},
+                    customer={"name": row.customer_name, "phone": row.customer_phone_masked, "project": row.project,
+                              "building": row.building, "unit": row.unit})
+        view = {k: utc(v).isoformat() if isinstance(v, datetime) else v for k, v in view.items()}
+    entries = (await session.scalars(select(TimelineEntry).where(TimelineEntry.case_no == row.case_no)
+                                     .order_by(TimelineEntry.idx))).all()
+    view["timeline"] = [TimelineItem(at=utc(t.at), kind=t.kind, text=t.text, actor=t.actor, role=t.role)
+                        .model_dump(mode="json") for t in entries]
+    return {**view, "source": "register"}

@@ -1,0 +1,139 @@
+"""The read model's writes of the projection (issue 12 §2): the register row and the new timeline
+entries of a case, as `project_case` receives them.
+
+- Idempotent and monotonic: the row is an upsert that applies only a higher `seq`; timeline entries
+  are keyed (case_no, idx) and inserted once. A retried or late projection changes nothing.
+- The statements are built once per dialect and executed with parameters (SQLAlchemy caches their
+  compiled form), never rebuilt per call.
+- Writes never wait on each other in a process: one `ProjectionWriter` per worker commits the
+  projections that arrive while a transaction runs together in the next one (group commit), so
+  twenty concurrent actions make a few short transactions instead of twenty competing for SQLite's
+  single writer lock (or PostgreSQL connections and commits).
+- `view` (the closed case's snapshot for GET /cases/{no} past Temporal's retention) is sent only when
+  the case closes; a projection without it keeps the stored one.
+"""
+
+import asyncio
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aftersales.db.models import Case, TimelineEntry
+from aftersales.db.register import utc
+from aftersales.privacy import mask_phone_numbers_in
+from workflows.messages import CaseProjection
+
+MAX_BATCH = 64
+_TIMES = ("received_at", "closed_at", "updated_at")
+
+
+@cache
+def statements(dialect: str) -> tuple[Any, Any]:
+    """The row upsert (only a higher seq applies; a missing view keeps the stored one) and the
+    timeline insert (each (case_no, idx) once), built once per dialect."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(Case)
+    columns = [c.name for c in Case.__table__.columns if c.name != "case_no"]
+    updates = {c: upsert.excluded[c] for c in columns}
+    updates["view"] = func.coalesce(upsert.excluded.view, Case.view)
+    upsert = upsert.on_conflict_do_update(index_elements=[Case.case_no], set_=updates,
+                                          where=Case.seq < upsert.excluded.seq)
+    timeline = insert(TimelineEntry).on_conflict_do_nothing(index_elements=[TimelineEntry.case_no, TimelineEntry.idx])
+    return upsert, timeline
+
+
+def row_params(p: CaseProjection) -> dict[str, Any]:
+    row = p.row.model_dump()
+    for key in _TIMES:  # UTC, as the register compares and pages them (SQLite keeps no offset)
+        if row[key] is not None:
+            row[key] = utc(row[key])
+    return row
+
+
+def timeline_params(p: CaseProjection) -> list[dict[str, Any]]:
+    return [{"case_no": p.case_no, "idx": p.timeline_start + i, "at": utc(t.at), "kind": t.kind, "actor": t.actor,
+             "role": t.role.value if t.role else None,
+             "text": mask_phone_numbers_in(t.text)}  # P3: no phone number in the read model
+            for i, t in enumerate(p.timeline)]
+
+
+async def write_projections(session: AsyncSession, projections: Iterable[CaseProjection]) -> None:
+    """Several projections in the caller's transaction: per case only the highest seq (one upsert per
+    row), every timeline entry once; rows in case_no order (no deadlock between two writers)."""
+    rows: dict[str, dict[str, Any]] = {}
+    entries: dict[tuple[str, int], dict[str, Any]] = {}
+    for p in projections:
+        if p.case_no not in rows or rows[p.case_no]["seq"] < p.seq:
+            rows[p.case_no] = row_params(p)
+        entries.update(((e["case_no"], e["idx"]), e) for e in timeline_params(p))
+    upsert, timeline = statements(session.bind.dialect.name)
+    await session.execute(upsert, [rows[k] for k in sorted(rows)])
+    if entries:
+        await session.execute(timeline, [entries[k] for k in sorted(entries)])
+
+
+class ProjectionWriter:
+    """Group commit per process: `write` returns once its projection is committed."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
+        self.sessionmaker = sessionmaker
+        self.max_batch = max_batch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[CaseProjection, asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+        self.batches = 0  # transactions committed (the benchmark prints projections per transaction)
+
+    async def write(self, p: CaseProjection) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (tests): nothing of the old one carries over
+            self._loop, self._pending, self._drainer = loop, [], None
+        done = loop.create_future()
+        self._pending.append((p, done))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        await done
+
+    async def _commit(self, projections: list[CaseProjection]) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await write_projections(session, projections)
+        self.batches += 1
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            try:
+                await self._commit([p for p, _ in batch])
+            except Exception as e:
+                if len(batch) == 1:
+                    _settle(batch[0][1], e)
+                    continue
+                for p, done in batch:  # one by one: a projection that cannot be written fails alone
+                    try:
+                        await self._commit([p])
+                    except Exception as one:
+                        _settle(done, one)
+                    else:
+                        _settle(done)
+            except BaseException as e:  # cancelled: nobody waits forever
+                for _, done in batch + self._pending:
+                    _settle(done, e)
+                self._pending = []
+                raise
+            else:
+                for _, done in batch:
+                    _settle(done)
+
+
+def _settle(done: asyncio.Future, error: BaseException | None = None) -> None:
+    if done.done():  # the waiting activity was cancelled meanwhile
+        return
+    if isinstance(error, asyncio.CancelledError):
+        done.cancel()
+    elif error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
