@@ -77,24 +77,31 @@ async def write_projections(session: AsyncSession, projections: Iterable[CasePro
 
 
 class ProjectionWriter:
-    """Group commit per process: `write` returns once its projection is committed."""
+    """Group commit per process: `write` returns once its projection is committed. The first writer
+    in leads: it commits its own projection and every one that arrived meanwhile, batch after batch,
+    while the others wait for theirs (no background task: a cancelled leader hands its batch back as
+    cancelled, and those activities are retried)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
         self.sessionmaker = sessionmaker
         self.max_batch = max_batch
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[CaseProjection, asyncio.Future]] = []
-        self._drainer: asyncio.Task | None = None
+        self._leading = False
         self.batches = 0  # transactions committed (the benchmark prints projections per transaction)
 
     async def write(self, p: CaseProjection) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): nothing of the old one carries over
-            self._loop, self._pending, self._drainer = loop, [], None
+            self._loop, self._pending, self._leading = loop, [], False
         done = loop.create_future()
         self._pending.append((p, done))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain())
+        if not self._leading:
+            self._leading = True
+            try:
+                await self._drain()
+            finally:
+                self._leading = False
         await done
 
     async def _commit(self, projections: list[CaseProjection]) -> None:
@@ -118,7 +125,7 @@ class ProjectionWriter:
                         _settle(done, one)
                     else:
                         _settle(done)
-            except BaseException as e:  # cancelled: nobody waits forever
+            except BaseException as e:  # the leader was cancelled: nobody waits forever
                 for _, done in batch + self._pending:
                     _settle(done, e)
                 self._pending = []
