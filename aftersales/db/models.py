@@ -24,7 +24,7 @@ class Staff(Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # P1: the contractor a `contractor` account acts for (contractors.contractor_id).
-    contractor_id: Mapped[str | None] = mapped_column(String(32))
+    contractor_id: Mapped[str | None] = mapped_column(String(64))
     # Bumped by every change of the account (role, department, contractor, password, active): a token
     # carries the version it was issued for and is refused once the account has changed.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -154,6 +154,9 @@ async def test_P1_accounts_are_administered_by_cs_manager_and_every_change_is_lo
     assert (await api.post("/admin/accounts", json=new, headers=manager)).status_code == 422  # no department
     assert (await api.post("/admin/accounts", json={**new, "department": "物业部"},
                            headers=await staff.headers("gm"))).status_code == 403
+    for department in ("物业\x00部", " 物业部", "物业部\n"):  # no control characters, no surrounding blanks
+        assert (await api.post("/admin/accounts", json={**new, "department": department},
+                               headers=manager)).status_code == 422
     r = await api.post("/admin/accounts", json={**new, "department": "物业部"}, headers=manager)
     assert r.status_code == 201 and r.json()["department"] == "物业部"
     assert (await api.post("/admin/accounts", json={**new, "department": "物业部"}, headers=manager)).status_code == 409
