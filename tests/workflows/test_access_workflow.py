@@ -8,7 +8,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.roles import Role
-from tests.workflows.helpers import act, running_worker, start_complaint
+from tests.workflows.helpers import act, running_worker, start_complaint, wait_for
 from workflows.case_workflow import CaseWorkflow
 
 R = Role
@@ -39,3 +39,9 @@ async def test_P1_refused_actions_never_reach_the_history(ts_env, settings, sess
         accepted = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
         assert len(accepted) == 3  # opened, classify, the one good assign_handler: nothing refused was written
         assert "wy_handler" not in history.to_json()
+        await wait_for(lambda: _quiet(h), timeout=60)  # leave no activity running on the shared test server
+
+
+async def _quiet(handle) -> bool:
+    """No activity of the case is pending (its projection and notifications are done)."""
+    return not (await handle.describe()).raw_description.pending_activities
