@@ -33,7 +33,8 @@ class CaseActivities:
         return CaseConfig(calendar=snapshot, covered_years=request.years, ladder=s.escalation_ladder,
                           early_warning_threshold=s.early_warning_threshold,
                           early_warning_window_days=s.early_warning_window_days,
-                          notification_give_up_hours=s.notification_give_up_hours)
+                          notification_give_up_hours=s.notification_give_up_hours,
+                          history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget)
 
     @activity.defn(name="project_case")
     async def project_case(self, p: CaseProjection) -> None:

@@ -62,6 +62,8 @@ class CaseConfig(BaseModel):
     early_warning_threshold: int = 3
     early_warning_window_days: int = 7
     notification_give_up_hours: float = 24.0  # E3: a temporary failure is retried this long, then undeliverable
+    history_event_budget: int = 2000  # a case's run continues as new before its history reaches this ...
+    history_bytes_budget: int = 2_000_000  # ... or this many bytes (or when Temporal suggests it)
 
 
 # The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).

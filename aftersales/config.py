@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     notification_give_up_hours: float = Field(
         default=24.0, gt=0, description="E3: a notification failing temporarily is retried this long, then recorded undeliverable")
+    history_event_budget: int = Field(
+        default=2000, ge=50, description="a case's run continues as new before its history reaches this many events")
+    history_bytes_budget: int = Field(
+        default=2_000_000, ge=100_000, description="... or this many bytes")
     digest_window_working_hours: float = Field(
         default=1.0, gt=0, description="E4: reminders falling due for one person within this window go out as one digest")
     public_base_url: str = Field(

@@ -16,7 +16,9 @@ HISTORIES = Path(__file__).parent / "histories"
 EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified",
             "complaint_with_repair", "repair_warranty", "repair_paid_follow_up",
             "complaint_general_encrypted",  # recorded with the codec (P4), test keys of tests/support/codec.py
-            "repair_reopened_two_evaluations", "repair_deposit_shortfall"}
+            "repair_reopened_two_evaluations", "repair_deposit_shortfall",
+            # bounded history (issue 9): the first run of a case that continued as new, and a later one
+            "complaint_continued_first_run", "complaint_continued_later_run"}
 
 
 def test_every_case_path_has_a_recorded_history():

@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.errors import Rejection
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from workflows.messages import (
-        CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
+        CarriedCase, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
+        StartCase,
     )
 
 # E3: a notification is retried until it goes through, never dropped.
@@ -40,6 +41,9 @@ EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
 # E3: a notification retried for a bounded time (CaseConfig.notification_give_up_hours), a permanent
 # failure (SMTP 5xx, webhook 4xx) not at all; then it is recorded undeliverable and a closed case ends.
 UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
+# Bounded history: a case's run continues as new before its history reaches CaseConfig's budget.
+CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
+CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 
 
 def opening_rules_version() -> int:
@@ -78,6 +82,7 @@ class CaseWorkflow:
         self._projected_seq = -1
         self._projected_timeline = 0
         self._attributes: dict[str, Any] = {}
+        self._undelivered: dict[str, Notice | Reminder] = {}  # in flight: carried over by continue-as-new
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -117,11 +122,18 @@ class CaseWorkflow:
             raise rejection_error(r) from None
 
     # ---- the main loop ---------------------------------------------------------------------
-    async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]]) -> CaseResult:
+    async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
+                        restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
         await self._load_config()
-        opening = self._ctx()
-        opening.rules_version = opening_rules_version()
-        machine, effects = open_case(opening)
+        if start.carried is None:
+            opening = self._ctx()
+            opening.rules_version = opening_rules_version()
+            machine, effects = open_case(opening)
+        else:  # a run continued from an earlier one: the same case, carried over
+            c = start.carried
+            machine, effects = restore(c.state), [*c.notices, *c.reminders]
+            self._projected_seq, self._projected_timeline, self._attributes = (
+                c.projected_seq, c.projected_timeline, dict(c.attributes))
         self._machine, self._effects = machine, effects
         while True:
             await self._load_config_if_year_changed()
@@ -129,6 +141,21 @@ class CaseWorkflow:
             await self._carry_out_effects()
             if machine.state.closed and self._inflight == 0 and not self._effects:
                 break
+            if not machine.state.closed and self._history_over_budget():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                try:  # deliveries under way mostly end in seconds; one still retrying is carried over
+                    await workflow.wait_condition(lambda: self._inflight == 0, timeout=CARRY_AFTER)
+                except asyncio.TimeoutError:
+                    pass
+                if self._effects:
+                    continue  # what the last Updates caused is carried out (or carried) first
+                await self._publish()
+                workflow.continue_as_new(start.model_copy(update={"carried": CarriedCase(
+                    state=machine.state.model_dump(mode="json"),
+                    notices=[e for e in self._undelivered.values() if isinstance(e, Notice)],
+                    reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
+                    projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
+                    attributes=self._attributes)}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
             if self._effects and workflow.patched(EFFECTS_AT_ONCE):
@@ -149,6 +176,17 @@ class CaseWorkflow:
             except asyncio.TimeoutError:
                 pass
         self._changed = False
+
+    def _history_over_budget(self) -> bool:
+        """Bounded history: the run has reached its budget of events or bytes, or Temporal suggests
+        continuing as new (cases opened before this change never do)."""
+        assert self._config is not None
+        if not workflow.patched(CONTINUE_AS_NEW):
+            return False
+        info = workflow.info()
+        return (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._config.history_event_budget
+                or info.get_current_history_size() >= self._config.history_bytes_budget)
 
     def _ctx(self, request: ActionRequest | None = None) -> Ctx:
         assert self._config is not None and self._cal is not None
@@ -184,9 +222,11 @@ class CaseWorkflow:
         """One effect of the machine; case types with effects of their own extend this."""
         if isinstance(effect, Notice):
             self._inflight += 1
+            self._undelivered[effect.notification_id] = effect
             asyncio.create_task(self._deliver(effect))
         elif isinstance(effect, Reminder):  # rules 2 only: no recorded history before them has one
             self._inflight += 1
+            self._undelivered[effect.reminder_id] = effect
             asyncio.create_task(self._queue_reminder(effect))
         elif isinstance(effect, EarlyWarningCheck):
             await self._check_early_warning(effect)
@@ -212,6 +252,7 @@ class CaseWorkflow:
                 return
             self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
         finally:
+            self._undelivered.pop(notice.notification_id, None)
             self._inflight -= 1
             self._changed = True
 
@@ -221,6 +262,7 @@ class CaseWorkflow:
             await workflow.execute_activity("queue_reminder", reminder, result_type=list[str],
                                             start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
         finally:
+            self._undelivered.pop(reminder.reminder_id, None)
             self._inflight -= 1
             self._changed = True
 

@@ -5,7 +5,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from aftersales.calendar import local_year
-    from aftersales.complaint import ComplaintCase, ComplaintIntake, OpenLinkedRepair
+    from aftersales.complaint import ComplaintCase, ComplaintIntake, ComplaintState, OpenLinkedRepair
     from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
     from workflows.messages import CaseResult, NumberRequest, RepairProgress, StartCase
 
@@ -24,7 +24,8 @@ class ComplaintWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, start: StartComplaint) -> CaseResult:
         return await self._run_case(
-            lambda ctx: ComplaintCase.open(start.case_no, start.intake, start.registered_by, ctx))
+            lambda ctx: ComplaintCase.open(start.case_no, start.intake, start.registered_by, ctx), start,
+            lambda state: ComplaintCase(ComplaintState.model_validate(state)))
 
     async def _carry_out(self, effect) -> None:
         if isinstance(effect, OpenLinkedRepair):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aftersales.actor import Actor
-from aftersales.case import TimelineItem
+from aftersales.case import Notice, Reminder, TimelineItem
 from aftersales.messages import Digest, Message
 from aftersales.roles import Role
 from aftersales.views import CaseRow
@@ -61,9 +61,22 @@ class NotificationResult(BaseModel):
     delivered_at: datetime
 
 
+class CarriedCase(BaseModel):
+    """What a case's next run takes over when it continues as new (bounded history): the machine's
+    state (deadlines included), the notices and reminders not yet delivered (sent again under the same
+    ids: the delivery records make that idempotent), and what was already published."""
+    state: dict[str, Any]
+    notices: list[Notice] = []
+    reminders: list[Reminder] = []
+    projected_seq: int = -1
+    projected_timeline: int = 0
+    attributes: dict[str, Any] = {}
+
+
 class StartCase(BaseModel):
     case_no: str
     registered_by: Actor
+    carried: CarriedCase | None = None
 
 
 class NumberRequest(BaseModel):

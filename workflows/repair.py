@@ -7,7 +7,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from aftersales.money import DeductionOutcome
-    from aftersales.repair import DepositDeduction, ParentUpdate, RepairCase, RepairIntake, WorkerScores
+    from aftersales.repair import DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairState, WorkerScores
     from workflows.messages import CaseResult, RepairProgress, StartCase
 
 from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow
@@ -23,7 +23,8 @@ class StartRepair(StartCase):
 class RepairWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, start: StartRepair) -> CaseResult:
-        return await self._run_case(lambda ctx: RepairCase.open(start.case_no, start.intake, start.registered_by, ctx))
+        return await self._run_case(lambda ctx: RepairCase.open(start.case_no, start.intake, start.registered_by, ctx),
+                                    start, lambda state: RepairCase(RepairState.model_validate(state)))
 
     async def _carry_out(self, effect) -> None:
         if isinstance(effect, DepositDeduction) and effect.reported:  # A3, rules v2

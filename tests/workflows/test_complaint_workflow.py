@@ -255,3 +255,56 @@ async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_c
     app = create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as api:
         assert (await api.get("/health")).json()["notifications_undeliverable"] == 1
+
+
+@pytest.mark.asyncio
+async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env, settings, sessionmaker, smtp_server):
+    """Bounded history (issue 9): with a budget of 60 events a complaint left alone continues as new
+    several times; the id, queries, Updates, search attributes and the register see one case, its
+    deadlines and escalation carried over; every run's recorded history replays."""
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.worker import Replayer
+    from tests.support import codec
+    from aftersales import search_attributes as sa
+    from worker import WORKFLOW_RUNNER, WORKFLOWS
+    from workflows.case_workflow import CaseWorkflow
+    settings = settings.model_copy(update={"history_event_budget": 60})
+    async with running_worker(ts_env, settings, sessionmaker):
+        first = await start_complaint(ts_env.client, settings)
+        case = ts_env.client.get_workflow_handle(first.id)          # the case, whichever run is current
+        await act(case, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        await ts_env.sleep(timedelta(days=10))                      # the whole ladder, many reminders
+        view = await wait_for(lambda: _level_at_least(case, 4))
+        assert view["case_no"] == first.id and view["escalated_to"] == "gm"
+        runs, run_id = [], None
+        while True:                                                   # the chain of runs, newest first
+            history = await ts_env.client.get_workflow_handle(first.id, run_id=run_id).fetch_history()
+            runs.append(history)
+            previous = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+            if not previous:
+                break
+            run_id = previous
+        assert len(runs) >= 3, len(runs)
+        assert all(len(h.events) <= 60 + 30 for h in runs[1:])      # each finished run stayed near its budget
+        assert all(h.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+                   for h in runs[1:])
+        # one case: its timeline runs on across runs, Updates reach the current run
+        kinds = [t["kind"] for t in view["timeline"]]
+        assert kinds[0] == "intake" and kinds.count("escalation") >= 4
+        view = await act(case, R.dept_head, {"action": "assign_handler", "handler": "li.handler"})
+        assert view["handler"] == "li.handler" and view["escalation_level"] == 4
+        desc = await case.describe()
+        assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
+        async def projected():
+            async with sessionmaker() as s:
+                row = await s.get(Case, first.id)
+                return row.handler == "li.handler" and row.escalation_level == 4
+        assert await wait_for(projected)
+        if __import__("os").environ.get("RECORD_HISTORIES") == "1":
+            from tests.workflows.helpers import HISTORIES
+            (HISTORIES / "complaint_continued_first_run.json").write_text(runs[-1].to_json())
+            (HISTORIES / "complaint_continued_later_run.json").write_text(runs[1].to_json())
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=codec.converter(), workflow_runner=WORKFLOW_RUNNER)
+        for history in runs[1:]:
+            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            assert result.replay_failure is None, result.replay_failure
