@@ -2,7 +2,7 @@
 remote-codec protocol the UI speaks (JSON `{"payloads": [{"metadata": {…base64…}, "data": "…base64…"}]}`,
 as temporalio/samples-python `encryption/codec_server.py`).
 
-decode decrypts with the API's own codec (the Temporal client's) and masks every phone number in what
+decode decrypts with the API's own codec (built from the same settings as its Temporal client's) and masks every phone number in what
 it returns (aftersales.privacy.mask_personal, the one masking function): ops read cases in the Web UI, never a full number.
 CORS answers only the Web UI's origin (AFTERSALES_CODEC_UI_ORIGIN); a request from another origin is 403.
 
@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
+from aftersales.codec import EncryptionCodec, codec_from_settings
 from aftersales.config import Settings
 from aftersales.privacy import mask_personal
 from api.auth import current_actor, oauth2_scheme
@@ -148,8 +149,12 @@ def router_for(settings: Settings) -> APIRouter:
         answer = {"payloads": json_format.MessageToDict(Payloads(payloads=out)).get("payloads", [])}  # [] kept
         return _cors(request, Response(json.dumps(answer), media_type="application/json"))
 
-    def codec(request: Request):
-        return request.app.state.temporal.data_converter.payload_codec
+    def codec(request: Request) -> EncryptionCodec:
+        """The codec of the API's own Temporal client (the same settings), built at first use."""
+        state = request.app.state
+        if getattr(state, "payload_codec", None) is None:
+            state.payload_codec = codec_from_settings(state.settings)
+        return state.payload_codec
 
     @router.post("/decode", dependencies=caller, summary="Decrypt payloads for the Temporal Web UI (phones masked)",
                  response_model=CodecPayloads, responses=RESPONSES)

@@ -1,7 +1,7 @@
 """P4: the Temporal Web UI's codec endpoint of the API (POST /codec/decode, /codec/encode): the UI's
 protocol, phones masked in what decode returns (P3), CORS for the UI's origin only, loopback only in
-the embedded default, signed in in production. Runs the real app against the time-skipping server's
-client (whose data converter carries the codec)."""
+the embedded default, signed in in production. Runs the real app with the test
+settings (the codec keys of tests/support/codec.py), without Temporal: the endpoint needs only the keys."""
 
 import base64
 import json
@@ -45,8 +45,8 @@ def _client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
 
 
 @pytest_asyncio.fixture
-async def api(ts_env, settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)) as client:
+async def api(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(create_app(settings, sessionmaker=sessionmaker)) as client:
         yield client
 
 
@@ -102,8 +102,8 @@ async def test_P4_CORS_answers_the_web_ui_origin_only(api):
         assert r.status_code == 403 and PHONE not in r.text
 
 
-async def test_P4_embedded_codec_endpoint_answers_loopback_only(ts_env, settings, sessionmaker):
-    app = create_app(settings, temporal=ts_env.client, sessionmaker=sessionmaker)
+async def test_P4_embedded_codec_endpoint_answers_loopback_only(settings, sessionmaker):
+    app = create_app(settings, sessionmaker=sessionmaker)
     async with _client(app, host="192.168.1.20") as remote:
         r = await remote.post("/codec/decode", json=ui_json(await encrypted_case_input()))
         assert r.status_code == 403 and PHONE not in r.text
@@ -111,9 +111,9 @@ async def test_P4_embedded_codec_endpoint_answers_loopback_only(ts_env, settings
         assert (await local.post("/codec/decode", json=ui_json(await encrypted_case_input()))).status_code == 200
 
 
-async def test_P4_production_codec_endpoint_needs_a_signed_in_account(ts_env, settings, sessionmaker):
+async def test_P4_production_codec_endpoint_needs_a_signed_in_account(settings, sessionmaker):
     production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40})
-    app = create_app(production, temporal=ts_env.client, sessionmaker=sessionmaker)
+    app = create_app(production, sessionmaker=sessionmaker)
     body = ui_json(await encrypted_case_input())
     async with _client(app, host="10.0.0.7") as client:  # behind the proxy: not loopback
         r = await client.post("/codec/decode", json=body, headers={"Origin": UI})
@@ -161,7 +161,7 @@ class JWKSServer:
         self.server.server_close()
 
 
-async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_providers_token(ts_env, settings, sessionmaker):
+async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_providers_token(settings, sessionmaker):
     """The Web UI signs in with the company's OIDC provider and forwards its access token
     (TEMPORAL_CODEC_PASS_ACCESS_TOKEN): the endpoint checks it against the provider's JWKS."""
     import time
@@ -182,7 +182,7 @@ async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_provider
         production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40,
                                  "codec_oidc_jwks_url": idp.url, "codec_oidc_issuer": issuer,
                                  "codec_oidc_audience": audience})
-        app = create_app(production, temporal=ts_env.client, sessionmaker=sessionmaker)
+        app = create_app(production, sessionmaker=sessionmaker)
         async with _client(app, host="10.0.0.7") as client:
             async def decode(bearer: str) -> httpx.Response:
                 return await client.post("/codec/decode", json=body, headers={"Origin": UI, "Authorization": f"Bearer {bearer}"})
