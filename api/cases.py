@@ -43,6 +43,7 @@ from api.deps import db_session
 from api.overload import (
     BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
 )
+from api.schemas import CaseView
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
@@ -175,6 +176,7 @@ INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)",
+             response_model=CaseView,
              responses=INTAKE_RESPONSES)
 async def create_complaint(
     request: Request,
@@ -193,6 +195,7 @@ async def create_complaint(
 
 
 @router.post("/repairs", status_code=status.HTTP_201_CREATED, summary="Register a repair request (R1)",
+             response_model=CaseView,
              responses=INTAKE_RESPONSES)
 async def create_repair(
     request: Request,
@@ -260,7 +263,8 @@ async def present(request: Request, session: AsyncSession, actor: Actor, view: d
     return view
 
 
-@router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow")
+@router.get("/cases/{case_no}", summary="Live state of a case, read from its workflow",
+            response_model=CaseView)
 async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
                    session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     """Live from the workflow (or from the register past Temporal's retention). A case the user may not
@@ -268,7 +272,8 @@ async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depen
     return await present(request, session, actor, await _visible_view(request, session, case_no, actor))
 
 
-@router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)")
+@router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)",
+             response_model=CaseView)
 async def act_on_case(
     case_no: str,
     request: Request,

@@ -1,0 +1,47 @@
+"""Typed answers of the case endpoints for the OpenAPI document (issue 7 §7). A case view has a long
+tail that differs by case type and grows with the rules: the fields every view carries are typed here,
+the rest passes through (extra allowed)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aftersales.roles import Role
+
+
+class TimelineEntryOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: datetime
+    kind: str
+    text: str
+
+
+class CustomerOut(BaseModel):
+    """The owner; `phone` is masked (138****1234) for the roles P3 does not let see it."""
+    model_config = ConfigDict(extra="allow")
+    name: str
+    phone: str
+    project: str
+    building: str
+    unit: str
+
+
+class CaseView(BaseModel):
+    """A case as its workflow shows it (or, past Temporal's retention, as the register last stored it:
+    `source: "register"`). Complaint and repair fields follow these."""
+    model_config = ConfigDict(extra="allow")
+    case_no: str = Field(examples=["TS-2026-000123"])
+    type: str = Field(description="complaint or repair")
+    status: str
+    received_at: datetime
+    customer: CustomerOut
+    department: str | None
+    handler: str | None
+    escalation_level: int
+    escalated_to: Role | None
+    overdue: bool
+    waiting_for: Role | None = Field(description="the role whose decision the case waits for, if any")
+    deadlines: list[dict[str, Any]]
+    timeline: list[TimelineEntryOut]
+    version: int = Field(description="grows with every change")
