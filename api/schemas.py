@@ -36,12 +36,12 @@ class CaseView(BaseModel):
     status: str
     received_at: datetime
     customer: CustomerOut
-    department: str | None
-    handler: str | None
+    department: str | None = None
+    handler: str | None = None
     escalation_level: int
-    escalated_to: Role | None
+    escalated_to: Role | None = None
     overdue: bool
-    waiting_for: Role | None = Field(description="the role whose decision the case waits for, if any")
-    deadlines: list[dict[str, Any]]
-    timeline: list[TimelineEntryOut]
+    waiting_for: Role | None = Field(default=None, description="the role whose decision the case waits for, if any")
+    deadlines: list[dict[str, Any]] = []
+    timeline: list[TimelineEntryOut] = []
     version: int = Field(description="grows with every change")
