@@ -27,6 +27,7 @@ bench: install        ## benchmark scripts that print speed and memory figures (
 	$(BIN)/python -m benchmarks.workflow_bench
 	$(BIN)/python -m benchmarks.codec_bench
 	$(BIN)/python -m benchmarks.register_bench
+	$(BIN)/python -m benchmarks.report_bench
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py

@@ -253,6 +253,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "read_deposit": (R.finance, R.auditor, R.cs_manager, R.engineering, R.deputy_chief_engineer,
                      R.deputy_gm, R.gm, R.contractor),                        # GET /contractors/{id}/deposit (A3)
     "read_worker_report": (R.cs_manager, R.repair_lead, R.deputy_chief_engineer, R.deputy_gm, R.gm),  # R9
+    "reports": (R.cs_staff, R.cs_manager, R.deputy_gm, R.gm),                  # /reports (K1–K3): aggregates over all cases
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
     "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)

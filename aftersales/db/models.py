@@ -225,3 +225,16 @@ class WorkerEvaluation(Base):
     quality: Mapped[int] = mapped_column(Integer)
     attitude: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredReport(Base):
+    """A report as generated (K1–K3): its figures, definitions and targets, kept for good."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_kind_period", "kind", "period", "generated_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    generated_by: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)

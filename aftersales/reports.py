@@ -1,0 +1,225 @@
+"""Reports and KPIs (K1–K3): the periods they cover and how their tables are written out. Pure: the
+figures themselves are counted in SQL by aftersales.db.reports; this module names the periods, holds
+each figure's definition (written into every report) and renders a report as CSV or XLSX.
+
+Periods, in the company's time zone (Beijing time by default):
+    weekly_complaints   2026-W48    the ISO week, Monday 00:00 to the next Monday
+    monthly_complaints  2026-11     the calendar month
+    monthly_repairs     2026-11
+    quarterly           2026Q4
+    yearly              2026
+"""
+
+import csv
+import io
+import re
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+
+class ReportKind(StrEnum):
+    weekly_complaints = "weekly_complaints"
+    monthly_complaints = "monthly_complaints"
+    monthly_repairs = "monthly_repairs"
+    quarterly = "quarterly"
+    yearly = "yearly"
+
+
+TITLES = {
+    ReportKind.weekly_complaints: "投诉处理周报",
+    ReportKind.monthly_complaints: "投诉统计表（月）",
+    ReportKind.monthly_repairs: "维修统计表（月）",
+    ReportKind.quarterly: "季度投诉维修汇总",
+    ReportKind.yearly: "年度投诉维修汇总",
+}
+
+_PATTERNS = {
+    ReportKind.weekly_complaints: (re.compile(r"^(\d{4})-W(\d{2})$"), "2026-W48"),
+    ReportKind.monthly_complaints: (re.compile(r"^(\d{4})-(\d{2})$"), "2026-11"),
+    ReportKind.monthly_repairs: (re.compile(r"^(\d{4})-(\d{2})$"), "2026-11"),
+    ReportKind.quarterly: (re.compile(r"^(\d{4})Q([1-4])$"), "2026Q4"),
+    ReportKind.yearly: (re.compile(r"^(\d{4})$"), "2026"),
+}
+
+# What each figure means: written into every report, so a reader never has to guess (K3 targets too).
+DEFINITIONS: dict[str, str] = {
+    "received": "本期受理的案件数（按受理时间，北京时间）",
+    "closed": "本期受理且已结案（有处理结果）的案件数",
+    "handling_rate": "已结案 / 本期受理（目标 100%，C10）",
+    "satisfaction_rate": "满意度为 4 或 5 分的案件 / 已记录满意度的案件（目标 ≥ 90%，K3）",
+    "median_working_days": "已结案案件从受理到结案的工作日数的中位数",
+    "p90_working_days": "已结案案件从受理到结案的工作日数的第 90 百分位数",
+    "escalated": "本期受理且曾逾期升级的案件数（按最高升级级别、责任部门）",
+    "major": "重大投诉（C8）数",
+    "by_channel": "按受理渠道分的受理数",
+    "by_category": "按投诉类别分的受理数",
+    "by_department": "按责任部门分的受理数",
+    "by_project": "按项目分的受理数",
+}
+TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9}
+
+CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
+                 "authority_referral": "主管部门转办"}
+
+
+class Period(BaseModel):
+    kind: ReportKind
+    label: str
+    start: datetime   # inclusive, aware (UTC)
+    end: datetime     # exclusive
+
+
+def parse_period(kind: str, label: str, timezone: str = "Asia/Shanghai") -> Period:
+    """ValueError naming what is wrong for an unknown kind or a period that does not exist (2026-13)."""
+    try:
+        k = ReportKind(kind)
+    except ValueError:
+        raise ValueError(f"kind: unknown report kind {kind!r}; one of {', '.join(k.value for k in ReportKind)}") from None
+    pattern, example = _PATTERNS[k]
+    m = pattern.match(label)
+    if not m:
+        raise ValueError(f"period: {label!r} is not a period of {k.value} (write it like {example})")
+    year = int(m.group(1))
+    try:
+        if k == ReportKind.weekly_complaints:
+            first = date.fromisocalendar(year, int(m.group(2)), 1)
+            last = first + timedelta(days=7)
+        elif k in (ReportKind.monthly_complaints, ReportKind.monthly_repairs):
+            month = int(m.group(2))
+            first = date(year, month, 1)
+            last = date(year + month // 12, month % 12 + 1, 1)
+        elif k == ReportKind.quarterly:
+            q = int(m.group(2))
+            first = date(year, 3 * q - 2, 1)
+            last = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
+        else:
+            first, last = date(year, 1, 1), date(year + 1, 1, 1)
+    except ValueError:
+        raise ValueError(f"period: {label!r} does not exist") from None
+    if not 2000 <= year <= 2100:
+        raise ValueError(f"period: year {year} is out of range")
+    tz = ZoneInfo(timezone)
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(last, time(0), tzinfo=tz)
+    return Period(kind=k, label=label, start=start, end=end)
+
+
+# Who reads each report when the schedule makes it (K1: the GM's office gets the summaries).
+READERS = {
+    ReportKind.weekly_complaints: ["cs_manager"],
+    ReportKind.monthly_complaints: ["cs_manager", "gm"],
+    ReportKind.monthly_repairs: ["cs_manager", "deputy_gm"],
+    ReportKind.quarterly: ["gm", "deputy_gm", "cs_manager"],
+    ReportKind.yearly: ["gm", "deputy_gm", "cs_manager"],
+}
+
+
+def previous_period(kind: ReportKind, now: datetime, timezone: str = "Asia/Shanghai") -> str:
+    """The last whole period before `now` (local time): what a scheduled report covers."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    if kind == ReportKind.weekly_complaints:
+        year, week, _ = (today - timedelta(days=7)).isocalendar()
+        return f"{year}-W{week:02d}"
+    if kind in (ReportKind.monthly_complaints, ReportKind.monthly_repairs):
+        last = today.replace(day=1) - timedelta(days=1)
+        return f"{last.year}-{last.month:02d}"
+    if kind == ReportKind.quarterly:
+        q = (today.month - 1) // 3
+        return f"{today.year - 1}Q4" if q == 0 else f"{today.year}Q{q}"
+    return str(today.year - 1)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0–1) by linear interpolation between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (pos - low), 2)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
+    """The report as named tables with Chinese headings (first row): one CSV section / one XLSX sheet each."""
+    s = report["summary"]
+    out: dict[str, list[list[Any]]] = {
+        "汇总": [["指标", "数值", "目标", "定义"]] + [
+            [name, s.get(key), TARGETS.get(key), DEFINITIONS.get(key, "")]
+            for key, name in (("received", "受理数"), ("closed", "结案数"), ("handling_rate", "处理率"),
+                              ("satisfaction_rate", "满意率"), ("median_working_days", "处理时长中位数（工作日）"),
+                              ("p90_working_days", "处理时长 P90（工作日）"), ("major", "重大投诉"),
+                              ("escalated", "升级案件"))],
+    }
+    for key, title, first in (("by_channel", "按渠道", "渠道"), ("by_category", "按类别", "类别"),
+                              ("by_department", "按部门", "责任部门"), ("by_project", "按项目", "项目")):
+        out[title] = [[first, "受理数", "结案数"]] + [[r["name"], r["received"], r["closed"]] for r in report[key]]
+    out["升级"] = [["责任部门", "最高升级级别", "案件数"]] + [
+        [r["department"], r["level"], r["cases"]] for r in report["escalations"]]
+    return out
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """One CSV with each table after its title line; UTF-8 with BOM so Excel opens the Chinese right."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([report["title"], report["period"], f"生成于 {report['generated_at_local']}"])
+    for title, rows in tables(report).items():
+        writer.writerow([])
+        writer.writerow([title])
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return "\ufeff" + buf.getvalue()
+
+
+def to_xlsx(report: dict[str, Any]) -> bytes:
+    """One sheet per table, Chinese headings, number and percent formats, frozen header rows, and a
+    native column chart of the received cases by department."""
+    import xlsxwriter  # only when a workbook is asked for
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    pct = book.add_format({"num_format": "0.0%"})
+    num = book.add_format({"num_format": "#,##0"})
+    dec = book.add_format({"num_format": "0.00"})
+    percent_rows = {"处理率", "满意率"}
+    for title, rows in tables(report).items():
+        sheet = book.add_worksheet(title)
+        sheet.write_row(0, 0, rows[0], head)
+        sheet.freeze_panes(1, 0)
+        for r, row in enumerate(rows[1:], start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, float) and row[0] in percent_rows:
+                    sheet.write_number(r, c, value, pct)
+                elif isinstance(value, float):
+                    sheet.write_number(r, c, value, dec)
+                elif isinstance(value, int):
+                    sheet.write_number(r, c, value, num)
+                else:
+                    sheet.write(r, c, value)
+        sheet.set_column(0, 0, 22)
+        sheet.set_column(1, len(rows[0]) - 1, 14)
+        if title == "汇总":
+            sheet.set_column(3, 3, 60)
+        if title == "按部门" and len(rows) > 1:
+            chart = book.add_chart({"type": "column"})
+            chart.add_series({"name": "受理数", "categories": [title, 1, 0, len(rows) - 1, 0],
+                              "values": [title, 1, 1, len(rows) - 1, 1]})
+            chart.add_series({"name": "结案数", "categories": [title, 1, 0, len(rows) - 1, 0],
+                              "values": [title, 1, 2, len(rows) - 1, 2]})
+            chart.set_title({"name": f"{report['title']} {report['period']}：按责任部门"})
+            sheet.insert_chart(1, 4, chart)
+    book.close()
+    return out.getvalue()

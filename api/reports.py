@@ -1,0 +1,100 @@
+"""Reports over HTTP (K1–K3): generated on demand for any period, stored, and served as JSON, CSV or
+XLSX. Figures are counted in SQL on the read model; each report carries its definitions and targets."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales import access
+from aftersales.actor import Actor
+from aftersales.calendar import WorkCalendar
+from aftersales.db import calendar_store
+from aftersales.db import reports as store
+from aftersales.db.models import StoredReport
+from aftersales.reports import ReportKind, parse_period, to_csv, to_xlsx
+from api.auth import require_roles
+from api.deps import db_session
+
+router = APIRouter(tags=["reports"])
+
+# Aggregates over every case: for roles that see every case (P2) and run or oversee the department.
+READERS = access.ENDPOINTS["reports"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ReportKind
+    period: str
+
+
+class ReportListItem(BaseModel):
+    id: int
+    kind: str
+    period: str
+    title: str
+    generated_at: str
+    generated_by: str
+
+
+async def _calendar(request: Request, session: AsyncSession, years: list[int]) -> WorkCalendar:
+    s = request.app.state.settings
+    snapshot = await calendar_store.load_snapshot(session, years, timezone=s.timezone, day_start=s.work_day_start,
+                                                  day_end=s.work_day_end, demo_seconds_per_working_day=None)
+    return WorkCalendar(snapshot)
+
+
+@router.post("/reports", status_code=status.HTTP_201_CREATED, summary="Generate a report for any period (K1–K3)")
+async def create_report(request: Request, body: ReportRequest,
+                        actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    try:
+        period = parse_period(body.kind, body.period, request.app.state.settings.timezone)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    cal = await _calendar(request, session, sorted({period.start.year, period.end.year}))
+    report = await store.generate(session, period, cal, by=actor.username)
+    return {**report.data, "id": report.id}
+
+
+@router.get("/reports", response_model=list[ReportListItem], summary="Stored reports, newest first")
+async def list_reports(actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                       session: Annotated[AsyncSession, Depends(db_session)],
+                       kind: Annotated[ReportKind | None, Query()] = None,
+                       period: Annotated[str | None, Query(max_length=16)] = None) -> list[ReportListItem]:
+    return [ReportListItem(id=r.id, kind=r.kind, period=r.period, title=r.data["title"],
+                           generated_at=r.generated_at.isoformat(), generated_by=r.generated_by)
+            for r in await store.find(session, kind.value if kind else None, period)]
+
+
+async def _report(session: AsyncSession, report_id: int) -> StoredReport:
+    report = await session.get(StoredReport, report_id)
+    if report is None:
+        raise HTTPException(404, f"no report {report_id}")
+    return report
+
+
+@router.get("/reports/{report_id:int}.csv", summary="A report as CSV (UTF-8 with BOM, for Excel)")
+async def report_csv(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    report = await _report(session, report_id)
+    return Response(to_csv(report.data), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{report.kind}-{report.period}.csv"'})
+
+
+@router.get("/reports/{report_id:int}.xlsx", summary="A report as an Excel workbook (a sheet per table, a chart)")
+async def report_xlsx(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    report = await _report(session, report_id)
+    return Response(to_xlsx(report.data), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{report.kind}-{report.period}.xlsx"'})
+
+
+@router.get("/reports/{report_id:int}", summary="A stored report (JSON: figures, definitions, targets)")
+async def get_report(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    report = await _report(session, report_id)
+    return {**report.data, "id": report.id}

@@ -1,0 +1,160 @@
+"""Reports (K1–K3): periods, figures counted in SQL against a seeded data set whose expected figures
+are worked out by hand below, and the stored report served as JSON, CSV and XLSX."""
+
+import io
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from aftersales.db.models import Case
+from aftersales.reports import ReportKind, parse_period, percentile
+from api.app import create_app
+
+BJ = timezone(timedelta(hours=8))
+
+
+def bj(*args) -> datetime:
+    return datetime(*args, tzinfo=BJ)
+
+
+# ---- periods ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,label,start,end", [
+    ("weekly_complaints", "2026-W48", bj(2026, 11, 23), bj(2026, 11, 30)),
+    ("monthly_complaints", "2026-11", bj(2026, 11, 1), bj(2026, 12, 1)),
+    ("monthly_repairs", "2026-12", bj(2026, 12, 1), bj(2027, 1, 1)),
+    ("quarterly", "2026Q4", bj(2026, 10, 1), bj(2027, 1, 1)),
+    ("quarterly", "2026Q1", bj(2026, 1, 1), bj(2026, 4, 1)),
+    ("yearly", "2026", bj(2026, 1, 1), bj(2027, 1, 1)),
+])
+def test_periods_in_beijing_time(kind, label, start, end):
+    p = parse_period(kind, label)
+    assert (p.start, p.end) == (start, end)
+
+
+@pytest.mark.parametrize("kind,label,message", [
+    ("monthly_complaints", "2026-13", "does not exist"),
+    ("monthly_complaints", "2026-W48", "not a period of monthly_complaints"),
+    ("weekly_complaints", "2026-W54", "does not exist"),
+    ("quarterly", "2026Q5", "not a period"),
+    ("daily_gossip", "2026", "unknown report kind"),
+])
+def test_an_unknown_period_or_kind_is_named(kind, label, message):
+    with pytest.raises(ValueError, match=message):
+        parse_period(kind, label)
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([], 0.5) is None
+    assert percentile([0.33, 1.0, 2.0], 0.5) == 1.0
+    assert percentile([0.33, 1.0, 2.0], 0.9) == 1.8
+
+
+# ---- figures against a hand-worked data set -----------------------------------------------------------
+
+def case(no: str, received: datetime, *, case_type="complaint", channel="phone", category="漏水", department="工程部",
+         project="融侨城", closed: datetime | None = None, satisfaction=None, level=0, major=False) -> Case:
+    # as the projection writes them: UTC (SQLite keeps no offset)
+    received, closed = received.astimezone(timezone.utc), closed.astimezone(timezone.utc) if closed else None
+    return Case(case_no=no, case_type=case_type, status="closed" if closed else "assigned", channel=channel,
+                category=category, project=project, building="5栋", unit="1203", department=department,
+                handler=None, major=major, justified=True, escalation_level=level, overdue=False,
+                customer_name="王女士", customer_phone_masked="138****1234", received_at=received,
+                closed_at=closed, outcome="resolved" if closed else None, satisfaction=satisfaction,
+                linked_case_no=None, seq=1, updated_at=received, view={})
+
+
+def seeded() -> list[Case]:
+    return [
+        # Mon 10:00 → Wed 10:00: 8 h + 9 h + 1 h = 18 working hours = 2.0 working days
+        case("TS-2026-000001", bj(2026, 11, 2, 10), closed=bj(2026, 11, 4, 10), satisfaction=5),
+        # Fri 17:00 → Mon 11:00: 1 h + 2 h = 3 h = 0.33 working days; escalated to level 2
+        case("TS-2026-000002", bj(2026, 11, 6, 17), channel="phone", category="噪音", department="物业部",
+             closed=bj(2026, 11, 9, 11), satisfaction=3, level=2),
+        # open, escalated to level 1, major
+        case("TS-2026-000003", bj(2026, 11, 10, 9), channel="visit", project="滨江苑", level=1, major=True),
+        # the last half hour of November, Beijing time; closed at the end of 1 December: 9 h = 1.0 working day
+        case("TS-2026-000004", bj(2026, 11, 30, 23, 30), channel="online", category="其他", department=None,
+             project="滨江苑", closed=bj(2026, 12, 1, 18), satisfaction=4),
+        # outside the month in Beijing time (though 30 November in UTC), and the day before it
+        case("TS-2026-000005", bj(2026, 12, 1, 0, 30)),
+        case("TS-2026-000006", bj(2026, 10, 31, 23, 59)),
+        # a repair in November: not in the complaint statistics
+        case("WX-2026-000001", bj(2026, 11, 3, 10), case_type="repair", channel=None, category=None),
+    ]
+
+
+@pytest.fixture
+async def api(settings, sessionmaker):
+    async with sessionmaker() as session:
+        session.add_all(seeded())
+        await session.commit()
+    app = create_app(settings, temporal=object(), sessionmaker=sessionmaker)  # reports never call Temporal
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as client:
+        async def token(username: str) -> dict[str, str]:
+            r = await client.post("/auth/token", data={"username": username, "password": settings.demo_password})
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        client.token = token  # type: ignore[attr-defined]
+        yield client
+
+
+async def test_K1_monthly_complaint_figures_are_the_hand_worked_ones(api):
+    r = await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11"},
+                       headers=await api.token("cs_manager"))
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["title"] == "投诉统计表（月）" and report["from"] == "2026-11-01T00:00:00+08:00"
+    assert report["summary"] == {
+        "received": 4, "closed": 3, "handling_rate": 0.75, "satisfied": 2, "satisfaction_scored": 3,
+        "satisfaction_rate": 0.6667, "major": 1, "escalated": 2, "median_working_days": 1.0, "p90_working_days": 1.8}
+    assert {r["name"]: (r["received"], r["closed"]) for r in report["by_channel"]} == {
+        "来电": (2, 2), "来访": (1, 0), "网络": (1, 1)}
+    assert report["by_channel"][0]["name"] == "来电"   # most received first
+    assert {r["name"]: (r["received"], r["closed"]) for r in report["by_department"]} == {
+        "工程部": (2, 1), "物业部": (1, 1), "（未分类）": (1, 1)}
+    assert {r["name"]: r["received"] for r in report["by_project"]} == {"融侨城": 2, "滨江苑": 2}
+    assert report["escalations"] == [{"department": "工程部", "level": 1, "cases": 1},
+                                     {"department": "物业部", "level": 2, "cases": 1}]
+    assert report["targets"] == {"handling_rate": 1.0, "satisfaction_rate": 0.9}
+    assert "4 或 5 分" in report["definitions"]["satisfaction_rate"]
+
+
+async def test_K2_repairs_and_yearly_count_their_own_cases(api):
+    headers = await api.token("gm")
+    repairs = (await api.post("/reports", json={"kind": "monthly_repairs", "period": "2026-11"}, headers=headers)).json()
+    assert repairs["summary"]["received"] == 1, repairs
+    yearly = (await api.post("/reports", json={"kind": "yearly", "period": "2026"}, headers=headers)).json()
+    assert yearly["summary"]["received"] == 7   # both types, every month
+
+
+async def test_reports_are_stored_listed_and_served_as_csv_and_xlsx(api):
+    headers = await api.token("cs_manager")
+    made = (await api.post("/reports", json={"kind": "weekly_complaints", "period": "2026-W45"}, headers=headers)).json()
+    assert made["summary"]["received"] == 2   # 2 and 6 November: the ISO week of Monday 2 November
+    listed = (await api.get("/reports", params={"kind": "weekly_complaints"}, headers=headers)).json()
+    assert [(r["id"], r["period"], r["title"]) for r in listed] == [(made["id"], "2026-W45", "投诉处理周报")]
+    assert (await api.get(f"/reports/{made['id']}", headers=headers)).json()["summary"] == made["summary"]
+    csv_text = (await api.get(f"/reports/{made['id']}.csv", headers=headers)).text
+    assert csv_text.startswith("\ufeff投诉处理周报,2026-W45") and "指标,数值,目标,定义" in csv_text and "受理数,2" in csv_text
+    xlsx = await api.get(f"/reports/{made['id']}.xlsx", headers=headers)
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    with zipfile.ZipFile(io.BytesIO(xlsx.content)) as book:
+        names = book.namelist()
+        workbook = book.read("xl/workbook.xml").decode()
+    assert "xl/charts/chart1.xml" in names                      # the native chart
+    assert all(f'name="{s}"' in workbook for s in ("汇总", "按渠道", "按部门", "升级"))
+
+
+async def test_bad_requests_change_nothing(api):
+    headers = await api.token("cs_manager")
+    r = await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-13"}, headers=headers)
+    assert r.status_code == 422 and "2026-13" in r.json()["detail"]
+    r = await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11", "x": 1}, headers=headers)
+    assert r.status_code == 422
+    assert (await api.post("/reports", json={"kind": "yearly", "period": "2026"},
+                           headers=await api.token("contractor"))).status_code == 403
+    assert (await api.get("/reports", headers=headers)).json() == []
+    assert (await api.get("/reports/999", headers=headers)).status_code == 404
+    assert ReportKind("quarterly")
