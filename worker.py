@@ -15,13 +15,15 @@ from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
 from activities.repairs import RepairActivities
 from aftersales.case_numbers import sweep_forever
+from activities.reports import ReportActivities
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.repair import RepairWorkflow
+from workflows.reports import ScheduledReportWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow]
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -38,13 +40,15 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all()],
+        activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
+                    *ReportActivities(sessionmaker, settings).all()],
         interceptors=[CaseLogContext(), *interceptors],
     )
 
 
 async def main() -> None:
     from aftersales.logging import configure_logging
+    from aftersales.schedules import ensure_schedules
     from aftersales.temporal_setup import connect
 
     configure_logging()
@@ -52,6 +56,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine))
+    await ensure_schedules(client, settings)  # K1/K2 report schedules: created once, kept to this release's spec
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

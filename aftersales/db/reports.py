@@ -97,8 +97,11 @@ async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, 
     return report
 
 
-async def find(session: AsyncSession, kind: str | None, period: str | None, limit: int = 50) -> list[StoredReport]:
+async def find(session: AsyncSession, kind: str | None, period: str | None, *, by: str | None = None,
+               limit: int = 50) -> list[StoredReport]:
     stmt = select(StoredReport).order_by(StoredReport.generated_at.desc(), StoredReport.id.desc()).limit(limit)
+    if by:
+        stmt = stmt.where(StoredReport.generated_by == by)
     if kind:
         stmt = stmt.where(StoredReport.kind == kind)
     if period:

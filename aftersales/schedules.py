@@ -1,0 +1,77 @@
+"""Reports on a calendar (K1, K2) as Temporal Schedules, created at start and kept up to date, visible
+on the Web UI's Schedules page and in `temporal schedule list`.
+
+    report-weekly_complaints    Monday 09:00 Beijing time, the previous ISO week
+    report-monthly_complaints   the 1st, 09:00, the previous month (statistics due by the 10th)
+    report-monthly_repairs      the 1st, 09:00, the previous month
+    report-quarterly            1 January / April / July / October, 09:30, the previous quarter
+    report-yearly               2 January, 09:30, the previous year
+
+A run the server missed (it was down) is made once when it is back, within the catch-up window, and
+never twice: the schedule buffers at most one run, and the report of a period is generated once
+(the activity finds the one already made for that period)."""
+
+from datetime import timedelta
+
+import structlog
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleCalendarSpec,
+    ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput,
+)
+
+from aftersales.config import Settings
+from aftersales.reports import ReportKind
+
+log = structlog.get_logger()
+
+CATCHUP_WINDOW = timedelta(days=7)
+
+
+def _at(*, hour: int, minute: int = 0, day_of_week: int | None = None, day_of_month: int | None = None,
+        months: tuple[int, ...] | None = None) -> ScheduleCalendarSpec:
+    return ScheduleCalendarSpec(
+        hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)], second=[ScheduleRange(0)],
+        day_of_week=[ScheduleRange(day_of_week)] if day_of_week is not None else [ScheduleRange(0, 6)],
+        day_of_month=[ScheduleRange(day_of_month)] if day_of_month is not None else [ScheduleRange(1, 31)],
+        month=[ScheduleRange(m) for m in months] if months else [ScheduleRange(1, 12)],
+    )
+
+
+CALENDARS: dict[ReportKind, ScheduleCalendarSpec] = {
+    ReportKind.weekly_complaints: _at(hour=9, day_of_week=1),
+    ReportKind.monthly_complaints: _at(hour=9, day_of_month=1),
+    ReportKind.monthly_repairs: _at(hour=9, day_of_month=1),
+    ReportKind.quarterly: _at(hour=9, minute=30, day_of_month=1, months=(1, 4, 7, 10)),
+    ReportKind.yearly: _at(hour=9, minute=30, day_of_month=2, months=(1,)),
+}
+
+
+def schedule_id(kind: ReportKind, prefix: str = "") -> str:
+    return f"{prefix}report-{kind.value}"
+
+
+def build(kind: ReportKind, settings: Settings, prefix: str = "") -> Schedule:
+    from workflows.reports import ScheduledReportWorkflow
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(ScheduledReportWorkflow.run, kind.value, id=schedule_id(kind, prefix),
+                                           task_queue=settings.task_queue),
+        spec=ScheduleSpec(calendars=[CALENDARS[kind]], time_zone_name=settings.timezone),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=CATCHUP_WINDOW),
+    )
+
+
+async def ensure_schedules(client: Client, settings: Settings, prefix: str = "") -> list[str]:
+    """Creates each report schedule, or brings an existing one to this release's spec. Idempotent."""
+    ids = []
+    for kind in CALENDARS:
+        sid, schedule = schedule_id(kind, prefix), build(kind, settings, prefix)
+        try:
+            await client.create_schedule(sid, schedule)
+            log.info("schedule created", schedule_id=sid)
+        except ScheduleAlreadyRunningError:
+            def update(_: ScheduleUpdateInput, schedule: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=schedule)
+            await client.get_schedule_handle(sid).update(update)
+        ids.append(sid)
+    return ids

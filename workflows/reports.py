@@ -1,0 +1,32 @@
+"""A scheduled report (K1, K2): the schedule starts this workflow; it makes the report of the last whole
+period (once per period, whatever the retries or a buffered catch-up run) and e-mails it to its readers
+with the workbook attached."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from aftersales.reports import READERS, ReportKind, previous_period
+    from workflows.report_messages import ReportRef, ScheduledReport
+
+REPORT_ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5),
+                       retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5),
+                                                maximum_attempts=0))
+# A report e-mail is retried for a day, then the run fails visibly in the Web UI (E3: never silently).
+EMAIL_ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=2), schedule_to_close_timeout=timedelta(hours=24),
+                      retry_policy=RetryPolicy(initial_interval=timedelta(seconds=10), maximum_interval=timedelta(minutes=10)))
+
+
+@workflow.defn(name="ScheduledReportWorkflow")
+class ScheduledReportWorkflow:
+    @workflow.run
+    async def run(self, kind: str) -> ReportRef:
+        report_kind = ReportKind(kind)
+        period = previous_period(report_kind, workflow.now())
+        ref = await workflow.execute_activity("generate_scheduled_report", ScheduledReport(kind=kind, period=period),
+                                              result_type=ReportRef, **REPORT_ACTIVITY)
+        await workflow.execute_activity("email_report", args=[ref, READERS[report_kind]], result_type=int,
+                                        **EMAIL_ACTIVITY)
+        return ref
