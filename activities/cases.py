@@ -12,6 +12,7 @@ from aftersales.config import Settings
 from aftersales.db import calendar_store
 from activities.projection import ProjectionWriter
 from aftersales.db.models import Case
+from aftersales.properties import normalize_building
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
 log = structlog.get_logger()
@@ -51,7 +52,7 @@ class CaseActivities:
             return await session.scalar(
                 select(func.count()).select_from(Case).where(
                     Case.case_type == "complaint", Case.project == q.project,
-                    Case.building == q.building, Case.received_at >= q.since)) or 0
+                    Case.building_key == normalize_building(q.building), Case.received_at >= q.since)) or 0
 
     def all(self) -> list:
         return [self.load_case_config, self.project_case, self.count_recent_complaints]

@@ -41,6 +41,8 @@ class Customer(BaseModel):
     project: text_type(128, long=False)  # type: ignore[valid-type]
     building: text_type(64, long=False)  # type: ignore[valid-type]
     unit: text_type(64, long=False)  # type: ignore[valid-type]
+    unit_id: int | None = Field(default=None, description="the unit in the property register (房产台账) when the "
+                                "address names a registered one; none: free text, unmatched")
 
     @field_validator("name", "project", "building", "unit")
     @classmethod

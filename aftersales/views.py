@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from aftersales import access
 from aftersales.case import CaseState
 from aftersales.privacy import mask_personal
+from aftersales.properties import normalize_building
 from aftersales.roles import Role
 
 _INTERNAL = {"seq", "notice_seq", "fallback_years_noted", "base_level"}
@@ -49,6 +50,8 @@ class CaseRow(BaseModel):
     project: str
     building: str
     unit: str
+    unit_id: int | None = None
+    building_key: str = ""
     department: str | None
     handler: str | None
     major: bool
@@ -86,6 +89,8 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         project=state.customer.project,
         building=state.customer.building,
         unit=state.customer.unit,
+        unit_id=state.customer.unit_id,
+        building_key=normalize_building(state.customer.building),
         department=state.department,
         handler=state.handler,
         major=state.major,

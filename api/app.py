@@ -12,7 +12,7 @@ from temporalio.client import Client
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, health, money, problems
-from api import reports  # noqa: E402  (issue 10's routers on their own line)
+from api import properties, reports  # noqa: E402  (issue 10's routers on their own line)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(accounts.router)
     app.include_router(codec.router_for(settings))  # P4: the Temporal Web UI's codec endpoint
     app.include_router(reports.router)
+    app.include_router(properties.router)
     return app
 
 

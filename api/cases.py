@@ -27,6 +27,7 @@ from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
+from aftersales.db.properties import UnknownUnit, resolve_address
 from aftersales.db.models import Case, Contractor
 from aftersales.db.register import (
     LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view,
@@ -175,6 +176,16 @@ INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _registered_address(session: AsyncSession, intake):
+    """The intake's address matched to the property register (unit_id, registered names) or left as free
+    text; an unknown unit_id is 422."""
+    try:
+        customer = await resolve_address(session, intake.customer)
+    except UnknownUnit as e:
+        raise HTTPException(422, str(e)) from None
+    return intake.model_copy(update={"customer": customer})
+
+
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)",
              response_model=CaseView,
              responses=INTAKE_RESPONSES)
@@ -185,6 +196,7 @@ async def create_complaint(
     session: Annotated[AsyncSession, Depends(db_session)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> dict[str, Any]:
+    intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
         body=intake, idempotency_key=idempotency_key, workflow_run=ComplaintWorkflow.run,
@@ -206,6 +218,7 @@ async def create_repair(
 ) -> dict[str, Any]:
     if intake.parent_case_no:
         raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
+    intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
         body=intake, idempotency_key=idempotency_key, workflow_run=RepairWorkflow.run,

@@ -108,7 +108,8 @@ class Case(Base):
     """One row per case (the register, 来电、来访登记表), upserted by projection with a monotonic seq."""
 
     __tablename__ = "cases"
-    __table_args__ = tuple(_register_index(column) for column in (None, *REGISTER_FILTERS))
+    __table_args__ = (*(_register_index(column) for column in (None, *REGISTER_FILTERS)),
+                      Index("ix_cases_project_building_key", "project", "building_key", "received_at"))
     case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(32))
@@ -117,6 +118,10 @@ class Case(Base):
     project: Mapped[str] = mapped_column(String(128))
     building: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(64))
+    # The registered unit (property register) the address was matched to; None: free text, unmatched.
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    # The building as C11 compares it ("5栋" and "5号楼" are one: aftersales.properties.normalize_building).
+    building_key: Mapped[str | None] = mapped_column(String(64))
     department: Mapped[str | None] = mapped_column(String(64))
     handler: Mapped[str | None] = mapped_column(String(64))
     major: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -238,3 +243,39 @@ class StoredReport(Base):
     generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     generated_by: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict] = mapped_column(JSON)
+
+
+class PropertyUnit(Base):
+    """The property register (房产台账): one row per unit of a project's building, with its sold and
+    occupied flags, handover date and owner. The owner's phone is personal data (P3/P4): kept masked
+    for display and sealed (AES-256-GCM, the codec's keys) for the staff who call owners."""
+
+    __tablename__ = "property_units"
+    __table_args__ = (UniqueConstraint("project_key", "building_key", "unit_key", name="uq_property_unit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(128))
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    project_key: Mapped[str] = mapped_column(String(128), index=True)
+    building_key: Mapped[str] = mapped_column(String(64))
+    unit_key: Mapped[str] = mapped_column(String(64))
+    sold: Mapped[bool] = mapped_column(Boolean, default=False)
+    occupied: Mapped[bool] = mapped_column(Boolean, default=False)
+    handover_date: Mapped[date | None] = mapped_column(Date)
+    owner_name: Mapped[str | None] = mapped_column(String(64))
+    owner_phone_masked: Mapped[str | None] = mapped_column(String(32))
+    owner_phone_sealed: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class PropertyImport(Base):
+    """Who imported which file when, and what it changed (the register's own audit trail)."""
+
+    __tablename__ = "property_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(256))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)

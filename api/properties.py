@@ -1,0 +1,112 @@
+"""The property register over HTTP (issue 10 §1): `cs_manager` imports it from XLSX or CSV — all or
+nothing, every error listed — and staff read projects' occupancy and their units (owner phone masked)."""
+
+import base64
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales.actor import Actor
+from aftersales.db import properties as store
+from aftersales.properties import ImportProblem, parse_import, read_table
+from aftersales.roles import Role
+from api.auth import require_roles
+from api.problems import problem_response
+from api.deps import db_session
+
+router = APIRouter(tags=["property register"])
+
+MAX_IMPORT_BYTES = 8 * 1024 * 1024
+# Who reads the register: the roles that see every case (P2) and the repair side that visits homes.
+REGISTER_READERS = (Role.hotline, Role.cs_staff, Role.butler, Role.cs_manager, Role.deputy_gm, Role.gm,
+                    Role.repair_lead, Role.engineering)
+
+
+class ImportRefused(BaseModel):
+    detail: str
+    errors: list[ImportProblem]
+
+
+class UnitOut(BaseModel):
+    id: int
+    project: str
+    building: str
+    unit: str
+    sold: bool
+    occupied: bool
+    handover_date: str | None
+    owner_name: str | None
+    owner_phone_masked: str | None
+
+
+class ProjectOccupancy(BaseModel):
+    project: str
+    units: int
+    sold: int
+    occupied: int
+    occupied_percent: float
+
+
+def sealer(request: Request):
+    """Seals a phone with the payload codec's encode key (P4): base64 of the encrypted payload."""
+    from temporalio.api.common.v1 import Payload
+
+    from aftersales.codec import codec_from_settings
+
+    codec = getattr(request.app.state, "phone_codec", None)
+    if codec is None:
+        codec = request.app.state.phone_codec = codec_from_settings(request.app.state.settings)
+
+    def seal(text: str) -> str:
+        payload = codec.encode_sync([Payload(metadata={"encoding": b"text/plain"}, data=text.encode())])[0]
+        return base64.b64encode(payload.SerializeToString()).decode()
+
+    return seal
+
+
+@router.post("/admin/properties/import", response_model=store.ImportResult,
+             responses={422: {"model": ImportRefused, "description": "the file has errors: nothing was imported"}},
+             summary="Import the property register from .xlsx or .csv (all or nothing; a re-import updates)")
+async def import_properties(request: Request, file: Annotated[UploadFile, File()],
+                            actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))],
+                            session: Annotated[AsyncSession, Depends(db_session)]):
+    content = await file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
+    filename = file.filename or "upload"
+    try:
+        table = read_table(filename, content)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    records, problems = parse_import(table)
+    if problems:
+        errors = [{"loc": ["file", p.row, p.column], "msg": p.reason, "type": "import", **p.model_dump()}
+                  for p in problems]
+        return problem_response(422, f"{len(problems)} problem(s) in {filename}: nothing was imported", errors=errors)
+    return await store.import_units(session, records, by=actor.username, filename=filename,
+                                    now=datetime.now(timezone.utc), seal=sealer(request))
+
+
+@router.get("/properties", response_model=list[ProjectOccupancy], summary="Projects: units, sold, occupied")
+async def projects(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READERS))],
+                   session: Annotated[AsyncSession, Depends(db_session)],
+                   project: Annotated[str | None, Query(max_length=128)] = None) -> list[ProjectOccupancy]:
+    return [ProjectOccupancy(project=o.project, units=o.units, sold=o.sold, occupied=o.occupied,
+                             occupied_percent=round(100 * o.occupied_share, 1))
+            for o in await store.occupancy(session, project)]
+
+
+@router.get("/properties/units", response_model=list[UnitOut], summary="The units of a project (owner phone masked)")
+async def units(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READERS))],
+                session: Annotated[AsyncSession, Depends(db_session)],
+                project: Annotated[str, Query(min_length=1, max_length=128)],
+                building: Annotated[str | None, Query(max_length=64)] = None) -> list[UnitOut]:
+    rows = await store.list_units(session, project, building)
+    if not rows and not await store.occupancy(session, project):
+        raise HTTPException(404, f"no project {project!r} in the property register")
+    return [UnitOut(id=u.id, project=u.project, building=u.building, unit=u.unit, sold=u.sold, occupied=u.occupied,
+                    handover_date=u.handover_date.isoformat() if u.handover_date else None,
+                    owner_name=u.owner_name, owner_phone_masked=u.owner_phone_masked) for u in rows]

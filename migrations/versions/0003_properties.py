@@ -1,0 +1,65 @@
+"""the property register (房产台账): units with sold / occupied flags, handover date and owner, and
+the log of imports (issue 10)
+
+Revision ID: 0003_properties
+Revises: 0002_accounts
+Create Date: 2026-11-23
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003_properties"
+down_revision: str | None = "0002_accounts"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UTC_TIME = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "property_units",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("project", sa.String(128), nullable=False),
+        sa.Column("building", sa.String(64), nullable=False),
+        sa.Column("unit", sa.String(64), nullable=False),
+        sa.Column("project_key", sa.String(128), nullable=False),
+        sa.Column("building_key", sa.String(64), nullable=False),
+        sa.Column("unit_key", sa.String(64), nullable=False),
+        sa.Column("sold", sa.Boolean(), nullable=False),
+        sa.Column("occupied", sa.Boolean(), nullable=False),
+        sa.Column("handover_date", sa.Date(), nullable=True),
+        sa.Column("owner_name", sa.String(64), nullable=True),
+        sa.Column("owner_phone_masked", sa.String(32), nullable=True),
+        sa.Column("owner_phone_sealed", sa.Text(), nullable=True),
+        sa.Column("updated_at", UTC_TIME, nullable=False),
+        sa.Column("updated_by", sa.String(64), nullable=False),
+        sa.UniqueConstraint("project_key", "building_key", "unit_key", name="uq_property_unit"),
+    )
+    op.create_index("ix_property_units_project_key", "property_units", ["project_key"])
+    with op.batch_alter_table("cases") as batch:
+        batch.add_column(sa.Column("unit_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("building_key", sa.String(64), nullable=True))
+    op.create_index("ix_cases_project_building_key", "cases", ["project", "building_key", "received_at"])
+    op.create_table(
+        "property_imports",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("filename", sa.String(256), nullable=False),
+        sa.Column("by", sa.String(64), nullable=False),
+        sa.Column("at", UTC_TIME, nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("updated", sa.Integer(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_cases_project_building_key", table_name="cases")
+    with op.batch_alter_table("cases") as batch:
+        batch.drop_column("building_key")
+        batch.drop_column("unit_id")
+    op.drop_table("property_imports")
+    op.drop_index("ix_property_units_project_key", table_name="property_units")
+    op.drop_table("property_units")
