@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
 from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
@@ -18,12 +19,13 @@ from aftersales.case_numbers import sweep_forever
 from activities.reports import ReportActivities
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
+from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.repair import RepairWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, CampaignWorkflow]
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -41,7 +43,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
-                    *ReportActivities(sessionmaker, settings).all()],
+                    *ReportActivities(sessionmaker, settings).all(), *CampaignActivities(sessionmaker).all()],
         interceptors=[CaseLogContext(), *interceptors],
     )
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, health, money, problems
-from api import properties, reports  # noqa: E402  (issue 10's routers on their own line)
+from api import campaigns, properties, reports  # noqa: E402  (issue 10's routers on their own line)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(codec.router_for(settings))  # P4: the Temporal Web UI's codec endpoint
     app.include_router(reports.router)
     app.include_router(properties.router)
+    app.include_router(campaigns.router)
     return app
 
 

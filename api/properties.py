@@ -1,7 +1,6 @@
 """The property register over HTTP (issue 10 §1): `cs_manager` imports it from XLSX or CSV — all or
 nothing, every error listed — and staff read projects' occupancy and their units (owner phone masked)."""
 
-import base64
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from aftersales.actor import Actor
 from aftersales.db import properties as store
 from aftersales.properties import ImportProblem, parse_import, read_table
 from aftersales.roles import Role
+from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
 from api.deps import db_session
@@ -50,23 +50,6 @@ class ProjectOccupancy(BaseModel):
     occupied_percent: float
 
 
-def sealer(request: Request):
-    """Seals a phone with the payload codec's encode key (P4): base64 of the encrypted payload."""
-    from temporalio.api.common.v1 import Payload
-
-    from aftersales.codec import codec_from_settings
-
-    codec = getattr(request.app.state, "phone_codec", None)
-    if codec is None:
-        codec = request.app.state.phone_codec = codec_from_settings(request.app.state.settings)
-
-    def seal(text: str) -> str:
-        payload = codec.encode_sync([Payload(metadata={"encoding": b"text/plain"}, data=text.encode())])[0]
-        return base64.b64encode(payload.SerializeToString()).decode()
-
-    return seal
-
-
 @router.post("/admin/properties/import", response_model=store.ImportResult,
              responses={422: {"model": ImportRefused, "description": "the file has errors: nothing was imported"}},
              summary="Import the property register from .xlsx or .csv (all or nothing; a re-import updates)")
@@ -87,7 +70,7 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
                   for p in problems]
         return problem_response(422, f"{len(problems)} problem(s) in {filename}: nothing was imported", errors=errors)
     return await store.import_units(session, records, by=actor.username, filename=filename,
-                                    now=datetime.now(timezone.utc), seal=sealer(request))
+                                    now=datetime.now(timezone.utc), seal=app_sealer(request.app.state).seal)
 
 
 @router.get("/properties", response_model=list[ProjectOccupancy], summary="Projects: units, sold, occupied")

@@ -279,3 +279,42 @@ class PropertyImport(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignRow(Base):
+    """A revisit campaign's progress (V1–V3), written by its workflow's projection (seq only grows)."""
+
+    __tablename__ = "campaigns"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    planned: Mapped[int] = mapped_column(Integer)
+    visited: Mapped[int] = mapped_column(Integer)
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict] = mapped_column(JSON)
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignHousehold(Base):
+    """A household in a campaign's plan (V1: every occupied one; V2: the sample)."""
+
+    __tablename__ = "campaign_households"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building: Mapped[str] = mapped_column(String(64))
+
+
+class CampaignVisit(Base):
+    """One visit's survey form (V3), written once per (campaign, visit number)."""
+
+    __tablename__ = "campaign_visits"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visit_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer, index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    form: Mapped[dict] = mapped_column(JSON)

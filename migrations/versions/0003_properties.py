@@ -1,5 +1,5 @@
 """the property register (房产台账): units with sold / occupied flags, handover date and owner, and
-the log of imports (issue 10)
+the log of imports; revisit campaigns, their households and visit forms (issue 10)
 
 Revision ID: 0003_properties
 Revises: 0002_accounts
@@ -55,7 +55,46 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "campaigns",
+        sa.Column("campaign_id", sa.String(32), primary_key=True),
+        sa.Column("project", sa.String(128), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("ends_on", sa.Date(), nullable=False),
+        sa.Column("planned", sa.Integer(), nullable=False),
+        sa.Column("visited", sa.Integer(), nullable=False),
+        sa.Column("escalation_level", sa.Integer(), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("updated_at", UTC_TIME, nullable=False),
+    )
+    op.create_index("ix_campaigns_project", "campaigns", ["project"])
+    op.create_table(
+        "campaign_households",
+        sa.Column("campaign_id", sa.String(32), primary_key=True),
+        sa.Column("unit_id", sa.Integer(), primary_key=True),
+        sa.Column("building", sa.String(64), nullable=False),
+    )
+    op.create_table(
+        "campaign_visits",
+        sa.Column("campaign_id", sa.String(32), primary_key=True),
+        sa.Column("visit_no", sa.Integer(), primary_key=True),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("by", sa.String(64), nullable=False),
+        sa.Column("at", UTC_TIME, nullable=False),
+        sa.Column("form", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_campaign_visits_unit_id", "campaign_visits", ["unit_id"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_campaign_visits_unit_id", table_name="campaign_visits")
+    op.drop_table("campaign_visits")
+    op.drop_table("campaign_households")
+    op.drop_index("ix_campaigns_project", table_name="campaigns")
+    op.drop_table("campaigns")
     op.drop_index("ix_cases_project_building_key", table_name="cases")
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("building_key")

@@ -1,0 +1,74 @@
+"""Activities of revisit campaigns (V1–V3): draw the plan from the property register, keep each visit's
+form, and project the campaign's progress into the read model. All idempotent: a retry changes nothing."""
+
+import random
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from aftersales.campaign import CampaignKind, Plan, draw_sample, required_share
+from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit, PropertyUnit
+from aftersales.properties import normalize_text
+from workflows.campaign_messages import CampaignProjection, PlanRequest, VisitForm
+
+
+def _insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+class CampaignActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    @activity.defn(name="plan_campaign")
+    async def plan_campaign(self, r: PlanRequest) -> Plan:
+        """V1: every occupied household; V2: a sample of the sold ones, drawn with the kept seed (a retry
+        draws the same). Writes the plan's households once."""
+        async with self.sessionmaker() as session:
+            units = (await session.execute(
+                select(PropertyUnit.id, PropertyUnit.building_key, PropertyUnit.sold, PropertyUnit.occupied)
+                .where(PropertyUnit.project_key == normalize_text(r.project)))).all()
+            occupied = [(u.id, u.building_key) for u in units if u.occupied]
+            seed = None
+            if r.kind == CampaignKind.first:
+                chosen = sorted(u for u, _ in occupied)
+            else:
+                seed = r.seed if r.seed is not None else random.SystemRandom().randrange(2**31)
+                share = required_share(r.kind, r.share, r.minimum_share)
+                chosen = draw_sample([(u.id, u.building_key) for u in units if u.sold], share, seed)
+            building = {u.id: u.building_key for u in units}
+            if chosen:
+                stmt = _insert(session)(CampaignHousehold).values(
+                    [{"campaign_id": r.campaign_id, "unit_id": u, "building": building[u]} for u in chosen])
+                await session.execute(stmt.on_conflict_do_nothing())
+                await session.commit()
+        return Plan(unit_ids=chosen, seed=seed, occupied=len(occupied), units=len(units))
+
+    @activity.defn(name="record_campaign_visit")
+    async def record_campaign_visit(self, f: VisitForm) -> None:
+        async with self.sessionmaker() as session:
+            stmt = _insert(session)(CampaignVisit).values(
+                campaign_id=f.campaign_id, visit_no=f.visit_no, unit_id=f.unit_id, by=f.by, at=f.at,
+                form=f.form)
+            await session.execute(stmt.on_conflict_do_nothing())
+            await session.commit()
+
+    @activity.defn(name="project_campaign")
+    async def project_campaign(self, p: CampaignProjection) -> None:
+        s = p.summary
+        values = dict(campaign_id=p.campaign_id, project=s["project"], kind=s["kind"], status=s["status"],
+                      starts_on=p.starts_on, ends_on=p.ends_on, planned=s["planned"], visited=s["visited"],
+                      escalation_level=s["escalation_level"], summary=s, seq=p.seq, updated_at=p.at)
+        async with self.sessionmaker() as session:
+            stmt = _insert(session)(CampaignRow).values(**values)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[CampaignRow.campaign_id],
+                set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},
+                where=CampaignRow.seq < stmt.excluded.seq)
+            await session.execute(stmt)
+            await session.commit()
+
+    def all(self) -> list:
+        return [self.plan_campaign, self.record_campaign_visit, self.project_campaign]

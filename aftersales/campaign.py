@@ -1,0 +1,373 @@
+"""Revisit campaigns (回访), rules V1–V3, as a pure state machine.
+
+    planned ─(starts_on)─ running ─close─ closed          (the end date escalates per E1 while coverage is short)
+
+- V1 `first`: once a project is at least 50% occupied; the plan holds every occupied household and the
+  campaign must reach at least 90% of them.
+- V2 `annual`: a random sample of `share` of the households (10–25% by default, never below 10%; the
+  Qingdao standard's 30% is configuration), drawn reproducibly (the seed is kept) and spread over the
+  buildings; it must reach all of them.
+- V3: each visit fills the satisfaction survey (items 1–5, comments, who visited, in person or by phone)
+  and the points the owner raised; every point becomes a complaint or repair case, or is answered and
+  closed with the answer (100% handled). An owner scoring any item 2 or lower gets a second visit that
+  `cs_manager` takes part in; `cs_manager` spot-checks the forms. A campaign ends with a closing report.
+
+The household plan lives in the read model (drawn by an activity); the machine keeps the plan's unit
+ids and counters only, so a campaign of 5,000 households stays small.
+"""
+
+import math
+import random
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from aftersales.actions import ShortText, Text
+from aftersales.actor import Actor
+from aftersales.case import Customer
+from aftersales.errors import conflict, forbidden, invalid
+from aftersales.roles import Role
+
+CAMPAIGN_NO_PREFIX = "HF"          # 回访
+FIRST_MIN_OCCUPANCY = Decimal("0.5")   # V1: a project at least 50% occupied
+FIRST_COVERAGE = Decimal("0.9")        # V1: at least 90% of occupied households
+ANNUAL_MIN_SHARE = Decimal("0.10")     # V2: never below 10%
+ANNUAL_DEFAULT_SHARE = Decimal("0.10")
+SATISFIED_FROM = 4                     # K3: 4 or 5 of 5 counts as satisfied
+SERIOUSLY_DISSATISFIED = 2             # V3: any item ≤ 2 → a second visit with cs_manager
+
+CAMPAIGN_STAFF_ROLES = frozenset({Role.cs_staff, Role.butler, Role.cs_manager})
+CAMPAIGN_MANAGERS = frozenset({Role.cs_manager})
+
+
+class CampaignKind(StrEnum):
+    first = "first"
+    annual = "annual"
+
+
+class CampaignStatus(StrEnum):
+    running = "running"
+    closed = "closed"
+
+
+Score = Annotated[int, Field(ge=1, le=5)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampaignRequest(_Body):
+    """POST /campaigns: V1 (`first`) or V2 (`annual`) for one project."""
+    project: ShortText
+    kind: CampaignKind
+    share: Decimal | None = Field(default=None, gt=0, le=1, decimal_places=4,
+                                  description="annual only: the share of households to sample (0.10–1)")
+    starts_on: date
+    ends_on: date
+    staff: list[ShortText] = Field(min_length=1, max_length=50, description="usernames of the visiting staff")
+
+    @model_validator(mode="after")
+    def _dates_and_share(self) -> "CampaignRequest":
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        if self.kind == CampaignKind.first and self.share is not None:
+            raise ValueError("share: a first revisit (V1) covers every occupied household; share is for annual")
+        if len(set(self.staff)) != len(self.staff):
+            raise ValueError("staff: each username once")
+        return self
+
+
+class SurveyItem(_Body):
+    item: ShortText
+    score: Score
+
+
+class RaisedPoint(_Body):
+    """A point the owner raised (V3): opened as a case, or answered and closed at once."""
+    text: Text
+    handling: Literal["complaint", "repair", "answered"]
+    answer: str | None = Field(default=None, max_length=2000, description="required when handling is answered")
+    category: ShortText | None = Field(default=None, description="complaint: its category")
+    trades: list[ShortText] | None = Field(default=None, max_length=10, description="repair: its trades")
+    requested_appointment: AwareDatetime | None = Field(default=None, description="repair: the owner's time")
+
+    @model_validator(mode="after")
+    def _what_handling_needs(self) -> "RaisedPoint":
+        if self.handling == "answered" and not (self.answer and self.answer.strip()):
+            raise ValueError("an answered point needs the answer (V3)")
+        if self.handling == "complaint" and not self.category:
+            raise ValueError("a point opened as a complaint needs its category")
+        if self.handling == "repair" and not (self.trades and self.requested_appointment):
+            raise ValueError("a point opened as a repair needs trades and requested_appointment")
+        return self
+
+
+class VisitBody(_Body):
+    """POST /campaigns/{id}/visits: one household's visit (V3)."""
+    unit_id: int
+    mode: Literal["in_person", "phone"]
+    items: list[SurveyItem] = Field(min_length=1, max_length=30)
+    comments: str | None = Field(default=None, max_length=4000)
+    points: list[RaisedPoint] = Field(default=[], max_length=20)
+    second_visit: bool = Field(default=False, description="the second visit to a seriously dissatisfied owner")
+    participants: list[ShortText] = Field(default=[], max_length=10, description="others who took part")
+
+
+class VisitRequest(BaseModel):
+    """The Update's argument: the visit, who made it, and the owner (from the register) for new cases."""
+    visit: VisitBody
+    actor: Actor
+    customer: Customer | None = None
+
+
+class SpotCheck(_Body):
+    """V3: cs_manager's spot-check of survey forms."""
+    unit_ids: list[int] = Field(min_length=1, max_length=200)
+    result: Text
+
+
+class SpotCheckRequest(BaseModel):
+    check: SpotCheck
+    actor: Actor
+
+
+class CloseRequest(BaseModel):
+    actor: Actor
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class Plan(BaseModel):
+    unit_ids: list[int]
+    seed: int | None
+    occupied: int
+    units: int
+
+
+class OpenPointCase(BaseModel):
+    """Effect: a point raised becomes a complaint or repair (once per key)."""
+    key: str
+    handling: Literal["complaint", "repair"]
+    point: RaisedPoint
+    customer: Customer
+    actor: Actor
+
+
+class CampaignState(BaseModel):
+    campaign_id: str
+    project: str
+    kind: CampaignKind
+    share: Decimal | None
+    starts_on: date
+    ends_on: date
+    staff: list[str]
+    created_by: str
+    created_at: datetime
+    status: CampaignStatus = CampaignStatus.running
+    seed: int | None = None
+    planned: list[int] = []
+    target: int = 0
+    visited: list[int] = []
+    visits: int = 0
+    item_scores: int = 0
+    satisfied_scores: int = 0
+    score_sum: int = 0
+    in_person: int = 0
+    points_raised: int = 0
+    points_answered: int = 0
+    points_opened: int = 0
+    cases: list[str] = []
+    second_visits_due: list[int] = []
+    second_visits_done: list[int] = []
+    spot_checks: int = 0
+    spot_checked_units: list[int] = []
+    escalation_level: int = 0
+    closed_at: datetime | None = None
+    closing_note: str | None = None
+    seq: int = 0
+
+    @property
+    def coverage(self) -> float:
+        return len(self.visited) / len(self.planned) if self.planned else 0.0
+
+    @property
+    def coverage_short(self) -> bool:
+        return len(self.visited) < self.target
+
+    @property
+    def points_handled(self) -> int:
+        return self.points_answered + self.points_opened
+
+
+def required_share(kind: CampaignKind, share: Decimal | None, minimum: Decimal = ANNUAL_MIN_SHARE) -> Decimal:
+    """V2: the share to sample (never below the configured minimum); V1: everyone occupied."""
+    if kind == CampaignKind.first:
+        return Decimal(1)
+    share = share if share is not None else max(ANNUAL_DEFAULT_SHARE, minimum)
+    if share < minimum:
+        raise invalid(f"share {share} is below the minimum of {minimum} (V2)")
+    return share
+
+
+def draw_sample(households: list[tuple[int, str]], share: Decimal, seed: int) -> list[int]:
+    """V2: a reproducible random sample of `share` of the households, spread over the buildings: each
+    building gives its proportional share (rounded up, so every building is visited), drawn with `seed`."""
+    by_building: dict[str, list[int]] = {}
+    for unit_id, building in sorted(households):
+        by_building.setdefault(building, []).append(unit_id)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for building in sorted(by_building):
+        units = by_building[building]
+        n = min(len(units), math.ceil(len(units) * share))
+        chosen += rng.sample(units, n)
+    return sorted(chosen)
+
+
+def coverage_target(kind: CampaignKind, planned: int) -> int:
+    """V1: 90% of the occupied households; V2: every sampled household."""
+    if kind == CampaignKind.first:
+        return math.ceil(planned * FIRST_COVERAGE)
+    return planned
+
+
+class Campaign:
+    """The pure rules of one campaign; the workflow only waits, records and carries out effects."""
+
+    def __init__(self, state: CampaignState) -> None:
+        self.state = state
+        self.effects: list[OpenPointCase] = []
+
+    def set_plan(self, plan: Plan) -> None:
+        s = self.state
+        s.planned, s.seed = plan.unit_ids, plan.seed
+        s.target = coverage_target(s.kind, len(plan.unit_ids))
+        s.seq += 1
+
+    def check_visit(self, r: VisitRequest) -> None:
+        s, v = self.state, r.visit
+        self._open()
+        if r.actor.role not in CAMPAIGN_STAFF_ROLES:
+            raise forbidden(f"role {r.actor.role.value} may not record a visit; allowed: "
+                            + ", ".join(sorted(x.value for x in CAMPAIGN_STAFF_ROLES)))
+        if v.unit_id not in s.planned:
+            raise invalid(f"unit_id: unit {v.unit_id} is not in this campaign's plan")
+        if v.second_visit:
+            if v.unit_id not in s.second_visits_due:
+                raise conflict(f"unit {v.unit_id} has no second visit due (V3)")
+            if r.actor.role != Role.cs_manager and "cs_manager" not in v.participants:
+                raise invalid("a second visit is made with cs_manager taking part: record it as cs_manager or "
+                              "name cs_manager among the participants (V3)")
+        elif v.unit_id in s.visited:
+            raise conflict(f"unit {v.unit_id} has already been visited in this campaign")
+        if any(p.handling != "answered" for p in v.points) and r.customer is None:
+            raise invalid("the owner's details are needed to open cases for the points raised")
+
+    def visit(self, r: VisitRequest) -> None:
+        self.check_visit(r)
+        s, v = self.state, r.visit
+        s.visits += 1
+        if v.second_visit:
+            s.second_visits_due.remove(v.unit_id)
+            s.second_visits_done.append(v.unit_id)
+        else:
+            s.visited.append(v.unit_id)
+        if v.mode == "in_person":
+            s.in_person += 1
+        s.item_scores += len(v.items)
+        s.satisfied_scores += sum(1 for i in v.items if i.score >= SATISFIED_FROM)
+        s.score_sum += sum(i.score for i in v.items)
+        if not v.second_visit and any(i.score <= SERIOUSLY_DISSATISFIED for i in v.items):
+            s.second_visits_due.append(v.unit_id)
+        for n, point in enumerate(v.points):
+            s.points_raised += 1
+            if point.handling == "answered":
+                s.points_answered += 1
+            else:
+                assert r.customer is not None
+                self.effects.append(OpenPointCase(key=f"{s.campaign_id}:{v.unit_id}:{s.visits}:{n}",
+                                                  handling=point.handling, point=point, customer=r.customer,
+                                                  actor=r.actor))
+        s.seq += 1
+
+    def point_case_opened(self, case_no: str) -> None:
+        self.state.points_opened += 1
+        self.state.cases.append(case_no)
+        self.state.seq += 1
+
+    def check_spot_check(self, r: SpotCheckRequest) -> None:
+        self._open()
+        if r.actor.role not in CAMPAIGN_MANAGERS:
+            raise forbidden("only cs_manager spot-checks the survey forms (V3)")
+        unknown = [u for u in r.check.unit_ids if u not in self.state.visited]
+        if unknown:
+            raise invalid(f"unit_ids: not visited in this campaign: {unknown[:10]}")
+
+    def spot_check(self, r: SpotCheckRequest) -> None:
+        self.check_spot_check(r)
+        self.state.spot_checks += 1
+        self.state.spot_checked_units += [u for u in r.check.unit_ids if u not in self.state.spot_checked_units]
+        self.state.seq += 1
+
+    def check_close(self, r: CloseRequest) -> None:
+        self._open()
+        if r.actor.role not in CAMPAIGN_MANAGERS:
+            raise forbidden("only cs_manager closes a campaign")
+        if self.state.second_visits_due:
+            raise conflict(f"{len(self.state.second_visits_due)} second visit(s) with cs_manager are still due (V3)")
+
+    def close(self, r: CloseRequest, now: datetime) -> None:
+        self.check_close(r)
+        s = self.state
+        s.status, s.closed_at, s.closing_note = CampaignStatus.closed, now, r.note
+        s.seq += 1
+
+    def escalate(self) -> None:
+        self.state.escalation_level += 1
+        self.state.seq += 1
+
+    def take_effects(self) -> list[OpenPointCase]:
+        effects, self.effects = self.effects, []
+        return effects
+
+    def _open(self) -> None:
+        if self.state.status == CampaignStatus.closed:
+            raise conflict(f"campaign {self.state.campaign_id} is closed")
+        if not self.state.planned:
+            raise conflict(f"campaign {self.state.campaign_id} has no plan yet")
+
+
+def campaign_summary(s: CampaignState) -> dict:
+    """Progress and the closing report (V3): coverage, satisfaction, points raised and handled. Each
+    figure with its definition."""
+    def pct(n: int, d: int) -> float | None:
+        return round(100 * n / d, 1) if d else None
+
+    return {
+        "campaign_id": s.campaign_id, "project": s.project, "kind": s.kind.value, "status": s.status.value,
+        "starts_on": s.starts_on.isoformat(), "ends_on": s.ends_on.isoformat(), "staff": s.staff,
+        "seed": s.seed, "share": str(s.share) if s.share is not None else None,
+        "planned": len(s.planned), "target": s.target, "visited": len(s.visited),
+        "coverage_percent": pct(len(s.visited), len(s.planned)),
+        "coverage_target_percent": 90.0 if s.kind == CampaignKind.first else 100.0,
+        "in_person_percent": pct(s.in_person, s.visits),
+        "satisfaction_percent": pct(s.satisfied_scores, s.item_scores),
+        "satisfaction_target_percent": 90.0,
+        "average_score": round(s.score_sum / s.item_scores, 2) if s.item_scores else None,
+        "points_raised": s.points_raised, "points_handled": s.points_handled,
+        "points_handled_percent": pct(s.points_handled, s.points_raised),
+        "cases_opened": s.cases,
+        "second_visits_due": len(s.second_visits_due), "second_visits_done": len(s.second_visits_done),
+        "spot_checks": s.spot_checks, "forms_spot_checked": len(s.spot_checked_units),
+        "escalation_level": s.escalation_level,
+        "closed_at": s.closed_at.isoformat() if s.closed_at else None, "closing_note": s.closing_note,
+        "definitions": {
+            "coverage_percent": "已回访户数 / 计划户数（首次回访目标：入住户的 90%；年度抽样：抽中户 100%）",
+            "satisfaction_percent": "评分为 4 或 5 分的调查项 / 全部调查项（目标 ≥ 90%）",
+            "points_handled_percent": "已处理的意见（已立案或已答复关闭）/ 提出的意见（目标 100%）",
+            "in_person_percent": "上门回访次数 / 回访次数",
+        },
+    }

@@ -1,0 +1,188 @@
+"""Revisit campaigns over HTTP (V1–V3, issue 10 §2): `cs_manager` plans one for a project, staff record
+visits, `cs_manager` spot-checks forms and closes it; progress and the closing report are read live from
+its workflow (or from the read model once Temporal no longer keeps it)."""
+
+import asyncio
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from aftersales.actions import Text
+from aftersales.actor import Actor
+from aftersales.campaign import (
+    CAMPAIGN_NO_PREFIX, CAMPAIGN_STAFF_ROLES, CampaignKind, CampaignRequest, CampaignState, CloseRequest, SpotCheck,
+    SpotCheckRequest, VisitBody, VisitRequest, required_share,
+)
+from aftersales.case import Customer
+from aftersales.db import properties as register
+from aftersales.db.models import CampaignRow, Staff
+from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from aftersales.errors import Rejection
+from aftersales.roles import Role
+from aftersales.sealing import app_sealer
+from api.auth import require_roles
+from api.deps import db_session
+from workflows.campaign import CampaignWorkflow
+from workflows.campaign_messages import StartCampaign
+
+router = APIRouter(tags=["revisit campaigns"])
+
+READERS = (Role.cs_staff, Role.butler, Role.cs_manager, Role.deputy_gm, Role.gm)
+ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
+CAMPAIGN_ID = r"^HF-\d{4}-\d{6}$"
+
+
+class CloseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Text
+
+
+def _handle(request: Request, campaign_id: str):
+    return request.app.state.temporal.get_workflow_handle(campaign_id)
+
+
+async def _summary(request: Request, session: AsyncSession, campaign_id: str) -> dict[str, Any]:
+    handle = _handle(request, campaign_id)
+    for _ in range(50):
+        try:
+            return await handle.query(CampaignWorkflow.summary)
+        except WorkflowQueryFailedError as e:
+            if "still being opened" not in str(e):
+                raise HTTPException(503, f"campaign {campaign_id} cannot be read now: {e}") from None
+            await asyncio.sleep(0.2)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                row = await session.get(CampaignRow, campaign_id)
+                if row is None:
+                    raise HTTPException(404, f"no campaign {campaign_id}") from None
+                return {**row.summary, "source": "register"}
+            raise HTTPException(503, f"Temporal is not reachable: {e.message}") from None
+    raise HTTPException(503, f"campaign {campaign_id} is still being planned; try again in a moment")
+
+
+async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:
+    timeout = request.app.state.settings.update_timeout_seconds
+    try:
+        return await asyncio.wait_for(_handle(request, campaign_id).execute_update(update, arg), timeout)
+    except asyncio.TimeoutError:
+        raise HTTPException(503, f"no worker answered within {timeout:g} s; read the campaign before trying again",
+                            headers={"Retry-After": "5"}) from None
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
+            raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
+        raise
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no open campaign {campaign_id}") from None
+        raise HTTPException(503, f"Temporal is not reachable: {e.message}", headers={"Retry-After": "5"}) from None
+
+
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED, summary="Plan a revisit campaign (V1 first, V2 annual)")
+async def create_campaign(
+    request: Request, body: CampaignRequest,
+    actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))],
+    session: Annotated[AsyncSession, Depends(db_session)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    [*found] = await register.occupancy(session, body.project)
+    if not found:
+        raise HTTPException(422, f"project: no project {body.project!r} in the property register (import it first)")
+    occupancy = found[0]
+    if body.kind == CampaignKind.first and occupancy.occupied * 2 < occupancy.units:
+        raise HTTPException(409, f"project {occupancy.project} is {100 * occupancy.occupied_share:.1f}% occupied "
+                                 f"({occupancy.occupied} of {occupancy.units} units): a first revisit (V1) starts at 50%")
+    try:
+        share = required_share(body.kind, body.share, settings.revisit_min_share) if body.kind == CampaignKind.annual else None
+    except Rejection as e:
+        raise HTTPException(422, f"share: {e.message}") from None
+    active = set(await session.scalars(select(Staff.username).where(
+        Staff.username.in_(body.staff), Staff.active, Staff.role.in_([r.value for r in CAMPAIGN_STAFF_ROLES]))))
+    if missing := [u for u in body.staff if u not in active]:
+        raise HTTPException(422, f"staff: not active customer-service accounts: {', '.join(missing)}")
+    now = datetime.now(timezone.utc)
+    try:
+        campaign_id, _ = await claim_case_no(
+            session, scope="campaign", prefix=CAMPAIGN_NO_PREFIX, year=now.astimezone(request.app.state.tz).year,
+            idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")), now=now)
+    except IdempotencyConflict as e:
+        raise HTTPException(422, str(e)) from None
+    state = CampaignState(campaign_id=campaign_id, project=occupancy.project, kind=body.kind, share=share,
+                          starts_on=body.starts_on, ends_on=body.ends_on, staff=body.staff, created_by=actor.username,
+                          created_at=now)
+    await request.app.state.temporal.start_workflow(
+        CampaignWorkflow.run, StartCampaign(state=state, minimum_share=settings.revisit_min_share),
+        id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
+    return await _summary(request, session, campaign_id)
+
+
+@router.get("/campaigns", summary="Campaigns from the read model, newest first")
+async def list_campaigns(actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                         session: Annotated[AsyncSession, Depends(db_session)],
+                         project: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
+    stmt = select(CampaignRow).order_by(CampaignRow.campaign_id.desc()).limit(200)
+    if project is not None:
+        stmt = stmt.where(CampaignRow.project == project)
+    return [row.summary for row in await session.scalars(stmt)]
+
+
+@router.get("/campaigns/{campaign_id}", summary="A campaign's progress (coverage, satisfaction, points)")
+async def get_campaign(campaign_id: str, request: Request,
+                       actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                       session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    _check_id(campaign_id)
+    return await _summary(request, session, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/visits", summary="Record one household's visit (V3)")
+async def record_visit(campaign_id: str, request: Request, body: VisitBody,
+                       actor: Annotated[Actor, Depends(require_roles(*CAMPAIGN_STAFF_ROLES))],
+                       session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    _check_id(campaign_id)
+    customer = None
+    if any(p.handling != "answered" for p in body.points):
+        customer = await _owner(request, session, body.unit_id)
+    return await _update(request, campaign_id, CampaignWorkflow.record_visit,
+                         VisitRequest(visit=body, actor=actor, customer=customer))
+
+
+@router.post("/campaigns/{campaign_id}/spot-checks", summary="cs_manager's spot-check of survey forms (V3)")
+async def spot_check(campaign_id: str, request: Request, body: SpotCheck,
+                     actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))]) -> dict[str, Any]:
+    _check_id(campaign_id)
+    return await _update(request, campaign_id, CampaignWorkflow.spot_check, SpotCheckRequest(check=body, actor=actor))
+
+
+@router.post("/campaigns/{campaign_id}/close", summary="Close the campaign: the closing report (V3)")
+async def close_campaign(campaign_id: str, request: Request, body: CloseBody,
+                         actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))]) -> dict[str, Any]:
+    _check_id(campaign_id)
+    return await _update(request, campaign_id, CampaignWorkflow.close, CloseRequest(actor=actor, note=body.note))
+
+
+def _check_id(campaign_id: str) -> None:
+    if not re.match(CAMPAIGN_ID, campaign_id):
+        raise HTTPException(404, f"no campaign {campaign_id!r}: campaign ids look like HF-2026-000001")
+
+
+async def _owner(request: Request, session: AsyncSession, unit_id: int) -> Customer:
+    """The owner of a registered unit, for the cases opened from the points raised."""
+    unit = await register.get_unit(session, unit_id)
+    if unit is None:
+        raise HTTPException(422, f"unit_id: no unit {unit_id} in the property register")
+    if not unit.owner_phone_sealed:
+        raise HTTPException(422, f"unit_id: the register has no phone for the owner of unit {unit_id}; add it "
+                                 "before opening a case for the points raised")
+    return Customer(name=unit.owner_name or "业主", phone=app_sealer(request.app.state).unseal(unit.owner_phone_sealed),
+                    project=unit.project, building=unit.building, unit=unit.unit, unit_id=unit.id)

@@ -1,0 +1,84 @@
+"""Revisit campaigns over HTTP against a real dev server (V1–V3, issue 10 §2): the 50% occupancy rule,
+unknown projects, a visit whose point becomes a complaint, progress and the closing report."""
+
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import eventually
+from tests.test_properties import HEAD, csv_bytes
+
+
+async def import_project(api, staff, project: str, occupied: int, units: int = 4) -> list[int]:
+    rows = [HEAD] + [[project, "1栋", f"{u:04d}", "是", "是" if u <= occupied else "否", "2025-06-30", "业主",
+                      "13812341234"] for u in range(1, units + 1)]
+    r = await api.post("/admin/properties/import", headers=await staff.headers("cs_manager"),
+                       files={"file": ("台账.csv", csv_bytes(rows), "text/csv")})
+    assert r.status_code == 200, r.text
+    listed = await api.get("/properties/units", params={"project": project}, headers=await staff.headers("cs_staff"))
+    return [u["id"] for u in listed.json()]
+
+
+def plan(project: str, kind: str = "first", **kw) -> dict:
+    return {"project": project, "kind": kind, "starts_on": "2026-11-23", "ends_on": "2026-12-31",
+            "staff": ["cs_staff"], **kw}
+
+
+@pytest.mark.asyncio
+async def test_V1_V3_campaign_over_http(api, staff):
+    manager = await staff.headers("cs_manager")
+    project = f"回访苑{uuid.uuid4().hex[:6]}"
+    units = await import_project(api, staff, project, occupied=1)
+    r = await api.post("/campaigns", json=plan(project), headers=manager)
+    assert r.status_code == 409 and "25.0% occupied" in r.json()["detail"] and "50%" in r.json()["detail"]
+    r = await api.post("/campaigns", json=plan("没有这个项目"), headers=manager)
+    assert r.status_code == 422 and "no project" in r.json()["detail"]
+    r = await api.post("/campaigns", json=plan(project, kind="annual", share="0.05"), headers=manager)
+    assert r.status_code == 422 and "minimum" in r.json()["detail"]
+    r = await api.post("/campaigns", json=plan(project), headers=await staff.headers("cs_staff"))
+    assert r.status_code == 403
+
+    units = await import_project(api, staff, project, occupied=3)   # a re-import: now 75% occupied
+    r = await api.post("/campaigns", json=plan(project), headers=manager)
+    assert r.status_code == 201, r.text
+    campaign = r.json()
+    assert (campaign["planned"], campaign["target"], campaign["visited"]) == (3, 3, 0)
+    cid = campaign["campaign_id"]
+
+    visit = {"unit_id": units[0], "mode": "in_person", "items": [{"item": "房屋质量", "score": 2}],
+             "points": [{"text": "外墙渗水", "handling": "complaint", "category": "渗漏"},
+                        {"text": "停车位", "handling": "answered", "answer": "已说明车位政策"}]}
+    cs = await staff.headers("cs_staff")
+    r = await api.post(f"/campaigns/{cid}/visits", json=visit, headers=cs)
+    assert r.status_code == 200, r.text
+    assert (r.json()["visited"], r.json()["second_visits_due"], r.json()["points_raised"]) == (1, 1, 2)
+    r = await api.post(f"/campaigns/{cid}/visits", json=visit, headers=cs)
+    assert r.status_code == 409 and "already been visited" in r.json()["detail"]
+    r = await api.post(f"/campaigns/{cid}/visits", json={**visit, "unit_id": 987654}, headers=cs)
+    assert r.status_code == 422
+    r = await api.post(f"/campaigns/{cid}/close", json={"note": "结束"}, headers=manager)
+    assert r.status_code == 409 and "second visit" in r.json()["detail"]
+
+    async def handled():
+        view = (await api.get(f"/campaigns/{cid}", headers=manager)).json()
+        return view if view["points_handled"] == 2 else None
+    view = await eventually(handled)
+    [complaint_no] = view["cases_opened"]
+    complaint = (await api.get(f"/cases/{complaint_no}", headers=cs)).json()
+    assert complaint["channel"] == "visit" and complaint["customer"]["unit_id"] == units[0]
+
+    second = {"unit_id": units[0], "mode": "in_person", "items": [{"item": "房屋质量", "score": 4}],
+              "second_visit": True}
+    r = await api.post(f"/campaigns/{cid}/visits", json=second, headers=manager)
+    assert r.status_code == 200, r.text
+    r = await api.post(f"/campaigns/{cid}/spot-checks", json={"unit_ids": [units[0]], "result": "表格完整"}, headers=manager)
+    assert r.status_code == 200
+    r = await api.post(f"/campaigns/{cid}/close", json={"note": "覆盖不足，下周补访"}, headers=manager)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    report = r.json()
+    assert (report["coverage_percent"], report["satisfaction_percent"], report["points_handled_percent"]) == (33.3, 50.0, 100.0)
+
+    async def projected():
+        rows = (await api.get("/campaigns", params={"project": project}, headers=manager)).json()
+        return rows if rows and rows[0]["status"] == "closed" else None
+    assert (await eventually(projected))[0]["campaign_id"] == cid

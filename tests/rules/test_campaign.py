@@ -1,0 +1,126 @@
+"""Revisit campaigns (V1–V3) as pure rules: the plan, visits, second visits, spot-checks, closing."""
+
+from collections import Counter
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from aftersales.actor import Actor
+from aftersales.campaign import (
+    Campaign, CampaignKind, CampaignState, CloseRequest, Plan, SpotCheck, SpotCheckRequest, VisitBody, VisitRequest,
+    campaign_summary, coverage_target, draw_sample, required_share,
+)
+from aftersales.case import Customer
+from aftersales.errors import Rejection
+from aftersales.roles import Role
+
+NOW = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
+STAFF = Actor(username="cs_staff", role=Role.cs_staff)
+MANAGER = Actor(username="cs_manager", role=Role.cs_manager)
+OWNER = Customer(name="王女士", phone="13812341234", project="融侨城", building="5栋", unit="1203", unit_id=1)
+
+
+def campaign(kind=CampaignKind.first, planned=range(1, 11)) -> Campaign:
+    c = Campaign(CampaignState(campaign_id="HF-2026-000001", project="融侨城", kind=kind, share=None,
+                               starts_on=date(2026, 11, 23), ends_on=date(2026, 12, 4), staff=["cs_staff"],
+                               created_by="cs_manager", created_at=NOW))
+    c.set_plan(Plan(unit_ids=list(planned), seed=None, occupied=10, units=20))
+    return c
+
+
+def visit(unit_id=1, scores=(5, 4), actor=STAFF, **kw) -> VisitRequest:
+    body = VisitBody(unit_id=unit_id, mode="in_person", items=[{"item": f"项{i}", "score": s} for i, s in enumerate(scores)],
+                     **kw)
+    return VisitRequest(visit=body, actor=actor, customer=kw.get("customer_obj"))
+
+
+def refused(kind: str, fn, *args):
+    with pytest.raises(Rejection) as e:
+        fn(*args)
+    assert e.value.kind == kind, e.value.message
+    return e.value.message
+
+
+def test_V1_first_campaign_must_reach_90_percent_of_occupied_households():
+    assert coverage_target(CampaignKind.first, 10) == 9
+    assert coverage_target(CampaignKind.first, 101) == 91   # rounded up: at least 90%
+    assert coverage_target(CampaignKind.annual, 37) == 37   # V2: every sampled household
+
+
+def test_V2_sample_is_reproducible_spread_over_buildings_and_never_below_the_minimum():
+    households = [(i, f"{1 + i % 4}") for i in range(1, 401)]   # 4 buildings × 100
+    a = draw_sample(households, Decimal("0.10"), seed=42)
+    assert a == draw_sample(households, Decimal("0.10"), seed=42)
+    assert a != draw_sample(households, Decimal("0.10"), seed=43)
+    per_building = Counter(b for u, b in households if u in set(a))
+    assert per_building == {"1": 10, "2": 10, "3": 10, "4": 10}
+    assert required_share(CampaignKind.annual, None) == Decimal("0.10")
+    assert required_share(CampaignKind.annual, None, Decimal("0.30")) == Decimal("0.30")  # Qingdao setting
+    assert "below the minimum" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.05"))
+    assert "below the minimum" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.2"),
+                                          Decimal("0.30"))
+
+
+def test_V3_visit_records_the_survey_and_satisfaction_counts_4_and_5():
+    c = campaign()
+    c.visit(visit(1, (5, 4, 3)))
+    s = campaign_summary(c.state)
+    assert (s["visited"], s["planned"], s["satisfaction_percent"], s["in_person_percent"]) == (1, 10, 66.7, 100.0)
+    assert "refused" not in s and s["definitions"]["satisfaction_percent"]
+
+
+def test_V3_a_household_outside_the_plan_or_visited_twice_is_refused():
+    c = campaign()
+    assert "not in this campaign's plan" in refused("invalid", c.check_visit, visit(99))
+    c.visit(visit(1))
+    assert "already been visited" in refused("conflict", c.check_visit, visit(1))
+    assert "may not record a visit" in refused("forbidden", c.check_visit,
+                                               visit(2, actor=Actor(username="finance", role=Role.finance)))
+
+
+def test_V3_seriously_dissatisfied_owner_gets_a_second_visit_with_cs_manager():
+    c = campaign()
+    c.visit(visit(3, (5, 2)))
+    assert c.state.second_visits_due == [3]
+    assert "cs_manager taking part" in refused("invalid", c.check_visit, visit(3, second_visit=True))
+    assert "second visit(s)" in refused("conflict", c.check_close, CloseRequest(actor=MANAGER, note="结束"))
+    c.visit(visit(3, (4, 4), second_visit=True, participants=["cs_manager"]))
+    assert (c.state.second_visits_due, c.state.second_visits_done) == ([], [3])
+    assert "no second visit due" in refused("conflict", c.check_visit, visit(3, second_visit=True, actor=MANAGER))
+    assert len(c.state.visited) == 1  # a second visit is not a second household
+
+
+def test_V3_every_point_raised_is_handled_answered_or_opened_as_a_case():
+    c = campaign()
+    body = VisitBody(unit_id=1, mode="phone", items=[{"item": "维修", "score": 3}],
+                     points=[{"text": "车库灯不亮", "handling": "answered", "answer": "已报物业，明日修复"},
+                             {"text": "卫生间渗水", "handling": "repair", "trades": ["防水"],
+                              "requested_appointment": "2026-11-25T10:00:00+08:00"},
+                             {"text": "噪音扰民", "handling": "complaint", "category": "噪音"}])
+    assert "owner's details" in refused("invalid", c.check_visit, VisitRequest(visit=body, actor=STAFF))
+    c.visit(VisitRequest(visit=body, actor=STAFF, customer=OWNER))
+    effects = c.take_effects()
+    assert [e.handling for e in effects] == ["repair", "complaint"]
+    assert len({e.key for e in effects}) == 2
+    assert (c.state.points_raised, c.state.points_handled) == (3, 1)
+    c.point_case_opened("WX-2026-000001")
+    c.point_case_opened("TS-2026-000002")
+    assert campaign_summary(c.state)["points_handled_percent"] == 100.0
+    with pytest.raises(ValueError, match="needs the answer"):
+        VisitBody(unit_id=1, mode="phone", items=[{"item": "a", "score": 3}], points=[{"text": "x", "handling": "answered"}])
+
+
+def test_V3_spot_check_and_close_are_cs_managers():
+    c = campaign()
+    c.visit(visit(1))
+    check = SpotCheck(unit_ids=[1], result="表格完整")
+    assert "only cs_manager" in refused("forbidden", c.check_spot_check, SpotCheckRequest(check=check, actor=STAFF))
+    assert "not visited" in refused("invalid", c.check_spot_check,
+                                    SpotCheckRequest(check=SpotCheck(unit_ids=[2], result="x"), actor=MANAGER))
+    c.spot_check(SpotCheckRequest(check=check, actor=MANAGER))
+    assert "only cs_manager" in refused("forbidden", c.check_close, CloseRequest(actor=STAFF, note="x"))
+    c.close(CloseRequest(actor=MANAGER, note="覆盖不足，转下季度"), NOW)
+    report = campaign_summary(c.state)
+    assert (report["status"], report["spot_checks"], report["coverage_percent"]) == ("closed", 1, 10.0)
+    assert "is closed" in refused("conflict", c.check_visit, visit(2))
