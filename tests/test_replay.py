@@ -13,7 +13,7 @@ from tests.support import codec
 from worker import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
-EXPECTED = {"complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified",
+EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", "complaint_authority", "complaint_unjustified",
             "complaint_with_repair", "repair_warranty", "repair_paid_follow_up",
             "complaint_general_encrypted",  # recorded with the codec (P4), test keys of tests/support/codec.py
             "repair_reopened_two_evaluations", "repair_deposit_shortfall",

@@ -17,7 +17,7 @@ from aftersales.db import properties as register
 from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit
 from aftersales.properties import UnitRecord
 from aftersales.roles import Role
-from tests.workflows.helpers import _STARTED, running_worker, wait_for
+from tests.workflows.helpers import _STARTED, record_history, running_worker, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_messages import StartCampaign
 
@@ -76,6 +76,7 @@ async def test_V1_E1_short_coverage_escalates_after_the_end_date_and_closes_with
         report = await h.execute_update(CampaignWorkflow.close, CloseRequest(actor=MANAGER, note="覆盖不足，下月补访"))
         assert report["status"] == "closed"
         assert await h.result() == (await h.query(CampaignWorkflow.summary))
+        await record_history(h, "campaign_first_escalated")
     recipients = {rcpt for m in smtp_server.messages for rcpt in m.to}
     assert {"cs_manager@example.com", "deputy_gm@example.com", "gm@example.com"} <= recipients
     async with sessionmaker() as session:
