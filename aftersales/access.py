@@ -257,6 +257,12 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
     "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)
+    "import_properties": (R.cs_manager,),                                     # POST /admin/properties/import
+    "read_properties": (R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm,
+                        R.repair_lead, R.engineering),                        # GET /properties (owner phone masked)
+    "plan_campaign": (R.cs_manager,),                                         # POST /campaigns, spot-checks, close (V1–V3)
+    "visit": (R.cs_staff, R.butler, R.cs_manager),                            # POST /campaigns/{id}/visits (V3)
+    "read_campaigns": (R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm),  # GET /campaigns (V3)
 }
 
 

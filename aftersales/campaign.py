@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from aftersales import access
 from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
 from aftersales.case import Customer
@@ -39,8 +40,8 @@ ANNUAL_DEFAULT_SHARE = Decimal("0.10")
 SATISFIED_FROM = 4                     # K3: 4 or 5 of 5 counts as satisfied
 SERIOUSLY_DISSATISFIED = 2             # V3: any item ≤ 2 → a second visit with cs_manager
 
-CAMPAIGN_STAFF_ROLES = frozenset({Role.cs_staff, Role.butler, Role.cs_manager})
-CAMPAIGN_MANAGERS = frozenset({Role.cs_manager})
+CAMPAIGN_STAFF_ROLES = frozenset(access.ENDPOINTS["visit"])          # who visits (the one table, P1)
+CAMPAIGN_MANAGERS = frozenset(access.ENDPOINTS["plan_campaign"])     # who plans, spot-checks, closes
 
 
 class CampaignKind(StrEnum):

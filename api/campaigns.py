@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales.actions import Text
+from aftersales import access
 from aftersales.actor import Actor
 from aftersales.campaign import (
     CAMPAIGN_NO_PREFIX, CAMPAIGN_STAFF_ROLES, CampaignKind, CampaignRequest, CampaignState, CloseRequest, SpotCheck,
@@ -27,7 +28,6 @@ from aftersales.db import properties as register
 from aftersales.db.models import CampaignRow, Staff
 from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
 from aftersales.errors import Rejection
-from aftersales.roles import Role
 from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.deps import db_session
@@ -36,7 +36,9 @@ from workflows.campaign_messages import StartCampaign
 
 router = APIRouter(tags=["revisit campaigns"])
 
-READERS = (Role.cs_staff, Role.butler, Role.cs_manager, Role.deputy_gm, Role.gm)
+READERS = access.ENDPOINTS["read_campaigns"]
+PLANNERS = access.ENDPOINTS["plan_campaign"]
+VISITORS = access.ENDPOINTS["visit"]
 ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 CAMPAIGN_ID = r"^HF-\d{4}-\d{6}$"
 
@@ -90,7 +92,7 @@ async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, 
 @router.post("/campaigns", status_code=status.HTTP_201_CREATED, summary="Plan a revisit campaign (V1 first, V2 annual)")
 async def create_campaign(
     request: Request, body: CampaignRequest,
-    actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))],
+    actor: Annotated[Actor, Depends(require_roles(*PLANNERS))],
     session: Annotated[AsyncSession, Depends(db_session)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> dict[str, Any]:
@@ -147,7 +149,7 @@ async def get_campaign(campaign_id: str, request: Request,
 
 @router.post("/campaigns/{campaign_id}/visits", summary="Record one household's visit (V3)")
 async def record_visit(campaign_id: str, request: Request, body: VisitBody,
-                       actor: Annotated[Actor, Depends(require_roles(*CAMPAIGN_STAFF_ROLES))],
+                       actor: Annotated[Actor, Depends(require_roles(*VISITORS))],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
     customer = None
@@ -159,14 +161,14 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
 
 @router.post("/campaigns/{campaign_id}/spot-checks", summary="cs_manager's spot-check of survey forms (V3)")
 async def spot_check(campaign_id: str, request: Request, body: SpotCheck,
-                     actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))]) -> dict[str, Any]:
+                     actor: Annotated[Actor, Depends(require_roles(*PLANNERS))]) -> dict[str, Any]:
     _check_id(campaign_id)
     return await _update(request, campaign_id, CampaignWorkflow.spot_check, SpotCheckRequest(check=body, actor=actor))
 
 
 @router.post("/campaigns/{campaign_id}/close", summary="Close the campaign: the closing report (V3)")
 async def close_campaign(campaign_id: str, request: Request, body: CloseBody,
-                         actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))]) -> dict[str, Any]:
+                         actor: Annotated[Actor, Depends(require_roles(*PLANNERS))]) -> dict[str, Any]:
     _check_id(campaign_id)
     return await _update(request, campaign_id, CampaignWorkflow.close, CloseRequest(actor=actor, note=body.note))
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftersales import access
 from aftersales.actor import Actor
 from aftersales.db import properties as store
 from aftersales.properties import ImportProblem, parse_import, read_table
-from aftersales.roles import Role
 from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
@@ -21,8 +21,8 @@ router = APIRouter(tags=["property register"])
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 # Who reads the register: the roles that see every case (P2) and the repair side that visits homes.
-REGISTER_READERS = (Role.hotline, Role.cs_staff, Role.butler, Role.cs_manager, Role.deputy_gm, Role.gm,
-                    Role.repair_lead, Role.engineering)
+REGISTER_READERS = access.ENDPOINTS["read_properties"]
+IMPORTERS = access.ENDPOINTS["import_properties"]
 
 
 class ImportRefused(BaseModel):
@@ -54,7 +54,7 @@ class ProjectOccupancy(BaseModel):
              responses={422: {"model": ImportRefused, "description": "the file has errors: nothing was imported"}},
              summary="Import the property register from .xlsx or .csv (all or nothing; a re-import updates)")
 async def import_properties(request: Request, file: Annotated[UploadFile, File()],
-                            actor: Annotated[Actor, Depends(require_roles(Role.cs_manager))],
+                            actor: Annotated[Actor, Depends(require_roles(*IMPORTERS))],
                             session: Annotated[AsyncSession, Depends(db_session)]):
     content = await file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:

@@ -1,8 +1,8 @@
 """the property register (房产台账): units with sold / occupied flags, handover date and owner, and
 the log of imports; revisit campaigns, their households and visit forms (issue 10)
 
-Revision ID: 0003_properties
-Revises: 0002_accounts
+Revision ID: 0011_properties
+Revises: 0003_access
 Create Date: 2026-11-23
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_properties"
-down_revision: str | None = "0002_accounts"
+revision: str = "0011_properties"
+down_revision: str | None = "0003_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
