@@ -2,7 +2,7 @@
 the log of imports; revisit campaigns, their households and visit forms (issue 10)
 
 Revision ID: 0011_properties
-Revises: 0003_access
+Revises: 0010_reports
 Create Date: 2026-11-23
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_properties"
-down_revision: str | None = "0003_access"
+down_revision: str | None = "0010_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
