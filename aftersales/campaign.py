@@ -18,15 +18,16 @@ ids and counters only, so a campaign of 5,000 households stays small.
 
 import math
 import random
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from aftersales import access
-from aftersales.actions import ShortText, Text
+from aftersales.actions import NoteText, ShortText, Text
 from aftersales.actor import Actor
 from aftersales.case import Customer
 from aftersales.errors import conflict, forbidden, invalid
@@ -57,6 +58,20 @@ class CampaignStatus(StrEnum):
 Score = Annotated[int, Field(ge=1, le=5)]
 
 
+SHARE_PATTERN = r"^(0\.[0-9]{1,4}|1(\.0{1,4})?)$"
+
+
+def _plain_share(value):
+    """A share as a plain decimal string ("0.15"), as money is written: no spaces, signs or exponents."""
+    if isinstance(value, str) and not re.fullmatch(SHARE_PATTERN, value):
+        raise ValueError("write the share as a plain decimal between 0 and 1, e.g. \"0.15\"")
+    return value
+
+
+Share = Annotated[Decimal, BeforeValidator(_plain_share), Field(gt=0, le=1, decimal_places=4),
+                  WithJsonSchema({"type": "string", "pattern": SHARE_PATTERN, "examples": ["0.15"]})]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,8 +80,8 @@ class CampaignRequest(_Body):
     """POST /campaigns: V1 (`first`) or V2 (`annual`) for one project."""
     project: ShortText
     kind: CampaignKind
-    share: Decimal | None = Field(default=None, gt=0, le=1, decimal_places=4,
-                                  description="annual only: the share of households to sample (0.10–1)")
+    share: Share | None = Field(default=None, description="annual only: the share of households to sample "
+                                "(0.10–1), a plain decimal string such as \"0.15\"")
     starts_on: date
     ends_on: date
     staff: list[ShortText] = Field(min_length=1, max_length=50, description="usernames of the visiting staff")
@@ -91,7 +106,7 @@ class RaisedPoint(_Body):
     """A point the owner raised (V3): opened as a case, or answered and closed at once."""
     text: Text
     handling: Literal["complaint", "repair", "answered"]
-    answer: str | None = Field(default=None, max_length=2000, description="required when handling is answered")
+    answer: NoteText | None = Field(default=None, description="required when handling is answered")
     category: ShortText | None = Field(default=None, description="complaint: its category")
     trades: list[ShortText] | None = Field(default=None, max_length=10, description="repair: its trades")
     requested_appointment: AwareDatetime | None = Field(default=None, description="repair: the owner's time")
@@ -112,7 +127,7 @@ class VisitBody(_Body):
     unit_id: int
     mode: Literal["in_person", "phone"]
     items: list[SurveyItem] = Field(min_length=1, max_length=30)
-    comments: str | None = Field(default=None, max_length=4000)
+    comments: Text | None = None
     points: list[RaisedPoint] = Field(default=[], max_length=20)
     second_visit: bool = Field(default=False, description="the second visit to a seriously dissatisfied owner")
     participants: list[ShortText] = Field(default=[], max_length=10, description="others who took part")

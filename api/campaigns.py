@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales.actions import Text
+from aftersales.actions import SHORT_TEXT_PATTERN, Text
 from aftersales import access
 from aftersales.actor import Actor
 from aftersales.campaign import (
@@ -132,7 +132,7 @@ async def create_campaign(
 @router.get("/campaigns", summary="Campaigns from the read model, newest first")
 async def list_campaigns(actor: Annotated[Actor, Depends(require_roles(*READERS))],
                          session: Annotated[AsyncSession, Depends(db_session)],
-                         project: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
+                         project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None) -> list[dict[str, Any]]:
     stmt = select(CampaignRow).order_by(CampaignRow.campaign_id.desc()).limit(200)
     if project is not None:
         stmt = stmt.where(CampaignRow.project == project)

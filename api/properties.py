@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
+from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.db import properties as store
 from aftersales.properties import ImportProblem, parse_import, read_table
@@ -76,7 +77,7 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
 @router.get("/properties", response_model=list[ProjectOccupancy], summary="Projects: units, sold, occupied")
 async def projects(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READERS))],
                    session: Annotated[AsyncSession, Depends(db_session)],
-                   project: Annotated[str | None, Query(max_length=128)] = None) -> list[ProjectOccupancy]:
+                   project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None) -> list[ProjectOccupancy]:
     return [ProjectOccupancy(project=o.project, units=o.units, sold=o.sold, occupied=o.occupied,
                              occupied_percent=round(100 * o.occupied_share, 1))
             for o in await store.occupancy(session, project)]
@@ -85,8 +86,8 @@ async def projects(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READE
 @router.get("/properties/units", response_model=list[UnitOut], summary="The units of a project (owner phone masked)")
 async def units(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READERS))],
                 session: Annotated[AsyncSession, Depends(db_session)],
-                project: Annotated[str, Query(min_length=1, max_length=128)],
-                building: Annotated[str | None, Query(max_length=64)] = None) -> list[UnitOut]:
+                project: Annotated[str, Query(min_length=1, max_length=128, pattern=SHORT_TEXT_PATTERN)],
+                building: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None) -> list[UnitOut]:
     rows = await store.list_units(session, project, building)
     if not rows and not await store.occupancy(session, project):
         raise HTTPException(404, f"no project {project!r} in the property register")

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
@@ -22,13 +22,14 @@ router = APIRouter(tags=["reports"])
 
 # Aggregates over every case: for roles that see every case (P2) and run or oversee the department.
 READERS = access.ENDPOINTS["reports"]
+PERIOD_PATTERN = r"^[0-9]{4}(-[0-9]{2}|-W[0-9]{2}|Q[1-4])?$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ReportKind
-    period: str
+    period: Annotated[str, Field(pattern=PERIOD_PATTERN, examples=["2026-11", "2026-W48", "2026Q4", "2026"])]
 
 
 class ReportListItem(BaseModel):
@@ -64,7 +65,7 @@ async def create_report(request: Request, body: ReportRequest,
 async def list_reports(actor: Annotated[Actor, Depends(require_roles(*READERS))],
                        session: Annotated[AsyncSession, Depends(db_session)],
                        kind: Annotated[ReportKind | None, Query()] = None,
-                       period: Annotated[str | None, Query(max_length=16)] = None) -> list[ReportListItem]:
+                       period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None) -> list[ReportListItem]:
     return [ReportListItem(id=r.id, kind=r.kind, period=r.period, title=r.data["title"],
                            generated_at=r.generated_at.isoformat(), generated_by=r.generated_by)
             for r in await store.find(session, kind.value if kind else None, period)]

@@ -222,7 +222,7 @@ async def test_the_openapi_document_declares_the_problems(client, settings):
 
 
 def free_text_properties(schema: dict, components: dict, seen: set[str] | None = None):
-    """Every string property of a request schema that is free text (no enum, const, format)."""
+    """Every string property of a request schema that is free text (no enum, const, format; not a file)."""
     seen = set() if seen is None else seen
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
@@ -237,7 +237,7 @@ def free_text_properties(schema: dict, components: dict, seen: set[str] | None =
                                                                schema.get("additionalProperties") or {}]:
         if isinstance(sub, dict) and sub:
             yield from free_text_properties(sub, components, seen)
-    if schema.get("type") == "string" and not {"enum", "const", "format"} & set(schema):
+    if schema.get("type") == "string" and not {"enum", "const", "format", "contentMediaType"} & set(schema):
         yield schema
 
 
