@@ -12,7 +12,7 @@ from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.db import properties as store
-from aftersales.properties import ImportProblem, parse_import, read_table
+from aftersales.properties import parse_import, read_table
 from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
@@ -24,11 +24,6 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 # Who reads the register: the roles that see every case (P2) and the repair side that visits homes.
 REGISTER_READERS = access.ENDPOINTS["read_properties"]
 IMPORTERS = access.ENDPOINTS["import_properties"]
-
-
-class ImportRefused(BaseModel):
-    detail: str
-    errors: list[ImportProblem]
 
 
 class UnitOut(BaseModel):
@@ -52,7 +47,6 @@ class ProjectOccupancy(BaseModel):
 
 
 @router.post("/admin/properties/import", response_model=store.ImportResult,
-             responses={422: {"model": ImportRefused, "description": "the file has errors: nothing was imported"}},
              summary="Import the property register from .xlsx or .csv (all or nothing; a re-import updates)")
 async def import_properties(request: Request, file: Annotated[UploadFile, File()],
                             actor: Annotated[Actor, Depends(require_roles(*IMPORTERS))],
