@@ -1,7 +1,7 @@
 """reports (K1–K3): every generated report with its figures and definitions
 
 Revision ID: 0010_reports
-Revises: 0006_intake
+Revises: 0007_access_contractor_id
 Create Date: 2026-11-23
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_reports"
-down_revision: str | None = "0006_intake"
+down_revision: str | None = "0007_access_contractor_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
