@@ -53,22 +53,27 @@ def _handle(request: Request, campaign_id: str):
 
 
 async def _summary(request: Request, session: AsyncSession, campaign_id: str) -> dict[str, Any]:
+    """Live from the workflow; when Temporal cannot answer (no longer keeps it, no worker polls, busy) the
+    last projected progress from the read model, marked `"source": "register"`; 404 / 503 otherwise."""
     handle = _handle(request, campaign_id)
+    problem: HTTPException | None = None
     for _ in range(50):
         try:
             return await handle.query(CampaignWorkflow.summary)
         except WorkflowQueryFailedError as e:
-            if "still being opened" not in str(e):
-                raise HTTPException(503, f"campaign {campaign_id} cannot be read now: {e}") from None
-            await asyncio.sleep(0.2)
+            if "still being opened" in str(e):
+                await asyncio.sleep(0.2)
+                continue
+            problem = HTTPException(503, f"campaign {campaign_id} cannot be read now: {e}", headers={"Retry-After": "5"})
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                row = await session.get(CampaignRow, campaign_id)
-                if row is None:
-                    raise HTTPException(404, f"no campaign {campaign_id}") from None
-                return {**row.summary, "source": "register"}
-            raise HTTPException(503, f"Temporal is not reachable: {e.message}") from None
-    raise HTTPException(503, f"campaign {campaign_id} is still being planned; try again in a moment")
+            problem = (HTTPException(404, f"no campaign {campaign_id}") if e.status == RPCStatusCode.NOT_FOUND else
+                       HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}))
+        break
+    row = await session.get(CampaignRow, campaign_id)
+    if row is not None:
+        return {**row.summary, "source": "register"}
+    raise problem or HTTPException(503, f"campaign {campaign_id} is still being planned; try again in a moment",
+                                   headers={"Retry-After": "2"})
 
 
 async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:
