@@ -68,6 +68,7 @@ COMPLAINT_ACTIONS: dict[str, Act] = {
     "authority_reply": act(R.cs_manager),
     "open_repair": act(R.cs_staff, R.cs_manager),
     "close": act(R.cs_staff, R.cs_manager),
+    "record_compensation_paid": act(R.finance),               # A1 (v3): the compensation paid
 }
 
 REPAIR_ACTIONS: dict[str, Act] = {
@@ -87,6 +88,10 @@ REPAIR_ACTIONS: dict[str, Act] = {
     "decide": APPROVER,
     "pay": act(R.finance),
     "progress_note": act(R.butler, R.cs_staff),
+    "quote": act(R.cs_staff, R.repair_lead),                  # R3 (v3): the paid-service path
+    "accept_quote": act(R.cs_staff, R.butler, R.repair_lead),
+    "decline_quote": act(R.cs_staff, R.butler, R.repair_lead),
+    "record_service_payment": act(R.finance),
 }
 
 ACTIONS: dict[str, dict[str, Act]] = {"complaint": COMPLAINT_ACTIONS, "repair": REPAIR_ACTIONS}
@@ -165,9 +170,19 @@ def reached_roles(view: Mapping[str, Any]) -> list[Role]:
     for d in view.get("deadlines") or []:
         roles.update(d.get("owners") or [])
     roles.update(t.get("role") for t in view.get("timeline") or [])
-    if view.get("status") in _FINANCE_STATUSES or view.get("payment"):
+    if view.get("status") in _FINANCE_STATUSES or view.get("payment") or _money_for_finance(view):
         roles.add(R.finance.value)
     return sorted((r for r in SEES_REACHED if r.value in roles), key=lambda r: r.value)
+
+
+def _money_for_finance(view: Mapping[str, Any]) -> bool:
+    """Money finance handles outside a settlement: a complaint's approved compensation (A1, rules v3) or
+    the fee of an owner-paid repair the owner accepted (R3)."""
+    if view.get("quote_acceptance") or view.get("compensation_payment"):
+        return True
+    return (view.get("case_type") == "complaint" and bool(view.get("a1"))
+            and any(a.get("purpose") == "complaint_solution" and a.get("status") == "approved"
+                    for a in view.get("approvals") or []))
 
 
 def case_facts(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -263,6 +278,9 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "plan_campaign": (R.cs_manager,),                                         # POST /campaigns, spot-checks, close (V1–V3)
     "visit": (R.cs_staff, R.butler, R.cs_manager),                            # POST /campaigns/{id}/visits (V3)
     "read_campaigns": (R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm),  # GET /campaigns (V3)
+    "admin_fee_schedule": (R.cs_manager,),                                    # PUT /admin/fee-schedule (R3)
+    "read_money_reports": (R.cs_manager, R.cs_staff, R.finance, R.auditor, R.repair_lead,
+                           R.deputy_gm, R.gm),                                # paid services (R3), compensation (A1)
 }
 
 

@@ -11,6 +11,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
+from aftersales.fees import ExtraItem, FeeSchedule, PaymentMethod, QuoteItem
 from aftersales.roles import Role
 
 # ---- the types every request body is made of (issue 7 §7) ----------------------------------------
@@ -213,10 +214,17 @@ class OpenRepair(_Action):
     paid_service: Flag = False
 
 
+class RecordCompensationPaid(_Action):
+    """A1: finance records the approved compensation as paid to the owner, with its reference."""
+    action: Literal["record_compensation_paid"]
+    amount: Money
+    reference: ShortText
+
+
 ComplaintAction = Union[
     Classify, AssignHandler, DepartmentFeedback, ProposeSolution, Decide, InformCustomer,
     RecordSatisfaction, Summarise, ProgressNote, MarkMajor, RecordMeeting, FileSpecialReport,
-    AuthorityReply, OpenRepair, Close,
+    AuthorityReply, OpenRepair, Close, RecordCompensationPaid,
 ]
 
 
@@ -265,6 +273,46 @@ class RecordFeeAcceptance(_Action):
     action: Literal["record_fee_acceptance"]
     fee: Money
     accepted: Flag
+
+
+class Quote(_Action):
+    """R3 (paid service, 有偿服务): the fee told to the owner, items × quantities from the published fee
+    schedule plus any extra item with its reason. The API prices it from the current schedule version
+    (`schedule`, filled in by the API: a value sent by a client is replaced)."""
+    action: Literal["quote"]
+    items: list[QuoteItem] = Field(default=[], max_length=50)
+    extras: list[ExtraItem] = Field(default=[], max_length=20)
+    schedule: FeeSchedule | None = Field(default=None, description="set by the API from the fee schedule")
+
+    @model_validator(mode="after")
+    def _something_to_quote(self) -> "Quote":
+        if not self.items and not self.extras:
+            raise ValueError("a quote needs at least one item from the fee schedule or an extra item (R3)")
+        codes = [i.code for i in self.items]
+        if len(set(codes)) != len(codes):
+            raise ValueError("each fee-schedule item appears once in a quote; give its quantity")
+        return self
+
+
+class AcceptQuote(_Action):
+    """R3: the owner accepted the quote and signed the repair slip (维修单): who signed, when."""
+    action: Literal["accept_quote"]
+    signed_by: ShortText = Field(description="the name of the owner (or the owner's agent) who signed")
+    signed_at: AwareDatetime
+
+
+class DeclineQuote(_Action):
+    """R3: the owner declined the fee; the case ends as declined (still counted)."""
+    action: Literal["decline_quote"]
+    reason: Text
+
+
+class RecordServicePayment(_Action):
+    """R3: finance records the owner's payment of the quoted fee: amount, method and receipt number."""
+    action: Literal["record_service_payment"]
+    amount: Money
+    method: PaymentMethod
+    receipt_no: ShortText
 
 
 class Dispatch(_Action):
@@ -357,6 +405,7 @@ class Pay(_Action):
 RepairAction = Union[
     AgreeAppointment, RecordArrival, RecordSurvey, SignSurvey, RecordFeeAcceptance, Dispatch, ExtendDeadline,
     CompleteWork, Inspect, OwnerSignOff, Revisit, FollowUp, CostStatement, Pay, Decide, ProgressNote,
+    Quote, AcceptQuote, DeclineQuote, RecordServicePayment,
 ]
 
 CaseAction = Annotated[Union[ComplaintAction, RepairAction], Field(discriminator="action")]

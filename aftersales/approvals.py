@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aftersales.actor import Actor
 from aftersales.errors import conflict, forbidden, invalid
@@ -29,6 +29,7 @@ SETTLEMENT_CS_MANAGER_LIMIT = Decimal("20000")
 class ApprovalStep(BaseModel):
     role: Role
     kind: StepKind = "approve"
+    covers: list[str] = Field(default=[], description="the rules this step answers (e.g. A2 and A1 in one step)")
     decision: Decision | None = None
     by: str | None = None
     at: datetime | None = None
@@ -36,16 +37,23 @@ class ApprovalStep(BaseModel):
 
 
 def route_repair_cost(amount: Decimal) -> list[ApprovalStep]:
-    """A1: the approvers of a repair cost, in order."""
+    """A1: the approvers of a repair cost (or a complaint's compensation), in order."""
     if amount <= COST_CS_MANAGER_LIMIT:
-        return [ApprovalStep(role=Role.cs_manager)]
+        return [ApprovalStep(role=Role.cs_manager, covers=["A1"])]
     steps = [
-        ApprovalStep(role=Role.deputy_chief_engineer, kind="review"),
-        ApprovalStep(role=Role.deputy_gm),
+        ApprovalStep(role=Role.deputy_chief_engineer, kind="review", covers=["A1"]),
+        ApprovalStep(role=Role.deputy_gm, covers=["A1"]),
     ]
     if amount > COST_DEPUTY_GM_LIMIT:
-        steps.append(ApprovalStep(role=Role.gm))
+        steps.append(ApprovalStep(role=Role.gm, covers=["A1"]))
     return steps
+
+
+def a1_band(amount: Decimal) -> str:
+    """A1's band of an amount, by its PRC reading (1,000.00 cs_manager's; 10,000.00 the middle band's)."""
+    if amount <= COST_CS_MANAGER_LIMIT:
+        return "cs_manager"
+    return "deputy_gm" if amount <= COST_DEPUTY_GM_LIMIT else "gm"
 
 
 def route_settlement_audit(amount: Decimal, rules_version: int = 2) -> list[ApprovalStep]:
@@ -55,14 +63,104 @@ def route_settlement_audit(amount: Decimal, rules_version: int = 2) -> list[Appr
     return [ApprovalStep(role=role, kind="audit")]
 
 
+def route_settlement(amount: Decimal, order_type: str, approvals: list["Approval"],
+                     rules_version: int) -> list[ApprovalStep]:
+    """A2 + A3 + A1 (rules v3): the audit by amount (A2), the contractor's confirmation of a type-A
+    settlement and deputy_chief_engineer's (A3), then whatever A1 still misses for this amount — the
+    amount the company finally pays — each role asked once."""
+    steps = [s.model_copy(update={"covers": ["A2"]}) for s in route_settlement_audit(amount, rules_version)]
+    if order_type == "A":
+        steps.append(ApprovalStep(role=Role.contractor, kind="confirm", covers=["A3"]))
+    steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm", covers=["A3"]))
+    return merge_steps(steps, a1_missing(amount, approvals))
+
+
 def route_complaint_solution(major: bool) -> list[ApprovalStep]:
     """C7: cs_manager approves a general complaint's solution, gm a major one's."""
     return [ApprovalStep(role=Role.gm if major else Role.cs_manager)]
 
 
+def route_compensation(compensation: Decimal, major: bool) -> list[ApprovalStep]:
+    """C7 + A1 (rules v3): the solution's own approver (C7) and the A1 band of the compensation the
+    company pays, each role asked once. A general complaint: cs_manager first (C7, and A1 up to 1,000),
+    then the band's approvers. A major complaint: gm decides last whatever the amount; as in A1, where a
+    higher band's approvers replace cs_manager, gm's approval stands in for the cs_manager band."""
+    if compensation <= 0:
+        return route_complaint_solution(major)
+    c7 = route_complaint_solution(major)[0]
+    c7.covers = ["C7"]
+    band = route_repair_cost(compensation)
+    if not major:
+        return merge_steps([c7], band)
+    return merge_steps([s for s in band if s.role != Role.cs_manager], [c7])
+
+
+def route_unjustified_ruling() -> list[ApprovalStep]:
+    """C2 (rules v3): cs_manager rules a complaint unjustified (呈报上级主管裁定) before it closes."""
+    return [ApprovalStep(role=Role.cs_manager, kind="approve", covers=["C2"])]
+
+
 def route_complaint_summary() -> list[ApprovalStep]:
     """C7: a major complaint's summary and measures are approved by gm."""
     return [ApprovalStep(role=Role.gm)]
+
+
+def merge_steps(first: list[ApprovalStep], then: list[ApprovalStep]) -> list[ApprovalStep]:
+    """One route from two: the steps of `first`, then those of `then`; a role already on the route
+    decides once, its step answering both rules (A4: one decision per role)."""
+    steps = [s.model_copy(deep=True) for s in first]
+    for extra in then:
+        same = next((s for s in steps if s.role == extra.role), None)
+        if same is None:
+            steps.append(extra.model_copy(deep=True))
+        else:
+            same.covers = [*same.covers, *(c for c in extra.covers if c not in same.covers)]
+    return steps
+
+
+class A1Status(BaseModel):
+    """What the case view shows of A1 for the amount the company will pay: the band, the approvers it
+    needs, who has approved and who is still missing."""
+    amount: Decimal
+    band: str
+    required: list[Role]
+    done: list[Role]
+    missing: list[Role]
+
+
+def a1_given(approvals: list["Approval"]) -> tuple[set[Role], Decimal | None]:
+    """A1 approvals already given on a case: the roles whose A1 step was approved (in a route approved
+    as a whole, or still running; a rejected route's approvals do not count), and the highest amount a
+    whole route approved."""
+    roles: set[Role] = set()
+    highest: Decimal | None = None
+    for a in approvals:
+        if a.status not in ("approved", "pending"):
+            continue
+        a1_steps = [s for s in a.steps if "A1" in s.covers or (not s.covers and a.rule == "A1")]
+        if not a1_steps:
+            continue
+        roles |= {s.role for s in a1_steps if s.decision == "approve"}
+        if a.status == "approved" and a.amount is not None and (highest is None or a.amount > highest):
+            highest = a.amount
+    return roles, highest
+
+
+def a1_missing(amount: Decimal, approvals: list["Approval"]) -> list[ApprovalStep]:
+    """A1 on the amount finally paid (rules v3): the steps of `amount`'s band not yet given. An amount
+    within a band already approved as a whole needs nothing more; otherwise a role that has approved
+    an A1 step on this case is not asked again, and the band's other approvers are."""
+    roles, highest = a1_given(approvals)
+    if highest is not None and amount <= highest:
+        return []
+    return [s for s in route_repair_cost(amount) if s.role not in roles]
+
+
+def a1_status(amount: Decimal, approvals: list["Approval"]) -> A1Status:
+    required = [s.role for s in route_repair_cost(amount)]
+    missing = {s.role for s in a1_missing(amount, approvals)}
+    return A1Status(amount=amount, band=a1_band(amount), required=required,
+                    done=[r for r in required if r not in missing], missing=[r for r in required if r in missing])
 
 
 class Approval(BaseModel):

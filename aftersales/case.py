@@ -7,6 +7,7 @@ only waits, runs activities and records. Subclasses add their own actions as `on
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
@@ -73,8 +74,11 @@ class CaseConfig(BaseModel):
 # pins the version at open (`workflows.case_workflow.opening_rules_version`), so a case opened before
 # a change replays and runs on to its end under the rules it was opened with.
 #   1: the rules the first release shipped (cases opened before 2026-11-23)
-#   2: domain.md of 2026-11-23 (P1–P4, A1 on the amount finally paid, R3 paid path, R9, A3, C2, T2, T4)
-CURRENT_RULES_VERSION = 2
+#   2: domain.md of 2026-11-23 (P1–P4, R9, A3, T2, T4)
+#   3: the money paths of the same domain.md (issue 8 §1–3, §6): A1 on the amount finally paid, C2's
+#      ruling by cs_manager, compensation by the A1 bands and paid by finance, the R3 paid path. A version
+#      of its own because cases were opened (and histories recorded) under 2 before it landed.
+CURRENT_RULES_VERSION = 3
 
 
 @dataclass
@@ -216,6 +220,10 @@ class CaseState(BaseModel):
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+    def a1_amount(self) -> Decimal | None:
+        """The amount the company will pay, to which A1's bands apply (None: no company money)."""
+        return None
 
     @property
     def escalation_level(self) -> int:

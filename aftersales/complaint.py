@@ -1,9 +1,14 @@
 """The complaint procedure (投诉处理), rules C1–C11, as a pure state machine.
 
-    registered ─classify─┬─ unjustified: reply, closed (C2)
+    registered ─classify─┬─ unjustified: reply, closed (C2; rules v3: unjustified_review ─decide(cs_manager)─
+                         │    approve: closed / send back with a reason: registered)
                          └─ assigned ─department_feedback─ investigated ─propose_solution─
     awaiting_approval ─decide─ approved ─inform_customer─ customer_informed ─record_satisfaction─
     satisfaction_recorded ─summarise─ summarised (major: summary_review ─decide(gm)─ summarised) ─close─ closed
+
+Compensation (rules v3): the solution's route is C7's approver plus the A1 band of the compensation
+(gm last for a major complaint, whatever the amount); `finance` records it paid, with a reference,
+before the case closes (record_compensation_paid).
 
 Deadlines: opinion to the customer 3 working days from receipt (C4), close 7 days from receipt (C6),
 progress note every 4 working hours (C5), department feedback 3 working days from classification
@@ -23,9 +28,12 @@ from aftersales import access
 from aftersales import actions as A
 from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
-from aftersales.approvals import route_complaint_solution, route_complaint_summary
+from aftersales.approvals import (
+    route_compensation, route_complaint_solution, route_complaint_summary, route_unjustified_ruling,
+)
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect
-from aftersales.errors import conflict, forbidden
+from aftersales.errors import conflict, forbidden, invalid
+from aftersales.messages import yuan
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 
@@ -49,6 +57,7 @@ class Channel(StrEnum):
 
 class ComplaintStatus(StrEnum):
     registered = "registered"
+    unjustified_review = "unjustified_review"   # C2 (v3): cs_manager rules on the unjustified classification
     assigned = "assigned"
     investigated = "investigated"
     awaiting_approval = "awaiting_approval"
@@ -71,6 +80,14 @@ class ComplaintIntake(BaseModel):
     group_complaint: StrictBool = False
 
 
+class CompensationPayment(BaseModel):
+    """A1 (v3): finance paid the owner the approved compensation: amount, reference, who, when."""
+    amount: Decimal
+    reference: str
+    by: str
+    at: datetime
+
+
 class ComplaintState(CaseState):
     case_type: CaseType = CaseType.complaint
     channel: Channel
@@ -82,6 +99,7 @@ class ComplaintState(CaseState):
     findings: str | None = None
     solution: str | None = None
     compensation: Decimal | None = None
+    compensation_payment: CompensationPayment | None = None
     customer_message: str | None = None
     satisfaction_comment: str | None = None
     summary: str | None = None
@@ -98,6 +116,16 @@ class ComplaintState(CaseState):
     repairs_requested: int = 0
     linked_case_no: str | None = Field(default=None, description="the repair this complaint opened")
     linked_status: str | None = Field(default=None, description="that repair's status, as it reports it")
+
+    def a1_amount(self) -> Decimal | None:
+        """A1 (v3): the compensation the company pays the owner, if any."""
+        if self.rules_version >= 3 and self.compensation:
+            return self.compensation
+        return None
+
+    @property
+    def compensation_owed(self) -> bool:
+        return self.a1_amount() is not None and self.compensation_payment is None
 
 
 class OpenLinkedRepair(BaseModel):
@@ -181,6 +209,14 @@ class ComplaintCase(CaseMachine):
         s.category, s.department, s.justified = a.category, a.department, a.justified
         if not a.justified:
             s.reply = a.reply
+            if s.rules_version >= 3:  # C2: closes only once cs_manager has ruled it unjustified
+                s.status = _S.unjustified_review
+                n = sum(1 for ap in s.approvals if ap.purpose == "unjustified") + 1
+                self.note(ctx, "classified", f"定为不成立投诉（业主自身原因），拟答复：{a.reply}；呈报客服经理裁定 (C2)",
+                          actor)
+                self.request_approval(ctx, actor, id=f"unjustified-{n}", purpose="unjustified", rule="C2",
+                                      subject=f"不成立投诉裁定 {s.case_no}", steps=route_unjustified_ruling())
+                return
             self.note(ctx, "classified", f"not justified (owner's own cause); replied: {a.reply} (C2)", actor)
             self.meet(ctx, "opinion")
             self._close(ctx, "unjustified")
@@ -238,9 +274,11 @@ class ComplaintCase(CaseMachine):
         s.solution_round += 1
         self.meet(ctx, "solution")
         self.note(ctx, "solution", f"solution proposed (compensation {a.compensation} yuan): {a.solution} (C4)", actor)
-        self.request_approval(ctx, actor, id=f"solution-{s.solution_round}", purpose="complaint_solution", rule="C7",
-                              subject=f"solution for {s.case_no}", steps=route_complaint_solution(s.major),
-                              amount=a.compensation)
+        steps, rule = route_complaint_solution(s.major), "C7"
+        if s.rules_version >= 3 and a.compensation > 0:  # A1: compensation follows the cost bands
+            steps, rule = route_compensation(a.compensation, s.major), "C7/A1"
+        self.request_approval(ctx, actor, id=f"solution-{s.solution_round}", purpose="complaint_solution", rule=rule,
+                              subject=f"solution for {s.case_no}", steps=steps, amount=a.compensation)
 
     def on_decide(self, a: A.Decide, actor: Actor, ctx: Ctx) -> None:
         approval = self.decide_pending(ctx, actor, a.decision, a.reason)
@@ -251,11 +289,25 @@ class ComplaintCase(CaseMachine):
             elif approval.status != "pending":
                 s.status = _S.investigated
                 self._solution_deadline(ctx)
+            if approval.status == "approved" and s.compensation_owed:
+                self.notify([Role.finance], "待支付投诉补偿 compensation to pay",
+                            f"投诉 {s.case_no} 的补偿 {yuan(s.compensation or Decimal(0))} 已批准，请支付并登记凭证号 (A1)。",
+                            "A1 compensation approved")
         elif approval.purpose == "complaint_summary":
             if approval.status == "approved":
                 s.status = _S.summarised
             elif approval.status != "pending":
                 s.status = _S.satisfaction_recorded
+        elif approval.purpose == "unjustified":
+            if approval.status == "approved":
+                self.note(ctx, "unjustified", f"客服经理裁定投诉不成立，已答复业主：{s.reply} (C2)", actor)
+                self.meet(ctx, "opinion")
+                self._close(ctx, "unjustified")
+            elif approval.status != "pending":
+                s.status, s.justified, s.reply = _S.registered, None, None
+                self.note(ctx, "unjustified_returned", f"客服经理退回不成立认定：{a.reason}；请重新分类 (C2)", actor)
+                self.notify([Role.cs_staff], "不成立认定被退回 classification sent back",
+                            f"投诉 {s.case_no}：{a.reason}（请重新分类，C2）", "C2 sent back")
 
     # ---- C7: customer, satisfaction, summary ------------------------------------------------
     def on_inform_customer(self, a: A.InformCustomer, actor: Actor, ctx: Ctx) -> None:
@@ -332,6 +384,8 @@ class ComplaintCase(CaseMachine):
             missing.append("the emergency meeting record (C8)")
         if s.major and s.special_report is None:
             missing.append("the special report (C8)")
+        if s.compensation_owed:
+            missing.append(f"finance to record the compensation {yuan(s.compensation or Decimal(0))} as paid (A1)")
         if s.repairs_requested and s.linked_status != "closed":
             missing.append(f"the linked repair {s.linked_case_no or '(being opened)'} to close "
                            f"(now {s.linked_status or 'being opened'})")
@@ -339,6 +393,22 @@ class ComplaintCase(CaseMachine):
             raise conflict("cannot close yet; missing " + "; ".join(missing))
         self.note(ctx, "closed", f"closed: {a.outcome_note} (C10)", actor)
         self._close(ctx, "resolved")
+
+    # ---- A1: the compensation paid ----------------------------------------------------------
+    def on_record_compensation_paid(self, a: A.RecordCompensationPaid, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if s.a1_amount() is None:
+            raise conflict("this complaint owes no compensation (A1)")
+        approval = next((ap for ap in reversed(s.approvals) if ap.purpose == "complaint_solution"), None)
+        if approval is None or approval.status != "approved":
+            raise conflict("the compensation is not approved yet: every approver of its band decides first (A1)")
+        if s.compensation_payment is not None:
+            raise conflict(f"the compensation was already recorded as paid (reference {s.compensation_payment.reference})")
+        if a.amount != s.compensation:
+            raise invalid(f"the payment {a.amount} must equal the approved compensation {s.compensation} (A1)")
+        s.compensation_payment = CompensationPayment(amount=a.amount, reference=a.reference, by=actor.username,
+                                                     at=ctx.now)
+        self.note(ctx, "compensation_paid", f"财务已支付补偿 {yuan(a.amount)}，凭证号 {a.reference} (A1)", actor)
 
     # ---- complaint -> repair ----------------------------------------------------------------
     def on_open_repair(self, a: A.OpenRepair, actor: Actor, ctx: Ctx) -> None:

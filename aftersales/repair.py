@@ -34,11 +34,12 @@ from aftersales import access
 from aftersales import actions as A
 from aftersales.actions import Instant, ShortText, Text
 from aftersales.actor import Actor
-from aftersales.approvals import ApprovalStep, route_repair_cost, route_settlement_audit
+from aftersales.approvals import ApprovalStep, a1_missing, route_repair_cost, route_settlement, route_settlement_audit
 from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import beijing, role_title, yuan
 from aftersales.money import DeductionOutcome
+from aftersales.fees import PAYMENT_METHODS_CN, PaymentMethod, PricedQuote, price_quote
 from aftersales.roles import Role
 
 CASE_NO_PREFIX = "WX"  # 维修
@@ -63,6 +64,8 @@ class RepairStatus(StrEnum):
     survey_returned = "survey_returned"      # cost rejected or changes asked: re-record the survey (A1)
     cost_approval = "cost_approval"          # waiting for the A1 approvers
     surveyed = "surveyed"                    # survey complete and cost approved: ready to dispatch
+    quoted = "quoted"                        # R3 (v3) paid service: quoted from the fee schedule, owner to answer
+    quote_accepted = "quote_accepted"        # R3 (v3): the owner signed the repair slip (维修单): ready to dispatch
     in_progress = "in_progress"              # dispatched (R4, R5)
     awaiting_inspection = "awaiting_inspection"
     inspected = "inspected"                  # both inspections passed; the owner signs off (R6)
@@ -225,6 +228,30 @@ class RevisitRecord(BaseModel):
     at: datetime
 
 
+class QuoteRecord(PricedQuote):
+    """R3: the quote told to the owner, with the prices of the schedule version it was made from."""
+    round: int
+    by: str
+    at: datetime
+
+
+class QuoteAcceptance(BaseModel):
+    """R3: the owner accepted the fee and signed the repair slip (维修单)."""
+    signed_by: str
+    signed_at: datetime
+    recorded_by: str
+    recorded_at: datetime
+
+
+class ServicePayment(BaseModel):
+    """R3: the owner's payment, recorded by finance with its receipt number."""
+    amount: Decimal
+    method: PaymentMethod
+    receipt_no: str
+    by: str
+    at: datetime
+
+
 class Payment(BaseModel):
     amount: Decimal
     reference: str
@@ -263,11 +290,29 @@ class RepairState(CaseState):
     settled_amount: Decimal | None = None
     payment: Payment | None = None
     deduction: DeductionRecord | None = None
+    quote: QuoteRecord | None = None
+    quote_acceptance: QuoteAcceptance | None = None
+    service_payment: ServicePayment | None = None
+    decline_reason: str | None = None
+
+    @property
+    def paid_path(self) -> bool:
+        """R3 (rules v3): an owner-paid repair runs its own path: quote, acceptance, owner's payment."""
+        return self.paid_service and self.rules_version >= 3
+
+    def a1_amount(self) -> Decimal | None:
+        """A1 applies to the latest amount: the settlement, else the cost statement, else the estimate."""
+        if self.paid_path:
+            return None  # R3: the owner pays; no company cost approval
+        for amount in (self.settled_amount, self.cost_statement, self.survey.estimate if self.survey else None):
+            if amount is not None:
+                return amount
+        return None
 
 
 _S = RepairStatus
 _BEFORE_SURVEY = (_S.registered, _S.scheduled, _S.surveying, _S.survey_returned)
-_BEFORE_DISPATCH = (*_BEFORE_SURVEY, _S.cost_approval, _S.surveyed)
+_BEFORE_DISPATCH = (*_BEFORE_SURVEY, _S.cost_approval, _S.surveyed, _S.quoted, _S.quote_accepted)
 _OWNER_WAITING = (*_BEFORE_DISPATCH, _S.in_progress, _S.awaiting_inspection, _S.inspected)
 _WORK_OPEN = (_S.in_progress, _S.awaiting_inspection)
 
@@ -347,6 +392,7 @@ class RepairCase(CaseMachine):
 
     # ---- R2/R3: survey and its co-signature ---------------------------------------------------
     def on_record_survey(self, a: A.RecordSurvey, actor: Actor, ctx: Ctx) -> None:
+        self._not_on_paid_path("record a cost survey")
         self.require_status(*_BEFORE_SURVEY, doing="record the survey")
         s = self.state
         previous = s.survey
@@ -393,11 +439,14 @@ class RepairCase(CaseMachine):
         survey.completed_at = ctx.now
         self.meet(ctx, "survey")
         self.note(ctx, "survey_complete", "survey co-signed by all parties (现场勘察会签) (R2)")
-        if survey.estimate > 0:
+        steps = route_repair_cost(survey.estimate)
+        if s.rules_version >= 3:  # A1: the route worked out again, approvals already given counted
+            steps = a1_missing(survey.estimate, s.approvals) if survey.estimate > 0 else []
+        if survey.estimate > 0 and steps:
             s.status = _S.cost_approval
             self.request_approval(ctx, actor, id=f"cost-{survey.round}", purpose="repair_cost", rule="A1",
                                   subject=f"repair cost {survey.estimate} yuan for {s.case_no}",
-                                  steps=route_repair_cost(survey.estimate), amount=survey.estimate)
+                                  steps=steps, amount=survey.estimate)
         else:
             s.status = _S.surveyed
 
@@ -429,6 +478,7 @@ class RepairCase(CaseMachine):
 
     # ---- R3: paid service ----------------------------------------------------------------------
     def on_record_fee_acceptance(self, a: A.RecordFeeAcceptance, actor: Actor, ctx: Ctx) -> None:
+        self._not_on_paid_path("record a fee acceptance (quote, then accept_quote or decline_quote)")
         s = self.state
         if not s.paid_service:
             raise conflict("this repair is not a paid service (R3)")
@@ -440,14 +490,18 @@ class RepairCase(CaseMachine):
     # ---- R4/R5: dispatch -------------------------------------------------------------------------
     def on_dispatch(self, a: A.Dispatch, actor: Actor, ctx: Ctx) -> None:
         s = self.state
-        if s.status in _BEFORE_SURVEY:
-            raise conflict("cannot dispatch: the survey is not complete (R2)")
-        if s.status == _S.cost_approval:
-            raise conflict("cannot dispatch: the repair cost is not approved yet; work needing approval does not "
-                           "start before it (A1)")
-        self.require_status(_S.surveyed, doing="dispatch")
-        if s.paid_service and not (s.fee and s.fee.accepted):
-            raise conflict("cannot dispatch paid work before the owner has accepted the fee (R3)")
+        if s.paid_path:
+            self.require_status(_S.quote_accepted, doing="dispatch paid work (the owner accepts the quote and signs "
+                                "the repair slip first, R3)")
+        else:
+            if s.status in _BEFORE_SURVEY:
+                raise conflict("cannot dispatch: the survey is not complete (R2)")
+            if s.status == _S.cost_approval:
+                raise conflict("cannot dispatch: the repair cost is not approved yet; work needing approval does not "
+                               "start before it (A1)")
+            self.require_status(_S.surveyed, doing="dispatch")
+            if s.paid_service and not (s.fee and s.fee.accepted):
+                raise conflict("cannot dispatch paid work before the owner has accepted the fee (R3)")
         if a.to_contractor and actor.role != Role.engineering:
             raise forbidden("work goes to the contractor through engineering: only engineering may dispatch it (R5)")
         s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
@@ -462,7 +516,7 @@ class RepairCase(CaseMachine):
     def _work_deadline(self, ctx: Ctx) -> datetime:
         """R4/R5: 3 working days for single-trade work, 7 for multi-trade, from now."""
         s = self.state
-        multi = bool(s.survey and s.survey.multi_trade)
+        multi = s.survey.multi_trade if s.survey else len(s.trades) > 1
         days = MULTI_TRADE_WORKING_DAYS if multi else SINGLE_TRADE_WORKING_DAYS
         self.waive_key("work")
         owners = [Role.engineering, Role.contractor] if s.to_contractor else [Role.repair_lead]
@@ -562,6 +616,7 @@ class RepairCase(CaseMachine):
                               owners=[Role.cs_manager])
         else:
             s.status = _S.revisited
+            self._close_paid_if_done(ctx)
 
     def _evaluate(self, ctx: Ctx, source: Literal["sign_off", "revisit"], quality: int, attitude: int) -> None:
         """R9 (v2): one evaluation of the workers of this round of work, added to the earlier ones."""
@@ -576,28 +631,37 @@ class RepairCase(CaseMachine):
         s.follow_up_note, s.status = a.note, _S.revisited
         self.meet(ctx, "follow_up")
         self.note(ctx, "follow_up", f"cs_manager followed up with the owner: {a.note} (V3)", actor)
+        self._close_paid_if_done(ctx)
 
     # ---- A2/A3: settlement and payment ---------------------------------------------------------
     def on_cost_statement(self, a: A.CostStatement, actor: Actor, ctx: Ctx) -> None:
+        self._not_on_paid_path("write a company cost statement")
         self.require_status(_S.revisited, doing="write the cost statement (after the revisit and any follow-up)")
         s = self.state
         assert s.survey is not None
         s.cost_statement, s.cost_note, s.status = a.amount, a.note, _S.settlement
         s.settlement_round += 1
-        steps = route_settlement_audit(a.amount, s.rules_version)
-        if s.survey.order_type == "A":
-            steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
-        steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))
+        if s.rules_version >= 3:  # A1 on the amount finally paid: its band's missing approvers join the route
+            steps = route_settlement(a.amount, s.survey.order_type, s.approvals, s.rules_version)
+        else:
+            steps = route_settlement_audit(a.amount, s.rules_version)
+            if s.survey.order_type == "A":
+                steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
+            steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))
         self.note(ctx, "cost_statement", f"cost statement (决算书) {a.amount} yuan: {a.note} (A2)", actor)
         self.request_approval(ctx, actor, id=f"settlement-{s.settlement_round}", purpose="settlement", rule="A2/A3",
                               subject=f"settlement {a.amount} yuan for {s.case_no}", steps=steps, amount=a.amount)
 
     def on_pay(self, a: A.Pay, actor: Actor, ctx: Ctx) -> None:
+        self._not_on_paid_path("pay a company settlement (record_service_payment records the owner's payment)")
         self.require_status(_S.awaiting_payment, doing="pay (the settlement must be approved first, A2/A3)")
         s = self.state
         assert s.survey is not None and s.settled_amount is not None
         if a.amount != s.settled_amount:
             raise invalid(f"the payment {a.amount} yuan must equal the approved settlement {s.settled_amount} (A3)")
+        if s.rules_version >= 3 and (missing := a1_missing(a.amount, s.approvals)):
+            raise conflict(f"cannot pay {a.amount} yuan: A1 approval missing from "
+                           + ", ".join(st.role.value for st in missing) + " (A1)")
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
         self.note(ctx, "paid", f"paid {a.amount} yuan, reference {a.reference} (A3)", actor)
         if s.survey.order_type == "A" and (s.to_contractor or s.rules_version < 2):
@@ -626,6 +690,83 @@ class RepairCase(CaseMachine):
         self.note(ctx, "deposit_shortfall", text)
         self.notify([Role.finance, Role.contractor], "质量保证金不足", f"维修单 {s.case_no}: {text}",
                     "A3 deposit shortfall", contractor_id=contractor_id)
+
+    # ---- R3 (rules v3): owner-paid service ------------------------------------------------------
+    def _not_on_paid_path(self, doing: str) -> None:
+        if self.state.paid_path:
+            raise conflict(f"cannot {doing}: a paid service (有偿服务) is quoted from the fee schedule and paid by "
+                           "the owner; company cost approvals, settlement and deposit (A1–A3) do not apply (R3)")
+
+    def _paid_path_only(self, doing: str) -> None:
+        if not self.state.paid_path:
+            raise conflict(f"cannot {doing}: this repair is not a paid service under the current rules (R3)")
+
+    def on_quote(self, a: A.Quote, actor: Actor, ctx: Ctx) -> None:
+        self._paid_path_only("quote a fee")
+        self.require_status(_S.registered, _S.scheduled, _S.quoted, doing="quote (before the owner has answered)")
+        if a.schedule is None:
+            raise invalid("the quote must be priced from the fee schedule (R3)")
+        try:
+            priced = price_quote(a.schedule, a.items, a.extras)
+        except ValueError as e:
+            raise invalid(f"{e} (R3)") from None
+        s = self.state
+        n = s.quote.round + 1 if s.quote else 1
+        s.quote, s.status = QuoteRecord(**priced.model_dump(), round=n, by=actor.username, at=ctx.now), _S.quoted
+        self.meet(ctx, "survey")  # the paid job's visit and quote stand for the survey (R2)
+        lines = "；".join(f"{ln.name} {ln.quantity}{ln.unit}×{yuan(ln.unit_price)}={yuan(ln.amount)}"
+                         + (f"（标准外：{ln.reason}）" if ln.reason else "") for ln in priced.lines)
+        self.note(ctx, "quote", f"{'重新' if n > 1 else ''}报价 {yuan(priced.total)}（收费标准第 {priced.schedule_version} 版）："
+                  f"{lines}；待业主确认并签维修单 (R3)", actor)
+
+    def on_accept_quote(self, a: A.AcceptQuote, actor: Actor, ctx: Ctx) -> None:
+        self._paid_path_only("record the owner's acceptance")
+        self.require_status(_S.quoted, doing="record the owner's acceptance (quote first, R3)")
+        if a.signed_at > ctx.now:
+            raise invalid(f"signed_at {a.signed_at.isoformat()} is in the future")
+        s = self.state
+        assert s.quote is not None
+        s.quote_acceptance = QuoteAcceptance(signed_by=a.signed_by, signed_at=a.signed_at, recorded_by=actor.username,
+                                             recorded_at=ctx.now)
+        s.status = _S.quote_accepted
+        self.note(ctx, "quote_accepted", f"业主 {a.signed_by} 于 {beijing(a.signed_at)} 确认报价 {yuan(s.quote.total)} "
+                  "并签维修单 (R3)", actor)
+
+    def on_decline_quote(self, a: A.DeclineQuote, actor: Actor, ctx: Ctx) -> None:
+        self._paid_path_only("record the owner's refusal")
+        self.require_status(_S.quoted, doing="record the owner's refusal of the fee (quote first, R3)")
+        s = self.state
+        assert s.quote is not None
+        s.decline_reason = a.reason
+        self.note(ctx, "declined", f"业主不接受报价 {yuan(s.quote.total)}：{a.reason}；有偿服务未实施，结案 (R3)", actor)
+        self._close(ctx, "declined")
+
+    def on_record_service_payment(self, a: A.RecordServicePayment, actor: Actor, ctx: Ctx) -> None:
+        self._paid_path_only("record an owner's payment")
+        s = self.state
+        if s.quote_acceptance is None or s.quote is None:
+            raise conflict("the owner has not accepted a quote: nothing to pay yet (R3)")
+        if s.service_payment is not None:
+            raise conflict(f"the owner's payment is already recorded (receipt {s.service_payment.receipt_no}) (R3)")
+        if a.amount != s.quote.total:
+            raise invalid(f"the payment {a.amount} must equal the accepted quote {s.quote.total} (R3)")
+        s.service_payment = ServicePayment(amount=a.amount, method=a.method, receipt_no=a.receipt_no,
+                                           by=actor.username, at=ctx.now)
+        self.note(ctx, "service_paid", f"收到业主付款 {yuan(a.amount)}（{PAYMENT_METHODS_CN[a.method]}），"
+                  f"收据号 {a.receipt_no} (R3)", actor)
+        self._close_paid_if_done(ctx)
+
+    def _close_paid_if_done(self, ctx: Ctx) -> None:
+        """R3: a paid job closes once it is revisited and the owner's payment is recorded."""
+        s = self.state
+        if not s.paid_path or s.status != _S.revisited:
+            return
+        if s.service_payment is None:
+            self.notify([Role.finance], "待登记有偿服务收费 paid service to collect",
+                        f"有偿服务 {s.case_no} 已完工回访，请登记业主付款 {yuan(s.quote.total if s.quote else Decimal(0))}。",
+                        "R3 payment due")
+            return
+        self._close(ctx, "completed")
 
     def _close(self, ctx: Ctx, outcome: str) -> None:
         s = self.state

@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from aftersales import access
+from aftersales.approvals import a1_status
 from aftersales.case import CaseState
+from aftersales.fees import fen
 from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_building
 from aftersales.roles import Role
@@ -37,6 +39,9 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
         waiting_for=waiting_for(state),
         version=state.seq,
     )
+    amount = state.a1_amount()
+    if amount is not None:  # A1: the band of the amount to be paid, the approvals done and missing
+        view["a1"] = a1_status(amount, state.approvals).model_dump(mode="json")
     return view
 
 
@@ -67,6 +72,11 @@ class CaseRow(BaseModel):
     linked_case_no: str | None
     contractor_id: str | None = None  # P2: the contractor the survey names (who sees a repair)
     reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
+    compensation_fen: int | None = None
+    compensation_paid: bool | None = None
+    paid_service: bool = False
+    service_fee_fen: int | None = None
+    service_paid_fen: int | None = None
     seq: int
     updated_at: datetime
     # Sent once, when the case closes (the register's answer to GET /cases/{no} past Temporal's
@@ -106,7 +116,24 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         linked_case_no=getattr(state, "linked_case_no", None) or getattr(state, "parent_case_no", None),
         contractor_id=facts["contractor_id"],
         reached_roles=access.reached_column(facts["reached_roles"]),
+        **money_columns(state),
         seq=state.seq,
         updated_at=now,
         view=mask_personal(view) if state.closed else None,
+    )
+
+
+def money_columns(state: CaseState) -> dict[str, Any]:
+    """The register's money columns (fen): a complaint's compensation and whether finance paid it (A1,
+    rules v3; None before), an owner-paid repair's quoted and paid amounts (R3)."""
+    compensation = getattr(state, "compensation", None) or None
+    quote = getattr(state, "quote", None)
+    service_payment = getattr(state, "service_payment", None)
+    return dict(
+        compensation_fen=fen(compensation),
+        compensation_paid=(getattr(state, "compensation_payment", None) is not None
+                           if compensation and state.rules_version >= 3 else None),
+        paid_service=bool(getattr(state, "paid_service", False)),
+        service_fee_fen=fen(quote.total) if quote is not None else None,
+        service_paid_fen=fen(service_payment.amount) if service_payment is not None else None,
     )

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
-from api import accounts, admin, auth, cases, codec, health, money, problems
+from api import accounts, admin, auth, cases, codec, fees, health, money, problems
 from api import campaigns, properties, reports  # noqa: E402  (issue 10's routers on their own line)
 
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(reports.router)
     app.include_router(properties.router)
     app.include_router(campaigns.router)
+    app.include_router(fees.router)
     return app
 
 

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.case_numbers import skip_taken, temporal_holds
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
@@ -39,6 +39,7 @@ from aftersales.db.personal_data import record_full_phone_shown
 from aftersales.db.staff import get_staff
 from aftersales.privacy import mask_personal
 from aftersales.views import CaseRow
+from api import fees
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
 from api.overload import (
@@ -317,6 +318,8 @@ async def act_on_case(
         except IdempotencyConflict as e:
             raise HTTPException(422, str(e)) from None
         update_id = f"act-{key}"
+    if isinstance(action, Quote):  # R3: priced from the current fee schedule here, not by the client
+        action = await fees.priced(session, action)
     try:
         view = await _update(request, handle, CaseWorkflow.act,
                              ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action)),

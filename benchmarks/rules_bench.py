@@ -184,6 +184,8 @@ COMPLAINT_PATH: list[Step] = [
                                                      compensation=Decimal("800.00"))),
     (R.cs_manager, None, A.Decide(action="decide", decision="approve")),
     (R.cs_staff, None, A.InformCustomer(action="inform_customer", message="下周一重做防水")),
+    (R.finance, None, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
+                                               reference="BC-0001")),
     (R.cs_staff, None, A.RecordSatisfaction(action="record_satisfaction", score=4)),
     (R.cs_staff, None, A.Summarise(action="summarise", summary="防水施工缺陷", corrective_measures="重做",
                                    preventive_measures="闭水试验")),

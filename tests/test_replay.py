@@ -18,7 +18,9 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "complaint_general_encrypted",  # recorded with the codec (P4), test keys of tests/support/codec.py
             "repair_reopened_two_evaluations", "repair_deposit_shortfall",
             # bounded history (issue 9): the first run of a case that continued as new, and a later one
-            "complaint_continued_first_run", "complaint_continued_later_run"}
+            "complaint_continued_first_run", "complaint_continued_later_run",
+            # issue 8 (rules v3): paid service, declined, compensation, C2 ruling
+            "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled"}
 
 
 def test_every_case_path_has_a_recorded_history():

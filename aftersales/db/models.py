@@ -139,6 +139,11 @@ class Case(Base):
     # of access.SEES_REACHED the case has reached, stored as ",finance,auditor," for a LIKE match.
     contractor_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reached_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    compensation_fen: Mapped[int | None] = mapped_column(BigInteger, doc="a complaint's compensation (A1)")
+    compensation_paid: Mapped[bool | None] = mapped_column(Boolean, doc="finance recorded it as paid")
+    paid_service: Mapped[bool] = mapped_column(Boolean, default=False, doc="an owner-paid repair (R3)")
+    service_fee_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: the quote's total")
+    service_paid_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: what the owner paid")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case
@@ -318,3 +323,23 @@ class CampaignVisit(Base):
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     form: Mapped[dict] = mapped_column(JSON)
+class FeeScheduleVersion(Base):
+    """One version of the paid-service fee schedule (有偿服务收费标准, R3); never changed once written."""
+
+    __tablename__ = "fee_schedule_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class FeeScheduleItem(Base):
+    """An item of one fee-schedule version: name, unit and unit price (fen)."""
+
+    __tablename__ = "fee_schedule_items"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str] = mapped_column(String(16))
+    unit_price_fen: Mapped[int] = mapped_column(BigInteger)

@@ -27,6 +27,7 @@ from aftersales.errors import Rejection
 from aftersales.roles import Role
 from aftersales.views import case_view
 from tests.rules import test_complaint_machine as C
+from tests.rules import test_paid_service as PS
 from tests.rules import test_repair_machine as RP
 from tests.rules.driver import LADDER, MONDAY_10, who
 
@@ -72,6 +73,12 @@ SAMPLES: dict[type, object] = {
     A.FollowUp: A.FollowUp(action="follow_up", note="n"),
     A.CostStatement: A.CostStatement(action="cost_statement", amount=Decimal("1200"), note="n"),
     A.Pay: A.Pay(action="pay", amount=Decimal("1200"), reference="FIN-1"),
+    A.RecordCompensationPaid: A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800"),
+                                                       reference="BC-1"),
+    A.Quote: PS.quote(("TAP", "1")),
+    A.AcceptQuote: A.AcceptQuote(action="accept_quote", signed_by="李先生", signed_at=MONDAY_10),
+    A.DeclineQuote: A.DeclineQuote(action="decline_quote", reason="嫌贵"),
+    A.RecordServicePayment: PS.payment("45.00"),
 }
 
 UNIONS = {"complaint": A.ComplaintAction, "repair": A.RepairAction}
@@ -114,6 +121,7 @@ def complaint_states() -> list[CaseMachine]:
     snap(r.do(R.dept_handler, SAMPLES[A.ProposeSolution], HANDLER))
     snap(r.do(R.cs_manager, SAMPLES[A.Decide]))
     snap(r.do(R.cs_staff, SAMPLES[A.InformCustomer]))
+    snap(r.do(R.finance, SAMPLES[A.RecordCompensationPaid]))                 # A1 (v2): before closing
     snap(r.do(R.cs_staff, SAMPLES[A.RecordSatisfaction]))
     snap(r.do(R.cs_staff, SAMPLES[A.Summarise]))
     snap(r.do(R.cs_staff, SAMPLES[A.Close]))
@@ -148,9 +156,10 @@ def repair_states() -> list[CaseMachine]:
     while (approval := r.case.pending_approval()) is not None:      # A2 auditor, A3 contractor, dce
         snap(r.do(approval.current().role, RP.APPROVE))
     snap(r.do(R.finance, A.Pay(action="pay", amount=Decimal("25000"), reference="FIN-1")))
-    p = snap(RP.Run(paid_service=True).do(R.engineering, RP.survey("0", order_type="B", contractor_id=None)))
-    snap(p.signed())
-    snap(p.do(R.cs_staff, SAMPLES[A.RecordFeeAcceptance]).do(R.cs_staff, RP.dispatch("wang")))  # repair team
+    # (the rules-v1 paid path, survey + fee acceptance, is in tests/rules/test_paid_service.py: P1 scopes are v2's)
+    q = snap(RP.Run(paid_service=True).do(R.cs_staff, SAMPLES[A.Quote]))       # R3 (v2): the paid path
+    snap(q.do(R.cs_staff, SAMPLES[A.AcceptQuote]))
+    snap(q.do(R.finance, SAMPLES[A.RecordServicePayment]).do(R.cs_staff, RP.dispatch("wang")))
     return states
 
 
@@ -199,6 +208,9 @@ def p2_sees(case: CaseMachine, actor: Actor) -> bool:
     # deputy_chief_engineer, auditor, finance: the case reached their approval or settlement
     asked = {st.role for a in s.approvals for st in a.steps if st.decision is not None or st is a.current()}
     paid = s.status == "awaiting_payment" or getattr(s, "payment", None) is not None
+    paid = paid or getattr(s, "quote_acceptance", None) is not None or getattr(s, "compensation_payment", None) \
+        is not None or (s.a1_amount() is not None and s.case_type.value == "complaint" and any(
+            a.purpose == "complaint_solution" and a.status == "approved" for a in s.approvals))
     owned = {o for d in s.deadlines for o in d.owners}
     acted = {t.role for t in s.timeline}
     return role in asked | owned | acted or (role == R.finance and paid)
@@ -324,7 +336,8 @@ def test_P1_P2_the_table_says_what_domain_md_says():
     assert repair[R.contractor] == {"record_arrival", "sign_survey", "complete_work"}  # + its settlement (decide)
     # deputy_chief_engineer and auditor act only by deciding the steps routed to them (A1–A3)
     assert R.deputy_chief_engineer not in complaint | repair and R.auditor not in complaint | repair
-    assert repair[R.finance] == {"pay"} and R.finance not in complaint  # A3
+    assert repair[R.finance] == {"pay", "record_service_payment"}  # A3; R3: the owner's payment (v3)
+    assert complaint[R.finance] == {"record_compensation_paid"}  # A1: the compensation paid (v3)
     # whoever acts on a kind of case sees that kind (P2)
     for case_type, table in (("complaint", complaint), ("repair", repair)):
         for role in table:

@@ -48,6 +48,9 @@ class Run(CaseRun):
 
     def summarised(self):
         self.approved().do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="下周一重做防水"))
+        if self.s.compensation_owed:  # rules v2: finance pays the approved compensation before closing (A1)
+            self.do(Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
+                                                           reference="BC-2026-001"))
         self.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
         return self.do(Role.cs_staff, A.Summarise(action="summarise", summary="防水施工缺陷",
                                                   corrective_measures="重做", preventive_measures="闭水试验"))
@@ -69,8 +72,8 @@ def test_T2_complaint_received_on_friday_evening_counts_from_monday_opening():
     assert r.due("opinion") == datetime(2026, 12, 3, 9, 0, tzinfo=CST)
 
 
-def test_C2_unjustified_complaint_closes_with_the_reply_and_is_counted():
-    r = Run().do(Role.cs_staff, A.Classify(action="classify", category="使用不当", department="工程部",
+def test_C2_rules_v1_unjustified_complaint_closes_with_the_reply_and_is_counted():
+    r = RunV1().do(Role.cs_staff, A.Classify(action="classify", category="使用不当", department="工程部",
                                            justified=False, reply="系业主自行改造导致"))
     s = r.case.state
     assert s.status == "closed" and s.outcome == "unjustified" and s.reply == "系业主自行改造导致"
@@ -267,6 +270,7 @@ def test_C11_early_warning_notifies_cs_manager():
 
 def test_actions_of_another_case_type_or_closed_case_are_conflicts():
     r = Run().do(Role.cs_staff, A.Classify(action="classify", category="c", department="d", justified=False, reply="r"))
+    r.do(Role.cs_manager, A.Decide(action="decide", decision="approve"))                  # C2: cs_manager rules
     assert r.refused(Role.cs_staff, A.ProgressNote(action="progress_note", note="x")).kind == "conflict"
 
 

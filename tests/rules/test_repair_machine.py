@@ -306,8 +306,13 @@ def test_A1_rejected_cost_sends_the_survey_back_to_be_re_recorded(decision):
 
 
 # ---- R3: paid service ------------------------------------------------------------------------
-def test_R3_paid_work_waits_for_the_owner_to_accept_the_fee():
-    r = Run(paid_service=True).surveyed()
+class RunV1(Run):
+    """A repair opened under the first rules (recorded histories replay as version 1)."""
+    rules_version = 1
+
+
+def test_R3_rules_v1_paid_work_waits_for_the_owner_to_accept_the_fee():
+    r = RunV1(paid_service=True).surveyed()
     e = r.refused(R.cs_staff, dispatch())
     assert e.kind == "conflict" and "fee" in e.message
     fee = A.RecordFeeAcceptance(action="record_fee_acceptance", fee=Decimal("150.00"), accepted=False)
@@ -535,7 +540,7 @@ def test_R9_a_reopened_repair_keeps_the_first_evaluation_and_adds_the_second():
 @pytest.mark.parametrize("amount, auditor", [("19999.99", R.cs_manager), ("20000", R.auditor),
                                              ("20000.01", R.auditor)])
 def test_A2_settlement_audited_by_cs_manager_below_20000_from_20000_by_auditor(amount, auditor):
-    r = Run().settling(amount)
+    r = Run().settling(amount, estimate=amount)                             # A1 given at the survey
     approval = r.case.pending_approval()
     assert approval.purpose == "settlement" and approval.rule == "A2/A3" and approval.amount == Decimal(amount)
     assert r.s.status == RepairStatus.settlement
@@ -552,7 +557,7 @@ def test_A2_cost_statement_only_by_repair_lead_after_the_revisit():
 
 
 def test_A3_type_A_contractor_confirms_then_deputy_chief_engineer():
-    r = Run().settling("25000", order_type="A", estimate="800")
+    r = Run().settling("25000", order_type="A", estimate="25000")
     approval = r.case.pending_approval()
     assert r.waiting_for() == [R.auditor, R.contractor, R.deputy_chief_engineer]
     assert [st.kind for st in approval.steps] == ["audit", "confirm", "confirm"]
@@ -563,9 +568,10 @@ def test_A3_type_A_contractor_confirms_then_deputy_chief_engineer():
     assert r.s.status == RepairStatus.awaiting_payment and r.s.settled_amount == Decimal("25000")
 
 
-@pytest.mark.parametrize("estimate, settlement, order_type", [
-    ("800", "800", "B"), ("5000", "20000", "A"), ("15000", "25000", "A")])
-def test_A4_every_cost_and_settlement_step_refuses_every_other_role(estimate, settlement, order_type):
+@pytest.mark.parametrize("estimate, settlement, order_type, settlement_steps", [
+    ("800", "800", "B", 2), ("5000", "20000", "A", 4), ("15000", "25000", "A", 3)])
+def test_A4_every_cost_and_settlement_step_refuses_every_other_role(estimate, settlement, order_type,
+                                                                    settlement_steps):
     """A1–A4 through the machine: at each pending step every other role is refused (403) and the case
     is unchanged; the named role decides and the next step waits."""
     def decide_each_step_refusing_the_others(r: Run) -> int:
@@ -586,7 +592,7 @@ def test_A4_every_cost_and_settlement_step_refuses_every_other_role(estimate, se
     r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
     r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal(settlement), note="决算"))
-    assert decide_each_step_refusing_the_others(r) == (3 if order_type == "A" else 2)                # A2, A3
+    assert decide_each_step_refusing_the_others(r) == settlement_steps   # A2, A3 (+ gm for 20,000 over 5,000: A1)
     assert r.s.status == RepairStatus.awaiting_payment
 
 

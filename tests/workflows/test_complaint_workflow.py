@@ -11,7 +11,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
-from tests.workflows.helpers import act, record_history, running_worker, sleep_past, start_complaint, wait_for
+from tests.workflows.helpers import (
+    act, act_refused, record_history, running_worker, sleep_past, start_complaint, wait_for,
+)
 
 R = Role
 
@@ -26,6 +28,7 @@ async def general_path(h, handler: str = "li.handler") -> None:
 async def finish(h, approver: Role = R.cs_manager) -> None:
     await act(h, approver, {"action": "decide", "decision": "approve"})
     await act(h, R.cs_staff, {"action": "inform_customer", "message": "下周一重做防水"})
+    await act(h, R.finance, {"action": "record_compensation_paid", "amount": "800.00", "reference": "BC-0001"})  # A1
     await act(h, R.cs_staff, {"action": "record_satisfaction", "score": 4})
     await act(h, R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c",
                               "preventive_measures": "p"})
@@ -139,14 +142,18 @@ async def test_C9_authority_referral_path(ts_env, settings, sessionmaker, smtp_s
 
 
 @pytest.mark.asyncio
-async def test_C2_unjustified_complaint_closes_at_once(ts_env, settings, sessionmaker, smtp_server):
+async def test_C2_unjustified_complaint_closes_once_cs_manager_rules_on_it(ts_env, settings, sessionmaker,
+                                                                          smtp_server):
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
-        await act(h, R.cs_staff, {"action": "classify", "category": "使用不当", "department": "工程部",
-                                  "justified": False, "reply": "系业主自行改造导致"})
+        view = await act(h, R.cs_staff, {"action": "classify", "category": "使用不当", "department": "工程部",
+                                         "justified": False, "reply": "系业主自行改造导致"})
+        assert view["status"] == "unjustified_review" and view["waiting_for"] == "cs_manager"
+        await act_refused(h, R.cs_staff, {"action": "decide", "decision": "approve"}, "forbidden")
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
         result = await h.result()
         assert result.outcome == "unjustified"
-        await record_history(h, "complaint_unjustified")
+        await record_history(h, "complaint_unjustified_ruled")
 
 
 @pytest.mark.asyncio

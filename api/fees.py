@@ -1,0 +1,177 @@
+"""Owner-paid services (R3): the fee schedule kept by cs_manager (every change a new version), the
+monthly paid-service register (有偿服务登记表), and the compensation complaints paid (A1)."""
+
+import csv
+import io
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from aftersales import access
+from aftersales.actions import Quote
+from aftersales.actor import Actor
+from aftersales.db import fee_schedule
+from aftersales.db.ledger import to_yuan
+from aftersales.db.models import Case
+from aftersales.fees import PAYMENT_METHODS_CN, FeeSchedule, FeeScheduleBody
+from aftersales.messages import beijing
+from api.auth import current_actor, require_roles
+from api.deps import db_session
+
+router = APIRouter(tags=["paid services"])
+
+REPORT_READERS = access.ENDPOINTS["read_money_reports"]
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _schedule_out(schedule: FeeSchedule, head) -> dict[str, Any]:
+    return {"version": schedule.version, "created_by": head.created_by,
+            "created_at": head.created_at.replace(tzinfo=head.created_at.tzinfo or timezone.utc),
+            "note": head.note, "items": [i.model_dump(mode="json") for i in schedule.items]}
+
+
+@router.put("/admin/fee-schedule", summary="Publish a new version of the paid-service fee schedule (R3)")
+async def put_fee_schedule(body: FeeScheduleBody, actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["admin_fee_schedule"]))],
+                           session=Depends(db_session)) -> dict[str, Any]:
+    """The whole schedule: items, units and unit prices. It becomes the current version; quotes already
+    made keep the prices of the version they were made from. Sending the current schedule again
+    creates nothing (`created: false`)."""
+    _, created = await fee_schedule.publish(session, body.items, by=actor.username, note=body.note,
+                                            at=datetime.now(timezone.utc))
+    schedule, head = await fee_schedule.load(session)
+    return {**_schedule_out(schedule, head), "created": created}
+
+
+@router.get("/fee-schedule", summary="The paid-service fee schedule (有偿服务收费标准), current or one version")
+async def get_fee_schedule(actor: Annotated[Actor, Depends(current_actor)], session=Depends(db_session),
+                           version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    found = await fee_schedule.load(session, version)
+    if found is None:
+        raise HTTPException(404, "no fee schedule has been published yet (PUT /admin/fee-schedule)" if version is None
+                            else f"no fee schedule version {version}")
+    return _schedule_out(*found)
+
+
+async def priced(session, quote: Quote) -> Quote:
+    """R3: the quote with the current fee schedule attached (whatever a client sent in its place);
+    an unknown item or no schedule at all is 422."""
+    found = await fee_schedule.load(session)
+    if found is None:
+        raise HTTPException(422, "no fee schedule has been published yet: cs_manager publishes it with "
+                                 "PUT /admin/fee-schedule (R3)")
+    schedule = found[0]
+    unknown = [i.code for i in quote.items if schedule.item(i.code) is None]
+    if unknown:
+        raise HTTPException(422, f"items not in fee schedule version {schedule.version}: {', '.join(unknown)} (R3)")
+    used = FeeSchedule(version=schedule.version, items=[schedule.item(i.code) for i in quote.items])
+    return quote.model_copy(update={"schedule": used})
+
+
+# ---- monthly registers ---------------------------------------------------------------------------
+def month_bounds(month: str, tz) -> tuple[datetime, datetime]:
+    m = MONTH.match(month)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise HTTPException(422, f"month must look like 2026-11 (YYYY-MM), not {month!r}")
+    year, mon = int(m.group(1)), int(m.group(2))
+    start = datetime(year, mon, 1, tzinfo=tz)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+async def month_rows(session, request: Request, month: str, *filters) -> list[Case]:
+    start, end = month_bounds(month, request.app.state.tz)
+    return list((await session.scalars(select(Case).where(Case.received_at >= start, Case.received_at < end, *filters)
+                                       .order_by(Case.received_at, Case.case_no))).all())
+
+
+def _money(fen: int | None) -> str | None:
+    """Amounts leave the API as strings with two decimals (yuan), never floats."""
+    return None if fen is None else str(to_yuan(fen))
+
+
+def _total(amounts) -> str:
+    return str(sum((Decimal(a) for a in amounts if a is not None), Decimal("0.00")))
+
+
+def _utc(at: datetime) -> datetime:
+    """The read model's times are UTC (SQLite hands them back without the zone)."""
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _wants_csv(accept: str | None) -> bool:
+    return bool(accept) and "text/csv" in accept
+
+
+@router.get("/reports/paid-services", summary="The monthly paid-service register (有偿服务登记表, R3, K2)")
+async def paid_services(request: Request, month: Annotated[str, Query(examples=["2026-11"])],
+                        actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))], session=Depends(db_session),
+                        accept: Annotated[str | None, Header()] = None) -> Any:
+    """Every owner-paid repair received in the month (company time zone), with its quote, the owner's
+    acceptance or refusal and the payment; JSON, or CSV with `Accept: text/csv`."""
+    rows = await month_rows(session, request, month, Case.case_type == "repair", Case.paid_service.is_(True))
+    items = []
+    for row in rows:
+        view = row.view
+        quote, acceptance, payment = view.get("quote"), view.get("quote_acceptance"), view.get("service_payment")
+        items.append({
+            "case_no": row.case_no, "received_at": _utc(row.received_at), "project": row.project, "building": row.building,
+            "unit": row.unit, "customer_name": row.customer_name, "status": row.status, "outcome": row.outcome,
+            "schedule_version": quote["schedule_version"] if quote else None,
+            "lines": quote["lines"] if quote else [],
+            "quoted": _money(row.service_fee_fen),
+            "accepted_by": acceptance["signed_by"] if acceptance else None,
+            "accepted_at": acceptance["signed_at"] if acceptance else None,
+            "declined": row.outcome == "declined",
+            "paid": _money(row.service_paid_fen),
+            "method": payment["method"] if payment else None,
+            "receipt_no": payment["receipt_no"] if payment else None,
+            "paid_at": payment["at"] if payment else None,
+        })
+    summary = {
+        "cases": len(items), "accepted": sum(1 for i in items if i["accepted_by"]),
+        "declined": sum(1 for i in items if i["declined"]), "paid": sum(1 for i in items if i["paid"] is not None),
+        "quoted_total": _total(i["quoted"] for i in items if not i["declined"]),
+        "paid_total": _total(i["paid"] for i in items),
+    }
+    if _wants_csv(accept):
+        header = ["案件编号", "受理时间", "项目", "楼栋", "房号", "业主", "状态", "收费标准版本", "收费项目", "报价金额(元)",
+                  "签单人", "签单时间", "业主拒绝", "实收金额(元)", "付款方式", "收据号", "收款时间"]
+        table = [[i["case_no"], beijing(i["received_at"]), i["project"], i["building"], i["unit"], i["customer_name"],
+                  i["outcome"] or i["status"], i["schedule_version"],
+                  "；".join(f"{ln['name']}×{ln['quantity']}{ln['unit']}" for ln in i["lines"]), i["quoted"],
+                  i["accepted_by"], beijing(datetime.fromisoformat(i["accepted_at"])) if i["accepted_at"] else None,
+                  "是" if i["declined"] else "否", i["paid"], PAYMENT_METHODS_CN.get(i["method"] or ""), i["receipt_no"],
+                  beijing(datetime.fromisoformat(i["paid_at"])) if i["paid_at"] else None] for i in items]
+        return _csv(header, table, f"paid-services-{month}.csv")
+    return {"month": month, "summary": summary, "items": items}
+
+
+@router.get("/reports/compensation", summary="Compensation approved and paid on complaints in a month (A1)")
+async def compensation(request: Request, month: Annotated[str, Query(examples=["2026-11"])],
+                       actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))],
+                       session=Depends(db_session)) -> dict[str, Any]:
+    """Complaints received in the month with a compensation: its amount, whether finance recorded it
+    paid, and the totals."""
+    rows = await month_rows(session, request, month, Case.case_type == "complaint", Case.compensation_fen.is_not(None))
+    items = [{"case_no": r.case_no, "received_at": _utc(r.received_at), "project": r.project, "major": r.major,
+              "status": r.status, "compensation": _money(r.compensation_fen), "paid": r.compensation_paid}
+             for r in rows]
+    return {"month": month, "items": items, "summary": {
+        "complaints": len(items),
+        "total": _total(i["compensation"] for i in items),
+        "paid_total": _total(i["compensation"] for i in items if i["paid"]),
+        "unpaid": sum(1 for i in items if i["paid"] is False)}}
