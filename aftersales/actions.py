@@ -11,7 +11,6 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
-from aftersales.fees import ExtraItem, FeeSchedule, PaymentMethod, QuoteItem
 from aftersales.roles import Role
 
 # ---- the types every request body is made of (issue 7 §7) ----------------------------------------
@@ -273,6 +272,51 @@ class RecordFeeAcceptance(_Action):
     action: Literal["record_fee_acceptance"]
     fee: Money
     accepted: Flag
+
+
+# ---- R3 paid service: the fee schedule's items and a quote's lines -------------------------------------
+ItemCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Unit = text_type(16, long=False)
+PaymentMethod = Literal["cash", "wechat", "alipay", "bank"]
+
+
+class FeeItem(BaseModel):
+    """One line of the fee schedule (有偿服务收费标准): an item, its unit and its unit price (yuan)."""
+    model_config = ConfigDict(extra="forbid")
+    code: ItemCode
+    name: ShortText
+    unit: Unit
+    unit_price: Money
+
+
+class FeeSchedule(BaseModel):
+    """One version of the fee schedule."""
+    version: int
+    items: list[FeeItem]
+
+    def item(self, code: str) -> FeeItem | None:
+        return next((i for i in self.items if i.code == code), None)
+
+
+class QuoteItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: ItemCode
+    quantity: Money = Field(description="how many units (up to 2 decimals), more than 0")
+
+    @model_validator(mode="after")
+    def _positive(self) -> "QuoteItem":
+        if self.quantity <= 0:
+            raise ValueError("quantity must be more than 0")
+        return self
+
+
+class ExtraItem(QuoteItem):
+    """An item not in the schedule: priced by hand, with the reason it is needed."""
+    code: ItemCode | None = None
+    name: ShortText
+    unit: Unit
+    unit_price: Money
+    reason: NoteText
 
 
 class Quote(_Action):

@@ -3,16 +3,13 @@ from it. Pure: the schedule is data kept by `cs_manager` in the read model (vers
 the prices it was made with); the API attaches the entries a quote uses, the repair machine prices it."""
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# the request-body types live with every other body type (issue 7 §7: no control characters, plain money)
+from aftersales.actions import ExtraItem, FeeItem, FeeSchedule, NoteText, PaymentMethod, QuoteItem  # noqa: F401
+
 FEN = Decimal("0.01")
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]
-ItemCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Label = Annotated[str, Field(min_length=1, max_length=128, pattern=r"\S")]
-PaymentMethod = Literal["cash", "wechat", "alipay", "bank"]
 PAYMENT_METHODS_CN = {"cash": "现金", "wechat": "微信", "alipay": "支付宝", "bank": "银行转账"}
 
 
@@ -21,29 +18,11 @@ def fen(amount: Decimal | None) -> int | None:
     return None if amount is None else int((amount * 100).to_integral_exact())
 
 
-class FeeItem(BaseModel):
-    """One line of the fee schedule: an item, its unit and its unit price (yuan)."""
-    model_config = ConfigDict(extra="forbid")
-    code: ItemCode
-    name: Label
-    unit: Annotated[str, Field(min_length=1, max_length=16, pattern=r"\S")]
-    unit_price: Money
-
-
-class FeeSchedule(BaseModel):
-    """One version of the fee schedule."""
-    version: int
-    items: list[FeeItem]
-
-    def item(self, code: str) -> FeeItem | None:
-        return next((i for i in self.items if i.code == code), None)
-
-
 class FeeScheduleBody(BaseModel):
     """PUT /admin/fee-schedule: the whole new schedule (it becomes a new version)."""
     model_config = ConfigDict(extra="forbid")
     items: list[FeeItem] = Field(min_length=1, max_length=500)
-    note: str | None = Field(default=None, max_length=500)
+    note: NoteText | None = None
 
     @field_validator("items")
     @classmethod
@@ -53,22 +32,6 @@ class FeeScheduleBody(BaseModel):
             dup = sorted({c for c in codes if codes.count(c) > 1})
             raise ValueError(f"each item code appears once; repeated: {', '.join(dup)}")
         return items
-
-
-class QuoteItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    code: ItemCode
-    quantity: Quantity
-
-
-class ExtraItem(BaseModel):
-    """An item not in the schedule: priced by hand, with the reason it is needed."""
-    model_config = ConfigDict(extra="forbid")
-    name: Label
-    unit: Annotated[str, Field(min_length=1, max_length=16, pattern=r"\S")]
-    unit_price: Money
-    quantity: Quantity
-    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
 
 
 class QuoteLine(BaseModel):

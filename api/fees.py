@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from aftersales import access
-from aftersales.actions import Quote
+from aftersales.actions import SHORT_TEXT_PATTERN, Quote
 from aftersales.actor import Actor
 from aftersales.db import fee_schedule
 from aftersales.db.ledger import to_yuan
@@ -27,6 +27,9 @@ router = APIRouter(tags=["paid services"])
 
 REPORT_READERS = access.ENDPOINTS["read_money_reports"]
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# The query refuses control characters by its schema (issue 7 §7); the month itself is checked below, so
+# a bad month gets a 422 that says what a month looks like.
+Month = Annotated[str, Query(max_length=16, pattern=SHORT_TEXT_PATTERN, examples=["2026-11"])]
 
 
 def _schedule_out(schedule: FeeSchedule, head) -> dict[str, Any]:
@@ -117,7 +120,7 @@ def _wants_csv(accept: str | None) -> bool:
 
 
 @router.get("/reports/paid-services", summary="The monthly paid-service register (有偿服务登记表, R3, K2)")
-async def paid_services(request: Request, month: Annotated[str, Query(examples=["2026-11"])],
+async def paid_services(request: Request, month: Month,
                         actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))], session=Depends(db_session),
                         accept: Annotated[str | None, Header()] = None) -> Any:
     """Every owner-paid repair received in the month (company time zone), with its quote, the owner's
@@ -161,7 +164,7 @@ async def paid_services(request: Request, month: Annotated[str, Query(examples=[
 
 
 @router.get("/reports/compensation", summary="Compensation approved and paid on complaints in a month (A1)")
-async def compensation(request: Request, month: Annotated[str, Query(examples=["2026-11"])],
+async def compensation(request: Request, month: Month,
                        actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))],
                        session=Depends(db_session)) -> dict[str, Any]:
     """Complaints received in the month with a compensation: its amount, whether finance recorded it
