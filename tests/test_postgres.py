@@ -385,7 +385,9 @@ async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(ma
                                channel=Channel.phone, category="漏水", description="卫生间天花板漏水\n\t已两天")
     case, _ = ComplaintCase.open("TS-2026-000077", accepted, who(Role.hotline), _ctx(MONDAY_10))
     case.apply(A.Classify(action="classify", category="使用不当", department="工程部", justified=False,
-                          reply="系业主自行改造导致"), who(Role.cs_staff), _ctx(MONDAY_10))  # closed: the view is sent
+                          reply="系业主自行改造导致"), who(Role.cs_staff), _ctx(MONDAY_10))
+    case.apply(A.Decide(action="decide", decision="approve"), who(Role.cs_manager), _ctx(MONDAY_10))  # C2 ruled:
+    # closed, the view is sent
     await env.run(acts.project_case, _projection(case, MONDAY_10, 0))
     row, _ = await stored(maker, "TS-2026-000077")
     assert row.customer_name == "王女士😀" and "\n\t" in row.view["description"]
