@@ -1,8 +1,8 @@
 """money paths (issue 8 §2, §3): the compensation a complaint pays and whether finance paid it; the
 owner-paid repair (R3) columns of the register; the versioned fee schedule (有偿服务收费标准)
 
-Revision ID: 0008_money_paths
-Revises: 0007_access_contractor_id
+Revision ID: 0012_money_paths
+Revises: 0011_properties
 Create Date: 2026-11-23
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_money_paths"
-down_revision: str | None = "0007_access_contractor_id"
+revision: str = "0012_money_paths"
+down_revision: str | None = "0011_properties"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
