@@ -156,7 +156,16 @@ async def sleep_past(env: WorkflowEnvironment, due_iso: str, extra: timedelta = 
     due = datetime.fromisoformat(due_iso)
     now = await env.get_current_time()
     if due > now:
-        await env.sleep(due - now + extra)
+        await skip_time(env, due - now + extra)
+
+
+async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
+    """env.sleep with a generous RPC deadline: while the test server skips time the worker must run every
+    timer that falls due, which on a loaded 2-core machine can take longer than the default deadline."""
+    from temporalio.api.testservice.v1 import SleepRequest
+    req = SleepRequest()
+    req.duration.FromTimedelta(duration)
+    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=timedelta(seconds=120))
 
 
 async def record_history(handle: WorkflowHandle, name: str) -> None:

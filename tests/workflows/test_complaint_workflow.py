@@ -12,7 +12,7 @@ from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from tests.workflows.helpers import (
-    act, act_refused, record_history, running_worker, sleep_past, start_complaint, wait_for,
+    act, act_refused, record_history, running_worker, skip_time, sleep_past, start_complaint, wait_for,
 )
 
 R = Role
@@ -73,7 +73,7 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         await sleep_past(ts_env, due)
         view = await wait_for(lambda: _level_at_least(h, 1))
         assert view["escalated_to"] == "dept_head" and view["overdue"]
-        await ts_env.sleep(timedelta(days=10))   # past every further working day: the whole ladder
+        await skip_time(ts_env, timedelta(days=10))   # past every further working day: the whole ladder
         view = await wait_for(lambda: _level_at_least(h, 4))
         assert view["escalated_to"] == "gm"
         feedback = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")
@@ -280,7 +280,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         first = await start_complaint(ts_env.client, settings)
         case = ts_env.client.get_workflow_handle(first.id)          # the case, whichever run is current
         await act(case, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
-        await ts_env.sleep(timedelta(days=10))                      # the whole ladder, many reminders
+        await skip_time(ts_env, timedelta(days=10))                      # the whole ladder, many reminders
         view = await wait_for(lambda: _level_at_least(case, 4))
         assert view["case_no"] == first.id and view["escalated_to"] == "gm"
         runs, run_id = [], None
