@@ -7,6 +7,7 @@ unlimited retries (E3), the read-model projection, search attributes and the UI 
 """
 
 import asyncio
+import hashlib
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -44,6 +45,16 @@ UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
 # Bounded history: a case's run continues as new before its history reaches CaseConfig's budget.
 CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
+# A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
+# ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
+# into its next run, where a repeat is answered with the case as it is, without applying it again.
+RECENT_UPDATES_KEPT = 500
+
+
+def update_key() -> str | None:
+    """The current Update's id, hashed: what a case remembers of an applied action's request."""
+    info = workflow.current_update_info()
+    return hashlib.sha256(info.id.encode()).hexdigest()[:24] if info else None
 
 
 def opening_rules_version() -> int:
@@ -83,6 +94,7 @@ class CaseWorkflow:
         self._projected_timeline = 0
         self._attributes: dict[str, Any] = {}
         self._undelivered: dict[str, Notice | Reminder] = {}  # in flight: carried over by continue-as-new
+        self._applied_updates: dict[str, None] = {}  # update_key() of actions applied, oldest first
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -101,10 +113,15 @@ class CaseWorkflow:
     async def act(self, request: ActionRequest) -> dict[str, Any]:
         await workflow.wait_condition(lambda: self._machine is not None)
         assert self._machine is not None
+        key = update_key()
+        if key in self._applied_updates:  # applied in an earlier run of this case: answered, not applied
+            return self.state()
         try:
             effects = self._machine.apply(request.action, request.actor, self._ctx(request))
         except Rejection as r:
             raise rejection_error(r) from None
+        if key:
+            self._applied_updates[key] = None
         self._effects += effects
         self._changed = True
         awaited = [e for e in effects if isinstance(e, self.AWAITED_EFFECTS)]
@@ -114,8 +131,8 @@ class CaseWorkflow:
 
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:
-        if self._machine is None:
-            return  # still opening: the handler waits, then applies with full checks
+        if self._machine is None or update_key() in self._applied_updates:
+            return  # still opening (the handler applies with full checks), or a repeat (answered as it is)
         try:
             self._machine.check(request.action, request.actor, self._ctx(request))
         except Rejection as r:
@@ -134,6 +151,7 @@ class CaseWorkflow:
             machine, effects = restore(c.state), [*c.notices, *c.reminders]
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
+            self._applied_updates = dict.fromkeys(c.applied_updates)
         self._machine, self._effects = machine, effects
         while True:
             await self._load_config_if_year_changed()
@@ -155,7 +173,8 @@ class CaseWorkflow:
                     notices=[e for e in self._undelivered.values() if isinstance(e, Notice)],
                     reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
                     projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
-                    attributes=self._attributes)}))
+                    attributes=self._attributes,
+                    applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:])}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
             if self._effects and workflow.patched(EFFECTS_AT_ONCE):

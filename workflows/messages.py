@@ -64,13 +64,15 @@ class NotificationResult(BaseModel):
 class CarriedCase(BaseModel):
     """What a case's next run takes over when it continues as new (bounded history): the machine's
     state (deadlines included), the notices and reminders not yet delivered (sent again under the same
-    ids: the delivery records make that idempotent), and what was already published."""
+    ids: the delivery records make that idempotent), what was already published, and which actions' requests
+    were applied (so a retried request is not applied twice across runs)."""
     state: dict[str, Any]
     notices: list[Notice] = []
     reminders: list[Reminder] = []
     projected_seq: int = -1
     projected_timeline: int = 0
     attributes: dict[str, Any] = {}
+    applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
 
 
 class StartCase(BaseModel):

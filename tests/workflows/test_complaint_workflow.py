@@ -268,7 +268,8 @@ async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_c
 async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env, settings, sessionmaker, smtp_server):
     """Bounded history (issue 9): with a budget of 60 events a complaint left alone continues as new
     several times; the id, queries, Updates, search attributes and the register see one case, its
-    deadlines and escalation carried over; every run's recorded history replays."""
+    deadlines and escalation carried over; every run's recorded history replays. A request retried
+    with the same Idempotency-Key (Update id) after the run changed is not applied twice (issue 7)."""
     from temporalio.api.enums.v1 import EventType
     from temporalio.worker import Replayer
     from tests.support import codec
@@ -279,7 +280,8 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
     async with running_worker(ts_env, settings, sessionmaker):
         first = await start_complaint(ts_env.client, settings)
         case = ts_env.client.get_workflow_handle(first.id)          # the case, whichever run is current
-        await act(case, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        classify = {"action": "classify", "category": "漏水", "department": "工程部", "justified": True}
+        await act(case, R.cs_staff, classify, update_id="act-retried-classify")
         await skip_time(ts_env, timedelta(days=10))                      # the whole ladder, many reminders
         view = await wait_for(lambda: _level_at_least(case, 4))
         assert view["case_no"] == first.id and view["escalated_to"] == "gm"
@@ -300,6 +302,11 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         assert kinds[0] == "intake" and kinds.count("escalation") >= 4
         view = await act(case, R.dept_head, {"action": "assign_handler", "handler": "li.handler"})
         assert view["handler"] == "li.handler" and view["escalation_level"] == 4
+        # a retried request (same Update id) sent after the run changed is answered, never applied again
+        entries = len(view["timeline"])
+        view = await act(case, R.cs_staff, classify, update_id="act-retried-classify")
+        assert len(view["timeline"]) == entries and view["handler"] == "li.handler"
+        assert [t["kind"] for t in view["timeline"]].count("classified") == 1
         desc = await case.describe()
         assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
         async def projected():
