@@ -35,6 +35,7 @@ class CaseActivities:
                           early_warning_threshold=s.early_warning_threshold,
                           early_warning_window_days=s.early_warning_window_days,
                           notification_give_up_hours=s.notification_give_up_hours,
+                          time_tolerance_minutes=s.time_tolerance_minutes,
                           history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget)
 
     @activity.defn(name="project_case")

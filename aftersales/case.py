@@ -6,7 +6,7 @@ only waits, runs activities and records. Subclasses add their own actions as `on
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -67,6 +67,7 @@ class CaseConfig(BaseModel):
     notification_give_up_hours: float = 24.0  # E3: a temporary failure is retried this long, then undeliverable
     history_event_budget: int = 2000  # a case's run continues as new before its history reaches this ...
     history_bytes_budget: int = 2_000_000  # ... or this many bytes (or when Temporal suggests it)
+    time_tolerance_minutes: float = 10.0  # R1 (rules v4): clock difference allowed for appointments and arrivals
 
 
 # The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).
@@ -78,7 +79,9 @@ class CaseConfig(BaseModel):
 #   3: the money paths of the same domain.md (issue 8 §1–3, §6): A1 on the amount finally paid, C2's
 #      ruling by cs_manager, compensation by the A1 bands and paid by finance, the R3 paid path. A version
 #      of its own because cases were opened (and histories recorded) under 2 before it landed.
-CURRENT_RULES_VERSION = 3
+#   4: times as facts (issue 7 §7, R1): an appointment is agreed for a time to come, an arrival recorded
+#      for a time gone, each within CaseConfig.time_tolerance_minutes of the server's clock.
+CURRENT_RULES_VERSION = 4
 
 
 @dataclass
@@ -90,6 +93,23 @@ class Ctx:
     # Staff accounts an action names (e.g. assign_handler's handler), as the API found them in the read
     # model when it sent the action (the workflow cannot read the database): username -> account.
     accounts: dict[str, Actor] = field(default_factory=dict)
+    time_tolerance: timedelta = timedelta(minutes=10)  # CaseConfig.time_tolerance_minutes
+
+
+def not_in_the_past(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
+    """Rules v4 (R1): a time agreed for the future (an appointment) may not lie in the past, beyond the
+    clock tolerance."""
+    if at < now - tolerance:
+        raise invalid(f"{name}: {at.isoformat()} is in the past (now {now.isoformat()}); "
+                      "agree a time to come (R1)")
+
+
+def not_in_the_future(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
+    """Rules v4 (R1): a time recorded as having happened (an arrival) may not lie in the future, beyond
+    the clock tolerance."""
+    if at > now + tolerance:
+        raise invalid(f"{name}: {at.isoformat()} is in the future (now {now.isoformat()}); "
+                      "record it once it has happened (R1)")
 
 
 class TimelineItem(BaseModel):

@@ -31,7 +31,9 @@ from aftersales.actor import Actor
 from aftersales.approvals import (
     route_compensation, route_complaint_solution, route_complaint_summary, route_unjustified_ruling,
 )
-from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect
+from aftersales.case import (
+    CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect, not_in_the_past,
+)
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import yuan
 from aftersales.repair import RepairIntake
@@ -418,6 +420,8 @@ class ComplaintCase(CaseMachine):
             raise conflict("a repair is already being opened for this complaint")
         if s.linked_case_no and s.linked_status != "closed":
             raise conflict(f"repair {s.linked_case_no} is still {s.linked_status}: one open repair per complaint")
+        if s.rules_version >= 4:
+            not_in_the_past("requested_appointment", a.requested_appointment, ctx.now, ctx.time_tolerance)
         s.repairs_requested += 1
         s.linked_case_no, s.linked_status = None, None
         intake = RepairIntake(customer=s.customer, trades=a.trades, description=a.description,

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     notification_give_up_hours: float = Field(
         default=24.0, gt=0, description="E3: a notification failing temporarily is retried this long, then recorded undeliverable")
+    time_tolerance_minutes: float = Field(
+        default=10.0, ge=0, le=1440, description="R1: how far an appointment may lie in the past, or an arrival "
+        "in the future, when it is recorded (phones and the server do not share a clock)")
     history_event_budget: int = Field(
         default=2000, ge=50, description="a case's run continues as new before its history reaches this many events")
     history_bytes_budget: int = Field(

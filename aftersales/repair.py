@@ -35,7 +35,9 @@ from aftersales import actions as A
 from aftersales.actions import Instant, ShortText, Text
 from aftersales.actor import Actor
 from aftersales.approvals import ApprovalStep, a1_missing, route_repair_cost, route_settlement, route_settlement_audit
-from aftersales.case import CaseMachine, CaseState, CaseType, Ctx, Customer, Effect
+from aftersales.case import (
+    CaseMachine, CaseState, CaseType, Ctx, Customer, Effect, not_in_the_future, not_in_the_past,
+)
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import beijing, role_title, yuan
 from aftersales.money import DeductionOutcome
@@ -360,6 +362,8 @@ class RepairCase(CaseMachine):
     def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*_BEFORE_DISPATCH, _S.in_progress, doing="agree an appointment")
         s = self.state
+        if s.rules_version >= 4:
+            not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
         s.appointment_at, s.appointment_kept = a.appointment_at, False
         if s.status == _S.registered:
             s.status = _S.scheduled
@@ -369,6 +373,8 @@ class RepairCase(CaseMachine):
         s = self.state
         if s.appointment_at is None or s.appointment_kept:
             raise conflict("there is no agreed appointment to arrive for: agree_appointment first (R1)")
+        if s.rules_version >= 4:
+            not_in_the_future("arrived_at", a.arrived_at, ctx.now, ctx.time_tolerance)
         late = a.arrived_at - s.appointment_at
         minutes_late = max(0, int(late.total_seconds() // 60))
         flagged = late > LATE_ARRIVAL_GRACE and not a.owner_contacted

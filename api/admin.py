@@ -16,7 +16,18 @@ from api.deps import db_session
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.get("/calendar", summary="Years with holiday data")
+class CalendarStatus(BaseModel):
+    years_with_data: list[int] = Field(description="years whose holidays and make-up days are loaded (T4)")
+
+
+class CalendarYearStored(BaseModel):
+    year: int
+    holidays: int = Field(description="days off loaded")
+    workdays: int = Field(description="make-up working days loaded")
+    note: str
+
+
+@router.get("/calendar", summary="Years with holiday data", response_model=CalendarStatus)
 async def calendar_status(actor: Annotated[Actor, Depends(current_actor)], session=Depends(db_session)) -> dict[str, Any]:
     return {"years_with_data": await calendar_store.years_with_data(session)}
 
@@ -31,7 +42,8 @@ class CalendarYearBody(BaseModel):
     note: Text | None = None
 
 
-@router.put("/calendar/{year}", summary="Replace one year's holidays and make-up working days (T4)")
+@router.put("/calendar/{year}", summary="Replace one year's holidays and make-up working days (T4)",
+            response_model=CalendarYearStored)
 async def put_calendar_year(
     year: Annotated[int, Path(ge=1900, le=2999)],
     body: Annotated[CalendarYearBody, Body(examples=[{"holidays": {"2027-01-01": "元旦"}, "workdays": {"2027-02-07": "春节调休"}}])],

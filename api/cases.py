@@ -22,7 +22,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
+from aftersales.case import not_in_the_past
 from aftersales.case_numbers import skip_taken, temporal_holds
+from aftersales.errors import Rejection
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
@@ -219,6 +221,11 @@ async def create_repair(
 ) -> dict[str, Any]:
     if intake.parent_case_no:
         raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
+    tolerance = timedelta(minutes=request.app.state.settings.time_tolerance_minutes)
+    try:  # R1: the owner asks for a time to come (the same check as the machine's, rules v4)
+        not_in_the_past("requested_appointment", intake.requested_appointment, datetime.now(timezone.utc), tolerance)
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
     intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,

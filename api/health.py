@@ -1,10 +1,11 @@
 """GET /health: Temporal, the database, and the calendar (years with data, years on fallback, T4)."""
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 
 from aftersales.db import calendar_store
@@ -33,7 +34,41 @@ async def _workers(client: Client, task_queue: str) -> dict[str, Any]:
     return {"status": "ok" if pollers else "none", "task_queue": task_queue, "pollers": pollers}
 
 
-@router.get("/health", summary="Health of Temporal, the database and the calendar (no token needed)")
+class Part(BaseModel):
+    status: Literal["ok", "down"]
+    error: str | None = Field(default=None, description="the failure's type when down")
+
+
+class TemporalPart(Part):
+    namespace: str | None = None
+
+
+class WorkersPart(BaseModel):
+    status: Literal["ok", "none"] = Field(description="none: no worker polls, cases wait (actions answer 503)")
+    task_queue: str
+    pollers: int
+
+
+class CalendarPart(BaseModel):
+    status: Literal["ok", "fallback", "unknown"]
+    years_with_data: list[int] = []
+    years_on_fallback: list[int] = Field(default=[], description="this year or next without data (T4)")
+    note: str | None = None
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "down"] = Field(description="down (503) when Temporal or the database is down")
+    temporal: TemporalPart
+    workers: WorkersPart | None = None
+    database: Part
+    notifications_undeliverable: int | None = Field(
+        default=None, description="E3: notifications given up, recorded on their cases")
+    calendar: CalendarPart
+
+
+@router.get("/health", summary="Health of Temporal, the database and the calendar (no token needed)",
+            response_model=HealthReport,
+            responses={503: {"model": HealthReport, "description": "Temporal or the database is down"}})
 async def health(request: Request) -> JSONResponse:
     state = request.app.state
     report: dict[str, Any] = {}
@@ -65,4 +100,5 @@ async def health(request: Request) -> JSONResponse:
         report["calendar"] = {"status": "unknown"}
     healthy = report["temporal"]["status"] == "ok" and report["database"]["status"] == "ok"
     report["status"] = "ok" if healthy else "down"
-    return JSONResponse(report, status_code=200 if healthy else 503)
+    answer = HealthReport.model_validate(report).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(answer, status_code=200 if healthy else 503)

@@ -128,7 +128,24 @@ async def _only_visible_case_numbers(session, actor: Actor, statement: dict[str,
     return statement
 
 
-@router.get("/reports/workers", summary="Each worker's evaluations in a quarter, all of them summed (R9)")
+class WorkerScores(BaseModel):
+    """R9: one worker's evaluations in the quarter."""
+    worker: str
+    repairs: int = Field(description="repairs evaluated")
+    evaluations: int = Field(description="every evaluation: sign-off, revisit, after a reopen")
+    quality_total: int
+    attitude_total: int
+    quality_average: float = Field(description="per score, 1–5")
+    attitude_average: float = Field(description="per score, 1–5")
+
+
+class WorkerReport(BaseModel):
+    quarter: str = Field(examples=["2026Q4"])
+    workers: list[WorkerScores]
+
+
+@router.get("/reports/workers", summary="Each worker's evaluations in a quarter, all of them summed (R9)",
+            response_model=WorkerReport)
 async def worker_scores(quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$", examples=["2026Q4"])],
                         actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))],
                         session=Depends(db_session)) -> dict[str, Any]:

@@ -20,7 +20,9 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             # bounded history (issue 9): the first run of a case that continued as new, and a later one
             "complaint_continued_first_run", "complaint_continued_later_run",
             # issue 8 (rules v3): paid service, declined, compensation, C2 ruling
-            "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled"}
+            "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled",
+            # rules v4 (issue 7 §7): appointment and arrival times checked against the clock
+            "repair_rules_v4_times"}
 
 
 def test_every_case_path_has_a_recorded_history():

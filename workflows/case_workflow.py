@@ -211,7 +211,8 @@ class CaseWorkflow:
         assert self._config is not None and self._cal is not None
         return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder,
                    rules_version=self._machine.state.rules_version if self._machine else CURRENT_RULES_VERSION,
-                   accounts=request.named_accounts() if request else {})
+                   accounts=request.named_accounts() if request else {},
+                   time_tolerance=timedelta(minutes=self._config.time_tolerance_minutes))
 
     # ---- configuration and the calendar (T4) -----------------------------------------------
     def _local_year(self) -> int:

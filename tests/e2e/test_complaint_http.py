@@ -115,6 +115,19 @@ async def test_health_and_listing_parameters(api, staff, settings, dev_env, sess
         assert (await other.get("/health")).json()["workers"] == {"status": "none", "task_queue": "nobody-polls-this",
                                                                 "pollers": 0}
     assert 2026 in health["calendar"]["years_with_data"]
+    # the database down: 503 with the same typed report (as declared in the OpenAPI document)
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from api.health import HealthReport
+    gone = create_async_engine("sqlite+aiosqlite:////nonexistent-dir/read-model.db")
+    broken = create_app(settings, temporal=dev_env.client, sessionmaker=async_sessionmaker(gone))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=broken), base_url="http://api.test") as other:
+        down = await other.get("/health")
+        assert down.status_code == 503
+        report = HealthReport.model_validate(down.json())
+        assert report.status == "down" and report.database.status == "down" and report.temporal.status == "ok"
+    await gone.dispose()
+    spec = (await api.get("/openapi.json")).json()["paths"]["/health"]["get"]["responses"]
+    assert spec["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthReport"}
     headers = await staff.headers("cs_staff")
     assert (await api.get("/cases", params={"page_size": 1000}, headers=headers)).status_code == 422
     assert (await api.get("/cases", params={"type": "x"}, headers=headers)).status_code == 422

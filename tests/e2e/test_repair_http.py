@@ -3,7 +3,7 @@ co-signed survey (R2), the cost approval ladder above 10,000 (A1), dispatch thro
 the contractor (R5), inspection, sign-off, revisit (R6, R7), settlement (A2, A3), the quality deposit
 booked once (A3) and worker scores (R9); plus a complaint that opens a repair and closes after it."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -11,9 +11,11 @@ from aftersales.db.ledger import quarter_of
 from aftersales.roles import Role
 from tests.e2e.conftest import account, eventually, post_action, unique_key
 
+IN_TWO_DAYS = (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=2)).replace(
+    hour=10, minute=0, second=0, microsecond=0).isoformat()
 REPAIR = {
     "customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "7栋", "unit": "301"},
-    "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉", "requested_appointment": "2026-11-25T10:00:00+08:00",
+    "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉", "requested_appointment": IN_TWO_DAYS,
     "paid_service": False,
 }
 
@@ -38,11 +40,21 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     bad = await api.post("/repairs", json={**REPAIR, "trades": []}, headers=hotline)
     assert bad.status_code == 422 and "trades" in bad.json()["detail"]
 
-    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",
-                                                   "appointment_at": "2026-11-25T10:00:00+08:00"})
-    view = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival",
-                                                             "arrived_at": "2026-11-25T10:05:00+08:00"})
-    assert view["late_arrival"] is False
+    past = await api.post("/repairs", json={**REPAIR, "requested_appointment": "2026-01-05T10:00:00+08:00"},
+                          headers=hotline)                     # R1 (rules v4): the owner asks for a time to come
+    assert past.status_code == 422 and "requested_appointment" in past.json()["detail"]
+    now = datetime.now(timezone.utc)
+    refused = await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",
+                                                             "appointment_at": "2026-01-05T10:00:00+08:00"}, expect=422)
+    assert "appointment_at" in refused["detail"] and "in the past" in refused["detail"]
+    appointment = (now - timedelta(minutes=5)).isoformat()   # agreed by phone just now (within the tolerance)
+    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "appointment_at": appointment})
+    ahead = (now + timedelta(hours=2)).isoformat()
+    refused = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": ahead},
+                                expect=422)
+    assert "arrived_at" in refused["detail"] and "in the future" in refused["detail"]
+    view = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": now.isoformat()})
+    assert view["late_arrival"] is False and view["status"] == "scheduled"
     survey = {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-77", "multi_trade": True,
               "estimate": "12000.00", "order_type": "A"}
     await post_action(api, staff, no, "cs_staff", {**survey, "contractor_id": "NOPE"}, expect=422)
@@ -236,7 +248,7 @@ async def test_C6_complaint_opens_a_repair_over_http_and_closes_after_it(api, st
                                                    "justified": True})
     view = await post_action(api, staff, no, "cs_staff", {"action": "open_repair", "trades": ["防水"],
                                                           "description": "外墙防水", "requested_appointment":
-                                                          "2026-11-26T10:00:00+08:00"})
+                                                          IN_TWO_DAYS})
     repair_no = view["linked_case_no"]
     repair = (await api.get(f"/cases/{repair_no}", headers=await staff.headers("cs_staff"))).json()
     assert repair["parent_case_no"] == no and repair["customer"]["phone"] == "13912345678"

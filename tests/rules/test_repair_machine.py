@@ -155,6 +155,7 @@ def test_R1_late_arrival_flagged_only_after_10_minutes_without_contacting_the_ow
     appointment = MONDAY_10 + timedelta(hours=2)
     r = Run().scheduled(appointment)
     r.effects.clear()
+    r.now = appointment + late                                # recorded when the worker is there (rules v4)
     r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=appointment + late,
                                         owner_contacted=contacted))
     s = r.s
@@ -168,12 +169,65 @@ def test_R1_late_arrival_flagged_only_after_10_minutes_without_contacting_the_ow
 def test_R1_late_arrivals_are_counted():
     appointment = MONDAY_10 + timedelta(hours=2)
     r = Run().scheduled(appointment)
+    r.now = appointment + timedelta(minutes=30)
     r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=appointment + timedelta(minutes=30)))
     r.scheduled(appointment + timedelta(days=1))
     arrival = A.RecordArrival(action="record_arrival", arrived_at=appointment + timedelta(days=1, minutes=15))
+    r.now = appointment + timedelta(days=1, minutes=20)
     assert r.refused(R.contractor, arrival).kind == "forbidden"  # no survey names a contractor yet (P1)
     r.do(R.engineering, arrival)
     assert r.s.late_arrivals == 2 and len(r.s.arrivals) == 2
+
+
+@pytest.mark.parametrize("offset, refused", [
+    (-timedelta(minutes=10, seconds=1), True),             # beyond the 10-minute clock tolerance
+    (-timedelta(minutes=10), False),
+    (timedelta(0), False),
+    (timedelta(days=3), False),
+])
+def test_R1_rules_v4_an_appointment_in_the_past_is_refused_naming_the_field(offset, refused):
+    r = Run()
+    agree = A.AgreeAppointment(action="agree_appointment", appointment_at=r.now + offset)
+    if refused:
+        rejection = r.refused(R.cs_staff, agree)
+        assert rejection.kind == "invalid" and rejection.message.startswith("appointment_at:")
+        assert "in the past" in rejection.message
+    else:
+        r.do(R.cs_staff, agree)
+
+
+@pytest.mark.parametrize("offset, refused", [
+    (timedelta(minutes=10, seconds=1), True),              # an arrival beyond the tolerance in the future
+    (timedelta(minutes=10), False),
+    (timedelta(0), False),
+    (-timedelta(hours=5), False),                          # recorded afterwards: fine
+])
+def test_R1_rules_v4_an_arrival_in_the_future_is_refused_naming_the_field(offset, refused):
+    r = Run().scheduled()
+    arrival = A.RecordArrival(action="record_arrival", arrived_at=r.now + offset)
+    if refused:
+        rejection = r.refused(R.repair_lead, arrival)
+        assert rejection.kind == "invalid" and rejection.message.startswith("arrived_at:")
+        assert "in the future" in rejection.message
+    else:
+        r.do(R.repair_lead, arrival)
+
+
+def test_R1_rules_v3_cases_keep_accepting_any_appointment_and_arrival_time():
+    class V3(Run):
+        rules_version = 3
+    r = V3().scheduled(MONDAY_10 - timedelta(days=30))
+    r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=MONDAY_10 + timedelta(days=30)))
+    assert len(r.s.arrivals) == 1
+
+
+def test_R1_the_clock_tolerance_is_a_setting():
+    from aftersales.case import not_in_the_past
+    from aftersales.errors import Rejection
+    hour = timedelta(minutes=60)
+    not_in_the_past("appointment_at", MONDAY_10 - timedelta(minutes=59), MONDAY_10, hour)
+    with pytest.raises(Rejection):
+        not_in_the_past("appointment_at", MONDAY_10 - timedelta(minutes=61), MONDAY_10, hour)
 
 
 # ---- R2: survey --------------------------------------------------------------------------------

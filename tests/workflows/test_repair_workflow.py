@@ -12,7 +12,7 @@ from aftersales.db import ledger
 from aftersales.db.models import Staff, WorkerEvaluation
 from aftersales.roles import Role
 from tests.workflows.helpers import (
-    act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, sleep_past,
+    act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, skip_time, sleep_past,
 )
 from tests.workflows.test_complaint_workflow import finish, general_path
 
@@ -184,8 +184,15 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         ts_env, settings, sessionmaker, smtp_server):
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings)
-        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": "2030-01-07T10:00:00+08:00"})
-        view = await act(h, R.repair_lead, {"action": "record_arrival", "arrived_at": "2030-01-07T10:25:00+08:00"})
+        appointment = await ts_env.get_current_time() + timedelta(minutes=5)
+        await act_refused(h, R.cs_staff, {"action": "agree_appointment",
+                                          "appointment_at": "2026-01-05T10:00:00+08:00"}, "invalid")  # R1, rules v4
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": appointment.isoformat()})
+        await act_refused(h, R.repair_lead, {"action": "record_arrival",
+                                             "arrived_at": (appointment + timedelta(hours=3)).isoformat()}, "invalid")
+        await skip_time(ts_env, timedelta(minutes=30))             # the worker comes 25 minutes late
+        arrived = (appointment + timedelta(minutes=25)).isoformat()
+        view = await act(h, R.repair_lead, {"action": "record_arrival", "arrived_at": arrived})
         assert view["late_arrival"] is True and view["late_arrivals"] == 1                               # R1
         # R2: the survey is due within 1 working day; missed, it escalates (E1)
         await sleep_past(ts_env, due(view, "survey"))
@@ -203,6 +210,7 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         await wait_for(lambda: _deadline_missed(h, "work"))
         await act_refused(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": "2031-01-01T10:00:00+08:00",
                                           "owner_consent": "太晚了"}, "conflict")                           # R8
+        await record_history(h, "repair_rules_v4_times")
 
 
 @pytest.mark.asyncio
