@@ -126,7 +126,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
             )
             timeout = settings.update_timeout_seconds
             try:
-                view = await asyncio.wait_for(client.execute_update_with_start_workflow(
+                await asyncio.wait_for(client.execute_update_with_start_workflow(
                     CaseWorkflow.opened, start_workflow_operation=start, rpc_timeout=timedelta(seconds=timeout)),
                     timeout)
             except WorkflowAlreadyStartedError:
@@ -143,7 +143,8 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
             log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
-            return await present(request, session, actor, view)
+            # the Update answers compactly (issue 9 §1); the case as it is now is read by query
+            return await present(request, session, actor, await _read_view(request, session, case_no))
     raise unavailable(request, BUSY, f"no free case number found in {NUMBER_ATTEMPTS} attempts; try again")
 
 
@@ -328,9 +329,9 @@ async def act_on_case(
     if isinstance(action, Quote):  # R3: priced from the current fee schedule here, not by the client
         action = await fees.priced(session, action)
     try:
-        view = await _update(request, handle, CaseWorkflow.act,
-                             ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action)),
-                             update_id=update_id)
+        await _update(request, handle, CaseWorkflow.act,
+                      ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action)),
+                      update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
@@ -345,7 +346,8 @@ async def act_on_case(
             await _visible_view(request, session, case_no, actor)
         raise await _rpc_error(request, case_no, e, "the action") from None
     log.info("action applied")
-    return await present(request, session, actor, view)
+    # the Update answers compactly (issue 9 §1); the case as it is now is read by query
+    return await present(request, session, actor, await _read_view(request, session, case_no))
 
 
 async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Actor]:

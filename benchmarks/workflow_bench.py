@@ -188,20 +188,20 @@ async def one_case(client: Client, settings: Settings, case_no: str, building: s
     await bounded(handle.execute_update(CaseWorkflow.opened), timeout, f"{case_no} opened")
     if res is not None:
         res.open.append(time.perf_counter() - t0)
-    view: dict[str, Any] = {}
+    answer = None
     for role, username, action in ACTS:
         named = [actor(R.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
         request = ActionRequest.model_validate({"action": action, "actor": actor(role, username).model_dump(),
                                                 "accounts": named})
         t = time.perf_counter()
-        view = await bounded(handle.execute_update(CaseWorkflow.act, request), timeout,
+        answer = await bounded(handle.execute_update(CaseWorkflow.act, request), timeout,
                              f"{case_no} {action['action']}")
         if res is not None:
             res.act[action["action"]].append(time.perf_counter() - t)
     if res is not None:
-        res.versions[case_no] = view["version"]
-        if view["status"] != "investigated":
-            res.errors.append(f"{case_no}: status {view['status']!r} after department_feedback")
+        res.versions[case_no] = answer.version
+        if answer.status != "investigated":
+            res.errors.append(f"{case_no}: status {answer.status!r} after department_feedback")
 
 
 async def projected(maker, versions: dict[str, int]) -> bool:

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.errors import Rejection
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from workflows.messages import (
-        CarriedCase, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
+        CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
         StartCase,
     )
 
@@ -103,19 +103,27 @@ class CaseWorkflow:
             raise ApplicationError("the case is still being opened", type="conflict")
         return case_view(self._machine.state, workflow.now(), self._config.ladder)
 
-    @workflow.update
-    async def opened(self) -> dict[str, Any]:
-        """Returns the case once it is open (numbered, deadlines set): the answer to its POST."""
-        await workflow.wait_condition(lambda: self._machine is not None)
-        return self.state()
+    def _answer(self, since: int) -> CaseAnswer:
+        """An Update's compact answer: the case's status and the timeline entries added since `since`."""
+        assert self._machine is not None
+        s = self._machine.state
+        return CaseAnswer(case_no=s.case_no, status=s.status, version=s.seq, timeline_length=len(s.timeline),
+                          added=[t.model_dump(mode="json") for t in s.timeline[since:]])
 
     @workflow.update
-    async def act(self, request: ActionRequest) -> dict[str, Any]:
+    async def opened(self) -> CaseAnswer:
+        """Answers once the case is open (numbered, deadlines set); the POST reads the case by query."""
+        await workflow.wait_condition(lambda: self._machine is not None)
+        return self._answer(since=0)
+
+    @workflow.update
+    async def act(self, request: ActionRequest) -> CaseAnswer:
         await workflow.wait_condition(lambda: self._machine is not None)
         assert self._machine is not None
+        since = len(self._machine.state.timeline)
         key = update_key()
         if key in self._applied_updates:  # applied in an earlier run of this case: answered, not applied
-            return self.state()
+            return self._answer(since)
         try:
             effects = self._machine.apply(request.action, request.actor, self._ctx(request))
         except Rejection as r:
@@ -127,7 +135,7 @@ class CaseWorkflow:
         awaited = [e for e in effects if isinstance(e, self.AWAITED_EFFECTS)]
         if awaited:  # the answer shows their outcome (e.g. the number of the repair just opened)
             await workflow.wait_condition(lambda: all(id(e) in self._done for e in awaited))
-        return self.state()
+        return self._answer(since)
 
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:

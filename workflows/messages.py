@@ -4,7 +4,7 @@ so the workflow sandbox imports nothing heavy)."""
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aftersales.actor import Actor
 from aftersales.case import Notice, Reminder, TimelineItem
@@ -73,6 +73,17 @@ class CarriedCase(BaseModel):
     projected_timeline: int = 0
     attributes: dict[str, Any] = {}
     applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
+
+
+class CaseAnswer(BaseModel):
+    """What the `opened` and `act` Updates answer (issue 9 §1): the same few fields whatever the case's
+    age, so a case's history does not grow with the square of its timeline. The whole case is read by
+    the `state` query (the API does so after each Update)."""
+    case_no: str
+    status: str
+    version: int = Field(description="the case's change counter (CaseState.seq) after the Update")
+    timeline_length: int
+    added: list[dict[str, Any]] = Field(default=[], description="the timeline entries this Update added")
 
 
 class StartCase(BaseModel):

@@ -26,7 +26,9 @@ async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_o
     answers = await asyncio.gather(*(api.post(f"/cases/{no}/actions", json=ASSIGN,
                                               headers={**head, "Idempotency-Key": key}) for _ in range(20)))
     assert [r.status_code for r in answers] == [200] * 20, [r.text for r in answers if r.status_code != 200]
-    assert {r.json()["version"] for r in answers} == {answers[0].json()["version"]}  # all the one result
+    # every answer is the case as read after the one application (issue 9 §1: the Update answers compactly,
+    # the view is read by query, so later effects such as the notice's delivery may already show)
+    assert all(r.json()["handler"] == "dept_handler" and len(kinds(r.json(), "assigned")) == 1 for r in answers)
 
     view = (await api.get(f"/cases/{no}", headers=head)).json()
     assert len(kinds(view, "assigned")) == 1, kinds(view, "assigned")
@@ -44,7 +46,8 @@ async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_o
 
     # a retry long after: the same answer, nothing applied again
     again = await api.post(f"/cases/{no}/actions", json=ASSIGN, headers={**head, "Idempotency-Key": key})
-    assert again.status_code == 200 and again.json()["version"] == answers[0].json()["version"]
+    assert again.status_code == 200 and len(kinds(again.json(), "assigned")) == 1
+    assert again.json()["version"] >= view["version"]
     # the key with a different body: 422 naming the key, nothing applied
     other = await api.post(f"/cases/{no}/actions", json={**ASSIGN, "handler": "someone_else"},
                            headers={**head, "Idempotency-Key": key})

@@ -127,8 +127,9 @@ async def start_repair(client: Client, settings, case_no: str | None = None, **k
 async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | None = None,
               update_id: str | None = None) -> dict:
     named = [actor(Role.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
-    return await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
+    await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
         {"action": action, "actor": actor(role, username).model_dump(), "accounts": named}), id=update_id)
+    return await handle.query(CaseWorkflow.state)  # the Update answers compactly (issue 9 §1)
 
 
 async def act_refused(handle: WorkflowHandle, role: Role, action: dict, kind: str) -> str:

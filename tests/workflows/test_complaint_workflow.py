@@ -322,3 +322,26 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         for history in runs[1:]:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, result.replay_failure
+
+
+@pytest.mark.asyncio
+async def test_issue9_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_env, settings, sessionmaker,
+                                                                                 smtp_server):
+    """Issue 9 §1: `act` answers compactly (status, version, the entries it added); the whole case is read
+    by query. The answer to the 40th progress note is no bigger than the answer to the first."""
+    from temporalio.api.enums.v1 import EventType
+    from workflows.case_workflow import CaseWorkflow
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        for i in range(40):
+            await act(h, R.cs_staff, {"action": "progress_note", "note": f"第{i + 1}次联系业主"})
+        view = await h.query(CaseWorkflow.state)
+        assert len(view["timeline"]) >= 41
+        history = await h.fetch_history()
+        sizes = [e.workflow_execution_update_completed_event_attributes.outcome.success.ByteSize()
+                 for e in history.events
+                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+        acts = sizes[1:]  # after the `opened` answer
+        assert len(acts) == 40
+        assert max(acts) <= min(acts) + 64, acts        # the same few fields, whatever the timeline's length
+        assert max(acts) < 1500, acts
