@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     codec_keys: dict[str, str] = Field(default_factory=dict, repr=False)
     codec_encode_key_id: str | None = None
     codec_key_file: str = "data/codec-keys.json"
+    # Metrics (issue 9 §7): the API's own at GET /metrics (this machine, or Prometheus with this token);
+    # the Temporal SDK's (worker and client) served by the SDK's runtime on this address, per process.
+    metrics_token: str | None = Field(default=None, description="bearer token Prometheus sends to GET /metrics")
+    sdk_metrics_address: str | None = Field(
+        default=None, description="host:port where this process serves the Temporal SDK's Prometheus metrics")
     codec_ui_origin: str = Field(
         default="http://127.0.0.1:8233", description="the Temporal Web UI's origin: the only one CORS lets call /codec")
     # Production: /codec also accepts the Web UI's sign-in token (its OIDC identity provider's access token)

@@ -89,15 +89,16 @@ class Child:
     """A child process in a session of its own: Ctrl-C in the terminal reaches only this runner,
     which then stops the children in order."""
 
-    def __init__(self, name: str, cmd: list[str], log_file: Path | None = None) -> None:
-        self.name, self.cmd, self.log_file = name, cmd, log_file
+    def __init__(self, name: str, cmd: list[str], log_file: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.name, self.cmd, self.log_file, self.env = name, cmd, log_file, env
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         out = self.log_file.open("ab") if self.log_file else None
         try:
             self.proc = subprocess.Popen(
-                self.cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
+                self.cmd, env={**os.environ, **self.env} if self.env else None, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
                 start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         finally:
             if out:
@@ -156,6 +157,15 @@ async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.E
                  f"{temporal.log_tail()}")
 
 
+# Issue 9 §7: where each embedded process serves the Temporal SDK's Prometheus metrics (loopback only;
+# one address per process). The API's own figures are at its GET /metrics.
+EMBEDDED_SDK_METRICS = {"worker": "127.0.0.1:9464", "api": "127.0.0.1:9465"}
+
+
+def sdk_metrics_env(address: str) -> dict[str, str]:
+    return {"AFTERSALES_SDK_METRICS_ADDRESS": address}
+
+
 def banner(settings: Settings, data_log: Path) -> str:
     api_host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     return "\n".join([
@@ -164,6 +174,8 @@ def banner(settings: Settings, data_log: Path) -> str:
         f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}   (payloads decoded by {codec_endpoint(settings)})",
         f"  API (OpenAPI)    http://{api_host}:{settings.api_port}/docs",
         f"  Temporal gRPC    {settings.temporal_address}   namespace {settings.temporal_namespace}",
+        f"  metrics          http://{api_host}:{settings.api_port}/metrics (API), SDK: worker "
+        f"http://{EMBEDDED_SDK_METRICS['worker']}/metrics, API client http://{EMBEDDED_SDK_METRICS['api']}/metrics",
         f"  task queue       {settings.task_queue}",
         f"  state            {settings.temporal_db_file}, {settings.database_url}",
         f"  codec keys       {'AFTERSALES_CODEC_KEYS' if settings.codec_keys else settings.codec_key_file}"
@@ -214,9 +226,11 @@ async def run(settings: Settings) -> int:
         if stop.is_set():
             return 0
 
-        worker = Child("worker", [sys.executable, str(REPO / "worker.py")])
+        worker = Child("worker", [sys.executable, str(REPO / "worker.py")],
+                       env=sdk_metrics_env(EMBEDDED_SDK_METRICS["worker"]))
         api = Child("api", [sys.executable, "-m", "uvicorn", "api.app:app",
-                            "--host", settings.api_host, "--port", str(settings.api_port)])
+                            "--host", settings.api_host, "--port", str(settings.api_port)],
+                    env=sdk_metrics_env(EMBEDDED_SDK_METRICS["api"]))
         children += [worker, api]
         worker.start()
         api.start()

@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from aftersales import search_attributes as sa
 from aftersales.config import Settings
@@ -34,7 +35,23 @@ async def connect(settings: Settings) -> Client:
     from aftersales.codec import data_converter
 
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(settings))
+                                data_converter=data_converter(settings), runtime=sdk_runtime(settings))
+
+
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """Issue 9 §7: the Temporal SDK's own metrics (workflow and activity task latencies, polls, the
+    workflow cache, client RPCs) served for Prometheus on `sdk_metrics_address` — one runtime per process,
+    made once. None: the SDK's default runtime, without a metrics endpoint."""
+    global _RUNTIME
+    if not settings.sdk_metrics_address:
+        return None
+    if _RUNTIME is None:
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=settings.sdk_metrics_address)))
+    return _RUNTIME
+
+
+_RUNTIME: Runtime | None = None
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -13,6 +13,7 @@ from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, fees, health, money, problems
 from api import campaigns, properties, reports  # noqa: E402  (issue 10's routers on their own line)
+from api import metrics  # noqa: E402  (issue 9 §7)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
                                                path=request.url.path, method=request.method)
         return await call_next(request)
 
+    metrics.install(app)  # GET /metrics and the request figures (issue 9 §7)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes)
 

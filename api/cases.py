@@ -143,8 +143,16 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
             log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
-            # the Update answers compactly (issue 9 §1); the case as it is now is read by query
-            return await present(request, session, actor, await _read_view(request, session, case_no))
+            # the Update answers compactly (issue 9 §1); the case as it is now is read by query — open,
+            # but not readable this moment (busy): the caller still learns its number (202)
+            try:
+                view = await _read_view(request, session, case_no)
+            except HTTPException as e:
+                if e.status_code != 503:
+                    raise
+                return accepted(request, BUSY, case_no, f"case {case_no} is registered and open, but cannot be "
+                                f"read just now: read it at /cases/{case_no} ({e.detail})")
+            return await present(request, session, actor, view)
     raise unavailable(request, BUSY, f"no free case number found in {NUMBER_ATTEMPTS} attempts; try again")
 
 
@@ -347,7 +355,14 @@ async def act_on_case(
         raise await _rpc_error(request, case_no, e, "the action") from None
     log.info("action applied")
     # the Update answers compactly (issue 9 §1); the case as it is now is read by query
-    return await present(request, session, actor, await _read_view(request, session, case_no))
+    try:
+        view = await _read_view(request, session, case_no)
+    except HTTPException as e:
+        if e.status_code == 503:
+            e.detail = (f"the action was applied, but case {case_no} cannot be read just now ({e.detail}); "
+                        "read it later (sending it again with the same Idempotency-Key does not apply it twice)")
+        raise
+    return await present(request, session, actor, view)
 
 
 async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Actor]:

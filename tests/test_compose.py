@@ -1,0 +1,44 @@
+"""docker-compose.yml cannot be run here (no Docker engine): it is read instead. It must parse, and the
+metrics Prometheus scrapes (issue 9 §7) must be where the services serve them."""
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_parses_and_every_app_service_has_the_app_settings():
+    services = compose()["services"]
+    for name in ("setup", "api", "worker"):
+        env = services[name]["environment"]
+        assert env["AFTERSALES_ENVIRONMENT"] == "production" and "AFTERSALES_METRICS_TOKEN" in env, name
+
+
+def test_issue9_prometheus_scrapes_the_api_the_workers_and_the_temporal_server_where_they_serve():
+    d = compose()
+    services = d["services"]
+    prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {}
+    for job in prometheus["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            targets[job["job_name"]] = [(n, sd["port"]) for n in sd["names"]]
+        for sc in job.get("static_configs", []):
+            targets[job["job_name"]] = [(t.split(":")[0], int(t.split(":")[1])) for t in sc["targets"]]
+    assert targets["aftersales-api"] == [("api", 8000)] and "--port" in services["api"]["command"]
+    assert services["api"]["command"][services["api"]["command"].index("--port") + 1] == "8000"
+    assert targets["aftersales-api-sdk"] == [("api", 9465)]
+    assert services["api"]["environment"]["AFTERSALES_SDK_METRICS_ADDRESS"] == "0.0.0.0:9465"
+    assert targets["aftersales-worker-sdk"] == [("worker", 9464)]
+    assert services["worker"]["environment"]["AFTERSALES_SDK_METRICS_ADDRESS"] == "0.0.0.0:9464"
+    assert targets["temporal-server"] == [("temporal", 8000)]
+    assert services["temporal"]["environment"]["PROMETHEUS_ENDPOINT"] == "0.0.0.0:8000"
+    # the API's /metrics needs the token off the machine: Prometheus sends the same secret
+    api_job = next(j for j in prometheus["scrape_configs"] if j["job_name"] == "aftersales-api")
+    mounted = {c["target"]: c["source"] for c in services["prometheus"]["configs"]}
+    assert mounted[api_job["authorization"]["credentials_file"]] == "metrics_token"
+    assert d["configs"]["metrics_token"]["content"] == "${AFTERSALES_METRICS_TOKEN}"
