@@ -45,6 +45,9 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
                     *ReportActivities(sessionmaker, settings).all(), *CampaignActivities(sessionmaker).all()],
         interceptors=[CaseLogContext(), *interceptors],
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
     )
 
 

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     codec_keys: dict[str, str] = Field(default_factory=dict, repr=False)
     codec_encode_key_id: str | None = None
     codec_key_file: str = "data/codec-keys.json"
+    # The worker (issue 9 §5): cases kept in memory between their workflow tasks (the sticky cache; a case
+    # not in it is replayed from its history when it next wakes), and tasks run at once.
+    worker_max_cached_workflows: int = Field(
+        default=600, ge=0, description="open cases a worker keeps in memory (RSS grows with it; the rest replay)")
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # Metrics (issue 9 §7): the API's own at GET /metrics (this machine, or Prometheus with this token);
     # the Temporal SDK's (worker and client) served by the SDK's runtime on this address, per process.
     metrics_token: str | None = Field(default=None, description="bearer token Prometheus sends to GET /metrics")

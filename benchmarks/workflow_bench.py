@@ -148,6 +148,19 @@ async def read_model(settings: Settings):
     return engine, maker
 
 
+async def shut_down(env: WorkflowEnvironment | None, engine, smtp) -> None:
+    """Stops the dev server, the read model's engine and the SMTP server that were started (each bounded)."""
+    if env is not None:
+        try:
+            await bounded(env.shutdown(), 30, "dev server shutdown")
+        except Exception as e:  # noqa: BLE001
+            print(f"dev server shutdown: {e!r}", file=sys.stderr)
+    if engine is not None:
+        await engine.dispose()
+    if smtp is not None:
+        await bounded(smtp.__aexit__(None, None, None), 15, "SMTP server stop")
+
+
 async def stop_worker(worker, task: asyncio.Task) -> None:
     """Shuts a worker down (bounded); cancels its task if it does not stop."""
     try:
@@ -357,15 +370,7 @@ async def run(args: argparse.Namespace) -> None:
         # always shut everything down, each step bounded
         if worker is not None and worker_task is not None:
             await stop_worker(worker, worker_task)
-        if env is not None:
-            try:
-                await bounded(env.shutdown(), 30, "dev server shutdown")
-            except Exception as e:  # noqa: BLE001
-                print(f"dev server shutdown: {e!r}", file=sys.stderr)
-        if engine is not None:
-            await engine.dispose()
-        if smtp is not None:
-            await bounded(smtp.__aexit__(None, None, None), 15, "SMTP server stop")
+        await shut_down(env, engine, smtp)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nworkflow_bench done in {time.perf_counter() - started:.1f} s")
 

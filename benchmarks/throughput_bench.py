@@ -1,0 +1,202 @@
+"""The product beside the raw temporalio client, on the same dev server in the same run (issue 9 §5).
+
+    .venv/bin/python -m benchmarks.throughput_bench                      # 60 intakes, 200 actions, 20 at once
+    .venv/bin/python -m benchmarks.throughput_bench --cases 300 --actions 1000
+
+Raw: a workflow that does nothing but count (one Update handler, no activities), started with
+Update-with-start ("raw start + Update") and then sent Updates ("raw Update"). Product: the API
+in-process (httpx ASGITransport, so no socket between the load and the API) with its worker:
+`POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
+(`progress_note`: the Update through the case machine's checks, the projection into the read model,
+then the case read by query). Both workers run in this process, on the same event loop as the load,
+with the same data converter (the AES-GCM codec): what differs is the product's work per request.
+
+Prints rates, p50 and p99 of each, and the ratios against issue 9's targets: actions ≥ 0.6× the raw
+Update rate with p99 ≤ 2× the raw p99; intake ≥ 0.7× raw start + Update. Asserts nothing.
+"""
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from temporalio import workflow
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from aftersales import search_attributes as sa
+from aftersales.codec import data_converter, new_key
+from aftersales.config import Settings
+from benchmarks.workflow_bench import bounded, ms, pct, read_model, shut_down, stop_worker, temporal_cli
+from worker import build_worker
+
+COMPLAINT = {
+    "customer": {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"},
+    "channel": "phone", "category": "漏水", "description": "卫生间天花板漏水",
+}
+
+
+@workflow.defn(sandboxed=False)
+class RawCase:
+    """The least a case could be: a counter behind an Update, open until told otherwise."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.count < 0)
+        return self.count
+
+    @workflow.update
+    async def act(self, note: str) -> int:
+        self.count += 1
+        return self.count
+
+
+async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], timeout: float
+                ) -> tuple[float, list[float], list[str]]:
+    """Runs one(i) for i < n, `concurrency` at once; (wall seconds, latencies, errors)."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def gated(i: int) -> None:
+        async with gate:
+            t = time.perf_counter()
+            try:
+                await one(i)
+                latencies.append(time.perf_counter() - t)
+            except Exception as e:  # noqa: BLE001 - counted and printed
+                errors.append(f"{type(e).__name__}: {e}"[:200])
+
+    t0 = time.perf_counter()
+    await bounded(asyncio.gather(*(gated(i) for i in range(n))), timeout, "the load")
+    return time.perf_counter() - t0, latencies, errors
+
+
+async def run(args: argparse.Namespace) -> None:
+    from aftersales.logging import configure_logging
+    from api.app import create_app
+    from tests.support.smtp import SMTPServer
+    configure_logging(args.log_level)
+
+    tmp = Path(tempfile.mkdtemp(prefix="aftersales-throughput-"))
+    env = engine = smtp = None
+    workers: list[tuple[Worker, asyncio.Task]] = []
+    rows: dict[str, tuple[float, list[float], list[str]]] = {}
+    try:
+        smtp = await bounded(SMTPServer().__aenter__(), 15, "SMTP server start")
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp / 'read-model.db'}", smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, bcrypt_rounds=4, task_queue=f"bench-{uuid.uuid4().hex[:10]}",
+                            codec_keys=dict([new_key()]), max_inflight_updates=max(64, args.concurrency * 2),
+                            login_failures_per_address=10_000)
+        engine, maker = await read_model(settings)
+        env = await bounded(WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=data_converter(settings),
+            search_attributes=sa.ALL, ip="127.0.0.1", ui=False), 90, "Temporal dev server start")
+        client: Client = env.client
+        raw_queue = f"raw-{uuid.uuid4().hex[:8]}"
+        for w in (Worker(client, task_queue=raw_queue, workflows=[RawCase]), build_worker(client, settings, maker)):
+            workers.append((w, asyncio.create_task(w.run())))
+
+        # ---- raw: start + Update, then Updates ------------------------------------------------------
+        raw_ids = [f"raw-{i}" for i in range(args.cases)]
+
+        async def raw_open(i: int) -> None:
+            start = WithStartWorkflowOperation(RawCase.run, id=raw_ids[i], task_queue=raw_queue,
+                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+            await client.execute_update_with_start_workflow(RawCase.act, "open", start_workflow_operation=start,
+                                                            rpc_timeout=timedelta(seconds=args.step_timeout))
+
+        async def raw_act(i: int) -> None:
+            await client.get_workflow_handle(raw_ids[i % args.cases]).execute_update(
+                RawCase.act, "note", rpc_timeout=timedelta(seconds=args.step_timeout))
+
+        rows["raw start + Update"] = await timed(args.cases, args.concurrency, raw_open, args.timeout)
+        rows["raw Update"] = await timed(args.actions, args.concurrency, raw_act, args.timeout)
+
+        # ---- the product over HTTP (in-process) -----------------------------------------------------
+        app = create_app(settings, temporal=client, sessionmaker=maker)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
+                                     timeout=args.step_timeout * 2) as api:
+            headers = {}
+            for user in ("hotline", "cs_staff"):
+                r = await api.post("/auth/token", data={"username": user, "password": settings.demo_password})
+                r.raise_for_status()
+                headers[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            warm = await api.post("/complaints", json=COMPLAINT, headers=headers["hotline"])  # the sandbox's imports
+            warm.raise_for_status()
+            numbers: list[str] = []
+
+            async def product_open(i: int) -> None:
+                r = await api.post("/complaints", json=COMPLAINT,
+                                   headers={**headers["hotline"], "Idempotency-Key": f"bench-{i}"})
+                if r.status_code != 201:
+                    raise RuntimeError(f"{r.status_code} {r.text[:120]}")
+                numbers.append(r.json()["case_no"])
+
+            async def product_act(i: int) -> None:
+                no = numbers[i % len(numbers)]
+                r = await api.post(f"/cases/{no}/actions", json={"action": "progress_note", "note": "已联系业主"},
+                                   headers={**headers["cs_staff"], "Idempotency-Key": f"bench-act-{i}"})
+                if r.status_code != 200:
+                    raise RuntimeError(f"{r.status_code} {r.text[:120]}")
+
+            rows["POST /complaints"] = await timed(args.cases, args.concurrency, product_open, args.timeout)
+            if numbers:
+                rows["POST /cases/{no}/actions"] = await timed(args.actions, args.concurrency, product_act,
+                                                               args.timeout)
+    finally:
+        for w, task in workers:
+            await stop_worker(w, task)
+        await shut_down(env, engine, smtp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\nthroughput_bench: {args.cases} intakes and {args.actions} actions each, {args.concurrency} at once, "
+          f"one dev server, 2 workers in this process")
+    print(f"{'':28}{'n':>7}{'per s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    rate: dict[str, float] = {}
+    p99: dict[str, float] = {}
+    for name, (wall, lat, errors) in rows.items():
+        rate[name] = len(lat) / wall if wall else 0.0
+        p99[name] = pct(lat, 99) if lat else float("nan")
+        print(f"{name:28}{len(lat):>7}{rate[name]:>9.1f}{ms(pct(lat, 50)) if lat else '-':>10}"
+              f"{ms(p99[name]) if lat else '-':>10}{len(errors):>8}")
+        for e in sorted(set(errors))[:3]:
+            print(f"    {e}")
+    act, intake = "POST /cases/{no}/actions", "POST /complaints"
+    if act in rate and intake in rate:
+        checks = [
+            ("actions rate / raw Update rate", rate[act] / rate["raw Update"], "≥ 0.6", rate[act] / rate["raw Update"] >= 0.6),
+            ("actions p99 / raw Update p99", p99[act] / p99["raw Update"], "≤ 2", p99[act] / p99["raw Update"] <= 2),
+            ("intake rate / raw start+Update", rate[intake] / rate["raw start + Update"], "≥ 0.7",
+             rate[intake] / rate["raw start + Update"] >= 0.7),
+        ]
+        print("\nratios (issue 9 §5 targets)")
+        for name, value, target, met in checks:
+            print(f"  {name:34}{value:>7.2f}  target {target:6} {'met' if met else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="python -m benchmarks.throughput_bench")
+    p.add_argument("--cases", type=int, default=60, help="intakes of each kind (default 60)")
+    p.add_argument("--actions", type=int, default=200, help="actions / Updates of each kind (default 200)")
+    p.add_argument("--concurrency", type=int, default=20, help="requests in flight at once (default 20)")
+    p.add_argument("--step-timeout", type=float, default=30.0, help="bound on each request, s (default 30)")
+    p.add_argument("--timeout", type=float, default=600.0, help="bound on each phase, s (default 600)")
+    p.add_argument("--log-level", default="WARNING")
+    asyncio.run(run(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

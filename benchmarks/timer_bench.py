@@ -1,0 +1,186 @@
+"""Timers on time under load, and the worker's memory per open case (issue 9 §5, §6).
+
+    .venv/bin/python -m benchmarks.timer_bench                          # 300 complaints
+    .venv/bin/python -m benchmarks.timer_bench --cases 10000            # the issue's figure
+
+Opens N complaints on a dev server (Update-with-start, as the API does, `--concurrency` at once) on demo
+time, so that their first escalating deadline (C4, the handling opinion, 3 working days) falls due
+within the same few minutes; the worker is `python worker.py` in a process of its own (as ops run it),
+so its RSS is its own. Then waits until every case has escalated, reads each case by query, and prints
+the lateness of the escalation (the timeline entry's time − the deadline's due time): p50, p99, max,
+and p99 per tenth of the due window (does it grow as the load goes on?); and the worker's RSS: idle,
+with all cases open, the peak, and per open case. Asserts nothing.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+
+from aftersales import search_attributes as sa
+from aftersales.codec import data_converter, new_key
+from aftersales.config import Settings
+from aftersales.roles import Role
+from benchmarks.workflow_bench import (
+    actor, bounded, intake, ms, pct, proc_status_mib, read_model, shut_down, temporal_cli,
+)
+from workflows.case_workflow import CaseWorkflow
+from workflows.complaint import ComplaintWorkflow, StartComplaint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def first_escalation_lateness(view: dict) -> tuple[datetime, float] | None:
+    """(due time, seconds late) of the case's first escalated deadline, from its view."""
+    for d in sorted(view["deadlines"], key=lambda d: d["due_at"]):
+        if d.get("level", 0) < 1:
+            continue
+        entry = next((t for t in view["timeline"] if t["kind"] == "escalation" and "level 1" in t["text"]
+                      and d["label"] in t["text"]), None)
+        if entry:
+            due = datetime.fromisoformat(d["due_at"])
+            return due, (datetime.fromisoformat(entry["at"]) - due).total_seconds()
+    return None
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.samples = pid, []
+
+    async def run(self) -> None:
+        while True:
+            if (rss := proc_status_mib(self.pid, "VmRSS")) is not None:
+                self.samples.append(rss)
+            await asyncio.sleep(2)
+
+
+async def run(args: argparse.Namespace) -> None:
+    from tests.support.smtp import SMTPServer
+    tmp = Path(tempfile.mkdtemp(prefix="aftersales-timers-"))
+    env = engine = smtp = proc = sampler_task = None
+    log = tmp / "worker.log"
+    try:
+        smtp = await bounded(SMTPServer().__aenter__(), 15, "SMTP server start")
+        keys = dict([new_key()])
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp / 'read-model.db'}", smtp_host="127.0.0.1",
+                            smtp_port=smtp.port, task_queue=f"timers-{uuid.uuid4().hex[:8]}", codec_keys=keys,
+                            demo_seconds_per_working_day=args.demo_seconds)
+        engine, _ = await read_model(settings)
+        env = await bounded(WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=data_converter(settings),
+            search_attributes=sa.ALL, ip="127.0.0.1", ui=False), 90, "Temporal dev server start")
+        client = env.client
+        import json
+        worker_env = {**os.environ, "AFTERSALES_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+                      "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
+                      "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(smtp.port),
+                      "AFTERSALES_CODEC_KEYS": json.dumps(keys), "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(keys)),
+                      "AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(args.demo_seconds),
+                      "AFTERSALES_LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env,
+                                stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        sampler = RssSampler(proc.pid)
+        sampler_task = asyncio.create_task(sampler.run())
+        await asyncio.sleep(5)
+        rss_idle = proc_status_mib(proc.pid, "VmRSS")
+
+        gate = asyncio.Semaphore(args.concurrency)
+        numbers = [f"TS-2026-{i + 1:06d}" for i in range(args.cases)]
+
+        async def open_one(no: str) -> None:
+            async with gate:
+                start = WithStartWorkflowOperation(
+                    ComplaintWorkflow.run, StartComplaint(case_no=no, registered_by=actor(Role.hotline),
+                                                          intake=intake(f"{hash(no) % 40 + 1}栋")),
+                    id=no, task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+                await client.execute_update_with_start_workflow(
+                    CaseWorkflow.opened, start_workflow_operation=start,
+                    rpc_timeout=timedelta(seconds=args.step_timeout))
+
+        t0 = time.perf_counter()
+        results = await bounded(asyncio.gather(*(open_one(n) for n in numbers), return_exceptions=True),
+                                args.timeout, "opening")
+        opening = time.perf_counter() - t0
+        failed = [r for r in results if isinstance(r, BaseException)]
+        rss_open = proc_status_mib(proc.pid, "VmRSS")
+        print(f"opened {args.cases - len(failed)} complaints in {opening:.0f} s "
+              f"({(args.cases - len(failed)) / opening:.1f}/s), {len(failed)} failed"
+              + (f": {failed[0]!r}"[:200] if failed else ""))
+
+        # every case's first escalating deadline (C4, 3 working days of demo time) passes, then a margin
+        wait = 3 * args.demo_seconds + args.margin   # the last case opened just now
+        print(f"waiting {max(wait, 0):.0f} s for the deadlines and their escalations ...")
+        await asyncio.sleep(max(wait, 0))
+
+        read_gate = asyncio.Semaphore(50)
+
+        async def lateness(no: str):
+            async with read_gate:
+                view = await client.get_workflow_handle(no).query(CaseWorkflow.state)
+                return first_escalation_lateness(view)
+        late = await bounded(asyncio.gather(*(lateness(n) for n in numbers), return_exceptions=True),
+                             args.timeout, "reading")
+        found = [x for x in late if isinstance(x, tuple)]
+        missing = len(numbers) - len(found)
+        rss_end = proc_status_mib(proc.pid, "VmRSS")
+    finally:
+        if sampler_task:
+            sampler_task.cancel()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await shut_down(env, engine, smtp)
+
+    print(f"\ntimer_bench: {args.cases} complaints, demo time {args.demo_seconds} s per working day, "
+          f"worker in its own process")
+    if found:
+        found.sort()
+        lates = [s for _, s in found]
+        span = (found[-1][0] - found[0][0]).total_seconds()
+        print(f"escalations found {len(found)}, missing {missing}; due times spread over {span:.0f} s")
+        print(f"lateness (timeline time − due time): p50 {ms(pct(lates, 50))} ms, p99 {ms(pct(lates, 99))} ms, "
+              f"max {ms(max(lates))} ms")
+        tenth = max(1, len(found) // 10)
+        print("p99 per tenth of the due window, in order: " + ", ".join(
+            ms(pct([s for _, s in found[i:i + tenth]], 99)) for i in range(0, len(found), tenth)) + " ms")
+    else:
+        print(f"no escalation found ({missing} cases without one): see {log}")
+    peak = max(sampler.samples) if sampler.samples else None
+    per_case = ((rss_open or 0) - (rss_idle or 0)) / max(1, args.cases) * 1024
+    print(f"worker RSS MiB: idle {rss_idle:,.1f}, all open {rss_open:,.1f}, end {rss_end:,.1f}, peak {peak:,.1f}; "
+          f"{per_case:,.1f} KiB per open case (open − idle)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="python -m benchmarks.timer_bench")
+    p.add_argument("--cases", type=int, default=300, help="complaints to open (default 300)")
+    p.add_argument("--concurrency", type=int, default=50, help="intakes in flight at once (default 50)")
+    p.add_argument("--demo-seconds", type=int, default=None,
+                   help="seconds per working day (default: enough for the opening to finish before the first "
+                        "deadline: cases / 10)")
+    p.add_argument("--margin", type=float, default=60.0, help="seconds waited after the last due time (default 60)")
+    p.add_argument("--step-timeout", type=float, default=60.0)
+    p.add_argument("--timeout", type=float, default=3600.0)
+    args = p.parse_args(argv)
+    if args.demo_seconds is None:
+        args.demo_seconds = max(60, args.cases // 10)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
