@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftersales.db.models import Case, TimelineEntry
+from aftersales.db.models import Case, CaseDeadline, TimelineEntry
 from aftersales.db.register import utc
 from aftersales.privacy import mask_phone_numbers_in
 from workflows.messages import CaseProjection
@@ -32,7 +32,7 @@ _TIMES = ("received_at", "closed_at", "updated_at")
 
 
 @cache
-def statements(dialect: str) -> tuple[Any, Any]:
+def statements(dialect: str) -> tuple[Any, Any, Any]:
     """The row upsert (only a higher seq applies; a missing view keeps the stored one) and the
     timeline insert (each (case_no, idx) once), built once per dialect."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -43,15 +43,26 @@ def statements(dialect: str) -> tuple[Any, Any]:
     upsert = upsert.on_conflict_do_update(index_elements=[Case.case_no], set_=updates,
                                           where=Case.seq < upsert.excluded.seq)
     timeline = insert(TimelineEntry).on_conflict_do_nothing(index_elements=[TimelineEntry.case_no, TimelineEntry.idx])
-    return upsert, timeline
+    deadlines = insert(CaseDeadline)
+    deadlines = deadlines.on_conflict_do_update(
+        index_elements=[CaseDeadline.case_no, CaseDeadline.key],
+        set_={c: deadlines.excluded[c] for c in ("rule", "due_at", "met_at", "missed", "waived", "seq")},
+        where=CaseDeadline.seq < deadlines.excluded.seq)
+    return upsert, timeline, deadlines
 
 
 def row_params(p: CaseProjection) -> dict[str, Any]:
-    row = p.row.model_dump()
+    row = p.row.model_dump(exclude={"deadlines"})
     for key in _TIMES:  # UTC, as the register compares and pages them (SQLite keeps no offset)
         if row[key] is not None:
             row[key] = utc(row[key])
     return row
+
+
+def deadline_params(p: CaseProjection) -> list[dict[str, Any]]:
+    return [{"case_no": p.case_no, "key": d.key, "rule": d.rule, "due_at": utc(d.due_at),
+             "met_at": utc(d.met_at) if d.met_at else None, "missed": d.missed, "waived": d.waived, "seq": p.seq}
+            for d in p.row.deadlines]
 
 
 def timeline_params(p: CaseProjection) -> list[dict[str, Any]]:
@@ -65,15 +76,18 @@ async def write_projections(session: AsyncSession, projections: Iterable[CasePro
     """Several projections in the caller's transaction: per case only the highest seq (one upsert per
     row), every timeline entry once; rows in case_no order (no deadlock between two writers)."""
     rows: dict[str, dict[str, Any]] = {}
+    deadlines: dict[str, list[dict[str, Any]]] = {}
     entries: dict[tuple[str, int], dict[str, Any]] = {}
     for p in projections:
         if p.case_no not in rows or rows[p.case_no]["seq"] < p.seq:
-            rows[p.case_no] = row_params(p)
+            rows[p.case_no], deadlines[p.case_no] = row_params(p), deadline_params(p)
         entries.update(((e["case_no"], e["idx"]), e) for e in timeline_params(p))
-    upsert, timeline = statements(session.bind.dialect.name)
+    upsert, timeline, deadline = statements(session.bind.dialect.name)
     await session.execute(upsert, [rows[k] for k in sorted(rows)])
     if entries:
         await session.execute(timeline, [entries[k] for k in sorted(entries)])
+    if facts := [d for k in sorted(deadlines) for d in deadlines[k]]:  # issue 10 §4: on time per rule
+        await session.execute(deadline, facts)
 
 
 class ProjectionWriter:

@@ -14,11 +14,14 @@ import csv
 import io
 import re
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
+
+from aftersales.messages import yuan
 
 
 class ReportKind(StrEnum):
@@ -59,8 +62,18 @@ DEFINITIONS: dict[str, str] = {
     "by_category": "按投诉类别分的受理数",
     "by_department": "按责任部门分的受理数",
     "by_project": "按项目分的受理数",
+    "on_time_by_rule": "各时限规则（C3 部门反馈、C4 处理意见与方案、C6 结案、R2 查勘、R4 维修完成、R7 返修等）："
+                       "本期受理案件中已完成或已到期（不含免除）的时限里，按时（不晚于到期时间，含经业主同意的延期）完成的比例",
+    "timeliness_rate": "零修及时率（K2）：维修完成时限（R4）按时完成 / 已完成或已到期的维修完成时限",
+    "pass_rate": "合格率（K2）：首次验收即合格的维修 / 已验收的维修",
+    "reopen_rate": "返修率：回访后返修（R7）的维修 / 已派工的维修",
+    "punctuality_rate": "预约守时率（K3）：迟到不超过 10 分钟的上门 / 全部上门记录（R1）",
+    "revisit_rate": "维修回访率（K3，目标 100%）：已回访的已结案维修 / 已结案维修（V3）",
+    "compensation_paid": "已由财务记录支付的投诉补偿金额合计（元，A1）",
+    "paid_services_total": "业主已付的有偿服务费合计（元，R3）",
 }
-TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9}
+TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0}
+RULE_TARGETS = {"C4": 1.0}  # K3: the opinion within 3 working days
 
 CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
                  "authority_referral": "主管部门转办"}
@@ -159,7 +172,14 @@ def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
             for key, name in (("received", "受理数"), ("closed", "结案数"), ("handling_rate", "处理率"),
                               ("satisfaction_rate", "满意率"), ("median_working_days", "处理时长中位数（工作日）"),
                               ("p90_working_days", "处理时长 P90（工作日）"), ("major", "重大投诉"),
-                              ("escalated", "升级案件"))],
+                              ("escalated", "升级案件"), ("timeliness_rate", "零修及时率"), ("pass_rate", "合格率"),
+                              ("reopen_rate", "返修率"), ("punctuality_rate", "预约守时率"),
+                              ("revisit_rate", "维修回访率"))] + [
+            [name, yuan(Decimal(s[key])) if s.get(key) is not None else None, None, DEFINITIONS[key]]
+            for key, name in (("compensation_paid", "已付投诉补偿"), ("paid_services_total", "有偿服务收费"))],
+        "时限按时率": [["时限规则", "已到期或完成", "按时完成", "按时率", "目标"]] + [
+            [r["rule"], r["due"], r["on_time"], r["rate"], RULE_TARGETS.get(r["rule"])]
+            for r in report.get("on_time_by_rule", [])],
     }
     for key, title, first in (("by_channel", "按渠道", "渠道"), ("by_category", "按类别", "类别"),
                               ("by_department", "按部门", "责任部门"), ("by_project", "按项目", "项目")):
@@ -192,7 +212,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     pct = book.add_format({"num_format": "0.0%"})
     num = book.add_format({"num_format": "#,##0"})
     dec = book.add_format({"num_format": "0.00"})
-    percent_rows = {"处理率", "满意率"}
+    percent_rows = {"处理率", "满意率", "零修及时率", "合格率", "返修率", "预约守时率", "维修回访率"}
     for title, rows in tables(report).items():
         sheet = book.add_worksheet(title)
         sheet.write_row(0, 0, rows[0], head)
@@ -201,7 +221,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
             for c, value in enumerate(row):
                 if value is None:
                     continue
-                if isinstance(value, float) and row[0] in percent_rows:
+                if isinstance(value, float) and (row[0] in percent_rows or rows[0][c] in ("按时率", "目标")):
                     sheet.write_number(r, c, value, pct)
                 elif isinstance(value, float):
                     sheet.write_number(r, c, value, dec)

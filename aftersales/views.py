@@ -1,14 +1,14 @@
 """How a case is shown: the live view (`GET /cases/{case_no}`, the workflow's query) and the row the
 projection writes to the read model. Both are pure functions of the case state."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from aftersales import access
 from aftersales.approvals import a1_status
-from aftersales.case import CaseState
+from aftersales.case import CaseState, CaseType
 from aftersales.fees import fen
 from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_building
@@ -45,6 +45,16 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
     return view
 
 
+class DeadlineFact(BaseModel):
+    """A deadline as the reports count it (case_deadlines): its rule, when it was due, when it was met."""
+    key: str
+    rule: str
+    due_at: datetime
+    met_at: datetime | None = None
+    missed: bool = False
+    waived: bool = False
+
+
 class CaseRow(BaseModel):
     """Columns of the `cases` table (typed, so datetimes survive the trip to the activity)."""
     case_no: str
@@ -77,8 +87,14 @@ class CaseRow(BaseModel):
     paid_service: bool = False
     service_fee_fen: int | None = None
     service_paid_fen: int | None = None
+    work_rounds: int | None = None
+    first_pass: bool | None = None
+    arrivals: int = 0
+    arrivals_on_time: int = 0
+    revisits: int = 0
     seq: int
     updated_at: datetime
+    deadlines: list[DeadlineFact] = []  # into case_deadlines, not a column of `cases`
     # Sent once, when the case closes (the register's answer to GET /cases/{no} past Temporal's
     # retention), without the timeline, which the projection sends entry by entry; None while open.
     view: dict[str, Any] | None = None
@@ -117,9 +133,32 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         contractor_id=facts["contractor_id"],
         reached_roles=access.reached_column(facts["reached_roles"]),
         **money_columns(state),
+        **repair_facts(state),
+        deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,
+                                waived=d.waived) for d in state.deadlines],
         seq=state.seq,
         updated_at=now,
         view=mask_personal(view) if state.closed else None,
+    )
+
+
+ON_TIME_ARRIVAL = timedelta(minutes=10)  # K3: arrived no more than 10 minutes late (R1)
+
+
+def repair_facts(state: CaseState) -> dict[str, Any]:
+    """A repair's facts for the reports (K2, K3): rounds of work (2+ = reworked, R7), whether its work
+    passed the first inspection (R6: no inspection failed; None before any), arrivals and those on
+    time, revisits (V3). A complaint has none."""
+    if state.case_type != CaseType.repair:
+        return {}
+    inspected = bool(getattr(state, "inspection_history", None) or getattr(state, "inspections", None))
+    arrivals = getattr(state, "arrivals", [])
+    return dict(
+        work_rounds=getattr(state, "work_round", 0) or None,
+        first_pass=(getattr(state, "failed_inspections", 0) == 0) if inspected else None,
+        arrivals=len(arrivals),
+        arrivals_on_time=sum(1 for a in arrivals if a.arrived_at - a.appointment_at <= ON_TIME_ARRIVAL),
+        revisits=len(getattr(state, "revisits", [])),
     )
 
 

@@ -106,9 +106,11 @@ async def test_K1_monthly_complaint_figures_are_the_hand_worked_ones(api):
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["title"] == "投诉统计表（月）" and report["from"] == "2026-11-01T00:00:00+08:00"
-    assert report["summary"] == {
+    expected = {
         "received": 4, "closed": 3, "handling_rate": 0.75, "satisfied": 2, "satisfaction_scored": 3,
-        "satisfaction_rate": 0.6667, "major": 1, "escalated": 2, "median_working_days": 1.0, "p90_working_days": 1.8}
+        "satisfaction_rate": 0.6667, "major": 1, "escalated": 2, "median_working_days": 1.0, "p90_working_days": 1.8,
+        "compensation_paid": "0.00", "compensation_cases": 0}
+    assert {k: report["summary"][k] for k in expected} == expected
     assert {r["name"]: (r["received"], r["closed"]) for r in report["by_channel"]} == {
         "来电": (2, 2), "来访": (1, 0), "网络": (1, 1)}
     assert report["by_channel"][0]["name"] == "来电"   # most received first
@@ -117,8 +119,65 @@ async def test_K1_monthly_complaint_figures_are_the_hand_worked_ones(api):
     assert {r["name"]: r["received"] for r in report["by_project"]} == {"融侨城": 2, "滨江苑": 2}
     assert report["escalations"] == [{"department": "工程部", "level": 1, "cases": 1},
                                      {"department": "物业部", "level": 2, "cases": 1}]
-    assert report["targets"] == {"handling_rate": 1.0, "satisfaction_rate": 0.9}
+    assert report["targets"] == {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0}
     assert "4 或 5 分" in report["definitions"]["satisfaction_rate"]
+
+
+def repair_with_facts(no: str, received: datetime, **facts) -> Case:
+    row = case(no, received, case_type="repair", channel=None, category=None, closed=facts.pop("closed", None))
+    for key, value in facts.items():
+        setattr(row, key, value)
+    return row
+
+
+def deadline(no: str, key: str, rule: str, due: datetime, met: datetime | None = None, missed=False, waived=False):
+    from aftersales.db.models import CaseDeadline
+    return CaseDeadline(case_no=no, key=key, rule=rule, due_at=due.astimezone(timezone.utc),
+                        met_at=met.astimezone(timezone.utc) if met else None, missed=missed, waived=waived, seq=1)
+
+
+async def test_K2_K3_repair_figures_on_time_per_rule_and_money_are_the_hand_worked_ones(api, sessionmaker):
+    """Three December repairs (a month of their own, apart from the set above), worked by hand:
+    R4 (work done): A met on time, B met late, C not met and past due → 1 of 3 on time = 33.33%;
+    R2 (survey): A met on time, C waived (left out), B not yet due → 1 of 1; pass rate: A passed first
+    time, B failed once, C not inspected → 1/2; rework: B had 2 rounds of 3 worked → 1/3; punctuality:
+    arrivals A 1 on time, B 2 with 1 on time → 2/3; revisits: A and B closed, A revisited → 1/2;
+    paid services: B paid ¥300.50; compensation: none in repairs."""
+    later = datetime(2026, 12, 31, 12, tzinfo=BJ)
+    async with sessionmaker() as session:
+        session.add_all([
+            repair_with_facts("WX-2026-000101", bj(2026, 12, 1, 10), closed=bj(2026, 12, 10, 10), work_rounds=1,
+                              first_pass=True, arrivals=1, arrivals_on_time=1, revisits=1),
+            repair_with_facts("WX-2026-000102", bj(2026, 12, 2, 10), closed=bj(2026, 12, 12, 10), work_rounds=2,
+                              first_pass=False, arrivals=2, arrivals_on_time=1, revisits=0, paid_service=True,
+                              service_fee_fen=30050, service_paid_fen=30050),
+            repair_with_facts("WX-2026-000103", bj(2026, 12, 3, 10), work_rounds=1, first_pass=None),
+            deadline("WX-2026-000101", "work", "R4", bj(2026, 12, 5, 18), met=bj(2026, 12, 5, 17)),
+            deadline("WX-2026-000102", "work", "R4", bj(2026, 12, 6, 18), met=bj(2026, 12, 8, 9)),
+            deadline("WX-2026-000103", "work", "R4", bj(2026, 12, 7, 18), missed=True),
+            deadline("WX-2026-000101", "survey", "R2", bj(2026, 12, 2, 10), met=bj(2026, 12, 2, 9)),
+            deadline("WX-2026-000103", "survey", "R2", bj(2026, 12, 4, 10), waived=True),
+            deadline("WX-2026-000102", "survey", "R2", later + timedelta(days=400)),   # not due yet
+        ])
+        await session.commit()
+    r = await api.post("/reports", json={"kind": "monthly_repairs", "period": "2026-12"},
+                       headers=await api.token("cs_manager"))
+    assert r.status_code == 201, r.text
+    report = r.json()
+    s = report["summary"]
+    assert (s["received"], s["closed"]) == (3, 2)
+    assert report["on_time_by_rule"] == [{"rule": "R2", "due": 1, "on_time": 1, "rate": 1.0},
+                                         {"rule": "R4", "due": 3, "on_time": 1, "rate": 0.3333}]
+    assert s["timeliness_rate"] == 0.3333                                             # K2 零修及时率
+    assert (s["pass_rate"], s["inspected"]) == (0.5, 2)                              # K2 合格率
+    assert (s["reopen_rate"], s["reworked"]) == (0.3333, 1)
+    assert (s["punctuality_rate"], s["arrivals"]) == (0.6667, 3)                     # K3
+    assert (s["revisit_rate"], s["revisited"]) == (0.5, 1)                           # K3, target 100%
+    assert (s["paid_services_total"], s["paid_services"]) == ("300.50", 1)           # R3
+    assert (s["compensation_paid"], s["compensation_cases"]) == ("0.00", 0)
+    assert "零修及时率" in report["definitions"]["timeliness_rate"] and report["targets"]["revisit_rate"] == 1.0
+    csv_text = (await api.get(f"/reports/{report['id']}.csv", headers=await api.token("cs_manager"))).text
+    assert "时限按时率" in csv_text and "R4,3,1,0.3333" in csv_text and "¥300.50" in csv_text
 
 
 async def test_K2_repairs_and_yearly_count_their_own_cases(api):

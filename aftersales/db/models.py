@@ -144,6 +144,13 @@ class Case(Base):
     paid_service: Mapped[bool] = mapped_column(Boolean, default=False, doc="an owner-paid repair (R3)")
     service_fee_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: the quote's total")
     service_paid_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: what the owner paid")
+    # a repair's facts for the reports (issue 10 §4, K2, K3): rounds of work (2+ = reworked after a
+    # revisit, R7), passed at its first inspection (R6), arrivals and those on time (R1), revisits (V3)
+    work_rounds: Mapped[int | None] = mapped_column(Integer)
+    first_pass: Mapped[bool | None] = mapped_column(Boolean)
+    arrivals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    arrivals_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revisits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case
@@ -160,6 +167,20 @@ class TimelineEntry(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
+
+
+class CaseDeadline(Base):
+    """Each deadline of a case as last projected (issue 10 §4): the on-time rate per rule is counted here."""
+    __tablename__ = "case_deadlines"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_case_deadlines_rule_due", "rule", "due_at"),)
 
 
 class CalendarYear(Base):

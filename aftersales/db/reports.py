@@ -7,11 +7,13 @@ holiday calendar (T1), which SQL does not know."""
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.calendar import WorkCalendar
-from aftersales.db.models import Case, StoredReport
+from aftersales.db.models import Case, CaseDeadline, StoredReport
 from aftersales.reports import (
     CHANNEL_NAMES, DEFINITIONS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
 )
@@ -38,8 +40,10 @@ def working_days_between(cal: WorkCalendar, start: datetime, end: datetime) -> f
     return round(total / timedelta(hours=cal.hours_per_day), 2)
 
 
-async def figures(session: AsyncSession, period: Period, cal: WorkCalendar) -> dict[str, Any]:
-    """The report's figures for the cases received in the period."""
+async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None
+                  ) -> dict[str, Any]:
+    """The report's figures for the cases received in the period (deadlines counted as of `now`)."""
+    now = now or datetime.now(timezone.utc)
     in_period = [Case.received_at >= period.start.astimezone(timezone.utc),
                  Case.received_at < period.end.astimezone(timezone.utc)]
     if period.kind in CASE_TYPE:
@@ -64,18 +68,65 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar) -> d
         .group_by(Case.department, Case.escalation_level).order_by(Case.department, Case.escalation_level))]
     durations = [working_days_between(cal, r, c) for r, c in await session.execute(
         select(Case.received_at, Case.closed_at).where(*in_period, closed))]
+    on_time = await on_time_by_rule(session, in_period, now)
     return {
         "summary": {
             "received": received, "closed": closed_count, "handling_rate": rate(closed_count, received),
             "satisfied": satisfied, "satisfaction_scored": scored, "satisfaction_rate": rate(satisfied, scored),
             "major": major, "escalated": escalated,
             "median_working_days": percentile(durations, 0.5), "p90_working_days": percentile(durations, 0.9),
+            "timeliness_rate": next((r["rate"] for r in on_time if r["rule"] == "R4"), None),
+            **await service_figures(session, in_period, closed),
         },
+        "on_time_by_rule": on_time,
         "by_channel": await by(Case.channel, CHANNEL_NAMES),
         "by_category": await by(Case.category),
         "by_department": await by(Case.department),
         "by_project": await by(Case.project),
         "escalations": escalations,
+    }
+
+
+async def on_time_by_rule(session: AsyncSession, in_period: list, now: datetime) -> list[dict[str, Any]]:
+    """Per deadline rule (C3, C4, C6, R2, R4, R7 …): of the deadlines of the period's cases that were met
+    or have come due (waived ones left out), those met by their due time (an agreed extension, R8,
+    counts as the due time)."""
+    D = CaseDeadline
+    come_due = or_(D.met_at.is_not(None), D.missed, D.due_at <= now)
+    met_in_time = func.sum(case((and_(D.met_at.is_not(None), D.met_at <= D.due_at), 1), else_=0))
+    rows = await session.execute(
+        select(D.rule, func.count(), met_in_time).join(Case, Case.case_no == D.case_no)
+        .where(*in_period, D.waived.is_(False), come_due).group_by(D.rule).order_by(D.rule))
+    return [{"rule": rule, "due": n, "on_time": int(m or 0), "rate": rate(int(m or 0), n)} for rule, n, m in rows]
+
+
+def yuan_text(fen: int) -> str:
+    """An amount in fen as the API writes money: '1234.50'."""
+    return str((Decimal(fen) / 100).quantize(Decimal("0.01")))
+
+
+async def service_figures(session: AsyncSession, in_period: list, closed) -> dict[str, Any]:
+    """K2 and K3 figures of the period's repairs, and the money paid (A1 compensation, R3 services)."""
+    repair = Case.case_type == "repair"
+    row = (await session.execute(select(
+        func.count(Case.first_pass), func.sum(case((Case.first_pass.is_(True), 1), else_=0)),
+        func.sum(case((Case.work_rounds >= 1, 1), else_=0)), func.sum(case((Case.work_rounds >= 2, 1), else_=0)),
+        func.sum(Case.arrivals), func.sum(Case.arrivals_on_time),
+        func.sum(case((and_(closed, repair), 1), else_=0)),
+        func.sum(case((and_(closed, repair, Case.revisits > 0), 1), else_=0)),
+        func.sum(case((Case.compensation_paid.is_(True), Case.compensation_fen), else_=0)),
+        func.sum(case((Case.compensation_paid.is_(True), 1), else_=0)),
+        func.sum(Case.service_paid_fen), func.count(Case.service_paid_fen),
+    ).where(*in_period))).one()
+    (inspected, first_pass, worked, reworked, arrivals, on_time, closed_repairs, revisited, compensation,
+     compensated, service, serviced) = (int(v or 0) for v in row)
+    return {
+        "pass_rate": rate(first_pass, inspected), "inspected": inspected,
+        "reopen_rate": rate(reworked, worked), "reworked": reworked,
+        "punctuality_rate": rate(on_time, arrivals), "arrivals": arrivals,
+        "revisit_rate": rate(revisited, closed_repairs), "revisited": revisited,
+        "compensation_paid": yuan_text(compensation), "compensation_cases": compensated,
+        "paid_services_total": yuan_text(service), "paid_services": serviced,
     }
 
 
@@ -87,7 +138,7 @@ async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, 
         "kind": period.kind.value, "title": TITLES[period.kind], "period": period.label,
         "from": period.start.isoformat(), "to": period.end.isoformat(),
         "generated_at": now.isoformat(), "generated_at_local": now.astimezone(cal.tz).strftime("%Y-%m-%d %H:%M"),
-        **await figures(session, period, cal),
+        **await figures(session, period, cal, now),
         "definitions": DEFINITIONS, "targets": TARGETS,
     }
     report = StoredReport(kind=period.kind.value, period=period.label, generated_at=now, generated_by=by, data=data)

@@ -128,6 +128,16 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
         return [c for c in page["items"] if c["case_no"] == no]
     row = (await eventually(listed))[0]
     assert row["customer_phone_masked"] == "139****5678"
+    # issue 10 §4: the projection keeps the repair's report facts and every deadline (on time per rule)
+    from sqlalchemy import select
+    from aftersales.db.models import Case, CaseDeadline
+    async with sessionmaker() as session:
+        facts = await session.get(Case, no)
+        deadlines = {d.key: d for d in await session.scalars(select(CaseDeadline).where(CaseDeadline.case_no == no))}
+    assert (facts.arrivals, facts.arrivals_on_time, facts.work_rounds, facts.first_pass) == (1, 1, 1, True)
+    assert facts.revisits >= 1
+    assert deadlines["survey"].rule == "R2" and deadlines["survey"].met_at is not None
+    assert deadlines["work"].rule == "R4" and deadlines["work"].met_at is not None
 
 
 
