@@ -1,6 +1,7 @@
 """Reports over HTTP (K1–K3): generated on demand for any period, stored, and served as JSON, CSV or
 XLSX. Figures are counted in SQL on the read model; each report carries its definitions and targets."""
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
+from aftersales.charts import to_png
 from aftersales.db import calendar_store
 from aftersales.db import reports as store
 from aftersales.db.models import StoredReport
@@ -92,6 +94,16 @@ async def report_xlsx(report_id: int, actor: Annotated[Actor, Depends(require_ro
     report = await _report(session, report_id)
     return Response(to_xlsx(report.data), media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{report.kind}-{report.period}.xlsx"'})
+
+
+@router.get("/reports/{report_id:int}.png", summary="A report as a PNG chart (by department; rates against targets)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def report_png(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    report = await _report(session, report_id)
+    png = await asyncio.to_thread(to_png, report.data)  # matplotlib off the event loop
+    return Response(png, media_type="image/png",
+                    headers={"Content-Disposition": f'inline; filename="{report.kind}-{report.period}.png"'})
 
 
 @router.get("/reports/{report_id:int}", summary="A stored report (JSON: figures, definitions, targets)")

@@ -180,6 +180,28 @@ async def test_K2_K3_repair_figures_on_time_per_rule_and_money_are_the_hand_work
     assert "时限按时率" in csv_text and "R4,3,1,0.3333" in csv_text and "¥300.50" in csv_text
 
 
+async def test_K1_a_report_as_a_png_chart_with_chinese_labels_in_a_cjk_font(api):
+    """Issue 10 §4: GET /reports/{id}.png decodes as an image; the font the chart uses has the glyphs of
+    its Chinese labels (no boxes)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    import matplotlib.image
+    from aftersales.charts import cjk_font
+    headers = await api.token("cs_manager")
+    report = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11"},
+                             headers=headers)).json()
+    r = await api.get(f"/reports/{report['id']}.png", headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    image = matplotlib.image.imread(io.BytesIO(r.content), format="png")
+    assert image.shape[0] >= 400 and image.shape[1] >= 1000
+    family = cjk_font()
+    assert family is not None, "no CJK font: run make install (it installs fonts-wqy-microhei)"
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    charmap = FT2Font(path).get_charmap()
+    assert all(ord(ch) in charmap for ch in "投诉统计表按责任部门受理数结案处理率满意目标")
+    assert (await api.get(f"/reports/{report['id']}.png", headers=await api.token("contractor"))).status_code == 403
+
+
 async def test_K2_repairs_and_yearly_count_their_own_cases(api):
     headers = await api.token("gm")
     repairs = (await api.post("/reports", json={"kind": "monthly_repairs", "period": "2026-11"}, headers=headers)).json()
