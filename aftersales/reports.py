@@ -8,6 +8,9 @@ Periods, in the company's time zone (Beijing time by default):
     monthly_repairs     2026-11
     quarterly           2026Q4
     yearly              2026
+    paid_services       2026-11     the paid-service register (R3)
+    rework_daily        2026-11-23  the day
+    campaign            HF-2026-000001  a revisit campaign (its id; the period is the campaign's own)
 """
 
 import csv
@@ -30,6 +33,13 @@ class ReportKind(StrEnum):
     monthly_repairs = "monthly_repairs"
     quarterly = "quarterly"
     yearly = "yearly"
+    paid_services = "paid_services"
+    rework_daily = "rework_daily"
+    campaign = "campaign"
+
+
+# Reports that are lists (aftersales.db.listings): a summary and items, not the period's case figures.
+LISTINGS = {ReportKind.paid_services, ReportKind.rework_daily, ReportKind.campaign}
 
 
 TITLES = {
@@ -38,6 +48,9 @@ TITLES = {
     ReportKind.monthly_repairs: "维修统计表（月）",
     ReportKind.quarterly: "季度投诉维修汇总",
     ReportKind.yearly: "年度投诉维修汇总",
+    ReportKind.paid_services: "有偿服务登记表（月）",
+    ReportKind.rework_daily: "返修进度日报表",
+    ReportKind.campaign: "回访活动报告",
 }
 
 _PATTERNS = {
@@ -46,6 +59,9 @@ _PATTERNS = {
     ReportKind.monthly_repairs: (re.compile(r"^(\d{4})-(\d{2})$"), "2026-11"),
     ReportKind.quarterly: (re.compile(r"^(\d{4})Q([1-4])$"), "2026Q4"),
     ReportKind.yearly: (re.compile(r"^(\d{4})$"), "2026"),
+    ReportKind.paid_services: (re.compile(r"^(\d{4})-(\d{2})$"), "2026-11"),
+    ReportKind.rework_daily: (re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"), "2026-11-23"),
+    ReportKind.campaign: (re.compile(r"^HF-(\d{4})-\d{6}$"), "HF-2026-000001"),
 }
 
 # What each figure means: written into every report, so a reader never has to guess (K3 targets too).
@@ -101,7 +117,10 @@ def parse_period(kind: str, label: str, timezone: str = "Asia/Shanghai") -> Peri
         if k == ReportKind.weekly_complaints:
             first = date.fromisocalendar(year, int(m.group(2)), 1)
             last = first + timedelta(days=7)
-        elif k in (ReportKind.monthly_complaints, ReportKind.monthly_repairs):
+        elif k == ReportKind.rework_daily:
+            first = date(year, int(m.group(2)), int(m.group(3)))
+            last = first + timedelta(days=1)
+        elif k in (ReportKind.monthly_complaints, ReportKind.monthly_repairs, ReportKind.paid_services):
             month = int(m.group(2))
             first = date(year, month, 1)
             last = date(year + month // 12, month % 12 + 1, 1)
@@ -109,7 +128,7 @@ def parse_period(kind: str, label: str, timezone: str = "Asia/Shanghai") -> Peri
             q = int(m.group(2))
             first = date(year, 3 * q - 2, 1)
             last = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
-        else:
+        else:  # yearly; a campaign's year (its own dates are in its report)
             first, last = date(year, 1, 1), date(year + 1, 1, 1)
     except ValueError:
         raise ValueError(f"period: {label!r} does not exist") from None
@@ -128,6 +147,9 @@ READERS = {
     ReportKind.monthly_repairs: ["cs_manager", "deputy_gm"],
     ReportKind.quarterly: ["gm", "deputy_gm", "cs_manager"],
     ReportKind.yearly: ["gm", "deputy_gm", "cs_manager"],
+    ReportKind.paid_services: ["cs_manager", "finance"],
+    ReportKind.rework_daily: ["cs_manager", "repair_lead"],
+    ReportKind.campaign: ["cs_manager", "gm"],
 }
 
 
@@ -163,8 +185,29 @@ def rate(numerator: int, denominator: int) -> float | None:
 
 # ---- rendering -------------------------------------------------------------------------------------
 
+def listing_tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
+    """A list report (LISTINGS): its summary as figure / value, and its items under their headings."""
+    columns = report["columns"]
+    return {
+        "汇总": [["指标", "数值"]] + [[key, value] for key, value in report["summary"].items()
+                                    if not isinstance(value, (dict, list))],
+        "明细": [[heading for _, heading in columns]] + [
+            [_cell(item.get(key)) for key, _ in columns] for item in report["items"]],
+    }
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T", value):
+        return datetime.fromisoformat(value).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    return value
+
+
 def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
     """The report as named tables with Chinese headings (first row): one CSV section / one XLSX sheet each."""
+    if "columns" in report:
+        return listing_tables(report)
     s = report["summary"]
     out: dict[str, list[list[Any]]] = {
         "汇总": [["指标", "数值", "目标", "定义"]] + [
@@ -221,7 +264,7 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
             for c, value in enumerate(row):
                 if value is None:
                     continue
-                if isinstance(value, float) and (row[0] in percent_rows or rows[0][c] in ("按时率", "目标")):
+                if isinstance(value, float) and (row[0] in percent_rows or rows[0][c] in ("按时率", "目标", "覆盖率")):
                     sheet.write_number(r, c, value, pct)
                 elif isinstance(value, float):
                     sheet.write_number(r, c, value, dec)

@@ -5,7 +5,6 @@ import csv
 import io
 import re
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -15,11 +14,12 @@ from sqlalchemy import select
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Quote
 from aftersales.actor import Actor
-from aftersales.db import fee_schedule
-from aftersales.db.ledger import to_yuan
+from aftersales.db import fee_schedule, listings
+from aftersales.db.listings import money, total, utc
 from aftersales.db.models import Case
 from aftersales.fees import PAYMENT_METHODS_CN, FeeSchedule, FeeScheduleBody
 from aftersales.messages import beijing
+from aftersales.reports import parse_period
 from api.auth import current_actor, require_roles
 from api.deps import db_session
 
@@ -92,20 +92,6 @@ async def month_rows(session, request: Request, month: str, *filters) -> list[Ca
                                        .order_by(Case.received_at, Case.case_no))).all())
 
 
-def _money(fen: int | None) -> str | None:
-    """Amounts leave the API as strings with two decimals (yuan), never floats."""
-    return None if fen is None else str(to_yuan(fen))
-
-
-def _total(amounts) -> str:
-    return str(sum((Decimal(a) for a in amounts if a is not None), Decimal("0.00")))
-
-
-def _utc(at: datetime) -> datetime:
-    """The read model's times are UTC (SQLite hands them back without the zone)."""
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -125,31 +111,12 @@ async def paid_services(request: Request, month: Month,
                         accept: Annotated[str | None, Header()] = None) -> Any:
     """Every owner-paid repair received in the month (company time zone), with its quote, the owner's
     acceptance or refusal and the payment; JSON, or CSV with `Accept: text/csv`."""
-    rows = await month_rows(session, request, month, Case.case_type == "repair", Case.paid_service.is_(True))
-    items = []
-    for row in rows:
-        view = row.view
-        quote, acceptance, payment = view.get("quote"), view.get("quote_acceptance"), view.get("service_payment")
-        items.append({
-            "case_no": row.case_no, "received_at": _utc(row.received_at), "project": row.project, "building": row.building,
-            "unit": row.unit, "customer_name": row.customer_name, "status": row.status, "outcome": row.outcome,
-            "schedule_version": quote["schedule_version"] if quote else None,
-            "lines": quote["lines"] if quote else [],
-            "quoted": _money(row.service_fee_fen),
-            "accepted_by": acceptance["signed_by"] if acceptance else None,
-            "accepted_at": acceptance["signed_at"] if acceptance else None,
-            "declined": row.outcome == "declined",
-            "paid": _money(row.service_paid_fen),
-            "method": payment["method"] if payment else None,
-            "receipt_no": payment["receipt_no"] if payment else None,
-            "paid_at": payment["at"] if payment else None,
-        })
-    summary = {
-        "cases": len(items), "accepted": sum(1 for i in items if i["accepted_by"]),
-        "declined": sum(1 for i in items if i["declined"]), "paid": sum(1 for i in items if i["paid"] is not None),
-        "quoted_total": _total(i["quoted"] for i in items if not i["declined"]),
-        "paid_total": _total(i["paid"] for i in items),
-    }
+    month_bounds(month, request.app.state.tz)  # 422 naming a month that does not exist
+    register = await listings.paid_services(session, parse_period("paid_services", month,
+                                                                  request.app.state.settings.timezone))
+    items, summary = register["items"], register["summary"]
+    for item in items:
+        item["received_at"] = datetime.fromisoformat(item["received_at"])
     if _wants_csv(accept):
         header = ["案件编号", "受理时间", "项目", "楼栋", "房号", "业主", "状态", "收费标准版本", "收费项目", "报价金额(元)",
                   "签单人", "签单时间", "业主拒绝", "实收金额(元)", "付款方式", "收据号", "收款时间"]
@@ -170,11 +137,11 @@ async def compensation(request: Request, month: Month,
     """Complaints received in the month with a compensation: its amount, whether finance recorded it
     paid, and the totals."""
     rows = await month_rows(session, request, month, Case.case_type == "complaint", Case.compensation_fen.is_not(None))
-    items = [{"case_no": r.case_no, "received_at": _utc(r.received_at), "project": r.project, "major": r.major,
-              "status": r.status, "compensation": _money(r.compensation_fen), "paid": r.compensation_paid}
+    items = [{"case_no": r.case_no, "received_at": utc(r.received_at), "project": r.project, "major": r.major,
+              "status": r.status, "compensation": money(r.compensation_fen), "paid": r.compensation_paid}
              for r in rows]
     return {"month": month, "items": items, "summary": {
         "complaints": len(items),
-        "total": _total(i["compensation"] for i in items),
-        "paid_total": _total(i["compensation"] for i in items if i["paid"]),
+        "total": total(i["compensation"] for i in items),
+        "paid_total": total(i["compensation"] for i in items if i["paid"]),
         "unpaid": sum(1 for i in items if i["paid"] is False)}}

@@ -24,14 +24,14 @@ router = APIRouter(tags=["reports"])
 
 # Aggregates over every case: for roles that see every case (P2) and run or oversee the department.
 READERS = access.ENDPOINTS["reports"]
-PERIOD_PATTERN = r"^[0-9]{4}(-[0-9]{2}|-W[0-9]{2}|Q[1-4])?$"
+PERIOD_PATTERN = r"^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?|-W[0-9]{2}|Q[1-4])?|HF-[0-9]{4}-[0-9]{6})$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ReportKind
-    period: Annotated[str, Field(pattern=PERIOD_PATTERN, examples=["2026-11", "2026-W48", "2026Q4", "2026"])]
+    period: Annotated[str, Field(pattern=PERIOD_PATTERN, examples=["2026-11", "2026-W48", "2026Q4", "2026", "2026-11-23", "HF-2026-000001"])]
 
 
 class ReportListItem(BaseModel):
@@ -59,7 +59,10 @@ async def create_report(request: Request, body: ReportRequest,
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     cal = await _calendar(request, session, sorted({period.start.year, period.end.year}))
-    report = await store.generate(session, period, cal, by=actor.username)
+    try:
+        report = await store.generate(session, period, cal, by=actor.username)
+    except LookupError as e:  # a campaign report of a campaign that does not exist
+        raise HTTPException(404, str(e)) from None
     return {**report.data, "id": report.id}
 
 

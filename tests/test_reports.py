@@ -239,3 +239,41 @@ async def test_bad_requests_change_nothing(api):
     assert (await api.get("/reports", headers=headers)).json() == []
     assert (await api.get("/reports/999", headers=headers)).status_code == 404
     assert ReportKind("quarterly")
+
+
+async def test_K2_R7_the_daily_rework_list_holds_reworked_repairs_open_at_the_days_end_or_closed_that_day(
+        api, sessionmaker):
+    """2026-12-14: X (2 rounds, open, its work due on the 12th and not met: overdue), Y (3 rounds, closed on
+    the 14th), not Z (reworked but closed on the 13th), not W (one round only)."""
+    async with sessionmaker() as session:
+        session.add_all([
+            repair_with_facts("WX-2026-000201", bj(2026, 12, 1, 10), work_rounds=2),
+            repair_with_facts("WX-2026-000202", bj(2026, 12, 2, 10), work_rounds=3, closed=bj(2026, 12, 14, 15)),
+            repair_with_facts("WX-2026-000203", bj(2026, 12, 3, 10), work_rounds=2, closed=bj(2026, 12, 13, 15)),
+            repair_with_facts("WX-2026-000204", bj(2026, 12, 4, 10), work_rounds=1),
+            deadline("WX-2026-000201", "work", "R7", bj(2026, 12, 12, 18)),
+            deadline("WX-2026-000202", "work", "R7", bj(2026, 12, 16, 18), met=bj(2026, 12, 14, 11)),
+        ])
+        await session.commit()
+    headers = await api.token("cs_manager")
+    r = await api.post("/reports", json={"kind": "rework_daily", "period": "2026-12-14"}, headers=headers)
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["title"] == "返修进度日报表" and report["from"] == "2026-12-14T00:00:00+08:00"
+    assert [(i["case_no"], i["overdue"], i["work_rounds"]) for i in report["items"]] == [
+        ("WX-2026-000201", True, 2), ("WX-2026-000202", False, 3)]
+    assert report["summary"] == {"reworked": 2, "closed_today": 1, "open": 1, "overdue": 1}
+    csv_text = (await api.get(f"/reports/{report['id']}.csv", headers=headers)).text
+    assert "案件编号,项目" in csv_text and "WX-2026-000201" in csv_text and "2026-12-12 18:00" in csv_text
+    xlsx = await api.get(f"/reports/{report['id']}.xlsx", headers=headers)
+    assert xlsx.status_code == 200 and zipfile.ZipFile(io.BytesIO(xlsx.content)).testzip() is None
+
+
+async def test_V3_R3_campaign_and_paid_service_reports_and_their_errors(api):
+    headers = await api.token("cs_manager")
+    r = await api.post("/reports", json={"kind": "campaign", "period": "HF-2026-999999"}, headers=headers)
+    assert r.status_code == 404 and "HF-2026-999999" in r.json()["detail"]
+    r = await api.post("/reports", json={"kind": "rework_daily", "period": "2026-02-30"}, headers=headers)
+    assert r.status_code == 422 and "does not exist" in r.json()["detail"]
+    r = await api.post("/reports", json={"kind": "paid_services", "period": "2026-11"}, headers=headers)
+    assert r.status_code == 201 and r.json()["summary"]["cases"] == 0 and r.json()["title"] == "有偿服务登记表（月）"

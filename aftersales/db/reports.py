@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales.calendar import WorkCalendar
 from aftersales.db.models import Case, CaseDeadline, StoredReport
 from aftersales.reports import (
-    CHANNEL_NAMES, DEFINITIONS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
+    CHANNEL_NAMES, DEFINITIONS, LISTINGS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
 )
 
 CASE_TYPE = {ReportKind.monthly_repairs: "repair", ReportKind.weekly_complaints: "complaint",
@@ -130,6 +130,16 @@ async def service_figures(session: AsyncSession, in_period: list, closed) -> dic
     }
 
 
+async def listing(session: AsyncSession, period: Period) -> dict[str, Any]:
+    """A list report's summary and items (aftersales.db.listings); LookupError for an unknown campaign."""
+    from aftersales.db import listings
+    if period.kind == ReportKind.paid_services:
+        return await listings.paid_services(session, period)
+    if period.kind == ReportKind.rework_daily:
+        return await listings.rework_daily(session, period)
+    return await listings.campaign(session, period.label)
+
+
 async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, by: str,
                    now: datetime | None = None) -> StoredReport:
     """Counts the figures, stores the report (with definitions and targets) and commits."""
@@ -138,8 +148,8 @@ async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, 
         "kind": period.kind.value, "title": TITLES[period.kind], "period": period.label,
         "from": period.start.isoformat(), "to": period.end.isoformat(),
         "generated_at": now.isoformat(), "generated_at_local": now.astimezone(cal.tz).strftime("%Y-%m-%d %H:%M"),
-        **await figures(session, period, cal, now),
-        "definitions": DEFINITIONS, "targets": TARGETS,
+        **(await listing(session, period) if period.kind in LISTINGS else {
+            **await figures(session, period, cal, now), "definitions": DEFINITIONS, "targets": TARGETS}),
     }
     report = StoredReport(kind=period.kind.value, period=period.label, generated_at=now, generated_by=by, data=data)
     session.add(report)

@@ -82,3 +82,10 @@ async def test_V1_V3_campaign_over_http(api, staff):
         rows = (await api.get("/campaigns", params={"project": project}, headers=manager)).json()
         return rows if rows and rows[0]["status"] == "closed" else None
     assert (await eventually(projected))[0]["campaign_id"] == cid
+    # the campaign's report (issue 10 §4: kind campaign, the period is its id), stored like the others
+    r = await api.post("/reports", json={"kind": "campaign", "period": cid}, headers=manager)
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert stored["summary"]["coverage_percent"] == 33.3 and stored["summary"]["status"] == "closed"
+    assert sum(i["planned"] for i in stored["items"]) == 3 and sum(i["visited"] for i in stored["items"]) == 1
+    assert "覆盖率" in (await api.get(f"/reports/{stored['id']}.csv", headers=manager)).text
