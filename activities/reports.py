@@ -18,7 +18,7 @@ from aftersales.config import Settings
 from aftersales.db import calendar_store
 from aftersales.db import reports as store
 from aftersales.db.models import NotificationDelivery, Staff, StoredReport
-from aftersales.reports import parse_period, to_xlsx
+from aftersales.reports import parse_period, tables, to_xlsx
 from workflows.report_messages import ReportRef, ScheduledReport
 
 SCHEDULE = "schedule"
@@ -44,6 +44,17 @@ class ReportActivities:
                 report = await store.generate(session, period, WorkCalendar(snapshot), by=SCHEDULE)
         return ReportRef(id=report.id, kind=report.kind, period=report.period, title=report.data["title"])
 
+    @activity.defn(name="is_working_day")
+    async def is_working_day(self, day: str) -> bool:
+        """T1–T4: whether the day (YYYY-MM-DD, company time zone) is a working day by the holiday calendar."""
+        s = self.settings
+        d = datetime.fromisoformat(day).date()
+        async with self.sessionmaker() as session:
+            snapshot = await calendar_store.load_snapshot(
+                session, [d.year], timezone=s.timezone, day_start=s.work_day_start, day_end=s.work_day_end,
+                demo_seconds_per_working_day=None)
+        return WorkCalendar(snapshot).is_working_day(d)
+
     @activity.defn(name="email_report")
     async def email_report(self, ref: ReportRef, roles: list[str]) -> int:
         """Mails the report to the active staff of `roles`; returns how many were mailed now."""
@@ -62,9 +73,12 @@ class ReportActivities:
             return 0
         workbook = to_xlsx(report.data)
         summary = report.data["summary"]
-        body = (f"{ref.title}（{ref.period}）已生成，详见附件。\n\n"
-                f"受理 {summary['received']} 件，结案 {summary['closed']} 件，处理率 {_pct(summary['handling_rate'])}（目标 100%），"
-                f"满意率 {_pct(summary['satisfaction_rate'])}（目标 ≥ 90%）。\n\n"
+        if "received" in summary:
+            figures = (f"受理 {summary['received']} 件，结案 {summary['closed']} 件，处理率 {_pct(summary['handling_rate'])}"
+                       f"（目标 100%），满意率 {_pct(summary['satisfaction_rate'])}（目标 ≥ 90%）。")
+        else:  # a list report (rework_daily, paid_services, campaign): its summary's counts
+            figures = "；".join(f"{row[0]} {row[1]}" for row in tables(report.data)["汇总"][1:]) + "。"
+        body = (f"{ref.title}（{ref.period}）已生成，详见附件。\n\n{figures}\n\n"
                 f"在线查看：{s.public_base_url.rstrip('/')}/reports/{ref.id}\n")
         async with aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
                                    password=s.smtp_password, start_tls=s.smtp_starttls,
@@ -83,7 +97,7 @@ class ReportActivities:
         return len(pending)
 
     def all(self) -> list:
-        return [self.generate_scheduled_report, self.email_report]
+        return [self.generate_scheduled_report, self.is_working_day, self.email_report]
 
 
 def _pct(value: float | None) -> str:

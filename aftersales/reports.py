@@ -153,13 +153,20 @@ READERS = {
 }
 
 
+# Made every working day by the T-calendar (the schedule fires daily, the workflow skips days off).
+DAILY_ON_WORKING_DAYS = {ReportKind.rework_daily}
+
+
 def previous_period(kind: ReportKind, now: datetime, timezone: str = "Asia/Shanghai") -> str:
-    """The last whole period before `now` (local time): what a scheduled report covers."""
+    """The last whole period before `now` (local time): what a scheduled report covers. A daily list
+    covers its own day (made at 17:00)."""
     today = now.astimezone(ZoneInfo(timezone)).date()
+    if kind == ReportKind.rework_daily:
+        return today.isoformat()
     if kind == ReportKind.weekly_complaints:
         year, week, _ = (today - timedelta(days=7)).isocalendar()
         return f"{year}-W{week:02d}"
-    if kind in (ReportKind.monthly_complaints, ReportKind.monthly_repairs):
+    if kind in (ReportKind.monthly_complaints, ReportKind.monthly_repairs, ReportKind.paid_services):
         last = today.replace(day=1) - timedelta(days=1)
         return f"{last.year}-{last.month:02d}"
     if kind == ReportKind.quarterly:

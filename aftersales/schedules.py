@@ -43,6 +43,8 @@ CALENDARS: dict[ReportKind, ScheduleCalendarSpec] = {
     ReportKind.monthly_repairs: _at(hour=9, day_of_month=1),
     ReportKind.quarterly: _at(hour=9, minute=30, day_of_month=1, months=(1, 4, 7, 10)),
     ReportKind.yearly: _at(hour=9, minute=30, day_of_month=2, months=(1,)),
+    ReportKind.paid_services: _at(hour=9, minute=15, day_of_month=1),   # R3, K2: last month's register
+    ReportKind.rework_daily: _at(hour=17),   # K2: 17:00 every day; the workflow skips days off (T-calendar)
 }
 
 

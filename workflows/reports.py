@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales.reports import READERS, ReportKind, previous_period
+    from aftersales.reports import DAILY_ON_WORKING_DAYS, READERS, ReportKind, previous_period
     from workflows.report_messages import ReportRef, ScheduledReport
 
 REPORT_ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5),
@@ -25,6 +25,10 @@ class ScheduledReportWorkflow:
     async def run(self, kind: str) -> ReportRef:
         report_kind = ReportKind(kind)
         period = previous_period(report_kind, workflow.now())
+        if report_kind in DAILY_ON_WORKING_DAYS:  # K2: the schedule fires daily; a day off has no list
+            working = await workflow.execute_activity("is_working_day", period, result_type=bool, **REPORT_ACTIVITY)
+            if not working:
+                return ReportRef(id=0, kind=kind, period=period, title="非工作日，不出报表")
         ref = await workflow.execute_activity("generate_scheduled_report", ScheduledReport(kind=kind, period=period),
                                               result_type=ReportRef, **REPORT_ACTIVITY)
         await workflow.execute_activity("email_report", args=[ref, READERS[report_kind]], result_type=int,

@@ -20,7 +20,7 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
     assert ids == await ensure_schedules(client, settings, prefix=prefix)   # idempotent: created once, then updated
-    assert len(ids) == len(CALENDARS) == 5
+    assert len(ids) == len(CALENDARS) == 7
     weekly = client.get_schedule_handle(f"{prefix}report-weekly_complaints")
     desc = await weekly.describe()
     assert desc.schedule.spec.time_zone_name == "Asia/Shanghai"
@@ -62,3 +62,50 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
 async def _at_least(fn, n):
     value = await fn()
     return value if value and value >= n else None
+
+
+@pytest.mark.asyncio
+async def test_K2_the_daily_rework_list_runs_at_1700_and_only_on_working_days(dev_env, settings, sessionmaker,
+                                                                            worker_process, smtp_server):
+    """The schedule fires at 17:00 Beijing time every day; the run makes the day's list on a working day
+    (T-calendar, make-up Saturdays included) and nothing on a day off."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    from aftersales.calendar import WorkCalendar
+    from aftersales.db import calendar_store
+    client = dev_env.client
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    ids = await ensure_schedules(client, settings, prefix=prefix)
+    daily = client.get_schedule_handle(f"{prefix}report-rework_daily")
+    desc = await daily.describe()
+    assert [r.start for r in desc.schedule.spec.calendars[0].hour] == [17]
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    async with sessionmaker() as session:
+        snapshot = await calendar_store.load_snapshot(session, [today.year], timezone="Asia/Shanghai",
+                                                      day_start=settings.work_day_start, day_end=settings.work_day_end,
+                                                      demo_seconds_per_working_day=None)
+    working = WorkCalendar(snapshot).is_working_day(today)
+    try:
+        await daily.trigger()
+
+        async def finished():
+            d = await daily.describe()
+            if not d.info.recent_actions:
+                return None
+            return await client.get_workflow_handle(d.info.recent_actions[0].action.workflow_id).result()
+        ref = await eventually(finished, timeout=60)
+        assert ref["period"] == today.isoformat()
+        if working:
+            async with sessionmaker() as session:
+                stored = await session.get(StoredReport, ref["id"])
+            assert stored.kind == "rework_daily" and stored.generated_by == "schedule"
+            assert await eventually(lambda: _mailed_to(smtp_server, "repair_lead@example.com"), timeout=60)
+        else:
+            assert ref["id"] == 0 and "非工作日" in ref["title"]
+    finally:
+        for sid in ids:
+            await client.get_schedule_handle(sid).delete()
+
+
+async def _mailed_to(smtp_server, address):
+    return [m for m in smtp_server.messages if address in m.to and "返修进度日报表" in m.subject]
