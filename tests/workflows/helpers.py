@@ -109,7 +109,7 @@ async def start_complaint(client: Client, settings, case_no: str | None = None, 
 
 def repair_intake(**kw) -> RepairIntake:
     base = dict(customer=Customer(name="李先生", phone="13812341234", project="融侨城", building="5栋", unit="1203"),
-                trades=["水电"], description="厨房水管漏水", requested_appointment="2030-01-07T10:00:00+08:00")
+                trades=["水电"], description="厨房水管漏水", requested_appointment="2099-01-07T10:00:00+08:00")
     return RepairIntake(**{**base, **kw})
 
 
