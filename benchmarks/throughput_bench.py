@@ -8,7 +8,9 @@ Update-with-start ("raw start + Update") and then sent Updates ("raw Update"). P
 in-process (httpx ASGITransport, so no socket between the load and the API) with its worker:
 `POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
 (`progress_note`: the Update through the case machine's checks, the projection into the read model,
-then the case read by query). Both workers run in this process, on the same event loop as the load,
+then the case read by query). Between them, to show where an action's time goes, the same case's
+Update sent with the client directly ("case Update (no API)": the workflow's share) and its query
+("case query (no API)"). Both workers run in this process, on the same event loop as the load,
 with the same data converter (the AES-GCM codec): what differs is the product's work per request.
 
 Prints rates, p50 and p99 of each, and the ratios against issue 9's targets: actions ≥ 0.6× the raw
@@ -34,10 +36,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from aftersales import search_attributes as sa
+from aftersales.actions import ActionRequest, ProgressNote
+from aftersales.actor import Actor
+from aftersales.roles import Role
 from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
 from benchmarks.workflow_bench import bounded, ms, pct, read_model, shut_down, stop_worker, temporal_cli
 from worker import build_worker
+from workflows.case_workflow import CaseWorkflow
 
 COMPLAINT = {
     "customer": {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"},
@@ -153,7 +159,22 @@ async def run(args: argparse.Namespace) -> None:
                     raise RuntimeError(f"{r.status_code} {r.text[:120]}")
 
             rows["POST /complaints"] = await timed(args.cases, args.concurrency, product_open, args.timeout)
+            staff = Actor(username="cs_staff", role=Role.cs_staff, display_name="客服专员")
+
+            async def product_update(i: int) -> None:  # where the time goes: the case's Update without the API
+                await client.get_workflow_handle(numbers[i % len(numbers)]).execute_update(
+                    CaseWorkflow.act, ActionRequest(action=ProgressNote(action="progress_note", note="已联系业主"),
+                                                    actor=staff),
+                    rpc_timeout=timedelta(seconds=args.step_timeout))
+
+            async def product_query(i: int) -> None:
+                await client.get_workflow_handle(numbers[i % len(numbers)]).query(
+                    CaseWorkflow.state, rpc_timeout=timedelta(seconds=args.step_timeout))
             if numbers:
+                rows["case Update (no API)"] = await timed(args.actions, args.concurrency, product_update,
+                                                          args.timeout)
+                rows["case query (no API)"] = await timed(args.actions, args.concurrency, product_query,
+                                                         args.timeout)
                 rows["POST /cases/{no}/actions"] = await timed(args.actions, args.concurrency, product_act,
                                                                args.timeout)
     finally:
