@@ -23,9 +23,11 @@ from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.repair import RepairWorkflow
+from workflows.report_review import ReportReviewWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, CampaignWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, ReportReviewWorkflow,
+             CampaignWorkflow]
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(

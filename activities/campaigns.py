@@ -4,7 +4,6 @@ form, and project the campaign's progress into the read model. All idempotent: a
 import random
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -12,10 +11,7 @@ from aftersales.campaign import CampaignKind, Plan, draw_sample, required_share
 from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit, PropertyUnit
 from aftersales.properties import normalize_text
 from workflows.campaign_messages import CampaignProjection, PlanRequest, VisitForm
-
-
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+from aftersales.db.session import dialect_insert
 
 
 class CampaignActivities:
@@ -40,7 +36,7 @@ class CampaignActivities:
                 chosen = draw_sample([(u.id, u.building_key) for u in units if u.sold], share, seed)
             building = {u.id: u.building_key for u in units}
             if chosen:
-                stmt = _insert(session)(CampaignHousehold).values(
+                stmt = dialect_insert(session)(CampaignHousehold).values(
                     [{"campaign_id": r.campaign_id, "unit_id": u, "building": building[u]} for u in chosen])
                 await session.execute(stmt.on_conflict_do_nothing())
                 await session.commit()
@@ -49,7 +45,7 @@ class CampaignActivities:
     @activity.defn(name="record_campaign_visit")
     async def record_campaign_visit(self, f: VisitForm) -> None:
         async with self.sessionmaker() as session:
-            stmt = _insert(session)(CampaignVisit).values(
+            stmt = dialect_insert(session)(CampaignVisit).values(
                 campaign_id=f.campaign_id, visit_no=f.visit_no, unit_id=f.unit_id, by=f.by, at=f.at,
                 form=f.form)
             await session.execute(stmt.on_conflict_do_nothing())
@@ -62,7 +58,7 @@ class CampaignActivities:
                       starts_on=p.starts_on, ends_on=p.ends_on, planned=s["planned"], visited=s["visited"],
                       escalation_level=s["escalation_level"], summary=s, seq=p.seq, updated_at=p.at)
         async with self.sessionmaker() as session:
-            stmt = _insert(session)(CampaignRow).values(**values)
+            stmt = dialect_insert(session)(CampaignRow).values(**values)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[CampaignRow.campaign_id],
                 set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},

@@ -269,6 +269,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
                      R.deputy_gm, R.gm, R.contractor),                        # GET /contractors/{id}/deposit (A3)
     "read_worker_report": (R.cs_manager, R.repair_lead, R.deputy_chief_engineer, R.deputy_gm, R.gm),  # R9
     "reports": (R.cs_staff, R.cs_manager, R.deputy_gm, R.gm),                  # /reports (K1–K3): aggregates over all cases
+    "review_report": (R.gm,),                                                 # POST /reports/{id}/review (K1)
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
     "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)

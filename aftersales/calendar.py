@@ -227,6 +227,11 @@ class WorkCalendar:
             day = self._next_working_day(day)
         return self._at(day, start.time())
 
+    def escalation_at(self, due: datetime, level: int) -> datetime:
+        """E1: when level `level` of a missed deadline is reached: the due time itself, then one more
+        working day for each further level."""
+        return self.add_working_days(due, level - 1) if level > 1 else due
+
     # ---- T3: working hours ----------------------------------------------------------------------
     def add_working_hours(self, m: datetime, hours: float) -> datetime:
         """T3: count only working hours from clock_start(m). Ending exactly at day_end stays there."""

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales.actions import SHORT_TEXT_PATTERN, Text
@@ -31,6 +30,7 @@ from aftersales.errors import Rejection
 from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.deps import db_session
+from api.problems import refusal
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_messages import StartCampaign
 
@@ -39,7 +39,6 @@ router = APIRouter(tags=["revisit campaigns"])
 READERS = access.ENDPOINTS["read_campaigns"]
 PLANNERS = access.ENDPOINTS["plan_campaign"]
 VISITORS = access.ENDPOINTS["visit"]
-ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 CAMPAIGN_ID = r"^HF-\d{4}-\d{6}$"
 
 
@@ -84,9 +83,8 @@ async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, 
         raise HTTPException(503, f"no worker answered within {timeout:g} s; read the campaign before trying again",
                             headers={"Retry-After": "5"}) from None
     except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
-            raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
+        if (problem := refusal(e)) is not None:
+            raise problem from None
         raise
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:

@@ -44,6 +44,7 @@ from aftersales.views import CaseRow
 from api import fees
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
+from api.problems import REFUSAL_STATUS
 from api.overload import (
     BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
 )
@@ -59,7 +60,7 @@ OPENING = "still being opened"  # the workflow's answer before its first activit
 OPENING_RETRIES = 50
 NUMBER_ATTEMPTS = 5  # numbers tried for one intake when Temporal already holds them (7 §9)
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
-ERROR_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
+ERROR_STATUS = REFUSAL_STATUS
 INTAKE_ROLES = access.ENDPOINTS["register_case"]
 ACTION_KEY_SCOPE = "action"
 

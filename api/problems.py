@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -25,10 +25,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.exceptions import ApplicationError
 
 log = structlog.get_logger()
 
 PROBLEM_JSON = "application/problem+json"
+# A workflow's refusal (aftersales.errors.Rejection, raised as an ApplicationError of this type) as HTTP.
+REFUSAL_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 
 
 class FieldError(BaseModel):
@@ -274,3 +277,11 @@ def statuses_of(schema: dict[str, Any]) -> Iterable[tuple[str, str, set[int]]]:
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             yield method.upper(), path, {int(s) for s in operation.get("responses", {}) if s.isdigit()}
+
+
+def refusal(e: Exception) -> HTTPException | None:
+    """The 403/409/422 for an Update the workflow refused (its validator or handler), else None."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+        return HTTPException(REFUSAL_STATUS[cause.type], cause.message)
+    return None

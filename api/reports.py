@@ -8,22 +8,31 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from aftersales import access
+from aftersales.actions import LONG_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.charts import to_png
 from aftersales.db import calendar_store
 from aftersales.db import reports as store
-from aftersales.db.models import StoredReport
+from aftersales.db.models import ReportReview, StoredReport
+from aftersales.db.register import utc
 from aftersales.reports import ReportKind, parse_period, to_csv, to_xlsx
+from aftersales.review import COMMENT_MAX
 from api.auth import require_roles
 from api.deps import db_session
+from api.problems import refusal
+from workflows.report_messages import ReviewRequest
+from workflows.report_review import ReportReviewWorkflow
 
 router = APIRouter(tags=["reports"])
 
 # Aggregates over every case: for roles that see every case (P2) and run or oversee the department.
 READERS = access.ENDPOINTS["reports"]
+REVIEWERS = access.ENDPOINTS["review_report"]
 PERIOD_PATTERN = r"^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?|-W[0-9]{2}|Q[1-4])?|HF-[0-9]{4}-[0-9]{6})$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -32,6 +41,13 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ReportKind
     period: Annotated[str, Field(pattern=PERIOD_PATTERN, examples=["2026-11", "2026-W48", "2026Q4", "2026", "2026-11-23", "HF-2026-000001"])]
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: Annotated[str, Field(min_length=1, max_length=COMMENT_MAX, pattern=LONG_TEXT_PATTERN,
+                                  description="the reviewer's opinion",
+                                  examples=["同意。请工程部关注漏水类投诉的处理时效。"])]
 
 
 class ReportListItem(BaseModel):
@@ -113,4 +129,43 @@ async def report_png(report_id: int, actor: Annotated[Actor, Depends(require_rol
 async def get_report(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     report = await _report(session, report_id)
-    return {**report.data, "id": report.id}
+    review = await session.get(ReportReview, report_id)
+    return {**report.data, "id": report.id, "review": None if review is None else review_view(review)}
+
+
+def review_view(r: ReportReview) -> dict[str, Any]:
+    return {"reviewer": r.reviewer, "status": r.status, "due_at": utc(r.due_at).isoformat(),
+            "escalation_level": r.escalation_level, "reviewed_by": r.reviewed_by,
+            "reviewed_at": utc(r.reviewed_at).isoformat() if r.reviewed_at else None, "comment": r.comment}
+
+
+@router.post("/reports/{report_id:int}/review", summary="Review a report (K1: the gm, the monthly complaint statistics)")
+async def review_report(report_id: int, body: ReviewBody, request: Request,
+                        actor: Annotated[Actor, Depends(require_roles(*REVIEWERS))],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
+    """The review the scheduled statistics opened (due by the 10th, escalating per E1 when missed) is
+    done with the reviewer's comment. Sent again, it is answered as done, never applied twice."""
+    report = await _report(session, report_id)
+    review = await session.get(ReportReview, report_id)
+    if review is None:
+        raise HTTPException(409, f"report {report_id} ({report.kind} {report.period}) has no review step: the "
+                                 "scheduled monthly complaint statistics are reviewed (K1)")
+    if review.status == "reviewed":
+        return review_view(review)
+    handle = request.app.state.temporal.get_workflow_handle(review.workflow_id)
+    timeout = request.app.state.settings.update_timeout_seconds
+    try:
+        state = await asyncio.wait_for(handle.execute_update(
+            ReportReviewWorkflow.review, ReviewRequest(actor=actor, comment=body.comment), id=f"review-{report_id}"),
+            timeout)
+    except asyncio.TimeoutError:
+        raise HTTPException(503, f"no worker answered within {timeout:g} s; read the report before trying again",
+                            headers={"Retry-After": "5"}) from None
+    except WorkflowUpdateFailedError as e:
+        if (problem := refusal(e)) is not None:
+            raise problem from None
+        raise
+    except RPCError as e:
+        raise HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}) from None
+    return {**review_view(review), "status": state["status"], "reviewed_by": state["reviewed_by"],
+            "reviewed_at": state["reviewed_at"], "comment": state["comment"]}

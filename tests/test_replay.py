@@ -22,7 +22,9 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             # issue 8 (rules v3): paid service, declined, compensation, C2 ruling
             "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled",
             # rules v4 (issue 7 §7): appointment and arrival times checked against the clock
-            "repair_rules_v4_times"}
+            "repair_rules_v4_times",
+            # K1 with E1: the gm's review of the monthly statistics, escalated, then done
+            "report_review_escalated"}
 
 
 def test_every_case_path_has_a_recorded_history():

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.campaign_messages import CampaignProjection, PlanRequest, StartCampaign, VisitForm
     from workflows.messages import ConfigRequest, Notification, NumberRequest
 
-from workflows.case_workflow import DB_ACTIVITY, NOTIFY_RETRY, NOTIFY_TIMEOUT, rejection_error
+from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
@@ -189,7 +189,7 @@ class CampaignWorkflow:
     def _step_at(self, level: int) -> datetime:
         """When level `level` is reached: the end date, then one more working day per level (E1)."""
         assert self._cal is not None
-        return self._cal.add_working_days(self._due_at(), level - 1) if level > 1 else self._due_at()
+        return self._cal.escalation_at(self._due_at(), level)
 
     def _next_wakeup(self) -> datetime | None:
         s = self._campaign.state if self._campaign else None
@@ -219,18 +219,10 @@ class CampaignWorkflow:
         self._send(notification)
 
     def _send(self, notification: Notification) -> None:
-        """E3: in the background, retried until delivered (the send is idempotent per notification id)."""
-        self._notices[notification.notification_id] = notification
+        send_in_background(notification, self._notices, self._wake)
 
-        async def deliver() -> None:
-            try:
-                await workflow.execute_activity("send_notification", notification, start_to_close_timeout=NOTIFY_TIMEOUT,
-                                                retry_policy=NOTIFY_RETRY)
-            finally:
-                self._notices.pop(notification.notification_id, None)
-                self._changed = True
-
-        asyncio.create_task(deliver())
+    def _wake(self) -> None:
+        self._changed = True
 
     # ---- points raised that need work: complaints and repairs (V3) -----------------------------
     async def _carry_out_effects(self) -> None:

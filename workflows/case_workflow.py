@@ -78,6 +78,23 @@ def rejection_error(r: Rejection) -> ApplicationError:
     return ApplicationError(r.message, type=r.kind, non_retryable=True)
 
 
+def send_in_background(notification: Notification, pending: dict[str, Notification], wake: Callable[[], None]) -> None:
+    """E3 for workflows other than cases (campaigns, report reviews): the notification is delivered in the
+    background, retried until it goes through (the send is idempotent per notification id); `pending`
+    holds it until then (a workflow carries it over continue-as-new), and `wake` tells the main loop."""
+    pending[notification.notification_id] = notification
+
+    async def deliver() -> None:
+        try:
+            await workflow.execute_activity("send_notification", notification, start_to_close_timeout=NOTIFY_TIMEOUT,
+                                            retry_policy=NOTIFY_RETRY)
+        finally:
+            pending.pop(notification.notification_id, None)
+            wake()
+
+    asyncio.create_task(deliver())
+
+
 class CaseWorkflow:
     # Effects an action's answer waits for (carried out by the main loop before the Update returns).
     AWAITED_EFFECTS: tuple[type, ...] = ()

@@ -14,13 +14,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.db.models import Contractor, DepositEntry, WorkerEvaluation
 from aftersales.messages import yuan as format_yuan
 from aftersales.money import DeductionOutcome
+from aftersales.db.session import dialect_insert
 
 AdminEntryKind = Literal["top_up", "adjustment"]
 
@@ -40,10 +40,6 @@ def to_yuan(fen: int) -> Decimal:
 def quarter_of(at: datetime, tz: str = "Asia/Shanghai") -> str:
     local = at.astimezone(ZoneInfo(tz))
     return f"{local.year}Q{(local.month - 1) // 3 + 1}"
-
-
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 # ---- A3: the deposit ledger ------------------------------------------------------------------------
@@ -145,7 +141,7 @@ async def deduct_once(session: AsyncSession, *, entry_key: str, contractor_id: s
     earlier = await _entry(session, entry_key)
     if earlier is not None:
         return _outcome(earlier, False, await _balance_fen(session, contractor_id) or 0)
-    await session.execute(_insert(session)(Contractor).values(id=contractor_id, name=contractor_id)
+    await session.execute(dialect_insert(session)(Contractor).values(id=contractor_id, name=contractor_id)
                           .on_conflict_do_nothing())
     balance = await _balance_fen(session, contractor_id, lock=True) or 0
     deducted = min(to_fen(amount), max(balance, 0))
@@ -182,7 +178,7 @@ async def deposit_statement(session: AsyncSession, contractor_id: str) -> dict |
 async def record_evaluation(session: AsyncSession, *, evaluation_key: str, case_no: str, workers: list[str],
                             source: str, parts: int, quality: int, attitude: int, at: datetime, tz: str) -> None:
     """R9: one row per evaluation and worker, added and never written over (a retry adds nothing)."""
-    insert = _insert(session)
+    insert = dialect_insert(session)
     for worker in workers:
         await session.execute(insert(WorkerEvaluation).values(
             evaluation_key=evaluation_key, worker=worker, case_no=case_no, quarter=quarter_of(at, tz), source=source,

@@ -271,6 +271,36 @@ class StoredReport(Base):
     data: Mapped[dict] = mapped_column(JSON)
 
 
+class ReportReview(Base):
+    """K1: a scheduled report's review (the monthly complaint statistics by `gm`), written by its
+    workflow (seq only grows): due time, escalation level (E1), who reviewed when, with what comment."""
+
+    __tablename__ = "report_reviews"
+    report_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    reviewer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignProposal(Base):
+    """V1/V2: a campaign proposed to `cs_manager` by the scheduled check, once per project (V1) or once
+    per project and year (V2; year 0 for V1)."""
+
+    __tablename__ = "campaign_proposals"
+    project_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(128))
+    proposed_on: Mapped[date] = mapped_column(Date)
+    facts: Mapped[dict] = mapped_column(JSON)
+
+
 class PropertyUnit(Base):
     """The property register (房产台账): one row per unit of a project's building, with its sold and
     occupied flags, handover date and owner. The owner's phone is personal data (P3/P4): kept masked

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey
+from aftersales.db.session import dialect_insert
 
 CLAIMED, STARTED, VOID, TAKEN = "claimed", "started", "void", "taken"
 VOID_REASON = "编号已发出，但受理在 Temporal 创建案件之前中断（如 API 进程退出），该编号没有案件，作废，不再使用"
@@ -41,12 +41,8 @@ def format_case_no(prefix: str, year: int, n: int) -> str:
     return f"{prefix}-{year}-{n:06d}"
 
 
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
 async def next_case_no(session: AsyncSession, prefix: str, year: int) -> str:
-    stmt = _insert(session)(CaseCounter).values(prefix=prefix, year=year, last_value=1)
+    stmt = dialect_insert(session)(CaseCounter).values(prefix=prefix, year=year, last_value=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=[CaseCounter.prefix, CaseCounter.year],
         set_={"last_value": CaseCounter.last_value + 1},

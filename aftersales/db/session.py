@@ -23,3 +23,9 @@ def make_engine(url: str) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: AsyncSession):
+    """The INSERT construct with ON CONFLICT of the session's database (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert

@@ -109,3 +109,62 @@ async def test_K2_the_daily_rework_list_runs_at_1700_and_only_on_working_days(de
 
 async def _mailed_to(smtp_server, address):
     return [m for m in smtp_server.messages if address in m.to and "返修进度日报表" in m.subject]
+
+
+@pytest.mark.asyncio
+async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_env, settings, sessionmaker, api, staff,
+                                                                            worker_process, smtp_server):
+    """The scheduled monthly complaint statistics open a review due by the 10th (K1); only the gm may do it
+    (POST /reports/{id}/review), a second time answers as done; GET /reports/{id} shows it."""
+    from aftersales.db.models import ReportReview
+    client = dev_env.client
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    ids = await ensure_schedules(client, settings, prefix=prefix)
+    monthly = client.get_schedule_handle(f"{prefix}report-monthly_complaints")
+    try:
+        async with sessionmaker() as session:  # the period's report may exist from an earlier test: its review too
+            before = set(await session.scalars(select(ReportReview.report_id)))
+        await monthly.trigger()
+
+        async def finished():
+            d = await monthly.describe()
+            if not d.info.recent_actions:
+                return None
+            return await client.get_workflow_handle(d.info.recent_actions[0].action.workflow_id).result()
+        ref = await eventually(finished, timeout=60)
+
+        async def review_row():
+            async with sessionmaker() as session:
+                return await session.get(ReportReview, ref["id"])
+        row = await eventually(review_row, timeout=60)
+        if ref["id"] in before and row.status == "reviewed":
+            pytest.skip("this period's statistics were reviewed by an earlier run on this database")
+        assert row.reviewer == "gm" and row.status == "awaiting"
+        report = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("cs_manager"))).json()
+        assert report["review"]["status"] == "awaiting" and report["review"]["due_at"].endswith("+00:00")
+
+        refused = await api.post(f"/reports/{ref['id']}/review", json={"comment": "已阅"},
+                                 headers=await staff.headers("cs_manager"))
+        assert refused.status_code == 403 and "gm" in refused.json()["detail"]
+        empty = await api.post(f"/reports/{ref['id']}/review", json={"comment": ""}, headers=await staff.headers("gm"))
+        assert empty.status_code == 422 and "comment" in str(empty.json())
+        done = await api.post(f"/reports/{ref['id']}/review", json={"comment": "同意，请工程部关注漏水类投诉"},
+                              headers=await staff.headers("gm"))
+        assert done.status_code == 200, done.text
+        assert (done.json()["status"], done.json()["reviewed_by"]) == ("reviewed", "gm")
+        again = await api.post(f"/reports/{ref['id']}/review", json={"comment": "再次提交"},
+                               headers=await staff.headers("gm"))
+        assert again.status_code == 200 and again.json()["comment"] == "同意，请工程部关注漏水类投诉"   # not applied twice
+
+        async def shown():
+            r = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("gm"))).json()["review"]
+            return r if r["status"] == "reviewed" else None
+        assert (await eventually(shown, timeout=30))["comment"] == "同意，请工程部关注漏水类投诉"
+        other = (await api.get("/reports", params={"kind": "weekly_complaints"},
+                               headers=await staff.headers("gm"))).json()
+        if other:   # a report without a review step
+            assert (await api.post(f"/reports/{other[0]['id']}/review", json={"comment": "x"},
+                                   headers=await staff.headers("gm"))).status_code == 409
+    finally:
+        for sid in ids:
+            await client.get_schedule_handle(sid).delete()
