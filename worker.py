@@ -23,11 +23,12 @@ from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.repair import RepairWorkflow
+from workflows.campaign_proposals import CampaignProposalWorkflow
 from workflows.report_review import ReportReviewWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
 WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, ReportReviewWorkflow,
-             CampaignWorkflow]
+             CampaignWorkflow, CampaignProposalWorkflow]
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -45,7 +46,8 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
-                    *ReportActivities(sessionmaker, settings).all(), *CampaignActivities(sessionmaker).all()],
+                    *ReportActivities(sessionmaker, settings).all(),
+                    *CampaignActivities(sessionmaker, settings.revisit_min_share).all()],
         interceptors=[CaseLogContext(), *interceptors],
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -2,21 +2,25 @@
 form, and project the campaign's progress into the read model. All idempotent: a retry changes nothing."""
 
 import random
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from aftersales.campaign import CampaignKind, Plan, draw_sample, required_share
-from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit, PropertyUnit
+from aftersales.campaign import ANNUAL_DEFAULT_SHARE, CampaignKind, Plan, Proposal, draw_sample, proposals_due, required_share
+from aftersales.db import properties as register
+from aftersales.db.models import CampaignHousehold, CampaignProposal, CampaignRow, CampaignVisit, PropertyUnit
 from aftersales.properties import normalize_text
-from workflows.campaign_messages import CampaignProjection, PlanRequest, VisitForm
+from workflows.campaign_messages import CampaignProjection, PlanRequest, ProposalBatch, ProposalCheck, VisitForm
 from aftersales.db.session import dialect_insert
 
 
 class CampaignActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], minimum_share: Decimal = ANNUAL_DEFAULT_SHARE) -> None:
         self.sessionmaker = sessionmaker
+        self.annual_share = max(ANNUAL_DEFAULT_SHARE, minimum_share)  # V2: the share proposed (a setting)
 
     @activity.defn(name="plan_campaign")
     async def plan_campaign(self, r: PlanRequest) -> Plan:
@@ -66,5 +70,30 @@ class CampaignActivities:
             await session.execute(stmt)
             await session.commit()
 
+    @activity.defn(name="propose_campaigns")
+    async def propose_campaigns(self, check: ProposalCheck) -> ProposalBatch:
+        """V1/V2: the projects that need a campaign now and have neither one nor its proposal are recorded as
+        proposed on `check.on`; the answer is every proposal of that day (so a retry answers the same)."""
+        year = check.on.year if check.kind == CampaignKind.annual else 0
+        async with self.sessionmaker() as session:
+            campaigns = select(CampaignRow.project).where(CampaignRow.kind == check.kind.value)
+            if check.kind == CampaignKind.annual:
+                campaigns = campaigns.where(CampaignRow.starts_on.between(date(year, 1, 1), date(year, 12, 31)))
+            proposed = select(CampaignProposal.project_key).where(CampaignProposal.kind == check.kind.value,
+                                                                  CampaignProposal.year == year)
+            done = {normalize_text(p) for p in await session.scalars(campaigns)} | set(await session.scalars(proposed))
+            due = proposals_due(check.kind, await register.occupancy(session), year=check.on.year, done=done,
+                                share=self.annual_share)
+            if due:
+                stmt = dialect_insert(session)(CampaignProposal).values([
+                    dict(project_key=normalize_text(p.project), kind=p.kind.value, year=year, project=p.project,
+                         proposed_on=check.on, facts=p.model_dump(mode="json")) for p in due])
+                await session.execute(stmt.on_conflict_do_nothing())
+                await session.commit()
+            rows = await session.scalars(select(CampaignProposal).where(
+                CampaignProposal.kind == check.kind.value, CampaignProposal.year == year,
+                CampaignProposal.proposed_on == check.on).order_by(CampaignProposal.project_key))
+            return ProposalBatch(share=self.annual_share, proposals=[Proposal.model_validate(r.facts) for r in rows])
+
     def all(self) -> list:
-        return [self.plan_campaign, self.record_campaign_visit, self.project_campaign]
+        return [self.plan_campaign, self.record_campaign_visit, self.project_campaign, self.propose_campaigns]

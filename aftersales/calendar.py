@@ -96,6 +96,12 @@ def local_year(m: datetime, timezone_name: str = DEFAULT_TIMEZONE) -> int:
     return m.astimezone(ZoneInfo(timezone_name)).year
 
 
+def local_date(m: datetime, timezone_name: str = DEFAULT_TIMEZONE) -> date:
+    """The calendar day of moment `m` where the company is."""
+    _check_aware(m)
+    return m.astimezone(ZoneInfo(timezone_name)).date()
+
+
 class YearData(BaseModel):
     """One year's holiday data (T1, T4)."""
 

@@ -31,6 +31,7 @@ from aftersales.actions import NoteText, ShortText, Text
 from aftersales.actor import Actor
 from aftersales.case import Customer
 from aftersales.errors import conflict, forbidden, invalid
+from aftersales.properties import normalize_text
 from aftersales.roles import Role
 
 CAMPAIGN_NO_PREFIX = "HF"          # 回访
@@ -387,3 +388,43 @@ def campaign_summary(s: CampaignState) -> dict:
             "in_person_percent": "上门回访次数 / 回访次数",
         },
     }
+
+
+# ---- V1 / V2 proposals (the scheduled checks propose a campaign to cs_manager) -----------------------
+
+class Proposal(BaseModel):
+    """A campaign the rules call for now: V1 once per project (year 0), V2 once per project and year."""
+    project: str
+    kind: CampaignKind
+    year: int
+    units: int
+    sold: int
+    occupied: int
+    households: int  # the plan if started now: V1 every occupied household, V2 about share × sold homes
+    target: int      # the visits the campaign must reach (coverage_target)
+
+    def line(self, share: Decimal) -> str:
+        """The proposal as one line of the message to cs_manager (Chinese)."""
+        if self.kind == CampaignKind.first:
+            return (f"{self.project}：入住 {self.occupied}/{self.units} 户（{100 * self.occupied / self.units:.1f}%），"
+                    f"首次回访应覆盖入住的 {self.households} 户，至少完成 {self.target} 户（≥ 90%，V1）")
+        return (f"{self.project}：已售 {self.sold} 户，{self.year} 年度回访按 {100 * share:.0f}% 抽样约 "
+                f"{self.households} 户（V2，不低于 10%）")
+
+
+def proposals_due(kind: CampaignKind, occupancies: list, *, year: int, done: set[str], share: Decimal) -> list[Proposal]:
+    """V1: every project at least 50% occupied that has had no first campaign (nor its proposal); V2: every
+    project with sold homes and no annual campaign (nor proposal) in `year`. `occupancies` have project,
+    units, sold, occupied; `done` holds the normalized names of the projects already campaigned or proposed."""
+    due = []
+    for o in occupancies:
+        if normalize_text(o.project) in done or not o.units:
+            continue
+        if kind == CampaignKind.first and o.occupied >= o.units * FIRST_MIN_OCCUPANCY and o.occupied:
+            due.append(Proposal(project=o.project, kind=kind, year=0, units=o.units, sold=o.sold, occupied=o.occupied,
+                                households=o.occupied, target=coverage_target(kind, o.occupied)))
+        elif kind == CampaignKind.annual and o.sold:
+            n = min(o.sold, math.ceil(o.sold * share))
+            due.append(Proposal(project=o.project, kind=kind, year=year, units=o.units, sold=o.sold, occupied=o.occupied,
+                                households=n, target=n))
+    return due

@@ -15,7 +15,8 @@ CJK_FONT_FILES = (
 CJK_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Source Han Sans SC", "SimHei")
 
 RATES = (("handling_rate", "处理率"), ("satisfaction_rate", "满意率"), ("timeliness_rate", "零修及时率"),
-         ("pass_rate", "合格率"), ("punctuality_rate", "预约守时率"), ("revisit_rate", "维修回访率"))
+         ("pass_rate", "合格率"), ("punctuality_rate", "预约守时率"), ("revisit_rate", "维修回访率"),
+         ("households_revisited_rate", "年度回访覆盖率"))
 
 
 @cache

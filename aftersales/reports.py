@@ -85,10 +85,12 @@ DEFINITIONS: dict[str, str] = {
     "reopen_rate": "返修率：回访后返修（R7）的维修 / 已派工的维修",
     "punctuality_rate": "预约守时率（K3）：迟到不超过 10 分钟的上门 / 全部上门记录（R1）",
     "revisit_rate": "维修回访率（K3，目标 100%）：已回访的已结案维修 / 已结案维修（V3）",
+    "households_revisited_rate": "年度回访覆盖率（K3，目标每年 ≥ 30%）：本年 1 月 1 日至本期末回访过的户数（各回访活动"
+                                 "去重）/ 房产台账中的已售户数（V2）",
     "compensation_paid": "已由财务记录支付的投诉补偿金额合计（元，A1）",
     "paid_services_total": "业主已付的有偿服务费合计（元，R3）",
 }
-TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0}
+TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0, "households_revisited_rate": 0.3}
 RULE_TARGETS = {"C4": 1.0}  # K3: the opinion within 3 working days
 
 CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
@@ -224,7 +226,7 @@ def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
                               ("p90_working_days", "处理时长 P90（工作日）"), ("major", "重大投诉"),
                               ("escalated", "升级案件"), ("timeliness_rate", "零修及时率"), ("pass_rate", "合格率"),
                               ("reopen_rate", "返修率"), ("punctuality_rate", "预约守时率"),
-                              ("revisit_rate", "维修回访率"))] + [
+                              ("revisit_rate", "维修回访率"), ("households_revisited_rate", "年度回访覆盖率"))] + [
             [name, yuan(Decimal(s[key])) if s.get(key) is not None else None, None, DEFINITIONS[key]]
             for key, name in (("compensation_paid", "已付投诉补偿"), ("paid_services_total", "有偿服务收费"))],
         "时限按时率": [["时限规则", "已到期或完成", "按时完成", "按时率", "目标"]] + [

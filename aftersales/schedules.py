@@ -1,4 +1,4 @@
-"""Reports on a calendar (K1, K2) as Temporal Schedules, created at start and kept up to date, visible
+"""Reports (K1, K2) and campaign proposals (V1, V2) on a calendar as Temporal Schedules, created at start and kept up to date, visible
 on the Web UI's Schedules page and in `temporal schedule list`.
 
     report-weekly_complaints    Monday 09:00 Beijing time, the previous ISO week
@@ -6,6 +6,10 @@ on the Web UI's Schedules page and in `temporal schedule list`.
     report-monthly_repairs      the 1st, 09:00, the previous month
     report-quarterly            1 January / April / July / October, 09:30, the previous quarter
     report-yearly               2 January, 09:30, the previous year
+    report-paid_services        the 1st, 09:15, the previous month's paid-service register (R3)
+    report-rework_daily         17:00 every day; the run skips days off by the T-calendar (K2)
+    campaign-proposal-first     08:30 every day: V1 proposed for projects that reached 50% occupancy
+    campaign-proposal-annual    5 January, 09:00: the year's V2 proposed per project
 
 A run the server missed (it was down) is made once when it is back, within the catch-up window, and
 never twice: the schedule buffers at most one run, and the report of a period is generated once
@@ -19,6 +23,7 @@ from temporalio.client import (
     ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput,
 )
 
+from aftersales.campaign import CampaignKind
 from aftersales.config import Settings
 from aftersales.reports import ReportKind
 
@@ -48,26 +53,45 @@ CALENDARS: dict[ReportKind, ScheduleCalendarSpec] = {
 }
 
 
+PROPOSALS: dict[CampaignKind, ScheduleCalendarSpec] = {
+    CampaignKind.first: _at(hour=8, minute=30),                       # V1: every day
+    CampaignKind.annual: _at(hour=9, day_of_month=5, months=(1,)),    # V2: once a year, early January
+}
+
+
 def schedule_id(kind: ReportKind, prefix: str = "") -> str:
     return f"{prefix}report-{kind.value}"
 
 
-def build(kind: ReportKind, settings: Settings, prefix: str = "") -> Schedule:
-    from workflows.reports import ScheduledReportWorkflow
+def proposal_schedule_id(kind: CampaignKind, prefix: str = "") -> str:
+    return f"{prefix}campaign-proposal-{kind.value}"
 
+
+def _schedule(run, arg: str, sid: str, calendar: ScheduleCalendarSpec, settings: Settings) -> Schedule:
     return Schedule(
-        action=ScheduleActionStartWorkflow(ScheduledReportWorkflow.run, kind.value, id=schedule_id(kind, prefix),
-                                           task_queue=settings.task_queue),
-        spec=ScheduleSpec(calendars=[CALENDARS[kind]], time_zone_name=settings.timezone),
+        action=ScheduleActionStartWorkflow(run, arg, id=sid, task_queue=settings.task_queue),
+        spec=ScheduleSpec(calendars=[calendar], time_zone_name=settings.timezone),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=CATCHUP_WINDOW),
     )
 
 
+def all_schedules(settings: Settings, prefix: str = "") -> dict[str, Schedule]:
+    """Every schedule of this release by id: the reports (K1, K2) and the campaign proposals (V1, V2)."""
+    from workflows.campaign_proposals import CampaignProposalWorkflow
+    from workflows.reports import ScheduledReportWorkflow
+
+    schedules = {schedule_id(kind, prefix): _schedule(ScheduledReportWorkflow.run, kind.value, schedule_id(kind, prefix),
+                                                      calendar, settings) for kind, calendar in CALENDARS.items()}
+    for kind, calendar in PROPOSALS.items():
+        sid = proposal_schedule_id(kind, prefix)
+        schedules[sid] = _schedule(CampaignProposalWorkflow.run, kind.value, sid, calendar, settings)
+    return schedules
+
+
 async def ensure_schedules(client: Client, settings: Settings, prefix: str = "") -> list[str]:
-    """Creates each report schedule, or brings an existing one to this release's spec. Idempotent."""
+    """Creates each schedule, or brings an existing one to this release's spec. Idempotent."""
     ids = []
-    for kind in CALENDARS:
-        sid, schedule = schedule_id(kind, prefix), build(kind, settings, prefix)
+    for sid, schedule in all_schedules(settings, prefix).items():
         try:
             await client.create_schedule(sid, schedule)
             log.info("schedule created", schedule_id=sid)

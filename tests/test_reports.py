@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from aftersales.db.models import Case
 from aftersales.reports import ReportKind, parse_period, percentile
@@ -119,7 +120,8 @@ async def test_K1_monthly_complaint_figures_are_the_hand_worked_ones(api):
     assert {r["name"]: r["received"] for r in report["by_project"]} == {"融侨城": 2, "滨江苑": 2}
     assert report["escalations"] == [{"department": "工程部", "level": 1, "cases": 1},
                                      {"department": "物业部", "level": 2, "cases": 1}]
-    assert report["targets"] == {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0}
+    assert report["targets"] == {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0,
+                                 "households_revisited_rate": 0.3}
     assert "4 或 5 分" in report["definitions"]["satisfaction_rate"]
 
 
@@ -277,3 +279,32 @@ async def test_V3_R3_campaign_and_paid_service_reports_and_their_errors(api):
     assert r.status_code == 422 and "does not exist" in r.json()["detail"]
     r = await api.post("/reports", json={"kind": "paid_services", "period": "2026-11"}, headers=headers)
     assert r.status_code == 201 and r.json()["summary"]["cases"] == 0 and r.json()["title"] == "有偿服务登记表（月）"
+
+
+async def test_K3_V2_households_revisited_in_the_year_against_sold_homes(api, sessionmaker):
+    """Ten sold homes and two unsold in the register; visits to three distinct units this year (one unit twice,
+    in two campaigns), one visit the year before: the year to November's end is 3 / 10 = 30%, January's 1 / 10."""
+    from aftersales.db.models import CampaignVisit, PropertyUnit
+    now = bj(2026, 11, 1, 9)
+    async with sessionmaker() as session:
+        session.add_all([PropertyUnit(project="回访苑", building="1栋", unit=f"{u:04d}", project_key="回访苑", building_key="1",
+                                      unit_key=f"{u:04d}", sold=u <= 10, occupied=u <= 8, updated_at=now, updated_by="t")
+                         for u in range(1, 13)])
+        await session.flush()
+        units = [u.id for u in (await session.scalars(select(PropertyUnit).where(PropertyUnit.project == "回访苑")
+                                                      .order_by(PropertyUnit.unit_key))).all()]
+        visits = [("HF-2026-000001", 1, units[0], bj(2026, 1, 20, 10)), ("HF-2026-000001", 2, units[1], bj(2026, 6, 1, 10)),
+                  ("HF-2026-000002", 1, units[1], bj(2026, 11, 30, 23)), ("HF-2026-000002", 2, units[2], bj(2026, 11, 5, 10)),
+                  ("HF-2025-000009", 1, units[3], bj(2025, 12, 31, 23)), ("HF-2026-000003", 1, units[4], bj(2026, 12, 1, 0, 30))]
+        session.add_all([CampaignVisit(campaign_id=c, visit_no=n, unit_id=u, by="cs_staff", at=at.astimezone(timezone.utc),
+                                       form={})
+                         for c, n, u, at in visits])
+        await session.commit()
+    headers = await api.token("cs_manager")
+    november = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11"}, headers=headers)).json()
+    s = november["summary"]
+    assert (s["households_revisited"], s["sold_homes"], s["households_revisited_rate"]) == (3, 10, 0.3)
+    assert november["targets"]["households_revisited_rate"] == 0.3 and "已售户数" in november["definitions"][
+        "households_revisited_rate"]
+    january = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-01"}, headers=headers)).json()
+    assert (january["summary"]["households_revisited"], january["summary"]["households_revisited_rate"]) == (1, 0.1)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aftersales.campaign import CampaignKind, CampaignState, OpenPointCase
+from aftersales.campaign import CampaignKind, CampaignState, OpenPointCase, Proposal
 from workflows.messages import Notification
 
 
@@ -45,3 +45,15 @@ class StartCampaign(BaseModel):
     pending_forms: list[VisitForm] = []           # carried over by continue-as-new: not yet kept
     pending_cases: list[OpenPointCase] = []       # points raised whose case is not opened yet
     pending_notices: list[Notification] = []      # escalation notices still being delivered
+
+
+class ProposalCheck(BaseModel):
+    """V1/V2: the scheduled check of one day (company time zone)."""
+    kind: CampaignKind
+    on: date
+
+
+class ProposalBatch(BaseModel):
+    """The campaigns proposed by the check of that day (the same answer however often it is retried)."""
+    share: Decimal
+    proposals: list[Proposal]

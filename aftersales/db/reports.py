@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.calendar import WorkCalendar
-from aftersales.db.models import Case, CaseDeadline, StoredReport
+from aftersales.db.models import CampaignVisit, Case, CaseDeadline, PropertyUnit, StoredReport
 from aftersales.reports import (
     CHANNEL_NAMES, DEFINITIONS, LISTINGS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
 )
@@ -77,6 +77,7 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now:
             "median_working_days": percentile(durations, 0.5), "p90_working_days": percentile(durations, 0.9),
             "timeliness_rate": next((r["rate"] for r in on_time if r["rule"] == "R4"), None),
             **await service_figures(session, in_period, closed),
+            **await households_revisited(session, period, cal),
         },
         "on_time_by_rule": on_time,
         "by_channel": await by(Case.channel, CHANNEL_NAMES),
@@ -128,6 +129,17 @@ async def service_figures(session: AsyncSession, in_period: list, closed) -> dic
         "compensation_paid": yuan_text(compensation), "compensation_cases": compensated,
         "paid_services_total": yuan_text(service), "paid_services": serviced,
     }
+
+
+async def households_revisited(session: AsyncSession, period: Period, cal: WorkCalendar) -> dict[str, Any]:
+    """K3 (V2, S2): households revisited in the year up to the period's end (distinct units visited by any
+    campaign since 1 January, company time) against the sold homes of the property register (≥ 30% a year)."""
+    year_start = period.start.astimezone(cal.tz).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    visited = await session.scalar(select(func.count(func.distinct(CampaignVisit.unit_id))).where(
+        CampaignVisit.at >= year_start.astimezone(timezone.utc), CampaignVisit.at < period.end.astimezone(timezone.utc)))
+    sold = await session.scalar(select(func.count()).select_from(PropertyUnit).where(PropertyUnit.sold))
+    return {"households_revisited": int(visited or 0), "sold_homes": int(sold or 0),
+            "households_revisited_rate": rate(int(visited or 0), int(sold or 0))}
 
 
 async def listing(session: AsyncSession, period: Period) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 idempotently, a run makes the report of the last whole period and e-mails it with the workbook attached,
 and a second run for the same period (a buffered catch-up) makes and mails nothing twice."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from aftersales.db.models import StoredReport
 from aftersales.reports import ReportKind
-from aftersales.schedules import CALENDARS, ensure_schedules
+from aftersales.schedules import CALENDARS, PROPOSALS, ensure_schedules
 from tests.e2e.conftest import eventually
 
 
@@ -20,7 +21,7 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
     assert ids == await ensure_schedules(client, settings, prefix=prefix)   # idempotent: created once, then updated
-    assert len(ids) == len(CALENDARS) == 7
+    assert len(ids) == len(CALENDARS) + len(PROPOSALS) == 9
     weekly = client.get_schedule_handle(f"{prefix}report-weekly_complaints")
     desc = await weekly.describe()
     assert desc.schedule.spec.time_zone_name == "Asia/Shanghai"
@@ -168,3 +169,57 @@ async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()
+
+
+@pytest.mark.asyncio
+async def test_V1_V2_the_scheduled_checks_propose_campaigns_to_cs_manager_once(dev_env, settings, sessionmaker,
+                                                                               worker_process, smtp_server):
+    """V1: a project at 50% occupancy is proposed a first campaign, one below is not; the same check again
+    proposes and mails nothing new. V2: the January check proposes the year's sampled campaign."""
+    from datetime import datetime, timezone
+    from aftersales.db import properties as register
+    from aftersales.db.models import CampaignProposal
+    from aftersales.properties import UnitRecord
+    client = dev_env.client
+    half, less = f"半入住苑{uuid.uuid4().hex[:4]}", f"少入住苑{uuid.uuid4().hex[:4]}"
+    records = [UnitRecord(project=p, building="1栋", unit=f"{u:04d}", sold=True, occupied=u <= occupied)
+               for p, occupied in ((half, 5), (less, 4)) for u in range(1, 11)]
+    async with sessionmaker() as session:
+        await register.import_units(session, records, by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                                    seal=lambda phone: "sealed")
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    ids = await ensure_schedules(client, settings, prefix=prefix)
+    try:
+        async def run(kind: str, n: int):
+            handle = client.get_schedule_handle(f"{prefix}campaign-proposal-{kind}")
+            await handle.trigger()
+
+            async def finished():
+                d = await handle.describe()
+                if len(d.info.recent_actions) < n:
+                    return None
+                return await asyncio.wait_for(                 # bounded: a failing run fails the test
+                    client.get_workflow_handle(d.info.recent_actions[-1].action.workflow_id).result(), 60)
+            return await eventually(finished, timeout=60)
+
+        first = await run("first", 1)
+        projects = [p["project"] for p in first["proposals"]]
+        assert half in projects and less not in projects
+        [mail] = await eventually(lambda: _proposals_mailed(smtp_server, half), timeout=60)
+        assert "首次回访" in mail.subject and "入住 5/10 户（50.0%）" in mail.body and "至少完成 5 户" in mail.body
+        again = await run("first", 2)                       # the same day's check again: the same answer, no new mail
+        assert [p["project"] for p in again["proposals"]] == projects
+        assert len(await _proposals_mailed(smtp_server, half)) == 1
+        annual = await run("annual", 1)
+        assert {half, less} <= {p["project"] for p in annual["proposals"]}
+        async with sessionmaker() as session:
+            rows = (await session.scalars(select(CampaignProposal).where(CampaignProposal.project.in_([half, less])))).all()
+        assert sorted((r.project, r.kind) for r in rows) == sorted([(half, "first"), (half, "annual"), (less, "annual")])
+    finally:
+        for sid in ids:
+            await client.get_schedule_handle(sid).delete()
+
+
+async def _proposals_mailed(smtp_server, project: str):
+    return [m for m in smtp_server.messages if "cs_manager@example.com" in m.to and project in m.body
+            and "首次回访" in m.subject]

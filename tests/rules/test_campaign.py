@@ -124,3 +124,27 @@ def test_V3_spot_check_and_close_are_cs_managers():
     report = campaign_summary(c.state)
     assert (report["status"], report["spot_checks"], report["coverage_percent"]) == ("closed", 1, 10.0)
     assert "is closed" in refused("conflict", c.check_visit, visit(2))
+
+# ---- V1 / V2 proposals -----------------------------------------------------------------------------
+
+def _occ(project, units, sold, occupied):
+    from types import SimpleNamespace
+    return SimpleNamespace(project=project, units=units, sold=sold, occupied=occupied)
+
+
+def test_V1_a_first_campaign_is_proposed_once_a_project_is_half_occupied_and_never_twice():
+    from aftersales.campaign import proposals_due
+    projects = [_occ("融侨城", 200, 190, 100), _occ("滨江苑", 200, 150, 99), _occ("空地块", 0, 0, 0)]
+    [p] = proposals_due(CampaignKind.first, projects, year=2026, done=set(), share=Decimal("0.1"))
+    assert (p.project, p.year, p.households, p.target) == ("融侨城", 0, 100, 90)   # 50% exactly; 90% of 100
+    assert "入住 100/200 户（50.0%）" in p.line(Decimal("0.1")) and "V1" in p.line(Decimal("0.1"))
+    assert proposals_due(CampaignKind.first, projects, year=2026, done={"融侨城"}, share=Decimal("0.1")) == []
+
+
+def test_V2_an_annual_campaign_is_proposed_per_project_and_year_sampling_the_share_of_sold_homes():
+    from aftersales.campaign import proposals_due
+    projects = [_occ("融侨城", 200, 191, 100), _occ("未售楼盘", 50, 0, 0)]
+    [p] = proposals_due(CampaignKind.annual, projects, year=2027, done=set(), share=Decimal("0.30"))
+    assert (p.project, p.year, p.households) == ("融侨城", 2027, 58)             # ceil(191 × 30%)
+    assert "2027 年度回访按 30% 抽样约 58 户" in p.line(Decimal("0.30"))
+    assert proposals_due(CampaignKind.annual, projects, year=2027, done={"融侨城"}, share=Decimal("0.1")) == []
