@@ -14,6 +14,7 @@ from aftersales.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, fees, health, money, problems
 from api import campaigns, properties, reports  # noqa: E402  (issue 10's routers on their own line)
 from api import metrics  # noqa: E402  (issue 9 §7)
+from api import docs, workbench  # noqa: E402  (issue 11)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         description="Complaints and repairs of a real-estate developer, each a durable Temporal workflow. "
         "Authenticate at /auth/token (OAuth2 password flow), then file and act on cases.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,   # served below from local assets: no CDN (issue 11 §7)
     )
     app.state.settings = settings
     app.state.tz = ZoneInfo(settings.timezone)
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(properties.router)
     app.include_router(campaigns.router)
     app.include_router(fees.router)
+    docs.install(app)
+    workbench.install(app)   # the staff pages under /app/ (issue 11)
     return app
 
 

@@ -1,0 +1,405 @@
+"""The staff workbench (issue 11): server-rendered pages in Chinese under /app/, on the same origin as the
+API and calling the same route functions (so the same access table, checks, idempotency and masking),
+never activities or the database behind the API's back.
+
+- Sign-in: POST /app/login (form) takes the same path as POST /auth/token (rate limits, bcrypt gate) and
+  keeps the access token in an HTTP-only, SameSite=Strict cookie; each page validates it as the bearer
+  API does (`current_actor`). Every form carries a CSRF token bound to the session (double submit: a hash
+  of the session token, which a page of another origin can neither read nor compute).
+- Forms post, the server answers with a redirect (post/redirect/get) or the page again with the refusal
+  next to the form; no script is needed, so pages work by keyboard and without a build step.
+- A form for an action is built from the same pydantic action schema the API validates with.
+"""
+
+import hashlib
+import hmac
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales import access
+from aftersales.actions import CaseAction, ComplaintAction, RepairAction
+from aftersales.actor import Actor
+from aftersales.complaint import ComplaintIntake
+from aftersales.messages import BEIJING, role_title
+from aftersales.privacy import mask_personal
+from aftersales.repair import RepairIntake
+from aftersales.roles import Role
+from api import cases as case_routes
+from api.auth import LoginForm, current_actor, login
+from api.deps import db_session
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+SESSION_COOKIE = "aftersales_session"
+log = structlog.get_logger()
+
+STATUS_NAMES = {
+    "received": "已受理", "classified": "已分类", "assigned": "已分派", "feedback": "部门已反馈",
+    "solution_proposed": "方案待审批", "decided": "方案已批准", "customer_informed": "已告知业主",
+    "satisfaction_recorded": "已回访", "closed": "已结案", "declined": "已拒绝", "surveyed": "已查勘",
+    "dispatched": "已派工", "in_progress": "维修中", "completed": "已完工", "inspected": "已验收",
+    "awaiting_payment": "待付款", "paid": "已付款", "open": "处理中",
+}
+ACTION_NAMES = {
+    "classify": "分类", "assign_handler": "指定经办人", "department_feedback": "部门反馈", "propose_solution": "提出方案",
+    "decide": "审批", "inform_customer": "告知业主", "record_satisfaction": "记录满意度", "summarise": "总结",
+    "progress_note": "进展记录", "mark_major": "定为重大投诉", "record_meeting": "记录会议", "file_special_report": "专题报告",
+    "authority_reply": "回复主管部门", "open_repair": "转维修", "close": "结案", "record_compensation_paid": "补偿已支付",
+    "agree_appointment": "约定上门时间", "record_arrival": "记录到场", "record_survey": "记录查勘", "sign_survey": "查勘签认",
+    "record_fee_acceptance": "业主确认费用", "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
+    "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
+    "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
+    "record_service_payment": "记录收费",
+}
+CHANNELS = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
+            "authority_referral": "主管部门转办"}
+
+
+# ---- formatting (Beijing time, ¥1,234.50) -----------------------------------------------------------
+def beijing_time(value: Any) -> str:
+    if not value:
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+def money(value: Any) -> str:
+    return "—" if value in (None, "") else f"¥{Decimal(str(value)):,.2f}"
+
+
+templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
+                             status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a))
+
+
+# ---- the session ------------------------------------------------------------------------------------
+def csrf_token(session_token: str) -> str:
+    return hashlib.sha256(b"aftersales-csrf:" + session_token.encode()).hexdigest()[:32]
+
+
+class SignIn(Exception):
+    """No valid session: the page answers with the sign-in page."""
+
+
+async def page_actor(request: Request) -> Actor:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignIn()
+    try:
+        return await current_actor(request, token, request.app.state.settings)
+    except HTTPException as e:
+        if e.status_code == 401:
+            raise SignIn() from None
+        raise
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """The posted form, refused (403) unless it carries this session's CSRF token."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token or not hmac.compare_digest(form.pop("csrf", ""), csrf_token(token)):
+        raise HTTPException(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+    return form
+
+
+def render(request: Request, name: str, actor: Actor | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return templates.TemplateResponse(request, name, {"actor": actor, "csrf": csrf_token(token) if token else "",
+                                                      "role_title": role_title, **context}, status_code=status_code)
+
+
+def install(app) -> None:
+    """The workbench's routes, the sign-in redirect for pages without a session, and `/` leading there."""
+    app.include_router(router)
+
+    @app.exception_handler(SignIn)
+    async def _sign_in(request: Request, exc: SignIn) -> Response:
+        return RedirectResponse(f"/app/login?next={request.url.path}", status_code=303)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/app/my-work", status_code=303)
+
+
+@router.get("/app")
+@router.get("/app/")
+async def app_home() -> RedirectResponse:
+    return RedirectResponse("/app/my-work", status_code=303)
+
+
+@router.get("/app/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/app/my-work") -> HTMLResponse:
+    return render(request, "login.html", None, next=_local(next), error=None)
+
+
+def _local(path: str) -> str:
+    """Only a path of this workbench after signing in (never another site)."""
+    return path if path.startswith("/app/") and "//" not in path else "/app/my-work"
+
+
+@router.post("/app/login", response_class=HTMLResponse)
+async def login_submit(request: Request) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    username, password, target = form.get("username", ""), form.get("password", ""), _local(form.get("next", ""))
+    if not username or not password:
+        return render(request, "login.html", None, 422, next=target, error="请输入用户名和密码")
+    try:
+        answer = await login(request, LoginForm(username=username, password=password), request.app.state.settings)
+    except HTTPException as e:
+        message = "用户名或密码错误" if e.status_code == 401 else f"暂时无法登录：{e.detail}"
+        return render(request, "login.html", None, e.status_code, next=target, error=message)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, answer.access_token, max_age=answer.expires_in, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/app/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    response = RedirectResponse("/app/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ---- my work and the register ----------------------------------------------------------------------
+MY_WORK_ROLES_BY_HANDLER = {Role.dept_handler}
+
+
+@router.get("/app/my-work", response_class=HTMLResponse)
+async def my_work(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                  session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    """我的待办: the open cases this user may see and act on (the handler's own, the department's for its
+    head, every visible one for customer service), overdue and most escalated first."""
+    handler = actor.username if actor.role in MY_WORK_ROLES_BY_HANDLER else None
+    department = actor.department if actor.role == Role.dept_head else None
+    page = await case_routes.list_cases(actor, session, handler=handler, department=department, page_size=100)
+    items = [i for i in page.items if i.status not in ("closed", "declined")]
+    items.sort(key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
+    return render(request, "my_work.html", actor, items=items)
+
+
+@router.get("/app/cases", response_class=HTMLResponse)
+async def register_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    q = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    error = None
+    try:
+        page = await case_routes.list_cases(
+            actor, session, type=q.get("type"), status_=q.get("status"), department=q.get("department"),
+            project=q.get("project"), overdue={"yes": True, "no": False}.get(q.get("overdue", "")),
+            escalation_level=int(q["level"]) if q.get("level", "").isdigit() else None,
+            handler=q.get("handler"), unit=q.get("unit"), case_no=q.get("case_no"), cursor=q.get("cursor"),
+            page_size=20)
+    except HTTPException as e:
+        page, error = None, str(e.detail)
+    return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES)
+
+
+# ---- a case ----------------------------------------------------------------------------------------
+def action_models(case_type: str) -> dict[str, type[BaseModel]]:
+    union = ComplaintAction if case_type == "complaint" else RepairAction
+    return {get_args(m.model_fields["action"].annotation)[0]: m for m in get_args(union)}
+
+
+def may_offer(actor: Actor, name: str, case_type: str, view: dict[str, Any]) -> bool:
+    """Whether the page offers the action's form (the workflow still decides: a refusal is shown)."""
+    rule = access.ACTIONS[case_type].get(name)
+    if rule is None:
+        return False
+    if rule.approver:
+        return view.get("waiting_for") == actor.role.value
+    return actor.role in rule.roles
+
+
+class Field_(BaseModel):
+    name: str
+    label: str
+    kind: str           # text, textarea, number, datetime, date, checkbox, select, list, json
+    required: bool
+    options: list[tuple[str, str]] = []
+    help: str = ""
+
+
+def form_fields(model: type[BaseModel]) -> list[Field_]:
+    out = []
+    for name, f in model.model_fields.items():
+        if name == "action":
+            continue
+        kind, options = _kind(f.annotation)
+        limits = [m.max_length for m in f.metadata if getattr(m, "max_length", None)]
+        if kind == "textarea" and limits and min(limits) <= 200:
+            kind = "text"
+        out.append(Field_(name=name, label=f.title or name, kind=kind, required=f.is_required(), options=options,
+                          help=f.description or ""))
+    return out
+
+
+def _kind(annotation: Any) -> tuple[str, list[tuple[str, str]]]:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _kind(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return _kind(inner[0]) if len(inner) == 1 else ("json", [])
+    if origin is Literal:
+        return "select", [(str(v), str(v)) for v in get_args(annotation)]
+    if origin is list:
+        (item,) = get_args(annotation) or (str,)
+        return ("list", []) if _kind(item)[0] in ("text", "textarea") else ("json", [])
+    if isinstance(annotation, type):
+        if "Datetime" in annotation.__name__:   # pydantic's AwareDatetime
+            return "datetime", []
+        if issubclass(annotation, bool):
+            return "checkbox", []
+        if issubclass(annotation, Enum):
+            return "select", [(m.value, CHANNELS.get(m.value, m.value)) for m in annotation]
+        if issubclass(annotation, (int, float, Decimal)):
+            return "number", []
+        if issubclass(annotation, datetime):
+            return "datetime", []
+        if issubclass(annotation, date):
+            return "date", []
+        if issubclass(annotation, BaseModel):
+            return "json", []
+    return "textarea" if annotation is str else "text", []
+
+
+def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
+    """The posted strings as the schema's JSON (empty optional fields left out; times in Beijing time)."""
+    import json
+    data: dict[str, Any] = {}
+    for f in fields:
+        raw = form.get(f.name, "").strip()
+        if f.kind == "checkbox":
+            data[f.name] = f.name in form
+        elif not raw:
+            continue
+        elif f.kind == "datetime":   # <input type=datetime-local>: 2026-11-26T17:30, Beijing time
+            data[f.name] = f"{raw}:00+08:00" if len(raw) == 16 else raw
+        elif f.kind == "list":
+            data[f.name] = [p.strip() for p in raw.replace("，", ",").replace("、", ",").split(",") if p.strip()]
+        elif f.kind == "json":
+            try:
+                data[f.name] = json.loads(raw)
+            except ValueError:
+                data[f.name] = raw
+        else:
+            data[f.name] = raw
+    return data
+
+
+def refusal_text(e: HTTPException | ValidationError) -> str:
+    if isinstance(e, ValidationError):
+        return "；".join(f"{'.'.join(str(p) for p in err['loc'][1:] or err['loc'])}: {err['msg']}" for err in e.errors())
+    return str(e.detail)
+
+
+async def _case_page(request: Request, actor: Actor, session: AsyncSession, case_no: str, *,
+                     refused: dict[str, str] | None = None, status_code: int = 200, phone_shown: bool = False,
+                     notice: str | None = None) -> HTMLResponse:
+    view = await case_routes._visible_view(request, session, case_no, actor)   # P2: an unseen case is 404
+    full_phone = None
+    if phone_shown and access.sees_full_phone(actor, access.case_facts(view)):
+        full_phone = (await case_routes.present(request, session, actor, view))["customer"]["phone"]  # recorded (P3)
+    shown = mask_personal(view)
+    models = action_models(view["case_type"])
+    forms = [(name, form_fields(model)) for name, model in models.items() if may_offer(actor, name, view["case_type"], view)]
+    return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused or {},
+                  key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
+                      actor, access.case_facts(view)), notice=notice)
+
+
+@router.get("/app/cases/{case_no}", response_class=HTMLResponse)
+async def case_page(case_no: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                    session: Annotated[AsyncSession, Depends(db_session)], notice: str | None = None) -> HTMLResponse:
+    try:
+        return await _case_page(request, actor, session, case_no, notice=notice)
+    except HTTPException as e:
+        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+
+
+@router.post("/app/cases/{case_no}/phone", response_class=HTMLResponse)
+async def show_phone(case_no: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    await checked_form(request)
+    return await _case_page(request, actor, session, case_no, phone_shown=True)
+
+
+@router.post("/app/cases/{case_no}/act", response_class=HTMLResponse)
+async def act(case_no: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+              session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    form = await checked_form(request)
+    name, key = form.get("action", ""), form.get("idempotency_key") or None
+    view = await case_routes._visible_view(request, session, case_no, actor)
+    model = action_models(view["case_type"]).get(name)
+    if model is None:
+        return await _case_page(request, actor, session, case_no, refused={name: f"未知操作 {name}"}, status_code=422)
+    try:
+        action = TypeAdapter(CaseAction).validate_python({"action": name, **parse_form(form_fields(model), form)})
+        await case_routes.act_on_case(case_no=case_no, request=request, action=action, actor=actor, session=session,
+                                      idempotency_key=key)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _case_page(request, actor, session, case_no, refused={name: refusal_text(e)},
+                                status_code=status_code)
+    return RedirectResponse(f"/app/cases/{case_no}?notice={ACTION_NAMES.get(name, name)}+已完成", status_code=303)
+
+
+# ---- intake ---------------------------------------------------------------------------------------
+INTAKE = {"complaint": ("新建投诉", ComplaintIntake), "repair": ("新建报修", RepairIntake)}
+
+
+@router.get("/app/new/{kind}", response_class=HTMLResponse)
+async def new_case(kind: Literal["complaint", "repair"], request: Request,
+                   actor: Annotated[Actor, Depends(page_actor)]) -> HTMLResponse:
+    return _intake_page(request, actor, kind, {}, None)
+
+
+def _intake_page(request: Request, actor: Actor, kind: str, values: dict[str, str], error: str | None,
+                 status_code: int = 200) -> HTMLResponse:
+    allowed = actor.role in access.ENDPOINTS["register_case"]
+    return render(request, "new_case.html", actor, status_code if allowed else 403, kind=kind, title=INTAKE[kind][0],
+                  values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
+                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS)
+
+
+@router.post("/app/new/{kind}", response_class=HTMLResponse)
+async def new_case_submit(kind: Literal["complaint", "repair"], request: Request,
+                          actor: Annotated[Actor, Depends(page_actor)],
+                          session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    form = await checked_form(request)
+    if actor.role not in access.ENDPOINTS["register_case"]:
+        return _intake_page(request, actor, kind, form, None, 403)
+    customer = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
+    body: dict[str, Any] = {"customer": customer, "description": form.get("description", "")}
+    if kind == "complaint":
+        body.update(channel=form.get("channel", ""), category=form.get("category", ""), major="major" in form)
+    else:
+        body.update(trades=[t.strip() for t in form.get("trades", "").replace("，", ",").split(",") if t.strip()],
+                    requested_appointment=parse_form([Field_(name="at", label="", kind="datetime", required=True)],
+                                                     {"at": form.get("requested_appointment", "")}).get("at", ""),
+                    paid_service="paid_service" in form)
+    try:
+        intake = INTAKE[kind][1].model_validate(body)
+        route = case_routes.create_complaint if kind == "complaint" else case_routes.create_repair
+        view = await route(request=request, intake=intake, actor=actor, session=session,
+                           idempotency_key=form.get("idempotency_key") or None)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return _intake_page(request, actor, kind, form, refusal_text(e), status_code)
+    if isinstance(view, Response):   # 202: open but not readable this moment
+        return RedirectResponse("/app/cases", status_code=303)
+    return RedirectResponse(f"/app/cases/{view['case_no']}?notice=已登记", status_code=303)

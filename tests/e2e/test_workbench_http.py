@@ -1,0 +1,94 @@
+"""The workbench (issue 11) over HTTP on a real dev server, without a browser: sign-in with a cookie and
+CSRF on every form, a complaint filed and acted on through the pages (each step as its role), refusals
+shown next to the form, masking with the recorded "show number", the register's filters, offline docs."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import eventually
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
+
+
+async def sign_in(api, username: str, password: str):
+    api.cookies.clear()
+    r = await api.post("/app/login", data={"username": username, "password": password, "next": "/app/cases"})
+    assert r.status_code == 303 and r.headers["location"] == "/app/cases", r.text
+    cookie = r.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    return r
+
+
+@pytest.mark.asyncio
+async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api, settings, sessionmaker):
+    password = settings.demo_password
+    assert (await api.get("/app/my-work")).headers["location"].startswith("/app/login")   # no session: sign in
+    wrong = await api.post("/app/login", data={"username": "hotline", "password": "nope"})
+    assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+
+    await sign_in(api, "hotline", password)
+    page = await api.get("/app/new/complaint")
+    assert page.status_code == 200 and "新建投诉" in page.text
+    form = {"csrf": csrf_of(page.text), "idempotency_key": "wb-" + csrf_of(page.text)[:8], "name": "王女士",
+            "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203", "channel": "phone",
+            "category": "漏水", "description": "卫生间天花板漏水"}
+    forged = await api.post("/app/new/complaint", data={**form, "csrf": "0" * 32})
+    assert forged.status_code == 403 and "CSRF" in forged.text                        # nothing filed
+    bad = await api.post("/app/new/complaint", data={**form, "phone": "12345"})
+    assert bad.status_code == 422 and "phone" in bad.text and 'value="12345"' in bad.text
+    filed = await api.post("/app/new/complaint", data=form)
+    assert filed.status_code == 303, filed.text
+    case_no = filed.headers["location"].split("/")[-1].split("?")[0]
+    again = await api.post("/app/new/complaint", data=form)                          # a double click: one case
+    assert again.headers["location"].split("/")[-1].split("?")[0] == case_no
+
+    case_page = (await api.get(f"/app/cases/{case_no}")).text
+    assert "138****1234" in case_page and "13812341234" not in case_page             # P3: masked on the page
+    assert "显示号码" in case_page and "卫生间天花板漏水" in case_page
+
+    await sign_in(api, "cs_staff", password)
+    case_page = (await api.get(f"/app/cases/{case_no}")).text
+    assert "分类" in case_page and "13812341234" not in case_page
+    shown = await api.post(f"/app/cases/{case_no}/phone", data={"csrf": csrf_of(case_page)})
+    assert "13812341234" in shown.text                                                # shown on request, recorded
+    from sqlalchemy import select
+    from aftersales.db.models import PersonalDataAccess
+    async with sessionmaker() as session:
+        seen = (await session.scalars(select(PersonalDataAccess).where(PersonalDataAccess.case_no == case_no))).all()
+    # reading the page shows no number and records nothing; "show number" does, naming the page
+    assert [(a.username, a.endpoint) for a in seen if a.username != "hotline"] == [
+        ("cs_staff", "POST /app/cases/{case_no}/phone")]
+
+    # a refusal is shown next to its form, with its reason; nothing changes
+    refused = await api.post(f"/app/cases/{case_no}/act", data={"csrf": csrf_of(case_page), "action": "close",
+                                                                 "idempotency_key": "k1", "outcome": "resolved"})
+    assert refused.status_code in (409, 422) and "未能结案" in refused.text
+    done = await api.post(f"/app/cases/{case_no}/act", data={
+        "csrf": csrf_of(case_page), "action": "classify", "idempotency_key": "k2", "category": "漏水",
+        "department": "工程部", "justified": "on"})
+    assert done.status_code == 303, done.text
+    after = (await api.get(done.headers["location"])).text
+    assert "分类 已完成" in after and "工程部" in after
+
+    register = await api.get("/app/cases", params={"case_no": case_no, "type": "complaint"})
+    assert case_no in register.text and "138****1234" in register.text
+    assert "13812341234" not in register.text
+
+    await sign_in(api, "contractor", password)                                       # P2: not found, like any number
+    hidden = await api.get(f"/app/cases/{case_no}")
+    assert hidden.status_code == 404 and "13812341234" not in hidden.text
+
+
+@pytest.mark.asyncio
+async def test_issue11_the_docs_work_offline(api):
+    docs = await api.get("/docs")
+    assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    redoc = await api.get("/redoc")
+    assert "/static/docs/redoc.standalone.js" in redoc.text and "fonts.googleapis" not in redoc.text
+    for asset in ("/static/docs/swagger-ui-bundle.js", "/static/docs/swagger-ui.css", "/static/docs/redoc.standalone.js",
+                  "/static/workbench.css"):
+        assert (await api.get(asset)).status_code == 200, asset
+    assert (await api.get("/")).headers["location"] == "/app/my-work"
