@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install cjk-font run test bench worker api migrate record-histories clean clean-data
+.PHONY: install cjk-font browser run test bench worker api migrate record-histories clean clean-data
 
 # Re-runs whenever pyproject.toml changes (new or bumped dependencies).
 $(STAMP): pyproject.toml
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP) cjk-font
+install: $(STAMP) cjk-font browser
 
 # Reports' PNG charts have Chinese labels (issue 10 §4): a CJK font from Debian's packages when none is there.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
@@ -23,6 +23,13 @@ cjk-font:
 	  echo "installing a CJK font for the report charts (fonts-wqy-microhei)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 	  echo "WARNING: no CJK font: the PNG charts will show boxes for Chinese (apt-get install fonts-wqy-microhei)"
+
+# The workbench's browser tests (issue 11 §9) drive Debian's chromium (Playwright's own download is not reachable).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium for the workbench's browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "WARNING: no chromium: the browser tests are skipped (apt-get install chromium)"
 
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
 	$(BIN)/python -m aftersales.embedded

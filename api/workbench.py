@@ -32,7 +32,7 @@ from aftersales import access
 from aftersales.actions import CaseAction, ComplaintAction, RepairAction
 from aftersales.actor import Actor
 from aftersales.complaint import ComplaintIntake
-from aftersales.messages import BEIJING, role_title
+from aftersales.messages import BEIJING, deadline_name, role_title
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
@@ -45,12 +45,14 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "aftersales_session"
 log = structlog.get_logger()
 
-STATUS_NAMES = {
-    "received": "已受理", "classified": "已分类", "assigned": "已分派", "feedback": "部门已反馈",
-    "solution_proposed": "方案待审批", "decided": "方案已批准", "customer_informed": "已告知业主",
-    "satisfaction_recorded": "已回访", "closed": "已结案", "declined": "已拒绝", "surveyed": "已查勘",
-    "dispatched": "已派工", "in_progress": "维修中", "completed": "已完工", "inspected": "已验收",
-    "awaiting_payment": "待付款", "paid": "已付款", "open": "处理中",
+STATUS_NAMES = {   # every state of both case types (aftersales.complaint.ComplaintStatus, aftersales.repair.RepairStatus)
+    "registered": "已受理", "unjustified_review": "不属实待裁定", "assigned": "已分派", "investigated": "已调查",
+    "awaiting_approval": "方案待审批", "approved": "方案已批准", "customer_informed": "已答复业主",
+    "satisfaction_recorded": "已回访", "summary_review": "总结待审核", "summarised": "已总结", "closed": "已结案",
+    "scheduled": "已预约", "surveying": "查勘中", "survey_returned": "查勘退回", "cost_approval": "费用待审批",
+    "surveyed": "已查勘", "quoted": "已报价", "quote_accepted": "业主已接受报价", "in_progress": "维修中",
+    "awaiting_inspection": "待验收", "inspected": "已验收", "completed": "已完工", "follow_up": "跟进中",
+    "revisited": "已回访", "settlement": "结算中", "awaiting_payment": "待付款", "declined": "业主已拒绝",
 }
 ACTION_NAMES = {
     "classify": "分类", "assign_handler": "指定经办人", "department_feedback": "部门反馈", "propose_solution": "提出方案",
@@ -62,6 +64,21 @@ ACTION_NAMES = {
     "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
     "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
     "record_service_payment": "记录收费",
+}
+FIELD_LABELS = {
+    "accepted": "业主接受", "amount": "金额（元）", "answered_in_person_at": "当面答复时间", "appointment_at": "上门时间",
+    "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分", "category": "类别", "comment": "意见",
+    "compensation": "补偿金额（元）", "contractor_id": "施工单位编号", "corrective_measures": "整改措施", "decision": "审批结果",
+    "department": "责任部门", "description": "描述", "estimate": "预估金额（元）", "extras": "附加项目",
+    "fee": "费用（元）", "findings": "查勘结果", "follow_up": "跟进安排", "handler": "经办人（用户名）", "items": "项目明细",
+    "justified": "投诉属实", "message": "内容", "method": "支付方式", "minutes": "会议纪要", "multi_trade": "多工种",
+    "new_due_at": "新的完成时限", "note": "进展说明", "order_type": "工单类型", "outcome_note": "结案说明",
+    "owner_consent": "业主同意", "owner_contacted": "已联系业主", "paid_service": "有偿服务", "passed": "验收合格",
+    "preventive_measures": "预防措施", "quality": "质量评分", "reason": "理由", "receipt_no": "收据号",
+    "reference": "凭证号", "reply": "答复业主", "report": "报告", "requested_appointment": "业主希望的上门时间",
+    "responsible_party": "责任方", "satisfaction": "满意度（1–5）", "schedule": "安排", "score": "评分",
+    "signed_at": "签认时间", "signed_by": "签认人", "solution": "处理方案", "summary": "总结", "to_contractor": "派给施工单位",
+    "trades": "工种", "workers": "维修人员（逗号分开）", "written_report": "书面报告",
 }
 CHANNELS = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
             "authority_referral": "主管部门转办"}
@@ -80,7 +97,8 @@ def money(value: Any) -> str:
 
 
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
-                             status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a))
+                             status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
+                             deadline=lambda d: deadline_name(d["key"], d.get("owners")))
 
 
 # ---- the session ------------------------------------------------------------------------------------
@@ -242,7 +260,7 @@ def form_fields(model: type[BaseModel]) -> list[Field_]:
         limits = [m.max_length for m in f.metadata if getattr(m, "max_length", None)]
         if kind == "textarea" and limits and min(limits) <= 200:
             kind = "text"
-        out.append(Field_(name=name, label=f.title or name, kind=kind, required=f.is_required(), options=options,
+        out.append(Field_(name=name, label=FIELD_LABELS.get(name, f.title or name), kind=kind, required=f.is_required(), options=options,
                           help=f.description or ""))
     return out
 

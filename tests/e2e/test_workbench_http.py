@@ -92,3 +92,10 @@ async def test_issue11_the_docs_work_offline(api):
                   "/static/workbench.css"):
         assert (await api.get(asset)).status_code == 200, asset
     assert (await api.get("/")).headers["location"] == "/app/my-work"
+
+
+def test_issue11_every_state_of_both_case_types_has_a_chinese_name():
+    from aftersales.complaint import ComplaintStatus
+    from aftersales.repair import RepairStatus
+    from api.workbench import STATUS_NAMES
+    assert {s.value for s in (*ComplaintStatus, *RepairStatus)} <= set(STATUS_NAMES)
