@@ -10,6 +10,7 @@ from aftersales import access
 from aftersales.approvals import a1_status
 from aftersales.case import CaseState, CaseType
 from aftersales.fees import fen
+from aftersales.next_actors import next_actors, next_columns
 from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_building
 from aftersales.roles import Role
@@ -37,6 +38,7 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
         escalated_to=escalated_to(level, ladder),
         overdue=state.overdue(now),
         waiting_for=waiting_for(state),
+        next_actors=[a.model_dump(mode="json") for a in next_actors(state)],
         version=state.seq,
     )
     amount = state.a1_amount()
@@ -82,6 +84,8 @@ class CaseRow(BaseModel):
     linked_case_no: str | None
     contractor_id: str | None = None  # P2: the contractor the survey names (who sees a repair)
     reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
+    next_roles: str = ""              # issue 11 §2: "|cs_staff|butler|", who acts next
+    next_user: str | None = None      # and the named person, when there is one (the handler)
     compensation_fen: int | None = None
     compensation_paid: bool | None = None
     paid_service: bool = False
@@ -132,6 +136,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         linked_case_no=getattr(state, "linked_case_no", None) or getattr(state, "parent_case_no", None),
         contractor_id=facts["contractor_id"],
         reached_roles=access.reached_column(facts["reached_roles"]),
+        **next_columns(next_actors(state)),
         **money_columns(state),
         **repair_facts(state),
         deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,

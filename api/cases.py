@@ -29,10 +29,11 @@ from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
+from aftersales.roles import Role
 from aftersales.db.properties import UnknownUnit, resolve_address
 from aftersales.db.models import Case, Contractor
 from aftersales.db.register import (
-    LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view,
+    LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view, waiting_for_clause,
 )
 from aftersales.db.numbering import (
     IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
@@ -420,6 +421,11 @@ async def list_cases(
     unit: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN,
                                          description="a case number or its beginning")] = None,
+    next_role: Annotated[Role | None, Query(description="cases whose next step is this role's (next_actors)")] = None,
+    next_user: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN,
+                                           description="cases whose next step is this named person's")] = None,
+    mine: Annotated[bool, Query(description="my work: only the cases waiting for me now (my role, department, "
+                                            "contractor, or me by name)")] = False,
     cursor: Annotated[str | None, Query(max_length=256, pattern=SHORT_TEXT_PATTERN,
                                         description="the `next` of the previous page")] = None,
     page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=(
@@ -431,11 +437,13 @@ async def list_cases(
     try:
         query = RegisterQuery(type=type, status=status_, department=department, project=project, overdue=overdue,
                               escalation_level=escalation_level, received_from=received_from,
-                              received_to=received_to, handler=handler, unit=unit, case_no=case_no)
+                              received_to=received_to, handler=handler, unit=unit, case_no=case_no,
+                              next_role=next_role.value if next_role else None, next_user=next_user)
     except ValidationError as e:
         raise HTTPException(422, "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
     try:  # P2: only the cases this user may see, before the total and the paging
-        found = await read_register(session, query, where=[access.visible_cases_clause(actor)],
+        where = [access.visible_cases_clause(actor), *([waiting_for_clause(actor)] if mine else [])]
+        found = await read_register(session, query, where=where,
                                     page_size=page_size, cursor=cursor, page=page or 1)
     except BadCursor as e:
         raise HTTPException(422, str(e)) from None

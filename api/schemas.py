@@ -42,6 +42,9 @@ class CaseView(BaseModel):
     escalated_to: Role | None = None
     overdue: bool
     waiting_for: Role | None = Field(default=None, description="the role whose decision the case waits for, if any")
+    next_actors: list[dict[str, Any]] = Field(default=[], description=(
+        "who acts next: role, the named person or department or contractor where there is one, and the action "
+        "(empty once closed)"))
     deadlines: list[dict[str, Any]] = []
     timeline: list[TimelineEntryOut] = []
     version: int = Field(description="grows with every change")

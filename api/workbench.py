@@ -193,20 +193,14 @@ async def logout(request: Request) -> Response:
 
 
 # ---- my work and the register ----------------------------------------------------------------------
-MY_WORK_ROLES_BY_HANDLER = {Role.dept_handler}
-
-
 @router.get("/app/my-work", response_class=HTMLResponse)
 async def my_work(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                   session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
-    """我的待办: the open cases this user may see and act on (the handler's own, the department's for its
-    head, every visible one for customer service), overdue and most escalated first."""
-    handler = actor.username if actor.role in MY_WORK_ROLES_BY_HANDLER else None
-    department = actor.department if actor.role == Role.dept_head else None
-    page = await case_routes.list_cases(actor, session, handler=handler, department=department, page_size=100)
-    items = [i for i in page.items if i.status not in ("closed", "declined")]
-    items.sort(key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
-    return render(request, "my_work.html", actor, items=items)
+    """我的待办: the cases whose next step is mine (GET /cases?mine=true: by my role and department, my
+    contractor, or me by name), overdue and most escalated first."""
+    page = await case_routes.list_cases(actor, session, mine=True, page_size=100)
+    items = sorted(page.items, key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
+    return render(request, "my_work.html", actor, items=items, total=page.total)
 
 
 @router.get("/app/cases", response_class=HTMLResponse)

@@ -139,6 +139,9 @@ class Case(Base):
     # of access.SEES_REACHED the case has reached, stored as ",finance,auditor," for a LIKE match.
     contractor_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reached_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # Issue 11 §2: who acts next ("|cs_staff|butler|", matched with LIKE) and the named person (the handler).
+    next_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    next_user: Mapped[str | None] = mapped_column(String(64), index=True)
     compensation_fen: Mapped[int | None] = mapped_column(BigInteger, doc="a complaint's compensation (A1)")
     compensation_paid: Mapped[bool | None] = mapped_column(Boolean, doc="finance recorded it as paid")
     paid_service: Mapped[bool] = mapped_column(Boolean, default=False, doc="an owner-paid repair (R3)")

@@ -21,17 +21,20 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aftersales.actor import Actor
 from aftersales.case import TimelineItem
 from aftersales.db.models import Case, TimelineEntry
+from aftersales.roles import Role
 
 COUNT_CAP = 10_000
 MAX_PAGE = 10
 LIST_COLUMNS = ("case_no", "case_type", "status", "channel", "category", "project", "building", "unit",
                 "department", "handler", "major", "justified", "escalation_level", "overdue", "customer_name",
-                "customer_phone_masked", "received_at", "closed_at", "outcome", "satisfaction", "linked_case_no")
+                "customer_phone_masked", "received_at", "closed_at", "outcome", "satisfaction", "linked_case_no",
+                "next_roles", "next_user")
 SORT = (Case.received_at.desc(), Case.case_no.desc())
 CASE_NO_MAX = 32
 
@@ -55,6 +58,8 @@ class RegisterQuery(BaseModel):
     handler: str | None = None
     unit: str | None = None
     case_no: str | None = Field(default=None, max_length=CASE_NO_MAX)  # a case number or its beginning
+    next_role: str | None = None   # issue 11 §2: cases whose next step is this role's
+    next_user: str | None = None   # ... or this named person's
 
     @model_validator(mode="after")
     def _range(self) -> "RegisterQuery":
@@ -81,10 +86,27 @@ def conditions(q: RegisterQuery) -> list[ColumnElement[bool]]:
         where.append(Case.received_at >= utc(q.received_from))
     if q.received_to is not None:
         where.append(Case.received_at < utc(q.received_to))
+    if q.next_role is not None:
+        where.append(Case.next_roles.contains(f"|{q.next_role}|"))
+    if q.next_user is not None:
+        where.append(Case.next_user == q.next_user)
     if q.case_no:  # a prefix as a range on the primary key (LIKE would not use the index in SQLite)
         where.append(Case.case_no >= q.case_no)
         where.append(Case.case_no < q.case_no + "\U0010ffff")
     return where
+
+
+def waiting_for_clause(actor: Actor) -> ColumnElement[bool]:
+    """我的待办 (issue 11 §2): the cases whose next step is this user's: named as the person to act, or
+    the role's, narrowed to the user's department (dept_head, dept_handler) or contractor."""
+    mine = Case.next_roles.contains(f"|{actor.role.value}|")
+    if actor.role in (Role.dept_head, Role.dept_handler):
+        mine = and_(mine, Case.department == actor.department)
+        if actor.role == Role.dept_handler:
+            mine = and_(mine, or_(Case.next_user.is_(None), Case.next_user == actor.username))
+    elif actor.role == Role.contractor:
+        mine = and_(mine, Case.contractor_id == actor.contractor_id)
+    return or_(Case.next_user == actor.username, mine)
 
 
 def encode_cursor(received_at: datetime, case_no: str) -> str:

@@ -77,6 +77,14 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     assert case_no in register.text and "138****1234" in register.text
     assert "13812341234" not in register.text
 
+    mine = (await api.get("/app/my-work")).text                                      # §2: next is the dept head
+    assert case_no not in mine
+    await sign_in(api, "dept_head", password)
+    mine = (await api.get("/app/my-work")).text
+    assert case_no in mine and "部门负责人" in mine
+    await sign_in(api, "wy_head", password)                                          # another department's head
+    assert case_no not in (await api.get("/app/my-work")).text
+
     await sign_in(api, "contractor", password)                                       # P2: not found, like any number
     hidden = await api.get(f"/app/cases/{case_no}")
     assert hidden.status_code == 404 and "13812341234" not in hidden.text
@@ -99,3 +107,26 @@ def test_issue11_every_state_of_both_case_types_has_a_chinese_name():
     from aftersales.repair import RepairStatus
     from api.workbench import STATUS_NAMES
     assert {s.value for s in (*ComplaintStatus, *RepairStatus)} <= set(STATUS_NAMES)
+
+
+@pytest.mark.asyncio
+async def test_issue11_next_actors_in_the_case_and_the_register_over_the_api(api, staff):
+    body = {"customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "3栋", "unit": "0808"},
+            "channel": "phone", "category": "噪音", "description": "楼上装修噪音"}
+    case = (await api.post("/complaints", json=body, headers=await staff.headers("hotline"))).json()
+    assert case["next_actors"] == [{"role": "cs_staff", "username": None, "department": None, "contractor_id": None,
+                                    "action": "classify"}]
+    async def listed():
+        page = (await api.get("/cases", params={"mine": "true", "case_no": case["case_no"]},
+                              headers=await staff.headers("cs_staff"))).json()
+        return page["items"]
+    [row] = await eventually(listed)
+    assert row["next_roles"] == "|cs_staff|" and row["next_user"] is None
+    others = (await api.get("/cases", params={"mine": "true", "case_no": case["case_no"]},
+                            headers=await staff.headers("cs_manager"))).json()
+    assert others["items"] == []
+    by_role = (await api.get("/cases", params={"next_role": "cs_staff", "case_no": case["case_no"]},
+                             headers=await staff.headers("cs_manager"))).json()
+    assert [c["case_no"] for c in by_role["items"]] == [case["case_no"]]
+    assert (await api.get("/cases", params={"next_role": "nobody"},
+                          headers=await staff.headers("cs_manager"))).status_code == 422
