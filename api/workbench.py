@@ -35,8 +35,11 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.messages import BEIJING, deadline_name, role_title
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
+from aftersales.reports import TITLES, ReportKind, tables
 from aftersales.roles import Role
+from api import campaigns as campaign_routes
 from api import cases as case_routes
+from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login
 from api.deps import db_session
 
@@ -96,6 +99,17 @@ def money(value: Any) -> str:
     return "—" if value in (None, "") else f"¥{Decimal(str(value)):,.2f}"
 
 
+def cell(value: Any, header: str, label: Any) -> str:
+    """A report table's cell as read: rates (a 率 row's value and target, an 按时率 column) as percents."""
+    if value is None or value == "":
+        return "—"
+    rate = header in ("按时率", "目标") or (header == "数值" and str(label).endswith("率"))
+    if rate and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{100 * value:.1f}%"
+    return str(value)
+
+
+templates.env.globals["cell"] = cell
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
                              status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
                              deadline=lambda d: deadline_name(d["key"], d.get("owners")))
@@ -415,3 +429,84 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     if isinstance(view, Response):   # 202: open but not readable this moment
         return RedirectResponse("/app/cases", status_code=303)
     return RedirectResponse(f"/app/cases/{view['case_no']}?notice=已登记", status_code=303)
+
+
+# ---- reports and campaigns ------------------------------------------------------------------------
+def _may(actor: Actor, endpoint: str) -> None:
+    if actor.role not in access.ENDPOINTS[endpoint]:
+        allowed = "、".join(role_title(r) for r in access.ENDPOINTS[endpoint])
+        raise HTTPException(403, f"您的角色（{role_title(actor.role)}）不能查看此页；可查看：{allowed}")
+
+
+@router.get("/app/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                       session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    try:
+        _may(actor, "reports")
+    except HTTPException as e:
+        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+    return render(request, "reports.html", actor, items=await report_routes.list_reports(actor, session),
+                  kinds=[(k.value, TITLES[k]) for k in ReportKind], error=None, values={})
+
+
+@router.post("/app/reports", response_class=HTMLResponse)
+async def reports_generate(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                           session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    form = await checked_form(request)
+    try:
+        _may(actor, "reports")
+        body = report_routes.ReportRequest(kind=form.get("kind", ""), period=form.get("period", "").strip())
+        made = await report_routes.create_report(request, body, actor, session)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        items = await report_routes.list_reports(actor, session) if actor.role in access.ENDPOINTS["reports"] else []
+        return render(request, "reports.html", actor, status_code, items=items, error=refusal_text(e), values=form,
+                      kinds=[(k.value, TITLES[k]) for k in ReportKind])
+    return RedirectResponse(f"/app/reports/{made['id']}", status_code=303)
+
+
+@router.get("/app/reports/{report_id:int}", response_class=HTMLResponse)
+async def report_page(report_id: int, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    try:
+        _may(actor, "reports")
+        report = await report_routes.get_report(report_id, actor, session)
+    except HTTPException as e:
+        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+    return render(request, "report.html", actor, report=report, tables=tables(report), error=None)
+
+
+@router.get("/app/reports/{report_id:int}.{fmt}")
+async def report_file(report_id: int, fmt: Literal["csv", "xlsx", "png"], actor: Annotated[Actor, Depends(page_actor)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """The downloads and the chart for the page's session (the API's own routes take a bearer token)."""
+    _may(actor, "reports")
+    route = {"csv": report_routes.report_csv, "xlsx": report_routes.report_xlsx, "png": report_routes.report_png}[fmt]
+    return await route(report_id, actor, session)
+
+
+@router.post("/app/reports/{report_id:int}/review", response_class=HTMLResponse)
+async def report_review(report_id: int, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    form = await checked_form(request)
+    try:
+        if actor.role not in access.ENDPOINTS["review_report"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能审阅报表（K1：由总经理审阅）")
+        body = report_routes.ReviewBody(comment=form.get("comment", ""))
+        await report_routes.review_report(report_id, body, request, actor, session)
+    except (HTTPException, ValidationError) as e:
+        report = await report_routes.get_report(report_id, actor, session)
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return render(request, "report.html", actor, status_code, report=report, tables=tables(report),
+                      error=refusal_text(e))
+    return RedirectResponse(f"/app/reports/{report_id}", status_code=303)
+
+
+@router.get("/app/campaigns", response_class=HTMLResponse)
+async def campaigns_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    try:
+        _may(actor, "read_campaigns")
+    except HTTPException as e:
+        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+    return render(request, "campaigns.html", actor, items=await campaign_routes.list_campaigns(actor, session))

@@ -96,8 +96,20 @@ async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settin
                 await expect(page.get_by_role("link", name=case_no)).to_be_visible()
                 assert "13812341234" not in await page.content()
                 await page.screenshot(path=SCREENSHOTS / "06-register.png")
+                page = await sign_in("cs_manager")                        # §6: a report, its chart, its figures
+                await page.get_by_role("link", name="报表").click()
+                await page.get_by_role("combobox", name="报表").select_option("monthly_complaints")
+                await page.get_by_label("期间").fill("2026-11")
+                await page.get_by_role("button", name="生成").click()
+                await expect(page.get_by_role("heading", name="汇总")).to_be_visible()
+                await expect(page.get_by_role("img")).to_be_visible()
+                assert await page.get_by_role("img").evaluate("img => img.naturalWidth") > 0   # the chart loaded
+                await page.screenshot(path=SCREENSHOTS / "07-report.png", full_page=True)
+                await page.get_by_role("link", name="回访活动").click()
+                await expect(page.get_by_role("heading", name="回访活动")).to_be_visible()
+                await page.screenshot(path=SCREENSHOTS / "08-campaigns.png")
                 await page.goto("/docs")                                  # offline: the UI renders from local assets
                 await expect(page.locator(".swagger-ui .info .title")).to_contain_text("After-sales")
-                await page.screenshot(path=SCREENSHOTS / "07-docs-offline.png")
+                await page.screenshot(path=SCREENSHOTS / "09-docs-offline.png")
             finally:
                 await browser.close()

@@ -130,3 +130,28 @@ async def test_issue11_next_actors_in_the_case_and_the_register_over_the_api(api
     assert [c["case_no"] for c in by_role["items"]] == [case["case_no"]]
     assert (await api.get("/cases", params={"next_role": "nobody"},
                           headers=await staff.headers("cs_manager"))).status_code == 422
+
+
+@pytest.mark.asyncio
+async def test_issue11_reports_and_campaigns_pages_with_figures_against_targets_and_downloads(api, settings):
+    await sign_in(api, "cs_manager", settings.demo_password)
+    page = await api.get("/app/reports")
+    assert page.status_code == 200 and "投诉统计表（月）" in page.text
+    bad = await api.post("/app/reports", data={"csrf": csrf_of(page.text), "kind": "monthly_complaints",
+                                               "period": "2026-13"})
+    assert bad.status_code == 422 and "未能生成" in bad.text and "2026-13" in bad.text
+    made = await api.post("/app/reports", data={"csrf": csrf_of(page.text), "kind": "monthly_complaints",
+                                                "period": "2026-11"})
+    assert made.status_code == 303
+    report = await api.get(made.headers["location"])
+    assert "处理率" in report.text and "100.0%" in report.text and "年度回访覆盖率" in report.text   # targets shown
+    report_id = made.headers["location"].rsplit("/", 1)[1]
+    png = await api.get(f"/app/reports/{report_id}.png")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert (await api.get(f"/app/reports/{report_id}.xlsx")).content[:2] == b"PK"
+    assert "处理率" in (await api.get(f"/app/reports/{report_id}.csv")).content.decode("utf-8-sig")
+    assert (await api.get("/app/campaigns")).status_code == 200
+    await sign_in(api, "hotline", settings.demo_password)                 # not a report reader: told so, no figures
+    refused = await api.get("/app/reports")
+    assert refused.status_code == 403 and "不能查看" in refused.text
+    assert (await api.get(f"/app/reports/{report_id}.png")).status_code == 403
