@@ -124,6 +124,14 @@ class SignIn(Exception):
     """No valid session: the page answers with the sign-in page."""
 
 
+class PageError(Exception):
+    """A page this user may not see, or that does not exist: the error page, with its status."""
+
+    def __init__(self, actor: Actor, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.actor, self.status_code, self.message = actor, status_code, message
+
+
 async def page_actor(request: Request) -> Actor:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
@@ -158,6 +166,10 @@ def install(app) -> None:
     @app.exception_handler(SignIn)
     async def _sign_in(request: Request, exc: SignIn) -> Response:
         return RedirectResponse(f"/app/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return render(request, "error.html", exc.actor, exc.status_code, message=exc.message)
 
 
 @router.get("/")
@@ -354,7 +366,7 @@ async def case_page(case_no: str, request: Request, actor: Annotated[Actor, Depe
     try:
         return await _case_page(request, actor, session, case_no, notice=notice)
     except HTTPException as e:
-        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+        raise PageError(actor, e.status_code, str(e.detail)) from None
 
 
 @router.post("/app/cases/{case_no}/phone", response_class=HTMLResponse)
@@ -433,18 +445,16 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
 
 # ---- reports and campaigns ------------------------------------------------------------------------
 def _may(actor: Actor, endpoint: str) -> None:
+    """The page's access by the one table (aftersales.access.ENDPOINTS): else 403, naming who may."""
     if actor.role not in access.ENDPOINTS[endpoint]:
         allowed = "、".join(role_title(r) for r in access.ENDPOINTS[endpoint])
-        raise HTTPException(403, f"您的角色（{role_title(actor.role)}）不能查看此页；可查看：{allowed}")
+        raise PageError(actor, 403, f"您的角色（{role_title(actor.role)}）不能查看此页；可查看：{allowed}")
 
 
 @router.get("/app/reports", response_class=HTMLResponse)
 async def reports_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
-    try:
-        _may(actor, "reports")
-    except HTTPException as e:
-        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+    _may(actor, "reports")
     return render(request, "reports.html", actor, items=await report_routes.list_reports(actor, session),
                   kinds=[(k.value, TITLES[k]) for k in ReportKind], error=None, values={})
 
@@ -468,11 +478,11 @@ async def reports_generate(request: Request, actor: Annotated[Actor, Depends(pag
 @router.get("/app/reports/{report_id:int}", response_class=HTMLResponse)
 async def report_page(report_id: int, request: Request, actor: Annotated[Actor, Depends(page_actor)],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    _may(actor, "reports")
     try:
-        _may(actor, "reports")
         report = await report_routes.get_report(report_id, actor, session)
     except HTTPException as e:
-        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+        raise PageError(actor, e.status_code, str(e.detail)) from None
     return render(request, "report.html", actor, report=report, tables=tables(report), error=None)
 
 
@@ -505,8 +515,5 @@ async def report_review(report_id: int, request: Request, actor: Annotated[Actor
 @router.get("/app/campaigns", response_class=HTMLResponse)
 async def campaigns_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                          session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
-    try:
-        _may(actor, "read_campaigns")
-    except HTTPException as e:
-        return render(request, "error.html", actor, e.status_code, message=str(e.detail))
+    _may(actor, "read_campaigns")
     return render(request, "campaigns.html", actor, items=await campaign_routes.list_campaigns(actor, session))
