@@ -45,6 +45,7 @@ bench: install        ## benchmark scripts that print speed and memory figures (
 	$(BIN)/python -m benchmarks.report_bench
 	$(BIN)/python -m benchmarks.throughput_bench
 	$(BIN)/python -m benchmarks.timer_bench
+	$(BIN)/python -m benchmarks.workbench_bench
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py
