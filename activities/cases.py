@@ -12,6 +12,7 @@ from aftersales.config import Settings
 from aftersales.db import calendar_store
 from activities.projection import ProjectionWriter
 from aftersales.db.models import Case
+from aftersales.privacy import phone_lookup_hash
 from aftersales.properties import normalize_building
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
@@ -44,6 +45,10 @@ class CaseActivities:
         Committed together with the projections of other cases that arrive meanwhile (one writer per
         process: activities/projection.py). Accepts the projections of older workflow code too (a
         row with a view while open: kept until the closing one replaces it)."""
+        if p.row.customer_phone:  # issue 11 §3: only the keyed hash of the owner's phone reaches the read model
+            row = p.row.model_copy(update={"customer_phone": None, "customer_phone_hmac": phone_lookup_hash(
+                p.row.customer_phone, self.settings.phone_lookup_key)})
+            p = p.model_copy(update={"row": row})
         await self.writer.write(p)
         log.info("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
 

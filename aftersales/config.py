@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     jwt_secret: str = Field(default="", repr=False, description=(
         "signs access tokens; required in production; embedded: read from jwt_secret_file, created at first start"))
     jwt_secret_file: str = "data/jwt-secret"
+    phone_lookup_key: str = Field(default="", repr=False, description=(
+        "keys the owner-phone hash the read model keeps for look-ups (HMAC, issue 11 §3); required in "
+        "production; embedded: read from phone_lookup_key_file, created at first start"))
+    phone_lookup_key_file: str = "data/phone-lookup-key"
     jwt_ttl_minutes: int = 480
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
@@ -148,6 +152,8 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if len(self.jwt_secret) < 32:
                 raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")
+            if len(self.phone_lookup_key) < 32:
+                raise ValueError("production needs AFTERSALES_PHONE_LOOKUP_KEY: a random secret of 32+ characters")
             if self.demo_seconds_per_working_day:
                 raise ValueError("demo time (AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY) is never for production")
         elif not self.jwt_secret:  # embedded: random per install (issue 7 §6)
@@ -156,6 +162,12 @@ class Settings(BaseSettings):
             from aftersales.secret_files import read_or_create
 
             self.jwt_secret = read_or_create(self.jwt_secret_file, lambda: secrets.token_urlsafe(48))
+        if not self.phone_lookup_key and self.environment != "production":
+            import secrets
+
+            from aftersales.secret_files import read_or_create
+
+            self.phone_lookup_key = read_or_create(self.phone_lookup_key_file, lambda: secrets.token_urlsafe(48))
         return self
 
 

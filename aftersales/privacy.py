@@ -3,6 +3,8 @@ how it is shown masked (138****1234). Used for the read model (which holds no ph
 answers to roles that may not see the full number, for messages (e-mail, webhooks) and for logs
 (aftersales.logging)."""
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -50,3 +52,11 @@ def mask_personal(value: Any) -> Any:
 
 # the names this module had before (kept for callers)
 mask_mobile_numbers = mask_phone_numbers_in
+
+
+def phone_lookup_hash(phone: str, key: str) -> str:
+    """The keyed hash (HMAC-SHA256) of a phone number, as the read model keeps it to look a case up by
+    the owner's phone (issue 11 §3): the same number written with spaces or dashes hashes alike; without
+    the key, the hash tells nothing (a table of every mobile number cannot be built)."""
+    digits = re.sub(r"\D", "", phone)
+    return hmac.new(key.encode(), digits.encode(), hashlib.sha256).hexdigest()[:40]

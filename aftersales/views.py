@@ -77,6 +77,10 @@ class CaseRow(BaseModel):
     overdue: bool
     customer_name: str
     customer_phone_masked: str
+    # The full number travels to the projection activity only (encrypted by the payload codec, P4); the
+    # activity keeps its keyed hash (customer_phone_hmac) and never writes the number (P3).
+    customer_phone: str | None = None
+    customer_phone_hmac: str | None = None
     received_at: datetime
     closed_at: datetime | None
     outcome: str | None
@@ -129,6 +133,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         overdue=state.overdue(now),
         customer_name=state.customer.name,
         customer_phone_masked=state.customer.masked().phone,
+        customer_phone=state.customer.phone,
         received_at=state.received_at,
         closed_at=state.closed_at,
         outcome=state.outcome,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
-from aftersales.case import not_in_the_past
+from aftersales.case import PHONE_PATTERN, not_in_the_past
 from aftersales.case_numbers import skip_taken, temporal_holds
 from aftersales.errors import Rejection
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
@@ -40,7 +40,7 @@ from aftersales.db.numbering import (
 )
 from aftersales.db.personal_data import record_full_phone_shown
 from aftersales.db.staff import get_staff
-from aftersales.privacy import mask_personal
+from aftersales.privacy import mask_personal, phone_lookup_hash
 from aftersales.views import CaseRow
 from api import fees
 from api.auth import actor_of, current_actor, require_roles
@@ -402,6 +402,29 @@ class CasePage(BaseModel):
     page: int | None = Field(description="the page number asked for; null when paging by cursor")
     page_size: int
     next: str | None = Field(description="cursor of the next page (pass it as `cursor`); null on the last page")
+
+
+class PhoneSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(pattern=PHONE_PATTERN, description="the owner's phone as written at intake (13812341234, "
+                       "0591-87654321); sent in the body, never in a URL that logs keep")
+
+
+@router.post("/cases/by-phone", summary="Cases of an owner, found by phone (the register keeps only a keyed hash)",
+             response_model=CasePage)
+async def cases_by_phone(
+    body: PhoneSearch, request: Request,
+    actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["find_by_phone"]))],
+    session: Annotated[AsyncSession, Depends(db_session)],
+) -> CasePage:
+    """Issue 11 §3 (P3): for the roles that call owners; only the cases this user may see (P2), newest
+    first, up to 100. The number is hashed with the look-up key (HMAC) and compared with the register's
+    hash: no phone is stored or logged in clear."""
+    digest = phone_lookup_hash(body.phone, request.app.state.settings.phone_lookup_key)
+    found = await read_register(session, RegisterQuery(phone_hmac=digest), where=[access.visible_cases_clause(actor)],
+                                page_size=100, cursor=None, page=1)
+    return CasePage(items=[CaseListItem(**item) for item in found.items], total=found.total,
+                    total_is_estimate=found.total_is_estimate, page=1, page_size=100, next=found.next)
 
 
 @router.get("/cases", summary="The register: cases from the read model, newest first", response_model=CasePage)

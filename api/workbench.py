@@ -243,7 +243,27 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
             page_size=20)
     except HTTPException as e:
         page, error = None, str(e.detail)
-    return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES)
+    return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES,
+                  may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"])
+
+
+@router.post("/app/cases/by-phone", response_class=HTMLResponse)
+async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                            session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    """The owner's cases by phone (posted, so the number is in no URL, history or log)."""
+    form = await checked_form(request)
+    page, error, status_code = None, None, 200
+    try:
+        if actor.role not in access.ENDPOINTS["find_by_phone"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能按电话查找业主的案件（P3）")
+        page = await case_routes.cases_by_phone(case_routes.PhoneSearch(phone=form.get("phone", "").strip()), request,
+                                                actor, session)
+    except HTTPException as e:
+        error, status_code = str(e.detail), e.status_code
+    except ValidationError:
+        error, status_code = "电话号码格式不对（如 13812341234 或 0591-87654321）", 422
+    return render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
+                  by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"])
 
 
 # ---- a case ----------------------------------------------------------------------------------------

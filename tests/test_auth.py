@@ -165,9 +165,11 @@ def test_production_refuses_the_development_jwt_secret_and_demo_time():
     from pydantic import ValidationError
     with pytest.raises(ValidationError, match="AFTERSALES_JWT_SECRET"):
         Settings(environment="production")
+    with pytest.raises(ValidationError, match="AFTERSALES_PHONE_LOOKUP_KEY"):   # issue 11 §3: the phone hash's key
+        Settings(environment="production", jwt_secret="s" * 40)
     with pytest.raises(ValidationError, match="demo time"):
-        Settings(environment="production", jwt_secret="s" * 40, demo_seconds_per_working_day=30)
-    assert Settings(environment="production", jwt_secret="s" * 40).environment == "production"
+        Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, demo_seconds_per_working_day=30)
+    assert Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40).environment == "production"
 
 
 @pytest.mark.asyncio

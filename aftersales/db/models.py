@@ -130,6 +130,7 @@ class Case(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_name: Mapped[str] = mapped_column(String(128))
     customer_phone_masked: Mapped[str] = mapped_column(String(32))
+    customer_phone_hmac: Mapped[str | None] = mapped_column(String(40), index=True)  # issue 11 §3: look-up by phone
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))

@@ -60,6 +60,7 @@ class RegisterQuery(BaseModel):
     case_no: str | None = Field(default=None, max_length=CASE_NO_MAX)  # a case number or its beginning
     next_role: str | None = None   # issue 11 §2: cases whose next step is this role's
     next_user: str | None = None   # ... or this named person's
+    phone_hmac: str | None = None  # issue 11 §3: the keyed hash of the owner's phone (privacy.phone_lookup_hash)
 
     @model_validator(mode="after")
     def _range(self) -> "RegisterQuery":
@@ -90,6 +91,8 @@ def conditions(q: RegisterQuery) -> list[ColumnElement[bool]]:
         where.append(Case.next_roles.contains(f"|{q.next_role}|"))
     if q.next_user is not None:
         where.append(Case.next_user == q.next_user)
+    if q.phone_hmac is not None:
+        where.append(Case.customer_phone_hmac == q.phone_hmac)
     if q.case_no:  # a prefix as a range on the primary key (LIKE would not use the index in SQLite)
         where.append(Case.case_no >= q.case_no)
         where.append(Case.case_no < q.case_no + "\U0010ffff")

@@ -73,6 +73,22 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     after = (await api.get(done.headers["location"])).text
     assert "分类 已完成" in after and "工程部" in after
 
+    async def by_phone(phone: str):                                                  # §3: the keyed hash finds it
+        r = await api.post("/app/cases/by-phone", data={"csrf": csrf_of(case_page), "phone": phone})
+        return r if case_no in r.text else None
+    found = await eventually(lambda: by_phone("13812341234"))
+    assert "13812341234" not in found.text and "138****1234" in found.text
+    assert case_no not in (await api.post("/app/cases/by-phone", data={"csrf": csrf_of(case_page),
+                                                                        "phone": "13812349999"})).text
+    bad = await api.post("/app/cases/by-phone", data={"csrf": csrf_of(case_page), "phone": "12"})
+    assert bad.status_code == 422 and "格式不对" in bad.text
+    from aftersales.db.models import Case
+    from aftersales.privacy import phone_lookup_hash
+    async with sessionmaker() as session:
+        row = await session.get(Case, case_no)
+    assert row.customer_phone_hmac == phone_lookup_hash("13812341234", settings.phone_lookup_key)
+    assert "13812341234" not in str({c.name: getattr(row, c.name) for c in Case.__table__.columns})
+
     register = await api.get("/app/cases", params={"case_no": case_no, "type": "complaint"})
     assert case_no in register.text and "138****1234" in register.text
     assert "13812341234" not in register.text
@@ -155,3 +171,18 @@ async def test_issue11_reports_and_campaigns_pages_with_figures_against_targets_
     refused = await api.get("/app/reports")
     assert refused.status_code == 403 and "不能查看" in refused.text
     assert (await api.get(f"/app/reports/{report_id}.png")).status_code == 403
+
+
+@pytest.mark.asyncio
+async def test_issue11_P3_find_an_owners_cases_by_phone_over_the_api(api, staff):
+    body = {"customer": {"name": "赵女士", "phone": "0591-87654321", "project": "融侨城", "building": "7栋", "unit": "0101"},
+            "channel": "phone", "category": "门窗", "description": "窗户关不严"}
+    case = (await api.post("/complaints", json=body, headers=await staff.headers("hotline"))).json()
+
+    async def found():
+        r = await api.post("/cases/by-phone", json={"phone": "0591-87654321"}, headers=await staff.headers("cs_staff"))
+        return [c["case_no"] for c in r.json()["items"]] if r.status_code == 200 else None
+    assert case["case_no"] in await eventually(found)
+    refused = await api.post("/cases/by-phone", json={"phone": "0591-87654321"}, headers=await staff.headers("contractor"))
+    assert refused.status_code == 403
+    assert (await api.post("/cases/by-phone", json={"phone": "abc"}, headers=await staff.headers("cs_staff"))).status_code == 422
