@@ -73,7 +73,7 @@ FIELD_LABELS = {
     "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分", "category": "类别", "comment": "意见",
     "compensation": "补偿金额（元）", "contractor_id": "施工单位编号", "corrective_measures": "整改措施", "decision": "审批结果",
     "department": "责任部门", "description": "描述", "estimate": "预估金额（元）", "extras": "附加项目",
-    "fee": "费用（元）", "findings": "查勘结果", "follow_up": "跟进安排", "handler": "经办人（用户名）", "items": "项目明细",
+    "fee": "费用（元）", "findings": "调查或查勘结果", "follow_up": "跟进安排", "handler": "经办人（用户名）", "items": "项目明细",
     "justified": "投诉属实", "message": "内容", "method": "支付方式", "minutes": "会议纪要", "multi_trade": "多工种",
     "new_due_at": "新的完成时限", "note": "进展说明", "order_type": "工单类型", "outcome_note": "结案说明",
     "owner_consent": "业主同意", "owner_contacted": "已联系业主", "paid_service": "有偿服务", "passed": "验收合格",
@@ -83,6 +83,8 @@ FIELD_LABELS = {
     "signed_at": "签认时间", "signed_by": "签认人", "solution": "处理方案", "summary": "总结", "to_contractor": "派给施工单位",
     "trades": "工种", "workers": "维修人员（逗号分开）", "written_report": "书面报告",
 }
+OPTION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改", "A": "A 类工单", "B": "B 类工单",
+                "in_person": "上门", "phone": "电话", "cash": "现金", "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}
 CHANNELS = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
             "authority_referral": "主管部门转办"}
 
@@ -289,6 +291,7 @@ class Field_(BaseModel):
     required: bool
     options: list[tuple[str, str]] = []
     help: str = ""
+    integer: bool = False   # a whole number (a score), posted as text
 
 
 def form_fields(model: type[BaseModel]) -> list[Field_]:
@@ -300,8 +303,8 @@ def form_fields(model: type[BaseModel]) -> list[Field_]:
         limits = [m.max_length for m in f.metadata if getattr(m, "max_length", None)]
         if kind == "textarea" and limits and min(limits) <= 200:
             kind = "text"
-        out.append(Field_(name=name, label=FIELD_LABELS.get(name, f.title or name), kind=kind, required=f.is_required(), options=options,
-                          help=f.description or ""))
+        out.append(Field_(name=name, label=FIELD_LABELS.get(name, f.title or name), kind=kind, required=f.is_required(),
+                          options=options, help=f.description or "", integer=_is_int(f.annotation)))
     return out
 
 
@@ -313,7 +316,7 @@ def _kind(annotation: Any) -> tuple[str, list[tuple[str, str]]]:
         inner = [a for a in get_args(annotation) if a is not type(None)]
         return _kind(inner[0]) if len(inner) == 1 else ("json", [])
     if origin is Literal:
-        return "select", [(str(v), str(v)) for v in get_args(annotation)]
+        return "select", [(str(v), OPTION_NAMES.get(str(v), str(v))) for v in get_args(annotation)]
     if origin is list:
         (item,) = get_args(annotation) or (str,)
         return ("list", []) if _kind(item)[0] in ("text", "textarea") else ("json", [])
@@ -335,6 +338,12 @@ def _kind(annotation: Any) -> tuple[str, list[tuple[str, str]]]:
     return "textarea" if annotation is str else "text", []
 
 
+def _is_int(annotation: Any) -> bool:
+    inner = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (Union, UnionType) else []
+    annotation = inner[0] if len(inner) == 1 else annotation
+    return isinstance(annotation, type) and issubclass(annotation, int) and not issubclass(annotation, bool)
+
+
 def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
     """The posted strings as the schema's JSON (empty optional fields left out; times in Beijing time)."""
     import json
@@ -347,6 +356,8 @@ def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
             continue
         elif f.kind == "datetime":   # <input type=datetime-local>: 2026-11-26T17:30, Beijing time
             data[f.name] = f"{raw}:00+08:00" if len(raw) == 16 else raw
+        elif f.kind == "number" and f.integer and raw.lstrip("-").isdigit():
+            data[f.name] = int(raw)
         elif f.kind == "list":
             data[f.name] = [p.strip() for p in raw.replace("，", ",").replace("、", ",").split(",") if p.strip()]
         elif f.kind == "json":
