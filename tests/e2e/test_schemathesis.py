@@ -37,6 +37,18 @@ async def test_schemathesis_finds_no_failure(dev_env, settings, sessionmaker, wo
              "--phases", "examples,coverage,fuzzing", "--no-color"],
             capture_output=True, text=True, timeout=900, cwd=tmp_path)
     output = run.stdout + run.stderr
+    await restore_demo_accounts(sessionmaker, settings)
     with capsys.disabled():
         print("\n" + "\n".join(output.splitlines()[-12:]))
     assert run.returncode == 0, output[-20000:]
+
+
+async def restore_demo_accounts(sessionmaker, settings) -> None:
+    """The fuzzing signs in as cs_manager, who may reset passwords, change roles and deactivate accounts
+    (P1): whatever it did to the demo accounts is undone, so the tests after it sign in as before."""
+    from aftersales.db.staff import DEMO_ACCOUNTS, change_staff
+    async with sessionmaker() as session:
+        for username, role, department, contractor_id in DEMO_ACCOUNTS:
+            await change_staff(session, username, by="test:restore", role=role, department=department,
+                               contractor_id=contractor_id, password=settings.demo_password, active=True,
+                               rounds=settings.bcrypt_rounds)
