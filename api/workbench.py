@@ -31,7 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from aftersales.actions import CaseAction, ComplaintAction, RepairAction
 from aftersales.actor import Actor
+from aftersales.calendar import WorkCalendar
 from aftersales.complaint import ComplaintIntake
+from aftersales.db.reports import working_days_between
 from aftersales.messages import BEIJING, deadline_name, role_title
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
@@ -370,6 +372,16 @@ def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+def working_time_left(cal: WorkCalendar, now: datetime, due: datetime) -> str:
+    """'剩余 1 个工作日 3.5 小时' or '已逾期 2.0 小时' in working time (T1–T3: the holiday calendar, 9:00–18:00)."""
+    ahead = due > now
+    days = working_days_between(cal, now, due) if ahead else working_days_between(cal, due, now)
+    hours = days * cal.hours_per_day
+    whole, rest = int(hours // cal.hours_per_day), round(hours % cal.hours_per_day, 1)
+    text = (f"{whole} 个工作日 " if whole else "") + f"{rest:g} 小时"
+    return f"剩余 {text}" if ahead else f"已逾期 {text}"
+
+
 def refusal_text(e: HTTPException | ValidationError) -> str:
     if isinstance(e, ValidationError):
         return "；".join(f"{'.'.join(str(p) for p in err['loc'][1:] or err['loc'])}: {err['msg']}" for err in e.errors())
@@ -384,6 +396,11 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
     if phone_shown and access.sees_full_phone(actor, access.case_facts(view)):
         full_phone = (await case_routes.present(request, session, actor, view))["customer"]["phone"]  # recorded (P3)
     shown = mask_personal(view)
+    now = datetime.now(BEIJING)
+    cal = await report_routes._calendar(request, session, [now.year, now.year + 1])
+    for d in shown.get("deadlines", []):
+        if d.get("state") in ("open", "missed"):
+            d["left"] = working_time_left(cal, now, datetime.fromisoformat(d["due_at"]))
     models = action_models(view["case_type"])
     forms = [(name, form_fields(model)) for name, model in models.items() if may_offer(actor, name, view["case_type"], view)]
     return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused or {},

@@ -186,3 +186,16 @@ async def test_issue11_P3_find_an_owners_cases_by_phone_over_the_api(api, staff)
     refused = await api.post("/cases/by-phone", json={"phone": "0591-87654321"}, headers=await staff.headers("contractor"))
     assert refused.status_code == 403
     assert (await api.post("/cases/by-phone", json={"phone": "abc"}, headers=await staff.headers("cs_staff"))).status_code == 422
+
+
+def test_issue11_T2_T3_working_time_left_counts_only_working_hours():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    from api.workbench import working_time_left
+    from tests.support_calendar import calendar
+    cal, bj = calendar(2026, 2027), ZoneInfo("Asia/Shanghai")
+    friday_17 = datetime(2026, 11, 27, 17, 0, tzinfo=bj)
+    # Friday 17:00 → Monday 11:00: 1 h on Friday, 2 h on Monday; the weekend does not count
+    assert working_time_left(cal, friday_17, datetime(2026, 11, 30, 11, 0, tzinfo=bj)) == "剩余 3 小时"
+    assert working_time_left(cal, friday_17, datetime(2026, 12, 2, 11, 0, tzinfo=bj)).startswith("剩余 2 个工作日")
+    assert working_time_left(cal, datetime(2026, 11, 30, 11, 0, tzinfo=bj), friday_17) == "已逾期 3 小时"
