@@ -52,7 +52,7 @@ def statements(dialect: str) -> tuple[Any, Any, Any]:
 
 
 def row_params(p: CaseProjection) -> dict[str, Any]:
-    row = p.row.model_dump(exclude={"deadlines", "customer_phone"})  # P3: the number itself is never written
+    row = p.row.columns()
     for key in _TIMES:  # UTC, as the register compares and pages them (SQLite keeps no offset)
         if row[key] is not None:
             row[key] = utc(row[key])

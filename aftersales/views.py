@@ -107,6 +107,11 @@ class CaseRow(BaseModel):
     # retention), without the timeline, which the projection sends entry by entry; None while open.
     view: dict[str, Any] | None = None
 
+    def columns(self) -> dict[str, Any]:
+        """The values of the `cases` table's columns: without the deadlines (their own table) and without
+        the owner's number, which is never written (P3; its keyed hash is)."""
+        return self.model_dump(exclude={"deadlines", "customer_phone"})
+
 
 def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
     """The read-model row of a case: its columns, and the case's view (without the timeline) once it is

@@ -72,10 +72,10 @@ def templates() -> tuple[dict[str, Any], dict[str, Any]]:
     steps = _general_path()
     for role, action, user in steps[:2]:
         case.apply(action, actor(role, user), ctx)
-    open_row = case_row(case.state, at, LADDER).model_dump(exclude={"deadlines"})
+    open_row = case_row(case.state, at, LADDER).columns()
     for role, action, user in steps[2:]:
         case.apply(action, actor(role, user), ctx)
-    closed_row = case_row(case.state, at, LADDER).model_dump(exclude={"deadlines"})
+    closed_row = case_row(case.state, at, LADDER).columns()
     return closed_row, open_row
 
 

@@ -199,3 +199,71 @@ def test_issue11_T2_T3_working_time_left_counts_only_working_hours():
     assert working_time_left(cal, friday_17, datetime(2026, 11, 30, 11, 0, tzinfo=bj)) == "剩余 3 小时"
     assert working_time_left(cal, friday_17, datetime(2026, 12, 2, 11, 0, tzinfo=bj)).startswith("剩余 2 个工作日")
     assert working_time_left(cal, datetime(2026, 11, 30, 11, 0, tzinfo=bj), friday_17) == "已逾期 3 小时"
+
+
+@pytest.mark.asyncio
+async def test_issue11_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step_from_my_work(api, settings,
+                                                                                                     staff):
+    """Through the pages only (the browser's forms, posted as a browser does): each step is done by the role
+    whose 我的待办 shows the case, with the fields the page's form offers."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+    password = settings.demo_password
+    soon = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    await sign_in(api, "hotline", password)
+    page = await api.get("/app/new/repair")
+    filed = await api.post("/app/new/repair", data={
+        "csrf": csrf_of(page.text), "idempotency_key": "wb-repair-" + csrf_of(page.text)[:8], "name": "周女士",
+        "phone": "13612345678", "project": "融侨城", "building": "8栋", "unit": "0303", "trades": "水电，木工",
+        "requested_appointment": soon, "description": "卫生间水管漏水"})
+    assert filed.status_code == 303, filed.text
+    case_no = filed.headers["location"].split("/")[-1].split("?")[0]
+
+    async def step(username: str, action: str, fields: dict[str, str]):
+        await sign_in(api, username, password)
+        async def listed():
+            return case_no in (await api.get("/app/my-work")).text
+        assert await eventually(listed), f"{case_no} not in {username}'s work before {action}"
+        case_page = (await api.get(f"/app/cases/{case_no}")).text
+        assert f'id="form-{action}"' in case_page, f"{username} is offered no {action}"
+        r = await api.post(f"/app/cases/{case_no}/act", data={"csrf": csrf_of(case_page), "action": action,
+                                                               "idempotency_key": re.search(
+                                                                   rf'name="idempotency_key" value="([^"]+-{action})"',
+                                                                   case_page).group(1), **fields})
+        assert r.status_code == 303, re.findall(r'class="refused"[^>]*>([^<]*)', r.text) or r.text[-2000:]
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+    await step("cs_staff", "agree_appointment", {"appointment_at": now})
+    await step("repair_lead", "record_survey", {"responsible_party": "开发商", "estimate": "300.00", "order_type": "B"})
+    for who in ("cs_staff", "engineering", "repair_lead"):
+        await step(who, "sign_survey", {})
+    view = await get_view(api, staff, case_no)
+    for _ in range(5):                                                        # A1: whoever the band names
+        if view["status"] != "cost_approval":
+            break
+        approver = view["waiting_for"]
+        await step(approver, "decide", {"decision": "approve"})
+        view = await get_view(api, staff, case_no)
+    await step("engineering", "dispatch", {"workers": "陈师傅"})
+    await step("repair_lead", "complete_work", {"note": "更换水管"})
+    await step("cs_staff", "inspect", {"passed": "on"})
+    await step("repair_lead", "inspect", {"passed": "on"})
+    await step("cs_staff", "owner_sign_off", {"quality": "5", "attitude": "5"})
+    await step("cs_staff", "revisit", {"satisfaction": "5", "quality": "5", "attitude": "5"})
+    await step("repair_lead", "cost_statement", {"amount": "280.00", "note": "决算"})
+    view = await get_view(api, staff, case_no)
+    for _ in range(5):                                                        # A2, A3
+        if view["status"] != "settlement":
+            break
+        await step(view["waiting_for"], "decide", {"decision": "approve"})
+        view = await get_view(api, staff, case_no)
+    await step("finance", "pay", {"amount": "280.00", "reference": "FK-WB-1"})
+    view = await get_view(api, staff, case_no)
+    assert view["status"] == "closed" and view["next_actors"] == []
+
+
+async def get_view(api, staff, case_no: str) -> dict:
+    """The case as the API shows it (bearer token: the test's own reading, beside the pages)."""
+    r = await api.get(f"/cases/{case_no}", headers=await staff.headers("cs_manager"))
+    assert r.status_code == 200, r.text
+    return r.json()
