@@ -14,7 +14,7 @@ never activities or the database behind the API's back.
 import hashlib
 import hmac
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -85,6 +85,19 @@ FIELD_LABELS = {
     "signed_at": "签认时间", "signed_by": "签认人", "solution": "处理方案", "summary": "总结", "to_contractor": "派给施工单位",
     "trades": "工种", "workers": "维修人员（逗号分开）", "written_report": "书面报告",
 }
+TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text follows it)
+    "intake": "受理", "appointment": "预约", "approval": "审批", "arrival": "到场", "assigned": "分派", "authority": "主管部门",
+    "calendar": "日历", "classified": "分类", "closed": "结案", "compensation_paid": "补偿支付", "cost_statement": "费用结算",
+    "customer_informed": "告知业主", "deadline_extended": "延期", "deadline_missed": "逾期", "declined": "拒绝",
+    "deposit": "质保金", "deposit_shortfall": "质保金不足", "dispatched": "派工", "early_warning": "预警", "escalation": "升级",
+    "fee": "费用", "feedback": "部门反馈", "follow_up": "跟进", "inspected": "验收", "inspection_failed": "验收不合格",
+    "inspection_passed": "验收合格", "late_arrival": "迟到", "major": "重大投诉", "meeting": "会议", "notification": "通知",
+    "notification_undeliverable": "通知无法送达", "paid": "付款", "progress": "进展", "quote": "报价", "quote_accepted": "接受报价",
+    "reopened": "返修", "repair_opened": "转维修", "repair_progress": "维修进展", "repair_requested": "报修", "report": "报告",
+    "revisit": "回访", "satisfaction": "满意度", "service_paid": "收费", "signed_off": "业主签认", "solution": "处理方案",
+    "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
+    "unjustified_returned": "不属实退回", "work_done": "完工",
+}
 OPTION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改", "A": "A 类工单", "B": "B 类工单",
                 "in_person": "上门", "phone": "电话", "cash": "现金", "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}
 CHANNELS = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
@@ -116,7 +129,8 @@ def cell(value: Any, header: str, label: Any) -> str:
 templates.env.globals["cell"] = cell
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
                              status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
-                             deadline=lambda d: deadline_name(d["key"], d.get("owners")))
+                             deadline=lambda d: deadline_name(d["key"], d.get("owners")),
+                             kind=lambda k: TIMELINE_KINDS.get(k, k))
 
 
 # ---- the session ------------------------------------------------------------------------------------
@@ -243,6 +257,7 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
             actor, session, type=q.get("type"), status_=q.get("status"), department=q.get("department"),
             project=q.get("project"), overdue={"yes": True, "no": False}.get(q.get("overdue", "")),
             escalation_level=int(q["level"]) if q.get("level", "").isdigit() else None,
+            received_from=_day_start(q.get("from")), received_to=_day_start(q.get("to"), next_day=True),
             handler=q.get("handler"), unit=q.get("unit"), case_no=q.get("case_no"), cursor=q.get("cursor"),
             page_size=20)
     except HTTPException as e:
@@ -268,6 +283,17 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
         error, status_code = "电话号码格式不对（如 13812341234 或 0591-87654321）", 422
     return render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
                   by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"])
+
+
+def _day_start(day: str | None, *, next_day: bool = False) -> datetime | None:
+    """A <input type=date> day as the start of that day (or the next: 'to' includes its day), Beijing time."""
+    if not day:
+        return None
+    try:
+        start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=BEIJING)
+    except ValueError:
+        raise HTTPException(422, f"日期格式不对：{day}（应为 2026-11-24）") from None
+    return start + timedelta(days=1) if next_day else start
 
 
 # ---- a case ----------------------------------------------------------------------------------------

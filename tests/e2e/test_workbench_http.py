@@ -89,6 +89,17 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     assert row.customer_phone_hmac == phone_lookup_hash("13812341234", settings.phone_lookup_key)
     assert "13812341234" not in str({c.name: getattr(row, c.name) for c in Case.__table__.columns})
 
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    dated = await api.get("/app/cases", params={"case_no": case_no, "from": today.isoformat(), "to": today.isoformat()})
+    link = f'href="/app/cases/{case_no}"'
+    assert link in dated.text                                                        # received between dates
+    earlier = (today - timedelta(days=3)).isoformat()
+    assert link not in (await api.get("/app/cases", params={"case_no": case_no, "from": earlier,
+                                                            "to": earlier})).text
+    assert "日期格式不对" in (await api.get("/app/cases", params={"from": "2026-13-01"})).text
+
     register = await api.get("/app/cases", params={"case_no": case_no, "type": "complaint"})
     assert case_no in register.text and "138****1234" in register.text
     assert "13812341234" not in register.text
