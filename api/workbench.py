@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
@@ -33,6 +34,8 @@ from aftersales.actions import CaseAction, ComplaintAction, RepairAction
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.complaint import ComplaintIntake
+from aftersales.db import properties as register
+from aftersales.db.models import PropertyUnit
 from aftersales.db.reports import working_days_between
 from aftersales.messages import BEIJING, deadline_name, role_title
 from aftersales.privacy import mask_personal
@@ -476,16 +479,22 @@ INTAKE = {"complaint": ("新建投诉", ComplaintIntake), "repair": ("新建报�
 
 @router.get("/app/new/{kind}", response_class=HTMLResponse)
 async def new_case(kind: Literal["complaint", "repair"], request: Request,
-                   actor: Annotated[Actor, Depends(page_actor)]) -> HTMLResponse:
-    return _intake_page(request, actor, kind, {}, None)
+                   actor: Annotated[Actor, Depends(page_actor)],
+                   session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    return await _intake_page(request, actor, session, kind, {}, None)
 
 
-def _intake_page(request: Request, actor: Actor, kind: str, values: dict[str, str], error: str | None,
-                 status_code: int = 200) -> HTMLResponse:
+async def _intake_page(request: Request, actor: Actor, session: AsyncSession, kind: str, values: dict[str, str],
+                       error: str | None, status_code: int = 200) -> HTMLResponse:
+    """The intake form; the property register's projects and buildings are offered as the fields'
+    suggestions (a registered address links the case to its unit, C11 counts by it)."""
     allowed = actor.role in access.ENDPOINTS["register_case"]
+    projects = [o.project for o in await register.occupancy(session)]
+    buildings = sorted(set(await session.scalars(select(PropertyUnit.building).distinct().limit(500))))
     return render(request, "new_case.html", actor, status_code if allowed else 403, kind=kind, title=INTAKE[kind][0],
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
-                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS)
+                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=projects,
+                  buildings=buildings)
 
 
 @router.post("/app/new/{kind}", response_class=HTMLResponse)
@@ -494,7 +503,7 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
                           session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     form = await checked_form(request)
     if actor.role not in access.ENDPOINTS["register_case"]:
-        return _intake_page(request, actor, kind, form, None, 403)
+        return await _intake_page(request, actor, session, kind, form, None, 403)
     customer = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
     body: dict[str, Any] = {"customer": customer, "description": form.get("description", "")}
     if kind == "complaint":
@@ -511,7 +520,7 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
                            idempotency_key=form.get("idempotency_key") or None)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
-        return _intake_page(request, actor, kind, form, refusal_text(e), status_code)
+        return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code)
     if isinstance(view, Response):   # 202: open but not readable this moment
         return RedirectResponse("/app/cases", status_code=303)
     return RedirectResponse(f"/app/cases/{view['case_no']}?notice=已登记", status_code=303)

@@ -278,3 +278,25 @@ async def get_view(api, staff, case_no: str) -> dict:
     r = await api.get(f"/cases/{case_no}", headers=await staff.headers("cs_manager"))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@pytest.mark.asyncio
+async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_the_unit(api, settings, sessionmaker):
+    import uuid
+    from datetime import datetime, timezone
+    from aftersales.db import properties as register
+    from aftersales.properties import UnitRecord
+    project = f"台账苑{uuid.uuid4().hex[:4]}"
+    async with sessionmaker() as session:
+        await register.import_units(session, [UnitRecord(project=project, building="5栋", unit="1203", sold=True,
+                                                         occupied=True, owner_name="王女士", owner_phone="13812341234")],
+                                    by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=lambda p: "sealed")
+    await sign_in(api, "hotline", settings.demo_password)
+    page = await api.get("/app/new/complaint")
+    assert f'<option value="{project}">' in page.text and 'list="projects"' in page.text
+    filed = await api.post("/app/new/complaint", data={
+        "csrf": csrf_of(page.text), "idempotency_key": uuid.uuid4().hex, "name": "王女士", "phone": "13812341234",
+        "project": project, "building": "5号楼", "unit": "1203", "channel": "phone", "category": "漏水",
+        "description": "漏水"})                                                      # "5号楼" is the registered "5栋"
+    assert filed.status_code == 303, filed.text
+    assert "（房产台账已登记）" in (await api.get(filed.headers["location"])).text
