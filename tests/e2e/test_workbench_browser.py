@@ -199,3 +199,108 @@ async def test_issue11_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_
                 assert case_no not in await mine.content()          # closed: in nobody's work
             finally:
                 await browser.close()
+
+
+@pytest.mark.asyncio
+async def test_issue11_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_role_in_chromium(
+        dev_env, settings, sessionmaker, worker_process, tmp_path):
+    """The repair path through the pages: appointment, survey and its signatures, the A1 approval, dispatch,
+    completion, both inspections, the owner's sign-off, the revisit, the cost statement, its approvals
+    (A2, A3) and the payment, each by the role whose 我的待办 shows the case."""
+    import httpx
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    from playwright.async_api import async_playwright, expect
+    assert CHROMIUM, "Debian's chromium is missing: `make install` installs it (apt-get install chromium)"
+    async with sessionmaker() as session:
+        await seed_demo_staff(session, settings)
+    env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
+           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
+    bj = ZoneInfo("Asia/Shanghai")
+    with APIServer(env, tmp_path / "api.log") as server:
+        await server.wait_healthy()
+        async with async_playwright() as p, httpx.AsyncClient(base_url=server.url, timeout=30) as reader:
+            token = (await reader.post("/auth/token", data={"username": "cs_manager",
+                                                            "password": settings.demo_password})).json()["access_token"]
+
+            async def waiting_for() -> tuple[str, str | None]:   # the case as the API shows it, for the approvals
+                view = (await reader.get(f"/cases/{case_no}", headers={"Authorization": f"Bearer {token}"})).json()
+                return view["status"], view["waiting_for"]
+
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            try:
+                async def from_my_work(username: str):
+                    context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
+                    page = await context.new_page()
+                    page.set_default_timeout(30_000)
+                    await page.goto("/app/login")
+                    await page.get_by_label("用户名").fill(username)
+                    await page.get_by_label("密码").fill(settings.demo_password)
+                    await page.get_by_role("button", name="登录").click()
+                    link = page.get_by_role("link", name=case_no)
+                    for _ in range(50):
+                        if await link.count():
+                            break
+                        await page.wait_for_timeout(200)
+                        await page.reload()
+                    await link.click()
+                    return page
+
+                context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
+                page = await context.new_page()
+                await page.goto("/app/login")
+                await page.get_by_label("用户名").fill("hotline")
+                await page.get_by_label("密码").fill(settings.demo_password)
+                await page.get_by_role("button", name="登录").click()
+                await page.get_by_role("link", name="新建报修").click()
+                soon = (datetime.now(bj) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+                for label, value in (("姓名", "周女士"), ("电话", "13612345678"), ("项目", "融侨城"), ("楼栋", "8栋"),
+                                     ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("工种", "水电"),
+                                     ("描述", "卫生间水管漏水")):
+                    await page.get_by_label(label, exact=False).first.fill(value)
+                await page.get_by_label("业主希望的上门时间").fill(soon)
+                await page.screenshot(path=SCREENSHOTS / "11-new-repair.png")
+                await page.get_by_role("button", name="登记").click()
+                await expect(page.get_by_text("已登记")).to_be_visible()
+                case_no = page.url.split("/app/cases/")[1].split("?")[0]
+
+                now = datetime.now(bj).strftime("%Y-%m-%dT%H:%M")
+                page = await from_my_work("cs_staff")
+                await act(page, "agree_appointment", {"上门时间": now})
+                page = await from_my_work("repair_lead")
+                await act(page, "record_survey", {"责任方": "开发商", "预估金额": "300.00"}, select={"工单类型": "B"})
+                for who in ("cs_staff", "engineering", "repair_lead"):
+                    page = await from_my_work(who)
+                    await act(page, "sign_survey", {})
+                for _ in range(5):                                              # A1: as the band says
+                    status, approver = await waiting_for()
+                    if status != "cost_approval":
+                        break
+                    page = await from_my_work(approver)
+                    await act(page, "decide", {}, select={"审批结果": "approve"})
+                page = await from_my_work("engineering")
+                await act(page, "dispatch", {"维修人员": "陈师傅"})
+                page = await from_my_work("repair_lead")
+                await act(page, "complete_work", {"进展说明": "更换水管"})
+                page = await from_my_work("cs_staff")
+                await act(page, "inspect", {}, check=("验收合格",))
+                page = await from_my_work("repair_lead")
+                await act(page, "inspect", {}, check=("验收合格",))
+                page = await from_my_work("cs_staff")
+                await act(page, "owner_sign_off", {"质量评分": "5", "服务态度评分": "5"})
+                await act(page, "revisit", {"满意度": "5", "质量评分": "5", "服务态度评分": "5"})
+                page = await from_my_work("repair_lead")
+                await act(page, "cost_statement", {"金额": "280.00", "进展说明": "决算"})
+                for _ in range(5):                                              # A2, A3
+                    status, approver = await waiting_for()
+                    if status != "settlement":
+                        break
+                    page = await from_my_work(approver)
+                    await act(page, "decide", {}, select={"审批结果": "approve"})
+                page = await from_my_work("finance")
+                await act(page, "pay", {"金额": "280.00", "凭证号": "FK-WB-2"})
+                await expect(page.locator("h1")).to_contain_text("已结案")
+                await page.screenshot(path=SCREENSHOTS / "12-repair-paid.png", full_page=True)
+            finally:
+                await browser.close()
