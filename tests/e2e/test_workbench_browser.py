@@ -1,12 +1,14 @@
 """The workbench in a real browser (issue 11 §9): Playwright driving Debian's chromium against the API as
 ops run it (uvicorn on 127.0.0.1, a dev server and a worker behind it), at 1366×768. A complaint is filed
-by the hotline and classified by customer service through the pages, each step as the role that does it;
+by the hotline and classified by customer service through the pages, each step as the role that does it
+(and whole paths: a complaint to close, a repair to payment);
 a refusal is read next to its form; the owner's number is masked until "show number"; the case is in
 my work and the register. Each page is saved as a screenshot in tests/screenshots/ (git-ignored;
 the README shows a copy from docs/screenshots/)."""
 
 import shutil
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,11 +22,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1366, "height": 768}
 
 
-
-@pytest.mark.asyncio
-async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settings, sessionmaker, worker_process,
-                                                                 tmp_path):
-    from playwright.async_api import async_playwright, expect
+@asynccontextmanager
+async def workbench(dev_env, settings, sessionmaker, tmp_path):
+    """The API as ops run it (uvicorn on 127.0.0.1) in front of the dev server and worker, and Debian's
+    chromium: yields (browser, the API's URL)."""
+    from playwright.async_api import async_playwright
     assert CHROMIUM, "Debian's chromium is missing: `make install` installs it (apt-get install chromium)"
     async with sessionmaker() as session:
         await seed_demo_staff(session, settings)
@@ -32,87 +34,115 @@ async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settin
     env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
            "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
-    unit = f"{uuid.uuid4().int % 10000:04d}"
     with APIServer(env, tmp_path / "api.log") as server:
         await server.wait_healthy()
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
-                async def sign_in(username: str):
-                    context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
-                    page = await context.new_page()
-                    page.set_default_timeout(30_000)
-                    await page.goto("/app/my-work")                      # no session: the sign-in page
-                    await expect(page.get_by_role("heading", name="售后投诉与维修 · 员工登录")).to_be_visible()
-                    await page.get_by_label("用户名").fill(username)      # by keyboard: type, Tab, Enter
-                    await page.keyboard.press("Tab")
-                    await page.keyboard.type(settings.demo_password)
-                    await page.keyboard.press("Enter")
-                    await expect(page.get_by_role("heading", name="我的待办")).to_be_visible()
-                    return page
-
-                page = await sign_in("hotline")
-                await page.screenshot(path=SCREENSHOTS / "01-my-work-hotline.png")
-                await page.get_by_role("link", name="新建投诉").click()
-                await page.get_by_label("姓名").fill("王女士")
-                await page.get_by_label("电话").fill("13812341234")
-                await page.get_by_label("项目").fill("融侨城")
-                await page.get_by_label("楼栋").fill("5栋")
-                await page.get_by_label("房号").fill(unit)
-                await page.get_by_label("类别").fill("漏水")
-                await page.get_by_label("描述").fill("卫生间天花板漏水，已两天")
-                await page.screenshot(path=SCREENSHOTS / "02-new-complaint.png")
-                await page.get_by_role("button", name="登记").dblclick()   # a double click files one case
-                await expect(page.get_by_text("已登记")).to_be_visible()
-                case_no = page.url.split("/app/cases/")[1].split("?")[0]
-                await expect(page.locator(".phone")).to_have_text("138****1234")   # P3: masked
-                await page.screenshot(path=SCREENSHOTS / "03-case-after-intake.png", full_page=True)
-
-                page = await sign_in("cs_staff")
-                await expect(page.get_by_role("link", name=case_no)).to_be_visible()   # in cs_staff's work
-                await page.get_by_role("link", name=case_no).click()
-                await page.get_by_role("button", name="显示号码").click()
-                await expect(page.locator(".phone")).to_have_text("13812341234")
-                # a refusal is shown next to its form, with the reason
-                await page.get_by_text("结案", exact=True).first.click()
-                form = page.locator("#form-close")
-                await form.get_by_label("结案说明").fill("已处理")
-                await form.get_by_role("button", name="结案").click()
-                await expect(page.locator("#form-close .refused")).to_contain_text("未能结案")
-                await page.screenshot(path=SCREENSHOTS / "04-refusal.png", full_page=True)
-                await page.locator("summary", has_text="分类").first.click()
-                form = page.locator("#form-classify")
-                await form.get_by_label("类别").fill("漏水")
-                await form.get_by_label("责任部门").fill("工程部")
-                await form.get_by_label("投诉属实").check()
-                await form.get_by_role("button", name="分类").click()
-                await expect(page.get_by_text("分类 已完成")).to_be_visible()
-                await expect(page.locator("dl")).to_contain_text("工程部")
-                await page.screenshot(path=SCREENSHOTS / "05-case-classified.png", full_page=True)
-
-                await page.get_by_role("link", name="案件登记簿").click()
-                await page.get_by_label("案件编号").fill(case_no)
-                await page.get_by_role("button", name="查询").click()
-                await expect(page.get_by_role("link", name=case_no)).to_be_visible()
-                assert "13812341234" not in await page.content()
-                await page.screenshot(path=SCREENSHOTS / "06-register.png")
-                page = await sign_in("cs_manager")                        # §6: a report, its chart, its figures
-                await page.get_by_role("link", name="报表").click()
-                await page.get_by_role("combobox", name="报表").select_option("monthly_complaints")
-                await page.get_by_label("期间").fill("2026-11")
-                await page.get_by_role("button", name="生成").click()
-                await expect(page.get_by_role("heading", name="汇总")).to_be_visible()
-                await expect(page.get_by_role("img")).to_be_visible()
-                assert await page.get_by_role("img").evaluate("img => img.naturalWidth") > 0   # the chart loaded
-                await page.screenshot(path=SCREENSHOTS / "07-report.png", full_page=True)
-                await page.get_by_role("link", name="回访活动").click()
-                await expect(page.get_by_role("heading", name="回访活动")).to_be_visible()
-                await page.screenshot(path=SCREENSHOTS / "08-campaigns.png")
-                await page.goto("/docs")                                  # offline: the UI renders from local assets
-                await expect(page.locator(".swagger-ui .info .title")).to_contain_text("After-sales")
-                await page.screenshot(path=SCREENSHOTS / "09-docs-offline.png")
+                yield browser, server.url
             finally:
                 await browser.close()
+
+
+async def signed_in(browser, url: str, username: str, password: str):
+    """A new browser session signed in as `username` (the form filled and sent by keyboard: Tab, Enter)."""
+    from playwright.async_api import expect
+    context = await browser.new_context(viewport=VIEWPORT, base_url=url, locale="zh-CN")
+    page = await context.new_page()
+    page.set_default_timeout(30_000)
+    await page.goto("/app/my-work")                      # no session: the sign-in page
+    await expect(page.get_by_role("heading", name="售后投诉与维修 · 员工登录")).to_be_visible()
+    await page.get_by_label("用户名").fill(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(password)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="我的待办")).to_be_visible()
+    return page
+
+
+async def from_my_work(browser, url: str, username: str, password: str, case_no: str):
+    """Signed in as `username`, the case opened from 我的待办 (where it shows once the register follows)."""
+    page = await signed_in(browser, url, username, password)
+    link = page.get_by_role("link", name=case_no)
+    for _ in range(50):
+        if await link.count():
+            break
+        await page.wait_for_timeout(200)
+        await page.reload()
+    await link.click()
+    return page
+
+
+
+@pytest.mark.asyncio
+async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settings, sessionmaker, worker_process,
+                                                                 tmp_path):
+    from playwright.async_api import expect
+    unit = f"{uuid.uuid4().int % 10000:04d}"
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        async def sign_in(username: str):
+            return await signed_in(browser, url, username, settings.demo_password)
+
+        page = await sign_in("hotline")
+        await page.screenshot(path=SCREENSHOTS / "01-my-work-hotline.png")
+        await page.get_by_role("link", name="新建投诉").click()
+        await page.get_by_label("姓名").fill("王女士")
+        await page.get_by_label("电话").fill("13812341234")
+        await page.get_by_label("项目").fill("融侨城")
+        await page.get_by_label("楼栋").fill("5栋")
+        await page.get_by_label("房号").fill(unit)
+        await page.get_by_label("类别").fill("漏水")
+        await page.get_by_label("描述").fill("卫生间天花板漏水，已两天")
+        await page.screenshot(path=SCREENSHOTS / "02-new-complaint.png")
+        await page.get_by_role("button", name="登记").dblclick()   # a double click files one case
+        await expect(page.get_by_text("已登记")).to_be_visible()
+        case_no = page.url.split("/app/cases/")[1].split("?")[0]
+        await expect(page.locator(".phone")).to_have_text("138****1234")   # P3: masked
+        await page.screenshot(path=SCREENSHOTS / "03-case-after-intake.png", full_page=True)
+
+        page = await sign_in("cs_staff")
+        await expect(page.get_by_role("link", name=case_no)).to_be_visible()   # in cs_staff's work
+        await page.get_by_role("link", name=case_no).click()
+        await page.get_by_role("button", name="显示号码").click()
+        await expect(page.locator(".phone")).to_have_text("13812341234")
+        # a refusal is shown next to its form, with the reason
+        await page.get_by_text("结案", exact=True).first.click()
+        form = page.locator("#form-close")
+        await form.get_by_label("结案说明").fill("已处理")
+        await form.get_by_role("button", name="结案").click()
+        await expect(page.locator("#form-close .refused")).to_contain_text("未能结案")
+        await page.screenshot(path=SCREENSHOTS / "04-refusal.png", full_page=True)
+        await page.locator("summary", has_text="分类").first.click()
+        form = page.locator("#form-classify")
+        await form.get_by_label("类别").fill("漏水")
+        await form.get_by_label("责任部门").fill("工程部")
+        await form.get_by_label("投诉属实").check()
+        await form.get_by_role("button", name="分类").click()
+        await expect(page.get_by_text("分类 已完成")).to_be_visible()
+        await expect(page.locator("dl")).to_contain_text("工程部")
+        await page.screenshot(path=SCREENSHOTS / "05-case-classified.png", full_page=True)
+
+        await page.get_by_role("link", name="案件登记簿").click()
+        await page.get_by_label("案件编号").fill(case_no)
+        await page.get_by_role("button", name="查询").click()
+        await expect(page.get_by_role("link", name=case_no)).to_be_visible()
+        assert "13812341234" not in await page.content()
+        await page.screenshot(path=SCREENSHOTS / "06-register.png")
+        page = await sign_in("cs_manager")                        # §6: a report, its chart, its figures
+        await page.get_by_role("link", name="报表").click()
+        await page.get_by_role("combobox", name="报表").select_option("monthly_complaints")
+        await page.get_by_label("期间").fill("2026-11")
+        await page.get_by_role("button", name="生成").click()
+        await expect(page.get_by_role("heading", name="汇总")).to_be_visible()
+        await expect(page.get_by_role("img")).to_be_visible()
+        assert await page.get_by_role("img").evaluate("img => img.naturalWidth") > 0   # the chart loaded
+        await page.screenshot(path=SCREENSHOTS / "07-report.png", full_page=True)
+        await page.get_by_role("link", name="回访活动").click()
+        await expect(page.get_by_role("heading", name="回访活动")).to_be_visible()
+        await page.screenshot(path=SCREENSHOTS / "08-campaigns.png")
+        await page.goto("/docs")                                  # offline: the UI renders from local assets
+        await expect(page.locator(".swagger-ui .info .title")).to_contain_text("After-sales")
+        await page.screenshot(path=SCREENSHOTS / "09-docs-offline.png")
 
 
 async def act(page, action: str, fields: dict[str, str], *, select: dict[str, str] | None = None,
@@ -135,70 +165,42 @@ async def act(page, action: str, fields: dict[str, str], *, select: dict[str, st
 async def test_issue11_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_role_in_chromium(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
     """The general complaint path through the pages: each role finds the case in 我的待办 and acts on it."""
-    from playwright.async_api import async_playwright, expect
-    assert CHROMIUM, "Debian's chromium is missing: `make install` installs it (apt-get install chromium)"
-    async with sessionmaker() as session:
-        await seed_demo_staff(session, settings)
-    env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
-           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
-    with APIServer(env, tmp_path / "api.log") as server:
-        await server.wait_healthy()
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            try:
-                async def as_role(username: str):
-                    context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
-                    page = await context.new_page()
-                    page.set_default_timeout(30_000)
-                    await page.goto("/app/login")
-                    await page.get_by_label("用户名").fill(username)
-                    await page.get_by_label("密码").fill(settings.demo_password)
-                    await page.get_by_role("button", name="登录").click()
-                    await expect(page.get_by_role("heading", name="我的待办")).to_be_visible()
-                    return page
+    from playwright.async_api import expect
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        async def as_role(username: str):
+            return await signed_in(browser, url, username, settings.demo_password)
 
-                async def from_my_work(username: str):
-                    page = await as_role(username)
-                    link = page.get_by_role("link", name=case_no)
-                    for _ in range(50):                       # the register follows the workflow within moments
-                        if await link.count():
-                            break
-                        await page.wait_for_timeout(200)
-                        await page.reload()
-                    await link.click()
-                    return page
+        async def open_case(username: str):
+            return await from_my_work(browser, url, username, settings.demo_password, case_no)
 
-                page = await as_role("hotline")
-                await page.goto("/app/new/complaint")
-                for label, value in (("姓名", "陈先生"), ("电话", "13912340000"), ("项目", "融侨城"), ("楼栋", "2栋"),
-                                     ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("类别", "墙面开裂"),
-                                     ("描述", "客厅墙面开裂")):
-                    await page.get_by_label(label).fill(value)
-                await page.get_by_role("button", name="登记").click()
-                await expect(page.get_by_text("已登记")).to_be_visible()
-                case_no = page.url.split("/app/cases/")[1].split("?")[0]
+        page = await as_role("hotline")
+        await page.get_by_role("link", name="新建投诉").click()
+        for label, value in (("姓名", "陈先生"), ("电话", "13912340000"), ("项目", "融侨城"), ("楼栋", "2栋"),
+                             ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("类别", "墙面开裂"),
+                             ("描述", "客厅墙面开裂")):
+            await page.get_by_label(label).fill(value)
+        await page.get_by_role("button", name="登记").click()
+        await expect(page.get_by_text("已登记")).to_be_visible()
+        case_no = page.url.split("/app/cases/")[1].split("?")[0]
 
-                page = await from_my_work("cs_staff")
-                await act(page, "classify", {"类别": "墙面开裂", "责任部门": "工程部"}, check=("投诉属实",))
-                page = await from_my_work("dept_head")
-                await act(page, "assign_handler", {"经办人": "dept_handler"})
-                page = await from_my_work("dept_handler")
-                await act(page, "department_feedback", {"调查或查勘结果": "墙体抹灰空鼓"})
-                await act(page, "propose_solution", {"处理方案": "铲除空鼓部分重新抹灰"})
-                page = await from_my_work("cs_manager")                # C7: the pending approval is the manager's
-                await act(page, "decide", {}, select={"审批结果": "approve"})
-                page = await from_my_work("cs_staff")
-                await act(page, "inform_customer", {"内容": "周三上门重新抹灰"})
-                await act(page, "record_satisfaction", {"评分": "5"})
-                await act(page, "summarise", {"总结": "抹灰空鼓", "整改措施": "重新抹灰", "预防措施": "加强验收"})
-                await act(page, "close", {"结案说明": "已修复，业主满意"})
-                await expect(page.locator("h1")).to_contain_text("已结案")
-                await page.screenshot(path=SCREENSHOTS / "10-complaint-closed.png", full_page=True)
-                mine = await as_role("cs_staff")
-                assert case_no not in await mine.content()          # closed: in nobody's work
-            finally:
-                await browser.close()
+        page = await open_case("cs_staff")
+        await act(page, "classify", {"类别": "墙面开裂", "责任部门": "工程部"}, check=("投诉属实",))
+        page = await open_case("dept_head")
+        await act(page, "assign_handler", {"经办人": "dept_handler"})
+        page = await open_case("dept_handler")
+        await act(page, "department_feedback", {"调查或查勘结果": "墙体抹灰空鼓"})
+        await act(page, "propose_solution", {"处理方案": "铲除空鼓部分重新抹灰"})
+        page = await open_case("cs_manager")                # C7: the pending approval is the manager's
+        await act(page, "decide", {}, select={"审批结果": "approve"})
+        page = await open_case("cs_staff")
+        await act(page, "inform_customer", {"内容": "周三上门重新抹灰"})
+        await act(page, "record_satisfaction", {"评分": "5"})
+        await act(page, "summarise", {"总结": "抹灰空鼓", "整改措施": "重新抹灰", "预防措施": "加强验收"})
+        await act(page, "close", {"结案说明": "已修复，业主满意"})
+        await expect(page.locator("h1")).to_contain_text("已结案")
+        await page.screenshot(path=SCREENSHOTS / "10-complaint-closed.png", full_page=True)
+        mine = await as_role("cs_staff")
+        assert case_no not in await mine.content()          # closed: in nobody's work
 
 
 @pytest.mark.asyncio
@@ -210,97 +212,67 @@ async def test_issue11_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_ro
     import httpx
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
-    from playwright.async_api import async_playwright, expect
-    assert CHROMIUM, "Debian's chromium is missing: `make install` installs it (apt-get install chromium)"
-    async with sessionmaker() as session:
-        await seed_demo_staff(session, settings)
-    env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
-           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
+    from playwright.async_api import expect
     bj = ZoneInfo("Asia/Shanghai")
-    with APIServer(env, tmp_path / "api.log") as server:
-        await server.wait_healthy()
-        async with async_playwright() as p, httpx.AsyncClient(base_url=server.url, timeout=30) as reader:
-            token = (await reader.post("/auth/token", data={"username": "cs_manager",
-                                                            "password": settings.demo_password})).json()["access_token"]
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url), \
+            httpx.AsyncClient(base_url=url, timeout=30) as reader:
+        token = (await reader.post("/auth/token", data={"username": "cs_manager",
+                                                        "password": settings.demo_password})).json()["access_token"]
 
-            async def waiting_for() -> tuple[str, str | None]:   # the case as the API shows it, for the approvals
-                view = (await reader.get(f"/cases/{case_no}", headers={"Authorization": f"Bearer {token}"})).json()
-                return view["status"], view["waiting_for"]
+        async def waiting_for() -> tuple[str, str | None]:   # the case as the API shows it, for the approvals
+            view = (await reader.get(f"/cases/{case_no}", headers={"Authorization": f"Bearer {token}"})).json()
+            return view["status"], view["waiting_for"]
 
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            try:
-                async def from_my_work(username: str):
-                    context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
-                    page = await context.new_page()
-                    page.set_default_timeout(30_000)
-                    await page.goto("/app/login")
-                    await page.get_by_label("用户名").fill(username)
-                    await page.get_by_label("密码").fill(settings.demo_password)
-                    await page.get_by_role("button", name="登录").click()
-                    link = page.get_by_role("link", name=case_no)
-                    for _ in range(50):
-                        if await link.count():
-                            break
-                        await page.wait_for_timeout(200)
-                        await page.reload()
-                    await link.click()
-                    return page
+        async def open_case(username: str):
+            return await from_my_work(browser, url, username, settings.demo_password, case_no)
 
-                context = await browser.new_context(viewport=VIEWPORT, base_url=server.url, locale="zh-CN")
-                page = await context.new_page()
-                await page.goto("/app/login")
-                await page.get_by_label("用户名").fill("hotline")
-                await page.get_by_label("密码").fill(settings.demo_password)
-                await page.get_by_role("button", name="登录").click()
-                await page.get_by_role("link", name="新建报修").click()
-                soon = (datetime.now(bj) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-                for label, value in (("姓名", "周女士"), ("电话", "13612345678"), ("项目", "融侨城"), ("楼栋", "8栋"),
-                                     ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("工种", "水电"),
-                                     ("描述", "卫生间水管漏水")):
-                    await page.get_by_label(label, exact=False).first.fill(value)
-                await page.get_by_label("业主希望的上门时间").fill(soon)
-                await page.screenshot(path=SCREENSHOTS / "11-new-repair.png")
-                await page.get_by_role("button", name="登记").click()
-                await expect(page.get_by_text("已登记")).to_be_visible()
-                case_no = page.url.split("/app/cases/")[1].split("?")[0]
+        page = await signed_in(browser, url, "hotline", settings.demo_password)
+        await page.get_by_role("link", name="新建报修").click()
+        soon = (datetime.now(bj) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+        for label, value in (("姓名", "周女士"), ("电话", "13612345678"), ("项目", "融侨城"), ("楼栋", "8栋"),
+                             ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("工种", "水电"),
+                             ("描述", "卫生间水管漏水")):
+            await page.get_by_label(label, exact=False).first.fill(value)
+        await page.get_by_label("业主希望的上门时间").fill(soon)
+        await page.screenshot(path=SCREENSHOTS / "11-new-repair.png")
+        await page.get_by_role("button", name="登记").click()
+        await expect(page.get_by_text("已登记")).to_be_visible()
+        case_no = page.url.split("/app/cases/")[1].split("?")[0]
 
-                now = datetime.now(bj).strftime("%Y-%m-%dT%H:%M")
-                page = await from_my_work("cs_staff")
-                await act(page, "agree_appointment", {"上门时间": now})
-                page = await from_my_work("repair_lead")
-                await act(page, "record_survey", {"责任方": "开发商", "预估金额": "300.00"}, select={"工单类型": "B"})
-                for who in ("cs_staff", "engineering", "repair_lead"):
-                    page = await from_my_work(who)
-                    await act(page, "sign_survey", {})
-                for _ in range(5):                                              # A1: as the band says
-                    status, approver = await waiting_for()
-                    if status != "cost_approval":
-                        break
-                    page = await from_my_work(approver)
-                    await act(page, "decide", {}, select={"审批结果": "approve"})
-                page = await from_my_work("engineering")
-                await act(page, "dispatch", {"维修人员": "陈师傅"})
-                page = await from_my_work("repair_lead")
-                await act(page, "complete_work", {"进展说明": "更换水管"})
-                page = await from_my_work("cs_staff")
-                await act(page, "inspect", {}, check=("验收合格",))
-                page = await from_my_work("repair_lead")
-                await act(page, "inspect", {}, check=("验收合格",))
-                page = await from_my_work("cs_staff")
-                await act(page, "owner_sign_off", {"质量评分": "5", "服务态度评分": "5"})
-                await act(page, "revisit", {"满意度": "5", "质量评分": "5", "服务态度评分": "5"})
-                page = await from_my_work("repair_lead")
-                await act(page, "cost_statement", {"金额": "280.00", "进展说明": "决算"})
-                for _ in range(5):                                              # A2, A3
-                    status, approver = await waiting_for()
-                    if status != "settlement":
-                        break
-                    page = await from_my_work(approver)
-                    await act(page, "decide", {}, select={"审批结果": "approve"})
-                page = await from_my_work("finance")
-                await act(page, "pay", {"金额": "280.00", "凭证号": "FK-WB-2"})
-                await expect(page.locator("h1")).to_contain_text("已结案")
-                await page.screenshot(path=SCREENSHOTS / "12-repair-paid.png", full_page=True)
-            finally:
-                await browser.close()
+        now = datetime.now(bj).strftime("%Y-%m-%dT%H:%M")
+        page = await open_case("cs_staff")
+        await act(page, "agree_appointment", {"上门时间": now})
+        page = await open_case("repair_lead")
+        await act(page, "record_survey", {"责任方": "开发商", "预估金额": "300.00"}, select={"工单类型": "B"})
+        for who in ("cs_staff", "engineering", "repair_lead"):
+            page = await open_case(who)
+            await act(page, "sign_survey", {})
+        for _ in range(5):                                              # A1: as the band says
+            status, approver = await waiting_for()
+            if status != "cost_approval":
+                break
+            page = await open_case(approver)
+            await act(page, "decide", {}, select={"审批结果": "approve"})
+        page = await open_case("engineering")
+        await act(page, "dispatch", {"维修人员": "陈师傅"})
+        page = await open_case("repair_lead")
+        await act(page, "complete_work", {"进展说明": "更换水管"})
+        page = await open_case("cs_staff")
+        await act(page, "inspect", {}, check=("验收合格",))
+        page = await open_case("repair_lead")
+        await act(page, "inspect", {}, check=("验收合格",))
+        page = await open_case("cs_staff")
+        await act(page, "owner_sign_off", {"质量评分": "5", "服务态度评分": "5"})
+        await act(page, "revisit", {"满意度": "5", "质量评分": "5", "服务态度评分": "5"})
+        page = await open_case("repair_lead")
+        await act(page, "cost_statement", {"金额": "280.00", "进展说明": "决算"})
+        for _ in range(5):                                              # A2, A3
+            status, approver = await waiting_for()
+            if status != "settlement":
+                break
+            page = await open_case(approver)
+            await act(page, "decide", {}, select={"审批结果": "approve"})
+        page = await open_case("finance")
+        await act(page, "pay", {"金额": "280.00", "凭证号": "FK-WB-2"})
+        await expect(page.locator("h1")).to_contain_text("已结案")
+        await page.screenshot(path=SCREENSHOTS / "12-repair-paid.png", full_page=True)
