@@ -269,7 +269,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
                      R.deputy_gm, R.gm, R.contractor),                        # GET /contractors/{id}/deposit (A3)
     "read_worker_report": (R.cs_manager, R.repair_lead, R.deputy_chief_engineer, R.deputy_gm, R.gm),  # R9
     "reports": (R.cs_staff, R.cs_manager, R.deputy_gm, R.gm),                  # /reports (K1–K3): aggregates over all cases
-    "find_by_phone": tuple(sorted(CALLS_OWNERS)),                             # POST /cases/by-phone (P3: who call owners)
+    "find_by_phone": tuple(sorted(CALLS_OWNERS)),                             # POST /owners/cases (P3: who call owners)
     "review_report": (R.gm,),                                                 # POST /reports/{id}/review (K1)
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
     "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)

@@ -410,7 +410,7 @@ class PhoneSearch(BaseModel):
                        "0591-87654321); sent in the body, never in a URL that logs keep")
 
 
-@router.post("/cases/by-phone", summary="Cases of an owner, found by phone (the register keeps only a keyed hash)",
+@router.post("/owners/cases", summary="Cases of an owner, found by phone (the register keeps only a keyed hash)",
              response_model=CasePage)
 async def cases_by_phone(
     body: PhoneSearch, request: Request,

@@ -191,12 +191,12 @@ async def test_issue11_P3_find_an_owners_cases_by_phone_over_the_api(api, staff)
     case = (await api.post("/complaints", json=body, headers=await staff.headers("hotline"))).json()
 
     async def found():
-        r = await api.post("/cases/by-phone", json={"phone": "0591-87654321"}, headers=await staff.headers("cs_staff"))
+        r = await api.post("/owners/cases", json={"phone": "0591-87654321"}, headers=await staff.headers("cs_staff"))
         return [c["case_no"] for c in r.json()["items"]] if r.status_code == 200 else None
     assert case["case_no"] in await eventually(found)
-    refused = await api.post("/cases/by-phone", json={"phone": "0591-87654321"}, headers=await staff.headers("contractor"))
+    refused = await api.post("/owners/cases", json={"phone": "0591-87654321"}, headers=await staff.headers("contractor"))
     assert refused.status_code == 403
-    assert (await api.post("/cases/by-phone", json={"phone": "abc"}, headers=await staff.headers("cs_staff"))).status_code == 422
+    assert (await api.post("/owners/cases", json={"phone": "abc"}, headers=await staff.headers("cs_staff"))).status_code == 422
 
 
 def test_issue11_T2_T3_working_time_left_counts_only_working_hours():
