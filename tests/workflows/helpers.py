@@ -162,12 +162,30 @@ async def sleep_past(env: WorkflowEnvironment, due_iso: str, extra: timedelta = 
 
 
 async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
-    """env.sleep with a generous RPC deadline: while the test server skips time the worker must run every
-    timer that falls due, which on a loaded 2-core machine can take longer than the default deadline."""
+    """env.sleep to a target time, a day at a time, each with a generous RPC deadline: while the test server
+    skips time the worker must run every timer that falls due, which on a loaded 2-core machine can take
+    long, and a long call has been seen to end in an HTTP/2 error ('h2 protocol error'). A step that fails so
+    is retried for what is left of the way to the target (read from the server), so time is never skipped
+    twice."""
+    import asyncio
     from temporalio.api.testservice.v1 import SleepRequest
-    req = SleepRequest()
-    req.duration.FromTimedelta(duration)
-    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=timedelta(seconds=120))
+    from temporalio.service import RPCError
+    target = await env.get_current_time() + duration
+    failures = 0
+    for _ in range(200):
+        left = target - await env.get_current_time()
+        if left <= timedelta(0):
+            return
+        req = SleepRequest()
+        req.duration.FromTimedelta(min(left, timedelta(days=1)))
+        try:
+            await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=timedelta(seconds=120))
+        except RPCError as e:
+            failures += 1
+            if "h2 protocol error" not in e.message or failures > 5:
+                raise
+            await asyncio.sleep(1)
+    raise AssertionError(f"could not skip {duration} of time")
 
 
 async def record_history(handle: WorkflowHandle, name: str) -> None:
