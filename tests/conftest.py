@@ -20,6 +20,7 @@ from aftersales.db.staff import seed_demo_staff
 from aftersales.db.session import make_engine, make_sessionmaker
 from aftersales.temporal_setup import register_search_attributes
 from tests.support import codec
+from tests.support.patient_queries import PatientQueries
 
 BIN = Path(sys.executable).parent
 
@@ -34,7 +35,8 @@ def binary(name: str) -> str:
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=codec.converter())
+        test_server_existing_path=binary("temporal-test-server"), data_converter=codec.converter(),
+        interceptors=[PatientQueries()])
     await register_search_attributes(env.client, "default")
     async with env:
         yield env

@@ -19,6 +19,8 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "repair_reopened_two_evaluations", "repair_deposit_shortfall",
             # bounded history (issue 9): the first run of a case that continued as new, and a later one
             "complaint_continued_first_run", "complaint_continued_later_run",
+            # ... and since the configuration is carried over too (queries answer before the new run loads it)
+            "complaint_continued_first_run_config_carried", "complaint_continued_later_run_config_carried",
             # issue 8 (rules v3): paid service, declined, compensation, C2 ruling
             "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled",
             # rules v4 (issue 7 §7): appointment and arrival times checked against the clock

@@ -166,8 +166,8 @@ class CaseWorkflow:
     # ---- the main loop ---------------------------------------------------------------------
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
-        await self._load_config()
         if start.carried is None:
+            await self._load_config()
             opening = self._ctx()
             opening.rules_version = opening_rules_version()
             machine, effects = open_case(opening)
@@ -177,7 +177,12 @@ class CaseWorkflow:
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
             self._applied_updates = dict.fromkeys(c.applied_updates)
-        self._machine, self._effects = machine, effects
+            if c.config is not None:  # queries and Updates are answered at once, with what the last run ran with
+                self._config, self._cal = c.config, WorkCalendar(c.config.calendar)
+                self._machine, self._effects = machine, effects
+            await self._load_config()  # the same command as before, so recorded runs replay
+        if self._machine is None:
+            self._machine, self._effects = machine, effects
         while True:
             await self._load_config_if_year_changed()
             await self._publish()
@@ -199,7 +204,7 @@ class CaseWorkflow:
                     reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
                     projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
                     attributes=self._attributes,
-                    applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:])}))
+                    applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:], config=self._config)}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
             if self._effects and workflow.patched(EFFECTS_AT_ONCE):

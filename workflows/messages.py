@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aftersales.actor import Actor
-from aftersales.case import Notice, Reminder, TimelineItem
+from aftersales.case import CaseConfig, Notice, Reminder, TimelineItem
 from aftersales.messages import Digest, Message
 from aftersales.roles import Role
 from aftersales.views import CaseRow
@@ -73,6 +73,8 @@ class CarriedCase(BaseModel):
     projected_timeline: int = 0
     attributes: dict[str, Any] = {}
     applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
+    config: CaseConfig | None = None  # what the last run ran with: the case answers queries at once, before
+                                      # the new run's fresh configuration is loaded
 
 
 class CaseAnswer(BaseModel):

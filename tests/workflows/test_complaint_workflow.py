@@ -315,8 +315,8 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         assert await wait_for(projected)
         if __import__("os").environ.get("RECORD_HISTORIES") == "1":
             from tests.workflows.helpers import HISTORIES
-            (HISTORIES / "complaint_continued_first_run.json").write_text(runs[-1].to_json())
-            (HISTORIES / "complaint_continued_later_run.json").write_text(runs[1].to_json())
+            (HISTORIES / "complaint_continued_first_run_config_carried.json").write_text(runs[-1].to_json())
+            (HISTORIES / "complaint_continued_later_run_config_carried.json").write_text(runs[1].to_json())
         replayer = Replayer(workflows=WORKFLOWS, data_converter=codec.converter(), workflow_runner=WORKFLOW_RUNNER)
         for history in runs[1:]:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
