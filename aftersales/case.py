@@ -19,7 +19,10 @@ from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title
+from aftersales.messages import (
+    DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, CaseFacts, DueItem, Message, beijing, deadline_name, role_title,
+    yuan,
+)
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
 
@@ -183,6 +186,11 @@ class Notice(BaseModel):
     body: str
     reason: str
     message: Message | None = None  # E4: what the activity renders for its readers (aftersales.messages)
+
+
+def recipients(notice: Notice) -> str:
+    """Who a notice is for, as the timeline names them (role titles, or the named staff)."""
+    return "、".join(role_title(r) for r in notice.roles) or "、".join(notice.usernames)
 
 
 class EarlyWarningCheck(BaseModel):
@@ -379,8 +387,8 @@ class CaseMachine:
                                               from_due_at=d.due_at, to_due_at=new_due, reason=reason))
         d.due_at = new_due
         self._note_fallback(ctx, ctx.now, new_due)
-        self.note(ctx, "deadline_extended", f"{d.label} extended from {d.extensions[-1].from_due_at.isoformat()} "
-                  f"to {new_due.isoformat()}: {reason} ({rule})", actor)
+        self.note(ctx, "deadline_extended", f"{d.label}的期限由 {beijing(d.extensions[-1].from_due_at)} "
+                  f"延至 {beijing(new_due)}：{reason}（{rule}）", actor)
         return d
 
     def waive_open_deadlines(self) -> None:
@@ -395,7 +403,7 @@ class CaseMachine:
                 self.state.fallback_years_noted.append(year)
                 self.note(ctx, "calendar", f"{year}年尚无节假日数据: 期限按周一至周五扣除法定节假日计算"
                           "(农历节日与节气已推算, 调休未知) (T4)" if ctx.cal.statutory_fallback else
-                          f"no holiday data for {year}: deadlines use Monday–Friday minus fixed-date holidays (T4)")
+                          f"{year}年尚无节假日数据: 期限按周一至周五扣除固定日期的法定节假日计算 (T4)")
 
     # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
     PROGRESS_RULE: ClassVar[str] = "C5"
@@ -406,14 +414,14 @@ class CaseMachine:
 
     def _next_progress(self, ctx: Ctx) -> None:
         """The next progress note is due 4 working hours from now; it reminds, it does not escalate."""
-        self.set_deadline(ctx, key="progress", rule=self.PROGRESS_RULE, label="progress note to the owner",
+        self.set_deadline(ctx, key="progress", rule=self.PROGRESS_RULE, label=DEADLINE_NAMES["progress"],
                           due_at=ctx.cal.add_working_hours(ctx.now, REMINDER_EVERY_WORKING_HOURS),
                           owners=[Role.butler, Role.cs_staff], escalates=False)
 
     def on_progress_note(self, a: Any, actor: Actor, ctx: Ctx) -> None:
         self.meet(ctx, "progress")
         self.state.progress_notes += 1
-        self.note(ctx, "progress", f"progress: {a.note} ({self.PROGRESS_RULE})", actor)
+        self.note(ctx, "progress", f"进展：{a.note}（{self.PROGRESS_RULE}）", actor)
         if self.owes_progress():
             self._next_progress(ctx)
 
@@ -438,9 +446,9 @@ class CaseMachine:
             raise conflict("there is no approval waiting for a decision")
         approval.decide(actor, decision, reason, ctx.now)
         self.meet(ctx, f"approval:{approval.id}")
-        amount = f", amount {approval.amount} yuan" if approval.amount is not None else ""
-        self.note(ctx, "approval", f"{approval.subject}: {decision} by {actor.role.value}{amount}"
-                  + (f" — {reason}" if reason else ""), actor)
+        amount = f"，金额 {yuan(approval.amount)}" if approval.amount is not None else ""
+        self.note(ctx, "approval", f"{approval.subject}：{role_title(actor.role)}{DECISION_NAMES.get(decision, decision)}"
+                  f"{amount}" + (f"——{reason}" if reason else ""), actor)
         if approval.status == "pending":
             self._await_step(ctx, approval)
         return approval
@@ -450,7 +458,7 @@ class CaseMachine:
         assert step is not None
         key = f"approval:{approval.id}"
         self.waive_key(key)
-        d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{step.role.value} to {step.kind}: {approval.subject}",
+        d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}：{approval.subject}",
                           due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
         self.notify([step.role], f"待您审批：{approval.subject}",
                     f"{approval.subject} 等待{role_title(step.role)}决定（{step.kind}，{approval.rule}）。",
@@ -476,7 +484,7 @@ class CaseMachine:
                 continue
             if not d.missed and ctx.now >= d.due_at:
                 d.missed = True
-                self.note(ctx, "deadline_missed", f"deadline missed: {d.label} ({d.rule}), due {d.due_at.isoformat()}")
+                self.note(ctx, "deadline_missed", f"已逾期：{d.label}（{d.rule}），应于 {beijing(d.due_at)} 完成")
                 self._step(ctx, d, d.due_at, steps)
             while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
                 self._step(ctx, d, d.next_step_at, steps)
@@ -511,7 +519,7 @@ class CaseMachine:
             return
         d.level = level
         role = ladder[level - 1]
-        self.note(ctx, "escalation", f"escalated to level {level} ({role.value}): {d.label} ({d.rule}) overdue")
+        self.note(ctx, "escalation", f"升级至第 {level} 级（{role_title(role)}）：{d.label}（{d.rule}）逾期")
         if steps is None:
             self._notify_escalation(level, role, [d])
         else:
@@ -544,8 +552,7 @@ class CaseMachine:
     def record_undeliverable(self, ctx: Ctx, notice: Notice, why: str) -> None:
         """E3: a notice that can never be delivered is recorded on the case and ops (cs_manager) are told
         (unless that notice was itself the ops message: no loop)."""
-        who = ", ".join(r.value for r in notice.roles) or ", ".join(notice.usernames)
-        title = notice.message.title if notice.message else notice.subject
+        who, title = recipients(notice), notice.message.title if notice.message else notice.subject
         self.note(ctx, "notification_undeliverable", f"通知无法送达（E3）：{title} → {who}：{why}")
         if notice.reason != self.UNDELIVERABLE_REASON:
             self.notify([Role.cs_manager], "通知无法送达，请人工处理",
@@ -555,10 +562,10 @@ class CaseMachine:
 
     def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,
                         unreachable: list[Role]) -> None:
-        who = ", ".join(r.value for r in notice.roles) or ", ".join(notice.usernames)
-        text = f"notified {who} ({len(emails)} email, {webhooks} webhook): {notice.reason}"
+        what = notice.message.title if notice.message else notice.reason
+        text = f"已通知{recipients(notice)}（邮件 {len(emails)} 封，群机器人 {webhooks} 条）：{what}"
         if unreachable:
-            text += f"; NO RECIPIENT configured for {', '.join(r.value for r in unreachable)}"
+            text += f"；{'、'.join(role_title(r) for r in unreachable)}未配置收件人"
         self.note(ctx, "notification", text)
         self.state.seq += 1
 

@@ -35,7 +35,7 @@ from aftersales.case import (
     CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect, not_in_the_past,
 )
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import yuan
+from aftersales.messages import CHANNEL_NAMES, DEADLINE_NAMES, STATUS_NAMES, beijing, role_title, yuan
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 
@@ -155,11 +155,11 @@ class ComplaintCase(CaseMachine):
             category=intake.category, group_complaint=intake.group_complaint, rules_version=ctx.rules_version,
         )
         case = cls(state)
-        case.note(ctx, "intake", f"registered via {intake.channel.value}: {intake.category} (C1)", actor)
+        case.note(ctx, "intake", f"{CHANNEL_NAMES.get(intake.channel.value, intake.channel.value)}受理：{intake.category}（C1）", actor)
         cal = ctx.cal
-        case.set_deadline(ctx, key="opinion", rule="C4", label="handling opinion to the customer",
+        case.set_deadline(ctx, key="opinion", rule="C4", label=DEADLINE_NAMES["opinion"],
                           due_at=cal.add_working_days(received, OPINION_WORKING_DAYS), owners=[Role.cs_staff])
-        case.set_deadline(ctx, key="close", rule="C6", label="complaint closed",
+        case.set_deadline(ctx, key="close", rule="C6", label=DEADLINE_NAMES["close"],
                           due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS,  # T2: a day off rolls on (v2)
                                               to_working_day=state.rules_version >= 2), owners=[Role.cs_staff])
         case._next_progress(ctx)
@@ -173,7 +173,7 @@ class ComplaintCase(CaseMachine):
 
     def _next_progress(self, ctx: Ctx) -> None:
         """C5: the next progress note is due 4 working hours from now."""
-        self.set_deadline(ctx, key="progress", rule="C5", label="progress note to the owner",
+        self.set_deadline(ctx, key="progress", rule="C5", label=DEADLINE_NAMES["progress"],
                           due_at=ctx.cal.add_working_hours(ctx.now, PROGRESS_WORKING_HOURS),
                           owners=[Role.butler, Role.cs_staff], escalates=False)
 
@@ -183,22 +183,22 @@ class ComplaintCase(CaseMachine):
         s.major, s.major_reason = True, reason
         ladder = ctx.ladder
         s.base_level = max(s.base_level, ladder.index(Role.deputy_gm) + 1 if Role.deputy_gm in ladder else len(ladder))
-        self.note(ctx, "major", f"major complaint: {reason}; reported to gm, deputy_gm (C8, E2)")
+        self.note(ctx, "major", f"重大投诉：{reason}；已报总经理、副总经理（C8、E2）")
         self.notify([Role.gm, Role.deputy_gm], "重大投诉，请即关注",
                     f"{s.category}：{reason}。按 C8 召开紧急会议决定处理方案。", "C8 major complaint")
         if s.department:
             self._notify_major_department(ctx)
 
     def _notify_major_department(self, ctx: Ctx) -> None:
-        self.note(ctx, "major", f"major complaint reported to the head of {self.state.department} (C8)")
+        self.note(ctx, "major", f"重大投诉已报{self.state.department}负责人（C8）")
         self.notify([Role.dept_head], "重大投诉由贵部门处理", "处理方案由紧急会议决定（C8），请做好准备。",
                     "C8 major complaint", department=self.state.department)
 
     def record_early_warning(self, ctx: Ctx, count: int, window_days: int) -> None:
         """C11: several complaints on one building within a short window warn cs_manager."""
         s = self.state
-        s.early_warning = f"{count} complaints on {s.customer.project} {s.customer.building} within {window_days} days"
-        self.note(ctx, "early_warning", f"early warning: {s.early_warning} (C11)")
+        s.early_warning = f"{s.customer.project}{s.customer.building} {window_days} 天内已有 {count} 件投诉"
+        self.note(ctx, "early_warning", f"预警：{s.early_warning}（C11）")
         self.notify([Role.cs_manager], "投诉预警：可能发展为重大投诉",
                     f"{s.customer.project}{s.customer.building} {window_days} 天内已有 {count} 件投诉（C11）。",
                     "C11 early warning")
@@ -219,13 +219,13 @@ class ComplaintCase(CaseMachine):
                 self.request_approval(ctx, actor, id=f"unjustified-{n}", purpose="unjustified", rule="C2",
                                       subject=f"不成立投诉裁定 {s.case_no}", steps=route_unjustified_ruling())
                 return
-            self.note(ctx, "classified", f"not justified (owner's own cause); replied: {a.reply} (C2)", actor)
+            self.note(ctx, "classified", f"定为不成立投诉（业主自身原因），已答复业主：{a.reply}（C2）", actor)
             self.meet(ctx, "opinion")
             self._close(ctx, "unjustified")
             return
         s.status = _S.assigned
-        self.note(ctx, "classified", f"{a.category}, responsible department {a.department} (C2)", actor)
-        feedback = self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"feedback from {a.department}",
+        self.note(ctx, "classified", f"类别 {a.category}，责任部门 {a.department}（C2）", actor)
+        feedback = self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"{a.department}反馈",
                                      due_at=ctx.cal.add_working_days(ctx.now, FEEDBACK_WORKING_DAYS),
                                      owners=[Role.dept_handler, Role.dept_head])
         self.notify([Role.dept_head], "新投诉待贵部门处理",
@@ -239,7 +239,7 @@ class ComplaintCase(CaseMachine):
         if self.state.rules_version >= 2:
             access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
         self.state.handler = a.handler
-        self.note(ctx, "assigned", f"handler {a.handler} follows the case (C3)", actor)
+        self.note(ctx, "assigned", f"经办人 {a.handler} 全程跟进本投诉（C3）", actor)
         self.notify([], "您被指定为投诉处理人", "请全程跟进本投诉并按时反馈（C3）。", "C3 named handler",
                     usernames=[a.handler], items=[self.due_item(d) for d in self.state.deadlines
                                                   if d.open and d.key == "dept_feedback"])
@@ -249,12 +249,12 @@ class ComplaintCase(CaseMachine):
         self._require_handler(actor)
         self.state.findings, self.state.status = a.findings, _S.investigated
         self.meet(ctx, "dept_feedback")
-        self.note(ctx, "feedback", f"department feedback: {a.findings} (C3)", actor)
+        self.note(ctx, "feedback", f"部门反馈：{a.findings}（C3）", actor)
         self._solution_deadline(ctx)
 
     def _solution_deadline(self, ctx: Ctx) -> None:
         self.waive_key("solution")
-        self.set_deadline(ctx, key="solution", rule="C4", label="solution proposed",
+        self.set_deadline(ctx, key="solution", rule="C4", label=DEADLINE_NAMES["solution"],
                           due_at=ctx.cal.add_working_days(ctx.now, SOLUTION_WORKING_DAYS),
                           owners=[Role.dept_handler])
 
@@ -275,12 +275,12 @@ class ComplaintCase(CaseMachine):
         s.solution, s.compensation, s.status = a.solution, a.compensation, _S.awaiting_approval
         s.solution_round += 1
         self.meet(ctx, "solution")
-        self.note(ctx, "solution", f"solution proposed (compensation {a.compensation} yuan): {a.solution} (C4)", actor)
+        self.note(ctx, "solution", f"提出处理方案（补偿 {yuan(a.compensation)}）：{a.solution}（C4）", actor)
         steps, rule = route_complaint_solution(s.major), "C7"
         if s.rules_version >= 3 and a.compensation > 0:  # A1: compensation follows the cost bands
             steps, rule = route_compensation(a.compensation, s.major), "C7/A1"
         self.request_approval(ctx, actor, id=f"solution-{s.solution_round}", purpose="complaint_solution", rule=rule,
-                              subject=f"solution for {s.case_no}", steps=steps, amount=a.compensation)
+                              subject=f"处理方案 {s.case_no}", steps=steps, amount=a.compensation)
 
     def on_decide(self, a: A.Decide, actor: Actor, ctx: Ctx) -> None:
         approval = self.decide_pending(ctx, actor, a.decision, a.reason)
@@ -292,7 +292,7 @@ class ComplaintCase(CaseMachine):
                 s.status = _S.investigated
                 self._solution_deadline(ctx)
             if approval.status == "approved" and s.compensation_owed:
-                self.notify([Role.finance], "待支付投诉补偿 compensation to pay",
+                self.notify([Role.finance], "待支付投诉补偿",
                             f"投诉 {s.case_no} 的补偿 {yuan(s.compensation or Decimal(0))} 已批准，请支付并登记凭证号 (A1)。",
                             "A1 compensation approved")
         elif approval.purpose == "complaint_summary":
@@ -308,7 +308,7 @@ class ComplaintCase(CaseMachine):
             elif approval.status != "pending":
                 s.status, s.justified, s.reply = _S.registered, None, None
                 self.note(ctx, "unjustified_returned", f"客服经理退回不成立认定：{a.reason}；请重新分类 (C2)", actor)
-                self.notify([Role.cs_staff], "不成立认定被退回 classification sent back",
+                self.notify([Role.cs_staff], "不成立认定被退回",
                             f"投诉 {s.case_no}：{a.reason}（请重新分类，C2）", "C2 sent back")
 
     # ---- C7: customer, satisfaction, summary ------------------------------------------------
@@ -316,13 +316,13 @@ class ComplaintCase(CaseMachine):
         self.require_status(_S.approved, doing="inform the customer (the solution must be approved first, C7)")
         self.state.customer_message, self.state.status = a.message, _S.customer_informed
         self.meet(ctx, "opinion")
-        self.note(ctx, "customer_informed", f"customer told: {a.message} (C4, C7)", actor)
+        self.note(ctx, "customer_informed", f"已告知业主：{a.message}（C4、C7）", actor)
 
     def on_record_satisfaction(self, a: A.RecordSatisfaction, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.customer_informed, doing="record satisfaction")
         s = self.state
         s.satisfaction, s.satisfaction_comment, s.status = a.score, a.comment, _S.satisfaction_recorded
-        self.note(ctx, "satisfaction", f"satisfaction {a.score}/5" + (f": {a.comment}" if a.comment else "") + " (C7)", actor)
+        self.note(ctx, "satisfaction", f"满意度 {a.score}/5" + (f"：{a.comment}" if a.comment else "") + "（C7）", actor)
         if a.score <= 2:
             self.notify([Role.cs_manager], "客户不满意", f"客户满意度 {a.score}/5，请跟进（C7）。",
                         "C7 dissatisfied owner")
@@ -331,11 +331,11 @@ class ComplaintCase(CaseMachine):
         self.require_status(_S.satisfaction_recorded, doing="summarise")
         s = self.state
         s.summary, s.corrective_measures, s.preventive_measures = a.summary, a.corrective_measures, a.preventive_measures
-        self.note(ctx, "summary", f"summary with corrective and preventive measures recorded (C7)", actor)
+        self.note(ctx, "summary", "已记录总结及整改、预防措施（C7）", actor)
         if s.major:
             s.status = _S.summary_review
             self.request_approval(ctx, actor, id="summary", purpose="complaint_summary", rule="C7",
-                                  subject=f"summary and measures for {s.case_no}", steps=route_complaint_summary())
+                                  subject=f"总结及整改措施 {s.case_no}", steps=route_complaint_summary())
         else:
             s.status = _S.summarised
 
@@ -343,25 +343,25 @@ class ComplaintCase(CaseMachine):
     def on_progress_note(self, a: A.ProgressNote, actor: Actor, ctx: Ctx) -> None:
         self.meet(ctx, "progress")
         self.state.progress_notes += 1
-        self.note(ctx, "progress", f"progress: {a.note} (C5)", actor)
+        self.note(ctx, "progress", f"进展：{a.note}（C5）", actor)
         self._next_progress(ctx)
 
     # ---- C8: major complaints ----------------------------------------------------------------
     def on_mark_major(self, a: A.MarkMajor, actor: Actor, ctx: Ctx) -> None:
         if self.state.major:
             raise conflict("the complaint is already major")
-        self.note(ctx, "major", f"marked major by {actor.role.value}", actor)
+        self.note(ctx, "major", f"{role_title(actor.role)}定为重大投诉", actor)
         self._make_major(ctx, a.reason)
 
     def on_record_meeting(self, a: A.RecordMeeting, actor: Actor, ctx: Ctx) -> None:
         self._require_major("record an emergency meeting")
         self.state.meeting_minutes, self.state.meeting_attendees = a.minutes, a.attendees
-        self.note(ctx, "meeting", "emergency meeting record (专题会议纪要) filed (C8)", actor)
+        self.note(ctx, "meeting", "已提交专题会议纪要（C8）", actor)
 
     def on_file_special_report(self, a: A.FileSpecialReport, actor: Actor, ctx: Ctx) -> None:
         self._require_major("file a special report")
         self.state.special_report = a.report
-        self.note(ctx, "report", "special report (专题报告) filed (C8)", actor)
+        self.note(ctx, "report", "已提交专题报告（C8）", actor)
 
     def _require_major(self, doing: str) -> None:
         if not self.state.major:
@@ -372,8 +372,8 @@ class ComplaintCase(CaseMachine):
         if self.state.channel != Channel.authority_referral:
             raise conflict("the complaint was not referred by an authority (C9)")
         self.state.authority_answered_at, self.state.authority_report = a.answered_in_person_at, a.written_report
-        self.note(ctx, "authority", f"answered the authority in person at {a.answered_in_person_at.isoformat()}; "
-                  "written report filed (C9)", actor)
+        self.note(ctx, "authority", f"已于 {beijing(a.answered_in_person_at)} 当面答复主管部门，"
+                  "书面报告已提交（C9）", actor)
 
     # ---- C6/C10: closing ---------------------------------------------------------------------
     def on_close(self, a: A.Close, actor: Actor, ctx: Ctx) -> None:
@@ -393,7 +393,7 @@ class ComplaintCase(CaseMachine):
                            f"(now {s.linked_status or 'being opened'})")
         if missing:
             raise conflict("cannot close yet; missing " + "; ".join(missing))
-        self.note(ctx, "closed", f"closed: {a.outcome_note} (C10)", actor)
+        self.note(ctx, "closed", f"结案：{a.outcome_note}（C10）", actor)
         self._close(ctx, "resolved")
 
     # ---- A1: the compensation paid ----------------------------------------------------------
@@ -429,14 +429,14 @@ class ComplaintCase(CaseMachine):
                               parent_case_no=s.case_no)
         self.effects.append(OpenLinkedRepair(key=f"{s.case_no}:repair-{s.repairs_requested}", intake=intake,
                                              requested_by=actor))
-        self.note(ctx, "repair_requested", f"repair requested: {', '.join(a.trades)}; the complaint now follows "
-                  "the repair's R deadlines and closes after it (C6)", actor)
+        self.note(ctx, "repair_requested", f"转维修：{'、'.join(a.trades)}；本投诉改按维修单的期限跟进，"
+                  "维修结案后结案（C6）", actor)
         self.waive_key("close")
 
     def record_linked_repair(self, ctx: Ctx, repair_no: str) -> None:
         s = self.state
         s.linked_case_no, s.linked_status = repair_no, s.linked_status or "registered"
-        self.note(ctx, "repair_opened", f"repair {repair_no} opened for this complaint")
+        self.note(ctx, "repair_opened", f"已为本投诉开立维修单 {repair_no}")
         s.seq += 1
 
     def record_repair_progress(self, ctx: Ctx, repair_no: str, status: str) -> None:
@@ -445,7 +445,7 @@ class ComplaintCase(CaseMachine):
         if s.linked_case_no not in (None, repair_no) or s.linked_status == status:
             return
         s.linked_case_no, s.linked_status = repair_no, status
-        self.note(ctx, "repair_progress", f"repair {repair_no}: {status}")
+        self.note(ctx, "repair_progress", f"维修单 {repair_no}：{STATUS_NAMES.get(status, status)}")
         if status == "closed":
             self.notify([Role.cs_staff], "关联维修已结案", f"维修单 {repair_no} 已结案，本投诉可以结案（C6）。",
                         "repair closed")

@@ -18,6 +18,19 @@ from aftersales.roles import ROLE_TITLES, Role
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 CASE_TYPE_NAMES = {"complaint": "投诉", "repair": "维修"}
+CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
+                 "authority_referral": "主管部门转办"}
+STATUS_NAMES = {   # every state of both case types (aftersales.complaint.ComplaintStatus, aftersales.repair.RepairStatus)
+    "registered": "已受理", "unjustified_review": "不属实待裁定", "assigned": "已分派", "investigated": "已调查",
+    "awaiting_approval": "方案待审批", "approved": "方案已批准", "customer_informed": "已答复业主",
+    "satisfaction_recorded": "已回访", "summary_review": "总结待审核", "summarised": "已总结", "closed": "已结案",
+    "scheduled": "已预约", "surveying": "查勘中", "survey_returned": "查勘退回", "cost_approval": "费用待审批",
+    "surveyed": "已查勘", "quoted": "已报价", "quote_accepted": "业主已接受报价", "in_progress": "维修中",
+    "awaiting_inspection": "待验收", "inspected": "已验收", "completed": "已完工", "follow_up": "跟进中",
+    "revisited": "已回访", "settlement": "结算中", "awaiting_payment": "待付款", "declined": "业主已拒绝",
+}
+DECISION_NAMES = {"approve": "同意", "reject": "不同意", "request_changes": "退回修改"}
+STEP_KIND_NAMES = {"review": "审核", "approve": "审批", "audit": "审计", "confirm": "确认"}
 
 # What each deadline is called in a message (keys of aftersales.case.Deadline); approvals are
 # "approval:<id>" and named after the approver's step.

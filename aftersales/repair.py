@@ -39,7 +39,7 @@ from aftersales.case import (
     CaseMachine, CaseState, CaseType, Ctx, Customer, Effect, not_in_the_future, not_in_the_past,
 )
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import beijing, role_title, yuan
+from aftersales.messages import DEADLINE_NAMES, beijing, role_title, yuan
 from aftersales.money import DeductionOutcome
 from aftersales.fees import PAYMENT_METHODS_CN, PaymentMethod, PricedQuote, price_quote
 from aftersales.roles import Role
@@ -336,10 +336,10 @@ class RepairCase(CaseMachine):
         )
         case = cls(state)
         c = intake.customer
-        case.note(ctx, "intake", f"repair registered: {', '.join(intake.trades)} at {c.project} {c.building} {c.unit}"
-                  + (" (paid service)" if intake.paid_service else "")
-                  + (f", for complaint {intake.parent_case_no}" if intake.parent_case_no else "") + " (R1)", actor)
-        case.set_deadline(ctx, key="survey", rule="R2", label="site survey co-signed",
+        case.note(ctx, "intake", f"报修受理：{'、'.join(intake.trades)}，{c.project}{c.building}{c.unit}"
+                  + ("（有偿服务）" if intake.paid_service else "")
+                  + (f"，由投诉 {intake.parent_case_no} 转来" if intake.parent_case_no else "") + "（R1）", actor)
+        case.set_deadline(ctx, key="survey", rule="R2", label=DEADLINE_NAMES["survey"],
                           due_at=ctx.cal.add_working_days(received, SURVEY_WORKING_DAYS),
                           owners=[Role.cs_staff, Role.engineering, Role.repair_lead])
         case._next_progress(ctx)
@@ -367,7 +367,7 @@ class RepairCase(CaseMachine):
         s.appointment_at, s.appointment_kept = a.appointment_at, False
         if s.status == _S.registered:
             s.status = _S.scheduled
-        self.note(ctx, "appointment", f"appointment agreed with the owner for {a.appointment_at.isoformat()} (R1)", actor)
+        self.note(ctx, "appointment", f"已与业主约定上门时间 {beijing(a.appointment_at)}（R1）", actor)
 
     def on_record_arrival(self, a: A.RecordArrival, actor: Actor, ctx: Ctx) -> None:
         s = self.state
@@ -385,16 +385,15 @@ class RepairCase(CaseMachine):
         if flagged:
             s.late_arrival = True
             s.late_arrivals += 1
-            text = (f"late arrival: {minutes_late} min after the agreed {s.appointment_at.isoformat()}, "
-                    "owner not contacted (R1)")
+            text = f"迟到：比约定的 {beijing(s.appointment_at)} 晚 {minutes_late} 分钟，且未联系业主（R1）"
             self.note(ctx, "late_arrival", text, actor)
             self.notify([Role.cs_manager], "维修人员迟到",
                         f"比约定的 {beijing(s.appointment_at)} 迟到 {minutes_late} 分钟，且未联系业主（R1）。",
                         "R1 late arrival")
         elif late > LATE_ARRIVAL_GRACE:
-            self.note(ctx, "arrival", f"arrived {minutes_late} min late; the owner was contacted (R1)", actor)
+            self.note(ctx, "arrival", f"迟到 {minutes_late} 分钟到场，已事先联系业主（R1）", actor)
         else:
-            self.note(ctx, "arrival", f"arrived at {a.arrived_at.isoformat()} (R1)", actor)
+            self.note(ctx, "arrival", f"于 {beijing(a.arrived_at)} 到场（R1）", actor)
 
     # ---- R2/R3: survey and its co-signature ---------------------------------------------------
     def on_record_survey(self, a: A.RecordSurvey, actor: Actor, ctx: Ctx) -> None:
@@ -408,11 +407,10 @@ class RepairCase(CaseMachine):
                           named_contractor_only=s.rules_version >= 2, rules_version=s.rules_version)
         s.department = a.responsible_party
         s.status = _S.surveying
-        kind = "multi-trade" if a.multi_trade else "single-trade"
-        order = "A (warranty)" if a.order_type == "A" else "B (out of warranty, borne by the company)"
-        self.note(ctx, "survey", f"survey {'re-recorded, signatures cleared' if previous else 'recorded'}: "
-                  f"responsible {a.responsible_party}, {kind}, estimate {a.estimate} yuan, work order {order} (R2, R3)",
-                  actor)
+        kind = "多工种" if a.multi_trade else "单工种"
+        order = "A 类（保修期内）" if a.order_type == "A" else "B 类（保修期外，由公司承担）"
+        self.note(ctx, "survey", f"查勘{'重新记录，原有签认作废' if previous else '已记录'}：责任方 {a.responsible_party}，"
+                  f"{kind}，预估 {yuan(a.estimate)}，{order}工单（R2、R3）", actor)
         parties = s.survey.required_roles
         self.notify(parties, "现场勘察待会签",
                     f"勘察估价 {yuan(a.estimate)}，待{'、'.join(role_title(r) for r in parties)}会签（R2）。",
@@ -434,7 +432,7 @@ class RepairCase(CaseMachine):
             raise forbidden(f"{actor.username} has already signed for another party; each party signs with its "
                             "own account (R2)")
         survey.signatures.append(SurveySignature(role=actor.role, by=actor.username, at=ctx.now))
-        self.note(ctx, "survey_signed", f"survey signed by {actor.role.value} (R2)", actor)
+        self.note(ctx, "survey_signed", f"{role_title(actor.role)}已在查勘单上签认（R2）", actor)
         if not survey.missing_roles:
             self._survey_complete(ctx, actor)
 
@@ -444,14 +442,14 @@ class RepairCase(CaseMachine):
         assert survey is not None
         survey.completed_at = ctx.now
         self.meet(ctx, "survey")
-        self.note(ctx, "survey_complete", "survey co-signed by all parties (现场勘察会签) (R2)")
+        self.note(ctx, "survey_complete", "现场勘察已由各方会签（R2）")
         steps = route_repair_cost(survey.estimate)
         if s.rules_version >= 3:  # A1: the route worked out again, approvals already given counted
             steps = a1_missing(survey.estimate, s.approvals) if survey.estimate > 0 else []
         if survey.estimate > 0 and steps:
             s.status = _S.cost_approval
             self.request_approval(ctx, actor, id=f"cost-{survey.round}", purpose="repair_cost", rule="A1",
-                                  subject=f"repair cost {survey.estimate} yuan for {s.case_no}",
+                                  subject=f"维修费用 {yuan(survey.estimate)}（{s.case_no}）",
                                   steps=steps, amount=survey.estimate)
         else:
             s.status = _S.surveyed
@@ -490,7 +488,7 @@ class RepairCase(CaseMachine):
             raise conflict("this repair is not a paid service (R3)")
         self.require_status(*_BEFORE_DISPATCH, doing="record the owner's answer to the fee")
         s.fee = FeeAcceptance(fee=a.fee, accepted=a.accepted, by=actor.username, at=ctx.now)
-        self.note(ctx, "fee", f"fee {a.fee} yuan told to the owner: {'accepted' if a.accepted else 'NOT accepted'} (R3)",
+        self.note(ctx, "fee", f"已告知业主费用 {yuan(a.fee)}：{'业主接受' if a.accepted else '业主不接受'}（R3）",
                   actor)
 
     # ---- R4/R5: dispatch -------------------------------------------------------------------------
@@ -513,9 +511,10 @@ class RepairCase(CaseMachine):
         s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
         s.work_round += 1
         due = self._work_deadline(ctx)
-        to = "the contractor (through engineering, R5)" if a.to_contractor else "the repair team"
-        self.note(ctx, "dispatched", f"work order {s.survey.order_type if s.survey else ''} dispatched to {to}: "
-                  f"{', '.join(a.workers)}; due {due.isoformat()} (R4)", actor)
+        to = "施工单位（经工程部，R5）" if a.to_contractor else "维修队"
+        order = f"{s.survey.order_type} 类工单" if s.survey else "工单"
+        self.note(ctx, "dispatched", f"{order}已派给{to}：{'、'.join(a.workers)}；应于 {beijing(due)} 前完工（R4）",
+                  actor)
         self.notify([Role.contractor] if a.to_contractor else [], "派工单",
                     f"请于 {beijing(due)} 前完工（R4）。", "R4 dispatch", usernames=list(a.workers))
 
@@ -527,7 +526,7 @@ class RepairCase(CaseMachine):
         self.waive_key("work")
         owners = [Role.engineering, Role.contractor] if s.to_contractor else [Role.repair_lead]
         d = self.set_deadline(ctx, key="work", rule="R4",
-                              label=f"repair work done ({'multi' if multi else 'single'}-trade, {days} working days)",
+                              label=f"{DEADLINE_NAMES['work']}（{'多' if multi else '单'}工种，{days} 个工作日）",
                               due_at=ctx.cal.add_working_days(ctx.now, days), owners=owners)
         return d.due_at
 
@@ -541,7 +540,7 @@ class RepairCase(CaseMachine):
         self.require_status(_S.in_progress, doing="complete the work")
         s = self.state
         s.completion_note, s.status, s.inspections = a.note, _S.awaiting_inspection, []
-        self.note(ctx, "work_done", f"work reported done: {a.note} (R6)", actor)
+        self.note(ctx, "work_done", f"报告完工：{a.note}（R6）", actor)
         self.notify(list(INSPECTORS), "维修已完工，待验收", "请组织完工验收，并请业主签认（R6）。",
                     "R6 completion inspection")
 
@@ -557,16 +556,16 @@ class RepairCase(CaseMachine):
         if not a.passed:
             s.failed_inspections += 1
             s.status, s.inspections = _S.in_progress, []
-            self.note(ctx, "inspection_failed", f"inspection failed by {actor.role.value}: {a.note}; the work goes "
-                      "back, its deadline still running (R6)", actor)
+            self.note(ctx, "inspection_failed", f"{role_title(actor.role)}验收不合格：{a.note}；退回返工，"
+                      "完工期限照常计算（R6）", actor)
             self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "验收不合格，请返工",
                         f"验收意见：{a.note}（R6）", "R6 failed inspection", usernames=s.workers)
             return
-        self.note(ctx, "inspection_passed", f"inspection passed by {actor.role.value} (R6)", actor)
+        self.note(ctx, "inspection_passed", f"{role_title(actor.role)}验收合格（R6）", actor)
         if {i.role for i in s.inspections if i.passed} >= set(INSPECTORS):
             s.status = _S.inspected
             self.meet(ctx, "work")
-            self.note(ctx, "inspected", "inspection passed by cs_staff and repair_lead; the owner signs off (R6)")
+            self.note(ctx, "inspected", f"{role_title(Role.cs_staff)}与{role_title(Role.repair_lead)}均已验收合格，请业主签认（R6）")
 
     def on_owner_sign_off(self, a: A.OwnerSignOff, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.inspected, doing="record the owner's sign-off (both inspections must pass first, R6)")
@@ -577,9 +576,9 @@ class RepairCase(CaseMachine):
             self._evaluate(ctx, "sign_off", a.quality, a.attitude)
         s.status = _S.completed
         self.meet(ctx, "progress")
-        self.note(ctx, "signed_off", f"owner signed off: quality {a.quality}/5, attitude {a.attitude}/5"
-                  + (f": {a.comment}" if a.comment else "") + " (R6, R9)", actor)
-        self.set_deadline(ctx, key="revisit", rule="R7", label="revisit by phone",
+        self.note(ctx, "signed_off", f"业主签认：质量 {a.quality}/5，服务态度 {a.attitude}/5"
+                  + (f"：{a.comment}" if a.comment else "") + "（R6、R9）", actor)
+        self.set_deadline(ctx, key="revisit", rule="R7", label=DEADLINE_NAMES["revisit"],
                           due_at=ctx.cal.add_working_days(ctx.now, REVISIT_WORKING_DAYS), owners=[Role.cs_staff])
 
     # ---- R7/R9/V3: revisit ---------------------------------------------------------------------
@@ -593,9 +592,9 @@ class RepairCase(CaseMachine):
                                         note=a.note, follow_up=a.follow_up, by=actor.username, at=ctx.now))
         s.satisfaction = a.satisfaction
         self.meet(ctx, "revisit")
-        self.note(ctx, "revisit", f"revisit: satisfaction {a.satisfaction}/5, quality {a.quality}/5, "
-                  f"attitude {a.attitude}/5" + (f": {a.note}" if a.note else "")
-                  + (f"; follow-up: {a.follow_up}" if a.follow_up else "") + " (R7)", actor)
+        self.note(ctx, "revisit", f"回访：满意度 {a.satisfaction}/5，质量 {a.quality}/5，"
+                  f"服务态度 {a.attitude}/5" + (f"：{a.note}" if a.note else "")
+                  + (f"；跟进：{a.follow_up}" if a.follow_up else "") + "（R7）", actor)
         if s.rules_version >= 2:
             self._evaluate(ctx, "revisit", a.quality, a.attitude)
         else:
@@ -611,13 +610,13 @@ class RepairCase(CaseMachine):
             s.work_round += 1
             due = self._work_deadline(ctx)
             self._next_progress(ctx)
-            self.note(ctx, "reopened", f"work reopened after the revisit; due {due.isoformat()} (R7)", actor)
+            self.note(ctx, "reopened", f"回访后返修，应于 {beijing(due)} 前完工（R7）", actor)
             self.notify([Role.repair_lead] + ([Role.contractor] if s.to_contractor else []), "回访后返修",
                         f"回访后返修：{a.note or '业主不满意'}（R7）。", "R7 reopen",
                         usernames=s.workers)
         elif a.follow_up == "cs_manager_follow_up":
             s.status = _S.follow_up
-            self.set_deadline(ctx, key="follow_up", rule="R7/V3", label="cs_manager follows up the owner",
+            self.set_deadline(ctx, key="follow_up", rule="R7/V3", label=DEADLINE_NAMES["follow_up"],
                               due_at=ctx.cal.add_working_days(ctx.now, FOLLOW_UP_WORKING_DAYS),
                               owners=[Role.cs_manager])
         else:
@@ -636,7 +635,7 @@ class RepairCase(CaseMachine):
         s = self.state
         s.follow_up_note, s.status = a.note, _S.revisited
         self.meet(ctx, "follow_up")
-        self.note(ctx, "follow_up", f"cs_manager followed up with the owner: {a.note} (V3)", actor)
+        self.note(ctx, "follow_up", f"{role_title(Role.cs_manager)}已跟进业主：{a.note}（V3）", actor)
         self._close_paid_if_done(ctx)
 
     # ---- A2/A3: settlement and payment ---------------------------------------------------------
@@ -654,9 +653,9 @@ class RepairCase(CaseMachine):
             if s.survey.order_type == "A":
                 steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
             steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))
-        self.note(ctx, "cost_statement", f"cost statement (决算书) {a.amount} yuan: {a.note} (A2)", actor)
+        self.note(ctx, "cost_statement", f"决算书 {yuan(a.amount)}：{a.note}（A2）", actor)
         self.request_approval(ctx, actor, id=f"settlement-{s.settlement_round}", purpose="settlement", rule="A2/A3",
-                              subject=f"settlement {a.amount} yuan for {s.case_no}", steps=steps, amount=a.amount)
+                              subject=f"结算 {yuan(a.amount)}（{s.case_no}）", steps=steps, amount=a.amount)
 
     def on_pay(self, a: A.Pay, actor: Actor, ctx: Ctx) -> None:
         self._not_on_paid_path("pay a company settlement (record_service_payment records the owner's payment)")
@@ -669,14 +668,13 @@ class RepairCase(CaseMachine):
             raise conflict(f"cannot pay {a.amount} yuan: A1 approval missing from "
                            + ", ".join(st.role.value for st in missing) + " (A1)")
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
-        self.note(ctx, "paid", f"paid {a.amount} yuan, reference {a.reference} (A3)", actor)
+        self.note(ctx, "paid", f"已付款 {yuan(a.amount)}，凭证号 {a.reference}（A3）", actor)
         if s.survey.order_type == "A" and (s.to_contractor or s.rules_version < 2):
             assert s.survey.contractor_id is not None
             v2 = s.rules_version >= 2
             self.effects.append(DepositDeduction(entry_key=f"{s.case_no}:deduction", contractor_id=s.survey.contractor_id,
                                                  amount=a.amount, case_no=s.case_no, reported=v2))
-            self.note(ctx, "deposit", f"从{s.survey.contractor_id}质量保证金扣除{yuan(a.amount)} (A3)" if v2 else
-                      f"{a.amount} yuan deducted from {s.survey.contractor_id}'s quality deposit (A3)")
+            self.note(ctx, "deposit", f"从{s.survey.contractor_id}质量保证金扣除{yuan(a.amount)} (A3)")
         elif s.survey.order_type == "A":
             self.note(ctx, "deposit", f"A类工单由自有维修队完成, 不扣{s.survey.contractor_id}质量保证金 (A3)")
         self._close(ctx, "completed")
@@ -768,7 +766,7 @@ class RepairCase(CaseMachine):
         if not s.paid_path or s.status != _S.revisited:
             return
         if s.service_payment is None:
-            self.notify([Role.finance], "待登记有偿服务收费 paid service to collect",
+            self.notify([Role.finance], "待登记有偿服务收费",
                         f"有偿服务 {s.case_no} 已完工回访，请登记业主付款 {yuan(s.quote.total if s.quote else Decimal(0))}。",
                         "R3 payment due")
             return

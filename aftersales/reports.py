@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from aftersales.messages import yuan
+from aftersales.messages import CHANNEL_NAMES, yuan
 
 
 class ReportKind(StrEnum):
@@ -93,8 +93,6 @@ DEFINITIONS: dict[str, str] = {
 TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0, "households_revisited_rate": 0.3}
 RULE_TARGETS = {"C4": 1.0}  # K3: the opinion within 3 working days
 
-CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
-                 "authority_referral": "主管部门转办"}
 
 
 class Period(BaseModel):

@@ -37,7 +37,7 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.db import properties as register
 from aftersales.db.models import PropertyUnit
 from aftersales.db.reports import working_days_between
-from aftersales.messages import BEIJING, deadline_name, role_title
+from aftersales.messages import BEIJING, STATUS_NAMES, deadline_name, role_title
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
 from aftersales.reports import TITLES, ReportKind, tables
@@ -53,15 +53,6 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "aftersales_session"
 log = structlog.get_logger()
 
-STATUS_NAMES = {   # every state of both case types (aftersales.complaint.ComplaintStatus, aftersales.repair.RepairStatus)
-    "registered": "已受理", "unjustified_review": "不属实待裁定", "assigned": "已分派", "investigated": "已调查",
-    "awaiting_approval": "方案待审批", "approved": "方案已批准", "customer_informed": "已答复业主",
-    "satisfaction_recorded": "已回访", "summary_review": "总结待审核", "summarised": "已总结", "closed": "已结案",
-    "scheduled": "已预约", "surveying": "查勘中", "survey_returned": "查勘退回", "cost_approval": "费用待审批",
-    "surveyed": "已查勘", "quoted": "已报价", "quote_accepted": "业主已接受报价", "in_progress": "维修中",
-    "awaiting_inspection": "待验收", "inspected": "已验收", "completed": "已完工", "follow_up": "跟进中",
-    "revisited": "已回访", "settlement": "结算中", "awaiting_payment": "待付款", "declined": "业主已拒绝",
-}
 ACTION_NAMES = {
     "classify": "分类", "assign_handler": "指定经办人", "department_feedback": "部门反馈", "propose_solution": "提出方案",
     "decide": "审批", "inform_customer": "告知业主", "record_satisfaction": "记录满意度", "summarise": "总结",

@@ -46,7 +46,7 @@ def first_escalation_lateness(view: dict) -> tuple[datetime, float] | None:
     for d in sorted(view["deadlines"], key=lambda d: d["due_at"]):
         if d.get("level", 0) < 1:
             continue
-        entry = next((t for t in view["timeline"] if t["kind"] == "escalation" and "level 1" in t["text"]
+        entry = next((t for t in view["timeline"] if t["kind"] == "escalation" and "第 1 级" in t["text"]
                       and d["label"] in t["text"]), None)
         if entry:
             due = datetime.fromisoformat(d["due_at"])

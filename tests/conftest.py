@@ -1,4 +1,4 @@
-"""Shared test environment: one time-skipping Temporal test server per session (custom search
+"""Shared test environment: a time-skipping Temporal test server per test (custom search
 attributes registered), a fresh SQLite read model per test, a real SMTP server on loopback, and a
 worker on a unique task queue per test."""
 
@@ -32,8 +32,11 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of the test's own (it starts in a tenth of a second): the clock starts
+    at today for every test, and nothing an earlier test left behind (a workflow whose task no worker
+    will take holds the clock) can stall this one's skips."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=codec.converter(),
         interceptors=[PatientQueries()])

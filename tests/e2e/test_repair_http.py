@@ -82,7 +82,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     view = await post_action(api, staff, no, "engineering", {"action": "dispatch", "workers": ["chen", "liu"],
                                                              "to_contractor": True})
     work = next(d for d in view["deadlines"] if d["key"] == "work")
-    assert "7 working days" in work["label"]                                                    # R4 multi-trade
+    assert "7 个工作日" in work["label"]                                                    # R4 multi-trade
     await post_action(api, staff, no, "contractor2", {"action": "complete_work", "note": "外墙重做防水"},
                       expect=404)                                    # P1, P2: not CT-DEMO2's work
     await post_action(api, staff, no, "ct77", {"action": "complete_work", "note": "外墙重做防水"})

@@ -159,7 +159,7 @@ def test_E1_missed_feedback_climbs_the_ladder_one_working_day_at_a_time():
     r.at(datetime(2026, 12, 10, 10, tzinfo=CST))
     assert fb.level == 4 and r.case.state.escalation_level == 4
     assert r.escalations("feedback") == []
-    assert len([t for t in r.case.state.timeline if t.kind == "escalation" and "feedback" in t.text]) == 4  # E3
+    assert len([t for t in r.case.state.timeline if t.kind == "escalation" and "工程部反馈" in t.text]) == 4  # E3
 
 
 def test_E1_catching_up_after_downtime_sends_every_missed_step():
@@ -264,7 +264,7 @@ def test_C11_early_warning_notifies_cs_manager():
     r = Run()
     r.effects.clear()
     r.case.record_early_warning(r.ctx(), 3, 7)
-    assert r.case.state.early_warning.startswith("3 complaints")
+    assert r.case.state.early_warning.endswith("7 天内已有 3 件投诉")
     assert [n.roles for n in r.case.take_effects()] == [[Role.cs_manager]]
 
 

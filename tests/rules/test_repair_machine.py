@@ -163,7 +163,7 @@ def test_R1_late_arrival_flagged_only_after_10_minutes_without_contacting_the_ow
     assert [n.roles for n in r.notices() if n.reason == "R1 late arrival"] == ([[R.cs_manager]] if flagged else [])
     assert any(t.kind == "late_arrival" for t in s.timeline) is flagged
     if contacted:
-        assert "owner was contacted" in s.timeline[-1].text
+        assert "已事先联系业主" in s.timeline[-1].text
 
 
 def test_R1_late_arrivals_are_counted():
@@ -747,7 +747,7 @@ def test_E1_missed_work_deadline_climbs_the_ladder():
         r.at(when)
         assert work.level == level and r.escalations("work") == [role]
     assert work.next_step_at is None and r.s.escalation_level == 4
-    assert len([t for t in r.s.timeline if t.kind == "escalation" and "repair work" in t.text]) == 4
+    assert len([t for t in r.s.timeline if t.kind == "escalation" and "维修完工" in t.text]) == 4
 
 
 def test_E1_missed_survey_escalates_and_pending_cost_approval_escalates():

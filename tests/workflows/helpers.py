@@ -48,16 +48,17 @@ _STARTED: list[WorkflowHandle] = []
 
 @asynccontextmanager
 async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> AsyncIterator[None]:
-    """A worker for the test; the cases it leaves open are terminated afterwards, since a workflow
-    whose timers fire with no worker left would hold the shared time-skipping server's clock; so are
-    the reminder digests (E4) their `queue_reminder` activities started."""
+    """A worker for the test; the workflows it leaves open are terminated afterwards, since a workflow
+    whose timers fire with no worker left would hold the shared time-skipping server's clock: the cases
+    the test started, every workflow whose activities this worker ran (repairs a complaint opened, report
+    reviews, campaigns), and the reminder digests (E4) its `queue_reminder` activities started."""
     _STARTED.clear()
-    digests = _DigestIds()
+    seen = _WorkflowIds()
     try:
-        async with build_worker(env.client, settings, sessionmaker, interceptors=[digests]):
+        async with build_worker(env.client, settings, sessionmaker, interceptors=[seen]):
             yield
     finally:
-        handles = _STARTED + [env.client.get_workflow_handle(i) for i in dict.fromkeys(digests.ids)]
+        handles = _STARTED + [env.client.get_workflow_handle(i) for i in dict.fromkeys(seen.ids)]
         for handle in handles:
             try:
                 await _activities_settled(handle)
@@ -78,8 +79,9 @@ async def _activities_settled(handle: WorkflowHandle, timeout: float = 5.0) -> N
         await asyncio.sleep(0.1)
 
 
-class _DigestIds(Interceptor):
-    """Collects the ids of the digest workflows the worker's `queue_reminder` activities started."""
+class _WorkflowIds(Interceptor):
+    """Collects the ids of the workflows whose activities the worker ran, and of the digest workflows
+    its `queue_reminder` activities started."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -89,6 +91,8 @@ class _DigestIds(Interceptor):
 
         class Collect(ActivityInboundInterceptor):
             async def execute_activity(self, input: ExecuteActivityInput):
+                if activity.info().workflow_id:
+                    ids.append(activity.info().workflow_id)
                 result = await super().execute_activity(input)
                 if activity.info().activity_type == "queue_reminder":
                     ids.extend(result)
@@ -186,6 +190,22 @@ async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
                 raise
             await asyncio.sleep(1)
     raise AssertionError(f"could not skip {duration} of time")
+
+
+async def skip_until(env: WorkflowEnvironment, predicate, most: timedelta = timedelta(days=40)):
+    """Skips time a day at a time until `predicate` holds (bounded). A ladder climbs one *working* day per
+    level, and the shared server's clock is wherever earlier tests left it: ten calendar days may hold only
+    two working days (the Spring Festival, National Day), so a test skips until the level is reached
+    rather than a fixed number of days."""
+    skipped = timedelta(0)
+    while True:
+        try:
+            return await wait_for(predicate, timeout=3.0)
+        except AssertionError:
+            if skipped >= most:
+                raise AssertionError(f"condition not reached within {most} of skipped time") from None
+        await skip_time(env, timedelta(days=1))
+        skipped += timedelta(days=1)
 
 
 async def record_history(handle: WorkflowHandle, name: str) -> None:

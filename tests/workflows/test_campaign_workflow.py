@@ -17,7 +17,7 @@ from aftersales.db import properties as register
 from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit
 from aftersales.properties import UnitRecord
 from aftersales.roles import Role
-from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_time, wait_for
+from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_time, skip_until, wait_for
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_messages import StartCampaign
 
@@ -65,8 +65,7 @@ async def test_V1_E1_short_coverage_escalates_after_the_end_date_and_closes_with
         summary = await h.execute_update(CampaignWorkflow.record_visit, visit(units[0], (5, 2)))
         assert (summary["planned"], summary["target"], summary["visited"]) == (10, 9, 1)
         assert summary["second_visits_due"] == 1
-        await skip_time(ts_env, timedelta(days=12))   # past the end date and every further working day
-        summary = await wait_for(lambda: _level(h, 3))
+        summary = await skip_until(ts_env, lambda: _level(h, 3))   # past the end date and every further working day
         assert summary["escalation_level"] == 3  # cs_manager → deputy_gm → gm (E1, one working day each)
         desc = await h.describe()
         assert desc.typed_search_attributes.get(sa.CASE_TYPE) == "campaign"

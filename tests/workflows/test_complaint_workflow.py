@@ -12,7 +12,7 @@ from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from tests.workflows.helpers import (
-    act, act_refused, record_history, running_worker, skip_time, sleep_past, start_complaint, wait_for,
+    act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
 )
 
 R = Role
@@ -73,14 +73,13 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         await sleep_past(ts_env, due)
         view = await wait_for(lambda: _level_at_least(h, 1))
         assert view["escalated_to"] == "dept_head" and view["overdue"]
-        await skip_time(ts_env, timedelta(days=10))   # past every further working day: the whole ladder
-        view = await wait_for(lambda: _level_at_least(h, 4))
+        view = await skip_until(ts_env, lambda: _level_at_least(h, 4))   # every further working day: the whole ladder
         assert view["escalated_to"] == "gm"
         feedback = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")
         # E1 per deadline: the missed feedback climbs the whole ladder, one working day per level.
         escalations = [t for t in view["timeline"] if t["kind"] == "escalation" and feedback["label"] in t["text"]]
-        assert [e["text"].split("(")[1].split(")")[0] for e in escalations] == [
-            "dept_head", "cs_manager", "deputy_gm", "gm"], escalations
+        assert [e["text"].split("（")[1].split("）")[0] for e in escalations] == [
+            "责任部门负责人", "客户服务部经理", "副总经理", "总经理"], escalations
         notified = await wait_for(lambda: _notified(h, 4))
         assert notified
         desc = await h.describe()
@@ -100,7 +99,7 @@ async def _level_at_least(h, level: int):
 async def _notified(h, n: int):
     from workflows.case_workflow import CaseWorkflow
     view = await h.query(CaseWorkflow.state)
-    return [t for t in view["timeline"] if t["kind"] == "notification" and "E1" in t["text"]][n - 1:] and view
+    return [t for t in view["timeline"] if t["kind"] == "notification" and "已升级至" in t["text"]][n - 1:] and view
 
 
 @pytest.mark.asyncio
@@ -165,7 +164,7 @@ async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settin
         async def warned():
             view = await handles[2].query(CaseWorkflow.state)
             return view["early_warning"]
-        assert "3 complaints" in await wait_for(warned)
+        assert "已有 3 件投诉" in await wait_for(warned)
         assert (await handles[0].query(CaseWorkflow.state))["early_warning"] is None
 
 
@@ -248,7 +247,7 @@ async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_c
             view = await h.query(CaseWorkflow.state)
             return [t for t in view["timeline"] if t["kind"] == "notification_undeliverable"]
         [entry] = await wait_for(recorded)
-        assert "dept_head" in entry["text"] and "550" in entry["text"]
+        assert "责任部门负责人" in entry["text"] and "550" in entry["text"]
         await act(h, R.cs_staff, {"action": "close", "outcome_note": "已修复"})
         result = await asyncio.wait_for(h.result(), 60)
         assert result.outcome == "resolved"
@@ -283,8 +282,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         await act(case, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
         note = {"action": "progress_note", "note": "已联系业主, 约定明天上门"}
         await act(case, R.cs_staff, note, update_id="act-retried-note")
-        await skip_time(ts_env, timedelta(days=10))                      # the whole ladder, many reminders
-        view = await wait_for(lambda: _level_at_least(case, 4))
+        view = await skip_until(ts_env, lambda: _level_at_least(case, 4))  # the whole ladder, many reminders
         assert view["case_no"] == first.id and view["escalated_to"] == "gm"
         runs, run_id = [], None
         while True:                                                   # the chain of runs, newest first
@@ -305,7 +303,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         assert view["handler"] == "li.handler" and view["escalation_level"] == 4
         # a retried request (same Update id) sent after the run changed is answered, never applied again
         view = await act(case, R.cs_staff, note, update_id="act-retried-note")
-        assert [t["text"] for t in view["timeline"]].count("progress: 已联系业主, 约定明天上门 (C5)") == 1
+        assert [t["text"] for t in view["timeline"]].count("进展：已联系业主, 约定明天上门（C5）") == 1
         desc = await case.describe()
         assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
         async def projected():

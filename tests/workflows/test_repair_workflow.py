@@ -142,8 +142,8 @@ async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_a
     assert view["deduction"]["deducted"] == "1000.00" and view["deduction"]["shortfall"] == "200.50"
     shortfall = next(t for t in view["timeline"] if t["kind"] == "deposit_shortfall")
     assert "差额¥200.50" in shortfall["text"]
-    notified = [t["text"] for t in view["timeline"] if t["kind"] == "notification" and "A3 deposit shortfall" in t["text"]]
-    assert notified and "NO RECIPIENT" not in notified[0]
+    notified = [t["text"] for t in view["timeline"] if t["kind"] == "notification" and "质量保证金不足" in t["text"]]
+    assert notified and "未配置收件人" not in notified[0]
     mails = [m for m in smtp_server.messages if "质量保证金不足" in m.subject]
     assert {r for m in mails for r in m.to} == {"finance@example.com", "contractor@example.com"}
     async with sessionmaker() as s:
@@ -201,7 +201,7 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         await survey_signed(h, "0.00", "B", contractor=False, multi_trade=True)
         view = await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
         work = next(d for d in view["deadlines"] if d["key"] == "work" and d["state"] == "open")
-        assert "multi-trade, 7 working days" in work["label"]                                              # R4
+        assert "多工种，7 个工作日" in work["label"]                                              # R4
         new_due = (datetime.fromisoformat(work["due_at"]) + timedelta(days=3)).isoformat()
         view = await act(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": new_due,
                                          "owner_consent": "业主电话同意, 2026-11-24"})                      # R8
