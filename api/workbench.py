@@ -44,6 +44,7 @@ from aftersales.reports import TITLES, ReportKind, tables
 from aftersales.roles import Role
 from api import campaigns as campaign_routes
 from api import cases as case_routes
+from api import properties as property_routes
 from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login
 from api.deps import db_session
@@ -476,16 +477,40 @@ async def new_case(kind: Literal["complaint", "repair"], request: Request,
 
 
 async def _intake_page(request: Request, actor: Actor, session: AsyncSession, kind: str, values: dict[str, str],
-                       error: str | None, status_code: int = 200) -> HTMLResponse:
-    """The intake form; the property register's projects and buildings are offered as the fields'
-    suggestions (a registered address links the case to its unit, C11 counts by it)."""
+                       error: str | None, status_code: int = 200, units: list[Any] | None = None) -> HTMLResponse:
+    """The intake form. With a property register, the unit picker comes first: a project and building
+    list that building's registered units (GET /properties/units), one is chosen, and the case is filed
+    against it (its unit_id: C11 counts by the registered building); the projects and buildings are the
+    fields' suggestions, and a written address that names a registered unit is matched to it too."""
     allowed = actor.role in access.ENDPOINTS["register_case"]
     projects = [o.project for o in await register.occupancy(session)]
     buildings = sorted(set(await session.scalars(select(PropertyUnit.building).distinct().limit(500))))
     return render(request, "new_case.html", actor, status_code if allowed else 403, kind=kind, title=INTAKE[kind][0],
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
                   key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=projects,
-                  buildings=buildings)
+                  buildings=buildings, units=units)
+
+
+@router.post("/app/new/{kind}/units", response_class=HTMLResponse)
+async def new_case_units(kind: Literal["complaint", "repair"], request: Request,
+                         actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    """The unit picker's step: the registered units of a building, to choose from (owners masked, P3)."""
+    form = await checked_form(request)
+    values = {k: form.get(k, "").strip() for k in ("project", "building")}
+    if actor.role not in access.ENDPOINTS["register_case"]:
+        return await _intake_page(request, actor, session, kind, values, None, 403)
+    if not values["project"] or not values["building"]:
+        return await _intake_page(request, actor, session, kind, values, "请先填写项目和楼栋，再列出房屋", 422)
+    try:
+        units = await property_routes.units(actor=actor, session=session, **values)
+    except HTTPException as e:
+        return await _intake_page(request, actor, session, kind, values, refusal_text(e), e.status_code)
+    if not units:
+        return await _intake_page(request, actor, session, kind, values,
+                                  f"房产台账中没有 {values['project']} {values['building']} 的房屋；可按填写的地址登记（不关联台账）",
+                                  404)
+    return await _intake_page(request, actor, session, kind, values, None, units=units)
 
 
 @router.post("/app/new/{kind}", response_class=HTMLResponse)
@@ -495,7 +520,11 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     form = await checked_form(request)
     if actor.role not in access.ENDPOINTS["register_case"]:
         return await _intake_page(request, actor, session, kind, form, None, 403)
-    customer = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
+    customer: dict[str, Any] = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
+    if form.get("unit_id", "").strip().isdigit():   # chosen in the unit picker: the register names the address
+        unit = await register.get_unit(session, int(form["unit_id"]))
+        customer.update(unit_id=int(form["unit_id"]), **({"project": unit.project, "building": unit.building,
+                                                          "unit": unit.unit} if unit else {}))
     body: dict[str, Any] = {"customer": customer, "description": form.get("description", "")}
     if kind == "complaint":
         body.update(channel=form.get("channel", ""), category=form.get("category", ""), major="major" in form)
@@ -511,7 +540,9 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
                            idempotency_key=form.get("idempotency_key") or None)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
-        return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code)
+        units = await register.list_units(session, customer["project"], customer["building"]) \
+            if customer.get("unit_id") else None   # the picker stays as it was
+        return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code, units=units)
     if isinstance(view, Response):   # 202: open but not readable this moment
         return RedirectResponse("/app/cases", status_code=303)
     return RedirectResponse(f"/app/cases/{view['case_no']}?notice=已登记", status_code=303)

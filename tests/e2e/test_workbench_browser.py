@@ -276,3 +276,80 @@ async def test_issue11_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_ro
         await act(page, "pay", {"金额": "280.00", "凭证号": "FK-WB-2"})
         await expect(page.locator("h1")).to_contain_text("已结案")
         await page.screenshot(path=SCREENSHOTS / "12-repair-paid.png", full_page=True)
+
+
+async def tab_to(page, locator, most: int = 60) -> None:
+    """Presses Tab until `locator` has the focus (bounded): the keyboard's way to a field."""
+    target = await locator.element_handle()
+    for _ in range(most):
+        if await page.evaluate("el => document.activeElement === el", target):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {locator}")
+
+
+@pytest.mark.asyncio
+async def test_issue11_5_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_register_and_classified(
+        dev_env, settings, sessionmaker, worker_process, tmp_path):
+    """Keyboard only (issue 11 §9): Tab, typing, arrows, Space and Enter. The hotline lists a building's
+    registered units, picks one with the arrow keys, files the complaint with Enter; customer service opens
+    it from 我的待办, opens the classify form and sends it, all without a mouse."""
+    from datetime import datetime, timezone
+    from playwright.async_api import expect
+    from aftersales.db import properties as register
+    from aftersales.properties import UnitRecord
+    project = f"键盘苑{uuid.uuid4().hex[:4]}"
+    async with sessionmaker() as session:
+        await register.import_units(session, [
+            UnitRecord(project=project, building="5栋", unit=u, sold=True, occupied=True, owner_name="王女士",
+                       owner_phone="13812341234") for u in ("1203", "1204")],
+            by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=lambda p: "sealed")
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        page = await signed_in(browser, url, "hotline", settings.demo_password)
+        await tab_to(page, page.get_by_role("link", name="新建投诉"))
+        await page.keyboard.press("Enter")
+        picker = page.locator("form.unit-picker")
+        await tab_to(page, picker.get_by_label("项目"))
+        await page.keyboard.type(project)
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("5号楼")
+        await page.keyboard.press("Enter")                           # lists the building's registered units
+        units = page.locator("select[name=unit_id]")
+        await expect(units).to_be_focused()
+        await page.keyboard.press("ArrowDown")
+        await page.keyboard.press("ArrowDown")                       # the second: 5栋 1204
+        await expect(units).to_have_value(await units.locator("option", has_text="1204").get_attribute("value"))
+        form = page.locator("form.intake:not(.unit-picker)")
+        for label, value in (("姓名", "王女士"), ("电话", "13812341234"), ("类别", "漏水"), ("描述", "卫生间漏水")):
+            await tab_to(page, form.get_by_label(label))
+            await page.keyboard.type(value)
+        await page.screenshot(path=SCREENSHOTS / "13-intake-unit-picker-keyboard.png", full_page=True)
+        await tab_to(page, form.get_by_label("类别"))
+        await page.keyboard.press("Enter")                           # Enter in a field sends the form
+        await expect(page.locator(".notice")).to_have_text("已登记")
+        case_no = page.url.split("/app/cases/")[1].split("?")[0]
+        await expect(page.locator("dl")).to_contain_text("5栋 1204")
+        await expect(page.locator("dl")).to_contain_text("房产台账已登记")
+
+        page = await signed_in(browser, url, "cs_staff", settings.demo_password)
+        link = page.get_by_role("link", name=case_no)
+        for _ in range(50):                                          # once the register follows
+            if await link.count():
+                break
+            await page.wait_for_timeout(200)
+            await page.reload()
+        await tab_to(page, link)
+        await page.keyboard.press("Enter")
+        await tab_to(page, page.locator("details:has(#form-classify) > summary"), most=120)
+        await page.keyboard.press("Enter")                           # opens the form
+        form = page.locator("#form-classify")
+        await tab_to(page, form.get_by_label("类别"))
+        await page.keyboard.type("漏水")
+        await tab_to(page, form.get_by_label("责任部门"))
+        await page.keyboard.type("工程部")
+        await tab_to(page, form.get_by_label("投诉属实"))
+        await page.keyboard.press("Space")
+        await tab_to(page, form.get_by_role("button", name="分类"))
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_text("分类 已完成")).to_be_visible()
+        await expect(page.locator("dl")).to_contain_text("工程部")

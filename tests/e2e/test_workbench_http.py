@@ -132,7 +132,7 @@ async def test_issue11_the_docs_work_offline(api):
 def test_issue11_every_state_of_both_case_types_has_a_chinese_name():
     from aftersales.complaint import ComplaintStatus
     from aftersales.repair import RepairStatus
-    from api.workbench import STATUS_NAMES
+    from aftersales.messages import STATUS_NAMES
     assert {s.value for s in (*ComplaintStatus, *RepairStatus)} <= set(STATUS_NAMES)
 
 
@@ -281,7 +281,8 @@ async def get_view(api, staff, case_no: str) -> dict:
 
 
 @pytest.mark.asyncio
-async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_the_unit(api, settings, sessionmaker):
+async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_the_unit(api, settings, sessionmaker,
+                                                                                        staff):
     import uuid
     from datetime import datetime, timezone
     from aftersales.db import properties as register
@@ -300,3 +301,20 @@ async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_
         "description": "漏水"})                                                      # "5号楼" is the registered "5栋"
     assert filed.status_code == 303, filed.text
     assert "（房产台账已登记）" in (await api.get(filed.headers["location"])).text
+
+    # the unit picker: a building's registered units listed, one chosen, the case filed against it
+    page = await api.get("/app/new/repair")
+    none = await api.post("/app/new/repair/units", data={"csrf": csrf_of(page.text), "project": project, "building": "9栋"})
+    assert none.status_code == 404 and "房产台账中没有" in none.text
+    listed = await api.post("/app/new/repair/units", data={"csrf": csrf_of(page.text), "project": project,
+                                                           "building": "5号楼"})
+    assert listed.status_code == 200 and "台账房屋" in listed.text
+    [(unit_id, label)] = re.findall(r'<option value="(\d+)" >([^<]+)</option>', listed.text)
+    assert label == "5栋 1203" and "13812341234" not in listed.text                   # no owner's number
+    filed = await api.post("/app/new/repair", data={
+        "csrf": csrf_of(listed.text), "idempotency_key": uuid.uuid4().hex, "name": "王女士", "phone": "13812341234",
+        "project": project, "building": "5号楼", "unit_id": unit_id, "unit": "", "trades": "水电",
+        "requested_appointment": "2099-01-07T10:00", "description": "厨房水管漏水"})
+    assert filed.status_code == 303, filed.text
+    view = await get_view(api, staff, filed.headers["location"].split("/")[-1].split("?")[0])
+    assert (view["customer"]["unit_id"], view["customer"]["building"], view["customer"]["unit"]) == (int(unit_id), "5栋", "1203")
