@@ -25,6 +25,7 @@ from typing import Any
 from aftersales.actor import Actor
 from aftersales.errors import forbidden, invalid
 from aftersales.roles import Role
+from aftersales.messages import role_title
 
 R = Role
 
@@ -117,34 +118,32 @@ def check_acting(state: Any, action: str, actor: Actor) -> None:
         return
     if actor.role in DEPARTMENT_ROLES:
         if not actor.department:
-            raise forbidden(f"{actor.username} ({actor.role.value}) belongs to no department and acts on no case (P1)")
+            raise forbidden(f"{actor.username}（{role_title(actor.role)}）不属于任何部门，不能办理案件（P1）")
         if state.department != actor.department:
-            raise forbidden(f"case {state.case_no} is not {actor.department}'s "
-                            f"(responsible department: {state.department or 'not classified yet'}) (P1)")
+            raise forbidden(f"案件 {state.case_no} 不属于{actor.department}"
+                            f"（责任部门：{state.department or '尚未分类'}）（P1）")
         if rule.handler and actor.role == R.dept_handler and state.handler not in (None, actor.username):
             # (no handler named yet: the machine answers 409, assign_handler first)
-            raise forbidden(f"only the named handler {state.handler} or the head of {state.department} "
-                            "may do this (C3, P1)")
+            raise forbidden(f"只有指定的经办人 {state.handler} 或{state.department}负责人可以办理（C3、P1）")
     if actor.role in CONTRACTOR_ROLES:
         mine, theirs = actor.contractor_id, contractor_of(state)
         if not mine:
-            raise forbidden(f"{actor.username} is bound to no contractor and acts on no work (P1)")
+            raise forbidden(f"{actor.username} 未绑定施工单位，不能办理工作（P1）")
         if theirs != mine:
-            raise forbidden(f"case {state.case_no} is not work of contractor {mine} (P1)")
+            raise forbidden(f"案件 {state.case_no} 不是施工单位 {mine} 的工作（P1）")
         if rule.dispatched and not getattr(state, "to_contractor", False):
-            raise forbidden(f"the work of {state.case_no} went to the repair team, not to the contractor (R5, P1)")
+            raise forbidden(f"{state.case_no} 的工作已派给维修队，不是施工单位（R5、P1）")
 
 
 def check_named_handler(state: Any, handler: str, account: Actor | None) -> None:
     """C3/P1: the named handler is an active dept_handler of the case's department. `account` is the
     named account as the API found it in the read model (None: no such active account)."""
     if account is None:
-        raise invalid(f"handler: {handler!r} is not an active staff account (C3, P1)")
+        raise invalid(f"handler：{handler!r} 不是在职员工账号（C3、P1）")
     if account.role != R.dept_handler:
-        raise invalid(f"handler: {handler} is {account.role.value}, not a dept_handler (C3, P1)")
+        raise invalid(f"handler：{handler} 是{role_title(account.role)}，不是责任部门专人（C3、P1）")
     if account.department != state.department:
-        raise invalid(f"handler: {handler} is a handler of {account.department or 'no department'}, not of "
-                      f"{state.department} (C3, P1)")
+        raise invalid(f"handler：{handler} 是{account.department or '无部门'}的专人，不是{state.department}的（C3、P1）")
 
 
 # ---- P2: seeing --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from aftersales.actor import Actor
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.roles import Role
+from aftersales.messages import APPROVAL_STATUS_NAMES, DECISION_NAMES, STEP_KIND_NAMES, role_title
 
 Decision = Literal["approve", "reject", "request_changes"]
 StepKind = Literal["review", "approve", "audit", "confirm"]
@@ -182,13 +183,12 @@ class Approval(BaseModel):
     def check(self, actor: Actor, decision: Decision, reason: str | None) -> ApprovalStep:
         step = self.current()
         if step is None:
-            raise conflict(f"approval {self.id} is already {self.status}")
+            raise conflict(f"审批 {self.id} {APPROVAL_STATUS_NAMES.get(self.status, self.status)}")
         if actor.role != step.role:
-            raise forbidden(
-                f"approval {self.id} waits for {step.role.value} to {step.kind}; role {actor.role.value} may not decide it"
-            )
+            raise forbidden(f"审批 {self.id} 等待{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}；"
+                            f"{role_title(actor.role)}不能决定")
         if decision != "approve" and not (reason and reason.strip()):
-            raise invalid(f"a decision '{decision}' needs a reason (A4)")
+            raise invalid(f"「{DECISION_NAMES.get(decision, decision)}」须说明理由（A4）")
         return step
 
     def decide(self, actor: Actor, decision: Decision, reason: str | None, now: datetime) -> None:

@@ -20,8 +20,8 @@ from aftersales.approvals import Approval, ApprovalStep
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import (
-    DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, CaseFacts, DueItem, Message, beijing, deadline_name, role_title,
-    yuan,
+    CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, CaseFacts, DueItem, Message, action_name, beijing,
+    deadline_name, role_title, status_name, yuan,
 )
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
@@ -103,16 +103,14 @@ def not_in_the_past(name: str, at: datetime, now: datetime, tolerance: timedelta
     """Rules v4 (R1): a time agreed for the future (an appointment) may not lie in the past, beyond the
     clock tolerance."""
     if at < now - tolerance:
-        raise invalid(f"{name}: {at.isoformat()} is in the past (now {now.isoformat()}); "
-                      "agree a time to come (R1)")
+        raise invalid(f"{name}：{beijing(at)} 已经过去（现在 {beijing(now)}）；请约定今后的时间（R1）")
 
 
 def not_in_the_future(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
     """Rules v4 (R1): a time recorded as having happened (an arrival) may not lie in the future, beyond
     the clock tolerance."""
     if at > now + tolerance:
-        raise invalid(f"{name}: {at.isoformat()} is in the future (now {now.isoformat()}); "
-                      "record it once it has happened (R1)")
+        raise invalid(f"{name}：{beijing(at)} 尚未到来（现在 {beijing(now)}）；请在发生之后再记录（R1）")
 
 
 class TimelineItem(BaseModel):
@@ -287,13 +285,13 @@ class CaseMachine:
         name: str = getattr(action, "action")
         handler = getattr(self, f"on_{name}", None)
         if handler is None:
-            raise conflict(f"action '{name}' does not apply to a {self.state.case_type.value} case")
+            raise conflict(f"「{action_name(name)}」不适用于{CASE_TYPE_NAMES.get(self.state.case_type.value, '')}案件")
         if self.state.closed:
-            raise conflict(f"case {self.state.case_no} is closed")
+            raise conflict(f"案件 {self.state.case_no} 已结案")
         allowed = access.action_roles(self.state.case_type.value, name)
         if allowed is not None and actor.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise forbidden(f"role {actor.role.value} may not {name}; allowed: {names}")
+            names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
+            raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
         if self.state.rules_version >= 2:
             access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
         before = self.state.status
@@ -312,9 +310,8 @@ class CaseMachine:
 
     def require_status(self, *statuses: str, doing: str) -> None:
         if self.state.status not in statuses:
-            raise conflict(
-                f"cannot {doing} while the case is {self.state.status}; it must be {' or '.join(statuses)}"
-            )
+            raise conflict(f"案件目前「{status_name(self.state.status)}」，不能{doing}；"
+                           f"须为「{'」或「'.join(status_name(s) for s in statuses)}」")
 
     # ---- timeline and notifications -------------------------------------------------------
     def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | None = None) -> None:
@@ -377,12 +374,11 @@ class CaseMachine:
         time, with the reason recorded (R8: the owner's consent)."""
         d = self.deadline(key)
         if d is None or not d.open:
-            raise conflict(f"there is no open '{key}' deadline to extend")
+            raise conflict(f"没有可以延期的「{deadline_name(key)}」期限")
         if d.missed or ctx.now >= d.due_at:
-            raise conflict(f"refused: the deadline has passed ({rule})")
+            raise conflict(f"期限已过，不能延期（{rule}）")
         if new_due <= d.due_at:
-            raise invalid(f"the new due time {new_due.isoformat()} must be later than the current "
-                          f"{d.due_at.isoformat()} ({rule})")
+            raise invalid(f"新的完成时限 {beijing(new_due)} 须晚于现在的 {beijing(d.due_at)}（{rule}）")
         d.extensions.append(DeadlineExtension(at=ctx.now, by=actor.username, role=actor.role,
                                               from_due_at=d.due_at, to_due_at=new_due, reason=reason))
         d.due_at = new_due
@@ -443,7 +439,7 @@ class CaseMachine:
     def decide_pending(self, ctx: Ctx, actor: Actor, decision, reason: str | None) -> Approval:
         approval = self.pending_approval()
         if approval is None:
-            raise conflict("there is no approval waiting for a decision")
+            raise conflict("目前没有待决定的审批")
         approval.decide(actor, decision, reason, ctx.now)
         self.meet(ctx, f"approval:{approval.id}")
         amount = f"，金额 {yuan(approval.amount)}" if approval.amount is not None else ""

@@ -35,7 +35,7 @@ from aftersales.case import (
     CaseMachine, CaseState, CaseType, Ctx, Customer, EarlyWarningCheck, Effect, not_in_the_past,
 )
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import CHANNEL_NAMES, DEADLINE_NAMES, STATUS_NAMES, beijing, role_title, yuan
+from aftersales.messages import CHANNEL_NAMES, DEADLINE_NAMES, STATUS_NAMES, beijing, role_title, status_name, yuan
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 
@@ -206,7 +206,7 @@ class ComplaintCase(CaseMachine):
 
     # ---- C2/C3: classification and the department -------------------------------------------
     def on_classify(self, a: A.Classify, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.registered, doing="classify")
+        self.require_status(_S.registered, doing="分类")
         s = self.state
         s.category, s.department, s.justified = a.category, a.department, a.justified
         if not a.justified:
@@ -235,7 +235,7 @@ class ComplaintCase(CaseMachine):
             self._notify_major_department(ctx)
 
     def on_assign_handler(self, a: A.AssignHandler, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="assign a handler")
+        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="指定经办人")
         if self.state.rules_version >= 2:
             access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
         self.state.handler = a.handler
@@ -245,7 +245,7 @@ class ComplaintCase(CaseMachine):
                                                   if d.open and d.key == "dept_feedback"])
 
     def on_department_feedback(self, a: A.DepartmentFeedback, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.assigned, doing="record the department's feedback")
+        self.require_status(_S.assigned, doing="记录部门反馈")
         self._require_handler(actor)
         self.state.findings, self.state.status = a.findings, _S.investigated
         self.meet(ctx, "dept_feedback")
@@ -261,17 +261,17 @@ class ComplaintCase(CaseMachine):
     def _require_handler(self, actor: Actor) -> None:
         s = self.state
         if s.handler is None:
-            raise conflict("no handler is named yet: assign_handler first (C3)")
+            raise conflict("尚未指定经办人：请先「指定经办人」（C3）")
         if actor.role == Role.dept_handler and actor.username != s.handler:
-            raise forbidden(f"only the named handler {s.handler} or the department head may do this (C3)")
+            raise forbidden(f"只有指定的经办人 {s.handler} 或部门负责人可以办理（C3）")
 
     # ---- C4/C7/C8: solution and its approval -------------------------------------------------
     def on_propose_solution(self, a: A.ProposeSolution, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.investigated, doing="propose a solution")
+        self.require_status(_S.investigated, doing="提出处理方案")
         self._require_handler(actor)
         s = self.state
         if s.major and s.meeting_minutes is None:
-            raise conflict("a major complaint's solution is decided by the emergency meeting: record_meeting first (C8)")
+            raise conflict("重大投诉的处理方案由紧急会议决定：请先「记录会议」（C8）")
         s.solution, s.compensation, s.status = a.solution, a.compensation, _S.awaiting_approval
         s.solution_round += 1
         self.meet(ctx, "solution")
@@ -313,13 +313,13 @@ class ComplaintCase(CaseMachine):
 
     # ---- C7: customer, satisfaction, summary ------------------------------------------------
     def on_inform_customer(self, a: A.InformCustomer, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.approved, doing="inform the customer (the solution must be approved first, C7)")
+        self.require_status(_S.approved, doing="告知业主（处理方案须先获批准，C7）")
         self.state.customer_message, self.state.status = a.message, _S.customer_informed
         self.meet(ctx, "opinion")
         self.note(ctx, "customer_informed", f"已告知业主：{a.message}（C4、C7）", actor)
 
     def on_record_satisfaction(self, a: A.RecordSatisfaction, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.customer_informed, doing="record satisfaction")
+        self.require_status(_S.customer_informed, doing="记录满意度")
         s = self.state
         s.satisfaction, s.satisfaction_comment, s.status = a.score, a.comment, _S.satisfaction_recorded
         self.note(ctx, "satisfaction", f"满意度 {a.score}/5" + (f"：{a.comment}" if a.comment else "") + "（C7）", actor)
@@ -328,7 +328,7 @@ class ComplaintCase(CaseMachine):
                         "C7 dissatisfied owner")
 
     def on_summarise(self, a: A.Summarise, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.satisfaction_recorded, doing="summarise")
+        self.require_status(_S.satisfaction_recorded, doing="总结")
         s = self.state
         s.summary, s.corrective_measures, s.preventive_measures = a.summary, a.corrective_measures, a.preventive_measures
         self.note(ctx, "summary", "已记录总结及整改、预防措施（C7）", actor)
@@ -349,28 +349,28 @@ class ComplaintCase(CaseMachine):
     # ---- C8: major complaints ----------------------------------------------------------------
     def on_mark_major(self, a: A.MarkMajor, actor: Actor, ctx: Ctx) -> None:
         if self.state.major:
-            raise conflict("the complaint is already major")
+            raise conflict("本投诉已是重大投诉")
         self.note(ctx, "major", f"{role_title(actor.role)}定为重大投诉", actor)
         self._make_major(ctx, a.reason)
 
     def on_record_meeting(self, a: A.RecordMeeting, actor: Actor, ctx: Ctx) -> None:
-        self._require_major("record an emergency meeting")
+        self._require_major("记录紧急会议")
         self.state.meeting_minutes, self.state.meeting_attendees = a.minutes, a.attendees
         self.note(ctx, "meeting", "已提交专题会议纪要（C8）", actor)
 
     def on_file_special_report(self, a: A.FileSpecialReport, actor: Actor, ctx: Ctx) -> None:
-        self._require_major("file a special report")
+        self._require_major("提交专题报告")
         self.state.special_report = a.report
         self.note(ctx, "report", "已提交专题报告（C8）", actor)
 
     def _require_major(self, doing: str) -> None:
         if not self.state.major:
-            raise conflict(f"cannot {doing}: the complaint is not major (C8)")
+            raise conflict(f"不能{doing}：本投诉不是重大投诉（C8）")
 
     # ---- C9: authority referral --------------------------------------------------------------
     def on_authority_reply(self, a: A.AuthorityReply, actor: Actor, ctx: Ctx) -> None:
         if self.state.channel != Channel.authority_referral:
-            raise conflict("the complaint was not referred by an authority (C9)")
+            raise conflict("本投诉不是主管部门转办的（C9）")
         self.state.authority_answered_at, self.state.authority_report = a.answered_in_person_at, a.written_report
         self.note(ctx, "authority", f"已于 {beijing(a.answered_in_person_at)} 当面答复主管部门，"
                   "书面报告已提交（C9）", actor)
@@ -378,21 +378,21 @@ class ComplaintCase(CaseMachine):
     # ---- C6/C10: closing ---------------------------------------------------------------------
     def on_close(self, a: A.Close, actor: Actor, ctx: Ctx) -> None:
         s = self.state
-        self.require_status(_S.summarised, doing="close (the summary must be recorded first, C7/C10)")
+        self.require_status(_S.summarised, doing="结案（须先记录总结，C7/C10）")
         missing = []
         if s.channel == Channel.authority_referral and s.authority_report is None:
-            missing.append("the manager's in-person answer and written report to the authority (C9)")
+            missing.append("客户服务部经理当面答复主管部门并提交书面报告（C9）")
         if s.major and s.meeting_minutes is None:
-            missing.append("the emergency meeting record (C8)")
+            missing.append("紧急会议纪要（C8）")
         if s.major and s.special_report is None:
-            missing.append("the special report (C8)")
+            missing.append("专题报告（C8）")
         if s.compensation_owed:
-            missing.append(f"finance to record the compensation {yuan(s.compensation or Decimal(0))} as paid (A1)")
+            missing.append(f"财务登记补偿 {yuan(s.compensation or Decimal(0))} 已支付（A1）")
         if s.repairs_requested and s.linked_status != "closed":
-            missing.append(f"the linked repair {s.linked_case_no or '(being opened)'} to close "
-                           f"(now {s.linked_status or 'being opened'})")
+            missing.append(f"关联维修单 {s.linked_case_no or '（开立中）'} 结案"
+                           f"（目前{status_name(s.linked_status) if s.linked_status else '开立中'}）")
         if missing:
-            raise conflict("cannot close yet; missing " + "; ".join(missing))
+            raise conflict("尚不能结案，还缺：" + "；".join(missing))
         self.note(ctx, "closed", f"结案：{a.outcome_note}（C10）", actor)
         self._close(ctx, "resolved")
 
@@ -400,26 +400,26 @@ class ComplaintCase(CaseMachine):
     def on_record_compensation_paid(self, a: A.RecordCompensationPaid, actor: Actor, ctx: Ctx) -> None:
         s = self.state
         if s.a1_amount() is None:
-            raise conflict("this complaint owes no compensation (A1)")
+            raise conflict("本投诉无须补偿（A1）")
         approval = next((ap for ap in reversed(s.approvals) if ap.purpose == "complaint_solution"), None)
         if approval is None or approval.status != "approved":
-            raise conflict("the compensation is not approved yet: every approver of its band decides first (A1)")
+            raise conflict("补偿尚未批准：须先由其金额档次的每位审批人决定（A1）")
         if s.compensation_payment is not None:
-            raise conflict(f"the compensation was already recorded as paid (reference {s.compensation_payment.reference})")
+            raise conflict(f"补偿已登记为已支付（凭证号 {s.compensation_payment.reference}）")
         if a.amount != s.compensation:
-            raise invalid(f"the payment {a.amount} must equal the approved compensation {s.compensation} (A1)")
+            raise invalid(f"支付金额 {yuan(a.amount)} 须等于批准的补偿 {yuan(s.compensation)}（A1）")
         s.compensation_payment = CompensationPayment(amount=a.amount, reference=a.reference, by=actor.username,
                                                      at=ctx.now)
         self.note(ctx, "compensation_paid", f"财务已支付补偿 {yuan(a.amount)}，凭证号 {a.reference} (A1)", actor)
 
     # ---- complaint -> repair ----------------------------------------------------------------
     def on_open_repair(self, a: A.OpenRepair, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="open a repair (classify the complaint first, C2)")
+        self.require_status(*_OPEN_AFTER_CLASSIFY, doing="转维修（须先对投诉分类，C2）")
         s = self.state
         if s.repairs_requested and s.linked_case_no is None:
-            raise conflict("a repair is already being opened for this complaint")
+            raise conflict("本投诉的维修单正在开立")
         if s.linked_case_no and s.linked_status != "closed":
-            raise conflict(f"repair {s.linked_case_no} is still {s.linked_status}: one open repair per complaint")
+            raise conflict(f"维修单 {s.linked_case_no} 仍在「{status_name(s.linked_status or '')}」：一件投诉同时只开一张维修单")
         if s.rules_version >= 4:
             not_in_the_past("requested_appointment", a.requested_appointment, ctx.now, ctx.time_tolerance)
         s.repairs_requested += 1

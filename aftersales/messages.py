@@ -29,7 +29,19 @@ STATUS_NAMES = {   # every state of both case types (aftersales.complaint.Compla
     "awaiting_inspection": "待验收", "inspected": "已验收", "completed": "已完工", "follow_up": "跟进中",
     "revisited": "已回访", "settlement": "结算中", "awaiting_payment": "待付款", "declined": "业主已拒绝",
 }
-DECISION_NAMES = {"approve": "同意", "reject": "不同意", "request_changes": "退回修改"}
+ACTION_NAMES = {
+    "classify": "分类", "assign_handler": "指定经办人", "department_feedback": "部门反馈", "propose_solution": "提出方案",
+    "decide": "审批", "inform_customer": "告知业主", "record_satisfaction": "记录满意度", "summarise": "总结",
+    "progress_note": "进展记录", "mark_major": "定为重大投诉", "record_meeting": "记录会议", "file_special_report": "专题报告",
+    "authority_reply": "回复主管部门", "open_repair": "转维修", "close": "结案", "record_compensation_paid": "补偿已支付",
+    "agree_appointment": "约定上门时间", "record_arrival": "记录到场", "record_survey": "记录查勘", "sign_survey": "查勘签认",
+    "record_fee_acceptance": "业主确认费用", "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
+    "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
+    "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
+    "record_service_payment": "记录收费",
+}
+APPROVAL_STATUS_NAMES = {"pending": "待决定", "approved": "已通过", "rejected": "已驳回", "changes_requested": "已退回修改"}
+DECISION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改"}
 STEP_KIND_NAMES = {"review": "审核", "approve": "审批", "audit": "审计", "confirm": "确认"}
 
 # What each deadline is called in a message (keys of aftersales.case.Deadline); approvals are
@@ -59,6 +71,14 @@ def yuan(amount: Decimal | int | float | None) -> str:
 
 def role_title(role: Role | str) -> str:
     return ROLE_TITLES.get(Role(role), str(role))
+
+
+def status_name(status: str) -> str:
+    return STATUS_NAMES.get(status, status)
+
+
+def action_name(action: str) -> str:
+    return ACTION_NAMES.get(action, action)
 
 
 def deadline_name(key: str, owners: list[Role] | None = None) -> str:

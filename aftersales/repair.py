@@ -360,7 +360,7 @@ class RepairCase(CaseMachine):
 
     # ---- R1: appointment and arrival ---------------------------------------------------------
     def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(*_BEFORE_DISPATCH, _S.in_progress, doing="agree an appointment")
+        self.require_status(*_BEFORE_DISPATCH, _S.in_progress, doing="约定上门时间")
         s = self.state
         if s.rules_version >= 4:
             not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
@@ -372,7 +372,7 @@ class RepairCase(CaseMachine):
     def on_record_arrival(self, a: A.RecordArrival, actor: Actor, ctx: Ctx) -> None:
         s = self.state
         if s.appointment_at is None or s.appointment_kept:
-            raise conflict("there is no agreed appointment to arrive for: agree_appointment first (R1)")
+            raise conflict("尚未约定上门时间：请先「约定上门时间」（R1）")
         if s.rules_version >= 4:
             not_in_the_future("arrived_at", a.arrived_at, ctx.now, ctx.time_tolerance)
         late = a.arrived_at - s.appointment_at
@@ -397,8 +397,8 @@ class RepairCase(CaseMachine):
 
     # ---- R2/R3: survey and its co-signature ---------------------------------------------------
     def on_record_survey(self, a: A.RecordSurvey, actor: Actor, ctx: Ctx) -> None:
-        self._not_on_paid_path("record a cost survey")
-        self.require_status(*_BEFORE_SURVEY, doing="record the survey")
+        self._not_on_paid_path("记录费用查勘")
+        self.require_status(*_BEFORE_SURVEY, doing="记录查勘")
         s = self.state
         previous = s.survey
         s.survey = Survey(round=(previous.round + 1 if previous else 1), responsible_party=a.responsible_party,
@@ -419,18 +419,17 @@ class RepairCase(CaseMachine):
     def on_sign_survey(self, a: A.SignSurvey, actor: Actor, ctx: Ctx) -> None:
         s = self.state
         if s.status == _S.survey_returned:
-            raise conflict("the survey was returned by the approver: record_survey again before signing (A1)")
-        self.require_status(_S.surveying, doing="sign the survey")
+            raise conflict("查勘已被审批人退回：请重新「记录查勘」后再签认（A1）")
+        self.require_status(_S.surveying, doing="签认查勘")
         survey = s.survey
         assert survey is not None
         if actor.role not in survey.required_roles:
-            raise conflict(f"{actor.role.value} need not sign: the estimate {survey.estimate} yuan is "
-                           f"{'not above' if survey.rules_version >= 2 else 'under'} {CONTRACTOR_SIGNS_FROM} (R2)")
+            raise conflict(f"{role_title(actor.role)}无须签认：预估 {yuan(survey.estimate)} "
+                           f"{'未超过' if survey.rules_version >= 2 else '低于'} {yuan(CONTRACTOR_SIGNS_FROM)}（R2）")
         if any(sig.role == actor.role for sig in survey.signatures):
-            raise conflict(f"{actor.role.value} has already signed this survey (R2)")
+            raise conflict(f"{role_title(actor.role)}已签认过本查勘单（R2）")
         if any(sig.by == actor.username for sig in survey.signatures):
-            raise forbidden(f"{actor.username} has already signed for another party; each party signs with its "
-                            "own account (R2)")
+            raise forbidden(f"{actor.username} 已代表另一方签认；各方须用本人的账号签认（R2）")
         survey.signatures.append(SurveySignature(role=actor.role, by=actor.username, at=ctx.now))
         self.note(ctx, "survey_signed", f"{role_title(actor.role)}已在查勘单上签认（R2）", actor)
         if not survey.missing_roles:
@@ -482,11 +481,11 @@ class RepairCase(CaseMachine):
 
     # ---- R3: paid service ----------------------------------------------------------------------
     def on_record_fee_acceptance(self, a: A.RecordFeeAcceptance, actor: Actor, ctx: Ctx) -> None:
-        self._not_on_paid_path("record a fee acceptance (quote, then accept_quote or decline_quote)")
+        self._not_on_paid_path("记录费用确认（有偿服务请先报价，再记录业主接受或拒绝报价）")
         s = self.state
         if not s.paid_service:
-            raise conflict("this repair is not a paid service (R3)")
-        self.require_status(*_BEFORE_DISPATCH, doing="record the owner's answer to the fee")
+            raise conflict("本维修不是有偿服务（R3）")
+        self.require_status(*_BEFORE_DISPATCH, doing="记录业主对费用的答复")
         s.fee = FeeAcceptance(fee=a.fee, accepted=a.accepted, by=actor.username, at=ctx.now)
         self.note(ctx, "fee", f"已告知业主费用 {yuan(a.fee)}：{'业主接受' if a.accepted else '业主不接受'}（R3）",
                   actor)
@@ -495,19 +494,17 @@ class RepairCase(CaseMachine):
     def on_dispatch(self, a: A.Dispatch, actor: Actor, ctx: Ctx) -> None:
         s = self.state
         if s.paid_path:
-            self.require_status(_S.quote_accepted, doing="dispatch paid work (the owner accepts the quote and signs "
-                                "the repair slip first, R3)")
+            self.require_status(_S.quote_accepted, doing="派有偿工单（业主须先接受报价并签维修单，R3）")
         else:
             if s.status in _BEFORE_SURVEY:
-                raise conflict("cannot dispatch: the survey is not complete (R2)")
+                raise conflict("不能派工：查勘尚未完成会签（R2）")
             if s.status == _S.cost_approval:
-                raise conflict("cannot dispatch: the repair cost is not approved yet; work needing approval does not "
-                               "start before it (A1)")
-            self.require_status(_S.surveyed, doing="dispatch")
+                raise conflict("不能派工：维修费用尚未批准；须经审批的工作在批准前不得开工（A1）")
+            self.require_status(_S.surveyed, doing="派工")
             if s.paid_service and not (s.fee and s.fee.accepted):
-                raise conflict("cannot dispatch paid work before the owner has accepted the fee (R3)")
+                raise conflict("业主接受费用之前不能派有偿工单（R3）")
         if a.to_contractor and actor.role != Role.engineering:
-            raise forbidden("work goes to the contractor through engineering: only engineering may dispatch it (R5)")
+            raise forbidden("派给施工单位的工作须经工程材料部：只有工程材料部可以派工（R5）")
         s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
         s.work_round += 1
         due = self._work_deadline(ctx)
@@ -532,12 +529,12 @@ class RepairCase(CaseMachine):
 
     # ---- R8: extension ---------------------------------------------------------------------------
     def on_extend_deadline(self, a: A.ExtendDeadline, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(*_WORK_OPEN, doing="extend the work deadline")
+        self.require_status(*_WORK_OPEN, doing="延长完工期限")
         self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"owner's consent: {a.owner_consent}", rule="R8")
 
     # ---- R6: completion and inspection -------------------------------------------------------
     def on_complete_work(self, a: A.CompleteWork, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.in_progress, doing="complete the work")
+        self.require_status(_S.in_progress, doing="报告完工")
         s = self.state
         s.completion_note, s.status, s.inspections = a.note, _S.awaiting_inspection, []
         self.note(ctx, "work_done", f"报告完工：{a.note}（R6）", actor)
@@ -545,10 +542,10 @@ class RepairCase(CaseMachine):
                     "R6 completion inspection")
 
     def on_inspect(self, a: A.Inspect, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.awaiting_inspection, doing="inspect")
+        self.require_status(_S.awaiting_inspection, doing="验收")
         s = self.state
         if any(i.role == actor.role for i in s.inspections):
-            raise conflict(f"{actor.role.value} has already recorded its inspection of this work (R6)")
+            raise conflict(f"{role_title(actor.role)}已记录过本次工作的验收（R6）")
         record = Inspection(role=actor.role, by=actor.username, at=ctx.now, passed=a.passed, note=a.note,
                             work_round=s.work_round)
         s.inspections.append(record)
@@ -568,7 +565,7 @@ class RepairCase(CaseMachine):
             self.note(ctx, "inspected", f"{role_title(Role.cs_staff)}与{role_title(Role.repair_lead)}均已验收合格，请业主签认（R6）")
 
     def on_owner_sign_off(self, a: A.OwnerSignOff, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.inspected, doing="record the owner's sign-off (both inspections must pass first, R6)")
+        self.require_status(_S.inspected, doing="记录业主签认（两方验收须先合格，R6）")
         s = self.state
         s.sign_off = SignOff(quality=a.quality, attitude=a.attitude, comment=a.comment, by=actor.username, at=ctx.now)
         s.sign_offs.append(s.sign_off)
@@ -583,9 +580,9 @@ class RepairCase(CaseMachine):
 
     # ---- R7/R9/V3: revisit ---------------------------------------------------------------------
     def on_revisit(self, a: A.Revisit, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.completed, doing="revisit (the owner must have signed off, R6)")
+        self.require_status(_S.completed, doing="回访（业主须先签认，R6）")
         if a.satisfaction <= LOW_SATISFACTION and a.follow_up is None:
-            raise invalid("a dissatisfied owner (satisfaction ≤ 2) needs a follow_up (R7, V3)")
+            raise invalid("业主不满意（满意度 ≤ 2）须填写跟进安排 follow_up（R7、V3）")
         s = self.state
         assert s.sign_off is not None
         s.revisits.append(RevisitRecord(satisfaction=a.satisfaction, quality=a.quality, attitude=a.attitude,
@@ -631,7 +628,7 @@ class RepairCase(CaseMachine):
                                          evaluation_key=f"{s.case_no}:round-{s.work_round}:{source}"))
 
     def on_follow_up(self, a: A.FollowUp, actor: Actor, ctx: Ctx) -> None:
-        self.require_status(_S.follow_up, doing="record the follow-up")
+        self.require_status(_S.follow_up, doing="记录跟进")
         s = self.state
         s.follow_up_note, s.status = a.note, _S.revisited
         self.meet(ctx, "follow_up")
@@ -640,8 +637,8 @@ class RepairCase(CaseMachine):
 
     # ---- A2/A3: settlement and payment ---------------------------------------------------------
     def on_cost_statement(self, a: A.CostStatement, actor: Actor, ctx: Ctx) -> None:
-        self._not_on_paid_path("write a company cost statement")
-        self.require_status(_S.revisited, doing="write the cost statement (after the revisit and any follow-up)")
+        self._not_on_paid_path("填写公司决算书")
+        self.require_status(_S.revisited, doing="填写决算书（须在回访及跟进之后）")
         s = self.state
         assert s.survey is not None
         s.cost_statement, s.cost_note, s.status = a.amount, a.note, _S.settlement
@@ -658,15 +655,14 @@ class RepairCase(CaseMachine):
                               subject=f"结算 {yuan(a.amount)}（{s.case_no}）", steps=steps, amount=a.amount)
 
     def on_pay(self, a: A.Pay, actor: Actor, ctx: Ctx) -> None:
-        self._not_on_paid_path("pay a company settlement (record_service_payment records the owner's payment)")
-        self.require_status(_S.awaiting_payment, doing="pay (the settlement must be approved first, A2/A3)")
+        self._not_on_paid_path("支付公司结算（业主付款请用「记录收费」）")
+        self.require_status(_S.awaiting_payment, doing="付款（结算须先获批准，A2/A3）")
         s = self.state
         assert s.survey is not None and s.settled_amount is not None
         if a.amount != s.settled_amount:
-            raise invalid(f"the payment {a.amount} yuan must equal the approved settlement {s.settled_amount} (A3)")
+            raise invalid(f"支付金额 {yuan(a.amount)} 须等于批准的结算金额 {yuan(s.settled_amount)}（A3）")
         if s.rules_version >= 3 and (missing := a1_missing(a.amount, s.approvals)):
-            raise conflict(f"cannot pay {a.amount} yuan: A1 approval missing from "
-                           + ", ".join(st.role.value for st in missing) + " (A1)")
+            raise conflict(f"不能支付 {yuan(a.amount)}：缺少" + "、".join(role_title(st.role) for st in missing) + "的审批（A1）")
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
         self.note(ctx, "paid", f"已付款 {yuan(a.amount)}，凭证号 {a.reference}（A3）", actor)
         if s.survey.order_type == "A" and (s.to_contractor or s.rules_version < 2):
@@ -698,18 +694,18 @@ class RepairCase(CaseMachine):
     # ---- R3 (rules v3): owner-paid service ------------------------------------------------------
     def _not_on_paid_path(self, doing: str) -> None:
         if self.state.paid_path:
-            raise conflict(f"cannot {doing}: a paid service (有偿服务) is quoted from the fee schedule and paid by "
-                           "the owner; company cost approvals, settlement and deposit (A1–A3) do not apply (R3)")
+            raise conflict(f"不能{doing}：有偿服务按收费标准报价、由业主付款，公司的费用审批、结算和质量保证金"
+                           "（A1–A3）不适用（R3）")
 
     def _paid_path_only(self, doing: str) -> None:
         if not self.state.paid_path:
-            raise conflict(f"cannot {doing}: this repair is not a paid service under the current rules (R3)")
+            raise conflict(f"不能{doing}：按现行规则本维修不是有偿服务（R3）")
 
     def on_quote(self, a: A.Quote, actor: Actor, ctx: Ctx) -> None:
-        self._paid_path_only("quote a fee")
-        self.require_status(_S.registered, _S.scheduled, _S.quoted, doing="quote (before the owner has answered)")
+        self._paid_path_only("报价")
+        self.require_status(_S.registered, _S.scheduled, _S.quoted, doing="报价（须在业主答复之前）")
         if a.schedule is None:
-            raise invalid("the quote must be priced from the fee schedule (R3)")
+            raise invalid("报价须按收费标准计价（R3）")
         try:
             priced = price_quote(a.schedule, a.items, a.extras)
         except ValueError as e:
@@ -724,10 +720,10 @@ class RepairCase(CaseMachine):
                   f"{lines}；待业主确认并签维修单 (R3)", actor)
 
     def on_accept_quote(self, a: A.AcceptQuote, actor: Actor, ctx: Ctx) -> None:
-        self._paid_path_only("record the owner's acceptance")
-        self.require_status(_S.quoted, doing="record the owner's acceptance (quote first, R3)")
+        self._paid_path_only("记录业主接受报价")
+        self.require_status(_S.quoted, doing="记录业主接受报价（须先报价，R3）")
         if a.signed_at > ctx.now:
-            raise invalid(f"signed_at {a.signed_at.isoformat()} is in the future")
+            raise invalid(f"signed_at：签认时间 {beijing(a.signed_at)} 尚未到来")
         s = self.state
         assert s.quote is not None
         s.quote_acceptance = QuoteAcceptance(signed_by=a.signed_by, signed_at=a.signed_at, recorded_by=actor.username,
@@ -737,8 +733,8 @@ class RepairCase(CaseMachine):
                   "并签维修单 (R3)", actor)
 
     def on_decline_quote(self, a: A.DeclineQuote, actor: Actor, ctx: Ctx) -> None:
-        self._paid_path_only("record the owner's refusal")
-        self.require_status(_S.quoted, doing="record the owner's refusal of the fee (quote first, R3)")
+        self._paid_path_only("记录业主拒绝报价")
+        self.require_status(_S.quoted, doing="记录业主拒绝报价（须先报价，R3）")
         s = self.state
         assert s.quote is not None
         s.decline_reason = a.reason
@@ -746,14 +742,14 @@ class RepairCase(CaseMachine):
         self._close(ctx, "declined")
 
     def on_record_service_payment(self, a: A.RecordServicePayment, actor: Actor, ctx: Ctx) -> None:
-        self._paid_path_only("record an owner's payment")
+        self._paid_path_only("记录业主付款")
         s = self.state
         if s.quote_acceptance is None or s.quote is None:
-            raise conflict("the owner has not accepted a quote: nothing to pay yet (R3)")
+            raise conflict("业主尚未接受报价：还没有应付的款项（R3）")
         if s.service_payment is not None:
-            raise conflict(f"the owner's payment is already recorded (receipt {s.service_payment.receipt_no}) (R3)")
+            raise conflict(f"业主付款已登记（收据号 {s.service_payment.receipt_no}）（R3）")
         if a.amount != s.quote.total:
-            raise invalid(f"the payment {a.amount} must equal the accepted quote {s.quote.total} (R3)")
+            raise invalid(f"付款金额 {yuan(a.amount)} 须等于业主接受的报价 {yuan(s.quote.total)}（R3）")
         s.service_payment = ServicePayment(amount=a.amount, method=a.method, receipt_no=a.receipt_no,
                                            by=actor.username, at=ctx.now)
         self.note(ctx, "service_paid", f"收到业主付款 {yuan(a.amount)}（{PAYMENT_METHODS_CN[a.method]}），"

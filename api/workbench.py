@@ -37,7 +37,9 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.db import properties as register
 from aftersales.db.models import PropertyUnit
 from aftersales.db.reports import working_days_between
-from aftersales.messages import BEIJING, STATUS_NAMES, deadline_name, role_title
+from aftersales.messages import (
+    ACTION_NAMES, BEIJING, CHANNEL_NAMES, DECISION_NAMES, STATUS_NAMES, deadline_name, role_title,
+)
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
 from aftersales.reports import TITLES, ReportKind, tables
@@ -54,18 +56,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "aftersales_session"
 log = structlog.get_logger()
 
-ACTION_NAMES = {
-    "classify": "分类", "assign_handler": "指定经办人", "department_feedback": "部门反馈", "propose_solution": "提出方案",
-    "decide": "审批", "inform_customer": "告知业主", "record_satisfaction": "记录满意度", "summarise": "总结",
-    "progress_note": "进展记录", "mark_major": "定为重大投诉", "record_meeting": "记录会议", "file_special_report": "专题报告",
-    "authority_reply": "回复主管部门", "open_repair": "转维修", "close": "结案", "record_compensation_paid": "补偿已支付",
-    "agree_appointment": "约定上门时间", "record_arrival": "记录到场", "record_survey": "记录查勘", "sign_survey": "查勘签认",
-    "record_fee_acceptance": "业主确认费用", "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
-    "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
-    "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
-    "record_service_payment": "记录收费",
-}
 FIELD_LABELS = {
+    "name": "姓名", "phone": "电话", "project": "项目", "building": "楼栋", "unit": "房号", "channel": "渠道",
     "accepted": "业主接受", "amount": "金额（元）", "answered_in_person_at": "当面答复时间", "appointment_at": "上门时间",
     "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分", "category": "类别", "comment": "意见",
     "compensation": "补偿金额（元）", "contractor_id": "施工单位编号", "corrective_measures": "整改措施", "decision": "审批结果",
@@ -93,10 +85,9 @@ TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text fo
     "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
     "unjustified_returned": "不属实退回", "work_done": "完工",
 }
-OPTION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改", "A": "A 类工单", "B": "B 类工单",
-                "in_person": "上门", "phone": "电话", "cash": "现金", "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}
-CHANNELS = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
-            "authority_referral": "主管部门转办"}
+OPTION_NAMES = {**DECISION_NAMES, "A": "A 类工单", "B": "B 类工单", "in_person": "上门", "phone": "电话", "cash": "现金",
+                "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}
+CHANNELS = CHANNEL_NAMES
 
 
 # ---- formatting (Beijing time, ¥1,234.50) -----------------------------------------------------------
@@ -403,10 +394,35 @@ def working_time_left(cal: WorkCalendar, now: datetime, due: datetime) -> str:
     return f"剩余 {text}" if ahead else f"已逾期 {text}"
 
 
+# What a form's field is told when its value is refused (pydantic's error types), in Chinese.
+INPUT_ERRORS = {
+    "missing": "必填", "string_too_short": "不能为空", "string_too_long": "太长（最多 {max_length} 个字）",
+    "string_pattern_mismatch": "格式不正确", "int_parsing": "须为整数", "decimal_parsing": "须为金额（如 1234.50）",
+    "float_parsing": "须为数字", "datetime_parsing": "须为日期时间", "datetime_from_date_parsing": "须为日期时间",
+    "date_from_datetime_parsing": "须为日期", "date_parsing": "须为日期", "bool_parsing": "须为是或否",
+    "greater_than": "须大于 {gt}", "greater_than_equal": "须不小于 {ge}", "less_than": "须小于 {lt}",
+    "less_than_equal": "须不大于 {le}", "enum": "须为给出的选项之一", "literal_error": "须为给出的选项之一",
+    "decimal_max_places": "最多 {decimal_places} 位小数", "too_short": "至少填 {min_length} 项",
+    "extra_forbidden": "不是此表单的栏目",
+}
+
+
 def refusal_text(e: HTTPException | ValidationError) -> str:
-    if isinstance(e, ValidationError):
-        return "；".join(f"{'.'.join(str(p) for p in err['loc'][1:] or err['loc'])}: {err['msg']}" for err in e.errors())
-    return str(e.detail)
+    """Why a form was refused, for the person who sent it: each field by its Chinese label with what is
+    wrong with it (a rule's own message as the machine wrote it)."""
+    if isinstance(e, HTTPException):
+        return str(e.detail)
+    parts = []
+    for err in e.errors():
+        names = [str(p) for p in err["loc"] if not isinstance(p, int)]
+        field = "、".join(FIELD_LABELS.get(n, n) for n in names[-1:]) or "表单"
+        template = INPUT_ERRORS.get(err["type"])
+        if template is None:  # a validator's own message ("Value error, ..."): shown as written
+            why = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            why = template.format(**{k: v for k, v in (err.get("ctx") or {}).items()})
+        parts.append(f"{field}（{names[-1] if names else ''}）：{why}")
+    return "；".join(parts)
 
 
 async def _case_page(request: Request, actor: Actor, session: AsyncSession, case_no: str, *,

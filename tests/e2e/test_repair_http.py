@@ -46,13 +46,13 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     now = datetime.now(timezone.utc)
     refused = await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",
                                                              "appointment_at": "2026-01-05T10:00:00+08:00"}, expect=422)
-    assert "appointment_at" in refused["detail"] and "in the past" in refused["detail"]
+    assert "appointment_at" in refused["detail"] and "已经过去" in refused["detail"]
     appointment = (now - timedelta(minutes=5)).isoformat()   # agreed by phone just now (within the tolerance)
     await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "appointment_at": appointment})
     ahead = (now + timedelta(hours=2)).isoformat()
     refused = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": ahead},
                                 expect=422)
-    assert "arrived_at" in refused["detail"] and "in the future" in refused["detail"]
+    assert "arrived_at" in refused["detail"] and "尚未到来" in refused["detail"]
     view = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": now.isoformat()})
     assert view["late_arrival"] is False and view["status"] == "scheduled"
     survey = {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-77", "multi_trade": True,

@@ -20,6 +20,7 @@ from tests.support.api_server import APIServer
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1366, "height": 768}
+INTAKE_FORM = "form.intake:not(.unit-picker)"   # the intake form (the unit picker above it has its own fields)
 
 
 @asynccontextmanager
@@ -86,13 +87,14 @@ async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settin
         page = await sign_in("hotline")
         await page.screenshot(path=SCREENSHOTS / "01-my-work-hotline.png")
         await page.get_by_role("link", name="新建投诉").click()
-        await page.get_by_label("姓名").fill("王女士")
-        await page.get_by_label("电话").fill("13812341234")
-        await page.get_by_label("项目").fill("融侨城")
-        await page.get_by_label("楼栋").fill("5栋")
-        await page.get_by_label("房号").fill(unit)
-        await page.get_by_label("类别").fill("漏水")
-        await page.get_by_label("描述").fill("卫生间天花板漏水，已两天")
+        intake = page.locator(INTAKE_FORM)
+        await intake.get_by_label("姓名").fill("王女士")
+        await intake.get_by_label("电话").fill("13812341234")
+        await intake.get_by_label("项目").fill("融侨城")
+        await intake.get_by_label("楼栋").fill("5栋")
+        await intake.get_by_label("房号").fill(unit)
+        await intake.get_by_label("类别").fill("漏水")
+        await intake.get_by_label("描述").fill("卫生间天花板漏水，已两天")
         await page.screenshot(path=SCREENSHOTS / "02-new-complaint.png")
         await page.get_by_role("button", name="登记").dblclick()   # a double click files one case
         await expect(page.get_by_text("已登记")).to_be_visible()
@@ -178,7 +180,7 @@ async def test_issue11_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_
         for label, value in (("姓名", "陈先生"), ("电话", "13912340000"), ("项目", "融侨城"), ("楼栋", "2栋"),
                              ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("类别", "墙面开裂"),
                              ("描述", "客厅墙面开裂")):
-            await page.get_by_label(label).fill(value)
+            await page.locator(INTAKE_FORM).get_by_label(label).fill(value)
         await page.get_by_role("button", name="登记").click()
         await expect(page.get_by_text("已登记")).to_be_visible()
         case_no = page.url.split("/app/cases/")[1].split("?")[0]
@@ -232,7 +234,7 @@ async def test_issue11_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_ro
         for label, value in (("姓名", "周女士"), ("电话", "13612345678"), ("项目", "融侨城"), ("楼栋", "8栋"),
                              ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("工种", "水电"),
                              ("描述", "卫生间水管漏水")):
-            await page.get_by_label(label, exact=False).first.fill(value)
+            await page.locator(INTAKE_FORM).get_by_label(label, exact=False).first.fill(value)
         await page.get_by_label("业主希望的上门时间").fill(soon)
         await page.screenshot(path=SCREENSHOTS / "11-new-repair.png")
         await page.get_by_role("button", name="登记").click()
@@ -319,7 +321,7 @@ async def test_issue11_5_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_fr
         await page.keyboard.press("ArrowDown")
         await page.keyboard.press("ArrowDown")                       # the second: 5栋 1204
         await expect(units).to_have_value(await units.locator("option", has_text="1204").get_attribute("value"))
-        form = page.locator("form.intake:not(.unit-picker)")
+        form = page.locator(INTAKE_FORM)
         for label, value in (("姓名", "王女士"), ("电话", "13812341234"), ("类别", "漏水"), ("描述", "卫生间漏水")):
             await tab_to(page, form.get_by_label(label))
             await page.keyboard.type(value)

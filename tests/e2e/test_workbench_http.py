@@ -38,7 +38,7 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     forged = await api.post("/app/new/complaint", data={**form, "csrf": "0" * 32})
     assert forged.status_code == 403 and "CSRF" in forged.text                        # nothing filed
     bad = await api.post("/app/new/complaint", data={**form, "phone": "12345"})
-    assert bad.status_code == 422 and "phone" in bad.text and 'value="12345"' in bad.text
+    assert bad.status_code == 422 and "电话（phone）：格式不正确" in bad.text and 'value="12345"' in bad.text
     filed = await api.post("/app/new/complaint", data=form)
     assert filed.status_code == 303, filed.text
     case_no = filed.headers["location"].split("/")[-1].split("?")[0]

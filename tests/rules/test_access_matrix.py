@@ -285,9 +285,9 @@ def test_P1_cases_of_rules_v1_keep_the_old_checks():
 
 
 @pytest.mark.parametrize(("account", "problem"), [
-    (None, "not an active staff account"),
-    (who(R.gm, "boss"), "not a dept_handler"),
-    (who(R.dept_handler, "wy_handler", department=OTHER), "not of 工程部"),
+    (None, "不是在职员工账号"),
+    (who(R.gm, "boss"), "不是责任部门专人"),
+    (who(R.dept_handler, "wy_handler", department=OTHER), "不是工程部的"),
 ])
 def test_P1_assign_handler_names_an_active_dept_handler_of_the_department(account, problem):
     r = C.Run().classified()

@@ -90,7 +90,7 @@ def test_C3_department_feedback_within_3_working_days_by_the_named_handler():
     r = Run().classified()
     assert r.due("dept_feedback") == datetime(2026, 11, 26, 10, 0, tzinfo=CST)
     e = r.refused(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "li.handler")
-    assert e.kind == "conflict" and "assign_handler" in e.message
+    assert e.kind == "conflict" and "指定经办人" in e.message
     r.do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="li.handler"))
     e = r.refused(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "zhang.other")
     assert e.kind == "forbidden"
@@ -201,7 +201,7 @@ def test_C8_group_complaint_is_major():
 def test_C8_major_solution_needs_the_meeting_gm_approval_and_report_before_close():
     r = Run(major=True).investigated()
     propose = A.ProposeSolution(action="propose_solution", solution="全楼排查")
-    assert "record_meeting" in r.refused(Role.dept_handler, propose, "li.handler").message
+    assert "记录会议" in r.refused(Role.dept_handler, propose, "li.handler").message
     r.do(Role.cs_manager, A.RecordMeeting(action="record_meeting", minutes="紧急会议决定全楼排查",
                                           attendees=[Role.gm, Role.deputy_gm, Role.dept_head]))
     r.do(Role.dept_handler, propose, "li.handler")
@@ -213,7 +213,7 @@ def test_C8_major_solution_needs_the_meeting_gm_approval_and_report_before_close
     assert r.case.state.status == "summary_review"
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
     close = A.Close(action="close", outcome_note="done")
-    assert "special report" in r.refused(Role.cs_manager, close).message
+    assert "专题报告" in r.refused(Role.cs_manager, close).message
     r.do(Role.cs_manager, A.FileSpecialReport(action="file_special_report", report="专题报告"))
     r.do(Role.cs_manager, close)
     assert r.case.state.status == "closed"
@@ -232,7 +232,7 @@ def test_C9_authority_referral_needs_the_in_person_answer_and_report():
     r.do(Role.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
     close = A.Close(action="close", outcome_note="done")
-    assert "authority" in r.refused(Role.cs_manager, close).message
+    assert "主管部门" in r.refused(Role.cs_manager, close).message
     reply = A.AuthorityReply(action="authority_reply", answered_in_person_at=datetime(2026, 11, 24, 15, tzinfo=CST),
                              written_report="书面汇报")
     assert r.refused(Role.cs_staff, reply).kind == "forbidden"

@@ -195,8 +195,8 @@ def test_R1_rules_v4_appointments_to_come_and_arrivals_gone_within_the_tolerance
         role, action = R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=r.scheduled().now + offset)
     if refused:
         rejection = r.refused(role, action)
-        assert rejection.kind == "invalid" and rejection.message.startswith(f"{field}:")
-        assert ("in the past" if field == "appointment_at" else "in the future") in rejection.message
+        assert rejection.kind == "invalid" and rejection.message.startswith(f"{field}：")
+        assert ("已经过去" if field == "appointment_at" else "尚未到来") in rejection.message
     else:
         r.do(role, action)
 
@@ -324,7 +324,7 @@ def test_A1_cost_approvers_by_amount_through_the_machine(estimate, approvers):
 
 def test_A1_work_refused_before_the_survey_and_before_approval():
     r = Run()
-    assert "survey" in r.refused(R.cs_staff, dispatch()).message
+    assert "查勘" in r.refused(R.cs_staff, dispatch()).message
     r.do(R.engineering, survey("5000")).signed()
     e = r.refused(R.cs_staff, dispatch())
     assert e.kind == "conflict" and "A1" in e.message
@@ -356,11 +356,11 @@ class RunV1(Run):
 def test_R3_rules_v1_paid_work_waits_for_the_owner_to_accept_the_fee():
     r = RunV1(paid_service=True).surveyed()
     e = r.refused(R.cs_staff, dispatch())
-    assert e.kind == "conflict" and "fee" in e.message
+    assert e.kind == "conflict" and "费用" in e.message
     fee = A.RecordFeeAcceptance(action="record_fee_acceptance", fee=Decimal("150.00"), accepted=False)
     assert r.refused(R.repair_lead, fee).kind == "forbidden"
     r.do(R.butler, fee)
-    assert "fee" in r.refused(R.cs_staff, dispatch()).message
+    assert "费用" in r.refused(R.cs_staff, dispatch()).message
     r.do(R.cs_staff, fee.model_copy(update={"accepted": True})).do(R.cs_staff, dispatch())
     assert r.s.status == RepairStatus.in_progress and r.s.fee.fee == Decimal("150.00")
 
@@ -429,10 +429,10 @@ def test_R8_extension_after_the_due_time_is_refused():
     due = r.due("work")
     r.at(due)
     e = r.refused(R.cs_staff, extend(due + timedelta(days=3)))
-    assert e.kind == "conflict" and e.message == "refused: the deadline has passed (R8)"
+    assert e.kind == "conflict" and e.message == "期限已过，不能延期（R8）"
     r2 = Run().dispatched()
     r2.now = due + timedelta(minutes=1)                        # not ticked yet: still refused
-    assert r2.refused(R.cs_staff, extend(due + timedelta(days=3))).message == "refused: the deadline has passed (R8)"
+    assert r2.refused(R.cs_staff, extend(due + timedelta(days=3))).message == "期限已过，不能延期（R8）"
 
 
 def test_R8_extension_must_move_the_deadline_later():
