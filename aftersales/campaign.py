@@ -31,6 +31,7 @@ from aftersales.actions import NoteText, ShortText, Text
 from aftersales.actor import Actor
 from aftersales.case import Customer
 from aftersales.errors import conflict, forbidden, invalid
+from aftersales.messages import role_title
 from aftersales.properties import normalize_text
 from aftersales.roles import Role
 
@@ -225,7 +226,7 @@ def required_share(kind: CampaignKind, share: Decimal | None, minimum: Decimal =
         return Decimal(1)
     share = share if share is not None else max(ANNUAL_DEFAULT_SHARE, minimum)
     if share < minimum:
-        raise invalid(f"share {share} is below the minimum of {minimum} (V2)")
+        raise invalid(f"share：抽样比例 {share} 低于下限 {minimum}（V2）")
     return share
 
 
@@ -268,20 +269,19 @@ class Campaign:
         s, v = self.state, r.visit
         self._open()
         if r.actor.role not in CAMPAIGN_STAFF_ROLES:
-            raise forbidden(f"role {r.actor.role.value} may not record a visit; allowed: "
-                            + ", ".join(sorted(x.value for x in CAMPAIGN_STAFF_ROLES)))
+            raise forbidden(f"{role_title(r.actor.role)}不能记录回访；可以记录的："
+                            + "、".join(role_title(x) for x in sorted(CAMPAIGN_STAFF_ROLES, key=lambda x: x.value)))
         if v.unit_id not in s.planned:
-            raise invalid(f"unit_id: unit {v.unit_id} is not in this campaign's plan")
+            raise invalid(f"unit_id：房屋 {v.unit_id} 不在本次回访计划中")
         if v.second_visit:
             if v.unit_id not in s.second_visits_due:
-                raise conflict(f"unit {v.unit_id} has no second visit due (V3)")
+                raise conflict(f"房屋 {v.unit_id} 无须二次回访（V3）")
             if r.actor.role != Role.cs_manager and "cs_manager" not in v.participants:
-                raise invalid("a second visit is made with cs_manager taking part: record it as cs_manager or "
-                              "name cs_manager among the participants (V3)")
+                raise invalid("二次回访须有客户服务部经理参加：请以客户服务部经理身份记录，或在参加人中列出 cs_manager（V3）")
         elif v.unit_id in s.visited:
-            raise conflict(f"unit {v.unit_id} has already been visited in this campaign")
+            raise conflict(f"房屋 {v.unit_id} 在本次活动中已回访过")
         if any(p.handling != "answered" for p in v.points) and r.customer is None:
-            raise invalid("the owner's details are needed to open cases for the points raised")
+            raise invalid("业主提出的问题要立案，须填写业主信息（customer）")
 
     def visit(self, r: VisitRequest) -> None:
         self.check_visit(r)
@@ -318,10 +318,10 @@ class Campaign:
     def check_spot_check(self, r: SpotCheckRequest) -> None:
         self._open()
         if r.actor.role not in CAMPAIGN_MANAGERS:
-            raise forbidden("only cs_manager spot-checks the survey forms (V3)")
+            raise forbidden("只有客户服务部经理抽查回访表（V3）")
         unknown = [u for u in r.check.unit_ids if u not in self.state.visited]
         if unknown:
-            raise invalid(f"unit_ids: not visited in this campaign: {unknown[:10]}")
+            raise invalid(f"unit_ids：这些房屋在本次活动中未回访：{unknown[:10]}")
 
     def spot_check(self, r: SpotCheckRequest) -> None:
         self.check_spot_check(r)
@@ -332,9 +332,9 @@ class Campaign:
     def check_close(self, r: CloseRequest) -> None:
         self._open()
         if r.actor.role not in CAMPAIGN_MANAGERS:
-            raise forbidden("only cs_manager closes a campaign")
+            raise forbidden("只有客户服务部经理可以结束回访活动")
         if self.state.second_visits_due:
-            raise conflict(f"{len(self.state.second_visits_due)} second visit(s) with cs_manager are still due (V3)")
+            raise conflict(f"还有 {len(self.state.second_visits_due)} 户须由客户服务部经理参加二次回访（V3）")
 
     def close(self, r: CloseRequest, now: datetime) -> None:
         self.check_close(r)
@@ -352,9 +352,9 @@ class Campaign:
 
     def _open(self) -> None:
         if self.state.status == CampaignStatus.closed:
-            raise conflict(f"campaign {self.state.campaign_id} is closed")
+            raise conflict(f"回访活动 {self.state.campaign_id} 已结束")
         if not self.state.planned:
-            raise conflict(f"campaign {self.state.campaign_id} has no plan yet")
+            raise conflict(f"回访活动 {self.state.campaign_id} 尚无回访计划")
 
 
 def campaign_summary(s: CampaignState) -> dict:

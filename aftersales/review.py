@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.errors import conflict, forbidden, invalid
+from aftersales.messages import role_title
 from aftersales.reports import ReportKind
 from aftersales.roles import Role
 
@@ -66,11 +67,11 @@ class Review:
     def check(self, actor: Actor, comment: str) -> None:
         s = self.state
         if actor.role != s.reviewer:
-            raise forbidden(f"role {actor.role.value} may not review {s.title}; the reviewer is {s.reviewer.value} (K1)")
+            raise forbidden(f"{role_title(actor.role)}不能审阅{s.title}；审阅人是{role_title(s.reviewer)}（K1）")
         if s.status == ReviewStatus.reviewed:
-            raise conflict(f"{s.title} {s.period} was already reviewed by {s.reviewed_by}")
+            raise conflict(f"{s.title} {s.period} 已由 {s.reviewed_by} 审阅")
         if not comment.strip() or len(comment) > COMMENT_MAX:
-            raise invalid(f"comment: 1 to {COMMENT_MAX} characters (the reviewer's opinion)")
+            raise invalid(f"comment：审阅意见须为 1 至 {COMMENT_MAX} 个字")
 
     def review(self, actor: Actor, comment: str, now: datetime) -> None:
         self.check(actor, comment)

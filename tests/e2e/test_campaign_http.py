@@ -34,7 +34,7 @@ async def test_V1_V3_campaign_over_http(api, staff):
     r = await api.post("/campaigns", json=plan("没有这个项目"), headers=manager)
     assert r.status_code == 422 and "no project" in r.json()["detail"]
     r = await api.post("/campaigns", json=plan(project, kind="annual", share="0.05"), headers=manager)
-    assert r.status_code == 422 and "minimum" in r.json()["detail"]
+    assert r.status_code == 422 and "低于下限" in r.json()["detail"]
     r = await api.post("/campaigns", json=plan(project), headers=await staff.headers("cs_staff"))
     assert r.status_code == 403
 
@@ -53,11 +53,11 @@ async def test_V1_V3_campaign_over_http(api, staff):
     assert r.status_code == 200, r.text
     assert (r.json()["visited"], r.json()["second_visits_due"], r.json()["points_raised"]) == (1, 1, 2)
     r = await api.post(f"/campaigns/{cid}/visits", json=visit, headers=cs)
-    assert r.status_code == 409 and "already been visited" in r.json()["detail"]
+    assert r.status_code == 409 and "已回访过" in r.json()["detail"]
     r = await api.post(f"/campaigns/{cid}/visits", json={**visit, "unit_id": 987654}, headers=cs)
     assert r.status_code == 422
     r = await api.post(f"/campaigns/{cid}/close", json={"note": "结束"}, headers=manager)
-    assert r.status_code == 409 and "second visit" in r.json()["detail"]
+    assert r.status_code == 409 and "二次回访" in r.json()["detail"]
 
     async def handled():
         view = (await api.get(f"/campaigns/{cid}", headers=manager)).json()

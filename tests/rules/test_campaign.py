@@ -57,8 +57,8 @@ def test_V2_sample_is_reproducible_spread_over_buildings_and_never_below_the_min
     assert per_building == {"1": 10, "2": 10, "3": 10, "4": 10}
     assert required_share(CampaignKind.annual, None) == Decimal("0.10")
     assert required_share(CampaignKind.annual, None, Decimal("0.30")) == Decimal("0.30")  # Qingdao setting
-    assert "below the minimum" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.05"))
-    assert "below the minimum" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.2"),
+    assert "低于下限" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.05"))
+    assert "低于下限" in refused("invalid", required_share, CampaignKind.annual, Decimal("0.2"),
                                           Decimal("0.30"))
 
 
@@ -72,10 +72,10 @@ def test_V3_visit_records_the_survey_and_satisfaction_counts_4_and_5():
 
 def test_V3_a_household_outside_the_plan_or_visited_twice_is_refused():
     c = campaign()
-    assert "not in this campaign's plan" in refused("invalid", c.check_visit, visit(99))
+    assert "不在本次回访计划中" in refused("invalid", c.check_visit, visit(99))
     c.visit(visit(1))
-    assert "already been visited" in refused("conflict", c.check_visit, visit(1))
-    assert "may not record a visit" in refused("forbidden", c.check_visit,
+    assert "已回访过" in refused("conflict", c.check_visit, visit(1))
+    assert "不能记录回访" in refused("forbidden", c.check_visit,
                                                visit(2, actor=Actor(username="finance", role=Role.finance)))
 
 
@@ -83,11 +83,11 @@ def test_V3_seriously_dissatisfied_owner_gets_a_second_visit_with_cs_manager():
     c = campaign()
     c.visit(visit(3, (5, 2)))
     assert c.state.second_visits_due == [3]
-    assert "cs_manager taking part" in refused("invalid", c.check_visit, visit(3, second_visit=True))
-    assert "second visit(s)" in refused("conflict", c.check_close, CloseRequest(actor=MANAGER, note="结束"))
+    assert "须有客户服务部经理参加" in refused("invalid", c.check_visit, visit(3, second_visit=True))
+    assert "二次回访" in refused("conflict", c.check_close, CloseRequest(actor=MANAGER, note="结束"))
     c.visit(visit(3, (4, 4), second_visit=True, participants=["cs_manager"]))
     assert (c.state.second_visits_due, c.state.second_visits_done) == ([], [3])
-    assert "no second visit due" in refused("conflict", c.check_visit, visit(3, second_visit=True, actor=MANAGER))
+    assert "无须二次回访" in refused("conflict", c.check_visit, visit(3, second_visit=True, actor=MANAGER))
     assert len(c.state.visited) == 1  # a second visit is not a second household
 
 
@@ -98,7 +98,7 @@ def test_V3_every_point_raised_is_handled_answered_or_opened_as_a_case():
                              {"text": "卫生间渗水", "handling": "repair", "trades": ["防水"],
                               "requested_appointment": "2026-11-25T10:00:00+08:00"},
                              {"text": "噪音扰民", "handling": "complaint", "category": "噪音"}])
-    assert "owner's details" in refused("invalid", c.check_visit, VisitRequest(visit=body, actor=STAFF))
+    assert "业主信息" in refused("invalid", c.check_visit, VisitRequest(visit=body, actor=STAFF))
     c.visit(VisitRequest(visit=body, actor=STAFF, customer=OWNER))
     effects = c.take_effects()
     assert [e.handling for e in effects] == ["repair", "complaint"]
@@ -115,15 +115,15 @@ def test_V3_spot_check_and_close_are_cs_managers():
     c = campaign()
     c.visit(visit(1))
     check = SpotCheck(unit_ids=[1], result="表格完整")
-    assert "only cs_manager" in refused("forbidden", c.check_spot_check, SpotCheckRequest(check=check, actor=STAFF))
-    assert "not visited" in refused("invalid", c.check_spot_check,
+    assert "只有客户服务部经理" in refused("forbidden", c.check_spot_check, SpotCheckRequest(check=check, actor=STAFF))
+    assert "未回访" in refused("invalid", c.check_spot_check,
                                     SpotCheckRequest(check=SpotCheck(unit_ids=[2], result="x"), actor=MANAGER))
     c.spot_check(SpotCheckRequest(check=check, actor=MANAGER))
-    assert "only cs_manager" in refused("forbidden", c.check_close, CloseRequest(actor=STAFF, note="x"))
+    assert "只有客户服务部经理" in refused("forbidden", c.check_close, CloseRequest(actor=STAFF, note="x"))
     c.close(CloseRequest(actor=MANAGER, note="覆盖不足，转下季度"), NOW)
     report = campaign_summary(c.state)
     assert (report["status"], report["spot_checks"], report["coverage_percent"]) == ("closed", 1, 10.0)
-    assert "is closed" in refused("conflict", c.check_visit, visit(2))
+    assert "已结束" in refused("conflict", c.check_visit, visit(2))
 
 # ---- V1 / V2 proposals -----------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ def test_K1_only_the_gm_reviews_once_with_a_comment():
     r, cal = review()
     with pytest.raises(Rejection) as e:
         r.review(Actor(username="m", role=Role.cs_manager), "看过了", r.state.due_at)
-    assert e.value.kind == "forbidden" and "gm" in e.value.message
+    assert e.value.kind == "forbidden" and "审阅人是总经理" in e.value.message
     with pytest.raises(Rejection) as e:
         r.review(GM, "   ", r.state.due_at)
     assert e.value.kind == "invalid" and "comment" in e.value.message
