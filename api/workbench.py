@@ -288,6 +288,15 @@ def action_models(case_type: str) -> dict[str, type[BaseModel]]:
     return {get_args(m.model_fields["action"].annotation)[0]: m for m in get_args(union)}
 
 
+def acts_next(actor: Actor, next_actor: dict[str, Any]) -> bool:
+    """Whether one of the case's `next_actors` is this user: the role, and the named person, department or
+    contractor where the step names one (as 我的待办 selects it)."""
+    return (next_actor["role"] == actor.role.value
+            and next_actor.get("username") in (None, actor.username)
+            and next_actor.get("department") in (None, actor.department)
+            and next_actor.get("contractor_id") in (None, actor.contractor_id))
+
+
 def may_offer(actor: Actor, name: str, case_type: str, view: dict[str, Any]) -> bool:
     """Whether the page offers the action's form (the workflow still decides: a refusal is shown)."""
     rule = access.ACTIONS[case_type].get(name)
@@ -440,7 +449,10 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
             d["left"] = working_time_left(cal, now, datetime.fromisoformat(d["due_at"]))
     models = action_models(view["case_type"])
     forms = [(name, form_fields(model)) for name, model in models.items() if may_offer(actor, name, view["case_type"], view)]
+    next_names = {a["action"] for a in view.get("next_actors", []) if acts_next(actor, a)}
+    forms.sort(key=lambda f: f[0] not in next_names)   # the step the case waits for from me first, marked 下一步
     return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused or {},
+                  next_names=next_names,
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
                       actor, access.case_facts(view)), notice=notice)
 

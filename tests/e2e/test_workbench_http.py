@@ -52,6 +52,9 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     await sign_in(api, "cs_staff", password)
     case_page = (await api.get(f"/app/cases/{case_no}")).text
     assert "分类" in case_page and "13812341234" not in case_page
+    offered = re.findall(r"<summary>([^<]+?)\s*(<span class=\"tag next\">下一步</span>)?</summary>", case_page)
+    assert offered[0] == ("分类", '<span class="tag next">下一步</span>')            # the step the case waits for, first
+    assert all(not tag for _, tag in offered[1:]) and "结案" in [name for name, _ in offered]
     shown = await api.post(f"/app/cases/{case_no}/phone", data={"csrf": csrf_of(case_page)})
     assert "13812341234" in shown.text                                                # shown on request, recorded
     from sqlalchemy import select
