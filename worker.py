@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.campaigns import CampaignActivities
@@ -29,6 +29,7 @@ from workflows.reports import ScheduledReportWorkflow
 
 WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, ReportReviewWorkflow,
              CampaignWorkflow, CampaignProposalWorkflow]
+# Run with Settings.worker_sandbox (the workflow tests do; production runs unsandboxed, see config.py).
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -44,7 +45,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=WORKFLOW_RUNNER if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
         activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
                     *ReportActivities(sessionmaker, settings).all(),
                     *CampaignActivities(sessionmaker, settings.revisit_min_share).all()],

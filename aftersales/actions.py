@@ -462,6 +462,11 @@ class ActionRequest(BaseModel):
     action: CaseAction
     actor: Actor
     accounts: list[Actor] = []
+    # Idempotency-Key (issue 7 §8, issue 9 §5): the key scoped to case and user, and the body's fingerprint,
+    # both hashed (no caller text). The case remembers them: the same key with the same body is applied
+    # once, with another body it is refused — no write to the read model on the way.
+    request_key: str | None = None
+    fingerprint: str | None = None
 
     def named_accounts(self) -> dict[str, Actor]:
         return {a.username: a for a in self.accounts}

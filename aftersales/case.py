@@ -305,8 +305,17 @@ class CaseMachine:
         """Hook: called after an action changed the status (a repair tells its parent complaint)."""
 
     def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
-        """Dry run on a deep copy: the validator and the handler can never disagree."""
-        type(self)(self.state.model_copy(deep=True)).apply(action, actor, ctx)
+        """Dry run on a deep copy: the validator and the handler can never disagree. The timeline is only
+        ever appended to, so the copy takes a new list of the same entries rather than copies of them
+        (a long case's timeline is most of its state: copying it was most of an action's validation)."""
+        timeline = self.state.timeline
+        self.state.timeline = []
+        try:
+            copy = self.state.model_copy(deep=True)
+        finally:
+            self.state.timeline = timeline
+        copy.timeline = list(timeline)
+        type(self)(copy).apply(action, actor, ctx)
 
     def require_status(self, *statuses: str, doing: str) -> None:
         if self.state.status not in statuses:

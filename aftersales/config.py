@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         default=600, ge=0, description="open cases a worker keeps in memory (RSS grows with it; the rest replay)")
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    # temporalio's workflow sandbox re-imports the workflow modules per case and runs every payload's
+    # serialization context through it: measured (issue 9 §5) a third of the worker's Python CPU per action
+    # and 334 → 182 KiB per cached case. Off in production; the workflow tests run in it (tests/workflows),
+    # so a non-deterministic call in workflow code still fails CI, and recorded histories replay in both.
+    worker_sandbox: bool = Field(default=False, description="run workflows in temporalio's sandbox")
+    local_db_steps: bool = Field(
+        default=True, description="cases opened from now on read and write the read model in local activities "
+                                  "(one workflow task per action); the time-skipping test server needs false")
     # Metrics (issue 9 §7): the API's own at GET /metrics (this machine, or Prometheus with this token);
     # the Temporal SDK's (worker and client) served by the SDK's runtime on this address, per process.
     metrics_token: str | None = Field(default=None, description="bearer token Prometheus sends to GET /metrics")

@@ -126,7 +126,8 @@ async def create_campaign(
                           starts_on=body.starts_on, ends_on=body.ends_on, staff=body.staff, created_by=actor.username,
                           created_at=now)
     await request.app.state.temporal.start_workflow(
-        CampaignWorkflow.run, StartCampaign(state=state, minimum_share=settings.revisit_min_share),
+        CampaignWorkflow.run, StartCampaign(state=state, minimum_share=settings.revisit_min_share,
+                                               local_db_steps=settings.local_db_steps),
         id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
     return await _summary(request, session, campaign_id)

@@ -36,7 +36,7 @@ from aftersales.db.register import (
     LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view, waiting_for_clause,
 )
 from aftersales.db.numbering import (
-    IdempotencyConflict, claim_case_no, forget_request, remember_request, request_fingerprint, scoped_key,
+    IdempotencyConflict, claim_case_no, request_fingerprint, scoped_key,
 )
 from aftersales.db.personal_data import record_full_phone_shown
 from aftersales.db.staff import get_staff
@@ -63,7 +63,6 @@ NUMBER_ATTEMPTS = 5  # numbers tried for one intake when Temporal already holds 
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = REFUSAL_STATUS
 INTAKE_ROLES = access.ENDPOINTS["register_case"]
-ACTION_KEY_SCOPE = "action"
 
 
 def temporal(request: Request) -> Client:
@@ -214,7 +213,8 @@ async def create_complaint(
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
         body=intake, idempotency_key=idempotency_key, workflow_run=ComplaintWorkflow.run,
-        make_start=lambda no: StartComplaint(case_no=no, registered_by=actor, intake=intake),
+        make_start=lambda no: StartComplaint(case_no=no, registered_by=actor, intake=intake,
+                                             local_db_steps=request.app.state.settings.local_db_steps),
         summary=f"投诉 complaint · {intake.customer.project} {intake.customer.building} · {intake.category}"
                 + (" · MAJOR" if intake.major or intake.group_complaint else ""),
     )
@@ -241,7 +241,8 @@ async def create_repair(
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
         body=intake, idempotency_key=idempotency_key, workflow_run=RepairWorkflow.run,
-        make_start=lambda no: StartRepair(case_no=no, registered_by=actor, intake=intake),
+        make_start=lambda no: StartRepair(case_no=no, registered_by=actor, intake=intake,
+                                          local_db_steps=request.app.state.settings.local_db_steps),
         summary=f"维修 repair · {intake.customer.project} {intake.customer.building} · {', '.join(intake.trades)}"
                 + (" · paid" if intake.paid_service else ""),
     )
@@ -323,31 +324,25 @@ async def act_on_case(
         if await session.get(Contractor, action.contractor_id) is None:
             raise HTTPException(422, f"contractor_id: no contractor {action.contractor_id!r} is registered "
                                      "(PUT /admin/contractors/{id})")
-    update_id, key, fingerprint = None, "", ""
+    request_key = fingerprint = update_id = None
     if idempotency_key:
-        # The key, scoped to this case and user, is the Update's id: Temporal applies an Update id once
-        # and answers every repeat (concurrent ones included) with the first one's result. A different
-        # body under the same key is told apart here, in the read model, as for intake.
-        key = scoped_key("action", case_no, actor.username, idempotency_key)
+        # The key, scoped to this case and user, goes to the case with the body's fingerprint (both hashed):
+        # the case applies a key once and refuses it with another body (422), across its runs too; the
+        # Update id carries both, so Temporal itself answers a repeat within a run with the first result.
+        request_key = scoped_key("action", case_no, actor.username, idempotency_key)
         fingerprint = request_fingerprint(action.model_dump(mode="json"))
-        try:
-            await remember_request(session, scope=ACTION_KEY_SCOPE, key=key, fingerprint=fingerprint,
-                                   case_no=case_no, now=datetime.now(timezone.utc))
-        except IdempotencyConflict as e:
-            raise HTTPException(422, str(e)) from None
-        update_id = f"act-{key}"
+        update_id = f"act-{request_key}-{fingerprint[:16]}"
     if isinstance(action, Quote):  # R3: priced from the current fee schedule here, not by the client
         action = await fees.priced(session, action)
     try:
         await _update(request, handle, CaseWorkflow.act,
-                      ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action)),
+                      ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action),
+                                    request_key=request_key, fingerprint=fingerprint),
                       update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:
             log.info("action refused", reason=cause.type)
-            if key:  # refused by the validator: nothing was applied, the key is free again
-                await forget_request(session, scope=ACTION_KEY_SCOPE, key=key, fingerprint=fingerprint)
             await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 403/409
             raise HTTPException(ERROR_STATUS[cause.type], cause.message) from None
         raise
@@ -364,7 +359,9 @@ async def act_on_case(
             e.detail = (f"the action was applied, but case {case_no} cannot be read just now ({e.detail}); "
                         "read it later (sending it again with the same Idempotency-Key does not apply it twice)")
         raise
-    return await present(request, session, actor, view)
+    # The answer confirms the action: the owner's number in it is masked for everyone (P3, data
+    # minimisation); GET /cases/{no} shows it in full to those who call owners, recorded.
+    return mask_personal(view)
 
 
 async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Actor]:

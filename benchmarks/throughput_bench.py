@@ -19,6 +19,7 @@ Update rate with p99 ≤ 2× the raw p99; intake ≥ 0.7× raw start + Update. A
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from aftersales.actor import Actor
 from aftersales.roles import Role
 from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
-from benchmarks.workflow_bench import bounded, ms, pct, read_model, shut_down, stop_worker, temporal_cli
+from benchmarks.workflow_bench import bounded, dev_server_pids, ms, pct, read_model, shut_down, stop_worker, temporal_cli
 from worker import build_worker
 from workflows.case_workflow import CaseWorkflow
 
@@ -69,9 +70,22 @@ class RawCase:
         return self.count
 
 
-async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], timeout: float
-                ) -> tuple[float, list[float], list[str]]:
-    """Runs one(i) for i < n, `concurrency` at once; (wall seconds, latencies, errors)."""
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU a process has used so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+CPU: dict[str, tuple[float, float]] = {}  # phase -> (Temporal server CPU s, this process's CPU s)
+
+
+async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], timeout: float,
+                name: str = "") -> tuple[float, list[float], list[str]]:
+    """Runs one(i) for i < n, `concurrency` at once; (wall seconds, latencies, errors). The CPU the
+    Temporal server and this process used meanwhile is kept in CPU[name]."""
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     errors: list[str] = []
@@ -85,9 +99,13 @@ async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
             except Exception as e:  # noqa: BLE001 - counted and printed
                 errors.append(f"{type(e).__name__}: {e}"[:200])
 
+    servers = dev_server_pids()
+    before = sum(map(cpu_seconds, servers)), cpu_seconds("self")
     t0 = time.perf_counter()
     await bounded(asyncio.gather(*(gated(i) for i in range(n))), timeout, "the load")
-    return time.perf_counter() - t0, latencies, errors
+    wall = time.perf_counter() - t0
+    CPU[name] = sum(map(cpu_seconds, servers)) - before[0], cpu_seconds("self") - before[1]
+    return wall, latencies, errors
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -128,8 +146,8 @@ async def run(args: argparse.Namespace) -> None:
             await client.get_workflow_handle(raw_ids[i % args.cases]).execute_update(
                 RawCase.act, "note", rpc_timeout=timedelta(seconds=args.step_timeout))
 
-        rows["raw start + Update"] = await timed(args.cases, args.concurrency, raw_open, args.timeout)
-        rows["raw Update"] = await timed(args.actions, args.concurrency, raw_act, args.timeout)
+        rows["raw start + Update"] = await timed(args.cases, args.concurrency, raw_open, args.timeout, name="raw start + Update")
+        rows["raw Update"] = await timed(args.actions, args.concurrency, raw_act, args.timeout, name="raw Update")
 
         # ---- the product over HTTP (in-process) -----------------------------------------------------
         app = create_app(settings, temporal=client, sessionmaker=maker)
@@ -158,7 +176,7 @@ async def run(args: argparse.Namespace) -> None:
                 if r.status_code != 200:
                     raise RuntimeError(f"{r.status_code} {r.text[:120]}")
 
-            rows["POST /complaints"] = await timed(args.cases, args.concurrency, product_open, args.timeout)
+            rows["POST /complaints"] = await timed(args.cases, args.concurrency, product_open, args.timeout, name="POST /complaints")
             staff = Actor(username="cs_staff", role=Role.cs_staff, display_name="客服专员")
 
             async def product_update(i: int) -> None:  # where the time goes: the case's Update without the API
@@ -172,11 +190,11 @@ async def run(args: argparse.Namespace) -> None:
                     CaseWorkflow.state, rpc_timeout=timedelta(seconds=args.step_timeout))
             if numbers:
                 rows["case Update (no API)"] = await timed(args.actions, args.concurrency, product_update,
-                                                          args.timeout)
+                                                          args.timeout, name="case Update (no API)")
                 rows["case query (no API)"] = await timed(args.actions, args.concurrency, product_query,
-                                                         args.timeout)
+                                                         args.timeout, name="case query (no API)")
                 rows["POST /cases/{no}/actions"] = await timed(args.actions, args.concurrency, product_act,
-                                                               args.timeout)
+                                                               args.timeout, name="POST /cases/{no}/actions")
     finally:
         for w, task in workers:
             await stop_worker(w, task)
@@ -185,14 +203,16 @@ async def run(args: argparse.Namespace) -> None:
 
     print(f"\nthroughput_bench: {args.cases} intakes and {args.actions} actions each, {args.concurrency} at once, "
           f"one dev server, 2 workers in this process")
-    print(f"{'':28}{'n':>7}{'per s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(f"{'':28}{'n':>7}{'per s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+          f"{'server CPU ms/op':>18}{'Python CPU ms/op':>18}")
     rate: dict[str, float] = {}
     p99: dict[str, float] = {}
     for name, (wall, lat, errors) in rows.items():
         rate[name] = len(lat) / wall if wall else 0.0
         p99[name] = pct(lat, 99) if lat else float("nan")
         print(f"{name:28}{len(lat):>7}{rate[name]:>9.1f}{ms(pct(lat, 50)) if lat else '-':>10}"
-              f"{ms(p99[name]) if lat else '-':>10}{len(errors):>8}")
+              f"{ms(p99[name]) if lat else '-':>10}{len(errors):>8}"
+              f"{CPU[name][0] * 1000 / max(1, len(lat)):>18.1f}{CPU[name][1] * 1000 / max(1, len(lat)):>18.1f}")
         for e in sorted(set(errors))[:3]:
             print(f"    {e}")
     act, intake = "POST /cases/{no}/actions", "POST /complaints"

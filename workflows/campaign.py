@@ -132,6 +132,7 @@ class CampaignWorkflow:
         campaign = Campaign(start.state)
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)
+        self._local_db_steps = start.local_db_steps
         year = local_year(workflow.now())
         config = await workflow.execute_activity(
             "load_case_config", ConfigRequest(years=[year, year + 1]), result_type=CaseConfig, **DB_ACTIVITY)
@@ -246,14 +247,16 @@ class CampaignWorkflow:
             intake = ComplaintIntake(customer=e.customer, channel=Channel.visit, category=e.point.category or "回访意见",
                                      description=e.point.text)
             await workflow.start_child_workflow(
-                ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=e.actor, intake=intake),
+                ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=e.actor, intake=intake,
+                                                       local_db_steps=self._local_db_steps),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         else:
             assert e.point.trades and e.point.requested_appointment
             intake = RepairIntake(customer=e.customer, trades=e.point.trades, description=e.point.text,
                                   requested_appointment=e.point.requested_appointment)
             await workflow.start_child_workflow(
-                RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=e.actor, intake=intake),
+                RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=e.actor, intake=intake,
+                                                 local_db_steps=self._local_db_steps),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         self._campaign.point_case_opened(case_no)
 

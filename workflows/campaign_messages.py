@@ -45,6 +45,7 @@ class StartCampaign(BaseModel):
     pending_forms: list[VisitForm] = []           # carried over by continue-as-new: not yet kept
     pending_cases: list[OpenPointCase] = []       # points raised whose case is not opened yet
     pending_notices: list[Notification] = []      # escalation notices still being delivered
+    local_db_steps: bool = False                  # the cases it opens take it over (StartCase.local_db_steps)
 
 
 class ProposalCheck(BaseModel):

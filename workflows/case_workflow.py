@@ -112,6 +112,8 @@ class CaseWorkflow:
         self._attributes: dict[str, Any] = {}
         self._undelivered: dict[str, Notice | Reminder] = {}  # in flight: carried over by continue-as-new
         self._applied_updates: dict[str, None] = {}  # update_key() of actions applied, oldest first
+        self._request_keys: dict[str, str] = {}  # ActionRequest.request_key -> fingerprint, oldest first
+        self._local_db_steps = False
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -139,7 +141,7 @@ class CaseWorkflow:
         assert self._machine is not None
         since = len(self._machine.state.timeline)
         key = update_key()
-        if key in self._applied_updates:  # applied in an earlier run of this case: answered, not applied
+        if key in self._applied_updates or self._seen_request(request):  # a repeat: answered, not applied
             return self._answer(since)
         try:
             effects = self._machine.apply(request.action, request.actor, self._ctx(request))
@@ -147,6 +149,8 @@ class CaseWorkflow:
             raise rejection_error(r) from None
         if key:
             self._applied_updates[key] = None
+        if request.request_key and request.fingerprint:
+            self._request_keys[request.request_key] = request.fingerprint
         self._effects += effects
         self._changed = True
         awaited = [e for e in effects if isinstance(e, self.AWAITED_EFFECTS)]
@@ -154,9 +158,19 @@ class CaseWorkflow:
             await workflow.wait_condition(lambda: all(id(e) in self._done for e in awaited))
         return self._answer(since)
 
+    def _seen_request(self, request: ActionRequest) -> bool:
+        """True for a repeat of an applied request (same Idempotency-Key, same body); the same key with
+        another body is refused (422), applied or not."""
+        if not request.request_key or (known := self._request_keys.get(request.request_key)) is None:
+            return False
+        if known != request.fingerprint:
+            raise ApplicationError("Idempotency-Key 已用于另一个请求（内容不同）：同一键只能对应同一操作",
+                                   type="invalid", non_retryable=True)
+        return True
+
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:
-        if self._machine is None or update_key() in self._applied_updates:
+        if self._machine is None or update_key() in self._applied_updates or self._seen_request(request):
             return  # still opening (the handler applies with full checks), or a repeat (answered as it is)
         try:
             self._machine.check(request.action, request.actor, self._ctx(request))
@@ -166,6 +180,7 @@ class CaseWorkflow:
     # ---- the main loop ---------------------------------------------------------------------
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
+        self._local_db_steps = start.local_db_steps
         if start.carried is None:
             await self._load_config()
             opening = self._ctx()
@@ -177,6 +192,7 @@ class CaseWorkflow:
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
             self._applied_updates = dict.fromkeys(c.applied_updates)
+            self._request_keys = dict(c.request_keys)
             if c.config is not None:  # queries and Updates are answered at once, with what the last run ran with
                 self._config, self._cal = c.config, WorkCalendar(c.config.calendar)
                 self._machine, self._effects = machine, effects
@@ -204,7 +220,8 @@ class CaseWorkflow:
                     reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
                     projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
                     attributes=self._attributes,
-                    applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:], config=self._config)}))
+                    applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:], config=self._config,
+                    request_keys=dict(list(self._request_keys.items())[-RECENT_UPDATES_KEPT:]))}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
             if self._effects and workflow.patched(EFFECTS_AT_ONCE):
@@ -244,15 +261,22 @@ class CaseWorkflow:
                    accounts=request.named_accounts() if request else {},
                    time_tolerance=timedelta(minutes=self._config.time_tolerance_minutes))
 
+    async def _db_step(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+        """One short read or write of the read model (DB_ACTIVITY's timeout and retries). Issue 9 §5: as a
+        local activity (StartCase.local_db_steps) it runs in the worker that holds the case, inside the same
+        workflow task, so an action costs Temporal one workflow task instead of two plus an activity task,
+        and its answer comes once the register shows it. Cases opened without it keep activities."""
+        if self._local_db_steps:
+            return await workflow.execute_local_activity(activity, arg, result_type=result_type, **DB_ACTIVITY)
+        return await workflow.execute_activity(activity, arg, result_type=result_type, **DB_ACTIVITY)
+
     # ---- configuration and the calendar (T4) -----------------------------------------------
     def _local_year(self) -> int:
         return local_year(workflow.now(), self._config.calendar.timezone if self._config else DEFAULT_TIMEZONE)
 
     async def _load_config(self) -> None:
         year = self._local_year()
-        self._config = await workflow.execute_activity(
-            "load_case_config", ConfigRequest(years=[year, year + 1]), result_type=CaseConfig,
-            **DB_ACTIVITY)
+        self._config = await self._db_step("load_case_config", ConfigRequest(years=[year, year + 1]), CaseConfig)
         self._cal = WorkCalendar(self._config.calendar)
 
     async def _load_config_if_year_changed(self) -> None:
@@ -320,11 +344,10 @@ class CaseWorkflow:
         """C11: count the complaints on the same building within the configured window."""
         assert self._config is not None and self._machine is not None
         window = self._config.early_warning_window_days
-        count: int = await workflow.execute_activity(
+        count: int = await self._db_step(
             "count_recent_complaints",
             RecentComplaints(project=check.project, building=check.building,
-                             since=workflow.now() - timedelta(days=window)),
-            result_type=int, **DB_ACTIVITY)
+                             since=workflow.now() - timedelta(days=window)), int)
         if count >= self._config.early_warning_threshold:
             record = getattr(self._machine, "record_early_warning")
             record(self._ctx(), count, window)
@@ -339,11 +362,8 @@ class CaseWorkflow:
         # A snapshot: Updates may change the state while the activity runs; they are published next.
         row = case_row(state, workflow.now(), self._config.ladder)
         seq, start, end = state.seq, self._projected_timeline, len(state.timeline)
-        await workflow.execute_activity(
-            "project_case",
-            CaseProjection(case_no=state.case_no, seq=seq, row=row, timeline_start=start,
-                           timeline=state.timeline[start:end]),
-            **DB_ACTIVITY)
+        await self._db_step("project_case", CaseProjection(case_no=state.case_no, seq=seq, row=row,
+                                                           timeline_start=start, timeline=state.timeline[start:end]))
         self._projected_seq, self._projected_timeline = seq, end
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row, state, self._config.ladder))

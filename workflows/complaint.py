@@ -43,7 +43,8 @@ class ComplaintWorkflow(CaseWorkflow):
                                          year=local_year(now, self._config.calendar.timezone)),
             result_type=str, **DB_ACTIVITY)
         await workflow.start_child_workflow(
-            RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake),
+            RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake,
+                                         local_db_steps=self._local_db_steps),
             id=repair_no, task_queue=workflow.info().task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             static_summary=f"{repair_no} · 维修 repair for complaint {self._machine.state.case_no}")

@@ -73,6 +73,7 @@ class CarriedCase(BaseModel):
     projected_timeline: int = 0
     attributes: dict[str, Any] = {}
     applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
+    request_keys: dict[str, str] = {}  # the last actions' Idempotency-Keys (hashed) -> their body's fingerprint
     config: CaseConfig | None = None  # what the last run ran with: the case answers queries at once, before
                                       # the new run's fresh configuration is loaded
 
@@ -91,6 +92,9 @@ class CaseAnswer(BaseModel):
 class StartCase(BaseModel):
     case_no: str
     registered_by: Actor
+    # Issue 9 §5: the case's configuration, projection and C11 count as local activities (Settings.
+    # local_db_steps, set by whoever opens the case). Fixed for the case's life: recorded runs replay.
+    local_db_steps: bool = False
     carried: CarriedCase | None = None
 
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,34 +154,6 @@ async def sweep_claimed(session: AsyncSession, *, now: datetime, older_than: tim
         await session.commit()
         counts[state] += done.rowcount or 0
     return counts
-
-
-async def remember_request(session: AsyncSession, *, scope: str, key: str, fingerprint: str, case_no: str,
-                           now: datetime) -> bool:
-    """Records that `key` (in `scope`) stands for the request with this fingerprint on this case.
-    True the first time, False for a repeat of the same request (concurrent repeats included);
-    IdempotencyConflict if the key already stands for a different request. Commits."""
-    found = await _find(session, scope, key)
-    if found is None:
-        session.add(IdempotencyKey(scope=scope, key=key, request_hash=fingerprint, case_no=case_no, created_at=now))
-        try:
-            await session.commit()
-            return True
-        except IntegrityError:  # a concurrent repeat recorded it first
-            await session.rollback()
-            found = await _find(session, scope, key)
-            if found is None:
-                raise
-    if found.request_hash != fingerprint or found.case_no != case_no:
-        raise IdempotencyConflict(f"Idempotency-Key was already used for a different request (case {found.case_no})")
-    return False
-
-
-async def forget_request(session: AsyncSession, *, scope: str, key: str, fingerprint: str) -> None:
-    """Frees a key whose request was refused (nothing was applied), so it may be used for a corrected body."""
-    await session.execute(delete(IdempotencyKey).where(
-        IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.request_hash == fingerprint))
-    await session.commit()
 
 
 async def _find(session: AsyncSession, scope: str, key: str) -> IdempotencyKey | None:

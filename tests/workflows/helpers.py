@@ -55,7 +55,10 @@ async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> As
     _STARTED.clear()
     seen = _WorkflowIds()
     try:
-        async with build_worker(env.client, settings, sessionmaker, interceptors=[seen]):
+        # in temporalio's sandbox, which fails a workflow task on a non-deterministic call (production
+        # runs without it for speed: aftersales/config.py worker_sandbox)
+        async with build_worker(env.client, settings.model_copy(update={"worker_sandbox": True}), sessionmaker,
+                                interceptors=[seen]):
             yield
     finally:
         handles = _STARTED + [env.client.get_workflow_handle(i) for i in dict.fromkeys(seen.ids)]
@@ -100,11 +103,18 @@ class _WorkflowIds(Interceptor):
         return Collect(next)
 
 
+# Cases here keep their read-model steps as activities (StartCase.local_db_steps false): the time-skipping
+# server strands a run whose workflow task cancels a timer that fired while the task was with the worker
+# (temporalio/sdk-java#3088), and a task that waits for local activities is with the worker longer. The
+# local steps run on the dev server (tests/e2e, through the API); TS_LOCAL_DB_STEPS=1 records their histories.
+LOCAL_DB_STEPS = os.environ.get("TS_LOCAL_DB_STEPS") == "1"
+
+
 async def start_complaint(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
     case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
-                                              intake=complaint_intake(**kw)),
+                                              intake=complaint_intake(**kw), local_db_steps=LOCAL_DB_STEPS),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
@@ -121,7 +131,7 @@ async def start_repair(client: Client, settings, case_no: str | None = None, **k
     case_no = case_no or f"WX-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=actor(Role.hotline),
-                                        intake=repair_intake(**kw)),
+                                        intake=repair_intake(**kw), local_db_steps=LOCAL_DB_STEPS),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
@@ -209,7 +219,8 @@ async def skip_until(env: WorkflowEnvironment, predicate, most: timedelta = time
 
 
 async def record_history(handle: WorkflowHandle, name: str) -> None:
-    """With RECORD_HISTORIES=1, saves the finished workflow's history for tests/test_replay.py."""
+    """With RECORD_HISTORIES=1, saves the finished workflow's history for tests/test_replay.py; with
+    RECORD_HISTORIES_SUFFIX too, under the name plus that suffix (a change recorded beside the old ones)."""
     if os.environ.get("RECORD_HISTORIES") == "1":
         history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        (HISTORIES / f"{name}{os.environ.get('RECORD_HISTORIES_SUFFIX', '')}.json").write_text(history.to_json())
