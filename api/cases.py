@@ -153,7 +153,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return accepted(request, BUSY, case_no, f"case {case_no} is registered and open, but cannot be "
                                 f"read just now: read it at /cases/{case_no} ({e.detail})")
-            return await present(request, session, actor, view)
+            return mask_personal(view)  # an answer to a write: the number masked (P3, see act_on_case)
     raise unavailable(request, BUSY, f"no free case number found in {NUMBER_ATTEMPTS} attempts; try again")
 
 
