@@ -5,13 +5,15 @@
 
 Raw: a workflow that does nothing but count (one Update handler, no activities), started with
 Update-with-start ("raw start + Update") and then sent Updates ("raw Update"). Product: the API
-in-process (httpx ASGITransport, so no socket between the load and the API) with its worker:
+in-process (httpx ASGITransport, so no socket between the load and the API) and its worker `python
+worker.py` in a process of its own, as ops run it (the raw workflow's worker too, for the same reason):
 `POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
 (`progress_note`: the Update through the case machine's checks, the projection into the read model,
 then the case read by query). Between them, to show where an action's time goes, the same case's
 Update sent with the client directly ("case Update (no API)": the workflow's share) and its query
-("case query (no API)"). Both workers run in this process, on the same event loop as the load,
-with the same data converter (the AES-GCM codec): what differs is the product's work per request.
+("case query (no API)"). Both workers use the same data converter (the AES-GCM codec): what differs is
+the product's work per request. CPU per operation is printed for the Temporal server and for Python
+(this process and the two workers).
 
 Prints rates, p50 and p99 of each, and the ratios against issue 9's targets: actions ≥ 0.6× the raw
 Update rate with p99 ≤ 2× the raw p99; intake ≥ 0.7× raw start + Update. Asserts nothing.
@@ -20,6 +22,7 @@ Update rate with p99 ≤ 2× the raw p99; intake ≥ 0.7× raw start + Update. A
 import argparse
 import asyncio
 import os
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -28,6 +31,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 import httpx
 from temporalio import workflow
@@ -42,8 +47,7 @@ from aftersales.actor import Actor
 from aftersales.roles import Role
 from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
-from benchmarks.workflow_bench import bounded, dev_server_pids, ms, pct, read_model, shut_down, stop_worker, temporal_cli
-from worker import build_worker
+from benchmarks.workflow_bench import bounded, dev_server_pids, ms, pct, read_model, shut_down, temporal_cli
 from workflows.case_workflow import CaseWorkflow
 
 COMPLAINT = {
@@ -100,12 +104,66 @@ async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
                 errors.append(f"{type(e).__name__}: {e}"[:200])
 
     servers = dev_server_pids()
-    before = sum(map(cpu_seconds, servers)), cpu_seconds("self")
+    python = ["self", *WORKER_PIDS]
+    before = sum(map(cpu_seconds, servers)), sum(map(cpu_seconds, python))
     t0 = time.perf_counter()
     await bounded(asyncio.gather(*(gated(i) for i in range(n))), timeout, "the load")
     wall = time.perf_counter() - t0
-    CPU[name] = sum(map(cpu_seconds, servers)) - before[0], cpu_seconds("self") - before[1]
+    CPU[name] = sum(map(cpu_seconds, servers)) - before[0], sum(map(cpu_seconds, python)) - before[1]
     return wall, latencies, errors
+
+
+WORKER_PIDS: list[int] = []
+
+
+def worker_env(settings: Settings, address: str) -> dict[str, str]:
+    """The environment a worker process reads its settings from (aftersales.config)."""
+    import json
+    return {**os.environ, "AFTERSALES_TEMPORAL_ADDRESS": address, "AFTERSALES_DATABASE_URL": settings.database_url,
+            "AFTERSALES_TASK_QUEUE": settings.task_queue, "AFTERSALES_SMTP_HOST": settings.smtp_host,
+            "AFTERSALES_SMTP_PORT": str(settings.smtp_port), "AFTERSALES_CODEC_KEYS": json.dumps(settings.codec_keys),
+            "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(settings.codec_keys)), "AFTERSALES_LOG_LEVEL": "WARNING"}
+
+
+def start_worker(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    WORKER_PIDS.append(proc.pid)
+    return proc
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def raw_worker(queue: str) -> None:
+    """`--raw-worker QUEUE`: the raw workflow's worker, in a process of its own (settings from the environment)."""
+    from aftersales.config import get_settings
+    from aftersales.temporal_setup import connect
+    client = await connect(get_settings())
+    async with Worker(client, task_queue=queue, workflows=[RawCase]):
+        await asyncio.Event().wait()
+
+
+async def until_polled(client: Client, queue: str, timeout: float = 60) -> None:
+    """Waits until a worker polls the task queue (its process has started)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+    for _ in range(int(timeout / 0.5)):
+        r = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+        if r.pollers:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"no worker polls {queue} after {timeout} s")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -116,7 +174,7 @@ async def run(args: argparse.Namespace) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="aftersales-throughput-"))
     env = engine = smtp = None
-    workers: list[tuple[Worker, asyncio.Task]] = []
+    procs: list[subprocess.Popen] = []
     rows: dict[str, tuple[float, list[float], list[str]]] = {}
     try:
         smtp = await bounded(SMTPServer().__aenter__(), 15, "SMTP server start")
@@ -130,8 +188,12 @@ async def run(args: argparse.Namespace) -> None:
             search_attributes=sa.ALL, ip="127.0.0.1", ui=False), 90, "Temporal dev server start")
         client: Client = env.client
         raw_queue = f"raw-{uuid.uuid4().hex[:8]}"
-        for w in (Worker(client, task_queue=raw_queue, workflows=[RawCase]), build_worker(client, settings, maker)):
-            workers.append((w, asyncio.create_task(w.run())))
+        wenv = worker_env(settings, client.service_client.config.target_host)
+        procs.append(start_worker(["-m", "benchmarks.throughput_bench", "--raw-worker", raw_queue], wenv,
+                                  tmp / "raw-worker.log"))
+        procs.append(start_worker([str(REPO / "worker.py")], wenv, tmp / "worker.log"))
+        for queue in (raw_queue, settings.task_queue):
+            await until_polled(client, queue)
 
         # ---- raw: start + Update, then Updates ------------------------------------------------------
         raw_ids = [f"raw-{i}" for i in range(args.cases)]
@@ -146,6 +208,11 @@ async def run(args: argparse.Namespace) -> None:
             await client.get_workflow_handle(raw_ids[i % args.cases]).execute_update(
                 RawCase.act, "note", rpc_timeout=timedelta(seconds=args.step_timeout))
 
+        warm = [f"raw-warm-{i}" for i in range(args.concurrency)]  # as the product's first intake: not measured
+        await asyncio.gather(*(client.execute_update_with_start_workflow(
+            RawCase.act, "open", start_workflow_operation=WithStartWorkflowOperation(
+                RawCase.run, id=w, task_queue=raw_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL))
+            for w in warm))
         rows["raw start + Update"] = await timed(args.cases, args.concurrency, raw_open, args.timeout, name="raw start + Update")
         rows["raw Update"] = await timed(args.actions, args.concurrency, raw_act, args.timeout, name="raw Update")
 
@@ -199,13 +266,13 @@ async def run(args: argparse.Namespace) -> None:
                 rows["POST /cases/{no}/actions"] = await timed(args.actions, args.concurrency, product_act,
                                                                args.timeout, name="POST /cases/{no}/actions")
     finally:
-        for w, task in workers:
-            await stop_worker(w, task)
+        stop_processes(procs)
         await shut_down(env, engine, smtp)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nthroughput_bench: {args.cases} intakes and {args.actions} actions each, {args.concurrency} at once, "
-          f"one dev server, 2 workers in this process")
+          f"one dev server, "
+          f"the API in this process, each worker in its own")
     print(f"{'':28}{'n':>7}{'per s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
           f"{'server CPU ms/op':>18}{'Python CPU ms/op':>18}")
     rate: dict[str, float] = {}
@@ -239,7 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--step-timeout", type=float, default=30.0, help="bound on each request, s (default 30)")
     p.add_argument("--timeout", type=float, default=600.0, help="bound on each phase, s (default 600)")
     p.add_argument("--log-level", default="WARNING")
-    asyncio.run(run(p.parse_args(argv)))
+    p.add_argument("--raw-worker", metavar="QUEUE", help=argparse.SUPPRESS)  # the raw worker's own process
+    args = p.parse_args(argv)
+    asyncio.run(raw_worker(args.raw_worker) if args.raw_worker else run(args))
 
 
 if __name__ == "__main__":
