@@ -14,6 +14,7 @@ from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
 from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
+from activities.reminders import ReminderActivities
 from activities.repairs import RepairActivities
 from aftersales.case_numbers import sweep_forever
 from activities.reports import ReportActivities
@@ -21,14 +22,14 @@ from aftersales.config import Settings, get_settings
 from aftersales.db.session import make_engine, make_sessionmaker
 from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
-from workflows.digest import DigestWorkflow
+from workflows.digest import DigestWorkflow, ReminderSweepWorkflow
 from workflows.repair import RepairWorkflow
 from workflows.campaign_proposals import CampaignProposalWorkflow
 from workflows.report_review import ReportReviewWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ScheduledReportWorkflow, ReportReviewWorkflow,
-             CampaignWorkflow, CampaignProposalWorkflow]
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ReminderSweepWorkflow, ScheduledReportWorkflow,
+             ReportReviewWorkflow, CampaignWorkflow, CampaignProposalWorkflow]
 # Run with Settings.worker_sandbox (the workflow tests do; production runs unsandboxed, see config.py).
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
@@ -47,6 +48,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
         activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
+                    *ReminderActivities(sessionmaker, settings).all(),
                     *ReportActivities(sessionmaker, settings).all(),
                     *CampaignActivities(sessionmaker, settings.revisit_min_share).all()],
         interceptors=[CaseLogContext(), *interceptors],

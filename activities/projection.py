@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -47,9 +47,14 @@ def statements(dialect: str) -> tuple[Any, Any, Any]:
                                           where=cases.c.seq < upsert.excluded.seq)
     timeline = insert(entries).on_conflict_do_nothing(index_elements=[entries.c.case_no, entries.c.idx])
     deadlines = insert(facts)
+    moved = facts.c.due_at != deadlines.excluded.due_at  # a new deadline of the key, or extended (T5, R8)
     deadlines = deadlines.on_conflict_do_update(
         index_elements=[facts.c.case_no, facts.c.key],
-        set_={c: deadlines.excluded[c] for c in ("rule", "due_at", "met_at", "missed", "waived", "seq")},
+        set_={**{c: deadlines.excluded[c] for c in ("rule", "due_at", "met_at", "missed", "waived", "seq", "reminds",
+                                                    "owners", "department")},
+              # E4 (rules 5): the register's reminders of a deadline start again when its due time moves
+              "next_remind_at": case((moved, None), else_=facts.c.next_remind_at),
+              "reminders_sent": case((moved, 0), else_=facts.c.reminders_sent)},
         where=facts.c.seq < deadlines.excluded.seq)
     return upsert, timeline, deadlines
 
@@ -63,9 +68,13 @@ def row_params(p: CaseProjection) -> dict[str, Any]:
 
 
 def deadline_params(p: CaseProjection) -> list[dict[str, Any]]:
+    """One row per deadline key: the latest deadline of the key (a case sets a key again, e.g. the next
+    progress note, the work of a second round), as one upsert applies per key and seq."""
+    latest = {d.key: d for d in p.row.deadlines}
     return [{"case_no": p.case_no, "key": d.key, "rule": d.rule, "due_at": utc(d.due_at),
-             "met_at": utc(d.met_at) if d.met_at else None, "missed": d.missed, "waived": d.waived, "seq": p.seq}
-            for d in p.row.deadlines]
+             "met_at": utc(d.met_at) if d.met_at else None, "missed": d.missed, "waived": d.waived, "seq": p.seq,
+             "reminds": d.reminds, "owners": ",".join(r.value for r in d.owners), "department": d.department}
+            for d in latest.values()]
 
 
 def timeline_params(p: CaseProjection) -> list[dict[str, Any]]:

@@ -84,7 +84,18 @@ class CaseConfig(BaseModel):
 #      of its own because cases were opened (and histories recorded) under 2 before it landed.
 #   4: times as facts (issue 7 §7, R1): an appointment is agreed for a time to come, an arrival recorded
 #      for a time gone, each within CaseConfig.time_tolerance_minutes of the server's clock.
-CURRENT_RULES_VERSION = 4
+#   5: quiet cases (issue 9 §6): a deadline that does not escalate (C5, R1/S3 progress notes) no longer wakes
+#      its case; the register reminds its owners in their digest (activities/reminders.py, every digest
+#      window). 10,000 open cases no longer mean 10,000 timers firing every 4 working hours.
+CURRENT_RULES_VERSION = 5
+# From this version the register, not the case, reminds of a missed progress note.
+REGISTER_REMINDS_FROM = 5
+
+
+def register_reminds(d: "Deadline", rules_version: int) -> bool:
+    """Rules 5: a deadline that does not escalate is the register's to remind of (E4), not the case's:
+    the case neither wakes for it nor marks it missed (it is late once its due time has passed)."""
+    return not d.escalates and rules_version >= REGISTER_REMINDS_FROM
 
 
 @dataclass
@@ -476,7 +487,8 @@ class CaseMachine:
 
     # ---- time passing: missed deadlines and escalation (E1, E3) ----------------------------
     def next_wakeup(self) -> datetime | None:
-        times = [d.next_step_at if d.missed else d.due_at for d in self.state.deadlines if d.open]
+        times = [d.next_step_at if d.missed else d.due_at for d in self.state.deadlines
+                 if d.open and not register_reminds(d, self.state.rules_version)]
         times = [t for t in times if t is not None]
         return min(times) if times else None
 
@@ -485,7 +497,7 @@ class CaseMachine:
         # one message naming them all.
         steps: list[tuple[int, Role, Deadline]] | None = [] if self.state.rules_version >= 2 else None
         for d in self.state.deadlines:
-            if not d.open:
+            if not d.open or register_reminds(d, self.state.rules_version):
                 continue
             if not d.missed and ctx.now >= d.due_at:
                 d.missed = True

@@ -133,6 +133,7 @@ class Digest(BaseModel):
     recipient: str  # a role id
     window_end: datetime
     messages: list[Message]
+    more: int = 0  # further cases due that the message does not list one by one (a long backlog)
 
 
 # ---- rendering -------------------------------------------------------------------------------
@@ -188,27 +189,31 @@ def markdown(m: Message, base_url: str) -> str:
 
 
 def digest_subject(d: Digest) -> str:
-    return f"【提醒汇总】{len(d.messages)} 件案件待办（截至 {beijing(d.window_end)}）"
+    return f"【提醒汇总】{len(d.messages) + d.more} 件案件待办（截至 {beijing(d.window_end)}）"
 
 
 def digest_text(d: Digest, base_url: str) -> str:
-    lines = [f"{role_title(d.recipient)}：以下 {len(d.messages)} 件案件有待办事项（截至 {beijing(d.window_end)}）。", ""]
+    lines = [f"{role_title(d.recipient)}：以下 {len(d.messages) + d.more} 件案件有待办事项（截至 {beijing(d.window_end)}）。", ""]
     for n, m in enumerate(d.messages, 1):
         c = m.case
         lines.append(f"{n}. {c.case_no} {CASE_TYPE_NAMES.get(c.case_type, c.case_type)} · {c.place} · "
                      f"{c.category or '—'} · 处理人 {c.handler or '未指定'}")
         lines += [f"   - {_item_line(i)}" for i in m.items]
         lines.append(f"   {case_link(base_url, c.case_no)}")
+    if d.more:
+        lines += ["", f"另有 {d.more} 件未逐一列出，请在工作台查看：{base_url.rstrip('/')}/app/cases"]
     lines += ["", "（本邮件由售后案件系统自动发送，请勿直接回复）"]
     return mask_mobile_numbers("\n".join(lines)) + "\n"
 
 
 def digest_markdown(d: Digest, base_url: str) -> str:
-    lines = [f"### 提醒汇总：{len(d.messages)} 件案件待办", f"> 截至 {beijing(d.window_end)}"]
+    lines = [f"### 提醒汇总：{len(d.messages) + d.more} 件案件待办", f"> 截至 {beijing(d.window_end)}"]
     for m in d.messages:
         c = m.case
         items = "；".join(_item_line(i) for i in m.items)
         lines.append(f"- [{c.case_no}]({case_link(base_url, c.case_no)}) {c.place} {c.category or ''}：{items}")
+    if d.more:
+        lines.append(f"- 另有 {d.more} 件未逐一列出，[在工作台查看]({base_url.rstrip('/')}/app/cases)")
     return mask_mobile_numbers("\n".join(lines))
 
 

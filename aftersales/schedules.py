@@ -10,6 +10,8 @@ on the Web UI's Schedules page and in `temporal schedule list`.
     report-rework_daily         17:00 every day; the run skips days off by the T-calendar (K2)
     campaign-proposal-first     08:30 every day: V1 proposed for projects that reached 50% occupancy
     campaign-proposal-annual    5 January, 09:00: the year's V2 proposed per project
+    reminders-progress          every digest window (E4, one working hour; scaled on demo time): the
+                                register's progress reminders (rules 5), one digest per recipient
 
 A run the server missed (it was down) is made once when it is back, within the catch-up window, and
 never twice: the schedule buffers at most one run, and the report of a period is generated once
@@ -20,7 +22,8 @@ from datetime import timedelta
 import structlog
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleCalendarSpec,
-    ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput,
+    ScheduleIntervalSpec, ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from aftersales.campaign import CampaignKind
@@ -75,8 +78,28 @@ def _schedule(run, arg: str, sid: str, calendar: ScheduleCalendarSpec, settings:
     )
 
 
+def reminders_schedule_id(prefix: str = "") -> str:
+    return f"{prefix}reminders-progress"
+
+
+def _reminder_sweeps(settings: Settings, sid: str) -> Schedule:
+    """E4 (rules 5): the register's progress reminders once per digest window. A sweep still running when
+    the next is due is skipped (the next one finds what it left); after an outage one sweep catches up."""
+    from activities.notify import digest_window
+    from workflows.digest import ReminderSweepWorkflow
+
+    window = digest_window(settings)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(ReminderSweepWorkflow.run, settings.notification_give_up_hours, id=sid,
+                                           task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=window)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=max(window, timedelta(minutes=1))),
+    )
+
+
 def all_schedules(settings: Settings, prefix: str = "") -> dict[str, Schedule]:
-    """Every schedule of this release by id: the reports (K1, K2) and the campaign proposals (V1, V2)."""
+    """Every schedule of this release by id: the reports (K1, K2), the campaign proposals (V1, V2) and
+    the progress reminders (E4)."""
     from workflows.campaign_proposals import CampaignProposalWorkflow
     from workflows.reports import ScheduledReportWorkflow
 
@@ -85,6 +108,7 @@ def all_schedules(settings: Settings, prefix: str = "") -> dict[str, Schedule]:
     for kind, calendar in PROPOSALS.items():
         sid = proposal_schedule_id(kind, prefix)
         schedules[sid] = _schedule(CampaignProposalWorkflow.run, kind.value, sid, calendar, settings)
+    schedules[reminders_schedule_id(prefix)] = _reminder_sweeps(settings, reminders_schedule_id(prefix))
     return schedules
 
 

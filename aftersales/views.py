@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from aftersales import access
 from aftersales.approvals import a1_status
-from aftersales.case import CaseState, CaseType
+from aftersales.case import CaseState, CaseType, register_reminds
 from aftersales.fees import fen
 from aftersales.next_actors import next_actors, next_columns
 from aftersales.privacy import mask_personal
@@ -55,6 +55,10 @@ class DeadlineFact(BaseModel):
     met_at: datetime | None = None
     missed: bool = False
     waived: bool = False
+    # E4 (rules 5): a deadline the register reminds its owners of (a progress note), and who they are
+    reminds: bool = False
+    owners: list[Role] = []
+    department: str | None = None
 
 
 class CaseRow(BaseModel):
@@ -150,7 +154,8 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         **money_columns(state),
         **repair_facts(state),
         deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,
-                                waived=d.waived) for d in state.deadlines],
+                                waived=d.waived, reminds=register_reminds(d, state.rules_version),
+                                owners=d.owners, department=d.department) for d in state.deadlines],
         seq=state.seq,
         updated_at=now,
         view=mask_personal(view) if state.closed else None,

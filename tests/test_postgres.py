@@ -415,3 +415,22 @@ async def test_concurrent_projections_are_committed_together_on_postgres(maker, 
 async def test_a_projection_of_older_workflow_code_is_accepted_on_postgres(maker, pg_settings) -> None:
     from tests.test_projection import projection_of_older_workflow_code_is_accepted
     await projection_of_older_workflow_code_is_accepted(maker, pg_settings)
+
+
+async def test_the_register_reminds_of_missed_progress_notes_on_postgres(pg: TemporaryPostgres) -> None:
+    """E4 / C5 (rules 5): the sweep's row locks (FOR UPDATE SKIP LOCKED) and datetime arithmetic on
+    PostgreSQL: the same scenarios as on SQLite (tests/test_reminders.py), each on a fresh database."""
+    from tests import test_reminders as t
+    for scenario in (t.test_C5_E4_the_register_reminds_of_a_missed_progress_note_every_4_working_hours,
+                     t.test_C5_E4_a_progress_note_starts_the_reminders_again_from_the_next_due_time,
+                     t.test_E4_cases_of_rules_4_remind_themselves_and_closed_cases_not_at_all):
+        url = pg.create_database(f"t_{uuid.uuid4().hex[:16]}")
+        await asyncio.to_thread(upgrade_to_head, url)
+        eng = make_engine(url)
+        try:
+            maker = make_sessionmaker(eng)
+            async with maker() as s:
+                await calendar_store.seed_from_chinese_calendar(s)
+            await scenario(t.Register(maker, Settings(database_url=url, bcrypt_rounds=4)))
+        finally:
+            await eng.dispose()

@@ -10,12 +10,15 @@ a second message of the same run; one that arrives after the run completed start
 same id (a late digest rather than a lost reminder). Duplicate signals (a retried activity) are
 dropped by reminder id.
 
-Why not a Schedule reading the register: the cases already know the moment a reminder falls due and
-its facts; a per-window workflow costs nothing between windows and holds only one window's
-reminders: with 10,000 open complaints and C5 every 4 working hours that is at most ~2,500 signals
-per recipient and window, well inside Temporal's per-workflow limits (see README, "Quiet reminders").
+Rules 5 (issue 9 §6): cases opened from rules 5 on no longer remind of their progress notes themselves:
+`ReminderSweepWorkflow`, started by the `reminders-progress` Schedule once per digest window, asks the
+register for the notes due and sends one digest per recipient. Measured: with the cases' own timers,
+10,000 open complaints woke the worker every 4 working hours each (on demo time ~20 wake-ups a second,
+most of them replays of cases no longer cached), which is what made escalations late under load; a sweep
+is one query per window. The per-window digest workflows above remain for the cases of rules 2–4.
 """
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -25,8 +28,9 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from aftersales.messages import Digest, Message
     from aftersales.roles import Role
-    from workflows.messages import Notification, NotificationResult
+    from workflows.messages import Notification, NotificationResult, ReminderSweep
 
+from workflows.case_workflow import DB_RETRY
 from workflows.case_workflow import NOTIFY_RETRY as DIGEST_RETRY  # one retry policy for every message
 from workflows.case_workflow import undeliverable_reason
 
@@ -84,3 +88,30 @@ class DigestWorkflow:
             sent |= {e.reminder_id for e in pending}
         return len(sent)
 
+
+
+@workflow.defn(name="ReminderSweepWorkflow")
+class ReminderSweepWorkflow:
+    """E4 (rules 5): once per digest window (the `reminders-progress` Schedule), the register's progress
+    reminders (activities/reminders.py) go out, one digest per recipient. The sweep's id is the
+    scheduled run's workflow id, so a retried collection finds the same reminders and no others."""
+
+    @workflow.run
+    async def run(self, give_up_hours: float = 24.0) -> int:
+        sweep = ReminderSweep(sweep_id=workflow.info().workflow_id, now=workflow.now())
+        notifications = await workflow.execute_activity(
+            "collect_due_reminders", sweep, result_type=list[Notification],
+            start_to_close_timeout=timedelta(minutes=2), retry_policy=DB_RETRY)
+
+        async def send(n: Notification) -> int:
+            try:
+                await workflow.execute_activity(
+                    "send_notification", n, result_type=NotificationResult,
+                    start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=timedelta(hours=give_up_hours),
+                    retry_policy=DIGEST_RETRY)
+            except ActivityError as e:  # E3: given up; the sweep ends rather than waiting for ever
+                workflow.logger.error("progress reminders undeliverable: %s", undeliverable_reason(e))
+                return 0
+            return len(n.digest.messages) + n.digest.more if n.digest else 0
+
+        return sum(await asyncio.gather(*(send(n) for n in notifications)))

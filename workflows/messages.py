@@ -31,6 +31,12 @@ class RecentComplaints(BaseModel):
     since: datetime
 
 
+class ReminderSweep(BaseModel):
+    """E4 (rules 5): one sweep of the register for progress notes due (activities/reminders.py)."""
+    sweep_id: str  # the sweeping workflow's id: a retry of the same sweep is recognised by it
+    now: datetime  # the workflow's time: what is due by then is reminded of
+
+
 class CaseResult(BaseModel):
     case_no: str
     status: str

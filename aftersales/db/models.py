@@ -7,6 +7,7 @@ Money is stored as integer fen (1 yuan = 100 fen) so that no float ever touches 
 from datetime import date, datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -184,7 +185,17 @@ class CaseDeadline(Base):
     missed: Mapped[bool] = mapped_column(Boolean, default=False)
     waived: Mapped[bool] = mapped_column(Boolean, default=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (Index("ix_case_deadlines_rule_due", "rule", "due_at"),)
+    # E4 (rules 5): a deadline that does not escalate (a progress note, C5, R1/S3) is reminded of by the
+    # register (activities/reminders.py), not by its case: to whom (roles, comma-separated; the department
+    # for department roles), and when the next reminder is due (null: at due_at; reset when due_at moves).
+    reminds: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    owners: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    department: Mapped[str | None] = mapped_column(String(64))
+    next_remind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminded_by: Mapped[str | None] = mapped_column(String(128))  # the sweep that sent the last one (its retry resends)
+    __table_args__ = (Index("ix_case_deadlines_rule_due", "rule", "due_at"),
+                      Index("ix_case_deadlines_reminding", "reminds", "met_at", "waived", "due_at"))
 
 
 class CalendarYear(Base):

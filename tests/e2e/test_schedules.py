@@ -21,7 +21,7 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
     assert ids == await ensure_schedules(client, settings, prefix=prefix)   # idempotent: created once, then updated
-    assert len(ids) == len(CALENDARS) + len(PROPOSALS) == 9
+    assert len(ids) == len(CALENDARS) + len(PROPOSALS) + 1 == 10   # + the progress reminders (E4)
     weekly = client.get_schedule_handle(f"{prefix}report-weekly_complaints")
     desc = await weekly.describe()
     assert desc.schedule.spec.time_zone_name == "Asia/Shanghai"
@@ -58,6 +58,65 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()
+
+
+@pytest.mark.asyncio
+async def test_E4_C5_the_progress_reminder_schedule_sweeps_the_register_once_per_digest_window(
+        dev_env, settings, sessionmaker, worker_process, smtp_server):
+    """Rules 5: the `reminders-progress` Schedule runs every digest window (one working hour); a run asks the
+    register for the progress notes due and mails each recipient one digest; a second run in the same 4
+    working hours mails nothing more."""
+    from datetime import datetime, timedelta, timezone
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.cases import CaseActivities
+    from activities.notify import digest_window
+    from aftersales.schedules import reminders_schedule_id
+    from tests.test_reminders import open_complaint
+    from tests.rules.driver import LADDER
+    from aftersales.views import case_row
+    from workflows.messages import CaseProjection
+
+    client = dev_env.client
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    ids = await ensure_schedules(client, settings, prefix=prefix)
+    handle = client.get_schedule_handle(reminders_schedule_id(prefix))
+    try:
+        desc = await handle.describe()
+        assert [i.every for i in desc.schedule.spec.intervals] == [digest_window(settings)] == [timedelta(hours=1)]
+        # a complaint (rules 5) registered two weeks ago (past any holiday) whose progress note nobody wrote
+        opened = datetime.now(timezone.utc) - timedelta(days=14)
+        case = open_complaint(uuid.uuid4().int % 10**5 + 900000, now=opened)
+        s = case.state
+        await ActivityEnvironment().run(CaseActivities(sessionmaker, settings).project_case, CaseProjection(
+            case_no=s.case_no, seq=s.seq, row=case_row(s, opened, LADDER), timeline_start=0, timeline=s.timeline))
+
+        def digests():
+            return [m for m in smtp_server.messages if "提醒汇总" in m.subject and s.case_no in m.body]
+
+        async def run_and_wait(n: int):
+            await handle.trigger()
+            async def done():
+                runs = (await handle.describe()).info.recent_actions
+                if len(runs) < n:
+                    return None
+                return [await client.get_workflow_handle(r.action.workflow_id).result() for r in runs]
+            return await eventually(done, timeout=60)
+        await run_and_wait(1)
+        mailed = await eventually(lambda: _listed(digests, 2), timeout=30)
+        assert sorted(m.to[0] for m in mailed) == ["butler@example.com", "cs_staff@example.com"]
+        assert "向业主通报进度" in mailed[0].body and "13812341234" not in mailed[0].body
+        await run_and_wait(2)
+        assert len(digests()) == 2
+    finally:
+        for sid in ids:
+            await client.get_schedule_handle(sid).delete()
+
+
+async def _listed(fn, n):
+    found = fn()
+    return found if len(found) >= n else None
 
 
 async def _at_least(fn, n):

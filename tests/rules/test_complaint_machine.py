@@ -245,8 +245,27 @@ def test_C9_authority_reply_only_for_referrals():
     assert Run().refused(Role.cs_manager, reply).kind == "conflict"
 
 
-def test_C5_progress_note_every_4_working_hours_reminds_without_escalating():
+def test_C5_rules_5_a_progress_note_due_does_not_wake_the_case_the_register_reminds():
     r = Run()
+    assert r.s.rules_version == CURRENT_RULES_VERSION >= 5
+    r.effects.clear()
+    assert r.case.next_wakeup() == r.due("opinion")            # C4 in 3 working days, not C5 in 4 hours
+    r.at(datetime(2026, 11, 24, 17, 0, tzinfo=CST))            # two progress notes overdue
+    progress = r.case.deadline("progress")
+    assert r.of(Reminder) == [] and r.notices() == [] and not progress.missed and progress.state == "open"
+    assert not r.s.timeline[-1].text.startswith("已逾期")        # nothing written while nobody acted
+    assert not r.s.overdue(r.ctx().now)
+    r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
+    assert [d.state for d in r.s.deadlines if d.key == "progress"] == ["met_late", "open"]
+    assert r.due("progress") == datetime(2026, 11, 25, 12, 0, tzinfo=CST)  # 17:00 + 4 working hours
+
+
+class RunV4(Run):
+    rules_version = 4
+
+
+def test_C5_progress_note_every_4_working_hours_reminds_without_escalating():
+    r = RunV4()                                        # rules 2–4: the case reminds (its digest, E4)
     r.effects.clear()
     r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
     # E4: a reminder for the owners' digest, not a notice of its own; it does not make the case overdue
@@ -303,7 +322,7 @@ def test_T2_C6_a_case_opened_under_rules_v1_keeps_its_plain_seven_days():
 
 
 def test_E4_a_missed_progress_note_reminds_once_when_catching_up_and_never_sets_overdue():
-    r = Run()
+    r = RunV4()
     r.effects.clear()
     r.at(datetime(2026, 11, 25, 17, 0, tzinfo=CST))   # two and a half working days with no worker
     assert len(r.of(Reminder)) == 1 and r.notices() == []

@@ -118,12 +118,21 @@ def test_R1_intake_validates_trades():
 def test_R1_S3_butler_progress_reply_every_4_working_hours_without_escalating():
     r = Run()
     r.effects.clear()
+    assert r.case.next_wakeup() == r.due("survey")  # rules 5: the register reminds of progress, not the case
     r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[R.butler, R.cs_staff]]  # E4: digested
+    assert r.notices() == [] and r.of(Reminder) == [] and r.case.deadline("progress").state == "open"
     assert r.case.deadline("progress").level == 0 and not r.s.overdue(r.ctx().now)
     r.do(R.butler, A.ProgressNote(action="progress_note", note="已约好上门"))
     assert r.s.progress_notes == 1 and r.due("progress") == datetime(2026, 11, 23, 18, 0, tzinfo=CST)
     assert r.refused(R.engineering, A.ProgressNote(action="progress_note", note="x")).kind == "forbidden"
+
+
+def test_R1_S3_E4_a_repair_of_rules_4_reminds_of_its_progress_note_itself():
+    r = Run()
+    r.case.state.rules_version = 4
+    r.effects.clear()
+    r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
+    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[R.butler, R.cs_staff]]  # E4: digested
 
 
 def test_R1_appointment_is_agreed_by_hotline_cs_staff_or_butler():

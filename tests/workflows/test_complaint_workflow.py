@@ -2,6 +2,7 @@
 E1–E3), approvals by Update (C7), search attributes and the read model kept current."""
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -187,42 +188,42 @@ async def test_refused_update_changes_nothing(ts_env, settings, sessionmaker, sm
 
 
 @pytest.mark.asyncio
-async def test_E4_reminders_of_several_cases_reach_each_recipient_as_one_digest(ts_env, settings, sessionmaker,
-                                                                               smtp_server):
-    """C5 progress notes missed on two complaints in the same window: the butler and cs_staff each get
-    one message listing both cases, not one per case; neither case is overdue for it."""
-    from activities.notify import digest_window, window_end
+async def test_E4_C5_rules_5_progress_notes_missed_on_several_cases_reach_each_recipient_as_one_digest(
+        ts_env, settings, sessionmaker, smtp_server):
+    """C5 progress notes missed on two complaints (rules 5): neither case wakes for it (its history does not
+    grow), neither is overdue; the register's sweep (the `reminders-progress` Schedule's workflow) sends the
+    butler and cs_staff one message each listing both cases; a second sweep in the same 4 working hours
+    sends nothing more."""
     from aftersales import search_attributes as sa
-    from datetime import datetime
+    from workflows.digest import ReminderSweepWorkflow
     async with running_worker(ts_env, settings, sessionmaker):
         first = await start_complaint(ts_env.client, settings)
         second = await start_complaint(ts_env.client, settings)
         view = await act(first, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
         view = await act(second, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
-        due = datetime.fromisoformat(next(d for d in view["deadlines"]
-                                          if d["key"] == "progress" and d["state"] == "open")["due_at"])
-        end = window_end(due, digest_window(settings))
-        await sleep_past(ts_env, due.isoformat(), extra=timedelta(seconds=1))   # the reminders fall due ...
-        from temporalio.client import WorkflowExecutionStatus
-        from workflows.digest import digest_workflow_id
+        due = next(d for d in view["deadlines"] if d["key"] == "progress" and d["state"] == "open")["due_at"]
+        await sleep_past(ts_env, due, extra=timedelta(seconds=1))   # the notes fall due: the cases sleep on
+        for h in (first, second):                                   # (no timer of theirs fired: C4 is days off)
+            fired = [e async for e in h.fetch_history_events() if e.HasField("timer_fired_event_attributes")]
+            assert fired == [], "a case woke for a progress note (rules 5: the register reminds)"
 
-        async def queued():
-            handle = ts_env.client.get_workflow_handle(digest_workflow_id(settings.task_queue, "butler", None, end))
-            try:
-                return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-            except Exception:
-                return False
-        await wait_for(queued)
-        await sleep_past(ts_env, end.isoformat(), extra=timedelta(seconds=30))  # ... and the window closes
+        async def sweep() -> int:  # at this moment: waiting for its result must not skip time to C4
+            with ts_env.auto_time_skipping_disabled():
+                return await ts_env.client.execute_workflow(
+                    ReminderSweepWorkflow.run, 24.0, id=f"reminders-progress-{uuid.uuid4().hex[:8]}",
+                    task_queue=settings.task_queue)
+        assert await sweep() >= 4  # two cases, two recipients each (and any case an earlier test left due)
 
         def digests(to: str):
-            return [m for m in smtp_server.messages if to in m.to and "提醒汇总" in m.subject]
-        await wait_for(lambda: _async(len(digests("butler@example.com")) >= 1 and len(digests("cs_staff@example.com")) >= 1))
+            return [m for m in smtp_server.messages if to in m.to and "提醒汇总" in m.subject
+                    and first.id in m.body]
         [butler] = digests("butler@example.com")
         assert first.id in butler.body and second.id in butler.body and "向业主通报进度" in butler.body
-        assert "2 件案件" in butler.subject and "13812341234" not in butler.body
-        assert len(digests("cs_staff@example.com")) == 1
+        assert "13812341234" not in butler.body and len(digests("cs_staff@example.com")) == 1
         assert not any("通报进度" in m.subject and "提醒汇总" not in m.subject for m in smtp_server.messages)
+        sent = len(smtp_server.messages)
+        await sweep()                                              # within the next 4 working hours: nothing
+        assert not [m for m in smtp_server.messages[sent:] if first.id in m.body]
         desc = await first.describe()
         assert desc.typed_search_attributes.get(sa.OVERDUE) is False       # E4: a reminder, not overdue
 

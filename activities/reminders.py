@@ -1,0 +1,127 @@
+"""E4 (rules 5): the register reminds of missed progress notes (C5 for complaints, R1/S3 for repairs).
+
+A case opened under rules 5 does not wake for a deadline that does not escalate: with 10,000 open cases,
+one timer per case every 4 working hours kept the worker replaying cases just to say "progress is due"
+(issue 9 §6). Instead, once per digest window, `collect_due_reminders` asks the register for the progress
+notes whose reminder is due (`case_deadlines.reminds`, open, due — or due again 4 working hours after the
+last reminder, counted on the T-calendar), advances each one, and returns one digest per recipient (role,
+and department for department roles): the owners read one message listing their cases, as before.
+
+Exactly once per window, also when retried: each row the sweep reminds of is marked with the sweep's id
+(`reminded_by`) in the same transaction; a retry of the same sweep finds those rows again (and does not
+advance them twice), a later sweep does not. The notifications go out by the ordinary `send_notification`
+activity (workflows/digest.py, `ReminderSweepWorkflow`): the same channels, retries and E3 give-up.
+
+A case opened under rules 1–4 keeps reminding through its own timers (its history says so); the
+projection marks only rules-5 progress deadlines `reminds`.
+"""
+
+from datetime import datetime
+
+import structlog
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from aftersales import messages
+from aftersales.access import DEPARTMENT_ROLES
+from aftersales.calendar import WorkCalendar
+from aftersales.case import REMINDER_EVERY_WORKING_HOURS
+from aftersales.config import Settings
+from aftersales.db import calendar_store
+from aftersales.db.models import Case, CaseDeadline
+from aftersales.db.register import utc
+from aftersales.roles import Role
+from workflows.messages import Notification, ReminderSweep
+
+log = structlog.get_logger()
+
+# One sweep reminds of at most this many progress notes (a backlog beyond it goes in the next window),
+# and a digest lists at most DIGEST_LISTED cases one by one, counting the rest (an e-mail of 5,000
+# lines helps nobody; the workbench lists them).
+MAX_PER_SWEEP = 5000
+DIGEST_LISTED = 100
+
+
+def next_reminder(cal: WorkCalendar, step: datetime, now: datetime) -> datetime:
+    """The reminder after one at `step`: 4 working hours on; a backlog (no sweep for a while) catches up
+    with one reminder, not one per 4 hours missed."""
+    at = cal.add_working_hours(step, REMINDER_EVERY_WORKING_HOURS)
+    while at <= now:
+        at = cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
+    return at
+
+
+def case_facts(c: Case) -> messages.CaseFacts:
+    return messages.CaseFacts(case_no=c.case_no, case_type=c.case_type, project=c.project, building=c.building or "",
+                              unit=c.unit or "", category=c.category, department=c.department, handler=c.handler)
+
+
+def reminder_message(c: Case, d: CaseDeadline) -> messages.Message:
+    """The same words a case of rules 2–4 used for its own reminder (aftersales.case, `_remind`)."""
+    owners = [Role(r) for r in d.owners.split(",") if r]
+    name = messages.deadline_name(d.key, owners)
+    return messages.Message(
+        title=f"{name}已逾期", text=f"{name}应于 {messages.beijing(d.due_at)} 完成，至今未办。", case=case_facts(c),
+        items=[messages.DueItem(key=d.key, name=name, rule=d.rule, due_at=utc(d.due_at), missed=True)])
+
+
+def digests(sweep: ReminderSweep, due: list[tuple[Case, CaseDeadline]]) -> list[Notification]:
+    """One notification per recipient: the owners' roles, department roles per department."""
+    by_recipient: dict[tuple[Role, str | None], list[messages.Message]] = {}
+    for c, d in due:
+        message = reminder_message(c, d)
+        for role in dict.fromkeys(Role(r) for r in d.owners.split(",") if r):
+            department = d.department if role in DEPARTMENT_ROLES else None
+            by_recipient.setdefault((role, department), []).append(message)
+    out = []
+    for (role, department), listed in sorted(by_recipient.items(), key=lambda kv: (kv[0][0].value, kv[0][1] or "")):
+        digest = messages.Digest(recipient=role.value, window_end=sweep.now, messages=listed[:DIGEST_LISTED],
+                                 more=max(0, len(listed) - DIGEST_LISTED))
+        out.append(Notification(
+            notification_id=f"{sweep.sweep_id}:{role.value}{':' + department if department else ''}",
+            case_no="digest", roles=[role], department=department, subject="", body="",
+            reason=f"E4 digest of {len(listed)} progress reminders", digest=digest))
+    return out
+
+
+class ReminderActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker, self.settings = sessionmaker, settings
+
+    async def _calendar(self, session: AsyncSession, now: datetime) -> WorkCalendar:
+        s = self.settings
+        year = now.astimezone(messages.BEIJING).year
+        return WorkCalendar(await calendar_store.load_snapshot(
+            session, [year, year + 1], timezone=s.timezone, day_start=s.work_day_start, day_end=s.work_day_end,
+            demo_seconds_per_working_day=s.demo_seconds_per_working_day))
+
+    @activity.defn(name="collect_due_reminders")
+    async def collect_due_reminders(self, sweep: ReminderSweep) -> list[Notification]:
+        """The digests of the progress notes due by `sweep.now`, each such note advanced to its next
+        reminder (4 working hours on) in the same transaction."""
+        now = utc(sweep.now)
+        D = CaseDeadline
+        async with self.sessionmaker() as session, session.begin():
+            cal = await self._calendar(session, now)
+            query = (select(Case, D).join(Case, Case.case_no == D.case_no)
+                     .where(D.reminds.is_(True), D.met_at.is_(None), D.waived.is_(False), Case.closed_at.is_(None),
+                            or_(D.reminded_by == sweep.sweep_id,
+                                and_(D.due_at <= now, func.coalesce(D.next_remind_at, D.due_at) <= now)))
+                     .order_by(D.due_at, D.case_no).limit(MAX_PER_SWEEP))
+            if session.bind.dialect.name == "postgresql":  # two sweeps at once (two workers) take different rows
+                query = query.with_for_update(of=D, skip_locked=True)
+            due = [(c, d) for c, d in (await session.execute(query)).all()]
+            for _, d in due:
+                if d.reminded_by == sweep.sweep_id:
+                    continue  # this sweep's retry: already advanced
+                step = utc(d.next_remind_at) if d.next_remind_at else utc(d.due_at)
+                await session.execute(update(D).where(D.case_no == d.case_no, D.key == d.key).values(
+                    next_remind_at=next_reminder(cal, step, now), reminders_sent=D.reminders_sent + 1,
+                    reminded_by=sweep.sweep_id))
+            out = digests(sweep, list(due))
+        log.info("progress reminders collected", reminders=len(due), digests=len(out))
+        return out
+
+    def all(self) -> list:
+        return [self.collect_due_reminders]
