@@ -255,6 +255,9 @@ def test_C5_rules_5_a_progress_note_due_does_not_wake_the_case_the_register_remi
     assert r.of(Reminder) == [] and r.notices() == [] and not progress.missed and progress.state == "open"
     assert not r.s.timeline[-1].text.startswith("已逾期")        # nothing written while nobody acted
     assert not r.s.overdue(r.ctx().now)
+    from aftersales.views import case_view
+    view = case_view(r.s, r.ctx().now, LADDER)                 # the view reads it as missed all the same
+    assert [d["state"] for d in view["deadlines"] if d["key"] == "progress"] == ["missed"] and not view["overdue"]
     r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
     assert [d.state for d in r.s.deadlines if d.key == "progress"] == ["met_late", "open"]
     assert r.due("progress") == datetime(2026, 11, 25, 12, 0, tzinfo=CST)  # 17:00 + 4 working hours
