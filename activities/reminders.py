@@ -19,7 +19,7 @@ projection marks only rules-5 progress deadlines `reminds`.
 from datetime import datetime
 
 import structlog
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -112,14 +112,15 @@ class ReminderActivities:
             if session.bind.dialect.name == "postgresql":  # two sweeps at once (two workers) take different rows
                 query = query.with_for_update(of=D, skip_locked=True)
             due = [(c, d) for c, d in (await session.execute(query)).all()]
-            for _, d in due:
-                if d.reminded_by == sweep.sweep_id:
-                    continue  # this sweep's retry: already advanced
-                step = utc(d.next_remind_at) if d.next_remind_at else utc(d.due_at)
-                await session.execute(update(D).where(D.case_no == d.case_no, D.key == d.key).values(
-                    next_remind_at=next_reminder(cal, step, now), reminders_sent=D.reminders_sent + 1,
-                    reminded_by=sweep.sweep_id))
-            out = digests(sweep, list(due))
+            advanced = [{"b_case_no": d.case_no, "b_key": d.key, "b_next": next_reminder(
+                cal, utc(d.next_remind_at) if d.next_remind_at else utc(d.due_at), now)}
+                for _, d in due if d.reminded_by != sweep.sweep_id]  # this sweep's retry: already advanced
+            if advanced:  # one statement, executed for every row
+                t = D.__table__
+                await session.execute(update(t).where(t.c.case_no == bindparam("b_case_no"), t.c.key == bindparam("b_key"))
+                                      .values(next_remind_at=bindparam("b_next"), reminders_sent=t.c.reminders_sent + 1,
+                                              reminded_by=sweep.sweep_id), advanced)
+            out = digests(sweep, due)
         log.info("progress reminders collected", reminders=len(due), digests=len(out))
         return out
 
