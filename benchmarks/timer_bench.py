@@ -132,7 +132,9 @@ async def run(args: argparse.Namespace) -> None:
         late = await bounded(asyncio.gather(*(lateness(n) for n in numbers), return_exceptions=True),
                              args.timeout, "reading")
         found = [x for x in late if isinstance(x, tuple)]
-        missing = len(numbers) - len(found)
+        errors = [x for x in late if isinstance(x, BaseException)]
+        missing = len(numbers) - len(found) - len(errors)
+        digests = [m for m in smtp.messages if "提醒汇总" in m.subject]
         rss_end = proc_status_mib(proc.pid, "VmRSS")
     finally:
         if sampler_task:
@@ -151,7 +153,9 @@ async def run(args: argparse.Namespace) -> None:
         found.sort()
         lates = [s for _, s in found]
         span = (found[-1][0] - found[0][0]).total_seconds()
-        print(f"escalations found {len(found)}, missing {missing}; due times spread over {span:.0f} s")
+        print(f"escalations found {len(found)}, not escalated {missing}, not readable {len(errors)}"
+              + (f" ({errors[0]!r}"[:160] + ")" if errors else "") + f"; due times spread over {span:.0f} s")
+        print(f"progress reminders (E4, rules 5: the register's sweep): {len(digests)} digest e-mails")
         print(f"lateness (timeline time − due time): p50 {ms(pct(lates, 50))} ms, p99 {ms(pct(lates, 99))} ms, "
               f"max {ms(max(lates))} ms")
         tenth = max(1, len(found) // 10)
