@@ -294,7 +294,10 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
                 break
             run_id = previous
         assert len(runs) >= 3, len(runs)
-        assert all(len(h.events) <= 60 + 30 for h in runs[1:])      # each finished run stayed near its budget
+        # each finished run stayed near its budget: it is checked once per wake-up, and one wake-up adds up to
+        # ~35 events (an escalation step: its notices, their deliveries, the projection; rules 5 has no
+        # progress-reminder wake-ups in between to check it sooner)
+        assert all(len(h.events) <= 60 + 40 for h in runs[1:]), [len(h.events) for h in runs]
         assert all(h.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
                    for h in runs[1:])
         # one case: its timeline runs on across runs, Updates reach the current run
