@@ -321,14 +321,17 @@ class CaseMachine:
     def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
         """Dry run on a deep copy: the validator and the handler can never disagree. The timeline is only
         ever appended to, so the copy takes a new list of the same entries rather than copies of them
-        (a long case's timeline is most of its state: copying it was most of an action's validation)."""
-        timeline = self.state.timeline
-        self.state.timeline = []
+        (a long case's timeline is most of its state: copying it was most of an action's validation);
+        likewise a deadline met or waived never changes again (only open ones are met, extended, waived
+        or escalated), so only the open ones are copied: a case's C5 deadlines grow with its age."""
+        timeline, deadlines = self.state.timeline, self.state.deadlines
+        self.state.timeline, self.state.deadlines = [], []
         try:
             copy = self.state.model_copy(deep=True)
         finally:
-            self.state.timeline = timeline
+            self.state.timeline, self.state.deadlines = timeline, deadlines
         copy.timeline = list(timeline)
+        copy.deadlines = [d.model_copy(deep=True) if d.open else d for d in deadlines]
         type(self)(copy).apply(action, actor, ctx)
 
     def require_status(self, *statuses: str, doing: str) -> None:

@@ -155,11 +155,18 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         **repair_facts(state),
         deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,
                                 waived=d.waived, reminds=register_reminds(d, state.rules_version),
-                                owners=d.owners, department=d.department) for d in state.deadlines],
+                                owners=d.owners, department=d.department) for d in latest_deadlines(state)],
         seq=state.seq,
         updated_at=now,
         view=mask_personal(view) if state.closed else None,
     )
+
+
+def latest_deadlines(state: CaseState) -> list:
+    """The latest deadline of each key, as the register keeps them (case_deadlines): a case sets a key
+    again with each progress note or round of work, so its list grows with its age, while what the
+    projection sends per step stays the size of its keys (issue 9 §1)."""
+    return list({d.key: d for d in state.deadlines}.values())
 
 
 ON_TIME_ARRIVAL = timedelta(minutes=10)  # K3: arrived no more than 10 minutes late (R1)

@@ -49,9 +49,10 @@ from api.problems import REFUSAL_STATUS
 from api.overload import (
     BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
 )
-from api.schemas import CaseView
+from api.schemas import CaseAnswerOut, CaseView
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
+from workflows.messages import CaseAnswer
 from workflows.repair import RepairWorkflow, StartRepair
 
 router = APIRouter(tags=["cases"])
@@ -70,7 +71,7 @@ def temporal(request: Request) -> Client:
 
 
 async def _update(request: Request, handle: WorkflowHandle, update, *args, update_id: str | None = None
-                  ) -> dict[str, Any]:
+                  ) -> Any:
     """An action's Update, bounded in number (the process's in-flight bound) and in time. Not answered
     in time: 503, and the action may still be applied when a worker gets to it, so a retry must carry
     the same Idempotency-Key (or read the case first)."""
@@ -88,6 +89,27 @@ async def _update(request: Request, handle: WorkflowHandle, update, *args, updat
             raise e503 from None
 
 
+MINIMAL = "return=minimal"
+PreferHeader = Annotated[str | None, Header(alias="Prefer", description=(
+    "`return=minimal` (RFC 7240): answer with what the write did (`CaseAnswerOut`: status, version, the timeline "
+    "entries added; `Preference-Applied: return=minimal`) instead of the whole case read back from its workflow "
+    "(a query less for Temporal and the worker); the case is at `Location`. Without it: the whole case (`CaseView`)."))]
+
+
+def prefers_minimal(prefer: str | None) -> bool:
+    """RFC 7240's `Prefer: return=minimal` among the header's preferences (case-insensitive, parameters
+    and other preferences ignored)."""
+    return any(p.split(";")[0].strip().lower().replace(" ", "") == MINIMAL for p in (prefer or "").split(","))
+
+
+def minimal_answer(answer: CaseAnswer, status_code: int = 200) -> JSONResponse:
+    """The Update's own answer as the write's answer (`Prefer: return=minimal`), phone numbers typed into
+    the new entries masked (P3) as in every answer to a write."""
+    body = CaseAnswerOut.model_validate(mask_personal(answer.model_dump(mode="json"))).model_dump(mode="json")
+    return JSONResponse(body, status_code=status_code,
+                        headers={"Preference-Applied": MINIMAL, "Location": f"/cases/{answer.case_no}"})
+
+
 def _handle(client: Client, case_no: str) -> WorkflowHandle:
     if not CASE_NO.match(case_no):
         raise HTTPException(404, f"no case {case_no!r}: case numbers look like TS-2026-000123")
@@ -96,7 +118,7 @@ def _handle(client: Client, case_no: str) -> WorkflowHandle:
 
 async def _start_case(request: Request, *, session: AsyncSession, client: Client, actor: Actor, scope: str,
                       prefix: str, body: BaseModel, idempotency_key: str | None, workflow_run, make_start,
-                      summary: str) -> Any:
+                      summary: str, minimal: bool = False) -> Any:
     """C1: number the case (idempotently), then start its workflow with that number as the id and
     wait for it to be open in one round trip (Update-with-Start: the `opened` Update rides on the start).
 
@@ -127,7 +149,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
             )
             timeout = settings.update_timeout_seconds
             try:
-                await asyncio.wait_for(client.execute_update_with_start_workflow(
+                answer = await asyncio.wait_for(client.execute_update_with_start_workflow(
                     CaseWorkflow.opened, start_workflow_operation=start, rpc_timeout=timedelta(seconds=timeout)),
                     timeout)
             except WorkflowAlreadyStartedError:
@@ -144,6 +166,8 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
             log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
+            if minimal:  # one round trip: the Update's answer, no query (issue 9 §5)
+                return minimal_answer(answer, status.HTTP_201_CREATED)
             # the Update answers compactly (issue 9 §1); the case as it is now is read by query — open,
             # but not readable this moment (busy): the caller still learns its number (202)
             try:
@@ -200,7 +224,7 @@ async def _registered_address(session: AsyncSession, intake):
 
 
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)",
-             response_model=CaseView,
+             response_model=CaseView | CaseAnswerOut,
              responses=INTAKE_RESPONSES)
 async def create_complaint(
     request: Request,
@@ -208,11 +232,12 @@ async def create_complaint(
     actor: Annotated[Actor, Depends(require_roles(*INTAKE_ROLES))],
     session: Annotated[AsyncSession, Depends(db_session)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    prefer: PreferHeader = None,
 ) -> dict[str, Any]:
     intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
-        body=intake, idempotency_key=idempotency_key, workflow_run=ComplaintWorkflow.run,
+        body=intake, idempotency_key=idempotency_key, minimal=prefers_minimal(prefer), workflow_run=ComplaintWorkflow.run,
         make_start=lambda no: StartComplaint(case_no=no, registered_by=actor, intake=intake,
                                              local_db_steps=request.app.state.settings.local_db_steps),
         summary=f"投诉 complaint · {intake.customer.project} {intake.customer.building} · {intake.category}"
@@ -221,7 +246,7 @@ async def create_complaint(
 
 
 @router.post("/repairs", status_code=status.HTTP_201_CREATED, summary="Register a repair request (R1)",
-             response_model=CaseView,
+             response_model=CaseView | CaseAnswerOut,
              responses=INTAKE_RESPONSES)
 async def create_repair(
     request: Request,
@@ -229,6 +254,7 @@ async def create_repair(
     actor: Annotated[Actor, Depends(require_roles(*INTAKE_ROLES))],
     session: Annotated[AsyncSession, Depends(db_session)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    prefer: PreferHeader = None,
 ) -> dict[str, Any]:
     if intake.parent_case_no:
         raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
@@ -240,7 +266,7 @@ async def create_repair(
     intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
-        body=intake, idempotency_key=idempotency_key, workflow_run=RepairWorkflow.run,
+        body=intake, idempotency_key=idempotency_key, minimal=prefers_minimal(prefer), workflow_run=RepairWorkflow.run,
         make_start=lambda no: StartRepair(case_no=no, registered_by=actor, intake=intake,
                                           local_db_steps=request.app.state.settings.local_db_steps),
         summary=f"维修 repair · {intake.customer.project} {intake.customer.building} · {', '.join(intake.trades)}"
@@ -306,7 +332,7 @@ async def get_case(case_no: str, request: Request, actor: Annotated[Actor, Depen
 
 
 @router.post("/cases/{case_no}/actions", summary="Act on a case (a Temporal Update with a validator)",
-             response_model=CaseView)
+             response_model=CaseView | CaseAnswerOut)
 async def act_on_case(
     case_no: str,
     request: Request,
@@ -317,6 +343,7 @@ async def act_on_case(
         alias="Idempotency-Key", min_length=1, max_length=128,
         description="the same key (same user, same case) applies the action once, however often it is sent; "
                     "the key with a different body is 422")] = None,
+    prefer: PreferHeader = None,
 ) -> dict[str, Any]:
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
@@ -335,7 +362,7 @@ async def act_on_case(
     if isinstance(action, Quote):  # R3: priced from the current fee schedule here, not by the client
         action = await fees.priced(session, action)
     try:
-        await _update(request, handle, CaseWorkflow.act,
+        answer = await _update(request, handle, CaseWorkflow.act,
                       ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action),
                                     request_key=request_key, fingerprint=fingerprint),
                       update_id=update_id)
@@ -351,6 +378,8 @@ async def act_on_case(
             await _visible_view(request, session, case_no, actor)
         raise await _rpc_error(request, case_no, e, "the action") from None
     log.info("action applied")
+    if prefers_minimal(prefer):  # the Update's answer alone: no query (issue 9 §5)
+        return minimal_answer(answer)
     # the Update answers compactly (issue 9 §1); the case as it is now is read by query
     try:
         view = await _read_view(request, session, case_no)

@@ -48,3 +48,14 @@ class CaseView(BaseModel):
     deadlines: list[dict[str, Any]] = []
     timeline: list[TimelineEntryOut] = []
     version: int = Field(description="grows with every change")
+
+
+class CaseAnswerOut(BaseModel):
+    """The answer to a write sent with `Prefer: return=minimal` (RFC 7240): what the Update itself
+    answered, without reading the whole case back (GET /cases/{no}, the `Location`, reads it)."""
+    case_no: str = Field(examples=["TS-2026-000123"])
+    status: str
+    version: int = Field(description="the case's version after the write (as `version` of the case view)")
+    timeline_length: int = Field(description="entries in the case's timeline after the write")
+    added: list[TimelineEntryOut] = Field(default=[], description=(
+        "the timeline entries this write added (none for a repeat of an applied request); phone numbers masked"))

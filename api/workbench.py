@@ -13,6 +13,7 @@ never activities or the database behind the API's back.
 
 import hashlib
 import hmac
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +23,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -485,7 +486,7 @@ async def act(case_no: str, request: Request, actor: Annotated[Actor, Depends(pa
     try:
         action = TypeAdapter(CaseAction).validate_python({"action": name, **parse_form(form_fields(model), form)})
         await case_routes.act_on_case(case_no=case_no, request=request, action=action, actor=actor, session=session,
-                                      idempotency_key=key)
+                                      idempotency_key=key, prefer=case_routes.MINIMAL)  # the page reads it next
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         return await _case_page(request, actor, session, case_no, refused={name: refusal_text(e)},
@@ -564,16 +565,17 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     try:
         intake = INTAKE[kind][1].model_validate(body)
         route = case_routes.create_complaint if kind == "complaint" else case_routes.create_repair
-        view = await route(request=request, intake=intake, actor=actor, session=session,
-                           idempotency_key=form.get("idempotency_key") or None)
+        # the case page reads the case: the intake answers with its number alone (no query, issue 9 §5)
+        answer = await route(request=request, intake=intake, actor=actor, session=session,
+                             idempotency_key=form.get("idempotency_key") or None, prefer=case_routes.MINIMAL)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         units = await register.list_units(session, customer["project"], customer["building"]) \
             if customer.get("unit_id") else None   # the picker stays as it was
         return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code, units=units)
-    if isinstance(view, Response):   # 202: open but not readable this moment
+    if answer.status_code != status.HTTP_201_CREATED:   # 202: registered, not open yet
         return RedirectResponse("/app/cases", status_code=303)
-    return RedirectResponse(f"/app/cases/{view['case_no']}?notice=已登记", status_code=303)
+    return RedirectResponse(f"/app/cases/{json.loads(answer.body)['case_no']}?notice=已登记", status_code=303)
 
 
 # ---- reports and campaigns ------------------------------------------------------------------------

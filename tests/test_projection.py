@@ -158,3 +158,24 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(maker) -> None:
     async with maker() as s:
         assert (await s.scalar(text("PRAGMA journal_mode"))).lower() == "wal"
         assert await s.scalar(text("PRAGMA busy_timeout")) >= 5000
+
+
+def test_issue9_1_E4_C5_a_projection_stays_the_same_size_however_many_progress_notes_the_case_has() -> None:
+    """Each C5 progress note sets the next one's deadline, so a case's deadlines grow with its age; the
+    projection sends the latest deadline of each key (what case_deadlines keeps), so its size per step
+    does not grow (issue 9 §1: constant-size payloads)."""
+    case, _ = ComplaintCase.open("TS-2026-000401", intake(), who(Role.hotline), ctx(MONDAY_10))
+    case.apply(A.Classify(action="classify", category="漏水", department="工程部", justified=True),
+               who(Role.cs_staff), ctx(MONDAY_10))
+    sizes = []
+    for i in range(40):
+        at = MONDAY_10 + timedelta(minutes=10 * (i + 1))
+        case.apply(A.ProgressNote(action="progress_note", note=f"第{i + 1}次联系业主"), who(Role.cs_staff), ctx(at))
+        p = projection(case, at, len(case.state.timeline) - 1)
+        sizes.append(len(p.model_dump_json()))
+        keys = {d.key for d in case.state.deadlines}
+        assert sorted(d.key for d in p.row.deadlines) == sorted(keys)
+        latest = {d.key: d for d in case.state.deadlines}
+        assert all(f.due_at == latest[f.key].due_at and f.met_at == latest[f.key].met_at for f in p.row.deadlines)
+    assert len(case.state.deadlines) > 40 > len(keys)
+    assert max(sizes[5:]) - min(sizes[5:]) < 100, sizes  # only the note's number grows a digit

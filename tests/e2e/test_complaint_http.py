@@ -133,3 +133,49 @@ async def test_health_and_listing_parameters(api, staff, settings, dev_env, sess
     assert (await api.get("/cases", params={"type": "x"}, headers=headers)).status_code == 422
     page = (await api.get("/cases", params={"page": 1, "page_size": 5, "overdue": False}, headers=headers)).json()
     assert page["page_size"] == 5 and isinstance(page["total"], int)
+
+
+@pytest.mark.asyncio
+async def test_issue9_5_prefer_return_minimal_answers_a_write_with_the_updates_own_answer(api, staff):
+    """RFC 7240 `Prefer: return=minimal`: intake and actions answer with the Update's compact answer
+    (status, version, the entries added, phone masked — P3) and `Location`, without reading the case
+    back; a repeat with the same Idempotency-Key gets the same answer and applies nothing; without the
+    header, the whole case."""
+    hotline, staff_h = await staff.headers("hotline"), await staff.headers("cs_staff")
+    minimal = {"Prefer": "respond-async, return=minimal"}
+    key = unique_key()
+    r = await api.post("/complaints", json=COMPLAINT, headers={**hotline, **minimal, "Idempotency-Key": key})
+    assert r.status_code == 201, r.text
+    assert r.headers["Preference-Applied"] == "return=minimal"
+    opened = r.json()
+    no = opened["case_no"]
+    assert r.headers["Location"] == f"/cases/{no}"
+    assert set(opened) == {"case_no", "status", "version", "timeline_length", "added"}
+    assert opened["status"] == "registered" and opened["timeline_length"] == len(opened["added"]) >= 1
+    again = await api.post("/complaints", json=COMPLAINT, headers={**hotline, **minimal, "Idempotency-Key": key})
+    assert again.status_code == 201 and again.json()["case_no"] == no
+
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
+                                                   "justified": True})
+    note = {"action": "progress_note", "note": "已致电业主 13812341234，约周三上门"}
+    act_key = unique_key()
+    r = await api.post(f"/cases/{no}/actions", json=note, headers={**staff_h, **minimal, "Idempotency-Key": act_key})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert r.headers["Preference-Applied"] == "return=minimal" and r.headers["Location"] == f"/cases/{no}"
+    assert [e["kind"] for e in answer["added"]] == ["progress"]
+    assert "13812341234" not in r.text and "138****1234" in answer["added"][0]["text"]   # P3
+    view = (await api.get(f"/cases/{no}", headers=staff_h)).json()
+    # the case as read later: at least this version (a notice's delivery may have been recorded since)
+    assert view["version"] >= answer["version"] and view["timeline"][answer["timeline_length"] - 1]["kind"] == "progress"
+
+    repeat = await api.post(f"/cases/{no}/actions", json=note, headers={**staff_h, **minimal, "Idempotency-Key": act_key})
+    assert repeat.status_code == 200 and repeat.json() == answer   # Temporal answers the same Update id once
+    view = (await api.get(f"/cases/{no}", headers=staff_h)).json()
+    assert [e["kind"] for e in view["timeline"]].count("progress") == 1   # applied once
+    full = await api.post(f"/cases/{no}/actions", json={**note, "note": "再次联系"}, headers=staff_h)
+    assert full.status_code == 200 and "Preference-Applied" not in full.headers
+    assert full.json()["timeline"][-1]["kind"] == "progress" and full.json()["customer"]["phone"] == "138****1234"
+    refused = await api.post(f"/cases/{no}/actions", json={"action": "close", "outcome_note": "x"},
+                             headers={**await staff.headers("finance"), **minimal})
+    assert refused.status_code in (403, 404) and "Preference-Applied" not in refused.headers

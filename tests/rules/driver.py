@@ -72,7 +72,10 @@ class CaseRun:
 
     def do(self, role: Role | Actor, action, username: str | None = None):
         actor = self.actor(role, username)
+        before = self.case.state.model_dump()
         self.case.check(action, actor, self.ctx(action))
+        # the dry run shares the timeline's entries and settled deadlines with the case: it never changes them
+        assert self.case.state.model_dump() == before, "the dry run changed the case"
         self.effects += self.case.apply(action, actor, self.ctx(action))
         return self
 
