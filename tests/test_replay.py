@@ -30,7 +30,9 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             # issue 9 §5: the case's configuration, projection and C11 count as local activities
             "complaint_general_local_db_steps", "complaint_major_local_db_steps", "repair_warranty_local_db_steps",
             # rules 5 (issue 9 §6): progress notes reminded of by the register, not by the case's timers
-            "complaint_general_rules_v5", "complaint_major_rules_v5", "repair_warranty_rules_v5"}
+            "complaint_general_rules_v5", "complaint_major_rules_v5", "repair_warranty_rules_v5",
+            # issue 9 §5: one timer per wake-up time, kept across actions that do not move it
+            "complaint_general_timer_kept", "complaint_major_timer_kept", "repair_warranty_timer_kept"}
 
 
 def test_every_case_path_has_a_recorded_history():

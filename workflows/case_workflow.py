@@ -44,6 +44,8 @@ EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
 UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
 # Bounded history: a case's run continues as new before its history reaches CaseConfig's budget.
 CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
+# Issue 9 §5: the timer of the next wake-up stays while actions do not move it (most do not).
+TIMER_KEPT = "timer-kept"  # workflow.patched id (2026-12)
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -114,6 +116,8 @@ class CaseWorkflow:
         self._applied_updates: dict[str, None] = {}  # update_key() of actions applied, oldest first
         self._request_keys: dict[str, str] = {}  # ActionRequest.request_key -> fingerprint, oldest first
         self._local_db_steps = False
+        self._timer: asyncio.Task | None = None  # TIMER_KEPT: the durable timer of the next wake-up ...
+        self._timer_at: Any = None               # ... and the time it fires at
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -228,6 +232,7 @@ class CaseWorkflow:
                 continue
             await self._wait_for_action_or_deadline(machine)
             self._effects += machine.tick(self._ctx())
+        self._cancel_timer()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish()
         s = machine.state
@@ -235,6 +240,9 @@ class CaseWorkflow:
 
     async def _wait_for_action_or_deadline(self, machine: CaseMachine) -> None:
         wake = machine.next_wakeup()
+        if workflow.patched(TIMER_KEPT):
+            await self._wait_with_kept_timer(wake)
+            return
         timeout = None if wake is None else wake - workflow.now()
         if timeout is None or timeout > timedelta(0):
             try:
@@ -242,6 +250,28 @@ class CaseWorkflow:
             except asyncio.TimeoutError:
                 pass
         self._changed = False
+
+    async def _wait_with_kept_timer(self, wake: Any) -> None:
+        """Waits for an action, a delivery or the next wake-up, with one durable timer per wake-up time.
+        Waiting with `wait_condition(timeout=)` started a timer on every wait and cancelled it when an
+        action came first: two history events and a server timer per action, for a wake-up time the
+        action mostly left as it was (issue 9 §5). Now the timer stays until the time moves or it fires."""
+        now = workflow.now()
+        if wake != self._timer_at:
+            self._cancel_timer()
+            if wake is not None and wake > now:
+                self._timer_at = wake
+                self._timer = asyncio.create_task(workflow.sleep(wake - now, summary="next deadline"))
+        if wake is None or wake > now:
+            await workflow.wait_condition(lambda: self._changed or (self._timer is not None and self._timer.done()))
+        if self._timer is not None and self._timer.done():
+            self._timer, self._timer_at = None, None
+        self._changed = False
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
 
     def _history_over_budget(self) -> bool:
         """Bounded history: the run has reached its budget of events or bytes, or Temporal suggests
@@ -393,5 +423,5 @@ class CaseWorkflow:
         if (role := waiting_for(state)) is not None:
             lines.append(f"Waiting for approval by: {role}")
         lines += [f"- {d['label']} ({d['rule']}): due {d['due_at']} — {d['state']}"
-                  for d in (d.view() for d in state.deadlines) if d["state"] in ("open", "missed")]
+                  for d in (d.view() for d in state.deadlines if d.open)]  # open or missed
         return "\n".join(lines)

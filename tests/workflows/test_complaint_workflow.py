@@ -12,6 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
+from workflows.case_workflow import CaseWorkflow
 from tests.workflows.helpers import (
     act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
 )
@@ -346,3 +347,30 @@ async def test_issue9_an_updates_answer_stays_the_same_size_as_the_timeline_grow
         assert len(acts) == 40
         assert max(acts) <= min(acts) + 64, acts        # the same few fields, whatever the timeline's length
         assert max(acts) < 1500, acts
+
+
+@pytest.mark.asyncio
+async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_it(
+        ts_env, settings, sessionmaker, smtp_server):
+    """An action that leaves the next wake-up where it was (a C5 progress note: the C4 deadline still
+    comes first) neither cancels nor starts a timer: before, each wait set a timer and each action
+    cancelled it, two history events and a server timer per action."""
+    from temporalio.api.enums.v1 import EventType
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        await act(h, R.dept_head, {"action": "assign_handler", "handler": "li.handler"})
+        await act(h, R.cs_staff, {"action": "progress_note", "note": "第1次跟进"})
+
+        async def settled() -> bool:  # the notices of the actions above delivered, the case waiting
+            return not (await h.describe()).raw_description.pending_activities
+        await wait_for(settled)
+        before = len((await h.fetch_history()).events)
+        for i in range(5):
+            await act(h, R.cs_staff, {"action": "progress_note", "note": f"第{i + 2}次跟进"})
+        events = (await h.fetch_history()).events[before:]
+        kinds = [e.event_type for e in events]
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) == 5
+        assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds and EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
+        view = await h.query(CaseWorkflow.state)
+        assert [d["state"] for d in view["deadlines"] if d["rule"].startswith("C4")] == ["open"]
