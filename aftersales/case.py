@@ -174,12 +174,14 @@ class Deadline(BaseModel):
             return "met" if self.met_at <= self.due_at else "met_late"
         return "missed" if self.missed else "open"
 
-    def view(self, now: datetime | None = None) -> dict[str, Any]:
+    def view(self, now: datetime | None = None, dumped: dict[str, Any] | None = None) -> dict[str, Any]:
         """As the API shows it; an open deadline past its due time reads `missed` also when its case has not
-        marked it (rules 5: a progress note the register reminds of does not wake the case)."""
+        marked it (rules 5: a progress note the register reminds of does not wake the case). `dumped`: this
+        deadline as its case's `model_dump(mode="json")` already has it (a case view dumps them all at once)."""
         state = "missed" if self.state == "open" and now is not None and now >= self.due_at else self.state
+        fields = self.model_dump(mode="json") if dumped is None else dumped
         return {
-            **self.model_dump(mode="json", exclude={"next_step_at", "missed"}),
+            **{k: v for k, v in fields.items() if k not in ("next_step_at", "missed")},
             "state": state,
             "met": None if state in ("open", "waived") else state == "met",
         }

@@ -33,7 +33,7 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
     level = state.escalation_level
     view.update(
         type=state.case_type.value,  # as the API contract names it (also `case_type`)
-        deadlines=[d.view(now) for d in state.deadlines],
+        deadlines=[d.view(now, dumped) for d, dumped in zip(state.deadlines, view["deadlines"])],
         escalation_level=level,
         escalated_to=escalated_to(level, ladder),
         overdue=state.overdue(now),

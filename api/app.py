@@ -1,11 +1,9 @@
 """FastAPI application: customer-service staff file and act on cases here. `uvicorn api.app:app`."""
 
-import uuid
 from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
-import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -52,14 +50,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     if temporal is not None:
         app.state.temporal = temporal
 
-    @app.middleware("http")
-    async def bind_request(request: Request, call_next):
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request.headers.get("X-Request-ID", uuid.uuid4().hex[:12]),
-                                               path=request.url.path, method=request.method)
-        return await call_next(request)
-
-    metrics.install(app)  # GET /metrics and the request figures (issue 9 §7)
+    metrics.install(app)  # each request's log context and figures, and GET /metrics (issue 9 §7)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes)
 

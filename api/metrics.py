@@ -13,10 +13,14 @@ Who may read it: this machine (loopback), or a scraper sending `Authorization: B
 import hmac
 import ipaddress
 import time
+import uuid
+
+import structlog
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aftersales.db.models import Case, TimelineEntry
 from api.health import undeliverable_count
@@ -50,22 +54,41 @@ class ApiMetrics:
         self.undeliverable.set(await undeliverable_count(session))
 
 
-def install(app: FastAPI) -> None:
-    metrics = app.state.metrics = ApiMetrics()
+class ObserveRequests:
+    """Each HTTP request's log context (request id, path, method: structlog's contextvars) and its figures
+    (count by route template and status, latency). A plain ASGI middleware: Starlette's BaseHTTPMiddleware
+    (`@app.middleware("http")`) runs the rest of the app in a task of its own with streams between, which
+    measured about a fifth of the API's CPU per action (issue 9 §5)."""
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        status = 500
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id or uuid.uuid4().hex[:12], path=scope["path"],
+                                               method=scope["method"])
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, sending)
         finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
+
+def install(app: FastAPI) -> None:
+    app.state.metrics = ApiMetrics()
+    app.add_middleware(ObserveRequests, metrics=app.state.metrics)
     app.include_router(router)
 
 

@@ -178,4 +178,6 @@ def test_issue9_1_E4_C5_a_projection_stays_the_same_size_however_many_progress_n
         latest = {d.key: d for d in case.state.deadlines}
         assert all(f.due_at == latest[f.key].due_at and f.met_at == latest[f.key].met_at for f in p.row.deadlines)
     assert len(case.state.deadlines) > 40 > len(keys)
+    later = MONDAY_10 + timedelta(days=30)  # the view shows every deadline, each as Deadline.view has it
+    assert case_view(case.state, later, LADDER)["deadlines"] == [d.view(later) for d in case.state.deadlines]
     assert max(sizes[5:]) - min(sizes[5:]) < 100, sizes  # only the note's number grows a digit
