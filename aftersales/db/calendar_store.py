@@ -173,11 +173,13 @@ async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone
         rows = await session.execute(select(CalendarYear.year, CalendarYear.source).where(CalendarYear.year.in_(wanted)))
         loaded = {year: YearData(year=year, holidays={}, workdays={}, source=source) for year, source in rows}
     if loaded:
-        days = await session.scalars(select(CalendarDay).where(
+        # columns, not ORM entities: every new case reads its calendar (load_case_config), and building
+        # entities was a tenth of a worker's Python CPU per intake (issue 9 §5, measured)
+        days = await session.execute(select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
             CalendarDay.day.between(date(min(loaded), 1, 1), date(max(loaded), 12, 31))).order_by(CalendarDay.day))
-        for row in days:
-            year = loaded.get(row.day.year)
+        for day, kind, name in days:
+            year = loaded.get(day.year)
             if year is not None:
-                (year.holidays if row.kind == HOLIDAY else year.workdays)[row.day] = row.name
+                (year.holidays if kind == HOLIDAY else year.workdays)[day] = name
     return CalendarSnapshot(years=loaded, timezone=timezone, day_start=day_start, day_end=day_end,
                             demo_seconds_per_working_day=demo_seconds_per_working_day, fallback="statutory")
