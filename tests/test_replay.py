@@ -32,7 +32,9 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             # rules 5 (issue 9 §6): progress notes reminded of by the register, not by the case's timers
             "complaint_general_rules_v5", "complaint_major_rules_v5", "repair_warranty_rules_v5",
             # issue 9 §5: one timer per wake-up time, kept across actions that do not move it
-            "complaint_general_timer_kept", "complaint_major_timer_kept", "repair_warranty_timer_kept"}
+            "complaint_general_timer_kept", "complaint_major_timer_kept", "repair_warranty_timer_kept",
+            # ... and cases of the generation marker cases-2026-12 (one marker for the patches before it)
+            "complaint_general_gen_2026_12", "complaint_major_gen_2026_12", "repair_warranty_gen_2026_12"}
 
 
 def test_every_case_path_has_a_recorded_history():

@@ -46,6 +46,12 @@ UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
 CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
 # Issue 9 §5: the timer of the next wake-up stays while actions do not move it (most do not).
 TIMER_KEPT = "timer-kept"  # workflow.patched id (2026-12)
+# Each `workflow.patched` id a case meets records a marker and upserts Temporal's TemporalChangeVersion
+# search attribute: two events and a visibility write each, five of them at every intake. A case opened
+# from this generation on records this one marker at its start, which stands for every patch above and
+# for rules 5; its later changes check their own ids as before (issue 9 §5).
+GENERATION = "cases-2026-12"  # workflow.patched id (2026-12)
+GENERATION_RULES = 5  # the rule book a case of GENERATION opens under, unless a later rules-vN marker says otherwise
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -59,13 +65,14 @@ def update_key() -> str | None:
     return hashlib.sha256(info.id.encode()).hexdigest()[:24] if info else None
 
 
-def opening_rules_version() -> int:
+def opening_rules_version(generation: bool = False) -> int:
     """The rule book a new case is opened under, pinned in its history by a patch marker per version:
-    a case opened before version N replays without N's marker and keeps the version it had."""
-    for version in range(CURRENT_RULES_VERSION, 1, -1):
+    a case opened before version N replays without N's marker and keeps the version it had. A case of
+    GENERATION has GENERATION_RULES from that marker (no rules-v5 marker of its own)."""
+    for version in range(CURRENT_RULES_VERSION, GENERATION_RULES if generation else 1, -1):
         if workflow.patched(f"rules-v{version}"):
             return version
-    return 1
+    return GENERATION_RULES if generation else 1
 
 
 def undeliverable_reason(e: ActivityError) -> str:
@@ -118,6 +125,7 @@ class CaseWorkflow:
         self._local_db_steps = False
         self._timer: asyncio.Task | None = None  # TIMER_KEPT: the durable timer of the next wake-up ...
         self._timer_at: Any = None               # ... and the time it fires at
+        self._generation = False  # a case of GENERATION (its marker stands for the patches before it)
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -185,10 +193,11 @@ class CaseWorkflow:
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
         self._local_db_steps = start.local_db_steps
+        self._generation = workflow.patched(GENERATION)
         if start.carried is None:
             await self._load_config()
             opening = self._ctx()
-            opening.rules_version = opening_rules_version()
+            opening.rules_version = opening_rules_version(self._generation)
             machine, effects = open_case(opening)
         else:  # a run continued from an earlier one: the same case, carried over
             c = start.carried
@@ -228,7 +237,7 @@ class CaseWorkflow:
                     request_keys=dict(list(self._request_keys.items())[-RECENT_UPDATES_KEPT:]))}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
-            if self._effects and workflow.patched(EFFECTS_AT_ONCE):
+            if self._effects and self._patched(EFFECTS_AT_ONCE):
                 continue
             await self._wait_for_action_or_deadline(machine)
             self._effects += machine.tick(self._ctx())
@@ -240,7 +249,7 @@ class CaseWorkflow:
 
     async def _wait_for_action_or_deadline(self, machine: CaseMachine) -> None:
         wake = machine.next_wakeup()
-        if workflow.patched(TIMER_KEPT):
+        if self._patched(TIMER_KEPT):
             await self._wait_with_kept_timer(wake)
             return
         timeout = None if wake is None else wake - workflow.now()
@@ -273,11 +282,16 @@ class CaseWorkflow:
             self._timer.cancel()
         self._timer, self._timer_at = None, None
 
+    def _patched(self, patch_id: str) -> bool:
+        """`workflow.patched` for the patches GENERATION stands for: true for a case of that generation
+        without a marker of its own."""
+        return self._generation or workflow.patched(patch_id)
+
     def _history_over_budget(self) -> bool:
         """Bounded history: the run has reached its budget of events or bytes, or Temporal suggests
         continuing as new (cases opened before this change never do)."""
         assert self._config is not None
-        if not workflow.patched(CONTINUE_AS_NEW):
+        if not self._patched(CONTINUE_AS_NEW):
             return False
         info = workflow.info()
         return (info.is_continue_as_new_suggested()
@@ -339,7 +353,7 @@ class CaseWorkflow:
 
     async def _deliver(self, notice: Notice) -> None:
         assert self._machine is not None and self._config is not None
-        bounded = workflow.patched(UNDELIVERABLE_ENDS)
+        bounded = self._patched(UNDELIVERABLE_ENDS)
         try:
             try:
                 result = await workflow.execute_activity(

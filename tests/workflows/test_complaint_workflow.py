@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
-from workflows.case_workflow import CaseWorkflow
+from workflows.case_workflow import GENERATION_RULES, CaseWorkflow
 from tests.workflows.helpers import (
     act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
 )
@@ -374,3 +374,30 @@ async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_res
         assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds and EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
         view = await h.query(CaseWorkflow.state)
         assert [d["state"] for d in view["deadlines"] if d["rule"].startswith("C4")] == ["open"]
+
+
+@pytest.mark.asyncio
+async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
+                                                                              smtp_server):
+    """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
+    opened now records the generation's one marker (cases-2026-12) at its start, not one per patch it
+    meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer)."""
+    from temporalio.api.enums.v1 import EventType
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+        await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        await act(h, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
+
+        async def delivered() -> bool:  # the department head's notice went out (a patched step before)
+            return not (await h.describe()).raw_description.pending_activities
+        await wait_for(delivered)
+        events = (await h.fetch_history()).events
+        view = await h.query(CaseWorkflow.state)
+    patches = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+               and e.marker_recorded_event_attributes.marker_name == "core_patch"]
+    versions = [e for e in events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+                and "TemporalChangeVersion" in e.upsert_workflow_search_attributes_event_attributes
+                .search_attributes.indexed_fields]
+    later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
+    assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
+    assert view["rules_version"] == CURRENT_RULES_VERSION
