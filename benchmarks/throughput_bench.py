@@ -48,7 +48,9 @@ from aftersales.actor import Actor
 from aftersales.roles import Role
 from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
-from benchmarks.workflow_bench import bounded, dev_server_pids, ms, pct, read_model, shut_down, temporal_cli
+from benchmarks.workflow_bench import (
+    bounded, cpu_seconds, dev_server_pids, ms, pct, read_model, shut_down, temporal_cli,
+)
 from workflows.case_workflow import CaseWorkflow
 
 INTAKE, INTAKE_MINIMAL = "POST /complaints", "POST /complaints minimal"
@@ -76,15 +78,6 @@ class RawCase:
     async def act(self, note: str) -> int:
         self.count += 1
         return self.count
-
-
-def cpu_seconds(pid: int | str) -> float:
-    """User + system CPU a process has used so far, from /proc (0 where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 CPU: dict[str, tuple[float, float, float, float]] = {}  # phase -> CPU s of (server, this process, product worker, raw worker)

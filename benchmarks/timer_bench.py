@@ -10,7 +10,8 @@ so its RSS is its own. Then waits until every case has escalated, reads each esc
 model (`--read-from query`: from each case by query), and prints
 the lateness of the escalation (the timeline entry's time − the deadline's due time): p50, p99, max,
 and p99 per tenth of the due window (does it grow as the load goes on?); and the worker's RSS: idle,
-with all cases open, the peak, and per open case. Asserts nothing.
+with all cases open, the peak, and per open case; and the CPU the server and the worker spent per escalation
+while the deadlines fell due (less noisy than the lateness near saturation). Asserts nothing.
 """
 
 import argparse
@@ -34,7 +35,8 @@ from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
 from aftersales.roles import Role
 from benchmarks.workflow_bench import (
-    actor, bounded, intake, ms, pct, proc_status_mib, read_model, shut_down, temporal_cli,
+    actor, bounded, cpu_seconds, dev_server_pids, intake, ms, pct, proc_status_mib, read_model, shut_down,
+    temporal_cli,
 )
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
@@ -70,6 +72,15 @@ async def register_lateness(engine, numbers: list[str]) -> list[tuple[datetime, 
     async with engine.connect() as conn:
         rows = {no: (utc(due), (utc(at) - utc(due)).total_seconds()) for no, due, at in await conn.execute(query)}
     return [rows.get(no) for no in numbers]
+
+
+async def escalation_count(engine) -> int:
+    """Escalation entries (every level) the projection has written to the register so far."""
+    from sqlalchemy import func, select
+
+    from aftersales.db.models import TimelineEntry as T
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).where(T.kind == "escalation"))).scalar_one()
 
 
 class RssSampler:
@@ -139,7 +150,13 @@ async def run(args: argparse.Namespace) -> None:
         # every case's first escalating deadline (C4, 3 working days of demo time) passes, then a margin
         wait = 3 * args.demo_seconds + args.margin   # the last case opened just now
         print(f"waiting {max(wait, 0):.0f} s for the deadlines and their escalations ...")
+        servers = dev_server_pids()
+        cpu_before = sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)
+        escalations_before = await escalation_count(engine)
         await asyncio.sleep(max(wait, 0))
+        cpu_wait = [after - before for after, before in
+                    zip((sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)), cpu_before)]
+        escalations = await escalation_count(engine) - escalations_before
 
         if args.read_from == "register":  # one query, the worker left alone (the ladder keeps it busy)
             late = await register_lateness(engine, numbers)
@@ -184,6 +201,10 @@ async def run(args: argparse.Namespace) -> None:
             ms(pct([s for _, s in found[i:i + tenth]], 99)) for i in range(0, len(found), tenth)) + " ms")
     else:
         print(f"no escalation found ({missing} cases without one): see {log}")
+    per_escalation = sum(cpu_wait) / max(1, escalations) * 1000
+    print(f"CPU while waiting: server {cpu_wait[0]:,.1f} s, worker {cpu_wait[1]:,.1f} s, for {escalations:,} "
+          f"escalations (every level): {per_escalation:,.1f} ms per escalation (server + worker, beside the "
+          f"register's reminder sweep)")
     peak = max(sampler.samples) if sampler.samples else None
     per_case = ((rss_open or 0) - (rss_idle or 0)) / max(1, args.cases) * 1024
     print(f"worker RSS MiB: idle {rss_idle:,.1f}, all open {rss_open:,.1f}, end {rss_end:,.1f}, peak {peak:,.1f}; "

@@ -104,6 +104,15 @@ def proc_status_mib(pid: int | str, key: str) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU a process has used so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def dev_server_pids() -> list[int]:
     """Child processes of this one running the `temporal` CLI (the dev server), found through /proc."""
     me, found = os.getpid(), []

@@ -34,7 +34,12 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             # issue 9 §5: one timer per wake-up time, kept across actions that do not move it
             "complaint_general_timer_kept", "complaint_major_timer_kept", "repair_warranty_timer_kept",
             # ... and cases of the generation marker cases-2026-12 (one marker for the patches before it)
-            "complaint_general_gen_2026_12", "complaint_major_gen_2026_12", "repair_warranty_gen_2026_12"}
+            "complaint_general_gen_2026_12", "complaint_major_gen_2026_12", "repair_warranty_gen_2026_12",
+            # ... a ladder climbed to the gm by timers, its notices sent as activities (cases-2026-12) ...
+            "complaint_escalated_gen_2026_12",
+            # ... and cases of cases-2026-12b: a deadline's notice as a local activity in its timer's task (§6)
+            "complaint_general_gen_2026_12b", "complaint_major_gen_2026_12b", "repair_warranty_gen_2026_12b",
+            "complaint_escalated_gen_2026_12b"}
 
 
 def test_every_case_path_has_a_recorded_history():

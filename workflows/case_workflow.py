@@ -51,7 +51,16 @@ TIMER_KEPT = "timer-kept"  # workflow.patched id (2026-12)
 # from this generation on records this one marker at its start, which stands for every patch above and
 # for rules 5; its later changes check their own ids as before (issue 9 §5).
 GENERATION = "cases-2026-12"  # workflow.patched id (2026-12)
-GENERATION_RULES = 5  # the rule book a case of GENERATION opens under, unless a later rules-vN marker says otherwise
+GENERATION_RULES = 5  # the rule book a case of a generation opens under, unless a later rules-vN marker says otherwise
+# Issue 9 §6: an escalation's notice (a notice that a deadline's timer raised: nobody waits on that workflow
+# task) is sent as a local activity inside the task the timer woke, instead of an activity task and a second
+# workflow task to record its delivery: one workflow task per escalation, the case replayed once.
+TIMER_NOTICES_LOCAL = "timer-notices-local"  # workflow.patched id (2026-12)
+GENERATION_B = "cases-2026-12b"  # a case opened from here on: stands for GENERATION and TIMER_NOTICES_LOCAL
+# The generations, oldest first, and the patches each stands for (with those of the generations before it).
+GENERATIONS = (GENERATION, GENERATION_B)
+GENERATION_OF_PATCH = {EFFECTS_AT_ONCE: 1, UNDELIVERABLE_ENDS: 1, CONTINUE_AS_NEW: 1, TIMER_KEPT: 1,
+                       TIMER_NOTICES_LOCAL: 2}
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -65,19 +74,33 @@ def update_key() -> str | None:
     return hashlib.sha256(info.id.encode()).hexdigest()[:24] if info else None
 
 
-def opening_rules_version(generation: bool = False) -> int:
+def opening_rules_version(generation: int = 0) -> int:
     """The rule book a new case is opened under, pinned in its history by a patch marker per version:
     a case opened before version N replays without N's marker and keeps the version it had. A case of
-    GENERATION has GENERATION_RULES from that marker (no rules-v5 marker of its own)."""
+    a generation has GENERATION_RULES from that marker (no rules-v5 marker of its own)."""
     for version in range(CURRENT_RULES_VERSION, GENERATION_RULES if generation else 1, -1):
         if workflow.patched(f"rules-v{version}"):
             return version
     return GENERATION_RULES if generation else 1
 
 
-def undeliverable_reason(e: ActivityError) -> str:
+def case_generation() -> int:
+    """The generation a case was opened in (0: before the first), from the one marker its first task
+    recorded: a new case records the newest; one opened earlier replays with the marker it has."""
+    for level in range(len(GENERATIONS), 0, -1):
+        if workflow.patched(GENERATIONS[level - 1]):
+            return level
+    return 0
+
+
+# What a send given up raises: an activity's failure wraps its cause in ActivityError; a local activity's
+# is the cause itself (the activity's ApplicationError, or Temporal's TimeoutError when its time ran out).
+GIVEN_UP = (ActivityError, ApplicationError, TemporalTimeout)
+
+
+def undeliverable_reason(e: Exception) -> str:
     """Why a notification was given up (E3): the permanent failure, or the retries that ran out."""
-    cause = e.cause
+    cause = e.cause if isinstance(e, ActivityError) else e
     if isinstance(cause, TemporalTimeout):
         return f"temporary failures for longer than the retry limit ({cause.type.name.lower()})"
     return str(getattr(cause, "message", None) or cause or e)[:300]
@@ -125,7 +148,8 @@ class CaseWorkflow:
         self._local_db_steps = False
         self._timer: asyncio.Task | None = None  # TIMER_KEPT: the durable timer of the next wake-up ...
         self._timer_at: Any = None               # ... and the time it fires at
-        self._generation = False  # a case of GENERATION (its marker stands for the patches before it)
+        self._generation = 0  # the case's generation (its marker stands for the patches before it)
+        self._timer_notices: set[str] = set()  # notification ids a deadline's timer raised (TIMER_NOTICES_LOCAL)
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -193,7 +217,7 @@ class CaseWorkflow:
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
         self._local_db_steps = start.local_db_steps
-        self._generation = workflow.patched(GENERATION)
+        self._generation = case_generation()
         if start.carried is None:
             await self._load_config()
             opening = self._ctx()
@@ -240,7 +264,9 @@ class CaseWorkflow:
             if self._effects and self._patched(EFFECTS_AT_ONCE):
                 continue
             await self._wait_for_action_or_deadline(machine)
-            self._effects += machine.tick(self._ctx())
+            ticked = machine.tick(self._ctx())
+            self._timer_notices.update(e.notification_id for e in ticked if isinstance(e, Notice))
+            self._effects += ticked
         self._cancel_timer()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._publish()
@@ -283,9 +309,9 @@ class CaseWorkflow:
         self._timer, self._timer_at = None, None
 
     def _patched(self, patch_id: str) -> bool:
-        """`workflow.patched` for the patches GENERATION stands for: true for a case of that generation
-        without a marker of its own."""
-        return self._generation or workflow.patched(patch_id)
+        """`workflow.patched` for the patches a generation stands for: true for a case of that generation
+        (or a later one) without a marker of its own."""
+        return self._generation >= GENERATION_OF_PATCH[patch_id] or workflow.patched(patch_id)
 
     def _history_over_budget(self) -> bool:
         """Bounded history: the run has reached its budget of events or bytes, or Temporal suggests
@@ -354,15 +380,22 @@ class CaseWorkflow:
     async def _deliver(self, notice: Notice) -> None:
         assert self._machine is not None and self._config is not None
         bounded = self._patched(UNDELIVERABLE_ENDS)
+        # TIMER_NOTICES_LOCAL: a deadline's notice goes out inside the workflow task its timer woke (no
+        # person waits on that task); a notice an action raised stays an activity, so that the action's
+        # answer does not wait on a mail server.
+        from_timer = notice.notification_id in self._timer_notices
+        self._timer_notices.discard(notice.notification_id)
+        send = (workflow.execute_local_activity if from_timer and self._patched(TIMER_NOTICES_LOCAL)
+                else workflow.execute_activity)
         try:
             try:
-                result = await workflow.execute_activity(
+                result = await send(
                     "send_notification",
                     Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
                     result_type=NotificationResult, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
                     schedule_to_close_timeout=(timedelta(hours=self._config.notification_give_up_hours)
                                                if bounded else None))
-            except ActivityError as e:
+            except GIVEN_UP as e:
                 if not bounded:
                     raise
                 self._machine.record_undeliverable(self._ctx(), notice, undeliverable_reason(e))

@@ -14,7 +14,7 @@ from aftersales.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from workflows.case_workflow import GENERATION_RULES, CaseWorkflow
 from tests.workflows.helpers import (
-    act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
+    LOCAL_DB_STEPS, act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
 )
 
 R = Role
@@ -67,12 +67,9 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
 
 @pytest.mark.asyncio
 async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts_env, settings, sessionmaker, smtp_server):
+    """E1, E3; issue 9 §6: the escalation notices go out within the timer's own workflow task."""
     async with running_worker(ts_env, settings, sessionmaker):
-        h = await start_complaint(ts_env.client, settings)
-        view = await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部",
-                                         "justified": True})
-        due = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")["due_at"]
-        await sleep_past(ts_env, due)
+        h = await _classified_then_feedback_missed(ts_env, settings)
         view = await wait_for(lambda: _level_at_least(h, 1))
         assert view["escalated_to"] == "dept_head" and view["overdue"]
         view = await skip_until(ts_env, lambda: _level_at_least(h, 4))   # every further working day: the whole ladder
@@ -88,8 +85,31 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         from aftersales import search_attributes as sa
         assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
         assert desc.typed_search_attributes.get(sa.OVERDUE) is True
+        events = (await h.fetch_history()).events
+        await h.terminate("recorded: the ladder climbed to the gm")
+        await record_history(h, "complaint_escalated")
+    # Issue 9 §6 (TIMER_NOTICES_LOCAL): each escalation's notice went out inside the workflow task its timer
+    # woke, as a local activity — no activity task, no second workflow task to record the delivery.
+    from temporalio.api.enums.v1 import EventType
+    first_fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    sent_as_tasks = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                     and e.activity_task_scheduled_event_attributes.activity_type.name == "send_notification"]
+    assert sent_as_tasks == []
+    sent_locally = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                    and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert len(sent_locally) >= 4 or LOCAL_DB_STEPS   # the four levels' notices (the only local steps here)
     recipients = {rcpt for m in smtp_server.messages for rcpt in m.to}
     assert {"dept_head@example.com", "cs_manager@example.com", "deputy_gm@example.com", "gm@example.com"} <= recipients
+
+
+async def _classified_then_feedback_missed(ts_env, settings):
+    """A complaint classified to 工程部, then the time skipped past its department feedback (C4) deadline."""
+    h = await start_complaint(ts_env.client, settings)
+    view = await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部",
+                                     "justified": True})
+    due = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")["due_at"]
+    await sleep_past(ts_env, due)
+    return h
 
 
 async def _level_at_least(h, level: int):
@@ -231,6 +251,31 @@ async def test_E4_C5_rules_5_progress_notes_missed_on_several_cases_reach_each_r
 
 async def _async(value):
     return value
+
+
+@pytest.mark.asyncio
+async def test_E3_issue9_6_an_escalation_notice_sent_in_its_timer_task_that_cannot_be_delivered_is_recorded(
+        ts_env, settings, sessionmaker, smtp_server):
+    """E3 for a notice sent as a local activity (TIMER_NOTICES_LOCAL): dept_head's mailbox does not exist,
+    so the level-1 escalation's notice is recorded undeliverable like the assignment notice before it, and
+    cs_manager is told of both."""
+    from temporalio.api.enums.v1 import EventType
+    smtp_server.reject("dept_head@example.com")
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await _classified_then_feedback_missed(ts_env, settings)
+
+        async def both_recorded():
+            from workflows.case_workflow import CaseWorkflow
+            view = await h.query(CaseWorkflow.state)
+            entries = [t for t in view["timeline"] if t["kind"] == "notification_undeliverable"]
+            return entries if len(entries) >= 2 else None
+        entries = await wait_for(both_recorded)
+        assert all("责任部门负责人" in e["text"] and "550" in e["text"] for e in entries)
+        events = (await h.fetch_history()).events
+    assert any(e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in events   # the escalation's, sent locally
+               if e.marker_recorded_event_attributes.marker_name == "core_local_activity") or LOCAL_DB_STEPS
+    told = [m for m in smtp_server.messages if "cs_manager@example.com" in m.to and "无法送达" in m.subject]
+    assert len(told) >= 2
 
 
 @pytest.mark.asyncio
@@ -380,8 +425,9 @@ async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_res
 async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
                                                                               smtp_server):
     """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
-    opened now records the generation's one marker (cases-2026-12) at its start, not one per patch it
-    meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer)."""
+    opened now records the newest generation's one marker (cases-2026-12b) at its start, not one per patch
+    it meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer, a deadline's
+    notice as a local activity)."""
     from temporalio.api.enums.v1 import EventType
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
@@ -400,4 +446,22 @@ async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(t
                 .search_attributes.indexed_fields]
     later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
     assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
+    assert "cases-2026-12b" in str(patches[0].marker_recorded_event_attributes.details)
     assert view["rules_version"] == CURRENT_RULES_VERSION
+
+
+def test_E3_the_reason_a_notice_was_given_up_reads_the_same_from_an_activity_or_a_local_activity():
+    """A local activity's failure is its cause itself (TIMER_NOTICES_LOCAL); the reason recorded is the same."""
+    from temporalio.api.enums.v1 import RetryState
+    from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
+    from workflows.case_workflow import GIVEN_UP, undeliverable_reason
+    ran_out = TimeoutError("activity timed out", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
+    refused = ApplicationError("email to dept_head@example.com: 550 mailbox unavailable", non_retryable=True)
+    wrapped = ActivityError("activity error", scheduled_event_id=5, started_event_id=6, identity="w",
+                            activity_type="send_notification", activity_id="1",
+                            retry_state=RetryState.RETRY_STATE_TIMEOUT)
+    wrapped.__cause__ = ran_out
+    assert all(isinstance(e, GIVEN_UP) for e in (ran_out, refused, wrapped))
+    assert undeliverable_reason(ran_out) == undeliverable_reason(wrapped) == (
+        "temporary failures for longer than the retry limit (schedule_to_close)")
+    assert "550" in undeliverable_reason(refused)
