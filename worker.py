@@ -63,8 +63,8 @@ async def main() -> None:
     from aftersales.schedules import ensure_schedules
     from aftersales.temporal_setup import connect
 
-    configure_logging()
     settings = get_settings()
+    configure_logging(settings.log_level)
     engine = make_engine(settings.database_url)
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine))

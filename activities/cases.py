@@ -50,7 +50,7 @@ class CaseActivities:
                 p.row.customer_phone, self.settings.phone_lookup_key)})
             p = p.model_copy(update={"row": row})
         await self.writer.write(p)
-        log.info("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
+        log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
 
     @activity.defn(name="count_recent_complaints")
     async def count_recent_complaints(self, q: RecentComplaints) -> int:

@@ -45,8 +45,9 @@ def main() -> None:
     from aftersales.config import get_settings
     from aftersales.logging import configure_logging
 
-    configure_logging()
-    asyncio.run(prepare_database(get_settings()))
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(prepare_database(settings))
 
 
 if __name__ == "__main__":

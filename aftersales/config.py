@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
 
     environment: Literal["embedded", "production"] = "embedded"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="the lowest level a process logs (JSON lines on stderr); DEBUG adds a line per projection")
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"

@@ -254,9 +254,10 @@ async def run(settings: Settings) -> int:
 def main() -> None:
     from aftersales.logging import configure_logging
 
-    configure_logging(json=False)
+    settings = get_settings()
+    configure_logging(settings.log_level, json=False)
     try:
-        code = asyncio.run(run(get_settings()))
+        code = asyncio.run(run(settings))
     except Failed as e:
         print(f"\nmake run: {e}", file=sys.stderr)
         code = 1

@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="days Temporal keeps a closed case's history (default AFTERSALES_CASE_HISTORY_RETENTION_DAYS)")
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args(argv)
-    configure_logging()
     settings = get_settings()
+    configure_logging(settings.log_level)
     retention = timedelta(days=args.retention_days) if args.retention_days else None
     added = asyncio.run(prepare_temporal(settings, retention=retention, timeout=args.timeout))
     structlog.get_logger("aftersales.temporal_setup").info(

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             from aftersales.logging import configure_logging
             from aftersales.temporal_setup import connect
 
-            configure_logging()
+            configure_logging(settings.log_level)
             app.state.temporal = await connect(settings)
         yield
         if engine is not None:

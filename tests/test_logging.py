@@ -111,6 +111,22 @@ def test_level_filters(log_stream: io.StringIO) -> None:
     assert [r["event"] for r in lines(log_stream)] == ["shown"]
 
 
+def test_the_log_level_is_a_setting(monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO) -> None:
+    """AFTERSALES_LOG_LEVEL sets what every process logs (worker, API, make run); a level that does not
+    exist stops the process at start with the setting named, not a silent INFO."""
+    from pydantic import ValidationError
+
+    from aftersales.config import Settings
+    monkeypatch.setenv("AFTERSALES_LOG_LEVEL", "WARNING")
+    configure_logging(Settings().log_level, stream=log_stream)
+    structlog.get_logger().info("case projected")
+    structlog.get_logger().warning("shown")
+    assert [r["event"] for r in lines(log_stream)] == ["shown"]
+    monkeypatch.setenv("AFTERSALES_LOG_LEVEL", "LOUD")
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings()
+
+
 def test_console_renderer(log_stream: io.StringIO) -> None:
     configure_logging("INFO", json=False, stream=log_stream)
     structlog.get_logger().info("hello", phone="13812341234")
