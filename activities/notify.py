@@ -308,23 +308,30 @@ class NotificationActivities:
         return emails, roles_without_email, unreachable_users
 
     # ---- channels ---------------------------------------------------------------------------
-    def _email(self, n: Notification, address: str, rendered: Rendered) -> EmailMessage:
+    def _email(self, n: Notification, rendered: Rendered) -> EmailMessage:
+        """The notification's e-mail without its recipient: built once, then addressed to each in turn
+        (`_addressed`); the standard library's header parsing is most of what building one costs."""
         s = self.settings
         msg = EmailMessage()
         msg["From"] = s.smtp_sender
-        msg["To"] = address
         # Encoded here (RFC 2047, UTF-8) rather than by the email policy: Python's folding of long
         # CJK subjects drops the space at a fold ("反馈 逾期" arrives as "反馈逾期").
         subject = " ".join(rendered.subject.splitlines())
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
         msg["Date"] = format_datetime(datetime.now(UTC))
-        # Deterministic: should a crash force a resend, mail systems can tell it is the same message.
-        digest = hashlib.sha256(f"{n.notification_id}\n{address}".encode()).hexdigest()[:32]
-        domain = s.smtp_sender.rpartition("@")[2] or "aftersales"
-        msg["Message-ID"] = f"<{digest}@{domain}>"
         msg["X-Aftersales-Case"] = n.case_no
         msg["X-Aftersales-Notification"] = n.notification_id
         msg.set_content(rendered.text, charset="utf-8")
+        return msg
+
+    def _addressed(self, msg: EmailMessage, n: Notification, address: str) -> EmailMessage:
+        """`msg` to `address`, with its Message-ID: deterministic, so that should a crash force a resend,
+        mail systems can tell it is the same message."""
+        digest = hashlib.sha256(f"{n.notification_id}\n{address}".encode()).hexdigest()[:32]
+        domain = self.settings.smtp_sender.rpartition("@")[2] or "aftersales"
+        for name, value in (("To", address), ("Message-ID", f"<{digest}@{domain}>")):
+            del msg[name]
+            msg[name] = value
         return msg
 
     async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list["Failure"]:
@@ -333,7 +340,7 @@ class NotificationActivities:
         s = self.settings
         failures: list[Failure] = []
         remaining = list(addresses)
-        rendered = render(n, s.public_base_url)
+        email = self._email(n, render(n, s.public_base_url))
         try:
             smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
                                    password=s.smtp_password, start_tls=s.smtp_starttls,
@@ -342,7 +349,7 @@ class NotificationActivities:
                 while remaining:
                     address = remaining.pop(0)
                     try:
-                        refused, _ = await smtp.send_message(self._email(n, address, rendered))
+                        refused, _ = await smtp.send_message(self._addressed(email, n, address))
                         problem = (f"refused: {' '.join(f'{r.code} {r.message}' for r in refused.values())}"
                                    if refused else None)
                         permanent = bool(refused) and all(r.code >= 500 for r in refused.values())
@@ -414,5 +421,5 @@ class NotificationActivities:
             logger.error("delivery sent but not recorded", channel=channel, recipient=scrub(recipient),
                          error=_describe(e))
             return [f"{channel} to {recipient}: sent but not recorded: {_describe(e)}"]
-        logger.info("delivered", channel=channel, recipient=scrub(recipient))
+        logger.debug("delivered", channel=channel, recipient=scrub(recipient))  # "notification delivered" counts them
         return []

@@ -151,11 +151,22 @@ async def run(args: argparse.Namespace) -> None:
         wait = 3 * args.demo_seconds + args.margin   # the last case opened just now
         print(f"waiting {max(wait, 0):.0f} s for the deadlines and their escalations ...")
         servers = dev_server_pids()
-        cpu_before = sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)
+
+        def cpu_now() -> tuple[float, float]:
+            return sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)
+        # The quiet time before the first deadline (cases open, nothing due): what the server and the worker
+        # spend anyway (timers, the register's sweeps, the dev server's own housekeeping), per second.
+        waited_from = time.perf_counter()
+        quiet = max(0.0, t0 + 3 * args.demo_seconds - 5 - waited_from)
+        quiet_before = cpu_now()
+        await asyncio.sleep(quiet)
+        cpu_before = cpu_now()
+        quiet_rate = [(after - before) / quiet if quiet else 0.0 for after, before in zip(cpu_before, quiet_before)]
         escalations_before = await escalation_count(engine)
-        await asyncio.sleep(max(wait, 0))
-        cpu_wait = [after - before for after, before in
-                    zip((sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)), cpu_before)]
+        t_due = time.perf_counter()
+        await asyncio.sleep(max(wait - (t_due - waited_from), 0))
+        due_seconds = time.perf_counter() - t_due
+        cpu_wait = [after - before for after, before in zip(cpu_now(), cpu_before)]
         escalations = await escalation_count(engine) - escalations_before
 
         if args.read_from == "register":  # one query, the worker left alone (the ladder keeps it busy)
@@ -202,9 +213,13 @@ async def run(args: argparse.Namespace) -> None:
     else:
         print(f"no escalation found ({missing} cases without one): see {log}")
     per_escalation = sum(cpu_wait) / max(1, escalations) * 1000
-    print(f"CPU while waiting: server {cpu_wait[0]:,.1f} s, worker {cpu_wait[1]:,.1f} s, for {escalations:,} "
-          f"escalations (every level): {per_escalation:,.1f} ms per escalation (server + worker, beside the "
-          f"register's reminder sweep)")
+    net = [c - r * due_seconds for c, r in zip(cpu_wait, quiet_rate)]
+    print(f"CPU from the first due time on ({due_seconds:,.0f} s): server {cpu_wait[0]:,.1f} s, worker "
+          f"{cpu_wait[1]:,.1f} s, for {escalations:,} escalations (every level): {per_escalation:,.1f} ms per "
+          f"escalation (server + worker)")
+    print(f"CPU when nothing is due ({quiet:,.0f} s before the first deadline): server {quiet_rate[0] * 100:,.1f}%, "
+          f"worker {quiet_rate[1] * 100:,.1f}% of a core; net of it, per escalation: server "
+          f"{net[0] / max(1, escalations) * 1000:,.1f} ms, worker {net[1] / max(1, escalations) * 1000:,.1f} ms")
     peak = max(sampler.samples) if sampler.samples else None
     per_case = ((rss_open or 0) - (rss_idle or 0)) / max(1, args.cases) * 1024
     print(f"worker RSS MiB: idle {rss_idle:,.1f}, all open {rss_open:,.1f}, end {rss_end:,.1f}, peak {peak:,.1f}; "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
@@ -127,8 +127,19 @@ async def test_e1_one_message_per_recipient_and_named_staff(maker, smtp):
     msgs = await smtp.wait_for(3)
     assert sorted(m.to[0] for m in msgs) == ["csm@example.com", "gm@example.com", "handler.eng@example.com"]
     assert all(len(m.to) == 1 for m in msgs)
+    # one message built per notification and addressed to each in turn: each names its own recipient
+    # alone (never another's address) and has its own Message-ID (the same on a resend to that address)
+    assert all(m.message.get_all("To") == m.to for m in msgs)
+    assert all(len(m.message.get_all("Message-ID")) == 1 for m in msgs)
+    assert len({m.headers["Message-ID"] for m in msgs}) == 3
+    assert all(m.subject == SUBJECT and BODY in m.body for m in msgs)
     assert result.emails == ["csm@example.com", "gm@example.com", "handler.eng@example.com"]
     assert result.unreachable_usernames == []
+    async with maker() as session, session.begin():  # as if the records were lost: a resend
+        await session.execute(delete(NotificationDelivery))
+    await acts.send_notification(notification(roles=[Role.gm, Role.cs_manager], usernames=["handler_eng", "csm"]))
+    again = (await smtp.wait_for(6))[3:]
+    assert {m.to[0]: m.headers["Message-ID"] for m in again} == {m.to[0]: m.headers["Message-ID"] for m in msgs}
 
 
 @pytest.mark.asyncio

@@ -39,7 +39,10 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "complaint_escalated_gen_2026_12",
             # ... and cases of cases-2026-12b: a deadline's notice as a local activity in its timer's task (§6)
             "complaint_general_gen_2026_12b", "complaint_major_gen_2026_12b", "repair_warranty_gen_2026_12b",
-            "complaint_escalated_gen_2026_12b"}
+            "complaint_escalated_gen_2026_12b",
+            # ... and of cases-2026-12c: a wake-up's notices sent before its one projection (§6)
+            "complaint_general_gen_2026_12c", "complaint_major_gen_2026_12c", "repair_warranty_gen_2026_12c",
+            "complaint_escalated_gen_2026_12c"}
 
 
 def test_every_case_path_has_a_recorded_history():

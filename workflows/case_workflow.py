@@ -57,10 +57,16 @@ GENERATION_RULES = 5  # the rule book a case of a generation opens under, unless
 # workflow task to record its delivery: one workflow task per escalation, the case replayed once.
 TIMER_NOTICES_LOCAL = "timer-notices-local"  # workflow.patched id (2026-12)
 GENERATION_B = "cases-2026-12b"  # a case opened from here on: stands for GENERATION and TIMER_NOTICES_LOCAL
+# Issue 9 §6: a wake-up whose deadlines raised notices sends them before it projects the case, and waits for
+# their delivery (at most NOTICE_SETTLE) so that the escalation and its delivery reach the register in one
+# projection — one read-model write, one local activity and one marker less per escalation.
+ESCALATION_PROJECTED_ONCE = "escalation-projected-once"  # workflow.patched id (2026-12)
+NOTICE_SETTLE = timedelta(seconds=2)
+GENERATION_C = "cases-2026-12c"  # a case opened from here on: stands for the above and ESCALATION_PROJECTED_ONCE
 # The generations, oldest first, and the patches each stands for (with those of the generations before it).
-GENERATIONS = (GENERATION, GENERATION_B)
+GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C)
 GENERATION_OF_PATCH = {EFFECTS_AT_ONCE: 1, UNDELIVERABLE_ENDS: 1, CONTINUE_AS_NEW: 1, TIMER_KEPT: 1,
-                       TIMER_NOTICES_LOCAL: 2}
+                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3}
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -150,6 +156,7 @@ class CaseWorkflow:
         self._timer_at: Any = None               # ... and the time it fires at
         self._generation = 0  # the case's generation (its marker stands for the patches before it)
         self._timer_notices: set[str] = set()  # notification ids a deadline's timer raised (TIMER_NOTICES_LOCAL)
+        self._timer_notices_sending: set[str] = set()  # ... and of those, the ones being sent
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -238,6 +245,7 @@ class CaseWorkflow:
             self._machine, self._effects = machine, effects
         while True:
             await self._load_config_if_year_changed()
+            await self._send_timer_notices_first()
             await self._publish()
             await self._carry_out_effects()
             if machine.state.closed and self._inflight == 0 and not self._effects:
@@ -272,6 +280,20 @@ class CaseWorkflow:
         await self._publish()
         s = machine.state
         return CaseResult(case_no=s.case_no, status=s.status, outcome=s.outcome, closed_at=s.closed_at)
+
+    async def _send_timer_notices_first(self) -> None:
+        """ESCALATION_PROJECTED_ONCE: the notices a deadline raised go out before the case is projected, and
+        the projection waits for their delivery — it mostly comes within the same workflow task (a local
+        activity) — so that the register gets the escalation and its delivery in one write. A mail server
+        that is slow or down holds the register back by seconds (NOTICE_SETTLE, after the workflow task that
+        Temporal's SDK holds open for a running local activity hands over); the delivery comes later."""
+        if not self._timer_notices or not self._patched(ESCALATION_PROJECTED_ONCE):
+            return
+        await self._carry_out_effects()
+        try:
+            await workflow.wait_condition(lambda: not self._timer_notices_sending, timeout=NOTICE_SETTLE)
+        except asyncio.TimeoutError:
+            pass
 
     async def _wait_for_action_or_deadline(self, machine: CaseMachine) -> None:
         wake = machine.next_wakeup()
@@ -367,6 +389,8 @@ class CaseWorkflow:
         if isinstance(effect, Notice):
             self._inflight += 1
             self._undelivered[effect.notification_id] = effect
+            if effect.notification_id in self._timer_notices:
+                self._timer_notices_sending.add(effect.notification_id)
             asyncio.create_task(self._deliver(effect))
         elif isinstance(effect, Reminder):  # rules 2 only: no recorded history before them has one
             self._inflight += 1
@@ -404,6 +428,7 @@ class CaseWorkflow:
             self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
         finally:
             self._undelivered.pop(notice.notification_id, None)
+            self._timer_notices_sending.discard(notice.notification_id)
             self._inflight -= 1
             self._changed = True
 

@@ -98,6 +98,12 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
     sent_locally = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
                     and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
     assert len(sent_locally) >= 4 or LOCAL_DB_STEPS   # the four levels' notices (the only local steps here)
+    # ESCALATION_PROJECTED_ONCE: each wake-up projects the case once, its escalation and the notice's delivery
+    # together (the notice is sent first); it took two projections before.
+    fired = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    projections = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                   and e.activity_task_scheduled_event_attributes.activity_type.name == "project_case"]
+    assert len(projections) == len(fired) >= 4 or LOCAL_DB_STEPS
     recipients = {rcpt for m in smtp_server.messages for rcpt in m.to}
     assert {"dept_head@example.com", "cs_manager@example.com", "deputy_gm@example.com", "gm@example.com"} <= recipients
 
@@ -425,9 +431,9 @@ async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_res
 async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
                                                                               smtp_server):
     """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
-    opened now records the newest generation's one marker (cases-2026-12b) at its start, not one per patch
+    opened now records the newest generation's one marker (cases-2026-12c) at its start, not one per patch
     it meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer, a deadline's
-    notice as a local activity)."""
+    notice as a local activity, an escalation projected once)."""
     from temporalio.api.enums.v1 import EventType
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
@@ -446,7 +452,7 @@ async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(t
                 .search_attributes.indexed_fields]
     later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
     assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
-    assert "cases-2026-12b" in str(patches[0].marker_recorded_event_attributes.details)
+    assert "cases-2026-12c" in str(patches[0].marker_recorded_event_attributes.details)
     assert view["rules_version"] == CURRENT_RULES_VERSION
 
 
