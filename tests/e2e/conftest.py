@@ -59,7 +59,10 @@ class WorkerProcess:
                     "AFTERSALES_DATABASE_URL": settings.database_url,
                     "AFTERSALES_TASK_QUEUE": settings.task_queue,
                     "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
-                    "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV}
+                    "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV,
+                    # every line, as ops set it to look into a case: the tests read the projection's lines
+                    # (DEBUG) and check that no phone number reaches the log at any level
+                    "AFTERSALES_LOG_LEVEL": "DEBUG"}
         self.log = log
         self.proc: subprocess.Popen | None = None
 
