@@ -28,7 +28,7 @@ import aiosmtplib
 import httpx
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -411,8 +411,8 @@ class NotificationActivities:
         """Records one delivery; returns a failure if the record could not be written (the retry
         then sends again: at least once rather than not at all)."""
         try:
-            async with self.sessionmaker() as session, session.begin():
-                session.add(NotificationDelivery(
+            async with self.sessionmaker() as session, session.begin():  # a Core insert: no unit of work to flush
+                await session.execute(insert(NotificationDelivery).values(
                     notification_id=n.notification_id, channel=channel, recipient=recipient,
                     case_no=n.case_no, delivered_at=datetime.now(UTC)))
         except IntegrityError:  # a concurrent attempt recorded the same delivery
