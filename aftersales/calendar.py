@@ -9,8 +9,9 @@ T4 a year without data falls back to Monday–Friday minus the statutory holiday
    (`statutory_holidays`: lunar festivals and the Qingming solar term computed with `lunar_python`;
    only the make-up days (调休) and the days the State Council moves are unknown); `fallback_years`
    tells which years a computation touched, so the case can say so in its timeline.
-T5 a WorkCalendar is a pure function of the CalendarSnapshot it was built from (the snapshot is
-   copied, so later changes to the data cannot reach it); deadlines are computed once and stored.
+T5 a WorkCalendar is a pure function of the CalendarSnapshot it was built from (it keeps frozen
+   sets of the snapshot's days, so later changes to the data cannot reach it); deadlines are computed
+   once and stored.
 Demo time: with `demo_seconds_per_working_day = S` every day works and a working day lasts S seconds.
 
 All datetimes in and out are timezone-aware; results are in UTC; local reasoning uses the
@@ -131,6 +132,17 @@ class _Year(NamedTuple):
     on: frozenset[date]
 
 
+_YEARS: dict[_Year, _Year] = {}
+
+
+def _shared(year: _Year) -> _Year:
+    """The one equal _Year already built in this process (immutable, so sharing is safe; a handful of
+    distinct years ever exist: one per year of data and upload)."""
+    if len(_YEARS) > 256:  # bounded whatever the uploads
+        _YEARS.clear()
+    return _YEARS.setdefault(year, year)
+
+
 def _check_aware(m: datetime) -> None:
     if m.tzinfo is None or m.utcoffset() is None:
         raise ValueError(f"datetime {m.isoformat()} must be timezone-aware")
@@ -151,16 +163,17 @@ class WorkCalendar:
             self.tz = ZoneInfo(snapshot.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {snapshot.timezone!r}") from None
-        self.snapshot = snapshot.model_copy(deep=True)  # T5: later edits to the caller's object do not reach us
         self.day_start = snapshot.day_start.replace(tzinfo=None)
         self.day_end = snapshot.day_end.replace(tzinfo=None)
         self.demo_seconds = snapshot.demo_seconds_per_working_day
         self.statutory_fallback = snapshot.fallback == "statutory"
         opening = datetime.combine(date.min, self.day_start)
         self.hours_per_day = (datetime.combine(date.min, self.day_end) - opening) / timedelta(hours=1)
-        # One lookup per year, built once (T1).
+        # One lookup per year, built once (T1) from frozen copies of the days (T5: later edits to the
+        # caller's snapshot do not reach us), and shared by every calendar with the same days: a worker
+        # holds hundreds of cached cases, each with its calendar (issue 9 §5, memory per open case).
         self._years: dict[int, _Year] = {
-            year: _Year(off=frozenset(data.holidays), on=frozenset(data.workdays))
+            year: _shared(_Year(off=frozenset(data.holidays), on=frozenset(data.workdays)))
             for year, data in snapshot.years.items()
         }
 

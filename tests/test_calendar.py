@@ -379,6 +379,20 @@ def test_T5_a_computed_deadline_does_not_move_when_the_data_changes() -> None:
     assert due == sh(2027, 2, 1, 10, 0)  # the value already set is untouched
 
 
+def test_T5_a_day_edited_in_the_callers_snapshot_does_not_reach_a_built_calendar() -> None:
+    """The calendar keeps frozen copies of the days, not the caller's dicts; calendars of equal data
+    share them (a worker holds hundreds of cases, each with its calendar: issue 9 §5)."""
+    snap = snapshot(2026)
+    cal = WorkCalendar(snap)
+    day = date(2026, 3, 4)  # an ordinary Wednesday
+    assert cal.is_working_day(day)
+    snap.years[2026].holidays[day] = "临时放假"
+    assert cal.is_working_day(day)
+    assert not WorkCalendar(snap).is_working_day(day)
+    again = WorkCalendar(snapshot(2026))
+    assert again._years[2026] is cal._years[2026]  # equal data, one lookup in memory
+
+
 def test_T5_snapshot_survives_serialisation_unchanged() -> None:
     """Snapshots travel in workflow history as JSON: the calendar built from the copy computes the same."""
     snap = snapshot(2025, 2026, day_start=time(8, 30), day_end=time(17, 30))

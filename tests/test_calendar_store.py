@@ -297,3 +297,32 @@ def test_T4_cli_reports_an_unmigrated_database(tmp_path, monkeypatch, capsys) ->
     finally:
         get_settings.cache_clear()
     assert "is it migrated?" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_T4_a_year_read_again_comes_from_memory_until_it_is_replaced(maker) -> None:
+    """Every new case loads its calendar (issue 9 §5): a year's days are read from the database once
+    per version of the year; an upload is seen by the next load; an edit to a loaded snapshot (T5)
+    reaches neither the memory nor the next case."""
+    from sqlalchemy import event
+
+    async with maker() as session:
+        await put_year(session, example_2027())
+    statements: list[str] = []
+    engine = maker.kw["bind"].sync_engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        async with maker() as session:
+            first = await load_snapshot(session, [2027], **SETTINGS)
+            read_days = sum("calendar_days" in s for s in statements)
+            first.years[2027].holidays[date(2027, 3, 3)] = "edited by a caller"
+            second = await load_snapshot(session, [2027], **SETTINGS)
+        assert read_days == 1 and sum("calendar_days" in s for s in statements) == 1  # not read again
+        assert second.years[2027] == example_2027()  # the caller's edit did not reach the memory
+        async with maker() as session:
+            await put_year(session, YearData(year=2027, holidays={date(2027, 1, 1): "元旦"}, workdays={}))
+            third = await load_snapshot(session, [2027], **SETTINGS)
+        assert third.years[2027].holidays == {date(2027, 1, 1): "元旦"}  # the upload, at once
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)

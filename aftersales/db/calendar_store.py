@@ -164,22 +164,44 @@ async def years_with_data(session: AsyncSession) -> list[int]:
     return list((await session.scalars(select(CalendarYear.year).order_by(CalendarYear.year))).all())
 
 
+# Each year's days as last read, by the version of its row (every write replaces the row with a new
+# updated_at, so a stale entry is never used): every new case reads its calendar (load_case_config),
+# and reading and building the days was a tenth of a worker's Python CPU per intake (issue 9 §5).
+_YEARS: dict[tuple[str, int, str, datetime], YearData] = {}
+_YEARS_MAX = 64
+
+
+def _copy(data: YearData) -> YearData:
+    """A caller may edit its snapshot (T5), never the data other cases compute with: new dicts (of
+    immutable dates and names, so a shallow copy is a full one) without validating them again."""
+    return YearData.model_construct(year=data.year, holidays=dict(data.holidays), workdays=dict(data.workdays),
+                                    source=data.source)
+
+
 async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone: str, day_start: time,
                         day_end: time, demo_seconds_per_working_day: int | None) -> CalendarSnapshot:
-    """The calendar a case computes with (T1–T5): the data of those of `years` that have any."""
+    """The calendar a case computes with (T1–T5): the data of those of `years` that have any. The year
+    rows are read every time; a year's days only when that version of the year was not read before."""
     wanted = set(years)
     loaded: dict[int, YearData] = {}
     if wanted:
-        rows = await session.execute(select(CalendarYear.year, CalendarYear.source).where(CalendarYear.year.in_(wanted)))
-        loaded = {year: YearData(year=year, holidays={}, workdays={}, source=source) for year, source in rows}
-    if loaded:
-        # columns, not ORM entities: every new case reads its calendar (load_case_config), and building
-        # entities was a tenth of a worker's Python CPU per intake (issue 9 §5, measured)
-        days = await session.execute(select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
-            CalendarDay.day.between(date(min(loaded), 1, 1), date(max(loaded), 12, 31))).order_by(CalendarDay.day))
-        for day, kind, name in days:
-            year = loaded.get(day.year)
-            if year is not None:
-                (year.holidays if kind == HOLIDAY else year.workdays)[day] = name
+        database = str(session.bind.url)
+        rows = await session.execute(select(CalendarYear.year, CalendarYear.source, CalendarYear.updated_at)
+                                     .where(CalendarYear.year.in_(wanted)).order_by(CalendarYear.year))
+        versions = {year: (database, year, source, updated_at) for year, source, updated_at in rows}
+        fresh = {year: YearData(year=year, holidays={}, workdays={}, source=version[2])
+                 for year, version in versions.items() if version not in _YEARS}
+        if fresh:
+            # columns, not ORM entities (building entities was a tenth of a worker's Python CPU per intake)
+            days = await session.execute(select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
+                CalendarDay.day.between(date(min(fresh), 1, 1), date(max(fresh), 12, 31))).order_by(CalendarDay.day))
+            for day, kind, name in days:
+                year = fresh.get(day.year)
+                if year is not None:
+                    (year.holidays if kind == HOLIDAY else year.workdays)[day] = name
+            if len(_YEARS) + len(fresh) > _YEARS_MAX:
+                _YEARS.clear()
+            _YEARS.update({versions[year]: data for year, data in fresh.items()})
+        loaded = {year: _copy(_YEARS[version]) for year, version in versions.items()}
     return CalendarSnapshot(years=loaded, timezone=timezone, day_start=day_start, day_end=day_end,
                             demo_seconds_per_working_day=demo_seconds_per_working_day, fallback="statutory")
