@@ -143,6 +143,20 @@ async def test_e1_one_message_per_recipient_and_named_staff(maker, smtp):
 
 
 @pytest.mark.asyncio
+async def test_e1_an_address_in_chinese_is_sent_with_smtputf8(maker, smtp):
+    """E1: staff addresses may be internationalised (张三@例子.中国): sent with SMTPUTF8, the To header
+    in UTF-8, the rest of the message as for anyone."""
+    async with maker() as session, session.begin():
+        session.add(staff("zhangsan", Role.gm, "张三@例子.中国", None))
+    acts = NotificationActivities(maker, make_settings(smtp))
+    result = await acts.send_notification(notification(usernames=["zhangsan"]))
+    [msg] = await smtp.wait_for(1)
+    assert msg.to == ["张三@例子.中国"] and msg.message.get_all("To") == ["张三@例子.中国"]
+    assert msg.subject == SUBJECT and BODY in msg.body
+    assert result.emails == ["张三@例子.中国"]
+
+
+@pytest.mark.asyncio
 async def test_e1_department_roles_are_narrowed_to_the_department(maker, smtp):
     """E1: dept_head of the case's department only; other roles are not narrowed."""
     acts = NotificationActivities(maker, make_settings(smtp))

@@ -83,7 +83,8 @@ class SMTPServer:
         last: Exception | None = None
         for _ in range(5):  # the free port may be taken between probing and binding
             self.port = free_port()
-            controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=10)
+            controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=10,
+                                    enable_SMTPUTF8=True)
             try:
                 controller.start()
             except Exception as e:  # noqa: BLE001
