@@ -32,9 +32,12 @@ from datetime import datetime, timezone
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter, pydantic_data_converter
 from temporalio.api.failure.v1 import Failure
-from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadCodec, PayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter, DataConverter, DefaultFailureConverter, DefaultPayloadConverter, JSONPlainPayloadConverter,
+    PayloadCodec, PayloadConverter,
+)
 
 from aftersales.config import Settings
 from aftersales.privacy import mask_phone_numbers_in
@@ -155,9 +158,25 @@ class MaskingFailureConverter(DefaultFailureConverter):
             node = node.cause if node.HasField("cause") else None
 
 
+_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """temporalio's pydantic payload converter, with one JSON converter for the whole process. The SDK
+    builds a payload converter for every workflow instance (each case opened or replayed), every
+    activation and every activity command, and each pydantic one starts with an empty cache of type
+    adapters (35–200 µs to build each): a replayed case built one for every type in its history again
+    (issue 9 §6). The converter holds no state but that cache (thread-safe: functools.lru_cache)."""
+
+    def __init__(self) -> None:
+        CompositePayloadConverter.__init__(self, *(
+            _JSON if isinstance(c, JSONPlainPayloadConverter) else c
+            for c in DefaultPayloadConverter.default_encoding_payload_converters))
+
+
 def converter_with(codec: PayloadCodec) -> DataConverter:
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=MaskingFailureConverter)
+    return dataclasses.replace(pydantic_data_converter, payload_converter_class=SharedPydanticPayloadConverter,
+                               payload_codec=codec, failure_converter_class=MaskingFailureConverter)
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -148,3 +148,19 @@ def test_secret_file_created_by_concurrent_starts_is_one_secret(tmp_path):
 def test_data_is_never_committed():
     ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
     assert "data/" in ignored
+
+
+async def test_every_payload_converter_the_sdk_builds_shares_one_cache_of_type_adapters():
+    """The SDK builds a payload converter per workflow instance, activation and activity command
+    (DataConverter.__post_init__): they share one JSON converter, so a replayed case does not build a
+    pydantic TypeAdapter for every type in its history again (issue 9 §6); models still round-trip."""
+    import dataclasses
+
+    converter = test_codec.converter()
+    again = dataclasses.replace(converter)  # what the SDK does for each activation
+    json_a, json_b = (getattr(dc.payload_converter, "_inner_payload_converter", dc.payload_converter)
+                      .converters[b"json/plain"] for dc in (converter, again))
+    assert json_a is json_b
+    payloads = await converter.encode([customer(), [1, 2]])
+    assert await again.decode(payloads, [Customer, list[int]]) == [customer(), [1, 2]]
+    assert json_a._type_adapter.cache_info().currsize >= 2
