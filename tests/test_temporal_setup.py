@@ -73,7 +73,7 @@ async def test_connect_uses_settings_and_the_encrypting_pydantic_converter(dev_s
     address = dev_server.client.service_client.config.target_host
     client = await connect(Settings(temporal_address=address, temporal_namespace="default", **codec.CODEC))
     assert client.namespace == "default"
-    assert client.data_converter.payload_converter_class is PydanticPayloadConverter
+    assert issubclass(client.data_converter.payload_converter_class, PydanticPayloadConverter)
     assert isinstance(client.data_converter.payload_codec, EncryptionCodec)  # P4
     assert await client.service_client.check_health()
 
