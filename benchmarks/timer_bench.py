@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.timer_bench                          # 300 complaints
     .venv/bin/python -m benchmarks.timer_bench --cases 10000            # the issue's figure
+    .venv/bin/python -m benchmarks.timer_bench --cases 10000 --workers 2  # two worker processes
 
 Opens N complaints on a dev server (Update-with-start, as the API does, `--concurrency` at once) on demo
 time, so that their first escalating deadline (C4, the handling opinion, 3 working days) falls due
@@ -84,20 +85,27 @@ async def escalation_count(engine) -> int:
 
 
 class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.pid, self.samples = pid, []
+    """The largest worker's RSS every 2 s (the figure a worker is sized by)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids, self.samples = pids, []
 
     async def run(self) -> None:
         while True:
-            if (rss := proc_status_mib(self.pid, "VmRSS")) is not None:
+            if (rss := largest_rss(self.pids)) is not None:
                 self.samples.append(rss)
             await asyncio.sleep(2)
+
+
+def largest_rss(pids: list[int]) -> float | None:
+    return max((r for r in (proc_status_mib(pid, "VmRSS") for pid in pids) if r is not None), default=None)
 
 
 async def run(args: argparse.Namespace) -> None:
     from tests.support.smtp import SMTPServer
     tmp = Path(tempfile.mkdtemp(prefix="aftersales-timers-"))
-    env = engine = smtp = proc = sampler_task = None
+    env = engine = smtp = sampler_task = None
+    procs: list[subprocess.Popen] = []
     log = tmp / "worker.log"
     try:
         smtp = await bounded(SMTPServer().__aenter__(), 15, "SMTP server start")
@@ -117,12 +125,13 @@ async def run(args: argparse.Namespace) -> None:
                       "AFTERSALES_CODEC_KEYS": json.dumps(keys), "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(keys)),
                       "AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(args.demo_seconds),
                       "AFTERSALES_LOG_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env,
-                                stdout=log.open("ab"), stderr=subprocess.STDOUT)
-        sampler = RssSampler(proc.pid)
+        procs = [subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env,
+                                  stdout=log.open("ab"), stderr=subprocess.STDOUT) for _ in range(args.workers)]
+        pids = [proc.pid for proc in procs]
+        sampler = RssSampler(pids)
         sampler_task = asyncio.create_task(sampler.run())
         await asyncio.sleep(5)
-        rss_idle = proc_status_mib(proc.pid, "VmRSS")
+        rss_idle = largest_rss(pids)
 
         gate = asyncio.Semaphore(args.concurrency)
         numbers = [f"TS-2026-{i + 1:06d}" for i in range(args.cases)]
@@ -142,7 +151,7 @@ async def run(args: argparse.Namespace) -> None:
                                 args.timeout, "opening")
         opening = time.perf_counter() - t0
         failed = [r for r in results if isinstance(r, BaseException)]
-        rss_open = proc_status_mib(proc.pid, "VmRSS")
+        rss_open = largest_rss(pids)
         print(f"opened {args.cases - len(failed)} complaints in {opening:.0f} s "
               f"({(args.cases - len(failed)) / opening:.1f}/s), {len(failed)} failed"
               + (f": {failed[0]!r}"[:200] if failed else ""))
@@ -153,7 +162,7 @@ async def run(args: argparse.Namespace) -> None:
         servers = dev_server_pids()
 
         def cpu_now() -> tuple[float, float]:
-            return sum(map(cpu_seconds, servers)), cpu_seconds(proc.pid)
+            return sum(map(cpu_seconds, servers)), sum(map(cpu_seconds, pids))
         # The quiet time before the first deadline (cases open, nothing due): what the server and the worker
         # spend anyway (timers, the register's sweeps, the dev server's own housekeeping), per second.
         waited_from = time.perf_counter()
@@ -184,11 +193,11 @@ async def run(args: argparse.Namespace) -> None:
         errors = [x for x in late if isinstance(x, BaseException)]
         missing = len(numbers) - len(found) - len(errors)
         digests = [m for m in smtp.messages if "提醒汇总" in m.subject]
-        rss_end = proc_status_mib(proc.pid, "VmRSS")
+        rss_end = largest_rss(pids)
     finally:
         if sampler_task:
             sampler_task.cancel()
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
             try:
                 proc.wait(timeout=30)
@@ -197,7 +206,7 @@ async def run(args: argparse.Namespace) -> None:
         await shut_down(env, engine, smtp)
 
     print(f"\ntimer_bench: {args.cases} complaints, demo time {args.demo_seconds} s per working day, "
-          f"worker in its own process")
+          + (f"{args.workers} workers, each in its own process" if args.workers > 1 else "worker in its own process"))
     if found:
         found.sort()
         lates = [s for _, s in found]
@@ -221,8 +230,8 @@ async def run(args: argparse.Namespace) -> None:
           f"worker {quiet_rate[1] * 100:,.1f}% of a core; net of it, per escalation: server "
           f"{net[0] / max(1, escalations) * 1000:,.1f} ms, worker {net[1] / max(1, escalations) * 1000:,.1f} ms")
     peak = max(sampler.samples) if sampler.samples else None
-    per_case = ((rss_open or 0) - (rss_idle or 0)) / max(1, args.cases) * 1024
-    print(f"worker RSS MiB: idle {rss_idle:,.1f}, all open {rss_open:,.1f}, end {rss_end:,.1f}, peak {peak:,.1f}; "
+    per_case = ((rss_open or 0) - (rss_idle or 0)) / max(1, args.cases / args.workers) * 1024
+    print("worker RSS MiB" + (f" (the largest of {args.workers})" if args.workers > 1 else "") + f": idle {rss_idle:,.1f}, all open {rss_open:,.1f}, end {rss_end:,.1f}, peak {peak:,.1f}; "
           f"{per_case:,.1f} KiB per open case (open − idle)")
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -230,6 +239,8 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="python -m benchmarks.timer_bench")
     p.add_argument("--cases", type=int, default=300, help="complaints to open (default 300)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on the task queue (default 1); CPU is their sum, RSS the largest's")
     p.add_argument("--concurrency", type=int, default=50, help="intakes in flight at once (default 50)")
     p.add_argument("--demo-seconds", type=int, default=None,
                    help="seconds per working day (default: enough for the opening to finish before the first "
