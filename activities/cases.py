@@ -27,20 +27,11 @@ class CaseActivities:
 
     @activity.defn(name="load_case_config")
     async def load_case_config(self, request: ConfigRequest) -> CaseConfig:
-        s = self.settings
         async with self.sessionmaker() as session:
-            snapshot = await calendar_store.load_snapshot(
-                session, request.years, timezone=s.timezone, day_start=s.work_day_start,
-                day_end=s.work_day_end, demo_seconds_per_working_day=s.demo_seconds_per_working_day)
-        return CaseConfig(calendar=snapshot, covered_years=request.years, ladder=s.escalation_ladder,
-                          early_warning_threshold=s.early_warning_threshold,
-                          early_warning_window_days=s.early_warning_window_days,
-                          notification_give_up_hours=s.notification_give_up_hours,
-                          time_tolerance_minutes=s.time_tolerance_minutes,
-                          history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget)
+            return await calendar_store.case_config(session, self.settings, request.years)
 
     @activity.defn(name="project_case")
-    async def project_case(self, p: CaseProjection) -> None:
+    async def project_case(self, p: CaseProjection) -> int | None:
         """Idempotent: the row only moves forward (seq), timeline entries are keyed (case_no, idx).
         Committed together with the projections of other cases that arrive meanwhile (one writer per
         process: activities/projection.py). Accepts the projections of older workflow code too (a
@@ -51,6 +42,9 @@ class CaseActivities:
             p = p.model_copy(update={"row": row})
         await self.writer.write(p)
         log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
+        if p.count_recent is not None:  # C11, counted with this case's row committed (cases-2026-12d)
+            return await self.count_recent_complaints(p.count_recent)
+        return None
 
     @activity.defn(name="count_recent_complaints")
     async def count_recent_complaints(self, q: RecentComplaints) -> int:

@@ -30,6 +30,7 @@ from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
+from aftersales.db.calendar_store import case_config
 from aftersales.db.properties import UnknownUnit, resolve_address
 from aftersales.db.models import Case, Contractor
 from aftersales.db.register import (
@@ -128,6 +129,10 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
     settings = request.app.state.settings
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
     async with update_gate(request).slot(request):  # shed before a number is claimed: a refused request leaves no trace
+        # The case's configuration (calendar, ladder, ...) read here and put into its start: the case opens in
+        # its first workflow task, without a step of its own to read it (issue 9 §5).
+        this_year = datetime.now(timezone.utc).astimezone(request.app.state.tz).year
+        config = await case_config(session, settings, [this_year, this_year + 1])
         for _ in range(NUMBER_ATTEMPTS):
             now = datetime.now(timezone.utc)
             year = now.astimezone(request.app.state.tz).year
@@ -139,7 +144,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                 raise HTTPException(422, str(e)) from None
             structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
             start = WithStartWorkflowOperation(
-                workflow_run, make_start(case_no), id=case_no, task_queue=settings.task_queue,
+                workflow_run, make_start(case_no).model_copy(update={"config": config}), id=case_no, task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 # a number new from the counter must be new to Temporal too (7 §9): never attach to
                 # another case; a retried request's number is its own case (or not started yet)

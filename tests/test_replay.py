@@ -42,7 +42,10 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "complaint_escalated_gen_2026_12b",
             # ... and of cases-2026-12c: a wake-up's notices sent before its one projection (§6)
             "complaint_general_gen_2026_12c", "complaint_major_gen_2026_12c", "repair_warranty_gen_2026_12c",
-            "complaint_escalated_gen_2026_12c"}
+            "complaint_escalated_gen_2026_12c",
+            # ... and of cases-2026-12d: opened with the configuration in the start, C11 counted with the projection (§5)
+            "complaint_general_gen_2026_12d", "complaint_major_gen_2026_12d", "repair_warranty_gen_2026_12d",
+            "complaint_escalated_gen_2026_12d"}
 
 
 def test_every_case_path_has_a_recorded_history():

@@ -63,10 +63,14 @@ GENERATION_B = "cases-2026-12b"  # a case opened from here on: stands for GENERA
 ESCALATION_PROJECTED_ONCE = "escalation-projected-once"  # workflow.patched id (2026-12)
 NOTICE_SETTLE = timedelta(seconds=2)
 GENERATION_C = "cases-2026-12c"  # a case opened from here on: stands for the above and ESCALATION_PROJECTED_ONCE
+# Issue 9 §5: a complaint's C11 count of the complaints on its building goes with its opening projection
+# (project_case counts once the row is written and answers the count): one step less per complaint opened.
+COUNT_WITH_PROJECTION = "count-with-projection"  # workflow.patched id (2026-12)
+GENERATION_D = "cases-2026-12d"  # a case opened from here on: stands for the above and COUNT_WITH_PROJECTION
 # The generations, oldest first, and the patches each stands for (with those of the generations before it).
-GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C)
+GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C, GENERATION_D)
 GENERATION_OF_PATCH = {EFFECTS_AT_ONCE: 1, UNDELIVERABLE_ENDS: 1, CONTINUE_AS_NEW: 1, TIMER_KEPT: 1,
-                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3}
+                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3, COUNT_WITH_PROJECTION: 4}
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -226,7 +230,10 @@ class CaseWorkflow:
         self._local_db_steps = start.local_db_steps
         self._generation = case_generation()
         if start.carried is None:
-            await self._load_config()
+            if start.config is None:
+                await self._load_config()
+            else:  # read by the opener (the API): the case opens in its first workflow task, no step of its own
+                self._config, self._cal = start.config, WorkCalendar(start.config.calendar)
             opening = self._ctx()
             opening.rules_version = opening_rules_version(self._generation)
             machine, effects = open_case(opening)
@@ -259,7 +266,7 @@ class CaseWorkflow:
                 if self._effects:
                     continue  # what the last Updates caused is carried out (or carried) first
                 await self._publish()
-                workflow.continue_as_new(start.model_copy(update={"carried": CarriedCase(
+                workflow.continue_as_new(start.model_copy(update={"config": None, "carried": CarriedCase(
                     state=machine.state.model_dump(mode="json"),
                     notices=[e for e in self._undelivered.values() if isinstance(e, Notice)],
                     reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
@@ -443,17 +450,31 @@ class CaseWorkflow:
             self._changed = True
 
     async def _check_early_warning(self, check: EarlyWarningCheck) -> None:
-        """C11: count the complaints on the same building within the configured window."""
+        """C11: count the complaints on the same building within the configured window (cases opened before
+        COUNT_WITH_PROJECTION: a case of generation D counts with its opening projection, see `_publish`)."""
+        self._early_warning_counted(await self._db_step("count_recent_complaints", self._recent(check), int))
+
+    def _recent(self, check: EarlyWarningCheck) -> RecentComplaints:
+        assert self._config is not None
+        return RecentComplaints(project=check.project, building=check.building,
+                                since=workflow.now() - timedelta(days=self._config.early_warning_window_days))
+
+    def _early_warning_counted(self, count: int) -> None:
+        """C11: an early warning on the case when the building has had enough complaints in the window."""
         assert self._config is not None and self._machine is not None
-        window = self._config.early_warning_window_days
-        count: int = await self._db_step(
-            "count_recent_complaints",
-            RecentComplaints(project=check.project, building=check.building,
-                             since=workflow.now() - timedelta(days=window)), int)
         if count >= self._config.early_warning_threshold:
             record = getattr(self._machine, "record_early_warning")
-            record(self._ctx(), count, window)
+            record(self._ctx(), count, self._config.early_warning_window_days)
             self._effects += self._machine.take_effects()
+
+    def _count_with_projection(self) -> RecentComplaints | None:
+        """COUNT_WITH_PROJECTION: the C11 check waiting among the effects, taken out to go with the projection.
+        Only a case's opening has one: a case opened before the patch meets it only when it replays its opening."""
+        check = next((e for e in self._effects if isinstance(e, EarlyWarningCheck)), None)
+        if check is None or not self._patched(COUNT_WITH_PROJECTION):
+            return None
+        self._effects.remove(check)
+        return self._recent(check)
 
     # ---- what others see: read model, search attributes, UI details ------------------------
     async def _publish(self) -> None:
@@ -464,11 +485,15 @@ class CaseWorkflow:
         # A snapshot: Updates may change the state while the activity runs; they are published next.
         row = case_row(state, workflow.now(), self._config.ladder)
         seq, start, end = state.seq, self._projected_timeline, len(state.timeline)
-        await self._db_step("project_case", CaseProjection(case_no=state.case_no, seq=seq, row=row,
-                                                           timeline_start=start, timeline=state.timeline[start:end]))
+        count_recent = self._count_with_projection()
+        count = await self._db_step("project_case", CaseProjection(
+            case_no=state.case_no, seq=seq, row=row, timeline_start=start, timeline=state.timeline[start:end],
+            count_recent=count_recent))
         self._projected_seq, self._projected_timeline = seq, end
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row, state, self._config.ladder))
+        if count_recent is not None:
+            self._early_warning_counted(int(count))
 
     def _upsert_attributes(self, row: CaseRow) -> None:
         wanted = {

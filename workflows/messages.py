@@ -13,22 +13,25 @@ from aftersales.roles import Role
 from aftersales.views import CaseRow
 
 
+class RecentComplaints(BaseModel):
+    project: str
+    building: str
+    since: datetime
+
+
 class CaseProjection(BaseModel):
     case_no: str
     seq: int
     row: CaseRow
     timeline_start: int
     timeline: list[TimelineItem]
+    # C11 (issue 9 §5, cases-2026-12d): the complaints on the building counted once this projection is
+    # written, in the same step (project_case answers the count), instead of a step of their own.
+    count_recent: RecentComplaints | None = None
 
 
 class ConfigRequest(BaseModel):
     years: list[int]
-
-
-class RecentComplaints(BaseModel):
-    project: str
-    building: str
-    since: datetime
 
 
 class ReminderSweep(BaseModel):
@@ -101,6 +104,10 @@ class StartCase(BaseModel):
     # Issue 9 §5: the case's configuration, projection and C11 count as local activities (Settings.
     # local_db_steps, set by whoever opens the case). Fixed for the case's life: recorded runs replay.
     local_db_steps: bool = False
+    # Issue 9 §5: the configuration the opener read for the case (calendar_store.case_config: the API does), so
+    # that the case opens without a load_case_config step of its own; None: the case loads it (cases opened by
+    # a campaign or a complaint, and those of older releases). Recorded in the start: replays as it ran.
+    config: CaseConfig | None = None
     carried: CarriedCase | None = None
 
 

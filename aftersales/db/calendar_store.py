@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.calendar import CalendarSnapshot, YearData
+from aftersales.case import CaseConfig
+from aftersales.config import Settings
 from aftersales.db.models import CalendarDay, CalendarYear
 
 HOLIDAY, WORKDAY = "holiday", "workday"
@@ -205,3 +207,19 @@ async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone
         loaded = {year: _copy(_YEARS[version]) for year, version in versions.items()}
     return CalendarSnapshot(years=loaded, timezone=timezone, day_start=day_start, day_end=day_end,
                             demo_seconds_per_working_day=demo_seconds_per_working_day, fallback="statutory")
+
+
+# ---- the configuration a case opens with -----------------------------------------------------------
+async def case_config(session: AsyncSession, settings: Settings, years: list[int]) -> CaseConfig:
+    """A case's configuration (T4 calendar snapshot of `years`, E1 ladder, C11 and E3 settings, history
+    budget), as the `load_case_config` activity gives it to a case and as the API puts it into a new
+    case's start (issue 9 §5): one reading of the settings and the calendar rows, wherever it runs."""
+    s = settings
+    snapshot = await load_snapshot(session, years, timezone=s.timezone, day_start=s.work_day_start,
+                                   day_end=s.work_day_end, demo_seconds_per_working_day=s.demo_seconds_per_working_day)
+    return CaseConfig(calendar=snapshot, covered_years=list(years), ladder=s.escalation_ladder,
+                      early_warning_threshold=s.early_warning_threshold,
+                      early_warning_window_days=s.early_warning_window_days,
+                      notification_give_up_hours=s.notification_give_up_hours,
+                      time_tolerance_minutes=s.time_tolerance_minutes,
+                      history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget)

@@ -1,6 +1,8 @@
 """A complaint end to end over HTTP against a real dev server: auth, intake with Idempotency-Key,
 every action, the 4xx contract, the register, health, and a worker crash mid-case."""
 
+import json
+
 import httpx
 import pytest
 
@@ -179,3 +181,20 @@ async def test_issue9_5_prefer_return_minimal_answers_a_write_with_the_updates_o
     refused = await api.post(f"/cases/{no}/actions", json={"action": "close", "outcome_note": "x"},
                              headers={**await staff.headers("finance"), **minimal})
     assert refused.status_code in (403, 404) and "Preference-Applied" not in refused.headers
+
+
+@pytest.mark.asyncio
+async def test_issue9_5_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev_env):
+    """The API reads the case's configuration and puts it into the start; the case's first workflow task
+    then takes one read-model step (the projection, answering C11's count too): no step for the
+    configuration, none for the count (cases-2026-12d)."""
+    r = await api.post("/complaints", json=COMPLAINT, headers={**await staff.headers("hotline"), "Prefer": "return=minimal"})
+    assert r.status_code == 201, r.text
+    steps = []  # the case's history so far: its opening (nothing else is due for hours)
+    async for event in dev_env.client.get_workflow_handle(r.json()["case_no"]).fetch_history_events():
+        attributes = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and attributes.marker_name == "core_local_activity":
+            steps.append(json.loads(attributes.details["data"].payloads[0].data)["activity_type"])
+        if event.HasField("activity_task_scheduled_event_attributes"):  # C11's warning (projected, sent), if due
+            steps.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    assert steps[0] == "project_case" and set(steps) <= {"project_case", "send_notification"}, steps

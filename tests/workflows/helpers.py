@@ -4,8 +4,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
@@ -14,7 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
-from aftersales.case import Customer
+from aftersales.case import CaseConfig, Customer
+from aftersales.db import calendar_store
 from aftersales.complaint import Channel, ComplaintIntake
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
@@ -44,6 +46,14 @@ def complaint_intake(**kw) -> ComplaintIntake:
 
 
 _STARTED: list[WorkflowHandle] = []
+_READ_MODEL: list = []  # the running worker's sessionmaker: the cases' configuration is read from it as the API does
+
+
+async def opening_config(settings) -> CaseConfig:
+    """The configuration the API puts into a case's start (issue 9 §5), read from the test's read model."""
+    year = datetime.now(timezone.utc).astimezone(ZoneInfo(settings.timezone)).year
+    async with _READ_MODEL[-1]() as session:
+        return await calendar_store.case_config(session, settings, [year, year + 1])
 
 
 @asynccontextmanager
@@ -53,6 +63,7 @@ async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> As
     the test started, every workflow whose activities this worker ran (repairs a complaint opened, report
     reviews, campaigns), and the reminder digests (E4) its `queue_reminder` activities started."""
     _STARTED.clear()
+    _READ_MODEL[:] = [sessionmaker]
     seen = _WorkflowIds()
     try:
         # in temporalio's sandbox, which fails a workflow task on a non-deterministic call (production
@@ -110,11 +121,15 @@ class _WorkflowIds(Interceptor):
 LOCAL_DB_STEPS = os.environ.get("TS_LOCAL_DB_STEPS") == "1"
 
 
-async def start_complaint(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
+async def start_complaint(client: Client, settings, case_no: str | None = None, *, with_config: bool = True,
+                          **kw) -> WorkflowHandle:
+    """A complaint started as the API starts one (its configuration in the start), or `with_config=False` as a
+    campaign (or a release before issue 9 §5) does: the case reads its configuration itself."""
     case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
-                                              intake=complaint_intake(**kw), local_db_steps=LOCAL_DB_STEPS),
+                                              intake=complaint_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
+                                              config=await opening_config(settings) if with_config else None),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
@@ -127,11 +142,13 @@ def repair_intake(**kw) -> RepairIntake:
     return RepairIntake(**{**base, **kw})
 
 
-async def start_repair(client: Client, settings, case_no: str | None = None, **kw) -> WorkflowHandle:
+async def start_repair(client: Client, settings, case_no: str | None = None, *, with_config: bool = True,
+                       **kw) -> WorkflowHandle:
     case_no = case_no or f"WX-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=actor(Role.hotline),
-                                        intake=repair_intake(**kw), local_db_steps=LOCAL_DB_STEPS),
+                                        intake=repair_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
+                                        config=await opening_config(settings) if with_config else None),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)

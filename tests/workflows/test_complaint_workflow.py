@@ -197,6 +197,32 @@ async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settin
 
 
 @pytest.mark.asyncio
+async def test_issue9_5_C11_a_complaint_opens_with_one_step_its_projection_and_count(ts_env, settings, sessionmaker,
+                                                                                    smtp_server):
+    """Opened as the API opens it (its configuration in the start, cases-2026-12d), a complaint's first
+    workflow task takes one read-model step: the projection, which answers C11's count too — no step of its
+    own for the configuration or the count — and the count still warns on the building's third complaint.
+    Opened without its configuration (as a campaign opens one) it reads it in a step of its own."""
+    from temporalio.api.enums.v1 import EventType
+
+    def steps(events) -> list[str]:
+        return [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+    async with running_worker(ts_env, settings, sessionmaker):
+        handles = [await start_complaint(ts_env.client, settings, with_config=i != 1) for i in range(3)]
+
+        async def warned():
+            return (await handles[2].query(CaseWorkflow.state))["early_warning"]
+        assert "已有 3 件投诉" in await wait_for(warned)
+        histories = [(await h.fetch_history()).events for h in handles]
+    for i, events in enumerate(histories):
+        opening = steps(events)[:2]
+        assert "count_recent_complaints" not in steps(events)
+        assert opening[0] == ("load_case_config" if i == 1 else "project_case"), (i, opening)
+
+
+@pytest.mark.asyncio
 async def test_refused_update_changes_nothing(ts_env, settings, sessionmaker, smtp_server):
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
@@ -431,9 +457,9 @@ async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_res
 async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
                                                                               smtp_server):
     """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
-    opened now records the newest generation's one marker (cases-2026-12c) at its start, not one per patch
+    opened now records the newest generation's one marker (cases-2026-12d) at its start, not one per patch
     it meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer, a deadline's
-    notice as a local activity, an escalation projected once)."""
+    notice as a local activity, an escalation projected once, the C11 count with the projection)."""
     from temporalio.api.enums.v1 import EventType
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
@@ -452,7 +478,7 @@ async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(t
                 .search_attributes.indexed_fields]
     later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
     assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
-    assert "cases-2026-12c" in str(patches[0].marker_recorded_event_attributes.details)
+    assert "cases-2026-12d" in str(patches[0].marker_recorded_event_attributes.details)
     assert view["rules_version"] == CURRENT_RULES_VERSION
 
 
