@@ -121,8 +121,8 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
     """The read-model row of a case: its columns, and the case's view (without the timeline) once it is
     closed. The phone is masked, and so is any number typed into the free text: the read model holds
     no phone number (P3)."""
-    view = case_view(state, now, ladder, timeline=False)
-    facts = access.case_facts({**view, "timeline": [{"role": t.role.value} for t in state.timeline if t.role]})
+    view = case_view(state, now, ladder, timeline=False) if state.closed else None
+    facts = access.case_facts(facts_view(state))
     return CaseRow(
         case_no=state.case_no,
         case_type=state.case_type.value,
@@ -158,8 +158,32 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
                                 owners=d.owners, department=d.department) for d in latest_deadlines(state)],
         seq=state.seq,
         updated_at=now,
-        view=mask_personal(view) if state.closed else None,
+        view=mask_personal(view) if view is not None else None,
     )
+
+
+def facts_view(state: CaseState) -> dict[str, Any]:
+    """The parts of a case's view that `access.case_facts` reads (P2: who may see it), taken from the state
+    without dumping all of it: the projection needs them at every step of every case, and the whole view
+    was a fifth of an action's workflow task (issue 9 §5). tests/rules/driver.py checks at every step of
+    every rule test that these give the same facts as the case's view."""
+    def dumped(name: str) -> dict[str, Any] | None:
+        value = getattr(state, name, None)
+        return None if value is None else value.model_dump(mode="json")
+    return {
+        "case_type": state.case_type.value,
+        "status": getattr(state.status, "value", state.status),
+        "department": state.department,
+        "handler": state.handler,
+        "survey": dumped("survey"),
+        "payment": dumped("payment"),
+        "quote_acceptance": dumped("quote_acceptance"),
+        "compensation_payment": dumped("compensation_payment"),
+        "approvals": [a.model_dump(mode="json", include={"purpose", "status", "steps"}) for a in state.approvals],
+        "a1": state.a1_amount() is not None,
+        "deadlines": [{"owners": [o.value for o in d.owners]} for d in state.deadlines],
+        "timeline": [{"role": t.role.value} for t in state.timeline if t.role],
+    }
 
 
 def latest_deadlines(state: CaseState) -> list:

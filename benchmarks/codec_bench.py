@@ -28,7 +28,7 @@ from aftersales import search_attributes as sa
 from aftersales.codec import codec_from_settings, converter_with, new_key
 from aftersales.config import Settings
 from benchmarks.workflow_bench import (
-    Results, bounded, free_port, intake, ms, one_case, pct, read_model, stop_worker, temporal_cli,
+    Results, bounded, free_port, intake, ms, one_case, opening, pct, read_model, stop_worker, temporal_cli,
 )
 from worker import build_worker
 
@@ -79,7 +79,8 @@ async def run(args: argparse.Namespace) -> None:
             for name, (client, mode_settings) in (modes.items() if i % 2 == 0 else reversed(modes.items())):
                 n += 1
                 res = results[name] if i >= args.warmup else None
-                await one_case(client, mode_settings, f"TS-2026-{n:06d}", f"{n}栋", res, args.step_timeout)
+                await one_case(client, mode_settings, f"TS-2026-{n:06d}", f"{n}栋", res, args.step_timeout,
+                               await opening(mode_settings, maker))
 
         print(f"\ncodec_bench: {args.cases} complaints per converter (+{args.warmup} warm-up each), alternating, "
               f"one at a time; Temporal dev server on 127.0.0.1")

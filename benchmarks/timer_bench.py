@@ -1,10 +1,11 @@
 """Timers on time under load, and the worker's memory per open case (issue 9 §5, §6).
 
     .venv/bin/python -m benchmarks.timer_bench                          # 300 complaints
-    .venv/bin/python -m benchmarks.timer_bench --cases 10000            # the issue's figure
-    .venv/bin/python -m benchmarks.timer_bench --cases 10000 --workers 2  # two worker processes
+    .venv/bin/python -m benchmarks.timer_bench --cases 10000 --window 600 --demo-seconds 250   # the issue's figure
+    .venv/bin/python -m benchmarks.timer_bench --cases 10000 --window 600 --demo-seconds 250 --workers 2
 
-Opens N complaints on a dev server (Update-with-start, as the API does, `--concurrency` at once) on demo
+Opens N complaints on a dev server (Update-with-start with the configuration and local read-model steps,
+as the API does; `--concurrency` at once, paced over `--window` seconds if given) on demo
 time, so that their first escalating deadline (C4, the handling opinion, 3 working days) falls due
 within the same few minutes; the worker is `python worker.py` in a process of its own (as ops run it),
 so its RSS is its own. Then waits until every case has escalated, reads each escalation from the read
@@ -36,7 +37,7 @@ from aftersales.codec import data_converter, new_key
 from aftersales.config import Settings
 from aftersales.roles import Role
 from benchmarks.workflow_bench import (
-    actor, bounded, cpu_seconds, dev_server_pids, intake, ms, pct, proc_status_mib, read_model, shut_down,
+    actor, bounded, cpu_seconds, dev_server_pids, intake, ms, opening, pct, proc_status_mib, read_model, shut_down,
     temporal_cli,
 )
 from workflows.case_workflow import CaseWorkflow
@@ -113,7 +114,8 @@ async def run(args: argparse.Namespace) -> None:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp / 'read-model.db'}", smtp_host="127.0.0.1",
                             smtp_port=smtp.port, task_queue=f"timers-{uuid.uuid4().hex[:8]}", codec_keys=keys,
                             demo_seconds_per_working_day=args.demo_seconds)
-        engine, _ = await read_model(settings)
+        engine, maker = await read_model(settings)
+        opened_as = await opening(settings, maker)  # as the API opens a case
         env = await bounded(WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(), data_converter=data_converter(settings),
             search_attributes=sa.ALL, ip="127.0.0.1", ui=False), 90, "Temporal dev server start")
@@ -136,24 +138,26 @@ async def run(args: argparse.Namespace) -> None:
         gate = asyncio.Semaphore(args.concurrency)
         numbers = [f"TS-2026-{i + 1:06d}" for i in range(args.cases)]
 
-        async def open_one(no: str) -> None:
+        async def open_one(i: int, no: str) -> None:
+            if args.window:  # paced: the due times spread evenly over the window, as issue 9 §6 has them
+                await asyncio.sleep(max(0.0, t0 + i * args.window / args.cases - time.perf_counter()))
             async with gate:
                 start = WithStartWorkflowOperation(
                     ComplaintWorkflow.run, StartComplaint(case_no=no, registered_by=actor(Role.hotline),
-                                                          intake=intake(f"{hash(no) % 40 + 1}栋")),
+                                                          intake=intake(f"{hash(no) % 40 + 1}栋"), **opened_as),
                     id=no, task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
                 await client.execute_update_with_start_workflow(
                     CaseWorkflow.opened, start_workflow_operation=start,
                     rpc_timeout=timedelta(seconds=args.step_timeout))
 
         t0 = time.perf_counter()
-        results = await bounded(asyncio.gather(*(open_one(n) for n in numbers), return_exceptions=True),
+        results = await bounded(asyncio.gather(*(open_one(i, n) for i, n in enumerate(numbers)), return_exceptions=True),
                                 args.timeout, "opening")
-        opening = time.perf_counter() - t0
+        opening_s = time.perf_counter() - t0
         failed = [r for r in results if isinstance(r, BaseException)]
         rss_open = largest_rss(pids)
-        print(f"opened {args.cases - len(failed)} complaints in {opening:.0f} s "
-              f"({(args.cases - len(failed)) / opening:.1f}/s), {len(failed)} failed"
+        print(f"opened {args.cases - len(failed)} complaints in {opening_s:.0f} s "
+              f"({(args.cases - len(failed)) / opening_s:.1f}/s), {len(failed)} failed"
               + (f": {failed[0]!r}"[:200] if failed else ""))
 
         # every case's first escalating deadline (C4, 3 working days of demo time) passes, then a margin
@@ -245,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--demo-seconds", type=int, default=None,
                    help="seconds per working day (default: enough for the opening to finish before the first "
                         "deadline: cases / 10)")
+    p.add_argument("--window", type=float, default=None,
+                   help="open the cases evenly over this many seconds, so that their deadlines fall due over as "
+                        "many (issue 9 §6: 600, ten minutes); default: as fast as they open")
     p.add_argument("--margin", type=float, default=60.0, help="seconds waited after the last due time (default 60)")
     p.add_argument("--read-from", choices=("register", "query"), default="register",
                    help="where the escalations are read: the read model (default; leaves the worker alone) or "

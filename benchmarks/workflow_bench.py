@@ -29,8 +29,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from temporalio.client import Client
@@ -194,6 +196,16 @@ def actor(role: Role, username: str | None = None) -> Actor:
                  department="工程部" if role in (R.dept_handler, R.dept_head) else None)
 
 
+async def opening(settings: Settings, maker) -> dict[str, Any]:
+    """What the API puts into every case's start (api/cases.py `_start_case`), so that a bench's cases open
+    as production's do: read-model steps as local activities, and the case's configuration read for this
+    year and the next (no load_case_config step of its own)."""
+    year = datetime.now(ZoneInfo(settings.timezone)).year
+    async with maker() as session:
+        config = await calendar_store.case_config(session, settings, [year, year + 1])
+    return {"local_db_steps": settings.local_db_steps, "config": config}
+
+
 def intake(building: str) -> ComplaintIntake:
     return ComplaintIntake(
         customer=Customer(name="王女士", phone="13812341234", project="融侨城", building=building, unit="1203"),
@@ -201,11 +213,12 @@ def intake(building: str) -> ComplaintIntake:
 
 
 async def one_case(client: Client, settings: Settings, case_no: str, building: str, res: Results | None,
-                   timeout: float) -> None:
-    """Start + `opened`, then the three acts; each step bounded by `timeout`."""
+                   timeout: float, opened_as: dict[str, Any]) -> None:
+    """Start + `opened`, then the three acts; each step bounded by `timeout`. `opened_as`: `opening(...)`."""
     t0 = time.perf_counter()
     handle = await bounded(client.start_workflow(
-        ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake(building)),
+        ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake(building),
+                                              **opened_as),
         id=case_no, task_queue=settings.task_queue), timeout, f"{case_no} start")
     await bounded(handle.execute_update(CaseWorkflow.opened), timeout, f"{case_no} opened")
     if res is not None:
@@ -282,11 +295,12 @@ async def run(args: argparse.Namespace) -> None:
         maxrss_before = maxrss_mib()
         worker = build_worker(client, settings, maker)
         worker_task = asyncio.create_task(worker.run())
+        opened_as = await opening(settings, maker)
 
         # warm-up (not counted): the first cases pay for the workflow sandbox's imports
         t = time.perf_counter()
         for w in range(args.warmup):  # numbered apart from the measured cases (a fresh server per run)
-            await one_case(client, settings, f"TS-2026-{900000 + w:06d}", f"W{w}栋", None, args.step_timeout)
+            await one_case(client, settings, f"TS-2026-{900000 + w:06d}", f"W{w}栋", None, args.step_timeout, opened_as)
         warmup = time.perf_counter() - t
         rss_warm = proc_status_mib("self", "VmRSS")
 
@@ -297,7 +311,7 @@ async def run(args: argparse.Namespace) -> None:
         async def gated(i: int) -> None:
             building = "5栋" if args.same_building else f"{i + 1}栋"
             async with gate:
-                await one_case(client, settings, f"TS-2026-{i + 1:06d}", building, res, args.step_timeout)
+                await one_case(client, settings, f"TS-2026-{i + 1:06d}", building, res, args.step_timeout, opened_as)
 
         t0 = time.perf_counter()
         outcomes = await bounded(asyncio.gather(*(gated(i) for i in range(args.cases)), return_exceptions=True),

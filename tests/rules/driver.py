@@ -12,6 +12,7 @@ from aftersales.actor import Actor
 from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice
 from aftersales.errors import Rejection
 from aftersales.roles import Role
+from aftersales.views import case_view, facts_view
 from tests.support_calendar import calendar
 
 CST = timezone(timedelta(hours=8))
@@ -77,7 +78,19 @@ class CaseRun:
         # the dry run shares the timeline's entries and settled deadlines with the case: it never changes them
         assert self.case.state.model_dump() == before, "the dry run changed the case"
         self.effects += self.case.apply(action, actor, self.ctx(action))
+        self.check_row_facts()
         return self
+
+    def check_row_facts(self) -> None:
+        """P2 (issue 9 §5): the projection's cheap facts of who may see the case are those of its view."""
+        s = self.case.state
+        view, mine = case_view(s, self.now, LADDER), facts_view(s)
+        assert {k: v for k, v in mine.items() if k not in ("a1", "approvals", "deadlines", "timeline")} == {
+            k: view.get(k) for k in mine if k not in ("a1", "approvals", "deadlines", "timeline")}
+        assert mine["a1"] == ("a1" in view)
+        assert mine["approvals"] == [{k: a[k] for k in ("purpose", "status", "steps")} for a in view["approvals"]]
+        assert mine["deadlines"] == [{"owners": d["owners"]} for d in view["deadlines"]]
+        assert mine["timeline"] == [{"role": t["role"]} for t in view["timeline"] if t["role"]]
 
     def refused(self, role: Role | Actor, action, username: str | None = None) -> Rejection:
         """The action is refused by the dry run and by the real apply, and the case is unchanged."""
@@ -93,6 +106,7 @@ class CaseRun:
     def at(self, when: datetime):
         self.now = when
         self.effects += self.case.tick(self.ctx())
+        self.check_row_facts()
         return self
 
     def notices(self) -> list[Notice]:
