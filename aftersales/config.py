@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from aftersales.roles import Role
 
 
+CACHE_PER_WORKFLOW_TASK = 4  # cached cases per workflow task in flight, at least (see worker_max_cached_workflows)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
 
@@ -77,8 +80,15 @@ class Settings(BaseSettings):
     codec_key_file: str = "data/codec-keys.json"
     # The worker (issue 9 §5): cases kept in memory between their workflow tasks (the sticky cache; a case
     # not in it is replayed from its history when it next wakes), and tasks run at once.
+    # A cache too small for the tasks in flight stalls the worker instead of just replaying more: Core evicts
+    # only a case with no work outstanding (a running local activity holds its task open), so new cases' tasks
+    # wait in "Buffering WFT because cache is full" (temporalio/temporal#7482). Measured 2026-12-03 (timer_bench,
+    # 1,500 complaints opened 50 at once, 100 tasks): cache 100 opened 4.9 cases/s and left 713 of 1,500
+    # unescalated; 200 opened 9.1/s, intakes waiting 20 s (median of the slow ones); 400 opened 21.6/s and 600
+    # 25.5/s, escalations on time at the same CPU (61 ms each). Hence at least CACHE_PER_WORKFLOW_TASK per task.
     worker_max_cached_workflows: int = Field(
-        default=600, ge=0, description="open cases a worker keeps in memory (RSS grows with it; the rest replay)")
+        default=600, ge=0, description="open cases a worker keeps in memory (RSS grows with it; the rest replay); "
+        "0 keeps none (every task replays), else at least 4 × worker_max_concurrent_workflow_tasks")
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # temporalio's workflow sandbox re-imports the workflow modules per case and runs every payload's
@@ -156,6 +166,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> "Settings":
+        cache, tasks = self.worker_max_cached_workflows, self.worker_max_concurrent_workflow_tasks
+        if 0 < cache < CACHE_PER_WORKFLOW_TASK * tasks:
+            raise ValueError(
+                f"worker_max_cached_workflows ({cache}) must be 0 or at least {CACHE_PER_WORKFLOW_TASK} × "
+                f"worker_max_concurrent_workflow_tasks ({tasks}) = {CACHE_PER_WORKFLOW_TASK * tasks}: a smaller cache "
+                "stalls the worker (cases with a local activity running cannot be evicted); lower the tasks instead")
         if self.case_number_void_after_seconds <= self.update_timeout_seconds:
             raise ValueError("case_number_void_after_seconds must exceed update_timeout_seconds: an intake still "
                              "waiting for Temporal must not see its number voided")

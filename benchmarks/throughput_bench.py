@@ -4,7 +4,9 @@
     .venv/bin/python -m benchmarks.throughput_bench --cases 300 --actions 1000
 
 Raw: a workflow that does nothing but count (one Update handler, no activities), started with
-Update-with-start ("raw start + Update") and then sent Updates ("raw Update"). Product: the API
+Update-with-start ("raw start + Update") and then sent Updates ("raw Update"); and, as the floor of any
+design whose Update is answered once its read model is written, the same Update awaiting a local activity
+that does nothing ("raw Update + local activity"). Product: the API
 in-process (httpx ASGITransport, so no socket between the load and the API) and its worker `python
 worker.py` in a process of its own, as ops run it (the raw workflow's worker too, for the same reason):
 `POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
@@ -36,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 import httpx
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
@@ -55,6 +57,7 @@ from workflows.case_workflow import CaseWorkflow
 
 INTAKE, INTAKE_MINIMAL = "POST /complaints", "POST /complaints minimal"
 ACT, ACT_MINIMAL = "POST /cases/{no}/actions", "POST /cases/{no}/actions minimal"
+RAW_LA = "raw Update + local activity"
 MINIMAL = {"Prefer": "return=minimal"}  # RFC 7240: the Update's own answer, the case not read back
 COMPLAINT = {
     "customer": {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"},
@@ -78,6 +81,19 @@ class RawCase:
     async def act(self, note: str) -> int:
         self.count += 1
         return self.count
+
+    @workflow.update
+    async def act_and_write(self, note: str) -> int:
+        """`act` plus a local activity that does nothing: the floor of any case that writes its read model
+        in the workflow task of its Update (a second activation, a marker), before the write's own work."""
+        await workflow.execute_local_activity(raw_write, note, start_to_close_timeout=timedelta(seconds=10))
+        self.count += 1
+        return self.count
+
+
+@activity.defn
+async def raw_write(note: str) -> None:
+    """Writes nothing: what a local activity costs by itself."""
 
 
 CPU: dict[str, tuple[float, float, float, float]] = {}  # phase -> CPU s of (server, this process, product worker, raw worker)
@@ -147,7 +163,7 @@ async def raw_worker(queue: str) -> None:
     from aftersales.config import get_settings
     from aftersales.temporal_setup import connect
     client = await connect(get_settings())
-    async with Worker(client, task_queue=queue, workflows=[RawCase]):
+    async with Worker(client, task_queue=queue, workflows=[RawCase], activities=[raw_write]):
         await asyncio.Event().wait()
 
 
@@ -215,6 +231,11 @@ async def run(args: argparse.Namespace) -> None:
             for w in warm))
         rows["raw start + Update"] = await timed(args.cases, args.concurrency, raw_open, args.timeout, name="raw start + Update")
         rows["raw Update"] = await timed(args.actions, args.concurrency, raw_act, args.timeout, name="raw Update")
+
+        async def raw_act_and_write(i: int) -> None:
+            await client.get_workflow_handle(raw_ids[i % args.cases]).execute_update(
+                RawCase.act_and_write, "note", rpc_timeout=timedelta(seconds=args.step_timeout))
+        rows[RAW_LA] = await timed(args.actions, args.concurrency, raw_act_and_write, args.timeout, name=RAW_LA)
 
         # ---- the product over HTTP (in-process) -----------------------------------------------------
         app = create_app(settings, temporal=client, sessionmaker=maker)

@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.timer_bench                          # 300 complaints
     .venv/bin/python -m benchmarks.timer_bench --cases 10000 --window 600 --demo-seconds 250   # the issue's figure
     .venv/bin/python -m benchmarks.timer_bench --cases 10000 --window 600 --demo-seconds 250 --workers 2
+    .venv/bin/python -m benchmarks.timer_bench ... --workers 2 --read-model postgres   # production's read model
 
 Opens N complaints on a dev server (Update-with-start with the configuration and local read-model steps,
 as the API does; `--concurrency` at once, paced over `--window` seconds if given) on demo
@@ -108,10 +109,16 @@ async def run(args: argparse.Namespace) -> None:
     env = engine = smtp = sampler_task = None
     procs: list[subprocess.Popen] = []
     log = tmp / "worker.log"
+    pg = None
     try:
         smtp = await bounded(SMTPServer().__aenter__(), 15, "SMTP server start")
         keys = dict([new_key()])
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp / 'read-model.db'}", smtp_host="127.0.0.1",
+        database_url = f"sqlite+aiosqlite:///{tmp / 'read-model.db'}"
+        if args.read_model == "postgres":  # production's read model (a throwaway cluster on loopback)
+            from tests.support.postgres import TemporaryPostgres
+            pg = TemporaryPostgres().__enter__()
+            database_url = pg.url()
+        settings = Settings(database_url=database_url, smtp_host="127.0.0.1",
                             smtp_port=smtp.port, task_queue=f"timers-{uuid.uuid4().hex[:8]}", codec_keys=keys,
                             demo_seconds_per_working_day=args.demo_seconds)
         engine, maker = await read_model(settings)
@@ -208,9 +215,12 @@ async def run(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         await shut_down(env, engine, smtp)
+        if pg is not None:
+            pg.__exit__(None, None, None)
 
     print(f"\ntimer_bench: {args.cases} complaints, demo time {args.demo_seconds} s per working day, "
-          + (f"{args.workers} workers, each in its own process" if args.workers > 1 else "worker in its own process"))
+          + (f"{args.workers} workers, each in its own process" if args.workers > 1 else "worker in its own process")
+          + f", read model {args.read_model}")
     if found:
         found.sort()
         lates = [s for _, s in found]
@@ -253,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="open the cases evenly over this many seconds, so that their deadlines fall due over as "
                         "many (issue 9 §6: 600, ten minutes); default: as fast as they open")
     p.add_argument("--margin", type=float, default=60.0, help="seconds waited after the last due time (default 60)")
+    p.add_argument("--read-model", choices=("sqlite", "postgres"), default="sqlite",
+                   help="the read model the workers write: the embedded default's SQLite file (default) or a "
+                        "throwaway PostgreSQL cluster on loopback, as in production (fsync off)")
     p.add_argument("--read-from", choices=("register", "query"), default="register",
                    help="where the escalations are read: the read model (default; leaves the worker alone) or "
                         "each case's query")
