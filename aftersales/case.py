@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -286,6 +286,18 @@ class CaseState(BaseModel):
                          handler=self.handler)
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def copied(model: ModelT) -> ModelT:
+    """A deep copy of a state model, by dumping it and validating the dump (pydantic-core). `copy.deepcopy`
+    copies every datetime's tzinfo through pickling: 150 µs per deadline, 170 µs for a complaint's state
+    without its lists, against 18 and 70 µs this way (issue 9 §5: the Update validator's dry run). A state
+    survives this round trip by design — continue-as-new carries it as its dump — and tests/rules/driver.py
+    asserts it after every step of every rule test."""
+    return type(model).model_validate(model.model_dump())
+
+
 class CaseMachine:
     """Shared mechanics. Subclasses define `on_<action>` methods; who may do each action is the table
     in `aftersales.access` (P1)."""
@@ -329,11 +341,11 @@ class CaseMachine:
         timeline, deadlines = self.state.timeline, self.state.deadlines
         self.state.timeline, self.state.deadlines = [], []
         try:
-            copy = self.state.model_copy(deep=True)
+            copy = copied(self.state)
         finally:
             self.state.timeline, self.state.deadlines = timeline, deadlines
         copy.timeline = list(timeline)
-        copy.deadlines = [d.model_copy(deep=True) if d.open else d for d in deadlines]
+        copy.deadlines = [copied(d) if d.open else d for d in deadlines]
         type(self)(copy).apply(action, actor, ctx)
 
     def require_status(self, *statuses: str, doing: str) -> None:

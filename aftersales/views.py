@@ -181,8 +181,10 @@ def facts_view(state: CaseState) -> dict[str, Any]:
         "compensation_payment": dumped("compensation_payment"),
         "approvals": [a.model_dump(mode="json", include={"purpose", "status", "steps"}) for a in state.approvals],
         "a1": state.a1_amount() is not None,
-        "deadlines": [{"owners": [o.value for o in d.owners]} for d in state.deadlines],
-        "timeline": [{"role": t.role.value} for t in state.timeline if t.role],
+        # reached_roles reads only which roles own a deadline or acted: each role once, not once per entry
+        # (a case's C5 notes add a deadline and an entry each: at 300 notes these lists were most of a row)
+        "deadlines": [{"owners": sorted({o.value for o in {o for d in state.deadlines for o in d.owners}})}],
+        "timeline": [{"role": r} for r in sorted({r.value for r in {t.role for t in state.timeline} if r})],
     }
 
 

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder,
     )
     from aftersales.errors import Rejection
+    from aftersales.messages import beijing
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from workflows.messages import (
         CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
@@ -519,6 +520,8 @@ class CaseWorkflow:
         ]
         if (role := waiting_for(state)) is not None:
             lines.append(f"Waiting for approval by: {role}")
-        lines += [f"- {d['label']} ({d['rule']}): due {d['due_at']} — {d['state']}"
-                  for d in (d.view() for d in state.deadlines if d.open)]  # open or missed
+        # open or missed, due in Beijing time as staff read it; from the deadline's fields, not its API view
+        # (a dump per deadline at every projection, issue 9 §5)
+        lines += [f"- {d.label} ({d.rule}): due {beijing(d.due_at)} Beijing time — {d.state}"
+                  for d in state.deadlines if d.open]
         return "\n".join(lines)

@@ -9,7 +9,7 @@ import pytest
 from aftersales import access
 from aftersales.actions import AssignHandler
 from aftersales.actor import Actor
-from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice
+from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice, copied
 from aftersales.errors import Rejection
 from aftersales.roles import Role
 from aftersales.views import case_view, facts_view
@@ -89,8 +89,11 @@ class CaseRun:
             k: view.get(k) for k in mine if k not in ("a1", "approvals", "deadlines", "timeline")}
         assert mine["a1"] == ("a1" in view)
         assert mine["approvals"] == [{k: a[k] for k in ("purpose", "status", "steps")} for a in view["approvals"]]
-        assert mine["deadlines"] == [{"owners": d["owners"]} for d in view["deadlines"]]
-        assert mine["timeline"] == [{"role": t["role"]} for t in view["timeline"] if t["role"]]
+        assert {o for d in mine["deadlines"] for o in d["owners"]} == {o for d in view["deadlines"] for o in d["owners"]}
+        assert {t["role"] for t in mine["timeline"]} == {t["role"] for t in view["timeline"] if t["role"]}
+        assert access.case_facts(mine) == access.case_facts(view)
+        # the validator's dry run copies the state by its dump (case.copied): the copy is the state
+        assert copied(s) == s and [copied(d) for d in s.deadlines] == s.deadlines
 
     def refused(self, role: Role | Actor, action, username: str | None = None) -> Rejection:
         """The action is refused by the dry run and by the real apply, and the case is unchanged."""

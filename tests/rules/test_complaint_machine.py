@@ -354,3 +354,23 @@ def test_E4_rules_1_cases_keep_one_message_per_deadline_and_progress_overdue():
     reminders = [n.roles for n in r.notices() if n.reason == "C5 overdue"]
     assert reminders and all(roles == [Role.butler, Role.cs_staff] for roles in reminders)
     assert r.of(Reminder) == [] and CURRENT_RULES_VERSION >= 2
+
+
+def test_the_temporal_ui_details_name_open_deadlines_due_in_beijing_time():
+    """What ops read on a case in the Temporal Web UI (its current details, set at each projection): status,
+    department and handler, and each open deadline with its rule and due time in Beijing time; met ones
+    are gone."""
+    from aftersales.views import case_row
+    from workflows.case_workflow import CaseWorkflow
+
+    def details(r: Run) -> str:
+        return CaseWorkflow._details(case_row(r.s, r.now, LADDER), r.s, LADDER)
+    r = Run().classified()
+    assert f"**{r.s.case_no}** · complaint · **" in details(r) and "Department: 工程部" in details(r)
+    # C3: 3 working days from Monday 10:00 (Beijing)
+    assert "(C3): due 2026-11-26 10:00 Beijing time — open" in details(r)
+    r.do(Role.dept_head, A.AssignHandler(action="assign_handler", handler="li.handler"))
+    r.do(Role.dept_handler, A.DepartmentFeedback(action="department_feedback", findings="x"), "li.handler")
+    assert "handler: li.handler" in details(r)
+    assert "(C3)" not in details(r)  # met
+    assert "(C4): due 2026-11-24 10:00 Beijing time — open" in details(r)
