@@ -1,0 +1,46 @@
+"""The benchmark scripts still run, at a toy size (issue 9 §5, §6): `make bench` is how speed is measured,
+so a bench broken by a change must fail CI, not the next person who measures. Their figures are not
+asserted (speed is never a test); what is asserted is that every row ran without errors and that the
+figures the README quotes are printed."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import find_pg_bin
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(*args: str, timeout: float = 240) -> str:
+    done = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    out = "\n".join(line for line in done.stdout.splitlines() if not line.startswith("time="))
+    assert done.returncode == 0, f"{args[0]} failed ({done.returncode}):\n{out[-2000:]}\n{done.stderr[-3000:]}"
+    return out
+
+
+def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ratios():
+    out = run_bench("benchmarks.throughput_bench", "--cases", "4", "--actions", "8", "--concurrency", "2")
+    for row in ("raw start + Update", "raw Update", "raw Update + local activity", "POST /complaints minimal",
+                "case Update (no API)", "POST /cases/{no}/actions minimal"):
+        line = next((x for x in out.splitlines() if x.startswith(row + " ")), None)
+        assert line is not None, f"no row {row!r} in:\n{out}"
+        n, errors = re.match(r".{32}\s*(\d+)\s+\S+\s+\S+\s+\S+\s+(\d+)", line).groups()
+        assert errors == "0" and int(n) > 0, line
+    assert out.count("actions rate / raw Update rate") == 2 and "intake rate / raw start+Update" in out
+
+
+@pytest.mark.parametrize("read_model", ["sqlite", "postgres"])
+def test_timer_bench_escalates_every_case_and_prints_lateness_and_memory(read_model):
+    if read_model == "postgres" and find_pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries not found")
+    out = run_bench("benchmarks.timer_bench", "--cases", "4", "--demo-seconds", "10", "--margin", "5",
+                    "--read-model", read_model)
+    assert f"read model {read_model}" in out
+    assert "escalations found 4, not escalated 0, not readable 0" in out, out
+    assert re.search(r"lateness \(timeline time − due time\): p50 [\d,.]+ ms, p99 [\d,.]+ ms, max", out), out
+    assert "worker RSS MiB: idle" in out
