@@ -28,7 +28,12 @@ def mask_phone(phone: str) -> str:
 
 def mask_phone_numbers_in(text: str) -> str:
     """Masks every phone number (mobile or landline with area code) typed inside free text."""
+    if len(text) < _SHORTEST or PHONE_IN_TEXT.search(text) is None:  # most text: one scan, no substitution
+        return text
     return PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+_SHORTEST = 10  # the shortest number PHONE_IN_TEXT finds (a landline 0xx-xxxxxxx)
 
 
 def contains_phone_number(text: str) -> bool:
@@ -37,17 +42,32 @@ def contains_phone_number(text: str) -> bool:
 
 def mask_personal(value: Any) -> Any:
     """A copy of a JSON-like value (a case view, a timeline) with every phone number masked: the
-    customer's phone field and any number typed into free text (descriptions, notes, timeline)."""
-    if isinstance(value, str):
+    customer's phone field and any number typed into free text (descriptions, notes, timeline).
+    Dispatches on the exact JSON types first, strings and scalars without a call of their own: a case
+    view is hundreds of short strings, and this runs on every answer of the API (issue 9 §5)."""
+    kind = type(value)
+    if kind is str:
         return mask_phone_numbers_in(value)
-    if isinstance(value, Mapping):
-        out = {k: mask_personal(v) for k, v in value.items()}
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        out = {k: _mask_item(v) for k, v in value.items()}
         if isinstance(value.get("phone"), str):
             out["phone"] = mask_phone(value["phone"])
         return out
-    if isinstance(value, list):
-        return [mask_personal(v) for v in value]
+    if kind is list:
+        return [_mask_item(v) for v in value]
+    if isinstance(value, str):  # a str subclass (an enum's value)
+        return mask_phone_numbers_in(value)
     return value
+
+
+def _mask_item(v: Any) -> Any:
+    kind = type(v)
+    if kind is str:
+        return mask_phone_numbers_in(v)
+    return v if kind in _SCALARS else mask_personal(v)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 # the names this module had before (kept for callers)
