@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 import pytest_asyncio
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,7 +30,7 @@ from aftersales.db.staff import (
     verify_password,
 )
 from aftersales.roles import ROLE_TITLES, Role
-from api.auth import create_access_token, current_actor, require_roles
+from api.auth import VerifiedTokens, create_access_token, current_actor, require_roles
 from api.auth import router as auth_router
 
 PASSWORD = "demo-pass-test-1"
@@ -277,6 +277,46 @@ async def test_role_changed_since_token_401(client, seeded):
         await session.commit()
     r = await client.get("/manager-only", headers=headers)
     assert r.status_code == 401 and "role changed" in r.json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_a_token_is_verified_once_per_process_its_expiry_on_every_use(seeded, auth_settings, monkeypatch):
+    """Issue 9 §5: the signature and claims of a token are checked on its first use only; a token
+    changed in any byte or checked against another secret is verified afresh and refused, and a
+    verified token past its expiry is refused (and forgotten)."""
+    async with seeded() as session:
+        staff = await get_staff(session, "cs_staff")
+    issued = datetime.now(timezone.utc)
+    token, ttl = create_access_token(staff, auth_settings, now=issued)
+    verified = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: verified.append(a[0]) or real_decode(*a, **k))
+    now = [issued.timestamp()]
+    tokens = VerifiedTokens(max_entries=2, clock=lambda: now[0])
+
+    assert tokens.claims(token, auth_settings)["sub"] == "cs_staff"
+    assert tokens.claims(token, auth_settings)["sub"] == "cs_staff"
+    assert verified == [token]  # once
+
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    other_secret = auth_settings.model_copy(update={"jwt_secret": "another-secret-" + "z" * 40})
+    for bad, settings in ((tampered, auth_settings), (token, other_secret)):
+        with pytest.raises(HTTPException) as refused:
+            tokens.claims(bad, settings)
+        assert refused.value.status_code == 401 and "invalid token" in refused.value.detail
+    assert verified == [token, tampered, token]
+
+    now[0] = issued.timestamp() + ttl + 1  # the cached token expires
+    with pytest.raises(HTTPException) as expired:
+        tokens.claims(token, auth_settings)
+    assert expired.value.status_code == 401 and "expired" in expired.value.detail
+    assert (auth_settings.jwt_secret, token) not in tokens.entries
+
+    now[0] = issued.timestamp()
+    for minutes in range(3):  # bounded: never more than max_entries held
+        t, _ = create_access_token(staff, auth_settings, now=issued - timedelta(minutes=minutes + 1))
+        tokens.claims(t, auth_settings)
+        assert len(tokens.entries) <= 2
 
 
 # --- require_roles: 403 / 200 ----------------------------------------------------------------------

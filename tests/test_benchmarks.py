@@ -23,15 +23,20 @@ def run_bench(*args: str, timeout: float = 240) -> str:
     return out
 
 
-def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ratios():
-    out = run_bench("benchmarks.throughput_bench", "--cases", "4", "--actions", "8", "--concurrency", "2")
-    for row in ("raw start + Update", "raw Update", "raw Update + local activity", "POST /complaints minimal",
-                "case Update (no API)", "POST /cases/{no}/actions minimal"):
+@pytest.mark.parametrize("load", ["asgi", "httpx"])
+def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ratios(load):
+    out = run_bench("benchmarks.throughput_bench", "--cases", "4", "--actions", "8", "--concurrency", "2",
+                    "--load", load)
+    assert ("bare ASGI calls" if load == "asgi" else "httpx ASGITransport") in out
+    for row in ("raw start + Update", "raw Update", "raw Update + local activity", "POST /complaints",
+                "POST /complaints minimal", "case Update (no API)", "POST /cases/{no}/actions",
+                "POST /cases/{no}/actions minimal", "raw Update, again at the end"):
         line = next((x for x in out.splitlines() if x.startswith(row + " ")), None)
         assert line is not None, f"no row {row!r} in:\n{out}"
         n, errors = re.match(r".{32}\s*(\d+)\s+\S+\s+\S+\s+\S+\s+(\d+)", line).groups()
         assert errors == "0" and int(n) > 0, line
     assert out.count("actions rate / raw Update rate") == 2 and "intake rate / raw start+Update" in out
+    assert "raw Update at the start and at the end" in out
 
 
 @pytest.mark.parametrize("read_model", ["sqlite", "postgres"])
