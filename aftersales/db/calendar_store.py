@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from chinese_calendar import constants as cc
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -180,6 +180,11 @@ def _copy(data: YearData) -> YearData:
                                     source=data.source)
 
 
+# built once (issue 9 §5: the API reads the year rows for every intake)
+_YEAR_ROWS = select(CalendarYear.year, CalendarYear.source, CalendarYear.updated_at).where(
+    CalendarYear.year.in_(bindparam("years", expanding=True))).order_by(CalendarYear.year)
+
+
 async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone: str, day_start: time,
                         day_end: time, demo_seconds_per_working_day: int | None) -> CalendarSnapshot:
     """The calendar a case computes with (T1–T5): the data of those of `years` that have any. The year
@@ -188,8 +193,7 @@ async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone
     loaded: dict[int, YearData] = {}
     if wanted:
         database = str(session.bind.url)
-        rows = await session.execute(select(CalendarYear.year, CalendarYear.source, CalendarYear.updated_at)
-                                     .where(CalendarYear.year.in_(wanted)).order_by(CalendarYear.year))
+        rows = await session.execute(_YEAR_ROWS, {"years": sorted(wanted)})
         versions = {year: (database, year, source, updated_at) for year, source, updated_at in rows}
         fresh = {year: YearData(year=year, holidays={}, workdays={}, source=version[2])
                  for year, version in versions.items() if version not in _YEARS}
