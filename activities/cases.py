@@ -3,7 +3,7 @@ projection, and the C11 count of recent complaints."""
 
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -17,6 +17,11 @@ from aftersales.properties import normalize_building
 from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
 
 log = structlog.get_logger()
+
+# C11: complaints on one building since a time; built once (every complaint's opening counts, issue 9 §5)
+RECENT_COMPLAINTS = select(func.count()).select_from(Case).where(
+    Case.case_type == "complaint", Case.project == bindparam("project"),
+    Case.building_key == bindparam("building_key"), Case.received_at >= bindparam("since"))
 
 
 class CaseActivities:
@@ -49,10 +54,8 @@ class CaseActivities:
     @activity.defn(name="count_recent_complaints")
     async def count_recent_complaints(self, q: RecentComplaints) -> int:
         async with self.sessionmaker() as session:
-            return await session.scalar(
-                select(func.count()).select_from(Case).where(
-                    Case.case_type == "complaint", Case.project == q.project,
-                    Case.building_key == normalize_building(q.building), Case.received_at >= q.since)) or 0
+            return await session.scalar(RECENT_COMPLAINTS, {
+                "project": q.project, "building_key": normalize_building(q.building), "since": q.since}) or 0
 
     def all(self) -> list:
         return [self.load_case_config, self.project_case, self.count_recent_complaints]
