@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
@@ -111,6 +111,18 @@ def minimal_answer(answer: CaseAnswer, status_code: int = 200) -> JSONResponse:
                         headers={"Preference-Applied": MINIMAL, "Location": f"/cases/{answer.case_no}"})
 
 
+_CASE_VIEW = TypeAdapter(CaseView)
+
+
+def whole_case(view: dict[str, Any], status_code: int = 200) -> Response:
+    """The whole case as the answer to a write, the owner's number masked for everyone (P3: an answer
+    confirms the action; GET /cases/{no} shows the number to those who call owners, recorded). Checked and
+    serialized by `CaseView` itself: FastAPI's serializer for the endpoint's `CaseView | CaseAnswerOut`
+    tries the union's members (0.65 ms for a case of 60 notes; by `CaseView` alone 0.29 ms; issue 9 §5)."""
+    return Response(_CASE_VIEW.dump_json(_CASE_VIEW.validate_python(mask_personal(view))),
+                    status_code=status_code, media_type="application/json")
+
+
 def _handle(client: Client, case_no: str) -> WorkflowHandle:
     if not CASE_NO.match(case_no):
         raise HTTPException(404, f"no case {case_no!r}: case numbers look like TS-2026-000123")
@@ -182,7 +194,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return accepted(request, BUSY, case_no, f"case {case_no} is registered and open, but cannot be "
                                 f"read just now: read it at /cases/{case_no} ({e.detail})")
-            return mask_personal(view)  # an answer to a write: the number masked (P3, see act_on_case)
+            return whole_case(view, status.HTTP_201_CREATED)
     raise unavailable(request, BUSY, f"no free case number found in {NUMBER_ATTEMPTS} attempts; try again")
 
 
@@ -393,9 +405,7 @@ async def act_on_case(
             e.detail = (f"the action was applied, but case {case_no} cannot be read just now ({e.detail}); "
                         "read it later (sending it again with the same Idempotency-Key does not apply it twice)")
         raise
-    # The answer confirms the action: the owner's number in it is masked for everyone (P3, data
-    # minimisation); GET /cases/{no} shows it in full to those who call owners, recorded.
-    return mask_personal(view)
+    return whole_case(view)
 
 
 async def _named_accounts(session: AsyncSession, action: BaseModel) -> list[Actor]:
