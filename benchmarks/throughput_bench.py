@@ -6,9 +6,10 @@
 Raw: a workflow that does nothing but count (one Update handler, no activities), started with
 Update-with-start ("raw start + Update") and then sent Updates ("raw Update"); and, as the floor of any
 design whose Update is answered once its read model is written, the same Update awaiting a local activity
-that does nothing ("raw Update + local activity"). Product: the API
-in-process (httpx ASGITransport, so no socket between the load and the API) and its worker `python
-worker.py` in a process of its own, as ops run it (the raw workflow's worker too, for the same reason):
+that does nothing ("raw Update + local activity"), and a start with that Update ("raw start + Update +
+local act."): the ratios of those two to their raw rows are printed as the floor. Product: the API
+in-process and its worker `python worker.py` in a process of its own, as ops run it (the raw workflow's
+worker too, for the same reason; `--workers N` starts N of each side):
 `POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
 (`progress_note`: the Update through the case machine's checks, the projection into the read model,
 then the case read by query), each again with `Prefer: return=minimal` (the Update's answer alone, as
@@ -67,6 +68,7 @@ from workflows.case_workflow import CaseWorkflow
 INTAKE, INTAKE_MINIMAL = "POST /complaints", "POST /complaints minimal"
 ACT, ACT_MINIMAL = "POST /cases/{no}/actions", "POST /cases/{no}/actions minimal"
 RAW_LA = "raw Update + local activity"
+RAW_OPEN_LA = "raw start + Update + local act."
 RAW_AGAIN = "raw Update, again at the end"
 MINIMAL = {"Prefer": "return=minimal"}  # RFC 7240: the Update's own answer, the case not read back
 COMPLAINT = {
@@ -130,7 +132,7 @@ async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
 
     def cpu() -> tuple[float, float, float, float]:
         return (sum(map(cpu_seconds, servers)), cpu_seconds("self"),
-                cpu_seconds(WORKER_PIDS["product"]), cpu_seconds(WORKER_PIDS["raw"]))
+                sum(map(cpu_seconds, WORKER_PIDS["product"])), sum(map(cpu_seconds, WORKER_PIDS["raw"])))
     before = cpu()
     t0 = time.perf_counter()
     await bounded(asyncio.gather(*(gated(i) for i in range(n))), timeout, "the load")
@@ -139,7 +141,7 @@ async def timed(n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
     return wall, latencies, errors
 
 
-WORKER_PIDS: dict[str, int] = {}  # "product" / "raw" -> pid
+WORKER_PIDS: dict[str, list[int]] = {"product": [], "raw": []}  # "product" / "raw" -> their processes
 
 
 class AsgiResponse:
@@ -207,7 +209,7 @@ def worker_env(settings: Settings, address: str) -> dict[str, str]:
 def start_worker(kind: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    WORKER_PIDS[kind] = proc.pid
+    WORKER_PIDS[kind].append(proc.pid)
     return proc
 
 
@@ -268,9 +270,10 @@ async def run(args: argparse.Namespace) -> None:
         client: Client = env.client
         raw_queue = f"raw-{uuid.uuid4().hex[:8]}"
         wenv = worker_env(settings, client.service_client.config.target_host)
-        procs.append(start_worker("raw", ["-m", "benchmarks.throughput_bench", "--raw-worker", raw_queue], wenv,
-                                  tmp / "raw-worker.log"))
-        procs.append(start_worker("product", [str(REPO / "worker.py")], wenv, tmp / "worker.log"))
+        for n in range(args.workers):
+            procs.append(start_worker("raw", ["-m", "benchmarks.throughput_bench", "--raw-worker", raw_queue], wenv,
+                                      tmp / f"raw-worker-{n}.log"))
+            procs.append(start_worker("product", [str(REPO / "worker.py")], wenv, tmp / f"worker-{n}.log"))
         for queue in (raw_queue, settings.task_queue):
             await until_polled(client, queue)
 
@@ -299,6 +302,15 @@ async def run(args: argparse.Namespace) -> None:
             await client.get_workflow_handle(raw_ids[i % args.cases]).execute_update(
                 RawCase.act_and_write, "note", rpc_timeout=timedelta(seconds=args.step_timeout))
         rows[RAW_LA] = await timed(args.actions, args.concurrency, raw_act_and_write, args.timeout, name=RAW_LA)
+
+        async def raw_open_and_write(i: int) -> None:  # the floor of an intake: opened, written, answered
+            start = WithStartWorkflowOperation(RawCase.run, id=f"raw-la-{i}", task_queue=raw_queue,
+                                               id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+            await client.execute_update_with_start_workflow(RawCase.act_and_write, "open",
+                                                            start_workflow_operation=start,
+                                                            rpc_timeout=timedelta(seconds=args.step_timeout))
+        rows[RAW_OPEN_LA] = await timed(args.cases, args.concurrency, raw_open_and_write, args.timeout,
+                                        name=RAW_OPEN_LA)
 
         # ---- the product over HTTP (in-process) -----------------------------------------------------
         app = create_app(settings, temporal=client, sessionmaker=maker)
@@ -369,7 +381,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"\nthroughput_bench: {args.cases} intakes and {args.actions} actions each, {args.concurrency} at once, "
           f"one dev server, "
           f"the API in this process ({'httpx ASGITransport' if args.load == 'httpx' else 'bare ASGI calls'}), "
-          f"each worker in its own")
+          + (f"{args.workers} worker processes of each side" if args.workers > 1 else "each worker in its own process"))
     print(f"{'':32}{'n':>7}{'per s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}  CPU ms/op: "
           f"{'server':>7}{'client+API':>11}{'worker':>8}")
     rate: dict[str, float] = {}
@@ -402,6 +414,12 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\nratios (issue 9 §5 targets), {how}")
         for name, value, target, met in checks:
             print(f"  {name:34}{value:>7.2f}  target {target:6} {'met' if met else 'NOT met'}")
+    if rate.get(RAW_LA) and rate.get(RAW_OPEN_LA):
+        print("\nthe floor: the raw workflow awaiting a local activity that does nothing, as any case must that answers "
+              "once its read model is written (before the write's own work, HTTP, sign-in and the rules)")
+        print(f"  {'raw Update + local activity / raw Update':52}{rate[RAW_LA] / raw_rate:>7.2f}")
+        print(f"  {'raw start + Update + local act. / raw start + Update':52}"
+              f"{rate[RAW_OPEN_LA] / rate['raw start + Update']:>7.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -411,6 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--concurrency", type=int, default=20, help="requests in flight at once (default 20)")
     p.add_argument("--step-timeout", type=float, default=30.0, help="bound on each request, s (default 30)")
     p.add_argument("--timeout", type=float, default=600.0, help="bound on each phase, s (default 600)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes of each side, the raw workflow's and the product's (default 1)")
     p.add_argument("--load", choices=("asgi", "httpx"), default="asgi",
                    help="how measured requests reach the API: bare ASGI calls (default) or httpx's ASGITransport")
     p.add_argument("--log-level", default="WARNING")

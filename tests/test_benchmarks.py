@@ -23,12 +23,14 @@ def run_bench(*args: str, timeout: float = 240) -> str:
     return out
 
 
-@pytest.mark.parametrize("load", ["asgi", "httpx"])
-def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ratios(load):
+@pytest.mark.parametrize("load, workers", [("asgi", 1), ("httpx", 2)])
+def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ratios(load, workers):
     out = run_bench("benchmarks.throughput_bench", "--cases", "4", "--actions", "8", "--concurrency", "2",
-                    "--load", load)
+                    "--load", load, "--workers", str(workers))
     assert ("bare ASGI calls" if load == "asgi" else "httpx ASGITransport") in out
-    for row in ("raw start + Update", "raw Update", "raw Update + local activity", "POST /complaints",
+    assert (f"{workers} worker processes of each side" if workers > 1 else "each worker in its own process") in out
+    for row in ("raw start + Update", "raw Update", "raw Update + local activity", "raw start + Update + local act.",
+                "POST /complaints",
                 "POST /complaints minimal", "case Update (no API)", "POST /cases/{no}/actions",
                 "POST /cases/{no}/actions minimal", "raw Update, again at the end"):
         line = next((x for x in out.splitlines() if x.startswith(row + " ")), None)
@@ -37,6 +39,8 @@ def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ra
         assert errors == "0" and int(n) > 0, line
     assert out.count("actions rate / raw Update rate") == 2 and "intake rate / raw start+Update" in out
     assert "raw Update at the start and at the end" in out
+    assert re.search(r"raw Update \+ local activity / raw Update +\d+\.\d\d", out), out
+    assert re.search(r"raw start \+ Update \+ local act\. / raw start \+ Update +\d+\.\d\d", out), out
 
 
 @pytest.mark.parametrize("read_model", ["sqlite", "postgres"])
