@@ -8,7 +8,6 @@ History stays bounded: the plan and counters are the whole state, and the workfl
 before its run reaches its history budget (5,000 events) (or when Temporal suggests it), so a campaign of 5,000
 households never nears Temporal's limits."""
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.campaign_messages import CampaignProjection, PlanRequest, StartCampaign, VisitForm
     from workflows.messages import ConfigRequest, Notification, NumberRequest
 
-from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background
+from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
@@ -160,13 +159,7 @@ class CampaignWorkflow:
                 workflow.continue_as_new(start.model_copy(update={
                     "state": s, "pending_forms": self._forms, "pending_cases": self._effects,
                     "pending_notices": list(self._notices.values())}))
-            wake = self._next_wakeup()
-            timeout = None if wake is None else max(wake - workflow.now(), timedelta(0))
-            if timeout is None or timeout > timedelta(0):
-                try:
-                    await workflow.wait_condition(lambda: self._changed, timeout=timeout)
-                except asyncio.TimeoutError:
-                    pass
+            await until_changed_or_due(lambda: self._changed, self._next_wakeup())
             self._changed = False
             self._escalate_if_due()
         await self._settle()

@@ -8,7 +8,7 @@ unlimited retries (E3), the read-model projection, search attributes and the UI 
 
 import asyncio
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from temporalio import workflow
@@ -136,6 +136,18 @@ def send_in_background(notification: Notification, pending: dict[str, Notificati
             wake()
 
     asyncio.create_task(deliver())
+
+
+async def until_changed_or_due(changed: Callable[[], bool], wake: datetime | None) -> None:
+    """The main loop's wait of a workflow that acts on people's Updates and on its deadlines (cases opened
+    before TIMER_KEPT, campaigns, report reviews): until `changed()` or the wake-up time, whichever comes
+    first (a durable timer, started for this wait); at once when the time has passed."""
+    timeout = None if wake is None else wake - workflow.now()
+    if timeout is None or timeout > timedelta(0):
+        try:
+            await workflow.wait_condition(changed, timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
 
 
 class CaseWorkflow:
@@ -308,12 +320,7 @@ class CaseWorkflow:
         if self._patched(TIMER_KEPT):
             await self._wait_with_kept_timer(wake)
             return
-        timeout = None if wake is None else wake - workflow.now()
-        if timeout is None or timeout > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
-            except asyncio.TimeoutError:
-                pass
+        await until_changed_or_due(lambda: self._changed, wake)
         self._changed = False
 
     async def _wait_with_kept_timer(self, wake: Any) -> None:

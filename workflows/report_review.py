@@ -4,8 +4,6 @@ report. It tells the reviewer, waits for the `review` Update (the reviewer's com
 ladder above the preparer per E1 (deputy_gm at the due time, gm a working day later), each level told once
 and recorded. The read model (report_reviews) shows the review beside the report."""
 
-import asyncio
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -21,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import ConfigRequest, Notification
     from workflows.report_messages import ReviewRecord, ReviewRequest, ReviewStart
 
-from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background
+from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
 
 
 def review_workflow_id(kind: str, period: str) -> str:
@@ -78,13 +76,7 @@ class ReportReviewWorkflow:
             await self._record()
             if state.status == ReviewStatus.reviewed:
                 break
-            wake = review.next_step_at(cal)
-            timeout = None if wake is None else wake - workflow.now()
-            if timeout is None or timeout > timedelta(0):
-                try:
-                    await workflow.wait_condition(lambda: self._changed, timeout=timeout)
-                except asyncio.TimeoutError:
-                    pass
+            await until_changed_or_due(lambda: self._changed, review.next_step_at(cal))
             self._changed = False
             for level, role in review.escalate_if_due(cal, workflow.now()):
                 self._tell(role, f"e{level}", f"[审阅逾期·第 {level} 级] {state.title} {state.period}",
