@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,7 +30,7 @@ from aftersales.errors import Rejection
 from aftersales.sealing import app_sealer
 from api.auth import require_roles
 from api.deps import db_session
-from api.problems import refusal
+from api.problems import updated
 from workflows.campaign import CampaignWorkflow
 from workflows.campaign_messages import StartCampaign
 
@@ -76,20 +76,8 @@ async def _summary(request: Request, session: AsyncSession, campaign_id: str) ->
 
 
 async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:
-    timeout = request.app.state.settings.update_timeout_seconds
-    try:
-        return await asyncio.wait_for(_handle(request, campaign_id).execute_update(update, arg), timeout)
-    except asyncio.TimeoutError:
-        raise HTTPException(503, f"no worker answered within {timeout:g} s; read the campaign before trying again",
-                            headers={"Retry-After": "5"}) from None
-    except WorkflowUpdateFailedError as e:
-        if (problem := refusal(e)) is not None:
-            raise problem from None
-        raise
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no open campaign {campaign_id}") from None
-        raise HTTPException(503, f"Temporal is not reachable: {e.message}", headers={"Retry-After": "5"}) from None
+    return await updated(request, _handle(request, campaign_id).execute_update(update, arg),
+                         read_first="the campaign", not_found=f"no open campaign {campaign_id}")
 
 
 @router.post("/campaigns", status_code=status.HTTP_201_CREATED, summary="Plan a revisit campaign (V1 first, V2 annual)")

@@ -12,9 +12,10 @@ answer with the schema it really returns.
 - `install(app)`: the middleware, the exception handlers, and the OpenAPI post-processing.
 """
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Awaitable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request
@@ -25,9 +26,12 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
 # A workflow's refusal (aftersales.errors.Rejection, raised as an ApplicationError of this type) as HTTP.
@@ -285,3 +289,25 @@ def refusal(e: Exception) -> HTTPException | None:
     if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
         return HTTPException(REFUSAL_STATUS[cause.type], cause.message)
     return None
+
+
+async def updated(request: Request, update: Awaitable[T], *, read_first: str, not_found: str | None = None) -> T:
+    """The answer of a workflow's Update (a campaign's, a report review's; a case's goes through
+    api/cases.py, which also bounds them in number) within the API's Update time: not answered in time 503
+    (it may still apply when a worker gets to it, so `read_first` names what to read before trying again),
+    refused by the workflow 403/409/422, a workflow Temporal does not hold 404 (`not_found`, when given),
+    Temporal unreachable 503."""
+    timeout = request.app.state.settings.update_timeout_seconds
+    try:
+        return await asyncio.wait_for(update, timeout)
+    except asyncio.TimeoutError:
+        raise HTTPException(503, f"no worker answered within {timeout:g} s; read {read_first} before trying again",
+                            headers={"Retry-After": "5"}) from None
+    except WorkflowUpdateFailedError as e:
+        if (problem := refusal(e)) is not None:
+            raise problem from None
+        raise
+    except RPCError as e:
+        if not_found is not None and e.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, not_found) from None
+        raise HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}) from None

@@ -8,8 +8,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from aftersales import access
 from aftersales.actions import LONG_TEXT_PATTERN
@@ -24,7 +22,7 @@ from aftersales.reports import ReportKind, parse_period, to_csv, to_xlsx
 from aftersales.review import COMMENT_MAX
 from api.auth import require_roles
 from api.deps import db_session
-from api.problems import refusal
+from api.problems import updated
 from workflows.report_messages import ReviewRequest
 from workflows.report_review import ReportReviewWorkflow
 
@@ -153,19 +151,8 @@ async def review_report(report_id: int, body: ReviewBody, request: Request,
     if review.status == "reviewed":
         return review_view(review)
     handle = request.app.state.temporal.get_workflow_handle(review.workflow_id)
-    timeout = request.app.state.settings.update_timeout_seconds
-    try:
-        state = await asyncio.wait_for(handle.execute_update(
-            ReportReviewWorkflow.review, ReviewRequest(actor=actor, comment=body.comment), id=f"review-{report_id}"),
-            timeout)
-    except asyncio.TimeoutError:
-        raise HTTPException(503, f"no worker answered within {timeout:g} s; read the report before trying again",
-                            headers={"Retry-After": "5"}) from None
-    except WorkflowUpdateFailedError as e:
-        if (problem := refusal(e)) is not None:
-            raise problem from None
-        raise
-    except RPCError as e:
-        raise HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}) from None
+    state = await updated(request, handle.execute_update(
+        ReportReviewWorkflow.review, ReviewRequest(actor=actor, comment=body.comment), id=f"review-{report_id}"),
+        read_first="the report")
     return {**review_view(review), "status": state["status"], "reviewed_by": state["reviewed_by"],
             "reviewed_at": state["reviewed_at"], "comment": state["comment"]}

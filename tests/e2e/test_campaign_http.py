@@ -56,6 +56,9 @@ async def test_V1_V3_campaign_over_http(api, staff):
     assert r.status_code == 409 and "已回访过" in r.json()["detail"]
     r = await api.post(f"/campaigns/{cid}/visits", json={**visit, "unit_id": 987654}, headers=cs)
     assert r.status_code == 422
+    none = cid[:-6] + "999999"
+    r = await api.post(f"/campaigns/{none}/visits", json=visit, headers=cs)  # a campaign Temporal does not hold
+    assert r.status_code == 404 and r.json()["detail"] == f"no open campaign {none}", r.text
     r = await api.post(f"/campaigns/{cid}/close", json={"note": "结束"}, headers=manager)
     assert r.status_code == 409 and "二次回访" in r.json()["detail"]
 
