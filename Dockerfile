@@ -1,5 +1,5 @@
 # The application image: the API (default command), the worker (`python worker.py`) and the one-shot
-# setup (`python -m aftersales.temporal_setup && python -m aftersales.bootstrap`) all run from it.
+# setup (`python -m adapters.temporal.setup && python -m adapters.bootstrap`) all run from it.
 # See docs/deployment.md.
 FROM python:3.11-slim
 
@@ -23,7 +23,7 @@ print('\n'.join(d for d in deps if not d.split('>')[0].split('=')[0].strip() in 
 
 # The application itself, editable so that alembic.ini and migrations/ are found beside the code.
 COPY . .
-RUN pip install --no-deps -e . && python -c "import aftersales.db.migrate, aftersales.temporal_setup"
+RUN pip install --no-deps -e . && python -c "import adapters.db.migrate, adapters.temporal.setup"
 
 USER aftersales
 EXPOSE 8000

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) cjk-font browser
 
-# Reports' PNG charts have Chinese labels (issue 10 §4): a CJK font from Debian's packages when none is there.
+# Reports' PNG charts have Chinese labels: a CJK font from Debian's packages when none is there.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 cjk-font:
 	@test -e $(CJK_FONT) || fc-list :lang=zh 2>/dev/null | grep -q . || { \
@@ -24,7 +24,7 @@ cjk-font:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 	  echo "WARNING: no CJK font: the PNG charts will show boxes for Chinese (apt-get install fonts-wqy-microhei)"
 
-# The workbench's browser tests (issue 11 §9) drive Debian's chromium (Playwright's own download is not reachable).
+# The workbench's browser tests drive Debian's chromium (Playwright's own download is not reachable).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium for the workbench's browser tests"; \
@@ -32,7 +32,7 @@ browser:
 	  echo "WARNING: no chromium: the browser tests are skipped (apt-get install chromium)"
 
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
-	$(BIN)/python -m aftersales.embedded
+	$(BIN)/python -m adapters.embedded
 
 test: install         ## the whole suite (CI runs this through .ci/run)
 	$(BIN)/pytest
@@ -54,7 +54,7 @@ api: install          ## the API alone against an already running Temporal
 	$(BIN)/python -m uvicorn api.app:app --host $${AFTERSALES_API_HOST:-127.0.0.1} --port $${AFTERSALES_API_PORT:-8000}
 
 migrate: install      ## the read model's Alembic migrations to head (AFTERSALES_DATABASE_URL)
-	$(BIN)/python -m aftersales.db.migrate
+	$(BIN)/python -m adapters.db.migrate
 
 record-histories: install   ## re-record tests/histories (only for changes no running case can meet)
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows

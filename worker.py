@@ -16,10 +16,10 @@ from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
 from activities.reminders import ReminderActivities
 from activities.repairs import RepairActivities
-from aftersales.case_numbers import sweep_forever
+from adapters.temporal.case_numbers import sweep_forever
 from activities.reports import ReportActivities
-from aftersales.config import Settings, get_settings
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings, get_settings
+from adapters.db.session import make_engine, make_sessionmaker
 from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import DigestWorkflow, ReminderSweepWorkflow
@@ -59,9 +59,9 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
 
 
 async def main() -> None:
-    from aftersales.logging import configure_logging
-    from aftersales.schedules import ensure_schedules
-    from aftersales.temporal_setup import connect
+    from adapters.logging import configure_logging
+    from workflows.schedules import ensure_schedules
+    from adapters.temporal.setup import connect
 
     settings = get_settings()
     configure_logging(settings.log_level)

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from aftersales.campaign import ANNUAL_DEFAULT_SHARE, CampaignKind, Plan, Proposal, draw_sample, proposals_due, required_share
-from aftersales.db import properties as register
-from aftersales.db.models import CampaignHousehold, CampaignProposal, CampaignRow, CampaignVisit, PropertyUnit
+from adapters.db import properties as register
+from adapters.db.models import CampaignHousehold, CampaignProposal, CampaignRow, CampaignVisit, PropertyUnit
 from aftersales.properties import normalize_text
-from workflows.campaign_messages import CampaignProjection, PlanRequest, ProposalBatch, ProposalCheck, VisitForm
-from aftersales.db.session import dialect_insert
+from contracts.campaign import CampaignProjection, PlanRequest, ProposalBatch, ProposalCheck, VisitForm
+from adapters.db.session import dialect_insert
 
 
 class CampaignActivities:

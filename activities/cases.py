@@ -8,17 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from aftersales.case import CaseConfig
-from aftersales.config import Settings
-from aftersales.db import calendar_store
+from adapters.config import Settings
+from adapters.db import calendar_store
 from activities.projection import ProjectionWriter
-from aftersales.db.models import Case
+from adapters.db.models import Case
 from aftersales.privacy import phone_lookup_hash
 from aftersales.properties import normalize_building
-from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
+from contracts.case import CaseProjection, ConfigRequest, RecentComplaints
 
 log = structlog.get_logger()
 
-# C11: complaints on one building since a time; built once (every complaint's opening counts, issue 9 §5)
+# C11: complaints on one building since a time; built once (every complaint's opening counts)
 RECENT_COMPLAINTS = select(func.count()).select_from(Case).where(
     Case.case_type == "complaint", Case.project == bindparam("project"),
     Case.building_key == bindparam("building_key"), Case.received_at >= bindparam("since"))
@@ -41,7 +41,7 @@ class CaseActivities:
         Committed together with the projections of other cases that arrive meanwhile (one writer per
         process: activities/projection.py). Accepts the projections of older workflow code too (a
         row with a view while open: kept until the closing one replaces it)."""
-        if p.row.customer_phone:  # issue 11 §3: only the keyed hash of the owner's phone reaches the read model
+        if p.row.customer_phone:  # only the keyed hash of the owner's phone reaches the read model
             row = p.row.model_copy(update={"customer_phone": None, "customer_phone_hmac": phone_lookup_hash(
                 p.row.customer_phone, self.settings.phone_lookup_key)})
             p = p.model_copy(update={"row": row})

@@ -38,8 +38,8 @@ from temporalio.exceptions import ApplicationError
 
 from aftersales import messages
 from aftersales.case import Reminder
-from aftersales.config import Settings
-from aftersales.db.models import NotificationDelivery, Staff
+from adapters.config import Settings
+from adapters.db.models import NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
 from aftersales.roles import Role
 
@@ -254,7 +254,7 @@ class NotificationActivities:
         """E4: adds the reminder to each recipient's digest of its window (signal-with-start of that
         digest workflow, workflows/digest.py); returns the digests' ids. A retry may signal again: the
         digest drops a reminder id it already has."""
-        from workflows.digest import DIGEST_SIGNAL, DigestEntry, DigestStart, digest_workflow_id
+        from contracts.digest import DIGEST_SIGNAL, DigestEntry, DigestStart, digest_workflow_id
 
         client = activity.client()
         end = window_end(r.at, digest_window(self.settings))
@@ -312,7 +312,7 @@ class NotificationActivities:
     def _email(self, n: Notification, rendered: Rendered) -> bytes:
         """The notification's e-mail without its recipient, as the bytes sent: built once, then addressed
         to each in turn (`_addressed`). The standard library's header handling was most of what a send
-        cost (issue 9 §6: a sixth of the worker's CPU per escalation), so it runs once per notification."""
+        cost (a sixth of the worker's CPU per escalation), so it runs once per notification."""
         s = self.settings
         msg = EmailMessage()
         msg["From"] = s.smtp_sender

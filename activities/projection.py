@@ -1,4 +1,4 @@
-"""The read model's writes of the projection (issue 12 §2): the register row and the new timeline
+"""The read model's writes of the projection: the register row and the new timeline
 entries of a case, as `project_case` receives them.
 
 - Idempotent and monotonic: the row is an upsert that applies only a higher `seq`; timeline entries
@@ -22,10 +22,10 @@ from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftersales.db.models import Case, CaseDeadline, TimelineEntry
-from aftersales.db.register import utc
+from adapters.db.models import Case, CaseDeadline, TimelineEntry
+from adapters.db.register import utc
 from aftersales.privacy import mask_phone_numbers_in
-from workflows.messages import CaseProjection
+from contracts.case import CaseProjection
 
 MAX_BATCH = 64
 _TIMES = ("received_at", "closed_at", "updated_at")
@@ -98,7 +98,7 @@ async def write_projections(session: AsyncSession, projections: Iterable[CasePro
     await session.execute(upsert, [rows[k] for k in sorted(rows)])
     if entries:
         await session.execute(timeline, [entries[k] for k in sorted(entries)])
-    if facts := [d for k in sorted(deadlines) for d in deadlines[k]]:  # issue 10 §4: on time per rule
+    if facts := [d for k in sorted(deadlines) for d in deadlines[k]]:  # on time per rule
         await session.execute(deadline, facts)
 
 

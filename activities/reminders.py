@@ -1,8 +1,7 @@
 """E4 (rules 5): the register reminds of missed progress notes (C5 for complaints, R1/S3 for repairs).
 
 A case opened under rules 5 does not wake for a deadline that does not escalate: with 10,000 open cases,
-one timer per case every 4 working hours kept the worker replaying cases just to say "progress is due"
-(issue 9 §6). Instead, once per digest window, `collect_due_reminders` asks the register for the progress
+one timer per case every 4 working hours kept the worker replaying cases just to say "progress is due". Instead, once per digest window, `collect_due_reminders` asks the register for the progress
 notes whose reminder is due (`case_deadlines.reminds`, open, due — or due again 4 working hours after the
 last reminder, counted on the T-calendar), advances each one, and returns one digest per recipient (role,
 and department for department roles): the owners read one message listing their cases, as before.
@@ -27,12 +26,12 @@ from aftersales import messages
 from aftersales.access import DEPARTMENT_ROLES
 from aftersales.calendar import WorkCalendar
 from aftersales.case import REMINDER_EVERY_WORKING_HOURS
-from aftersales.config import Settings
-from aftersales.db import calendar_store
-from aftersales.db.models import Case, CaseDeadline
-from aftersales.db.register import utc
+from adapters.config import Settings
+from adapters.db import calendar_store
+from adapters.db.models import Case, CaseDeadline
+from adapters.db.register import utc
 from aftersales.roles import Role
-from workflows.messages import Notification, ReminderSweep
+from contracts.case import Notification, ReminderSweep
 
 log = structlog.get_logger()
 

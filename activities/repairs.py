@@ -4,13 +4,13 @@ repair that a complaint opens (C1 numbering, R1). Each is idempotent, so Tempora
 import structlog
 from temporalio import activity
 
-from aftersales.case_numbers import skip_taken, temporal_holds
-from aftersales.config import Settings
-from aftersales.db import ledger
+from adapters.temporal.case_numbers import skip_taken, temporal_holds
+from adapters.config import Settings
+from adapters.db import ledger
 from aftersales.money import DeductionOutcome
-from aftersales.db.numbering import claim_case_no, request_fingerprint
+from adapters.db.numbering import claim_case_no, request_fingerprint
 from aftersales.repair import DepositDeduction, WorkerScores
-from workflows.messages import NumberRequest
+from contracts.case import NumberRequest
 
 log = structlog.get_logger()
 

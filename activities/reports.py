@@ -14,14 +14,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from aftersales.calendar import WorkCalendar
-from aftersales.config import Settings
-from aftersales.db import calendar_store
-from aftersales.db import reports as store
-from aftersales.db.models import NotificationDelivery, ReportReview, Staff, StoredReport
-from aftersales.db.register import utc
-from aftersales.db.session import dialect_insert
-from aftersales.reports import parse_period, tables, to_xlsx
-from workflows.report_messages import ReportRef, ReviewRecord, ScheduledReport
+from adapters.config import Settings
+from adapters.db import calendar_store
+from adapters.db import reports as store
+from adapters.db.models import NotificationDelivery, ReportReview, Staff, StoredReport
+from adapters.db.register import utc
+from adapters.db.session import dialect_insert
+from adapters.spreadsheets import to_xlsx
+from aftersales.reports import parse_period, tables
+from contracts.report import ReportRef, ReviewRecord, ScheduledReport
 
 SCHEDULE = "schedule"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -7,7 +7,7 @@
   contractor only on work of its own contractor (the survey's contractor_id), and where the action is
   the work itself (`dispatched=True`) only when the work order went to the contractor (R5).
 - SEEING (P2): which cases each role sees. `may_see(actor, facts)` decides for one case,
-  `visible_cases_clause(actor)` is the same rule as a SQL condition on the register (`cases`), so the
+  `adapters.db.visibility.visible_cases_clause(actor)` is the same rule as a SQL condition on the register (`cases`), so the
   register filters before paging. The facts come from the case view (`case_facts`), and the
   projection writes them to the register row (contractor_id, reached_roles).
 - PHONE (P3): who sees the owner's full number (`sees_full_phone`); everyone else sees it masked.
@@ -203,7 +203,7 @@ def reached_column(roles: Iterable[Role | str]) -> str:
 
 
 def may_see(actor: Actor, facts: Mapping[str, Any]) -> bool:
-    """P2 for one case; `visible_cases_clause` is the same rule in SQL."""
+    """P2 for one case; `adapters.db.visibility.visible_cases_clause` is the same rule in SQL."""
     role = actor.role
     if role in SEES_ALL:
         return True
@@ -217,29 +217,6 @@ def may_see(actor: Actor, facts: Mapping[str, Any]) -> bool:
     if role in SEES_REACHED:
         return role.value in (facts.get("reached_roles") or [])
     return False
-
-
-def visible_cases_clause(actor: Actor):
-    """P2 as a SQL condition on the register (`aftersales.db.models.Case`): add it to every query that
-    lists cases, before paging, so totals and pages count only what the user may see."""
-    from sqlalchemy import and_, false, true
-
-    from aftersales.db.models import Case
-
-    role = actor.role
-    if role in SEES_ALL:
-        return true()
-    if role in SEES_DEPARTMENT:
-        return Case.department == actor.department if actor.department else false()
-    if role in SEES_REPAIRS:
-        return Case.case_type == "repair"
-    if role in SEES_DISPATCHED:
-        if not actor.contractor_id:
-            return false()
-        return and_(Case.case_type == "repair", Case.contractor_id == actor.contractor_id)
-    if role in SEES_REACHED:
-        return Case.reached_roles.like(f"%,{role.value},%")
-    return false()
 
 
 # ---- P3: the owner's phone ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import Decision
 from aftersales.roles import Role
 
-# ---- the types every request body is made of (issue 7 §7) ----------------------------------------
+# ---- the types every request body is made of ----------------------------------------
 # Text refuses control characters: NUL (which PostgreSQL cannot store), the other C0 and C1 controls
 # and DEL; long text keeps newline and tab. Both need a character that is not blank. The pattern is
 # also the OpenAPI schema, so a client (or schemathesis) knows what is accepted.
@@ -462,7 +462,7 @@ class ActionRequest(BaseModel):
     action: CaseAction
     actor: Actor
     accounts: list[Actor] = []
-    # Idempotency-Key (issue 7 §8, issue 9 §5): the key scoped to case and user, and the body's fingerprint,
+    # Idempotency-Key: the key scoped to case and user, and the body's fingerprint,
     # both hashed (no caller text). The case remembers them: the same key with the same body is applied
     # once, with another body it is refused — no write to the read model on the way.
     request_key: str | None = None

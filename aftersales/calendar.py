@@ -171,7 +171,7 @@ class WorkCalendar:
         self.hours_per_day = (datetime.combine(date.min, self.day_end) - opening) / timedelta(hours=1)
         # One lookup per year, built once (T1) from frozen copies of the days (T5: later edits to the
         # caller's snapshot do not reach us), and shared by every calendar with the same days: a worker
-        # holds hundreds of cached cases, each with its calendar (issue 9 §5, memory per open case).
+        # holds hundreds of cached cases, each with its calendar (memory per open case).
         self._years: dict[int, _Year] = {
             year: _shared(_Year(off=frozenset(data.holidays), on=frozenset(data.workdays)))
             for year, data in snapshot.years.items()

@@ -79,12 +79,12 @@ class CaseConfig(BaseModel):
 # a change replays and runs on to its end under the rules it was opened with.
 #   1: the rules the first release shipped (cases opened before 2026-11-23)
 #   2: domain.md of 2026-11-23 (P1–P4, R9, A3, T2, T4)
-#   3: the money paths of the same domain.md (issue 8 §1–3, §6): A1 on the amount finally paid, C2's
+#   3: the money paths of the same domain.md: A1 on the amount finally paid, C2's
 #      ruling by cs_manager, compensation by the A1 bands and paid by finance, the R3 paid path. A version
 #      of its own because cases were opened (and histories recorded) under 2 before it landed.
-#   4: times as facts (issue 7 §7, R1): an appointment is agreed for a time to come, an arrival recorded
+#   4: times as facts (R1): an appointment is agreed for a time to come, an arrival recorded
 #      for a time gone, each within CaseConfig.time_tolerance_minutes of the server's clock.
-#   5: quiet cases (issue 9 §6): a deadline that does not escalate (C5, R1/S3 progress notes) no longer wakes
+#   5: quiet cases: a deadline that does not escalate (C5, R1/S3 progress notes) no longer wakes
 #      its case; the register reminds its owners in their digest (activities/reminders.py, every digest
 #      window). 10,000 open cases no longer mean 10,000 timers firing every 4 working hours.
 CURRENT_RULES_VERSION = 5
@@ -292,7 +292,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def copied(model: ModelT) -> ModelT:
     """A deep copy of a state model, by dumping it and validating the dump (pydantic-core). `copy.deepcopy`
     copies every datetime's tzinfo through pickling: 150 µs per deadline, 170 µs for a complaint's state
-    without its lists, against 18 and 70 µs this way (issue 9 §5: the Update validator's dry run). A state
+    without its lists, against 18 and 70 µs this way (the Update validator's dry run). A state
     survives this round trip by design — continue-as-new carries it as its dump — and tests/rules/driver.py
     asserts it after every step of every rule test."""
     return type(model).model_validate(model.model_dump())

@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# the request-body types live with every other body type (issue 7 §7: no control characters, plain money)
+# the request-body types live with every other body type (no control characters, plain money)
 from aftersales.actions import ExtraItem, FeeItem, FeeSchedule, NoteText, PaymentMethod, QuoteItem  # noqa: F401
 
 FEN = Decimal("0.01")

@@ -1,4 +1,4 @@
-"""Who acts next on a case (issue 11 §2): for every state of both case types, the roles (and the named
+"""Who acts next on a case: for every state of both case types, the roles (and the named
 person, the department or the contractor where there is one) whose action moves the case on. The
 workbench's 我的待办 and the register's `next_role` / `next_user` filters read it; the API shows it as
 `next_actors` on the case. A pure function of the state: what the rules (C1–C10, R1–R9, A1–A3) expect."""
@@ -58,8 +58,13 @@ REPAIR_STEPS: dict[str, tuple[str, tuple[Role, ...]] | None] = {
 STEPS = {"complaint": COMPLAINT_STEPS, "repair": REPAIR_STEPS}
 
 
+def waiting_for(state: CaseState) -> Role | None:
+    """The role whose approval the case waits for, if any."""
+    pending = next((a for a in reversed(state.approvals) if a.status == "pending"), None)
+    return pending.current().role if pending and pending.current() else None
+
+
 def next_actors(state: CaseState) -> list[NextActor]:
-    from aftersales.views import waiting_for
     steps = STEPS[state.case_type.value]
     step = steps.get(state.status, ())
     dept = state.department

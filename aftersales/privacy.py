@@ -1,7 +1,7 @@
 """Masking of personal data (P3): the one place that knows what an owner's phone number looks like and
 how it is shown masked (138****1234). Used for the read model (which holds no phone number), for the API's
 answers to roles that may not see the full number, for messages (e-mail, webhooks) and for logs
-(aftersales.logging)."""
+(adapters.logging)."""
 
 import hashlib
 import hmac
@@ -44,7 +44,7 @@ def mask_personal(value: Any) -> Any:
     """A copy of a JSON-like value (a case view, a timeline) with every phone number masked: the
     customer's phone field and any number typed into free text (descriptions, notes, timeline).
     Dispatches on the exact JSON types first, strings and scalars without a call of their own: a case
-    view is hundreds of short strings, and this runs on every answer of the API (issue 9 §5)."""
+    view is hundreds of short strings, and this runs on every answer of the API."""
     kind = type(value)
     if kind is str:
         return mask_phone_numbers_in(value)
@@ -76,7 +76,7 @@ mask_mobile_numbers = mask_phone_numbers_in
 
 def phone_lookup_hash(phone: str, key: str) -> str:
     """The keyed hash (HMAC-SHA256) of a phone number, as the read model keeps it to look a case up by
-    the owner's phone (issue 11 §3): the same number written with spaces or dashes hashes alike; without
+    the owner's phone: the same number written with spaces or dashes hashes alike; without
     the key, the hash tells nothing (a table of every mobile number cannot be built)."""
     digits = re.sub(r"\D", "", phone)
     return hmac.new(key.encode(), digits.encode(), hashlib.sha256).hexdigest()[:40]

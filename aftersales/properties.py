@@ -7,8 +7,6 @@ the caller writes nothing unless there are none. Rows are numbered as a spreadsh
 heading is row 1).
 """
 
-import csv
-import io
 import re
 import unicodedata
 from datetime import date, datetime
@@ -77,31 +75,6 @@ def unit_key(project: str, building: str, unit: str) -> tuple[str, str, str]:
 
 
 # ---- reading a file ---------------------------------------------------------------------------------
-
-def read_table(filename: str, content: bytes) -> list[list[Any]]:
-    """The cells of the first sheet of an .xlsx, or of a UTF-8 .csv (with or without BOM). ValueError
-    for another kind of file or one that cannot be read."""
-    name = filename.lower()
-    if name.endswith(".xlsx"):
-        from openpyxl import load_workbook  # heavy: only when an import comes
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception as e:  # openpyxl raises many kinds for a broken file
-            raise ValueError(f"the file is not a readable .xlsx workbook ({type(e).__name__})") from None
-        try:
-            sheet = book.worksheets[0]
-            return [list(row) for row in sheet.iter_rows(values_only=True)]
-        finally:
-            book.close()
-    if name.endswith(".csv"):
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValueError("the .csv file is not UTF-8 (save it as “CSV UTF-8”)") from None
-        return [row for row in csv.reader(io.StringIO(text))]
-    raise ValueError("only .xlsx and .csv files can be imported")
-
 
 def parse_import(table: list[list[Any]]) -> tuple[list[UnitRecord], list[ImportProblem]]:
     """Checks every row; returns the records and every problem found (an empty list: import them)."""

@@ -1,5 +1,5 @@
 """Reports and KPIs (K1–K3): the periods they cover and how their tables are written out. Pure: the
-figures themselves are counted in SQL by aftersales.db.reports; this module names the periods, holds
+figures themselves are counted in SQL by adapters.db.reports; this module names the periods, holds
 each figure's definition (written into every report) and renders a report as CSV or XLSX.
 
 Periods, in the company's time zone (Beijing time by default):
@@ -13,8 +13,6 @@ Periods, in the company's time zone (Beijing time by default):
     campaign            HF-2026-000001  a revisit campaign (its id; the period is the campaign's own)
 """
 
-import csv
-import io
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -24,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from aftersales.messages import CHANNEL_NAMES, yuan
+from aftersales.messages import yuan
 
 
 class ReportKind(StrEnum):
@@ -38,7 +36,7 @@ class ReportKind(StrEnum):
     campaign = "campaign"
 
 
-# Reports that are lists (aftersales.db.listings): a summary and items, not the period's case figures.
+# Reports that are lists (adapters.db.listings): a summary and items, not the period's case figures.
 LISTINGS = {ReportKind.paid_services, ReportKind.rework_daily, ReportKind.campaign}
 
 
@@ -237,59 +235,3 @@ def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
     out["升级"] = [["责任部门", "最高升级级别", "案件数"]] + [
         [r["department"], r["level"], r["cases"]] for r in report["escalations"]]
     return out
-
-
-def to_csv(report: dict[str, Any]) -> str:
-    """One CSV with each table after its title line; UTF-8 with BOM so Excel opens the Chinese right."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([report["title"], report["period"], f"生成于 {report['generated_at_local']}"])
-    for title, rows in tables(report).items():
-        writer.writerow([])
-        writer.writerow([title])
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
-    return "\ufeff" + buf.getvalue()
-
-
-def to_xlsx(report: dict[str, Any]) -> bytes:
-    """One sheet per table, Chinese headings, number and percent formats, frozen header rows, and a
-    native column chart of the received cases by department."""
-    import xlsxwriter  # only when a workbook is asked for
-
-    out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
-    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    pct = book.add_format({"num_format": "0.0%"})
-    num = book.add_format({"num_format": "#,##0"})
-    dec = book.add_format({"num_format": "0.00"})
-    percent_rows = {"处理率", "满意率", "零修及时率", "合格率", "返修率", "预约守时率", "维修回访率"}
-    for title, rows in tables(report).items():
-        sheet = book.add_worksheet(title)
-        sheet.write_row(0, 0, rows[0], head)
-        sheet.freeze_panes(1, 0)
-        for r, row in enumerate(rows[1:], start=1):
-            for c, value in enumerate(row):
-                if value is None:
-                    continue
-                if isinstance(value, float) and (row[0] in percent_rows or rows[0][c] in ("按时率", "目标", "覆盖率")):
-                    sheet.write_number(r, c, value, pct)
-                elif isinstance(value, float):
-                    sheet.write_number(r, c, value, dec)
-                elif isinstance(value, int):
-                    sheet.write_number(r, c, value, num)
-                else:
-                    sheet.write(r, c, value)
-        sheet.set_column(0, 0, 22)
-        sheet.set_column(1, len(rows[0]) - 1, 14)
-        if title == "汇总":
-            sheet.set_column(3, 3, 60)
-        if title == "按部门" and len(rows) > 1:
-            chart = book.add_chart({"type": "column"})
-            chart.add_series({"name": "受理数", "categories": [title, 1, 0, len(rows) - 1, 0],
-                              "values": [title, 1, 1, len(rows) - 1, 1]})
-            chart.add_series({"name": "结案数", "categories": [title, 1, 0, len(rows) - 1, 0],
-                              "values": [title, 1, 2, len(rows) - 1, 2]})
-            chart.set_title({"name": f"{report['title']} {report['period']}：按责任部门"})
-            sheet.insert_chart(1, 4, chart)
-    book.close()
-    return out.getvalue()

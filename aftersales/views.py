@@ -10,7 +10,7 @@ from aftersales import access
 from aftersales.approvals import a1_status
 from aftersales.case import CaseState, CaseType, register_reminds
 from aftersales.fees import fen
-from aftersales.next_actors import next_actors, next_columns
+from aftersales.next_actors import next_actors, next_columns, waiting_for
 from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_building
 from aftersales.roles import Role
@@ -20,12 +20,6 @@ _INTERNAL = {"seq", "notice_seq", "fallback_years_noted", "base_level"}
 
 def escalated_to(level: int, ladder: list[Role]) -> Role | None:
     return ladder[level - 1] if 0 < level <= len(ladder) else None
-
-
-def waiting_for(state: CaseState) -> Role | None:
-    """The role whose approval the case waits for, if any."""
-    pending = next((a for a in reversed(state.approvals) if a.status == "pending"), None)
-    return pending.current().role if pending and pending.current() else None
 
 
 def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: bool = True) -> dict[str, Any]:
@@ -92,7 +86,7 @@ class CaseRow(BaseModel):
     linked_case_no: str | None
     contractor_id: str | None = None  # P2: the contractor the survey names (who sees a repair)
     reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
-    next_roles: str = ""              # issue 11 §2: "|cs_staff|butler|", who acts next
+    next_roles: str = ""              # "|cs_staff|butler|", who acts next
     next_user: str | None = None      # and the named person, when there is one (the handler)
     compensation_fen: int | None = None
     compensation_paid: bool | None = None
@@ -165,7 +159,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
 def facts_view(state: CaseState) -> dict[str, Any]:
     """The parts of a case's view that `access.case_facts` reads (P2: who may see it), taken from the state
     without dumping all of it: the projection needs them at every step of every case, and the whole view
-    was a fifth of an action's workflow task (issue 9 §5). tests/rules/driver.py checks at every step of
+    was a fifth of an action's workflow task. tests/rules/driver.py checks at every step of
     every rule test that these give the same facts as the case's view."""
     def dumped(name: str) -> dict[str, Any] | None:
         value = getattr(state, name, None)
@@ -191,7 +185,7 @@ def facts_view(state: CaseState) -> dict[str, Any]:
 def latest_deadlines(state: CaseState) -> list:
     """The latest deadline of each key, as the register keeps them (case_deadlines): a case sets a key
     again with each progress note or round of work, so its list grows with its age, while what the
-    projection sends per step stays the size of its keys (issue 9 §1)."""
+    projection sends per step stays the size of its keys."""
     return list({d.key: d for d in state.deadlines}.values())
 
 

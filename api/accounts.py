@@ -1,7 +1,7 @@
 """Staff accounts (P1) for `cs_manager`: create, change role / department / contractor, reset the
 password, deactivate and activate, list the accounts and the change log. Every change is recorded with
 who made it and when (staff_changes), and the account's tokens stop working at once (Staff.version).
-The same operations are the CLI `python -m aftersales.db.staff`. The personal-data access records (P3)
+The same operations are the CLI `python -m adapters.db.staff`. The personal-data access records (P3)
 are read here too."""
 
 from datetime import datetime, timezone
@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ShortText
 from aftersales.actor import Actor
-from aftersales.db import personal_data
-from aftersales.db.models import Staff, StaffChange
-from aftersales.db.staff import KEEP, change_staff, create_staff, list_staff, staff_changes
+from adapters.db import personal_data
+from adapters.db.models import Staff, StaffChange
+from adapters.db.staff import KEEP, change_staff, create_staff, list_staff, staff_changes
 from aftersales.roles import Role
 from api.auth import PASSWORD_PATTERN, require_roles
 from api.deps import db_session
@@ -24,7 +24,7 @@ router = APIRouter(tags=["accounts and audit"])
 ADMIN = Depends(require_roles(*access.ENDPOINTS["admin_accounts"]))
 AUDITOR = Depends(require_roles(*access.ENDPOINTS["audit_personal_data"]))
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-# no control characters (issue 7 §7: a NUL cannot be stored on PostgreSQL), no blank at either end
+# no control characters (a NUL cannot be stored on PostgreSQL), no blank at either end
 Name = Annotated[str, Field(min_length=1, max_length=64,
                             pattern=r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
 Password = Annotated[str, Field(min_length=8, max_length=72, pattern=PASSWORD_PATTERN,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from aftersales import access
 from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
-from aftersales.db import calendar_store
+from adapters.db import calendar_store
 from api.auth import current_actor, require_roles
 from api.deps import db_session
 

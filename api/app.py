@@ -7,12 +7,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from aftersales.config import Settings, get_settings
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings, get_settings
+from adapters.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, fees, health, money, problems
-from api import campaigns, properties, reports  # noqa: E402  (issue 10's routers on their own line)
-from api import metrics  # noqa: E402  (issue 9 §7)
-from api import docs, workbench  # noqa: E402  (issue 11)
+from api import campaigns, properties, reports  # noqa: E402  (routers on their own lines)
+from api import metrics  # noqa: E402
+from api import docs, workbench  # noqa: E402
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -26,8 +26,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             engine = make_engine(settings.database_url)
             app.state.sessionmaker = make_sessionmaker(engine)
         if temporal is None:
-            from aftersales.logging import configure_logging
-            from aftersales.temporal_setup import connect
+            from adapters.logging import configure_logging
+            from adapters.temporal.setup import connect
 
             configure_logging(settings.log_level)
             app.state.temporal = await connect(settings)
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         description="Complaints and repairs of a real-estate developer, each a durable Temporal workflow. "
         "Authenticate at /auth/token (OAuth2 password flow), then file and act on cases.",
         lifespan=lifespan,
-        docs_url=None, redoc_url=None,   # served below from local assets: no CDN (issue 11 §7)
+        docs_url=None, redoc_url=None,   # served below from local assets: no CDN
     )
     app.state.settings = settings
     app.state.tz = ZoneInfo(settings.timezone)
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     if temporal is not None:
         app.state.temporal = temporal
 
-    metrics.install(app)  # each request's log context and figures, and GET /metrics (issue 9 §7)
+    metrics.install(app)  # each request's log context and figures, and GET /metrics
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes)
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(campaigns.router)
     app.include_router(fees.router)
     docs.install(app)
-    workbench.install(app)   # the staff pages under /app/ (issue 11)
+    workbench.install(app)   # the staff pages under /app/
     return app
 
 

@@ -1,7 +1,7 @@
 """Authentication: OAuth2 password flow at POST /auth/token issuing HS256 JWTs, the `current_actor`
 dependency and `require_roles(...)` for role-restricted endpoints (403 naming the roles allowed).
 
-Signing in (issue 7 §6):
+Signing in:
 - failed sign-ins are counted per username and per client address over a sliding window
   (`LoginLimiter`); at the limit the answer is 429 with `Retry-After`, before any password is checked;
 - the password hash is read in a short session that is closed before bcrypt runs, so a sign-in never
@@ -11,7 +11,7 @@ Signing in (issue 7 §6):
 - a token carries the account's `version` (`ver`, bumped by every change of the account): a token of
   an account changed or deactivated since it was issued is refused.
 
-Authenticated requests (issue 12 §4) read the account from an in-process `AccountCache` that trusts a
+Authenticated requests read the account from an in-process `AccountCache` that trusts a
 row for `auth_cache_seconds` and forgets it as soon as this process commits a change to it, so a
 deactivated account is refused at once here and within seconds in other API processes.
 
@@ -41,9 +41,9 @@ from sqlalchemy.orm import Session
 
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
-from aftersales.config import Settings
-from aftersales.db.models import Staff
-from aftersales.db.staff import USERNAME_MAX, _dummy_hash, get_staff, verify_password
+from adapters.config import Settings
+from adapters.db.models import Staff
+from adapters.db.staff import USERNAME_MAX, _dummy_hash, get_staff, verify_password
 from aftersales.roles import Role
 from api.deps import settings_dep
 
@@ -259,7 +259,7 @@ def _drop_noted_accounts(session: Session) -> None:
 class VerifiedTokens:
     """Tokens whose signature and claims this process has checked, with their claims: a token is
     verified once, not on every request (the HMAC, JSON and claim checks cost ~0.13 ms of a request's
-    ~4 ms of API CPU; issue 9 §5). Keyed by the whole token and the secret, so a token changed in any
+    ~4 ms of API CPU). Keyed by the whole token and the secret, so a token changed in any
     byte, or signed with another secret, is verified afresh (and refused). Expiry is checked on every
     use. Bounded: emptied when `max_entries` tokens are held (staff sign in a few times a day)."""
 

@@ -1,4 +1,4 @@
-"""Revisit campaigns over HTTP (V1–V3, issue 10 §2): `cs_manager` plans one for a project, staff record
+"""Revisit campaigns over HTTP (V1–V3): `cs_manager` plans one for a project, staff record
 visits, `cs_manager` spot-checks forms and closes it; progress and the closing report are read live from
 its workflow (or from the read model once Temporal no longer keeps it)."""
 
@@ -23,16 +23,16 @@ from aftersales.campaign import (
     SpotCheckRequest, VisitBody, VisitRequest, required_share,
 )
 from aftersales.case import Customer
-from aftersales.db import properties as register
-from aftersales.db.models import CampaignRow, Staff
-from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from adapters.db import properties as register
+from adapters.db.models import CampaignRow, Staff
+from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
 from aftersales.errors import Rejection
-from aftersales.sealing import app_sealer
+from adapters.temporal.sealing import app_sealer
 from api.auth import require_roles
 from api.deps import db_session
 from api.problems import updated
 from workflows.campaign import CampaignWorkflow
-from workflows.campaign_messages import StartCampaign
+from contracts.campaign import StartCampaign
 
 router = APIRouter(tags=["revisit campaigns"])
 

@@ -23,24 +23,25 @@ from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.case import PHONE_PATTERN, not_in_the_past
-from aftersales.case_numbers import skip_taken, temporal_holds
+from adapters.temporal.case_numbers import skip_taken, temporal_holds
 from aftersales.errors import Rejection
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
 from aftersales.complaint import ComplaintIntake
 from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
-from aftersales.db.calendar_store import case_config
-from aftersales.db.properties import UnknownUnit, resolve_address
-from aftersales.db.models import Case, Contractor
-from aftersales.db.register import (
+from adapters.db.calendar_store import case_config
+from adapters.db.properties import UnknownUnit, resolve_address
+from adapters.db.models import Case, Contractor
+from adapters.db.visibility import visible_cases_clause
+from adapters.db.register import (
     LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view, waiting_for_clause,
 )
-from aftersales.db.numbering import (
+from adapters.db.numbering import (
     IdempotencyConflict, claim_case_no, request_fingerprint, scoped_key,
 )
-from aftersales.db.personal_data import record_full_phone_shown
-from aftersales.db.staff import get_staff
+from adapters.db.personal_data import record_full_phone_shown
+from adapters.db.staff import get_staff
 from aftersales.privacy import mask_personal, phone_lookup_hash
 from aftersales.views import CaseRow
 from api import fees
@@ -53,7 +54,7 @@ from api.overload import (
 from api.schemas import CaseAnswerOut, CaseView
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
-from workflows.messages import CaseAnswer
+from contracts.case import CaseAnswer
 from workflows.repair import RepairWorkflow, StartRepair
 
 router = APIRouter(tags=["cases"])
@@ -118,7 +119,7 @@ def whole_case(view: dict[str, Any], status_code: int = 200) -> Response:
     """The whole case as the answer to a write, the owner's number masked for everyone (P3: an answer
     confirms the action; GET /cases/{no} shows the number to those who call owners, recorded). Checked and
     serialized by `CaseView` itself: FastAPI's serializer for the endpoint's `CaseView | CaseAnswerOut`
-    tries the union's members (0.65 ms for a case of 60 notes; by `CaseView` alone 0.29 ms; issue 9 §5)."""
+    tries the union's members (0.65 ms for a case of 60 notes; by `CaseView` alone 0.29 ms)."""
     return Response(_CASE_VIEW.dump_json(_CASE_VIEW.validate_python(mask_personal(view))),
                     status_code=status_code, media_type="application/json")
 
@@ -142,7 +143,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
     async with update_gate(request).slot(request):  # shed before a number is claimed: a refused request leaves no trace
         # The case's configuration (calendar, ladder, ...) read here and put into its start: the case opens in
-        # its first workflow task, without a step of its own to read it (issue 9 §5).
+        # its first workflow task, without a step of its own to read it.
         this_year = datetime.now(timezone.utc).astimezone(request.app.state.tz).year
         config = await case_config(session, settings, [this_year, this_year + 1])
         for _ in range(NUMBER_ATTEMPTS):
@@ -183,9 +184,9 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                     raise
                 return await _intake_not_answered(request, client, start, case_no, await diagnose(request, e))
             log.info("case registered" if is_new else "case returned for a retried request", is_new=is_new)
-            if minimal:  # one round trip: the Update's answer, no query (issue 9 §5)
+            if minimal:  # one round trip: the Update's answer, no query
                 return minimal_answer(answer, status.HTTP_201_CREATED)
-            # the Update answers compactly (issue 9 §1); the case as it is now is read by query — open,
+            # the Update answers compactly; the case as it is now is read by query — open,
             # but not readable this moment (busy): the caller still learns its number (202)
             try:
                 view = await _read_view(request, session, case_no)
@@ -395,9 +396,9 @@ async def act_on_case(
             await _visible_view(request, session, case_no, actor)
         raise await _rpc_error(request, case_no, e, "the action") from None
     log.info("action applied")
-    if prefers_minimal(prefer):  # the Update's answer alone: no query (issue 9 §5)
+    if prefers_minimal(prefer):  # the Update's answer alone: no query
         return minimal_answer(answer)
-    # the Update answers compactly (issue 9 §1); the case as it is now is read by query
+    # the Update answers compactly; the case as it is now is read by query
     try:
         view = await _read_view(request, session, case_no)
     except HTTPException as e:
@@ -458,11 +459,11 @@ async def cases_by_phone(
     actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["find_by_phone"]))],
     session: Annotated[AsyncSession, Depends(db_session)],
 ) -> CasePage:
-    """Issue 11 §3 (P3): for the roles that call owners; only the cases this user may see (P2), newest
+    """P3: for the roles that call owners; only the cases this user may see (P2), newest
     first, up to 100. The number is hashed with the look-up key (HMAC) and compared with the register's
     hash: no phone is stored or logged in clear."""
     digest = phone_lookup_hash(body.phone, request.app.state.settings.phone_lookup_key)
-    found = await read_register(session, RegisterQuery(phone_hmac=digest), where=[access.visible_cases_clause(actor)],
+    found = await read_register(session, RegisterQuery(phone_hmac=digest), where=[visible_cases_clause(actor)],
                                 page_size=100, cursor=None, page=1)
     return CasePage(items=[CaseListItem(**item) for item in found.items], total=found.total,
                     total_is_estimate=found.total_is_estimate, page=1, page_size=100, next=found.next)
@@ -506,7 +507,7 @@ async def list_cases(
     except ValidationError as e:
         raise HTTPException(422, "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
     try:  # P2: only the cases this user may see, before the total and the paging
-        where = [access.visible_cases_clause(actor), *([waiting_for_clause(actor)] if mine else [])]
+        where = [visible_cases_clause(actor), *([waiting_for_clause(actor)] if mine else [])]
         found = await read_register(session, query, where=where,
                                     page_size=page_size, cursor=cursor, page=page or 1)
     except BadCursor as e:

@@ -27,8 +27,8 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from aftersales.codec import EncryptionCodec, codec_from_settings
-from aftersales.config import Settings
+from adapters.temporal.codec import EncryptionCodec, codec_from_settings
+from adapters.config import Settings
 from aftersales.privacy import mask_personal
 from api.auth import current_actor, oauth2_scheme
 

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftersales.config import Settings
+from adapters.config import Settings
 
 
 # Dependencies are coroutines even when they do no I/O: FastAPI runs a plain `def` dependency in a worker
-# thread: a thread hop per request for an attribute read (issue 9 §5: ~6% of the API process's CPU per action).
+# thread: a thread hop per request for an attribute read (~6% of the API process's CPU per action).
 async def settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Quote
 from aftersales.actor import Actor
-from aftersales.db import fee_schedule, listings
-from aftersales.db.listings import money, total, utc
-from aftersales.db.models import Case
+from adapters.db import fee_schedule, listings
+from adapters.db.listings import money, total, utc
+from adapters.db.models import Case
 from aftersales.fees import PAYMENT_METHODS_CN, FeeSchedule, FeeScheduleBody
 from aftersales.messages import beijing
 from aftersales.reports import parse_period
@@ -27,7 +27,7 @@ router = APIRouter(tags=["paid services"])
 
 REPORT_READERS = access.ENDPOINTS["read_money_reports"]
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-# The query refuses control characters by its schema (issue 7 §7); the month itself is checked below, so
+# The query refuses control characters by its schema; the month itself is checked below, so
 # a bad month gets a 422 that says what a month looks like.
 Month = Annotated[str, Query(max_length=16, pattern=SHORT_TEXT_PATTERN, examples=["2026-11"])]
 

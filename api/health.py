@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 
-from aftersales.db import calendar_store
-from aftersales.db.models import TimelineEntry
+from adapters.db import calendar_store
+from adapters.db.models import TimelineEntry
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest

@@ -1,4 +1,4 @@
-"""GET /metrics (issue 9 §7): the API's own figures for Prometheus.
+"""GET /metrics: the API's own figures for Prometheus.
 
 - requests by route template, method and status, and their latency (a histogram);
 - from the read model at each scrape, the same figures for every replica: cases opened and closed by
@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aftersales.db.models import Case, TimelineEntry
+from adapters.db.models import Case, TimelineEntry
 from api.health import undeliverable_count
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +58,7 @@ class ObserveRequests:
     """Each HTTP request's log context (request id, path, method: structlog's contextvars) and its figures
     (count by route template and status, latency). A plain ASGI middleware: Starlette's BaseHTTPMiddleware
     (`@app.middleware("http")`) runs the rest of the app in a task of its own with streams between, which
-    measured about a fifth of the API's CPU per action (issue 9 §5)."""
+    measured about a fifth of the API's CPU per action."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app, self.metrics = app, metrics

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from aftersales import access
 from aftersales.actions import Money, ShortText, SignedMoney, text_type
 from aftersales.actor import Actor
-from aftersales.db import ledger
-from aftersales.db.models import Case
+from adapters.db import ledger
+from adapters.db.models import Case
+from adapters.db.visibility import visible_cases_clause
 from api.auth import require_roles
 from api.deps import db_session
 
@@ -122,7 +123,7 @@ async def _only_visible_case_numbers(session, actor: Actor, statement: dict[str,
     if not numbers:
         return statement
     visible = set(await session.scalars(select(Case.case_no).where(
-        Case.case_no.in_(numbers), access.visible_cases_clause(actor))))
+        Case.case_no.in_(numbers), visible_cases_clause(actor))))
     statement["entries"] = [{**e, "case_no": e["case_no"] if e["case_no"] in visible else None}
                             for e in statement["entries"]]
     return statement

@@ -1,4 +1,4 @@
-"""Overload answered honestly (issue 12 §3): every Temporal timeout or overload becomes 503 with
+"""Overload answered honestly: every Temporal timeout or overload becomes 503 with
 `Retry-After`, never 500, and the API sheds load before Temporal does (a bound on the Updates one
 process has in flight, answered 503 at once beyond it).
 

@@ -1,4 +1,4 @@
-"""The API's edges (issue 7 §7): every error as RFC 9457 problem+json, bodies over the limit refused
+"""The API's edges: every error as RFC 9457 problem+json, bodies over the limit refused
 before anything reads them, and an OpenAPI document that declares every status each operation can
 answer with the schema it really returns.
 
@@ -184,7 +184,7 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/admin/accounts"): {409},
     ("PATCH", "/admin/accounts/{username}"): {409},
     ("POST", "/admin/accounts/{username}/password"): {409},
-    ("GET", "/properties/units"): {404},                       # issue 10: a project not in the register
+    ("GET", "/properties/units"): {404},                       # a project not in the register
     ("POST", "/campaigns"): {409, 503},
     ("GET", "/campaigns/{campaign_id}"): {503},
     ("POST", "/campaigns/{campaign_id}/visits"): {409, 503},

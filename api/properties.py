@@ -1,4 +1,4 @@
-"""The property register over HTTP (issue 10 §1): `cs_manager` imports it from XLSX or CSV — all or
+"""The property register over HTTP: `cs_manager` imports it from XLSX or CSV — all or
 nothing, every error listed — and staff read projects' occupancy and their units (owner phone masked)."""
 
 from datetime import datetime, timezone
@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
-from aftersales.db import properties as store
-from aftersales.properties import parse_import, read_table
-from aftersales.sealing import app_sealer
+from adapters.db import properties as store
+from adapters.spreadsheets import read_table
+from aftersales.properties import parse_import
+from adapters.temporal.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
 from api.deps import db_session

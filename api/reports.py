@@ -13,17 +13,18 @@ from aftersales import access
 from aftersales.actions import LONG_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
-from aftersales.charts import to_png
-from aftersales.db import calendar_store
-from aftersales.db import reports as store
-from aftersales.db.models import ReportReview, StoredReport
-from aftersales.db.register import utc
-from aftersales.reports import ReportKind, parse_period, to_csv, to_xlsx
+from adapters.charts import to_png
+from adapters.db import calendar_store
+from adapters.db import reports as store
+from adapters.db.models import ReportReview, StoredReport
+from adapters.db.register import utc
+from adapters.spreadsheets import to_csv, to_xlsx
+from aftersales.reports import ReportKind, parse_period
 from aftersales.review import COMMENT_MAX
 from api.auth import require_roles
 from api.deps import db_session
 from api.problems import updated
-from workflows.report_messages import ReviewRequest
+from contracts.report import ReviewRequest
 from workflows.report_review import ReportReviewWorkflow
 
 router = APIRouter(tags=["reports"])

@@ -1,4 +1,4 @@
-"""Typed answers of the case endpoints for the OpenAPI document (issue 7 §7). A case view has a long
+"""Typed answers of the case endpoints for the OpenAPI document. A case view has a long
 tail that differs by case type and grows with the rules: the fields every view carries are typed here,
 the rest passes through (extra allowed)."""
 

@@ -1,4 +1,4 @@
-"""The staff workbench (issue 11): server-rendered pages in Chinese under /app/, on the same origin as the
+"""The staff workbench: server-rendered pages in Chinese under /app/, on the same origin as the
 API and calling the same route functions (so the same access table, checks, idempotency and masking),
 never activities or the database behind the API's back.
 
@@ -35,16 +35,15 @@ from aftersales.actions import CaseAction, ComplaintAction, RepairAction
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.complaint import ComplaintIntake
-from aftersales.db import properties as register
-from aftersales.db.models import PropertyUnit
-from aftersales.db.reports import working_days_between
+from adapters.db import properties as register
+from adapters.db.models import PropertyUnit
+from adapters.db.reports import working_days_between
 from aftersales.messages import (
     ACTION_NAMES, BEIJING, CHANNEL_NAMES, DECISION_NAMES, STATUS_NAMES, deadline_name, role_title,
 )
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
 from aftersales.reports import TITLES, ReportKind, tables
-from aftersales.roles import Role
 from api import campaigns as campaign_routes
 from api import cases as case_routes
 from api import properties as property_routes
@@ -565,7 +564,7 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     try:
         intake = INTAKE[kind][1].model_validate(body)
         route = case_routes.create_complaint if kind == "complaint" else case_routes.create_repair
-        # the case page reads the case: the intake answers with its number alone (no query, issue 9 §5)
+        # the case page reads the case: the intake answers with its number alone (no query)
         answer = await route(request=request, intake=intake, actor=actor, session=session,
                              idempotency_key=form.get("idempotency_key") or None, prefer=case_routes.MINIMAL)
     except (HTTPException, ValidationError) as e:

@@ -6,7 +6,7 @@ own time per payload. Prints figures; asserts nothing about time.
     .venv/bin/python -m benchmarks.codec_bench --cases 100
 
 Two in-process workers on two task queues of one dev server: one whose client uses the plain pydantic
-converter (as before P4), one using aftersales.codec.data_converter (what the API and the worker use
+converter (as before P4), one using adapters.temporal.codec.data_converter (what the API and the worker use
 now). Cases alternate between them, one at a time, each a start + `opened` Update then three `act`
 Updates (classify, assign_handler, department_feedback: what POST /cases/{no}/actions sends), so both
 see the same server, load and drift. Every wait is bounded; everything is shut down at the end.
@@ -24,9 +24,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import search_attributes as sa
-from aftersales.codec import codec_from_settings, converter_with, new_key
-from aftersales.config import Settings
+from adapters.temporal import search_attributes as sa
+from adapters.temporal.codec import codec_from_settings, converter_with, new_key
+from adapters.config import Settings
 from benchmarks.workflow_bench import (
     Results, bounded, free_port, intake, ms, one_case, opening, pct, read_model, stop_worker, temporal_cli,
 )
@@ -49,7 +49,7 @@ async def codec_micro(settings: Settings, rounds: int) -> tuple[float, float, in
 
 
 async def run(args: argparse.Namespace) -> None:
-    from aftersales.logging import configure_logging
+    from adapters.logging import configure_logging
     configure_logging(args.log_level)
 
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""How big a case's history grows (issue 9): events and bytes per case, e-mails per case, on the
+"""How big a case's history grows: events and bytes per case, e-mails per case, on the
 time-skipping test server (its clock jumps, so 30 working days of demo time take seconds).
 
     .venv/bin/python -m benchmarks.history_bench                # general path + 30 working days alone
@@ -22,12 +22,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales.codec import data_converter, new_key
-from aftersales.config import Settings
-from aftersales.bootstrap import prepare_database
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.temporal.codec import data_converter, new_key
+from adapters.config import Settings
+from adapters.bootstrap import prepare_database
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
-from aftersales.temporal_setup import register_search_attributes
+from adapters.temporal.setup import register_search_attributes
 from tests.conftest import binary
 from tests.support.smtp import SMTPServer
 from tests.workflows.helpers import act, start_complaint
@@ -81,7 +81,7 @@ async def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="working days the lonely complaints are left alone")
     parser.add_argument("--cases", type=int, default=5, help="complaints left alone together")
     args = parser.parse_args()
-    from aftersales.logging import configure_logging
+    from adapters.logging import configure_logging
     configure_logging("WARNING")
     with tempfile.TemporaryDirectory() as tmp, SMTPServer() as smtp:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'rm.db'}", smtp_host="127.0.0.1",

@@ -1,4 +1,4 @@
-"""The register (GET /cases) at 100,000 cases and the projection's writes (issue 12 §1, §2).
+"""The register (GET /cases) at 100,000 cases and the projection's writes.
 
     .venv/bin/python -m benchmarks.register_bench                    # 100,000 cases, SQLite and PostgreSQL
     .venv/bin/python -m benchmarks.register_bench --cases 20000 --repeat 10 --no-postgres
@@ -22,7 +22,6 @@ import asyncio
 import logging
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -39,17 +38,17 @@ from activities.cases import CaseActivities
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.config import Settings
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import Case, Staff
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.db.staff import hash_password
+from adapters.config import Settings
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import Case, Staff
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.db.staff import hash_password
 from aftersales.roles import Role
 from aftersales.views import case_row
 from api.app import create_app
 from api.auth import create_access_token
 from tests.rules.driver import CAL, LADDER, who
-from workflows.messages import CaseProjection
+from contracts.case import CaseProjection
 
 PROJECTS = [f"{name}{n}期" for name in ("融侨城", "滨江府", "云栖苑", "翠湖湾", "金域华府", "天悦湾",
                                         "锦绣城", "江山樾") for n in (1, 2, 3)]
@@ -235,7 +234,7 @@ async def time_get(client: httpx.AsyncClient, params: dict[str, Any], headers: d
 def deepest(rows: list[dict[str, Any]], page_size: int) -> dict[str, Any]:
     """The last page of the unfiltered register: by cursor where the API has one, else by page number."""
     try:
-        from aftersales.db.register import encode_cursor
+        from adapters.db.register import encode_cursor
     except ImportError:
         return {"page": (len(rows) + page_size - 1) // page_size, "page_size": page_size}
     ordered = sorted(rows, key=lambda r: (r["received_at"], r["case_no"]))
@@ -284,7 +283,7 @@ async def bench_register(name: str, url: str, args: argparse.Namespace, rows: li
 async def explain(engine: AsyncEngine) -> None:
     from sqlalchemy.dialects import postgresql, sqlite
     try:
-        from aftersales.db.register import RegisterQuery, register_select
+        from adapters.db.register import RegisterQuery, register_select
     except ImportError:
         return
     dialect = engine.dialect.name

@@ -1,4 +1,4 @@
-"""Benchmark (issue 10 §5): the monthly complaint report over a read model of N cases (default 100,000)
+"""Benchmark: the monthly complaint report over a read model of N cases (default 100,000)
 on SQLite, the embedded default. Prints the seconds to count the figures (goal: under 5 s).
 
     python -m benchmarks.report_bench [--cases 100000]
@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from aftersales.calendar import WorkCalendar
-from aftersales.db import calendar_store
-from aftersales.db import reports as store
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import Case
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.db import calendar_store
+from adapters.db import reports as store
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import Case
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.reports import parse_period
 
 CHANNELS = ["phone", "visit", "letter", "online", "property", "authority_referral"]

@@ -28,10 +28,10 @@ from typing import Any
 from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
-from aftersales.calendar_admin import fallback_check
+from adapters.db.calendar_admin import fallback_check
 from aftersales.case import CaseMachine, Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.db.calendar_store import package_years
+from adapters.db.calendar_store import package_years
 from aftersales.repair import CASE_NO_PREFIX, RepairCase, RepairIntake, RepairStatus
 from aftersales.roles import Role
 from aftersales.views import case_view
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rules_bench: Python {platform.python_version()} ({platform.python_implementation()}), "
           f"{platform.machine()}, iterations={args.iterations}, calendar-iterations={args.calendar_iterations}")
     bench_calendar(args.calendar_iterations)
-    print("\nT4 fallback against the real data (python -m aftersales.calendar_admin fallback-check):")
+    print("\nT4 fallback against the real data (python -m adapters.db.calendar_admin fallback-check):")
     print("\n".join(f"  {line}" for line in fallback_check()))
 
     cal = WorkCalendar(snapshot())

@@ -1,4 +1,4 @@
-"""The product beside the raw temporalio client, on the same dev server in the same run (issue 9 §5).
+"""The product beside the raw temporalio client, on the same dev server in the same run.
 
     .venv/bin/python -m benchmarks.throughput_bench                      # 60 intakes, 200 actions, 20 at once
     .venv/bin/python -m benchmarks.throughput_bench --cases 300 --actions 1000
@@ -26,7 +26,7 @@ the staff's browsers, not beside the API. `--load httpx` sends them through http
 (measured: 4.2 instead of 3.6 ms of this process's CPU per minimal action — httpx building the request,
 its URL and cookies).
 
-Prints rates, p50 and p99 of each, and the ratios against issue 9's targets: actions ≥ 0.6× the raw
+Prints rates, p50 and p99 of each, and the ratios against the targets: actions ≥ 0.6× the raw
 Update rate with p99 ≤ 2× the raw p99; intake ≥ 0.7× raw start + Update. Asserts nothing.
 """
 
@@ -54,12 +54,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from aftersales import search_attributes as sa
+from adapters.temporal import search_attributes as sa
 from aftersales.actions import ActionRequest, ProgressNote
 from aftersales.actor import Actor
 from aftersales.roles import Role
-from aftersales.codec import data_converter, new_key
-from aftersales.config import Settings
+from adapters.temporal.codec import data_converter, new_key
+from adapters.config import Settings
 from benchmarks.workflow_bench import (
     bounded, cpu_seconds, dev_server_pids, ms, pct, read_model, shut_down, temporal_cli,
 )
@@ -198,7 +198,7 @@ class AsgiLoad:
 
 
 def worker_env(settings: Settings, address: str) -> dict[str, str]:
-    """The environment a worker process reads its settings from (aftersales.config)."""
+    """The environment a worker process reads its settings from (adapters.config)."""
     import json
     return {**os.environ, "AFTERSALES_TEMPORAL_ADDRESS": address, "AFTERSALES_DATABASE_URL": settings.database_url,
             "AFTERSALES_TASK_QUEUE": settings.task_queue, "AFTERSALES_SMTP_HOST": settings.smtp_host,
@@ -225,8 +225,8 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
 
 async def raw_worker(queue: str) -> None:
     """`--raw-worker QUEUE`: the raw workflow's worker, in a process of its own (settings from the environment)."""
-    from aftersales.config import get_settings
-    from aftersales.temporal_setup import connect
+    from adapters.config import get_settings
+    from adapters.temporal.setup import connect
     client = await connect(get_settings())
     async with Worker(client, task_queue=queue, workflows=[RawCase], activities=[raw_write]):
         await asyncio.Event().wait()
@@ -248,7 +248,7 @@ async def until_polled(client: Client, queue: str, timeout: float = 60) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from aftersales.logging import configure_logging
+    from adapters.logging import configure_logging
     from api.app import create_app
     from tests.support.smtp import SMTPServer
     configure_logging(args.log_level)
@@ -411,7 +411,7 @@ async def run(args: argparse.Namespace) -> None:
             ("intake rate / raw start+Update", rate[intake] / rate["raw start + Update"], "≥ 0.7",
              rate[intake] / rate["raw start + Update"] >= 0.7),
         ]
-        print(f"\nratios (issue 9 §5 targets), {how}")
+        print(f"\nratios (against the targets), {how}")
         for name, value, target, met in checks:
             print(f"  {name:34}{value:>7.2f}  target {target:6} {'met' if met else 'NOT met'}")
     if rate.get(RAW_LA) and rate.get(RAW_OPEN_LA):

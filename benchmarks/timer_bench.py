@@ -1,4 +1,4 @@
-"""Timers on time under load, and the worker's memory per open case (issue 9 §5, §6).
+"""Timers on time under load, and the worker's memory per open case.
 
     .venv/bin/python -m benchmarks.timer_bench                          # 300 complaints
     .venv/bin/python -m benchmarks.timer_bench --cases 10000 --window 600 --demo-seconds 250   # the issue's figure
@@ -33,9 +33,9 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import search_attributes as sa
-from aftersales.codec import data_converter, new_key
-from aftersales.config import Settings
+from adapters.temporal import search_attributes as sa
+from adapters.temporal.codec import data_converter, new_key
+from adapters.config import Settings
 from aftersales.roles import Role
 from benchmarks.workflow_bench import (
     actor, bounded, cpu_seconds, dev_server_pids, intake, ms, opening, pct, proc_status_mib, read_model, shut_down,
@@ -66,9 +66,9 @@ async def register_lateness(engine, numbers: list[str]) -> list[tuple[datetime, 
     them in the same workflow task."""
     from sqlalchemy import and_, func, select
 
-    from aftersales.db.models import CaseDeadline as D
-    from aftersales.db.models import TimelineEntry as T
-    from aftersales.db.register import utc
+    from adapters.db.models import CaseDeadline as D
+    from adapters.db.models import TimelineEntry as T
+    from adapters.db.register import utc
     query = (select(D.case_no, D.due_at, func.min(T.at))
              .join(T, and_(T.case_no == D.case_no, T.kind == "escalation", T.text.like("升级至第 1 级%C4%")))
              .where(D.key == "opinion").group_by(D.case_no, D.due_at))
@@ -81,7 +81,7 @@ async def escalation_count(engine) -> int:
     """Escalation entries (every level) the projection has written to the register so far."""
     from sqlalchemy import func, select
 
-    from aftersales.db.models import TimelineEntry as T
+    from adapters.db.models import TimelineEntry as T
     async with engine.connect() as conn:
         return (await conn.execute(select(func.count()).where(T.kind == "escalation"))).scalar_one()
 
@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace) -> None:
         numbers = [f"TS-2026-{i + 1:06d}" for i in range(args.cases)]
 
         async def open_one(i: int, no: str) -> None:
-            if args.window:  # paced: the due times spread evenly over the window, as issue 9 §6 has them
+            if args.window:  # paced: the due times spread evenly over the window, as a busy day has them
                 await asyncio.sleep(max(0.0, t0 + i * args.window / args.cases - time.perf_counter()))
             async with gate:
                 start = WithStartWorkflowOperation(
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
                         "deadline: cases / 10)")
     p.add_argument("--window", type=float, default=None,
                    help="open the cases evenly over this many seconds, so that their deadlines fall due over as "
-                        "many (issue 9 §6: 600, ten minutes); default: as fast as they open")
+                        "many (600, ten minutes); default: as fast as they open")
     p.add_argument("--margin", type=float, default=60.0, help="seconds waited after the last due time (default 60)")
     p.add_argument("--read-model", choices=("sqlite", "postgres"), default="sqlite",
                    help="the read model the workers write: the embedded default's SQLite file (default) or a "

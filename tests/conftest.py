@@ -13,12 +13,12 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales.config import Settings
-from aftersales.db import calendar_store
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.staff import seed_demo_staff
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.temporal_setup import register_search_attributes
+from adapters.config import Settings
+from adapters.db import calendar_store
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.staff import seed_demo_staff
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.temporal.setup import register_search_attributes
 from tests.support import codec
 from tests.support.patient_queries import PatientQueries
 

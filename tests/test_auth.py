@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aftersales.actor import Actor
-from aftersales.config import Settings
-from aftersales.db import ledger
-from aftersales.db.models import Base, Staff
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.db.staff import (
+from adapters.config import Settings
+from adapters.db import ledger
+from adapters.db.models import Base, Staff
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.db.staff import (
     authenticate,
     create_staff,
     get_staff,
@@ -165,7 +165,7 @@ def test_production_refuses_the_development_jwt_secret_and_demo_time():
     from pydantic import ValidationError
     with pytest.raises(ValidationError, match="AFTERSALES_JWT_SECRET"):
         Settings(environment="production")
-    with pytest.raises(ValidationError, match="AFTERSALES_PHONE_LOOKUP_KEY"):   # issue 11 §3: the phone hash's key
+    with pytest.raises(ValidationError, match="AFTERSALES_PHONE_LOOKUP_KEY"):   # the phone hash's key
         Settings(environment="production", jwt_secret="s" * 40)
     with pytest.raises(ValidationError, match="demo time"):
         Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, demo_seconds_per_working_day=30)
@@ -281,7 +281,7 @@ async def test_role_changed_since_token_401(client, seeded):
 
 @pytest.mark.asyncio
 async def test_a_token_is_verified_once_per_process_its_expiry_on_every_use(seeded, auth_settings, monkeypatch):
-    """Issue 9 §5: the signature and claims of a token are checked on its first use only; a token
+    """the signature and claims of a token are checked on its first use only; a token
     changed in any byte or checked against another secret is verified afresh and refused, and a
     verified token past its expiry is refused (and forgotten)."""
     async with seeded() as session:
@@ -352,7 +352,7 @@ def test_require_roles_needs_a_role():
 
 @pytest.mark.asyncio
 async def test_P1_accounts_need_their_department_or_registered_contractor_and_every_change_is_logged(maker):
-    from aftersales.db.staff import change_staff, staff_changes
+    from adapters.db.staff import change_staff, staff_changes
     async with maker() as session:
         with pytest.raises(ValueError, match="department"):
             await create_staff(session, username="h1", role=Role.dept_handler, password="pw-12345678", rounds=4)
@@ -385,8 +385,8 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
 def test_P1_staff_cli_creates_changes_and_logs(auth_settings, monkeypatch, capsys):
     import asyncio as _asyncio
 
-    from aftersales.db.migrate import upgrade_to_head
-    from aftersales.db.staff import _parse_args, _run
+    from adapters.db.migrate import upgrade_to_head
+    from adapters.db.staff import _parse_args, _run
 
     upgrade_to_head(auth_settings.database_url)
     monkeypatch.setenv("AFTERSALES_NEW_STAFF_PASSWORD", "pw-cli-123456")

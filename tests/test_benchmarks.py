@@ -1,4 +1,4 @@
-"""The benchmark scripts still run, at a toy size (issue 9 §5, §6): `make bench` is how speed is measured,
+"""The benchmark scripts still run, at a toy size: `make bench` is how speed is measured,
 so a bench broken by a change must fail CI, not the next person who measures. Their figures are not
 asserted (speed is never a test); what is asserted is that every row ran without errors and that the
 figures the README quotes are printed."""

@@ -381,7 +381,7 @@ def test_T5_a_computed_deadline_does_not_move_when_the_data_changes() -> None:
 
 def test_T5_a_day_edited_in_the_callers_snapshot_does_not_reach_a_built_calendar() -> None:
     """The calendar keeps frozen copies of the days, not the caller's dicts; calendars of equal data
-    share them (a worker holds hundreds of cases, each with its calendar: issue 9 §5)."""
+    share them (a worker holds hundreds of cases, each with its calendar)."""
     snap = snapshot(2026)
     cal = WorkCalendar(snap)
     day = date(2026, 3, 4)  # an ordinary Wednesday

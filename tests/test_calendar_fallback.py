@@ -13,7 +13,7 @@
    (not statutory then), and the 2020 Spring Festival extension;
 3. a one-off holiday the State Council declared, listed in ONE_OFF_HOLIDAYS.
 
-Per year the number of differing days is printed (`pytest -s`; also `python -m aftersales.calendar_admin
+Per year the number of differing days is printed (`pytest -s`; also `python -m adapters.db.calendar_admin
 fallback-check` and `make bench`)."""
 
 from datetime import date, timedelta
@@ -21,7 +21,7 @@ from datetime import date, timedelta
 import pytest
 
 from aftersales.calendar import fallback_differences, statutory_holidays
-from aftersales.db.calendar_store import package_years
+from adapters.db.calendar_store import package_years
 
 # 国务院 2015-05-10: 3 September 2015 (70th anniversary of the victory, 抗战胜利70周年) off, with 4 September
 # moved there from Sunday 6 September.

@@ -13,19 +13,19 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftersales import calendar_admin
+from adapters.db import calendar_admin
 from aftersales.calendar import WorkCalendar, YearData
-from aftersales.config import get_settings
-from aftersales.db import calendar_store
-from aftersales.db.calendar_store import (
+from adapters.config import get_settings
+from adapters.db import calendar_store
+from adapters.db.calendar_store import (
     load_snapshot,
     put_year,
     seed_from_chinese_calendar,
     year_data_from_json,
     years_with_data,
 )
-from aftersales.db.models import Base, CalendarDay, CalendarYear
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.db.models import Base, CalendarDay, CalendarYear
+from adapters.db.session import make_engine, make_sessionmaker
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "calendar-2027.example.json"
 SH = ZoneInfo("Asia/Shanghai")
@@ -301,7 +301,7 @@ def test_T4_cli_reports_an_unmigrated_database(tmp_path, monkeypatch, capsys) ->
 
 @pytest.mark.asyncio
 async def test_T4_a_year_read_again_comes_from_memory_until_it_is_replaced(maker) -> None:
-    """Every new case loads its calendar (issue 9 §5): a year's days are read from the database once
+    """Every new case loads its calendar: a year's days are read from the database once
     per version of the year; an upload is seen by the next load; an edit to a loaded snapshot (T5)
     reaches neither the memory nor the next case."""
     from sqlalchemy import event

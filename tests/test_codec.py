@@ -1,5 +1,5 @@
 """P4: the payload codec (AES-256-GCM, key id in the metadata) and the secrets the embedded default
-creates at its first start (codec keys, JWT secret: issue 7 §5, §6)."""
+creates at its first start (codec keys, JWT secret: §6)."""
 
 import base64
 import json
@@ -13,9 +13,9 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from aftersales.case import Customer
-from aftersales.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_settings, data_converter
-from aftersales.config import Settings
-from aftersales.secret_files import read_or_create
+from adapters.temporal.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, codec_from_settings, data_converter
+from adapters.config import Settings
+from adapters.secret_files import read_or_create
 from tests.support import codec as test_codec
 
 PHONE = "13812341234"
@@ -124,7 +124,7 @@ async def test_P4_embedded_creates_a_random_key_file_once(tmp_path):
 
 
 def test_embedded_jwt_secret_is_random_per_install_and_kept(tmp_path):
-    """Issue 7 §6: no constant JWT secret in the code; production still requires one."""
+    """no constant JWT secret in the code; production still requires one."""
     one = Settings(jwt_secret_file=str(tmp_path / "a" / "jwt-secret"))
     assert len(one.jwt_secret) >= 32 and _private(tmp_path / "a" / "jwt-secret")
     assert Settings(jwt_secret_file=str(tmp_path / "a" / "jwt-secret")).jwt_secret == one.jwt_secret
@@ -153,7 +153,7 @@ def test_data_is_never_committed():
 async def test_every_payload_converter_the_sdk_builds_shares_one_cache_of_type_adapters():
     """The SDK builds a payload converter per workflow instance, activation and activity command
     (DataConverter.__post_init__): they share one JSON converter, so a replayed case does not build a
-    pydantic TypeAdapter for every type in its history again (issue 9 §6); models still round-trip."""
+    pydantic TypeAdapter for every type in its history again; models still round-trip."""
     import dataclasses
 
     converter = test_codec.converter()

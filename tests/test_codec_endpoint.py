@@ -8,12 +8,11 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 import pytest_asyncio
 from temporalio.api.common.v1 import Payload
 
 from aftersales.case import Customer
-from aftersales.config import Settings
+from adapters.config import Settings
 from api.app import create_app
 from tests.support import codec as test_codec
 
@@ -80,7 +79,7 @@ async def test_P4_encode_then_decode_round_trip_and_plain_json_passes_through(ap
 
 
 async def test_P4_unknown_key_id_or_bad_body_is_a_clear_422(api):
-    from aftersales.codec import EncryptionCodec
+    from adapters.temporal.codec import EncryptionCodec
 
     foreign = await EncryptionCodec({"old-2024": b"k" * 32}, "old-2024").encode((await encrypted_case_input())[:1])
     r = await api.post("/codec/decode", json=ui_json(foreign))

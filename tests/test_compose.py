@@ -1,5 +1,5 @@
 """docker-compose.yml cannot be run here (no Docker engine): it is read instead. It must parse, and the
-metrics Prometheus scrapes (issue 9 §7) must be where the services serve them."""
+metrics Prometheus scrapes must be where the services serve them."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The API's edges (issue 7 §7): bodies over 1 MiB refused (413) before parsing and sign-in, unknown
+"""The API's edges: bodies over 1 MiB refused (413) before parsing and sign-in, unknown
 fields refused, text without control characters, phones and money as the issue lists them one by one,
 pages past the data and absurd page numbers, every error as RFC 9457 problem+json, and an OpenAPI
 document that declares what each operation answers.

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales.db import ledger
+from adapters.db import ledger
 
 AT = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
 D = Decimal

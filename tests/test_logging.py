@@ -7,7 +7,7 @@ import logging
 import pytest
 import structlog
 
-from aftersales.logging import configure_logging, mask_phone, mask_phone_numbers
+from adapters.logging import configure_logging, mask_phone, mask_phone_numbers
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_the_log_level_is_a_setting(monkeypatch: pytest.MonkeyPatch, log_stream:
     exist stops the process at start with the setting named, not a silent INFO."""
     from pydantic import ValidationError
 
-    from aftersales.config import Settings
+    from adapters.config import Settings
     monkeypatch.setenv("AFTERSALES_LOG_LEVEL", "WARNING")
     configure_logging(Settings().log_level, stream=log_stream)
     structlog.get_logger().info("case projected")

@@ -6,9 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from activities.notify import Notification, NotificationActivities
-from aftersales import actions as A
 from aftersales import messages as M
-from aftersales.case import Notice
 from aftersales.roles import Role
 from tests.rules.test_complaint_machine import Run
 from tests.support.http_receiver import HTTPReceiver

@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema of aftersales.db.models, and are safe to re-run."""
+"""The Alembic migrations build exactly the schema of adapters.db.models, and are safe to re-run."""
 
 import os
 import subprocess
@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from aftersales.db.migrate import ROOT, alembic_config, upgrade_to_head
-from aftersales.db.models import Base
+from adapters.db.migrate import ROOT, alembic_config, upgrade_to_head
+from adapters.db.models import Base
 
 
 def _async_url(path: Path) -> str:
@@ -100,8 +100,8 @@ def test_cli_from_another_directory_and_postgres_sql(tmp_path: Path) -> None:
 
 async def test_prepare_database_migrates_and_seeds_idempotently(tmp_path: Path) -> None:
     """What `make run` and the compose `setup` service do at every start."""
-    from aftersales.bootstrap import prepare_database
-    from aftersales.config import Settings
+    from adapters.bootstrap import prepare_database
+    from adapters.config import Settings
 
     db = tmp_path / "data" / "read-model.db"
     settings = Settings(database_url=_async_url(db), bcrypt_rounds=4, seed_demo_users=True)

@@ -23,9 +23,9 @@ from activities.notify import (
     NotificationResult,
     webhook_label,
 )
-from aftersales.config import Settings
-from aftersales.db.models import Base, NotificationDelivery, Staff
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings
+from adapters.db.models import Base, NotificationDelivery, Staff
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from tests.support.http_receiver import HTTPReceiver
 from tests.support.smtp import SMTPServer

@@ -26,18 +26,18 @@ from aftersales import actions as A
 from aftersales.calendar import YearData
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.config import Settings
-from aftersales.db import calendar_store, ledger
-from aftersales.db.migrate import alembic_config, upgrade_to_head
-from aftersales.db.models import Base, Case, CaseCounter, TimelineEntry
-from aftersales.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings
+from adapters.db import calendar_store, ledger
+from adapters.db.migrate import alembic_config, upgrade_to_head
+from adapters.db.models import Base, Case, CaseCounter, TimelineEntry
+from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from aftersales.views import case_row
 from tests.rules.driver import CAL, LADDER, MONDAY_10, who
 from tests.support.postgres import PostgresUnavailable, TemporaryPostgres, _alive, find_pg_bin
 from tests.test_projection import stored
-from workflows.messages import CaseProjection, ConfigRequest, RecentComplaints
+from contracts.case import CaseProjection, ConfigRequest, RecentComplaints
 
 AT = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
 
@@ -338,13 +338,13 @@ async def test_calendar_store_and_case_config_on_postgres(maker, pg_settings) ->
     assert config.calendar.years[nxt].source == "admin"
 
 
-# ---- f. the register (issue 12 §1) -----------------------------------------------------------------
+# ---- f. the register -----------------------------------------------------------------
 async def test_register_filters_and_cursor_pages_on_postgres(maker) -> None:
     """The same keyset paging on PostgreSQL: ties on received_at, every page, totals, a caller's predicate,
     and the filters served by the register's indexes (planner statistics from the migration's ANALYZE)."""
     from sqlalchemy import insert
 
-    from aftersales.db.register import RegisterQuery, encode_cursor, read_register
+    from adapters.db.register import RegisterQuery, encode_cursor, read_register
     from tests.test_register import FILTERS, ROWS, newest_first, walk
 
     async with maker() as s:
@@ -367,7 +367,7 @@ async def test_register_filters_and_cursor_pages_on_postgres(maker) -> None:
     assert all(i["received_at"].utcoffset() == timedelta(0) for i in capped.items)
 
 
-# ---- g. text with NUL never reaches the projection (issue 7 §7) ---------------------------------------
+# ---- g. text with NUL never reaches the projection ---------------------------------------
 async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(maker, pg_settings) -> None:
     """A NUL used to stop a case's projection on PostgreSQL for good (CharacterNotInRepertoireError,
     retried forever). Every text of a request now refuses it, and what the text types accept (CJK,
@@ -401,7 +401,7 @@ async def test_a_text_with_NUL_can_no_longer_reach_the_projection_on_postgres(ma
         await env.run(acts.project_case, _projection(case, MONDAY_10, 0))
 
 
-# ---- h. the projection's writes (issue 12 §2): the scenarios of tests/test_projection.py ---------------
+# ---- h. the projection's writes: the scenarios of tests/test_projection.py ---------------
 async def test_the_closing_projection_alone_carries_the_view_on_postgres(maker, pg_settings) -> None:
     from tests.test_projection import closing_case_sends_its_view_once
     await closing_case_sends_its_view_once(maker, pg_settings)

@@ -1,4 +1,4 @@
-"""RFC 7240's `Prefer: return=minimal` as the write endpoints read it (issue 9 §5)."""
+"""RFC 7240's `Prefer: return=minimal` as the write endpoints read it."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The projection's writes (issue 12 §2, issue 9 §1) on the migrated SQLite read model (the same
+"""The projection's writes on the migrated SQLite read model (the same
 scenarios run on PostgreSQL in tests/test_postgres.py): only what changed is sent (the row's columns
 and the new timeline entries; the view once, when the case closes, without its timeline), idempotent
 and monotonic, concurrent projections committed together, projections of older workflow code
@@ -19,15 +19,15 @@ from activities.cases import CaseActivities
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.config import Settings
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import Case, TimelineEntry
-from aftersales.db.register import register_case_view
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import Case, TimelineEntry
+from adapters.db.register import register_case_view
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from aftersales.views import case_row, case_view
 from tests.rules.driver import CAL, LADDER, MONDAY_10, who
-from workflows.messages import CaseProjection
+from contracts.case import CaseProjection
 
 PHONE = "13812341234"
 
@@ -163,7 +163,7 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(maker) -> None:
 def test_issue9_1_E4_C5_a_projection_stays_the_same_size_however_many_progress_notes_the_case_has() -> None:
     """Each C5 progress note sets the next one's deadline, so a case's deadlines grow with its age; the
     projection sends the latest deadline of each key (what case_deadlines keeps), so its size per step
-    does not grow (issue 9 §1: constant-size payloads)."""
+    does not grow (constant-size payloads)."""
     case, _ = ComplaintCase.open("TS-2026-000401", intake(), who(Role.hotline), ctx(MONDAY_10))
     case.apply(A.Classify(action="classify", category="漏水", department="工程部", justified=True),
                who(Role.cs_staff), ctx(MONDAY_10))

@@ -1,4 +1,4 @@
-"""The property register (issue 10 §1): import from XLSX or CSV, all or nothing with every error
+"""The property register: import from XLSX or CSV, all or nothing with every error
 listed (row, column, reason), a re-import updates, buildings written differently are one building,
 occupancy per project (V1), the owner's phone masked and sealed (P3, P4)."""
 
@@ -10,9 +10,10 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from aftersales.sealing import Sealer
-from aftersales.db import properties as store
-from aftersales.properties import normalize_building, parse_import, read_table
+from adapters.temporal.sealing import Sealer
+from adapters.db import properties as store
+from adapters.spreadsheets import read_table
+from aftersales.properties import normalize_building, parse_import
 from api.app import create_app
 
 HEAD = ["项目", "楼栋", "房号", "已售", "已入住", "交房日期", "业主姓名", "业主电话"]

@@ -1,4 +1,4 @@
-"""The register (GET /cases) on the migrated read model (issue 12 §1): every filter, keyset paging with
+"""The register (GET /cases) on the migrated read model: every filter, keyset paging with
 an opaque `next` cursor (stable across equal intake times, a page past the data is empty, a bad cursor
 is 422), bounded totals, and a caller's predicate (P2 visibility) composing before totals and paging."""
 
@@ -14,13 +14,13 @@ import pytest_asyncio
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from aftersales.config import Settings
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import Case, Staff
-from aftersales.db.register import (
+from adapters.config import Settings
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import Case, Staff
+from adapters.db.register import (
     MAX_PAGE, BadCursor, RegisterQuery, decode_cursor, encode_cursor, read_register, register_select,
 )
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from api.app import create_app
 from api.auth import create_access_token

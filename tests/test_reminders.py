@@ -1,4 +1,4 @@
-"""E4 / C5 / R1-S3 (rules 5, issue 9 §6): the register reminds of missed progress notes, one digest per
+"""E4 / C5 / R1-S3 (rules 5): the register reminds of missed progress notes, one digest per
 recipient per sweep, on the migrated SQLite read model: due at the note's due time, again every 4 working
 hours (T-calendar) until a note is recorded, never twice for one sweep (a retried activity), never for
 a case of rules 1–4 (it reminds itself) or a closed one; a long backlog is counted, not listed."""
@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,15 +20,15 @@ from aftersales import actions as A
 from aftersales import messages
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.config import Settings
-from aftersales.db.calendar_store import seed_from_chinese_calendar
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import CaseDeadline
-from aftersales.db.session import make_engine, make_sessionmaker
+from adapters.config import Settings
+from adapters.db.calendar_store import seed_from_chinese_calendar
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import CaseDeadline
+from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from aftersales.views import case_row
 from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, who
-from workflows.messages import CaseProjection, ReminderSweep
+from contracts.case import CaseProjection, ReminderSweep
 
 PHONE = "13812341234"
 

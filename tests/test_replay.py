@@ -17,21 +17,21 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "complaint_with_repair", "repair_warranty", "repair_paid_follow_up",
             "complaint_general_encrypted",  # recorded with the codec (P4), test keys of tests/support/codec.py
             "repair_reopened_two_evaluations", "repair_deposit_shortfall",
-            # bounded history (issue 9): the first run of a case that continued as new, and a later one
+            # bounded history: the first run of a case that continued as new, and a later one
             "complaint_continued_first_run", "complaint_continued_later_run",
             # ... and since the configuration is carried over too (queries answer before the new run loads it)
             "complaint_continued_first_run_config_carried", "complaint_continued_later_run_config_carried",
-            # issue 8 (rules v3): paid service, declined, compensation, C2 ruling
+            # rules v3: paid service, declined, compensation, C2 ruling
             "repair_paid_service", "repair_paid_declined", "complaint_compensation", "complaint_unjustified_ruled",
-            # rules v4 (issue 7 §7): appointment and arrival times checked against the clock
+            # rules v4: appointment and arrival times checked against the clock
             "repair_rules_v4_times",
             # K1 with E1: the gm's review of the monthly statistics, escalated, then done
             "report_review_escalated",
-            # issue 9 §5: the case's configuration, projection and C11 count as local activities
+            # the case's configuration, projection and C11 count as local activities
             "complaint_general_local_db_steps", "complaint_major_local_db_steps", "repair_warranty_local_db_steps",
-            # rules 5 (issue 9 §6): progress notes reminded of by the register, not by the case's timers
+            # rules 5: progress notes reminded of by the register, not by the case's timers
             "complaint_general_rules_v5", "complaint_major_rules_v5", "repair_warranty_rules_v5",
-            # issue 9 §5: one timer per wake-up time, kept across actions that do not move it
+            # one timer per wake-up time, kept across actions that do not move it
             "complaint_general_timer_kept", "complaint_major_timer_kept", "repair_warranty_timer_kept",
             # ... and cases of the generation marker cases-2026-12 (one marker for the patches before it)
             "complaint_general_gen_2026_12", "complaint_major_gen_2026_12", "repair_warranty_gen_2026_12",

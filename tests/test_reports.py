@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from aftersales.db.models import Case
+from adapters.db.models import Case
 from aftersales.reports import ReportKind, parse_period, percentile
 from api.app import create_app
 
@@ -133,7 +133,7 @@ def repair_with_facts(no: str, received: datetime, **facts) -> Case:
 
 
 def deadline(no: str, key: str, rule: str, due: datetime, met: datetime | None = None, missed=False, waived=False):
-    from aftersales.db.models import CaseDeadline
+    from adapters.db.models import CaseDeadline
     return CaseDeadline(case_no=no, key=key, rule=rule, due_at=due.astimezone(timezone.utc),
                         met_at=met.astimezone(timezone.utc) if met else None, missed=missed, waived=waived, seq=1)
 
@@ -183,12 +183,12 @@ async def test_K2_K3_repair_figures_on_time_per_rule_and_money_are_the_hand_work
 
 
 async def test_K1_a_report_as_a_png_chart_with_chinese_labels_in_a_cjk_font(api):
-    """Issue 10 §4: GET /reports/{id}.png decodes as an image; the font the chart uses has the glyphs of
+    """GET /reports/{id}.png decodes as an image; the font the chart uses has the glyphs of
     its Chinese labels (no boxes)."""
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
     import matplotlib.image
-    from aftersales.charts import cjk_font
+    from adapters.charts import cjk_font
     headers = await api.token("cs_manager")
     report = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11"},
                              headers=headers)).json()
@@ -284,7 +284,7 @@ async def test_V3_R3_campaign_and_paid_service_reports_and_their_errors(api):
 async def test_K3_V2_households_revisited_in_the_year_against_sold_homes(api, sessionmaker):
     """Ten sold homes and two unsold in the register; visits to three distinct units this year (one unit twice,
     in two campaigns), one visit the year before: the year to November's end is 3 / 10 = 30%, January's 1 / 10."""
-    from aftersales.db.models import CampaignVisit, PropertyUnit
+    from adapters.db.models import CampaignVisit, PropertyUnit
     now = bj(2026, 11, 1, 9)
     async with sessionmaker() as session:
         session.add_all([PropertyUnit(project="回访苑", building="1栋", unit=f"{u:04d}", project_key="回访苑", building_key="1",

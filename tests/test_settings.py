@@ -1,9 +1,9 @@
-"""Settings that would make the system misbehave are refused at start, naming the setting (issue 9 §5)."""
+"""Settings that would make the system misbehave are refused at start, naming the setting."""
 
 import pytest
 from pydantic import ValidationError
 
-from aftersales.config import CACHE_PER_WORKFLOW_TASK, Settings
+from adapters.config import CACHE_PER_WORKFLOW_TASK, Settings
 
 
 def test_worker_cache_too_small_for_its_workflow_tasks_is_refused_naming_both_settings():

@@ -1,4 +1,4 @@
-"""Signing in (issue 7 §6) and authentication without a database read per request (issue 12 §4):
+"""Signing in and authentication without a database read per request:
 failed sign-ins limited per username and per client address (429 with Retry-After, before any password
 is checked), bcrypt never holding a database connection, tokens refused once their account changed
 (`ver`), and the in-process account cache (a few seconds, forgotten at once when this process changes
@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import api.auth as auth
 from aftersales.actor import Actor
-from aftersales.config import Settings
-from aftersales.db.models import Base
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.db.staff import get_staff, hash_password, seed_demo_staff, set_active, touch
+from adapters.config import Settings
+from adapters.db.models import Base
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.db.staff import get_staff, hash_password, seed_demo_staff, set_active, touch
 from api.auth import AccountCache, LoginLimiter, current_actor
 from tests.test_auth import PASSWORD, bearer, login
 
@@ -203,7 +203,7 @@ async def test_a_token_without_a_version_is_refused(client, signin_settings):
     assert r.status_code == 401 and "invalid token" in r.json()["detail"]
 
 
-# --- the account cache (issue 12 §4) ------------------------------------------------------------------
+# --- the account cache ------------------------------------------------------------------
 
 def count_staff_reads(engine: AsyncEngine) -> list[str]:
     reads: list[str] = []

@@ -12,9 +12,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from aftersales import search_attributes as sa
-from aftersales.config import Settings
-from aftersales.temporal_setup import connect, register_search_attributes
+from adapters.temporal import search_attributes as sa
+from adapters.config import Settings
+from adapters.temporal.setup import connect, register_search_attributes
 from tests.conftest import binary
 from tests.support import codec
 
@@ -68,7 +68,7 @@ async def test_dev_server_registers_missing_only(dev_server: WorkflowEnvironment
 async def test_connect_uses_settings_and_the_encrypting_pydantic_converter(dev_server: WorkflowEnvironment) -> None:
     from temporalio.contrib.pydantic import PydanticPayloadConverter
 
-    from aftersales.codec import EncryptionCodec
+    from adapters.temporal.codec import EncryptionCodec
 
     address = dev_server.client.service_client.config.target_host
     client = await connect(Settings(temporal_address=address, temporal_namespace="default", **codec.CODEC))
@@ -91,7 +91,7 @@ async def test_embedded_dev_server_restarts_on_its_db_file(tmp_path) -> None:
     flags, and the custom search attributes are still there."""
     import asyncio
 
-    from aftersales.embedded import Child, temporal_command, wait_for_temporal
+    from adapters.embedded import Child, temporal_command, wait_for_temporal
 
     settings = Settings(temporal_address=f"127.0.0.1:{_free_port()}", temporal_ui_port=_free_port(),
                         temporal_db_file=str(tmp_path / "temporal.db"))
@@ -118,7 +118,7 @@ async def test_embedded_dev_server_restarts_on_its_db_file(tmp_path) -> None:
 
 async def test_prepare_temporal_registers_a_new_namespace_once(dev_server: WorkflowEnvironment) -> None:
     """What the compose `setup` service runs against a fresh production server (no namespace yet)."""
-    from aftersales.temporal_setup import ensure_namespace, prepare_temporal
+    from adapters.temporal.setup import ensure_namespace, prepare_temporal
 
     address = dev_server.client.service_client.config.target_host
     settings = Settings(temporal_address=address, temporal_namespace=f"aftersales-{uuid.uuid4().hex[:6]}")

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales import search_attributes as sa
+    from adapters.temporal import search_attributes as sa
     from aftersales.calendar import WorkCalendar, local_year
     from aftersales.campaign import (
         Campaign, CampaignStatus, CloseRequest, OpenPointCase, Plan, SpotCheckRequest, VisitRequest, campaign_summary,
@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
     from aftersales.repair import RepairIntake
     from aftersales.roles import Role
-    from workflows.campaign_messages import CampaignProjection, PlanRequest, StartCampaign, VisitForm
-    from workflows.messages import ConfigRequest, Notification, NumberRequest
+    from contracts.campaign import CampaignProjection, PlanRequest, StartCampaign, VisitForm
+    from contracts.case import ConfigRequest, Notification, NumberRequest
 
 from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
 from workflows.complaint import ComplaintWorkflow, StartComplaint

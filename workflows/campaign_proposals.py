@@ -13,8 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.calendar import local_date
     from aftersales.campaign import CampaignKind
     from aftersales.roles import Role
-    from workflows.campaign_messages import ProposalBatch, ProposalCheck
-    from workflows.messages import Notification
+    from contracts.campaign import ProposalBatch, ProposalCheck
+    from contracts.case import Notification
 
 from workflows.case_workflow import DB_ACTIVITY, NOTIFY_RETRY, NOTIFY_TIMEOUT
 

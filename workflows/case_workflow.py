@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales import search_attributes as sa
+    from adapters.temporal import search_attributes as sa
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
     from aftersales.case import (
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.errors import Rejection
     from aftersales.messages import beijing
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
-    from workflows.messages import (
+    from contracts.case import (
         CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
         StartCase,
     )
@@ -45,26 +45,26 @@ EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
 UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
 # Bounded history: a case's run continues as new before its history reaches CaseConfig's budget.
 CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
-# Issue 9 §5: the timer of the next wake-up stays while actions do not move it (most do not).
+# the timer of the next wake-up stays while actions do not move it (most do not).
 TIMER_KEPT = "timer-kept"  # workflow.patched id (2026-12)
 # Each `workflow.patched` id a case meets records a marker and upserts Temporal's TemporalChangeVersion
 # search attribute: two events and a visibility write each, five of them at every intake. A case opened
 # from this generation on records this one marker at its start, which stands for every patch above and
-# for rules 5; its later changes check their own ids as before (issue 9 §5).
+# for rules 5; its later changes check their own ids as before.
 GENERATION = "cases-2026-12"  # workflow.patched id (2026-12)
 GENERATION_RULES = 5  # the rule book a case of a generation opens under, unless a later rules-vN marker says otherwise
-# Issue 9 §6: an escalation's notice (a notice that a deadline's timer raised: nobody waits on that workflow
+# an escalation's notice (a notice that a deadline's timer raised: nobody waits on that workflow
 # task) is sent as a local activity inside the task the timer woke, instead of an activity task and a second
 # workflow task to record its delivery: one workflow task per escalation, the case replayed once.
 TIMER_NOTICES_LOCAL = "timer-notices-local"  # workflow.patched id (2026-12)
 GENERATION_B = "cases-2026-12b"  # a case opened from here on: stands for GENERATION and TIMER_NOTICES_LOCAL
-# Issue 9 §6: a wake-up whose deadlines raised notices sends them before it projects the case, and waits for
+# a wake-up whose deadlines raised notices sends them before it projects the case, and waits for
 # their delivery (at most NOTICE_SETTLE) so that the escalation and its delivery reach the register in one
 # projection — one read-model write, one local activity and one marker less per escalation.
 ESCALATION_PROJECTED_ONCE = "escalation-projected-once"  # workflow.patched id (2026-12)
 NOTICE_SETTLE = timedelta(seconds=2)
 GENERATION_C = "cases-2026-12c"  # a case opened from here on: stands for the above and ESCALATION_PROJECTED_ONCE
-# Issue 9 §5: a complaint's C11 count of the complaints on its building goes with its opening projection
+# a complaint's C11 count of the complaints on its building goes with its opening projection
 # (project_case counts once the row is written and answers the count): one step less per complaint opened.
 COUNT_WITH_PROJECTION = "count-with-projection"  # workflow.patched id (2026-12)
 GENERATION_D = "cases-2026-12d"  # a case opened from here on: stands for the above and COUNT_WITH_PROJECTION
@@ -327,7 +327,7 @@ class CaseWorkflow:
         """Waits for an action, a delivery or the next wake-up, with one durable timer per wake-up time.
         Waiting with `wait_condition(timeout=)` started a timer on every wait and cancelled it when an
         action came first: two history events and a server timer per action, for a wake-up time the
-        action mostly left as it was (issue 9 §5). Now the timer stays until the time moves or it fires."""
+        action mostly left as it was. Now the timer stays until the time moves or it fires."""
         now = workflow.now()
         if wake != self._timer_at:
             self._cancel_timer()
@@ -369,7 +369,7 @@ class CaseWorkflow:
                    time_tolerance=timedelta(minutes=self._config.time_tolerance_minutes))
 
     async def _db_step(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
-        """One short read or write of the read model (DB_ACTIVITY's timeout and retries). Issue 9 §5: as a
+        """One short read or write of the read model (DB_ACTIVITY's timeout and retries). as a
         local activity (StartCase.local_db_steps) it runs in the worker that holds the case, inside the same
         workflow task, so an action costs Temporal one workflow task instead of two plus an activity task,
         and its answer comes once the register shows it. Cases opened without it keep activities."""
@@ -528,7 +528,7 @@ class CaseWorkflow:
         if (role := waiting_for(state)) is not None:
             lines.append(f"Waiting for approval by: {role}")
         # open or missed, due in Beijing time as staff read it; from the deadline's fields, not its API view
-        # (a dump per deadline at every projection, issue 9 §5)
+        # (a dump per deadline at every projection)
         lines += [f"- {d.label} ({d.rule}): due {beijing(d.due_at)} Beijing time — {d.state}"
                   for d in state.deadlines if d.open]
         return "\n".join(lines)

@@ -7,7 +7,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.calendar import local_year
     from aftersales.complaint import ComplaintCase, ComplaintIntake, ComplaintState, OpenLinkedRepair
     from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
-    from workflows.messages import CaseResult, NumberRequest, RepairProgress, StartCase
+    from contracts.case import CaseResult, NumberRequest, RepairProgress, StartCase
 
 from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow
 from workflows.repair import REPAIR_PROGRESS_SIGNAL, RepairWorkflow, StartRepair

@@ -10,7 +10,7 @@ a second message of the same run; one that arrives after the run completed start
 same id (a late digest rather than a lost reminder). Duplicate signals (a retried activity) are
 dropped by reminder id.
 
-Rules 5 (issue 9 §6): cases opened from rules 5 on no longer remind of their progress notes themselves:
+Rules 5: cases opened from rules 5 on no longer remind of their progress notes themselves:
 `ReminderSweepWorkflow`, started by the `reminders-progress` Schedule once per digest window, asks the
 register for the notes due and sends one digest per recipient. Measured: with the cases' own timers,
 10,000 open complaints woke the worker every 4 working hours each (on demo time ~20 wake-ups a second,
@@ -19,41 +19,19 @@ is one query per window. The per-window digest workflows above remain for the ca
 """
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales.messages import Digest, Message
-    from aftersales.roles import Role
-    from workflows.messages import Notification, NotificationResult, ReminderSweep
+    from aftersales.messages import Digest
+    from contracts.case import Notification, NotificationResult, ReminderSweep
+    from contracts.digest import DIGEST_SIGNAL, DigestEntry, DigestStart
 
 from workflows.case_workflow import DB_RETRY
 from workflows.case_workflow import NOTIFY_RETRY as DIGEST_RETRY  # one retry policy for every message
 from workflows.case_workflow import undeliverable_reason
-
-DIGEST_SIGNAL = "add_reminder"
-
-
-class DigestStart(BaseModel):
-    recipient: Role
-    department: str | None = None
-    window_end: datetime
-    give_up_hours: float = 24.0  # E3: as any notification (AFTERSALES_NOTIFICATION_GIVE_UP_HOURS)
-
-
-class DigestEntry(BaseModel):
-    reminder_id: str
-    message: Message
-
-
-def digest_workflow_id(task_queue: str, recipient: str, department: str | None, window_end: datetime) -> str:
-    """Derived from the recipient and the window: every case's reminder of the window meets the same one
-    (per task queue: the digest runs on the workers of the cases that fill it)."""
-    return f"digest-{task_queue}-{recipient}{'-' + department if department else ''}-{window_end:%Y%m%dT%H%M%S}"
-
 
 @workflow.defn(name="DigestWorkflow")
 class DigestWorkflow:

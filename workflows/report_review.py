@@ -16,8 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.reports import ReportKind
     from aftersales.review import REVIEWED_BY, Review, ReviewState, ReviewStatus, review_due
     from aftersales.roles import Role
-    from workflows.messages import ConfigRequest, Notification
-    from workflows.report_messages import ReviewRecord, ReviewRequest, ReviewStart
+    from contracts.case import ConfigRequest, Notification
+    from contracts.report import ReviewRecord, ReviewRequest, ReviewStart
 
 from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
 

@@ -13,7 +13,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from aftersales.reports import DAILY_ON_WORKING_DAYS, READERS, ReportKind, previous_period
     from aftersales.review import REVIEWED_BY
-    from workflows.report_messages import ReportRef, ReviewStart, ScheduledReport
+    from contracts.report import ReportRef, ReviewStart, ScheduledReport
 
 from workflows.report_review import ReportReviewWorkflow, review_workflow_id
 

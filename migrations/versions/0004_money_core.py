@@ -1,4 +1,4 @@
-"""money (issue 8): every worker evaluation kept (R9), the deposit as a ledger of entries (A3)
+"""money: every worker evaluation kept (R9), the deposit as a ledger of entries (A3)
 
 - worker_evaluations replaces worker_scores: one row per evaluation event and worker, never
   overwritten (R9). The old rows move over as one combined evaluation each (parts = 2: sign-off +

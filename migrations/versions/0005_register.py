@@ -1,4 +1,4 @@
-"""the register at 100,000 cases (issue 12): composite indexes for every filter of GET /cases, each
+"""the register at 100,000 cases: composite indexes for every filter of GET /cases, each
 ending in the sort key (received_at, case_no), instead of single-column ones; `view` nullable (written
 when a case closes, without its timeline: the projection sends only what changed)
 

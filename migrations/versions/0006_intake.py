@@ -1,4 +1,4 @@
-"""case numbers (C1, issue 7 §9): every number handed out, claimed → started, or void / taken with
+"""case numbers (C1): every number handed out, claimed → started, or void / taken with
 the reason, so the register has no silent gaps
 
 Revision ID: 0006_intake

@@ -1,5 +1,5 @@
 """the property register (房产台账): units with sold / occupied flags, handover date and owner, and
-the log of imports; revisit campaigns, their households and visit forms (issue 10)
+the log of imports; revisit campaigns, their households and visit forms
 
 Revision ID: 0011_properties
 Revises: 0010_reports

@@ -1,4 +1,4 @@
-"""money paths (issue 8 §2, §3): the compensation a complaint pays and whether finance paid it; the
+"""money paths: the compensation a complaint pays and whether finance paid it; the
 owner-paid repair (R3) columns of the register; the versioned fee schedule (有偿服务收费标准)
 
 Revision ID: 0012_money_paths

@@ -1,4 +1,4 @@
-"""report facts (issue 10 §4, K2, K3): a repair's rounds of work, first-inspection pass, arrivals on
+"""report facts (K2, K3): a repair's rounds of work, first-inspection pass, arrivals on
 time and revisits in the register; every deadline of a case (case_deadlines) for the on-time rate per rule
 
 Revision ID: 0013_report_facts

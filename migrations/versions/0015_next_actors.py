@@ -1,4 +1,4 @@
-"""who acts next (issue 11 §2): cases.next_roles ("|cs_staff|butler|") and cases.next_user (the named
+"""who acts next: cases.next_roles ("|cs_staff|butler|") and cases.next_user (the named
 handler), written by the projection, for the workbench's my-work queue and the register's filters
 
 Revision ID: 0015_next_actors

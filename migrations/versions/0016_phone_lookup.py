@@ -1,4 +1,4 @@
-"""owner-phone look-up (issue 11 §3): cases.customer_phone_hmac, the keyed hash (HMAC-SHA256 with
+"""owner-phone look-up: cases.customer_phone_hmac, the keyed hash (HMAC-SHA256 with
 AFTERSALES_PHONE_LOOKUP_KEY) of the owner's phone, written by the projection; no phone in clear
 
 Revision ID: 0016_phone_lookup

@@ -1,4 +1,4 @@
-"""quiet cases (issue 9 §6, rules 5): the register reminds of missed progress notes (E4, C5, R1/S3) —
+"""quiet cases (rules 5): the register reminds of missed progress notes (E4, C5, R1/S3) —
 case_deadlines.reminds, owners, department, next_remind_at, reminders_sent, reminded_by, and an index for the sweep
 
 Revision ID: 0017_register_reminders

@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import search_attributes as sa
-from aftersales.config import Settings
-from aftersales.db.staff import create_staff, get_staff, seed_demo_staff
+from adapters.temporal import search_attributes as sa
+from adapters.config import Settings
+from adapters.db.staff import create_staff, get_staff, seed_demo_staff
 from aftersales.roles import Role
 from api.app import create_app
 from tests.conftest import binary

@@ -1,4 +1,4 @@
-"""Who may see and do what, over HTTP with the demo accounts (P1–P3, issue 7): 物业部's head neither
+"""Who may see and do what, over HTTP with the demo accounts (P1–P3): 物业部's head neither
 sees nor acts on a 工程部 case (404, exactly as an unknown number), assign_handler names only an active
 dept_handler of the department, a contractor sees only the repairs dispatched to it with the phone
 masked, the register counts only what the user may see, every case answer masks the phone (and numbers

@@ -1,4 +1,4 @@
-"""Actions once (issue 7 §8): an Idempotency-Key on POST /cases/{no}/actions is the Temporal Update id,
+"""Actions once: an Idempotency-Key on POST /cases/{no}/actions is the Temporal Update id,
 so a retried action — even 20 identical ones at the same moment — is applied once (C3: one timeline
 entry, one e-mail to the named handler); the key with a different body is 422 and changes nothing."""
 
@@ -26,7 +26,7 @@ async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_o
     answers = await asyncio.gather(*(api.post(f"/cases/{no}/actions", json=ASSIGN,
                                               headers={**head, "Idempotency-Key": key}) for _ in range(20)))
     assert [r.status_code for r in answers] == [200] * 20, [r.text for r in answers if r.status_code != 200]
-    # every answer is the case as read after the one application (issue 9 §1: the Update answers compactly,
+    # every answer is the case as read after the one application (the Update answers compactly,
     # the view is read by query, so later effects such as the notice's delivery may already show)
     assert all(r.json()["handler"] == "dept_handler" and len(kinds(r.json(), "assigned")) == 1 for r in answers)
 

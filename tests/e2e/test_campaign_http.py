@@ -1,4 +1,4 @@
-"""Revisit campaigns over HTTP against a real dev server (V1–V3, issue 10 §2): the 50% occupancy rule,
+"""Revisit campaigns over HTTP against a real dev server (V1–V3): the 50% occupancy rule,
 unknown projects, a visit whose point becomes a complaint, progress and the closing report."""
 
 import uuid
@@ -85,7 +85,7 @@ async def test_V1_V3_campaign_over_http(api, staff):
         rows = (await api.get("/campaigns", params={"project": project}, headers=manager)).json()
         return rows if rows and rows[0]["status"] == "closed" else None
     assert (await eventually(projected))[0]["campaign_id"] == cid
-    # the campaign's report (issue 10 §4: kind campaign, the period is its id), stored like the others
+    # the campaign's report (kind campaign, the period is its id), stored like the others
     r = await api.post("/reports", json={"kind": "campaign", "period": cid}, headers=manager)
     assert r.status_code == 201, r.text
     stored = r.json()

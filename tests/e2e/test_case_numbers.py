@@ -1,4 +1,4 @@
-"""A number never attaches to another case (issue 7 §9, C1): a fresh read model over a live Temporal
+"""A number never attaches to another case (C1): a fresh read model over a live Temporal
 namespace (as after restoring the two from backups of different times) hands out numbers Temporal
 already holds; the intake notices, records them as taken, moves the counter past them and files the
 new case under a new number — never 201 with another case's body."""
@@ -7,12 +7,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from aftersales.db import calendar_store
-from aftersales.db.migrate import upgrade_to_head
-from aftersales.db.models import CaseNumber
-from aftersales.db.numbering import TAKEN, TAKEN_REASON
-from aftersales.db.session import make_engine, make_sessionmaker
-from aftersales.db.staff import seed_demo_staff
+from adapters.db import calendar_store
+from adapters.db.migrate import upgrade_to_head
+from adapters.db.models import CaseNumber
+from adapters.db.numbering import TAKEN, TAKEN_REASON
+from adapters.db.session import make_engine, make_sessionmaker
+from adapters.db.staff import seed_demo_staff
 from api.app import create_app
 from tests.e2e.conftest import Staff, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT

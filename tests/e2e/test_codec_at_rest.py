@@ -13,9 +13,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from aftersales.config import Settings
-from aftersales.embedded import Child, temporal_command, wait_for_temporal
-from aftersales.temporal_setup import connect
+from adapters.config import Settings
+from adapters.embedded import Child, temporal_command, wait_for_temporal
+from adapters.temporal.setup import connect
 from api.app import create_app
 from tests.e2e.conftest import Staff, post_action
 from worker import build_worker

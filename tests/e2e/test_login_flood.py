@@ -1,4 +1,4 @@
-"""The login flood (issue 7 §6, §10): 300 concurrent wrong sign-ins against the real API (uvicorn on a
+"""The login flood: 300 concurrent wrong sign-ins against the real API (uvicorn on a
 socket on 127.0.0.1, Temporal dev server behind it, the read model's default connection pool) while
 another user keeps reading the register. Not one answer is a 5xx, every other request is 200; the
 figures (answers by status, the other user's p50 / p99) are printed, not asserted."""
@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from aftersales.db.staff import create_staff, get_staff
+from adapters.db.staff import create_staff, get_staff
 from aftersales.roles import Role
 from tests.support import codec
 from tests.support.api_server import APIServer

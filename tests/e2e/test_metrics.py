@@ -1,4 +1,4 @@
-"""Issue 9 §7: metrics for ops — the API's own at GET /metrics (requests by route and status, latency,
+"""metrics for ops — the API's own at GET /metrics (requests by route and status, latency,
 cases opened / closed, escalations, undeliverable notifications), the Temporal SDK's of a worker process on
 its own address. Loopback only, or Prometheus with the metrics token."""
 

@@ -1,4 +1,4 @@
-"""Money end to end over HTTP against a real dev server (issue 8): A1 on the amount finally paid — a
+"""Money end to end over HTTP against a real dev server: A1 on the amount finally paid — a
 repair surveyed with no estimate and settled at 50,000 cannot be paid before deputy_gm and gm approve."""
 
 import pytest

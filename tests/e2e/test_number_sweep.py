@@ -1,4 +1,4 @@
-"""No silent gaps in the register (issue 7 §9, C1): a number claimed but never started is marked void
+"""No silent gaps in the register (C1): a number claimed but never started is marked void
 with the reason by the sweep; one whose case runs is marked started; a retry of a request whose number
 was voided gets a new number and its key follows it. Against the dev server, with a register of its own."""
 
@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from temporalio.common import WorkflowIDReusePolicy
 
-from aftersales.case_numbers import sweep_numbers, temporal_holds
-from aftersales.config import Settings
-from aftersales.db.models import CaseNumber, IdempotencyKey
-from aftersales.db.numbering import (
+from adapters.temporal.case_numbers import sweep_numbers, temporal_holds
+from adapters.config import Settings
+from adapters.db.models import CaseNumber, IdempotencyKey
+from adapters.db.numbering import (
     CLAIMED, STARTED, VOID, VOID_REASON, claim_case_no, format_case_no, highest_held, request_fingerprint,
 )
 

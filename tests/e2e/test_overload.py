@@ -1,4 +1,4 @@
-"""Overload answered honestly (issue 12 §3): with the worker stopped in the middle of a load, every
+"""Overload answered honestly: with the worker stopped in the middle of a load, every
 answer is 2xx or 503 with Retry-After — never 500 — the API sheds what is beyond its bound on Updates
 in flight, every case Temporal holds has a number its caller was told, and a retry with the same
 Idempotency-Key returns that case (C1) or applies the action once (C5 progress notes counted)."""
@@ -15,11 +15,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales.complaint import CASE_NO_PREFIX
-from aftersales.config import Settings
-from aftersales.db.models import CaseCounter
-from aftersales.db.numbering import format_case_no
+from adapters.config import Settings
+from adapters.db.models import CaseCounter
+from adapters.db.numbering import format_case_no
 from api.app import create_app
-from tests.e2e.conftest import eventually, post_action, unique_key
+from tests.e2e.conftest import eventually, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 from tests.support import codec
 from tests.support.tcp_proxy import TCPProxy

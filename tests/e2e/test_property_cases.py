@@ -1,4 +1,4 @@
-"""Cases name registered units (issue 10 §1, C11) end to end: a written address is matched to the
+"""Cases name registered units (C11) end to end: a written address is matched to the
 property register ("5号楼" finds the unit of "5栋"), an unknown unit id is refused, free text stays
 unmatched, and C11 counts complaints by the registered building."""
 

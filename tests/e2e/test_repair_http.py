@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from aftersales.db.ledger import quarter_of
+from adapters.db.ledger import quarter_of
 from aftersales.roles import Role
 from tests.e2e.conftest import account, eventually, post_action, unique_key
 
@@ -128,9 +128,9 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
         return [c for c in page["items"] if c["case_no"] == no]
     row = (await eventually(listed))[0]
     assert row["customer_phone_masked"] == "139****5678"
-    # issue 10 §4: the projection keeps the repair's report facts and every deadline (on time per rule)
+    # the projection keeps the repair's report facts and every deadline (on time per rule)
     from sqlalchemy import select
-    from aftersales.db.models import Case, CaseDeadline
+    from adapters.db.models import Case, CaseDeadline
     async with sessionmaker() as session:
         facts = await session.get(Case, no)
         deadlines = {d.key: d for d in await session.scalars(select(CaseDeadline).where(CaseDeadline.case_no == no))}
@@ -282,7 +282,7 @@ async def test_a_case_temporal_no_longer_keeps_is_read_from_the_register(api, st
     unknown number is still 404."""
     from aftersales import actions as A
     from aftersales.case import Ctx
-    from aftersales.db.models import Case
+    from adapters.db.models import Case
     from aftersales.repair import RepairCase, RepairIntake
     from aftersales.views import case_row
     from tests.rules.driver import CAL, LADDER, MONDAY_10, who

@@ -1,4 +1,4 @@
-"""Scheduled reports (issue 10 §3, K1, K2) on a real dev server: the Temporal Schedules are created
+"""Scheduled reports (K1, K2) on a real dev server: the Temporal Schedules are created
 idempotently, a run makes the report of the last whole period and e-mails it with the workbook attached,
 and a second run for the same period (a buffered catch-up) makes and mails nothing twice."""
 
@@ -8,9 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from aftersales.db.models import StoredReport
+from adapters.db.models import StoredReport
 from aftersales.reports import ReportKind
-from aftersales.schedules import CALENDARS, PROPOSALS, ensure_schedules
+from workflows.schedules import CALENDARS, PROPOSALS, ensure_schedules
 from tests.e2e.conftest import eventually
 
 
@@ -72,11 +72,11 @@ async def test_E4_C5_the_progress_reminder_schedule_sweeps_the_register_once_per
 
     from activities.cases import CaseActivities
     from activities.notify import digest_window
-    from aftersales.schedules import reminders_schedule_id
+    from workflows.schedules import reminders_schedule_id
     from tests.test_reminders import open_complaint
     from tests.rules.driver import LADDER
     from aftersales.views import case_row
-    from workflows.messages import CaseProjection
+    from contracts.case import CaseProjection
 
     client = dev_env.client
     prefix = f"t{uuid.uuid4().hex[:6]}-"
@@ -132,7 +132,7 @@ async def test_K2_the_daily_rework_list_runs_at_1700_and_only_on_working_days(de
     from datetime import datetime
     from zoneinfo import ZoneInfo
     from aftersales.calendar import WorkCalendar
-    from aftersales.db import calendar_store
+    from adapters.db import calendar_store
     client = dev_env.client
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
@@ -176,7 +176,7 @@ async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_
                                                                             worker_process, smtp_server):
     """The scheduled monthly complaint statistics open a review due by the 10th (K1); only the gm may do it
     (POST /reports/{id}/review), a second time answers as done; GET /reports/{id} shows it."""
-    from aftersales.db.models import ReportReview
+    from adapters.db.models import ReportReview
     client = dev_env.client
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
@@ -236,8 +236,8 @@ async def test_V1_V2_the_scheduled_checks_propose_campaigns_to_cs_manager_once(d
     """V1: a project at 50% occupancy is proposed a first campaign, one below is not; the same check again
     proposes and mails nothing new. V2: the January check proposes the year's sampled campaign."""
     from datetime import datetime, timezone
-    from aftersales.db import properties as register
-    from aftersales.db.models import CampaignProposal
+    from adapters.db import properties as register
+    from adapters.db.models import CampaignProposal
     from aftersales.properties import UnitRecord
     client = dev_env.client
     half, less = f"半入住苑{uuid.uuid4().hex[:4]}", f"少入住苑{uuid.uuid4().hex[:4]}"

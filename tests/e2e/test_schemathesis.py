@@ -1,4 +1,4 @@
-"""Schemathesis against the running API (issue 7 §10): the real app under uvicorn on 127.0.0.1, a Temporal
+"""Schemathesis against the running API: the real app under uvicorn on 127.0.0.1, a Temporal
 dev server and a worker behind it, signed in with a demo token. Every default check (no 5xx, statuses,
 content types, headers and bodies as the OpenAPI document declares them, invalid data refused, valid
 data accepted, ...) over every operation; 0 failures. Bounded: a fixed number of examples per operation
@@ -46,7 +46,7 @@ async def test_schemathesis_finds_no_failure(dev_env, settings, sessionmaker, wo
 async def restore_demo_accounts(sessionmaker, settings) -> None:
     """The fuzzing signs in as cs_manager, who may reset passwords, change roles and deactivate accounts
     (P1): whatever it did to the demo accounts is undone, so the tests after it sign in as before."""
-    from aftersales.db.staff import DEMO_ACCOUNTS, change_staff
+    from adapters.db.staff import DEMO_ACCOUNTS, change_staff
     async with sessionmaker() as session:
         for username, role, department, contractor_id in DEMO_ACCOUNTS:
             await change_staff(session, username, by="test:restore", role=role, department=department,

@@ -1,4 +1,4 @@
-"""The workbench in a real browser (issue 11 §9): Playwright driving Debian's chromium against the API as
+"""The workbench in a real browser: Playwright driving Debian's chromium against the API as
 ops run it (uvicorn on 127.0.0.1, a dev server and a worker behind it), at 1366×768. A complaint is filed
 by the hotline and classified by customer service through the pages, each step as the role that does it
 (and whole paths: a complaint to close, a repair to payment);
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales.db.staff import seed_demo_staff
+from adapters.db.staff import seed_demo_staff
 from tests.support import codec
 from tests.support.api_server import APIServer
 
@@ -293,12 +293,12 @@ async def tab_to(page, locator, most: int = 60) -> None:
 @pytest.mark.asyncio
 async def test_issue11_5_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_register_and_classified(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
-    """Keyboard only (issue 11 §9): Tab, typing, arrows, Space and Enter. The hotline lists a building's
+    """Keyboard only: Tab, typing, arrows, Space and Enter. The hotline lists a building's
     registered units, picks one with the arrow keys, files the complaint with Enter; customer service opens
     it from 我的待办, opens the classify form and sends it, all without a mouse."""
     from datetime import datetime, timezone
     from playwright.async_api import expect
-    from aftersales.db import properties as register
+    from adapters.db import properties as register
     from aftersales.properties import UnitRecord
     project = f"键盘苑{uuid.uuid4().hex[:4]}"
     async with sessionmaker() as session:

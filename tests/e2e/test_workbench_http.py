@@ -1,4 +1,4 @@
-"""The workbench (issue 11) over HTTP on a real dev server, without a browser: sign-in with a cookie and
+"""The workbench over HTTP on a real dev server, without a browser: sign-in with a cookie and
 CSRF on every form, a complaint filed and acted on through the pages (each step as its role), refusals
 shown next to the form, masking with the recorded "show number", the register's filters, offline docs."""
 
@@ -58,7 +58,7 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
     shown = await api.post(f"/app/cases/{case_no}/phone", data={"csrf": csrf_of(case_page)})
     assert "13812341234" in shown.text                                                # shown on request, recorded
     from sqlalchemy import select
-    from aftersales.db.models import PersonalDataAccess
+    from adapters.db.models import PersonalDataAccess
     async with sessionmaker() as session:
         seen = (await session.scalars(select(PersonalDataAccess).where(PersonalDataAccess.case_no == case_no))).all()
     # reading the page shows no number and records nothing; "show number" does, naming the page
@@ -85,7 +85,7 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
                                                                         "phone": "13812349999"})).text
     bad = await api.post("/app/cases/by-phone", data={"csrf": csrf_of(case_page), "phone": "12"})
     assert bad.status_code == 422 and "格式不对" in bad.text
-    from aftersales.db.models import Case
+    from adapters.db.models import Case
     from aftersales.privacy import phone_lookup_hash
     async with sessionmaker() as session:
         row = await session.get(Case, case_no)
@@ -220,7 +220,7 @@ async def test_issue11_R1_A3_a_repair_from_intake_to_payment_through_the_pages_e
                                                                                                      staff):
     """Through the pages only (the browser's forms, posted as a browser does): each step is done by the role
     whose 我的待办 shows the case, with the fields the page's form offers."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
     password = settings.demo_password
     soon = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
@@ -288,7 +288,7 @@ async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_
                                                                                         staff):
     import uuid
     from datetime import datetime, timezone
-    from aftersales.db import properties as register
+    from adapters.db import properties as register
     from aftersales.properties import UnitRecord
     project = f"台账苑{uuid.uuid4().hex[:4]}"
     async with sessionmaker() as session:

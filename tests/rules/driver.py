@@ -82,7 +82,7 @@ class CaseRun:
         return self
 
     def check_row_facts(self) -> None:
-        """P2 (issue 9 §5): the projection's cheap facts of who may see the case are those of its view."""
+        """P2: the projection's cheap facts of who may see the case are those of its view."""
         s = self.case.state
         view, mine = case_view(s, self.now, LADDER), facts_view(s)
         assert {k: v for k, v in mine.items() if k not in ("a1", "approvals", "deadlines", "timeline")} == {

@@ -1,4 +1,4 @@
-"""A1 on the amount finally paid (issue 8 §1, rules v3): the route is worked out again whenever an
+"""A1 on the amount finally paid (rules v3): the route is worked out again whenever an
 amount changes, approvals already given count, payment waits for the band of the amount paid, and a
 zero or missing estimate is no way around it. Cases opened under rules v1 keep the old routes."""
 

@@ -1,15 +1,13 @@
 """The complaint procedure C1–C11 and escalation E1–E3 as pure rules (no Temporal)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from aftersales import actions as A
-from aftersales.actor import Actor
-from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck, Notice, Reminder
+from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck, Reminder
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
-from aftersales.errors import Rejection
 from aftersales.roles import Role
 
 from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, CaseRun, who  # noqa: F401

@@ -1,5 +1,5 @@
 """C2 (an unjustified complaint closes only after cs_manager rules on it) and a complaint's
-compensation routed by the A1 bands, paid by finance before the case closes (issue 8 §2, §6, rules v3)."""
+compensation routed by the A1 bands, paid by finance before the case closes (rules v3)."""
 
 from decimal import Decimal
 
@@ -146,7 +146,7 @@ class RunV2(Run):
 
 
 def test_C2_A1_rules_v2_cases_opened_before_the_money_paths_keep_their_rules():
-    """Cases opened under rules v2 before issue 8's money paths landed (tests/histories/
+    """Cases opened under rules v2 before the money paths (rules v3) (tests/histories/
     complaint_general_encrypted.json) close without a C2 ruling or a compensation payment."""
     assert RunV2().do(R.cs_staff, UNJUSTIFIED).s.status == "closed"
     r = proposed("999999", run=RunV2)

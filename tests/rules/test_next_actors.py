@@ -1,4 +1,4 @@
-"""Issue 11 §2: who acts next, for every state of both case types, checked along the general complaint
+"""who acts next, for every state of both case types, checked along the general complaint
 path (C2, C3, C4, C7, A1, C10): at each step the role (and the named handler) the rules expect."""
 
 from decimal import Decimal

@@ -1,13 +1,12 @@
 """The repair procedure R1–R9, approvals A1–A3 and escalation E1 as pure rules (no Temporal)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from aftersales import actions as A
-from aftersales.actor import Actor
-from aftersales.case import Ctx, Customer, Notice, Reminder
+from aftersales.case import Ctx, Customer, Reminder
 from aftersales.errors import Rejection
 from aftersales.repair import (
     CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,

@@ -2,8 +2,8 @@
 anywhere else, so that histories recorded by `make record-histories` (encrypted with the encode key)
 replay in CI (tests/test_replay.py decodes with the same keys)."""
 
-from aftersales.codec import data_converter
-from aftersales.config import Settings
+from adapters.temporal.codec import data_converter
+from adapters.config import Settings
 
 ENCODE_KEY_ID = "test-2026"
 KEYS = {ENCODE_KEY_ID: "Kp1S6epNj/1s8ooCtoQ8V2LxUuxgKcz2djb6SfxMXsM="}

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.case import CaseConfig, Customer
-from aftersales.db import calendar_store
+from adapters.db import calendar_store
 from aftersales.complaint import Channel, ComplaintIntake
 from aftersales.repair import RepairIntake
 from aftersales.roles import Role
@@ -50,7 +50,7 @@ _READ_MODEL: list = []  # the running worker's sessionmaker: the cases' configur
 
 
 async def opening_config(settings) -> CaseConfig:
-    """The configuration the API puts into a case's start (issue 9 §5), read from the test's read model."""
+    """The configuration the API puts into a case's start, read from the test's read model."""
     year = datetime.now(timezone.utc).astimezone(ZoneInfo(settings.timezone)).year
     async with _READ_MODEL[-1]() as session:
         return await calendar_store.case_config(session, settings, [year, year + 1])
@@ -124,7 +124,7 @@ LOCAL_DB_STEPS = os.environ.get("TS_LOCAL_DB_STEPS") == "1"
 async def start_complaint(client: Client, settings, case_no: str | None = None, *, with_config: bool = True,
                           **kw) -> WorkflowHandle:
     """A complaint started as the API starts one (its configuration in the start), or `with_config=False` as a
-    campaign (or a release before issue 9 §5) does: the case reads its configuration itself."""
+    campaign (or a release before the configuration went into the start) does: the case reads its configuration itself."""
     case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
@@ -160,7 +160,7 @@ async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | 
     named = [actor(Role.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
     await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
         {"action": action, "actor": actor(role, username).model_dump(), "accounts": named}), id=update_id)
-    return await handle.query(CaseWorkflow.state)  # the Update answers compactly (issue 9 §1)
+    return await handle.query(CaseWorkflow.state)  # the Update answers compactly
 
 
 async def act_refused(handle: WorkflowHandle, role: Role, action: dict, kind: str) -> str:

@@ -9,17 +9,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from aftersales import search_attributes as sa
+from adapters.temporal import search_attributes as sa
 from aftersales.actor import Actor
 from aftersales.campaign import CampaignKind, CampaignState, CloseRequest, VisitBody, VisitRequest
 from aftersales.case import Customer
-from aftersales.db import properties as register
-from aftersales.db.models import CampaignHousehold, CampaignRow, CampaignVisit
+from adapters.db import properties as register
+from adapters.db.models import CampaignHousehold, CampaignRow, CampaignVisit
 from aftersales.properties import UnitRecord
 from aftersales.roles import Role
-from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_time, skip_until, wait_for
+from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_until, wait_for
 from workflows.campaign import CampaignWorkflow
-from workflows.campaign_messages import StartCampaign
+from contracts.campaign import StartCampaign
 
 STAFF = Actor(username="cs_staff", role=Role.cs_staff)
 MANAGER = Actor(username="cs_manager", role=Role.cs_manager)

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 
 from aftersales.case import CURRENT_RULES_VERSION
-from aftersales.db.models import Case, TimelineEntry
+from adapters.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from workflows.case_workflow import GENERATION_RULES, CaseWorkflow
 from tests.workflows.helpers import (
-    LOCAL_DB_STEPS, act, act_refused, record_history, running_worker, skip_time, skip_until, sleep_past, start_complaint, wait_for,
+    LOCAL_DB_STEPS, act, act_refused, record_history, running_worker, skip_until, sleep_past, start_complaint, wait_for,
 )
 
 R = Role
@@ -59,7 +59,7 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
         assert kinds[0] == "intake" and "closed" in kinds
     desc = await h.describe()
     attrs = desc.typed_search_attributes
-    from aftersales import search_attributes as sa
+    from adapters.temporal import search_attributes as sa
     assert attrs.get(sa.CASE_STATUS) == "closed" and attrs.get(sa.CASE_TYPE) == "complaint"
     assert attrs.get(sa.DEPARTMENT) == "工程部" and attrs.get(sa.PROJECT) == "融侨城"
     assert "13812341234" not in str(desc.raw_description.execution_config) + h.id
@@ -67,7 +67,7 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
 
 @pytest.mark.asyncio
 async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts_env, settings, sessionmaker, smtp_server):
-    """E1, E3; issue 9 §6: the escalation notices go out within the timer's own workflow task."""
+    """E1, E3; the escalation notices go out within the timer's own workflow task."""
     async with running_worker(ts_env, settings, sessionmaker):
         h = await _classified_then_feedback_missed(ts_env, settings)
         view = await wait_for(lambda: _level_at_least(h, 1))
@@ -82,13 +82,13 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         notified = await wait_for(lambda: _notified(h, 4))
         assert notified
         desc = await h.describe()
-        from aftersales import search_attributes as sa
+        from adapters.temporal import search_attributes as sa
         assert desc.typed_search_attributes.get(sa.ESCALATION_LEVEL) == 4
         assert desc.typed_search_attributes.get(sa.OVERDUE) is True
         events = (await h.fetch_history()).events
         await h.terminate("recorded: the ladder climbed to the gm")
         await record_history(h, "complaint_escalated")
-    # Issue 9 §6 (TIMER_NOTICES_LOCAL): each escalation's notice went out inside the workflow task its timer
+    # TIMER_NOTICES_LOCAL: each escalation's notice went out inside the workflow task its timer
     # woke, as a local activity — no activity task, no second workflow task to record the delivery.
     from temporalio.api.enums.v1 import EventType
     first_fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
@@ -258,7 +258,7 @@ async def test_E4_C5_rules_5_progress_notes_missed_on_several_cases_reach_each_r
     grow), neither is overdue; the register's sweep (the `reminders-progress` Schedule's workflow) sends the
     butler and cs_staff one message each listing both cases; a second sweep in the same 4 working hours
     sends nothing more."""
-    from aftersales import search_attributes as sa
+    from adapters.temporal import search_attributes as sa
     from workflows.digest import ReminderSweepWorkflow
     async with running_worker(ts_env, settings, sessionmaker):
         first = await start_complaint(ts_env.client, settings)
@@ -355,16 +355,15 @@ async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_c
 
 @pytest.mark.asyncio
 async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env, settings, sessionmaker, smtp_server):
-    """Bounded history (issue 9): with a budget of 60 events a complaint left alone continues as new
+    """Bounded history: with a budget of 60 events a complaint left alone continues as new
     several times; the id, queries, Updates, search attributes and the register see one case, its
     deadlines and escalation carried over; every run's recorded history replays. A request retried
-    with the same Idempotency-Key (Update id) after the run changed is not applied twice (issue 7)."""
+    with the same Idempotency-Key (Update id) after the run changed is not applied twice."""
     from temporalio.api.enums.v1 import EventType
     from temporalio.worker import Replayer
     from tests.support import codec
-    from aftersales import search_attributes as sa
+    from adapters.temporal import search_attributes as sa
     from worker import WORKFLOW_RUNNER, WORKFLOWS
-    from workflows.case_workflow import CaseWorkflow
     settings = settings.model_copy(update={"history_event_budget": 60})
     async with running_worker(ts_env, settings, sessionmaker):
         first = await start_complaint(ts_env.client, settings)
@@ -417,7 +416,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
 @pytest.mark.asyncio
 async def test_issue9_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_env, settings, sessionmaker,
                                                                                  smtp_server):
-    """Issue 9 §1: `act` answers compactly (status, version, the entries it added); the whole case is read
+    """`act` answers compactly (status, version, the entries it added); the whole case is read
     by query. The answer to the 40th progress note is no bigger than the answer to the first."""
     from temporalio.api.enums.v1 import EventType
     from workflows.case_workflow import CaseWorkflow

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from aftersales.db import ledger
-from aftersales.db.models import Staff, WorkerEvaluation
+from adapters.db import ledger
+from adapters.db.models import Staff, WorkerEvaluation
 from aftersales.roles import Role
 from tests.workflows.helpers import (
     act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, skip_time, sleep_past,

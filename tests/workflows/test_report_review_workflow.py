@@ -10,11 +10,11 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from aftersales.actor import Actor
-from aftersales.db.models import ReportReview
-from aftersales.db.register import utc
+from adapters.db.models import ReportReview
+from adapters.db.register import utc
 from aftersales.roles import Role
 from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_time, skip_until, wait_for
-from workflows.report_messages import ReviewRequest, ReviewStart
+from contracts.report import ReviewRequest, ReviewStart
 from workflows.report_review import ReportReviewWorkflow, review_workflow_id
 
 GM = Actor(username="gm", role=Role.gm)

@@ -1,0 +1,411 @@
+"""Read-model schema. Cases and timelines are written only by the projection activities; the API
+writes numbering, idempotency keys and staff; the calendar tables are admin data (T4).
+
+Money is stored as integer fen (1 yuan = 100 fen) so that no float ever touches an amount.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(256))
+    department: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # P1: the contractor a `contractor` account acts for (contractors.contractor_id).
+    contractor_id: Mapped[str | None] = mapped_column(String(64))
+    # Bumped by every change of the account (role, department, contractor, password, active): a token
+    # carries the version it was issued for and is refused once the account has changed.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class StaffChange(Base):
+    """P1: every change of a staff account, with who made it and when (never a password)."""
+
+    __tablename__ = "staff_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    change: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class PersonalDataAccess(Base):
+    """P3: each showing of an owner's full phone number: who, when, which case, which endpoint."""
+
+    __tablename__ = "personal_data_access"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    endpoint: Mapped[str] = mapped_column(String(128))
+
+
+class CaseCounter(Base):
+    """Unified numbering (C1): one counter per prefix and year; numbers are never reused."""
+
+    __tablename__ = "case_counters"
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseNumber(Base):
+    """Every number the counter hands out (C1: no silent gaps): `claimed` until its case is known to
+    run in Temporal (`started`), or `void` (claimed, never started: the API died in between; marked
+    by the worker's sweep) or `taken` (Temporal already held a case under it that this register did
+    not know, e.g. after a restore from backups of different times), with the reason."""
+
+    __tablename__ = "case_numbers"
+    __table_args__ = (Index("ix_case_numbers_state_claimed_at", "state", "claimed_at"),)
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The register (GET /cases, newest first; aftersales/db/register.py): one index per filter, its column
+# then the sort key, so a page is an index walk in order; then the common second filters, so that a
+# combination (project + status, department + overdue …) is checked inside the index and a total is
+# counted from the index alone, without reading the rows.
+REGISTER_SORT_KEY = ("received_at", "case_no")
+REGISTER_FILTERS = ("case_type", "status", "department", "project", "overdue", "escalation_level", "handler", "unit")
+REGISTER_SECOND = ("case_type", "status", "department", "overdue")
+
+
+def _register_index(column: str | None) -> Index:
+    second = (c for c in REGISTER_SECOND if c != column)
+    if column is None:
+        return Index("ix_cases_received", *REGISTER_SORT_KEY, *second)
+    return Index(f"ix_cases_{column}_received", column, *REGISTER_SORT_KEY, *second)
+
+
+class Case(Base):
+    """One row per case (the register, 来电、来访登记表), upserted by projection with a monotonic seq."""
+
+    __tablename__ = "cases"
+    __table_args__ = (*(_register_index(column) for column in (None, *REGISTER_FILTERS)),
+                      Index("ix_cases_project_building_key", "project", "building_key", "received_at"))
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(128))
+    building: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    # The registered unit (property register) the address was matched to; None: free text, unmatched.
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    # The building as C11 compares it ("5栋" and "5号楼" are one: aftersales.properties.normalize_building).
+    building_key: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(64))
+    handler: Mapped[str | None] = mapped_column(String(64))
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    justified: Mapped[bool | None] = mapped_column(Boolean)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_name: Mapped[str] = mapped_column(String(128))
+    customer_phone_masked: Mapped[str] = mapped_column(String(32))
+    customer_phone_hmac: Mapped[str | None] = mapped_column(String(40), index=True)  # look-up by phone
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    linked_case_no: Mapped[str | None] = mapped_column(String(32))
+    # P2 (aftersales.access.visible_cases_clause): the contractor a repair's survey names, and the roles
+    # of access.SEES_REACHED the case has reached, stored as ",finance,auditor," for a LIKE match.
+    contractor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reached_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # who acts next ("|cs_staff|butler|", matched with LIKE) and the named person (the handler).
+    next_roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    next_user: Mapped[str | None] = mapped_column(String(64), index=True)
+    compensation_fen: Mapped[int | None] = mapped_column(BigInteger, doc="a complaint's compensation (A1)")
+    compensation_paid: Mapped[bool | None] = mapped_column(Boolean, doc="finance recorded it as paid")
+    paid_service: Mapped[bool] = mapped_column(Boolean, default=False, doc="an owner-paid repair (R3)")
+    service_fee_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: the quote's total")
+    service_paid_fen: Mapped[int | None] = mapped_column(BigInteger, doc="R3: what the owner paid")
+    # a repair's facts for the reports (K2, K3): rounds of work (2+ = reworked after a
+    # revisit, R7), passed at its first inspection (R6), arrivals and those on time (R1), revisits (V3)
+    work_rounds: Mapped[int | None] = mapped_column(Integer)
+    first_pass: Mapped[bool | None] = mapped_column(Boolean)
+    arrivals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    arrivals_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revisits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case
+    # closes, without its timeline (read from case_timeline); null while the case is open.
+    view: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+
+
+class TimelineEntry(Base):
+    __tablename__ = "case_timeline"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CaseDeadline(Base):
+    """Each deadline of a case as last projected: the on-time rate per rule is counted here."""
+    __tablename__ = "case_deadlines"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    met_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    missed: Mapped[bool] = mapped_column(Boolean, default=False)
+    waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    # E4 (rules 5): a deadline that does not escalate (a progress note, C5, R1/S3) is reminded of by the
+    # register (activities/reminders.py), not by its case: to whom (roles, comma-separated; the department
+    # for department roles), and when the next reminder is due (null: at due_at; reset when due_at moves).
+    reminds: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    owners: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    department: Mapped[str | None] = mapped_column(String(64))
+    next_remind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminded_by: Mapped[str | None] = mapped_column(String(128))  # the sweep that sent the last one (its retry resends)
+    __table_args__ = (Index("ix_case_deadlines_rule_due", "rule", "due_at"),
+                      Index("ix_case_deadlines_reminding", "reminds", "met_at", "waived", "due_at"))
+
+
+class CalendarYear(Base):
+    """A year whose holiday data is present (T4); years absent here run on the fallback."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CalendarDay(Base):
+    """A statutory holiday (kind=holiday) or a make-up working day (kind=workday, 调休)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class NotificationDelivery(Base):
+    """One row per notification, channel and recipient delivered, so a retried activity never
+    sends the same message twice (E3)."""
+
+    __tablename__ = "notification_deliveries"
+    notification_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(512), primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Contractor(Base):
+    """A contractor; its quality deposit is the sum of its deposit_entries (A3)."""
+
+    __tablename__ = "contractors"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class DepositEntry(Base):
+    """Quality-deposit ledger (A3): lodged, top_up, adjustment (an administrator's, who and why) or
+    deduction (a type-A settlement: what the deposit covered, the rest as shortfall_fen). entry_key makes
+    each entry happen exactly once; entries are never changed."""
+
+    __tablename__ = "deposit_entries"
+    __table_args__ = (UniqueConstraint("entry_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contractor_id: Mapped[str] = mapped_column(String(64), index=True)
+    entry_key: Mapped[str] = mapped_column(String(96))
+    case_no: Mapped[str | None] = mapped_column(String(32))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), server_default="deduction")
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    shortfall_fen: Mapped[int] = mapped_column(BigInteger, server_default="0", default=0)
+
+
+class WorkerEvaluation(Base):
+    """R9: one evaluation of one worker (an owner's sign-off or a revisit; `parts` 2 for a combined
+    sign-off + revisit of the first release), never written over."""
+
+    __tablename__ = "worker_evaluations"
+    __table_args__ = (UniqueConstraint("evaluation_key", "worker"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    evaluation_key: Mapped[str] = mapped_column(String(96))
+    worker: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    quarter: Mapped[str] = mapped_column(String(8), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    parts: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[int] = mapped_column(Integer)
+    attitude: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StoredReport(Base):
+    """A report as generated (K1–K3): its figures, definitions and targets, kept for good."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_kind_period", "kind", "period", "generated_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    generated_by: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class ReportReview(Base):
+    """K1: a scheduled report's review (the monthly complaint statistics by `gm`), written by its
+    workflow (seq only grows): due time, escalation level (E1), who reviewed when, with what comment."""
+
+    __tablename__ = "report_reviews"
+    report_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    reviewer: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignProposal(Base):
+    """V1/V2: a campaign proposed to `cs_manager` by the scheduled check, once per project (V1) or once
+    per project and year (V2; year 0 for V1)."""
+
+    __tablename__ = "campaign_proposals"
+    project_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(128))
+    proposed_on: Mapped[date] = mapped_column(Date)
+    facts: Mapped[dict] = mapped_column(JSON)
+
+
+class PropertyUnit(Base):
+    """The property register (房产台账): one row per unit of a project's building, with its sold and
+    occupied flags, handover date and owner. The owner's phone is personal data (P3/P4): kept masked
+    for display and sealed (AES-256-GCM, the codec's keys) for the staff who call owners."""
+
+    __tablename__ = "property_units"
+    __table_args__ = (UniqueConstraint("project_key", "building_key", "unit_key", name="uq_property_unit"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(128))
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    project_key: Mapped[str] = mapped_column(String(128), index=True)
+    building_key: Mapped[str] = mapped_column(String(64))
+    unit_key: Mapped[str] = mapped_column(String(64))
+    sold: Mapped[bool] = mapped_column(Boolean, default=False)
+    occupied: Mapped[bool] = mapped_column(Boolean, default=False)
+    handover_date: Mapped[date | None] = mapped_column(Date)
+    owner_name: Mapped[str | None] = mapped_column(String(64))
+    owner_phone_masked: Mapped[str | None] = mapped_column(String(32))
+    owner_phone_sealed: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class PropertyImport(Base):
+    """Who imported which file when, and what it changed (the register's own audit trail)."""
+
+    __tablename__ = "property_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(256))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+
+
+class CampaignRow(Base):
+    """A revisit campaign's progress (V1–V3), written by its workflow's projection (seq only grows)."""
+
+    __tablename__ = "campaigns"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    planned: Mapped[int] = mapped_column(Integer)
+    visited: Mapped[int] = mapped_column(Integer)
+    escalation_level: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict] = mapped_column(JSON)
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignHousehold(Base):
+    """A household in a campaign's plan (V1: every occupied one; V2: the sample)."""
+
+    __tablename__ = "campaign_households"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building: Mapped[str] = mapped_column(String(64))
+
+
+class CampaignVisit(Base):
+    """One visit's survey form (V3), written once per (campaign, visit number)."""
+
+    __tablename__ = "campaign_visits"
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visit_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer, index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    form: Mapped[dict] = mapped_column(JSON)
+class FeeScheduleVersion(Base):
+    """One version of the paid-service fee schedule (有偿服务收费标准, R3); never changed once written."""
+
+    __tablename__ = "fee_schedule_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class FeeScheduleItem(Base):
+    """An item of one fee-schedule version: name, unit and unit price (fen)."""
+
+    __tablename__ = "fee_schedule_items"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str] = mapped_column(String(16))
+    unit_price_fen: Mapped[int] = mapped_column(BigInteger)

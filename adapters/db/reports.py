@@ -1,0 +1,183 @@
+"""Report figures counted in SQL on the read model (K1–K3), and stored reports.
+
+Every count is one GROUP BY over the cases received in the period (indexed by type and received time);
+only the handling times of closed cases come back as rows, to be counted in working days against the
+holiday calendar (T1), which SQL does not know."""
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales.calendar import WorkCalendar
+from adapters.db.models import CampaignVisit, Case, CaseDeadline, PropertyUnit, StoredReport
+from aftersales.messages import CHANNEL_NAMES
+from aftersales.reports import (
+    DEFINITIONS, LISTINGS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
+)
+
+CASE_TYPE = {ReportKind.monthly_repairs: "repair", ReportKind.weekly_complaints: "complaint",
+             ReportKind.monthly_complaints: "complaint"}  # quarterly and yearly: both types
+
+
+def working_days_between(cal: WorkCalendar, start: datetime, end: datetime) -> float:
+    """Working time from start to end, in working days (working hours / hours of a working day, T1, T3)."""
+    if end <= start:
+        return 0.0
+    local_start, local_end = start.astimezone(cal.tz), end.astimezone(cal.tz)
+    total = timedelta(0)
+    day = local_start.date()
+    while day <= local_end.date():
+        if cal.is_working_day(day):
+            opening = datetime.combine(day, cal.day_start, tzinfo=cal.tz)
+            closing = datetime.combine(day, cal.day_end, tzinfo=cal.tz)
+            lo, hi = max(opening, local_start), min(closing, local_end)
+            if hi > lo:
+                total += hi - lo
+        day += timedelta(days=1)
+    return round(total / timedelta(hours=cal.hours_per_day), 2)
+
+
+async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None
+                  ) -> dict[str, Any]:
+    """The report's figures for the cases received in the period (deadlines counted as of `now`)."""
+    now = now or datetime.now(timezone.utc)
+    in_period = [Case.received_at >= period.start.astimezone(timezone.utc),
+                 Case.received_at < period.end.astimezone(timezone.utc)]
+    if period.kind in CASE_TYPE:
+        in_period.append(Case.case_type == CASE_TYPE[period.kind])
+    closed = and_(Case.closed_at.is_not(None), Case.outcome.is_not(None))
+    closed_n = func.sum(case((closed, 1), else_=0))
+    row = (await session.execute(select(
+        func.count(), closed_n, func.sum(case((Case.satisfaction >= 4, 1), else_=0)),
+        func.count(Case.satisfaction), func.sum(case((Case.major, 1), else_=0)),
+        func.sum(case((Case.escalation_level > 0, 1), else_=0)),
+    ).where(*in_period))).one()
+    received, closed_count, satisfied, scored, major, escalated = (int(v or 0) for v in row)
+
+    async def by(column, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        rows = await session.execute(select(column, func.count(), closed_n).where(*in_period)
+                                     .group_by(column).order_by(func.count().desc(), column))
+        return [{"name": (names or {}).get(v, v) if v is not None else "（未分类）", "received": n, "closed": int(c or 0)}
+                for v, n, c in rows]
+
+    escalations = [{"department": d or "（未分派）", "level": level, "cases": n} for d, level, n in await session.execute(
+        select(Case.department, Case.escalation_level, func.count()).where(*in_period, Case.escalation_level > 0)
+        .group_by(Case.department, Case.escalation_level).order_by(Case.department, Case.escalation_level))]
+    durations = [working_days_between(cal, r, c) for r, c in await session.execute(
+        select(Case.received_at, Case.closed_at).where(*in_period, closed))]
+    on_time = await on_time_by_rule(session, in_period, now)
+    return {
+        "summary": {
+            "received": received, "closed": closed_count, "handling_rate": rate(closed_count, received),
+            "satisfied": satisfied, "satisfaction_scored": scored, "satisfaction_rate": rate(satisfied, scored),
+            "major": major, "escalated": escalated,
+            "median_working_days": percentile(durations, 0.5), "p90_working_days": percentile(durations, 0.9),
+            "timeliness_rate": next((r["rate"] for r in on_time if r["rule"] == "R4"), None),
+            **await service_figures(session, in_period, closed),
+            **await households_revisited(session, period, cal),
+        },
+        "on_time_by_rule": on_time,
+        "by_channel": await by(Case.channel, CHANNEL_NAMES),
+        "by_category": await by(Case.category),
+        "by_department": await by(Case.department),
+        "by_project": await by(Case.project),
+        "escalations": escalations,
+    }
+
+
+async def on_time_by_rule(session: AsyncSession, in_period: list, now: datetime) -> list[dict[str, Any]]:
+    """Per deadline rule (C3, C4, C6, R2, R4, R7 …): of the deadlines of the period's cases that were met
+    or have come due (waived ones left out), those met by their due time (an agreed extension, R8,
+    counts as the due time)."""
+    D = CaseDeadline
+    come_due = or_(D.met_at.is_not(None), D.missed, D.due_at <= now)
+    met_in_time = func.sum(case((and_(D.met_at.is_not(None), D.met_at <= D.due_at), 1), else_=0))
+    rows = await session.execute(
+        select(D.rule, func.count(), met_in_time).join(Case, Case.case_no == D.case_no)
+        .where(*in_period, D.waived.is_(False), come_due).group_by(D.rule).order_by(D.rule))
+    return [{"rule": rule, "due": n, "on_time": int(m or 0), "rate": rate(int(m or 0), n)} for rule, n, m in rows]
+
+
+def yuan_text(fen: int) -> str:
+    """An amount in fen as the API writes money: '1234.50'."""
+    return str((Decimal(fen) / 100).quantize(Decimal("0.01")))
+
+
+async def service_figures(session: AsyncSession, in_period: list, closed) -> dict[str, Any]:
+    """K2 and K3 figures of the period's repairs, and the money paid (A1 compensation, R3 services)."""
+    repair = Case.case_type == "repair"
+    row = (await session.execute(select(
+        func.count(Case.first_pass), func.sum(case((Case.first_pass.is_(True), 1), else_=0)),
+        func.sum(case((Case.work_rounds >= 1, 1), else_=0)), func.sum(case((Case.work_rounds >= 2, 1), else_=0)),
+        func.sum(Case.arrivals), func.sum(Case.arrivals_on_time),
+        func.sum(case((and_(closed, repair), 1), else_=0)),
+        func.sum(case((and_(closed, repair, Case.revisits > 0), 1), else_=0)),
+        func.sum(case((Case.compensation_paid.is_(True), Case.compensation_fen), else_=0)),
+        func.sum(case((Case.compensation_paid.is_(True), 1), else_=0)),
+        func.sum(Case.service_paid_fen), func.count(Case.service_paid_fen),
+    ).where(*in_period))).one()
+    (inspected, first_pass, worked, reworked, arrivals, on_time, closed_repairs, revisited, compensation,
+     compensated, service, serviced) = (int(v or 0) for v in row)
+    return {
+        "pass_rate": rate(first_pass, inspected), "inspected": inspected,
+        "reopen_rate": rate(reworked, worked), "reworked": reworked,
+        "punctuality_rate": rate(on_time, arrivals), "arrivals": arrivals,
+        "revisit_rate": rate(revisited, closed_repairs), "revisited": revisited,
+        "compensation_paid": yuan_text(compensation), "compensation_cases": compensated,
+        "paid_services_total": yuan_text(service), "paid_services": serviced,
+    }
+
+
+async def households_revisited(session: AsyncSession, period: Period, cal: WorkCalendar) -> dict[str, Any]:
+    """K3 (V2, S2): households revisited in the year up to the period's end (distinct units visited by any
+    campaign since 1 January, company time) against the sold homes of the property register (≥ 30% a year)."""
+    year_start = period.start.astimezone(cal.tz).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    visited = await session.scalar(select(func.count(func.distinct(CampaignVisit.unit_id))).where(
+        CampaignVisit.at >= year_start.astimezone(timezone.utc), CampaignVisit.at < period.end.astimezone(timezone.utc)))
+    sold = await session.scalar(select(func.count()).select_from(PropertyUnit).where(PropertyUnit.sold))
+    return {"households_revisited": int(visited or 0), "sold_homes": int(sold or 0),
+            "households_revisited_rate": rate(int(visited or 0), int(sold or 0))}
+
+
+async def listing(session: AsyncSession, period: Period) -> dict[str, Any]:
+    """A list report's summary and items (adapters.db.listings); LookupError for an unknown campaign."""
+    from adapters.db import listings
+    if period.kind == ReportKind.paid_services:
+        return await listings.paid_services(session, period)
+    if period.kind == ReportKind.rework_daily:
+        return await listings.rework_daily(session, period)
+    return await listings.campaign(session, period.label)
+
+
+async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, by: str,
+                   now: datetime | None = None) -> StoredReport:
+    """Counts the figures, stores the report (with definitions and targets) and commits."""
+    now = now or datetime.now(timezone.utc)
+    data = {
+        "kind": period.kind.value, "title": TITLES[period.kind], "period": period.label,
+        "from": period.start.isoformat(), "to": period.end.isoformat(),
+        "generated_at": now.isoformat(), "generated_at_local": now.astimezone(cal.tz).strftime("%Y-%m-%d %H:%M"),
+        **(await listing(session, period) if period.kind in LISTINGS else {
+            **await figures(session, period, cal, now), "definitions": DEFINITIONS, "targets": TARGETS}),
+    }
+    report = StoredReport(kind=period.kind.value, period=period.label, generated_at=now, generated_by=by, data=data)
+    session.add(report)
+    await session.commit()
+    data["id"] = report.id
+    return report
+
+
+async def find(session: AsyncSession, kind: str | None, period: str | None, *, by: str | None = None,
+               limit: int = 50) -> list[StoredReport]:
+    stmt = select(StoredReport).order_by(StoredReport.generated_at.desc(), StoredReport.id.desc()).limit(limit)
+    if by:
+        stmt = stmt.where(StoredReport.generated_by == by)
+    if kind:
+        stmt = stmt.where(StoredReport.kind == kind)
+    if period:
+        stmt = stmt.where(StoredReport.period == period)
+    return list(await session.scalars(stmt))

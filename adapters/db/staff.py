@@ -1,0 +1,394 @@
+"""Staff accounts: bcrypt password hashes, authentication and the demo accounts (one per role).
+
+    python -m adapters.db.staff create --username U --role R [--department D | --contractor-id C]
+                                         [--email E] [--display-name N]
+    python -m adapters.db.staff change --username U [--role R] [--department D] [--contractor-id C] ...
+    python -m adapters.db.staff reset-password --username U
+    python -m adapters.db.staff deactivate --username U      # or: activate --username U
+    python -m adapters.db.staff list
+    python -m adapters.db.staff log [--username U]           # who changed which account, when
+
+P1: dept_handler and dept_head accounts need a department, contractor accounts a registered contractor;
+every change is recorded (staff_changes) and makes the account's tokens stop working.
+
+`create` and `reset-password` read the password from AFTERSALES_NEW_STAFF_PASSWORD, or prompts for it. The database is
+AFTERSALES_DATABASE_URL (`adapters.config.get_settings().database_url`), migrated beforehand
+(`python -m adapters.db.migrate`).
+
+bcrypt is CPU-bound (about a quarter of a second at 12 rounds), so the async functions hash and
+verify on a worker thread and never stall the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import bcrypt
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales import access
+from adapters.config import Settings
+from adapters.db import ledger
+from adapters.db.models import Contractor, Staff, StaffChange
+from aftersales.roles import ROLE_TITLES, Role
+
+BCRYPT_MAX_BYTES = 72
+DEMO_DEPARTMENT = "工程部"
+DEMO_DEPARTMENT_ROLES = frozenset({Role.dept_handler, Role.dept_head})
+NEW_PASSWORD_ENV = "AFTERSALES_NEW_STAFF_PASSWORD"
+USERNAME_MAX = 64  # Staff.username is String(64)
+
+
+# --- passwords -------------------------------------------------------------------------------------
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash (`$2b$...`). ValueError for an empty password or one over 72 bytes in UTF-8
+    (bcrypt would silently ignore the rest; bcrypt 5 refuses it)."""
+    raw = password.encode("utf-8")
+    if not raw:
+        raise ValueError("password must not be empty")
+    if len(raw) > BCRYPT_MAX_BYTES:
+        raise ValueError(f"password must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+    return bcrypt.hashpw(raw, bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """True when the password matches. False, never an exception, for a malformed or placeholder
+    hash (e.g. "-") and for a password bcrypt cannot take (over 72 bytes)."""
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("utf-8"))
+    except (ValueError, TypeError):
+        return False
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(rounds: int) -> str:
+    """Verified against for unknown usernames so that they take as long as known ones."""
+    return hash_password("no-such-user-dummy-password", rounds)
+
+
+# --- accounts --------------------------------------------------------------------------------------
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # "leave this field as it is" in change_staff
+
+
+async def get_staff(session: AsyncSession, username: str) -> Staff | None:
+    return (await session.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
+
+
+async def _check_binding(session: AsyncSession, role: Role, department: str | None, contractor_id: str | None) -> None:
+    """P1: a department for dept_handler and dept_head, a registered contractor for contractor, and
+    neither for the other roles. ValueError naming the problem."""
+    if role in access.DEPARTMENT_ROLES and not department:
+        raise ValueError(f"department: a {role.value} account needs its department (P1)")
+    if role not in access.DEPARTMENT_ROLES and department:
+        raise ValueError(f"department: only dept_handler and dept_head accounts have one, not {role.value} (P1)")
+    if role in access.CONTRACTOR_ROLES:
+        if not contractor_id:
+            raise ValueError("contractor_id: a contractor account needs the contractor it acts for (P1)")
+        if await session.get(Contractor, contractor_id) is None:
+            raise ValueError(f"contractor_id: no contractor {contractor_id!r} is registered (PUT /admin/contractors/{{id}})")
+    elif contractor_id:
+        raise ValueError(f"contractor_id: only contractor accounts have one, not {role.value} (P1)")
+
+
+def _record(session: AsyncSession, *, by: str, username: str, change: str, detail: dict[str, Any]) -> None:
+    session.add(StaffChange(at=datetime.now(timezone.utc), by=by, username=username, change=change, detail=detail))
+
+
+def _clean(value: str | None) -> str | None:
+    value = value.strip() if value is not None else None
+    return value or None
+
+
+async def create_staff(session: AsyncSession, *, username: str, role: Role, password: str,
+                       display_name: str | None = None, email: str | None = None,
+                       department: str | None = None, contractor_id: str | None = None, rounds: int = 12,
+                       by: str = "system") -> Staff:
+    """Adds an active account, records the change (by whom) and commits. ValueError if the username
+    exists (also when a concurrent insert wins), is empty or too long, if the password is unusable, or
+    if the role's department or contractor is missing or not its to have (P1).
+    display_name defaults to the role's title (ROLE_TITLES)."""
+    username = username.strip()
+    if not username:
+        raise ValueError("username must not be empty")
+    if len(username) > USERNAME_MAX:
+        raise ValueError(f"username must be at most {USERNAME_MAX} characters")
+    role = Role(role)
+    department, contractor_id = _clean(department), _clean(contractor_id)
+    await _check_binding(session, role, department, contractor_id)
+    if await get_staff(session, username) is not None:
+        raise ValueError(f"staff account {username!r} already exists")
+    password_hash = await asyncio.to_thread(hash_password, password, rounds)
+    staff = Staff(username=username, role=role.value, display_name=display_name or ROLE_TITLES[role],
+                  email=email, department=department, contractor_id=contractor_id, password_hash=password_hash,
+                  active=True, version=1)
+    session.add(staff)
+    _record(session, by=by, username=username, change="create",
+            detail={"role": role.value, "department": department, "contractor_id": contractor_id,
+                    "display_name": staff.display_name, "email": email})
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise ValueError(f"staff account {username!r} already exists") from None
+    return staff
+
+
+def touch(staff: Staff) -> None:
+    """Records that an account changed: tokens issued before no longer work (see Staff.version)."""
+    staff.version = (staff.version or 1) + 1
+
+
+async def change_staff(session: AsyncSession, username: str, *, by: str, role: Role | None = None,
+                       department: str | None = KEEP, contractor_id: str | None = KEEP,
+                       password: str | None = None, active: bool | None = None,
+                       display_name: str | None = None, email: str | None = KEEP, rounds: int = 12) -> Staff:
+    """Changes an account (role, department, contractor, password, active, name, e-mail), records the
+    change with who made it (never the password) and commits; the account's tokens stop working
+    (`touch`). A role that needs no department or contractor drops the old one. LookupError for an
+    unknown username, ValueError for a change P1 does not allow (nothing is changed then)."""
+    staff = await get_staff(session, username)
+    if staff is None:
+        raise LookupError(f"no staff account {username!r}")
+    before = {"role": staff.role, "department": staff.department, "contractor_id": staff.contractor_id,
+              "active": staff.active, "display_name": staff.display_name, "email": staff.email}
+    new_role = Role(role) if role is not None else Role(staff.role)
+    new_department = _clean(department) if department is not KEEP else (
+        staff.department if new_role in access.DEPARTMENT_ROLES else None)
+    new_contractor = _clean(contractor_id) if contractor_id is not KEEP else (
+        staff.contractor_id if new_role in access.CONTRACTOR_ROLES else None)
+    await _check_binding(session, new_role, new_department, new_contractor)
+    after = {"role": new_role.value, "department": new_department, "contractor_id": new_contractor,
+             "active": staff.active if active is None else active,
+             "display_name": display_name or staff.display_name,
+             "email": staff.email if email is KEEP else _clean(email)}
+    detail: dict[str, Any] = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if password is not None:
+        staff.password_hash = await asyncio.to_thread(hash_password, password, rounds)
+        detail["password"] = "reset"
+    if not detail:
+        return staff
+    (staff.role, staff.department, staff.contractor_id, staff.active, staff.display_name,
+     staff.email) = (after["role"], after["department"], after["contractor_id"], after["active"],
+                     after["display_name"], after["email"])
+    touch(staff)
+    kinds = set(detail)
+    change = ("password_reset" if kinds == {"password"} else
+              ("activate" if after["active"] else "deactivate") if kinds == {"active"} else "update")
+    _record(session, by=by, username=username, change=change, detail=detail)
+    await session.commit()
+    return staff
+
+
+async def set_active(session: AsyncSession, username: str, active: bool, *, by: str = "system") -> Staff:
+    """Activates or deactivates an account and commits (a deactivated account cannot log in, and its
+    tokens stop working at once). LookupError for an unknown username."""
+    return await change_staff(session, username, by=by, active=active)
+
+
+async def staff_changes(session: AsyncSession, username: str | None = None, limit: int = 200) -> list[StaffChange]:
+    """The account-change log, newest first."""
+    q = select(StaffChange).order_by(StaffChange.at.desc(), StaffChange.id.desc()).limit(limit)
+    if username:
+        q = q.where(StaffChange.username == username)
+    return list((await session.execute(q)).scalars())
+
+
+async def authenticate(session: AsyncSession, username: str, password: str, *, rounds: int = 12) -> Staff | None:
+    """The account when the username and password match an active account, else None (unknown user,
+    wrong password and inactive account alike). An unknown user is verified against a dummy hash of
+    `rounds` cost (pass settings.bcrypt_rounds), so its answer takes about as long as a known one."""
+    staff = await get_staff(session, username)
+    if staff is None:
+        await asyncio.to_thread(verify_password, password, _dummy_hash(rounds))
+        return None
+    ok = await asyncio.to_thread(verify_password, password, staff.password_hash)
+    if not ok or not staff.active:
+        return None
+    return staff
+
+
+# The embedded default's demo accounts (never in production): one per role, username = role id, plus a
+# second department and a second contractor so that a new user sees P1/P2 separate them at once.
+DEMO_CONTRACTORS = {"CT-DEMO": ("示范建工公司", Decimal("100000.00")), "CT-DEMO2": ("示范安装公司", Decimal("50000.00"))}
+DemoAccount = tuple[str, Role, str | None, str | None]  # username, role, department, contractor_id
+DEMO_ACCOUNTS: list[DemoAccount] = [
+    (r.value, r, DEMO_DEPARTMENT if r in DEMO_DEPARTMENT_ROLES else None, "CT-DEMO" if r == Role.contractor else None)
+    for r in Role
+] + [
+    ("wy_head", Role.dept_head, "物业部", None),
+    ("wy_handler", Role.dept_handler, "物业部", None),
+    ("contractor2", Role.contractor, None, "CT-DEMO2"),
+]
+
+
+async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str]:
+    """The demo accounts (DEMO_ACCOUNTS): password settings.demo_password, display name from
+    ROLE_TITLES, email <username>@example.com; their contractors CT-DEMO and CT-DEMO2 registered with a
+    quality deposit. Idempotent: existing usernames are left untouched (password included), existing
+    contractors too. Returns the usernames created by this call, in DEMO_ACCOUNTS order; commits.
+    RuntimeError in a production configuration: a production database gets no demo accounts. (Whether
+    to call it at all, settings.seed_demo_users, is the caller's decision.)"""
+    if settings.environment == "production":
+        raise RuntimeError("refusing to seed demo staff accounts: environment is 'production'")
+    for contractor_id, (name, deposit) in DEMO_CONTRACTORS.items():
+        await ledger.add_contractor_if_missing(session, contractor_id, name, deposit, by="demo",
+                                               at=datetime.now(timezone.utc))
+    existing = {s.username: s for s in (await session.execute(
+        select(Staff).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars()}
+    await _bind_unbound_demo_contractors(session, existing)
+    missing = [a for a in DEMO_ACCOUNTS if a[0] not in existing]
+    if not missing:
+        return []
+    hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, settings.demo_password, settings.bcrypt_rounds)
+                                    for _ in missing))
+    rows = [Staff(username=u, role=r.value, display_name=ROLE_TITLES[r], email=f"{u}@example.com",
+                  department=d, contractor_id=c, password_hash=h, active=True, version=1)
+            for (u, r, d, c), h in zip(missing, hashes)]
+    created: list[str] = []
+    for row in rows:  # one by one: another process (API / worker start-up) may seed at the same time
+        session.add(row)
+        _record(session, by="system:demo-seed", username=row.username, change="create",
+                detail={"role": row.role, "department": row.department, "contractor_id": row.contractor_id})
+        try:
+            await session.commit()
+            created.append(row.username)
+        except IntegrityError:
+            await session.rollback()
+    return created
+
+
+async def _bind_unbound_demo_contractors(session: AsyncSession, existing: dict[str, Staff]) -> None:
+    """A data directory seeded before P1 has a `contractor` demo account bound to no contractor, which
+    could act on nothing: bind it to its demo contractor (recorded like any change)."""
+    for username, role, _, contractor_id in DEMO_ACCOUNTS:
+        staff = existing.get(username)
+        if staff is not None and role in access.CONTRACTOR_ROLES and staff.role == role.value and not staff.contractor_id:
+            await change_staff(session, username, by="system:demo-seed", contractor_id=contractor_id)
+
+
+async def list_staff(session: AsyncSession) -> list[Staff]:
+    return list((await session.execute(select(Staff).order_by(Staff.username))).scalars())
+
+
+# --- CLI -------------------------------------------------------------------------------------------
+
+def _read_new_password() -> str:
+    password = os.environ.get(NEW_PASSWORD_ENV)
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise SystemExit(f"no password: set {NEW_PASSWORD_ENV} or run interactively")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        raise SystemExit("passwords do not match")
+    return password
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m adapters.db.staff", description="Staff accounts (P1).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", help=f"add an account (password from {NEW_PASSWORD_ENV} or a prompt)")
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--email")
+    create.add_argument("--department", help="required for dept_handler and dept_head")
+    create.add_argument("--contractor-id", help="required for contractor: a registered contractor")
+    create.add_argument("--display-name")
+    change = sub.add_parser("change", help="change an account's role, department, contractor, name or e-mail")
+    change.add_argument("--username", required=True)
+    change.add_argument("--role", choices=[r.value for r in Role])
+    change.add_argument("--department")
+    change.add_argument("--contractor-id")
+    change.add_argument("--display-name")
+    change.add_argument("--email")
+    sub.add_parser("list", help="list accounts")
+    log = sub.add_parser("log", help="the account-change log, newest first")
+    log.add_argument("--username")
+    for name in ("deactivate", "activate", "reset-password"):
+        p = sub.add_parser(name, help=f"{name} an account" + (f" (new password from {NEW_PASSWORD_ENV} or a prompt)"
+                                                             if name == "reset-password" else ""))
+        p.add_argument("--username", required=True)
+    return parser.parse_args(argv)
+
+
+def _cli_user() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment
+        return "cli"
+
+
+async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int) -> str:
+    """One CLI command; its output line. ValueError / LookupError for a refused one."""
+    by = _cli_user()
+    if args.command == "create":
+        staff = await create_staff(session, username=args.username, role=Role(args.role), password=_read_new_password(),
+                                   display_name=args.display_name, email=args.email, department=args.department,
+                                   contractor_id=args.contractor_id, rounds=rounds, by=by)
+        return f"created {staff.username} ({staff.role})"
+    if args.command == "list":
+        return "\n".join("\t".join([s.username, s.role, s.display_name, s.email or "-", s.department or "-",
+                                     s.contractor_id or "-", "active" if s.active else "inactive"])
+                         for s in await list_staff(session))
+    if args.command == "log":
+        return "\n".join(f"{c.at.isoformat()}\t{c.by}\t{c.username}\t{c.change}\t{c.detail}"
+                         for c in await staff_changes(session, args.username))
+    if args.command == "change":
+        staff = await change_staff(
+            session, args.username, by=by, role=Role(args.role) if args.role else None,
+            department=KEEP if args.department is None else args.department,
+            contractor_id=KEEP if args.contractor_id is None else args.contractor_id,
+            display_name=args.display_name, email=KEEP if args.email is None else args.email, rounds=rounds)
+        return f"{staff.username}: {staff.role} {staff.department or staff.contractor_id or ''}".rstrip()
+    if args.command == "reset-password":
+        staff = await change_staff(session, args.username, by=by, password=_read_new_password(), rounds=rounds)
+        return f"{staff.username}: password reset"
+    staff = await change_staff(session, args.username, by=by, active=args.command == "activate")
+    return f"{staff.username}: {'active' if staff.active else 'inactive'}"
+
+
+async def _run(args: argparse.Namespace, database_url: str, rounds: int) -> int:
+    from adapters.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            try:
+                out = await _command(session, args, rounds)
+            except (ValueError, LookupError) as e:
+                print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+                return 1
+            if out:
+                print(out)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from adapters.config import get_settings
+
+    args = _parse_args(argv)
+    settings = get_settings()
+    return asyncio.run(_run(args, settings.database_url, settings.bcrypt_rounds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Temporal adapters: the payload codec, sealed fields, search attributes, namespace setup and the case-number check."""

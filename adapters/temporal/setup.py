@@ -1,0 +1,149 @@
+"""Connecting to Temporal, and preparing a namespace: the namespace itself (a production server starts
+with none) and the custom search attributes ops filter on (adapters.temporal.search_attributes).
+
+Used by the worker and the API (`connect`), `python -m adapters.embedded`, the test suite, and the
+compose `setup` service:
+
+    python -m adapters.temporal.setup [--retention-days 30] [--timeout 180]
+"""
+
+import argparse
+import asyncio
+import time
+from datetime import timedelta
+
+import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest, RegisterNamespaceRequest, UpdateNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from adapters.temporal import search_attributes as sa
+from adapters.config import Settings
+
+log = structlog.get_logger("adapters.temporal.setup")
+
+
+async def connect(settings: Settings) -> Client:
+    """A client on the settings' address and namespace, with the data converter of every client
+    (pydantic + the encryption codec, P4)."""
+    from adapters.temporal.codec import data_converter
+
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=data_converter(settings), runtime=sdk_runtime(settings))
+
+
+def sdk_runtime(settings: Settings) -> Runtime | None:
+    """the Temporal SDK's own metrics (workflow and activity task latencies, polls, the
+    workflow cache, client RPCs) served for Prometheus on `sdk_metrics_address` — one runtime per process,
+    made once. None: the SDK's default runtime, without a metrics endpoint."""
+    global _RUNTIME
+    if not settings.sdk_metrics_address:
+        return None
+    if _RUNTIME is None:
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=settings.sdk_metrics_address)))
+    return _RUNTIME
+
+
+_RUNTIME: Runtime | None = None
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Adds the custom search attributes that are missing; harmless to call again (already existing
+    is fine). Returns the names it asked to add: the time-skipping test server cannot list search
+    attributes, so there every call asks for all of them (which it accepts)."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace))
+        known = set(existing.custom_attributes)
+    except RPCError as e:
+        if e.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing: dict[str, IndexedValueType.ValueType] = {
+        key.name: key.indexed_value_type for key in sa.ALL if key.name not in known}
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
+        except RPCError as e:
+            # another process registered them meanwhile (several setup runs at once)
+            if e.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+    return sorted(missing)
+
+
+async def ensure_namespace(client: Client, namespace: str, retention: timedelta) -> bool:
+    """Registers the namespace unless it exists (and raises an existing one's retention to `retention`
+    when shorter). Returns True when it was registered now.
+    `retention` is how long a closed case's workflow history stays in Temporal (the read model keeps
+    the case for good)."""
+    try:
+        found = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        kept = found.config.workflow_execution_retention_ttl.ToTimedelta()
+        if kept < retention:  # the dev server's "default" keeps closed cases for 24 h only
+            # Only the fields set in `config` change: the server merges them into the namespace's config.
+            await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+                namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=retention)))
+            log.info("namespace retention raised", namespace=namespace, days=retention.days)
+        return False
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+            namespace=namespace, description="after-sales complaint and repair cases",
+            workflow_execution_retention_period=retention))
+        return True
+    except RPCError as e:
+        if e.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+        return False
+
+
+async def prepare_temporal(settings: Settings, *, retention: timedelta | None = None,
+                           timeout: float = 180.0) -> list[str]:
+    """Waits (bounded) for the server, makes sure the namespace exists, then registers the missing
+    search attributes, retrying while a just-registered namespace propagates. Idempotent."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    client: Client | None = None
+    while time.monotonic() < deadline:
+        try:
+            if client is None:
+                client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            await ensure_namespace(client, settings.temporal_namespace,
+                                   retention or timedelta(days=settings.case_history_retention_days))
+            return await register_search_attributes(client, settings.temporal_namespace)
+        except (RPCError, RuntimeError, ConnectionError) as e:  # not up yet / namespace not ready yet
+            last = e
+            await asyncio.sleep(2)
+    raise TimeoutError(f"Temporal at {settings.temporal_address} not ready within {timeout:.0f} s: {last!r}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    from adapters.config import get_settings
+    from adapters.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description="Register the namespace and custom search attributes.")
+    parser.add_argument("--retention-days", type=int, default=None,
+                        help="days Temporal keeps a closed case's history (default AFTERSALES_CASE_HISTORY_RETENTION_DAYS)")
+    parser.add_argument("--timeout", type=float, default=180.0)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    retention = timedelta(days=args.retention_days) if args.retention_days else None
+    added = asyncio.run(prepare_temporal(settings, retention=retention, timeout=args.timeout))
+    structlog.get_logger("adapters.temporal.setup").info(
+        "Temporal namespace ready", namespace=settings.temporal_namespace, address=settings.temporal_address,
+        search_attributes_added=added)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Payloads exchanged between the workflows and their activities (kept apart from the activity code
+so the workflow sandbox imports nothing heavy)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from aftersales.actor import Actor
+from aftersales.case import CaseConfig, Notice, Reminder, TimelineItem
+from aftersales.messages import Digest, Message
+from aftersales.roles import Role
+from aftersales.views import CaseRow
+
+
+class RecentComplaints(BaseModel):
+    project: str
+    building: str
+    since: datetime
+
+
+class CaseProjection(BaseModel):
+    case_no: str
+    seq: int
+    row: CaseRow
+    timeline_start: int
+    timeline: list[TimelineItem]
+    # C11 (cases-2026-12d): the complaints on the building counted once this projection is
+    # written, in the same step (project_case answers the count), instead of a step of their own.
+    count_recent: RecentComplaints | None = None
+
+
+class ConfigRequest(BaseModel):
+    years: list[int]
+
+
+class ReminderSweep(BaseModel):
+    """E4 (rules 5): one sweep of the register for progress notes due (activities/reminders.py)."""
+    sweep_id: str  # the sweeping workflow's id: a retry of the same sweep is recognised by it
+    now: datetime  # the workflow's time: what is due by then is reminded of
+
+
+class CaseResult(BaseModel):
+    case_no: str
+    status: str
+    outcome: str | None
+    closed_at: datetime | None
+
+
+class Notification(BaseModel):
+    """Mirror of activities.notify.Notification (same JSON shape)."""
+    notification_id: str
+    case_no: str
+    roles: list[Role] = []
+    usernames: list[str] = []
+    department: str | None = None
+    contractor_id: str | None = None
+    subject: str
+    body: str
+    reason: str
+    message: Message | None = None
+    digest: Digest | None = None
+
+
+class NotificationResult(BaseModel):
+    notification_id: str
+    emails: list[str]
+    webhooks: int
+    unreachable_roles: list[Role]
+    delivered_at: datetime
+
+
+class CarriedCase(BaseModel):
+    """What a case's next run takes over when it continues as new (bounded history): the machine's
+    state (deadlines included), the notices and reminders not yet delivered (sent again under the same
+    ids: the delivery records make that idempotent), what was already published, and which actions' requests
+    were applied (so a retried request is not applied twice across runs)."""
+    state: dict[str, Any]
+    notices: list[Notice] = []
+    reminders: list[Reminder] = []
+    projected_seq: int = -1
+    projected_timeline: int = 0
+    attributes: dict[str, Any] = {}
+    applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
+    request_keys: dict[str, str] = {}  # the last actions' Idempotency-Keys (hashed) -> their body's fingerprint
+    config: CaseConfig | None = None  # what the last run ran with: the case answers queries at once, before
+                                      # the new run's fresh configuration is loaded
+
+
+class CaseAnswer(BaseModel):
+    """What the `opened` and `act` Updates answer: the same few fields whatever the case's
+    age, so a case's history does not grow with the square of its timeline. The whole case is read by
+    the `state` query (the API does so after each Update)."""
+    case_no: str
+    status: str
+    version: int = Field(description="the case's change counter (CaseState.seq) after the Update")
+    timeline_length: int
+    added: list[dict[str, Any]] = Field(default=[], description="the timeline entries this Update added")
+
+
+class StartCase(BaseModel):
+    case_no: str
+    registered_by: Actor
+    # the case's configuration, projection and C11 count as local activities (Settings.
+    # local_db_steps, set by whoever opens the case). Fixed for the case's life: recorded runs replay.
+    local_db_steps: bool = False
+    # the configuration the opener read for the case (calendar_store.case_config: the API does), so
+    # that the case opens without a load_case_config step of its own; None: the case loads it (cases opened by
+    # a campaign or a complaint, and those of older releases). Recorded in the start: replays as it ran.
+    config: CaseConfig | None = None
+    carried: CarriedCase | None = None
+
+
+class NumberRequest(BaseModel):
+    """A case number for a case opened by another case (a complaint's repair)."""
+    scope: str
+    prefix: str
+    year: int
+    idempotency_key: str
+    now: datetime
+
+
+class RepairProgress(BaseModel):
+    """Signal from a repair to the complaint that opened it: its new status."""
+    case_no: str
+    status: str
+    at: datetime
