@@ -4,17 +4,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install cjk-font browser run test bench worker api migrate record-histories clean clean-data
+.PHONY: install install-test cjk-font browser run test bench worker api migrate record-histories rebuild-register clean clean-data
 
-# Re-runs whenever pyproject.toml changes (new or bumped dependencies).
+# What running needs, no more (re-run whenever pyproject.toml changes: new or bumped dependencies).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
-install: $(STAMP) cjk-font browser
+# The test extras (pytest, schemathesis, playwright …) on top, for `make test` and `make bench` only.
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+install: $(STAMP) cjk-font
+
+install-test: install $(TEST_STAMP) browser
 
 # Reports' PNG charts have Chinese labels: a CJK font from Debian's packages when none is there.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
@@ -34,10 +42,10 @@ browser:
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
 	$(BIN)/python -m adapters.embedded
 
-test: install         ## the whole suite (CI runs this through .ci/run)
-	$(BIN)/pytest
+test: install-test    ## the whole suite on every core (CI runs this through .ci/run)
+	$(BIN)/pytest -n auto
 
-bench: install        ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
+bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
 	$(BIN)/python -m benchmarks.rules_bench
 	$(BIN)/python -m benchmarks.workflow_bench
 	$(BIN)/python -m benchmarks.codec_bench
@@ -56,7 +64,7 @@ api: install          ## the API alone against an already running Temporal
 migrate: install      ## the read model's Alembic migrations to head (AFTERSALES_DATABASE_URL)
 	$(BIN)/python -m adapters.db.migrate
 
-record-histories: install   ## re-record tests/histories (only for changes no running case can meet)
+record-histories: install-test   ## re-record tests/histories (only for changes no running case can meet)
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows
 
 clean:                ## the virtualenv and caches (keeps data/: cases and the read model)

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, description="bearer token Prometheus sends to GET /metrics")
     sdk_metrics_address: str | None = Field(
         default=None, description="host:port where this process serves the Temporal SDK's Prometheus metrics")
+    # `make run` starts a worker and an API, one SDK metrics address each (loopback; empty: none served).
+    worker_sdk_metrics_address: str = Field(
+        default="127.0.0.1:9464", description="make run: where the worker serves the Temporal SDK's metrics ('' for none)")
+    api_sdk_metrics_address: str = Field(
+        default="127.0.0.1:9465", description="make run: where the API serves the Temporal SDK's metrics ('' for none)")
     codec_ui_origin: str = Field(
         default="http://127.0.0.1:8233", description="the Temporal Web UI's origin: the only one CORS lets call /codec")
     # Production: /codec also accepts the Web UI's sign-in token (its OIDC identity provider's access token)
@@ -116,8 +121,8 @@ class Settings(BaseSettings):
     work_day_start: time = time(9, 0)
     work_day_end: time = time(18, 0)
     demo_seconds_per_working_day: int | None = Field(
-        default=None,
-        description="Demo only: one working day lasts this many seconds (off when unset).",
+        default=None, gt=0,
+        description="Demo only: one working day lasts this many seconds (off when unset; any positive number).",
     )
 
     # Escalation (E1): the levels above the handler, in order.

@@ -157,13 +157,55 @@ async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.E
                  f"{temporal.log_tail()}")
 
 
-# where each embedded process serves the Temporal SDK's Prometheus metrics (loopback only;
-# one address per process). The API's own figures are at its GET /metrics.
-EMBEDDED_SDK_METRICS = {"worker": "127.0.0.1:9464", "api": "127.0.0.1:9465"}
-
-
 def sdk_metrics_env(address: str) -> dict[str, str]:
+    """Where a child serves the Temporal SDK's Prometheus metrics (one address per process; '' for none).
+    The API's own figures are at its GET /metrics."""
     return {"AFTERSALES_SDK_METRICS_ADDRESS": address}
+
+
+def listening_addresses(settings: Settings) -> list[tuple[str, str, int, str]]:
+    """Every address `make run` listens on: (setting, host, port, what), so that one already taken is
+    named with the setting that moves it, before anything starts."""
+    host, port = split_address(settings.temporal_address)
+    out = [("AFTERSALES_TEMPORAL_ADDRESS", "127.0.0.1", port, "the Temporal dev server's gRPC"),
+           ("AFTERSALES_TEMPORAL_UI_PORT", "127.0.0.1", settings.temporal_ui_port, "the Temporal Web UI"),
+           ("AFTERSALES_API_PORT", settings.api_host, settings.api_port, "the API and the workbench")]
+    for setting, address, what in (
+            ("AFTERSALES_WORKER_SDK_METRICS_ADDRESS", settings.worker_sdk_metrics_address, "the worker's SDK metrics"),
+            ("AFTERSALES_API_SDK_METRICS_ADDRESS", settings.api_sdk_metrics_address, "the API's SDK metrics")):
+        if address:
+            try:
+                metrics_host, metrics_port = split_address(address)
+            except Failed:
+                raise Failed(f"{setting} must be host:port, not {address!r}") from None
+            out.append((setting, metrics_host, metrics_port, what))
+    return out
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """True when another process holds host:port (binding it fails), listening or not."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no owner
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Refuses to start, naming the port and the setting, when an address `make run` needs is taken
+    (another `make run`, a Temporal server, a Prometheus exporter …) or two settings name the same one."""
+    seen: dict[int, str] = {}
+    for setting, host, port, what in listening_addresses(settings):
+        if port in seen:
+            raise Failed(f"{setting} and {seen[port]} both name port {port}: give each its own")
+        seen[port] = setting
+        if _port_taken(host, port):
+            raise Failed(f"port {port} ({what}, {setting}) is already in use: is another `make run` running? "
+                         f"Stop it, or set {setting} to a free port")
 
 
 def banner(settings: Settings, data_log: Path) -> str:
@@ -175,7 +217,7 @@ def banner(settings: Settings, data_log: Path) -> str:
         f"  API (OpenAPI)    http://{api_host}:{settings.api_port}/docs",
         f"  Temporal gRPC    {settings.temporal_address}   namespace {settings.temporal_namespace}",
         f"  metrics          http://{api_host}:{settings.api_port}/metrics (API), SDK: worker "
-        f"http://{EMBEDDED_SDK_METRICS['worker']}/metrics, API client http://{EMBEDDED_SDK_METRICS['api']}/metrics",
+        f"{_metrics_url(settings.worker_sdk_metrics_address)}, API client {_metrics_url(settings.api_sdk_metrics_address)}",
         f"  task queue       {settings.task_queue}",
         f"  state            {settings.temporal_db_file}, {settings.database_url}",
         f"  codec keys       {'AFTERSALES_CODEC_KEYS' if settings.codec_keys else settings.codec_key_file}"
@@ -183,6 +225,10 @@ def banner(settings: Settings, data_log: Path) -> str:
         f"  Temporal log     {data_log}",
         "",
     ])
+
+
+def _metrics_url(address: str) -> str:
+    return f"http://{address}/metrics" if address else "(off)"
 
 
 async def run(settings: Settings) -> int:
@@ -210,9 +256,7 @@ async def run(settings: Settings) -> int:
     db_file = Path(settings.temporal_db_file)
     db_file.parent.mkdir(parents=True, exist_ok=True)
     server_log = db_file.parent / "temporal-server.log"
-    _, port = split_address(settings.temporal_address)
-    if await asyncio.to_thread(_port_open, "127.0.0.1", port):
-        raise Failed(f"port {port} is already in use: is another `make run` or Temporal server running?")
+    await asyncio.to_thread(check_ports_free, settings)
 
     temporal = Child("temporal", temporal_command(settings), server_log)
     children.append(temporal)
@@ -227,10 +271,10 @@ async def run(settings: Settings) -> int:
             return 0
 
         worker = Child("worker", [sys.executable, str(REPO / "worker.py")],
-                       env=sdk_metrics_env(EMBEDDED_SDK_METRICS["worker"]))
+                       env=sdk_metrics_env(settings.worker_sdk_metrics_address))
         api = Child("api", [sys.executable, "-m", "uvicorn", "api.app:app",
                             "--host", settings.api_host, "--port", str(settings.api_port)],
-                    env=sdk_metrics_env(EMBEDDED_SDK_METRICS["api"]))
+                    env=sdk_metrics_env(settings.api_sdk_metrics_address))
         children += [worker, api]
         worker.start()
         api.start()

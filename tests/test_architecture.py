@@ -43,3 +43,39 @@ def test_no_issue_numbers_in_code_docs_or_logs():
             if ISSUE_NUMBER.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}")
     assert not found, f"{len(found)} lines name an issue number:\n" + "\n".join(found[:60])
+
+
+def make_rule(target: str) -> tuple[list[str], list[str]]:
+    """A Makefile target's prerequisites and recipe lines."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(rf"^{re.escape(target)}\s*:(?!=)", line):
+            prereqs = line.split(":", 1)[1].split("##")[0].split()
+            recipe = []
+            for following in lines[i + 1:]:
+                if not following.startswith("\t"):
+                    break
+                recipe.append(following.strip())
+            return prereqs, recipe
+    raise AssertionError(f"no Makefile target {target}")
+
+
+def test_make_run_installs_only_what_running_needs():
+    """`make run` sets up the runtime dependencies; the test extras and the browser come with `make test`."""
+    run_prereqs, _ = make_rule("run")
+    assert run_prereqs == ["install"]
+    seen, todo = set(), ["install"]
+    while todo:  # everything `make run` builds, transitively
+        target = todo.pop()
+        if target in seen:
+            continue
+        seen.add(target)
+        try:
+            prereqs, recipe = make_rule(target)
+        except AssertionError:
+            continue
+        assert not any("[test]" in line or "chromium" in line for line in recipe), (target, recipe)
+        todo += [p for p in prereqs if not p.endswith(".toml")]
+    assert "browser" not in seen and "$(TEST_STAMP)" not in seen
+    test_prereqs, test_recipe = make_rule("test")
+    assert test_prereqs == ["install-test"] and any("-n auto" in line for line in test_recipe)

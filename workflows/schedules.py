@@ -17,6 +17,7 @@ A run the server missed (it was down) is made once when it is back, within the c
 never twice: the schedule buffers at most one run, and the report of a period is generated once
 (the activity finds the one already made for that period)."""
 
+import math
 from datetime import timedelta
 
 import structlog
@@ -33,6 +34,7 @@ from aftersales.reports import ReportKind
 log = structlog.get_logger()
 
 CATCHUP_WINDOW = timedelta(days=7)
+MIN_INTERVAL = timedelta(seconds=1)  # the shortest interval a Temporal Schedule takes
 
 
 def _at(*, hour: int, minute: int = 0, day_of_week: int | None = None, day_of_month: int | None = None,
@@ -88,7 +90,9 @@ def _reminder_sweeps(settings: Settings, sid: str) -> Schedule:
     from activities.notify import digest_window
     from workflows.digest import ReminderSweepWorkflow
 
-    window = digest_window(settings)
+    # Temporal refuses an interval under a second ("interval is too small"): on a short demo day the
+    # window is a fraction of a second, so the sweep runs every second instead (it finds what is due then).
+    window = max(timedelta(seconds=math.ceil(digest_window(settings).total_seconds())), MIN_INTERVAL)
     return Schedule(
         action=ScheduleActionStartWorkflow(ReminderSweepWorkflow.run, settings.notification_give_up_hours, id=sid,
                                            task_queue=settings.task_queue),
