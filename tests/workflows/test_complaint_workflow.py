@@ -356,7 +356,7 @@ async def test_E3_undeliverable_notice_is_recorded_ops_are_told_and_the_closed_c
 @pytest.mark.asyncio
 async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env, settings, sessionmaker, smtp_server):
     """Bounded history: with a budget of 60 events a complaint left alone continues as new
-    several times; the id, queries, Updates, search attributes and the register see one case, its
+    whenever a wake-up finds its run past the budget; the id, queries, Updates, search attributes and the register see one case, its
     deadlines and escalation carried over; every run's recorded history replays. A request retried
     with the same Idempotency-Key (Update id) after the run changed is not applied twice."""
     from temporalio.api.enums.v1 import EventType
@@ -381,7 +381,10 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
             if not previous:
                 break
             run_id = previous
-        assert len(runs) >= 3, len(runs)
+        # What the rule guarantees is the bound, not a number of runs: a run is checked at its wake-ups, so
+        # how many runs a ladder takes depends on where the wake-ups fall (2 or 3 here). The ladder's events
+        # are more than one budget's worth, so at least one run must have continued as new.
+        assert sum(len(h.events) for h in runs) > 60 and len(runs) >= 2, [len(h.events) for h in runs]
         # each finished run stayed near its budget: it is checked once per wake-up, and one wake-up adds up to
         # ~35 events (an escalation step: its notices, their deliveries, the projection; rules 5 has no
         # progress-reminder wake-ups in between to check it sooner)
