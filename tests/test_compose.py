@@ -19,7 +19,7 @@ def test_compose_parses_and_every_app_service_has_the_app_settings():
         assert env["AFTERSALES_ENVIRONMENT"] == "production" and "AFTERSALES_METRICS_TOKEN" in env, name
 
 
-def test_issue9_prometheus_scrapes_the_api_the_workers_and_the_temporal_server_where_they_serve():
+def test_prometheus_scrapes_the_api_the_workers_and_the_temporal_server_where_they_serve():
     d = compose()
     services = d["services"]
     prometheus = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())

@@ -160,7 +160,7 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(maker) -> None:
         assert await s.scalar(text("PRAGMA busy_timeout")) >= 5000
 
 
-def test_issue9_1_E4_C5_a_projection_stays_the_same_size_however_many_progress_notes_the_case_has() -> None:
+def test_E4_C5_a_projection_stays_the_same_size_however_many_progress_notes_the_case_has() -> None:
     """Each C5 progress note sets the next one's deadline, so a case's deadlines grow with its age; the
     projection sends the latest deadline of each key (what case_deadlines keeps), so its size per step
     does not grow (constant-size payloads)."""

@@ -138,7 +138,7 @@ async def test_health_and_listing_parameters(api, staff, settings, dev_env, sess
 
 
 @pytest.mark.asyncio
-async def test_issue9_5_prefer_return_minimal_answers_a_write_with_the_updates_own_answer(api, staff):
+async def test_prefer_return_minimal_answers_a_write_with_the_updates_own_answer(api, staff):
     """RFC 7240 `Prefer: return=minimal`: intake and actions answer with the Update's compact answer
     (status, version, the entries added, phone masked — P3) and `Location`, without reading the case
     back; a repeat with the same Idempotency-Key gets the same answer and applies nothing; without the
@@ -184,7 +184,7 @@ async def test_issue9_5_prefer_return_minimal_answers_a_write_with_the_updates_o
 
 
 @pytest.mark.asyncio
-async def test_issue9_5_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev_env):
+async def test_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev_env):
     """The API reads the case's configuration and puts it into the start; the case's first workflow task
     then takes one read-model step (the projection, answering C11's count too): no step for the
     configuration, none for the count (cases-2026-12d)."""

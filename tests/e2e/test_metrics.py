@@ -26,7 +26,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 
 @pytest.mark.asyncio
-async def test_issue9_the_api_counts_requests_by_route_and_status_and_reads_case_figures(api, staff):
+async def test_the_api_counts_requests_by_route_and_status_and_reads_case_figures(api, staff):
     hotline = await staff.headers("hotline")
     before = (await api.get("/metrics")).text
     assert (await api.get("/cases", headers=hotline)).status_code == 200
@@ -52,7 +52,7 @@ async def test_issue9_the_api_counts_requests_by_route_and_status_and_reads_case
 
 
 @pytest.mark.asyncio
-async def test_issue9_metrics_answer_only_this_machine_or_the_metrics_token(settings, dev_env, sessionmaker):
+async def test_metrics_answer_only_this_machine_or_the_metrics_token(settings, dev_env, sessionmaker):
     app = create_app(settings.model_copy(update={"metrics_token": "scrape-secret"}), temporal=dev_env.client,
                      sessionmaker=sessionmaker)
     elsewhere = httpx.ASGITransport(app=app, client=("10.1.2.3", 40000))
@@ -65,7 +65,7 @@ async def test_issue9_metrics_answer_only_this_machine_or_the_metrics_token(sett
 
 
 @pytest.mark.asyncio
-async def test_issue9_a_worker_serves_the_temporal_sdks_metrics_on_its_address(settings, dev_env, tmp_path):
+async def test_a_worker_serves_the_temporal_sdks_metrics_on_its_address(settings, dev_env, tmp_path):
     port = free_port()
     address = dev_env.client.service_client.config.target_host
     worker = WorkerProcess(settings, address, tmp_path / "metrics-worker.log")

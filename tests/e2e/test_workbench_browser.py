@@ -76,7 +76,7 @@ async def from_my_work(browser, url: str, username: str, password: str, case_no:
 
 
 @pytest.mark.asyncio
-async def test_issue11_a_complaint_through_the_pages_in_chromium(dev_env, settings, sessionmaker, worker_process,
+async def test_a_complaint_through_the_pages_in_chromium(dev_env, settings, sessionmaker, worker_process,
                                                                  tmp_path):
     from playwright.async_api import expect
     unit = f"{uuid.uuid4().int % 10000:04d}"
@@ -164,7 +164,7 @@ async def act(page, action: str, fields: dict[str, str], *, select: dict[str, st
 
 
 @pytest.mark.asyncio
-async def test_issue11_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_role_in_chromium(
+async def test_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_role_in_chromium(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
     """The general complaint path through the pages: each role finds the case in 我的待办 and acts on it."""
     from playwright.async_api import expect
@@ -206,7 +206,7 @@ async def test_issue11_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_
 
 
 @pytest.mark.asyncio
-async def test_issue11_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_role_in_chromium(
+async def test_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_role_in_chromium(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
     """The repair path through the pages: appointment, survey and its signatures, the A1 approval, dispatch,
     completion, both inspections, the owner's sign-off, the revisit, the cost statement, its approvals
@@ -291,7 +291,7 @@ async def tab_to(page, locator, most: int = 60) -> None:
 
 
 @pytest.mark.asyncio
-async def test_issue11_5_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_register_and_classified(
+async def test_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_register_and_classified(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
     """Keyboard only: Tab, typing, arrows, Space and Enter. The hotline lists a building's
     registered units, picks one with the arrow keys, files the complaint with Enter; customer service opens

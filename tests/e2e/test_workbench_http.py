@@ -23,7 +23,7 @@ async def sign_in(api, username: str, password: str):
 
 
 @pytest.mark.asyncio
-async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api, settings, sessionmaker):
+async def test_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api, settings, sessionmaker):
     password = settings.demo_password
     assert (await api.get("/app/my-work")).headers["location"].startswith("/app/login")   # no session: sign in
     wrong = await api.post("/app/login", data={"username": "hotline", "password": "nope"})
@@ -121,7 +121,7 @@ async def test_issue11_a_complaint_through_the_pages_with_refusals_masking_and_c
 
 
 @pytest.mark.asyncio
-async def test_issue11_the_docs_work_offline(api):
+async def test_the_docs_work_offline(api):
     docs = await api.get("/docs")
     assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
     redoc = await api.get("/redoc")
@@ -132,7 +132,7 @@ async def test_issue11_the_docs_work_offline(api):
     assert (await api.get("/")).headers["location"] == "/app/my-work"
 
 
-def test_issue11_every_state_of_both_case_types_has_a_chinese_name():
+def test_every_state_of_both_case_types_has_a_chinese_name():
     from aftersales.complaint import ComplaintStatus
     from aftersales.repair import RepairStatus
     from aftersales.messages import STATUS_NAMES
@@ -140,7 +140,7 @@ def test_issue11_every_state_of_both_case_types_has_a_chinese_name():
 
 
 @pytest.mark.asyncio
-async def test_issue11_next_actors_in_the_case_and_the_register_over_the_api(api, staff):
+async def test_next_actors_in_the_case_and_the_register_over_the_api(api, staff):
     body = {"customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "3栋", "unit": "0808"},
             "channel": "phone", "category": "噪音", "description": "楼上装修噪音"}
     case = (await api.post("/complaints", json=body, headers=await staff.headers("hotline"))).json()
@@ -163,7 +163,7 @@ async def test_issue11_next_actors_in_the_case_and_the_register_over_the_api(api
 
 
 @pytest.mark.asyncio
-async def test_issue11_reports_and_campaigns_pages_with_figures_against_targets_and_downloads(api, settings):
+async def test_reports_and_campaigns_pages_with_figures_against_targets_and_downloads(api, settings):
     await sign_in(api, "cs_manager", settings.demo_password)
     page = await api.get("/app/reports")
     assert page.status_code == 200 and "投诉统计表（月）" in page.text
@@ -188,7 +188,7 @@ async def test_issue11_reports_and_campaigns_pages_with_figures_against_targets_
 
 
 @pytest.mark.asyncio
-async def test_issue11_P3_find_an_owners_cases_by_phone_over_the_api(api, staff):
+async def test_P3_find_an_owners_cases_by_phone_over_the_api(api, staff):
     body = {"customer": {"name": "赵女士", "phone": "0591-87654321", "project": "融侨城", "building": "7栋", "unit": "0101"},
             "channel": "phone", "category": "门窗", "description": "窗户关不严"}
     case = (await api.post("/complaints", json=body, headers=await staff.headers("hotline"))).json()
@@ -202,7 +202,7 @@ async def test_issue11_P3_find_an_owners_cases_by_phone_over_the_api(api, staff)
     assert (await api.post("/owners/cases", json={"phone": "abc"}, headers=await staff.headers("cs_staff"))).status_code == 422
 
 
-def test_issue11_T2_T3_working_time_left_counts_only_working_hours():
+def test_T2_T3_working_time_left_counts_only_working_hours():
     from datetime import datetime
     from zoneinfo import ZoneInfo
     from api.workbench import working_time_left
@@ -216,7 +216,7 @@ def test_issue11_T2_T3_working_time_left_counts_only_working_hours():
 
 
 @pytest.mark.asyncio
-async def test_issue11_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step_from_my_work(api, settings,
+async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step_from_my_work(api, settings,
                                                                                                      staff):
     """Through the pages only (the browser's forms, posted as a browser does): each step is done by the role
     whose 我的待办 shows the case, with the fields the page's form offers."""
@@ -284,7 +284,7 @@ async def get_view(api, staff, case_no: str) -> dict:
 
 
 @pytest.mark.asyncio
-async def test_issue11_5_the_intake_form_offers_the_property_register_and_links_the_unit(api, settings, sessionmaker,
+async def test_the_intake_form_offers_the_property_register_and_links_the_unit(api, settings, sessionmaker,
                                                                                         staff):
     import uuid
     from datetime import datetime, timezone

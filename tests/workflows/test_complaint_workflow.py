@@ -208,7 +208,7 @@ async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settin
 
 
 @pytest.mark.asyncio
-async def test_issue9_5_C11_a_complaint_opens_with_one_step_its_projection_and_count(ts_env, settings, sessionmaker,
+async def test_C11_a_complaint_opens_with_one_step_its_projection_and_count(ts_env, settings, sessionmaker,
                                                                                     smtp_server):
     """Opened as the API opens it (its configuration in the start, cases-2026-12d), a complaint's first
     workflow task takes one read-model step: the projection, which answers C11's count too — no step of its
@@ -297,7 +297,7 @@ async def _async(value):
 
 
 @pytest.mark.asyncio
-async def test_E3_issue9_6_an_escalation_notice_sent_in_its_timer_task_that_cannot_be_delivered_is_recorded(
+async def test_E3_an_escalation_notice_sent_in_its_timer_task_that_cannot_be_delivered_is_recorded(
         ts_env, settings, sessionmaker, smtp_server):
     """E3 for a notice sent as a local activity (TIMER_NOTICES_LOCAL): dept_head's mailbox does not exist,
     so the level-1 escalation's notice is recorded undeliverable like the assignment notice before it, and
@@ -417,7 +417,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
 
 
 @pytest.mark.asyncio
-async def test_issue9_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_env, settings, sessionmaker,
+async def test_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_env, settings, sessionmaker,
                                                                                  smtp_server):
     """`act` answers compactly (status, version, the entries it added); the whole case is read
     by query. The answer to the 40th progress note is no bigger than the answer to the first."""
@@ -440,7 +440,7 @@ async def test_issue9_an_updates_answer_stays_the_same_size_as_the_timeline_grow
 
 
 @pytest.mark.asyncio
-async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_it(
+async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_it(
         ts_env, settings, sessionmaker, smtp_server):
     """An action that leaves the next wake-up where it was (a C5 progress note: the C4 deadline still
     comes first) neither cancels nor starts a timer: before, each wait set a timer and each action
@@ -467,7 +467,7 @@ async def test_issue9_5_C5_progress_notes_keep_the_deadline_timer_instead_of_res
 
 
 @pytest.mark.asyncio
-async def test_issue9_5_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
+async def test_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
                                                                               smtp_server):
     """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
     opened now records the newest generation's one marker (cases-2026-12d) at its start, not one per patch
