@@ -1,6 +1,6 @@
 # The application image: the API (default command), the worker (`python worker.py`) and the one-shot
 # setup (`python -m adapters.temporal.setup && python -m adapters.bootstrap`) all run from it.
-# See docs/deployment.md.
+# See docs/operations.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

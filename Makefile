@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test cjk-font browser run test bench worker api migrate record-histories rebuild-register clean clean-data
+.PHONY: install install-test cjk-font browser tour-tools run test bench worker api migrate record-histories rebuild-register clean clean-data
 
 # What running needs, no more (re-run whenever pyproject.toml changes: new or bumped dependencies).
 $(STAMP): pyproject.toml
@@ -22,7 +22,7 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 
 install: $(STAMP) cjk-font
 
-install-test: install $(TEST_STAMP) browser
+install-test: install $(TEST_STAMP) browser tour-tools
 
 # Reports' PNG charts have Chinese labels: a CJK font from Debian's packages when none is there.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
@@ -38,6 +38,13 @@ browser:
 	  echo "installing chromium for the workbench's browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "WARNING: no chromium: the browser tests are skipped (apt-get install chromium)"
+
+# tests/e2e/test_readme.py runs the README's tour as written: bash, curl and jq.
+tour-tools:
+	@{ command -v jq && command -v curl; } >/dev/null 2>&1 || { \
+	  echo "installing jq and curl for the README's tour (tests/e2e/test_readme.py)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq curl >/dev/null; } || \
+	  echo "WARNING: no jq or curl: the README's tour test is skipped (apt-get install jq curl)"
 
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
 	$(BIN)/python -m adapters.embedded

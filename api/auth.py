@@ -16,7 +16,7 @@ row for `auth_cache_seconds` and forgets it as soon as this process commits a ch
 deactivated account is refused at once here and within seconds in other API processes.
 
 The counters and the cache live in each API process: with several replicas behind a load balancer an
-address may try `login_failures_per_* × replicas` times per window (README, "Signing in").
+address may try `login_failures_per_* × replicas` times per window (docs/operations.md, "Signing in and its limits").
 """
 
 import asyncio

@@ -11,7 +11,7 @@ request from another address is refused even if AFTERSALES_API_HOST is widened);
 signed-in user (`Authorization: Bearer`): a token of an active account of this API (the same check as
 every endpoint), or, when AFTERSALES_CODEC_OIDC_JWKS_URL is set, an access token of the identity
 provider the Web UI signs in with, which the UI forwards (TEMPORAL_CODEC_PASS_ACCESS_TOKEN) or an
-authenticating proxy adds (docs/deployment.md)."""
+authenticating proxy adds (docs/operations.md, "Reading cases in the Web UI")."""
 
 import asyncio
 import ipaddress

@@ -1,7 +1,7 @@
 """The benchmark scripts still run, at a toy size: `make bench` is how speed is measured,
 so a bench broken by a change must fail CI, not the next person who measures. Their figures are not
 asserted (speed is never a test); what is asserted is that every row ran without errors and that the
-figures the README quotes are printed."""
+figures docs/benchmarks.md quotes are printed."""
 
 import re
 import subprocess

@@ -9,7 +9,9 @@ the README shows a copy from docs/screenshots/)."""
 import shutil
 import uuid
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +23,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1366, "height": 768}
 INTAKE_FORM = "form.intake:not(.unit-picker)"   # the intake form (the unit picker above it has its own fields)
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @asynccontextmanager
@@ -130,14 +133,18 @@ async def test_a_complaint_through_the_pages_in_chromium(dev_env, settings, sess
         await expect(page.get_by_role("link", name=case_no)).to_be_visible()
         assert "13812341234" not in await page.content()
         await page.screenshot(path=SCREENSHOTS / "06-register.png")
-        page = await sign_in("cs_manager")                        # §6: a report, its chart, its figures
+        # a report, its chart, its figures: over this month (Beijing time), which holds the complaint above
+        # and a few more filed through the API, one of them closed, so that the chart has bars to show
+        await complaints_for_the_report(url, settings.demo_password)
+        page = await sign_in("cs_manager")
         await page.get_by_role("link", name="报表").click()
         await page.get_by_role("combobox", name="报表").select_option("monthly_complaints")
-        await page.get_by_label("期间").fill("2026-11")
+        await page.get_by_label("期间").fill(datetime.now(BEIJING).strftime("%Y-%m"))
         await page.get_by_role("button", name="生成").click()
         await expect(page.get_by_role("heading", name="汇总")).to_be_visible()
         await expect(page.get_by_role("img")).to_be_visible()
         assert await page.get_by_role("img").evaluate("img => img.naturalWidth") > 0   # the chart loaded
+        assert await summary_figure(page, "受理数") >= 4 and await summary_figure(page, "结案数") >= 1
         await page.screenshot(path=SCREENSHOTS / "07-report.png", full_page=True)
         await page.get_by_role("link", name="回访活动").click()
         await expect(page.get_by_role("heading", name="回访活动")).to_be_visible()
@@ -145,6 +152,52 @@ async def test_a_complaint_through_the_pages_in_chromium(dev_env, settings, sess
         await page.goto("/docs")                                  # offline: the UI renders from local assets
         await expect(page.locator(".swagger-ui .info .title")).to_contain_text("After-sales")
         await page.screenshot(path=SCREENSHOTS / "09-docs-offline.png")
+
+
+async def complaints_for_the_report(url: str, password: str) -> None:
+    """Three more complaints this month through the API (two departments, two channels), one taken to close
+    with the owner satisfied: what a month's report has to count."""
+    import httpx
+    async with httpx.AsyncClient(base_url=url, timeout=60) as api:
+        tokens = {}
+        for who in ("hotline", "cs_staff", "dept_head", "dept_handler", "cs_manager"):
+            r = await api.post("/auth/token", data={"username": who, "password": password})
+            assert r.status_code == 200, r.text
+            tokens[who] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        async def act(who: str, case_no: str, body: dict) -> None:
+            r = await api.post(f"/cases/{case_no}/actions", json=body, headers=tokens[who])
+            assert r.status_code == 200, r.text
+
+        cases = []
+        for channel, category, department in (("phone", "漏水", "工程部"), ("online", "墙面开裂", "工程部"),
+                                              ("visit", "绿化", "物业部")):
+            r = await api.post("/complaints", headers={**tokens["hotline"], "Idempotency-Key": uuid.uuid4().hex}, json={
+                "customer": {"name": "李先生", "phone": "13712345678", "project": "融侨城", "building": "3栋",
+                             "unit": f"{uuid.uuid4().int % 10000:04d}"},
+                "channel": channel, "category": category, "description": f"{category}，请尽快处理",
+                "major": False, "group_complaint": False})
+            assert r.status_code == 201, r.text
+            case_no = r.json()["case_no"]
+            await act("cs_staff", case_no, {"action": "classify", "category": category, "department": department,
+                                            "justified": True})
+            cases.append(case_no)
+        closed = cases[0]
+        await act("dept_head", closed, {"action": "assign_handler", "handler": "dept_handler"})
+        await act("dept_handler", closed, {"action": "department_feedback", "findings": "防水层破损"})
+        await act("dept_handler", closed, {"action": "propose_solution", "solution": "重做防水"})
+        await act("cs_manager", closed, {"action": "decide", "decision": "approve"})
+        await act("cs_staff", closed, {"action": "inform_customer", "message": "周一上门重做防水"})
+        await act("cs_staff", closed, {"action": "record_satisfaction", "score": 5})
+        await act("cs_staff", closed, {"action": "summarise", "summary": "防水层老化", "corrective_measures": "重做",
+                                       "preventive_measures": "交付前闭水试验"})
+        await act("cs_staff", closed, {"action": "close", "outcome_note": "已修复"})
+
+
+async def summary_figure(page, name: str) -> int:
+    """A count from the report page's 汇总 table (its 数值 column)."""
+    row = page.locator("tr").filter(has=page.get_by_role("cell", name=name, exact=True))
+    return int((await row.locator("td").nth(1).inner_text()).strip())
 
 
 async def act(page, action: str, fields: dict[str, str], *, select: dict[str, str] | None = None,
