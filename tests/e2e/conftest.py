@@ -130,7 +130,7 @@ async def post_action(api: httpx.AsyncClient, staff: Staff, case_no: str, userna
     return r.json()
 
 
-async def eventually(fn, timeout: float = 30.0):
+async def eventually(fn, timeout: float = 60.0):  # bounded; generous for a busy machine
     for _ in range(int(timeout / 0.2)):
         value = await fn()
         if value:

@@ -155,7 +155,7 @@ class HTTPReceiver:
         with self._lock:
             return sum(1 for h in self.hits if path is None or h.path == path)
 
-    async def wait_for(self, n: int, path: str | None = None, timeout: float = 10.0) -> list[Any]:
+    async def wait_for(self, n: int, path: str | None = None, timeout: float = 30.0) -> list[Any]:
         """Waits (bounded) until at least n successful POSTs arrived; returns their JSON bodies."""
         deadline = time.monotonic() + timeout
         while len(got := self.received(path)) < n:

@@ -174,7 +174,7 @@ async def act_refused(handle: WorkflowHandle, role: Role, action: dict, kind: st
     raise AssertionError(f"{action['action']} by {role.value} was accepted")
 
 
-async def wait_for(predicate, timeout: float = 20.0):
+async def wait_for(predicate, timeout: float = 60.0):  # bounded; generous for a busy machine
     import asyncio
     for _ in range(int(timeout / 0.1)):
         value = await predicate()
