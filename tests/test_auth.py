@@ -130,7 +130,9 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         for role in Role:
             s = await get_staff(session, role.value)
             assert s.role == role.value and s.active
-            assert s.display_name == ROLE_TITLES[role]
+            # P7: a person's name and title, not the role's title: 张伟 · 工程部专人
+            assert s.display_name not in ROLE_TITLES.values() and 2 <= len(s.display_name) <= 4
+            assert s.title and (role not in (Role.dept_handler, Role.dept_head) or s.title.startswith("工程部"))
             assert s.email == f"{role.value}@example.com"
             assert s.department == ("工程部" if role in (Role.dept_handler, Role.dept_head) else None)
             assert s.contractor_id == ("CT-DEMO" if role == Role.contractor else None)  # P1
@@ -159,6 +161,17 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         await session.delete(await get_staff(session, "auditor"))
         await session.commit()
         assert await seed_demo_staff(session, auth_settings) == ["auditor"]
+        # P7: a demo account seeded before names (named after its role) gets its name and title, signed in still
+        handler = await get_staff(session, "dept_handler")
+        handler.display_name, handler.title, version = ROLE_TITLES[Role.dept_handler], None, handler.version
+        await session.commit()
+        await seed_demo_staff(session, auth_settings)
+        handler = await get_staff(session, "dept_handler")
+        assert (handler.display_name, handler.title, handler.version) == ("张伟", "工程部专人", version)
+        # ... and the organisation's lists hold the demo departments and the categories (P7)
+        from aftersales.db import org
+        assert await org.departments(session) == ["工程部", "物业部"]
+        assert "漏水" in await org.categories(session)
 
 
 def test_production_refuses_the_development_jwt_secret_and_demo_time():
@@ -339,7 +352,7 @@ async def test_right_role_200(client):
     r = await client.get("/intake", headers=await bearer(client, "cs_staff"))
     assert r.status_code == 200
     me = await client.get("/me", headers=await bearer(client, "dept_head"))
-    assert me.json() == {"username": "dept_head", "role": "dept_head", "display_name": ROLE_TITLES[Role.dept_head],
+    assert me.json() == {"username": "dept_head", "role": "dept_head", "display_name": "刘强",
                          "department": "工程部", "contractor_id": None}
 
 
@@ -369,6 +382,10 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
         with pytest.raises(ValueError, match="needs its department"):
             await change_staff(session, "k1", by="boss", role=Role.dept_head)
         assert (await get_staff(session, "k1")).role == "contractor"  # refused: nothing changed
+        with pytest.raises(ValueError, match="「物业」不是登记的部门"):  # P7: chosen from the departments' list
+            await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业")
+        from aftersales.db import org
+        await org.add_department(session, "物业部")
         k1 = await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部")
         assert (k1.role, k1.department, k1.contractor_id, k1.version) == ("dept_head", "物业部", None, 2)
         await change_staff(session, "k1", by="boss", password="pw-new-123456", rounds=4)
@@ -396,6 +413,14 @@ def test_P1_staff_cli_creates_changes_and_logs(auth_settings, monkeypatch, capsy
 
     assert cli("create", "--username", "wy2", "--role", "dept_handler") == 1
     assert "needs its department" in capsys.readouterr().err
+    assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 1
+    assert "不是登记的部门" in capsys.readouterr().err  # P7: departments come from the list
+    from aftersales.db.org import main as org_cli
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", auth_settings.database_url)
+    from aftersales.config import get_settings
+    get_settings.cache_clear()
+    assert org_cli(["add-department", "--name", "物业部"]) == 0 and org_cli(["add-department", "--name", "工程部"]) == 0
+    get_settings.cache_clear()  # not this test's settings for the tests after it
     assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 0
     assert cli("change", "--username", "wy2", "--department", "工程部") == 0
     assert cli("reset-password", "--username", "wy2") == 0

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -20,6 +21,9 @@ class Staff(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), index=True)
     display_name: Mapped[str] = mapped_column(String(128))
+    # P7: the title people read beside the name ("张伟 · 工程部专人"); None: the role's, by department or
+    # contractor (aftersales.org.default_title).
+    title: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(256))
     department: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(128))
@@ -29,6 +33,25 @@ class Staff(Base):
     # Bumped by every change of the account (role, department, contractor, password, active): a token
     # carries the version it was issued for and is refused once the account has changed.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class Department(Base):
+    """P7: the organisation's responsible departments (责任部门), the one list a case's department is chosen
+    from (and a department account's)."""
+
+    __tablename__ = "departments"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+
+
+class CaseCategory(Base):
+    """P7: the complaint categories (类别) a case is classified by, the one list intake and classify choose from."""
+
+    __tablename__ = "case_categories"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
 class StaffChange(Base):

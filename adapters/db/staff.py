@@ -1,7 +1,7 @@
 """Staff accounts: bcrypt password hashes, authentication and the demo accounts (one per role).
 
     python -m adapters.db.staff create --username U --role R [--department D | --contractor-id C]
-                                         [--email E] [--display-name N]
+                                         [--email E] [--display-name N] [--title T]
     python -m adapters.db.staff change --username U [--role R] [--department D] [--contractor-id C] ...
     python -m adapters.db.staff reset-password --username U
     python -m adapters.db.staff deactivate --username U      # or: activate --username U
@@ -38,8 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
 from adapters.config import Settings
-from adapters.db import ledger
+from adapters.db import ledger, org
 from adapters.db.models import Contractor, Staff, StaffChange
+from aftersales.org import choices
 from aftersales.roles import ROLE_TITLES, Role
 
 BCRYPT_MAX_BYTES = 72
@@ -91,11 +92,16 @@ async def get_staff(session: AsyncSession, username: str) -> Staff | None:
     return (await session.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
 
 
-async def _check_binding(session: AsyncSession, role: Role, department: str | None, contractor_id: str | None) -> None:
+async def _check_binding(session: AsyncSession, role: Role, department: str | None, contractor_id: str | None,
+                         *, listed: bool = True) -> None:
     """P1: a department for dept_handler and dept_head, a registered contractor for contractor, and
     neither for the other roles. ValueError naming the problem."""
     if role in access.DEPARTMENT_ROLES and not department:
         raise ValueError(f"department: a {role.value} account needs its department (P1)")
+    if role in access.DEPARTMENT_ROLES and listed:  # P7: one of the organisation's departments, never a typo
+        known = await org.departments(session)
+        if department not in known:
+            raise ValueError(f"department：「{department}」不是登记的部门；请从列表中选择：{choices(known)}（P7）")
     if role not in access.DEPARTMENT_ROLES and department:
         raise ValueError(f"department: only dept_handler and dept_head accounts have one, not {role.value} (P1)")
     if role in access.CONTRACTOR_ROLES:
@@ -119,7 +125,7 @@ def _clean(value: str | None) -> str | None:
 async def create_staff(session: AsyncSession, *, username: str, role: Role, password: str,
                        display_name: str | None = None, email: str | None = None,
                        department: str | None = None, contractor_id: str | None = None, rounds: int = 12,
-                       by: str = "system") -> Staff:
+                       by: str = "system", title: str | None = None) -> Staff:
     """Adds an active account, records the change (by whom) and commits. ValueError if the username
     exists (also when a concurrent insert wins), is empty or too long, if the password is unusable, or
     if the role's department or contractor is missing or not its to have (P1).
@@ -136,12 +142,12 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
         raise ValueError(f"staff account {username!r} already exists")
     password_hash = await asyncio.to_thread(hash_password, password, rounds)
     staff = Staff(username=username, role=role.value, display_name=display_name or ROLE_TITLES[role],
-                  email=email, department=department, contractor_id=contractor_id, password_hash=password_hash,
-                  active=True, version=1)
+                  title=_clean(title), email=email, department=department, contractor_id=contractor_id,
+                  password_hash=password_hash, active=True, version=1)
     session.add(staff)
     _record(session, by=by, username=username, change="create",
             detail={"role": role.value, "department": department, "contractor_id": contractor_id,
-                    "display_name": staff.display_name, "email": email})
+                    "display_name": staff.display_name, "title": staff.title, "email": email})
     try:
         await session.commit()
     except IntegrityError:
@@ -158,7 +164,8 @@ def touch(staff: Staff) -> None:
 async def change_staff(session: AsyncSession, username: str, *, by: str, role: Role | None = None,
                        department: str | None = KEEP, contractor_id: str | None = KEEP,
                        password: str | None = None, active: bool | None = None,
-                       display_name: str | None = None, email: str | None = KEEP, rounds: int = 12) -> Staff:
+                       display_name: str | None = None, email: str | None = KEEP, rounds: int = 12,
+                       title: str | None = KEEP) -> Staff:
     """Changes an account (role, department, contractor, password, active, name, e-mail), records the
     change with who made it (never the password) and commits; the account's tokens stop working
     (`touch`). A role that needs no department or contractor drops the old one. LookupError for an
@@ -167,17 +174,20 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
     if staff is None:
         raise LookupError(f"no staff account {username!r}")
     before = {"role": staff.role, "department": staff.department, "contractor_id": staff.contractor_id,
-              "active": staff.active, "display_name": staff.display_name, "email": staff.email}
+              "active": staff.active, "display_name": staff.display_name, "email": staff.email, "title": staff.title}
     new_role = Role(role) if role is not None else Role(staff.role)
     new_department = _clean(department) if department is not KEEP else (
         staff.department if new_role in access.DEPARTMENT_ROLES else None)
     new_contractor = _clean(contractor_id) if contractor_id is not KEEP else (
         staff.contractor_id if new_role in access.CONTRACTOR_ROLES else None)
-    await _check_binding(session, new_role, new_department, new_contractor)
+    # P7 when the department is set (a password reset of an account whose department was retired goes through)
+    await _check_binding(session, new_role, new_department, new_contractor,
+                         listed=new_department != staff.department or new_role.value != staff.role)
     after = {"role": new_role.value, "department": new_department, "contractor_id": new_contractor,
              "active": staff.active if active is None else active,
              "display_name": display_name or staff.display_name,
-             "email": staff.email if email is KEEP else _clean(email)}
+             "email": staff.email if email is KEEP else _clean(email),
+             "title": staff.title if title is KEEP else _clean(title)}
     detail: dict[str, Any] = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if password is not None:
         staff.password_hash = await asyncio.to_thread(hash_password, password, rounds)
@@ -185,8 +195,8 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
     if not detail:
         return staff
     (staff.role, staff.department, staff.contractor_id, staff.active, staff.display_name,
-     staff.email) = (after["role"], after["department"], after["contractor_id"], after["active"],
-                     after["display_name"], after["email"])
+     staff.email, staff.title) = (after["role"], after["department"], after["contractor_id"], after["active"],
+                                  after["display_name"], after["email"], after["title"])
     touch(staff)
     kinds = set(detail)
     change = ("password_reset" if kinds == {"password"} else
@@ -225,8 +235,10 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, r
 
 
 # The embedded default's demo accounts (never in production): one per role, username = role id, plus a
-# second department and a second contractor so that a new user sees P1/P2 separate them at once.
+# second department and a second contractor so that a new user sees P1/P2 separate them at once. Each has
+# a plausible name and its title (P7: people are shown as "张伟 · 工程部专人", not as a username).
 DEMO_CONTRACTORS = {"CT-DEMO": ("示范建工公司", Decimal("100000.00")), "CT-DEMO2": ("示范安装公司", Decimal("50000.00"))}
+DEMO_DEPARTMENTS = (DEMO_DEPARTMENT, "物业部")
 DemoAccount = tuple[str, Role, str | None, str | None]  # username, role, department, contractor_id
 DEMO_ACCOUNTS: list[DemoAccount] = [
     (r.value, r, DEMO_DEPARTMENT if r in DEMO_DEPARTMENT_ROLES else None, "CT-DEMO" if r == Role.contractor else None)
@@ -236,13 +248,35 @@ DEMO_ACCOUNTS: list[DemoAccount] = [
     ("wy_handler", Role.dept_handler, "物业部", None),
     ("contractor2", Role.contractor, None, "CT-DEMO2"),
 ]
+# username -> (name, title)
+DEMO_PEOPLE: dict[str, tuple[str, str]] = {
+    "hotline": ("陈静", "热线接线专员"),
+    "cs_staff": ("李娜", "客户服务部专员"),
+    "butler": ("王芳", "贴心管家"),
+    "dept_handler": ("张伟", "工程部专人"),
+    "dept_head": ("刘强", "工程部经理"),
+    "cs_manager": ("赵敏", "客户服务部经理"),
+    "repair_lead": ("孙建国", "维修队长"),
+    "engineering": ("周涛", "工程材料部工程师"),
+    "contractor": ("吴刚", "示范建工公司项目经理"),
+    "deputy_chief_engineer": ("郑宏", "副总工程师（质量）"),
+    "auditor": ("钱丽", "审计核算部审计员"),
+    "finance": ("冯雪", "财务计统部会计"),
+    "deputy_gm": ("黄志明", "副总经理"),
+    "gm": ("林国栋", "总经理"),
+    "wy_head": ("何洁", "物业部经理"),
+    "wy_handler": ("马超", "物业部专人"),
+    "contractor2": ("郭亮", "示范安装公司项目经理"),
+}
 
 
 async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str]:
-    """The demo accounts (DEMO_ACCOUNTS): password settings.demo_password, display name from
-    ROLE_TITLES, email <username>@example.com; their contractors CT-DEMO and CT-DEMO2 registered with a
-    quality deposit. Idempotent: existing usernames are left untouched (password included), existing
-    contractors too. Returns the usernames created by this call, in DEMO_ACCOUNTS order; commits.
+    """The demo accounts (DEMO_ACCOUNTS): password settings.demo_password, name and title from DEMO_PEOPLE,
+    email <username>@example.com; their departments (DEMO_DEPARTMENTS) and the default categories on the
+    organisation's lists (P7); their contractors CT-DEMO and CT-DEMO2 registered with a quality deposit.
+    Idempotent: existing usernames are left untouched (password included) but for a demo account still
+    named after its role (seeded before P7), which gets its name and title; existing contractors too.
+    Returns the usernames created by this call, in DEMO_ACCOUNTS order; commits.
     RuntimeError in a production configuration: a production database gets no demo accounts. (Whether
     to call it at all, settings.seed_demo_users, is the caller's decision.)"""
     if settings.environment == "production":
@@ -250,22 +284,25 @@ async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str
     for contractor_id, (name, deposit) in DEMO_CONTRACTORS.items():
         await ledger.add_contractor_if_missing(session, contractor_id, name, deposit, by="demo",
                                                at=datetime.now(timezone.utc))
+    await org.seed(session, DEMO_DEPARTMENTS)
     existing = {s.username: s for s in (await session.execute(
         select(Staff).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars()}
     await _bind_unbound_demo_contractors(session, existing)
+    await _name_demo_accounts(session, existing)
     missing = [a for a in DEMO_ACCOUNTS if a[0] not in existing]
     if not missing:
         return []
     hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, settings.demo_password, settings.bcrypt_rounds)
                                     for _ in missing))
-    rows = [Staff(username=u, role=r.value, display_name=ROLE_TITLES[r], email=f"{u}@example.com",
-                  department=d, contractor_id=c, password_hash=h, active=True, version=1)
+    rows = [Staff(username=u, role=r.value, display_name=DEMO_PEOPLE[u][0], title=DEMO_PEOPLE[u][1],
+                  email=f"{u}@example.com", department=d, contractor_id=c, password_hash=h, active=True, version=1)
             for (u, r, d, c), h in zip(missing, hashes)]
     created: list[str] = []
     for row in rows:  # one by one: another process (API / worker start-up) may seed at the same time
         session.add(row)
         _record(session, by="system:demo-seed", username=row.username, change="create",
-                detail={"role": row.role, "department": row.department, "contractor_id": row.contractor_id})
+                detail={"role": row.role, "department": row.department, "contractor_id": row.contractor_id,
+                        "display_name": row.display_name, "title": row.title})
         try:
             await session.commit()
             created.append(row.username)
@@ -281,6 +318,19 @@ async def _bind_unbound_demo_contractors(session: AsyncSession, existing: dict[s
         staff = existing.get(username)
         if staff is not None and role in access.CONTRACTOR_ROLES and staff.role == role.value and not staff.contractor_id:
             await change_staff(session, username, by="system:demo-seed", contractor_id=contractor_id)
+
+
+async def _name_demo_accounts(session: AsyncSession, existing: dict[str, Staff]) -> None:
+    """A data directory seeded before P7 has demo accounts named after their role ("责任部门专人"): give them
+    their demo name and title. Not an account change that signs anyone out (the version stays): only how
+    the account is shown; recorded like any change."""
+    for username, staff in existing.items():
+        name, title = DEMO_PEOPLE[username]
+        if staff.display_name in ROLE_TITLES.values() and staff.title is None:
+            _record(session, by="system:demo-seed", username=username, change="update",
+                    detail={"display_name": [staff.display_name, name], "title": [None, title]})
+            staff.display_name, staff.title = name, title
+    await session.commit()
 
 
 async def list_staff(session: AsyncSession) -> list[Staff]:
@@ -311,12 +361,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     create.add_argument("--department", help="required for dept_handler and dept_head")
     create.add_argument("--contractor-id", help="required for contractor: a registered contractor")
     create.add_argument("--display-name")
+    create.add_argument("--title", help="e.g. 工程部专人 (default: the role's, by department or contractor)")
     change = sub.add_parser("change", help="change an account's role, department, contractor, name or e-mail")
     change.add_argument("--username", required=True)
     change.add_argument("--role", choices=[r.value for r in Role])
     change.add_argument("--department")
     change.add_argument("--contractor-id")
     change.add_argument("--display-name")
+    change.add_argument("--title")
     change.add_argument("--email")
     sub.add_parser("list", help="list accounts")
     log = sub.add_parser("log", help="the account-change log, newest first")
@@ -341,7 +393,7 @@ async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int)
     if args.command == "create":
         staff = await create_staff(session, username=args.username, role=Role(args.role), password=_read_new_password(),
                                    display_name=args.display_name, email=args.email, department=args.department,
-                                   contractor_id=args.contractor_id, rounds=rounds, by=by)
+                                   contractor_id=args.contractor_id, rounds=rounds, by=by, title=args.title)
         return f"created {staff.username} ({staff.role})"
     if args.command == "list":
         return "\n".join("\t".join([s.username, s.role, s.display_name, s.email or "-", s.department or "-",
@@ -355,7 +407,8 @@ async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int)
             session, args.username, by=by, role=Role(args.role) if args.role else None,
             department=KEEP if args.department is None else args.department,
             contractor_id=KEEP if args.contractor_id is None else args.contractor_id,
-            display_name=args.display_name, email=KEEP if args.email is None else args.email, rounds=rounds)
+            display_name=args.display_name, email=KEEP if args.email is None else args.email, rounds=rounds,
+            title=KEEP if args.title is None else args.title)
         return f"{staff.username}: {staff.role} {staff.department or staff.contractor_id or ''}".rstrip()
     if args.command == "reset-password":
         staff = await change_staff(session, args.username, by=by, password=_read_new_password(), rounds=rounds)

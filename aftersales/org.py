@@ -1,0 +1,102 @@
+"""The organisation's own lists and how people are named (P7), as pure rules.
+
+P7: a case's department, handler, contractor and category are chosen from the organisation's lists
+(departments, active staff with their names, registered contractors, the category list), never typed:
+a value that is not on its list is refused with the list of valid values, so that a typo ("工程" for
+工程部) can neither strand a case in nobody's work nor count as a department of its own in reports.
+The lists live in the read model (aftersales/db/org.py); the API checks every reference against them
+before an action or an intake reaches its case (api/org.py).
+
+People are shown by name and title ("张伟 · 工程部专人"), not by username; the username stays the
+machine's key (timelines, approvals, next actors keep it, the API adds display fields beside it).
+
+Pure: no I/O.
+"""
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from aftersales.errors import invalid
+from aftersales.roles import ROLE_TITLES, Role
+
+LIST_SHOWN = 30  # a refusal names at most this many valid values (then "等 N 项")
+
+
+class Person(BaseModel):
+    """A staff account as others see it: username (the key), name, title and the label pages use."""
+    username: str
+    display_name: str
+    title: str
+    role: Role
+    department: str | None = None
+    contractor_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return person_label(self.display_name, self.title)
+
+
+def default_title(role: Role | str, department: str | None = None, contractor_name: str | None = None) -> str:
+    """The title an account has unless one is set: the role's, made concrete by its department or contractor
+    (工程部专人, 物业部经理, 示范建工公司 施工单位)."""
+    role = Role(role)
+    if role == Role.dept_handler and department:
+        return f"{department}专人"
+    if role == Role.dept_head and department:
+        return f"{department}经理"
+    if role == Role.contractor and contractor_name:
+        return f"{contractor_name}（施工单位）"
+    return ROLE_TITLES[role]
+
+
+def person_label(display_name: str | None, title: str | None) -> str:
+    """'张伟 · 工程部专人'; the title alone when the account has no name of its own (the name is the role's
+    title, as accounts created before P7 have it)."""
+    name, title = (display_name or "").strip(), (title or "").strip()
+    if not name or name == title or name in ROLE_TITLES.values():
+        return title or name
+    return f"{name} · {title}" if title else name
+
+
+def choices(values: Iterable[str]) -> str:
+    """The valid values as a refusal names them: 工程部、物业部 (at most LIST_SHOWN, then 等 N 项)."""
+    values = list(values)
+    if not values:
+        return "（列表为空，请管理员先登记）"
+    shown = "、".join(values[:LIST_SHOWN])
+    return shown + (f" 等 {len(values)} 项" if len(values) > LIST_SHOWN else "")
+
+
+def choose(field: str, value: str, valid: Iterable[str], what: str, shown: Iterable[str] | None = None) -> str:
+    """`value` if it is on the list `valid`, else a refusal (422) naming the field, the value and the valid
+    values (`shown`: how to name them, when not as the values themselves)."""
+    valid = list(valid)
+    if value in valid:
+        return value
+    raise invalid(f"{field}：「{value}」不是{what}；请从列表中选择：{choices(shown if shown is not None else valid)}（P7）")
+
+
+class OrgLists(BaseModel):
+    """The lists an action or intake is checked against (as the read model holds them now)."""
+    departments: list[str] = []
+    categories: list[str] = []
+    contractors: dict[str, str] = {}  # registered contractor id -> name
+    handlers: list[Person] = []       # active dept_handler accounts
+
+    def department(self, value: str, field: str = "department") -> str:
+        return choose(field, value, self.departments, "本公司登记的部门")
+
+    def category(self, value: str, field: str = "category") -> str:
+        return choose(field, value, self.categories, "登记的类别")
+
+    def contractor(self, value: str, field: str = "contractor_id") -> str:
+        return choose(field, value, self.contractors, "登记的施工单位",
+                      shown=[f"{cid}（{name}）" for cid, name in self.contractors.items()])
+
+    def handler(self, value: str, department: str | None = None, field: str = "handler") -> str:
+        """An active dept_handler account (of `department`, when the case has one: C3, P1)."""
+        mine = [p for p in self.handlers if department is None or p.department == department]
+        return choose(field, value, [p.username for p in mine],
+                      f"{department or ''}在职的责任部门专人",
+                      shown=[f"{p.username}（{p.label}）" for p in mine])
