@@ -70,6 +70,7 @@ COMPLAINT_ACTIONS: dict[str, Act] = {
     "open_repair": act(R.cs_staff, R.cs_manager),
     "close": act(R.cs_staff, R.cs_manager),
     "record_compensation_paid": act(R.finance),               # A1 (v3): the compensation paid
+    "reassign": act(R.cs_manager),                            # P7: another department, with the reason
 }
 
 REPAIR_ACTIONS: dict[str, Act] = {

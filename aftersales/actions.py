@@ -220,10 +220,18 @@ class RecordCompensationPaid(_Action):
     reference: ShortText
 
 
+class Reassign(_Action):
+    """P7: cs_manager re-routes the complaint to another department (one of the organisation's), from any open
+    state, with the reason; the new department's head names its handler."""
+    action: Literal["reassign"]
+    department: ShortText
+    reason: Text
+
+
 ComplaintAction = Union[
     Classify, AssignHandler, DepartmentFeedback, ProposeSolution, Decide, InformCustomer,
     RecordSatisfaction, Summarise, ProgressNote, MarkMajor, RecordMeeting, FileSpecialReport,
-    AuthorityReply, OpenRepair, Close, RecordCompensationPaid,
+    AuthorityReply, OpenRepair, Close, RecordCompensationPaid, Reassign,
 ]
 
 

@@ -265,6 +265,40 @@ class ComplaintCase(CaseMachine):
         if actor.role == Role.dept_handler and actor.username != s.handler:
             raise forbidden(f"只有指定的经办人 {s.handler} 或部门负责人可以办理（C3）")
 
+    # ---- P7: re-routing to another department ------------------------------------------------
+    def on_reassign(self, a: A.Reassign, actor: Actor, ctx: Ctx) -> None:
+        """P7: cs_manager moves the case to another department, from any open state (a wrong department
+        must not strand it). The handler, who belongs to the old department, no longer follows it; where the
+        department's own work was under way (C3/C4: assigned, investigated) it starts again with the new one:
+        its feedback due in 3 working days, its head asked to name a handler. The open deadlines escalate to
+        the new department from now on. (A new Update kind: no recorded history holds one, so it needs no
+        rules version and a case opened under any rules can be re-routed.)"""
+        s = self.state
+        if a.department == s.department:
+            raise conflict(f"案件已由{a.department}负责；改派须选择另一个部门（P7）")
+        before, handler = s.department, s.handler
+        s.department, s.handler = a.department, None
+        for d in s.deadlines:
+            if d.open and d.department is not None:
+                d.department = a.department
+        self.note(ctx, "reassigned", f"责任部门由 {before or '未分派'} 改为 {a.department}：{a.reason}"
+                  + (f"；原经办人 {handler} 不再跟进" if handler else "") + "（P7）", actor)
+        if s.status in (_S.assigned, _S.investigated):
+            s.status = _S.assigned
+            self.waive_key("dept_feedback")
+            self.waive_key("solution")
+            feedback = self.set_deadline(ctx, key="dept_feedback", rule="C3", label=f"{a.department}反馈",
+                                         due_at=ctx.cal.add_working_days(ctx.now, FEEDBACK_WORKING_DAYS),
+                                         owners=[Role.dept_handler, Role.dept_head])
+            self.notify([Role.dept_head], "投诉改派贵部门处理",
+                        f"改派理由：{a.reason}。请指定处理人，并于 {FEEDBACK_WORKING_DAYS} 个工作日内向客户服务部反馈（C3、P7）。",
+                        "P7 reassigned", department=a.department, items=[self.due_item(feedback)])
+        elif s.status not in (_S.registered, _S.unjustified_review):
+            self.notify([Role.dept_head], "投诉改由贵部门负责", f"改派理由：{a.reason}（P7）。",
+                        "P7 reassigned", department=a.department)
+        if s.major and s.status != _S.registered:
+            self._notify_major_department(ctx)
+
     # ---- C4/C7/C8: solution and its approval -------------------------------------------------
     def on_propose_solution(self, a: A.ProposeSolution, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.investigated, doing="提出处理方案")

@@ -38,7 +38,7 @@ ACTION_NAMES = {
     "record_fee_acceptance": "业主确认费用", "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
     "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
     "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
-    "record_service_payment": "记录收费",
+    "record_service_payment": "记录收费", "reassign": "改派责任部门",
 }
 APPROVAL_STATUS_NAMES = {"pending": "待决定", "approved": "已通过", "rejected": "已驳回", "changes_requested": "已退回修改"}
 DECISION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改"}

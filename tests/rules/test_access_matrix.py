@@ -58,6 +58,7 @@ SAMPLES: dict[type, object] = {
     A.OpenRepair: A.OpenRepair(action="open_repair", trades=["水电"], description="d",
                                requested_appointment=MONDAY_10 + timedelta(days=1)),
     A.Close: A.Close(action="close", outcome_note="o"),
+    A.Reassign: A.Reassign(action="reassign", department=OTHER, reason="r"),
     A.AgreeAppointment: A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10 + timedelta(hours=2)),
     A.RecordArrival: A.RecordArrival(action="record_arrival", arrived_at=MONDAY_10 + timedelta(hours=2)),
     A.RecordSurvey: RP.survey("1500", order_type="A", contractor_id=OUR),
