@@ -13,6 +13,7 @@ from api import accounts, admin, auth, cases, codec, fees, health, money, proble
 from api import campaigns, properties, reports  # noqa: E402  (routers on their own lines)
 from api import metrics  # noqa: E402
 from api import docs, workbench  # noqa: E402
+from api import org  # noqa: E402  (P7: the organisation's lists)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(properties.router)
     app.include_router(campaigns.router)
     app.include_router(fees.router)
+    app.include_router(org.router)  # P7: the lists references are chosen from
     docs.install(app)
     workbench.install(app)   # the staff pages under /app/
     return app

@@ -32,7 +32,7 @@ from aftersales.repair import RepairIntake
 from aftersales.roles import Role
 from adapters.db.calendar_store import case_config
 from adapters.db.properties import UnknownUnit, resolve_address
-from adapters.db.models import Case, Contractor
+from adapters.db.models import Case
 from adapters.db.visibility import visible_cases_clause
 from adapters.db.register import (
     LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view, waiting_for_clause,
@@ -45,6 +45,7 @@ from adapters.db.staff import get_staff
 from aftersales.privacy import mask_personal, phone_lookup_hash
 from aftersales.views import CaseRow
 from api import fees
+from api import org as org_routes
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
 from api.problems import REFUSAL_STATUS
@@ -252,6 +253,7 @@ async def create_complaint(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
     prefer: PreferHeader = None,
 ) -> dict[str, Any]:
+    await org_routes.check_category(session, intake.category)  # P7: from the category list
     intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
@@ -331,6 +333,7 @@ async def present(request: Request, session: AsyncSession, actor: Actor, view: d
     """The case as this user may read it (P3): the owner's full phone only for those who call owners,
     each such showing recorded (who, when, which case, which endpoint); everyone else gets the phone
     and any number typed into the free text masked."""
+    view = await org_routes.display(session, view)  # P7: people by name and title beside their usernames
     if not access.sees_full_phone(actor, access.case_facts(view)):
         return mask_personal(view)
     if view.get("source") != "register":  # the register holds no full number
@@ -365,10 +368,12 @@ async def act_on_case(
 ) -> dict[str, Any]:
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
-    if isinstance(action, RecordSurvey) and action.contractor_id:
-        if await session.get(Contractor, action.contractor_id) is None:
-            raise HTTPException(422, f"contractor_id: no contractor {action.contractor_id!r} is registered "
-                                     "(PUT /admin/contractors/{id})")
+    try:  # P7: the department, category, contractor or handler named is on the organisation's lists
+        row = await session.get(Case, case_no) if isinstance(action, AssignHandler) else None
+        await org_routes.check_action(session, action, actor, department=row.department if row is not None else None)
+    except HTTPException:
+        await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 422
+        raise
     request_key = fingerprint = update_id = None
     if idempotency_key:
         # The key, scoped to this case and user, goes to the case with the body's fingerprint (both hashed):

@@ -83,7 +83,7 @@ TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text fo
     "reopened": "返修", "repair_opened": "转维修", "repair_progress": "维修进展", "repair_requested": "报修", "report": "报告",
     "revisit": "回访", "satisfaction": "满意度", "service_paid": "收费", "signed_off": "业主签认", "solution": "处理方案",
     "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
-    "unjustified_returned": "不属实退回", "work_done": "完工",
+    "unjustified_returned": "不属实退回", "work_done": "完工", "reassigned": "改派",
 }
 OPTION_NAMES = {**DECISION_NAMES, "A": "A 类工单", "B": "B 类工单", "in_person": "上门", "phone": "电话", "cash": "现金",
                 "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}

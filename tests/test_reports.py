@@ -308,3 +308,20 @@ async def test_K3_V2_households_revisited_in_the_year_against_sold_homes(api, se
         "households_revisited_rate"]
     january = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-01"}, headers=headers)).json()
     assert (january["summary"]["households_revisited"], january["summary"]["households_revisited_rate"]) == (1, 0.1)
+
+
+async def test_P7_a_name_typed_before_the_department_list_is_not_counted_as_a_department(api, sessionmaker):
+    """"工程" typed for 工程部 (before P7 chose departments from a list) is neither a department of the report
+    nor merged into one by guess: it is counted apart, under one name that says so."""
+    async with sessionmaker() as session:
+        session.add_all([case("TS-2026-000011", bj(2026, 11, 12, 10), department="工程", level=1),
+                         case("TS-2026-000012", bj(2026, 11, 13, 10), department="物业", level=1)])
+        await session.commit()
+    r = await api.post("/reports", json={"kind": "monthly_complaints", "period": "2026-11"},
+                       headers=await api.token("cs_manager"))
+    report = r.json()
+    assert {r["name"]: (r["received"], r["closed"]) for r in report["by_department"]} == {
+        "工程部": (2, 1), "物业部": (1, 1), "（未分类）": (1, 1), "（不在部门列表中的名称）": (2, 0)}
+    assert report["escalations"] == [{"department": "工程部", "level": 1, "cases": 1},
+                                     {"department": "物业部", "level": 2, "cases": 1},
+                                     {"department": "（不在部门列表中的名称）", "level": 1, "cases": 2}]

@@ -13,12 +13,13 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.calendar import WorkCalendar
-from adapters.db.models import CampaignVisit, Case, CaseDeadline, PropertyUnit, StoredReport
+from adapters.db.models import CampaignVisit, Case, CaseDeadline, Department, PropertyUnit, StoredReport
 from aftersales.messages import CHANNEL_NAMES
 from aftersales.reports import (
     DEFINITIONS, LISTINGS, TARGETS, TITLES, Period, ReportKind, percentile, rate,
 )
 
+UNLISTED_DEPARTMENT = "（不在部门列表中的名称）"  # P7
 CASE_TYPE = {ReportKind.monthly_repairs: "repair", ReportKind.weekly_complaints: "complaint",
              ReportKind.monthly_complaints: "complaint"}  # quarterly and yearly: both types
 
@@ -58,15 +59,32 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now:
     ).where(*in_period))).one()
     received, closed_count, satisfied, scored, major, escalated = (int(v or 0) for v in row)
 
-    async def by(column, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def by(column, names: dict[str, str] | None = None, rename=None) -> list[dict[str, Any]]:
         rows = await session.execute(select(column, func.count(), closed_n).where(*in_period)
                                      .group_by(column).order_by(func.count().desc(), column))
-        return [{"name": (names or {}).get(v, v) if v is not None else "（未分类）", "received": n, "closed": int(c or 0)}
-                for v, n, c in rows]
+        counted: dict[str, list[int]] = {}
+        for v, n, c in rows:
+            v = rename(v) if rename else v
+            name = (names or {}).get(v, v) if v is not None else "（未分类）"
+            total = counted.setdefault(name, [0, 0])
+            total[0], total[1] = total[0] + n, total[1] + int(c or 0)
+        return [{"name": k, "received": n, "closed": c}
+                for k, (n, c) in sorted(counted.items(), key=lambda kv: -kv[1][0])]  # stable: SQL's order for ties
 
-    escalations = [{"department": d or "（未分派）", "level": level, "cases": n} for d, level, n in await session.execute(
-        select(Case.department, Case.escalation_level, func.count()).where(*in_period, Case.escalation_level > 0)
-        .group_by(Case.department, Case.escalation_level).order_by(Case.department, Case.escalation_level))]
+    # P7: only the organisation's departments (those retired included) count as departments; a name typed
+    # before the list existed ("工程" for 工程部) is counted apart, not as a department of its own.
+    listed = set((await session.scalars(select(Department.name))).all())
+
+    def department_name(d: str | None) -> str | None:
+        return d if d is None or d in listed else UNLISTED_DEPARTMENT
+
+    escalated_by: dict[tuple[str, int], int] = {}
+    for d, level, n in await session.execute(
+            select(Case.department, Case.escalation_level, func.count()).where(*in_period, Case.escalation_level > 0)
+            .group_by(Case.department, Case.escalation_level)):
+        key = (department_name(d) or "（未分派）", level)
+        escalated_by[key] = escalated_by.get(key, 0) + n
+    escalations = [{"department": d, "level": level, "cases": n} for (d, level), n in sorted(escalated_by.items())]
     durations = [working_days_between(cal, r, c) for r, c in await session.execute(
         select(Case.received_at, Case.closed_at).where(*in_period, closed))]
     on_time = await on_time_by_rule(session, in_period, now)
@@ -83,7 +101,7 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now:
         "on_time_by_rule": on_time,
         "by_channel": await by(Case.channel, CHANNEL_NAMES),
         "by_category": await by(Case.category),
-        "by_department": await by(Case.department),
+        "by_department": await by(Case.department, rename=department_name),
         "by_project": await by(Case.project),
         "escalations": escalations,
     }

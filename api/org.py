@@ -1,0 +1,167 @@
+"""The organisation's lists (P7), for pickers, and the check of every reference an action or an intake names.
+
+    GET /org/departments           the responsible departments a case is routed to
+    GET /org/categories            the complaint categories
+    GET /org/contractors           the registered contractors (id and name)
+    GET /org/staff?role=&department=&contractor_id=   active staff by name and title
+
+Any signed-in account reads them (a contractor's account: only its own contractor's people). A reference
+that is not on its list is refused (422) naming the valid values, before the action reaches its case.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aftersales import access
+from aftersales.actions import SHORT_TEXT_PATTERN, AssignHandler, Classify, Reassign, RecordSurvey
+from aftersales.actor import Actor
+from adapters.db import org
+from aftersales.errors import Rejection
+from aftersales.org import Person
+from aftersales.roles import Role
+from api.auth import current_actor
+from api.deps import db_session
+
+router = APIRouter(prefix="/org", tags=["organisation"])
+
+
+class NamedItem(BaseModel):
+    name: str
+
+
+class ContractorItem(BaseModel):
+    id: str
+    name: str
+
+
+class PersonOut(BaseModel):
+    username: str
+    display_name: str
+    title: str
+    label: str  # "张伟 · 工程部专人", as pages show a person
+    role: Role
+    department: str | None = None
+    contractor_id: str | None = None
+
+
+def person_out(p: Person) -> PersonOut:
+    return PersonOut(label=p.label, **p.model_dump())
+
+
+@router.get("/departments", response_model=list[NamedItem], summary="The responsible departments (P7)")
+async def departments(actor: Annotated[Actor, Depends(current_actor)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> list[NamedItem]:
+    return [NamedItem(name=n) for n in await org.departments(session)]
+
+
+@router.get("/categories", response_model=list[NamedItem], summary="The complaint categories (P7)")
+async def categories(actor: Annotated[Actor, Depends(current_actor)],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> list[NamedItem]:
+    return [NamedItem(name=n) for n in await org.categories(session)]
+
+
+@router.get("/contractors", response_model=list[ContractorItem], summary="The registered contractors (P7)")
+async def contractors(actor: Annotated[Actor, Depends(current_actor)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> list[ContractorItem]:
+    return [ContractorItem(id=k, name=v) for k, v in (await org.contractors(session)).items()]
+
+
+@router.get("/staff", response_model=list[PersonOut], summary="Active staff by name and title (P7)")
+async def staff(actor: Annotated[Actor, Depends(current_actor)],
+                session: Annotated[AsyncSession, Depends(db_session)],
+                role: Role | None = None,
+                department: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
+                contractor_id: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
+                ) -> list[PersonOut]:
+    if actor.role in access.CONTRACTOR_ROLES:  # a contractor's account: its own contractor's people only
+        if contractor_id not in (None, actor.contractor_id):
+            return []
+        role, contractor_id = Role.contractor, actor.contractor_id
+    return [person_out(p) for p in await org.staff_list(session, role=role, department=department,
+                                                          contractor_id=contractor_id)]
+
+
+# ---- references checked (P7) ---------------------------------------------------------------------------
+
+CASE_TYPE_OF = {Classify: "complaint", Reassign: "complaint", AssignHandler: "complaint", RecordSurvey: "repair"}
+
+
+async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, department: str | None = None) -> None:
+    """422 naming the valid values when an action names a department, category, contractor or handler that
+    is not on the organisation's lists. `department`: the case's, for the handlers offered. A role that may
+    not do the action at all is left to the case's own answer (403), as without a reference."""
+    case_type = CASE_TYPE_OF.get(type(action))
+    if case_type is None:
+        return
+    roles = access.action_roles(case_type, getattr(action, "action"))
+    if roles is not None and actor.role not in roles:
+        return
+    try:
+        if isinstance(action, Classify):
+            lists = await org.lists(session)
+            lists.category(action.category)
+            lists.department(action.department)
+        elif isinstance(action, Reassign):
+            (await org.lists(session)).department(action.department)
+        elif isinstance(action, RecordSurvey) and action.contractor_id:
+            (await org.lists(session)).contractor(action.contractor_id)
+        elif isinstance(action, AssignHandler):
+            lists = await org.lists(session, handlers=True)
+            if action.handler not in {p.username for p in lists.handlers}:
+                lists.handler(action.handler, department)
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
+
+
+async def check_category(session: AsyncSession, category: str) -> None:
+    """The intake's category, from the list (P7)."""
+    try:
+        (await org.lists(session)).category(category)
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
+
+
+async def display(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]:
+    """The case view with people by name and title (P7) beside the usernames the machine keeps: each timeline
+    entry's `actor_display`, `handler_display`, `registered_by_display`, each approval's `requested_by_display`
+    and step's `by_display`, and for each next actor the `people` who may take the step (their labels)."""
+    approvals = view.get("approvals") or []
+    names = {t.get("actor") for t in view.get("timeline") or []}
+    names |= {view.get("handler"), view.get("registered_by")}
+    names |= {a.get("requested_by") for a in approvals} | {s.get("by") for a in approvals for s in a.get("steps") or []}
+    names |= {a.get("username") for a in view.get("next_actors") or []}
+    known = await org.people(session, names)
+
+    def label(username: str | None) -> str | None:
+        if not username:
+            return None
+        return known[username].label if username in known else username
+
+    view = {**view}
+    view["timeline"] = [{**t, "actor_display": label(t.get("actor"))} for t in view.get("timeline") or []]
+    view["handler_display"] = label(view.get("handler"))
+    view["registered_by_display"] = label(view.get("registered_by"))
+    view["approvals"] = [{**a, "requested_by_display": label(a.get("requested_by")),
+                          "steps": [{**s, "by_display": label(s.get("by"))} for s in a.get("steps") or []]}
+                         for a in approvals]
+    if isinstance(view.get("decision"), dict):
+        d = view["decision"]
+        view["decision"] = {**d, "requested_by_display": label(d.get("requested_by")),
+                            "done": [{**s, "by_display": label(s.get("by"))} for s in d.get("done") or []]}
+    out = []
+    for a in view.get("next_actors") or []:
+        if a.get("username"):
+            people = [known[a["username"]]] if a["username"] in known else []
+        elif Role(a["role"]) in access.DEPARTMENT_ROLES and not a.get("department"):
+            people = []  # no department yet: nobody of the role is named (P2)
+        else:
+            role = Role(a["role"])
+            people = await org.staff_list(
+                session, role=role, department=a.get("department") if role in access.DEPARTMENT_ROLES else None,
+                contractor_id=a.get("contractor_id") if role in access.CONTRACTOR_ROLES else None)
+        out.append({**a, "people": [p.label for p in people]})
+    view["next_actors"] = out
+    return view
