@@ -169,7 +169,7 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         handler = await get_staff(session, "dept_handler")
         assert (handler.display_name, handler.title, handler.version) == ("张伟", "工程部专人", version)
         # ... and the organisation's lists hold the demo departments and the categories (P7)
-        from aftersales.db import org
+        from adapters.db import org
         assert await org.departments(session) == ["工程部", "物业部"]
         assert "漏水" in await org.categories(session)
 
@@ -384,7 +384,7 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
         assert (await get_staff(session, "k1")).role == "contractor"  # refused: nothing changed
         with pytest.raises(ValueError, match="「物业」不是登记的部门"):  # P7: chosen from the departments' list
             await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业")
-        from aftersales.db import org
+        from adapters.db import org
         await org.add_department(session, "物业部")
         k1 = await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部")
         assert (k1.role, k1.department, k1.contractor_id, k1.version) == ("dept_head", "物业部", None, 2)
@@ -415,9 +415,9 @@ def test_P1_staff_cli_creates_changes_and_logs(auth_settings, monkeypatch, capsy
     assert "needs its department" in capsys.readouterr().err
     assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 1
     assert "不是登记的部门" in capsys.readouterr().err  # P7: departments come from the list
-    from aftersales.db.org import main as org_cli
+    from adapters.db.org import main as org_cli
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", auth_settings.database_url)
-    from aftersales.config import get_settings
+    from adapters.config import get_settings
     get_settings.cache_clear()
     assert org_cli(["add-department", "--name", "物业部"]) == 0 and org_cli(["add-department", "--name", "工程部"]) == 0
     get_settings.cache_clear()  # not this test's settings for the tests after it

@@ -5,7 +5,7 @@ Revises: 0017_register_reminders
 Create Date: 2026-12-08
 
 The departments start as those the department accounts already name (P1 bound them); the categories as
-the list in aftersales.db.org.DEFAULT_CATEGORIES. Both are the administrator's to change afterwards.
+the list in adapters.db.org.DEFAULT_CATEGORIES. Both are the administrator's to change afterwards.
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ down_revision: str | None = "0017_register_reminders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# as in aftersales.db.org.DEFAULT_CATEGORIES when this migration was written (a migration keeps its own copy)
+# as in adapters.db.org.DEFAULT_CATEGORIES when this migration was written (a migration keeps its own copy)
 CATEGORIES = ("漏水", "渗水", "渗漏", "空鼓开裂", "门窗", "水电", "噪音", "设计缺陷", "交付延期", "物业服务",
               "使用不当", "其他")
 
