@@ -22,21 +22,22 @@ from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from aftersales import messages
+from aftersales import access, messages
+from aftersales.actor import Actor
 from aftersales.case import Reminder
 from adapters.config import Settings
 from adapters.db.models import NotificationDelivery, Staff
@@ -75,6 +76,7 @@ class Notification(BaseModel):
     usernames: list[str] = []  # and these named staff members (e.g. the handler)
     department: str | None = None  # narrows dept_head / dept_handler to this department
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts, no webhook
+    audience: dict[str, Any] | None = None  # P2: who may see the case (access.case_facts); nobody else is sent to
     subject: str
     body: str
     reason: str  # why, e.g. "deadline dept_feedback missed (C3)"
@@ -212,7 +214,10 @@ class NotificationActivities:
             done = {(channel, recipient) for channel, recipient in rows.all()}
 
         hooks: dict[str, str] = {}  # label -> URL
-        hook_roles = [r for r in roles if not (r == Role.contractor and n.contractor_id)]  # a role's hook: all of it
+        # A role's group robot reaches all of the role: not for a notice narrowed to a department or a contractor
+        # (P2/P7: the other departments' heads, the other contractors may not see the case)
+        hook_roles = [r for r in roles if not (r == Role.contractor and n.contractor_id)
+                      and not (r in DEPARTMENT_ROLES and (n.department or n.audience is not None))]
         for role in hook_roles:
             for url in self.settings.webhook_urls.get(role.value, []):
                 hooks.setdefault(webhook_label(url), url)
@@ -275,37 +280,24 @@ class NotificationActivities:
     # ---- recipients -------------------------------------------------------------------------
     async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],
                        logger) -> tuple[set[str], list[Role], list[str]]:
-        """E-mail addresses of the roles' active staff (narrowed to the department for the
-        department roles, falling back to everyone of the role) and of the named staff."""
-        reachable = select(Staff).where(Staff.active.is_(True), Staff.email.is_not(None))
-        emails: set[str] = set()
-        roles_without_email: list[Role] = []
-        for role in roles:
-            staff = [s for s in (await session.scalars(reachable.where(Staff.role == role.value))).all()
-                     if s.email and s.email.strip()]
-            if role in DEPARTMENT_ROLES and n.department:
-                mine = [s for s in staff if s.department == n.department]
-                if not mine and staff:
-                    logger.info("no staff of the role in the department, notifying all of the role",
-                                role=role.value, department=n.department)
-                staff = mine or staff
-            if role == Role.contractor and n.contractor_id:  # never another contractor's accounts (P1)
-                staff = [s for s in staff if s.contractor_id == n.contractor_id]
-            if not staff:
-                roles_without_email.append(role)
-            emails.update(s.email.strip() for s in staff)
-
-        unreachable_users: list[str] = []
+        """E-mail addresses of the active staff the notice is for (`access.notice_recipients`, P2/P7): its
+        roles' — a department role only in the notice's department, the contractor role only of its
+        contractor, never all of the role — and the named staff, each only if they may see the case."""
         usernames = list(dict.fromkeys(n.usernames))
-        if usernames:
-            named = {s.username: s for s in
-                     (await session.scalars(select(Staff).where(Staff.username.in_(usernames)))).all()}
-            for username in usernames:
-                s = named.get(username)
-                if s is not None and s.active and s.email and s.email.strip():
-                    emails.add(s.email.strip())
-                else:
-                    unreachable_users.append(username)
+        rows = (await session.scalars(select(Staff).where(Staff.active.is_(True), or_(
+            Staff.role.in_([r.value for r in roles]), Staff.username.in_(usernames))))).all()
+        by_username = {s.username: s for s in rows}
+        accounts = [Actor(username=s.username, role=Role(s.role), department=s.department,
+                          contractor_id=s.contractor_id) for s in rows]
+        chosen = [by_username[a.username] for a in access.notice_recipients(n, accounts)]
+        reachable = [s for s in chosen if s.email and s.email.strip()]
+        emails = {s.email.strip() for s in reachable}
+        roles_without_email = [r for r in roles if not any(s.role == r.value and s.username not in n.usernames
+                                                           for s in reachable)]
+        unreachable_users = [u for u in usernames if u not in {s.username for s in reachable}]
+        if len(chosen) < len(accounts):
+            logger.info("recipients narrowed to the notice's department, contractor and audience (P2, P7)",
+                        accounts=len(accounts), recipients=len(chosen))
         return emails, roles_without_email, unreachable_users
 
     # ---- channels ---------------------------------------------------------------------------

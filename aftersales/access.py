@@ -220,6 +220,30 @@ def may_see(actor: Actor, facts: Mapping[str, Any]) -> bool:
     return False
 
 
+# ---- P2/P7: who a notice reaches -----------------------------------------------------------------
+
+def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = True) -> list[Actor]:
+    """The active accounts a case's notice goes to, among `accounts`: those of its roles — a department role
+    only of the notice's department, the contractor role only of its contractor (P7: a notice for a
+    contractor goes to that contractor's own accounts; a department role or the contractor role without one
+    reaches nobody, never all of the role) — and the staff it names. `guard`: then only those who may see
+    the case (P2, the notice's `audience`), whatever it names."""
+    roles, named = set(notice.roles), set(notice.usernames)
+    out = []
+    for a in accounts:
+        by_role = a.role in roles and (
+            (a.role not in DEPARTMENT_ROLES or (notice.department is not None and a.department == notice.department))
+            and (a.role not in CONTRACTOR_ROLES or (notice.contractor_id is not None
+                                                    and a.contractor_id == notice.contractor_id)))
+        if not (by_role or a.username in named):
+            continue
+        audience = getattr(notice, "audience", None)
+        if guard and audience is not None and not may_see(a, audience):
+            continue
+        out.append(a)
+    return out
+
+
 # ---- P3: the owner's phone ---------------------------------------------------------------------
 
 CALLS_OWNERS = frozenset({R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm})

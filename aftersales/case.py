@@ -196,6 +196,9 @@ class Notice(BaseModel):
     usernames: list[str] = []
     department: str | None = None
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts (P1)
+    # P2: who may see the case when the notice was raised (access.case_facts): the notification activity
+    # sends to nobody outside it, whatever the notice names (None: a notice raised before it existed)
+    audience: dict[str, Any] | None = None
     subject: str
     body: str
     reason: str
@@ -276,6 +279,29 @@ class CaseState(BaseModel):
         R1/S3: a deadline that does not escalate) reminds; it does not make the case overdue."""
         return any(d.open and (d.missed or d.due_at <= now) and (d.escalates or self.rules_version < 2)
                    for d in self.deadlines)
+
+    def facts_view(self) -> dict[str, Any]:
+        """The parts of the case's view that `access.case_facts` reads (P2: who may see it), taken from the
+        state without dumping all of it (aftersales.views.facts_view; notices carry them, see `Notice.audience`)."""
+        def dumped(name: str) -> dict[str, Any] | None:
+            value = getattr(self, name, None)
+            return None if value is None else value.model_dump(mode="json")
+        return {
+            "case_type": self.case_type.value,
+            "status": getattr(self.status, "value", self.status),
+            "department": self.department,
+            "handler": self.handler,
+            "survey": dumped("survey"),
+            "payment": dumped("payment"),
+            "quote_acceptance": dumped("quote_acceptance"),
+            "compensation_payment": dumped("compensation_payment"),
+            "approvals": [a.model_dump(mode="json", include={"purpose", "status", "steps"}) for a in self.approvals],
+            "a1": self.a1_amount() is not None,
+            # reached_roles reads only which roles own a deadline or acted: each role once, not once per entry
+            # (a case's C5 notes add a deadline and an entry each: at 300 notes these lists were most of a row)
+            "deadlines": [{"owners": sorted({o.value for o in {o for d in self.deadlines for o in d.owners}})}],
+            "timeline": [{"role": r} for r in sorted({r.value for r in {t.role for t in self.timeline} if r})],
+        }
 
     def facts(self) -> CaseFacts:
         """What a message names about the case (E4): number, place, category, department, handler."""
@@ -369,14 +395,22 @@ class CaseMachine:
         """A notice to roles and/or named staff. `subject` is its one-line title and `body` a sentence,
         both Chinese; the message adds the case's facts, the items due or missed and the level (E4).
         `contractor_id` narrows the contractor role to that contractor's accounts (P1)."""
-        self.state.notice_seq += 1
-        message = Message(title=subject, text=body, case=self.state.facts(), items=items or [], level=level,
+        s = self.state
+        s.notice_seq += 1
+        # P2/P7: a department role is this case's department's, the contractor role this case's contractor's:
+        # never every department head, never every contractor (the activity sends to nobody for a role without them)
+        if department is None and any(r in access.DEPARTMENT_ROLES for r in roles):
+            department = s.department
+        if contractor_id is None and Role.contractor in roles:
+            contractor_id = access.contractor_of(s)
+        message = Message(title=subject, text=body, case=s.facts(), items=items or [], level=level,
                           level_role=roles[0] if level and roles else None)
         self.effects.append(
             Notice(
-                notification_id=f"{self.state.case_no}:n{self.state.notice_seq}",
+                notification_id=f"{s.case_no}:n{s.notice_seq}",
                 roles=roles, usernames=usernames or [], department=department, contractor_id=contractor_id,
-                subject=f"[{self.state.case_no}] {subject}", body=body, reason=reason, message=message,
+                audience=access.case_facts(s.facts_view()),
+                subject=f"[{s.case_no}] {subject}", body=body, reason=reason, message=message,
             )
         )
 

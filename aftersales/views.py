@@ -161,25 +161,7 @@ def facts_view(state: CaseState) -> dict[str, Any]:
     without dumping all of it: the projection needs them at every step of every case, and the whole view
     was a fifth of an action's workflow task. tests/rules/driver.py checks at every step of
     every rule test that these give the same facts as the case's view."""
-    def dumped(name: str) -> dict[str, Any] | None:
-        value = getattr(state, name, None)
-        return None if value is None else value.model_dump(mode="json")
-    return {
-        "case_type": state.case_type.value,
-        "status": getattr(state.status, "value", state.status),
-        "department": state.department,
-        "handler": state.handler,
-        "survey": dumped("survey"),
-        "payment": dumped("payment"),
-        "quote_acceptance": dumped("quote_acceptance"),
-        "compensation_payment": dumped("compensation_payment"),
-        "approvals": [a.model_dump(mode="json", include={"purpose", "status", "steps"}) for a in state.approvals],
-        "a1": state.a1_amount() is not None,
-        # reached_roles reads only which roles own a deadline or acted: each role once, not once per entry
-        # (a case's C5 notes add a deadline and an entry each: at 300 notes these lists were most of a row)
-        "deadlines": [{"owners": sorted({o.value for o in {o for d in state.deadlines for o in d.owners}})}],
-        "timeline": [{"role": r} for r in sorted({r.value for r in {t.role for t in state.timeline} if r})],
-    }
+    return state.facts_view()
 
 
 def latest_deadlines(state: CaseState) -> list:

@@ -55,6 +55,7 @@ class Notification(BaseModel):
     usernames: list[str] = []
     department: str | None = None
     contractor_id: str | None = None
+    audience: dict[str, Any] | None = None
     subject: str
     body: str
     reason: str

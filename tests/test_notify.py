@@ -169,13 +169,17 @@ async def test_e1_department_roles_are_narrowed_to_the_department(maker, smtp):
 
 
 @pytest.mark.asyncio
-async def test_e1_department_without_match_falls_back_to_all_of_the_role(maker, smtp):
-    """E1: nobody of the role in that department: everyone of the role is told rather than nobody."""
+async def test_P2_P7_a_department_without_anyone_of_the_role_is_unreachable_not_every_department(maker, smtp):
+    """P2/P7 (formerly E1's fall-back to everyone of the role): nobody of the role in that department means
+    nobody is mailed — the other departments' heads may not see the case (its link is 404 for them) — and
+    the role is reported unreachable, which the case's timeline records."""
     acts = NotificationActivities(maker, make_settings(smtp))
     result = await acts.send_notification(notification(roles=[Role.dept_head], department="营销部"))
 
-    assert result.emails == ["head.eng@example.com", "head.pm@example.com"]
-    assert len(await smtp.wait_for(2)) == 2
+    assert result.emails == [] and result.unreachable_roles == [Role.dept_head]
+    result = await acts.send_notification(notification(2, roles=[Role.dept_head]))
+    assert result.emails == [] and result.unreachable_roles == [Role.dept_head]  # a department role needs its department
+    assert smtp.messages == []
 
 
 # ---- webhooks -----------------------------------------------------------------------------------
@@ -283,7 +287,7 @@ async def test_e3_refused_recipient_does_not_hold_back_the_others(maker, smtp):
     """E3: one recipient refused (550): the others are delivered and recorded, the activity raises
     naming the refused one; once accepted, the retry sends to that one only."""
     acts = NotificationActivities(maker, make_settings(smtp))
-    n = notification(roles=[Role.dept_head])
+    n = notification(usernames=["head_eng", "head_pm"])
     smtp.reject("head.eng@example.com")
 
     with pytest.raises(ApplicationError, match="head.eng@example.com") as failed:
@@ -312,13 +316,17 @@ async def test_e3_temporary_smtp_failure_is_retried(maker, smtp):
 @pytest.mark.asyncio
 async def test_e3_runs_as_a_temporal_activity(maker, smtp, hooks):
     """E3: the same code runs as the `send_notification` activity, with the retry policy callers use."""
-    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"dept_head": [hooks.url("/dh")]}))
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"dept_head": [hooks.url("/dh")],
+                                                                           "gm": [hooks.url("/dh")]}))
     env = ActivityEnvironment()
 
     result = await env.run(acts.send_notification, notification(roles=[Role.dept_head], department="物业部"))
 
     assert isinstance(result, NotificationResult)
-    assert result.emails == ["head.pm@example.com"] and result.webhooks == 1
+    # P2/P7: the department roles' group robot reaches every department: not for one department's notice
+    assert result.emails == ["head.pm@example.com"] and result.webhooks == 0
+    result = await env.run(acts.send_notification, notification(2, roles=[Role.gm]))
+    assert result.webhooks == 1
     assert (await smtp.wait_for(1))[0].subject == SUBJECT
     assert len(await hooks.wait_for(1, path="/dh")) == 1
     assert acts.send_notification.__temporal_activity_definition.name == "send_notification"
