@@ -40,6 +40,7 @@ from aftersales import access, messages
 from aftersales.actor import Actor
 from aftersales.case import Reminder
 from adapters.config import Settings
+from adapters.db import org
 from adapters.db.models import NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
 from aftersales.roles import Role
@@ -131,26 +132,40 @@ class Rendered(BaseModel):
     robot: dict
 
 
-def render(n: Notification, base_url: str) -> Rendered:
-    """From the message's facts (aftersales.messages, Chinese, Beijing time, a link to the case);
-    a notification scheduled before messages existed keeps its subject and body."""
+def render(n: Notification, base_url: str, names: dict[str, str] | None = None) -> Rendered:
+    """From the message's facts (aftersales.messages, Chinese, Beijing time, a link to the case), people by
+    name and title (`names`: username -> label, P7); a notification scheduled before messages existed keeps
+    its subject and body."""
     if n.digest is not None:
         subject = messages.digest_subject(n.digest)
-        return Rendered(subject=subject, text=messages.digest_text(n.digest, base_url),
+        return Rendered(subject=subject, text=messages.digest_text(n.digest, base_url, names),
                         robot=messages.robot_markdown(subject, messages.digest_markdown(n.digest, base_url)))
     if n.message is not None:
         subject = messages.subject(n.message)
-        return Rendered(subject=subject, text=messages.email_text(n.message, base_url),
-                        robot=messages.robot_markdown(subject, messages.markdown(n.message, base_url)))
+        return Rendered(subject=subject, text=messages.email_text(n.message, base_url, names),
+                        robot=messages.robot_markdown(subject, messages.markdown(n.message, base_url, names)))
     text = mask_mobile_numbers(f"{n.body}\n\n原因 Reason: {n.reason}\n案件 Case: {n.case_no}\n")
     subject = mask_mobile_numbers(n.subject)
     return Rendered(subject=subject, text=text,
                     robot={"msgtype": "text", "text": {"content": mask_mobile_numbers(f"{n.subject}\n{n.body}")}})
 
 
-def robot_payload(n: Notification, base_url: str = "") -> dict:
+def robot_payload(n: Notification, base_url: str = "", names: dict[str, str] | None = None) -> dict:
     """The group robots' message (WeCom and DingTalk)."""
-    return render(n, base_url).robot
+    return render(n, base_url, names).robot
+
+
+_NAMED = re.compile(r"（([A-Za-z0-9][A-Za-z0-9_.@-]{0,63})）")
+
+
+def usernames_named(n: Notification) -> set[str]:
+    """The staff a message names by username (handler, who asked, who decided), to be shown by name (P7)."""
+    found: set[str] = set()
+    for m in ([n.message] if n.message else []) + (list(n.digest.messages) if n.digest else []):
+        found |= {u for u in (m.case.handler, m.requested_by) if u}
+        for _, value in m.details:
+            found |= set(_NAMED.findall(value))
+    return found
 
 
 def digest_window(settings: Settings) -> timedelta:
@@ -208,6 +223,8 @@ class NotificationActivities:
         roles = list(dict.fromkeys(n.roles))
         async with self.sessionmaker() as session:
             emails, roles_without_email, unreachable_users = await self._resolve(session, n, roles, logger)
+            # P7: people by name and title in the text, not by username
+            names = {u: p.label for u, p in (await org.people(session, usernames_named(n))).items()}
             rows = await session.execute(
                 select(NotificationDelivery.channel, NotificationDelivery.recipient)
                 .where(NotificationDelivery.notification_id == n.notification_id))
@@ -228,9 +245,9 @@ class NotificationActivities:
         pending_hooks = [(label, url) for label, url in sorted(hooks.items()) if (WEBHOOK, label) not in done]
         failed: list[Failure] = []
         if pending_emails:
-            failed += await self._send_emails(n, pending_emails, logger)
+            failed += await self._send_emails(n, pending_emails, logger, names)
         if pending_hooks:
-            failed += await self._post_webhooks(n, pending_hooks, logger)
+            failed += await self._post_webhooks(n, pending_hooks, logger, names)
         if failed:
             failures = [scrub(f.text) for f in failed]
             permanent = all(f.permanent for f in failed)
@@ -326,13 +343,14 @@ class NotificationActivities:
         domain = self.settings.smtp_sender.rpartition("@")[2] or "aftersales"
         return f"To: {address}\r\nMessage-ID: <{digest}@{domain}>\r\n".encode() + message
 
-    async def _send_emails(self, n: Notification, addresses: list[str], logger) -> list["Failure"]:
+    async def _send_emails(self, n: Notification, addresses: list[str], logger,
+                           names: dict[str, str] | None = None) -> list["Failure"]:
         """One message per recipient over one SMTP connection; returns the failures (a 5xx answer
         for the recipient is permanent, anything else temporary)."""
         s = self.settings
         failures: list[Failure] = []
         remaining = list(addresses)
-        email = self._email(n, render(n, s.public_base_url))
+        email = self._email(n, render(n, s.public_base_url, names))
         sender = parseaddr(s.smtp_sender)[1] or s.smtp_sender
         try:
             smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
@@ -362,11 +380,12 @@ class NotificationActivities:
             failures += [Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in remaining]
         return failures
 
-    async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger) -> list["Failure"]:
+    async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger,
+                             names: dict[str, str] | None = None) -> list["Failure"]:
         """POSTs the robot JSON to each URL; a non-2xx answer, or a robot's non-zero errcode (WeCom
         and DingTalk answer 200 with an errcode), is a failure. Returns the failures."""
         failures: list[Failure] = []
-        payload = robot_payload(n, self.settings.public_base_url)
+        payload = robot_payload(n, self.settings.public_base_url, names)
         async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds) as client:
             for label, url in hooks:
                 permanent = False

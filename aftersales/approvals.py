@@ -164,6 +164,80 @@ def a1_status(amount: Decimal, approvals: list["Approval"]) -> A1Status:
                     done=[r for r in required if r not in missing], missing=[r for r in required if r in missing])
 
 
+def band_text(amount: Decimal) -> str:
+    """A1's band of an amount as people read it: its range and who approves it (以内 includes the edge)."""
+    steps = route_repair_cost(amount)
+    who = "、".join(f"{role_title(st.role)}{STEP_KIND_NAMES.get(st.kind, st.kind)}" for st in steps)
+    if amount <= COST_CS_MANAGER_LIMIT:
+        span = f"¥{COST_CS_MANAGER_LIMIT:,.2f} 以内"
+    elif amount <= COST_DEPUTY_GM_LIMIT:
+        span = f"¥{COST_CS_MANAGER_LIMIT + Decimal('0.01'):,.2f}–¥{COST_DEPUTY_GM_LIMIT:,.2f}"
+    else:
+        span = f"超过 ¥{COST_DEPUTY_GM_LIMIT:,.2f}"
+    return f"{span}：{who}（A1）"
+
+
+class StepBrief(BaseModel):
+    """One step of an approval as the approver reads it: who, which kind, and (once decided) the decision."""
+    role: Role
+    kind: str
+    name: str                      # 副总经理审批
+    decision: Decision | None = None
+    decision_name: str | None = None
+    by: str | None = None
+    at: datetime | None = None
+    reason: str | None = None
+
+
+class DecisionBrief(BaseModel):
+    """A4: what an approver decides — the thing decided (the solution, the survey, the cost statement, the
+    ruling), the amount and its A1 band, who asked and when, the steps done and still missing."""
+    approval_id: str
+    subject: str
+    rule: str
+    what: str
+    amount: Decimal | None = None
+    amount_text: str | None = None
+    band: str | None = None
+    requested_by: str
+    requested_at: datetime
+    current: StepBrief | None = None
+    done: list[StepBrief] = []
+    missing: list[StepBrief] = []
+
+    def lines(self, names: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """The brief as rows of a message (Chinese); `names`: username -> '张伟 · 工程部专人'."""
+        names = names or {}
+        rows = [("审批事项", self.subject), ("决定内容", self.what)]
+        if self.amount_text:
+            rows.append(("金额", self.amount_text + (f"（{self.band}）" if self.band else "")))
+        rows.append(("申请人", names.get(self.requested_by, self.requested_by)))
+        rows.append(("已完成", "；".join(f"{s.name} {s.decision_name}" + (f"（{names.get(s.by, s.by)}）" if s.by else "")
+                                       for s in self.done) or "（无）"))
+        rows.append(("尚待", "、".join(s.name for s in self.missing) or "（无）"))
+        return rows
+
+
+def step_brief(step: ApprovalStep) -> StepBrief:
+    return StepBrief(role=step.role, kind=step.kind, name=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}",
+                     decision=step.decision, decision_name=DECISION_NAMES.get(step.decision) if step.decision else None,
+                     by=step.by, at=step.at, reason=step.reason)
+
+
+def decision_brief(approval: "Approval", what: str) -> DecisionBrief:
+    """A4: the brief of an approval, with `what` is decided (the case's own words for it)."""
+    amount = approval.amount if approval.amount else None
+    current = approval.current()
+    return DecisionBrief(
+        approval_id=approval.id, subject=approval.subject, rule=approval.rule, what=what, amount=amount,
+        amount_text=f"¥{amount:,.2f}" if amount is not None else None,
+        band=band_text(amount) if amount is not None else None,  # A1 applies to every amount the company pays
+        requested_by=approval.requested_by, requested_at=approval.requested_at,
+        current=step_brief(current) if current else None,
+        done=[step_brief(s) for s in approval.steps if s.decision is not None],
+        missing=[step_brief(s) for s in approval.steps if s.decision is None])
+
+
 class Approval(BaseModel):
     id: str
     purpose: str

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aftersales import access
 from aftersales.actions import text_type
 from aftersales.actor import Actor
-from aftersales.approvals import Approval, ApprovalStep
+from aftersales.approvals import Approval, ApprovalStep, DecisionBrief, decision_brief
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import (
@@ -280,6 +280,16 @@ class CaseState(BaseModel):
         return any(d.open and (d.missed or d.due_at <= now) and (d.escalates or self.rules_version < 2)
                    for d in self.deadlines)
 
+    def decided(self, approval: Approval) -> str:
+        """A4: what an approval of this case decides, in words (the case types say it of their approvals)."""
+        return approval.subject
+
+    def decision(self) -> DecisionBrief | None:
+        """A4: the pending approval's brief — what is decided, amount and band, who asked, steps done and
+        missing — or None when nothing waits for a decision."""
+        pending = next((a for a in reversed(self.approvals) if a.status == "pending"), None)
+        return decision_brief(pending, self.decided(pending)) if pending is not None else None
+
     def facts_view(self) -> dict[str, Any]:
         """The parts of the case's view that `access.case_facts` reads (P2: who may see it), taken from the
         state without dumping all of it (aftersales.views.facts_view; notices carry them, see `Notice.audience`)."""
@@ -391,7 +401,8 @@ class CaseMachine:
     def notify(self, roles: list[Role], subject: str, body: str, reason: str,
                usernames: list[str] | None = None, department: str | None = None,
                items: list[DueItem] | None = None, level: int | None = None,
-               contractor_id: str | None = None) -> None:
+               contractor_id: str | None = None, details: list[tuple[str, str]] | None = None,
+               requested_by: str | None = None) -> None:
         """A notice to roles and/or named staff. `subject` is its one-line title and `body` a sentence,
         both Chinese; the message adds the case's facts, the items due or missed and the level (E4).
         `contractor_id` narrows the contractor role to that contractor's accounts (P1)."""
@@ -404,7 +415,8 @@ class CaseMachine:
         if contractor_id is None and Role.contractor in roles:
             contractor_id = access.contractor_of(s)
         message = Message(title=subject, text=body, case=s.facts(), items=items or [], level=level,
-                          level_role=roles[0] if level and roles else None)
+                          level_role=roles[0] if level and roles else None, details=details or [],
+                          requested_by=requested_by)
         self.effects.append(
             Notice(
                 notification_id=f"{s.case_no}:n{s.notice_seq}",
@@ -530,9 +542,12 @@ class CaseMachine:
         self.waive_key(key)
         d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}：{approval.subject}",
                           due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
+        brief = decision_brief(approval, self.state.decided(approval))  # A4: what is decided, in the mail
         self.notify([step.role], f"待您审批：{approval.subject}",
-                    f"{approval.subject} 等待{role_title(step.role)}决定（{step.kind}，{approval.rule}）。",
-                    f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)])
+                    f"{approval.subject} 等待{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}"
+                    f"（{approval.rule}）。",
+                    f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)],
+                    details=brief.lines(), requested_by=approval.requested_by)
 
     def waive_key(self, key: str) -> None:
         for d in self.state.deadlines:

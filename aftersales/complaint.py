@@ -125,6 +125,18 @@ class ComplaintState(CaseState):
             return self.compensation
         return None
 
+    def decided(self, approval) -> str:
+        """A4: the solution (and the findings it answers), the summary and measures, or the reply ruled on."""
+        if approval.purpose == "complaint_solution":
+            text = f"处理方案：{self.solution or '—'}；补偿 {yuan(self.compensation or Decimal(0))}"
+            return text + (f"；部门调查结果：{self.findings}" if self.findings else "") + ("；重大投诉（C8）" if self.major else "")
+        if approval.purpose == "complaint_summary":
+            return (f"总结：{self.summary or '—'}；整改措施：{self.corrective_measures or '—'}；"
+                    f"预防措施：{self.preventive_measures or '—'}")
+        if approval.purpose == "unjustified":
+            return f"定为不成立投诉（类别 {self.category}），拟答复业主：{self.reply or '—'}"
+        return approval.subject
+
     @property
     def compensation_owed(self) -> bool:
         return self.a1_amount() is not None and self.compensation_payment is None

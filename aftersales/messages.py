@@ -126,6 +126,10 @@ class Message(BaseModel):
     items: list[DueItem] = []
     level: int | None = None
     level_role: Role | None = None
+    # A4: what the reader is to decide, as rows (决定内容, 金额, 申请人, 已完成, 尚待); usernames in them are
+    # replaced by names (`names` of the renderers) where the sender knows them
+    details: list[tuple[str, str]] = []
+    requested_by: str | None = None  # the username of who asked (shown by name and title)
 
 
 class Digest(BaseModel):
@@ -156,33 +160,49 @@ def subject(m: Message) -> str:
     return mask_mobile_numbers(f"【{tag}】{m.case.case_no} {m.title}（{m.case.place}）")
 
 
-def _facts(m: Message) -> list[tuple[str, str]]:
-    c = m.case
+def _facts(m: Message, names: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    c, names = m.case, names or {}
     rows = [("案件编号", f"{c.case_no}（{CASE_TYPE_NAMES.get(c.case_type, c.case_type)}）"),
             ("项目", c.project), ("楼栋房号", f"{c.building} {c.unit}"),
-            ("类别", c.category or "—"), ("责任部门", c.department or "未分派"), ("处理人", c.handler or "未指定")]
+            ("类别", c.category or "—"), ("责任部门", c.department or "未分派"),
+            ("处理人", names.get(c.handler, c.handler) if c.handler else "未指定")]
     level = _level(m)
     if level:
         rows.append(("升级级别", level))
     return rows
 
 
-def email_text(m: Message, base_url: str) -> str:
+def _details(m: Message, names: dict[str, str]) -> list[tuple[str, str]]:
+    """A4's rows, people by name and title (P7) where known."""
+    out = []
+    for k, v in m.details:
+        for username, label in names.items():
+            v = v.replace(f"（{username}）", f"（{label}）")
+        out.append((k, names.get(v, v) if k == "申请人" else v))
+    return out
+
+
+def email_text(m: Message, base_url: str, names: dict[str, str] | None = None) -> str:
+    names = names or {}
     lines = [m.title, ""]
     if m.text:
         lines += [m.text, ""]
-    lines += [f"{k}：{v}" for k, v in _facts(m)]
+    if m.details:
+        lines += [f"{k}：{v}" for k, v in _details(m, names)] + [""]
+    lines += [f"{k}：{v}" for k, v in _facts(m, names)]
     if m.items:
         lines += ["", "事项："] + [f"  - {_item_line(i)}" for i in m.items]
     lines += ["", f"查看案件：{case_link(base_url, m.case.case_no)}", "", "（本邮件由售后案件系统自动发送，请勿直接回复）"]
     return mask_mobile_numbers("\n".join(lines)) + "\n"
 
 
-def markdown(m: Message, base_url: str) -> str:
+def markdown(m: Message, base_url: str, names: dict[str, str] | None = None) -> str:
+    names = names or {}
     lines = [f"### {m.title}"]
     if m.text:
         lines.append(m.text)
-    lines += [f"> {k}：**{v}**" if k in ("案件编号", "升级级别") else f"> {k}：{v}" for k, v in _facts(m)]
+    lines += [f"- **{k}**：{v}" for k, v in _details(m, names)]
+    lines += [f"> {k}：**{v}**" if k in ("案件编号", "升级级别") else f"> {k}：{v}" for k, v in _facts(m, names)]
     lines += [f"- {_item_line(i)}" for i in m.items]
     lines.append(f"[查看案件]({case_link(base_url, m.case.case_no)})")
     return mask_mobile_numbers("\n".join(lines))
@@ -192,12 +212,13 @@ def digest_subject(d: Digest) -> str:
     return f"【提醒汇总】{len(d.messages) + d.more} 件案件待办（截至 {beijing(d.window_end)}）"
 
 
-def digest_text(d: Digest, base_url: str) -> str:
+def digest_text(d: Digest, base_url: str, names: dict[str, str] | None = None) -> str:
+    names = names or {}
     lines = [f"{role_title(d.recipient)}：以下 {len(d.messages) + d.more} 件案件有待办事项（截至 {beijing(d.window_end)}）。", ""]
     for n, m in enumerate(d.messages, 1):
         c = m.case
         lines.append(f"{n}. {c.case_no} {CASE_TYPE_NAMES.get(c.case_type, c.case_type)} · {c.place} · "
-                     f"{c.category or '—'} · 处理人 {c.handler or '未指定'}")
+                     f"{c.category or '—'} · 处理人 {names.get(c.handler, c.handler) if c.handler else '未指定'}")
         lines += [f"   - {_item_line(i)}" for i in m.items]
         lines.append(f"   {case_link(base_url, c.case_no)}")
     if d.more:

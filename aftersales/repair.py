@@ -297,6 +297,19 @@ class RepairState(CaseState):
     service_payment: ServicePayment | None = None
     decline_reason: str | None = None
 
+    def decided(self, approval) -> str:
+        """A4: the survey a cost approval decides on, or the cost statement a settlement decides on."""
+        sv = self.survey
+        survey = "—" if sv is None else (
+            f"责任方 {sv.responsible_party}，{'多工种' if sv.multi_trade else '单工种'}（{'、'.join(self.trades)}），"
+            f"预估 {yuan(sv.estimate)}，{'A 类（保修期内）' if sv.order_type == 'A' else 'B 类（保修期外，公司承担）'}工单"
+            + (f"，施工单位 {sv.contractor_id}" if sv.contractor_id else ""))
+        if approval.purpose == "repair_cost":
+            return f"现场勘察（第 {sv.round if sv else 1} 次）：{survey}"
+        if approval.purpose == "settlement":
+            return f"维修工程决算书 {yuan(self.cost_statement)}：{self.cost_note or '—'}；查勘：{survey}"
+        return approval.subject
+
     @property
     def paid_path(self) -> bool:
         """R3 (rules v3): an owner-paid repair runs its own path: quote, acceptance, owner's payment."""

@@ -35,6 +35,9 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
         next_actors=[a.model_dump(mode="json") for a in next_actors(state)],
         version=state.seq,
     )
+    brief = state.decision()
+    if brief is not None:  # A4: what the pending approval decides, for the approver
+        view["decision"] = brief.model_dump(mode="json")
     amount = state.a1_amount()
     if amount is not None:  # A1: the band of the amount to be paid, the approvals done and missing
         view["a1"] = a1_status(amount, state.approvals).model_dump(mode="json")

@@ -400,3 +400,25 @@ async def test_e3_webhook_4xx_or_revoked_robot_key_is_permanent(maker, smtp, hoo
     with pytest.raises(ApplicationError) as failed:
         await acts.send_notification(notification(roles=[Role.gm]))
     assert failed.value.non_retryable is permanent
+
+
+@pytest.mark.asyncio
+async def test_P7_A4_a_mail_names_people_by_name_and_title_and_says_what_is_decided(maker, smtp):
+    """P7: the handler, who asked and who decided appear by name and title, not by username; A4: the rows of
+    what is decided come first."""
+    from aftersales.messages import CaseFacts, Message
+    async with maker() as session:
+        (await session.get(Staff, "handler_eng")).display_name = "张伟"
+        (await session.get(Staff, "csm")).display_name = "赵敏"
+        await session.commit()
+    message = Message(title="待您审批：处理方案 TS-2026-000001", case=CaseFacts(
+        case_no="TS-2026-000001", case_type="complaint", project="融侨城", building="5栋", unit="1203",
+        category="漏水", department="工程部", handler="handler_eng"), requested_by="handler_eng",
+        details=[("决定内容", "处理方案：重做防水；补偿 ¥1,500.00"), ("金额", "¥1,500.00（¥1,000.01–¥10,000.00：…）"),
+                 ("申请人", "handler_eng"), ("已完成", "客户服务部经理审批 批准（csm）"), ("尚待", "副总经理审批")])
+    acts = NotificationActivities(maker, make_settings(smtp))
+    await acts.send_notification(notification(roles=[Role.gm], message=message))
+    text = (await smtp.wait_for(1))[0].body
+    assert "处理人：张伟 · 工程部专人" in text and "申请人：张伟 · 工程部专人" in text
+    assert "客户服务部经理审批 批准（赵敏 · 客户服务部经理）" in text and "决定内容：处理方案：重做防水" in text
+    assert "handler_eng" not in text and "（csm）" not in text
