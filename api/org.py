@@ -9,6 +9,7 @@ Any signed-in account reads them (a contractor's account: only its own contracto
 that is not on its list is refused (422) naming the valid values, before the action reaches its case.
 """
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -140,8 +141,17 @@ async def display(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]
             return None
         return known[username].label if username in known else username
 
+    # an entry's text that names a person by username (经办人 dept_handler …) reads with the name as well
+    named = [(re.compile(rf"(?<![A-Za-z0-9_.@-]){re.escape(u)}(?![A-Za-z0-9_.@-])"), p.label) for u, p in known.items()]
+
+    def text_display(text: str) -> str:
+        for pattern, name in named:
+            text = pattern.sub(name, text)
+        return text
+
     view = {**view}
-    view["timeline"] = [{**t, "actor_display": label(t.get("actor"))} for t in view.get("timeline") or []]
+    view["timeline"] = [{**t, "actor_display": label(t.get("actor")), "text_display": text_display(t.get("text") or "")}
+                        for t in view.get("timeline") or []]
     view["handler_display"] = label(view.get("handler"))
     view["registered_by_display"] = label(view.get("registered_by"))
     view["approvals"] = [{**a, "requested_by_display": label(a.get("requested_by")),

@@ -46,6 +46,7 @@ from aftersales.repair import RepairIntake
 from aftersales.reports import TITLES, ReportKind, tables
 from api import campaigns as campaign_routes
 from api import cases as case_routes
+from api import org as org_routes
 from api import properties as property_routes
 from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login
@@ -438,6 +439,7 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
                      refused: dict[str, str] | None = None, status_code: int = 200, phone_shown: bool = False,
                      notice: str | None = None) -> HTMLResponse:
     view = await case_routes._visible_view(request, session, case_no, actor)   # P2: an unseen case is 404
+    view = await org_routes.display(session, view)   # P7: people by name and title
     full_phone = None
     if phone_shown and access.sees_full_phone(actor, access.case_facts(view)):
         full_phone = (await case_routes.present(request, session, actor, view))["customer"]["phone"]  # recorded (P3)

@@ -76,3 +76,35 @@ async def test_P7_a_wrong_department_is_reassigned_by_cs_manager_and_lands_in_th
     mine = (await api.get("/cases", params={"mine": "true", "case_no": no}, headers=await staff.headers("dept_head"))).json()
     assert [c["case_no"] for c in mine["items"]] == [no]
     assert (await api.get(f"/cases/{no}", headers=await staff.headers("wy_head"))).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_A4_P7_the_approver_sees_what_is_decided_in_the_case_and_on_the_form(api, staff, settings):
+    """A4: the ¥1,500 compensation the approvers decide is shown with the solution, its A1 band, who asked and
+    the steps done and missing — in the case view and above the workbench's decision form; P7: by name."""
+    from tests.e2e.test_workbench_http import sign_in
+    no = await complaint(api, staff)
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
+                                                   "justified": True})
+    await post_action(api, staff, no, "dept_head", {"action": "assign_handler", "handler": "dept_handler"})
+    await post_action(api, staff, no, "dept_handler", {"action": "department_feedback", "findings": "防水层破损"})
+    await post_action(api, staff, no, "dept_handler", {"action": "propose_solution", "solution": "重做防水并赔偿地板",
+                                                       "compensation": "1500.00"})
+    await post_action(api, staff, no, "cs_manager", {"action": "decide", "decision": "approve"})
+    view = (await api.get(f"/cases/{no}", headers=await staff.headers("deputy_chief_engineer"))).json()
+    d = view["decision"]
+    assert d["what"].startswith("处理方案：重做防水并赔偿地板") and d["amount_text"] == "¥1,500.00"
+    assert d["band"].startswith("¥1,000.01–¥10,000.00") and d["requested_by_display"] == "张伟 · 工程部专人"
+    assert [(s["name"], s["by_display"]) for s in d["done"]] == [("客户服务部经理审批", "赵敏 · 客户服务部经理")]
+    assert [s["name"] for s in d["missing"]] == ["负责质量的副总工程师审核", "副总经理审批"]
+    assert view["handler_display"] == "张伟 · 工程部专人"
+    assigned = next(t for t in view["timeline"] if t["kind"] == "assigned")
+    assert "dept_handler" in assigned["text"] and "张伟 · 工程部专人" in assigned["text_display"]  # P7
+    await sign_in(api, "deputy_chief_engineer", settings.demo_password)
+    page = (await api.get(f"/app/cases/{no}")).text
+    form = page[page.index('id="form-decide"'):]
+    form = form[:form.index("</form>")]
+    for fact in ("重做防水并赔偿地板", "¥1,500.00", "¥1,000.01–¥10,000.00", "张伟 · 工程部专人",
+                 "客户服务部经理审批 批准（赵敏 · 客户服务部经理）", "副总经理审批"):
+        assert fact in form, fact
+    assert "赵敏 · 客户服务部经理" in page[page.index('id="timeline"'):]                  # the timeline by name
