@@ -61,9 +61,10 @@ async def test_P1_P2_P3_a_complaint_of_工程部(api, staff):
     no = r.json()["case_no"]
     await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
                                                    "justified": True})
-    # P1: assign_handler names an active dept_handler of the case's department (422 naming the problem)
-    for handler, problem in (("nobody-here", "不是在职员工账号"), ("gm", "不是责任部门专人"),
-                             ("wy_handler", "不是工程部的")):
+    # P1: assign_handler names an active dept_handler of the case's department (422 naming the problem and,
+    # P7, the department's handlers to choose from)
+    for handler, problem in (("nobody-here", "不是工程部在职的责任部门专人；请从列表中选择：dept_handler（张伟 · 工程部专人）"),
+                             ("gm", "不是工程部在职的责任部门专人"), ("wy_handler", "不是工程部的")):
         body = await post_action(api, staff, no, "dept_head", {"action": "assign_handler", "handler": handler},
                                  expect=422)
         assert problem in json.dumps(body, ensure_ascii=False)
