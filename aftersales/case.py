@@ -497,7 +497,7 @@ class CaseMachine:
         d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}：{approval.subject}",
                           due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
         self.notify([step.role], f"待您审批：{approval.subject}",
-                    f"{approval.subject} 等待{role_title(step.role)}决定（{step.kind}，{approval.rule}）。",
+                    f"{approval.subject} 等待{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}（{approval.rule}）。",
                     f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)])
 
     def waive_key(self, key: str) -> None:

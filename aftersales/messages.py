@@ -42,6 +42,7 @@ ACTION_NAMES = {
 }
 APPROVAL_STATUS_NAMES = {"pending": "待决定", "approved": "已通过", "rejected": "已驳回", "changes_requested": "已退回修改"}
 DECISION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改"}
+FOLLOW_UP_NAMES = {"reopen": "返修", "cs_manager_follow_up": "客户服务部经理跟进"}   # R7/V3
 STEP_KIND_NAMES = {"review": "审核", "approve": "审批", "audit": "审计", "confirm": "确认"}
 
 # What each deadline is called in a message (keys of aftersales.case.Deadline); approvals are

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
 from aftersales.campaign import CAMPAIGN_STAFF_ROLES
-from aftersales.db.models import Case, Contractor, PropertyUnit, Staff
+from adapters.db.models import Case, Contractor, PropertyUnit, Staff
 from aftersales.messages import role_title
 from aftersales.roles import Role
 
 # C2: the categories offered at intake and classification before any is in use (the register's own
 # categories join them as they appear).
-DEFAULT_CATEGORIES = ["漏水渗水", "墙面开裂", "门窗", "水电", "噪音", "空鼓脱落", "设备设施", "物业服务", "园林绿化", "其他"]
+DEFAULT_CATEGORIES = ["漏水", "墙面开裂", "门窗", "水电", "噪音", "空鼓脱落", "设备设施", "物业服务", "园林绿化", "其他"]
 # R1: the trades of a repair.
 TRADES = ["水电", "木工", "泥工", "油漆", "防水", "门窗", "电梯", "其他"]
 

@@ -9,6 +9,7 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from aftersales.messages import DECISION_NAMES
+from aftersales.reports import period_name  # noqa: F401 - the workbench's filter
 
 FIELD_LABELS = {
     "name": "姓名", "phone": "电话", "project": "项目", "building": "楼栋", "unit": "房号", "unit_id": "台账房屋",
@@ -177,21 +178,6 @@ def refusal(e: HTTPException | ValidationError) -> tuple[str, dict[str, str]]:
         if name:
             fields.setdefault(name, why)
     return "；".join(dict.fromkeys(parts)), fields
-
-
-def period_name(label: str) -> str:
-    """A report's period as people write it: 2026年11月, 2026年第48周, 2026年第4季度, 2026年, 2026年11月23日."""
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", label):
-        return f"{m.group(1)}年{int(m.group(2))}月"
-    if m := re.fullmatch(r"(\d{4})-W(\d{2})", label):
-        return f"{m.group(1)}年第{int(m.group(2))}周"
-    if m := re.fullmatch(r"(\d{4})Q([1-4])", label):
-        return f"{m.group(1)}年第{m.group(2)}季度"
-    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", label):
-        return f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日"
-    if re.fullmatch(r"\d{4}", label):
-        return f"{label}年"
-    return label
 
 
 _QUARTERS = {"一": "1", "二": "2", "三": "3", "四": "4"}

@@ -45,7 +45,9 @@ from aftersales.messages import (
 )
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
-from aftersales.reports import TITLES, ReportKind, tables
+from aftersales.reports import TITLES, ReportKind, parse_period, tables
+from aftersales.roles import Role
+from adapters.temporal.sealing import app_sealer
 from api import campaigns as campaign_routes
 from api import choices
 from api import cases as case_routes
@@ -104,7 +106,7 @@ templates.env.globals["cell"] = cell
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
                              status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
                              deadline=lambda d: deadline_name(d["key"], d.get("owners")),
-                             kind=lambda k: TIMELINE_KINDS.get(k, k))
+                             kind=lambda k: TIMELINE_KINDS.get(k, k), period=period_name)
 
 
 # ---- the session ------------------------------------------------------------------------------------
@@ -258,9 +260,9 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
         page = await case_routes.cases_by_phone(case_routes.PhoneSearch(phone=typed_phone(form.get("phone", ""))),
                                                 request, actor, session)
     except HTTPException as e:
-        error, status_code = str(e.detail), e.status_code
+        error, status_code = http_detail(e.detail, e.status_code), e.status_code
     except ValidationError:
-        error, status_code = "电话号码格式不对（如 13812341234 或 0591-87654321）", 422
+        error, status_code = "电话号码格式不对（如 139-1234-5678 或 0591-87654321）", 422
     return render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
                   by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
                   names=await choices.staff_names(session), departments=await choices.departments(session),
@@ -588,12 +590,15 @@ async def _intake_page(request: Request, actor: Actor, session: AsyncSession, ki
     against it (its unit_id: C11 counts by the registered building); the projects and buildings are the
     fields' suggestions, and a written address that names a registered unit is matched to it too."""
     allowed = actor.role in access.ENDPOINTS["register_case"]
-    projects = [o.project for o in await register.occupancy(session)]
-    buildings = sorted(set(await session.scalars(select(PropertyUnit.building).distinct().limit(500))))
+    register_map = await choices.projects_and_buildings(session)
+    buildings = sorted({b for bs in register_map.values() for b in bs})
+    if kind == "repair" and not values.get("requested_appointment"):   # R1: a suggestion, the next day at 10:00
+        values = {**values, "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}
     return render(request, "new_case.html", actor, status_code if allowed else 403, kind=kind, title=INTAKE[kind][0],
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
-                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=projects,
-                  buildings=buildings, units=units)
+                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=list(register_map),
+                  register_map=register_map, buildings=buildings, units=units,
+                  categories=await choices.categories(session), trades=choices.TRADES)
 
 
 @router.post("/app/new/{kind}/units", response_class=HTMLResponse)
@@ -626,10 +631,15 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     if actor.role not in access.ENDPOINTS["register_case"]:
         return await _intake_page(request, actor, session, kind, form, None, 403)
     customer: dict[str, Any] = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
+    customer["phone"] = typed_phone(customer["phone"]) if customer["phone"] else ""
     if form.get("unit_id", "").strip().isdigit():   # chosen in the unit picker: the register names the address
         unit = await register.get_unit(session, int(form["unit_id"]))
         customer.update(unit_id=int(form["unit_id"]), **({"project": unit.project, "building": unit.building,
                                                           "unit": unit.unit} if unit else {}))
+        if unit is not None:   # the owner the register names, unless the caller gave another name or number
+            customer["name"] = customer["name"] or unit.owner_name or ""
+            if not customer["phone"] and unit.owner_phone_sealed:
+                customer["phone"] = app_sealer(request.app.state).unseal(unit.owner_phone_sealed)
     body: dict[str, Any] = {"customer": customer, "description": form.get("description", "")}
     if kind == "complaint":
         body.update(channel=form.get("channel", ""), category=form.get("category", ""), major="major" in form)
@@ -648,7 +658,8 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         units = await register.list_units(session, customer["project"], customer["building"]) \
             if customer.get("unit_id") else None   # the picker stays as it was
-        return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code, units=units)
+        return await _intake_page(request, actor, session, kind, {**form, "phone": form.get("phone", "")},
+                                  refusal_text(e), status_code, units=units)
     if answer.status_code != status.HTTP_201_CREATED:   # 202: registered, not open yet
         return RedirectResponse("/app/cases", status_code=303)
     return RedirectResponse(f"/app/cases/{json.loads(answer.body)['case_no']}?notice=已登记", status_code=303)
@@ -662,12 +673,65 @@ def _may(actor: Actor, endpoint: str) -> None:
         raise PageError(actor, 403, f"您的角色（{role_title(actor.role)}）不能查看此页；可查看：{allowed}")
 
 
+PERIOD_KINDS = {   # what each report's period is, as its picker asks for it
+    ReportKind.weekly_complaints: "week", ReportKind.monthly_complaints: "month", ReportKind.monthly_repairs: "month",
+    ReportKind.paid_services: "month", ReportKind.quarterly: "quarter", ReportKind.yearly: "year",
+    ReportKind.rework_daily: "day", ReportKind.campaign: "campaign"}
+PERIOD_NAMES = {"week": "周", "month": "月份", "quarter": "季度", "year": "年度", "day": "日期", "campaign": "回访活动"}
+
+
+def period_choices(today: date, campaign_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """The periods a report can be asked for, newest first, as people name them (K1–K3): months and weeks of
+    the last two years, quarters, years, the last 31 days, the campaigns."""
+    months, (y, m) = [], (today.year, today.month)
+    for _ in range(25):
+        months.append(f"{y}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    weeks = [(today - timedelta(weeks=n)).isocalendar() for n in range(0, 105)]
+    quarters = [f"{yy}Q{q}" for yy in range(today.year, today.year - 3, -1) for q in range(4, 0, -1)
+                if (yy, q) <= (today.year, (today.month + 2) // 3)]
+    labels = {"month": months, "week": list(dict.fromkeys(f"{w.year}-W{w.week:02d}" for w in weeks)),
+              "quarter": quarters, "year": [str(yy) for yy in range(today.year, today.year - 6, -1)],
+              "day": [(today - timedelta(days=n)).isoformat() for n in range(31)], "campaign": campaign_ids}
+    return {kind: [(p, period_name(p)) for p in ps] for kind, ps in labels.items()}
+
+
+async def _reports_page(request: Request, actor: Actor, session: AsyncSession, status_code: int = 200,
+                        error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    items = await report_routes.list_reports(actor, session) if actor.role in access.ENDPOINTS["reports"] else []
+    today = datetime.now(BEIJING).date()
+    campaign_ids = [c["campaign_id"] for c in await campaign_routes.list_campaigns(actor, session)] \
+        if actor.role in access.ENDPOINTS["read_campaigns"] else []
+    values = values or {"kind": ReportKind.monthly_complaints.value}
+    return render(request, "reports.html", actor, status_code, items=items, error=error, values=values,
+                  kinds=[(k.value, TITLES[k], PERIOD_KINDS[k]) for k in ReportKind], period_names=PERIOD_NAMES,
+                  periods=period_choices(today, campaign_ids), names=await choices.staff_names(session))
+
+
 @router.get("/app/reports", response_class=HTMLResponse)
 async def reports_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     _may(actor, "reports")
-    return render(request, "reports.html", actor, items=await report_routes.list_reports(actor, session),
-                  kinds=[(k.value, TITLES[k]) for k in ReportKind], error=None, values={})
+    return await _reports_page(request, actor, session)
+
+
+def chosen_period(kind: str, form: dict[str, str]) -> str:
+    """The period the form names: written (2026年12月, 2026-12, 2026年第4季度…) or picked from the list of the
+    report's own period kind; 422 in Chinese when it is not a period of that report."""
+    written = form.get("period_text", "").strip()
+    label = period_label(written) if written else form.get(f"period_{PERIOD_KINDS.get(kind, '')}", form.get("period", "")).strip()
+    try:
+        report_kind = ReportKind(kind)
+    except ValueError:
+        raise HTTPException(422, "报表：请从列表中选择") from None
+    try:
+        parse_period(report_kind, label)
+    except ValueError:
+        example = {"week": "2026年第48周", "month": "2026年12月", "quarter": "2026年第4季度", "year": "2026年",
+                   "day": "2026年11月23日", "campaign": "HF-2026-000001"}[PERIOD_KINDS[report_kind]]
+        raise HTTPException(422, f"期间：「{written or label or '（未选）'}」不是{TITLES[report_kind]}的期间；"
+                                 f"请选择{PERIOD_NAMES[PERIOD_KINDS[report_kind]]}，或写作 {example}") from None
+    return label
 
 
 @router.post("/app/reports", response_class=HTMLResponse)
@@ -676,13 +740,12 @@ async def reports_generate(request: Request, actor: Annotated[Actor, Depends(pag
     form = await checked_form(request)
     try:
         _may(actor, "reports")
-        body = report_routes.ReportRequest(kind=form.get("kind", ""), period=form.get("period", "").strip())
+        kind = form.get("kind", "")
+        body = report_routes.ReportRequest(kind=kind, period=chosen_period(kind, form))
         made = await report_routes.create_report(request, body, actor, session)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
-        items = await report_routes.list_reports(actor, session) if actor.role in access.ENDPOINTS["reports"] else []
-        return render(request, "reports.html", actor, status_code, items=items, error=refusal_text(e), values=form,
-                      kinds=[(k.value, TITLES[k]) for k in ReportKind])
+        return await _reports_page(request, actor, session, status_code, refusal_text(e), form)
     return RedirectResponse(f"/app/reports/{made['id']}", status_code=303)
 
 
@@ -693,8 +756,9 @@ async def report_page(report_id: int, request: Request, actor: Annotated[Actor, 
     try:
         report = await report_routes.get_report(report_id, actor, session)
     except HTTPException as e:
-        raise PageError(actor, e.status_code, str(e.detail)) from None
-    return render(request, "report.html", actor, report=report, tables=tables(report), error=None)
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
+    return render(request, "report.html", actor, report=report, tables=tables(report), error=None,
+                  names=await choices.staff_names(session))
 
 
 @router.get("/app/reports/{report_id:int}.{fmt}")
@@ -719,7 +783,7 @@ async def report_review(report_id: int, request: Request, actor: Annotated[Actor
         report = await report_routes.get_report(report_id, actor, session)
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         return render(request, "report.html", actor, status_code, report=report, tables=tables(report),
-                      error=refusal_text(e))
+                      error=refusal_text(e), names=await choices.staff_names(session))
     return RedirectResponse(f"/app/reports/{report_id}", status_code=303)
 
 
