@@ -78,26 +78,26 @@ INPUT_ERRORS = {
     "json_invalid": "格式不正确", "union_tag_invalid": "未知操作",
 }
 # The schemas' own messages (a validator's ValueError), by how they begin.
-VALUE_ERRORS = [
-    ("must not be blank", "不能为空"),
-    ("must not contain control characters", "不能含控制字符"),
-    ("an amount", "须为金额，如 1500 或 1,500.00（最多两位小数，不带正负号）"),
-    ("a time is an ISO 8601 string", "须为日期时间"),
-    ("an unjustified complaint needs the reply", "投诉不属实时须填写答复业主的理由（C2）"),
-    ("a type A (warranty) work order needs", "A 类（保修期内）工单须选择施工单位（R3）"),
-    ("quantity must be more than 0", "数量须大于 0"),
-    ("a quote needs at least one item", "报价至少须有一项收费标准项目或附加项目（R3）"),
-    ("each fee-schedule item appears once", "每个收费项目在报价中只出现一次，请填写数量"),
-    ("each worker is named once", "每位维修人员只能选一次"),
-    ("a failed inspection needs a note", "验收不合格须说明需返工的内容（R6）"),
-    ("a dissatisfied owner", "业主不满意（满意度 1 或 2）须选择跟进安排：返修或客户服务部经理跟进（R7、V3）"),
-    ("write the share as a plain decimal", "抽样比例须为 0 到 1 之间的小数，如 0.15"),
-    ("ends_on must not be before starts_on", "结束日期不能早于开始日期"),
-    ("share: a first revisit", "首次回访（V1）覆盖全部入住户，不抽样"),
-    ("staff: each username once", "每位回访人员只能选一次"),
-    ("an answered point needs the answer", "当场答复的问题须填写答复（V3）"),
-    ("a point opened as a complaint needs", "立为投诉的问题须选择类别"),
-    ("a point opened as a repair needs", "立为报修的问题须填写工种和业主希望的上门时间"),
+VALUE_ERRORS = [   # (how the message begins, what the page says, the field it is about)
+    ("must not be blank", "不能为空", None),
+    ("must not contain control characters", "不能含控制字符", None),
+    ("an amount", "须为金额，如 1500 或 1,500.00（最多两位小数，不带正负号）", None),
+    ("a time is an ISO 8601 string", "须为日期时间", None),
+    ("an unjustified complaint needs the reply", "投诉不属实时须填写答复业主的理由（C2）", "reply"),
+    ("a type A (warranty) work order needs", "A 类（保修期内）工单须选择施工单位（R3）", "contractor_id"),
+    ("quantity must be more than 0", "数量须大于 0", None),
+    ("a quote needs at least one item", "报价至少须有一项收费标准项目或附加项目（R3）", "items"),
+    ("each fee-schedule item appears once", "每个收费项目在报价中只出现一次，请填写数量", "items"),
+    ("each worker is named once", "每位维修人员只能选一次", "workers"),
+    ("a failed inspection needs a note", "验收不合格须说明需返工的内容（R6）", "note"),
+    ("a dissatisfied owner", "业主不满意（满意度 1 或 2）须选择跟进安排：返修或客户服务部经理跟进（R7、V3）", "follow_up"),
+    ("write the share as a plain decimal", "抽样比例须为 0 到 1 之间的小数，如 0.15", "share"),
+    ("ends_on must not be before starts_on", "结束日期不能早于开始日期", "ends_on"),
+    ("share: a first revisit", "首次回访（V1）覆盖全部入住户，不抽样", "share"),
+    ("staff: each username once", "每位回访人员只能选一次", "staff"),
+    ("an answered point needs the answer", "当场答复的问题须填写答复（V3）", "answer"),
+    ("a point opened as a complaint needs", "立为投诉的问题须选择类别", "category"),
+    ("a point opened as a repair needs", "立为报修的问题须填写工种和业主希望的上门时间", "trades"),
 ]
 # The API's refusals written for API clients, as a page says them (the rest of the API's refusals are
 # the machine's own, already in Chinese).
@@ -128,14 +128,15 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LEADING_FIELD = re.compile(r"^([a-z_]+)\s*[：:]\s*")
 
 
-def value_error(message: str) -> str:
+def value_error(message: str) -> tuple[str, str | None]:
+    """A validator's message in Chinese, and the field it is about when the message is the whole form's."""
     text = message.removeprefix("Value error, ")
     if _CJK.search(text):
-        return text
-    for start, chinese in VALUE_ERRORS:
+        return text, None
+    for start, chinese, field in VALUE_ERRORS:
         if text.startswith(start):
-            return chinese
-    return "填写有误"
+            return chinese, field
+    return "填写有误", None
 
 
 def http_detail(detail: Any, status_code: int) -> str:
@@ -165,12 +166,12 @@ def refusal(e: HTTPException | ValidationError) -> tuple[str, dict[str, str]]:
         return text, ({field: text} if field else {})
     parts, fields = [], {}
     for err in e.errors():
-        names = [str(p) for p in err["loc"] if not isinstance(p, int) and p not in ("customer", "body")]
-        names = [n for n in names if not n.startswith(("function-", "tagged-union", "list["))] or names
-        name = names[-1] if names else ""
+        names = [str(p) for p in err["loc"] if not isinstance(p, int) and str(p) in FIELD_LABELS]
+        name = names[-1] if names else ""   # (a union's tag, "body" and the like are no field)
         template = INPUT_ERRORS.get(err["type"])
         if template is None:
-            why = value_error(str(err["msg"])) if err["type"] == "value_error" else "填写有误"
+            why, about = value_error(str(err["msg"])) if err["type"] == "value_error" else ("填写有误", None)
+            name = name or about or ""
         else:
             why = template.format(**{k: v for k, v in (err.get("ctx") or {}).items()})
         label = FIELD_LABELS.get(name)

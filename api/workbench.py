@@ -103,6 +103,15 @@ def cell(value: Any, header: str, label: Any) -> str:
 
 
 templates.env.globals["cell"] = cell
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+
+
+def with_names(text: str, names: dict[str, str]) -> str:
+    """A machine-written text (a timeline entry) with the accounts it names shown by name and title (P7)."""
+    return _WORD.sub(lambda m: names.get(m.group(0), m.group(0)), text or "")
+
+
+templates.env.filters["people"] = with_names
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
                              status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
                              deadline=lambda d: deadline_name(d["key"], d.get("owners")),
@@ -787,8 +796,142 @@ async def report_review(report_id: int, request: Request, actor: Annotated[Actor
     return RedirectResponse(f"/app/reports/{report_id}", status_code=303)
 
 
+# ---- revisit campaigns (V1–V3): planned by cs_manager, visits by the revisit staff, closed by cs_manager ----
+SURVEY_ITEMS = ["房屋质量", "维修服务", "物业服务", "客户服务"]   # V3: the survey's items, each scored 1–5
+
+
+async def _campaigns_page(request: Request, actor: Actor, session: AsyncSession, status_code: int = 200,
+                          error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    planner = actor.role in access.ENDPOINTS["plan_campaign"]
+    today = datetime.now(BEIJING).date()
+    values = values or {"kind": "first", "starts_on": today.isoformat(),
+                        "ends_on": (today + timedelta(days=30)).isoformat(), "share": "0.10"}
+    occupancy = await register.occupancy(session) if planner else []
+    return render(request, "campaigns.html", actor, status_code, items=await campaign_routes.list_campaigns(actor, session),
+                  planner=planner, error=error, values=values, occupancy=occupancy,
+                  staff=await choices.campaign_staff(session) if planner else [],
+                  shares=["0.10", "0.15", "0.20", "0.25", "0.30"], key=uuid.uuid4().hex)
+
+
 @router.get("/app/campaigns", response_class=HTMLResponse)
 async def campaigns_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                          session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     _may(actor, "read_campaigns")
-    return render(request, "campaigns.html", actor, items=await campaign_routes.list_campaigns(actor, session))
+    return await _campaigns_page(request, actor, session)
+
+
+@router.post("/app/campaigns", response_class=HTMLResponse)
+async def campaign_plan(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V1/V2: cs_manager plans a campaign for a project of the register, with the staff who visit."""
+    form = await checked_form(request)
+    _may(actor, "read_campaigns")
+    try:
+        if actor.role not in access.ENDPOINTS["plan_campaign"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能安排回访活动（V1、V2：由客户服务部经理安排）")
+        body = {"project": form.get("project", ""), "kind": form.get("kind", ""),
+                "starts_on": form.get("starts_on", ""), "ends_on": form.get("ends_on", ""),
+                "staff": [u for u in form.get("staff", "").split(",") if u]}
+        if form.get("kind") == "annual" and form.get("share"):
+            body["share"] = form["share"]
+        plan = campaign_routes.CampaignRequest.model_validate(body)
+        made = await campaign_routes.create_campaign(request, plan, actor, session,
+                                                     idempotency_key=form.get("idempotency_key") or None)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaigns_page(request, actor, session, status_code, refusal_text(e), form)
+    return RedirectResponse(f"/app/campaigns/{made['campaign_id']}?notice=回访活动已安排", status_code=303)
+
+
+async def _households(session: AsyncSession, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's plan (V1: the occupied households; V2: the sample), each with whether it was visited."""
+    from aftersales.db.models import CampaignHousehold, CampaignVisit
+    visited = set(await session.scalars(select(CampaignVisit.unit_id).where(CampaignVisit.campaign_id == campaign_id)))
+    rows = await session.execute(select(PropertyUnit).join(
+        CampaignHousehold, CampaignHousehold.unit_id == PropertyUnit.id).where(
+        CampaignHousehold.campaign_id == campaign_id).order_by(PropertyUnit.building_key, PropertyUnit.unit_key))
+    return [{"id": u.id, "label": f"{u.building} {u.unit}" + (f" · {u.owner_name}" if u.owner_name else ""),
+             "visited": u.id in visited} for (u,) in rows]
+
+
+async def _campaign_page(request: Request, actor: Actor, session: AsyncSession, campaign_id: str, *,
+                         status_code: int = 200, error: str | None = None, form_name: str | None = None,
+                         values: dict[str, str] | None = None, notice: str | None = None) -> HTMLResponse:
+    _may(actor, "read_campaigns")
+    try:
+        campaign_routes._check_id(campaign_id)
+        summary = await campaign_routes._summary(request, session, campaign_id)
+    except HTTPException as e:
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
+    running = summary.get("status") != "closed"
+    now = datetime.now(BEIJING)
+    return render(request, "campaign.html", actor, status_code, c=summary, error=error, form_name=form_name,
+                  values=values or {"requested_appointment": (now + timedelta(days=1)).strftime("%Y-%m-%dT10:00")},
+                  notice=notice, households=await _households(session, campaign_id),
+                  may_visit=running and actor.role in access.ENDPOINTS["visit"],
+                  may_close=running and actor.role in access.ENDPOINTS["plan_campaign"],
+                  items=SURVEY_ITEMS, scale=SCALES["score"], categories=await choices.categories(session),
+                  trades=choices.TRADES, names=await choices.staff_names(session), key=uuid.uuid4().hex)
+
+
+@router.get("/app/campaigns/{campaign_id}", response_class=HTMLResponse)
+async def campaign_page(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)], notice: str | None = None) -> HTMLResponse:
+    return await _campaign_page(request, actor, session, campaign_id, notice=notice)
+
+
+def visit_body(form: dict[str, str]) -> dict[str, Any]:
+    """The visit form as the API's VisitBody (V3): the survey items scored, the owner's point if one was raised."""
+    body: dict[str, Any] = {
+        "unit_id": int(form["unit_id"]) if form.get("unit_id", "").isdigit() else form.get("unit_id", ""),
+        "mode": form.get("mode", ""), "second_visit": "second_visit" in form,
+        "items": [{"item": item, "score": int(form[f"score_{n}"])} for n, item in enumerate(SURVEY_ITEMS)
+                  if form.get(f"score_{n}", "").isdigit()]}
+    if form.get("comments", "").strip():
+        body["comments"] = form["comments"].strip()
+    if form.get("point_text", "").strip():
+        point: dict[str, Any] = {"text": form["point_text"].strip(), "handling": form.get("handling", "")}
+        if form.get("answer", "").strip():
+            point["answer"] = form["answer"].strip()
+        if form.get("category"):
+            point["category"] = form["category"]
+        if form.get("trades"):
+            point["trades"] = form["trades"].split(",")
+            at = form.get("requested_appointment", "")
+            point["requested_appointment"] = f"{at}:00+08:00" if len(at) == 16 else at
+        body["points"] = [point]
+    return body
+
+
+@router.post("/app/campaigns/{campaign_id}/visits", response_class=HTMLResponse)
+async def campaign_visit(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3: one household's visit, recorded by the staff who made it."""
+    form = await checked_form(request)
+    try:
+        if actor.role not in access.ENDPOINTS["visit"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能记录回访（V3）")
+        body = campaign_routes.VisitBody.model_validate(visit_body(form))
+        await campaign_routes.record_visit(campaign_id, request, body, actor, session)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaign_page(request, actor, session, campaign_id, status_code=status_code,
+                                    error=refusal_text(e), form_name="visit", values=form)
+    return RedirectResponse(f"/app/campaigns/{campaign_id}?notice=回访已记录", status_code=303)
+
+
+@router.post("/app/campaigns/{campaign_id}/close", response_class=HTMLResponse)
+async def campaign_close(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3: cs_manager closes the campaign with its closing note; the closing report follows."""
+    form = await checked_form(request)
+    try:
+        if actor.role not in access.ENDPOINTS["plan_campaign"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能结束回访活动（V3：由客户服务部经理结束）")
+        body = campaign_routes.CloseBody.model_validate({"note": form.get("note", "")})
+        await campaign_routes.close_campaign(campaign_id, request, body, actor)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaign_page(request, actor, session, campaign_id, status_code=status_code,
+                                    error=refusal_text(e), form_name="close", values=form)
+    return RedirectResponse(f"/app/campaigns/{campaign_id}?notice=回访活动已结束", status_code=303)
