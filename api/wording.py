@@ -41,7 +41,7 @@ FIELD_HELP = {
     ("accept_quote", "signed_by"): "签维修单的业主（或其代理人）姓名",
     ("extend_deadline", "owner_consent"): "业主何时、以何种方式同意延期（R8）",
     ("inspect", "note"): "不合格时必填：需返工的内容（R6）",
-    ("revisit", "follow_up"): "满意度为 1 或 2 时必选（R7、V3）",
+    ("revisit", "follow_up"): "业主不满意（1 或 2 分）时必选（R7、V3）",
     ("dispatch", "workers"): "可多选（按住 Ctrl 点选）",
     ("dispatch", "to_contractor"): "经工程材料部派给施工单位（R5）",
     ("record_meeting", "attendees"): "可多选（按住 Ctrl 点选）",
