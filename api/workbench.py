@@ -845,7 +845,7 @@ async def campaign_plan(request: Request, actor: Annotated[Actor, Depends(page_a
 
 async def _households(session: AsyncSession, campaign_id: str) -> list[dict[str, Any]]:
     """The campaign's plan (V1: the occupied households; V2: the sample), each with whether it was visited."""
-    from aftersales.db.models import CampaignHousehold, CampaignVisit
+    from adapters.db.models import CampaignHousehold, CampaignVisit
     visited = set(await session.scalars(select(CampaignVisit.unit_id).where(CampaignVisit.campaign_id == campaign_id)))
     rows = await session.execute(select(PropertyUnit).join(
         CampaignHousehold, CampaignHousehold.unit_id == PropertyUnit.id).where(

@@ -353,7 +353,7 @@ async def test_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_reg
     from playwright.async_api import expect
     from adapters.db import properties as register
     from aftersales.properties import UnitRecord
-    from aftersales.sealing import Sealer
+    from adapters.temporal.sealing import Sealer
     project = f"键盘苑{uuid.uuid4().hex[:4]}"
     async with sessionmaker() as session:
         await register.import_units(session, [

@@ -272,9 +272,9 @@ async def test_the_small_ones_status_filter_phone_search_unit_fills_the_owner_an
     assert await eventually(lambda: by_phone("139-1234-5678"))                       # as people write it
     assert (await by_phone("139 1234 5678")) is not None
 
-    from aftersales.db import properties as store
+    from adapters.db import properties as store
     from aftersales.properties import UnitRecord
-    from aftersales.sealing import app_sealer
+    from adapters.temporal.sealing import app_sealer
     project = f"台账苑{uuid.uuid4().hex[:4]}"
     async with sessionmaker() as session:
         await store.import_units(session, [UnitRecord(project=project, building="5栋", unit="1203", sold=True,

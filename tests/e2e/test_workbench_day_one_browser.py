@@ -2,7 +2,7 @@
 to close in which nothing a list could give is typed — the unit from the property register (the owner's name
 and phone with it), the category, the department, the handler, the decision, the score from their pickers,
 the category and the reply to the owner carried from the case. Page loads, clicks, choices and typed fields
-are counted and printed (the issue's note compares them with the path before: see docs/workbench.md)."""
+are counted and printed (docs/workbench.md compares them with the path before pickers)."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -85,9 +85,9 @@ async def act(page, tally: Tally, action: str, *, typed: dict[str, str] = {}, ch
 async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_list_gives_in_chromium(
         dev_env, settings, sessionmaker, worker_process, tmp_path):
     from playwright.async_api import expect
-    from aftersales.db import properties as register
+    from adapters.db import properties as register
     from aftersales.properties import UnitRecord
-    from aftersales.sealing import Sealer
+    from adapters.temporal.sealing import Sealer
     project = f"列表苑{uuid.uuid4().hex[:4]}"
     async with sessionmaker() as session:
         await register.import_units(session, [
