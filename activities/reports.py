@@ -21,7 +21,7 @@ from adapters.db.models import NotificationDelivery, ReportReview, Staff, Stored
 from adapters.db.register import utc
 from adapters.db.session import dialect_insert
 from adapters.spreadsheets import to_xlsx
-from aftersales.reports import parse_period, tables
+from aftersales.reports import file_name, parse_period, period_name, tables
 from contracts.report import ReportRef, ReviewRecord, ScheduledReport
 
 SCHEDULE = "schedule"
@@ -81,17 +81,17 @@ class ReportActivities:
                        f"（目标 100%），满意率 {_pct(summary['satisfaction_rate'])}（目标 ≥ 90%）。")
         else:  # a list report (rework_daily, paid_services, campaign): its summary's counts
             figures = "；".join(f"{row[0]} {row[1]}" for row in tables(report.data)["汇总"][1:]) + "。"
-        body = (f"{ref.title}（{ref.period}）已生成，详见附件。\n\n{figures}\n\n"
-                f"在线查看：{s.public_base_url.rstrip('/')}/reports/{ref.id}\n")
+        body = (f"{ref.title}（{period_name(ref.period)}）已生成，详见附件。\n\n{figures}\n\n"
+                f"在线查看：{s.public_base_url.rstrip('/')}/app/reports/{ref.id}\n")
         async with aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
                                    password=s.smtp_password, start_tls=s.smtp_starttls,
                                    timeout=s.smtp_timeout_seconds) as smtp:
             for address in pending:
                 msg = EmailMessage()
                 msg["From"], msg["To"] = s.smtp_sender, address
-                msg.set_raw("Subject", Header(f"{ref.title} {ref.period}", "utf-8", header_name="Subject").encode())
+                msg.set_raw("Subject", Header(f"{ref.title} {period_name(ref.period)}", "utf-8", header_name="Subject").encode())
                 msg.set_content(body, charset="utf-8")
-                msg.add_attachment(workbook, maintype=XLSX[0], subtype=XLSX[1], filename=f"{ref.kind}-{ref.period}.xlsx")
+                msg.add_attachment(workbook, maintype=XLSX[0], subtype=XLSX[1], filename=file_name(ref.title, ref.period, "xlsx"))
                 await smtp.send_message(msg)
                 async with self.sessionmaker() as session:
                     session.add(NotificationDelivery(notification_id=notification_id, channel="email", recipient=address,

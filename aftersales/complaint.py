@@ -175,11 +175,11 @@ class ComplaintCase(CaseMachine):
                           due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS,  # T2: a day off rolls on (v2)
                                               to_working_day=state.rules_version >= 2), owners=[Role.cs_staff])
         case._next_progress(ctx)
-        reasons = [r for r, on in (("reported as major at intake", intake.major),
-                                   ("group complaint (群诉)", intake.group_complaint),
-                                   ("referred by a government authority", intake.channel == Channel.authority_referral)) if on]
+        reasons = [r for r, on in (("受理时报为重大投诉", intake.major),
+                                   ("群诉", intake.group_complaint),
+                                   ("主管部门转办", intake.channel == Channel.authority_referral)) if on]
         if reasons:
-            case._make_major(ctx, "; ".join(reasons))
+            case._make_major(ctx, "；".join(reasons))
         case.effects.append(EarlyWarningCheck(project=intake.customer.project, building=intake.customer.building))
         return case, case.take_effects()
 

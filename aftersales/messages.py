@@ -23,7 +23,7 @@ CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "onli
 STATUS_NAMES = {   # every state of both case types (aftersales.complaint.ComplaintStatus, aftersales.repair.RepairStatus)
     "registered": "已受理", "unjustified_review": "不属实待裁定", "assigned": "已分派", "investigated": "已调查",
     "awaiting_approval": "方案待审批", "approved": "方案已批准", "customer_informed": "已答复业主",
-    "satisfaction_recorded": "已回访", "summary_review": "总结待审核", "summarised": "已总结", "closed": "已结案",
+    "satisfaction_recorded": "已记录满意度", "summary_review": "总结待审核", "summarised": "已总结", "closed": "已结案",
     "scheduled": "已预约", "surveying": "查勘中", "survey_returned": "查勘退回", "cost_approval": "费用待审批",
     "surveyed": "已查勘", "quoted": "已报价", "quote_accepted": "业主已接受报价", "in_progress": "维修中",
     "awaiting_inspection": "待验收", "inspected": "已验收", "completed": "已完工", "follow_up": "跟进中",
@@ -42,6 +42,7 @@ ACTION_NAMES = {
 }
 APPROVAL_STATUS_NAMES = {"pending": "待决定", "approved": "已通过", "rejected": "已驳回", "changes_requested": "已退回修改"}
 DECISION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改"}
+FOLLOW_UP_NAMES = {"reopen": "返修", "cs_manager_follow_up": "客户服务部经理跟进"}   # R7/V3
 STEP_KIND_NAMES = {"review": "审核", "approve": "审批", "audit": "审计", "confirm": "确认"}
 
 # What each deadline is called in a message (keys of aftersales.case.Deadline); approvals are

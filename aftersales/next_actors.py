@@ -45,7 +45,7 @@ REPAIR_STEPS: dict[str, tuple[str, tuple[Role, ...]] | None] = {
     "quoted": ("accept_quote", (R.cs_staff, R.butler)),
     "quote_accepted": ("dispatch", (R.cs_staff, R.engineering)),
     "in_progress": None,                 # R5: whoever the work went to
-    "awaiting_inspection": ("inspect", (R.cs_staff, R.repair_lead)),
+    "awaiting_inspection": None,         # R6: the inspectors who have not inspected this round yet
     "inspected": ("owner_sign_off", (R.cs_staff, R.butler)),
     "completed": ("revisit", (R.cs_staff,)),
     "follow_up": ("follow_up", (R.cs_manager,)),
@@ -89,6 +89,9 @@ def next_actors(state: CaseState) -> list[NextActor]:
             out = [NextActor(role=r, action="sign_survey",
                              contractor_id=survey.contractor_id if r == R.contractor and survey else None)
                    for r in missing]
+        elif state.status == "awaiting_inspection":
+            done = {i.role for i in getattr(state, "inspections", [])}
+            out = [NextActor(role=r, action="inspect") for r in (R.cs_staff, R.repair_lead) if r not in done]
         elif state.status == "in_progress":
             contractor = getattr(state, "survey", None) and state.survey.contractor_id  # type: ignore[attr-defined]
             if getattr(state, "to_contractor", False) and contractor:

@@ -39,7 +39,7 @@ from aftersales.case import (
     CaseMachine, CaseState, CaseType, Ctx, Customer, Effect, not_in_the_future, not_in_the_past,
 )
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import DEADLINE_NAMES, beijing, role_title, yuan
+from aftersales.messages import APPROVAL_STATUS_NAMES, DEADLINE_NAMES, FOLLOW_UP_NAMES, beijing, role_title, yuan
 from aftersales.money import DeductionOutcome
 from aftersales.fees import PAYMENT_METHODS_CN, PaymentMethod, PricedQuote, price_quote
 from aftersales.roles import Role
@@ -481,7 +481,7 @@ class RepairCase(CaseMachine):
                 s.survey.signatures, s.survey.completed_at = [], None
                 s.status = _S.survey_returned
                 self.notify([Role.cs_staff, Role.engineering, Role.repair_lead], "勘察退回",
-                            f"维修费用未获批准（{approval.status}），请重新勘察（A1）。", "A1 not approved")
+                            f"维修费用未获批准（{APPROVAL_STATUS_NAMES.get(approval.status, approval.status)}），请重新勘察（A1）。", "A1 not approved")
         elif approval.purpose == "settlement":
             if approval.status == "approved":
                 s.settled_amount, s.status = approval.amount, _S.awaiting_payment
@@ -489,7 +489,7 @@ class RepairCase(CaseMachine):
                             f"结算金额 {yuan(approval.amount)} 已批准，请付款（A3）。", "A3 settlement")
             else:
                 s.status = _S.revisited
-                self.notify([Role.repair_lead], "决算退回", f"维修工程决算书未获批准（{approval.status}）（A2）。",
+                self.notify([Role.repair_lead], "决算退回", f"维修工程决算书未获批准（{APPROVAL_STATUS_NAMES.get(approval.status, approval.status)}）（A2）。",
                             "A2 not approved")
 
     # ---- R3: paid service ----------------------------------------------------------------------
@@ -543,7 +543,7 @@ class RepairCase(CaseMachine):
     # ---- R8: extension ---------------------------------------------------------------------------
     def on_extend_deadline(self, a: A.ExtendDeadline, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*_WORK_OPEN, doing="延长完工期限")
-        self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"owner's consent: {a.owner_consent}", rule="R8")
+        self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"业主同意：{a.owner_consent}", rule="R8")
 
     # ---- R6: completion and inspection -------------------------------------------------------
     def on_complete_work(self, a: A.CompleteWork, actor: Actor, ctx: Ctx) -> None:
@@ -604,7 +604,7 @@ class RepairCase(CaseMachine):
         self.meet(ctx, "revisit")
         self.note(ctx, "revisit", f"回访：满意度 {a.satisfaction}/5，质量 {a.quality}/5，"
                   f"服务态度 {a.attitude}/5" + (f"：{a.note}" if a.note else "")
-                  + (f"；跟进：{a.follow_up}" if a.follow_up else "") + "（R7）", actor)
+                  + (f"；跟进：{FOLLOW_UP_NAMES[a.follow_up]}" if a.follow_up else "") + "（R7）", actor)
         if s.rules_version >= 2:
             self._evaluate(ctx, "revisit", a.quality, a.attitude)
         else:

@@ -93,6 +93,26 @@ RULE_TARGETS = {"C4": 1.0}  # K3: the opinion within 3 working days
 
 
 
+def period_name(label: str) -> str:
+    """A report's period as people write it: 2026年11月, 2026年第48周, 2026年第4季度, 2026年, 2026年11月23日."""
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", label):
+        return f"{m.group(1)}年{int(m.group(2))}月"
+    if m := re.fullmatch(r"(\d{4})-W(\d{2})", label):
+        return f"{m.group(1)}年第{int(m.group(2))}周"
+    if m := re.fullmatch(r"(\d{4})Q([1-4])", label):
+        return f"{m.group(1)}年第{m.group(2)}季度"
+    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", label):
+        return f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日"
+    if re.fullmatch(r"\d{4}", label):
+        return f"{label}年"
+    return label
+
+
+def file_name(title: str, period: str, ext: str) -> str:
+    """A report's file as its readers save it: 投诉统计表（月）-2026年11月.xlsx."""
+    return f"{title}-{period_name(period)}.{ext}"
+
+
 class Period(BaseModel):
     kind: ReportKind
     label: str

@@ -57,7 +57,9 @@ class CalendarPart(BaseModel):
 
 
 class HealthReport(BaseModel):
-    status: Literal["ok", "down"] = Field(description="down (503) when Temporal or the database is down")
+    status: Literal["ok", "degraded", "down"] = Field(
+        description="down (503) when Temporal or the database is down; degraded (200) while no worker polls: "
+                    "the API answers, but cases wait (after a restart, until a worker polls the task queue)")
     temporal: TemporalPart
     workers: WorkersPart | None = None
     database: Part
@@ -99,6 +101,9 @@ async def health(request: Request) -> JSONResponse:
         report["database"] = {"status": "down", "error": type(e).__name__}
         report["calendar"] = {"status": "unknown"}
     healthy = report["temporal"]["status"] == "ok" and report["database"]["status"] == "ok"
-    report["status"] = "ok" if healthy else "down"
+    # "ok" only with a worker polling: right after a restart the API is up before any worker is, and a
+    # case acted on then waits (a worker restart is not an API outage: 200, not 503)
+    working = (report.get("workers") or {}).get("status") == "ok"
+    report["status"] = ("ok" if working else "degraded") if healthy else "down"
     answer = HealthReport.model_validate(report).model_dump(mode="json", exclude_none=True)
     return JSONResponse(answer, status_code=200 if healthy else 503)

@@ -2,6 +2,7 @@
 XLSX. Figures are counted in SQL on the read model; each report carries its definitions and targets."""
 
 import asyncio
+from urllib.parse import quote
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -19,7 +20,7 @@ from adapters.db import reports as store
 from adapters.db.models import ReportReview, StoredReport
 from adapters.db.register import utc
 from adapters.spreadsheets import to_csv, to_xlsx
-from aftersales.reports import ReportKind, parse_period
+from aftersales.reports import ReportKind, file_name, parse_period
 from aftersales.review import COMMENT_MAX
 from api.auth import require_roles
 from api.deps import db_session
@@ -98,12 +99,19 @@ async def _report(session: AsyncSession, report_id: int) -> StoredReport:
     return report
 
 
+def disposition(how: str, report, ext: str) -> str:
+    """The file's name as its readers save it (投诉统计表（月）-2026年11月.xlsx, RFC 6266/5987), with an ASCII
+    name for clients that read only that."""
+    name = file_name(report.data.get("title") or report.kind, report.period, ext)
+    return f"{how}; filename=\"{report.kind}-{report.period}.{ext}\"; filename*=UTF-8''{quote(name)}"
+
+
 @router.get("/reports/{report_id:int}.csv", summary="A report as CSV (UTF-8 with BOM, for Excel)")
 async def report_csv(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     report = await _report(session, report_id)
     return Response(to_csv(report.data), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{report.kind}-{report.period}.csv"'})
+                    headers={"Content-Disposition": disposition("attachment", report, "csv")})
 
 
 @router.get("/reports/{report_id:int}.xlsx", summary="A report as an Excel workbook (a sheet per table, a chart)")
@@ -111,7 +119,7 @@ async def report_xlsx(report_id: int, actor: Annotated[Actor, Depends(require_ro
                       session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     report = await _report(session, report_id)
     return Response(to_xlsx(report.data), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{report.kind}-{report.period}.xlsx"'})
+                    headers={"Content-Disposition": disposition("attachment", report, "xlsx")})
 
 
 @router.get("/reports/{report_id:int}.png", summary="A report as a PNG chart (by department; rates against targets)",
@@ -121,7 +129,7 @@ async def report_png(report_id: int, actor: Annotated[Actor, Depends(require_rol
     report = await _report(session, report_id)
     png = await asyncio.to_thread(to_png, report.data)  # matplotlib off the event loop
     return Response(png, media_type="image/png",
-                    headers={"Content-Disposition": f'inline; filename="{report.kind}-{report.period}.png"'})
+                    headers={"Content-Disposition": disposition("inline", report, "png")})
 
 
 @router.get("/reports/{report_id:int}", summary="A stored report (JSON: figures, definitions, targets)")

@@ -14,8 +14,9 @@ never activities or the database behind the API's back.
 import hashlib
 import hmac
 import json
+import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -30,49 +31,40 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftersales import access
-from aftersales.actions import CaseAction, ComplaintAction, RepairAction
+from aftersales import access, offers
+from aftersales.actions import CaseAction
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
+from aftersales.case import Ctx
 from aftersales.complaint import ComplaintIntake
 from adapters.db import properties as register
 from adapters.db.models import PropertyUnit
 from adapters.db.reports import working_days_between
 from aftersales.messages import (
-    ACTION_NAMES, BEIJING, CHANNEL_NAMES, DECISION_NAMES, STATUS_NAMES, deadline_name, role_title,
+    ACTION_NAMES, BEIJING, CHANNEL_NAMES, STATUS_NAMES, deadline_name, role_title,
 )
 from aftersales.privacy import mask_personal
 from aftersales.repair import RepairIntake
-from aftersales.reports import TITLES, ReportKind, tables
+from aftersales.reports import TITLES, ReportKind, parse_period, tables
+from aftersales.roles import Role
+from adapters.temporal.sealing import app_sealer
 from api import campaigns as campaign_routes
+from api import choices
 from api import cases as case_routes
 from api import org as org_routes
 from api import properties as property_routes
 from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login
 from api.deps import db_session
+from api.wording import (
+    FIELD_HELP, FIELD_LABELS, OPTION_NAMES, SCALES, http_detail, period_label, period_name, refusal,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "aftersales_session"
 log = structlog.get_logger()
 
-FIELD_LABELS = {
-    "name": "姓名", "phone": "电话", "project": "项目", "building": "楼栋", "unit": "房号", "channel": "渠道",
-    "accepted": "业主接受", "amount": "金额（元）", "answered_in_person_at": "当面答复时间", "appointment_at": "上门时间",
-    "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分", "category": "类别", "comment": "意见",
-    "compensation": "补偿金额（元）", "contractor_id": "施工单位编号", "corrective_measures": "整改措施", "decision": "审批结果",
-    "department": "责任部门", "description": "描述", "estimate": "预估金额（元）", "extras": "附加项目",
-    "fee": "费用（元）", "findings": "调查或查勘结果", "follow_up": "跟进安排", "handler": "经办人（用户名）", "items": "项目明细",
-    "justified": "投诉属实", "message": "内容", "method": "支付方式", "minutes": "会议纪要", "multi_trade": "多工种",
-    "new_due_at": "新的完成时限", "note": "进展说明", "order_type": "工单类型", "outcome_note": "结案说明",
-    "owner_consent": "业主同意", "owner_contacted": "已联系业主", "paid_service": "有偿服务", "passed": "验收合格",
-    "preventive_measures": "预防措施", "quality": "质量评分", "reason": "理由", "receipt_no": "收据号",
-    "reference": "凭证号", "reply": "答复业主", "report": "报告", "requested_appointment": "业主希望的上门时间",
-    "responsible_party": "责任方", "satisfaction": "满意度（1–5）", "schedule": "安排", "score": "评分",
-    "signed_at": "签认时间", "signed_by": "签认人", "solution": "处理方案", "summary": "总结", "to_contractor": "派给施工单位",
-    "trades": "工种", "workers": "维修人员（逗号分开）", "written_report": "书面报告",
-}
 TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text follows it)
     "intake": "受理", "appointment": "预约", "approval": "审批", "arrival": "到场", "assigned": "分派", "authority": "主管部门",
     "calendar": "日历", "classified": "分类", "closed": "结案", "compensation_paid": "补偿支付", "cost_statement": "费用结算",
@@ -86,8 +78,6 @@ TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text fo
     "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
     "unjustified_returned": "不属实退回", "work_done": "完工", "reassigned": "改派",
 }
-OPTION_NAMES = {**DECISION_NAMES, "A": "A 类工单", "B": "B 类工单", "in_person": "上门", "phone": "电话", "cash": "现金",
-                "transfer": "转账", "wechat": "微信", "alipay": "支付宝"}
 CHANNELS = CHANNEL_NAMES
 
 
@@ -114,10 +104,19 @@ def cell(value: Any, header: str, label: Any) -> str:
 
 
 templates.env.globals["cell"] = cell
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+
+
+def with_names(text: str, names: dict[str, str]) -> str:
+    """A machine-written text (a timeline entry) with the accounts it names shown by name and title (P7)."""
+    return _WORD.sub(lambda m: names.get(m.group(0), m.group(0)), text or "")
+
+
+templates.env.filters["people"] = with_names
 templates.env.filters.update(bj=beijing_time, money=money, role=lambda r: role_title(r) if r else "—",
                              status=lambda s: STATUS_NAMES.get(s, s), action=lambda a: ACTION_NAMES.get(a, a),
                              deadline=lambda d: deadline_name(d["key"], d.get("owners")),
-                             kind=lambda k: TIMELINE_KINDS.get(k, k))
+                             kind=lambda k: TIMELINE_KINDS.get(k, k), period=period_name)
 
 
 # ---- the session ------------------------------------------------------------------------------------
@@ -150,8 +149,12 @@ async def page_actor(request: Request) -> Actor:
 
 
 async def checked_form(request: Request) -> dict[str, str]:
-    """The posted form, refused (403) unless it carries this session's CSRF token."""
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    """The posted form, refused (403) unless it carries this session's CSRF token. A field posted more than
+    once (a multiple choice: workers, attendees, staff) is its values joined by commas."""
+    form: dict[str, str] = {}
+    for k, v in (await request.form()).multi_items():
+        if isinstance(v, str):
+            form[k] = f"{form[k]},{v}" if k in form and v else (v if k not in form else form[k])
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token or not hmac.compare_digest(form.pop("csrf", ""), csrf_token(token)):
         raise HTTPException(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
@@ -231,7 +234,7 @@ async def my_work(request: Request, actor: Annotated[Actor, Depends(page_actor)]
     contractor, or me by name), overdue and most escalated first."""
     page = await case_routes.list_cases(actor, session, mine=True, page_size=100)
     items = sorted(page.items, key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
-    return render(request, "my_work.html", actor, items=items, total=page.total)
+    return render(request, "my_work.html", actor, items=items, total=page.total, names=await choices.staff_names(session))
 
 
 @router.get("/app/cases", response_class=HTMLResponse)
@@ -248,9 +251,11 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
             handler=q.get("handler"), unit=q.get("unit"), case_no=q.get("case_no"), cursor=q.get("cursor"),
             page_size=20)
     except HTTPException as e:
-        page, error = None, str(e.detail)
+        page, error = None, http_detail(e.detail, e.status_code)
     return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES,
-                  may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"])
+                  may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
+                  names=await choices.staff_names(session), departments=await choices.departments(session),
+                  projects=list(await choices.projects_and_buildings(session)))
 
 
 @router.post("/app/cases/by-phone", response_class=HTMLResponse)
@@ -262,14 +267,29 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
     try:
         if actor.role not in access.ENDPOINTS["find_by_phone"]:
             raise HTTPException(403, f"{role_title(actor.role)}不能按电话查找业主的案件（P3）")
-        page = await case_routes.cases_by_phone(case_routes.PhoneSearch(phone=form.get("phone", "").strip()), request,
-                                                actor, session)
+        page = await case_routes.cases_by_phone(case_routes.PhoneSearch(phone=typed_phone(form.get("phone", ""))),
+                                                request, actor, session)
     except HTTPException as e:
-        error, status_code = str(e.detail), e.status_code
+        error, status_code = http_detail(e.detail, e.status_code), e.status_code
     except ValidationError:
-        error, status_code = "电话号码格式不对（如 13812341234 或 0591-87654321）", 422
+        error, status_code = "电话号码格式不对（如 139-1234-5678 或 0591-87654321）", 422
     return render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
-                  by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"])
+                  by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
+                  names=await choices.staff_names(session), departments=await choices.departments(session),
+                  projects=list(await choices.projects_and_buildings(session)))
+
+
+def typed_phone(raw: str) -> str:
+    """A phone number as people write it (139-1234-5678, 139 1234 5678, +86 139…, 0591 8765 4321) as the
+    register keeps it: a mobile's 11 digits, a landline's area code, a hyphen and the number."""
+    digits = re.sub(r"[\s\-－()（）]", "", raw.strip())
+    digits = re.sub(r"^(\+?86)(?=1[3-9][0-9]{9}$)", "", digits)
+    if re.fullmatch(r"1[3-9][0-9]{9}", digits):
+        return digits
+    if m := re.fullmatch(r"(0(?:10|2[0-9]))([2-9][0-9]{7})", digits) or \
+            re.fullmatch(r"(0[3-9][0-9]{2})([2-9][0-9]{6,7})", digits):
+        return f"{m.group(1)}-{m.group(2)}"
+    return raw.strip()
 
 
 def _day_start(day: str | None, *, next_day: bool = False) -> datetime | None:
@@ -284,11 +304,6 @@ def _day_start(day: str | None, *, next_day: bool = False) -> datetime | None:
 
 
 # ---- a case ----------------------------------------------------------------------------------------
-def action_models(case_type: str) -> dict[str, type[BaseModel]]:
-    union = ComplaintAction if case_type == "complaint" else RepairAction
-    return {get_args(m.model_fields["action"].annotation)[0]: m for m in get_args(union)}
-
-
 def acts_next(actor: Actor, next_actor: dict[str, Any]) -> bool:
     """Whether one of the case's `next_actors` is this user: the role, and the named person, department or
     contractor where the step names one (as 我的待办 selects it)."""
@@ -298,37 +313,48 @@ def acts_next(actor: Actor, next_actor: dict[str, Any]) -> bool:
             and next_actor.get("contractor_id") in (None, actor.contractor_id))
 
 
-def may_offer(actor: Actor, name: str, case_type: str, view: dict[str, Any]) -> bool:
-    """Whether the page offers the action's form (the workflow still decides: a refusal is shown)."""
-    rule = access.ACTIONS[case_type].get(name)
-    if rule is None:
-        return False
-    if rule.approver:
-        return view.get("waiting_for") == actor.role.value
-    return actor.role in rule.roles
+def offered(request: Request, view: dict[str, Any], actor: Actor, cal: WorkCalendar) -> list[str]:
+    """P1, A4: the actions this user may take on the case now — the machine's own dry run (the Update
+    validator's check), so the page never offers what the workflow would refuse for the state or the user."""
+    if view.get("source") == "register" or view.get("closed_at"):
+        return []   # closed (and past Temporal's retention: the register's copy)
+    settings = request.app.state.settings
+    machine = offers.machine_of(view)
+    ctx = Ctx(now=datetime.now(timezone.utc), cal=cal, ladder=settings.escalation_ladder,
+              rules_version=machine.state.rules_version,
+              time_tolerance=timedelta(minutes=settings.time_tolerance_minutes))
+    return offers.offered_actions(machine, actor, ctx)
 
 
 class Field_(BaseModel):
     name: str
     label: str
-    kind: str           # text, textarea, number, datetime, date, checkbox, select, list, json
+    kind: str           # text, textarea, number, datetime, date, checkbox, select, multi, list, json
     required: bool
     options: list[tuple[str, str]] = []
     help: str = ""
     integer: bool = False   # a whole number (a score), posted as text
+    value: str = ""         # what the field shows: the user's own input after a refusal, else the case's default
+    error: str = ""         # what is wrong with it after a refusal (the field is marked)
 
 
-def form_fields(model: type[BaseModel]) -> list[Field_]:
+HIDDEN_FIELDS = {("quote", "schedule")}   # set by the API (the current fee schedule), never by a person
+
+
+def form_fields(model: type[BaseModel], action: str = "") -> list[Field_]:
     out = []
     for name, f in model.model_fields.items():
-        if name == "action":
+        if name == "action" or (action, name) in HIDDEN_FIELDS:
             continue
         kind, options = _kind(f.annotation)
         limits = [m.max_length for m in f.metadata if getattr(m, "max_length", None)]
         if kind == "textarea" and limits and min(limits) <= 200:
             kind = "text"
-        out.append(Field_(name=name, label=FIELD_LABELS.get(name, f.title or name), kind=kind, required=f.is_required(),
-                          options=options, help=f.description or "", integer=_is_int(f.annotation)))
+        integer = _is_int(f.annotation)
+        if name in SCALES and integer:
+            kind, options = "select", SCALES[name]
+        out.append(Field_(name=name, label=FIELD_LABELS.get(name, name), kind=kind, required=f.is_required(),
+                          options=options, help=FIELD_HELP.get((action, name), ""), integer=integer))
     return out
 
 
@@ -343,6 +369,8 @@ def _kind(annotation: Any) -> tuple[str, list[tuple[str, str]]]:
         return "select", [(str(v), OPTION_NAMES.get(str(v), str(v))) for v in get_args(annotation)]
     if origin is list:
         (item,) = get_args(annotation) or (str,)
+        if item is Role:
+            return "multi", choices.roles()
         return ("list", []) if _kind(item)[0] in ("text", "textarea") else ("json", [])
     if isinstance(annotation, type):
         if "Datetime" in annotation.__name__:   # pydantic's AwareDatetime
@@ -363,14 +391,77 @@ def _kind(annotation: Any) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _is_int(annotation: Any) -> bool:
-    inner = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (Union, UnionType) else []
-    annotation = inner[0] if len(inner) == 1 else annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_int(get_args(annotation)[0])
+    inner = [a for a in get_args(annotation) if a is not type(None)] if origin in (Union, UnionType) else []
+    if len(inner) == 1:
+        return _is_int(inner[0])
     return isinstance(annotation, type) and issubclass(annotation, int) and not issubclass(annotation, bool)
+
+
+def local_time(value: Any) -> str:
+    """A time as <input type=datetime-local> shows it: Beijing time, to the minute."""
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
+
+
+def _amount(value: Any) -> str:
+    return "" if value in (None, "") else f"{Decimal(str(value)):.2f}"
+
+
+async def pickers(session: AsyncSession, view: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """P7: the lists a case's forms choose from (departments, handlers, contractors, workers, categories)."""
+    departments = choices.as_choices(await choices.departments(session))
+    categories = await choices.categories(session)
+    if view.get("category") and view["category"] not in categories:
+        categories.append(view["category"])
+    survey = view.get("survey") or {}
+    return {"department": departments, "responsible_party": departments,
+            "category": choices.as_choices(categories),
+            "handler": await choices.handlers(session, view.get("department")),
+            "contractor_id": await choices.contractors(session),
+            "workers": await choices.workers(session, survey.get("contractor_id")),
+            "trades": choices.as_choices(choices.TRADES)}
+
+
+def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
+    """What a form starts with, from the case: the category from intake, the amounts approved, the owner's
+    name, the agreed times, the approved solution for the owner (P7: nothing typed that the case knows)."""
+    survey, quote = view.get("survey") or {}, view.get("quote") or {}
+    return {
+        ("classify", "category"): view.get("category") or "",
+        ("classify", "department"): view.get("department") or "",
+        ("assign_handler", "handler"): view.get("handler") or "",
+        ("inform_customer", "message"): view.get("solution") or "",
+        ("record_compensation_paid", "amount"): _amount(view.get("compensation")),
+        ("agree_appointment", "appointment_at"): local_time(view.get("appointment_at") or view.get("requested_appointment")),
+        ("record_arrival", "arrived_at"): local_time(now),
+        ("record_survey", "responsible_party"): view.get("department") or "",
+        ("record_survey", "contractor_id"): survey.get("contractor_id") or "",
+        ("record_survey", "estimate"): _amount(survey.get("estimate")),
+        ("record_survey", "order_type"): survey.get("order_type") or "",
+        ("dispatch", "workers"): ",".join(view.get("workers") or []),
+        ("cost_statement", "amount"): _amount(survey.get("estimate")),
+        ("pay", "amount"): _amount(view.get("settled_amount")),
+        ("record_service_payment", "amount"): _amount(quote.get("total")),
+        ("record_fee_acceptance", "fee"): _amount(quote.get("total")),
+        ("accept_quote", "signed_by"): (view.get("customer") or {}).get("name") or "",
+        ("accept_quote", "signed_at"): local_time(now),
+        ("open_repair", "description"): view.get("description") or "",
+        ("authority_reply", "answered_in_person_at"): local_time(now),
+    }
+
+
+def _amount_typed(raw: str) -> str:
+    """An amount as people type it (1,500 / ￥1 500.00 / 1，500) as the schema's plain decimal."""
+    return re.sub(r"[,，¥￥\s]", "", raw)
 
 
 def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
     """The posted strings as the schema's JSON (empty optional fields left out; times in Beijing time)."""
-    import json
     data: dict[str, Any] = {}
     for f in fields:
         raw = form.get(f.name, "").strip()
@@ -380,9 +471,11 @@ def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
             continue
         elif f.kind == "datetime":   # <input type=datetime-local>: 2026-11-26T17:30, Beijing time
             data[f.name] = f"{raw}:00+08:00" if len(raw) == 16 else raw
-        elif f.kind == "number" and f.integer and raw.lstrip("-").isdigit():
+        elif f.integer and raw.lstrip("-").isdigit():
             data[f.name] = int(raw)
-        elif f.kind == "list":
+        elif f.kind == "number":
+            data[f.name] = _amount_typed(raw)
+        elif f.kind in ("list", "multi"):
             data[f.name] = [p.strip() for p in raw.replace("，", ",").replace("、", ",").split(",") if p.strip()]
         elif f.kind == "json":
             try:
@@ -404,40 +497,15 @@ def working_time_left(cal: WorkCalendar, now: datetime, due: datetime) -> str:
     return f"剩余 {text}" if ahead else f"已逾期 {text}"
 
 
-# What a form's field is told when its value is refused (pydantic's error types), in Chinese.
-INPUT_ERRORS = {
-    "missing": "必填", "string_too_short": "不能为空", "string_too_long": "太长（最多 {max_length} 个字）",
-    "string_pattern_mismatch": "格式不正确", "int_parsing": "须为整数", "decimal_parsing": "须为金额（如 1234.50）",
-    "float_parsing": "须为数字", "datetime_parsing": "须为日期时间", "datetime_from_date_parsing": "须为日期时间",
-    "date_from_datetime_parsing": "须为日期", "date_parsing": "须为日期", "bool_parsing": "须为是或否",
-    "greater_than": "须大于 {gt}", "greater_than_equal": "须不小于 {ge}", "less_than": "须小于 {lt}",
-    "less_than_equal": "须不大于 {le}", "enum": "须为给出的选项之一", "literal_error": "须为给出的选项之一",
-    "decimal_max_places": "最多 {decimal_places} 位小数", "too_short": "至少填 {min_length} 项",
-    "extra_forbidden": "不是此表单的栏目",
-}
-
-
 def refusal_text(e: HTTPException | ValidationError) -> str:
-    """Why a form was refused, for the person who sent it: each field by its Chinese label with what is
-    wrong with it (a rule's own message as the machine wrote it)."""
-    if isinstance(e, HTTPException):
-        return str(e.detail)
-    parts = []
-    for err in e.errors():
-        names = [str(p) for p in err["loc"] if not isinstance(p, int)]
-        field = "、".join(FIELD_LABELS.get(n, n) for n in names[-1:]) or "表单"
-        template = INPUT_ERRORS.get(err["type"])
-        if template is None:  # a validator's own message ("Value error, ..."): shown as written
-            why = str(err["msg"]).removeprefix("Value error, ")
-        else:
-            why = template.format(**{k: v for k, v in (err.get("ctx") or {}).items()})
-        parts.append(f"{field}（{names[-1] if names else ''}）：{why}")
-    return "；".join(parts)
+    """Why a form was refused, for the person who sent it (api.wording: in Chinese, by field label)."""
+    return refusal(e)[0]
 
 
 async def _case_page(request: Request, actor: Actor, session: AsyncSession, case_no: str, *,
                      refused: dict[str, str] | None = None, status_code: int = 200, phone_shown: bool = False,
-                     notice: str | None = None) -> HTMLResponse:
+                     notice: str | None = None, posted: dict[str, str] | None = None,
+                     field_errors: dict[str, str] | None = None) -> HTMLResponse:
     view = await case_routes._visible_view(request, session, case_no, actor)   # P2: an unseen case is 404
     view = await org_routes.display(session, view)   # P7: people by name and title
     full_phone = None
@@ -449,12 +517,25 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
     for d in shown.get("deadlines", []):
         if d.get("state") in ("open", "missed"):
             d["left"] = working_time_left(cal, now, datetime.fromisoformat(d["due_at"]))
-    models = action_models(view["case_type"])
-    forms = [(name, form_fields(model)) for name, model in models.items() if may_offer(actor, name, view["case_type"], view)]
+    models = offers.action_models(view["case_type"])
+    lists, starts = await pickers(session, view), defaults(view, now)
+    forms = []
+    for name in offered(request, view, actor, cal):
+        fields = form_fields(models[name], name)
+        for f in fields:
+            if f.name in lists and f.kind not in ("checkbox",):
+                f.kind = "multi" if f.kind in ("list", "multi") else "select"
+                f.options = lists[f.name]
+            if refused and name in refused and posted is not None:   # the user's own input, kept
+                f.value = "on" if f.kind == "checkbox" and f.name in posted else posted.get(f.name, "")
+                f.error = (field_errors or {}).get(f.name, "")
+            else:
+                f.value = starts.get((name, f.name), "")
+        forms.append((name, fields))
     next_names = {a["action"] for a in view.get("next_actors", []) if acts_next(actor, a)}
     forms.sort(key=lambda f: f[0] not in next_names)   # the step the case waits for from me first, marked 下一步
     return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused or {},
-                  next_names=next_names,
+                  next_names=next_names, names=await choices.staff_names(session),
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
                       actor, access.case_facts(view)), notice=notice)
 
@@ -465,14 +546,17 @@ async def case_page(case_no: str, request: Request, actor: Annotated[Actor, Depe
     try:
         return await _case_page(request, actor, session, case_no, notice=notice)
     except HTTPException as e:
-        raise PageError(actor, e.status_code, str(e.detail)) from None
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
 
 
 @router.post("/app/cases/{case_no}/phone", response_class=HTMLResponse)
 async def show_phone(case_no: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     await checked_form(request)
-    return await _case_page(request, actor, session, case_no, phone_shown=True)
+    try:
+        return await _case_page(request, actor, session, case_no, phone_shown=True)
+    except HTTPException as e:
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
 
 
 @router.post("/app/cases/{case_no}/act", response_class=HTMLResponse)
@@ -480,18 +564,22 @@ async def act(case_no: str, request: Request, actor: Annotated[Actor, Depends(pa
               session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     form = await checked_form(request)
     name, key = form.get("action", ""), form.get("idempotency_key") or None
-    view = await case_routes._visible_view(request, session, case_no, actor)
-    model = action_models(view["case_type"]).get(name)
+    try:
+        view = await case_routes._visible_view(request, session, case_no, actor)
+    except HTTPException as e:
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
+    model = offers.action_models(view["case_type"]).get(name)
     if model is None:
         return await _case_page(request, actor, session, case_no, refused={name: f"未知操作 {name}"}, status_code=422)
     try:
-        action = TypeAdapter(CaseAction).validate_python({"action": name, **parse_form(form_fields(model), form)})
+        action = TypeAdapter(CaseAction).validate_python({"action": name, **parse_form(form_fields(model, name), form)})
         await case_routes.act_on_case(case_no=case_no, request=request, action=action, actor=actor, session=session,
                                       idempotency_key=key, prefer=case_routes.MINIMAL)  # the page reads it next
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
-        return await _case_page(request, actor, session, case_no, refused={name: refusal_text(e)},
-                                status_code=status_code)
+        text, fields = refusal(e)
+        return await _case_page(request, actor, session, case_no, refused={name: text}, status_code=status_code,
+                                posted=form, field_errors=fields)
     return RedirectResponse(f"/app/cases/{case_no}?notice={ACTION_NAMES.get(name, name)}+已完成", status_code=303)
 
 
@@ -513,12 +601,15 @@ async def _intake_page(request: Request, actor: Actor, session: AsyncSession, ki
     against it (its unit_id: C11 counts by the registered building); the projects and buildings are the
     fields' suggestions, and a written address that names a registered unit is matched to it too."""
     allowed = actor.role in access.ENDPOINTS["register_case"]
-    projects = [o.project for o in await register.occupancy(session)]
-    buildings = sorted(set(await session.scalars(select(PropertyUnit.building).distinct().limit(500))))
+    register_map = await choices.projects_and_buildings(session)
+    buildings = sorted({b for bs in register_map.values() for b in bs})
+    if kind == "repair" and not values.get("requested_appointment"):   # R1: a suggestion, the next day at 10:00
+        values = {**values, "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}
     return render(request, "new_case.html", actor, status_code if allowed else 403, kind=kind, title=INTAKE[kind][0],
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
-                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=projects,
-                  buildings=buildings, units=units)
+                  key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=list(register_map),
+                  register_map=register_map, buildings=buildings, units=units,
+                  categories=await choices.categories(session), trades=choices.TRADES)
 
 
 @router.post("/app/new/{kind}/units", response_class=HTMLResponse)
@@ -551,10 +642,15 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
     if actor.role not in access.ENDPOINTS["register_case"]:
         return await _intake_page(request, actor, session, kind, form, None, 403)
     customer: dict[str, Any] = {k: form.get(k, "").strip() for k in ("name", "phone", "project", "building", "unit")}
+    customer["phone"] = typed_phone(customer["phone"]) if customer["phone"] else ""
     if form.get("unit_id", "").strip().isdigit():   # chosen in the unit picker: the register names the address
         unit = await register.get_unit(session, int(form["unit_id"]))
         customer.update(unit_id=int(form["unit_id"]), **({"project": unit.project, "building": unit.building,
                                                           "unit": unit.unit} if unit else {}))
+        if unit is not None:   # the owner the register names, unless the caller gave another name or number
+            customer["name"] = customer["name"] or unit.owner_name or ""
+            if not customer["phone"] and unit.owner_phone_sealed:
+                customer["phone"] = app_sealer(request.app.state).unseal(unit.owner_phone_sealed)
     body: dict[str, Any] = {"customer": customer, "description": form.get("description", "")}
     if kind == "complaint":
         body.update(channel=form.get("channel", ""), category=form.get("category", ""), major="major" in form)
@@ -573,7 +669,8 @@ async def new_case_submit(kind: Literal["complaint", "repair"], request: Request
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         units = await register.list_units(session, customer["project"], customer["building"]) \
             if customer.get("unit_id") else None   # the picker stays as it was
-        return await _intake_page(request, actor, session, kind, form, refusal_text(e), status_code, units=units)
+        return await _intake_page(request, actor, session, kind, {**form, "phone": form.get("phone", "")},
+                                  refusal_text(e), status_code, units=units)
     if answer.status_code != status.HTTP_201_CREATED:   # 202: registered, not open yet
         return RedirectResponse("/app/cases", status_code=303)
     return RedirectResponse(f"/app/cases/{json.loads(answer.body)['case_no']}?notice=已登记", status_code=303)
@@ -587,12 +684,65 @@ def _may(actor: Actor, endpoint: str) -> None:
         raise PageError(actor, 403, f"您的角色（{role_title(actor.role)}）不能查看此页；可查看：{allowed}")
 
 
+PERIOD_KINDS = {   # what each report's period is, as its picker asks for it
+    ReportKind.weekly_complaints: "week", ReportKind.monthly_complaints: "month", ReportKind.monthly_repairs: "month",
+    ReportKind.paid_services: "month", ReportKind.quarterly: "quarter", ReportKind.yearly: "year",
+    ReportKind.rework_daily: "day", ReportKind.campaign: "campaign"}
+PERIOD_NAMES = {"week": "周", "month": "月份", "quarter": "季度", "year": "年度", "day": "日期", "campaign": "回访活动"}
+
+
+def period_choices(today: date, campaign_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """The periods a report can be asked for, newest first, as people name them (K1–K3): months and weeks of
+    the last two years, quarters, years, the last 31 days, the campaigns."""
+    months, (y, m) = [], (today.year, today.month)
+    for _ in range(25):
+        months.append(f"{y}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    weeks = [(today - timedelta(weeks=n)).isocalendar() for n in range(0, 105)]
+    quarters = [f"{yy}Q{q}" for yy in range(today.year, today.year - 3, -1) for q in range(4, 0, -1)
+                if (yy, q) <= (today.year, (today.month + 2) // 3)]
+    labels = {"month": months, "week": list(dict.fromkeys(f"{w.year}-W{w.week:02d}" for w in weeks)),
+              "quarter": quarters, "year": [str(yy) for yy in range(today.year, today.year - 6, -1)],
+              "day": [(today - timedelta(days=n)).isoformat() for n in range(31)], "campaign": campaign_ids}
+    return {kind: [(p, period_name(p)) for p in ps] for kind, ps in labels.items()}
+
+
+async def _reports_page(request: Request, actor: Actor, session: AsyncSession, status_code: int = 200,
+                        error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    items = await report_routes.list_reports(actor, session) if actor.role in access.ENDPOINTS["reports"] else []
+    today = datetime.now(BEIJING).date()
+    campaign_ids = [c["campaign_id"] for c in await campaign_routes.list_campaigns(actor, session)] \
+        if actor.role in access.ENDPOINTS["read_campaigns"] else []
+    values = values or {"kind": ReportKind.monthly_complaints.value}
+    return render(request, "reports.html", actor, status_code, items=items, error=error, values=values,
+                  kinds=[(k.value, TITLES[k], PERIOD_KINDS[k]) for k in ReportKind], period_names=PERIOD_NAMES,
+                  periods=period_choices(today, campaign_ids), names=await choices.staff_names(session))
+
+
 @router.get("/app/reports", response_class=HTMLResponse)
 async def reports_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     _may(actor, "reports")
-    return render(request, "reports.html", actor, items=await report_routes.list_reports(actor, session),
-                  kinds=[(k.value, TITLES[k]) for k in ReportKind], error=None, values={})
+    return await _reports_page(request, actor, session)
+
+
+def chosen_period(kind: str, form: dict[str, str]) -> str:
+    """The period the form names: written (2026年12月, 2026-12, 2026年第4季度…) or picked from the list of the
+    report's own period kind; 422 in Chinese when it is not a period of that report."""
+    written = form.get("period_text", "").strip()
+    label = period_label(written) if written else form.get(f"period_{PERIOD_KINDS.get(kind, '')}", form.get("period", "")).strip()
+    try:
+        report_kind = ReportKind(kind)
+    except ValueError:
+        raise HTTPException(422, "报表：请从列表中选择") from None
+    try:
+        parse_period(report_kind, label)
+    except ValueError:
+        example = {"week": "2026年第48周", "month": "2026年12月", "quarter": "2026年第4季度", "year": "2026年",
+                   "day": "2026年11月23日", "campaign": "HF-2026-000001"}[PERIOD_KINDS[report_kind]]
+        raise HTTPException(422, f"期间：「{written or label or '（未选）'}」不是{TITLES[report_kind]}的期间；"
+                                 f"请选择{PERIOD_NAMES[PERIOD_KINDS[report_kind]]}，或写作 {example}") from None
+    return label
 
 
 @router.post("/app/reports", response_class=HTMLResponse)
@@ -601,13 +751,12 @@ async def reports_generate(request: Request, actor: Annotated[Actor, Depends(pag
     form = await checked_form(request)
     try:
         _may(actor, "reports")
-        body = report_routes.ReportRequest(kind=form.get("kind", ""), period=form.get("period", "").strip())
+        kind = form.get("kind", "")
+        body = report_routes.ReportRequest(kind=kind, period=chosen_period(kind, form))
         made = await report_routes.create_report(request, body, actor, session)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
-        items = await report_routes.list_reports(actor, session) if actor.role in access.ENDPOINTS["reports"] else []
-        return render(request, "reports.html", actor, status_code, items=items, error=refusal_text(e), values=form,
-                      kinds=[(k.value, TITLES[k]) for k in ReportKind])
+        return await _reports_page(request, actor, session, status_code, refusal_text(e), form)
     return RedirectResponse(f"/app/reports/{made['id']}", status_code=303)
 
 
@@ -618,8 +767,9 @@ async def report_page(report_id: int, request: Request, actor: Annotated[Actor, 
     try:
         report = await report_routes.get_report(report_id, actor, session)
     except HTTPException as e:
-        raise PageError(actor, e.status_code, str(e.detail)) from None
-    return render(request, "report.html", actor, report=report, tables=tables(report), error=None)
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
+    return render(request, "report.html", actor, report=report, tables=tables(report), error=None,
+                  names=await choices.staff_names(session))
 
 
 @router.get("/app/reports/{report_id:int}.{fmt}")
@@ -644,12 +794,146 @@ async def report_review(report_id: int, request: Request, actor: Annotated[Actor
         report = await report_routes.get_report(report_id, actor, session)
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         return render(request, "report.html", actor, status_code, report=report, tables=tables(report),
-                      error=refusal_text(e))
+                      error=refusal_text(e), names=await choices.staff_names(session))
     return RedirectResponse(f"/app/reports/{report_id}", status_code=303)
+
+
+# ---- revisit campaigns (V1–V3): planned by cs_manager, visits by the revisit staff, closed by cs_manager ----
+SURVEY_ITEMS = ["房屋质量", "维修服务", "物业服务", "客户服务"]   # V3: the survey's items, each scored 1–5
+
+
+async def _campaigns_page(request: Request, actor: Actor, session: AsyncSession, status_code: int = 200,
+                          error: str | None = None, values: dict[str, str] | None = None) -> HTMLResponse:
+    planner = actor.role in access.ENDPOINTS["plan_campaign"]
+    today = datetime.now(BEIJING).date()
+    values = values or {"kind": "first", "starts_on": today.isoformat(),
+                        "ends_on": (today + timedelta(days=30)).isoformat(), "share": "0.10"}
+    occupancy = await register.occupancy(session) if planner else []
+    return render(request, "campaigns.html", actor, status_code, items=await campaign_routes.list_campaigns(actor, session),
+                  planner=planner, error=error, values=values, occupancy=occupancy,
+                  staff=await choices.campaign_staff(session) if planner else [],
+                  shares=["0.10", "0.15", "0.20", "0.25", "0.30"], key=uuid.uuid4().hex)
 
 
 @router.get("/app/campaigns", response_class=HTMLResponse)
 async def campaigns_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
                          session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     _may(actor, "read_campaigns")
-    return render(request, "campaigns.html", actor, items=await campaign_routes.list_campaigns(actor, session))
+    return await _campaigns_page(request, actor, session)
+
+
+@router.post("/app/campaigns", response_class=HTMLResponse)
+async def campaign_plan(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V1/V2: cs_manager plans a campaign for a project of the register, with the staff who visit."""
+    form = await checked_form(request)
+    _may(actor, "read_campaigns")
+    try:
+        if actor.role not in access.ENDPOINTS["plan_campaign"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能安排回访活动（V1、V2：由客户服务部经理安排）")
+        body = {"project": form.get("project", ""), "kind": form.get("kind", ""),
+                "starts_on": form.get("starts_on", ""), "ends_on": form.get("ends_on", ""),
+                "staff": [u for u in form.get("staff", "").split(",") if u]}
+        if form.get("kind") == "annual" and form.get("share"):
+            body["share"] = form["share"]
+        plan = campaign_routes.CampaignRequest.model_validate(body)
+        made = await campaign_routes.create_campaign(request, plan, actor, session,
+                                                     idempotency_key=form.get("idempotency_key") or None)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaigns_page(request, actor, session, status_code, refusal_text(e), form)
+    return RedirectResponse(f"/app/campaigns/{made['campaign_id']}?notice=回访活动已安排", status_code=303)
+
+
+async def _households(session: AsyncSession, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's plan (V1: the occupied households; V2: the sample), each with whether it was visited."""
+    from adapters.db.models import CampaignHousehold, CampaignVisit
+    visited = set(await session.scalars(select(CampaignVisit.unit_id).where(CampaignVisit.campaign_id == campaign_id)))
+    rows = await session.execute(select(PropertyUnit).join(
+        CampaignHousehold, CampaignHousehold.unit_id == PropertyUnit.id).where(
+        CampaignHousehold.campaign_id == campaign_id).order_by(PropertyUnit.building_key, PropertyUnit.unit_key))
+    return [{"id": u.id, "label": f"{u.building} {u.unit}" + (f" · {u.owner_name}" if u.owner_name else ""),
+             "visited": u.id in visited} for (u,) in rows]
+
+
+async def _campaign_page(request: Request, actor: Actor, session: AsyncSession, campaign_id: str, *,
+                         status_code: int = 200, error: str | None = None, form_name: str | None = None,
+                         values: dict[str, str] | None = None, notice: str | None = None) -> HTMLResponse:
+    _may(actor, "read_campaigns")
+    try:
+        campaign_routes._check_id(campaign_id)
+        summary = await campaign_routes._summary(request, session, campaign_id)
+    except HTTPException as e:
+        raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
+    running = summary.get("status") != "closed"
+    now = datetime.now(BEIJING)
+    return render(request, "campaign.html", actor, status_code, c=summary, error=error, form_name=form_name,
+                  values=values or {"requested_appointment": (now + timedelta(days=1)).strftime("%Y-%m-%dT10:00")},
+                  notice=notice, households=await _households(session, campaign_id),
+                  may_visit=running and actor.role in access.ENDPOINTS["visit"],
+                  may_close=running and actor.role in access.ENDPOINTS["plan_campaign"],
+                  items=SURVEY_ITEMS, scale=SCALES["score"], categories=await choices.categories(session),
+                  trades=choices.TRADES, names=await choices.staff_names(session), key=uuid.uuid4().hex)
+
+
+@router.get("/app/campaigns/{campaign_id}", response_class=HTMLResponse)
+async def campaign_page(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                        session: Annotated[AsyncSession, Depends(db_session)], notice: str | None = None) -> HTMLResponse:
+    return await _campaign_page(request, actor, session, campaign_id, notice=notice)
+
+
+def visit_body(form: dict[str, str]) -> dict[str, Any]:
+    """The visit form as the API's VisitBody (V3): the survey items scored, the owner's point if one was raised."""
+    body: dict[str, Any] = {
+        "unit_id": int(form["unit_id"]) if form.get("unit_id", "").isdigit() else form.get("unit_id", ""),
+        "mode": form.get("mode", ""), "second_visit": "second_visit" in form,
+        "items": [{"item": item, "score": int(form[f"score_{n}"])} for n, item in enumerate(SURVEY_ITEMS)
+                  if form.get(f"score_{n}", "").isdigit()]}
+    if form.get("comments", "").strip():
+        body["comments"] = form["comments"].strip()
+    if form.get("point_text", "").strip():
+        point: dict[str, Any] = {"text": form["point_text"].strip(), "handling": form.get("handling", "")}
+        if form.get("answer", "").strip():
+            point["answer"] = form["answer"].strip()
+        if form.get("category"):
+            point["category"] = form["category"]
+        if form.get("trades"):
+            point["trades"] = form["trades"].split(",")
+            at = form.get("requested_appointment", "")
+            point["requested_appointment"] = f"{at}:00+08:00" if len(at) == 16 else at
+        body["points"] = [point]
+    return body
+
+
+@router.post("/app/campaigns/{campaign_id}/visits", response_class=HTMLResponse)
+async def campaign_visit(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3: one household's visit, recorded by the staff who made it."""
+    form = await checked_form(request)
+    try:
+        if actor.role not in access.ENDPOINTS["visit"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能记录回访（V3）")
+        body = campaign_routes.VisitBody.model_validate(visit_body(form))
+        await campaign_routes.record_visit(campaign_id, request, body, actor, session)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaign_page(request, actor, session, campaign_id, status_code=status_code,
+                                    error=refusal_text(e), form_name="visit", values=form)
+    return RedirectResponse(f"/app/campaigns/{campaign_id}?notice=回访已记录", status_code=303)
+
+
+@router.post("/app/campaigns/{campaign_id}/close", response_class=HTMLResponse)
+async def campaign_close(campaign_id: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3: cs_manager closes the campaign with its closing note; the closing report follows."""
+    form = await checked_form(request)
+    try:
+        if actor.role not in access.ENDPOINTS["plan_campaign"]:
+            raise HTTPException(403, f"{role_title(actor.role)}不能结束回访活动（V3：由客户服务部经理结束）")
+        body = campaign_routes.CloseBody.model_validate({"note": form.get("note", "")})
+        await campaign_routes.close_campaign(campaign_id, request, body, actor)
+    except (HTTPException, ValidationError) as e:
+        status_code = e.status_code if isinstance(e, HTTPException) else 422
+        return await _campaign_page(request, actor, session, campaign_id, status_code=status_code,
+                                    error=refusal_text(e), form_name="close", values=form)
+    return RedirectResponse(f"/app/campaigns/{campaign_id}?notice=回访活动已结束", status_code=303)

@@ -42,7 +42,7 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
         [message] = await eventually(mailed, timeout=60)
         assert "投诉处理周报" in message.subject and "处理率" in message.body
         [attachment] = list(message.message.iter_attachments())
-        assert attachment.get_filename().startswith("weekly_complaints-") and attachment.get_content()[:2] == b"PK"
+        assert attachment.get_filename().startswith("投诉处理周报-") and "周.xlsx" in attachment.get_filename() and attachment.get_content()[:2] == b"PK"
         await weekly.trigger()   # the same period again (a buffered catch-up run): nothing twice
         async def two_runs():
             d = await weekly.describe()

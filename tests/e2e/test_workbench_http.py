@@ -38,7 +38,7 @@ async def test_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api,
     forged = await api.post("/app/new/complaint", data={**form, "csrf": "0" * 32})
     assert forged.status_code == 403 and "CSRF" in forged.text                        # nothing filed
     bad = await api.post("/app/new/complaint", data={**form, "phone": "12345"})
-    assert bad.status_code == 422 and "电话（phone）：格式不正确" in bad.text and 'value="12345"' in bad.text
+    assert bad.status_code == 422 and "电话：格式不正确" in bad.text and "（phone）" not in bad.text and 'value="12345"' in bad.text
     filed = await api.post("/app/new/complaint", data=form)
     assert filed.status_code == 303, filed.text
     case_no = filed.headers["location"].split("/")[-1].split("?")[0]
@@ -54,7 +54,7 @@ async def test_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api,
     assert "分类" in case_page and "13812341234" not in case_page
     offered = re.findall(r"<summary>([^<]+?)\s*(<span class=\"tag next\">下一步</span>)?</summary>", case_page)
     assert offered[0] == ("分类", '<span class="tag next">下一步</span>')            # the step the case waits for, first
-    assert all(not tag for _, tag in offered[1:]) and "结案" in [name for name, _ in offered]
+    assert all(not tag for _, tag in offered[1:]) and "结案" not in [name for name, _ in offered]   # not before C7
     shown = await api.post(f"/app/cases/{case_no}/phone", data={"csrf": csrf_of(case_page)})
     assert "13812341234" in shown.text                                                # shown on request, recorded
     from sqlalchemy import select
@@ -312,8 +312,8 @@ async def test_the_intake_form_offers_the_property_register_and_links_the_unit(a
     listed = await api.post("/app/new/repair/units", data={"csrf": csrf_of(page.text), "project": project,
                                                            "building": "5号楼"})
     assert listed.status_code == 200 and "台账房屋" in listed.text
-    [(unit_id, label)] = re.findall(r'<option value="(\d+)" >([^<]+)</option>', listed.text)
-    assert label == "5栋 1203" and "13812341234" not in listed.text                   # no owner's number
+    [(unit_id, label)] = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', listed.text)
+    assert label.startswith("5栋 1203") and "13812341234" not in listed.text          # no owner's number
     filed = await api.post("/app/new/repair", data={
         "csrf": csrf_of(listed.text), "idempotency_key": uuid.uuid4().hex, "name": "王女士", "phone": "13812341234",
         "project": project, "building": "5号楼", "unit_id": unit_id, "unit": "", "trades": "水电",
