@@ -1,23 +1,19 @@
 """The lists the workbench's pickers offer (P7: references are chosen, never typed): departments, staff by
 name and title, registered contractors, complaint categories, the property register. One small function
-per list, read from what the organisation keeps now (the staff accounts, the contractors registered for
-their deposit, the categories in use, the property register); a dedicated organisation list replaces
-the body of its function without touching the pages."""
+per list, read from the organisation's own lists (departments and categories: `adapters.db.org`), the staff
+accounts, the contractors registered for their deposit and the property register."""
 
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aftersales import access
 from aftersales.campaign import CAMPAIGN_STAFF_ROLES
-from adapters.db.models import Case, Contractor, PropertyUnit, Staff
+from adapters.db import org
+from adapters.db.models import Contractor, PropertyUnit, Staff
 from aftersales.messages import role_title
 from aftersales.roles import Role
 
-# C2: the categories offered at intake and classification before any is in use (the register's own
-# categories join them as they appear).
-DEFAULT_CATEGORIES = ["漏水", "墙面开裂", "门窗", "水电", "噪音", "空鼓脱落", "设备设施", "物业服务", "园林绿化", "其他"]
 # R1: the trades of a repair.
 TRADES = ["水电", "木工", "泥工", "油漆", "防水", "门窗", "电梯", "其他"]
 
@@ -39,11 +35,8 @@ async def staff_names(session: AsyncSession) -> dict[str, str]:
 
 
 async def departments(session: AsyncSession) -> list[str]:
-    """The responsible departments: those the department accounts belong to."""
-    rows = await session.scalars(select(Staff.department).where(
-        Staff.active, Staff.department.is_not(None),
-        Staff.role.in_([r.value for r in access.DEPARTMENT_ROLES])).distinct())
-    return sorted({d for d in rows if d})
+    """The responsible departments: the organisation's list (P7), the same one the API checks against."""
+    return await org.departments(session)
 
 
 async def handlers(session: AsyncSession, department: str | None) -> list[Choice]:
@@ -72,9 +65,8 @@ async def workers(session: AsyncSession, contractor_id: str | None) -> list[Choi
 
 
 async def categories(session: AsyncSession) -> list[str]:
-    """C2: the complaint categories: the starting list and those in use."""
-    used = await session.scalars(select(Case.category).where(Case.category.is_not(None)).distinct().limit(200))
-    return list(dict.fromkeys([*DEFAULT_CATEGORIES, *sorted(c for c in used if c)]))
+    """C2: the complaint categories: the organisation's list (P7), the same one the API checks against."""
+    return await org.categories(session)
 
 
 async def campaign_staff(session: AsyncSession) -> list[Choice]:
