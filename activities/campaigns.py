@@ -12,6 +12,7 @@ from temporalio import activity
 from aftersales.campaign import ANNUAL_DEFAULT_SHARE, CampaignKind, Plan, Proposal, draw_sample, proposals_due, required_share
 from adapters.db import properties as register
 from adapters.db.models import CampaignHousehold, CampaignProposal, CampaignRow, CampaignVisit, PropertyUnit
+from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_text
 from contracts.campaign import CampaignProjection, PlanRequest, ProposalBatch, ProposalCheck, VisitForm
 from adapters.db.session import dialect_insert
@@ -51,7 +52,7 @@ class CampaignActivities:
         async with self.sessionmaker() as session:
             stmt = dialect_insert(session)(CampaignVisit).values(
                 campaign_id=f.campaign_id, visit_no=f.visit_no, unit_id=f.unit_id, by=f.by, at=f.at,
-                form=f.form)
+                form=mask_personal(f.form))  # P3: a number the owner gave in the form is kept masked
             await session.execute(stmt.on_conflict_do_nothing())
             await session.commit()
 
@@ -60,7 +61,8 @@ class CampaignActivities:
         s = p.summary
         values = dict(campaign_id=p.campaign_id, project=s["project"], kind=s["kind"], status=s["status"],
                       starts_on=p.starts_on, ends_on=p.ends_on, planned=s["planned"], visited=s["visited"],
-                      escalation_level=s["escalation_level"], summary=s, seq=p.seq, updated_at=p.at)
+                      escalation_level=s["escalation_level"], summary=mask_personal(s), seq=p.seq,
+                      updated_at=p.at)  # P3: points raised are free text: numbers in them masked
         async with self.sessionmaker() as session:
             stmt = dialect_insert(session)(CampaignRow).values(**values)
             stmt = stmt.on_conflict_do_update(

@@ -29,6 +29,9 @@ from contracts.case import CaseProjection
 
 MAX_BATCH = 64
 _TIMES = ("received_at", "closed_at", "updated_at")
+# P3: the row's text typed by people (an address, a category, a name): a number written into it is stored
+# masked, as the timeline's text and the closed case's view are; the read model holds no phone number.
+_TEXT_COLUMNS = ("customer_name", "project", "building", "unit", "category", "department", "outcome")
 
 
 @cache
@@ -64,6 +67,9 @@ def row_params(p: CaseProjection) -> dict[str, Any]:
     for key in _TIMES:  # UTC, as the register compares and pages them (SQLite keeps no offset)
         if row[key] is not None:
             row[key] = utc(row[key])
+    for key in _TEXT_COLUMNS:
+        if isinstance(row[key], str):
+            row[key] = mask_phone_numbers_in(row[key])
     return row
 
 

@@ -40,7 +40,7 @@ def lines(stream: io.StringIO) -> list[dict]:
     ("123456", "123456"),             # fewer than 7 digits: unchanged
     ("ab12", "ab12"),
     ("0755-8888123", "075****8123"),  # a landline: first 3 and last 4 digits kept
-    ("8613812341234", "861******1234"),
+    ("8613812341234", "138****1234"),  # the country code left out (P3)
 ])
 def test_mask_phone(raw: str, masked: str) -> None:
     assert mask_phone(raw) == masked
