@@ -5,12 +5,15 @@ writes the file formats."""
 
 import csv
 import io
+from collections.abc import Iterable
 from typing import Any
 
 import xlsxwriter
 from openpyxl import load_workbook
 
 from aftersales import reports
+from aftersales.exports import safe_text, starts_like_a_formula
+from aftersales.privacy import mask_phone_numbers_in
 
 
 def read_table(filename: str, content: bytes) -> list[list[Any]]:
@@ -36,23 +39,64 @@ def read_table(filename: str, content: bytes) -> list[list[Any]]:
     raise ValueError("only .xlsx and .csv files can be imported")
 
 
+# ---- writing: every cell through aftersales.exports (a formula neutralised, phone numbers masked, P3) ----
+
+def csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return safe_text(value) if isinstance(value, str) else value
+
+
+def to_csv_text(rows: Iterable[Iterable[Any]]) -> str:
+    """Rows as one CSV, every cell made safe, UTF-8 with BOM so Excel opens the Chinese right."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows([[csv_cell(v) for v in row] for row in rows])
+    return "\ufeff" + buf.getvalue()
+
+
+# text is never turned into a formula, a link or a number by guessing
+WORKBOOK_OPTIONS = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                    "strings_to_numbers": False}
+
+
+class SafeSheet:
+    """Writes text cells of an xlsxwriter sheet as strings: masked (P3), and with the quote-prefix style
+    when they begin like a formula (Excel keeps them text even when the cell is edited)."""
+
+    def __init__(self, book, sheet) -> None:
+        self.book, self.sheet = book, sheet
+        self._quoted = None
+
+    def _quote(self):
+        if self._quoted is None:
+            self._quoted = self.book.add_format({"quote_prefix": True})
+        return self._quoted
+
+    def write_text(self, row: int, col: int, text: str, fmt=None) -> None:
+        text = mask_phone_numbers_in(text)
+        self.sheet.write_string(row, col, text, self._quote() if starts_like_a_formula(text) else fmt)
+
+    def write_row(self, row: int, col: int, values: Iterable[Any], fmt=None) -> None:
+        for c, value in enumerate(values, start=col):
+            if isinstance(value, str):
+                self.write_text(row, c, value, fmt)
+            elif value is not None:
+                self.sheet.write(row, c, value, fmt)
+
+
 def to_csv(report: dict[str, Any]) -> str:
     """One CSV with each table after its title line; UTF-8 with BOM so Excel opens the Chinese right."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow([report["title"], report["period"], f"生成于 {report['generated_at_local']}"])
-    for title, rows in reports.tables(report).items():
-        writer.writerow([])
-        writer.writerow([title])
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
-    return "\ufeff" + buf.getvalue()
+    rows: list[list[Any]] = [[report["title"], report["period"], f"生成于 {report['generated_at_local']}"]]
+    for title, table in reports.tables(report).items():
+        rows += [[], [title], *table]
+    return to_csv_text(rows)
 
 
 def to_xlsx(report: dict[str, Any]) -> bytes:
     """One sheet per table, Chinese headings, number and percent formats, frozen header rows, and a
-    native column chart of the received cases by department."""
+    native column chart of the received cases by department. Text is always a string cell, never a formula."""
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     pct = book.add_format({"num_format": "0.0%"})
     num = book.add_format({"num_format": "#,##0"})
@@ -60,7 +104,8 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     percent_rows = {"处理率", "满意率", "零修及时率", "合格率", "返修率", "预约守时率", "维修回访率"}
     for title, rows in reports.tables(report).items():
         sheet = book.add_worksheet(title)
-        sheet.write_row(0, 0, rows[0], head)
+        safe = SafeSheet(book, sheet)
+        safe.write_row(0, 0, rows[0], head)
         sheet.freeze_panes(1, 0)
         for r, row in enumerate(rows[1:], start=1):
             for c, value in enumerate(row):
@@ -70,10 +115,10 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
                     sheet.write_number(r, c, value, pct)
                 elif isinstance(value, float):
                     sheet.write_number(r, c, value, dec)
-                elif isinstance(value, int):
+                elif isinstance(value, int) and not isinstance(value, bool):
                     sheet.write_number(r, c, value, num)
                 else:
-                    sheet.write(r, c, value)
+                    safe.write_text(r, c, str(value))
         sheet.set_column(0, 0, 22)
         sheet.set_column(1, len(rows[0]) - 1, 14)
         if title == "汇总":

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aftersales.case import PHONE_PATTERN
+from aftersales.exports import starts_like_a_formula
 
 # Headings as staff write them (Chinese) or as the API documents them (English); order is free.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -137,6 +138,8 @@ def _record(number: int, values: dict[str, Any], problems: list[ImportProblem]) 
         text = _cell_text(values.get(field))
         if _CONTROL.search(text):
             problem(field, "contains control characters")
+        elif starts_like_a_formula(text):  # it would run as a formula in every export of the register's names
+            problem(field, "以 =、+、-、@ 开头，表格软件会把它当作公式执行：请去掉开头的符号 (begins like a formula)")
         elif len(text) > MAX_TEXT[field]:
             problem(field, f"longer than {MAX_TEXT[field]} characters")
         elif not text and field in REQUIRED:

@@ -1,8 +1,6 @@
 """Owner-paid services (R3): the fee schedule kept by cs_manager (every change a new version), the
 monthly paid-service register (有偿服务登记表), and the compensation complaints paid (A1)."""
 
-import csv
-import io
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -17,6 +15,8 @@ from aftersales.actor import Actor
 from adapters.db import fee_schedule, listings
 from adapters.db.listings import money, total, utc
 from adapters.db.models import Case
+from adapters.spreadsheets import to_csv_text
+from adapters.db.visibility import visible_cases_clause
 from aftersales.fees import PAYMENT_METHODS_CN, FeeSchedule, FeeScheduleBody
 from aftersales.messages import beijing
 from aftersales.reports import parse_period
@@ -93,11 +93,8 @@ async def month_rows(session, request: Request, month: str, *filters) -> list[Ca
 
 
 def _csv(header: list[str], rows: list[list[Any]], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
-    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",  # BOM: Excel reads UTF-8
+    # every cell through aftersales.exports: a formula neutralised, phone numbers masked (P3)
+    return Response(to_csv_text([header, *rows]), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -113,7 +110,8 @@ async def paid_services(request: Request, month: Month,
     acceptance or refusal and the payment; JSON, or CSV with `Accept: text/csv`."""
     month_bounds(month, request.app.state.tz)  # 422 naming a month that does not exist
     register = await listings.paid_services(session, parse_period("paid_services", month,
-                                                                  request.app.state.settings.timezone))
+                                                                  request.app.state.settings.timezone),
+                                            where=(visible_cases_clause(actor),))  # P2: only what the reader sees
     items, summary = register["items"], register["summary"]
     for item in items:
         item["received_at"] = datetime.fromisoformat(item["received_at"])
@@ -136,7 +134,8 @@ async def compensation(request: Request, month: Month,
                        session=Depends(db_session)) -> dict[str, Any]:
     """Complaints received in the month with a compensation: its amount, whether finance recorded it
     paid, and the totals."""
-    rows = await month_rows(session, request, month, Case.case_type == "complaint", Case.compensation_fen.is_not(None))
+    rows = await month_rows(session, request, month, Case.case_type == "complaint", Case.compensation_fen.is_not(None),
+                            visible_cases_clause(actor))  # P2: only the cases the reader sees
     items = [{"case_no": r.case_no, "received_at": utc(r.received_at), "project": r.project, "major": r.major,
               "status": r.status, "compensation": money(r.compensation_fen), "paid": r.compensation_paid}
              for r in rows]

@@ -152,4 +152,6 @@ async def worker_scores(quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$", 
                         session=Depends(db_session)) -> dict[str, Any]:
     """Per worker: repairs, evaluations (one per sign-off and revisit, a reopened repair's included),
     quality and attitude totals, and the averages per score (1–5)."""
-    return {"quarter": quarter, "workers": await ledger.worker_report(session, quarter)}
+    # P2: only the evaluations of repairs the reader may see
+    seen = () if actor.role in access.SEES_ALL else (visible_cases_clause(actor),)
+    return {"quarter": quarter, "workers": await ledger.worker_report(session, quarter, where=seen)}

@@ -187,14 +187,18 @@ async def record_evaluation(session: AsyncSession, *, evaluation_key: str, case_
     await session.commit()
 
 
-async def worker_report(session: AsyncSession, quarter: str) -> list[dict]:
+async def worker_report(session: AsyncSession, quarter: str, where: tuple = ()) -> list[dict]:
     """R9: each worker's evaluations in the quarter, all of them summed, for the service bonus. The
-    averages are per score (1–5): a combined evaluation of the first release counts two scores."""
+    averages are per score (1–5): a combined evaluation of the first release counts two scores.
+    `where`: conditions on the evaluated case (`Case`), e.g. the reader's visibility (P2)."""
+    from aftersales.db.models import Case
+
     E = WorkerEvaluation
-    rows = (await session.execute(
-        select(E.worker, func.count(distinct(E.case_no)), func.count(), func.sum(E.parts), func.sum(E.quality),
-               func.sum(E.attitude))
-        .where(E.quarter == quarter).group_by(E.worker).order_by(E.worker))).all()
+    query = select(E.worker, func.count(distinct(E.case_no)), func.count(), func.sum(E.parts), func.sum(E.quality),
+                   func.sum(E.attitude))
+    if where:
+        query = query.join(Case, Case.case_no == E.case_no).where(*where)
+    rows = (await session.execute(query.where(E.quarter == quarter).group_by(E.worker).order_by(E.worker))).all()
     return [{"worker": w, "repairs": repairs, "evaluations": n, "quality_total": q, "attitude_total": a,
              "quality_average": round(q / parts, 2), "attitude_average": round(a / parts, 2)}
             for w, repairs, n, parts, q, a in rows]

@@ -50,10 +50,11 @@ PAID_SERVICE_COLUMNS = [
 ]
 
 
-async def paid_services(session: AsyncSession, period: Period) -> dict[str, Any]:
+async def paid_services(session: AsyncSession, period: Period, where: tuple = ()) -> dict[str, Any]:
     """Every owner-paid repair received in the period with its quote, the owner's acceptance or refusal
-    and the payment (the details are those of the case as last projected: complete once it closed)."""
-    rows = (await session.scalars(in_received(period, Case.case_type == "repair", Case.paid_service.is_(True))
+    and the payment (the details are those of the case as last projected: complete once it closed).
+    `where`: the reader's visibility (P2, adapters.db.visibility) when a person asks."""
+    rows = (await session.scalars(in_received(period, Case.case_type == "repair", Case.paid_service.is_(True), *where)
                                   .order_by(Case.received_at, Case.case_no))).all()
     items = []
     for row in rows:
