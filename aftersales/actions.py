@@ -92,6 +92,20 @@ def _iso_time(value: Any) -> Any:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 
+# The years a time given to the API as a filter may lie in: the product's dates (2026 …) with room on both
+# sides. Outside them, Python's dates overflow when moved to UTC or to the next day (year 9999 answered 500).
+YEARS = (2000, 2100)
+
+
+def _within_years(value: datetime) -> datetime:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"a time between the years {YEARS[0]} and {YEARS[1]}, not {value.year}")
+    return value
+
+
+# A time in a query (a filter: received from/to, since): an Instant within YEARS.
+QueryInstant = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_within_years)]
+
 Score = Annotated[StrictInt, Field(ge=1, le=5)]
 # Request bodies take JSON's true/false and integers as they are: "true", 1 or "5" are refused, not coerced.
 Flag = StrictBool

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ShortText
+from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ShortText
 from aftersales.actor import Actor
 from adapters.db import personal_data
 from adapters.db.models import Staff, StaffChange
@@ -173,7 +173,7 @@ async def get_personal_data_access(
     actor: Annotated[Actor, AUDITOR], session=Depends(db_session),
     case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN)] = None,
     username: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
-    since: Annotated[Instant | None, Query(description="ISO time with offset")] = None,
+    since: Annotated[QueryInstant | None, Query(description="ISO time with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[AccessOut]:

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, Instant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, Instant, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
 from aftersales.case import PHONE_PATTERN, not_in_the_past
 from adapters.temporal.case_numbers import skip_taken, temporal_holds
@@ -484,9 +484,9 @@ async def list_cases(
     project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None,
     overdue: bool | None = None,
     escalation_level: Annotated[int | None, Query(ge=0, le=9)] = None,
-    received_from: Annotated[Instant | None, Query(
+    received_from: Annotated[QueryInstant | None, Query(
         description="received at or after (ISO with an offset, e.g. 2026-11-01T00:00:00%2B08:00)")] = None,
-    received_to: Annotated[Instant | None, Query(description="received before (ISO with an offset)")] = None,
+    received_to: Annotated[QueryInstant | None, Query(description="received before (ISO with an offset)")] = None,
     handler: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     unit: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
     case_no: Annotated[str | None, Query(max_length=32, pattern=SHORT_TEXT_PATTERN,

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, Quote
+from aftersales.actions import SHORT_TEXT_PATTERN, YEARS, Quote
 from aftersales.actor import Actor
 from adapters.db import fee_schedule, listings
 from adapters.db.listings import money, total, utc
@@ -52,7 +52,7 @@ async def put_fee_schedule(body: FeeScheduleBody, actor: Annotated[Actor, Depend
 
 @router.get("/fee-schedule", summary="The paid-service fee schedule (有偿服务收费标准), current or one version")
 async def get_fee_schedule(actor: Annotated[Actor, Depends(current_actor)], session=Depends(db_session),
-                           version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                           version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> dict[str, Any]:
     found = await fee_schedule.load(session, version)
     if found is None:
         raise HTTPException(404, "no fee schedule has been published yet (PUT /admin/fee-schedule)" if version is None
@@ -80,6 +80,8 @@ def month_bounds(month: str, tz) -> tuple[datetime, datetime]:
     m = MONTH.match(month)
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise HTTPException(422, f"month must look like 2026-11 (YYYY-MM), not {month!r}")
+    if not YEARS[0] <= int(m.group(1)) <= YEARS[1]:  # 0000-01 and 9999-12 answered 500 (no such datetime)
+        raise HTTPException(422, f"month: the year must be between {YEARS[0]} and {YEARS[1]}, not {m.group(1)}")
     year, mon = int(m.group(1)), int(m.group(2))
     start = datetime(year, mon, 1, tzinfo=tz)
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz)
@@ -102,7 +104,10 @@ def _wants_csv(accept: str | None) -> bool:
     return bool(accept) and "text/csv" in accept
 
 
-@router.get("/reports/paid-services", summary="The monthly paid-service register (有偿服务登记表, R3, K2)")
+@router.get("/reports/paid-services", summary="The monthly paid-service register (有偿服务登记表, R3, K2)",
+            responses={200: {"description": "JSON, or CSV with `Accept: text/csv`",
+                             "content": {"application/json": {"schema": {"type": "object"}},
+                                         "text/csv": {"schema": {"type": "string"}}}}})
 async def paid_services(request: Request, month: Month,
                         actor: Annotated[Actor, Depends(require_roles(*REPORT_READERS))], session=Depends(db_session),
                         accept: Annotated[str | None, Header()] = None) -> Any:

@@ -178,7 +178,7 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/complaints"): {503},
     ("POST", "/repairs"): {503},
     ("GET", "/cases/{case_no}"): {503},
-    ("POST", "/cases/{case_no}/actions"): {409, 503},
+    ("POST", "/cases/{case_no}/actions"): {403, 409, 503},  # 403: a role or scope the action is not for (P1)
     ("PUT", "/admin/contractors/{contractor_id}"): {409},
     ("POST", "/admin/contractors/{contractor_id}/deposit/entries"): {409},
     ("POST", "/admin/accounts"): {409},

@@ -5,7 +5,7 @@ import asyncio
 from urllib.parse import quote
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,13 @@ READERS = access.ENDPOINTS["reports"]
 REVIEWERS = access.ENDPOINTS["review_report"]
 PERIOD_PATTERN = r"^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?|-W[0-9]{2}|Q[1-4])?|HF-[0-9]{4}-[0-9]{6})$"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A stored report's id: a positive 32-bit integer (the column's type in PostgreSQL); anything larger is
+# refused before the database is asked (SQLite cannot even bind it: it answered 500).
+MAX_ID = 2**31 - 1
+ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="a stored report's id")]
+CSV_FILE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV (UTF-8 with BOM)"}}
+XLSX_FILE = {200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+                   "description": "an Excel workbook"}}
 
 
 class ReportRequest(BaseModel):
@@ -93,7 +100,7 @@ async def list_reports(actor: Annotated[Actor, Depends(require_roles(*READERS))]
 
 
 async def _report(session: AsyncSession, report_id: int) -> StoredReport:
-    report = await session.get(StoredReport, report_id)
+    report = await session.get(StoredReport, report_id) if 1 <= report_id <= MAX_ID else None
     if report is None:
         raise HTTPException(404, f"no report {report_id}")
     return report
@@ -106,16 +113,18 @@ def disposition(how: str, report, ext: str) -> str:
     return f"{how}; filename=\"{report.kind}-{report.period}.{ext}\"; filename*=UTF-8''{quote(name)}"
 
 
-@router.get("/reports/{report_id:int}.csv", summary="A report as CSV (UTF-8 with BOM, for Excel)")
-async def report_csv(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+@router.get("/reports/{report_id:int}.csv", summary="A report as CSV (UTF-8 with BOM, for Excel)",
+            response_class=Response, responses=CSV_FILE)
+async def report_csv(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     report = await _report(session, report_id)
     return Response(to_csv(report.data), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": disposition("attachment", report, "csv")})
 
 
-@router.get("/reports/{report_id:int}.xlsx", summary="A report as an Excel workbook (a sheet per table, a chart)")
-async def report_xlsx(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+@router.get("/reports/{report_id:int}.xlsx", summary="A report as an Excel workbook (a sheet per table, a chart)",
+            response_class=Response, responses=XLSX_FILE)
+async def report_xlsx(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     report = await _report(session, report_id)
     return Response(to_xlsx(report.data), media_type=XLSX,
@@ -124,7 +133,7 @@ async def report_xlsx(report_id: int, actor: Annotated[Actor, Depends(require_ro
 
 @router.get("/reports/{report_id:int}.png", summary="A report as a PNG chart (by department; rates against targets)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-async def report_png(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+async def report_png(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     report = await _report(session, report_id)
     png = await asyncio.to_thread(to_png, report.data)  # matplotlib off the event loop
@@ -133,7 +142,7 @@ async def report_png(report_id: int, actor: Annotated[Actor, Depends(require_rol
 
 
 @router.get("/reports/{report_id:int}", summary="A stored report (JSON: figures, definitions, targets)")
-async def get_report(report_id: int, actor: Annotated[Actor, Depends(require_roles(*READERS))],
+async def get_report(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     report = await _report(session, report_id)
     review = await session.get(ReportReview, report_id)
@@ -147,7 +156,7 @@ def review_view(r: ReportReview) -> dict[str, Any]:
 
 
 @router.post("/reports/{report_id:int}/review", summary="Review a report (K1: the gm, the monthly complaint statistics)")
-async def review_report(report_id: int, body: ReviewBody, request: Request,
+async def review_report(report_id: ReportId, body: ReviewBody, request: Request,
                         actor: Annotated[Actor, Depends(require_roles(*REVIEWERS))],
                         session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     """The review the scheduled statistics opened (due by the 10th, escalating per E1 when missed) is

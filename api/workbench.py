@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access, offers
-from aftersales.actions import CaseAction
+from aftersales.actions import YEARS, CaseAction
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.case import Ctx
@@ -246,7 +246,7 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
         page = await case_routes.list_cases(
             actor, session, type=q.get("type"), status_=q.get("status"), department=q.get("department"),
             project=q.get("project"), overdue={"yes": True, "no": False}.get(q.get("overdue", "")),
-            escalation_level=int(q["level"]) if q.get("level", "").isdigit() else None,
+            escalation_level=_level(q.get("level")),
             received_from=_day_start(q.get("from")), received_to=_day_start(q.get("to"), next_day=True),
             handler=q.get("handler"), unit=q.get("unit"), case_no=q.get("case_no"), cursor=q.get("cursor"),
             page_size=20)
@@ -292,14 +292,25 @@ def typed_phone(raw: str) -> str:
     return raw.strip()
 
 
+def _level(level: str | None) -> int | None:
+    """The register's 升级级别 filter: 0–9 as GET /cases bounds it (a larger number answered 500 before)."""
+    if not level:
+        return None
+    if not (level.isascii() and level.isdigit()) or int(level) > 9:
+        raise HTTPException(422, f"升级级别须为 0 到 9 的整数，不是 {level[:20]!r}")
+    return int(level)
+
+
 def _day_start(day: str | None, *, next_day: bool = False) -> datetime | None:
     """A <input type=date> day as the start of that day (or the next: 'to' includes its day), Beijing time."""
     if not day:
         return None
     try:
         start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=BEIJING)
+        if not YEARS[0] <= start.year <= YEARS[1]:
+            raise ValueError(day)
     except ValueError:
-        raise HTTPException(422, f"日期格式不对：{day}（应为 2026-11-24）") from None
+        raise HTTPException(422, f"日期格式不对：{day[:20]}（应为 {YEARS[0]}–{YEARS[1]} 年的日期，如 2026-11-24）") from None
     return start + timedelta(days=1) if next_day else start
 
 
@@ -761,7 +772,7 @@ async def reports_generate(request: Request, actor: Annotated[Actor, Depends(pag
 
 
 @router.get("/app/reports/{report_id:int}", response_class=HTMLResponse)
-async def report_page(report_id: int, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+async def report_page(report_id: report_routes.ReportId, request: Request, actor: Annotated[Actor, Depends(page_actor)],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     _may(actor, "reports")
     try:
@@ -773,7 +784,7 @@ async def report_page(report_id: int, request: Request, actor: Annotated[Actor, 
 
 
 @router.get("/app/reports/{report_id:int}.{fmt}")
-async def report_file(report_id: int, fmt: Literal["csv", "xlsx", "png"], actor: Annotated[Actor, Depends(page_actor)],
+async def report_file(report_id: report_routes.ReportId, fmt: Literal["csv", "xlsx", "png"], actor: Annotated[Actor, Depends(page_actor)],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     """The downloads and the chart for the page's session (the API's own routes take a bearer token)."""
     _may(actor, "reports")
@@ -782,7 +793,7 @@ async def report_file(report_id: int, fmt: Literal["csv", "xlsx", "png"], actor:
 
 
 @router.post("/app/reports/{report_id:int}/review", response_class=HTMLResponse)
-async def report_review(report_id: int, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+async def report_review(report_id: report_routes.ReportId, request: Request, actor: Annotated[Actor, Depends(page_actor)],
                         session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     form = await checked_form(request)
     try:
