@@ -124,6 +124,32 @@ def not_in_the_future(name: str, at: datetime, now: datetime, tolerance: timedel
         raise invalid(f"{name}：{beijing(at)} 尚未到来（现在 {beijing(now)}）；请在发生之后再记录（R1）")
 
 
+# Input edges: a time a person gives for the future lies within reach (a year 9999 was accepted). R1: the
+# owner's requested or agreed appointment within 90 calendar days; R8: an extension moves the work deadline
+# to at most 60 calendar days from now.
+APPOINTMENT_REACH = timedelta(days=90)
+EXTENSION_REACH = timedelta(days=60)
+
+
+def within_reach(name: str, at: datetime, now: datetime, reach: timedelta, rule: str) -> None:
+    if at > now + reach:
+        raise invalid(f"{name}：{beijing(at)} 超出 {reach.days} 个自然日（至 {beijing(now + reach)}）；"
+                      f"请约定更近的时间（{rule}）")
+
+
+def check_time_reach(action: Any, now: datetime) -> None:
+    """The times an action names for the future, within reach (R1, R8). The API checks them before the
+    Update; the case's Update validator again (validators are not replayed: a case that accepted a far
+    time before keeps its history)."""
+    kind = getattr(action, "action", None)
+    if kind == "agree_appointment":
+        within_reach("appointment_at", action.appointment_at, now, APPOINTMENT_REACH, "R1")
+    elif kind == "open_repair":
+        within_reach("requested_appointment", action.requested_appointment, now, APPOINTMENT_REACH, "R1")
+    elif kind == "extend_deadline":
+        within_reach("new_due_at", action.new_due_at, now, EXTENSION_REACH, "R8")
+
+
 class TimelineItem(BaseModel):
     at: datetime
     kind: str

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ShortText
+from aftersales.actions import INVISIBLE, SHORT_TEXT_PATTERN, QueryInstant, ShortText
 from aftersales.actor import Actor
 from adapters.db import personal_data
 from adapters.db.models import Staff, StaffChange
@@ -24,9 +24,11 @@ router = APIRouter(tags=["accounts and audit"])
 ADMIN = Depends(require_roles(*access.ENDPOINTS["admin_accounts"]))
 AUDITOR = Depends(require_roles(*access.ENDPOINTS["audit_personal_data"]))
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-# no control characters (a NUL cannot be stored on PostgreSQL), no blank at either end
+# no control characters (a NUL cannot be stored on PostgreSQL), nor invisible or bidirectional
+# formatting characters (actions.INVISIBLE), no blank at either end
+_NOT_NAME = r"\x00-\x1f\x7f-\x9f" + INVISIBLE
 Name = Annotated[str, Field(min_length=1, max_length=64,
-                            pattern=r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$")]
+                            pattern=rf"^[^\s{_NOT_NAME}]([^{_NOT_NAME}]*[^\s{_NOT_NAME}])?$")]
 Password = Annotated[str, Field(min_length=8, max_length=72, pattern=PASSWORD_PATTERN,
                                 description="8 to 72 characters (bcrypt), no control characters")]
 

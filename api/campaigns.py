@@ -22,7 +22,7 @@ from aftersales.campaign import (
     CAMPAIGN_NO_PREFIX, CAMPAIGN_STAFF_ROLES, CampaignKind, CampaignRequest, CampaignState, CloseRequest, SpotCheck,
     SpotCheckRequest, VisitBody, VisitRequest, required_share,
 )
-from aftersales.case import Customer
+from aftersales.case import APPOINTMENT_REACH, Customer, within_reach
 from adapters.db import properties as register
 from adapters.db.models import CampaignRow, Staff
 from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
@@ -144,6 +144,13 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
                        actor: Annotated[Actor, Depends(require_roles(*VISITORS))],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
+    now = datetime.now(timezone.utc)
+    for p in body.points:  # R1: a point opened as a repair asks for a visit within 90 days
+        if p.requested_appointment is not None:
+            try:
+                within_reach("requested_appointment", p.requested_appointment, now, APPOINTMENT_REACH, "R1")
+            except Rejection as r:
+                raise HTTPException(422, r.message) from None
     customer = None
     if any(p.handling != "answered" for p in body.points):
         customer = await _owner(request, session, body.unit_id)

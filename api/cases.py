@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, Instant, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
 from aftersales.actor import Actor
-from aftersales.case import PHONE_PATTERN, not_in_the_past
+from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach
 from adapters.temporal.case_numbers import skip_taken, temporal_holds
 from aftersales.errors import Rejection
 from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
@@ -280,7 +280,9 @@ async def create_repair(
         raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
     tolerance = timedelta(minutes=request.app.state.settings.time_tolerance_minutes)
     try:  # R1: the owner asks for a time to come (the same check as the machine's, rules v4)
-        not_in_the_past("requested_appointment", intake.requested_appointment, datetime.now(timezone.utc), tolerance)
+        now = datetime.now(timezone.utc)
+        not_in_the_past("requested_appointment", intake.requested_appointment, now, tolerance)
+        within_reach("requested_appointment", intake.requested_appointment, now, APPOINTMENT_REACH, "R1")
     except Rejection as r:
         raise HTTPException(422, r.message) from None
     intake = await _registered_address(session, intake)
@@ -366,6 +368,10 @@ async def act_on_case(
                     "the key with a different body is 422")] = None,
     prefer: PreferHeader = None,
 ) -> dict[str, Any]:
+    try:  # R1, R8: a time for the future within reach (checked again by the case's validator)
+        check_time_reach(action, datetime.now(timezone.utc))
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
     try:  # P7: the department, category, contractor or handler named is on the organisation's lists

@@ -91,3 +91,100 @@ def _integer(schema: dict) -> dict | None:
     if schema.get("type") == "integer":
         return schema
     return next((s for s in schema.get("anyOf", []) if s.get("type") == "integer"), None)
+
+
+# ---- input edges: invisible characters, times within reach (R1, R8) ------------------------------------------
+
+INVISIBLES = ["\u202e", "\u202d", "\u2066", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200f", "\u061c",
+              "\u00ad"]
+CUSTOMER = {"name": "王女士", "phone": "13812341234", "project": "融侨城", "building": "5栋", "unit": "1203"}
+
+
+def soon(days: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).astimezone(timezone(timedelta(hours=8))).isoformat()
+
+
+REPAIR = {"customer": CUSTOMER, "trades": ["防水"], "description": "阳台渗水", "requested_appointment": soon(2)}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("char", INVISIBLES)
+async def test_names_and_texts_refuse_bidirectional_and_invisible_characters(api, char):
+    hotline, manager = await api.token("hotline"), await api.token("cs_manager")
+    bodies = [
+        ("POST", "/complaints", hotline, {"customer": {**CUSTOMER, "name": f"王{char}女士"}, "channel": "phone",
+                                          "category": "漏水", "description": "卫生间漏水"}),
+        ("POST", "/complaints", hotline, {"customer": CUSTOMER, "channel": "phone", "category": "漏水",
+                                          "description": f"卫生间漏水 1203{char}"}),
+        ("POST", "/repairs", hotline, {**REPAIR, "customer": {**CUSTOMER, "unit": f"{char}1203"}}),
+        ("POST", "/cases/TS-2026-000001/actions", hotline, {"action": "progress_note", "note": f"已联系{char}业主"}),
+        ("PUT", "/admin/contractors/CT-X", await api.token("finance"), {"name": f"示范{char}建工"}),
+        ("POST", "/admin/accounts", manager, {"username": "new.one", "role": "hotline", "password": "pw-2026-edges",
+                                              "display_name": f"{char}张三"}),
+        ("PUT", "/admin/fee-schedule", manager, {"items": [{"code": "TAP", "name": f"更换{char}水龙头", "unit": "个",
+                                                           "unit_price": "45.00"}]}),
+    ]
+    for method, path, h, body in bodies:
+        r = await api.request(method, path, json=body, headers=h)
+        assert r.status_code == 422, (path, body, r.status_code, r.text)
+        assert "invisible" in r.text and "不可见" in r.text, r.text
+
+
+@pytest.mark.asyncio
+async def test_every_text_of_every_input_model_refuses_a_right_to_left_override_by_its_schema(api):
+    doc = (await api.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    unguarded: list[str] = []
+
+    def walk(schema: dict, where: str, seen: frozenset = frozenset()) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(schemas[name], name, seen | {name})
+            return
+        for key in ("anyOf", "oneOf", "allOf"):
+            for i, s in enumerate(schema.get(key, [])):
+                walk(s, where, seen)
+        if schema.get("type") == "string" and not ({"enum", "const", "format"} & set(schema)):
+            pattern = schema.get("pattern")
+            if pattern is None or re.search(pattern, "abc\u202edef") or re.search(pattern, "\ufeffabc"):
+                unguarded.append(f"{where}: {pattern}")
+        for name, s in schema.get("properties", {}).items():
+            walk(s, f"{where}.{name}", seen)
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], f"{where}[]", seen)
+        if isinstance(schema.get("additionalProperties"), dict):
+            walk(schema["additionalProperties"], f"{where}{{}}", seen)
+
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                walk(content.get("schema", {}), f"{method.upper()} {path}")
+            for p in op.get("parameters", []):
+                if p.get("in") == "query":  # (path parameters are ids, matched by their own patterns in code)
+                    walk(p.get("schema", {}), f"{method.upper()} {path} ?{p['name']}")
+    # not names or texts: secrets (any character a person chooses), the codec's base64, an uploaded file
+    secrets = (".password:", ".client_secret:", ".client_id:", ".scope:", "CodecPayload.", ".file:")
+    assert [u for u in unguarded if not any(s in u for s in secrets)] == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("at", ["9999-12-31T10:00:00+08:00", "2100-01-01T10:00:00+08:00", soon(91)])
+async def test_R1_a_repair_asks_for_a_visit_within_90_days(api, at):
+    r = await api.post("/repairs", json={**REPAIR, "requested_appointment": at}, headers=await api.token("hotline"))
+    assert r.status_code == 422 and "90 个自然日" in r.text, r.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", [
+    {"action": "extend_deadline", "new_due_at": "9999-12-31T18:00:00+08:00", "owner_consent": "业主电话同意"},
+    {"action": "extend_deadline", "new_due_at": soon(61), "owner_consent": "业主电话同意"},
+    {"action": "agree_appointment", "appointment_at": "9999-01-01T10:00:00+08:00"},
+    {"action": "agree_appointment", "appointment_at": soon(91)},
+    {"action": "open_repair", "trades": ["防水"], "description": "渗水", "requested_appointment": soon(120)},
+])
+async def test_R1_R8_actions_name_times_within_reach(api, body):
+    """Refused by the API before any Update is sent (the app here has no Temporal at all); the case's
+    Update validator checks the same (tests/e2e/test_security_http.py)."""
+    r = await api.post("/cases/WX-2026-000001/actions", json=body, headers=await api.token("cs_staff"))
+    assert r.status_code == 422 and "个自然日" in r.text, r.text

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
     from aftersales.case import (
-        CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder,
+        CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder, check_time_reach,
     )
     from aftersales.errors import Rejection
     from aftersales.messages import beijing
@@ -233,7 +233,9 @@ class CaseWorkflow:
         if self._machine is None or update_key() in self._applied_updates or self._seen_request(request):
             return  # still opening (the handler applies with full checks), or a repeat (answered as it is)
         try:
-            self._machine.check(request.action, request.actor, self._ctx(request))
+            ctx = self._ctx(request)
+            check_time_reach(request.action, ctx.now)  # R1, R8: a validator only (not replayed), no patch needed
+            self._machine.check(request.action, request.actor, ctx)
         except Rejection as r:
             raise rejection_error(r) from None
 
