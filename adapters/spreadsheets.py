@@ -5,6 +5,7 @@ writes the file formats."""
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,22 +13,49 @@ import xlsxwriter
 from openpyxl import load_workbook
 
 from aftersales import reports
+from aftersales.properties import MAX_ROWS, ImportProblem, UnitRecord, parse_import
 from aftersales.exports import safe_text, starts_like_a_formula
 from aftersales.privacy import mask_phone_numbers_in
 
 
+BLANK_ROWS = 1_000          # empty rows tolerated between the units (a row read costs its time, empty or not)
+MAX_COLUMNS = 64            # columns read of each row (the headings are 8; the rest is refused as unknown)
+MAX_UNPACKED = 64 * 1024 * 1024  # bytes an .xlsx may unpack to (its sheets, strings and styles together)
+
+
+class TooLarge(ValueError):
+    """A file past a limit, found while it was read (the API answers 413 or 422 with the reason)."""
+
+
 def read_table(filename: str, content: bytes) -> list[list[Any]]:
     """The cells of the first sheet of an .xlsx, or of a UTF-8 .csv (with or without BOM). ValueError
-    for another kind of file or one that cannot be read."""
+    for another kind of file or one that cannot be read.
+
+    Limits are checked while the file is read, never after it was read whole: an .xlsx whose parts would
+    unpack to more than MAX_UNPACKED bytes is refused from its zip directory before any is unpacked (the
+    sizes declared there are the most zipfile unpacks), and reading stops at the first row past MAX_ROWS
+    + 1 (a 900 KB workbook of 650,000 rows took two minutes to read whole). Slow either way: the API runs
+    this in a process of its own (api/properties.py)."""
     name = filename.lower()
     if name.endswith(".xlsx"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as z:
+                unpacked = sum(i.file_size for i in z.infolist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            raise ValueError("the file is not a readable .xlsx workbook (not a zip archive)") from None
+        if unpacked > MAX_UNPACKED:
+            raise TooLarge(f"the workbook unpacks to {unpacked // (1024 * 1024)} MiB, more than the "
+                           f"{MAX_UNPACKED // (1024 * 1024)} MiB a register of {MAX_ROWS} units needs")
         try:
             book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a broken file
             raise ValueError(f"the file is not a readable .xlsx workbook ({type(e).__name__})") from None
         try:
-            sheet = book.worksheets[0]
-            return [list(row) for row in sheet.iter_rows(values_only=True)]
+            return _bounded(book.worksheets[0].iter_rows(max_col=MAX_COLUMNS, values_only=True))
+        except TooLarge:
+            raise
+        except Exception as e:  # a sheet broken inside
+            raise ValueError(f"the file is not a readable .xlsx workbook ({type(e).__name__})") from None
         finally:
             book.close()
     if name.endswith(".csv"):
@@ -35,8 +63,24 @@ def read_table(filename: str, content: bytes) -> list[list[Any]]:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValueError("the .csv file is not UTF-8 (save it as “CSV UTF-8”)") from None
-        return [row for row in csv.reader(io.StringIO(text))]
+        return _bounded(row[:MAX_COLUMNS] for row in csv.reader(io.StringIO(text)))
     raise ValueError("only .xlsx and .csv files can be imported")
+
+
+def _bounded(rows) -> list[list[Any]]:
+    """The rows, refused (TooLarge) at the first one past the heading, MAX_ROWS units and BLANK_ROWS."""
+    table = []
+    for row in rows:
+        table.append(list(row))
+        if len(table) > MAX_ROWS + 1 + BLANK_ROWS:
+            raise TooLarge(f"more than {MAX_ROWS} rows: at most {MAX_ROWS} units per file")
+    return table
+
+
+def read_and_check(filename: str, content: bytes) -> tuple[list[UnitRecord], list[ImportProblem]]:
+    """read_table then the register's rules (aftersales.properties.parse_import): what the API runs in
+    its import process."""
+    return parse_import(read_table(filename, content))
 
 
 # ---- writing: every cell through aftersales.exports (a formula neutralised, phone numbers masked, P3) ----

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aftersales.actions import INVISIBLE
 from aftersales.case import PHONE_PATTERN
 from aftersales.exports import starts_like_a_formula
 
@@ -36,7 +37,7 @@ MAX_ROWS = 50_000
 MAX_TEXT = {"project": 128, "building": 64, "unit": 64, "owner_name": 64}
 _BUILDING_SUFFIX = re.compile(r"(号楼|号|栋|幢|座|楼|#)$")
 _PHONE = re.compile(PHONE_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f{INVISIBLE}]")  # controls, invisible and bidi formatting too
 
 
 class ImportProblem(BaseModel):

@@ -1,6 +1,10 @@
 """The property register over HTTP: `cs_manager` imports it from XLSX or CSV — all or
 nothing, every error listed — and staff read projects' occupancy and their units (owner phone masked)."""
 
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -12,8 +16,7 @@ from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from adapters.db import properties as store
-from adapters.spreadsheets import read_table
-from aftersales.properties import parse_import
+from adapters.spreadsheets import TooLarge, read_and_check
 from adapters.temporal.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
@@ -47,6 +50,41 @@ class ProjectOccupancy(BaseModel):
     occupied_percent: float
 
 
+# The file is read and checked in a process of its own: parsing a workbook is pure Python (openpyxl), and
+# on the API's event loop, or a thread holding the GIL, it kept every other request waiting (a 900 KB
+# workbook of 650,000 rows: nobody was answered for two minutes). One import at a time; its limits are
+# checked while it is read (aftersales.properties.read_table), and it is given READ_SECONDS at most.
+READ_SECONDS = 120
+_reader: ProcessPoolExecutor | None = None
+_one_at_a_time = asyncio.Lock()
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _reader
+    if _reader is None:  # spawn: a fork of the running API (its threads, its event loop) is not safe
+        _reader = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _reader
+
+
+async def _read_elsewhere(filename: str, content: bytes):
+    global _reader
+    async with _one_at_a_time:
+        future = asyncio.get_running_loop().run_in_executor(_pool(), read_and_check, filename, content)
+        try:
+            return await asyncio.wait_for(future, READ_SECONDS)
+        except asyncio.TimeoutError:
+            pool, _reader = _reader, None  # the process still reads: let it go, the next import starts afresh
+            if pool is not None:
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.kill()
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise HTTPException(413, f"the file could not be read in {READ_SECONDS} s: split it into smaller "
+                                     "files") from None
+        except BrokenProcessPool:
+            _reader = None
+            raise HTTPException(422, "the file could not be read (the reading process stopped)") from None
+
+
 @router.post("/admin/properties/import", response_model=store.ImportResult,
              summary="Import the property register from .xlsx or .csv (all or nothing; a re-import updates)")
 async def import_properties(request: Request, file: Annotated[UploadFile, File()],
@@ -57,10 +95,11 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
         raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
     filename = file.filename or "upload"
     try:
-        table = read_table(filename, content)
+        records, problems = await _read_elsewhere(filename, content)
+    except TooLarge as e:
+        raise HTTPException(413, str(e)) from None
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
-    records, problems = parse_import(table)
     if problems:
         errors = [{"loc": ["file", p.row, p.column], "msg": p.reason, "type": "import", **p.model_dump()}
                   for p in problems]
