@@ -53,7 +53,7 @@ class ProjectOccupancy(BaseModel):
 # The file is read and checked in a process of its own: parsing a workbook is pure Python (openpyxl), and
 # on the API's event loop, or a thread holding the GIL, it kept every other request waiting (a 900 KB
 # workbook of 650,000 rows: nobody was answered for two minutes). One import at a time; its limits are
-# checked while it is read (aftersales.properties.read_table), and it is given READ_SECONDS at most.
+# checked while it is read (adapters.spreadsheets.read_table), and it is given READ_SECONDS at most.
 READ_SECONDS = 120
 _reader: ProcessPoolExecutor | None = None
 _one_at_a_time = asyncio.Lock()
