@@ -29,10 +29,10 @@ SHORT_TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
 LONG_TEXT_PATTERN = rf"^[^{_CONTROLS_BUT_NEWLINE_TAB}]*[^\s{_CONTROLS}][^{_CONTROLS_BUT_NEWLINE_TAB}]*$"
 
 
-_INVISIBLE_CHAR = re.compile(f"[{INVISIBLE}]")
-
-
 def _text_checker(pattern: str, allowed: str):
+    # INVISIBLE is in the schema's pattern (the rule, as clients read it) but not checked here: the models
+    # are read back from Temporal's history too, where a case opened before the rule must replay; requests
+    # are refused by api.text_guard.
     compiled = re.compile(pattern.replace(INVISIBLE, "").replace("$", r"\Z"))
 
     def check(value: str) -> str:
@@ -40,21 +40,9 @@ def _text_checker(pattern: str, allowed: str):
             if not value.strip():
                 raise ValueError("must not be blank")
             raise ValueError(f"must not contain control characters (NUL and the like{allowed})")
-        if _INVISIBLE_CHAR.search(value) and not _replaying():
-            raise ValueError("must not contain invisible or bidirectional formatting characters (zero-width space, "
-                             "right-to-left override, BOM …)：不能含不可见或改变文字方向的格式字符")
         return value
 
     return check
-
-
-def _replaying() -> bool:
-    """Inside a workflow or an activity the models are read back from Temporal's history: a case opened
-    before invisible characters were refused (its note may hold a zero-width space) must still replay;
-    the API refuses them in every new request."""
-    from temporalio import activity, workflow
-
-    return workflow.in_workflow() or activity.in_activity()
 
 
 def text_type(max_length: int, *, long: bool) -> Any:

@@ -12,7 +12,7 @@ from adapters.db.session import make_engine, make_sessionmaker
 from api import accounts, admin, auth, cases, codec, fees, health, money, problems
 from api import campaigns, properties, reports  # noqa: E402  (routers on their own lines)
 from api import metrics  # noqa: E402
-from api import docs, workbench  # noqa: E402
+from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
 
 
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.temporal = temporal
 
     metrics.install(app)  # each request's log context and figures, and GET /metrics
+    # invisible and bidirectional formatting characters refused in every request's texts (inside the body limit)
+    app.add_middleware(text_guard.TextGuard)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes)
 

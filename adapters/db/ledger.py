@@ -191,7 +191,7 @@ async def worker_report(session: AsyncSession, quarter: str, where: tuple = ()) 
     """R9: each worker's evaluations in the quarter, all of them summed, for the service bonus. The
     averages are per score (1–5): a combined evaluation of the first release counts two scores.
     `where`: conditions on the evaluated case (`Case`), e.g. the reader's visibility (P2)."""
-    from aftersales.db.models import Case
+    from adapters.db.models import Case
 
     E = WorkerEvaluation
     query = select(E.worker, func.count(distinct(E.case_no)), func.count(), func.sum(E.parts), func.sum(E.quality),

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from aftersales import actions as A
 from aftersales.actor import Actor
-from aftersales.db.models import Case, TimelineEntry
+from adapters.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from tests.e2e.conftest import eventually, post_action, unique_key
 from workflows.case_workflow import CaseWorkflow
