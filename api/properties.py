@@ -56,7 +56,7 @@ class ProjectOccupancy(BaseModel):
 # checked while it is read (adapters.spreadsheets.read_table), and it is given READ_SECONDS at most.
 READ_SECONDS = 120
 _reader: ProcessPoolExecutor | None = None
-_one_at_a_time = asyncio.Lock()
+_locks: dict[int, asyncio.Lock] = {}
 
 
 def _pool() -> ProcessPoolExecutor:
@@ -66,14 +66,21 @@ def _pool() -> ProcessPoolExecutor:
     return _reader
 
 
+def _one_at_a_time() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    return _locks.setdefault(id(loop), asyncio.Lock())
+
+
 async def _read_elsewhere(filename: str, content: bytes):
     global _reader
-    async with _one_at_a_time:
-        future = asyncio.get_running_loop().run_in_executor(_pool(), read_and_check, filename, content)
+    async with _one_at_a_time():
+        # submitted from a thread: starting the process (spawn) would hold the event loop for a moment
+        future = asyncio.wrap_future(await asyncio.to_thread(
+            lambda: _pool().submit(read_and_check, filename, content)))
         try:
             return await asyncio.wait_for(future, READ_SECONDS)
         except asyncio.TimeoutError:
-            pool, _reader = _reader, None  # the process still reads: let it go, the next import starts afresh
+            pool, _reader = _reader, None  # the process still reads: stop it, the next import starts afresh
             if pool is not None:
                 for process in list(getattr(pool, "_processes", {}).values()):
                     process.kill()
