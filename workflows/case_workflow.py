@@ -234,8 +234,8 @@ class CaseWorkflow:
             return  # still opening (the handler applies with full checks), or a repeat (answered as it is)
         try:
             ctx = self._ctx(request)
-            check_time_reach(request.action, ctx.now)  # R1, R8: a validator only (not replayed), no patch needed
             self._machine.check(request.action, request.actor, ctx)
+            check_time_reach(request.action, ctx.now)  # R1, R8: a validator only (not replayed), no patch needed
         except Rejection as r:
             raise rejection_error(r) from None
 

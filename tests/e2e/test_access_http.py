@@ -6,6 +6,7 @@ typed into free text) for roles P3 does not list, each showing of a full number 
 cs_manager reads the records; accounts are administered by cs_manager with every change logged."""
 
 import json
+from datetime import datetime, timedelta, timezone
 import uuid
 
 import pytest
@@ -20,7 +21,7 @@ COMPLAINT = {
 }
 REPAIR = {
     "customer": {"name": "钱女士", "phone": PHONE, "project": "融侨城", "building": "9栋", "unit": "802"},
-    "trades": ["防水"], "description": f"阳台渗水, 请打 {OTHER_PHONE}", "requested_appointment": "2030-01-07T10:00:00+08:00",
+    "trades": ["防水"], "description": f"阳台渗水, 请打 {OTHER_PHONE}", "requested_appointment": (datetime.now(timezone.utc) + timedelta(days=7)).isoformat(),  # R1: within 90 days
 }
 
 

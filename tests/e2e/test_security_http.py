@@ -48,13 +48,13 @@ def shows_number(value) -> bool:
 async def test_P3_numbers_in_every_writing_are_masked_for_those_who_do_not_call_owners(api, staff, sessionmaker):
     complaint = {"customer": {"name": "周女士", "phone": "13812345678", "project": "融侨城", "building": "3栋",
                               "unit": "502"},
-                 "channel": "phone", "category": "电梯", "description": "电梯故障，联系" + "；".join(WRITTEN)}
+                 "channel": "phone", "category": "物业服务", "description": "电梯故障，联系" + "；".join(WRITTEN)}
     r = await api.post("/complaints", json=complaint, headers={**await staff.headers("hotline"),
                                                                "Idempotency-Key": unique_key()})
     assert r.status_code == 201, r.text
     no = r.json()["case_no"]
     assert not shows_number(r.json())  # the answer to a write masks for everyone
-    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "电梯", "department": "物业部",
+    await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "物业服务", "department": "物业部",
                                                    "justified": True})
     for text in WRITTEN[:4]:
         await post_action(api, staff, no, "cs_staff", {"action": "progress_note", "note": f"业主另留 {text}"})

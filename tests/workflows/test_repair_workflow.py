@@ -219,12 +219,13 @@ async def test_C6_complaint_opens_a_repair_shows_its_progress_and_closes_only_af
     async with running_worker(ts_env, settings, sessionmaker):
         c = await start_complaint(ts_env.client, settings)
         await general_path(c)
+        soon = (await ts_env.get_current_time() + timedelta(days=7)).isoformat()  # R1: within 90 days
         view = await act(c, R.cs_staff, {"action": "open_repair", "trades": ["防水"], "description": "重做卫生间防水",
-                                         "requested_appointment": "2099-01-07T10:00:00+08:00"})
+                                         "requested_appointment": soon})
         repair_no = view["linked_case_no"]
         assert repair_no.startswith("WX-") and view["linked_status"] == "registered"
         await act_refused(c, R.cs_staff, {"action": "open_repair", "trades": ["防水"], "description": "again",
-                                          "requested_appointment": "2099-01-07T10:00:00+08:00"}, "conflict")
+                                          "requested_appointment": soon}, "conflict")
         r = ts_env.client.get_workflow_handle(repair_no)
         await survey_signed(r, "0.00", "B", contractor=False)
         await act(r, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
@@ -268,7 +269,8 @@ async def _linked_status(h, status: str):
 async def test_a_repair_whose_complaint_is_gone_goes_on(ts_env, settings, sessionmaker, smtp_server):
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings, parent_case_no="TS-2026-999998")
-        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": "2099-01-07T10:00:00+08:00"})
+        soon = (await ts_env.get_current_time() + timedelta(days=7)).isoformat()  # R1: within 90 days
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": soon})
         assert view["status"] == "scheduled" and view["parent_case_no"] == "TS-2026-999998"
 
         async def signal_failed():
