@@ -30,7 +30,7 @@ from aftersales.errors import Rejection
 from adapters.temporal.sealing import app_sealer
 from api.auth import require_roles
 from api.deps import db_session
-from api.problems import updated
+from api.problems import BUSY, UNREACHABLE, ServiceUnavailable, updated
 from workflows.campaign import CampaignWorkflow
 from contracts.campaign import StartCampaign
 
@@ -63,16 +63,16 @@ async def _summary(request: Request, session: AsyncSession, campaign_id: str) ->
             if "still being opened" in str(e):
                 await asyncio.sleep(0.2)
                 continue
-            problem = HTTPException(503, f"campaign {campaign_id} cannot be read now: {e}", headers={"Retry-After": "5"})
+            problem = ServiceUnavailable(BUSY, f"campaign {campaign_id} cannot be read now: {e}")
         except RPCError as e:
             problem = (HTTPException(404, f"no campaign {campaign_id}") if e.status == RPCStatusCode.NOT_FOUND else
-                       HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}))
+                       ServiceUnavailable(UNREACHABLE if e.status == RPCStatusCode.UNAVAILABLE else BUSY,
+                                          f"Temporal cannot answer now: {e.message}"))
         break
     row = await session.get(CampaignRow, campaign_id)
     if row is not None:
         return {**row.summary, "source": "register"}
-    raise problem or HTTPException(503, f"campaign {campaign_id} is still being planned; try again in a moment",
-                                   headers={"Retry-After": "2"})
+    raise problem or ServiceUnavailable(BUSY, f"campaign {campaign_id} is still being planned; try again in a moment", 2)
 
 
 async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:

@@ -48,7 +48,8 @@ from api import fees
 from api import org as org_routes
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
-from api.problems import REFUSAL_STATUS
+from api.health import failing_tasks
+from api.problems import REFUSAL_STATUS, TASK_FAILING
 from api.overload import (
     BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
 )
@@ -437,7 +438,13 @@ async def _rpc_error(request: Request, case_no: str, e: RPCError, what: str) -> 
             return HTTPException(409, f"case {case_no} is closed")
         return no_case(case_no)
     if e.status == RPCStatusCode.FAILED_PRECONDITION:
-        return HTTPException(409, f"case {case_no} is closed")
+        # Temporal's "Workflow Task in failed state": the case is open, but its workflow task fails on the
+        # worker (a codec key it lacks, P4; a bug). Not "closed": 503 until ops fix the worker, and ops are told.
+        failing_tasks(request).note(request, case_no, what)
+        log.error("workflow task failing", status=e.status.name, message=e.message)
+        return unavailable(request, TASK_FAILING, f"case {case_no} cannot take {what} now: its workflow task fails "
+                                                  f"on the worker ({e.message}); ops are told (GET /health), "
+                                                  "try again later")
     if overload_reason(e) is not None:
         return await overload_error(request, e, what)
     log.warning("temporal error", status=e.status.name, message=e.message)

@@ -1,5 +1,7 @@
 """GET /health: Temporal, the database, and the calendar (years with data, years on fallback, T4)."""
 
+import asyncio
+import time
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -16,6 +18,52 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 router = APIRouter(tags=["health"])
+
+FAILING_KEPT_SECONDS = 1800  # a case met with a failing workflow task is looked at again for this long
+FAILING_SHOWN = 20           # at most this many are described (and named) per /health
+
+
+class FailingTasks:
+    """The cases this API process met with a failing workflow task (Temporal's FAILED_PRECONDITION on an
+    Update): counted in /metrics, and named by /health for as long as their workflow task still fails."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+
+    def note(self, request: Request, workflow_id: str | None, what: str) -> None:
+        if workflow_id is not None:
+            self.seen[workflow_id] = time.monotonic()
+        if len(self.seen) > 1000:  # bounded: the oldest go first
+            for old in sorted(self.seen, key=self.seen.__getitem__)[:len(self.seen) - 1000]:
+                del self.seen[old]
+        request.app.state.metrics.task_failing.labels(what).inc()
+
+    async def still_failing(self, client: Client) -> list[str]:
+        """Those seen lately whose workflow task still fails now (a pending task on its second attempt or later)."""
+        now = time.monotonic()
+        for case_no in [c for c, at in self.seen.items() if now - at > FAILING_KEPT_SECONDS]:
+            del self.seen[case_no]
+        recent = sorted(self.seen, key=self.seen.__getitem__, reverse=True)[:FAILING_SHOWN]
+
+        async def failing(case_no: str) -> bool:
+            try:
+                desc = await client.get_workflow_handle(case_no).describe()
+            except Exception:  # noqa: BLE001 - gone, or Temporal down (reported above)
+                return False
+            task = desc.raw_description.pending_workflow_task
+            return desc.raw_description.HasField("pending_workflow_task") and task.attempt > 1
+        answers = await asyncio.gather(*(failing(c) for c in recent))
+        for case_no, bad in zip(recent, answers):
+            if not bad:
+                self.seen.pop(case_no, None)
+        return sorted(c for c, bad in zip(recent, answers) if bad)
+
+
+def failing_tasks(request: Request) -> FailingTasks:
+    state = request.app.state
+    if getattr(state, "failing_tasks", None) is None:
+        state.failing_tasks = FailingTasks()
+    return state.failing_tasks
 
 
 async def undeliverable_count(session) -> int:
@@ -49,6 +97,12 @@ class WorkersPart(BaseModel):
     pollers: int
 
 
+class WorkflowTasksPart(BaseModel):
+    status: Literal["ok", "failing"] = Field(description="failing: cases whose workflow task fails on the worker "
+                                                         "(their actions answer 503 workflow_task_failing): ops must look")
+    cases: list[str] = Field(default=[], description="the cases this API met lately whose workflow task still fails")
+
+
 class CalendarPart(BaseModel):
     status: Literal["ok", "fallback", "unknown"]
     years_with_data: list[int] = []
@@ -62,6 +116,7 @@ class HealthReport(BaseModel):
                     "the API answers, but cases wait (after a restart, until a worker polls the task queue)")
     temporal: TemporalPart
     workers: WorkersPart | None = None
+    workflow_tasks: WorkflowTasksPart | None = None
     database: Part
     notifications_undeliverable: int | None = Field(
         default=None, description="E3: notifications given up, recorded on their cases")
@@ -78,6 +133,8 @@ async def health(request: Request) -> JSONResponse:
         await state.temporal.service_client.check_health()
         report["temporal"] = {"status": "ok", "namespace": state.settings.temporal_namespace}
         report["workers"] = await _workers(state.temporal, state.settings.task_queue)
+        failing = await failing_tasks(request).still_failing(state.temporal)
+        report["workflow_tasks"] = {"status": "failing" if failing else "ok", "cases": failing}
     except Exception as e:  # noqa: BLE001 - health reports any failure
         report["temporal"] = {"status": "down", "error": type(e).__name__}
     try:

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.problems import BUSY, UNREACHABLE, ServiceUnavailable  # the reasons of every 503
+
 log = structlog.get_logger()
 
-BUSY = "busy"
-UNREACHABLE = "temporal_unreachable"
 # CANCELLED is what the client reports when its own RPC deadline passed ("Timeout expired").
 BUSY_STATUSES = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.CANCELLED}
 UNREACHABLE_STATUSES = {RPCStatusCode.UNAVAILABLE}
@@ -73,7 +73,8 @@ def _headers(request: Request, reason: str, case_no: str | None) -> dict[str, st
 
 
 def unavailable(request: Request, reason: str, detail: str) -> HTTPException:
-    return HTTPException(503, detail, headers={"Retry-After": retry_after(request, reason)})
+    """503 with `reason` in its body and Retry-After (load shed, an Update or a read not answered in time)."""
+    return ServiceUnavailable(reason, detail, retry_after(request, reason))
 
 
 async def diagnose(request: Request, e: BaseException) -> str:

@@ -38,6 +38,22 @@ PROBLEM_JSON = "application/problem+json"
 REFUSAL_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422}
 
 
+# Why a 503 was answered, in every 503 body's `reason` (ops and clients tell them apart without parsing text).
+BUSY = "busy"                                    # no worker answered in time, Temporal overloaded, or load shed
+UNREACHABLE = "temporal_unreachable"             # the API cannot reach Temporal at all
+TASK_FAILING = "workflow_task_failing"           # the case's workflow task fails on the worker (ops must look)
+REGISTER_BEHIND = "register_behind"              # the read model lacks cases Temporal holds (rebuild under way)
+REASONS = (BUSY, UNREACHABLE, TASK_FAILING, REGISTER_BEHIND)
+
+
+class ServiceUnavailable(HTTPException):
+    """A 503 with its `reason` (one of REASONS) and Retry-After: the body is a problem with `reason`."""
+
+    def __init__(self, reason: str, detail: str, retry_after: int | str = 5) -> None:
+        super().__init__(503, detail, headers={"Retry-After": str(retry_after)})
+        self.reason = reason
+
+
 class FieldError(BaseModel):
     """One problem with the request: where (`loc`, e.g. ["body", "customer", "phone"]) and what."""
     loc: list[str | int]
@@ -46,8 +62,9 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details. Some answers add members: `reason` (503: busy or
-    temporal_unreachable), `case_no` (an intake given a number but not answered in time)."""
+    """RFC 9457 problem details. Some answers add members: `reason` (every 503: busy,
+    temporal_unreachable, workflow_task_failing or register_behind), `case_no` (an intake given a number but
+    not answered in time)."""
     model_config = ConfigDict(extra="allow")
     type: str = Field(default="about:blank", description="about:blank: the status says what went wrong")
     title: str = Field(description="the HTTP status phrase")
@@ -97,7 +114,11 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
                           for m in r.methods})
         headers["Allow"] = ", ".join(allowed)
         detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
-    return problem_response(exc.status_code, detail, headers=headers)
+    extra: dict[str, Any] = {}
+    if exc.status_code == 503:  # every 503 says why (ServiceUnavailable); one raised without is a busy system
+        extra["reason"] = getattr(exc, "reason", BUSY)
+        headers.setdefault("Retry-After", "5")
+    return problem_response(exc.status_code, detail, headers=headers, **extra)
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -301,8 +322,8 @@ async def updated(request: Request, update: Awaitable[T], *, read_first: str, no
     try:
         return await asyncio.wait_for(update, timeout)
     except asyncio.TimeoutError:
-        raise HTTPException(503, f"no worker answered within {timeout:g} s; read {read_first} before trying again",
-                            headers={"Retry-After": "5"}) from None
+        raise ServiceUnavailable(BUSY, f"no worker answered within {timeout:g} s; read {read_first} before trying "
+                                       "again") from None
     except WorkflowUpdateFailedError as e:
         if (problem := refusal(e)) is not None:
             raise problem from None
@@ -310,4 +331,10 @@ async def updated(request: Request, update: Awaitable[T], *, read_first: str, no
     except RPCError as e:
         if not_found is not None and e.status == RPCStatusCode.NOT_FOUND:
             raise HTTPException(404, not_found) from None
-        raise HTTPException(503, f"Temporal cannot answer now: {e.message}", headers={"Retry-After": "5"}) from None
+        if e.status == RPCStatusCode.FAILED_PRECONDITION:  # its workflow task fails on the worker: not closed
+            from api.health import failing_tasks
+            failing_tasks(request).note(request, None, "an update")
+            raise ServiceUnavailable(TASK_FAILING, f"the workflow cannot take this now, its workflow task is failing "
+                                                   f"on the worker ({e.message}); ops are told (GET /health)") from None
+        reason = UNREACHABLE if e.status == RPCStatusCode.UNAVAILABLE else BUSY
+        raise ServiceUnavailable(reason, f"Temporal cannot answer now: {e.message}") from None

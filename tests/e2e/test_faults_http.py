@@ -1,0 +1,92 @@
+"""Faults that must not reach people as the wrong answer (E3, P4): a case whose workflow task fails on the
+worker is not "closed" (503 with its reason, Retry-After, told to ops by /health and /metrics), and every
+503 body says why (`reason`): load shed, an action not answered in time."""
+
+import asyncio
+import base64
+import os
+import uuid
+
+import pytest
+from temporalio.client import Client
+
+from aftersales.codec import EncryptionCodec, converter_with
+from aftersales.config import Settings
+from tests.e2e.conftest import eventually, post_action, unique_key
+from tests.e2e.test_complaint_http import COMPLAINT
+from tests.support import codec
+from worker import build_worker
+
+
+@pytest.fixture
+def settings(e2e_database: str, smtp_server) -> Settings:
+    return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
+                    task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=3, read_timeout_seconds=2,
+                    max_inflight_updates=1, retry_after_seconds=2, **codec.CODEC)
+
+
+async def opened_complaint(api, staff) -> str:
+    hotline = await staff.headers("hotline")
+    key = unique_key()  # the worker may still be warming up: the same request again until it opens
+
+    async def filed():
+        r = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": key})
+        assert r.status_code in (201, 202), r.text
+        return r if r.status_code == 201 else None
+    return (await eventually(filed)).json()["case_no"]
+
+
+@pytest.mark.asyncio
+async def test_every_503_carries_a_reason_shed_and_timed_out(api, staff, worker_process):
+    """An action not answered in time (no worker) and one shed beyond the API's bound of Updates in flight:
+    both 503 with Retry-After and a `reason` (busy)."""
+    no = await opened_complaint(api, staff)
+    worker_process.stop()
+    butler = await staff.headers("butler")
+    note = {"action": "progress_note", "note": "进展"}
+    slow = asyncio.create_task(api.post(f"/cases/{no}/actions", json=note, headers={**butler, "Idempotency-Key": unique_key()}))
+    await asyncio.sleep(0.5)  # the first holds the only slot (max_inflight_updates=1) ...
+    shed = await api.post(f"/cases/{no}/actions", json=note, headers={**butler, "Idempotency-Key": unique_key()})
+    timed_out = await slow   # ... and is not answered within update_timeout_seconds
+    for r in (shed, timed_out):
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == "2" and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["reason"] == "busy", r.json()
+    assert "in progress in this API process" in shed.json()["detail"]
+    assert "may still be applied" in timed_out.json()["detail"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_workflow_task_is_503_with_its_reason_not_a_closed_case(
+        api, staff, worker_process, dev_env, settings, sessionmaker):
+    """The case's worker cannot decrypt its history (a key that is not the one its cases were encrypted with):
+    every workflow task of the case fails. An action is 503 `workflow_task_failing` with Retry-After, never 409
+    "is closed" (it is open, and acts once the worker is fixed); /health names the case, /metrics counts it."""
+    no = await opened_complaint(api, staff)
+    worker_process.stop()
+    wrong = EncryptionCodec({"other-2026": os.urandom(32)}, "other-2026")
+    client = await Client.connect(dev_env.client.service_client.config.target_host, data_converter=converter_with(wrong))
+    butler = await staff.headers("butler")
+    async with build_worker(client, settings, sessionmaker):
+        async def failing():
+            r = await api.post(f"/cases/{no}/actions", json={"action": "progress_note", "note": "进展"},
+                               headers={**butler, "Idempotency-Key": unique_key()})
+            assert r.status_code in (503,), r.text
+            return r if r.json().get("reason") == "workflow_task_failing" else None
+        r = await eventually(failing, timeout=40)
+    assert r.headers["Retry-After"], r.headers
+    assert "closed" not in r.json()["detail"], r.json()
+    health = (await api.get("/health")).json()
+    assert health["workflow_tasks"]["status"] == "failing", health
+    assert no in health["workflow_tasks"]["cases"], health
+    metrics = (await api.get("/metrics")).text
+    assert 'aftersales_workflow_task_failing_total{what="the action"} ' in metrics, metrics[-2000:]
+    # the right worker again: the case was open all along, and acts
+    worker_process.start()
+    await eventually(lambda: _applied(api, staff, no), timeout=60)
+
+
+async def _applied(api, staff, no):
+    r = await api.post(f"/cases/{no}/actions", json={"action": "progress_note", "note": "修好了"},
+                       headers={**await staff.headers("butler"), "Idempotency-Key": "after-fix-" + no})
+    return r.status_code == 200
