@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         default=600, ge=0, description="open cases a worker keeps in memory (RSS grows with it; the rest replay); "
         "0 keeps none (every task replays), else at least 4 × worker_max_concurrent_workflow_tasks")
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    # GET /health (a dead worker must not look healthy): a worker tells Temporal it is alive this often (the
+    # SDK's worker heartbeat, 1-60 s) and /health counts it alive while its last one is this recent. Temporal's
+    # poller list alone kept a worker killed with -9 listed for ~5 minutes.
+    worker_heartbeat_seconds: float = Field(default=5.0, ge=1, le=60, description="how often a worker reports to Temporal")
+    worker_alive_seconds: float = Field(
+        default=20.0, gt=0, description="GET /health counts a worker alive while its last report is this recent")
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     # temporalio's workflow sandbox re-imports the workflow modules per case and runs every payload's
     # serialization context through it: measured a third of the worker's Python CPU per action

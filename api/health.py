@@ -12,13 +12,15 @@ from sqlalchemy import func, select, text
 
 from adapters.db import calendar_store
 from adapters.db.models import TimelineEntry
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import TaskQueueType, WorkerStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 router = APIRouter(tags=["health"])
 
+POLL_SECONDS = 70            # a long poll's length: a live worker's poller time is at most this old
 FAILING_KEPT_SECONDS = 1800  # a case met with a failing workflow task is looked at again for this long
 FAILING_SHOWN = 20           # at most this many are described (and named) per /health
 
@@ -72,14 +74,36 @@ async def undeliverable_count(session) -> int:
                                 .where(TimelineEntry.kind == "notification_undeliverable")) or 0
 
 
-async def _workers(client: Client, task_queue: str) -> dict[str, Any]:
-    """Whether any worker polls the task queue: without one, cases wait (and actions answer 503).
-    Reported, not counted against the API's own health: a worker restart is not an API outage."""
+async def _workers(client: Client, task_queue: str, alive_seconds: float) -> dict[str, Any]:
+    """Whether a worker is alive on the task queue: without one, cases wait (and actions answer 503).
+    Reported, not counted against the API's own health: a worker restart is not an API outage.
+
+    Alive means a recent report: each worker tells Temporal it runs every `worker_heartbeat_seconds` (the
+    SDK's worker heartbeat, Temporal's ListWorkers), and one whose last report is older than `alive_seconds`,
+    or that said it stops, is not counted. Temporal's poller list is no proof: a worker killed with -9 stays
+    listed for about five minutes (and a long poll refreshes its time only once a minute). A server without
+    ListWorkers falls back to the pollers seen within the last long poll (source "pollers")."""
+    now = datetime.now(timezone.utc)
     response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
     pollers = len(response.pollers)
-    return {"status": "ok" if pollers else "none", "task_queue": task_queue, "pollers": pollers}
+    try:
+        listed = await client.workflow_service.list_workers(ListWorkersRequest(
+            namespace=client.namespace, query=f'TaskQueue = "{task_queue}"', page_size=200))
+    except RPCError as e:
+        if e.status not in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.INVALID_ARGUMENT):
+            raise
+        recent = [p for p in response.pollers if (now - p.last_access_time.ToDatetime(timezone.utc)).total_seconds()
+                  <= POLL_SECONDS + alive_seconds]
+        return {"status": "ok" if recent else "none", "task_queue": task_queue, "pollers": pollers,
+                "alive": len(recent), "source": "pollers"}
+    beats = [w.worker_heartbeat for w in listed.workers_info if w.worker_heartbeat.task_queue == task_queue]
+    times = [b.heartbeat_time.ToDatetime(timezone.utc) for b in beats]
+    alive = [t for b, t in zip(beats, times)
+             if b.status == WorkerStatus.WORKER_STATUS_RUNNING and (now - t).total_seconds() <= alive_seconds]
+    return {"status": "ok" if alive else "none", "task_queue": task_queue, "pollers": pollers, "alive": len(alive),
+            "last_report": max(times).isoformat() if times else None, "source": "heartbeats"}
 
 
 class Part(BaseModel):
@@ -92,9 +116,13 @@ class TemporalPart(Part):
 
 
 class WorkersPart(BaseModel):
-    status: Literal["ok", "none"] = Field(description="none: no worker polls, cases wait (actions answer 503)")
+    status: Literal["ok", "none"] = Field(description="none: no worker is alive, cases wait (actions answer 503)")
     task_queue: str
-    pollers: int
+    alive: int = Field(description="workers whose last report to Temporal is recent (worker_alive_seconds)")
+    pollers: int = Field(description="pollers Temporal lists (a dead worker's stay listed for minutes)")
+    last_report: datetime | None = Field(default=None, description="the latest report of any worker on the queue")
+    source: Literal["heartbeats", "pollers"] = Field(
+        description="heartbeats: the workers' own reports; pollers: a server without ListWorkers")
 
 
 class WorkflowTasksPart(BaseModel):
@@ -112,8 +140,10 @@ class CalendarPart(BaseModel):
 
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded", "down"] = Field(
-        description="down (503) when Temporal or the database is down; degraded (200) while no worker polls: "
-                    "the API answers, but cases wait (after a restart, until a worker polls the task queue)")
+        description="down (503) when Temporal or the database is down; degraded (200) while no worker is alive: "
+                    "the API answers, but cases wait (after a restart, until a worker runs)")
+    reason: Literal["temporal_unreachable", "database_down"] | None = Field(
+        default=None, description="why it is down (503), as every 503 says")
     temporal: TemporalPart
     workers: WorkersPart | None = None
     workflow_tasks: WorkflowTasksPart | None = None
@@ -132,7 +162,7 @@ async def health(request: Request) -> JSONResponse:
     try:
         await state.temporal.service_client.check_health()
         report["temporal"] = {"status": "ok", "namespace": state.settings.temporal_namespace}
-        report["workers"] = await _workers(state.temporal, state.settings.task_queue)
+        report["workers"] = await _workers(state.temporal, state.settings.task_queue, state.settings.worker_alive_seconds)
         failing = await failing_tasks(request).still_failing(state.temporal)
         report["workflow_tasks"] = {"status": "failing" if failing else "ok", "cases": failing}
     except Exception as e:  # noqa: BLE001 - health reports any failure
@@ -162,5 +192,7 @@ async def health(request: Request) -> JSONResponse:
     # case acted on then waits (a worker restart is not an API outage: 200, not 503)
     working = (report.get("workers") or {}).get("status") == "ok"
     report["status"] = ("ok" if working else "degraded") if healthy else "down"
+    if not healthy:
+        report["reason"] = "temporal_unreachable" if report["temporal"]["status"] != "ok" else "database_down"
     answer = HealthReport.model_validate(report).model_dump(mode="json", exclude_none=True)
     return JSONResponse(answer, status_code=200 if healthy else 503)

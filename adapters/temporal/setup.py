@@ -38,16 +38,16 @@ async def connect(settings: Settings) -> Client:
                                 data_converter=data_converter(settings), runtime=sdk_runtime(settings))
 
 
-def sdk_runtime(settings: Settings) -> Runtime | None:
-    """the Temporal SDK's own metrics (workflow and activity task latencies, polls, the
-    workflow cache, client RPCs) served for Prometheus on `sdk_metrics_address` — one runtime per process,
-    made once. None: the SDK's default runtime, without a metrics endpoint."""
+def sdk_runtime(settings: Settings) -> Runtime:
+    """One SDK runtime per process, made once: its workers report to Temporal every
+    `worker_heartbeat_seconds` (GET /health counts a worker alive on a recent report, see api/health.py),
+    and the SDK's own metrics (workflow and activity task latencies, polls, the workflow cache,
+    client RPCs) are served for Prometheus on `sdk_metrics_address` when it is set."""
     global _RUNTIME
-    if not settings.sdk_metrics_address:
-        return None
     if _RUNTIME is None:
-        _RUNTIME = Runtime(telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=settings.sdk_metrics_address)))
+        metrics = PrometheusConfig(bind_address=settings.sdk_metrics_address) if settings.sdk_metrics_address else None
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(metrics=metrics),
+                           worker_heartbeat_interval=timedelta(seconds=settings.worker_heartbeat_seconds))
     return _RUNTIME
 
 

@@ -115,7 +115,7 @@ async def test_health_and_listing_parameters(api, staff, settings, dev_env, sess
                         sessionmaker=sessionmaker)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lonely), base_url="http://api.test") as other:
         assert (await other.get("/health")).json()["workers"] == {"status": "none", "task_queue": "nobody-polls-this",
-                                                                "pollers": 0}
+                                                                "pollers": 0, "alive": 0, "source": "heartbeats"}
     assert 2026 in health["calendar"]["years_with_data"]
     # the database down: 503 with the same typed report (as declared in the OpenAPI document)
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -127,6 +127,7 @@ async def test_health_and_listing_parameters(api, staff, settings, dev_env, sess
         assert down.status_code == 503
         report = HealthReport.model_validate(down.json())
         assert report.status == "down" and report.database.status == "down" and report.temporal.status == "ok"
+        assert report.reason == "database_down"  # every 503 says why
     await gone.dispose()
     spec = (await api.get("/openapi.json")).json()["paths"]["/health"]["get"]["responses"]
     assert spec["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HealthReport"}

@@ -5,6 +5,7 @@ worker is not "closed" (503 with its reason, Retry-After, told to ops by /health
 import asyncio
 import base64
 import os
+import time
 import uuid
 
 import pytest
@@ -90,3 +91,34 @@ async def _applied(api, staff, no):
     r = await api.post(f"/cases/{no}/actions", json={"action": "progress_note", "note": "修好了"},
                        headers={**await staff.headers("butler"), "Idempotency-Key": "after-fix-" + no})
     return r.status_code == 200
+
+
+async def _workers(api) -> dict:
+    return (await api.get("/health")).json()["workers"]
+
+
+async def _seconds_until(api, status: str, most: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < most:
+        if (await _workers(api))["status"] == status:
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"/health still said {(await _workers(api))} {most:g} s later")
+
+
+@pytest.mark.asyncio
+async def test_a_killed_worker_is_reported_none_within_30_s(api, worker_process):
+    """The only worker killed with -9: /health's `workers` says "none" within 30 s (Temporal's poller list kept
+    it "ok" for ~280 s); after a graceful stop at once; and "ok" again once a worker runs."""
+    await _seconds_until(api, "ok", 60)
+    assert (await _workers(api))["alive"] == 1
+    worker_process.kill()
+    killed = await _seconds_until(api, "none", 30)
+    print(f"\nworker killed -9: /health said none after {killed:.1f} s")
+    assert (await _workers(api))["pollers"] >= 1  # Temporal still lists the dead worker's pollers
+    worker_process.start()
+    back = await _seconds_until(api, "ok", 60)
+    worker_process.stop()
+    stopped = await _seconds_until(api, "none", 30)
+    print(f"worker back: ok after {back:.1f} s; stopped gracefully: none after {stopped:.1f} s")
+    assert stopped < 10
