@@ -133,6 +133,7 @@ class Child:
 async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.Event) -> None:
     """Until the frontend accepts connections and the namespace answers (bounded), then registers
     any custom search attribute that is still missing (the CLI flags normally did it already)."""
+    from adapters.temporal.codec import CodecKeyError
     from adapters.temporal.setup import connect, ensure_namespace, register_search_attributes
 
     _, port = split_address(settings.temporal_address)
@@ -150,6 +151,8 @@ async def wait_for_temporal(temporal: Child, settings: Settings, stop: asyncio.E
                                        timedelta(days=settings.case_history_retention_days))
                 await register_search_attributes(client, settings.temporal_namespace)
                 return
+            except CodecKeyError as e:  # P4: the key file lost while Temporal holds cases: never a new key
+                raise Failed(str(e)) from None
             except Exception as e:  # noqa: BLE001 - the namespace may not be ready yet
                 last_error = e
         await asyncio.sleep(0.3)

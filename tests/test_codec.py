@@ -113,12 +113,15 @@ def _private(path: Path) -> bool:
 
 async def test_P4_embedded_creates_a_random_key_file_once(tmp_path):
     key_file = tmp_path / "data" / "codec-keys.json"
-    first = codec_from_settings(Settings(codec_key_file=str(key_file)))
+    with pytest.raises(CodecKeyError, match="does not exist: restore it"):  # only a first start writes it
+        codec_from_settings(Settings(codec_key_file=str(key_file)))
+    assert not key_file.exists()
+    first = codec_from_settings(Settings(codec_key_file=str(key_file)), create=True)  # ensure_codec_key_file does
     assert key_file.exists() and _private(key_file)
     second = codec_from_settings(Settings(codec_key_file=str(key_file)))  # the next start: the same key
     [encoded] = await first.encode([plain_payload()])
     assert await second.decode([encoded]) == [plain_payload()]
-    other_install = codec_from_settings(Settings(codec_key_file=str(tmp_path / "other.json")))
+    other_install = codec_from_settings(Settings(codec_key_file=str(tmp_path / "other.json")), create=True)
     with pytest.raises(CodecKeyError):
         await other_install.decode([encoded])
 

@@ -15,8 +15,9 @@ through decode unchanged, so cases started before it was switched on go on and r
 
 Keys come from AFTERSALES_CODEC_KEYS (JSON {key id: base64 of 32 bytes}) and
 AFTERSALES_CODEC_ENCODE_KEY_ID in production (required there); the embedded default creates
-data/codec-keys.json at its first start (adapters.secret_files). Losing every copy of the keys
-loses the cases. `python -m adapters.temporal.codec new-key` prints a new key for the environment.
+data/codec-keys.json at its first start only, when Temporal holds nothing yet (adapters.secret_files,
+adapters.temporal.setup.ensure_codec_key_file); with Temporal's data there and the file gone, nothing
+starts, and the error names the key ids Temporal's cases use. Losing every copy of the keys loses the cases. `python -m adapters.temporal.codec new-key` prints a new key for the environment.
 """
 
 import base64
@@ -50,6 +51,11 @@ KEY_BYTES = 32                      # AES-256
 
 class CodecKeyError(ValueError):
     """The codec's keys are missing, malformed, or do not include a payload's key id."""
+
+
+class CodecKeyFileMissing(CodecKeyError):
+    """The embedded default's key file is not there (P4): it is written on a first start only
+    (adapters.temporal.setup.ensure_codec_key_file), never silently replaced."""
 
 
 class EncryptionCodec(PayloadCodec):
@@ -115,14 +121,23 @@ def _new_key_file() -> str:
     return json.dumps({"encode_key_id": key_id, "keys": {key_id: key}}, indent=2) + "\n"
 
 
-def _configured_keys(settings: Settings) -> tuple[dict[str, str], str | None]:
+def _configured_keys(settings: Settings, create: bool = False) -> tuple[dict[str, str], str | None]:
     if settings.codec_keys:
         return settings.codec_keys, settings.codec_encode_key_id
     if settings.environment == "production":
         raise CodecKeyError("production needs AFTERSALES_CODEC_KEYS (JSON {key id: base64 of 32 random bytes}) "
                             "and AFTERSALES_CODEC_ENCODE_KEY_ID: `python -m adapters.temporal.codec new-key` makes one")
+    from pathlib import Path
+
     from adapters.secret_files import read_or_create
 
+    if not create and not Path(settings.codec_key_file).exists():
+        # P4: a new key in place of a lost file would leave every case encrypted with the old one unreadable
+        # (and encrypt new ones with a key the restored file lacks): only a first start writes one.
+        raise CodecKeyFileMissing(
+            f"the codec key file {settings.codec_key_file} does not exist: restore it from the backup "
+            "(docs/operations-backup.md); on a first start (Temporal holds nothing yet) the API, the worker or "
+            "`make run` writes it")
     try:
         stored = json.loads(read_or_create(settings.codec_key_file, _new_key_file))
         return dict(stored["keys"]), settings.codec_encode_key_id or stored.get("encode_key_id")
@@ -131,8 +146,10 @@ def _configured_keys(settings: Settings) -> tuple[dict[str, str], str | None]:
                             "restore it from the backup") from None
 
 
-def codec_from_settings(settings: Settings) -> EncryptionCodec:
-    raw, encode_key_id = _configured_keys(settings)
+def codec_from_settings(settings: Settings, *, create: bool = False) -> EncryptionCodec:
+    """The codec of the settings' keys: the environment's, else the embedded key file (written only with
+    `create`, which ensure_codec_key_file passes on a first start)."""
+    raw, encode_key_id = _configured_keys(settings, create)
     if encode_key_id is None:
         if len(raw) != 1:
             raise CodecKeyError("several codec keys: name the one that encrypts in AFTERSALES_CODEC_ENCODE_KEY_ID")

@@ -31,9 +31,11 @@ log = structlog.get_logger("adapters.temporal.setup")
 
 async def connect(settings: Settings) -> Client:
     """A client on the settings' address and namespace, with the data converter of every client
-    (pydantic + the encryption codec, P4)."""
+    (pydantic + the encryption codec, P4). The embedded default's key file is written here on a first start
+    only; with Temporal's data there and the file gone, this refuses (ensure_codec_key_file)."""
     from adapters.temporal.codec import data_converter
 
+    await ensure_codec_key_file(settings)
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                 data_converter=data_converter(settings), runtime=sdk_runtime(settings))
 
@@ -52,6 +54,60 @@ def sdk_runtime(settings: Settings) -> Runtime:
 
 
 _RUNTIME: Runtime | None = None
+KEY_ID_SAMPLE = 50  # workflows whose key ids a refusal names (the newest)
+
+
+async def ensure_codec_key_file(settings: Settings) -> None:
+    """P4: the embedded default's codec key file is written on a first start only, when Temporal holds no
+    workflow and no schedule yet. Missing while Temporal holds data (the file was moved or lost), nothing
+    starts: a new key would leave those cases unreadable (reads 503, actions failing) and encrypt new ones
+    with a key a restored file lacks. The error names the file and the key ids Temporal's cases use."""
+    from pathlib import Path
+
+    from adapters.temporal.codec import CodecKeyFileMissing, codec_from_settings
+
+    if settings.codec_keys or settings.environment == "production" or Path(settings.codec_key_file).exists():
+        return
+    plain = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                 runtime=sdk_runtime(settings))  # no codec: only metadata is read
+    held, key_ids = await key_ids_in_use(plain)
+    if held:
+        raise CodecKeyFileMissing(
+            f"the codec key file {settings.codec_key_file} is missing, but Temporal ({settings.temporal_address}, "
+            f"namespace {settings.temporal_namespace}) already holds {held}{'+' if held >= KEY_ID_SAMPLE else ''} "
+            f"workflows or schedules encrypted with key id(s) {', '.join(sorted(key_ids)) or '(none found)'}: restore "
+            f"{settings.codec_key_file} from the backup (docs/operations-backup.md). Not starting: a new key would "
+            "leave those cases unreadable.")
+    codec_from_settings(settings, create=True)
+
+
+async def key_ids_in_use(client: Client, sample: int = KEY_ID_SAMPLE) -> tuple[int, set[str]]:
+    """(workflows and schedules Temporal holds, counted up to `sample`; the codec key ids of the newest
+    workflows' inputs). (0, set()) for a namespace that does not exist yet."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+
+    from adapters.temporal.codec import KEY_ID
+
+    held, key_ids = 0, set()
+    try:
+        async for wf in client.list_workflows(limit=sample):
+            held += 1
+            history = await client.workflow_service.get_workflow_execution_history(GetWorkflowExecutionHistoryRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=wf.id, run_id=wf.run_id),
+                maximum_page_size=1))
+            for event in history.history.events[:1]:
+                for payload in event.workflow_execution_started_event_attributes.input.payloads:
+                    if KEY_ID in payload.metadata:
+                        key_ids.add(payload.metadata[KEY_ID].decode(errors="replace"))
+        if not held:
+            async for _ in await client.list_schedules():
+                held += 1
+                break
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return held, key_ids
 
 
 async def register_search_attributes(client: Client, namespace: str) -> list[str]:
