@@ -14,8 +14,10 @@ robot's secret key — appear only as a label (scheme, host and a hash of the fu
 delivery table.
 """
 
+import asyncio
 import hashlib
 import math
+import time
 import re
 from datetime import UTC, date, datetime, timedelta
 from email.header import Header
@@ -55,6 +57,7 @@ RETRY_POLICY = RetryPolicy(
     maximum_attempts=0,
 )
 START_TO_CLOSE = timedelta(seconds=60)
+IN_TASK_PAUSE = 60.0  # seconds after a failed delivery during which no notice is tried inside a workflow task
 
 EMAIL = "email"
 WEBHOOK = "webhook"
@@ -215,9 +218,30 @@ class NotificationActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self._failed_at: float | None = None  # when a delivery of this worker last failed for now (monotonic)
 
     @activity.defn(name="send_notification")
     async def send_notification(self, n: Notification) -> NotificationResult:
+        """E3. Sent inside a case's workflow task (a local activity: a deadline's notice, its one try), it is not
+        tried at all for IN_TASK_PAUSE after a delivery of this worker failed for now (refused, timed out): it goes
+        straight to the retries, so a hung mail server costs the case's task its short try once, not per notice."""
+        in_task = activity.in_activity() and activity.info().is_local
+        if in_task and self._failed_at is not None and time.monotonic() - self._failed_at < IN_TASK_PAUSE:
+            raise ApplicationError("a delivery failed moments ago: this one is left to the retries, outside the "
+                                   "case's workflow task", type=FAILURE_TYPE)
+        try:
+            result = await self._send(n)
+        except ApplicationError as e:
+            if not e.non_retryable:
+                self._failed_at = time.monotonic()
+            raise
+        except asyncio.CancelledError:  # its time ran out (the one try inside a workflow task): as a failure
+            self._failed_at = time.monotonic()
+            raise
+        self._failed_at = None
+        return result
+
+    async def _send(self, n: Notification) -> NotificationResult:
         logger = log.bind(case_no=n.case_no, notification_id=n.notification_id, attempt=_attempt())
         n = without_phone_numbers(n)  # P3: no message carries an owner's full phone number
         roles = list(dict.fromkeys(n.roles))

@@ -45,7 +45,11 @@ EXPECTED = {"campaign_first_escalated", "complaint_general", "complaint_major", 
             "complaint_escalated_gen_2026_12c",
             # ... and of cases-2026-12d: opened with the configuration in the start, C11 counted with the projection (§5)
             "complaint_general_gen_2026_12d", "complaint_major_gen_2026_12d", "repair_warranty_gen_2026_12d",
-            "complaint_escalated_gen_2026_12d"}
+            "complaint_escalated_gen_2026_12d",
+            # ... and of cases-2026-12e: a deadline's notice tried once in its timer's task, then retried as an
+            # activity (E3: delivery never holds the case), recorded with the mail server refusing too
+            "complaint_general_gen_2026_12e", "complaint_major_gen_2026_12e", "repair_warranty_gen_2026_12e",
+            "complaint_escalated_gen_2026_12e", "complaint_escalated_mail_refused"}
 
 
 def test_every_case_path_has_a_recorded_history():

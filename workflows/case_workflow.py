@@ -68,10 +68,20 @@ GENERATION_C = "cases-2026-12c"  # a case opened from here on: stands for the ab
 # (project_case counts once the row is written and answers the count): one step less per complaint opened.
 COUNT_WITH_PROJECTION = "count-with-projection"  # workflow.patched id (2026-12)
 GENERATION_D = "cases-2026-12d"  # a case opened from here on: stands for the above and COUNT_WITH_PROJECTION
+# E3: delivery never holds a case. A deadline's notice sent inside its timer's workflow task (TIMER_NOTICES_LOCAL)
+# gets one try there, bounded by TIMER_NOTICE_ATTEMPT; a temporary failure hands it to an activity with E3's
+# retries. Before, the local activity retried without end inside the task, which stayed open meanwhile: with
+# the mail server refusing, every action of the minute after an escalation waited 11-13.5 s, with one hung
+# 14 s, and escalations came 4-12 s late (the worker: "Workflow task duration exceeded 5 seconds").
+TIMER_NOTICE_ONE_TRY = "timer-notice-one-try"  # workflow.patched id (2026-12)
+TIMER_NOTICE_ATTEMPT = timedelta(seconds=1)
+ONE_TRY = RetryPolicy(maximum_attempts=1)
+GENERATION_E = "cases-2026-12e"  # a case opened from here on: stands for the above and TIMER_NOTICE_ONE_TRY
 # The generations, oldest first, and the patches each stands for (with those of the generations before it).
-GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C, GENERATION_D)
+GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C, GENERATION_D, GENERATION_E)
 GENERATION_OF_PATCH = {EFFECTS_AT_ONCE: 1, UNDELIVERABLE_ENDS: 1, CONTINUE_AS_NEW: 1, TIMER_KEPT: 1,
-                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3, COUNT_WITH_PROJECTION: 4}
+                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3, COUNT_WITH_PROJECTION: 4,
+                       TIMER_NOTICE_ONE_TRY: 5}
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -426,16 +436,22 @@ class CaseWorkflow:
         # answer does not wait on a mail server.
         from_timer = notice.notification_id in self._timer_notices
         self._timer_notices.discard(notice.notification_id)
-        send = (workflow.execute_local_activity if from_timer and self._patched(TIMER_NOTICES_LOCAL)
-                else workflow.execute_activity)
+        local = from_timer and self._patched(TIMER_NOTICES_LOCAL)
+        notification = Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"}))
+        give_up = timedelta(hours=self._config.notification_give_up_hours) if bounded else None
         try:
             try:
-                result = await send(
-                    "send_notification",
-                    Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"})),
-                    result_type=NotificationResult, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
-                    schedule_to_close_timeout=(timedelta(hours=self._config.notification_give_up_hours)
-                                               if bounded else None))
+                result = None
+                if local and self._patched(TIMER_NOTICE_ONE_TRY):
+                    result = await self._try_in_task(notification)
+                    if result is None:  # handed over: the projection does not wait for the retries
+                        self._timer_notices_sending.discard(notice.notification_id)
+                        local = False
+                if result is None:
+                    send = workflow.execute_local_activity if local else workflow.execute_activity
+                    result = await send("send_notification", notification, result_type=NotificationResult,
+                                        start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
+                                        schedule_to_close_timeout=give_up)
             except GIVEN_UP as e:
                 if not bounded:
                     raise
@@ -448,6 +464,21 @@ class CaseWorkflow:
             self._timer_notices_sending.discard(notice.notification_id)
             self._inflight -= 1
             self._changed = True
+
+    @staticmethod
+    async def _try_in_task(notification: Notification) -> NotificationResult | None:
+        """TIMER_NOTICE_ONE_TRY: one attempt inside the workflow task, of at most TIMER_NOTICE_ATTEMPT; None when
+        it failed for now (refused, timed out, 4xx of SMTP), to be retried as an activity; a permanent failure
+        (SMTP 5xx, webhook 4xx) is raised, as the retries would end the same way (E3)."""
+        try:
+            return await workflow.execute_local_activity(
+                "send_notification", notification, result_type=NotificationResult,
+                start_to_close_timeout=TIMER_NOTICE_ATTEMPT, retry_policy=ONE_TRY)
+        except GIVEN_UP as e:
+            cause = e.cause if isinstance(e, ActivityError) else e
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                raise
+            return None
 
     async def _queue_reminder(self, reminder: Reminder) -> None:
         """E4: into each recipient's digest of the window (workflows/digest.py)."""

@@ -62,7 +62,9 @@ class WorkerProcess:
                     "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV,
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
-                    "AFTERSALES_LOG_LEVEL": "DEBUG"}
+                    "AFTERSALES_LOG_LEVEL": "DEBUG",
+                    **({"AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(settings.demo_seconds_per_working_day)}
+                       if settings.demo_seconds_per_working_day else {})}
         self.log = log
         self.proc: subprocess.Popen | None = None
 

@@ -8,7 +8,10 @@ receives, decoded. Usable as a plain or an async context manager:
         assert msg.subject == "升级 L1" and msg.to == ["a@example.com"]
 
 `reject(address)` answers 550 to that recipient; `fail_next(n)` answers a temporary 451 to the next
-n messages (at DATA) — to exercise retries.
+n messages (at DATA) — to exercise retries; `slow_seconds` delays the answer to each recipient (RCPT TO) by
+that long — a slow mail server, before any message is accepted.
+
+`hung_server()` is a socket that takes connections and never answers (no SMTP greeting): a hung mail server.
 """
 
 import asyncio
@@ -37,6 +40,8 @@ class _Handler:
         self.server = server
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.server.slow_seconds:
+            await asyncio.sleep(self.server.slow_seconds)
         if address.lower() in self.server.rejected:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -60,6 +65,15 @@ class _Handler:
         return "250 OK"
 
 
+def hung_server() -> socket.socket:
+    """A listening socket on loopback that never accepts: the kernel completes the connection, and the
+    client then waits for a greeting that never comes (a hung mail server). Close it when done."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,6 +88,7 @@ class SMTPServer:
         self.rejected: set[str] = set()
         self.failures_left = 0
         self.attempts = 0  # DATA commands seen, failed ones included
+        self.slow_seconds = 0.0
         self.lock = threading.Lock()
         self.port = 0
         self.controller: Controller | None = None

@@ -119,6 +119,45 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
     assert {"dept_head@example.com", "cs_manager@example.com", "deputy_gm@example.com", "gm@example.com"} <= recipients
 
 
+@pytest.mark.asyncio
+async def test_E3_a_refused_mail_server_gets_one_short_try_in_the_timers_task_then_the_retries(
+        ts_env, settings, sessionmaker, smtp_server):
+    """E3 (TIMER_NOTICE_ONE_TRY): with the mail server refusing connections, an escalation's notice is tried once
+    inside its timer's workflow task (a local activity of one attempt, at most TIMER_NOTICE_ATTEMPT), then handed
+    to an activity with E3's retries: the task ends at once instead of retrying inside it, the escalation is
+    recorded, nothing is given up; the notice goes out once the server answers."""
+    from temporalio.api.enums.v1 import EventType
+    from tests.support.smtp import free_port
+    from workflows.case_workflow import TIMER_NOTICE_ATTEMPT
+    refusing = settings.model_copy(update={"smtp_port": free_port()})
+    async with running_worker(ts_env, refusing, sessionmaker):
+        h = await _classified_then_feedback_missed(ts_env, refusing)
+        view = await wait_for(lambda: _level_at_least(h, 1))
+
+        async def handed_over():  # an activity scheduled after the timer fired: the escalation's notice
+            events = (await h.fetch_history()).events
+            fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+            return events if any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                                 and e.activity_task_scheduled_event_attributes.activity_type.name == "send_notification"
+                                 for e in events[fired:]) else None
+        events = await wait_for(handed_over)
+        assert not [t for t in view["timeline"] if t["kind"] == "notification_undeliverable" and "升级" in t["text"]]
+        await h.terminate("recorded: an escalation's notice handed to the retries")
+        await record_history(h, "complaint_escalated_mail_refused")
+    first_fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    tried = [i for i, e in enumerate(events) if i > first_fired and e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+             and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    scheduled = [i for i, e in enumerate(events) if i > first_fired
+                 and e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                 and e.activity_task_scheduled_event_attributes.activity_type.name == "send_notification"]
+    assert tried and scheduled and tried[0] < scheduled[0], "one try in the task, then an activity"
+    # the timer's workflow task was not held open retrying: started to completed within the one short try
+    started = next(e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+    completed = next(e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    held = completed.event_time.ToDatetime() - started.event_time.ToDatetime()
+    assert held < TIMER_NOTICE_ATTEMPT + timedelta(seconds=2), held
+
+
 async def _classified_then_feedback_missed(ts_env, settings):
     """A complaint classified to 工程部, then the time skipped past its department feedback (C4) deadline."""
     h = await start_complaint(ts_env.client, settings)
@@ -470,7 +509,7 @@ async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_i
 async def test_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
                                                                               smtp_server):
     """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
-    opened now records the newest generation's one marker (cases-2026-12d) at its start, not one per patch
+    opened now records the newest generation's one marker (cases-2026-12e) at its start, not one per patch
     it meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer, a deadline's
     notice as a local activity, an escalation projected once, the C11 count with the projection)."""
     from temporalio.api.enums.v1 import EventType
@@ -491,7 +530,7 @@ async def test_a_new_case_records_one_patch_marker_for_its_generation(ts_env, se
                 .search_attributes.indexed_fields]
     later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
     assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
-    assert "cases-2026-12d" in str(patches[0].marker_recorded_event_attributes.details)
+    assert "cases-2026-12e" in str(patches[0].marker_recorded_event_attributes.details)
     assert view["rules_version"] == CURRENT_RULES_VERSION
 
 
