@@ -63,7 +63,9 @@ class WorkerProcess:
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
                     "AFTERSALES_LOG_LEVEL": "DEBUG",
-                    **({"AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(settings.demo_seconds_per_working_day)}
+                    **({"AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(settings.demo_seconds_per_working_day),
+                        # the reminders' schedule runs every digest window: at least a second on demo time
+                        "AFTERSALES_DIGEST_WINDOW_WORKING_HOURS": str(settings.digest_window_working_hours)}
                        if settings.demo_seconds_per_working_day else {})}
         self.log = log
         self.proc: subprocess.Popen | None = None
