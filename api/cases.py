@@ -49,7 +49,7 @@ from api import org as org_routes
 from api.auth import actor_of, current_actor, require_roles
 from api.deps import db_session
 from api.health import failing_tasks
-from api.problems import REFUSAL_STATUS, TASK_FAILING
+from api.problems import REFUSAL_STATUS, REGISTER_BEHIND, TASK_FAILING
 from api.overload import (
     BUSY, OVERLOAD_ERRORS, accepted, diagnose, overload_error, overload_reason, problem, unavailable, update_gate,
 )
@@ -72,6 +72,24 @@ INTAKE_ROLES = access.ENDPOINTS["register_case"]
 
 def temporal(request: Request) -> Client:
     return request.app.state.temporal
+
+
+REGISTER_CHECK_SECONDS = 5.0  # how long one process trusts its last look at the register's state
+
+
+async def register_behind(request: Request, session: AsyncSession, client: Client) -> str | None:
+    """Why the register is known to be behind Temporal (adapters.db.rebuild.behind_reason), looked at again
+    at most every REGISTER_CHECK_SECONDS per process (an intake's cost stays what it was)."""
+    from adapters.db.rebuild import behind_reason
+
+    state = request.app.state
+    checked = getattr(state, "register_checked", None)
+    now = asyncio.get_running_loop().time()
+    if checked is not None and now - checked[0] < REGISTER_CHECK_SECONDS:
+        return checked[1]
+    reason = await behind_reason(session, client, request.app.state.settings.task_queue)
+    state.register_checked = (now, reason)
+    return reason
 
 
 async def _update(request: Request, handle: WorkflowHandle, update, *args, update_id: str | None = None
@@ -144,6 +162,9 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
     settings = request.app.state.settings
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
     async with update_gate(request).slot(request):  # shed before a number is claimed: a refused request leaves no trace
+        if (behind := await register_behind(request, session, client)) is not None:
+            # C1: a retried intake's key may be among the cases the register lacks: it would open a second case
+            raise unavailable(request, REGISTER_BEHIND, f"登记簿落后于 Temporal，暂不受理新案件：{behind}")
         # The case's configuration (calendar, ladder, ...) read here and put into its start: the case opens in
         # its first workflow task, without a step of its own to read it.
         this_year = datetime.now(timezone.utc).astimezone(request.app.state.tz).year
@@ -159,7 +180,9 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
                 raise HTTPException(422, str(e)) from None
             structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
             start = WithStartWorkflowOperation(
-                workflow_run, make_start(case_no).model_copy(update={"config": config}), id=case_no, task_queue=settings.task_queue,
+                workflow_run, make_start(case_no).model_copy(update={
+                    "config": config, "intake_key": idempotency_key, "intake_fingerprint": fingerprint if idempotency_key
+                    else None}), id=case_no, task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 # a number new from the counter must be new to Temporal too (7 §9): never attach to
                 # another case; a retried request's number is its own case (or not started yet)

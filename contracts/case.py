@@ -86,6 +86,7 @@ class CarriedCase(BaseModel):
     request_keys: dict[str, str] = {}  # the last actions' Idempotency-Keys (hashed) -> their body's fingerprint
     config: CaseConfig | None = None  # what the last run ran with: the case answers queries at once, before
                                       # the new run's fresh configuration is loaded
+    projected_at: datetime | None = None  # the time the last projection's row was computed at (see RebuiltCase)
 
 
 class CaseAnswer(BaseModel):
@@ -110,6 +111,21 @@ class StartCase(BaseModel):
     # a campaign or a complaint, and those of older releases). Recorded in the start: replays as it ran.
     config: CaseConfig | None = None
     carried: CarriedCase | None = None
+    # C1: the intake's Idempotency-Key and its body's fingerprint, as the register keeps them, so that a register
+    # rebuilt from Temporal (`make rebuild-register`) answers a retried intake with its case (None: not given,
+    # or a case opened before this was kept). Encrypted like every payload (P4); not personal data.
+    intake_key: str | None = None
+    intake_fingerprint: str | None = None
+
+
+class RebuiltCase(BaseModel):
+    """C1, `make rebuild-register`: a case as the register holds it, answered by the case itself (the `rebuilt`
+    query, open or closed within Temporal's retention): its row and whole timeline as its last projection wrote
+    them, and its intake's key."""
+    projection: CaseProjection
+    scope: str
+    intake_key: str | None = None
+    intake_fingerprint: str | None = None
 
 
 class NumberRequest(BaseModel):

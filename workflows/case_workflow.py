@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.messages import beijing
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from contracts.case import (
-        CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RecentComplaints,
-        StartCase,
+        CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RebuiltCase,
+        RecentComplaints, StartCase,
     )
 
 # E3: a notification is retried until it goes through, never dropped.
@@ -184,6 +184,8 @@ class CaseWorkflow:
         self._generation = 0  # the case's generation (its marker stands for the patches before it)
         self._timer_notices: set[str] = set()  # notification ids a deadline's timer raised (TIMER_NOTICES_LOCAL)
         self._timer_notices_sending: set[str] = set()  # ... and of those, the ones being sent
+        self._projected_at: datetime | None = None  # the time the last projected row was computed at (rebuilt)
+        self._intake: tuple[str | None, str | None] = (None, None)  # the intake's Idempotency-Key and fingerprint
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -198,6 +200,20 @@ class CaseWorkflow:
         s = self._machine.state
         return CaseAnswer(case_no=s.case_no, status=s.status, version=s.seq, timeline_length=len(s.timeline),
                           added=[t.model_dump(mode="json") for t in s.timeline[since:]])
+
+    @workflow.query
+    def rebuilt(self) -> RebuiltCase:
+        """C1, `make rebuild-register`: the case as its last projection wrote it to the register (the same row,
+        computed at the same time, when nothing changed since), with its whole timeline and its intake's key.
+        Answered by closed cases too, within Temporal's retention (the worker replays their history)."""
+        if self._machine is None or self._config is None:
+            raise ApplicationError("the case is still being opened", type="conflict")
+        state = self._machine.state
+        at = self._projected_at if self._projected_at is not None and state.seq == self._projected_seq else workflow.now()
+        row = case_row(state, at, self._config.ladder)
+        return RebuiltCase(projection=CaseProjection(case_no=state.case_no, seq=state.seq, row=row, timeline_start=0,
+                                                     timeline=list(state.timeline)),
+                           scope=row.case_type, intake_key=self._intake[0], intake_fingerprint=self._intake[1])
 
     @workflow.update
     async def opened(self) -> CaseAnswer:
@@ -253,6 +269,7 @@ class CaseWorkflow:
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
         self._local_db_steps = start.local_db_steps
+        self._intake = (start.intake_key, start.intake_fingerprint)
         self._generation = case_generation()
         if start.carried is None:
             if start.config is None:
@@ -268,6 +285,7 @@ class CaseWorkflow:
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
             self._applied_updates = dict.fromkeys(c.applied_updates)
+            self._projected_at = c.projected_at
             self._request_keys = dict(c.request_keys)
             if c.config is not None:  # queries and Updates are answered at once, with what the last run ran with
                 self._config, self._cal = c.config, WorkCalendar(c.config.calendar)
@@ -298,7 +316,8 @@ class CaseWorkflow:
                     projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
                     attributes=self._attributes,
                     applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:], config=self._config,
-                    request_keys=dict(list(self._request_keys.items())[-RECENT_UPDATES_KEPT:]))}))
+                    request_keys=dict(list(self._request_keys.items())[-RECENT_UPDATES_KEPT:]),
+                    projected_at=self._projected_at)}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
             # than at the next wake-up; cases started before this change keep their old order.
             if self._effects and self._patched(EFFECTS_AT_ONCE):
@@ -524,13 +543,14 @@ class CaseWorkflow:
         if state.seq == self._projected_seq:
             return
         # A snapshot: Updates may change the state while the activity runs; they are published next.
-        row = case_row(state, workflow.now(), self._config.ladder)
+        at = workflow.now()
+        row = case_row(state, at, self._config.ladder)
         seq, start, end = state.seq, self._projected_timeline, len(state.timeline)
         count_recent = self._count_with_projection()
         count = await self._db_step("project_case", CaseProjection(
             case_no=state.case_no, seq=seq, row=row, timeline_start=start, timeline=state.timeline[start:end],
             count_recent=count_recent))
-        self._projected_seq, self._projected_timeline = seq, end
+        self._projected_seq, self._projected_timeline, self._projected_at = seq, end, at
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row, state, self._config.ladder))
         if count_recent is not None:

@@ -197,6 +197,23 @@ class TimelineEntry(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
+class RegisterStatus(Base):
+    """C1: the register's own state, one row (id 1): `ok`; `behind` (it lacks cases Temporal holds: found empty
+    while Temporal holds cases); `rebuilding` (`make rebuild-register` under way or interrupted: it resumes after
+    `last_case_no`). The API refuses intakes unless ok (a retried intake's key may be among the cases missing)."""
+    __tablename__ = "register_status"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_case_no: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CaseDeadline(Base):
     """Each deadline of a case as last projected: the on-time rate per rule is counted here."""
     __tablename__ = "case_deadlines"

@@ -1,0 +1,269 @@
+"""C1: the register (read model) rebuilt from Temporal, for when it is lost or restored from an older backup:
+
+    make rebuild-register                     # resumes an interrupted run
+    python -m adapters.db.rebuild [--fresh] [--batch 20]
+
+Every case Temporal holds on the deployment's task queue, open or closed within the namespace's retention,
+answers the `rebuilt` query (a worker must run: it replays closed cases to answer): its register row as its
+last projection wrote it, its whole timeline, its deadlines, and its intake's Idempotency-Key (cases opened
+from this release on). Written with the projection's own statements (a row only moves forward by seq, timeline
+entries once), so a case that wakes meanwhile and projects itself is not set back; each case's number is
+recorded as started, the counters moved past the highest number Temporal holds, and the numbers below it that
+no case holds recorded as void with the reason (C1: no silent gaps).
+
+Progress is kept in `register_status` (one row): done / total, the last case rebuilt (cases go in case-number
+order; a run interrupted resumes after it), and the state the API reads: while the register is `behind` or
+`rebuilding`, intakes answer 503 `register_behind` (a retried intake's key may be among the cases not back yet).
+What Temporal no longer keeps (closed cases past retention) comes only from a backup of the read model: restore
+that first (docs/operations-backup.md), then rebuild.
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from adapters.config import Settings
+from adapters.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey, RegisterStatus
+from adapters.db.numbering import STARTED, VOID, format_case_no
+from aftersales.privacy import phone_lookup_hash
+
+log = structlog.get_logger("aftersales.rebuild")
+
+OK, BEHIND, REBUILDING = "ok", "behind", "rebuilding"
+CASE_TYPES = ("ComplaintWorkflow", "RepairWorkflow")
+QUERY_SECONDS = 30.0
+LOST_REASON = ("重建登记簿时 Temporal 中没有使用该编号的案件（受理中断而作废，或已结案且超过 Temporal 保留期）；"
+               "不再使用。已结案的旧案件请从读模型备份恢复")
+STATUS_ID = 1
+
+
+@dataclass
+class RebuildReport:
+    total: int = 0
+    done: int = 0
+    failed: list[str] = field(default_factory=list)
+    voided: int = 0
+    seconds: float = 0.0
+
+
+def split_case_no(case_no: str) -> tuple[str, int, int]:
+    prefix, year, n = case_no.split("-")
+    return prefix, int(year), int(n)
+
+
+# ---- the register's state, read by the API ---------------------------------------------------------------
+async def register_state(session: AsyncSession) -> RegisterStatus | None:
+    return await session.get(RegisterStatus, STATUS_ID, populate_existing=True)
+
+
+async def set_state(session: AsyncSession, state: str, reason: str | None = None, **values) -> None:
+    now = datetime.now(UTC)
+    row = await register_state(session)
+    if row is None:
+        session.add(RegisterStatus(id=STATUS_ID, state=state, reason=reason, updated_at=now, **values))
+    else:
+        row.state, row.reason, row.updated_at = state, reason, now
+        for key, value in values.items():
+            setattr(row, key, value)
+    await session.commit()
+
+
+async def temporal_holds_cases(client: Client, task_queue: str) -> bool:
+    async for _ in client.list_workflows(cases_query(task_queue), limit=1):
+        return True
+    return False
+
+
+def cases_query(task_queue: str) -> str:
+    types = " OR ".join(f"WorkflowType = '{t}'" for t in CASE_TYPES)
+    return f"({types}) AND TaskQueue = '{task_queue}'"
+
+
+async def behind_reason(session: AsyncSession, client: Client, task_queue: str) -> str | None:
+    """Why the register is known to be behind Temporal now, or None: a rebuild under way or interrupted, or
+    marked behind; or (first seen here, then marked) no case at all while Temporal holds cases — the register
+    was lost or replaced by an empty one."""
+    row = await register_state(session)
+    if row is not None and row.state != OK:
+        return row.reason or f"the register is {row.state}"
+    if row is None and await session.scalar(select(Case.case_no).limit(1)) is None \
+            and await temporal_holds_cases(client, task_queue):
+        reason = ("登记簿为空，而 Temporal 中已有案件：登记簿已丢失或被替换。请运行 make rebuild-register 从 Temporal 重建"
+                  "（the register is empty while Temporal holds cases: run make rebuild-register）")
+        await set_state(session, BEHIND, reason)
+        log.error("register behind Temporal", reason=reason)
+        return reason
+    return None
+
+
+# ---- the rebuild ---------------------------------------------------------------------------------------------
+def _insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def _case_numbers(client: Client, task_queue: str) -> list[str]:
+    """Every case workflow id on the task queue (each run of a case continued as new is listed: once each)."""
+    ids = {wf.id async for wf in client.list_workflows(cases_query(task_queue))}
+    return sorted(ids)
+
+
+async def _ask(client: Client, case_no: str):
+    from workflows.case_workflow import CaseWorkflow
+
+    for attempt in range(20):
+        try:
+            return await client.get_workflow_handle(case_no).query(
+                CaseWorkflow.rebuilt, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
+        except WorkflowQueryFailedError as e:
+            if "still being opened" not in str(e) or attempt == 19:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _write(session: AsyncSession, settings: Settings, answers: list) -> None:
+    from activities.projection import write_projections
+
+    projections, numbers, keys = [], [], []
+    for answer in answers:
+        p = answer.projection
+        if p.row.customer_phone:  # as project_case does: only the keyed hash of the owner's phone (issue 11 §3)
+            p = p.model_copy(update={"row": p.row.model_copy(update={
+                "customer_phone": None,
+                "customer_phone_hmac": phone_lookup_hash(p.row.customer_phone, settings.phone_lookup_key)})})
+        projections.append(p)
+        numbers.append({"case_no": p.case_no, "scope": answer.scope, "state": STARTED,
+                        "claimed_at": p.row.received_at, "settled_at": datetime.now(UTC), "reason": None})
+        if answer.intake_key and answer.intake_fingerprint:
+            keys.append({"scope": answer.scope, "key": answer.intake_key, "request_hash": answer.intake_fingerprint,
+                         "case_no": p.case_no, "created_at": p.row.received_at})
+    insert = _insert(session)
+    await write_projections(session, projections)
+    await session.execute(insert(CaseNumber.__table__).on_conflict_do_update(
+        index_elements=["case_no"], set_={"state": STARTED, "reason": None}), numbers)
+    if keys:
+        await session.execute(insert(IdempotencyKey.__table__).on_conflict_do_nothing(), keys)
+
+
+async def _numbers_settled(session: AsyncSession, scope_of: dict[str, str], now: datetime) -> int:
+    """The counters past the highest number Temporal holds; the numbers below it that neither Temporal nor the
+    register knows recorded void (C1: no silent gap). Returns how many were voided."""
+    highest: dict[tuple[str, int], tuple[int, str]] = {}
+    for case_no, scope in scope_of.items():
+        prefix, year, n = split_case_no(case_no)
+        if n > highest.get((prefix, year), (0, ""))[0]:
+            highest[(prefix, year)] = (n, scope)
+    insert = _insert(session)
+    voided = 0
+    for (prefix, year), (n, scope) in sorted(highest.items()):
+        counters = CaseCounter.__table__
+        await session.execute(insert(counters).values(prefix=prefix, year=year, last_value=n).on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last_value": func.max(counters.c.last_value, n)
+                                                     if session.bind.dialect.name == "sqlite"
+                                                     else func.greatest(counters.c.last_value, n)}))
+        known = set((await session.scalars(select(CaseNumber.case_no).where(
+            CaseNumber.case_no.like(f"{prefix}-{year}-%")))).all())
+        missing = [{"case_no": no, "scope": scope, "state": VOID, "claimed_at": now, "settled_at": now,
+                    "reason": LOST_REASON}
+                   for no in (format_case_no(prefix, year, i) for i in range(1, n + 1)) if no not in known]
+        if missing:
+            await session.execute(insert(CaseNumber.__table__).on_conflict_do_nothing(), missing)
+            voided += len(missing)
+    await session.commit()
+    return voided
+
+
+async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessionmaker[AsyncSession], *,
+                  fresh: bool = False, batch: int = 20, stop_after: int | None = None,
+                  progress: Callable[[str], None] = print) -> RebuildReport:
+    """Rebuilds the register from Temporal (see the module). Resumes an interrupted run unless `fresh`;
+    `stop_after` stops after that many cases (an interruption, for the tests)."""
+    started = time.monotonic()
+    report = RebuildReport()
+    async with sessionmaker() as session:
+        row = await register_state(session)
+        resume_after = row.last_case_no if row is not None and row.state == REBUILDING and not fresh else None
+        numbers = await _case_numbers(client, settings.task_queue)
+        report.total = len(numbers)
+        todo = [no for no in numbers if resume_after is None or no > resume_after]
+        report.done = len(numbers) - len(todo)
+        await set_state(session, REBUILDING,
+                        "登记簿正在从 Temporal 重建（make rebuild-register）：重建完成前不受理新案件"
+                        "（the register is being rebuilt from Temporal）",
+                        total=report.total, done=report.done, last_case_no=resume_after,
+                        **({} if resume_after else {"started_at": datetime.now(UTC), "finished_at": None, "failed": 0}))
+        progress(f"rebuilding the register from Temporal: {report.total} cases"
+                 + (f", resuming after {resume_after} ({report.done} done)" if resume_after else ""))
+        for i in range(0, len(todo), batch):
+            chunk = todo[i:i + batch]
+            answers = []
+            for case_no, answer in zip(chunk, await asyncio.gather(*(_ask(client, no) for no in chunk),
+                                                                    return_exceptions=True)):
+                if isinstance(answer, (WorkflowQueryFailedError, RPCError, asyncio.TimeoutError)):
+                    report.failed.append(case_no)
+                    log.error("case not rebuilt", case_no=case_no, error=str(answer)[:300])
+                elif isinstance(answer, BaseException):
+                    raise answer
+                else:
+                    answers.append(answer)
+            async with session.begin():
+                await _write(session, settings, answers)
+            report.done += len(chunk)
+            await set_state(session, REBUILDING, (await register_state(session)).reason, done=report.done,
+                            failed=len(report.failed), last_case_no=chunk[-1])
+            progress(f"  {report.done}/{report.total} cases ({len(report.failed)} failed)")
+            if stop_after is not None and report.done >= stop_after:
+                report.seconds = time.monotonic() - started
+                return report
+        # every case Temporal holds, those of an earlier (interrupted) run too; the scope is the case's type
+        kinds = dict((await session.execute(select(Case.case_no, Case.case_type).where(
+            Case.case_no.in_(numbers)))).all()) if numbers else {}
+        report.voided = await _numbers_settled(session, {no: kinds.get(no, "") for no in numbers},
+                                               datetime.now(UTC))
+        if report.failed:
+            await set_state(session, BEHIND, f"重建未完成：{len(report.failed)} 个案件无法从 Temporal 读取（见日志），"
+                            f"修复后再运行 make rebuild-register（{', '.join(report.failed[:10])}）",
+                            failed=len(report.failed), done=report.done)
+        else:
+            await set_state(session, OK, None, finished_at=datetime.now(UTC), done=report.done, failed=0)
+    report.seconds = time.monotonic() - started
+    progress(f"rebuilt {report.done - len(report.failed)} of {report.total} cases in {report.seconds:.1f} s; "
+             f"{len(report.failed)} failed; {report.voided} numbers no case holds recorded void")
+    return report
+
+
+async def main(argv: list[str] | None = None) -> int:
+    from adapters.config import get_settings
+    from adapters.db.migrate import upgrade_to_head
+    from adapters.db.session import make_engine, make_sessionmaker
+    from adapters.logging import configure_logging
+    from adapters.temporal.setup import connect
+
+    parser = argparse.ArgumentParser(prog="python -m adapters.db.rebuild", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fresh", action="store_true", help="start over instead of resuming an interrupted run")
+    parser.add_argument("--batch", type=int, default=20, help="cases asked at once and written per transaction")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, json=False)
+    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        report = await rebuild(settings, await connect(settings), make_sessionmaker(engine), fresh=args.fresh,
+                               batch=args.batch)
+    finally:
+        await engine.dispose()
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
