@@ -8,9 +8,9 @@ import shutil
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales.codec import CodecKeyError
-from aftersales.config import Settings
-from aftersales.temporal_setup import connect
+from adapters.temporal.codec import CodecKeyError
+from adapters.config import Settings
+from adapters.temporal.setup import connect
 from tests.conftest import binary
 from tests.workflows.helpers import complaint_intake
 

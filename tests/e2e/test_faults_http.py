@@ -11,8 +11,8 @@ import uuid
 import pytest
 from temporalio.client import Client
 
-from aftersales.codec import EncryptionCodec, converter_with
-from aftersales.config import Settings
+from adapters.temporal.codec import EncryptionCodec, converter_with
+from adapters.config import Settings
 from tests.e2e.conftest import eventually, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 from tests.support import codec

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from aftersales.config import Settings
+from adapters.config import Settings
 from tests.e2e.conftest import eventually, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 from tests.support import codec
