@@ -2,7 +2,7 @@
 (`make rebuild-register`, resumable: the last case rebuilt), so that the API refuses intakes meanwhile
 
 Revision ID: faults_0001
-Revises: 0017_register_reminders
+Revises: dayrules_0001
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "faults_0001"
-down_revision: str | None = "0017_register_reminders"
+down_revision: str | None = "dayrules_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
