@@ -109,10 +109,11 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
             no = r.json()["case_no"]
             keys[no] = (key, body)
             steps = REPAIR_STEPS if repair else COMPLAINT_STEPS
-            for who, action in steps[:rng.randint(0, len(steps))]:  # every stage, new to closed
-                await post_action(api, staff, no, who, action)
-            if rng.random() < 0.3:
+            stage, noted = rng.randint(0, len(steps)), rng.random() < 0.3
+            if noted:  # before the steps: a closed case takes no note
                 await post_action(api, staff, no, "butler", {"action": "progress_note", "note": "回访 13812341234"})
+            for who, action in steps[:stage]:  # every stage, new to closed
+                await post_action(api, staff, no, who, action)
     await asyncio.gather(*(one(i) for i in range(CASES)))
     await asyncio.sleep(2)  # the last projections settle
     before = await snapshot(sessionmaker)
