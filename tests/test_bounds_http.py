@@ -169,7 +169,8 @@ async def test_every_text_of_every_input_model_refuses_a_right_to_left_override_
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("at", ["9999-12-31T10:00:00+08:00", "2100-01-01T10:00:00+08:00", soon(91)])
+@pytest.mark.parametrize("at", ["9999-12-31T10:00:00+08:00", "2100-01-01T10:00:00+08:00", soon(91)],
+                         ids=["year-9999", "year-2100", "in-91-days"])  # ids fixed: every xdist worker collects alike
 async def test_R1_a_repair_asks_for_a_visit_within_90_days(api, at):
     r = await api.post("/repairs", json={**REPAIR, "requested_appointment": at}, headers=await api.token("hotline"))
     assert r.status_code == 422 and "90 个自然日" in r.text, r.text
