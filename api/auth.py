@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from adapters.config import Settings
+from adapters.db import org
 from adapters.db.models import Staff
 from adapters.db.staff import USERNAME_MAX, _dummy_hash, get_staff, verify_password
 from aftersales.roles import Role
@@ -191,10 +192,12 @@ class PasswordGate:
 
 @dataclass(frozen=True)
 class Account:
-    """What a request needs of an account: who acts, whether it may, and the version tokens must carry."""
+    """What a request needs of an account: who acts, whether it may, the version tokens must carry, and how
+    pages name it (P7: name and title, the organisation's label)."""
     actor: Actor
     active: bool
     version: int
+    label: str = ""
 
 
 def actor_of(staff: Staff) -> Actor:
@@ -362,7 +365,11 @@ async def current_actor(request: Request, token: Annotated[str | None, Depends(o
     async def load(username: str) -> Account | None:
         async with request.app.state.sessionmaker() as session:
             staff = await get_staff(session, username)
-        return None if staff is None else Account(actor=actor_of(staff), active=staff.active, version=staff.version or 1)
+            if staff is None:
+                return None
+            names = await org.contractors(session) if staff.contractor_id else {}
+        return Account(actor=actor_of(staff), active=staff.active, version=staff.version or 1,
+                       label=org.person(staff, names).label)
 
     account = await state.accounts.get(str(claims["sub"]), load)
     if account is None or not account.active:
@@ -372,6 +379,7 @@ async def current_actor(request: Request, token: Annotated[str | None, Depends(o
     if account.version != claims["ver"]:
         raise _unauthorized("the account changed since this token was issued: log in again")
     actor = account.actor
+    request.state.actor_label = account.label  # how the workbench's header names who is signed in (P7)
     structlog.contextvars.bind_contextvars(user=actor.username, role=actor.role.value)  # on every log line of the request
     return actor
 

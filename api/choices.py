@@ -1,7 +1,7 @@
 """The lists the workbench's pickers offer (P7: references are chosen, never typed): departments, staff by
 name and title, registered contractors, complaint categories, the property register. One small function
-per list, read from the organisation's own lists (departments and categories: `adapters.db.org`), the staff
-accounts, the contractors registered for their deposit and the property register."""
+per list, each read from the organisation's own lists in `adapters.db.org` (the ones the API checks every
+reference against), and the property register. A person is shown one way everywhere: `org.person`'s label."""
 
 from typing import Any
 
@@ -10,28 +10,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.campaign import CAMPAIGN_STAFF_ROLES
 from adapters.db import org
-from adapters.db.models import Contractor, PropertyUnit, Staff
+from adapters.db.models import PropertyUnit, Staff
 from aftersales.messages import role_title
 from aftersales.roles import Role
 
-# R1: the trades of a repair.
+# R1: the trades of a repair. P7 gives the organisation no list of trades (they are the repair's own words,
+# not a reference to something registered), so the workbench offers this fixed set.
 TRADES = ["水电", "木工", "泥工", "油漆", "防水", "门窗", "电梯", "其他"]
 
 Choice = tuple[str, str]   # (value posted, what the reader sees)
 
 
-def person(staff: Staff) -> str:
-    """An account as people read it (P7): its name, and its title where the name is not the title."""
-    title = getattr(staff, "title", None) or role_title(staff.role)
-    name = staff.display_name or ""
-    if not name or name == title:
-        return title
-    return f"{name}（{title}）"
+def person(staff: Staff, contractor_names: dict[str, str] | None = None) -> str:
+    """An account as people read it (P7): the organisation's one way of naming a person, its name and title
+    ("张伟 · 工程部专人"), as the API's `label`, the timelines and the mails show it."""
+    return org.person(staff, contractor_names).label
 
 
 async def staff_names(session: AsyncSession) -> dict[str, str]:
     """username → name and title, for every account (an account gone inactive still names its past acts)."""
-    return {s.username: person(s) for s in await session.scalars(select(Staff))}
+    names = await org.contractors(session)
+    return {s.username: person(s, names) for s in await session.scalars(select(Staff))}
 
 
 async def departments(session: AsyncSession) -> list[str]:
@@ -43,25 +42,21 @@ async def handlers(session: AsyncSession, department: str | None) -> list[Choice
     """C3: the active handlers (dept_handler) of a department."""
     if not department:
         return []
-    rows = await session.scalars(select(Staff).where(Staff.active, Staff.role == Role.dept_handler.value,
-                                                     Staff.department == department).order_by(Staff.username))
-    return [(s.username, person(s)) for s in rows]
+    return [(p.username, p.label) for p in await org.staff_list(session, role=Role.dept_handler, department=department)]
 
 
 async def contractors(session: AsyncSession) -> list[Choice]:
-    """R3/A3: the registered contractors."""
-    return [(c.id, f"{c.name}（{c.id}）") for c in await session.scalars(select(Contractor).order_by(Contractor.id))]
+    """R3/A3: the registered contractors (the same list the API checks a contractor_id against)."""
+    return [(cid, f"{name}（{cid}）") for cid, name in (await org.contractors(session)).items()]
 
 
 async def workers(session: AsyncSession, contractor_id: str | None) -> list[Choice]:
     """R4/R5: who a work order can go to: the in-house repair team (repair_lead accounts) and the accounts
     of the contractor the survey names."""
-    clause = Staff.role == Role.repair_lead.value
-    rows = list(await session.scalars(select(Staff).where(Staff.active, clause).order_by(Staff.username)))
+    people = await org.staff_list(session, role=Role.repair_lead)
     if contractor_id:
-        rows += list(await session.scalars(select(Staff).where(
-            Staff.active, Staff.role == Role.contractor.value, Staff.contractor_id == contractor_id)))
-    return [(s.username, person(s)) for s in rows]
+        people += await org.staff_list(session, role=Role.contractor, contractor_id=contractor_id)
+    return [(p.username, p.label) for p in people]
 
 
 async def categories(session: AsyncSession) -> list[str]:
@@ -71,9 +66,8 @@ async def categories(session: AsyncSession) -> list[str]:
 
 async def campaign_staff(session: AsyncSession) -> list[Choice]:
     """V3: the active accounts that make revisits."""
-    rows = await session.scalars(select(Staff).where(
-        Staff.active, Staff.role.in_([r.value for r in CAMPAIGN_STAFF_ROLES])).order_by(Staff.role, Staff.username))
-    return [(s.username, person(s)) for s in rows]
+    return [(p.username, p.label) for role in sorted(CAMPAIGN_STAFF_ROLES, key=lambda r: r.value)
+            for p in await org.staff_list(session, role=role)]
 
 
 async def projects_and_buildings(session: AsyncSession) -> dict[str, list[str]]:

@@ -164,6 +164,7 @@ async def checked_form(request: Request) -> dict[str, str]:
 def render(request: Request, name: str, actor: Actor | None, status_code: int = 200, **context: Any) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
     return templates.TemplateResponse(request, name, {"actor": actor, "csrf": csrf_token(token) if token else "",
+                                                      "me": getattr(request.state, "actor_label", ""),
                                                       "role_title": role_title, **context}, status_code=status_code)
 
 

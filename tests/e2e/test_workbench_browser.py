@@ -170,8 +170,8 @@ async def complaints_for_the_report(url: str, password: str) -> None:
             assert r.status_code == 200, r.text
 
         cases = []
-        for channel, category, department in (("phone", "漏水", "工程部"), ("online", "墙面开裂", "工程部"),
-                                              ("visit", "绿化", "物业部")):
+        for channel, category, department in (("phone", "漏水", "工程部"), ("online", "空鼓开裂", "工程部"),
+                                              ("visit", "物业服务", "物业部")):
             r = await api.post("/complaints", headers={**tokens["hotline"], "Idempotency-Key": uuid.uuid4().hex}, json={
                 "customer": {"name": "李先生", "phone": "13712345678", "project": "融侨城", "building": "3栋",
                              "unit": f"{uuid.uuid4().int % 10000:04d}"},
@@ -233,7 +233,7 @@ async def test_C1_C10_a_complaint_from_intake_to_close_each_step_by_its_role_in_
         for label, value in (("姓名", "陈先生"), ("电话", "13912340000"), ("项目", "融侨城"), ("楼栋", "2栋"),
                              ("房号", f"{uuid.uuid4().int % 10000:04d}"), ("描述", "客厅墙面开裂")):
             await page.locator(INTAKE_FORM).get_by_label(label).fill(value)
-        await page.locator(INTAKE_FORM).get_by_label("类别").select_option("墙面开裂")
+        await page.locator(INTAKE_FORM).get_by_label("类别").select_option("空鼓开裂")
         await page.get_by_role("button", name="登记").click()
         await expect(page.get_by_text("已登记")).to_be_visible()
         case_no = page.url.split("/app/cases/")[1].split("?")[0]

@@ -67,7 +67,7 @@ async def test_P1_A4_only_what_the_state_and_the_user_allow_is_offered_and_a_ref
     await sign_in(api, "dept_head", password)
     page = (await api.get(f"/app/cases/{case_no}")).text
     assert offered(page) == ["assign_handler"] or "assign_handler" in offered(page)
-    assert re.search(r'<select name="handler"[^>]*>.*<option value="dept_handler">责任部门专人</option>', page, re.S)
+    assert re.search(r'<select name="handler"[^>]*>.*<option value="dept_handler">张伟 · 工程部专人</option>', page, re.S)
     assert (await act_page(api, case_no, "assign_handler", {"handler": "dept_handler"})).status_code == 303
     await sign_in(api, "dept_handler", password)
     assert (await act_page(api, case_no, "department_feedback", {"findings": "防水层破损"})).status_code == 303
@@ -137,9 +137,9 @@ async def test_P7_E4_no_english_or_usernames_on_pages_and_mails(api, staff, sett
     await sign_in(api, "cs_staff", password)
     page = (await api.get(f"/app/cases/{case_no}")).text
     text = visible_text(page)
-    assert "经办人 责任部门专人" in re.sub(r"\s+", " ", text) and not ENGLISH.search(text), ENGLISH.search(text)
+    assert "经办人 张伟 · 工程部专人" in re.sub(r"\s+", " ", text) and not ENGLISH.search(text), ENGLISH.search(text)
     header = re.search(r'<form method="post" action="/app/logout" class="who">\s*(.*?)<input', page, re.S).group(1)
-    assert visible_text(header).split() == ["客户服务部人员"]                     # not 客户服务部人员（客户服务部人员）
+    assert visible_text(header).split() == ["李娜", "·", "客户服务部专员"]          # name and title, each once
     missing = await api.get("/app/cases/TS-2026-999999")
     assert missing.status_code == 404 and "没有案件 TS-2026-999999" in missing.text
     assert not ENGLISH.search(visible_text(missing.text))
@@ -149,6 +149,7 @@ async def test_P7_E4_no_english_or_usernames_on_pages_and_mails(api, staff, sett
     [mail, *_] = await eventually(approval_mail)
     assert "（approve" not in mail.body and re.search(r"审批（C7", mail.body) and not re.search(
         r"\b(approve|review|confirm|audit)\b", mail.body)
+    assert "处理人：张伟 · 工程部专人" in mail.body and not ENGLISH.search(mail.body), ENGLISH.search(mail.body)
 
     await sign_in(api, "cs_manager", password)
     reports = await api.get("/app/reports")
@@ -194,8 +195,8 @@ async def test_P7_pickers_scales_and_defaults_on_a_repair(api, staff, settings):
     await post_action(api, staff, case_no, "cs_manager", {"action": "decide", "decision": "approve"})
     await sign_in(api, "engineering", settings.demo_password)
     page = (await api.get(f"/app/cases/{case_no}")).text
-    assert re.search(r'<select name="workers" multiple[^>]*>.*<option value="repair_lead"[^>]*>维修队长</option>.*'
-                     r'<option value="contractor"[^>]*>施工单位</option>', page, re.S)
+    assert re.search(r'<select name="workers" multiple[^>]*>.*<option value="repair_lead"[^>]*>孙建国 · 维修队长</option>.*'
+                     r'<option value="contractor"[^>]*>吴刚 · 示范建工公司项目经理</option>', page, re.S)
     assert "contractor2" not in page                                                  # another contractor's account
     await post_action(api, staff, case_no, "engineering", {"action": "dispatch", "workers": ["repair_lead"]})
     await post_action(api, staff, case_no, "repair_lead", {"action": "complete_work", "note": "换了水管"})

@@ -105,7 +105,7 @@ async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_lis
         intake = page.locator("form.intake:not(.unit-picker)")
         await tally.choose(intake.locator("select[name=unit_id]"), label="2栋 0802 · 陈先生 139****0000")
         await expect(intake.locator("input[name=name]")).to_have_value("陈先生")      # filled from the register
-        await tally.choose(intake.get_by_label("类别"), "墙面开裂")
+        await tally.choose(intake.get_by_label("类别"), "空鼓开裂")
         await tally.type(intake.get_by_label("描述"), "客厅墙面开裂", "intake.description")
         await page.screenshot(path=SCREENSHOTS / "20-intake-by-pickers.png", full_page=True)
         await tally.click(intake.get_by_role("button", name="登记"))
@@ -115,11 +115,11 @@ async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_lis
 
         page = await sign_in(browser, url, tally, "cs_staff", password)
         await open_from_my_work(page, tally, case_no)
-        await expect(page.locator("#form-classify select[name=category]")).to_have_value("墙面开裂")   # from intake
+        await expect(page.locator("#form-classify select[name=category]")).to_have_value("空鼓开裂")   # from intake
         await act(page, tally, "classify", chosen={"department": "工程部"}, checked=("justified",))
         page = await sign_in(browser, url, tally, "dept_head", password)
         await open_from_my_work(page, tally, case_no)
-        await act(page, tally, "assign_handler", chosen={"handler": "责任部门专人"})
+        await act(page, tally, "assign_handler", chosen={"handler": "张伟 · 工程部专人"})   # by name and title
         page = await sign_in(browser, url, tally, "dept_handler", password)
         await open_from_my_work(page, tally, case_no)
         await act(page, tally, "department_feedback", typed={"findings": "墙体抹灰空鼓"})
@@ -136,6 +136,7 @@ async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_lis
                                                    "preventive_measures": "加强验收"})
         await act(page, tally, "close", typed={"outcome_note": "已修复，业主满意"})
         await expect(page.locator("h1")).to_contain_text("已结案")
+        await expect(page.locator("dl")).to_contain_text("张伟 · 工程部专人")          # the handler by name and title
         await expect(page.locator("#actions + p")).to_have_text("您当前没有可做的操作。")
         await page.screenshot(path=SCREENSHOTS / "21-closed-by-pickers.png", full_page=True)
     print(f"\ncomplaint intake→close: {tally.loads} page loads, {tally.clicks} clicks, {tally.choices} choices, "
