@@ -158,16 +158,14 @@ def robot_payload(n: Notification, base_url: str = "", names: dict[str, str] | N
     return render(n, base_url, names).robot
 
 
-_NAMED = re.compile(r"（([A-Za-z0-9][A-Za-z0-9_.@-]{0,63})）")
-
-
 def usernames_named(n: Notification) -> set[str]:
-    """The staff a message names by username (handler, who asked, who decided), to be shown by name (P7)."""
+    """The words of a message that may be the usernames of staff it names (the handler, who asked, who decided,
+    an account in its text), to be shown by name (P7): those that are accounts are looked up, the rest stay."""
     found: set[str] = set()
     for m in ([n.message] if n.message else []) + (list(n.digest.messages) if n.digest else []):
         found |= {u for u in (m.case.handler, m.requested_by) if u}
-        for _, value in m.details:
-            found |= set(_NAMED.findall(value))
+        for text in [m.text or ""] + [value for _, value in m.details]:
+            found |= set(messages.USERNAME_WORD.findall(text))
     return found
 
 

@@ -7,6 +7,7 @@ case). Chinese, Beijing time (`2026-11-26 17:30`), and never a full phone number
 passes through `privacy.mask_mobile_numbers` last, whatever free text a person typed into the case.
 """
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -173,21 +174,25 @@ def _facts(m: Message, names: dict[str, str] | None = None) -> list[tuple[str, s
     return rows
 
 
+USERNAME_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # a word that may be an account's username
+
+
+def named(text: str, names: dict[str, str]) -> str:
+    """A text the case wrote with usernames (the machine's key: "发给dept_handler的通知…") with each account it
+    names shown by name and title (P7, `names`: username -> label); other words stay as they are."""
+    return USERNAME_WORD.sub(lambda w: names.get(w.group(0), w.group(0)), text) if names and text else text
+
+
 def _details(m: Message, names: dict[str, str]) -> list[tuple[str, str]]:
     """A4's rows, people by name and title (P7) where known."""
-    out = []
-    for k, v in m.details:
-        for username, label in names.items():
-            v = v.replace(f"（{username}）", f"（{label}）")
-        out.append((k, names.get(v, v) if k == "申请人" else v))
-    return out
+    return [(k, named(v, names)) for k, v in m.details]
 
 
 def email_text(m: Message, base_url: str, names: dict[str, str] | None = None) -> str:
     names = names or {}
     lines = [m.title, ""]
     if m.text:
-        lines += [m.text, ""]
+        lines += [named(m.text, names), ""]
     if m.details:
         lines += [f"{k}：{v}" for k, v in _details(m, names)] + [""]
     lines += [f"{k}：{v}" for k, v in _facts(m, names)]
@@ -201,7 +206,7 @@ def markdown(m: Message, base_url: str, names: dict[str, str] | None = None) -> 
     names = names or {}
     lines = [f"### {m.title}"]
     if m.text:
-        lines.append(m.text)
+        lines.append(named(m.text, names))
     lines += [f"- **{k}**：{v}" for k, v in _details(m, names)]
     lines += [f"> {k}：**{v}**" if k in ("案件编号", "升级级别") else f"> {k}：{v}" for k, v in _facts(m, names)]
     lines += [f"- {_item_line(i)}" for i in m.items]

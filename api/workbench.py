@@ -108,8 +108,13 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 
 
 def with_names(text: str, names: dict[str, str]) -> str:
-    """A machine-written text (a timeline entry) with the accounts it names shown by name and title (P7)."""
-    return _WORD.sub(lambda m: names.get(m.group(0), m.group(0)), text or "")
+    """A machine-written text (a timeline entry, a refusal) with the accounts it names shown by name and title
+    (P7); where the API names both ("dept_handler（张伟 · 工程部专人）", the key and the label) the label alone."""
+    text = text or ""
+    for username, label in names.items():
+        if username in text:
+            text = text.replace(f"{username}（{label}）", label)
+    return _WORD.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
 
 templates.env.filters["people"] = with_names
@@ -546,8 +551,12 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
         forms.append((name, fields))
     next_names = {a["action"] for a in view.get("next_actors", []) if acts_next(actor, a)}
     forms.sort(key=lambda f: f[0] not in next_names)   # the step the case waits for from me first, marked 下一步
-    return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused or {},
-                  next_names=next_names, names=await choices.staff_names(session),
+    names = await choices.staff_names(session)
+    for f in (f for _, fields in forms for f in fields if f.error):
+        f.error = with_names(f.error, names)
+    refused = {k: with_names(v, names) for k, v in (refused or {}).items()}   # P7: "只有指定的经办人 张伟 · …"
+    return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused,
+                  next_names=next_names, names=names,
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
                       actor, access.case_facts(view)), notice=notice)
 

@@ -21,9 +21,12 @@ from activities.notify import (
     Notification,
     NotificationActivities,
     NotificationResult,
+    robot_payload,
+    usernames_named,
     webhook_label,
 )
 from adapters.config import Settings
+from adapters.db import org
 from adapters.db.models import Base, NotificationDelivery, Staff
 from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
@@ -422,3 +425,25 @@ async def test_P7_A4_a_mail_names_people_by_name_and_title_and_says_what_is_deci
     assert "处理人：张伟 · 工程部专人" in text and "申请人：张伟 · 工程部专人" in text
     assert "客户服务部经理审批 批准（赵敏 · 客户服务部经理）" in text and "决定内容：处理方案：重做防水" in text
     assert "handler_eng" not in text and "（csm）" not in text
+
+
+@pytest.mark.asyncio
+async def test_P7_E3_a_mail_whose_text_names_an_account_shows_its_name_and_title(maker, smtp):
+    """P7: the text the case wrote (E3: "发给handler_eng的通知…无法送达", written with the username, the machine's
+    key) reads with the person's name and title in the mail and the robot's message; words that are no
+    account stay as they are."""
+    from aftersales.messages import CaseFacts, Message
+    async with maker() as session:
+        (await session.get(Staff, "handler_eng")).display_name = "张伟"
+        await session.commit()
+    message = Message(title="通知无法送达，请人工处理", text="发给handler_eng的通知“待您审批”无法送达：smtp 550。请核对。",
+                      case=CaseFacts(case_no="TS-2026-000001", case_type="complaint", project="融侨城", building="5栋",
+                                     unit="1203", category="漏水", department="工程部", handler=None))
+    n = notification(roles=[Role.gm], message=message)
+    acts = NotificationActivities(maker, make_settings(smtp))
+    await acts.send_notification(n)
+    text = (await smtp.wait_for(1))[0].body
+    assert "发给张伟 · 工程部专人的通知" in text and "handler_eng" not in text and "smtp 550" in text
+    async with maker() as session:
+        names = {u: p.label for u, p in (await org.people(session, usernames_named(n))).items()}
+    assert "handler_eng" not in str(robot_payload(n, "http://x", names))

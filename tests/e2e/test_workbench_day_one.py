@@ -68,6 +68,13 @@ async def test_P1_A4_only_what_the_state_and_the_user_allow_is_offered_and_a_ref
     page = (await api.get(f"/app/cases/{case_no}")).text
     assert offered(page) == ["assign_handler"] or "assign_handler" in offered(page)
     assert re.search(r'<select name="handler"[^>]*>.*<option value="dept_handler">张伟 · 工程部专人</option>', page, re.S)
+    # P7: a handler of another department, or none at all, is refused by name and title, never by username
+    refused = await act_page(api, case_no, "assign_handler", {"handler": "wy_handler"})
+    assert refused.status_code == 422 and "马超 · 物业部专人 是物业部的专人，不是工程部的" in refused.text
+    assert not ENGLISH.search(visible_text(refused.text)) and "wy_handler" not in visible_text(refused.text)
+    refused = await act_page(api, case_no, "assign_handler", {"handler": "ghost"})
+    assert refused.status_code == 422 and "请从列表中选择：张伟 · 工程部专人（P7）" in refused.text
+    assert not ENGLISH.search(visible_text(refused.text))
     assert (await act_page(api, case_no, "assign_handler", {"handler": "dept_handler"})).status_code == 303
     await sign_in(api, "dept_handler", password)
     assert (await act_page(api, case_no, "department_feedback", {"findings": "防水层破损"})).status_code == 303
