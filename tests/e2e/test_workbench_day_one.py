@@ -312,3 +312,27 @@ async def test_the_small_ones_status_filter_phone_search_unit_fills_the_owner_an
         health = await other.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "degraded"     # up, but no worker polls
     assert (await api.get("/health")).json()["status"] in ("ok", "degraded")
+
+
+@pytest.mark.asyncio
+async def test_P7_cs_manager_reassigns_a_complaint_in_the_workbench_to_a_department_from_the_list(api, staff, settings):
+    """P7: a case classified to the wrong department is re-routed by cs_manager from the case page: the department
+    picked from the organisation's list (the current one is no choice), the reason on the timeline, the new
+    department's head offered the handlers of his own department by name and title."""
+    case_no = await complaint(api, staff)
+    await post_action(api, staff, case_no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
+                                                        "justified": True})
+    await sign_in(api, "cs_manager", settings.demo_password)
+    page = (await api.get(f"/app/cases/{case_no}")).text
+    assert "reassign" in offered(page)
+    form = page[page.index('id="form-reassign"'):]
+    form = form[:form.index("</form>")]
+    assert re.search(r'<select name="department"[^>]*>.*<option value="物业部"', form, re.S)
+    done = await act_page(api, case_no, "reassign", {"department": "物业部", "reason": "外墙属物业维护范围"})
+    assert done.status_code == 303, done.text
+    page = (await api.get(f"/app/cases/{case_no}")).text
+    assert "外墙属物业维护范围" in page and not ENGLISH.search(visible_text(page))
+    await sign_in(api, "wy_head", settings.demo_password)
+    page = (await api.get(f"/app/cases/{case_no}")).text
+    assert re.search(r'<select name="handler"[^>]*>.*<option value="wy_handler">马超 · 物业部专人</option>', page, re.S)
+    assert "dept_handler" not in page
