@@ -4,7 +4,7 @@ P7: a case's department, handler, contractor and category are chosen from the or
 (departments, active staff with their names, registered contractors, the category list), never typed:
 a value that is not on its list is refused with the list of valid values, so that a typo ("工程" for
 工程部) can neither strand a case in nobody's work nor count as a department of its own in reports.
-The lists live in the read model (aftersales/db/org.py); the API checks every reference against them
+The lists live in the read model (adapters/db/org.py); the API checks every reference against them
 before an action or an intake reaches its case (api/org.py).
 
 People are shown by name and title ("张伟 · 工程部专人"), not by username; the username stays the
