@@ -72,7 +72,7 @@ migrate: install      ## the read model's Alembic migrations to head (AFTERSALES
 	$(BIN)/python -m adapters.db.migrate
 
 rebuild-register: install   ## C1: the read model's cases rebuilt from Temporal (worker running; resumes; --fresh: ARGS=--fresh)
-	$(BIN)/python -m adapters.db.rebuild $(ARGS)
+	$(BIN)/python -m ops.rebuild_register $(ARGS)
 
 record-histories: install-test   ## re-record tests/histories (only for changes no running case can meet)
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows

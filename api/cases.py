@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, Instant, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote
 from aftersales.actor import Actor
 from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach
 from adapters.temporal.case_numbers import skip_taken, temporal_holds
@@ -78,9 +78,9 @@ REGISTER_CHECK_SECONDS = 5.0  # how long one process trusts its last look at the
 
 
 async def register_behind(request: Request, session: AsyncSession, client: Client) -> str | None:
-    """Why the register is known to be behind Temporal (adapters.db.rebuild.behind_reason), looked at again
+    """Why the register is known to be behind Temporal (adapters.db.register_status.behind_reason), looked at again
     at most every REGISTER_CHECK_SECONDS per process (an intake's cost stays what it was)."""
-    from adapters.db.rebuild import behind_reason
+    from adapters.db.register_status import behind_reason
 
     state = request.app.state
     checked = getattr(state, "register_checked", None)

@@ -1,5 +1,5 @@
 """C1, a fault drill: the register (read model) deleted while Temporal keeps the cases. The API refuses intakes
-while the register is known to be behind (503 register_behind), `make rebuild-register` (adapters.db.rebuild)
+while the register is known to be behind (503 register_behind), `make rebuild-register` (ops.rebuild_register)
 brings back every case of every kind and state — row, timeline, deadlines, numbers, intake keys — field by field
 as it was, resuming after an interruption, and then an old intake retried with its original key answers with its
 case instead of opening a second one."""
@@ -22,7 +22,7 @@ from tests.conftest import binary
 from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
 from adapters.db.models import Case, CaseCounter, CaseDeadline, CaseNumber, IdempotencyKey, RegisterStatus, TimelineEntry
-from adapters.db.rebuild import rebuild
+from ops.rebuild_register import rebuild
 from adapters.db.staff import seed_demo_staff
 from tests.e2e.conftest import post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT

@@ -1,7 +1,7 @@
 """C1: the register (read model) rebuilt from Temporal, for when it is lost or restored from an older backup:
 
     make rebuild-register                     # resumes an interrupted run
-    python -m adapters.db.rebuild [--fresh] [--batch 20]
+    python -m ops.rebuild_register [--fresh] [--batch 20]
 
 Every case Temporal holds on the deployment's task queue, open or closed within the namespace's retention,
 answers the `rebuilt` query (a worker must run: it replays closed cases to answer): its register row as its
@@ -27,25 +27,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from adapters.config import Settings
-from adapters.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey, RegisterStatus
+from adapters.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey
 from adapters.db.numbering import STARTED, VOID, format_case_no
+from adapters.db.register_status import (
+    BEHIND, OK, REBUILDING, cases_query, register_state, set_state,
+)
 from aftersales.privacy import phone_lookup_hash
 
 log = structlog.get_logger("aftersales.rebuild")
 
-OK, BEHIND, REBUILDING = "ok", "behind", "rebuilding"
-CASE_TYPES = ("ComplaintWorkflow", "RepairWorkflow")
 QUERY_SECONDS = 30.0
 LOST_REASON = ("重建登记簿时 Temporal 中没有使用该编号的案件（受理中断而作废，或已结案且超过 Temporal 保留期）；"
                "不再使用。已结案的旧案件请从读模型备份恢复")
-STATUS_ID = 1
 
 
 @dataclass
@@ -60,51 +60,6 @@ class RebuildReport:
 def split_case_no(case_no: str) -> tuple[str, int, int]:
     prefix, year, n = case_no.split("-")
     return prefix, int(year), int(n)
-
-
-# ---- the register's state, read by the API ---------------------------------------------------------------
-async def register_state(session: AsyncSession) -> RegisterStatus | None:
-    return await session.get(RegisterStatus, STATUS_ID, populate_existing=True)
-
-
-async def set_state(session: AsyncSession, state: str, reason: str | None = None, **values) -> None:
-    now = datetime.now(UTC)
-    row = await register_state(session)
-    if row is None:
-        session.add(RegisterStatus(id=STATUS_ID, state=state, reason=reason, updated_at=now, **values))
-    else:
-        row.state, row.reason, row.updated_at = state, reason, now
-        for key, value in values.items():
-            setattr(row, key, value)
-    await session.commit()
-
-
-async def temporal_holds_cases(client: Client, task_queue: str) -> bool:
-    async for _ in client.list_workflows(cases_query(task_queue), limit=1):
-        return True
-    return False
-
-
-def cases_query(task_queue: str) -> str:
-    types = " OR ".join(f"WorkflowType = '{t}'" for t in CASE_TYPES)
-    return f"({types}) AND TaskQueue = '{task_queue}'"
-
-
-async def behind_reason(session: AsyncSession, client: Client, task_queue: str) -> str | None:
-    """Why the register is known to be behind Temporal now, or None: a rebuild under way or interrupted, or
-    marked behind; or (first seen here, then marked) no case at all while Temporal holds cases — the register
-    was lost or replaced by an empty one."""
-    row = await register_state(session)
-    if row is not None and row.state != OK:
-        return row.reason or f"the register is {row.state}"
-    if row is None and await session.scalar(select(Case.case_no).limit(1)) is None \
-            and await temporal_holds_cases(client, task_queue):
-        reason = ("登记簿为空，而 Temporal 中已有案件：登记簿已丢失或被替换。请运行 make rebuild-register 从 Temporal 重建"
-                  "（the register is empty while Temporal holds cases: run make rebuild-register）")
-        await set_state(session, BEHIND, reason)
-        log.error("register behind Temporal", reason=reason)
-        return reason
-    return None
 
 
 # ---- the rebuild ---------------------------------------------------------------------------------------------
@@ -137,7 +92,7 @@ async def _write(session: AsyncSession, settings: Settings, answers: list) -> No
     projections, numbers, keys = [], [], []
     for answer in answers:
         p = answer.projection
-        if p.row.customer_phone:  # as project_case does: only the keyed hash of the owner's phone (issue 11 §3)
+        if p.row.customer_phone:  # as project_case does: only the keyed hash of the owner's phone 
             p = p.model_copy(update={"row": p.row.model_copy(update={
                 "customer_phone": None,
                 "customer_phone_hmac": phone_lookup_hash(p.row.customer_phone, settings.phone_lookup_key)})})
@@ -249,7 +204,7 @@ async def main(argv: list[str] | None = None) -> int:
     from adapters.logging import configure_logging
     from adapters.temporal.setup import connect
 
-    parser = argparse.ArgumentParser(prog="python -m adapters.db.rebuild", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ops.rebuild_register", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fresh", action="store_true", help="start over instead of resuming an interrupted run")
     parser.add_argument("--batch", type=int, default=20, help="cases asked at once and written per transaction")
     args = parser.parse_args(argv)
