@@ -74,8 +74,10 @@ migrate: install      ## the read model's Alembic migrations to head (AFTERSALES
 rebuild-register: install   ## C1: the read model's cases rebuilt from Temporal (worker running; resumes; --fresh: ARGS=--fresh)
 	$(BIN)/python -m ops.rebuild_register $(ARGS)
 
-record-histories: install-test   ## re-record tests/histories (only for changes no running case can meet)
+record-histories: install-test   ## record tests/histories (RECORD_HISTORIES_SUFFIX=_x: beside the others; docs/architecture.md)
 	RECORD_HISTORIES=1 $(BIN)/pytest tests/workflows
+	TS_LOCAL_DB_STEPS=1 RECORD_HISTORIES=1 RECORD_HISTORIES_SUFFIX=$(RECORD_HISTORIES_SUFFIX)_local_db_steps $(BIN)/pytest tests/workflows \
+	  -k "test_C1_C7_C10_general_complaint_runs_to_closed or test_C8_major_complaint_path_with_gm_approvals or test_R1_R9_A1_A3_warranty"
 
 clean:                ## the virtualenv and caches (keeps data/: cases and the read model)
 	rm -rf $(VENV) .pytest_cache *.egg-info

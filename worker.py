@@ -22,13 +22,13 @@ from adapters.config import Settings, get_settings
 from adapters.db.session import make_engine, make_sessionmaker
 from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
-from workflows.digest import DigestWorkflow, ReminderSweepWorkflow
+from workflows.digest import ReminderSweepWorkflow
 from workflows.repair import RepairWorkflow
 from workflows.campaign_proposals import CampaignProposalWorkflow
 from workflows.report_review import ReportReviewWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
-WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, DigestWorkflow, ReminderSweepWorkflow, ScheduledReportWorkflow,
+WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, ReminderSweepWorkflow, ScheduledReportWorkflow,
              ReportReviewWorkflow, CampaignWorkflow, CampaignProposalWorkflow]
 # Run with Settings.worker_sandbox (the workflow tests do; production runs unsandboxed, see config.py).
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
@@ -47,7 +47,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
-        activities=[*cases.all(), notify.send_notification, notify.queue_reminder, *repairs.all(),
+        activities=[*cases.all(), notify.send_notification, *repairs.all(),
                     *ReminderActivities(sessionmaker, settings).all(),
                     *ReportActivities(sessionmaker, settings).all(),
                     *CampaignActivities(sessionmaker, settings.revisit_min_share).all()],

@@ -47,7 +47,7 @@ class CaseActivities:
             p = p.model_copy(update={"row": row})
         await self.writer.write(p)
         log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
-        if p.count_recent is not None:  # C11, counted with this case's row committed (cases-2026-12d)
+        if p.count_recent is not None:  # C11, counted with this case's row committed
             return await self.count_recent_complaints(p.count_recent)
         return None
 

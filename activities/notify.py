@@ -16,7 +16,6 @@ delivery table.
 
 import asyncio
 import hashlib
-import math
 import time
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +39,6 @@ from temporalio.exceptions import ApplicationError
 
 from aftersales import access, messages
 from aftersales.actor import Actor
-from aftersales.case import Reminder
 from adapters.config import Settings
 from adapters.db import org
 from adapters.db.models import NotificationDelivery, Staff
@@ -180,12 +178,6 @@ def digest_window(settings: Settings) -> timedelta:
     return timedelta(hours=hours)
 
 
-def window_end(at: datetime, window: timedelta) -> datetime:
-    """The end of the window `at` falls in (windows aligned on the epoch: on the hour, Beijing too)."""
-    step = window.total_seconds()
-    return datetime.fromtimestamp((math.floor(at.timestamp() / step) + 1) * step, UTC)
-
-
 class Failure(NamedTuple):
     """One delivery that failed, and whether retrying can never help (E3)."""
     text: str
@@ -292,29 +284,6 @@ class NotificationActivities:
             unreachable_roles=unreachable_roles, unreachable_usernames=unreachable_users,
             delivered_at=datetime.now(UTC),
         )
-
-    @activity.defn(name="queue_reminder")
-    async def queue_reminder(self, r: Reminder) -> list[str]:
-        """E4: adds the reminder to each recipient's digest of its window (signal-with-start of that
-        digest workflow, workflows/digest.py); returns the digests' ids. A retry may signal again: the
-        digest drops a reminder id it already has."""
-        from contracts.digest import DIGEST_SIGNAL, DigestEntry, DigestStart, digest_workflow_id
-
-        client = activity.client()
-        end = window_end(r.at, digest_window(self.settings))
-        ids = []
-        for role in dict.fromkeys(r.roles):
-            department = r.department if role in DEPARTMENT_ROLES else None
-            ids.append(digest_workflow_id(activity.info().task_queue, role.value, department, end))
-            await client.start_workflow(
-                "DigestWorkflow", DigestStart(recipient=role, department=department, window_end=end,
-                                              give_up_hours=self.settings.notification_give_up_hours),
-                id=ids[-1], task_queue=activity.info().task_queue,
-                start_signal=DIGEST_SIGNAL, start_signal_args=[DigestEntry(reminder_id=r.reminder_id,
-                                                                           message=r.message)],
-                static_summary=f"提醒汇总 · {role.value} · 截至 {messages.beijing(end)}")
-        log.info("reminder queued", case_no=r.message.case.case_no, reminder_id=r.reminder_id, digests=ids)
-        return ids
 
     # ---- recipients -------------------------------------------------------------------------
     async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],

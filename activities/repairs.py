@@ -20,7 +20,10 @@ class RepairActivities:
         self.sessionmaker = sessionmaker
         self.settings = settings
 
-    async def _deduct(self, d: DepositDeduction) -> DeductionOutcome:
+    @activity.defn(name="deduct_deposit")
+    async def deduct_deposit(self, d: DepositDeduction) -> DeductionOutcome:
+        """A3: books the deduction once per entry_key, never below zero; the outcome (what the deposit
+        covered, the shortfall) goes back to the case, which tells finance and the contractor."""
         async with self.sessionmaker() as session:
             outcome = await ledger.deduct_once(
                 session, entry_key=d.entry_key, contractor_id=d.contractor_id, case_no=d.case_no, amount=d.amount,
@@ -29,24 +32,12 @@ class RepairActivities:
                  deducted=str(outcome.deducted), shortfall=str(outcome.shortfall), booked_now=outcome.booked_now)
         return outcome
 
-    @activity.defn(name="deduct_deposit")
-    async def deduct_deposit(self, d: DepositDeduction) -> bool:
-        """A3 for cases opened under rules v1: books the deduction once per entry_key (never below zero,
-        the shortfall recorded on the entry); the case is not told the outcome."""
-        return (await self._deduct(d)).booked_now
-
-    @activity.defn(name="deduct_deposit_reported")
-    async def deduct_deposit_reported(self, d: DepositDeduction) -> DeductionOutcome:
-        """A3 (rules v2): books the deduction once per entry_key, never below zero; the outcome (what the
-        deposit covered, the shortfall) goes back to the case, which tells finance and the contractor."""
-        return await self._deduct(d)
-
     @activity.defn(name="record_worker_scores")
     async def record_worker_scores(self, w: WorkerScores) -> None:
         """R9: one row per evaluation and worker, added, never written over (a retry adds nothing)."""
         async with self.sessionmaker() as session:
             await ledger.record_evaluation(session, evaluation_key=w.key, case_no=w.case_no, workers=w.workers,
-                                           source=w.source, parts=w.parts, quality=w.quality, attitude=w.attitude,
+                                           source=w.source, parts=1, quality=w.quality, attitude=w.attitude,
                                            at=w.at, tz=self.settings.timezone)
 
     @activity.defn(name="number_case")
@@ -69,4 +60,4 @@ class RepairActivities:
         raise RuntimeError("no free case number in 5 attempts")  # retried
 
     def all(self) -> list:
-        return [self.deduct_deposit, self.deduct_deposit_reported, self.record_worker_scores, self.number_case]
+        return [self.deduct_deposit, self.record_worker_scores, self.number_case]

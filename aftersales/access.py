@@ -1,8 +1,7 @@
 """Who may do and see what (P1–P3): the one table the case machines, the API and the tests read.
 
 - ACTIONS (P1, A4): for each case type, every action and the roles that may do it. `decide` belongs to
-  the role named on the current approval step (APPROVER). On cases opened under rules v2 the scope
-  rules apply on top (`check_acting`): department roles act only on their own department's cases; a
+  the role named on the current approval step (APPROVER). The scope rules apply on top (`check_acting`): department roles act only on their own department's cases; a
   handler's action (`handler=True`) only by the case's named handler (or the department's head); a
   contractor only on work of its own contractor (the survey's contractor_id), and where the action is
   the work itself (`dispatched=True`) only when the work order went to the contractor (R5).
@@ -69,7 +68,7 @@ COMPLAINT_ACTIONS: dict[str, Act] = {
     "authority_reply": act(R.cs_manager),
     "open_repair": act(R.cs_staff, R.cs_manager),
     "close": act(R.cs_staff, R.cs_manager),
-    "record_compensation_paid": act(R.finance),               # A1 (v3): the compensation paid
+    "record_compensation_paid": act(R.finance),               # A1: the compensation paid
     "reassign": act(R.cs_manager),                            # P7: another department, with the reason
 }
 
@@ -78,7 +77,6 @@ REPAIR_ACTIONS: dict[str, Act] = {
     "record_arrival": act(R.repair_lead, R.engineering, R.contractor),
     "record_survey": act(R.cs_staff, R.engineering, R.repair_lead),
     "sign_survey": act(*SURVEY_PARTIES),
-    "record_fee_acceptance": act(R.cs_staff, R.butler),
     "dispatch": act(R.cs_staff, R.engineering),
     "extend_deadline": act(R.cs_staff, R.cs_manager),
     "complete_work": act(R.repair_lead, R.contractor, R.engineering, dispatched=True),
@@ -90,7 +88,7 @@ REPAIR_ACTIONS: dict[str, Act] = {
     "decide": APPROVER,
     "pay": act(R.finance),
     "progress_note": act(R.butler, R.cs_staff),
-    "quote": act(R.cs_staff, R.repair_lead),                  # R3 (v3): the paid-service path
+    "quote": act(R.cs_staff, R.repair_lead),                  # R3: the paid-service path
     "accept_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "decline_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "record_service_payment": act(R.finance),
@@ -113,7 +111,7 @@ def contractor_of(state: Any) -> str | None:
 
 
 def check_acting(state: Any, action: str, actor: Actor) -> None:
-    """P1 scope, on top of the role table (cases under rules v2). Raises Rejection('forbidden')."""
+    """P1 scope, on top of the role table. Raises Rejection('forbidden')."""
     rule = ACTIONS[state.case_type.value].get(action)
     if rule is None:
         return
@@ -176,7 +174,7 @@ def reached_roles(view: Mapping[str, Any]) -> list[Role]:
 
 
 def _money_for_finance(view: Mapping[str, Any]) -> bool:
-    """Money finance handles outside a settlement: a complaint's approved compensation (A1, rules v3) or
+    """Money finance handles outside a settlement: a complaint's approved compensation (A1) or
     the fee of an owner-paid repair the owner accepted (R3)."""
     if view.get("quote_acceptance") or view.get("compensation_payment"):
         return True

@@ -298,13 +298,6 @@ class SignSurvey(_Action):
     action: Literal["sign_survey"]
 
 
-class RecordFeeAcceptance(_Action):
-    """R3: paid service (有偿服务): the fee told to the owner and whether the owner accepted it."""
-    action: Literal["record_fee_acceptance"]
-    fee: Money
-    accepted: Flag
-
-
 # ---- R3 paid service: the fee schedule's items and a quote's lines -------------------------------------
 ItemCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Unit = text_type(16, long=False)
@@ -478,7 +471,7 @@ class Pay(_Action):
 
 
 RepairAction = Union[
-    AgreeAppointment, RecordArrival, RecordSurvey, SignSurvey, RecordFeeAcceptance, Dispatch, ExtendDeadline,
+    AgreeAppointment, RecordArrival, RecordSurvey, SignSurvey, Dispatch, ExtendDeadline,
     CompleteWork, Inspect, OwnerSignOff, Revisit, FollowUp, CostStatement, Pay, Decide, ProgressNote,
     Quote, AcceptQuote, DeclineQuote, RecordServicePayment,
 ]

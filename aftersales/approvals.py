@@ -22,8 +22,7 @@ StepKind = Literal["review", "approve", "audit", "confirm"]
 # > 10,000 also gm.
 COST_CS_MANAGER_LIMIT = Decimal("1000")
 COST_DEPUTY_GM_LIMIT = Decimal("10000")
-# A2 [S1 §3.5.6]: settlements below 20,000 audited by cs_manager, from 20,000 by auditor (rules v1:
-# 20,000 itself by cs_manager).
+# A2 [S1 §3.5.6]: settlements below 20,000 audited by cs_manager, from 20,000 by auditor.
 SETTLEMENT_CS_MANAGER_LIMIT = Decimal("20000")
 
 
@@ -57,19 +56,17 @@ def a1_band(amount: Decimal) -> str:
     return "deputy_gm" if amount <= COST_DEPUTY_GM_LIMIT else "gm"
 
 
-def route_settlement_audit(amount: Decimal, rules_version: int = 2) -> list[ApprovalStep]:
+def route_settlement_audit(amount: Decimal) -> list[ApprovalStep]:
     """A2: who audits a repair's cost statement (at exactly 20,000 the stricter reading: auditor)."""
-    below = amount < SETTLEMENT_CS_MANAGER_LIMIT if rules_version >= 2 else amount <= SETTLEMENT_CS_MANAGER_LIMIT
-    role = Role.cs_manager if below else Role.auditor
+    role = Role.cs_manager if amount < SETTLEMENT_CS_MANAGER_LIMIT else Role.auditor
     return [ApprovalStep(role=role, kind="audit")]
 
 
-def route_settlement(amount: Decimal, order_type: str, approvals: list["Approval"],
-                     rules_version: int) -> list[ApprovalStep]:
-    """A2 + A3 + A1 (rules v3): the audit by amount (A2), the contractor's confirmation of a type-A
+def route_settlement(amount: Decimal, order_type: str, approvals: list["Approval"]) -> list[ApprovalStep]:
+    """A2 + A3 + A1: the audit by amount (A2), the contractor's confirmation of a type-A
     settlement and deputy_chief_engineer's (A3), then whatever A1 still misses for this amount — the
     amount the company finally pays — each role asked once."""
-    steps = [s.model_copy(update={"covers": ["A2"]}) for s in route_settlement_audit(amount, rules_version)]
+    steps = [s.model_copy(update={"covers": ["A2"]}) for s in route_settlement_audit(amount)]
     if order_type == "A":
         steps.append(ApprovalStep(role=Role.contractor, kind="confirm", covers=["A3"]))
     steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm", covers=["A3"]))
@@ -82,7 +79,7 @@ def route_complaint_solution(major: bool) -> list[ApprovalStep]:
 
 
 def route_compensation(compensation: Decimal, major: bool) -> list[ApprovalStep]:
-    """C7 + A1 (rules v3): the solution's own approver (C7) and the A1 band of the compensation the
+    """C7 + A1: the solution's own approver (C7) and the A1 band of the compensation the
     company pays, each role asked once. A general complaint: cs_manager first (C7, and A1 up to 1,000),
     then the band's approvers. A major complaint: gm decides last whatever the amount; as in A1, where a
     higher band's approvers replace cs_manager, gm's approval stands in for the cs_manager band."""
@@ -97,7 +94,7 @@ def route_compensation(compensation: Decimal, major: bool) -> list[ApprovalStep]
 
 
 def route_unjustified_ruling() -> list[ApprovalStep]:
-    """C2 (rules v3): cs_manager rules a complaint unjustified (呈报上级主管裁定) before it closes."""
+    """C2: cs_manager rules a complaint unjustified (呈报上级主管裁定) before it closes."""
     return [ApprovalStep(role=Role.cs_manager, kind="approve", covers=["C2"])]
 
 
@@ -148,7 +145,7 @@ def a1_given(approvals: list["Approval"]) -> tuple[set[Role], Decimal | None]:
 
 
 def a1_missing(amount: Decimal, approvals: list["Approval"]) -> list[ApprovalStep]:
-    """A1 on the amount finally paid (rules v3): the steps of `amount`'s band not yet given. An amount
+    """A1 on the amount finally paid: the steps of `amount`'s band not yet given. An amount
     within a band already approved as a whole needs nothing more; otherwise a role that has approved
     an A1 step on this case is not asked again, and the band's other approvers are."""
     roles, highest = a1_given(approvals)

@@ -21,24 +21,13 @@ snapshot's time zone (Asia/Shanghai by default).
 import math
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lunar_python import Lunar, Solar
 from pydantic import BaseModel, Field
 
 UTC = timezone.utc
-
-# T4 as first shipped: only the fixed-date holidays, for snapshots recorded with fallback="fixed_dates"
-# (cases opened before 2026-11-23 replay with it).
-FALLBACK_HOLIDAYS: dict[tuple[int, int], str] = {
-    (1, 1): "元旦",
-    (5, 1): "劳动节",
-    (10, 1): "国庆节",
-    (10, 2): "国庆节",
-    (10, 3): "国庆节",
-}
-
 
 # T4: the statutory holidays (全体公民放假的节日) of 《全国年节及纪念日放假办法》 by the revision in force
 # in a year: (first year in force, {festival: days}); lunar festivals as (lunar month, day), day 0 = the
@@ -121,10 +110,6 @@ class CalendarSnapshot(BaseModel):
     day_start: time = time(9, 0)
     day_end: time = time(18, 0)
     demo_seconds_per_working_day: int | None = Field(default=None, gt=0)
-    # T4: how a year without data is counted. Every snapshot built now says "statutory"; a recorded
-    # snapshot without the field (cases opened before 2026-11-23) keeps the fixed dates it ran with,
-    # so its history replays as it ran.
-    fallback: Literal["fixed_dates", "statutory"] = "fixed_dates"
 
 
 class _Year(NamedTuple):
@@ -166,7 +151,6 @@ class WorkCalendar:
         self.day_start = snapshot.day_start.replace(tzinfo=None)
         self.day_end = snapshot.day_end.replace(tzinfo=None)
         self.demo_seconds = snapshot.demo_seconds_per_working_day
-        self.statutory_fallback = snapshot.fallback == "statutory"
         opening = datetime.combine(date.min, self.day_start)
         self.hours_per_day = (datetime.combine(date.min, self.day_end) - opening) / timedelta(hours=1)
         # One lookup per year, built once (T1) from frozen copies of the days (T5: later edits to the
@@ -194,14 +178,12 @@ class WorkCalendar:
 
     def is_working_day(self, d: date) -> bool:
         """T1: make-up days work; weekends and holidays are off. T4: a year without data works
-        Monday–Friday minus the statutory holidays (or FALLBACK_HOLIDAYS on an old snapshot)."""
+        Monday–Friday minus the statutory holidays."""
         if self.demo_seconds:
             return True
         year = self._years.get(d.year)
         if year is None:
-            if self.statutory_fallback:
-                return d.weekday() < 5 and d not in statutory_holidays(d.year)
-            return d.weekday() < 5 and (d.month, d.day) not in FALLBACK_HOLIDAYS
+            return d.weekday() < 5 and d not in statutory_holidays(d.year)
         if d in year.on:
             return True
         return d.weekday() < 5 and d not in year.off
@@ -287,7 +269,7 @@ def fallback_differences(data: YearData) -> dict[date, bool]:
     """T4 check: the days of `data.year` on which the statutory fallback (as if the year had no data)
     and the year's real data disagree, each mapped to whether the real data says the day works."""
     real = WorkCalendar(CalendarSnapshot(years={data.year: data}))
-    fallback = WorkCalendar(CalendarSnapshot(years={}, fallback="statutory"))
+    fallback = WorkCalendar(CalendarSnapshot(years={}))
     first = date(data.year, 1, 1)
     days = (first + timedelta(days=i) for i in range((date(data.year + 1, 1, 1) - first).days))
     return {d: real.is_working_day(d) for d in days if real.is_working_day(d) != fallback.is_working_day(d)}

@@ -70,32 +70,25 @@ class CaseConfig(BaseModel):
     notification_give_up_hours: float = 24.0  # E3: a temporary failure is retried this long, then undeliverable
     history_event_budget: int = 2000  # a case's run continues as new before its history reaches this ...
     history_bytes_budget: int = 2_000_000  # ... or this many bytes (or when Temporal suggests it)
-    time_tolerance_minutes: float = 10.0  # R1 (rules v4): clock difference allowed for appointments and arrivals
+    time_tolerance_minutes: float = 10.0  # R1: clock difference allowed for appointments and arrivals
 
 
 # The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).
-# Behaviour that changes with the rules is written `if self.state.rules_version >= N:`; the workflow
-# pins the version at open (`workflows.case_workflow.opening_rules_version`), so a case opened before
-# a change replays and runs on to its end under the rules it was opened with.
-#   1: the rules the first release shipped (cases opened before 2026-11-23)
-#   2: domain.md of 2026-11-23 (P1–P4, R9, A3, T2, T4)
-#   3: the money paths of the same domain.md: A1 on the amount finally paid, C2's
-#      ruling by cs_manager, compensation by the A1 bands and paid by finance, the R3 paid path. A version
-#      of its own because cases were opened (and histories recorded) under 2 before it landed.
-#   4: times as facts (R1): an appointment is agreed for a time to come, an arrival recorded
-#      for a time gone, each within CaseConfig.time_tolerance_minutes of the server's clock.
-#   5: quiet cases: a deadline that does not escalate (C5, R1/S3 progress notes) no longer wakes
-#      its case; the register reminds its owners in their digest (activities/reminders.py, every digest
-#      window). 10,000 open cases no longer mean 10,000 timers firing every 4 working hours.
-CURRENT_RULES_VERSION = 5
-# From this version the register, not the case, reminds of a missed progress note.
-REGISTER_REMINDS_FROM = 5
+# The workflow pins the version at open (`workflows.case_workflow.opening_rules_version`, a `rules-vN`
+# patch marker per version after the first) in the state's `rules_version`. A change of what the rules
+# decide for a case under way adds a version: CURRENT_RULES_VERSION + 1, its date and what changed listed
+# below, and the new behaviour written `if self.state.rules_version >= N:` beside the old one, so that a
+# case opened before the change replays and runs on to its end under the rules it was opened with.
+#   1: the release baseline (2027-01): domain.md as this code implements it; every case opened so far.
+BASELINE_RULES_VERSION = 1
+CURRENT_RULES_VERSION = 1
 
 
-def register_reminds(d: "Deadline", rules_version: int) -> bool:
-    """Rules 5: a deadline that does not escalate is the register's to remind of (E4), not the case's:
-    the case neither wakes for it nor marks it missed (it is late once its due time has passed)."""
-    return not d.escalates and rules_version >= REGISTER_REMINDS_FROM
+def register_reminds(d: "Deadline") -> bool:
+    """E4: a deadline that does not escalate (a progress note, C5, R1/S3) is the register's to remind of,
+    not the case's: the case neither wakes for it nor marks it missed (it is late once its due time has
+    passed)."""
+    return not d.escalates
 
 
 @dataclass
@@ -111,14 +104,14 @@ class Ctx:
 
 
 def not_in_the_past(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
-    """Rules v4 (R1): a time agreed for the future (an appointment) may not lie in the past, beyond the
+    """R1: a time agreed for the future (an appointment) may not lie in the past, beyond the
     clock tolerance."""
     if at < now - tolerance:
         raise invalid(f"{name}：{beijing(at)} 已经过去（现在 {beijing(now)}）；请约定今后的时间（R1）")
 
 
 def not_in_the_future(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
-    """Rules v4 (R1): a time recorded as having happened (an arrival) may not lie in the future, beyond
+    """R1: a time recorded as having happened (an arrival) may not lie in the future, beyond
     the clock tolerance."""
     if at > now + tolerance:
         raise invalid(f"{name}：{beijing(at)} 尚未到来（现在 {beijing(now)}）；请在发生之后再记录（R1）")
@@ -202,7 +195,7 @@ class Deadline(BaseModel):
 
     def view(self, now: datetime | None = None, dumped: dict[str, Any] | None = None) -> dict[str, Any]:
         """As the API shows it; an open deadline past its due time reads `missed` also when its case has not
-        marked it (rules 5: a progress note the register reminds of does not wake the case). `dumped`: this
+        marked it (E4: a progress note the register reminds of does not wake the case). `dumped`: this
         deadline as its case's `model_dump(mode="json")` already has it (a case view dumps them all at once)."""
         state = "missed" if self.state == "open" and now is not None and now >= self.due_at else self.state
         fields = self.model_dump(mode="json") if dumped is None else dumped
@@ -223,7 +216,7 @@ class Notice(BaseModel):
     department: str | None = None
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts (P1)
     # P2: who may see the case when the notice was raised (access.case_facts): the notification activity
-    # sends to nobody outside it, whatever the notice names (None: a notice raised before it existed)
+    # sends to nobody outside it, whatever the notice names (set by CaseMachine.notify on every notice)
     audience: dict[str, Any] | None = None
     subject: str
     body: str
@@ -244,21 +237,9 @@ class EarlyWarningCheck(BaseModel):
     building: str
 
 
-class Reminder(BaseModel):
-    """Effect (E4, rules 2): a reminder to the owners of a missed progress note (C5, R1/S3). It does not
-    go out on its own: the workflow adds it to each recipient's digest of the window it fell due in."""
+Effect = Notice | EarlyWarningCheck
 
-    kind: Literal["reminder"] = "reminder"
-    reminder_id: str
-    roles: list[Role]
-    department: str | None = None
-    at: datetime
-    message: Message
-
-
-Effect = Notice | EarlyWarningCheck | Reminder
-
-# A reminder for a non-escalating deadline (C5 progress notes) repeats after this many working hours.
+# The register reminds of a missed progress note (C5, R1/S3) again after this many working hours (E4).
 REMINDER_EVERY_WORKING_HOURS = 4
 # A pending approval is due within this many working days, then escalates like any deadline (E1).
 APPROVAL_WORKING_DAYS = 1
@@ -283,7 +264,8 @@ class CaseState(BaseModel):
     closed_at: datetime | None = None
     satisfaction: int | None = None
     progress_notes: int = Field(default=0, description="progress notes recorded (C5, R1/S3)")
-    rules_version: int = Field(default=1, description="the rule book the case was opened under (CURRENT_RULES_VERSION)")
+    rules_version: int = Field(default=BASELINE_RULES_VERSION, description="the rule book the case was opened under "
+                               "(CURRENT_RULES_VERSION when it opened)")
     seq: int = 0
     notice_seq: int = 0
     fallback_years_noted: list[int] = []
@@ -301,10 +283,9 @@ class CaseState(BaseModel):
         return max([self.base_level, *(d.level for d in self.deadlines)])
 
     def overdue(self, now: datetime) -> bool:
-        """A case deadline is open past its due time. E4 (rules 2): a missed progress note (C5,
-        R1/S3: a deadline that does not escalate) reminds; it does not make the case overdue."""
-        return any(d.open and (d.missed or d.due_at <= now) and (d.escalates or self.rules_version < 2)
-                   for d in self.deadlines)
+        """A case deadline is open past its due time. E4: a missed progress note (C5, R1/S3: a deadline that
+        does not escalate) reminds; it does not make the case overdue."""
+        return any(d.open and d.escalates and (d.missed or d.due_at <= now) for d in self.deadlines)
 
     def decided(self, approval: Approval) -> str:
         """A4: what an approval of this case decides, in words (the case types say it of their approvals)."""
@@ -382,8 +363,7 @@ class CaseMachine:
         if allowed is not None and actor.role not in allowed:
             names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
             raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
-        if self.state.rules_version >= 2:
-            access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
+        access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
         before = self.state.status
         handler(action, actor, ctx)
         if self.state.status != before:
@@ -510,8 +490,7 @@ class CaseMachine:
             if year not in self.state.fallback_years_noted:
                 self.state.fallback_years_noted.append(year)
                 self.note(ctx, "calendar", f"{year}年尚无节假日数据: 期限按周一至周五扣除法定节假日计算"
-                          "(农历节日与节气已推算, 调休未知) (T4)" if ctx.cal.statutory_fallback else
-                          f"{year}年尚无节假日数据: 期限按周一至周五扣除固定日期的法定节假日计算 (T4)")
+                          "(农历节日与节气已推算, 调休未知) (T4)")
 
     # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
     PROGRESS_RULE: ClassVar[str] = "C5"
@@ -583,16 +562,16 @@ class CaseMachine:
     # ---- time passing: missed deadlines and escalation (E1, E3) ----------------------------
     def next_wakeup(self) -> datetime | None:
         times = [d.next_step_at if d.missed else d.due_at for d in self.state.deadlines
-                 if d.open and not register_reminds(d, self.state.rules_version)]
+                 if d.open and not register_reminds(d)]
         times = [t for t in times if t is not None]
         return min(times) if times else None
 
     def tick(self, ctx: Ctx) -> list[Effect]:
-        # E4 (rules 2): the deadlines of this case that reach the same level together give that level
-        # one message naming them all.
-        steps: list[tuple[int, Role, Deadline]] | None = [] if self.state.rules_version >= 2 else None
+        # E4: the deadlines of this case that reach the same level together give that level one message
+        # naming them all.
+        steps: list[tuple[int, Role, Deadline]] = []
         for d in self.state.deadlines:
-            if not d.open or register_reminds(d, self.state.rules_version):
+            if not d.open or register_reminds(d):
                 continue
             if not d.missed and ctx.now >= d.due_at:
                 d.missed = True
@@ -600,30 +579,16 @@ class CaseMachine:
                 self._step(ctx, d, d.due_at, steps)
             while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
                 self._step(ctx, d, d.next_step_at, steps)
-        for level in sorted({level for level, _, _ in steps or []}):
-            at_level = [(role, d) for lv, role, d in steps or [] if lv == level]
+        for level in sorted({level for level, _, _ in steps}):
+            at_level = [(role, d) for lv, role, d in steps if lv == level]
             self._notify_escalation(level, at_level[0][0], [d for _, d in at_level])
         if self.effects:
             self.state.seq += 1
         return self.take_effects()
 
-    def _step(self, ctx: Ctx, d: Deadline, at: datetime,
-              steps: list[tuple[int, Role, "Deadline"]] | None = None) -> None:
-        """One escalation step for an overdue deadline: up one level of the ladder (E1), or a
-        repeated reminder to the owners for a deadline that does not escalate (C5). With `steps`
-        (rules 2) the escalation's message is left to the caller, which groups them by level."""
-        if not d.escalates and self.state.rules_version >= 2:
-            self._remind(d, at)
-            d.next_step_at = ctx.cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
-            while d.next_step_at <= ctx.now:  # catching up (no worker for a while): one reminder, not many
-                d.next_step_at = ctx.cal.add_working_hours(d.next_step_at, REMINDER_EVERY_WORKING_HOURS)
-            return
-        if not d.escalates:
-            name = deadline_name(d.key, d.owners)
-            self.notify(d.owners, f"提醒：{name}已逾期", f"{name}应于 {beijing(d.due_at)} 完成，至今未办。",
-                        f"{d.rule} overdue", department=d.department, items=[self.due_item(d)])
-            d.next_step_at = ctx.cal.add_working_hours(at, REMINDER_EVERY_WORKING_HOURS)
-            return
+    def _step(self, ctx: Ctx, d: Deadline, at: datetime, steps: list[tuple[int, Role, "Deadline"]]) -> None:
+        """One escalation step for an overdue deadline: up one level of the ladder (E1). The escalation's
+        message is left to the caller, which groups the steps by level (E4)."""
         ladder = ctx.ladder
         level = max(d.level, self.state.base_level) + 1
         if level > len(ladder):
@@ -632,10 +597,7 @@ class CaseMachine:
         d.level = level
         role = ladder[level - 1]
         self.note(ctx, "escalation", f"升级至第 {level} 级（{role_title(role)}）：{d.label}（{d.rule}）逾期")
-        if steps is None:
-            self._notify_escalation(level, role, [d])
-        else:
-            steps.append((level, role, d))
+        steps.append((level, role, d))
         d.next_step_at = ctx.cal.add_working_days(at, 1) if level < len(ladder) else None
 
     def _notify_escalation(self, level: int, role: Role, missed: list[Deadline]) -> None:
@@ -648,15 +610,6 @@ class CaseMachine:
                     f"E1 escalation level {level}: {rules} overdue",
                     department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None,
                     items=[self.due_item(d) for d in missed], level=level)
-
-    def _remind(self, d: Deadline, at: datetime) -> None:
-        """E4: a missed progress note reminds its owners, through their digest (see Reminder)."""
-        self.state.notice_seq += 1
-        name = deadline_name(d.key, d.owners)
-        self.effects.append(Reminder(
-            reminder_id=f"{self.state.case_no}:n{self.state.notice_seq}", roles=d.owners, department=d.department,
-            at=at, message=Message(title=f"{name}已逾期", text=f"{name}应于 {beijing(d.due_at)} 完成，至今未办。",
-                                   case=self.state.facts(), items=[self.due_item(d)])))
 
     # ---- notification results (E3) ---------------------------------------------------------
     UNDELIVERABLE_REASON: ClassVar[str] = "E3 undeliverable notification"

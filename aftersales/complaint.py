@@ -1,12 +1,12 @@
 """The complaint procedure (投诉处理), rules C1–C11, as a pure state machine.
 
-    registered ─classify─┬─ unjustified: reply, closed (C2; rules v3: unjustified_review ─decide(cs_manager)─
-                         │    approve: closed / send back with a reason: registered)
+    registered ─classify─┬─ unjustified: unjustified_review ─decide(cs_manager)─ approve: reply, closed (C2)
+                         │                                                    / send back with a reason: registered
                          └─ assigned ─department_feedback─ investigated ─propose_solution─
     awaiting_approval ─decide─ approved ─inform_customer─ customer_informed ─record_satisfaction─
     satisfaction_recorded ─summarise─ summarised (major: summary_review ─decide(gm)─ summarised) ─close─ closed
 
-Compensation (rules v3): the solution's route is C7's approver plus the A1 band of the compensation
+Compensation: the solution's route is C7's approver plus the A1 band of the compensation
 (gm last for a major complaint, whatever the amount); `finance` records it paid, with a reference,
 before the case closes (record_compensation_paid).
 
@@ -59,7 +59,7 @@ class Channel(StrEnum):
 
 class ComplaintStatus(StrEnum):
     registered = "registered"
-    unjustified_review = "unjustified_review"   # C2 (v3): cs_manager rules on the unjustified classification
+    unjustified_review = "unjustified_review"   # C2: cs_manager rules on the unjustified classification
     assigned = "assigned"
     investigated = "investigated"
     awaiting_approval = "awaiting_approval"
@@ -83,7 +83,7 @@ class ComplaintIntake(BaseModel):
 
 
 class CompensationPayment(BaseModel):
-    """A1 (v3): finance paid the owner the approved compensation: amount, reference, who, when."""
+    """A1: finance paid the owner the approved compensation: amount, reference, who, when."""
     amount: Decimal
     reference: str
     by: str
@@ -120,10 +120,8 @@ class ComplaintState(CaseState):
     linked_status: str | None = Field(default=None, description="that repair's status, as it reports it")
 
     def a1_amount(self) -> Decimal | None:
-        """A1 (v3): the compensation the company pays the owner, if any."""
-        if self.rules_version >= 3 and self.compensation:
-            return self.compensation
-        return None
+        """A1: the compensation the company pays the owner, if any."""
+        return self.compensation or None
 
     def decided(self, approval) -> str:
         """A4: the solution (and the findings it answers), the summary and measures, or the reply ruled on."""
@@ -172,8 +170,8 @@ class ComplaintCase(CaseMachine):
         case.set_deadline(ctx, key="opinion", rule="C4", label=DEADLINE_NAMES["opinion"],
                           due_at=cal.add_working_days(received, OPINION_WORKING_DAYS), owners=[Role.cs_staff])
         case.set_deadline(ctx, key="close", rule="C6", label=DEADLINE_NAMES["close"],
-                          due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS,  # T2: a day off rolls on (v2)
-                                              to_working_day=state.rules_version >= 2), owners=[Role.cs_staff])
+                          due_at=cal.add_days(received, CLOSE_CALENDAR_DAYS,  # T2: a day off rolls on
+                                              to_working_day=True), owners=[Role.cs_staff])
         case._next_progress(ctx)
         reasons = [r for r, on in (("受理时报为重大投诉", intake.major),
                                    ("群诉", intake.group_complaint),
@@ -223,17 +221,13 @@ class ComplaintCase(CaseMachine):
         s.category, s.department, s.justified = a.category, a.department, a.justified
         if not a.justified:
             s.reply = a.reply
-            if s.rules_version >= 3:  # C2: closes only once cs_manager has ruled it unjustified
-                s.status = _S.unjustified_review
-                n = sum(1 for ap in s.approvals if ap.purpose == "unjustified") + 1
-                self.note(ctx, "classified", f"定为不成立投诉（业主自身原因），拟答复：{a.reply}；呈报客服经理裁定 (C2)",
-                          actor)
-                self.request_approval(ctx, actor, id=f"unjustified-{n}", purpose="unjustified", rule="C2",
-                                      subject=f"不成立投诉裁定 {s.case_no}", steps=route_unjustified_ruling())
-                return
-            self.note(ctx, "classified", f"定为不成立投诉（业主自身原因），已答复业主：{a.reply}（C2）", actor)
-            self.meet(ctx, "opinion")
-            self._close(ctx, "unjustified")
+            # C2: closes only once cs_manager has ruled it unjustified (呈报上级主管裁定)
+            s.status = _S.unjustified_review
+            n = sum(1 for ap in s.approvals if ap.purpose == "unjustified") + 1
+            self.note(ctx, "classified", f"定为不成立投诉（业主自身原因），拟答复：{a.reply}；呈报客服经理裁定 (C2)",
+                      actor)
+            self.request_approval(ctx, actor, id=f"unjustified-{n}", purpose="unjustified", rule="C2",
+                                  subject=f"不成立投诉裁定 {s.case_no}", steps=route_unjustified_ruling())
             return
         s.status = _S.assigned
         self.note(ctx, "classified", f"类别 {a.category}，责任部门 {a.department}（C2）", actor)
@@ -248,8 +242,7 @@ class ComplaintCase(CaseMachine):
 
     def on_assign_handler(self, a: A.AssignHandler, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*_OPEN_AFTER_CLASSIFY, doing="指定经办人")
-        if self.state.rules_version >= 2:
-            access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
+        access.check_named_handler(self.state, a.handler, ctx.accounts.get(a.handler))
         self.state.handler = a.handler
         self.note(ctx, "assigned", f"经办人 {a.handler} 全程跟进本投诉（C3）", actor)
         self.notify([], "您被指定为投诉处理人", "请全程跟进本投诉并按时反馈（C3）。", "C3 named handler",
@@ -323,7 +316,7 @@ class ComplaintCase(CaseMachine):
         self.meet(ctx, "solution")
         self.note(ctx, "solution", f"提出处理方案（补偿 {yuan(a.compensation)}）：{a.solution}（C4）", actor)
         steps, rule = route_complaint_solution(s.major), "C7"
-        if s.rules_version >= 3 and a.compensation > 0:  # A1: compensation follows the cost bands
+        if a.compensation > 0:  # A1: compensation follows the cost bands
             steps, rule = route_compensation(a.compensation, s.major), "C7/A1"
         self.request_approval(ctx, actor, id=f"solution-{s.solution_round}", purpose="complaint_solution", rule=rule,
                               subject=f"处理方案 {s.case_no}", steps=steps, amount=a.compensation)
@@ -466,8 +459,7 @@ class ComplaintCase(CaseMachine):
             raise conflict("本投诉的维修单正在开立")
         if s.linked_case_no and s.linked_status != "closed":
             raise conflict(f"维修单 {s.linked_case_no} 仍在「{status_name(s.linked_status or '')}」：一件投诉同时只开一张维修单")
-        if s.rules_version >= 4:
-            not_in_the_past("requested_appointment", a.requested_appointment, ctx.now, ctx.time_tolerance)
+        not_in_the_past("requested_appointment", a.requested_appointment, ctx.now, ctx.time_tolerance)
         s.repairs_requested += 1
         s.linked_case_no, s.linked_status = None, None
         intake = RepairIntake(customer=s.customer, trades=a.trades, description=a.description,

@@ -36,7 +36,7 @@ ACTION_NAMES = {
     "progress_note": "进展记录", "mark_major": "定为重大投诉", "record_meeting": "记录会议", "file_special_report": "专题报告",
     "authority_reply": "回复主管部门", "open_repair": "转维修", "close": "结案", "record_compensation_paid": "补偿已支付",
     "agree_appointment": "约定上门时间", "record_arrival": "记录到场", "record_survey": "记录查勘", "sign_survey": "查勘签认",
-    "record_fee_acceptance": "业主确认费用", "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
+    "dispatch": "派工", "extend_deadline": "延期", "complete_work": "完工",
     "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
     "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
     "record_service_payment": "记录收费", "reassign": "改派责任部门",

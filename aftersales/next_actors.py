@@ -100,7 +100,7 @@ def next_actors(state: CaseState) -> list[NextActor]:
                 out = [NextActor(role=r, action="complete_work") for r in (R.repair_lead, R.engineering)]
     if getattr(state, "compensation_owed", False) and state.status in ("summarised", "satisfaction_recorded",
                                                                        "customer_informed"):
-        out.append(NextActor(role=R.finance, action="record_compensation_paid"))   # A1 (v3): paid before close
+        out.append(NextActor(role=R.finance, action="record_compensation_paid"))   # A1: paid before close
     return out
 
 

@@ -4,7 +4,7 @@
         ┌──────────────────────────────────────────────────────────────────────────────────┘
         └─ cost_approval ─decide (A1)─┬─ approved: surveyed
                                       └─ rejected / changes: survey_returned ─record_survey─ surveying …
-    surveyed ─[record_fee_acceptance if paid]─dispatch─ in_progress ─complete_work─ awaiting_inspection
+    surveyed ─dispatch─ in_progress ─complete_work─ awaiting_inspection
     ─inspect(cs_staff) + inspect(repair_lead)─┬─ any failure: in_progress (same 'work' due)
                                               └─ both passed: inspected ─owner_sign_off─ completed
     ─revisit─┬─ revisited                              (WorkerScores, R9)
@@ -34,7 +34,7 @@ from aftersales import access
 from aftersales import actions as A
 from aftersales.actions import Instant, ShortText, Text
 from aftersales.actor import Actor
-from aftersales.approvals import ApprovalStep, a1_missing, route_repair_cost, route_settlement, route_settlement_audit
+from aftersales.approvals import a1_missing, route_settlement
 from aftersales.case import (
     CaseMachine, CaseState, CaseType, Ctx, Customer, Effect, not_in_the_future, not_in_the_past,
 )
@@ -52,7 +52,7 @@ MULTI_TRADE_WORKING_DAYS = 7              # R4
 REVISIT_WORKING_DAYS = 1                  # R7 [S1 §3.5.4]
 FOLLOW_UP_WORKING_DAYS = 1                # V3: cs_manager follows a dissatisfied owner up
 LATE_ARRIVAL_GRACE = timedelta(minutes=10)  # R1 [S6 §3.2]
-CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend at 500 yuan or less (v1: under 500)
+CONTRACTOR_SIGNS_FROM = Decimal("500")    # R2: the contractor need not attend at 500 yuan or less
 LOW_SATISFACTION = 2                      # R7/V3: satisfaction ≤ 2 needs a follow-up
 
 SURVEY_PARTIES = access.SURVEY_PARTIES  # R2
@@ -66,8 +66,8 @@ class RepairStatus(StrEnum):
     survey_returned = "survey_returned"      # cost rejected or changes asked: re-record the survey (A1)
     cost_approval = "cost_approval"          # waiting for the A1 approvers
     surveyed = "surveyed"                    # survey complete and cost approved: ready to dispatch
-    quoted = "quoted"                        # R3 (v3) paid service: quoted from the fee schedule, owner to answer
-    quote_accepted = "quote_accepted"        # R3 (v3): the owner signed the repair slip (维修单): ready to dispatch
+    quoted = "quoted"                        # R3 paid service: quoted from the fee schedule, owner to answer
+    quote_accepted = "quote_accepted"        # R3: the owner signed the repair slip (维修单): ready to dispatch
     in_progress = "in_progress"              # dispatched (R4, R5)
     awaiting_inspection = "awaiting_inspection"
     inspected = "inspected"                  # both inspections passed; the owner signs off (R6)
@@ -96,37 +96,30 @@ class RepairIntake(BaseModel):
 
 # ---- effects the workflow carries out ---------------------------------------------------------
 class WorkerScores(BaseModel):
-    """Effect (R9): one evaluation of each worker, kept as a row of its own (never written over).
-    Rules v2: one per event — the owner's sign-off and the revisit of each round of work (a reopened
-    repair adds its own), `parts` 1. Rules v1: the sign-off + revisit combined at the revisit, `parts` 2."""
+    """Effect (R9): one evaluation of each worker, kept as a row of its own (never written over): one per
+    event — the owner's sign-off and the revisit of each round of work (a reopened repair adds its own)."""
     kind: Literal["worker_scores"] = "worker_scores"
     case_no: str
     workers: list[str]
     quality: int
     attitude: int
     at: datetime
-    evaluation_key: str | None = None  # v1: none, the key is made of the case and the time
-    source: Literal["sign_off", "revisit", "sign_off+revisit"] = "sign_off+revisit"
-    parts: int = 2
-
-    @property
-    def key(self) -> str:
-        return self.evaluation_key or f"{self.case_no}:{self.source}@{self.at.isoformat()}"
+    key: str  # the case, the round of work and the source: a retried write adds nothing
+    source: Literal["sign_off", "revisit"]
 
 
 class DepositDeduction(BaseModel):
-    """Effect (A3): deduct a type-A settlement from the contractor's quality deposit, once per entry_key.
-    Rules v2 (`reported`): never below zero, and the outcome comes back to the case (record_deduction)."""
+    """Effect (A3): deduct a type-A settlement from the contractor's quality deposit, once per entry_key,
+    never below zero; the outcome comes back to the case (record_deduction)."""
     kind: Literal["deposit_deduction"] = "deposit_deduction"
     entry_key: str
     contractor_id: str
     amount: Decimal
     case_no: str
-    reported: bool = False
 
 
 class DeductionRecord(BaseModel):
-    """A3: what the deposit covered of a deduction, and the shortfall (rules v2)."""
+    """A3: what the deposit covered of a deduction, and the shortfall."""
     contractor_id: str
     requested: Decimal
     deducted: Decimal
@@ -173,17 +166,12 @@ class Survey(BaseModel):
     recorded_at: datetime
     signatures: list[SurveySignature] = []
     completed_at: datetime | None = None
-    named_contractor_only: bool = Field(default=False, description="rules v2 (P1): the contractor co-signs only "
-                                        "when the survey names one (contractor_id)")
-    rules_version: int = 1  # the case's (R2's edge moved in v2)
 
     @property
     def contractor_signs(self) -> bool:
-        """R2: 500元以下 includes 500, so the contractor signs from 500.01 (rules v1: from 500.00); under
-        rules v2 only a contractor the survey names (P1)."""
-        v2 = self.rules_version >= 2
-        above = self.estimate > CONTRACTOR_SIGNS_FROM if v2 else self.estimate >= CONTRACTOR_SIGNS_FROM
-        return above and (self.contractor_id is not None or not self.named_contractor_only)
+        """R2: 500元以下 includes 500, so the contractor signs from 500.01, and only a contractor the survey
+        names (P1)."""
+        return self.estimate > CONTRACTOR_SIGNS_FROM and self.contractor_id is not None
 
     @property
     def required_roles(self) -> list[Role]:
@@ -194,13 +182,6 @@ class Survey(BaseModel):
     def missing_roles(self) -> list[Role]:
         signed = {s.role for s in self.signatures}
         return [r for r in self.required_roles if r not in signed]
-
-
-class FeeAcceptance(BaseModel):
-    fee: Decimal
-    accepted: bool
-    by: str
-    at: datetime
 
 
 class Inspection(BaseModel):
@@ -273,7 +254,6 @@ class RepairState(CaseState):
     late_arrival: bool = Field(default=False, description="R1: a worker came > 10 min late without contacting the owner")
     late_arrivals: int = 0
     survey: Survey | None = None
-    fee: FeeAcceptance | None = None
     workers: list[str] = []
     to_contractor: bool = False
     dispatched_at: datetime | None = None
@@ -312,8 +292,8 @@ class RepairState(CaseState):
 
     @property
     def paid_path(self) -> bool:
-        """R3 (rules v3): an owner-paid repair runs its own path: quote, acceptance, owner's payment."""
-        return self.paid_service and self.rules_version >= 3
+        """R3: an owner-paid repair runs its own path: quote, acceptance, owner's payment."""
+        return self.paid_service
 
     def a1_amount(self) -> Decimal | None:
         """A1 applies to the latest amount: the settlement, else the cost statement, else the estimate."""
@@ -375,8 +355,7 @@ class RepairCase(CaseMachine):
     def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*_BEFORE_DISPATCH, _S.in_progress, doing="约定上门时间")
         s = self.state
-        if s.rules_version >= 4:
-            not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
+        not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
         s.appointment_at, s.appointment_kept = a.appointment_at, False
         if s.status == _S.registered:
             s.status = _S.scheduled
@@ -386,8 +365,7 @@ class RepairCase(CaseMachine):
         s = self.state
         if s.appointment_at is None or s.appointment_kept:
             raise conflict("尚未约定上门时间：请先「约定上门时间」（R1）")
-        if s.rules_version >= 4:
-            not_in_the_future("arrived_at", a.arrived_at, ctx.now, ctx.time_tolerance)
+        not_in_the_future("arrived_at", a.arrived_at, ctx.now, ctx.time_tolerance)
         late = a.arrived_at - s.appointment_at
         minutes_late = max(0, int(late.total_seconds() // 60))
         flagged = late > LATE_ARRIVAL_GRACE and not a.owner_contacted
@@ -416,8 +394,7 @@ class RepairCase(CaseMachine):
         previous = s.survey
         s.survey = Survey(round=(previous.round + 1 if previous else 1), responsible_party=a.responsible_party,
                           contractor_id=a.contractor_id, multi_trade=a.multi_trade, estimate=a.estimate,
-                          order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now,
-                          named_contractor_only=s.rules_version >= 2, rules_version=s.rules_version)
+                          order_type=a.order_type, recorded_by=actor.username, recorded_at=ctx.now)
         s.department = a.responsible_party
         s.status = _S.surveying
         kind = "多工种" if a.multi_trade else "单工种"
@@ -437,8 +414,9 @@ class RepairCase(CaseMachine):
         survey = s.survey
         assert survey is not None
         if actor.role not in survey.required_roles:
-            raise conflict(f"{role_title(actor.role)}无须签认：预估 {yuan(survey.estimate)} "
-                           f"{'未超过' if survey.rules_version >= 2 else '低于'} {yuan(CONTRACTOR_SIGNS_FROM)}（R2）")
+            why = (f"预估 {yuan(survey.estimate)} 未超过 {yuan(CONTRACTOR_SIGNS_FROM)}"
+                   if survey.estimate <= CONTRACTOR_SIGNS_FROM else "查勘未指定施工单位")
+            raise conflict(f"{role_title(actor.role)}无须签认：{why}（R2）")
         if any(sig.role == actor.role for sig in survey.signatures):
             raise conflict(f"{role_title(actor.role)}已签认过本查勘单（R2）")
         if any(sig.by == actor.username for sig in survey.signatures):
@@ -455,10 +433,9 @@ class RepairCase(CaseMachine):
         survey.completed_at = ctx.now
         self.meet(ctx, "survey")
         self.note(ctx, "survey_complete", "现场勘察已由各方会签（R2）")
-        steps = route_repair_cost(survey.estimate)
-        if s.rules_version >= 3:  # A1: the route worked out again, approvals already given counted
-            steps = a1_missing(survey.estimate, s.approvals) if survey.estimate > 0 else []
-        if survey.estimate > 0 and steps:
+        # A1: the route worked out again at every survey, approvals already given on the case counted
+        steps = a1_missing(survey.estimate, s.approvals) if survey.estimate > 0 else []
+        if steps:
             s.status = _S.cost_approval
             self.request_approval(ctx, actor, id=f"cost-{survey.round}", purpose="repair_cost", rule="A1",
                                   subject=f"维修费用 {yuan(survey.estimate)}（{s.case_no}）",
@@ -492,17 +469,6 @@ class RepairCase(CaseMachine):
                 self.notify([Role.repair_lead], "决算退回", f"维修工程决算书未获批准（{APPROVAL_STATUS_NAMES.get(approval.status, approval.status)}）（A2）。",
                             "A2 not approved")
 
-    # ---- R3: paid service ----------------------------------------------------------------------
-    def on_record_fee_acceptance(self, a: A.RecordFeeAcceptance, actor: Actor, ctx: Ctx) -> None:
-        self._not_on_paid_path("记录费用确认（有偿服务请先报价，再记录业主接受或拒绝报价）")
-        s = self.state
-        if not s.paid_service:
-            raise conflict("本维修不是有偿服务（R3）")
-        self.require_status(*_BEFORE_DISPATCH, doing="记录业主对费用的答复")
-        s.fee = FeeAcceptance(fee=a.fee, accepted=a.accepted, by=actor.username, at=ctx.now)
-        self.note(ctx, "fee", f"已告知业主费用 {yuan(a.fee)}：{'业主接受' if a.accepted else '业主不接受'}（R3）",
-                  actor)
-
     # ---- R4/R5: dispatch -------------------------------------------------------------------------
     def on_dispatch(self, a: A.Dispatch, actor: Actor, ctx: Ctx) -> None:
         s = self.state
@@ -514,8 +480,6 @@ class RepairCase(CaseMachine):
             if s.status == _S.cost_approval:
                 raise conflict("不能派工：维修费用尚未批准；须经审批的工作在批准前不得开工（A1）")
             self.require_status(_S.surveyed, doing="派工")
-            if s.paid_service and not (s.fee and s.fee.accepted):
-                raise conflict("业主接受费用之前不能派有偿工单（R3）")
         if a.to_contractor and actor.role != Role.engineering:
             raise forbidden("派给施工单位的工作须经工程材料部：只有工程材料部可以派工（R5）")
         s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
@@ -582,8 +546,7 @@ class RepairCase(CaseMachine):
         s = self.state
         s.sign_off = SignOff(quality=a.quality, attitude=a.attitude, comment=a.comment, by=actor.username, at=ctx.now)
         s.sign_offs.append(s.sign_off)
-        if s.rules_version >= 2:
-            self._evaluate(ctx, "sign_off", a.quality, a.attitude)
+        self._evaluate(ctx, "sign_off", a.quality, a.attitude)
         s.status = _S.completed
         self.meet(ctx, "progress")
         self.note(ctx, "signed_off", f"业主签认：质量 {a.quality}/5，服务态度 {a.attitude}/5"
@@ -605,12 +568,7 @@ class RepairCase(CaseMachine):
         self.note(ctx, "revisit", f"回访：满意度 {a.satisfaction}/5，质量 {a.quality}/5，"
                   f"服务态度 {a.attitude}/5" + (f"：{a.note}" if a.note else "")
                   + (f"；跟进：{FOLLOW_UP_NAMES[a.follow_up]}" if a.follow_up else "") + "（R7）", actor)
-        if s.rules_version >= 2:
-            self._evaluate(ctx, "revisit", a.quality, a.attitude)
-        else:
-            self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers),
-                                             quality=s.sign_off.quality + a.quality,
-                                             attitude=s.sign_off.attitude + a.attitude, at=ctx.now))
+        self._evaluate(ctx, "revisit", a.quality, a.attitude)
         if a.satisfaction <= LOW_SATISFACTION:
             self.notify([Role.cs_manager], "业主不满意",
                         f"回访满意度 {a.satisfaction}/5，后续：{'返修' if a.follow_up == 'reopen' else '客户服务部经理跟进'}（V3）。",
@@ -634,11 +592,11 @@ class RepairCase(CaseMachine):
             self._close_paid_if_done(ctx)
 
     def _evaluate(self, ctx: Ctx, source: Literal["sign_off", "revisit"], quality: int, attitude: int) -> None:
-        """R9 (v2): one evaluation of the workers of this round of work, added to the earlier ones."""
+        """R9: one evaluation of the workers of this round of work, added to the earlier ones."""
         s = self.state
         self.effects.append(WorkerScores(case_no=s.case_no, workers=list(s.workers), quality=quality,
-                                         attitude=attitude, at=ctx.now, source=source, parts=1,
-                                         evaluation_key=f"{s.case_no}:round-{s.work_round}:{source}"))
+                                         attitude=attitude, at=ctx.now, source=source,
+                                         key=f"{s.case_no}:round-{s.work_round}:{source}"))
 
     def on_follow_up(self, a: A.FollowUp, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.follow_up, doing="记录跟进")
@@ -656,13 +614,8 @@ class RepairCase(CaseMachine):
         assert s.survey is not None
         s.cost_statement, s.cost_note, s.status = a.amount, a.note, _S.settlement
         s.settlement_round += 1
-        if s.rules_version >= 3:  # A1 on the amount finally paid: its band's missing approvers join the route
-            steps = route_settlement(a.amount, s.survey.order_type, s.approvals, s.rules_version)
-        else:
-            steps = route_settlement_audit(a.amount, s.rules_version)
-            if s.survey.order_type == "A":
-                steps.append(ApprovalStep(role=Role.contractor, kind="confirm"))
-            steps.append(ApprovalStep(role=Role.deputy_chief_engineer, kind="confirm"))
+        # A2, A3, and A1 on the amount finally paid: its band's missing approvers join the route
+        steps = route_settlement(a.amount, s.survey.order_type, s.approvals)
         self.note(ctx, "cost_statement", f"决算书 {yuan(a.amount)}：{a.note}（A2）", actor)
         self.request_approval(ctx, actor, id=f"settlement-{s.settlement_round}", purpose="settlement", rule="A2/A3",
                               subject=f"结算 {yuan(a.amount)}（{s.case_no}）", steps=steps, amount=a.amount)
@@ -674,22 +627,21 @@ class RepairCase(CaseMachine):
         assert s.survey is not None and s.settled_amount is not None
         if a.amount != s.settled_amount:
             raise invalid(f"支付金额 {yuan(a.amount)} 须等于批准的结算金额 {yuan(s.settled_amount)}（A3）")
-        if s.rules_version >= 3 and (missing := a1_missing(a.amount, s.approvals)):
+        if missing := a1_missing(a.amount, s.approvals):
             raise conflict(f"不能支付 {yuan(a.amount)}：缺少" + "、".join(role_title(st.role) for st in missing) + "的审批（A1）")
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
         self.note(ctx, "paid", f"已付款 {yuan(a.amount)}，凭证号 {a.reference}（A3）", actor)
-        if s.survey.order_type == "A" and (s.to_contractor or s.rules_version < 2):
+        if s.survey.order_type == "A" and s.to_contractor:
             assert s.survey.contractor_id is not None
-            v2 = s.rules_version >= 2
             self.effects.append(DepositDeduction(entry_key=f"{s.case_no}:deduction", contractor_id=s.survey.contractor_id,
-                                                 amount=a.amount, case_no=s.case_no, reported=v2))
+                                                 amount=a.amount, case_no=s.case_no))
             self.note(ctx, "deposit", f"从{s.survey.contractor_id}质量保证金扣除{yuan(a.amount)} (A3)")
         elif s.survey.order_type == "A":
             self.note(ctx, "deposit", f"A类工单由自有维修队完成, 不扣{s.survey.contractor_id}质量保证金 (A3)")
         self._close(ctx, "completed")
 
     def record_deduction(self, ctx: Ctx, contractor_id: str, outcome: DeductionOutcome) -> None:
-        """A3 (v2): what the deposit covered. A shortfall is recorded and told to finance and the
+        """A3: what the deposit covered. A shortfall is recorded and told to finance and the
         contractor; the case stays closed (it closed when finance paid)."""
         s = self.state
         s.deduction = DeductionRecord(contractor_id=contractor_id, at=ctx.now,
@@ -704,7 +656,7 @@ class RepairCase(CaseMachine):
         self.notify([Role.finance, Role.contractor], "质量保证金不足", f"维修单 {s.case_no}: {text}",
                     "A3 deposit shortfall", contractor_id=contractor_id)
 
-    # ---- R3 (rules v3): owner-paid service ------------------------------------------------------
+    # ---- R3: owner-paid service ------------------------------------------------------
     def _not_on_paid_path(self, doing: str) -> None:
         if self.state.paid_path:
             raise conflict(f"不能{doing}：有偿服务按收费标准报价、由业主付款，公司的费用审批、结算和质量保证金"

@@ -52,7 +52,7 @@ class DeadlineFact(BaseModel):
     met_at: datetime | None = None
     missed: bool = False
     waived: bool = False
-    # E4 (rules 5): a deadline the register reminds its owners of (a progress note), and who they are
+    # E4: a deadline the register reminds its owners of (a progress note), and who they are
     reminds: bool = False
     owners: list[Role] = []
     department: str | None = None
@@ -151,7 +151,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         **money_columns(state),
         **repair_facts(state),
         deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,
-                                waived=d.waived, reminds=register_reminds(d, state.rules_version),
+                                waived=d.waived, reminds=register_reminds(d),
                                 owners=d.owners, department=d.department) for d in latest_deadlines(state)],
         seq=state.seq,
         updated_at=now,
@@ -195,15 +195,15 @@ def repair_facts(state: CaseState) -> dict[str, Any]:
 
 
 def money_columns(state: CaseState) -> dict[str, Any]:
-    """The register's money columns (fen): a complaint's compensation and whether finance paid it (A1,
-    rules v3; None before), an owner-paid repair's quoted and paid amounts (R3)."""
+    """The register's money columns (fen): a complaint's compensation and whether finance paid it (A1;
+    None without compensation), an owner-paid repair's quoted and paid amounts (R3)."""
     compensation = getattr(state, "compensation", None) or None
     quote = getattr(state, "quote", None)
     service_payment = getattr(state, "service_payment", None)
     return dict(
         compensation_fen=fen(compensation),
         compensation_paid=(getattr(state, "compensation_payment", None) is not None
-                           if compensation and state.rules_version >= 3 else None),
+                           if compensation else None),
         paid_service=bool(getattr(state, "paid_service", False)),
         service_fee_fen=fen(quote.total) if quote is not None else None,
         service_paid_fen=fen(service_payment.amount) if service_payment is not None else None,

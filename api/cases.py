@@ -303,7 +303,7 @@ async def create_repair(
     if intake.parent_case_no:
         raise HTTPException(422, "parent_case_no: a complaint opens its repair with its own open_repair action")
     tolerance = timedelta(minutes=request.app.state.settings.time_tolerance_minutes)
-    try:  # R1: the owner asks for a time to come (the same check as the machine's, rules v4)
+    try:  # R1: the owner asks for a time to come (the same check as the machine's)
         now = datetime.now(timezone.utc)
         not_in_the_past("requested_appointment", intake.requested_appointment, now, tolerance)
         within_reach("requested_appointment", intake.requested_appointment, now, APPOINTMENT_REACH, "R1")

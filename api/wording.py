@@ -17,7 +17,7 @@ FIELD_LABELS = {
     "appointment_at": "上门时间", "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分",
     "category": "类别", "comment": "意见", "compensation": "补偿金额（元）", "contractor_id": "施工单位",
     "corrective_measures": "整改措施", "decision": "审批结果", "department": "责任部门", "description": "描述",
-    "estimate": "预估金额（元）", "extras": "附加项目", "fee": "费用（元）", "findings": "调查或查勘结果",
+    "estimate": "预估金额（元）", "extras": "附加项目", "findings": "调查或查勘结果",
     "follow_up": "跟进安排", "handler": "经办人", "items": "项目明细", "justified": "投诉属实", "message": "内容",
     "method": "支付方式", "minutes": "会议纪要", "multi_trade": "多工种", "new_due_at": "新的完成时限",
     "note": "进展说明", "order_type": "工单类型", "outcome_note": "结案说明", "owner_consent": "业主同意",

@@ -111,7 +111,7 @@ def us(seconds: float) -> float:
 def snapshot() -> CalendarSnapshot:
     """2026–2027 as the read model seeds it (calendar_store: the chinese_calendar package's years).
     A year the package does not cover yet runs on the T4 fallback, as in production."""
-    return CalendarSnapshot(years={y.year: y for y in package_years() if y.year in YEARS}, fallback="statutory")
+    return CalendarSnapshot(years={y.year: y for y in package_years() if y.year in YEARS})
 
 
 def bench_calendar(iterations: int) -> None:

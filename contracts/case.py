@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from aftersales.actor import Actor
-from aftersales.case import CaseConfig, Notice, Reminder, TimelineItem
+from aftersales.case import CaseConfig, Notice, TimelineItem
 from aftersales.messages import Digest, Message
 from aftersales.roles import Role
 from aftersales.views import CaseRow
@@ -25,8 +25,8 @@ class CaseProjection(BaseModel):
     row: CaseRow
     timeline_start: int
     timeline: list[TimelineItem]
-    # C11 (cases-2026-12d): the complaints on the building counted once this projection is
-    # written, in the same step (project_case answers the count), instead of a step of their own.
+    # C11: a complaint's opening projection also counts the complaints on its building once its row is
+    # written, in the same step (project_case answers the count).
     count_recent: RecentComplaints | None = None
 
 
@@ -35,7 +35,7 @@ class ConfigRequest(BaseModel):
 
 
 class ReminderSweep(BaseModel):
-    """E4 (rules 5): one sweep of the register for progress notes due (activities/reminders.py)."""
+    """E4: one sweep of the register for progress notes due (activities/reminders.py)."""
     sweep_id: str  # the sweeping workflow's id: a retry of the same sweep is recognised by it
     now: datetime  # the workflow's time: what is due by then is reminded of
 
@@ -73,19 +73,18 @@ class NotificationResult(BaseModel):
 
 class CarriedCase(BaseModel):
     """What a case's next run takes over when it continues as new (bounded history): the machine's
-    state (deadlines included), the notices and reminders not yet delivered (sent again under the same
-    ids: the delivery records make that idempotent), what was already published, and which actions' requests
-    were applied (so a retried request is not applied twice across runs)."""
+    state (deadlines included), the notices not yet delivered (sent again under the same ids: the delivery
+    records make that idempotent), what was already published, which actions' requests were applied (so a
+    retried request is not applied twice across runs), and the configuration it ran with."""
     state: dict[str, Any]
     notices: list[Notice] = []
-    reminders: list[Reminder] = []
     projected_seq: int = -1
     projected_timeline: int = 0
     attributes: dict[str, Any] = {}
     applied_updates: list[str] = []  # the last actions' Update ids, hashed: a repeat is not applied again
     request_keys: dict[str, str] = {}  # the last actions' Idempotency-Keys (hashed) -> their body's fingerprint
-    config: CaseConfig | None = None  # what the last run ran with: the case answers queries at once, before
-                                      # the new run's fresh configuration is loaded
+    config: CaseConfig  # what the last run ran with: the case answers queries at once, before the new run
+                        # reads the configuration as it is now
     projected_at: datetime | None = None  # the time the last projection's row was computed at (see RebuiltCase)
 
 
@@ -103,17 +102,17 @@ class CaseAnswer(BaseModel):
 class StartCase(BaseModel):
     case_no: str
     registered_by: Actor
-    # the case's configuration, projection and C11 count as local activities (Settings.
-    # local_db_steps, set by whoever opens the case). Fixed for the case's life: recorded runs replay.
+    # the case's configuration and projection (with the C11 count) as local activities (Settings.
+    # local_db_steps, set by whoever opens the case). Fixed for the case's life: its history replays as it ran.
     local_db_steps: bool = False
     # the configuration the opener read for the case (calendar_store.case_config: the API does), so
     # that the case opens without a load_case_config step of its own; None: the case loads it (cases opened by
-    # a campaign or a complaint, and those of older releases). Recorded in the start: replays as it ran.
+    # a campaign or a complaint).
     config: CaseConfig | None = None
     carried: CarriedCase | None = None
     # C1: the intake's Idempotency-Key and its body's fingerprint, as the register keeps them, so that a register
-    # rebuilt from Temporal (`make rebuild-register`) answers a retried intake with its case (None: not given,
-    # or a case opened before this was kept). Encrypted like every payload (P4); not personal data.
+    # rebuilt from Temporal (`make rebuild-register`) answers a retried intake with its case (None: not given).
+    # Encrypted like every payload (P4); not personal data.
     intake_key: str | None = None
     intake_fingerprint: str | None = None
 

@@ -16,8 +16,7 @@ def year_data(year: int) -> YearData:
 
 def snapshot(*years: int, demo_seconds: int | None = None) -> CalendarSnapshot:
     covered = [y for y in years if date(y, 1, 1) <= max(constants.holidays)]
-    return CalendarSnapshot(years={y: year_data(y) for y in covered}, demo_seconds_per_working_day=demo_seconds,
-                            fallback="statutory")
+    return CalendarSnapshot(years={y: year_data(y) for y in covered}, demo_seconds_per_working_day=demo_seconds)
 
 
 def calendar(*years: int) -> WorkCalendar:

@@ -9,7 +9,7 @@ import chinese_calendar
 import pytest
 from chinese_calendar import constants
 
-from aftersales.calendar import FALLBACK_HOLIDAYS, CalendarSnapshot, WorkCalendar, YearData, statutory_holidays
+from aftersales.calendar import CalendarSnapshot, WorkCalendar, YearData, statutory_holidays
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -183,17 +183,6 @@ def test_T4_statutory_holidays_follow_the_law_in_force_that_year() -> None:
     assert len(statutory_holidays(2024)) == 11 and len(statutory_holidays(2027)) == 13
     assert {n for n in statutory_holidays(2027).values()} == {"元旦", "春节", "清明节", "劳动节", "端午节", "中秋节",
                                                               "国庆节"}
-
-
-def test_T4_a_snapshot_recorded_before_the_statutory_fallback_keeps_the_fixed_dates() -> None:
-    """Snapshots recorded in cases opened before 2026-11-23 carry no 'fallback' field: they replay with
-    the fixed-date fallback they ran with."""
-    recorded = CalendarSnapshot.model_validate({"years": {}})
-    old = WorkCalendar(recorded)
-    assert recorded.fallback == "fixed_dates"
-    assert old.is_working_day(date(2027, 2, 8))  # the lunar Spring Festival was not known then
-    assert not old.is_working_day(date(2027, 1, 1))
-    assert set(FALLBACK_HOLIDAYS) == {(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)}
 
 
 def test_T2_calendar_days_ending_on_a_day_off_end_on_the_next_working_day() -> None:

@@ -418,12 +418,12 @@ async def test_a_projection_of_older_workflow_code_is_accepted_on_postgres(maker
 
 
 async def test_the_register_reminds_of_missed_progress_notes_on_postgres(pg: TemporaryPostgres) -> None:
-    """E4 / C5 (rules 5): the sweep's row locks (FOR UPDATE SKIP LOCKED) and datetime arithmetic on
+    """E4 / C5: the sweep's row locks (FOR UPDATE SKIP LOCKED) and datetime arithmetic on
     PostgreSQL: the same scenarios as on SQLite (tests/test_reminders.py), each on a fresh database."""
     from tests import test_reminders as t
     for scenario in (t.test_C5_E4_the_register_reminds_of_a_missed_progress_note_every_4_working_hours,
                      t.test_C5_E4_a_progress_note_starts_the_reminders_again_from_the_next_due_time,
-                     t.test_E4_cases_of_rules_4_remind_themselves_and_closed_cases_not_at_all):
+                     t.test_E4_closed_cases_are_not_reminded_of):
         url = pg.create_database(f"t_{uuid.uuid4().hex[:16]}")
         await asyncio.to_thread(upgrade_to_head, url)
         eng = make_engine(url)

@@ -69,7 +69,7 @@ async def closing_case_sends_its_view_once(maker, settings: Settings) -> None:
     later = MONDAY_10 + timedelta(hours=1)
     case.apply(A.Classify(action="classify", category="使用不当", department="工程部", justified=False,
                           reply="系业主自行改造导致"), who(Role.cs_staff), ctx(later))
-    case.apply(A.Decide(action="decide", decision="approve"), who(Role.cs_manager), ctx(later))  # C2 ruled (v3)
+    case.apply(A.Decide(action="decide", decision="approve"), who(Role.cs_manager), ctx(later))  # C2 ruled
     assert case.state.closed
     closing = projection(case, later, len(opened.timeline))
     assert closing.row.view is not None and "timeline" not in closing.row.view

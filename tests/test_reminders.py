@@ -1,7 +1,7 @@
-"""E4 / C5 / R1-S3 (rules 5): the register reminds of missed progress notes, one digest per
+"""E4 / C5 / R1-S3: the register reminds of missed progress notes, one digest per
 recipient per sweep, on the migrated SQLite read model: due at the note's due time, again every 4 working
 hours (T-calendar) until a note is recorded, never twice for one sweep (a retried activity), never for
-a case of rules 1–4 (it reminds itself) or a closed one; a long backlog is counted, not listed."""
+a closed case; a long backlog is counted, not listed."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -37,15 +37,15 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=CST)
 
 
-def ctx(now: datetime, rules_version: int = 5) -> Ctx:
-    return Ctx(now=now.astimezone(timezone.utc), cal=CAL, ladder=LADDER, rules_version=rules_version)
+def ctx(now: datetime) -> Ctx:
+    return Ctx(now=now.astimezone(timezone.utc), cal=CAL, ladder=LADDER)
 
 
-def open_complaint(no: int, now: datetime = MONDAY_10, rules_version: int = 5) -> ComplaintCase:
+def open_complaint(no: int, now: datetime = MONDAY_10) -> ComplaintCase:
     intake = ComplaintIntake(customer=Customer(name="王女士", phone=PHONE, project="融侨城", building=f"{no}栋",
                                                unit="1203"),
                              channel=Channel.phone, category="漏水", description=f"卫生间漏水，回电 {PHONE}")
-    case, _ = ComplaintCase.open(f"TS-2026-{no:06d}", intake, who(Role.hotline), ctx(now, rules_version))
+    case, _ = ComplaintCase.open(f"TS-2026-{no:06d}", intake, who(Role.hotline), ctx(now))
     return case
 
 
@@ -120,9 +120,7 @@ async def test_C5_E4_a_progress_note_starts_the_reminders_again_from_the_next_du
     assert len(await register.sweep("s4", at(24, 10))) == 2
 
 
-async def test_E4_cases_of_rules_4_remind_themselves_and_closed_cases_not_at_all(register):
-    old = open_complaint(3, rules_version=4)
-    await register.project(old, MONDAY_10)
+async def test_E4_closed_cases_are_not_reminded_of(register):
     closed = open_complaint(4)
     later = MONDAY_10 + timedelta(minutes=30)
     closed.apply(A.Classify(action="classify", category="使用不当", department="工程部", justified=False,
@@ -130,7 +128,6 @@ async def test_E4_cases_of_rules_4_remind_themselves_and_closed_cases_not_at_all
     closed.apply(A.Decide(action="decide", decision="approve"), who(Role.cs_manager), ctx(later))
     assert closed.state.closed
     await register.project(closed, later)
-    assert not (await register.progress(old.state.case_no)).reminds
     assert await register.sweep("s1", at(25, 10)) == []
 
 

@@ -2,8 +2,8 @@
 
 One state object (a pure `CaseMachine`) changes only through the `act` Update (validated on a dry-run
 copy first) and through time (`tick`). The main loop waits for whichever comes first — a person's
-action or the next deadline — then carries out the effects: notifications in the background with
-unlimited retries (E3), the read-model projection, search attributes and the UI details.
+action or the next deadline — then carries out the effects: notifications in the background, retried
+within E3's bounds, the read-model projection, search attributes and the UI details.
 """
 
 import asyncio
@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
     from aftersales.case import (
-        CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice, Reminder, check_time_reach,
+        BASELINE_RULES_VERSION, CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice,
+        check_time_reach,
     )
     from aftersales.errors import Rejection
     from aftersales.messages import beijing
@@ -31,7 +32,8 @@ with workflow.unsafe.imports_passed_through():
         RecentComplaints, StartCase,
     )
 
-# E3: a notification is retried until it goes through, never dropped.
+# E3: a notification is retried with backoff; a case's notices for CaseConfig.notification_give_up_hours
+# (then recorded undeliverable), a campaign's or a review's until they go through.
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                            maximum_interval=timedelta(minutes=10), maximum_attempts=0)
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
@@ -39,49 +41,13 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
 # Read-model writes are short: a worker that dies mid-activity costs the case at most this long.
 DB_ACTIVITY: dict[str, Any] = dict(start_to_close_timeout=timedelta(seconds=15), retry_policy=DB_RETRY)
 NOTIFY_TIMEOUT = timedelta(seconds=60)
-EFFECTS_AT_ONCE = "effects-at-once"  # workflow.patched id (2026-11)
-# E3: a notification retried for a bounded time (CaseConfig.notification_give_up_hours), a permanent
-# failure (SMTP 5xx, webhook 4xx) not at all; then it is recorded undeliverable and a closed case ends.
-UNDELIVERABLE_ENDS = "undeliverable-ends"  # workflow.patched id (2026-11)
-# Bounded history: a case's run continues as new before its history reaches CaseConfig's budget.
-CONTINUE_AS_NEW = "continue-as-new"  # workflow.patched id (2026-11)
-# the timer of the next wake-up stays while actions do not move it (most do not).
-TIMER_KEPT = "timer-kept"  # workflow.patched id (2026-12)
-# Each `workflow.patched` id a case meets records a marker and upserts Temporal's TemporalChangeVersion
-# search attribute: two events and a visibility write each, five of them at every intake. A case opened
-# from this generation on records this one marker at its start, which stands for every patch above and
-# for rules 5; its later changes check their own ids as before.
-GENERATION = "cases-2026-12"  # workflow.patched id (2026-12)
-GENERATION_RULES = 5  # the rule book a case of a generation opens under, unless a later rules-vN marker says otherwise
-# an escalation's notice (a notice that a deadline's timer raised: nobody waits on that workflow
-# task) is sent as a local activity inside the task the timer woke, instead of an activity task and a second
-# workflow task to record its delivery: one workflow task per escalation, the case replayed once.
-TIMER_NOTICES_LOCAL = "timer-notices-local"  # workflow.patched id (2026-12)
-GENERATION_B = "cases-2026-12b"  # a case opened from here on: stands for GENERATION and TIMER_NOTICES_LOCAL
-# a wake-up whose deadlines raised notices sends them before it projects the case, and waits for
-# their delivery (at most NOTICE_SETTLE) so that the escalation and its delivery reach the register in one
-# projection — one read-model write, one local activity and one marker less per escalation.
-ESCALATION_PROJECTED_ONCE = "escalation-projected-once"  # workflow.patched id (2026-12)
-NOTICE_SETTLE = timedelta(seconds=2)
-GENERATION_C = "cases-2026-12c"  # a case opened from here on: stands for the above and ESCALATION_PROJECTED_ONCE
-# a complaint's C11 count of the complaints on its building goes with its opening projection
-# (project_case counts once the row is written and answers the count): one step less per complaint opened.
-COUNT_WITH_PROJECTION = "count-with-projection"  # workflow.patched id (2026-12)
-GENERATION_D = "cases-2026-12d"  # a case opened from here on: stands for the above and COUNT_WITH_PROJECTION
-# E3: delivery never holds a case. A deadline's notice sent inside its timer's workflow task (TIMER_NOTICES_LOCAL)
-# gets one try there, bounded by TIMER_NOTICE_ATTEMPT; a temporary failure hands it to an activity with E3's
-# retries. Before, the local activity retried without end inside the task, which stayed open meanwhile: with
-# the mail server refusing, every action of the minute after an escalation waited 11-13.5 s, with one hung
-# 14 s, and escalations came 4-12 s late (the worker: "Workflow task duration exceeded 5 seconds").
-TIMER_NOTICE_ONE_TRY = "timer-notice-one-try"  # workflow.patched id (2026-12)
+NOTICE_SETTLE = timedelta(seconds=2)  # how long a wake-up's projection waits for its notices' delivery
+# E3: delivery never holds a case. A deadline's notice gets one try inside its timer's workflow task, bounded by
+# TIMER_NOTICE_ATTEMPT; a temporary failure hands it to an activity with E3's retries. A local activity that
+# retried inside the task kept it open meanwhile: with the mail server refusing, every action of the minute
+# after an escalation waited 11-13.5 s, and escalations came 4-12 s late.
 TIMER_NOTICE_ATTEMPT = timedelta(seconds=1)
 ONE_TRY = RetryPolicy(maximum_attempts=1)
-GENERATION_E = "cases-2026-12e"  # a case opened from here on: stands for the above and TIMER_NOTICE_ONE_TRY
-# The generations, oldest first, and the patches each stands for (with those of the generations before it).
-GENERATIONS = (GENERATION, GENERATION_B, GENERATION_C, GENERATION_D, GENERATION_E)
-GENERATION_OF_PATCH = {EFFECTS_AT_ONCE: 1, UNDELIVERABLE_ENDS: 1, CONTINUE_AS_NEW: 1, TIMER_KEPT: 1,
-                       TIMER_NOTICES_LOCAL: 2, ESCALATION_PROJECTED_ONCE: 3, COUNT_WITH_PROJECTION: 4,
-                       TIMER_NOTICE_ONE_TRY: 5}
 CARRY_AFTER = timedelta(minutes=1)  # how long a run about to continue as new lets deliveries finish
 # A retried request never acts twice: Temporal answers a repeated Update id only within one run, so the
 # ids of the last actions applied (hashed: short, and no caller text in the payload) go with the case
@@ -95,23 +61,26 @@ def update_key() -> str | None:
     return hashlib.sha256(info.id.encode()).hexdigest()[:24] if info else None
 
 
-def opening_rules_version(generation: int = 0) -> int:
-    """The rule book a new case is opened under, pinned in its history by a patch marker per version:
-    a case opened before version N replays without N's marker and keeps the version it had. A case of
-    a generation has GENERATION_RULES from that marker (no rules-v5 marker of its own)."""
-    for version in range(CURRENT_RULES_VERSION, GENERATION_RULES if generation else 1, -1):
+# ---- changing a running case (docs/architecture.md, "How to change a running workflow safely") -----------
+# The release baseline (2027-01) has no patch: every case runs the code below. A later change of what
+# the workflow does (its commands: activities, timers, child workflows, markers; or their order) goes
+# behind `workflow.patched(<id>)`, the id declared in PATCHES below with the date and the reason, and a history of
+# the new behaviour recorded beside the others in tests/histories; a change of what the rules decide
+# bumps CURRENT_RULES_VERSION (aftersales/case.py) instead.
+PATCHES: dict[str, str] = {
+    # "<id>": "<date>: what changed, and why (rule ids)",
+}
+
+
+def opening_rules_version() -> int:
+    """The rule book a new case opens under, pinned for its life in its state (`rules_version`). The baseline
+    is version 1 and records nothing. Version N > 1 is pinned by a patch marker `rules-vN` the case records at
+    its opening: a new case records the newest version's marker, a case opened before version N replays
+    without that marker and keeps the version it was opened with."""
+    for version in range(CURRENT_RULES_VERSION, BASELINE_RULES_VERSION, -1):
         if workflow.patched(f"rules-v{version}"):
             return version
-    return GENERATION_RULES if generation else 1
-
-
-def case_generation() -> int:
-    """The generation a case was opened in (0: before the first), from the one marker its first task
-    recorded: a new case records the newest; one opened earlier replays with the marker it has."""
-    for level in range(len(GENERATIONS), 0, -1):
-        if workflow.patched(GENERATIONS[level - 1]):
-            return level
-    return 0
+    return BASELINE_RULES_VERSION
 
 
 # What a send given up raises: an activity's failure wraps its cause in ActivityError; a local activity's
@@ -149,8 +118,8 @@ def send_in_background(notification: Notification, pending: dict[str, Notificati
 
 
 async def until_changed_or_due(changed: Callable[[], bool], wake: datetime | None) -> None:
-    """The main loop's wait of a workflow that acts on people's Updates and on its deadlines (cases opened
-    before TIMER_KEPT, campaigns, report reviews): until `changed()` or the wake-up time, whichever comes
+    """The main loop's wait of a workflow that acts on people's Updates and on its deadlines (campaigns,
+    report reviews): until `changed()` or the wake-up time, whichever comes
     first (a durable timer, started for this wait); at once when the time has passed."""
     timeout = None if wake is None else wake - workflow.now()
     if timeout is None or timeout > timedelta(0):
@@ -175,14 +144,13 @@ class CaseWorkflow:
         self._projected_seq = -1
         self._projected_timeline = 0
         self._attributes: dict[str, Any] = {}
-        self._undelivered: dict[str, Notice | Reminder] = {}  # in flight: carried over by continue-as-new
+        self._undelivered: dict[str, Notice] = {}  # in flight: carried over by continue-as-new
         self._applied_updates: dict[str, None] = {}  # update_key() of actions applied, oldest first
         self._request_keys: dict[str, str] = {}  # ActionRequest.request_key -> fingerprint, oldest first
         self._local_db_steps = False
-        self._timer: asyncio.Task | None = None  # TIMER_KEPT: the durable timer of the next wake-up ...
+        self._timer: asyncio.Task | None = None  # the durable timer of the next wake-up ...
         self._timer_at: Any = None               # ... and the time it fires at
-        self._generation = 0  # the case's generation (its marker stands for the patches before it)
-        self._timer_notices: set[str] = set()  # notification ids a deadline's timer raised (TIMER_NOTICES_LOCAL)
+        self._timer_notices: set[str] = set()  # notification ids a deadline's timer raised
         self._timer_notices_sending: set[str] = set()  # ... and of those, the ones being sent
         self._projected_at: datetime | None = None  # the time the last projected row was computed at (rebuilt)
         self._intake: tuple[str | None, str | None] = (None, None)  # the intake's Idempotency-Key and fingerprint
@@ -270,27 +238,27 @@ class CaseWorkflow:
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
         self._local_db_steps = start.local_db_steps
         self._intake = (start.intake_key, start.intake_fingerprint)
-        self._generation = case_generation()
         if start.carried is None:
             if start.config is None:
                 await self._load_config()
             else:  # read by the opener (the API): the case opens in its first workflow task, no step of its own
                 self._config, self._cal = start.config, WorkCalendar(start.config.calendar)
             opening = self._ctx()
-            opening.rules_version = opening_rules_version(self._generation)
+            opening.rules_version = opening_rules_version()
             machine, effects = open_case(opening)
         else:  # a run continued from an earlier one: the same case, carried over
             c = start.carried
-            machine, effects = restore(c.state), [*c.notices, *c.reminders]
+            machine, effects = restore(c.state), list(c.notices)
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
             self._applied_updates = dict.fromkeys(c.applied_updates)
             self._projected_at = c.projected_at
             self._request_keys = dict(c.request_keys)
-            if c.config is not None:  # queries and Updates are answered at once, with what the last run ran with
-                self._config, self._cal = c.config, WorkCalendar(c.config.calendar)
-                self._machine, self._effects = machine, effects
-            await self._load_config()  # the same command as before, so recorded runs replay
+            # queries and Updates are answered at once, with what the last run ran with; then the new run
+            # reads the configuration as it is now (an escalation ladder or a calendar changed meanwhile)
+            self._config, self._cal = c.config, WorkCalendar(c.config.calendar)
+            self._machine, self._effects = machine, effects
+            await self._load_config()
         if self._machine is None:
             self._machine, self._effects = machine, effects
         while True:
@@ -311,16 +279,15 @@ class CaseWorkflow:
                 await self._publish()
                 workflow.continue_as_new(start.model_copy(update={"config": None, "carried": CarriedCase(
                     state=machine.state.model_dump(mode="json"),
-                    notices=[e for e in self._undelivered.values() if isinstance(e, Notice)],
-                    reminders=[e for e in self._undelivered.values() if isinstance(e, Reminder)],
+                    notices=list(self._undelivered.values()),
                     projected_seq=self._projected_seq, projected_timeline=self._projected_timeline,
                     attributes=self._attributes,
                     applied_updates=list(self._applied_updates)[-RECENT_UPDATES_KEPT:], config=self._config,
                     request_keys=dict(list(self._request_keys.items())[-RECENT_UPDATES_KEPT:]),
                     projected_at=self._projected_at)}))
             # Effects that arose meanwhile (an early warning's notice, an Update's) go out now rather
-            # than at the next wake-up; cases started before this change keep their old order.
-            if self._effects and self._patched(EFFECTS_AT_ONCE):
+            # than at the next wake-up.
+            if self._effects:
                 continue
             await self._wait_for_action_or_deadline(machine)
             ticked = machine.tick(self._ctx())
@@ -333,12 +300,12 @@ class CaseWorkflow:
         return CaseResult(case_no=s.case_no, status=s.status, outcome=s.outcome, closed_at=s.closed_at)
 
     async def _send_timer_notices_first(self) -> None:
-        """ESCALATION_PROJECTED_ONCE: the notices a deadline raised go out before the case is projected, and
+        """The notices a deadline raised go out before the case is projected, and
         the projection waits for their delivery — it mostly comes within the same workflow task (a local
         activity) — so that the register gets the escalation and its delivery in one write. A mail server
         that is slow or down holds the register back by seconds (NOTICE_SETTLE, after the workflow task that
         Temporal's SDK holds open for a running local activity hands over); the delivery comes later."""
-        if not self._timer_notices or not self._patched(ESCALATION_PROJECTED_ONCE):
+        if not self._timer_notices:
             return
         await self._carry_out_effects()
         try:
@@ -347,18 +314,11 @@ class CaseWorkflow:
             pass
 
     async def _wait_for_action_or_deadline(self, machine: CaseMachine) -> None:
-        wake = machine.next_wakeup()
-        if self._patched(TIMER_KEPT):
-            await self._wait_with_kept_timer(wake)
-            return
-        await until_changed_or_due(lambda: self._changed, wake)
-        self._changed = False
-
-    async def _wait_with_kept_timer(self, wake: Any) -> None:
         """Waits for an action, a delivery or the next wake-up, with one durable timer per wake-up time.
-        Waiting with `wait_condition(timeout=)` started a timer on every wait and cancelled it when an
+        Waiting with `wait_condition(timeout=)` would start a timer on every wait and cancel it when an
         action came first: two history events and a server timer per action, for a wake-up time the
-        action mostly left as it was. Now the timer stays until the time moves or it fires."""
+        action mostly leaves as it was. The timer stays until the time moves or it fires."""
+        wake = machine.next_wakeup()
         now = workflow.now()
         if wake != self._timer_at:
             self._cancel_timer()
@@ -376,17 +336,10 @@ class CaseWorkflow:
             self._timer.cancel()
         self._timer, self._timer_at = None, None
 
-    def _patched(self, patch_id: str) -> bool:
-        """`workflow.patched` for the patches a generation stands for: true for a case of that generation
-        (or a later one) without a marker of its own."""
-        return self._generation >= GENERATION_OF_PATCH[patch_id] or workflow.patched(patch_id)
-
     def _history_over_budget(self) -> bool:
         """Bounded history: the run has reached its budget of events or bytes, or Temporal suggests
-        continuing as new (cases opened before this change never do)."""
+        continuing as new."""
         assert self._config is not None
-        if not self._patched(CONTINUE_AS_NEW):
-            return False
         info = workflow.info()
         return (info.is_continue_as_new_suggested()
                 or info.get_current_history_length() >= self._config.history_event_budget
@@ -438,42 +391,31 @@ class CaseWorkflow:
             if effect.notification_id in self._timer_notices:
                 self._timer_notices_sending.add(effect.notification_id)
             asyncio.create_task(self._deliver(effect))
-        elif isinstance(effect, Reminder):  # rules 2 only: no recorded history before them has one
-            self._inflight += 1
-            self._undelivered[effect.reminder_id] = effect
-            asyncio.create_task(self._queue_reminder(effect))
-        elif isinstance(effect, EarlyWarningCheck):
-            await self._check_early_warning(effect)
-        else:
+        else:  # EarlyWarningCheck goes with the opening's projection (_count_with_projection)
             raise TypeError(f"no way to carry out {type(effect).__name__}")  # a bug: the task retries
 
     async def _deliver(self, notice: Notice) -> None:
         assert self._machine is not None and self._config is not None
-        bounded = self._patched(UNDELIVERABLE_ENDS)
-        # TIMER_NOTICES_LOCAL: a deadline's notice goes out inside the workflow task its timer woke (no
-        # person waits on that task); a notice an action raised stays an activity, so that the action's
-        # answer does not wait on a mail server.
+        # A deadline's notice (an escalation, E1) is tried once as a local activity inside the workflow task its
+        # timer woke: nobody waits on that task, and a delivery that goes through saves an activity task and a
+        # second workflow task to record it. A notice an action raised, or a deadline's whose one try failed
+        # for now, is an activity, so that no answer and no workflow task waits on a mail server. E3 either
+        # way: retried for CaseConfig.notification_give_up_hours, a permanent failure (SMTP 5xx, webhook 4xx)
+        # not at all; then recorded undeliverable.
         from_timer = notice.notification_id in self._timer_notices
         self._timer_notices.discard(notice.notification_id)
-        local = from_timer and self._patched(TIMER_NOTICES_LOCAL)
         notification = Notification(case_no=self._machine.state.case_no, **notice.model_dump(exclude={"kind"}))
-        give_up = timedelta(hours=self._config.notification_give_up_hours) if bounded else None
         try:
             try:
-                result = None
-                if local and self._patched(TIMER_NOTICE_ONE_TRY):
-                    result = await self._try_in_task(notification)
-                    if result is None:  # handed over: the projection does not wait for the retries
-                        self._timer_notices_sending.discard(notice.notification_id)
-                        local = False
-                if result is None:
-                    send = workflow.execute_local_activity if local else workflow.execute_activity
-                    result = await send("send_notification", notification, result_type=NotificationResult,
-                                        start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
-                                        schedule_to_close_timeout=give_up)
+                result = await self._try_in_task(notification) if from_timer else None
+                if result is None:  # an action's notice, or a deadline's handed over after its one try (the
+                    # projection does not wait for the retries)
+                    self._timer_notices_sending.discard(notice.notification_id)
+                    result = await workflow.execute_activity(
+                        "send_notification", notification, result_type=NotificationResult,
+                        start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
+                        schedule_to_close_timeout=timedelta(hours=self._config.notification_give_up_hours))
             except GIVEN_UP as e:
-                if not bounded:
-                    raise
                 self._machine.record_undeliverable(self._ctx(), notice, undeliverable_reason(e))
                 self._effects += self._machine.take_effects()
                 return
@@ -486,7 +428,7 @@ class CaseWorkflow:
 
     @staticmethod
     async def _try_in_task(notification: Notification) -> NotificationResult | None:
-        """TIMER_NOTICE_ONE_TRY: one attempt inside the workflow task, of at most TIMER_NOTICE_ATTEMPT; None when
+        """A deadline's notice: one attempt inside the workflow task, of at most TIMER_NOTICE_ATTEMPT; None when
         it failed for now (refused, timed out, 4xx of SMTP), to be retried as an activity; a permanent failure
         (SMTP 5xx, webhook 4xx) is raised, as the retries would end the same way (E3)."""
         try:
@@ -498,21 +440,6 @@ class CaseWorkflow:
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 raise
             return None
-
-    async def _queue_reminder(self, reminder: Reminder) -> None:
-        """E4: into each recipient's digest of the window (workflows/digest.py)."""
-        try:
-            await workflow.execute_activity("queue_reminder", reminder, result_type=list[str],
-                                            start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
-        finally:
-            self._undelivered.pop(reminder.reminder_id, None)
-            self._inflight -= 1
-            self._changed = True
-
-    async def _check_early_warning(self, check: EarlyWarningCheck) -> None:
-        """C11: count the complaints on the same building within the configured window (cases opened before
-        COUNT_WITH_PROJECTION: a case of generation D counts with its opening projection, see `_publish`)."""
-        self._early_warning_counted(await self._db_step("count_recent_complaints", self._recent(check), int))
 
     def _recent(self, check: EarlyWarningCheck) -> RecentComplaints:
         assert self._config is not None
@@ -528,10 +455,11 @@ class CaseWorkflow:
             self._effects += self._machine.take_effects()
 
     def _count_with_projection(self) -> RecentComplaints | None:
-        """COUNT_WITH_PROJECTION: the C11 check waiting among the effects, taken out to go with the projection.
-        Only a case's opening has one: a case opened before the patch meets it only when it replays its opening."""
+        """C11: the check a complaint's opening raises, taken from the effects to go with the opening's
+        projection (project_case counts the complaints on the building once the row is written and answers
+        the count): one step less per complaint opened."""
         check = next((e for e in self._effects if isinstance(e, EarlyWarningCheck)), None)
-        if check is None or not self._patched(COUNT_WITH_PROJECTION):
+        if check is None:
             return None
         self._effects.remove(check)
         return self._recent(check)

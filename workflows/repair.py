@@ -27,15 +27,12 @@ class RepairWorkflow(CaseWorkflow):
                                     start, lambda state: RepairCase(RepairState.model_validate(state)))
 
     async def _carry_out(self, effect) -> None:
-        if isinstance(effect, DepositDeduction) and effect.reported:  # A3, rules v2
-            outcome = await workflow.execute_activity("deduct_deposit_reported", effect, result_type=DeductionOutcome,
+        if isinstance(effect, DepositDeduction):  # A3: booked once, never below zero; the outcome told to the case
+            outcome = await workflow.execute_activity("deduct_deposit", effect, result_type=DeductionOutcome,
                                                       **DB_ACTIVITY)
             assert isinstance(self._machine, RepairCase)
             self._machine.record_deduction(self._ctx(), effect.contractor_id, outcome)
             self._effects += self._machine.take_effects()
-        elif isinstance(effect, DepositDeduction):
-            await workflow.execute_activity("deduct_deposit", effect, result_type=bool,
-                                            **DB_ACTIVITY)
         elif isinstance(effect, WorkerScores):
             await workflow.execute_activity("record_worker_scores", effect, **DB_ACTIVITY)
         elif isinstance(effect, ParentUpdate):

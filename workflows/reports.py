@@ -20,7 +20,6 @@ from workflows.report_review import ReportReviewWorkflow, review_workflow_id
 REPORT_ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=5),
                        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5),
                                                 maximum_attempts=0))
-REPORT_REVIEW = "report-review"  # workflow.patched id (2026-11): K1's review step after the statistics
 # A report e-mail is retried for a day, then the run fails visibly in the Web UI (E3: never silently).
 EMAIL_ACTIVITY = dict(start_to_close_timeout=timedelta(minutes=2), schedule_to_close_timeout=timedelta(hours=24),
                       retry_policy=RetryPolicy(initial_interval=timedelta(seconds=10), maximum_interval=timedelta(minutes=10)))
@@ -40,7 +39,7 @@ class ScheduledReportWorkflow:
                                               result_type=ReportRef, **REPORT_ACTIVITY)
         await workflow.execute_activity("email_report", args=[ref, READERS[report_kind]], result_type=int,
                                         **EMAIL_ACTIVITY)
-        if report_kind in REVIEWED_BY and workflow.patched(REPORT_REVIEW):
+        if report_kind in REVIEWED_BY:
             try:  # K1: reviewed by the gm by the 10th; the review lives on after this run (abandoned, not ended)
                 await workflow.start_child_workflow(
                     ReportReviewWorkflow.run, ReviewStart(report_id=ref.id, kind=kind, period=period, title=ref.title),

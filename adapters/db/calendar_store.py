@@ -210,7 +210,7 @@ async def load_snapshot(session: AsyncSession, years: Iterable[int], *, timezone
             _YEARS.update({versions[year]: data for year, data in fresh.items()})
         loaded = {year: _copy(_YEARS[version]) for year, version in versions.items()}
     return CalendarSnapshot(years=loaded, timezone=timezone, day_start=day_start, day_end=day_end,
-                            demo_seconds_per_working_day=demo_seconds_per_working_day, fallback="statutory")
+                            demo_seconds_per_working_day=demo_seconds_per_working_day)
 
 
 # ---- the configuration a case opens with -----------------------------------------------------------

@@ -188,7 +188,7 @@ async def test_prefer_return_minimal_answers_a_write_with_the_updates_own_answer
 async def test_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev_env):
     """The API reads the case's configuration and puts it into the start; the case's first workflow task
     then takes one read-model step (the projection, answering C11's count too): no step for the
-    configuration, none for the count (cases-2026-12d)."""
+    configuration, none for the count."""
     r = await api.post("/complaints", json=COMPLAINT, headers={**await staff.headers("hotline"), "Prefer": "return=minimal"})
     assert r.status_code == 201, r.text
     steps = []  # the case's history so far: its opening (nothing else is due for hours)

@@ -41,7 +41,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     assert bad.status_code == 422 and "trades" in bad.json()["detail"]
 
     past = await api.post("/repairs", json={**REPAIR, "requested_appointment": "2026-01-05T10:00:00+08:00"},
-                          headers=hotline)                     # R1 (rules v4): the owner asks for a time to come
+                          headers=hotline)                     # R1: the owner asks for a time to come
     assert past.status_code == 422 and "requested_appointment" in past.json()["detail"]
     now = datetime.now(timezone.utc)
     refused = await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",

@@ -44,7 +44,7 @@ class CaseRun:
     """Subclasses define `open_case(ctx, **kw) -> (machine, effects)`."""
 
     case: CaseMachine
-    rules_version: int = CURRENT_RULES_VERSION  # a subclass with 1 drives a case opened under the first rules
+    rules_version: int = CURRENT_RULES_VERSION  # a subclass with an older version drives a case opened under it
 
     def __init__(self, at: datetime = MONDAY_10, **kw):
         self.now = at

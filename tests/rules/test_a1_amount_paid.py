@@ -1,6 +1,6 @@
-"""A1 on the amount finally paid (rules v3): the route is worked out again whenever an
+"""A1 on the amount finally paid: the route is worked out again whenever an
 amount changes, approvals already given count, payment waits for the band of the amount paid, and a
-zero or missing estimate is no way around it. Cases opened under rules v1 keep the old routes."""
+zero or missing estimate is no way around it."""
 
 from decimal import Decimal
 
@@ -8,12 +8,11 @@ import pytest
 
 from aftersales import actions as A
 from aftersales.approvals import a1_missing, a1_status, route_settlement
-from aftersales.case import CURRENT_RULES_VERSION
 from aftersales.repair import RepairStatus
 from aftersales.roles import Role
 from aftersales.views import case_view
 from tests.rules.driver import LADDER
-from tests.rules.test_repair_machine import APPROVE, Run, RunV1, pay
+from tests.rules.test_repair_machine import APPROVE, Run, pay
 
 R = Role
 
@@ -69,7 +68,7 @@ def test_A1_an_amount_within_the_band_already_approved_needs_nothing_more():
 def test_A1_band_edges_apply_to_the_settlement(amount, band, route):
     r = Run().settling(amount, estimate="0")
     assert a1_status(Decimal(amount), []).band == band
-    steps = route_settlement(Decimal(amount), "B", [], CURRENT_RULES_VERSION)
+    steps = route_settlement(Decimal(amount), "B", [])
     assert [s.role for s in steps if "A1" in s.covers] == route
     assert set(route) <= {s.role for s in r.case.pending_approval().steps}
 
@@ -92,10 +91,3 @@ def test_A1_a_re_recorded_survey_works_the_route_out_again():
     assert r.waiting_for() == [R.deputy_chief_engineer, R.deputy_gm, R.gm]
 
 
-def test_A1_rules_v1_cases_keep_the_old_settlement_route():
-    r = RunV1().settling("50000", estimate="0")
-    assert r.s.rules_version == 1
-    assert r.waiting_for() == [R.auditor, R.deputy_chief_engineer]
-    decide_all(r)
-    r.do(R.finance, pay("50000"))
-    assert r.s.status == RepairStatus.closed

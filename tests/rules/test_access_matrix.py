@@ -63,7 +63,6 @@ SAMPLES: dict[type, object] = {
     A.RecordArrival: A.RecordArrival(action="record_arrival", arrived_at=MONDAY_10 + timedelta(hours=2)),
     A.RecordSurvey: RP.survey("1500", order_type="A", contractor_id=OUR),
     A.SignSurvey: RP.SIGN,
-    A.RecordFeeAcceptance: A.RecordFeeAcceptance(action="record_fee_acceptance", fee=Decimal("50"), accepted=True),
     A.Dispatch: RP.dispatch("wang"),
     A.ExtendDeadline: A.ExtendDeadline(action="extend_deadline", new_due_at=MONDAY_10 + timedelta(days=30),
                                        owner_consent="业主同意"),
@@ -122,7 +121,7 @@ def complaint_states() -> list[CaseMachine]:
     snap(r.do(R.dept_handler, SAMPLES[A.ProposeSolution], HANDLER))
     snap(r.do(R.cs_manager, SAMPLES[A.Decide]))
     snap(r.do(R.cs_staff, SAMPLES[A.InformCustomer]))
-    snap(r.do(R.finance, SAMPLES[A.RecordCompensationPaid]))                 # A1 (v2): before closing
+    snap(r.do(R.finance, SAMPLES[A.RecordCompensationPaid]))                 # A1: before closing
     snap(r.do(R.cs_staff, SAMPLES[A.RecordSatisfaction]))
     snap(r.do(R.cs_staff, SAMPLES[A.Summarise]))
     snap(r.do(R.cs_staff, SAMPLES[A.Close]))
@@ -158,7 +157,7 @@ def repair_states() -> list[CaseMachine]:
         snap(r.do(approval.current().role, RP.APPROVE))
     snap(r.do(R.finance, A.Pay(action="pay", amount=Decimal("25000"), reference="FIN-1")))
     # (the rules-v1 paid path, survey + fee acceptance, is in tests/rules/test_paid_service.py: P1 scopes are v2's)
-    q = snap(RP.Run(paid_service=True).do(R.cs_staff, SAMPLES[A.Quote]))       # R3 (v2): the paid path
+    q = snap(RP.Run(paid_service=True).do(R.cs_staff, SAMPLES[A.Quote]))       # R3: the paid path
     snap(q.do(R.cs_staff, SAMPLES[A.AcceptQuote]))
     snap(q.do(R.finance, SAMPLES[A.RecordServicePayment]).do(R.cs_staff, RP.dispatch("wang")))
     return states
@@ -274,17 +273,6 @@ def test_P1_P2_P3_role_action_state_matrix(case_type):
     assert done > 1000
 
 
-def test_P1_cases_of_rules_v1_keep_the_old_checks():
-    """Histories recorded before P1 (actors without departments) must replay: a v1 case ignores the scope."""
-    class V1(C.Run):
-        rules_version = 1
-
-    r = V1().classified()
-    r.do(who(R.dept_head, "wy_head", department=OTHER), A.AssignHandler(action="assign_handler", handler="anyone"))
-    r.do(who(R.dept_handler, "anyone"), SAMPLES[A.DepartmentFeedback])
-    assert r.s.handler == "anyone" and r.s.status == "investigated"
-
-
 @pytest.mark.parametrize(("account", "problem"), [
     (None, "不是在职员工账号"),
     (who(R.gm, "boss"), "不是责任部门专人"),
@@ -337,8 +325,8 @@ def test_P1_P2_the_table_says_what_domain_md_says():
     assert repair[R.contractor] == {"record_arrival", "sign_survey", "complete_work"}  # + its settlement (decide)
     # deputy_chief_engineer and auditor act only by deciding the steps routed to them (A1–A3)
     assert R.deputy_chief_engineer not in complaint | repair and R.auditor not in complaint | repair
-    assert repair[R.finance] == {"pay", "record_service_payment"}  # A3; R3: the owner's payment (v3)
-    assert complaint[R.finance] == {"record_compensation_paid"}  # A1: the compensation paid (v3)
+    assert repair[R.finance] == {"pay", "record_service_payment"}  # A3; R3: the owner's payment
+    assert complaint[R.finance] == {"record_compensation_paid"}  # A1: the compensation paid
     # whoever acts on a kind of case sees that kind (P2)
     for case_type, table in (("complaint", complaint), ("repair", repair)):
         for role in table:

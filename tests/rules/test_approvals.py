@@ -50,12 +50,6 @@ def test_A2_settlement_audit_by_amount_20000_goes_to_the_auditor(amount, expecte
     assert roles(route_settlement_audit(Decimal(amount))) == [expected]
 
 
-@pytest.mark.parametrize("amount, expected", [
-    ("19999.99", R.cs_manager), ("20000", R.cs_manager), ("20000.01", R.auditor)])
-def test_A2_a_case_opened_under_rules_v1_keeps_20000_with_cs_manager(amount, expected):
-    assert roles(route_settlement_audit(Decimal(amount), rules_version=1)) == [expected]
-
-
 def test_C7_solution_approver_general_and_major():
     assert roles(route_complaint_solution(major=False)) == [R.cs_manager]
     assert roles(route_complaint_solution(major=True)) == [R.gm]

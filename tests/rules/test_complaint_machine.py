@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from aftersales import actions as A
-from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck, Reminder
+from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck
 from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
 from aftersales.roles import Role
 
@@ -46,7 +46,7 @@ class Run(CaseRun):
 
     def summarised(self):
         self.approved().do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="下周一重做防水"))
-        if self.s.compensation_owed:  # rules v2: finance pays the approved compensation before closing (A1)
+        if self.s.compensation_owed:  # finance pays the approved compensation before closing (A1)
             self.do(Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
                                                            reference="BC-2026-001"))
         self.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
@@ -68,15 +68,6 @@ def test_C1_intake_sets_the_deadlines_in_working_days():
 def test_T2_complaint_received_on_friday_evening_counts_from_monday_opening():
     r = Run(at=datetime(2026, 11, 27, 20, 30, tzinfo=CST))
     assert r.due("opinion") == datetime(2026, 12, 3, 9, 0, tzinfo=CST)
-
-
-def test_C2_rules_v1_unjustified_complaint_closes_with_the_reply_and_is_counted():
-    r = RunV1().do(Role.cs_staff, A.Classify(action="classify", category="使用不当", department="工程部",
-                                           justified=False, reply="系业主自行改造导致"))
-    s = r.case.state
-    assert s.status == "closed" and s.outcome == "unjustified" and s.reply == "系业主自行改造导致"
-    assert s.closed_at is not None and r.case.deadline("opinion").state == "met"
-    assert all(d.state in ("met", "waived") for d in s.deadlines)
 
 
 def test_C2_unjustified_needs_a_reply():
@@ -243,14 +234,14 @@ def test_C9_authority_reply_only_for_referrals():
     assert Run().refused(Role.cs_manager, reply).kind == "conflict"
 
 
-def test_C5_rules_5_a_progress_note_due_does_not_wake_the_case_the_register_reminds():
+def test_C5_E4_a_progress_note_due_does_not_wake_the_case_the_register_reminds():
     r = Run()
-    assert r.s.rules_version == CURRENT_RULES_VERSION >= 5
+    assert r.s.rules_version == CURRENT_RULES_VERSION
     r.effects.clear()
     assert r.case.next_wakeup() == r.due("opinion")            # C4 in 3 working days, not C5 in 4 hours
     r.at(datetime(2026, 11, 24, 17, 0, tzinfo=CST))            # two progress notes overdue
     progress = r.case.deadline("progress")
-    assert r.of(Reminder) == [] and r.notices() == [] and not progress.missed and progress.state == "open"
+    assert r.notices() == [] and not progress.missed and progress.state == "open"
     assert not r.s.timeline[-1].text.startswith("已逾期")        # nothing written while nobody acted
     assert not r.s.overdue(r.ctx().now)
     from aftersales.views import case_view
@@ -259,25 +250,6 @@ def test_C5_rules_5_a_progress_note_due_does_not_wake_the_case_the_register_remi
     r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
     assert [d.state for d in r.s.deadlines if d.key == "progress"] == ["met_late", "open"]
     assert r.due("progress") == datetime(2026, 11, 25, 12, 0, tzinfo=CST)  # 17:00 + 4 working hours
-
-
-class RunV4(Run):
-    rules_version = 4
-
-
-def test_C5_progress_note_every_4_working_hours_reminds_without_escalating():
-    r = RunV4()                                        # rules 2–4: the case reminds (its digest, E4)
-    r.effects.clear()
-    r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    # E4: a reminder for the owners' digest, not a notice of its own; it does not make the case overdue
-    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[Role.butler, Role.cs_staff]]
-    assert r.case.state.escalation_level == 0 and not r.case.state.overdue(r.ctx().now)
-    r.effects.clear()
-    r.at(datetime(2026, 11, 24, 9, 0, tzinfo=CST))   # 18:00 → 09:00 next day: another 4 working hours passed
-    assert len(r.of(Reminder)) == 1
-    r.do(Role.butler, A.ProgressNote(action="progress_note", note="已联系工程部"))
-    assert r.due("progress") == datetime(2026, 11, 24, 13, 0, tzinfo=CST)
-    assert r.case.state.progress_notes == 1
 
 
 def test_C11_early_warning_notifies_cs_manager():
@@ -300,10 +272,6 @@ def test_T4_fallback_year_is_noted_on_the_case():
     assert kinds and "2027" in kinds[0] and "T4" in kinds[0]
 
 
-class RunV1(Run):
-    rules_version = 1
-
-
 def test_T2_C6_seven_days_ending_in_the_national_day_holiday_end_on_the_next_working_day():
     """Filed 2026-09-30 10:00: 7 calendar days end on 7 October, a holiday; C6 is due 8 October 10:00,
     and nothing is missed or escalated during the holiday."""
@@ -316,21 +284,6 @@ def test_T2_C6_seven_days_ending_in_the_national_day_holiday_end_on_the_next_wor
     assert r.case.deadline("close").missed
 
 
-def test_T2_C6_a_case_opened_under_rules_v1_keeps_its_plain_seven_days():
-    r = RunV1(at=datetime(2026, 9, 30, 10, 0, tzinfo=CST))
-    assert r.s.rules_version == 1
-    assert r.due("close") == datetime(2026, 10, 7, 10, 0, tzinfo=CST)
-
-
-def test_E4_a_missed_progress_note_reminds_once_when_catching_up_and_never_sets_overdue():
-    r = RunV4()
-    r.effects.clear()
-    r.at(datetime(2026, 11, 25, 17, 0, tzinfo=CST))   # two and a half working days with no worker
-    assert len(r.of(Reminder)) == 1 and r.notices() == []
-    assert not r.case.state.overdue(r.ctx().now)
-    assert r.case.deadline("progress").next_step_at > r.ctx().now
-
-
 def test_E4_deadlines_missed_together_give_each_level_one_message_naming_them_all():
     r = Run().classified()                              # C3 feedback and C4 opinion both due Thu 26th 10:00
     assert r.due("dept_feedback") == r.due("opinion")
@@ -341,17 +294,6 @@ def test_E4_deadlines_missed_together_give_each_level_one_message_naming_them_al
     assert {i.key for i in n.message.items} == {"opinion", "dept_feedback"}
     assert "处理意见答复客户" in n.subject and "责任部门反馈" in n.subject
     assert r.case.state.overdue(r.ctx().now)            # a case deadline missed: overdue
-
-
-def test_E4_rules_1_cases_keep_one_message_per_deadline_and_progress_overdue():
-    r = Run()
-    r.case.state.rules_version = 1                      # a case opened before rules 2
-    r.classified().effects.clear()
-    r.at(r.due("opinion"))
-    assert len([n for n in r.notices() if n.reason.startswith("E1")]) == 2
-    reminders = [n.roles for n in r.notices() if n.reason == "C5 overdue"]
-    assert reminders and all(roles == [Role.butler, Role.cs_staff] for roles in reminders)
-    assert r.of(Reminder) == [] and CURRENT_RULES_VERSION >= 2
 
 
 def test_the_temporal_ui_details_name_open_deadlines_due_in_beijing_time():

@@ -1,5 +1,5 @@
 """C2 (an unjustified complaint closes only after cs_manager rules on it) and a complaint's
-compensation routed by the A1 bands, paid by finance before the case closes (rules v3)."""
+compensation routed by the A1 bands, paid by finance before the case closes."""
 
 from decimal import Decimal
 
@@ -10,7 +10,7 @@ from aftersales.approvals import route_compensation
 from aftersales.roles import Role
 from aftersales.views import case_row, case_view
 from tests.rules.driver import LADDER
-from tests.rules.test_complaint_machine import Run, RunV1
+from tests.rules.test_complaint_machine import Run
 
 R = Role
 APPROVE = A.Decide(action="decide", decision="approve")
@@ -56,11 +56,6 @@ def test_C2_ruling_again_after_a_second_unjustified_classification():
     assert r.case.pending_approval().id == "unjustified-2"
     r.do(R.cs_manager, APPROVE)
     assert r.s.outcome == "unjustified"
-
-
-def test_C2_rules_v1_closes_at_once():
-    r = RunV1().do(R.cs_staff, UNJUSTIFIED)
-    assert r.s.status == "closed" and r.s.approvals == []
 
 
 # ---- A1 for compensation ------------------------------------------------------------------------
@@ -136,20 +131,3 @@ def test_A1_no_compensation_no_payment_step():
     assert case_row(r.s, r.now, LADDER).compensation_paid is None
 
 
-def test_A1_rules_v1_compensation_keeps_the_c7_route_only():
-    r = proposed("999999", run=RunV1)
-    assert [st.role for st in r.case.pending_approval().steps] == [R.cs_manager]
-
-
-class RunV2(Run):
-    rules_version = 2
-
-
-def test_C2_A1_rules_v2_cases_opened_before_the_money_paths_keep_their_rules():
-    """Cases opened under rules v2 before the money paths (rules v3) (tests/histories/
-    complaint_general_encrypted.json) close without a C2 ruling or a compensation payment."""
-    assert RunV2().do(R.cs_staff, UNJUSTIFIED).s.status == "closed"
-    r = proposed("999999", run=RunV2)
-    assert [st.role for st in r.case.pending_approval().steps] == [R.cs_manager]
-    r.do(R.cs_manager, APPROVE)
-    assert not r.s.compensation_owed and "a1" not in case_view(r.s, r.now, LADDER)

@@ -37,7 +37,7 @@ def test_C2_C3_C4_C7_A1_C10_the_general_complaint_path_names_each_next_actor():
     r.do(Role.cs_manager, A.Decide(action="decide", decision="approve"))
     assert who_next(r) == [("cs_staff", None, "inform_customer")]
     r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="下周一重做防水"))
-    assert ("finance", None, "record_compensation_paid") in who_next(r)               # A1 (v3): paid before close
+    assert ("finance", None, "record_compensation_paid") in who_next(r)               # A1: paid before close
     assert ("cs_staff", None, "record_satisfaction") in who_next(r)
     r.do(Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
                                                 reference="BC-2026-001"))

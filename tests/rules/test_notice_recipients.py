@@ -80,10 +80,6 @@ class Complaint(Watched, C.Run):
     pass
 
 
-class ComplaintV1(Watched, C.RunV1):
-    pass
-
-
 class Repair(Watched, RP.Run):
     pass
 
@@ -112,8 +108,6 @@ def complaint_paths() -> None:
     c.case.record_linked_repair(c.ctx(), "WX-2026-000009")
     c.case.record_repair_progress(c.ctx(), "WX-2026-000009", "closed")                # the repair closed
     c.took()
-    v1 = ComplaintV1()
-    v1.at(v1.now + timedelta(hours=5))                                               # rules v1: C5 reminded
 
 
 def repair_paths() -> None:

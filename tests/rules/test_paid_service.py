@@ -1,4 +1,4 @@
-"""R3 (rules v3): owner-paid repairs (有偿服务) as their own path — a quote from the versioned fee
+"""R3: owner-paid repairs (有偿服务) as their own path — a quote from the versioned fee
 schedule (items × quantities, extra items with a reason), the owner's acceptance on the repair slip,
 work as for any repair, the owner's payment recorded by finance; no A1, A2 or A3; a declined quote
 ends the case as declined."""
@@ -15,7 +15,7 @@ from aftersales.repair import DepositDeduction, RepairStatus, WorkerScores
 from aftersales.roles import Role
 from aftersales.views import case_row, case_view
 from tests.rules.driver import LADDER
-from tests.rules.test_repair_machine import Run, RunV1, dispatch, inspect, pay, survey
+from tests.rules.test_repair_machine import Run, dispatch, inspect, pay, survey
 
 R = Role
 SCHEDULE = FeeSchedule(version=3, items=[
@@ -150,9 +150,3 @@ def test_R3_quote_actions_are_only_for_a_paid_service():
     assert r.refused(R.finance, payment("1")).kind == "conflict"
 
 
-def test_R3_rules_v1_paid_repairs_keep_the_survey_and_fee_acceptance():
-    r = RunV1(paid_service=True)
-    assert r.refused(R.cs_staff, quote(("TAP", "1"))).kind == "conflict"
-    r.surveyed()                                                                  # survey and A1 (≤ 1,000)
-    assert r.s.status == RepairStatus.surveyed and r.s.approvals[0].steps[0].role == R.cs_manager
-    assert r.refused(R.cs_staff, dispatch()).kind == "conflict"                  # the fee accepted first

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from aftersales import actions as A
-from aftersales.case import Ctx, Customer, Reminder
+from aftersales.case import Ctx, Customer
 from aftersales.errors import Rejection
 from aftersales.repair import (
     CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,
@@ -117,21 +117,13 @@ def test_R1_intake_validates_trades():
 def test_R1_S3_butler_progress_reply_every_4_working_hours_without_escalating():
     r = Run()
     r.effects.clear()
-    assert r.case.next_wakeup() == r.due("survey")  # rules 5: the register reminds of progress, not the case
+    assert r.case.next_wakeup() == r.due("survey")  # E4: the register reminds of progress, not the case
     r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    assert r.notices() == [] and r.of(Reminder) == [] and r.case.deadline("progress").state == "open"
+    assert r.notices() == [] and r.case.deadline("progress").state == "open"
     assert r.case.deadline("progress").level == 0 and not r.s.overdue(r.ctx().now)
     r.do(R.butler, A.ProgressNote(action="progress_note", note="已约好上门"))
     assert r.s.progress_notes == 1 and r.due("progress") == datetime(2026, 11, 23, 18, 0, tzinfo=CST)
     assert r.refused(R.engineering, A.ProgressNote(action="progress_note", note="x")).kind == "forbidden"
-
-
-def test_R1_S3_E4_a_repair_of_rules_4_reminds_of_its_progress_note_itself():
-    r = Run()
-    r.case.state.rules_version = 4
-    r.effects.clear()
-    r.at(datetime(2026, 11, 23, 14, 0, tzinfo=CST))
-    assert r.notices() == [] and [m.roles for m in r.of(Reminder)] == [[R.butler, R.cs_staff]]  # E4: digested
 
 
 def test_R1_appointment_is_agreed_by_hotline_cs_staff_or_butler():
@@ -163,7 +155,7 @@ def test_R1_late_arrival_flagged_only_after_10_minutes_without_contacting_the_ow
     appointment = MONDAY_10 + timedelta(hours=2)
     r = Run().scheduled(appointment)
     r.effects.clear()
-    r.now = appointment + late                                # recorded when the worker is there (rules v4)
+    r.now = appointment + late                                # recorded when the worker is there (R1)
     r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=appointment + late,
                                         owner_contacted=contacted))
     s = r.s
@@ -195,7 +187,7 @@ def test_R1_late_arrivals_are_counted():
     ("arrived_at", timedelta(minutes=10), False),
     ("arrived_at", -timedelta(hours=5), False),                    # recorded afterwards: fine
 ])
-def test_R1_rules_v4_appointments_to_come_and_arrivals_gone_within_the_tolerance(field, offset, refused):
+def test_R1_appointments_to_come_and_arrivals_gone_within_the_tolerance(field, offset, refused):
     r = Run()
     if field == "appointment_at":
         role, action = R.cs_staff, A.AgreeAppointment(action="agree_appointment", appointment_at=r.now + offset)
@@ -207,14 +199,6 @@ def test_R1_rules_v4_appointments_to_come_and_arrivals_gone_within_the_tolerance
         assert ("已经过去" if field == "appointment_at" else "尚未到来") in rejection.message
     else:
         r.do(role, action)
-
-
-def test_R1_rules_v3_cases_keep_accepting_any_appointment_and_arrival_time():
-    class V3(Run):
-        rules_version = 3
-    r = V3().scheduled(MONDAY_10 - timedelta(days=30))
-    r.do(R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=MONDAY_10 + timedelta(days=30)))
-    assert len(r.s.arrivals) == 1
 
 
 def test_R1_the_clock_tolerance_is_a_setting():
@@ -242,10 +226,6 @@ def test_R2_T2_survey_received_friday_evening_is_due_tuesday_opening():
     assert r.due("survey") == datetime(2026, 12, 1, 9, 0, tzinfo=CST)
 
 
-class RunV1(Run):
-    rules_version = 1
-
-
 @pytest.mark.parametrize("estimate, contractor_signs", [
     ("0", False), ("499", False), ("499.99", False), ("500", False), ("500.01", True), ("501", True), ("8000", True)])
 def test_R2_contractor_co_signs_above_500_yuan(estimate, contractor_signs):
@@ -255,16 +235,6 @@ def test_R2_contractor_co_signs_above_500_yuan(estimate, contractor_signs):
     assert r.s.survey.required_roles == expected
     if not contractor_signs:
         assert r.refused(R.contractor, SIGN).kind == "conflict"
-
-
-@pytest.mark.parametrize("estimate, contractor_signs", [("499.99", False), ("500", True), ("500.01", True)])
-def test_R2_a_case_opened_under_rules_v1_keeps_the_contractor_from_500(estimate, contractor_signs):
-    r = RunV1().do(R.engineering, survey(estimate))
-    assert (R.contractor in r.s.survey.required_roles) == contractor_signs
-
-
-def test_A2_a_case_opened_under_rules_v1_keeps_20000_with_cs_manager():
-    assert RunV1().settling("20000").waiting_for()[0] == R.cs_manager
 
 
 def test_R2_every_survey_party_signs_with_its_own_role_others_refused():
@@ -353,29 +323,6 @@ def test_A1_rejected_cost_sends_the_survey_back_to_be_re_recorded(decision):
     assert r.case.pending_approval().id == "cost-2"
     r.do(R.cs_manager, APPROVE)
     assert r.s.status == RepairStatus.surveyed
-
-
-# ---- R3: paid service ------------------------------------------------------------------------
-class RunV1(Run):
-    """A repair opened under the first rules (recorded histories replay as version 1)."""
-    rules_version = 1
-
-
-def test_R3_rules_v1_paid_work_waits_for_the_owner_to_accept_the_fee():
-    r = RunV1(paid_service=True).surveyed()
-    e = r.refused(R.cs_staff, dispatch())
-    assert e.kind == "conflict" and "费用" in e.message
-    fee = A.RecordFeeAcceptance(action="record_fee_acceptance", fee=Decimal("150.00"), accepted=False)
-    assert r.refused(R.repair_lead, fee).kind == "forbidden"
-    r.do(R.butler, fee)
-    assert "费用" in r.refused(R.cs_staff, dispatch()).message
-    r.do(R.cs_staff, fee.model_copy(update={"accepted": True})).do(R.cs_staff, dispatch())
-    assert r.s.status == RepairStatus.in_progress and r.s.fee.fee == Decimal("150.00")
-
-
-def test_R3_fee_acceptance_only_for_paid_service():
-    fee = A.RecordFeeAcceptance(action="record_fee_acceptance", fee=Decimal("1"), accepted=True)
-    assert Run().refused(R.cs_staff, fee).kind == "conflict"
 
 
 # ---- R4/R5: dispatch and the work deadline ------------------------------------------------------
@@ -540,28 +487,13 @@ def test_R7_V3_cs_manager_follow_up_is_due_in_1_working_day():
     r.do(R.repair_lead, cost)
 
 
-def test_R9_rules_v1_worker_scores_sum_the_sign_off_and_the_revisit():
-    r = RunV1()
-    r.surveyed().do(R.cs_staff, dispatch("wang.worker", "zhao.worker"))
-    r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
-    r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=3))
-    assert r.of(WorkerScores) == []
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=4, quality=5, attitude=2))
-    [scores] = r.of(WorkerScores)
-    assert scores.kind == "worker_scores" and scores.case_no == CASE_NO
-    assert scores.workers == ["wang.worker", "zhao.worker"] and (scores.quality, scores.attitude) == (9, 5)
-    assert scores.at == r.ctx().now
-    assert (scores.source, scores.parts, scores.evaluation_key) == ("sign_off+revisit", 2, None)
-    assert scores.key == f"{CASE_NO}:sign_off+revisit@{scores.at.isoformat()}"
-
-
 def test_R9_every_evaluation_is_kept_one_per_sign_off_and_per_revisit():
     r = Run()
     r.surveyed().do(R.cs_staff, dispatch("wang.worker", "zhao.worker"))
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
     r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=3))
     [sign_off] = r.of(WorkerScores)
-    assert (sign_off.source, sign_off.quality, sign_off.attitude, sign_off.parts) == ("sign_off", 4, 3, 1)
+    assert (sign_off.source, sign_off.quality, sign_off.attitude) == ("sign_off", 4, 3)
     assert sign_off.workers == ["wang.worker", "zhao.worker"] and sign_off.at == r.ctx().now
     assert sign_off.key == f"{CASE_NO}:round-1:sign_off"
     r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=4, quality=5, attitude=2))
@@ -674,7 +606,7 @@ def test_A3_pay_type_A_done_by_the_contractor_emits_the_deposit_deduction_and_cl
     r.do(R.finance, pay("1200.50"))
     [deduction] = r.of(DepositDeduction)
     assert deduction == DepositDeduction(entry_key=f"{CASE_NO}:deduction", contractor_id="C-042",
-                                         amount=Decimal("1200.50"), case_no=CASE_NO, reported=True)
+                                         amount=Decimal("1200.50"), case_no=CASE_NO)
     s = r.s
     assert s.status == RepairStatus.closed and s.outcome == "completed" and s.closed_at is not None
     assert all(d.state != "open" for d in s.deadlines)
@@ -689,13 +621,6 @@ def test_A3_type_A_work_done_by_the_in_house_team_is_not_deducted():
     r.do(R.finance, pay("1200.50"))
     assert r.of(DepositDeduction) == [] and r.s.status == RepairStatus.closed
     assert "不扣C-042质量保证金" in r.s.timeline[-1].text
-
-
-def test_A3_rules_v1_case_deducts_type_A_whoever_did_the_work():
-    r = RunV1().settling("1200.50", order_type="A", contractor_id="C-042", estimate="800").approve_all()
-    r.do(R.finance, pay("1200.50"))
-    [deduction] = r.of(DepositDeduction)
-    assert not deduction.reported
 
 
 def _outcome(requested: str, deducted: str, balance: str) -> DeductionOutcome:

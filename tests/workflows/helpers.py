@@ -60,8 +60,8 @@ async def opening_config(settings) -> CaseConfig:
 async def running_worker(env: WorkflowEnvironment, settings, sessionmaker) -> AsyncIterator[None]:
     """A worker for the test; the workflows it leaves open are terminated afterwards, since a workflow
     whose timers fire with no worker left would hold the shared time-skipping server's clock: the cases
-    the test started, every workflow whose activities this worker ran (repairs a complaint opened, report
-    reviews, campaigns), and the reminder digests (E4) its `queue_reminder` activities started."""
+    the test started, and every workflow whose activities this worker ran (repairs a complaint opened, report
+    reviews, campaigns)."""
     _STARTED.clear()
     _READ_MODEL[:] = [sessionmaker]
     seen = _WorkflowIds()
@@ -94,8 +94,7 @@ async def _activities_settled(handle: WorkflowHandle, timeout: float = 5.0) -> N
 
 
 class _WorkflowIds(Interceptor):
-    """Collects the ids of the workflows whose activities the worker ran, and of the digest workflows
-    its `queue_reminder` activities started."""
+    """Collects the ids of the workflows whose activities the worker ran."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -107,24 +106,22 @@ class _WorkflowIds(Interceptor):
             async def execute_activity(self, input: ExecuteActivityInput):
                 if activity.info().workflow_id:
                     ids.append(activity.info().workflow_id)
-                result = await super().execute_activity(input)
-                if activity.info().activity_type == "queue_reminder":
-                    ids.extend(result)
-                return result
+                return await super().execute_activity(input)
         return Collect(next)
 
 
 # Cases here keep their read-model steps as activities (StartCase.local_db_steps false): the time-skipping
 # server strands a run whose workflow task cancels a timer that fired while the task was with the worker
 # (temporalio/sdk-java#3088), and a task that waits for local activities is with the worker longer. The
-# local steps run on the dev server (tests/e2e, through the API); TS_LOCAL_DB_STEPS=1 records their histories.
+# local steps run on the dev server (tests/e2e, through the API); TS_LOCAL_DB_STEPS=1 records their histories
+# (make record-histories: the paths without timers that fire, `*_local_db_steps`).
 LOCAL_DB_STEPS = os.environ.get("TS_LOCAL_DB_STEPS") == "1"
 
 
 async def start_complaint(client: Client, settings, case_no: str | None = None, *, with_config: bool = True,
                           **kw) -> WorkflowHandle:
     """A complaint started as the API starts one (its configuration in the start), or `with_config=False` as a
-    campaign (or a release before the configuration went into the start) does: the case reads its configuration itself."""
+    campaign does: the case reads its configuration itself."""
     case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
         ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),

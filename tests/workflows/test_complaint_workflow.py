@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.case import CURRENT_RULES_VERSION
 from adapters.db.models import Case, TimelineEntry
 from aftersales.roles import Role
-from workflows.case_workflow import GENERATION_RULES, CaseWorkflow
+from workflows.case_workflow import PATCHES, CaseWorkflow
 from tests.workflows.helpers import (
     LOCAL_DB_STEPS, act, act_refused, record_history, running_worker, skip_until, sleep_past, start_complaint, wait_for,
 )
@@ -44,7 +44,7 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
         await finish(h)
         view = await act(h, R.cs_staff, {"action": "close", "outcome_note": "已修复"})
         assert view["status"] == "closed"
-        assert view["rules_version"] == CURRENT_RULES_VERSION  # pinned at open (a patch marker in its history)
+        assert view["rules_version"] == CURRENT_RULES_VERSION  # pinned at open
         result = await h.result()
         assert result.outcome == "resolved"
         await record_history(h, "complaint_general")
@@ -67,7 +67,8 @@ async def test_C1_C7_C10_general_complaint_runs_to_closed(ts_env, settings, sess
 
 @pytest.mark.asyncio
 async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts_env, settings, sessionmaker, smtp_server):
-    """E1, E3; the escalation notices go out within the timer's own workflow task."""
+    """E1, E3; the escalation notices go out within the timer's own workflow task, and each wake-up projects
+    the case once, its escalation and the notice's delivery together."""
     async with running_worker(ts_env, settings, sessionmaker):
         h = await _classified_then_feedback_missed(ts_env, settings)
         view = await wait_for(lambda: _level_at_least(h, 1))
@@ -88,8 +89,8 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         events = (await h.fetch_history()).events
         await h.terminate("recorded: the ladder climbed to the gm")
         await record_history(h, "complaint_escalated")
-    # TIMER_NOTICES_LOCAL: each escalation's notice went out inside the workflow task its timer
-    # woke, as a local activity — no activity task, no second workflow task to record the delivery.
+    # each escalation's notice went out inside the workflow task its timer woke, as a local activity — no
+    # activity task, no second workflow task to record the delivery.
     from temporalio.api.enums.v1 import EventType
     first_fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
     sent_as_tasks = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -98,9 +99,9 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
     sent_locally = [e for e in events[first_fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
                     and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
     assert len(sent_locally) >= 4 or LOCAL_DB_STEPS   # the four levels' notices (the only local steps here)
-    # ESCALATION_PROJECTED_ONCE: each wake-up projects the case once, its escalation and the notice's delivery
-    # together (the notice is sent first); it took two projections before, the second one (the delivery) in a
-    # workflow task of its own. So every projection goes out in the workflow task that recorded a delivery.
+    # each wake-up projects the case once, its escalation and the notice's delivery together (the notice is
+    # sent first), not twice with the delivery in a workflow task of its own. So every projection goes out in
+    # the workflow task that recorded a delivery.
     # (Not one projection per fired timer: a wake-up due the moment the previous one ends runs without a timer,
     # depending on how far the time-skipping server's clock moved in between.)
     if not LOCAL_DB_STEPS:
@@ -122,8 +123,8 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
 @pytest.mark.asyncio
 async def test_E3_a_refused_mail_server_gets_one_short_try_in_the_timers_task_then_the_retries(
         ts_env, settings, sessionmaker, smtp_server):
-    """E3 (TIMER_NOTICE_ONE_TRY): with the mail server refusing connections, an escalation's notice is tried once
-    inside its timer's workflow task (a local activity of one attempt, at most TIMER_NOTICE_ATTEMPT), then handed
+    """E3: with the mail server refusing connections, an escalation's notice is tried once inside its timer's
+    workflow task (a local activity of one attempt, at most TIMER_NOTICE_ATTEMPT), then handed
     to an activity with E3's retries: the task ends at once instead of retrying inside it, the escalation is
     recorded, nothing is given up; the notice goes out once the server answers."""
     from temporalio.api.enums.v1 import EventType
@@ -249,7 +250,7 @@ async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settin
 @pytest.mark.asyncio
 async def test_C11_a_complaint_opens_with_one_step_its_projection_and_count(ts_env, settings, sessionmaker,
                                                                                     smtp_server):
-    """Opened as the API opens it (its configuration in the start, cases-2026-12d), a complaint's first
+    """Opened as the API opens it (its configuration in the start), a complaint's first
     workflow task takes one read-model step: the projection, which answers C11's count too — no step of its
     own for the configuration or the count — and the count still warns on the building's third complaint.
     Opened without its configuration (as a campaign opens one) it reads it in a step of its own."""
@@ -291,9 +292,9 @@ async def test_refused_update_changes_nothing(ts_env, settings, sessionmaker, sm
 
 
 @pytest.mark.asyncio
-async def test_E4_C5_rules_5_progress_notes_missed_on_several_cases_reach_each_recipient_as_one_digest(
+async def test_E4_C5_progress_notes_missed_on_several_cases_reach_each_recipient_as_one_digest(
         ts_env, settings, sessionmaker, smtp_server):
-    """C5 progress notes missed on two complaints (rules 5): neither case wakes for it (its history does not
+    """C5 progress notes missed on two complaints: neither case wakes for it (its history does not
     grow), neither is overdue; the register's sweep (the `reminders-progress` Schedule's workflow) sends the
     butler and cs_staff one message each listing both cases; a second sweep in the same 4 working hours
     sends nothing more."""
@@ -308,7 +309,7 @@ async def test_E4_C5_rules_5_progress_notes_missed_on_several_cases_reach_each_r
         await sleep_past(ts_env, due, extra=timedelta(seconds=1))   # the notes fall due: the cases sleep on
         for h in (first, second):                                   # (no timer of theirs fired: C4 is days off)
             fired = [e async for e in h.fetch_history_events() if e.HasField("timer_fired_event_attributes")]
-            assert fired == [], "a case woke for a progress note (rules 5: the register reminds)"
+            assert fired == [], "a case woke for a progress note (E4: the register reminds)"
 
         async def sweep() -> int:  # at this moment: waiting for its result must not skip time to C4
             with ts_env.auto_time_skipping_disabled():
@@ -338,7 +339,7 @@ async def _async(value):
 @pytest.mark.asyncio
 async def test_E3_an_escalation_notice_sent_in_its_timer_task_that_cannot_be_delivered_is_recorded(
         ts_env, settings, sessionmaker, smtp_server):
-    """E3 for a notice sent as a local activity (TIMER_NOTICES_LOCAL): dept_head's mailbox does not exist,
+    """E3 for a notice sent as a local activity (an escalation's, in its timer's task): dept_head's mailbox does not exist,
     so the level-1 escalation's notice is recorded undeliverable like the assignment notice before it, and
     cs_manager is told of both."""
     from temporalio.api.enums.v1 import EventType
@@ -425,7 +426,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         # are more than one budget's worth, so at least one run must have continued as new.
         assert sum(len(h.events) for h in runs) > 60 and len(runs) >= 2, [len(h.events) for h in runs]
         # each finished run stayed near its budget: it is checked once per wake-up, and one wake-up adds up to
-        # ~35 events (an escalation step: its notices, their deliveries, the projection; rules 5 has no
+        # ~35 events (an escalation step: its notices, their deliveries, the projection; a case has no
         # progress-reminder wake-ups in between to check it sooner)
         assert all(len(h.events) <= 60 + 40 for h in runs[1:]), [len(h.events) for h in runs]
         assert all(h.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
@@ -447,8 +448,8 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         assert await wait_for(projected)
         if __import__("os").environ.get("RECORD_HISTORIES") == "1":
             from tests.workflows.helpers import HISTORIES
-            (HISTORIES / "complaint_continued_first_run_config_carried.json").write_text(runs[-1].to_json())
-            (HISTORIES / "complaint_continued_later_run_config_carried.json").write_text(runs[1].to_json())
+            (HISTORIES / "complaint_continued_first_run.json").write_text(runs[-1].to_json())
+            (HISTORIES / "complaint_continued_later_run.json").write_text(runs[1].to_json())
         replayer = Replayer(workflows=WORKFLOWS, data_converter=codec.converter(), workflow_runner=WORKFLOW_RUNNER)
         for history in runs[1:]:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
@@ -506,36 +507,38 @@ async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_i
 
 
 @pytest.mark.asyncio
-async def test_a_new_case_records_one_patch_marker_for_its_generation(ts_env, settings, sessionmaker,
-                                                                              smtp_server):
-    """Every `workflow.patched` id a case meets costs a marker and a TemporalChangeVersion upsert; a case
-    opened now records the newest generation's one marker (cases-2026-12e) at its start, not one per patch
-    it meets (rules-v5, effects at once, deliveries that end, continue-as-new, the kept timer, a deadline's
-    notice as a local activity, an escalation projected once, the C11 count with the projection)."""
+async def test_a_new_case_records_only_the_declared_patch_markers(ts_env, settings, sessionmaker, smtp_server):
+    """Every `workflow.patched` id a case meets costs a marker and an upsert of Temporal's TemporalChangeVersion
+    search attribute. A case opened now meets only the patches declared since the release baseline
+    (workflows.case_workflow.PATCHES) and the marker of its rule book after the first (`rules-vN`): at the
+    baseline, none at all."""
     from temporalio.api.enums.v1 import EventType
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_complaint(ts_env.client, settings)
         await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
         await act(h, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
 
-        async def delivered() -> bool:  # the department head's notice went out (a patched step before)
+        async def delivered() -> bool:  # the department head's notice went out
             return not (await h.describe()).raw_description.pending_activities
         await wait_for(delivered)
         events = (await h.fetch_history()).events
         view = await h.query(CaseWorkflow.state)
-    patches = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    markers = [str(e.marker_recorded_event_attributes.details) for e in events
+               if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
                and e.marker_recorded_event_attributes.marker_name == "core_patch"]
+    declared = [*PATCHES, *(f"rules-v{v}" for v in range(2, CURRENT_RULES_VERSION + 1))]
+    assert all(any(f'"{d}"' in m or d in m for d in declared) for m in markers), markers
     versions = [e for e in events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
                 and "TemporalChangeVersion" in e.upsert_workflow_search_attributes_event_attributes
                 .search_attributes.indexed_fields]
-    later_rules = CURRENT_RULES_VERSION - GENERATION_RULES   # a rule book after the generation has its own marker
-    assert len(patches) == 1 + later_rules and len(versions) == 1 + later_rules and patches[0].event_id < 8
-    assert "cases-2026-12e" in str(patches[0].marker_recorded_event_attributes.details)
+    assert len(versions) == len(markers) <= len(declared)
+    if not declared:  # the baseline
+        assert markers == []
     assert view["rules_version"] == CURRENT_RULES_VERSION
 
 
 def test_E3_the_reason_a_notice_was_given_up_reads_the_same_from_an_activity_or_a_local_activity():
-    """A local activity's failure is its cause itself (TIMER_NOTICES_LOCAL); the reason recorded is the same."""
+    """A local activity's failure is its cause itself (an escalation's notice); the reason recorded is the same."""
     from temporalio.api.enums.v1 import RetryState
     from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
     from workflows.case_workflow import GIVEN_UP, undeliverable_reason

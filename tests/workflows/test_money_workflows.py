@@ -1,4 +1,4 @@
-"""Money paths on the time-skipping server (rules v3): an owner-paid repair from quote to the
+"""Money paths on the time-skipping server: an owner-paid repair from quote to the
 owner's payment (R3), an owner who declines (the case ends, its timers with it), and a complaint's
 compensation approved by its A1 band and paid by finance before closing. Each records its history."""
 

@@ -132,7 +132,7 @@ async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_a
         await work_done_and_signed_off(h)
         await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1200.50", "note": "材料+人工"})
-        for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer, R.deputy_gm):  # A2, A3; A1 on 1,200.50 (v3)
+        for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer, R.deputy_gm):  # A2, A3; A1 on 1,200.50
             await act(h, role, {"action": "decide", "decision": "approve"})
         view = await act(h, R.finance, {"action": "pay", "amount": "1200.50", "reference": "FK-2026-0043"})
         assert view["status"] == "closed"                                                                # still closes
@@ -153,7 +153,7 @@ async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_a
 
 @pytest.mark.asyncio
 async def test_R6_R7_failed_inspection_and_dissatisfied_owner(ts_env, settings, sessionmaker, smtp_server):
-    """(Owner-paid repairs run their own path under rules v2: tests/workflows/test_money_workflows.py.)"""
+    """(Owner-paid repairs run their own path, R3: tests/workflows/test_money_workflows.py.)"""
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings)
         view = await survey_signed(h, "300.00", "B", contractor=False)                                   # R2 < 500
@@ -176,7 +176,7 @@ async def test_R6_R7_failed_inspection_and_dissatisfied_owner(ts_env, settings, 
         await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
         await act(h, R.finance, {"action": "pay", "amount": "300.00", "reference": "FK-1"})
         await h.result()
-        await record_history(h, "repair_follow_up")  # the old paid-path history stays as repair_paid_follow_up
+        await record_history(h, "repair_follow_up")
 
 
 @pytest.mark.asyncio
@@ -186,7 +186,7 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         h = await start_repair(ts_env.client, settings)
         appointment = await ts_env.get_current_time() + timedelta(minutes=5)
         await act_refused(h, R.cs_staff, {"action": "agree_appointment",
-                                          "appointment_at": "2026-01-05T10:00:00+08:00"}, "invalid")  # R1, rules v4
+                                          "appointment_at": "2026-01-05T10:00:00+08:00"}, "invalid")  # R1: a time gone
         view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": appointment.isoformat()})
         await act_refused(h, R.repair_lead, {"action": "record_arrival",
                                              "arrived_at": (appointment + timedelta(hours=3)).isoformat()}, "invalid")
@@ -210,7 +210,7 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         await wait_for(lambda: _deadline_missed(h, "work"))
         await act_refused(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": "2031-01-01T10:00:00+08:00",
                                           "owner_consent": "太晚了"}, "conflict")                           # R8
-        await record_history(h, "repair_rules_v4_times")
+        await record_history(h, "repair_late_extended_escalated")
 
 
 @pytest.mark.asyncio
