@@ -9,7 +9,7 @@ from adapters.config import Settings
 from adapters.db import ledger
 from aftersales.money import DeductionOutcome
 from adapters.db.numbering import claim_case_no, request_fingerprint
-from aftersales.repair import DepositDeduction, WorkerScores
+from aftersales.repair.state import DepositDeduction, WorkerScores
 from contracts.case import NumberRequest
 
 log = structlog.get_logger()

@@ -1,28 +1,27 @@
-"""What every case has, complaint or repair: customer, deadlines with escalation (T2, E1–E3),
-approvals (A4), a timeline, and the effects a workflow carries out (notifications, checks).
+"""What every case has, complaint or repair: the customer, the rule book it was opened under, its
+deadlines (T2, T5) and approvals (A4), a timeline, and the effects a workflow carries out (notifications,
+checks) — the data — and `CaseBase`, how a case records on its timeline and raises notices.
 
-A `CaseMachine` is pure: given the time and the working calendar it decides; the workflow around it
-only waits, runs activities and records. Subclasses add their own actions as `on_<action>` methods.
+The rules that act on it: `aftersales.deadlines` (deadlines, missed deadlines and escalation, E1) and
+`aftersales.machine` (`CaseMachine`: the actions, approvals, progress replies, delivery records), which
+the complaint and repair procedures extend.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aftersales import access
 from aftersales.actions import text_type
 from aftersales.actor import Actor
-from aftersales.approvals import Approval, ApprovalStep, DecisionBrief, decision_brief
+from aftersales.approvals import Approval, DecisionBrief, decision_brief
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
-from aftersales.errors import conflict, forbidden, invalid
-from aftersales.messages import (
-    CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, CaseFacts, DueItem, Message, action_name, beijing,
-    deadline_name, role_title, status_name, yuan,
-)
+from aftersales.errors import conflict, invalid
+from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title, status_name
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
 
@@ -341,54 +340,12 @@ def copied(model: ModelT) -> ModelT:
     return type(model).model_validate(model.model_dump())
 
 
-class CaseMachine:
-    """Shared mechanics. Subclasses define `on_<action>` methods; who may do each action is the table
-    in `aftersales.access` (P1)."""
+class CaseBase:
+    """A case machine's state and the effects it raises, and how it records: a timeline entry, a notice."""
 
     def __init__(self, state: CaseState) -> None:
         self.state = state
         self.effects: list[Effect] = []
-
-    # ---- actions -------------------------------------------------------------------------
-    def apply(self, action: BaseModel, actor: Actor, ctx: Ctx) -> list[Effect]:
-        """Applies one action or raises Rejection, leaving the state untouched on refusal
-        (callers validate on a copy first: see `check`)."""
-        name: str = getattr(action, "action")
-        handler = getattr(self, f"on_{name}", None)
-        if handler is None:
-            raise conflict(f"「{action_name(name)}」不适用于{CASE_TYPE_NAMES.get(self.state.case_type.value, '')}案件")
-        if self.state.closed:
-            raise conflict(f"案件 {self.state.case_no} 已结案")
-        allowed = access.action_roles(self.state.case_type.value, name)
-        if allowed is not None and actor.role not in allowed:
-            names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
-            raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
-        access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
-        before = self.state.status
-        handler(action, actor, ctx)
-        if self.state.status != before:
-            self.status_changed(ctx, before)
-        self.state.seq += 1
-        return self.take_effects()
-
-    def status_changed(self, ctx: Ctx, before: str) -> None:
-        """Hook: called after an action changed the status (a repair tells its parent complaint)."""
-
-    def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
-        """Dry run on a deep copy: the validator and the handler can never disagree. The timeline is only
-        ever appended to, so the copy takes a new list of the same entries rather than copies of them
-        (a long case's timeline is most of its state: copying it was most of an action's validation);
-        likewise a deadline met or waived never changes again (only open ones are met, extended, waived
-        or escalated), so only the open ones are copied: a case's C5 deadlines grow with its age."""
-        timeline, deadlines = self.state.timeline, self.state.deadlines
-        self.state.timeline, self.state.deadlines = [], []
-        try:
-            copy = copied(self.state)
-        finally:
-            self.state.timeline, self.state.deadlines = timeline, deadlines
-        copy.timeline = list(timeline)
-        copy.deadlines = [copied(d) if d.open else d for d in deadlines]
-        type(self)(copy).apply(action, actor, ctx)
 
     def require_status(self, *statuses: str, doing: str) -> None:
         if self.state.status not in statuses:
@@ -440,197 +397,3 @@ class CaseMachine:
     def take_effects(self) -> list[Effect]:
         effects, self.effects = self.effects, []
         return effects
-
-    # ---- deadlines (T2, T5) ----------------------------------------------------------------
-    def set_deadline(self, ctx: Ctx, *, key: str, rule: str, label: str, due_at: datetime,
-                     owners: list[Role], escalates: bool = True) -> Deadline:
-        """Adds a deadline; its due time is fixed from now on (T5) unless a person extends it."""
-        d = Deadline(key=key, rule=rule, label=label, owners=owners, department=self.state.department,
-                     started_at=ctx.now, due_at=due_at, escalates=escalates)
-        self.state.deadlines.append(d)
-        self._note_fallback(ctx, ctx.now, due_at)
-        return d
-
-    def deadline(self, key: str) -> Deadline | None:
-        return next((d for d in reversed(self.state.deadlines) if d.key == key), None)
-
-    def meet(self, ctx: Ctx, key: str) -> None:
-        d = self.deadline(key)
-        if d is not None and d.open:
-            d.met_at = ctx.now
-            d.next_step_at = None
-
-    def extend(self, ctx: Ctx, key: str, new_due: datetime, *, actor: Actor, reason: str,
-               rule: str = "R8") -> Deadline:
-        """The one way a set deadline moves (T5): a person extends it, before it is due, to a later
-        time, with the reason recorded (R8: the owner's consent)."""
-        d = self.deadline(key)
-        if d is None or not d.open:
-            raise conflict(f"没有可以延期的「{deadline_name(key)}」期限")
-        if d.missed or ctx.now >= d.due_at:
-            raise conflict(f"期限已过，不能延期（{rule}）")
-        if new_due <= d.due_at:
-            raise invalid(f"新的完成时限 {beijing(new_due)} 须晚于现在的 {beijing(d.due_at)}（{rule}）")
-        d.extensions.append(DeadlineExtension(at=ctx.now, by=actor.username, role=actor.role,
-                                              from_due_at=d.due_at, to_due_at=new_due, reason=reason))
-        d.due_at = new_due
-        self._note_fallback(ctx, ctx.now, new_due)
-        self.note(ctx, "deadline_extended", f"{d.label}的期限由 {beijing(d.extensions[-1].from_due_at)} "
-                  f"延至 {beijing(new_due)}：{reason}（{rule}）", actor)
-        return d
-
-    def waive_open_deadlines(self) -> None:
-        for d in self.state.deadlines:
-            if d.open:
-                d.waived, d.next_step_at = True, None
-
-    def _note_fallback(self, ctx: Ctx, start: datetime, end: datetime) -> None:
-        """T4: a year without holiday data runs on the fallback; say so once in the timeline."""
-        for year in ctx.cal.fallback_years(start, end):
-            if year not in self.state.fallback_years_noted:
-                self.state.fallback_years_noted.append(year)
-                self.note(ctx, "calendar", f"{year}年尚无节假日数据: 期限按周一至周五扣除法定节假日计算"
-                          "(农历节日与节气已推算, 调休未知) (T4)")
-
-    # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
-    PROGRESS_RULE: ClassVar[str] = "C5"
-
-    def owes_progress(self) -> bool:
-        """Hook: whether the owner is still owed progress replies (a repair: until the sign-off)."""
-        return not self.state.closed
-
-    def _next_progress(self, ctx: Ctx) -> None:
-        """The next progress note is due 4 working hours from now; it reminds, it does not escalate."""
-        self.set_deadline(ctx, key="progress", rule=self.PROGRESS_RULE, label=DEADLINE_NAMES["progress"],
-                          due_at=ctx.cal.add_working_hours(ctx.now, REMINDER_EVERY_WORKING_HOURS),
-                          owners=[Role.butler, Role.cs_staff], escalates=False)
-
-    def on_progress_note(self, a: Any, actor: Actor, ctx: Ctx) -> None:
-        self.meet(ctx, "progress")
-        self.state.progress_notes += 1
-        self.note(ctx, "progress", f"进展：{a.note}（{self.PROGRESS_RULE}）", actor)
-        if self.owes_progress():
-            self._next_progress(ctx)
-
-    # ---- approvals (A4) --------------------------------------------------------------------
-    def request_approval(self, ctx: Ctx, actor: Actor, *, id: str, purpose: str, rule: str,
-                         subject: str, steps: list[ApprovalStep], amount=None) -> Approval:
-        approval = Approval(id=id, purpose=purpose, rule=rule, subject=subject, amount=amount,
-                            requested_by=actor.username, requested_at=ctx.now, steps=steps)
-        self.state.approvals.append(approval)
-        self._await_step(ctx, approval)
-        return approval
-
-    def approval(self, id: str) -> Approval | None:
-        return next((a for a in self.state.approvals if a.id == id), None)
-
-    def pending_approval(self) -> Approval | None:
-        return next((a for a in reversed(self.state.approvals) if a.status == "pending"), None)
-
-    def decide_pending(self, ctx: Ctx, actor: Actor, decision, reason: str | None) -> Approval:
-        approval = self.pending_approval()
-        if approval is None:
-            raise conflict("目前没有待决定的审批")
-        approval.decide(actor, decision, reason, ctx.now)
-        self.meet(ctx, f"approval:{approval.id}")
-        amount = f"，金额 {yuan(approval.amount)}" if approval.amount is not None else ""
-        self.note(ctx, "approval", f"{approval.subject}：{role_title(actor.role)}{DECISION_NAMES.get(decision, decision)}"
-                  f"{amount}" + (f"——{reason}" if reason else ""), actor)
-        if approval.status == "pending":
-            self._await_step(ctx, approval)
-        return approval
-
-    def _await_step(self, ctx: Ctx, approval: Approval) -> None:
-        step = approval.current()
-        assert step is not None
-        key = f"approval:{approval.id}"
-        self.waive_key(key)
-        d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}：{approval.subject}",
-                          due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
-        brief = decision_brief(approval, self.state.decided(approval))  # A4: what is decided, in the mail
-        self.notify([step.role], f"待您审批：{approval.subject}",
-                    f"{approval.subject} 等待{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}"
-                    f"（{approval.rule}）。",
-                    f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)],
-                    details=brief.lines(), requested_by=approval.requested_by)
-
-    def waive_key(self, key: str) -> None:
-        for d in self.state.deadlines:
-            if d.key == key and d.open:
-                d.waived, d.next_step_at = True, None
-
-    # ---- time passing: missed deadlines and escalation (E1, E3) ----------------------------
-    def next_wakeup(self) -> datetime | None:
-        times = [d.next_step_at if d.missed else d.due_at for d in self.state.deadlines
-                 if d.open and not register_reminds(d)]
-        times = [t for t in times if t is not None]
-        return min(times) if times else None
-
-    def tick(self, ctx: Ctx) -> list[Effect]:
-        # E4: the deadlines of this case that reach the same level together give that level one message
-        # naming them all.
-        steps: list[tuple[int, Role, Deadline]] = []
-        for d in self.state.deadlines:
-            if not d.open or register_reminds(d):
-                continue
-            if not d.missed and ctx.now >= d.due_at:
-                d.missed = True
-                self.note(ctx, "deadline_missed", f"已逾期：{d.label}（{d.rule}），应于 {beijing(d.due_at)} 完成")
-                self._step(ctx, d, d.due_at, steps)
-            while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
-                self._step(ctx, d, d.next_step_at, steps)
-        for level in sorted({level for level, _, _ in steps}):
-            at_level = [(role, d) for lv, role, d in steps if lv == level]
-            self._notify_escalation(level, at_level[0][0], [d for _, d in at_level])
-        if self.effects:
-            self.state.seq += 1
-        return self.take_effects()
-
-    def _step(self, ctx: Ctx, d: Deadline, at: datetime, steps: list[tuple[int, Role, "Deadline"]]) -> None:
-        """One escalation step for an overdue deadline: up one level of the ladder (E1). The escalation's
-        message is left to the caller, which groups the steps by level (E4)."""
-        ladder = ctx.ladder
-        level = max(d.level, self.state.base_level) + 1
-        if level > len(ladder):
-            d.next_step_at = None
-            return
-        d.level = level
-        role = ladder[level - 1]
-        self.note(ctx, "escalation", f"升级至第 {level} 级（{role_title(role)}）：{d.label}（{d.rule}）逾期")
-        steps.append((level, role, d))
-        d.next_step_at = ctx.cal.add_working_days(at, 1) if level < len(ladder) else None
-
-    def _notify_escalation(self, level: int, role: Role, missed: list[Deadline]) -> None:
-        """E1: the level is told what is overdue; several deadlines of the case at once, in one message (E4)."""
-        names = "、".join(deadline_name(d.key, d.owners) for d in missed)
-        rules = "/".join(d.rule for d in missed)
-        text = (f"{names}（{rules}）应于 {beijing(missed[0].due_at)} 完成，至今未办，请督办。" if len(missed) == 1
-                else f"{names}均已逾期未办，请督办。")
-        self.notify([role], f"{names}逾期，已升级至{role_title(role)}", text,
-                    f"E1 escalation level {level}: {rules} overdue",
-                    department=self.state.department if role in (Role.dept_head, Role.dept_handler) else None,
-                    items=[self.due_item(d) for d in missed], level=level)
-
-    # ---- notification results (E3) ---------------------------------------------------------
-    UNDELIVERABLE_REASON: ClassVar[str] = "E3 undeliverable notification"
-
-    def record_undeliverable(self, ctx: Ctx, notice: Notice, why: str) -> None:
-        """E3: a notice that can never be delivered is recorded on the case and ops (cs_manager) are told
-        (unless that notice was itself the ops message: no loop)."""
-        who, title = recipients(notice), notice.message.title if notice.message else notice.subject
-        self.note(ctx, "notification_undeliverable", f"通知无法送达（E3）：{title} → {who}：{why}")
-        if notice.reason != self.UNDELIVERABLE_REASON:
-            self.notify([Role.cs_manager], "通知无法送达，请人工处理",
-                        f"发给{who}的通知“{title}”无法送达：{why}。请核对收件人的邮箱或机器人地址，并人工告知。",
-                        self.UNDELIVERABLE_REASON)
-        self.state.seq += 1
-
-    def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,
-                        unreachable: list[Role]) -> None:
-        what = notice.message.title if notice.message else notice.reason
-        text = f"已通知{recipients(notice)}（邮件 {len(emails)} 封，群机器人 {webhooks} 条）：{what}"
-        if unreachable:
-            text += f"；{'、'.join(role_title(r) for r in unreachable)}未配置收件人"
-        self.note(ctx, "notification", text)
-        self.state.seq += 1
-

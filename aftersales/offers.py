@@ -16,10 +16,13 @@ from pydantic import BaseModel
 
 from aftersales.actions import ComplaintAction, RepairAction
 from aftersales.actor import Actor
-from aftersales.case import CaseMachine, CaseState, Ctx
-from aftersales.complaint import ComplaintCase, ComplaintState
+from aftersales.case import CaseState, Ctx
+from aftersales.machine import CaseMachine
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import ComplaintState
 from aftersales.errors import Rejection
-from aftersales.repair import RepairCase, RepairState
+from aftersales.repair import RepairCase
+from aftersales.repair.state import RepairState
 from aftersales.roles import Role
 
 MACHINES: dict[str, tuple[type[CaseMachine], type[CaseState]]] = {

@@ -25,10 +25,10 @@ from aftersales.actor import Actor
 from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach
 from adapters.temporal.case_numbers import skip_taken, temporal_holds
 from aftersales.errors import Rejection
-from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
-from aftersales.complaint import ComplaintIntake
-from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
-from aftersales.repair import RepairIntake
+from aftersales.complaint.state import CASE_NO_PREFIX as COMPLAINT_PREFIX
+from aftersales.complaint.state import ComplaintIntake
+from aftersales.repair.state import CASE_NO_PREFIX as REPAIR_PREFIX
+from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 from adapters.db.calendar_store import case_config
 from adapters.db.properties import UnknownUnit, resolve_address

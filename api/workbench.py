@@ -36,7 +36,7 @@ from aftersales.actions import YEARS, CaseAction
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.case import Ctx
-from aftersales.complaint import ComplaintIntake
+from aftersales.complaint.state import ComplaintIntake
 from adapters.db import properties as register
 from adapters.db.models import PropertyUnit
 from adapters.db.reports import working_days_between
@@ -44,7 +44,7 @@ from aftersales.messages import (
     ACTION_NAMES, BEIJING, CHANNEL_NAMES, STATUS_NAMES, deadline_name, role_title,
 )
 from aftersales.privacy import mask_personal
-from aftersales.repair import RepairIntake
+from aftersales.repair.state import RepairIntake
 from aftersales.reports import TITLES, ReportKind, parse_period, tables
 from aftersales.roles import Role
 from adapters.temporal.sealing import app_sealer

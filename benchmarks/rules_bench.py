@@ -29,10 +29,13 @@ from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from adapters.db.calendar_admin import fallback_check
-from aftersales.case import CaseMachine, Ctx, Customer
-from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.case import Ctx, Customer
+from aftersales.machine import CaseMachine
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import Channel, ComplaintIntake
 from adapters.db.calendar_store import package_years
-from aftersales.repair import CASE_NO_PREFIX, RepairCase, RepairIntake, RepairStatus
+from aftersales.repair import RepairCase
+from aftersales.repair.state import CASE_NO_PREFIX, RepairIntake, RepairStatus
 from aftersales.roles import Role
 from aftersales.views import case_view
 

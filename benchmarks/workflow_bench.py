@@ -43,7 +43,7 @@ from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from adapters.temporal.codec import data_converter, new_key
 from aftersales.case import Customer
-from aftersales.complaint import Channel, ComplaintIntake
+from aftersales.complaint.state import Channel, ComplaintIntake
 from adapters.config import Settings
 from adapters.db import calendar_store
 from adapters.db.migrate import upgrade_to_head

@@ -115,7 +115,8 @@ async def test_P3_the_projection_stores_timeline_text_and_row_text_masked(sessio
     from activities.cases import CaseActivities
     from aftersales import actions as A
     from aftersales.case import Ctx, Customer
-    from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+    from aftersales.complaint import ComplaintCase
+    from aftersales.complaint.state import Channel, ComplaintIntake
     from adapters.db.models import Case, TimelineEntry
     from aftersales.views import case_row
     from sqlalchemy import select

@@ -25,7 +25,8 @@ from activities.cases import CaseActivities
 from aftersales import actions as A
 from aftersales.calendar import YearData
 from aftersales.case import Ctx, Customer
-from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import Channel, ComplaintIntake
 from adapters.config import Settings
 from adapters.db import calendar_store, ledger
 from adapters.db.migrate import alembic_config, upgrade_to_head

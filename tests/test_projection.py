@@ -18,7 +18,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.cases import CaseActivities
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
-from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import Channel, ComplaintIntake
 from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
 from adapters.db.models import Case, TimelineEntry

@@ -19,7 +19,8 @@ from activities.reminders import ReminderActivities
 from aftersales import actions as A
 from aftersales import messages
 from aftersales.case import Ctx, Customer
-from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import Channel, ComplaintIntake
 from adapters.config import Settings
 from adapters.db.calendar_store import seed_from_chinese_calendar
 from adapters.db.migrate import upgrade_to_head

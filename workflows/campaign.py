@@ -21,11 +21,11 @@ with workflow.unsafe.imports_passed_through():
         Campaign, CampaignStatus, CloseRequest, OpenPointCase, Plan, SpotCheckRequest, VisitRequest, campaign_summary,
     )
     from aftersales.case import CaseConfig
-    from aftersales.complaint import CASE_NO_PREFIX as COMPLAINT_PREFIX
-    from aftersales.complaint import Channel, ComplaintIntake
+    from aftersales.complaint.state import CASE_NO_PREFIX as COMPLAINT_PREFIX
+    from aftersales.complaint.state import Channel, ComplaintIntake
     from aftersales.errors import Rejection
-    from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
-    from aftersales.repair import RepairIntake
+    from aftersales.repair.state import CASE_NO_PREFIX as REPAIR_PREFIX
+    from aftersales.repair.state import RepairIntake
     from aftersales.roles import Role
     from contracts.campaign import CampaignProjection, PlanRequest, StartCampaign, VisitForm
     from contracts.case import ConfigRequest, Notification, NumberRequest

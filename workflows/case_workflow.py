@@ -21,10 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
     from aftersales.case import (
-        BASELINE_RULES_VERSION, CURRENT_RULES_VERSION, CaseConfig, CaseMachine, Ctx, EarlyWarningCheck, Effect, Notice,
+        BASELINE_RULES_VERSION, CURRENT_RULES_VERSION, CaseConfig, Ctx, EarlyWarningCheck, Effect, Notice,
         check_time_reach,
     )
     from aftersales.errors import Rejection
+    from aftersales.machine import CaseMachine
     from aftersales.messages import beijing
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from contracts.case import (

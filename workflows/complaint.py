@@ -5,8 +5,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from aftersales.calendar import local_year
-    from aftersales.complaint import ComplaintCase, ComplaintIntake, ComplaintState, OpenLinkedRepair
-    from aftersales.repair import CASE_NO_PREFIX as REPAIR_PREFIX
+    from aftersales.complaint import ComplaintCase
+    from aftersales.complaint.state import ComplaintIntake, ComplaintState, OpenLinkedRepair
+    from aftersales.repair.state import CASE_NO_PREFIX as REPAIR_PREFIX
     from contracts.case import CaseResult, NumberRequest, RepairProgress, StartCase
 
 from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow

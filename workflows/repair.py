@@ -7,7 +7,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from aftersales.money import DeductionOutcome
-    from aftersales.repair import DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairState, WorkerScores
+    from aftersales.repair import RepairCase
+    from aftersales.repair.state import DepositDeduction, ParentUpdate, RepairIntake, RepairState, WorkerScores
     from contracts.case import CaseResult, RepairProgress, StartCase
 
 from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales.complaint import CASE_NO_PREFIX
+from aftersales.complaint.state import CASE_NO_PREFIX
 from adapters.config import Settings
 from adapters.db.models import CaseCounter
 from adapters.db.numbering import format_case_no

@@ -283,7 +283,8 @@ async def test_a_case_temporal_no_longer_keeps_is_read_from_the_register(api, st
     from aftersales import actions as A
     from aftersales.case import Ctx
     from adapters.db.models import Case
-    from aftersales.repair import RepairCase, RepairIntake
+    from aftersales.repair import RepairCase
+    from aftersales.repair.state import RepairIntake
     from aftersales.views import case_row
     from tests.rules.driver import CAL, LADDER, MONDAY_10, who
 

@@ -134,8 +134,8 @@ async def test_the_docs_work_offline(api):
 
 
 def test_every_state_of_both_case_types_has_a_chinese_name():
-    from aftersales.complaint import ComplaintStatus
-    from aftersales.repair import RepairStatus
+    from aftersales.complaint.state import ComplaintStatus
+    from aftersales.repair.state import RepairStatus
     from aftersales.messages import STATUS_NAMES
     assert {s.value for s in (*ComplaintStatus, *RepairStatus)} <= set(STATUS_NAMES)
 

@@ -9,7 +9,8 @@ import pytest
 from aftersales import access
 from aftersales.actions import AssignHandler
 from aftersales.actor import Actor
-from aftersales.case import CURRENT_RULES_VERSION, CaseMachine, Ctx, Notice, copied
+from aftersales.case import CURRENT_RULES_VERSION, Ctx, Notice, copied
+from aftersales.machine import CaseMachine
 from aftersales.errors import Rejection
 from aftersales.roles import Role
 from aftersales.views import case_view, facts_view

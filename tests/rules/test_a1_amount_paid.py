@@ -8,7 +8,7 @@ import pytest
 
 from aftersales import actions as A
 from aftersales.approvals import a1_missing, a1_status, route_settlement
-from aftersales.repair import RepairStatus
+from aftersales.repair.state import RepairStatus
 from aftersales.roles import Role
 from aftersales.views import case_view
 from tests.rules.driver import LADDER

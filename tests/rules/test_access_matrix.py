@@ -22,7 +22,7 @@ import pytest
 from aftersales import access
 from aftersales import actions as A
 from aftersales.actor import Actor
-from aftersales.case import CaseMachine
+from aftersales.machine import CaseMachine
 from aftersales.errors import Rejection
 from aftersales.roles import Role
 from aftersales.views import case_view

@@ -7,7 +7,8 @@ import pytest
 
 from aftersales import actions as A
 from aftersales.case import CURRENT_RULES_VERSION, Ctx, Customer, EarlyWarningCheck
-from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import Channel, ComplaintIntake
 from aftersales.roles import Role
 
 from tests.rules.driver import CAL, CST, LADDER, MONDAY_10, CaseRun, who  # noqa: F401

@@ -4,9 +4,9 @@ path (C2, C3, C4, C7, A1, C10): at each step the role (and the named handler) th
 from decimal import Decimal
 
 from aftersales import actions as A
-from aftersales.complaint import ComplaintStatus
+from aftersales.complaint.state import ComplaintStatus
 from aftersales.next_actors import STEPS, next_actors, next_columns
-from aftersales.repair import RepairStatus
+from aftersales.repair.state import RepairStatus
 from aftersales.roles import Role
 from tests.rules.test_complaint_machine import Run
 

@@ -18,7 +18,8 @@ import pytest
 from aftersales import access
 from aftersales import actions as A
 from aftersales.actor import Actor
-from aftersales.case import CaseMachine, Notice, copied
+from aftersales.case import Notice, copied
+from aftersales.machine import CaseMachine
 from aftersales.money import DeductionOutcome
 from aftersales.roles import Role
 from tests.rules import test_complaint_machine as C
@@ -29,7 +30,9 @@ from tests.rules.test_access_matrix import p2_sees
 R = Role
 HOME, OTHER = "工程部", "物业部"
 OURS, THEIRS = "C-001", "C-DEMO2"
-SOURCES = [Path(access.__file__).with_name(name) for name in ("case.py", "complaint.py", "repair.py")]
+RULES = Path(access.__file__).parent
+SOURCES = [RULES / "case.py", RULES / "deadlines.py", RULES / "machine.py",
+           *sorted((RULES / "complaint").glob("*.py")), *sorted((RULES / "repair").glob("*.py"))]
 
 
 def staff() -> list[Actor]:

@@ -4,10 +4,12 @@ nothing and an inspector who has inspected is offered no second inspection; and 
 names only those whose step it still is."""
 
 from aftersales import actions as A
-from aftersales.complaint import ComplaintCase, ComplaintState
+from aftersales.complaint import ComplaintCase
+from aftersales.complaint.state import ComplaintState
 from aftersales.next_actors import next_actors
 from aftersales.offers import offered_actions, state_from_view
-from aftersales.repair import RepairCase, RepairState
+from aftersales.repair import RepairCase
+from aftersales.repair.state import RepairState
 from aftersales.roles import Role
 from aftersales.views import case_view
 from tests.rules.driver import LADDER, bound, who

@@ -11,7 +11,7 @@ import pytest
 from aftersales import actions as A
 from aftersales.fees import ExtraItem, FeeItem, FeeSchedule, FeeScheduleBody, QuoteItem, price_quote
 from aftersales.messages import yuan
-from aftersales.repair import DepositDeduction, RepairStatus, WorkerScores
+from aftersales.repair.state import DepositDeduction, RepairStatus, WorkerScores
 from aftersales.roles import Role
 from aftersales.views import case_row, case_view
 from tests.rules.driver import LADDER

@@ -8,9 +8,8 @@ import pytest
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
 from aftersales.errors import Rejection
-from aftersales.repair import (
-    CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairCase, RepairIntake, RepairStatus, WorkerScores,
-)
+from aftersales.repair import RepairCase
+from aftersales.repair.state import CASE_NO_PREFIX, DepositDeduction, ParentUpdate, RepairIntake, RepairStatus, WorkerScores
 from aftersales.approvals import route_repair_cost
 from aftersales.money import DeductionOutcome
 from aftersales.roles import Role
@@ -721,7 +720,8 @@ def test_no_parent_no_parent_updates():
 
 
 def test_repair_actions_do_not_apply_to_complaints_and_vice_versa():
-    from aftersales.complaint import Channel, ComplaintCase, ComplaintIntake
+    from aftersales.complaint import ComplaintCase
+    from aftersales.complaint.state import Channel, ComplaintIntake
     complaint, _ = ComplaintCase.open("TS-1", ComplaintIntake(customer=intake().customer, channel=Channel.phone,
                                                                category="c", description="d"), who(R.hotline),
                                       Run().ctx())

@@ -17,8 +17,8 @@ from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.case import CaseConfig, Customer
 from adapters.db import calendar_store
-from aftersales.complaint import Channel, ComplaintIntake
-from aftersales.repair import RepairIntake
+from aftersales.complaint.state import Channel, ComplaintIntake
+from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 from worker import build_worker
 from workflows.case_workflow import CaseWorkflow

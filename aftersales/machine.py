@@ -1,0 +1,154 @@
+"""The case machine every procedure extends (complaints C1–C11, repairs R1–R9): one action at a time,
+refused whole or applied whole (P1 first), the owner's progress replies (C5, R1/S3), approvals (A4) and
+what became of each notice (E3).
+
+A `CaseMachine` is pure: given the time and the working calendar it decides; the workflow around it
+only waits, runs activities and records. Subclasses add their own actions as `on_<action>` methods;
+time acts through `tick` (aftersales/deadlines.py).
+"""
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from aftersales import access
+from aftersales.actor import Actor
+from aftersales.approvals import Approval, ApprovalStep, decision_brief
+from aftersales.case import APPROVAL_WORKING_DAYS, REMINDER_EVERY_WORKING_HOURS, Ctx, Effect, Notice, copied, recipients
+from aftersales.deadlines import DeadlineRules
+from aftersales.errors import conflict, forbidden
+from aftersales.messages import (
+    CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, action_name, role_title, yuan,
+)
+from aftersales.roles import Role
+
+
+class CaseMachine(DeadlineRules):
+    """Shared mechanics. Subclasses define `on_<action>` methods; who may do each action is the table
+    in `aftersales.access` (P1)."""
+
+    # ---- actions -------------------------------------------------------------------------
+    def apply(self, action: BaseModel, actor: Actor, ctx: Ctx) -> list[Effect]:
+        """Applies one action or raises Rejection, leaving the state untouched on refusal
+        (callers validate on a copy first: see `check`)."""
+        name: str = getattr(action, "action")
+        handler = getattr(self, f"on_{name}", None)
+        if handler is None:
+            raise conflict(f"「{action_name(name)}」不适用于{CASE_TYPE_NAMES.get(self.state.case_type.value, '')}案件")
+        if self.state.closed:
+            raise conflict(f"案件 {self.state.case_no} 已结案")
+        allowed = access.action_roles(self.state.case_type.value, name)
+        if allowed is not None and actor.role not in allowed:
+            names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
+            raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
+        access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
+        before = self.state.status
+        handler(action, actor, ctx)
+        if self.state.status != before:
+            self.status_changed(ctx, before)
+        self.state.seq += 1
+        return self.take_effects()
+
+    def status_changed(self, ctx: Ctx, before: str) -> None:
+        """Hook: called after an action changed the status (a repair tells its parent complaint)."""
+
+    def check(self, action: BaseModel, actor: Actor, ctx: Ctx) -> None:
+        """Dry run on a deep copy: the validator and the handler can never disagree. The timeline is only
+        ever appended to, so the copy takes a new list of the same entries rather than copies of them
+        (a long case's timeline is most of its state: copying it was most of an action's validation);
+        likewise a deadline met or waived never changes again (only open ones are met, extended, waived
+        or escalated), so only the open ones are copied: a case's C5 deadlines grow with its age."""
+        timeline, deadlines = self.state.timeline, self.state.deadlines
+        self.state.timeline, self.state.deadlines = [], []
+        try:
+            copy = copied(self.state)
+        finally:
+            self.state.timeline, self.state.deadlines = timeline, deadlines
+        copy.timeline = list(timeline)
+        copy.deadlines = [copied(d) if d.open else d for d in deadlines]
+        type(self)(copy).apply(action, actor, ctx)
+
+    # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
+    PROGRESS_RULE: ClassVar[str] = "C5"
+
+    def owes_progress(self) -> bool:
+        """Hook: whether the owner is still owed progress replies (a repair: until the sign-off)."""
+        return not self.state.closed
+
+    def _next_progress(self, ctx: Ctx) -> None:
+        """The next progress note is due 4 working hours from now; it reminds, it does not escalate."""
+        self.set_deadline(ctx, key="progress", rule=self.PROGRESS_RULE, label=DEADLINE_NAMES["progress"],
+                          due_at=ctx.cal.add_working_hours(ctx.now, REMINDER_EVERY_WORKING_HOURS),
+                          owners=[Role.butler, Role.cs_staff], escalates=False)
+
+    def on_progress_note(self, a: Any, actor: Actor, ctx: Ctx) -> None:
+        self.meet(ctx, "progress")
+        self.state.progress_notes += 1
+        self.note(ctx, "progress", f"进展：{a.note}（{self.PROGRESS_RULE}）", actor)
+        if self.owes_progress():
+            self._next_progress(ctx)
+
+    # ---- approvals (A4) --------------------------------------------------------------------
+    def request_approval(self, ctx: Ctx, actor: Actor, *, id: str, purpose: str, rule: str,
+                         subject: str, steps: list[ApprovalStep], amount=None) -> Approval:
+        approval = Approval(id=id, purpose=purpose, rule=rule, subject=subject, amount=amount,
+                            requested_by=actor.username, requested_at=ctx.now, steps=steps)
+        self.state.approvals.append(approval)
+        self._await_step(ctx, approval)
+        return approval
+
+    def approval(self, id: str) -> Approval | None:
+        return next((a for a in self.state.approvals if a.id == id), None)
+
+    def pending_approval(self) -> Approval | None:
+        return next((a for a in reversed(self.state.approvals) if a.status == "pending"), None)
+
+    def decide_pending(self, ctx: Ctx, actor: Actor, decision, reason: str | None) -> Approval:
+        approval = self.pending_approval()
+        if approval is None:
+            raise conflict("目前没有待决定的审批")
+        approval.decide(actor, decision, reason, ctx.now)
+        self.meet(ctx, f"approval:{approval.id}")
+        amount = f"，金额 {yuan(approval.amount)}" if approval.amount is not None else ""
+        self.note(ctx, "approval", f"{approval.subject}：{role_title(actor.role)}{DECISION_NAMES.get(decision, decision)}"
+                  f"{amount}" + (f"——{reason}" if reason else ""), actor)
+        if approval.status == "pending":
+            self._await_step(ctx, approval)
+        return approval
+
+    def _await_step(self, ctx: Ctx, approval: Approval) -> None:
+        step = approval.current()
+        assert step is not None
+        key = f"approval:{approval.id}"
+        self.waive_key(key)
+        d = self.set_deadline(ctx, key=key, rule="A4/E1", label=f"{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}：{approval.subject}",
+                          due_at=ctx.cal.add_working_days(ctx.now, APPROVAL_WORKING_DAYS), owners=[step.role])
+        brief = decision_brief(approval, self.state.decided(approval))  # A4: what is decided, in the mail
+        self.notify([step.role], f"待您审批：{approval.subject}",
+                    f"{approval.subject} 等待{role_title(step.role)}{STEP_KIND_NAMES.get(step.kind, step.kind)}"
+                    f"（{approval.rule}）。",
+                    f"approval {approval.id} ({approval.rule})", items=[self.due_item(d)],
+                    details=brief.lines(), requested_by=approval.requested_by)
+
+    # ---- notification results (E3) ---------------------------------------------------------
+    UNDELIVERABLE_REASON: ClassVar[str] = "E3 undeliverable notification"
+
+    def record_undeliverable(self, ctx: Ctx, notice: Notice, why: str) -> None:
+        """E3: a notice that can never be delivered is recorded on the case and ops (cs_manager) are told
+        (unless that notice was itself the ops message: no loop)."""
+        who, title = recipients(notice), notice.message.title if notice.message else notice.subject
+        self.note(ctx, "notification_undeliverable", f"通知无法送达（E3）：{title} → {who}：{why}")
+        if notice.reason != self.UNDELIVERABLE_REASON:
+            self.notify([Role.cs_manager], "通知无法送达，请人工处理",
+                        f"发给{who}的通知“{title}”无法送达：{why}。请核对收件人的邮箱或机器人地址，并人工告知。",
+                        self.UNDELIVERABLE_REASON)
+        self.state.seq += 1
+
+    def record_delivery(self, ctx: Ctx, notice: Notice, emails: list[str], webhooks: int,
+                        unreachable: list[Role]) -> None:
+        what = notice.message.title if notice.message else notice.reason
+        text = f"已通知{recipients(notice)}（邮件 {len(emails)} 封，群机器人 {webhooks} 条）：{what}"
+        if unreachable:
+            text += f"；{'、'.join(role_title(r) for r in unreachable)}未配置收件人"
+        self.note(ctx, "notification", text)
+        self.state.seq += 1

@@ -1,0 +1,90 @@
+"""R1: a repair registered like a complaint (C1), the appointment agreed with the owner and the worker's
+arrival recorded against it (late by more than 10 minutes without telling the owner: flagged), and the
+butler's progress replies every 4 working hours until the owner signs the work off (S3)."""
+
+from typing import Self
+
+from aftersales import actions as A
+from aftersales.actor import Actor
+from aftersales.case import Ctx, not_in_the_future, not_in_the_past
+from aftersales.errors import conflict
+from aftersales.messages import DEADLINE_NAMES, beijing
+from aftersales.repair.base import RepairSteps
+from aftersales.repair.state import (
+    BEFORE_DISPATCH, LATE_ARRIVAL_GRACE, OWNER_WAITING, SURVEY_WORKING_DAYS, Arrival, ParentUpdate, RepairEffect,
+    RepairIntake, RepairState, RepairStatus,
+)
+from aftersales.roles import Role
+
+_S = RepairStatus
+
+
+class Intake(RepairSteps):
+    # ---- R1: intake ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, case_no: str, intake: RepairIntake, actor: Actor, ctx: Ctx) -> tuple[Self, list[RepairEffect]]:
+        received = ctx.now
+        state = RepairState(
+            case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
+            customer=intake.customer, description=intake.description, trades=list(intake.trades),
+            requested_appointment=intake.requested_appointment, paid_service=intake.paid_service,
+            parent_case_no=intake.parent_case_no, rules_version=ctx.rules_version,
+        )
+        case = cls(state)
+        c = intake.customer
+        case.note(ctx, "intake", f"报修受理：{'、'.join(intake.trades)}，{c.project}{c.building}{c.unit}"
+                  + ("（有偿服务）" if intake.paid_service else "")
+                  + (f"，由投诉 {intake.parent_case_no} 转来" if intake.parent_case_no else "") + "（R1）", actor)
+        case.set_deadline(ctx, key="survey", rule="R2", label=DEADLINE_NAMES["survey"],
+                          due_at=ctx.cal.add_working_days(received, SURVEY_WORKING_DAYS),
+                          owners=[Role.cs_staff, Role.engineering, Role.repair_lead])
+        case._next_progress(ctx)
+        case._tell_parent()
+        return case, case.take_effects()
+
+    def owes_progress(self) -> bool:
+        """R1/S3: the butler replies every 4 working hours until the owner signs the work off."""
+        return self.state.status in OWNER_WAITING
+
+    def status_changed(self, ctx: Ctx, before: str) -> None:
+        self._tell_parent()
+
+    def _tell_parent(self) -> None:
+        s = self.state
+        if s.parent_case_no:
+            self.effects.append(ParentUpdate(parent_case_no=s.parent_case_no, case_no=s.case_no, status=s.status))
+
+    # ---- R1: appointment and arrival ---------------------------------------------------------
+    def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
+        self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="约定上门时间")
+        s = self.state
+        not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
+        s.appointment_at, s.appointment_kept = a.appointment_at, False
+        if s.status == _S.registered:
+            s.status = _S.scheduled
+        self.note(ctx, "appointment", f"已与业主约定上门时间 {beijing(a.appointment_at)}（R1）", actor)
+
+    def on_record_arrival(self, a: A.RecordArrival, actor: Actor, ctx: Ctx) -> None:
+        s = self.state
+        if s.appointment_at is None or s.appointment_kept:
+            raise conflict("尚未约定上门时间：请先「约定上门时间」（R1）")
+        not_in_the_future("arrived_at", a.arrived_at, ctx.now, ctx.time_tolerance)
+        late = a.arrived_at - s.appointment_at
+        minutes_late = max(0, int(late.total_seconds() // 60))
+        flagged = late > LATE_ARRIVAL_GRACE and not a.owner_contacted
+        s.arrivals.append(Arrival(appointment_at=s.appointment_at, arrived_at=a.arrived_at,
+                                  owner_contacted=a.owner_contacted, minutes_late=minutes_late, flagged=flagged,
+                                  recorded_by=actor.username))
+        s.appointment_kept = True
+        if flagged:
+            s.late_arrival = True
+            s.late_arrivals += 1
+            text = f"迟到：比约定的 {beijing(s.appointment_at)} 晚 {minutes_late} 分钟，且未联系业主（R1）"
+            self.note(ctx, "late_arrival", text, actor)
+            self.notify([Role.cs_manager], "维修人员迟到",
+                        f"比约定的 {beijing(s.appointment_at)} 迟到 {minutes_late} 分钟，且未联系业主（R1）。",
+                        "R1 late arrival")
+        elif late > LATE_ARRIVAL_GRACE:
+            self.note(ctx, "arrival", f"迟到 {minutes_late} 分钟到场，已事先联系业主（R1）", actor)
+        else:
+            self.note(ctx, "arrival", f"于 {beijing(a.arrived_at)} 到场（R1）", actor)
