@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from adapters.db.models import Case, RegisterStatus
+from adapters.db.models import CaseNumber, RegisterStatus
 
 log = structlog.get_logger("aftersales.rebuild")
 
@@ -52,7 +52,10 @@ async def behind_reason(session: AsyncSession, client: Client, task_queue: str) 
     row = await register_state(session)
     if row is not None and row.state != OK:
         return row.reason or f"the register is {row.state}"
-    if row is None and await session.scalar(select(Case.case_no).limit(1)) is None \
+    # "Empty" means no number was ever handed out, not no case row yet: an intake claims its number
+    # before it starts the case and writes the row after, so on a fresh install a second intake racing
+    # the first would otherwise see the first's case in Temporal without its row, and stop all intakes.
+    if row is None and await session.scalar(select(CaseNumber.case_no).limit(1)) is None \
             and await temporal_holds_cases(client, task_queue):
         reason = ("登记簿为空，而 Temporal 中已有案件：登记簿已丢失或被替换。请运行 make rebuild-register 从 Temporal 重建"
                   "（the register is empty while Temporal holds cases: run make rebuild-register）")

@@ -169,3 +169,29 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     assert again.status_code == 201 and again.json()["case_no"] == no, again.text  # its case, not a second one
     fresh = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})
     assert fresh.status_code == 201 and fresh.json()["case_no"] not in keys, fresh.text
+
+
+@pytest.mark.asyncio
+async def test_C1_a_fresh_register_whose_first_cases_wait_for_a_worker_is_not_behind(
+        api, staff, settings, sessionmaker, worker_process, dev_env, monkeypatch):
+    """A fresh install whose first intakes started their cases while no worker ran (so no row is written yet):
+    each claimed its number before it started its case, so that is not a lost register. Intakes go on being
+    accepted and the register stays level (it was marked behind for good before)."""
+    from api import cases as api_cases
+    monkeypatch.setattr(api_cases, "REGISTER_CHECK_SECONDS", 0.0)  # every intake looks at the register again
+    hotline = await staff.headers("hotline")
+
+    async def intake(i: int):
+        body = {**COMPLAINT, "customer": {**COMPLAINT["customer"], "unit": f"{200 + i}"}}
+        return await api.post("/complaints", json=body, headers={**hotline, "Idempotency-Key": unique_key()})
+
+    worker_process.stop()
+    first = await asyncio.gather(*(intake(i) for i in range(3)))  # started in Temporal, answered by no worker
+    assert all(a.status_code in (202, 503) for a in first), [a.text for a in first]
+    assert all(a.json().get("reason") != "register_behind" for a in first), [a.text for a in first]
+    worker_process.start()
+    later = await intake(99)
+    assert later.status_code == 201, later.text
+    async with sessionmaker() as session:
+        status = await session.get(RegisterStatus, 1)
+        assert status is None or status.state == "ok", (status.state, status.reason)
