@@ -57,9 +57,6 @@ class Settings(BaseSettings):
     login_max_waiting: int = Field(
         default=32, ge=0, description="sign-ins waiting for a password check; beyond it 429 with Retry-After")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="request bodies over this get 413")
-    auth_cache_seconds: float = Field(
-        default=5.0, ge=0, description="how long an account's state is trusted without reading it again "
-        "(a deactivated account is refused at most this long after; 0 reads it on every request)")
     update_timeout_seconds: float = Field(
         default=30.0, gt=0, description="how long the API waits for a worker to answer an action before 503")
     read_timeout_seconds: float = Field(

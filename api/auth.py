@@ -8,42 +8,44 @@ Signing in:
   holds a database connection while it hashes; at most `login_concurrent_checks` hashes run at once
   on worker threads and at most `login_max_waiting` wait (beyond: 429), so a flood of sign-ins cannot
   starve the pool, the event loop or the CPU for everybody else;
-- a token carries the account's `version` (`ver`, bumped by every change of the account): a token of
-  an account changed or deactivated since it was issued is refused.
+- a token carries the account's `version` (`ver`, bumped by every change of the account) and its own id
+  (`jti`): a token of an account changed or deactivated since it was issued, or one signed out
+  (`revoked_tokens`), is refused.
 
-Authenticated requests read the account from an in-process `AccountCache` that trusts a
-row for `auth_cache_seconds` and forgets it as soon as this process commits a change to it, so a
-deactivated account is refused at once here and within seconds in other API processes.
+Every authenticated request reads the account and the revocation list in one query (P6): signing out and
+any change to the account end the session at once, in every API process, whoever made the change (this
+API, another replica, the CLI). Only the token's signature check is kept in memory (`VerifiedTokens`):
+it cannot change. (Before P6 an in-process cache trusted an account's row for a few seconds, so another
+process's change was seen late; the one query costs well under a millisecond on SQLite and PostgreSQL.)
 
-The counters and the cache live in each API process: with several replicas behind a load balancer an
+The sign-in counters live in each API process: with several replicas behind a load balancer an
 address may try `login_failures_per_* × replicas` times per window (docs/operations.md, "Signing in and its limits").
 """
 
 import asyncio
 import math
+import secrets
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import chain
 from typing import Annotated, Any
 
 import jwt
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
 
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from adapters.config import Settings
 from adapters.db import org
-from adapters.db.models import Staff
+from adapters.db.models import RevokedToken, Staff
 from adapters.db.staff import USERNAME_MAX, _dummy_hash, get_staff, verify_password
 from aftersales.roles import Role
 from api.deps import settings_dep
@@ -78,20 +80,21 @@ def too_many(detail: str, retry_after: float) -> HTTPException:
 
 
 def create_access_token(staff: Staff, settings: Settings, *, now: datetime | None = None) -> tuple[str, int]:
-    """(JWT, seconds until it expires). Claims: sub=username, role, dept, ver (the account's version), iat, exp."""
+    """(JWT, seconds until it expires). Claims: sub=username, role, dept, ver (the account's version), jti (this
+    token's id: what signing out revokes, P6), iat, exp."""
     now = now or datetime.now(timezone.utc)
     ttl = timedelta(minutes=settings.jwt_ttl_minutes)
     claims: dict[str, Any] = {"sub": staff.username, "role": staff.role, "dept": staff.department,
-                              "ver": staff.version or 1, "iat": now, "exp": now + ttl}
+                              "ver": staff.version or 1, "jti": secrets.token_urlsafe(18), "iat": now, "exp": now + ttl}
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), int(ttl.total_seconds())
 
 
 def decode_access_token(token: str, settings: Settings) -> dict[str, Any]:
     """The claims of a valid, unexpired token; HTTPException 401 otherwise (also for a token issued
-    before tokens carried the account's version)."""
+    before tokens carried the account's version or their own id)."""
     try:
         return jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM],
-                          options={"require": ["sub", "role", "ver", "exp", "iat"]})
+                          options={"require": ["sub", "role", "ver", "jti", "exp", "iat"]})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("token expired: log in again at /auth/token") from None
     except jwt.InvalidTokenError:
@@ -188,16 +191,17 @@ class PasswordGate:
             return await asyncio.to_thread(lambda: verify_password(password, password_hash or _dummy_hash(rounds)))
 
 
-# --- the account cache -------------------------------------------------------------------------------
+# --- the account, read on every request ----------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Account:
-    """What a request needs of an account: who acts, whether it may, the version tokens must carry, and how
-    pages name it (P7: name and title, the organisation's label)."""
+    """What a request needs of an account: who acts, whether it may, the version tokens must carry, how pages
+    name it (P7: name and title, the organisation's label), and whether the token at hand was signed out."""
     actor: Actor
     active: bool
     version: int
     label: str = ""
+    token_revoked: bool = False
 
 
 def actor_of(staff: Staff) -> Actor:
@@ -206,57 +210,31 @@ def actor_of(staff: Staff) -> Actor:
                  department=staff.department, contractor_id=staff.contractor_id)
 
 
-_CACHES: "weakref.WeakSet[AccountCache]" = weakref.WeakSet()
+async def load_account(session, username: str, jti: str) -> Account | None:
+    """The account and whether this token was signed out, in one query (P6)."""
+    revoked = exists().where(RevokedToken.jti == jti).label("revoked")
+    row = (await session.execute(select(Staff, revoked).where(Staff.username == username))).first()
+    if row is None:
+        return None
+    staff, token_revoked = row
+    names = await org.contractors(session) if staff.contractor_id else {}
+    return Account(actor=actor_of(staff), active=staff.active, version=staff.version or 1,
+                   label=org.person(staff, names).label, token_revoked=bool(token_revoked))
 
 
-class AccountCache:
-    """username → Account (or None: no such account), trusted for `ttl` seconds. `invalidate` forgets
-    names; a read that started before an invalidation is not stored (the generation changed)."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl, self.clock = ttl, clock
-        self.entries: dict[str, tuple[float, Account | None]] = {}
-        self.generation = 0
-        _CACHES.add(self)
-
-    async def get(self, username: str, load: Callable[[str], Awaitable[Account | None]]) -> Account | None:
-        now = self.clock()
-        hit = self.entries.get(username)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        generation = self.generation
-        account = await load(username)
-        if self.ttl > 0 and generation == self.generation:
-            if len(self.entries) >= MAX_TRACKED_KEYS:
-                self.entries.clear()
-            self.entries[username] = (now + self.ttl, account)
-        return account
-
-    def invalidate(self, usernames: Iterable[str]) -> None:
-        self.generation += 1
-        for name in usernames:
-            self.entries.pop(name, None)
-
-
-@event.listens_for(Session, "after_flush")
-def _note_changed_accounts(session: Session, _flush_context) -> None:
-    names = {o.username for o in chain(session.new, session.dirty, session.deleted) if isinstance(o, Staff)}
-    if names:
-        session.info.setdefault("staff_changed", set()).update(names)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_changed_accounts(session: Session) -> None:
-    """Every account this process changes (ORM writes to Staff) is read afresh by the next request."""
-    names = session.info.pop("staff_changed", None)
-    if names:
-        for cache in list(_CACHES):
-            cache.invalidate(names)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_noted_accounts(session: Session) -> None:
-    session.info.pop("staff_changed", None)
+async def revoke_token(session, claims: dict[str, Any]) -> bool:
+    """Signs a token out (P6): its id joins `revoked_tokens` until the token would have expired; rows of
+    tokens expired since are dropped on the way. False when it was signed out already. Commits."""
+    now = datetime.now(timezone.utc)
+    await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    session.add(RevokedToken(jti=str(claims["jti"])[:64], username=str(claims["sub"])[:64],
+                             expires_at=datetime.fromtimestamp(claims["exp"], timezone.utc)))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return False
+    return True
 
 
 class VerifiedTokens:
@@ -290,20 +268,18 @@ class VerifiedTokens:
 class AuthState:
     limiter: LoginLimiter
     gate: PasswordGate
-    accounts: AccountCache
     tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
 
 def auth_state(app: FastAPI) -> AuthState:
-    """The app's limiter, password gate and account cache, made from its settings on first use."""
+    """The app's sign-in limiter, password gate and verified tokens, made from its settings on first use."""
     state = getattr(app.state, "auth", None)
     if state is None:
         s: Settings = app.state.settings
         state = app.state.auth = AuthState(
             limiter=LoginLimiter(per_username=s.login_failures_per_username, per_address=s.login_failures_per_address,
                                  window=s.login_failure_window_seconds),
-            gate=PasswordGate(s.login_concurrent_checks, s.login_max_waiting),
-            accounts=AccountCache(s.auth_cache_seconds))
+            gate=PasswordGate(s.login_concurrent_checks, s.login_max_waiting))
     return state
 
 
@@ -352,28 +328,25 @@ async def login(request: Request, form: Annotated[LoginForm, Depends()],
     return TokenResponse(access_token=token, role=Role(staff.role), expires_in=expires_in)
 
 
-async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
-                        settings: Annotated[Settings, Depends(settings_dep)]) -> Actor:
-    """The authenticated staff member. 401 when the token is missing, malformed, forged or expired,
-    or when the account no longer exists, is deactivated or has changed since the token was issued
-    (its version, or its role). The Actor is the account as it is now (at most auth_cache_seconds old)."""
+async def token_claims(request: Request, token: str | None, settings: Settings) -> dict[str, Any]:
+    """The claims of a well-signed, unexpired token; 401 otherwise."""
     if not token:
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>' (POST /auth/token)")
-    state = auth_state(request.app)
-    claims = state.tokens.claims(token, settings)
+    return auth_state(request.app).tokens.claims(token, settings)
 
-    async def load(username: str) -> Account | None:
-        async with request.app.state.sessionmaker() as session:
-            staff = await get_staff(session, username)
-            if staff is None:
-                return None
-            names = await org.contractors(session) if staff.contractor_id else {}
-        return Account(actor=actor_of(staff), active=staff.active, version=staff.version or 1,
-                       label=org.person(staff, names).label)
 
-    account = await state.accounts.get(str(claims["sub"]), load)
+async def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+                        settings: Annotated[Settings, Depends(settings_dep)]) -> Actor:
+    """The authenticated staff member. 401 when the token is missing, malformed, forged or expired, signed
+    out, or when the account no longer exists, is deactivated or has changed since the token was issued
+    (its version, or its role). The Actor is the account as it is now: read on every request (P6)."""
+    claims = await token_claims(request, token, settings)
+    async with request.app.state.sessionmaker() as session:
+        account = await load_account(session, str(claims["sub"]), str(claims["jti"]))
     if account is None or not account.active:
         raise _unauthorized("account unknown or deactivated")
+    if account.token_revoked:
+        raise _unauthorized("已退出登录：请重新登录（this token was signed out）")
     if account.actor.role.value != claims["role"]:
         raise _unauthorized("the account's role changed since this token was issued: log in again")
     if account.version != claims["ver"]:
@@ -382,6 +355,18 @@ async def current_actor(request: Request, token: Annotated[str | None, Depends(o
     request.state.actor_label = account.label  # how the workbench's header names who is signed in (P7)
     structlog.contextvars.bind_contextvars(user=actor.username, role=actor.role.value)  # on every log line of the request
     return actor
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+             summary="Sign out: this token is refused from now on, in every API process (P6)",
+             responses={401: {"description": "no valid token (already signed out, expired, forged)"}})
+async def logout(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+                 settings: Annotated[Settings, Depends(settings_dep)]) -> Response:
+    await current_actor(request, token, settings)
+    claims = await token_claims(request, token, settings)
+    async with request.app.state.sessionmaker() as session:
+        await revoke_token(session, claims)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Actor]]:

@@ -54,7 +54,7 @@ from api import cases as case_routes
 from api import org as org_routes
 from api import properties as property_routes
 from api import reports as report_routes
-from api.auth import LoginForm, current_actor, login
+from api.auth import LoginForm, current_actor, login, revoke_token, token_claims
 from api.deps import db_session
 from api.wording import (
     FIELD_HELP, FIELD_LABELS, OPTION_NAMES, SCALES, http_detail, period_label, period_name, refusal,
@@ -226,7 +226,17 @@ async def login_submit(request: Request) -> Response:
 
 @router.post("/app/logout")
 async def logout(request: Request) -> Response:
+    """P6: the session ends here and now: its token is revoked in the read model (refused by every API
+    process from the next request on, as cookie or as bearer), and the cookie is dropped."""
     await checked_form(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        claims = await token_claims(request, token, request.app.state.settings)
+    except HTTPException:
+        claims = None  # expired or already ended: nothing left to revoke
+    if claims is not None:
+        async with request.app.state.sessionmaker() as session:
+            await revoke_token(session, claims)
     response = RedirectResponse("/app/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

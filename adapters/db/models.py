@@ -66,6 +66,44 @@ class StaffChange(Base):
     detail: Mapped[dict] = mapped_column(JSON)
 
 
+class RevokedToken(Base):
+    """P6: access tokens ended before their expiry (signed out). Every authenticated request reads the
+    account and this table, so a sign-out ends the session at once in every API process; a row is kept
+    until its token would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class StaffChangeRequest(Base):
+    """P6: a change of an executive (deputy_gm, gm) or admin account, waiting for a second administrator's
+    confirmation. `payload` is the change as sent (a new password only as its bcrypt hash)."""
+
+    __tablename__ = "staff_change_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    change: Mapped[str] = mapped_column(String(32))          # create | update | password_reset
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | confirmed | withdrawn
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffNotice(Base):
+    """P6: what the holder of an account is told of a change to it (who, when, what), read at
+    GET /me/notices and on the workbench."""
+
+    __tablename__ = "staff_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class PersonalDataAccess(Base):
     """P3: each showing of an owner's full phone number: who, when, which case, which endpoint."""
 
