@@ -271,7 +271,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "find_by_phone": tuple(sorted(CALLS_OWNERS)),                             # POST /owners/cases (P3: who call owners)
     "review_report": (R.gm,),                                                 # POST /reports/{id}/review (K1)
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
-    "admin_accounts": (R.cs_manager,),                                        # /admin/accounts (P1)
+    "admin_accounts": (R.admin,),                                             # /admin/accounts (P1, P6: IT only)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)
     "import_properties": (R.cs_manager,),                                     # POST /admin/properties/import
     "read_properties": (R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm,

@@ -18,6 +18,7 @@ class Role(StrEnum):
     finance = "finance"
     deputy_gm = "deputy_gm"
     gm = "gm"
+    admin = "admin"  # P6: administers accounts; acts on no case, sees no owner data
 
 
 ROLE_TITLES: dict[Role, str] = {
@@ -35,4 +36,5 @@ ROLE_TITLES: dict[Role, str] = {
     Role.finance: "财务计统部",
     Role.deputy_gm: "副总经理",
     Role.gm: "总经理",
+    Role.admin: "系统管理员",
 }

@@ -1,13 +1,20 @@
-"""Staff accounts (P1) for `cs_manager`: create, change role / department / contractor, reset the
-password, deactivate and activate, list the accounts and the change log. Every change is recorded with
-who made it and when (staff_changes), and the account's tokens stop working at once (Staff.version).
-The same operations are the CLI `python -m adapters.db.staff`. The personal-data access records (P3)
-are read here too."""
+"""Staff accounts (P1, P6) for the system administrator (`admin`, IT), and no business role: create,
+change role / department / contractor, reset the password, deactivate and activate, list the accounts
+and the change log. Nobody changes their own role or scope, nor resets their own password here. A change
+of an executive (deputy_gm, gm) or admin account, or one that makes an account so, waits for a second
+administrator's confirmation (202 with the pending change; POST /admin/account-requests/{id}/confirm by
+another admin applies it). Every change is recorded with who made it and when (staff_changes), told to
+the holder (GET /me/notices), and the account's sessions end at once (Staff.version, read on every
+request). The CLI `python -m adapters.db.staff` (ops on the host: how the first two admins are made)
+does the same without the second confirmation. The personal-data access records (P3) are read here too."""
 
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+import asyncio
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from aftersales import access
@@ -15,9 +22,12 @@ from aftersales.actions import INVISIBLE, SHORT_TEXT_PATTERN, QueryInstant, Shor
 from aftersales.actor import Actor
 from adapters.db import personal_data
 from adapters.db.models import Staff, StaffChange
-from adapters.db.staff import KEEP, change_staff, create_staff, list_staff, staff_changes
+from adapters.db.staff import (
+    KEEP, NotYours, change_requests, change_staff, create_staff, decide_request, get_staff, hash_password, list_staff,
+    needs_second_admin, notices_of, request_change, staff_changes,
+)
 from aftersales.roles import Role
-from api.auth import PASSWORD_PATTERN, require_roles
+from api.auth import PASSWORD_PATTERN, current_actor, require_roles
 from api.deps import db_session
 
 router = APIRouter(tags=["accounts and audit"])
@@ -80,6 +90,39 @@ class ChangeOut(BaseModel):
     detail: dict[str, Any]
 
 
+class PendingOut(BaseModel):
+    """A change waiting for a second administrator (P6)."""
+    id: int
+    at: datetime
+    requested_by: str
+    username: str
+    change: str
+    detail: dict[str, Any]
+    status: str
+    decided_by: str | None = None
+
+
+class NoticeOut(BaseModel):
+    at: datetime
+    text: str
+
+
+PENDING = {202: {"model": PendingOut, "description": "an executive or admin account: waits for a second admin (P6)"},
+           403: {"description": "not an admin, or one's own role, scope or password"}}
+
+
+def _pending_out(r) -> PendingOut:
+    detail = {k: v for k, v in r.payload.items() if k != "password_hash"}
+    if "password_hash" in r.payload:
+        detail["password"] = "reset"
+    return PendingOut(id=r.id, at=as_utc(r.at), requested_by=r.by, username=r.username, change=r.change,
+                      detail=detail, status=r.status, decided_by=r.decided_by)
+
+
+def _accepted(r) -> JSONResponse:
+    return JSONResponse(_pending_out(r).model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+
+
 class AccessOut(BaseModel):
     at: datetime
     username: str
@@ -114,10 +157,19 @@ async def get_accounts(actor: Annotated[Actor, ADMIN], session=Depends(db_sessio
     return [_out(s) for s in await list_staff(session)]
 
 
-@router.post("/admin/accounts", response_model=AccountOut, status_code=status.HTTP_201_CREATED,
-             summary="Create a staff account with its department or contractor (P1)")
+@router.post("/admin/accounts", response_model=AccountOut, status_code=status.HTTP_201_CREATED, responses=PENDING,
+             summary="Create a staff account with its department or contractor (P1); an executive or admin "
+                     "account waits for a second admin (P6)")
 async def post_account(body: NewAccount, request: Request, actor: Annotated[Actor, ADMIN],
-                       session=Depends(db_session)) -> AccountOut:
+                       session=Depends(db_session)) -> Any:
+    rounds = request.app.state.settings.bcrypt_rounds
+    if needs_second_admin(None, body.role):
+        if await get_staff(session, body.username) is not None:
+            raise HTTPException(409, f"staff account {body.username!r} already exists")
+        payload = {**body.model_dump(mode="json", exclude={"password"}, exclude_none=True),
+                   "password_hash": await asyncio.to_thread(hash_password, body.password, rounds)}
+        return _accepted(await request_change(session, by=actor.username, username=body.username, change="create",
+                                              payload=payload))
     try:
         staff = await create_staff(session, username=body.username, role=body.role, password=body.password,
                                    display_name=body.display_name, email=body.email, department=body.department,
@@ -128,16 +180,26 @@ async def post_account(body: NewAccount, request: Request, actor: Annotated[Acto
     return _out(staff)
 
 
-@router.patch("/admin/accounts/{username}", response_model=AccountOut,
-              summary="Change an account's role, department, contractor, name, e-mail or active (P1)")
-async def patch_account(username: str, body: AccountChange, actor: Annotated[Actor, ADMIN],
-                        session=Depends(db_session)) -> AccountOut:
+@router.patch("/admin/accounts/{username}", response_model=AccountOut, responses=PENDING,
+              summary="Change an account's role, department, contractor, name, e-mail or active (P1); an "
+                      "executive or admin account waits for a second admin (P6)")
+async def patch_account(username: Annotated[str, Path(max_length=64)], body: AccountChange,
+                        actor: Annotated[Actor, ADMIN], session=Depends(db_session)) -> Any:
     sent = body.model_fields_set
     if not sent:
         raise HTTPException(422, "nothing to change: send role, department, contractor_id, display_name, email "
                                  "or active")
     if body.active is False and username == actor.username:
         raise HTTPException(422, "active: you cannot deactivate your own account")
+    if username == actor.username and sent & {"role", "department", "contractor_id"}:
+        raise HTTPException(403, "不能修改自己的角色或范围（P6）：请另一位管理员办理")
+    target = await get_staff(session, username)
+    if target is None:
+        raise HTTPException(404, f"no staff account {username!r}")
+    if needs_second_admin(target.role, body.role):
+        payload = body.model_dump(mode="json", include=sent)
+        return _accepted(await request_change(session, by=actor.username, username=username, change="update",
+                                              payload=payload))
     try:
         staff = await change_staff(
             session, username, by=actor.username, role=body.role,
@@ -149,10 +211,20 @@ async def patch_account(username: str, body: AccountChange, actor: Annotated[Act
     return _out(staff)
 
 
-@router.post("/admin/accounts/{username}/password", response_model=AccountOut,
-             summary="Reset an account's password (its tokens stop working)")
-async def reset_password(username: str, body: PasswordReset, request: Request, actor: Annotated[Actor, ADMIN],
-                         session=Depends(db_session)) -> AccountOut:
+@router.post("/admin/accounts/{username}/password", response_model=AccountOut, responses=PENDING,
+             summary="Reset another account's password (its sessions end); an executive's or admin's waits for a "
+                     "second admin (P6)")
+async def reset_password(username: Annotated[str, Path(max_length=64)], body: PasswordReset, request: Request,
+                         actor: Annotated[Actor, ADMIN], session=Depends(db_session)) -> Any:
+    if username == actor.username:
+        raise HTTPException(403, "不能在此重置自己的密码（P6）：请另一位管理员办理")
+    target = await get_staff(session, username)
+    if target is None:
+        raise HTTPException(404, f"no staff account {username!r}")
+    if needs_second_admin(target.role, None):
+        password_hash = await asyncio.to_thread(hash_password, body.password, request.app.state.settings.bcrypt_rounds)
+        return _accepted(await request_change(session, by=actor.username, username=username, change="password_reset",
+                                              payload={"password_hash": password_hash}))
     try:
         staff = await change_staff(session, username, by=actor.username, password=body.password,
                                    rounds=request.app.state.settings.bcrypt_rounds)
@@ -167,6 +239,53 @@ async def get_account_changes(actor: Annotated[Actor, ADMIN], session=Depends(db
                               username: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None,
                               limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[ChangeOut]:
     return [_change_out(c) for c in await staff_changes(session, username, limit)]
+
+
+@router.get("/admin/account-requests", response_model=list[PendingOut],
+            summary="Changes of executive and admin accounts waiting for a second admin (P6)")
+async def get_account_requests(actor: Annotated[Actor, ADMIN], session=Depends(db_session),
+                               status_: Annotated[str | None, Query(alias="status", pattern="^(pending|confirmed|withdrawn)$")]
+                               = "pending") -> list[PendingOut]:
+    return [_pending_out(r) for r in await change_requests(session, status_)]
+
+
+async def _decide(request_id: int, request: Request, actor: Actor, session, confirm: bool):
+    try:
+        return await decide_request(session, request_id, by=actor.username, confirm=confirm,
+                                    rounds=request.app.state.settings.bcrypt_rounds)
+    except NotYours as e:
+        raise HTTPException(403, str(e)) from None
+    except LookupError as e:
+        raise HTTPException(404, e.args[0]) from None
+    except ValueError as e:
+        text = e.args[0] if e.args else str(e)
+        raise HTTPException(409 if ("已确认" in text or "已撤回" in text or "already exists" in text) else 422, text) from None
+
+
+@router.post("/admin/account-requests/{request_id}/confirm", response_model=AccountOut,
+             summary="Confirm another admin's change of an executive or admin account: it is applied (P6)",
+             responses={403: {"description": "not an admin, or the admin who asked for it"},
+                        409: {"description": "confirmed or withdrawn already"}})
+async def confirm_account_request(request_id: Annotated[int, Path(ge=1, le=2**31)], request: Request,
+                                  actor: Annotated[Actor, ADMIN], session=Depends(db_session)) -> AccountOut:
+    _, staff = await _decide(request_id, request, actor, session, True)
+    assert staff is not None
+    return _out(staff)
+
+
+@router.post("/admin/account-requests/{request_id}/withdraw", response_model=PendingOut,
+             summary="Withdraw a change waiting for confirmation (P6)",
+             responses={409: {"description": "confirmed or withdrawn already"}})
+async def withdraw_account_request(request_id: Annotated[int, Path(ge=1, le=2**31)], request: Request,
+                                   actor: Annotated[Actor, ADMIN], session=Depends(db_session)) -> PendingOut:
+    change, _ = await _decide(request_id, request, actor, session, False)
+    return _pending_out(change)
+
+
+@router.get("/me/notices", response_model=list[NoticeOut],
+            summary="What you were told of changes to your own account (P6), newest first")
+async def my_notices(actor: Annotated[Actor, Depends(current_actor)], session=Depends(db_session)) -> list[NoticeOut]:
+    return [NoticeOut(at=as_utc(n.at), text=n.text) for n in await notices_of(session, actor.username)]
 
 
 @router.get("/audit/personal-data", response_model=list[AccessOut],

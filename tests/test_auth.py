@@ -126,7 +126,7 @@ async def test_create_staff_rejects_a_duplicate_username(maker):
 async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, auth_settings):
     async with maker() as session:
         created = await seed_demo_staff(session, auth_settings)
-        assert created == [r.value for r in Role] + ["wy_head", "wy_handler", "contractor2"]
+        assert created == [r.value for r in Role] + ["wy_head", "wy_handler", "contractor2", "admin2"]
         for role in Role:
             s = await get_staff(session, role.value)
             assert s.role == role.value and s.active
@@ -148,7 +148,7 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         gm.password_hash = hash_password("changed-by-gm", rounds=4)
         await session.commit()
         assert await seed_demo_staff(session, auth_settings) == []
-        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 17
+        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 19  # one per role (15), wy_head, wy_handler, contractor2, admin2
         assert await authenticate(session, "gm", "changed-by-gm", rounds=4) is not None
         assert await authenticate(session, "gm", PASSWORD, rounds=4) is None
         # a contractor demo account seeded before P1 (no contractor) is bound to CT-DEMO, and logged

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from adapters.config import Settings
 from adapters.db import ledger, org
-from adapters.db.models import Contractor, Staff, StaffChange
+from adapters.db.models import Contractor, Staff, StaffChange, StaffChangeRequest, StaffNotice
 from aftersales.org import choices
 from aftersales.roles import ROLE_TITLES, Role
 
@@ -113,8 +113,48 @@ async def _check_binding(session: AsyncSession, role: Role, department: str | No
         raise ValueError(f"contractor_id: only contractor accounts have one, not {role.value} (P1)")
 
 
+# P6: a change of these accounts (or to one of these roles) waits for a second administrator's confirmation.
+SECOND_ADMIN_ROLES = frozenset({Role.deputy_gm, Role.gm, Role.admin})
+FIELD_NAMES = {"role": "角色", "department": "部门", "contractor_id": "施工单位", "active": "启用",
+               "display_name": "姓名", "title": "职务", "email": "电子邮箱", "password": "密码"}
+CHANGE_NAMES = {"create": "开设了您的账号", "update": "修改了您的账号", "password_reset": "重置了您的密码",
+                "activate": "启用了您的账号", "deactivate": "停用了您的账号"}
+
+
+def _shown(field: str, value: Any) -> str:
+    if value is None or value == "":
+        return "无"
+    if field == "role":
+        return ROLE_TITLES.get(Role(value), str(value))
+    if field == "active":
+        return "是" if value else "否"
+    return str(value)
+
+
+def notice_text(by: str, change: str, detail: dict[str, Any], at: datetime) -> str:
+    """What the holder is told (P6): who, when (Beijing time), what."""
+    from aftersales.messages import beijing
+
+    parts = []
+    for field, value in detail.items():
+        if field not in FIELD_NAMES:
+            continue
+        if field == "password":
+            parts.append("密码已重置")
+        elif isinstance(value, list) and len(value) == 2:
+            parts.append(f"{FIELD_NAMES[field]}：{_shown(field, value[0])} → {_shown(field, value[1])}")
+        elif value is not None:
+            parts.append(f"{FIELD_NAMES[field]}：{_shown(field, value)}")
+    confirmed = f"（{detail['requested_by']} 提出，{by} 确认）" if detail.get("requested_by") else ""
+    return (f"{beijing(at)}（北京时间）管理员 {by} {CHANGE_NAMES.get(change, '修改了您的账号')}"
+            f"{confirmed}：{'；'.join(parts) or '—'}。您的登录已失效，如非本人知悉请联系信息部门。")
+
+
 def _record(session: AsyncSession, *, by: str, username: str, change: str, detail: dict[str, Any]) -> None:
-    session.add(StaffChange(at=datetime.now(timezone.utc), by=by, username=username, change=change, detail=detail))
+    """Logs a change (P1, P6) and tells the account's holder of it (StaffNotice)."""
+    at = datetime.now(timezone.utc)
+    session.add(StaffChange(at=at, by=by, username=username, change=change, detail=detail))
+    session.add(StaffNotice(at=at, username=username, text=notice_text(by, change, detail, at)))
 
 
 def _clean(value: str | None) -> str | None:
@@ -125,7 +165,8 @@ def _clean(value: str | None) -> str | None:
 async def create_staff(session: AsyncSession, *, username: str, role: Role, password: str,
                        display_name: str | None = None, email: str | None = None,
                        department: str | None = None, contractor_id: str | None = None, rounds: int = 12,
-                       by: str = "system", title: str | None = None) -> Staff:
+                       by: str = "system", title: str | None = None, password_hash: str | None = None,
+                       requested_by: str | None = None) -> Staff:
     """Adds an active account, records the change (by whom) and commits. ValueError if the username
     exists (also when a concurrent insert wins), is empty or too long, if the password is unusable, or
     if the role's department or contractor is missing or not its to have (P1).
@@ -140,14 +181,16 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
     await _check_binding(session, role, department, contractor_id)
     if await get_staff(session, username) is not None:
         raise ValueError(f"staff account {username!r} already exists")
-    password_hash = await asyncio.to_thread(hash_password, password, rounds)
+    if password_hash is None:
+        password_hash = await asyncio.to_thread(hash_password, password, rounds)
     staff = Staff(username=username, role=role.value, display_name=display_name or ROLE_TITLES[role],
                   title=_clean(title), email=email, department=department, contractor_id=contractor_id,
                   password_hash=password_hash, active=True, version=1)
     session.add(staff)
     _record(session, by=by, username=username, change="create",
             detail={"role": role.value, "department": department, "contractor_id": contractor_id,
-                    "display_name": staff.display_name, "title": staff.title, "email": email})
+                    "display_name": staff.display_name, "title": staff.title, "email": email,
+                    **({"requested_by": requested_by} if requested_by else {})})
     try:
         await session.commit()
     except IntegrityError:
@@ -165,7 +208,8 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
                        department: str | None = KEEP, contractor_id: str | None = KEEP,
                        password: str | None = None, active: bool | None = None,
                        display_name: str | None = None, email: str | None = KEEP, rounds: int = 12,
-                       title: str | None = KEEP) -> Staff:
+                       title: str | None = KEEP, password_hash: str | None = None,
+                       requested_by: str | None = None) -> Staff:
     """Changes an account (role, department, contractor, password, active, name, e-mail), records the
     change with who made it (never the password) and commits; the account's tokens stop working
     (`touch`). A role that needs no department or contractor drops the old one. LookupError for an
@@ -190,15 +234,19 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
              "title": staff.title if title is KEEP else _clean(title)}
     detail: dict[str, Any] = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if password is not None:
-        staff.password_hash = await asyncio.to_thread(hash_password, password, rounds)
+        password_hash = await asyncio.to_thread(hash_password, password, rounds)
+    if password_hash is not None:
+        staff.password_hash = password_hash
         detail["password"] = "reset"
     if not detail:
         return staff
+    kinds = set(detail)
+    if requested_by:
+        detail["requested_by"] = requested_by
     (staff.role, staff.department, staff.contractor_id, staff.active, staff.display_name,
      staff.email, staff.title) = (after["role"], after["department"], after["contractor_id"], after["active"],
                                   after["display_name"], after["email"], after["title"])
     touch(staff)
-    kinds = set(detail)
     change = ("password_reset" if kinds == {"password"} else
               ("activate" if after["active"] else "deactivate") if kinds == {"active"} else "update")
     _record(session, by=by, username=username, change=change, detail=detail)
@@ -210,6 +258,78 @@ async def set_active(session: AsyncSession, username: str, active: bool, *, by: 
     """Activates or deactivates an account and commits (a deactivated account cannot log in, and its
     tokens stop working at once). LookupError for an unknown username."""
     return await change_staff(session, username, by=by, active=active)
+
+
+def needs_second_admin(current_role: Role | str | None, new_role: Role | str | None) -> bool:
+    """P6: a change of an executive or admin account, or one that makes an account executive or admin."""
+    return any(r is not None and Role(r) in SECOND_ADMIN_ROLES for r in (current_role, new_role))
+
+
+async def request_change(session: AsyncSession, *, by: str, username: str, change: str,
+                         payload: dict[str, Any]) -> StaffChangeRequest:
+    """P6: records a change that waits for a second administrator (logged, nothing applied yet); commits.
+    `payload` holds a new password only as its bcrypt hash."""
+    at = datetime.now(timezone.utc)
+    request = StaffChangeRequest(at=at, by=by, username=username, change=change, payload=payload, status="pending")
+    session.add(request)
+    shown = {k: v for k, v in payload.items() if k != "password_hash"}
+    if "password_hash" in payload:
+        shown["password"] = "reset"
+    session.add(StaffChange(at=at, by=by, username=username, change=f"request_{change}", detail=shown))
+    await session.commit()
+    return request
+
+
+class NotYours(PermissionError):
+    """The second administrator must be another one than the first (P6)."""
+
+
+async def decide_request(session: AsyncSession, request_id: int, *, by: str, confirm: bool,
+                         rounds: int = 12) -> tuple[StaffChangeRequest, Staff | None]:
+    """Confirms (applies, by another administrator than the one who asked) or withdraws a pending change.
+    LookupError: no such request; ValueError: not pending any more (or the change P1 refuses);
+    NotYours: the requester confirming their own change."""
+    request = await session.get(StaffChangeRequest, request_id)
+    if request is None:
+        raise LookupError(f"没有待确认的账号变更 {request_id}")
+    if request.status != "pending":
+        raise ValueError(f"账号变更 {request_id} 已{'确认' if request.status == 'confirmed' else '撤回'}，不能再处理")
+    if confirm and request.by == by:
+        raise NotYours("高管或管理员账号的变更须由另一位管理员确认（P6），不能确认自己提出的变更")
+    p = dict(request.payload)
+    staff: Staff | None = None
+    request.status, request.decided_by, request.decided_at = (
+        "confirmed" if confirm else "withdrawn", by, datetime.now(timezone.utc))
+    if not confirm:
+        session.add(StaffChange(at=request.decided_at, by=by, username=request.username,
+                                change=f"withdraw_{request.change}", detail={"request": request.id}))
+        await session.commit()
+        return request, None
+    if request.change == "create":
+        staff = await create_staff(session, username=request.username, role=Role(p["role"]), password="",
+                                   password_hash=p["password_hash"], display_name=p.get("display_name"),
+                                   email=p.get("email"), department=p.get("department"),
+                                   contractor_id=p.get("contractor_id"), by=by, requested_by=request.by)
+    else:
+        staff = await change_staff(
+            session, request.username, by=by, role=Role(p["role"]) if p.get("role") else None,
+            department=p["department"] if "department" in p else KEEP,
+            contractor_id=p["contractor_id"] if "contractor_id" in p else KEEP,
+            display_name=p.get("display_name"), email=p["email"] if "email" in p else KEEP, active=p.get("active"),
+            password_hash=p.get("password_hash"), requested_by=request.by, rounds=rounds)
+    return request, staff
+
+
+async def change_requests(session: AsyncSession, status: str | None = "pending") -> list[StaffChangeRequest]:
+    q = select(StaffChangeRequest).order_by(StaffChangeRequest.id)
+    if status:
+        q = q.where(StaffChangeRequest.status == status)
+    return list((await session.execute(q)).scalars())
+
+
+async def notices_of(session: AsyncSession, username: str, limit: int = 50) -> list[StaffNotice]:
+    q = select(StaffNotice).where(StaffNotice.username == username).order_by(StaffNotice.id.desc()).limit(limit)
+    return list((await session.execute(q)).scalars())
 
 
 async def staff_changes(session: AsyncSession, username: str | None = None, limit: int = 200) -> list[StaffChange]:
@@ -247,6 +367,7 @@ DEMO_ACCOUNTS: list[DemoAccount] = [
     ("wy_head", Role.dept_head, "物业部", None),
     ("wy_handler", Role.dept_handler, "物业部", None),
     ("contractor2", Role.contractor, None, "CT-DEMO2"),
+    ("admin2", Role.admin, None, None),  # P6: a second administrator, who confirms the first one's executive changes
 ]
 # username -> (name, title)
 DEMO_PEOPLE: dict[str, tuple[str, str]] = {

@@ -3,7 +3,7 @@ sees nor acts on a 工程部 case (404, exactly as an unknown number), assign_ha
 dept_handler of the department, a contractor sees only the repairs dispatched to it with the phone
 masked, the register counts only what the user may see, every case answer masks the phone (and numbers
 typed into free text) for roles P3 does not list, each showing of a full number is recorded and
-cs_manager reads the records; accounts are administered by cs_manager with every change logged."""
+cs_manager reads the records; accounts are administered by admin (P6) with every change logged."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -154,9 +154,9 @@ async def test_P1_P2_P3_a_contractor_sees_only_its_own_repairs_masked(api, staff
 
 
 @pytest.mark.asyncio
-async def test_P1_accounts_are_administered_by_cs_manager_and_every_change_is_logged(api, staff, sessionmaker,
-                                                                                      settings):
-    manager = await staff.headers("cs_manager")
+async def test_P1_P6_accounts_are_administered_by_admin_and_every_change_is_logged(api, staff, sessionmaker,
+                                                                                    settings):
+    manager = await staff.headers("admin")
     name = f"wy.{uuid.uuid4().hex[:6]}"
     new = {"username": name, "role": "dept_handler", "password": "pw-2026-access"}
     assert (await api.post("/admin/accounts", json=new, headers=manager)).status_code == 422  # no department
@@ -187,10 +187,11 @@ async def test_P1_accounts_are_administered_by_cs_manager_and_every_change_is_lo
 
     log = (await api.get("/admin/account-changes", params={"username": name}, headers=manager)).json()
     assert [c["change"] for c in log] == ["deactivate", "password_reset", "update", "create"]
-    assert all(c["by"] == "cs_manager" for c in log)
+    assert all(c["by"] == "admin" for c in log)
     assert log[2]["detail"]["role"] == ["dept_handler", "contractor"]
     assert "pw-2026" not in json.dumps(log)
     listed = (await api.get("/admin/accounts", headers=manager)).json()
     assert {"wy_head", "wy_handler", "contractor2"} <= {a["username"] for a in listed}
     assert (await api.get("/admin/accounts", headers=await staff.headers("hotline"))).status_code == 403
+    assert (await api.get("/admin/accounts", headers=await staff.headers("cs_manager"))).status_code == 403  # P6
     await account(sessionmaker, settings, "unused", Role.hotline)  # the helper other tests use
