@@ -27,4 +27,4 @@ RUN pip install --no-deps -e . && python -c "import adapters.db.migrate, adapter
 
 USER aftersales
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "api.app:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000"]

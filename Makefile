@@ -66,7 +66,7 @@ worker: install       ## one more worker against an already running Temporal (se
 	$(BIN)/python worker.py
 
 api: install          ## the API alone against an already running Temporal
-	$(BIN)/python -m uvicorn api.app:app --host $${AFTERSALES_API_HOST:-127.0.0.1} --port $${AFTERSALES_API_PORT:-8000}
+	$(BIN)/python -m api   # uvicorn, forwarded headers only from AFTERSALES_TRUSTED_PROXIES (none)
 
 migrate: install      ## the read model's Alembic migrations to head (AFTERSALES_DATABASE_URL)
 	$(BIN)/python -m adapters.db.migrate

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         default=2, ge=1, description="passwords checked (bcrypt) at once by one API process; more wait")
     login_max_waiting: int = Field(
         default=32, ge=0, description="sign-ins waiting for a password check; beyond it 429 with Retry-After")
+    # P3: look-ups of cases by an owner's phone, per account over a sliding window (each one is in the access
+    # audit, which is what is counted: the limit holds across API processes); beyond it 429 with Retry-After.
+    phone_lookups_per_account: int = Field(default=30, ge=1, description="phone look-ups one account may make per window")
+    phone_lookup_window_seconds: int = Field(default=600, ge=1, description="the window phone look-ups are counted in")
+    # The proxies in front of the API whose X-Forwarded-For / -Proto are believed (addresses or CIDR ranges,
+    # JSON list). Empty (the embedded default): none, the peer address is the client's, so nobody can dodge
+    # the per-address sign-in limit with a made-up header. `python -m api` hands it to uvicorn.
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses of the reverse proxies "
+                                       "whose forwarded headers are trusted (none by default)")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="request bodies over this get 413")
     update_timeout_seconds: float = Field(
         default=30.0, gt=0, description="how long the API waits for a worker to answer an action before 503")

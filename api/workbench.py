@@ -129,6 +129,30 @@ def csrf_token(session_token: str) -> str:
     return hashlib.sha256(b"aftersales-csrf:" + session_token.encode()).hexdigest()[:32]
 
 
+LOGIN_COOKIE = "aftersales_login"  # the sign-in form's own CSRF secret, before there is a session (P6)
+
+
+def login_csrf(request: Request, nonce: str) -> str:
+    """The sign-in form's token: an HMAC (keyed with the API's signing secret) of the form's cookie, so that
+    a cookie planted by another page cannot come with a token that fits it."""
+    key = request.app.state.settings.jwt_secret.encode()
+    return hmac.new(key, b"aftersales-login:" + nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def same_origin(request: Request) -> bool:
+    """False for a form sent from another origin: its Origin is not this site's (another port of the same
+    host included: cookies do not tell ports apart, so SameSite alone does not stop it), or the browser says
+    it came cross-site. A request without either header (not a browser) is left to the CSRF token."""
+    origin = request.headers.get("origin")
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    if origin is None:
+        return True
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}",
+           request.app.state.settings.public_base_url.rstrip("/")}
+    return origin in own
+
+
 class SignIn(Exception):
     """No valid session: the page answers with the sign-in page."""
 
@@ -161,7 +185,7 @@ async def checked_form(request: Request) -> dict[str, str]:
         if isinstance(v, str):
             form[k] = f"{form[k]},{v}" if k in form and v else (v if k not in form else form[k])
     token = request.cookies.get(SESSION_COOKIE, "")
-    if not token or not hmac.compare_digest(form.pop("csrf", ""), csrf_token(token)):
+    if not same_origin(request) or not token or not hmac.compare_digest(form.pop("csrf", ""), csrf_token(token)):
         raise HTTPException(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
     return form
 
@@ -197,9 +221,20 @@ async def app_home() -> RedirectResponse:
     return RedirectResponse("/app/my-work", status_code=303)
 
 
+def login_form(request: Request, next: str, error: str | None, status_code: int = 200) -> HTMLResponse:
+    """The sign-in page with its CSRF token (P6), bound to a cookie of its own (HTTP-only, SameSite=Strict,
+    for this path only), made here when the browser has none."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or uuid.uuid4().hex
+    # the form's own token (`csrf` in the context overrides a session's)
+    response = render(request, "login.html", None, status_code, next=next, error=error, csrf=login_csrf(request, nonce))
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/app/login")
+    return response
+
+
 @router.get("/app/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/app/my-work") -> HTMLResponse:
-    return render(request, "login.html", None, next=_local(next), error=None)
+    return login_form(request, _local(next), None)
 
 
 def _local(path: str) -> str:
@@ -211,14 +246,20 @@ def _local(path: str) -> str:
 async def login_submit(request: Request) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     username, password, target = form.get("username", ""), form.get("password", ""), _local(form.get("next", ""))
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    # P6: a sign-in form sent from another page (login CSRF: a browser signed in as someone else's account)
+    if not same_origin(request) or not nonce or not hmac.compare_digest(form.get("csrf", ""), login_csrf(request, nonce)):
+        log.warning("sign-in form refused: no valid CSRF token or another origin")
+        return login_form(request, target, "登录表单已过期或来源不明（CSRF 校验失败），请在本页重新登录", 403)
     if not username or not password:
-        return render(request, "login.html", None, 422, next=target, error="请输入用户名和密码")
+        return login_form(request, target, "请输入用户名和密码", 422)
     try:
         answer = await login(request, LoginForm(username=username, password=password), request.app.state.settings)
     except HTTPException as e:
         message = "用户名或密码错误" if e.status_code == 401 else f"暂时无法登录：{e.detail}"
-        return render(request, "login.html", None, e.status_code, next=target, error=message)
+        return login_form(request, target, message, e.status_code)
     response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/app/login")
     response.set_cookie(SESSION_COOKIE, answer.access_token, max_age=answer.expires_in, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     return response
@@ -279,20 +320,22 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
                             session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     """The owner's cases by phone (posted, so the number is in no URL, history or log)."""
     form = await checked_form(request)
-    page, error, status_code = None, None, 200
+    page, error, status_code, headers = None, None, 200, {}
     try:
         if actor.role not in access.ENDPOINTS["find_by_phone"]:
             raise HTTPException(403, f"{role_title(actor.role)}不能按电话查找业主的案件（P3）")
         page = await case_routes.cases_by_phone(case_routes.PhoneSearch(phone=typed_phone(form.get("phone", ""))),
                                                 request, actor, session)
     except HTTPException as e:
-        error, status_code = http_detail(e.detail, e.status_code), e.status_code
+        error, status_code, headers = http_detail(e.detail, e.status_code), e.status_code, e.headers or {}
     except ValidationError:
         error, status_code = "电话号码格式不对（如 139-1234-5678 或 0591-87654321）", 422
-    return render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
-                  by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
-                  names=await choices.staff_names(session), departments=await choices.departments(session),
-                  projects=list(await choices.projects_and_buildings(session)))
+    response = render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
+                      by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
+                      names=await choices.staff_names(session), departments=await choices.departments(session),
+                      projects=list(await choices.projects_and_buildings(session)))
+    response.headers.update(headers)  # a 429's Retry-After (P3)
+    return response
 
 
 def typed_phone(raw: str) -> str:

@@ -16,7 +16,9 @@ def csrf_of(html: str) -> str:
 
 async def sign_in(api, username: str, password: str):
     api.cookies.clear()
-    r = await api.post("/app/login", data={"username": username, "password": password, "next": "/app/cases"})
+    form = await api.get("/app/login")   # the form's CSRF token (P6), bound to its own cookie
+    r = await api.post("/app/login", data={"username": username, "password": password, "next": "/app/cases",
+                                           "csrf": csrf_of(form.text)})
     assert r.status_code == 303 and r.headers["location"] == "/app/cases", r.text
     cookie = r.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
@@ -27,7 +29,8 @@ async def sign_in(api, username: str, password: str):
 async def test_a_complaint_through_the_pages_with_refusals_masking_and_csrf(api, settings, sessionmaker):
     password = settings.demo_password
     assert (await api.get("/app/my-work")).headers["location"].startswith("/app/login")   # no session: sign in
-    wrong = await api.post("/app/login", data={"username": "hotline", "password": "nope"})
+    wrong = await api.post("/app/login", data={"username": "hotline", "password": "nope",
+                                               "csrf": csrf_of((await api.get("/app/login")).text)})
     assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
 
     await sign_in(api, "hotline", password)

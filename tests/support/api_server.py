@@ -1,4 +1,4 @@
-"""The API as ops run it: `python -m uvicorn api.app:app` in a child process, on a socket bound to
+"""The API as ops run it: `python -m api` (uvicorn) in a child process, on a socket bound to
 127.0.0.1 by the test (handed over with --fd, so no port is guessed), with settings from AFTERSALES_*.
 
     with APIServer(env={"AFTERSALES_DATABASE_URL": ..., "AFTERSALES_TEMPORAL_ADDRESS": ...}, log=path) as api:
@@ -34,7 +34,7 @@ class APIServer:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         fd = self.sock.fileno()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--fd", str(fd), "--no-access-log"],
+            [sys.executable, "-m", "api", "--fd", str(fd), "--no-access-log"],
             cwd=REPO, env=self.env, pass_fds=(fd,), stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         return self
 

@@ -1,0 +1,38 @@
+"""`python -m api`: the API under uvicorn as the product runs it (make run-api, the embedded default,
+the container), with forwarded headers believed only from the proxies in AFTERSALES_TRUSTED_PROXIES.
+
+uvicorn on its own believes X-Forwarded-For from 127.0.0.1 (its default --forwarded-allow-ips), so any
+process on the machine could pose as any address and slip past the per-address sign-in limit; the
+embedded default trusts no proxy at all (P6). Behind a reverse proxy, list its addresses (or CIDR ranges).
+
+    python -m api [--host H] [--port P] [--fd N] [--no-access-log]
+"""
+
+import argparse
+from typing import Any
+
+from aftersales.config import Settings, get_settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The forwarded-header options for uvicorn: off unless proxies are configured, then only theirs."""
+    proxies = [p.strip() for p in settings.trusted_proxies if p.strip()]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": ",".join(proxies)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m api", description="the after-sales API under uvicorn")
+    parser.add_argument("--host", default=settings.api_host)
+    parser.add_argument("--port", type=int, default=settings.api_port)
+    parser.add_argument("--fd", type=int, help="serve on this already bound socket (tests)")
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+    where: dict[str, Any] = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
+    uvicorn.run("api.app:app", **where, access_log=not args.no_access_log, **uvicorn_options(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Security headers on every response (P6), with the `secure` package's ASGI middleware: a maintained
+library that writes the headers at `http.response.start`, so they are on every answer — pages, the JSON
+API, static files, 4xx problems — whoever produced it.
+
+It is wrapped around the *whole* Starlette stack (`build_middleware_stack`), outside Starlette's
+ServerErrorMiddleware, so that a 500 carries them too (an `app.add_middleware` one sits inside it).
+
+Two policies, chosen by path:
+- everything but the API documentation: no script at all (the workbench needs none), styles and images
+  from this origin only, forms posting only here, and never in a frame (`frame-ancestors 'none'` and
+  `X-Frame-Options: DENY`: the clickjacking of a case page from another port of the same host);
+- /docs and /redoc (Swagger UI, ReDoc, served from local files): their scripts from this origin plus the
+  one inline script Swagger UI's page carries, allowed by its hash (computed from the page itself at
+  start-up, so an upgrade of FastAPI's page cannot silently break or widen it); the inline styles the
+  two renderers set; never in a frame either.
+Both: `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` (a case number in a URL never
+leaves in a Referer), and no HSTS here (the TLS proxy in front of the API sets it: docs/security.md).
+"""
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from secure import ContentSecurityPolicy, ReferrerPolicy, Secure, XContentTypeOptions, XFrameOptions
+from secure.middleware import SecureASGIMiddleware
+
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _common() -> dict:
+    return dict(xfo=XFrameOptions().deny(), xcto=XContentTypeOptions().nosniff(),
+                referrer=ReferrerPolicy().no_referrer())
+
+
+def pages_policy() -> Secure:
+    csp = (ContentSecurityPolicy().default_src("'none'").style_src("'self'").img_src("'self'")
+           .form_action("'self'").frame_ancestors("'none'").base_uri("'none'"))
+    return Secure(csp=csp, **_common())
+
+
+def docs_policy(script_hashes: Iterable[str]) -> Secure:
+    csp = (ContentSecurityPolicy().default_src("'self'")
+           .script_src("'self'", *(f"'sha256-{h}'" for h in script_hashes))
+           .style_src("'self'", "'unsafe-inline'").img_src("'self'", "data:").worker_src("'self'", "blob:")
+           .connect_src("'self'").form_action("'self'").frame_ancestors("'none'").base_uri("'none'"))
+    return Secure(csp=csp, **_common())
+
+
+def inline_script_hashes(*pages: str) -> list[str]:
+    """The CSP hashes (base64 of SHA-256) of the inline scripts of these HTML pages."""
+    return sorted({base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()
+                   for page in pages for s in INLINE_SCRIPT.findall(page)})
+
+
+class SecurityHeaders:
+    """The pages' policy on every path, the docs' on `docs_paths`."""
+
+    def __init__(self, app, *, docs_paths: Iterable[str], script_hashes: Iterable[str]) -> None:
+        self.docs_paths = frozenset(docs_paths)
+        self.pages = SecureASGIMiddleware(app, secure=pages_policy())
+        self.docs = SecureASGIMiddleware(app, secure=docs_policy(script_hashes))
+
+    async def __call__(self, scope, receive, send) -> None:
+        chosen = self.docs if scope.get("path") in self.docs_paths else self.pages
+        await chosen(scope, receive, send)
+
+
+def install(app: FastAPI, *, docs_paths: Iterable[str], docs_pages: Iterable[str]) -> None:
+    """Wraps the app's whole middleware stack (built on its first request) in SecurityHeaders."""
+    paths, hashes = list(docs_paths), inline_script_hashes(*docs_pages)
+    build = app.build_middleware_stack
+
+    def build_with_headers():
+        return SecurityHeaders(build(), docs_paths=paths, script_hashes=hashes)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

@@ -1,0 +1,130 @@
+"""Limits and headers of the API (P3, P6), through the real app (create_app) on the test's read model:
+
+- phone look-ups (POST /owners/cases, the workbench's search by phone) limited per account: 429 with
+  Retry-After past the limit, and each look-up in the access audit (P3: who, when, which number, masked);
+- the API's launcher trusts X-Forwarded-For only from configured proxies (none in the embedded default);
+- security headers on every response (CSP, X-Frame-Options DENY / frame-ancestors 'none',
+  X-Content-Type-Options, Referrer-Policy): pages, API, docs, errors;
+- a CSRF token on the sign-in form (and a request from another origin refused)."""
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from aftersales.config import Settings
+from aftersales.db.models import PersonalDataAccess
+from api.app import create_app
+
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def _client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url=ORIGIN)
+
+
+@pytest_asyncio.fixture
+async def api(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(create_app(settings.model_copy(update={"phone_lookups_per_account": 5}),
+                                  sessionmaker=sessionmaker)) as client:
+        yield client
+
+
+async def bearer(api: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    r = await api.post("/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', html).group(1)
+
+
+# ---- P3: phone look-ups per account -----------------------------------------------------------------
+
+async def test_P3_phone_look_ups_are_limited_per_account_and_each_is_audited(api, settings, sessionmaker):
+    hotline = await bearer(api, "hotline", settings.demo_password)
+    statuses = [(await api.post("/owners/cases", json={"phone": f"1381234{i:04d}"}, headers=hotline)).status_code
+                for i in range(8)]
+    assert statuses == [200] * 5 + [429] * 3, statuses
+    r = await api.post("/owners/cases", json={"phone": "13812340000"}, headers=hotline)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "查找" in r.json()["detail"]
+    # another account has its own allowance
+    other = await bearer(api, "cs_staff", settings.demo_password)
+    assert (await api.post("/owners/cases", json={"phone": "13812341234"}, headers=other)).status_code == 200
+    async with sessionmaker() as session:
+        rows = list((await session.execute(select(PersonalDataAccess).where(
+            PersonalDataAccess.endpoint == "POST /owners/cases").order_by(PersonalDataAccess.id))).scalars())
+    assert [(r.username, r.case_no) for r in rows] == \
+        [("hotline", f"138****{i:04d}") for i in range(5)] + [("cs_staff", "138****1234")]
+    assert all("1381234" not in r.case_no for r in rows)   # the number recorded masked, never in clear
+
+
+async def test_P3_the_workbench_search_by_phone_counts_against_the_same_limit(api, settings):
+    page = await api.get("/app/login")
+    await api.post("/app/login", data={"username": "butler", "password": settings.demo_password,
+                                       "csrf": csrf_of(page.text) if 'name="csrf"' in page.text else "",
+                                       "next": "/app/cases"}, headers={"Origin": ORIGIN})
+    csrf = csrf_of((await api.get("/app/cases")).text)
+    answers = [await api.post("/app/cases/by-phone", data={"csrf": csrf, "phone": f"1391234{i:04d}"},
+                              headers={"Origin": ORIGIN}) for i in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert "retry-after" in answers[-1].headers and "查找" in answers[-1].text
+
+
+# ---- forwarded headers ---------------------------------------------------------------------------------
+
+def test_the_launcher_trusts_forwarded_headers_only_from_configured_proxies():
+    from api.__main__ import uvicorn_options
+    embedded = uvicorn_options(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40))
+    assert embedded["proxy_headers"] is False and embedded["forwarded_allow_ips"] == ""
+    behind = uvicorn_options(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40,
+                                      trusted_proxies=["10.0.0.5", "10.1.0.0/16"]))
+    assert behind["proxy_headers"] is True and behind["forwarded_allow_ips"] == "10.0.0.5,10.1.0.0/16"
+
+
+# ---- headers ------------------------------------------------------------------------------------------
+
+PATHS = [("GET", "/app/login"), ("GET", "/app/my-work"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/openapi.json"),
+         ("GET", "/health/live"), ("GET", "/cases"), ("GET", "/no/such/page"), ("GET", "/static/workbench.css"),
+         ("POST", "/auth/token")]
+
+
+@pytest.mark.parametrize("method,path", PATHS, ids=[f"{m} {p}" for m, p in PATHS])
+async def test_every_response_carries_the_security_headers(api, method, path):
+    r = await api.request(method, path)
+    h = r.headers
+    assert "frame-ancestors 'none'" in h.get("content-security-policy", ""), (r.status_code, dict(h))
+    assert h.get("x-frame-options") == "DENY"
+    assert h.get("x-content-type-options") == "nosniff"
+    assert h.get("referrer-policy") == "no-referrer"
+
+
+async def test_the_headers_are_on_errors_too(api):
+    big = await api.post("/auth/token", content=b"x" * (2 * 1024 * 1024),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413 and big.headers.get("x-frame-options") == "DENY"
+
+
+async def test_the_workbench_pages_allow_no_script_at_all(api):
+    csp = (await api.get("/app/login")).headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp and "form-action 'self'" in csp
+
+
+# ---- the sign-in form's CSRF token --------------------------------------------------------------------
+
+async def test_P6_the_sign_in_form_carries_a_csrf_token_and_a_post_without_it_is_refused(api, settings):
+    form = {"username": "wy_handler", "password": settings.demo_password, "next": "/app/my-work"}
+    forged = await api.post("/app/login", data=form)             # what a cross-site auto-submitted form sends
+    assert forged.status_code == 403 and "aftersales_session" not in forged.headers.get("set-cookie", "")
+    page = await api.get("/app/login")
+    token = csrf_of(page.text)
+    other_site = await api.post("/app/login", data={**form, "csrf": token}, headers={"Origin": "http://127.0.0.1:9999"})
+    assert other_site.status_code == 403                        # another origin, even with a token
+    wrong = await api.post("/app/login", data={**form, "csrf": "0" * 32}, headers={"Origin": ORIGIN})
+    assert wrong.status_code == 403
+    ok = await api.post("/app/login", data={**form, "csrf": token}, headers={"Origin": ORIGIN})
+    assert ok.status_code == 303 and "aftersales_session" in ok.headers["set-cookie"]
