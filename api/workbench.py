@@ -140,12 +140,14 @@ def login_csrf(request: Request, nonce: str) -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """False for a form sent from another origin: its Origin is not this site's (another port of the same
-    host included: cookies do not tell ports apart, so SameSite alone does not stop it), or the browser says
-    it came cross-site. A request without either header (not a browser) is left to the CSRF token."""
+    """False for a form sent from another origin — another port of the same host included (cookies do not
+    tell ports apart, so SameSite alone does not stop it). A browser says where a request came from in
+    Sec-Fetch-Site (same-origin, or none when typed by the user); one that does not, in Origin. A request
+    with neither (not a browser) is left to the CSRF token."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
     if origin is None:
         return True
     own = {f"{request.url.scheme}://{request.headers.get('host', '')}",
@@ -249,7 +251,8 @@ async def login_submit(request: Request) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     # P6: a sign-in form sent from another page (login CSRF: a browser signed in as someone else's account)
     if not same_origin(request) or not nonce or not hmac.compare_digest(form.get("csrf", ""), login_csrf(request, nonce)):
-        log.warning("sign-in form refused: no valid CSRF token or another origin")
+        log.warning("sign-in form refused: no valid CSRF token or another origin",
+                    fetch_site=request.headers.get("sec-fetch-site"), origin=request.headers.get("origin"))
         return login_form(request, target, "登录表单已过期或来源不明（CSRF 校验失败），请在本页重新登录", 403)
     if not username or not password:
         return login_form(request, target, "请输入用户名和密码", 422)

@@ -100,7 +100,7 @@ async def test_every_response_carries_the_security_headers(api, method, path):
     assert "frame-ancestors 'none'" in h.get("content-security-policy", ""), (r.status_code, dict(h))
     assert h.get("x-frame-options") == "DENY"
     assert h.get("x-content-type-options") == "nosniff"
-    assert h.get("referrer-policy") == "no-referrer"
+    assert h.get("referrer-policy") == "same-origin"
 
 
 async def test_the_headers_are_on_errors_too(api):
