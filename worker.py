@@ -18,6 +18,8 @@ from activities.reminders import ReminderActivities
 from activities.repairs import RepairActivities
 from adapters.temporal.case_numbers import sweep_forever
 from activities.reports import ReportActivities
+from aftersales import actor_assertion
+from adapters.temporal.codec import worker_data_converter
 from adapters.config import Settings, get_settings
 from adapters.db.session import make_engine, make_sessionmaker
 from workflows.campaign import CampaignWorkflow
@@ -39,6 +41,10 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: str | None = None,
                  interceptors: Sequence[Interceptor] = ()) -> Worker:
+    # P4: the case workflows accept only actions the API vouched for, with this key (never in a payload) ...
+    actor_assertion.configure([settings.actor_assertion_key])
+    # ... and the worker decodes only encrypted payloads: the same connection, a strict data converter
+    client = Client(**{**client.config(), "data_converter": worker_data_converter(settings)})
     cases = CaseActivities(sessionmaker, settings)
     notify = NotificationActivities(sessionmaker, settings)
     repairs = RepairActivities(sessionmaker, settings)

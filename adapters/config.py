@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         "keys the owner-phone hash the read model keeps for look-ups (HMAC); required in "
         "production; embedded: read from phone_lookup_key_file, created at first start"))
     phone_lookup_key_file: str = "data/phone-lookup-key"
+    actor_assertion_key: str = Field(default="", repr=False, description=(
+        "P4: the API vouches for every action it sends to a case with an HMAC keyed with this; the workers "
+        "check it. Required in production (the same for the API and every worker); embedded: read from "
+        "actor_assertion_key_file, created at first start"))
+    actor_assertion_key_file: str = "data/actor-assertion-key"
+    worker_accept_plain_payloads: bool = Field(default=False, description=(
+        "P4: the worker refuses payloads that are not encrypted with the codec (sent straight to Temporal "
+        "without it); true only while cases opened before the codec are still open"))
     jwt_ttl_minutes: int = 480
     seed_demo_users: bool = True
     demo_password: str = "demo-pass-2026"
@@ -197,6 +205,9 @@ class Settings(BaseSettings):
                 raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")
             if len(self.phone_lookup_key) < 32:
                 raise ValueError("production needs AFTERSALES_PHONE_LOOKUP_KEY: a random secret of 32+ characters")
+            if len(self.actor_assertion_key) < 32:
+                raise ValueError("production needs AFTERSALES_ACTOR_ASSERTION_KEY: a random secret of 32+ characters, "
+                                 "the same for the API and the workers (P4)")
             if self.demo_seconds_per_working_day:
                 raise ValueError("demo time (AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY) is never for production")
         elif not self.jwt_secret:  # embedded: random per install
@@ -205,6 +216,12 @@ class Settings(BaseSettings):
             from adapters.secret_files import read_or_create
 
             self.jwt_secret = read_or_create(self.jwt_secret_file, lambda: secrets.token_urlsafe(48))
+        if not self.actor_assertion_key and self.environment != "production":
+            import secrets
+
+            from aftersales.secret_files import read_or_create
+
+            self.actor_assertion_key = read_or_create(self.actor_assertion_key_file, lambda: secrets.token_urlsafe(48))
         if not self.phone_lookup_key and self.environment != "production":
             import secrets
 

@@ -271,6 +271,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "find_by_phone": tuple(sorted(CALLS_OWNERS)),                             # POST /owners/cases (P3: who call owners)
     "review_report": (R.gm,),                                                 # POST /reports/{id}/review (K1)
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
+    "read_workflow_payloads": (R.cs_manager,),                                # POST /codec/decode|encode (P4)
     "admin_accounts": (R.admin,),                                             # /admin/accounts (P1, P6: IT only)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)
     "import_properties": (R.cs_manager,),                                     # POST /admin/properties/import

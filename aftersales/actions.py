@@ -491,6 +491,9 @@ class ActionRequest(BaseModel):
     # once, with another body it is refused — no write to the read model on the way.
     request_key: str | None = None
     fingerprint: str | None = None
+    # P4: the API's HMAC over the case, the actor, the accounts, the action and its fingerprint
+    # (aftersales.actor_assertion): the case's validator refuses an action without a fitting one.
+    assertion: str | None = None
 
     def named_accounts(self) -> dict[str, Actor]:
         return {a.username: a for a in self.accounts}

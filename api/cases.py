@@ -20,7 +20,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales import access
+from aftersales import access, actor_assertion
 from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote
 from aftersales.actor import Actor
 from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach
@@ -417,10 +417,12 @@ async def act_on_case(
     if isinstance(action, Quote):  # R3: priced from the current fee schedule here, not by the client
         action = await fees.priced(session, action)
     try:
-        answer = await _update(request, handle, CaseWorkflow.act,
-                      ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action),
-                                    request_key=request_key, fingerprint=fingerprint),
-                      update_id=update_id)
+        act_request = ActionRequest(action=action, actor=actor, accounts=await _named_accounts(session, action),
+                                    request_key=request_key, fingerprint=fingerprint)
+        # P4: the API vouches for the actor it authenticated (the case's validator checks it)
+        act_request.assertion = actor_assertion.sign(handle.id, act_request,
+                                                     request.app.state.settings.actor_assertion_key)
+        answer = await _update(request, handle, CaseWorkflow.act, act_request, update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in ERROR_STATUS:

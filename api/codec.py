@@ -6,12 +6,13 @@ decode decrypts with the API's own codec (built from the same settings as its Te
 it returns (aftersales.privacy.mask_personal, the one masking function): ops read cases in the Web UI, never a full number.
 CORS answers only the Web UI's origin (AFTERSALES_CODEC_UI_ORIGIN); a request from another origin is 403.
 
-Who may call it: in the embedded default, only the machine itself (the API listens on loopback, and a
-request from another address is refused even if AFTERSALES_API_HOST is widened); in production a
-signed-in user (`Authorization: Bearer`): a token of an active account of this API (the same check as
-every endpoint), or, when AFTERSALES_CODEC_OIDC_JWKS_URL is set, an access token of the identity
-provider the Web UI signs in with, which the UI forwards (TEMPORAL_CODEC_PASS_ACCESS_TOKEN) or an
-authenticating proxy adds (docs/operations.md, "Reading cases in the Web UI")."""
+Who may call it (P4): a signed-in user whose role reads workflow payloads (access.ENDPOINTS
+["read_workflow_payloads"]: cs_manager) — this API's session cookie, which the Web UI sends when its codec
+settings include credentials (same site: the workbench's sign-in), or its token as `Authorization: Bearer`
+(the same check as every endpoint: signed out, changed or deactivated accounts are refused); in production
+also, when AFTERSALES_CODEC_OIDC_JWKS_URL is set, an access token of the identity provider the Web UI signs
+in with, which the UI forwards (TEMPORAL_CODEC_PASS_ACCESS_TOKEN). In the embedded default only from the
+machine itself as well. docs/security.md, "The Temporal Web UI"."""
 
 import asyncio
 import ipaddress
@@ -27,6 +28,7 @@ from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
+from aftersales import access
 from adapters.temporal.codec import EncryptionCodec, codec_from_settings
 from adapters.config import Settings
 from aftersales.privacy import mask_personal
@@ -50,8 +52,9 @@ class CodecPayloads(BaseModel):
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "production: no valid sign-in (this API's token or the Web UI's identity provider's)"},
-    403: {"description": "not from the Web UI's origin, or (embedded) not from this machine"},
+    401: {"description": "no valid sign-in (this API's session or token, or the Web UI's identity provider's)"},
+    403: {"description": "a role that does not read workflow payloads, not from the Web UI's origin, or "
+                         "(embedded) not from this machine"},
     422: {"description": "not payloads in the UI's JSON form, or a key id that is not configured"},
 }
 
@@ -101,6 +104,7 @@ class IdentityProviderTokens:
 
 def _signed_in(settings: Settings) -> Callable[..., Awaitable[Any]]:
     provider = IdentityProviderTokens(settings) if settings.codec_oidc_jwks_url else None
+    allowed = access.ENDPOINTS["read_workflow_payloads"]
 
     async def check(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:
         if provider is not None and token:
@@ -110,13 +114,27 @@ def _signed_in(settings: Settings) -> Callable[..., Awaitable[Any]]:
                 return
             except jwt.PyJWTError:
                 pass  # not the identity provider's: maybe this API's own token
-        await current_actor(request=request, token=token, settings=request.app.state.settings)
+        from api.workbench import SESSION_COOKIE  # the workbench's sign-in, sent by the Web UI with credentials
+
+        actor = await current_actor(request=request, token=token or request.cookies.get(SESSION_COOKIE),
+                                    settings=request.app.state.settings)
+        if actor.role not in allowed:
+            raise HTTPException(403, f"role {actor.role.value} may not read workflow payloads; allowed: "
+                                     f"{', '.join(r.value for r in allowed)}")
 
     return check
 
 
 def _caller_check(settings: Settings) -> Callable[..., Awaitable[Any]]:
-    return _signed_in(settings) if settings.environment == "production" else _loopback_only
+    signed_in = _signed_in(settings)
+    if settings.environment == "production":
+        return signed_in
+
+    async def embedded(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> None:
+        await _loopback_only(request)
+        await signed_in(request, token)
+
+    return embedded
 
 
 def _mask(payload: Payload) -> Payload:

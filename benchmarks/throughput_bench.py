@@ -55,6 +55,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from adapters.temporal import search_attributes as sa
+from aftersales import actor_assertion
 from aftersales.actions import ActionRequest, ProgressNote
 from aftersales.actor import Actor
 from aftersales.roles import Role
@@ -203,7 +204,8 @@ def worker_env(settings: Settings, address: str) -> dict[str, str]:
     return {**os.environ, "AFTERSALES_TEMPORAL_ADDRESS": address, "AFTERSALES_DATABASE_URL": settings.database_url,
             "AFTERSALES_TASK_QUEUE": settings.task_queue, "AFTERSALES_SMTP_HOST": settings.smtp_host,
             "AFTERSALES_SMTP_PORT": str(settings.smtp_port), "AFTERSALES_CODEC_KEYS": json.dumps(settings.codec_keys),
-            "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(settings.codec_keys)), "AFTERSALES_LOG_LEVEL": "WARNING"}
+            "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(settings.codec_keys)), "AFTERSALES_LOG_LEVEL": "WARNING",
+            "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key}  # P4: the API's and the workers' key
 
 
 def start_worker(kind: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -354,10 +356,10 @@ async def run(args: argparse.Namespace) -> None:
             staff = Actor(username="cs_staff", role=Role.cs_staff, display_name="客服专员")
 
             async def product_update(i: int) -> None:  # where the time goes: the case's Update without the API
-                await client.get_workflow_handle(numbers[i % len(numbers)]).execute_update(
-                    CaseWorkflow.act, ActionRequest(action=ProgressNote(action="progress_note", note="已联系业主"),
-                                                    actor=staff),
-                    rpc_timeout=timedelta(seconds=args.step_timeout))
+                handle = client.get_workflow_handle(numbers[i % len(numbers)])
+                request = ActionRequest(action=ProgressNote(action="progress_note", note="已联系业主"), actor=staff)
+                request.assertion = actor_assertion.sign(handle.id, request, settings.actor_assertion_key)  # P4
+                await handle.execute_update(CaseWorkflow.act, request, rpc_timeout=timedelta(seconds=args.step_timeout))
 
             async def product_query(i: int) -> None:
                 await client.get_workflow_handle(numbers[i % len(numbers)]).query(

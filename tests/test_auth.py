@@ -180,9 +180,13 @@ def test_production_refuses_the_development_jwt_secret_and_demo_time():
         Settings(environment="production")
     with pytest.raises(ValidationError, match="AFTERSALES_PHONE_LOOKUP_KEY"):   # the phone hash's key
         Settings(environment="production", jwt_secret="s" * 40)
+    with pytest.raises(ValidationError, match="AFTERSALES_ACTOR_ASSERTION_KEY"):  # P4: the API vouches for actors
+        Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40)
     with pytest.raises(ValidationError, match="demo time"):
-        Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, demo_seconds_per_working_day=30)
-    assert Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40).environment == "production"
+        Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, actor_assertion_key="a" * 40,
+                 demo_seconds_per_working_day=30)
+    assert Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40,
+                    actor_assertion_key="a" * 40).environment == "production"
 
 
 @pytest.mark.asyncio

@@ -98,12 +98,12 @@ def test_P4_bad_key_configuration_is_refused():
 
 
 def test_P4_production_refuses_to_start_without_codec_keys(monkeypatch):
-    production = Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40)
+    production = Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, actor_assertion_key="a" * 40)
     with pytest.raises(CodecKeyError, match="production needs AFTERSALES_CODEC_KEYS"):
         data_converter(production)
     monkeypatch.setenv("AFTERSALES_CODEC_KEYS", json.dumps(test_codec.KEYS))
     monkeypatch.setenv("AFTERSALES_CODEC_ENCODE_KEY_ID", test_codec.ENCODE_KEY_ID)
-    from_env = Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40)
+    from_env = Settings(environment="production", jwt_secret="s" * 40, phone_lookup_key="p" * 40, actor_assertion_key="a" * 40)
     assert codec_from_settings(from_env).key_ids == [test_codec.ENCODE_KEY_ID]
 
 

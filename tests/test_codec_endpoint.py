@@ -43,10 +43,40 @@ def _client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(host, 50000)), base_url="http://api.test")
 
 
+async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    r = await client.post("/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
 @pytest_asyncio.fixture
 async def api(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
+    """Signed in as cs_manager, the role that reads workflow payloads (P4)."""
     async with _client(create_app(settings, sessionmaker=sessionmaker)) as client:
+        client.headers.update(await sign_in(client, "cs_manager", settings.demo_password))
         yield client
+
+
+async def test_P4_the_codec_endpoint_needs_a_signed_in_session_with_an_ops_role(settings, sessionmaker):
+    """Before P4 was tightened anything on the machine got owner names, addresses and descriptions here."""
+    app = create_app(settings, sessionmaker=sessionmaker)
+    body = ui_json(await encrypted_case_input())
+    async with _client(app) as client:
+        for path in ("/codec/decode", "/codec/encode"):
+            r = await client.post(path, json=body, headers={"Origin": UI})
+            assert r.status_code == 401 and "王女士" not in r.text and PHONE not in r.text, (path, r.text)
+        hotline = await sign_in(client, "hotline", settings.demo_password)
+        r = await client.post("/codec/decode", json=body, headers={"Origin": UI, **hotline})
+        assert r.status_code == 403 and "王女士" not in r.text
+        # the Web UI with credentials included: the workbench's session cookie of a cs_manager
+        page = await client.get("/app/login")
+        import re
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+        await client.post("/app/login", data={"username": "cs_manager", "password": settings.demo_password,
+                                              "csrf": csrf, "next": "/app/my-work"})
+        r = await client.post("/codec/decode", json=body, headers={"Origin": UI})
+        assert r.status_code == 200 and json.loads(from_ui_json(r.json())[0].data)["name"] == "王女士"
+        assert r.headers["access-control-allow-credentials"] == "true"
 
 
 async def test_P4_P3_decode_returns_the_case_with_every_phone_masked(api):
@@ -103,15 +133,17 @@ async def test_P4_CORS_answers_the_web_ui_origin_only(api):
 
 async def test_P4_embedded_codec_endpoint_answers_loopback_only(settings, sessionmaker):
     app = create_app(settings, sessionmaker=sessionmaker)
-    async with _client(app, host="192.168.1.20") as remote:
-        r = await remote.post("/codec/decode", json=ui_json(await encrypted_case_input()))
-        assert r.status_code == 403 and PHONE not in r.text
     async with _client(app, host="::1") as local:
-        assert (await local.post("/codec/decode", json=ui_json(await encrypted_case_input()))).status_code == 200
+        manager = await sign_in(local, "cs_manager", settings.demo_password)
+        r = await local.post("/codec/decode", json=ui_json(await encrypted_case_input()), headers=manager)
+        assert r.status_code == 200
+    async with _client(app, host="192.168.1.20") as remote:
+        r = await remote.post("/codec/decode", json=ui_json(await encrypted_case_input()), headers=manager)
+        assert r.status_code == 403 and PHONE not in r.text
 
 
 async def test_P4_production_codec_endpoint_needs_a_signed_in_account(settings, sessionmaker):
-    production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40})
+    production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40, "actor_assertion_key": "a" * 40})
     app = create_app(production, sessionmaker=sessionmaker)
     body = ui_json(await encrypted_case_input())
     async with _client(app, host="10.0.0.7") as client:  # behind the proxy: not loopback
@@ -121,10 +153,12 @@ async def test_P4_production_codec_endpoint_needs_a_signed_in_account(settings, 
         assert r.status_code == 401
         r = await client.options("/codec/decode", headers={"Origin": UI})  # the preflight carries no token
         assert r.status_code == 204
-        login = await client.post("/auth/token", data={"username": "gm", "password": settings.demo_password})
+        login = await client.post("/auth/token", data={"username": "cs_manager", "password": settings.demo_password})
         token = login.json()["access_token"]
         r = await client.post("/codec/decode", json=body, headers={"Origin": UI, "Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and json.loads(from_ui_json(r.json())[0].data)["phone"] == "138****1234"
+        gm = await sign_in(client, "gm", settings.demo_password)       # signed in, but not an ops role (P4)
+        assert (await client.post("/codec/decode", json=body, headers={"Origin": UI, **gm})).status_code == 403
 
 
 class JWKSServer:
@@ -178,7 +212,7 @@ async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_provider
 
     body = ui_json(await encrypted_case_input())
     with JWKSServer({"keys": [{**public, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}) as idp:
-        production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40,
+        production = Settings(**{**settings.model_dump(), "environment": "production", "jwt_secret": "p" * 40, "actor_assertion_key": "a" * 40,
                                  "codec_oidc_jwks_url": idp.url, "codec_oidc_issuer": issuer,
                                  "codec_oidc_audience": audience})
         app = create_app(production, sessionmaker=sessionmaker)
@@ -194,5 +228,5 @@ async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_provider
                 r = await decode(refused)
                 assert r.status_code == 401 and PHONE not in r.text
             # this API's own sign-in still works beside the provider's
-            login = await client.post("/auth/token", data={"username": "gm", "password": settings.demo_password})
+            login = await client.post("/auth/token", data={"username": "cs_manager", "password": settings.demo_password})
             assert (await decode(login.json()["access_token"])).status_code == 200

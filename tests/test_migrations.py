@@ -117,7 +117,7 @@ async def test_prepare_database_migrates_and_seeds_idempotently(tmp_path: Path) 
 
     prod = tmp_path / "prod.db"
     await prepare_database(Settings(database_url=_async_url(prod), environment="production",
-                                    jwt_secret="s" * 40, phone_lookup_key="p" * 40, seed_demo_users=True))  # demo accounts refused, not an error
+                                    jwt_secret="s" * 40, phone_lookup_key="p" * 40, actor_assertion_key="a" * 40, seed_demo_users=True))  # demo accounts refused, not an error
     engine = create_engine(f"sqlite:///{prod}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM staff").scalar_one() == 0

@@ -81,3 +81,26 @@ def test_P4_every_history_is_encrypted_and_holds_no_phone_in_clear(path: Path):
     text = path.read_text()
     assert text.count('"YmluYXJ5L2VuY3J5cHRlZA=="') > 10  # metadata encoding = base64("binary/encrypted")
     assert "1381234" not in text and "MTM4MTIzNDEyMzQ" not in text  # nor its base64
+
+
+@pytest.mark.asyncio
+async def test_P4_the_workers_strict_converter_replays_encrypted_histories_and_refuses_plain_ones():
+    """The worker decodes only encrypted payloads (P4, worker_data_converter): a case recorded with the codec
+    replays under it; one recorded before the codec (plain JSON) is refused unless the operator lets plain
+    payloads in while such cases are still open (AFTERSALES_WORKER_ACCEPT_PLAIN_PAYLOADS)."""
+    from aftersales.codec import worker_data_converter
+    from aftersales.config import Settings
+
+    strict = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40, **codec.CODEC))
+    lenient = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40,
+                                             worker_accept_plain_payloads=True, **codec.CODEC))
+    results = {}
+    for name, converter in (("encrypted", strict), ("plain", strict), ("plain, accepted", lenient)):
+        stem = "complaint_general_encrypted" if name == "encrypted" else "complaint_general"
+        path = HISTORIES / f"{stem}.json"
+        history = WorkflowHistory.from_json(stem, json.loads(path.read_text()))
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=UnsandboxedWorkflowRunner())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        results[name] = result.replay_failure
+    assert results["encrypted"] is None and results["plain, accepted"] is None, results
+    assert results["plain"] is not None and "unencrypted payload" in str(results["plain"]), results["plain"]

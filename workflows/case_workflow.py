@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from aftersales import actor_assertion
     from adapters.temporal import search_attributes as sa
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year
@@ -225,6 +226,13 @@ class CaseWorkflow:
 
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:
+        # P4: only actions the product's API vouched for (its HMAC over this case, the actor and the action),
+        # checked first, for every new Update. A validator does not run when a history replays (Core
+        # replays the accepted Updates as recorded), so cases recorded before it replay unchanged and need
+        # no patch marker; a refused Update writes nothing to the history.
+        if not actor_assertion.vouched(workflow.info().workflow_id, request):
+            raise ApplicationError(f"操作未经本系统接口认证（操作人 {request.actor.username} 无有效凭证），已拒绝（P4）",
+                                   type="forbidden", non_retryable=True)
         if self._machine is None or update_key() in self._applied_updates or self._seen_request(request):
             return  # still opening (the handler applies with full checks), or a repeat (answered as it is)
         try:

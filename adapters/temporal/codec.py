@@ -58,9 +58,16 @@ class CodecKeyFileMissing(CodecKeyError):
     (adapters.temporal.setup.ensure_codec_key_file), never silently replaced."""
 
 
+class PlainPayloadRefused(CodecKeyError):
+    """P4: a payload that is not encrypted reached a worker that accepts only encrypted ones (it was sent
+    straight to Temporal without the codec). Not an ApplicationError: the SDK fails the workflow task (and
+    the Update in it is never applied), it does not fail the case."""
+
+
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: Mapping[str, bytes], encode_key_id: str) -> None:
+    def __init__(self, keys: Mapping[str, bytes], encode_key_id: str, *, accept_plain: bool = True) -> None:
         super().__init__()
+        self.accept_plain = accept_plain
         if encode_key_id not in keys:
             raise CodecKeyError(f"the encode key id {encode_key_id!r} is not among the keys ({', '.join(sorted(keys))})")
         for key_id, key in keys.items():
@@ -94,6 +101,10 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
+                if not self.accept_plain:
+                    raise PlainPayloadRefused(
+                        f"unencrypted payload ({p.metadata.get('encoding', b'').decode(errors='replace')}) refused: "
+                        "everything sent to a case must go through the product's API (P4)")
                 out.append(p)  # written before the codec (plain JSON), or not ours: unchanged
                 continue
             key_id = p.metadata.get(KEY_ID, b"").decode(errors="replace")
@@ -146,9 +157,10 @@ def _configured_keys(settings: Settings, create: bool = False) -> tuple[dict[str
                             "restore it from the backup") from None
 
 
-def codec_from_settings(settings: Settings, *, create: bool = False) -> EncryptionCodec:
+def codec_from_settings(settings: Settings, *, create: bool = False, accept_plain: bool = True) -> EncryptionCodec:
     """The codec of the settings' keys: the environment's, else the embedded key file (written only with
-    `create`, which ensure_codec_key_file passes on a first start)."""
+    `create`, which ensure_codec_key_file passes on a first start). `accept_plain=False`: the worker's,
+    refusing unencrypted payloads (P4)."""
     raw, encode_key_id = _configured_keys(settings, create)
     if encode_key_id is None:
         if len(raw) != 1:
@@ -160,7 +172,7 @@ def codec_from_settings(settings: Settings, *, create: bool = False) -> Encrypti
             keys[key_id] = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError, TypeError):
             raise CodecKeyError(f"codec key {key_id!r} is not valid base64") from None
-    return EncryptionCodec(keys, encode_key_id)
+    return EncryptionCodec(keys, encode_key_id, accept_plain=accept_plain)
 
 
 class MaskingFailureConverter(DefaultFailureConverter):
@@ -198,6 +210,11 @@ def converter_with(codec: PayloadCodec) -> DataConverter:
 def data_converter(settings: Settings) -> DataConverter:
     """The data converter of every Temporal client and the Replayer: pydantic + the encryption codec."""
     return converter_with(codec_from_settings(settings))
+
+
+def worker_data_converter(settings: Settings) -> DataConverter:
+    """The worker's: the same, but refusing unencrypted payloads (P4) unless worker_accept_plain_payloads."""
+    return converter_with(codec_from_settings(settings, accept_plain=settings.worker_accept_plain_payloads))
 
 
 def main(argv: list[str] | None = None) -> None:

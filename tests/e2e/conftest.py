@@ -60,6 +60,7 @@ class WorkerProcess:
                     "AFTERSALES_TASK_QUEUE": settings.task_queue,
                     "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
                     "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV,
+                    "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key,  # the API's (P4)
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
                     "AFTERSALES_LOG_LEVEL": "DEBUG",

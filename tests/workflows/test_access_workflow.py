@@ -8,7 +8,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.roles import Role
-from tests.workflows.helpers import act, running_worker, start_complaint, wait_for
+from tests.workflows.helpers import act, running_worker, start_complaint, vouched, wait_for
 from workflows.case_workflow import CaseWorkflow
 
 R = Role
@@ -17,8 +17,8 @@ ASSIGN = {"action": "assign_handler", "handler": "wy_handler"}
 
 async def refused(handle, actor: Actor, action: dict, accounts: list[Actor]) -> str:
     with pytest.raises(WorkflowUpdateFailedError) as e:
-        await handle.execute_update(CaseWorkflow.act, ActionRequest.model_validate(
-            {"action": action, "actor": actor.model_dump(), "accounts": [a.model_dump() for a in accounts]}))
+        await handle.execute_update(CaseWorkflow.act, vouched(handle, ActionRequest.model_validate(
+            {"action": action, "actor": actor.model_dump(), "accounts": [a.model_dump() for a in accounts]})))
     return f"{getattr(e.value.cause, 'type', None)}: {e.value.cause}"
 
 

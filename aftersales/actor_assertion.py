@@ -1,0 +1,61 @@
+"""P4: the workflow trusts no identity it did not get from the product's own API. The API vouches for each
+action it sends to a case (the `act` Update) with an actor assertion: an HMAC-SHA256, keyed with a secret
+only the API and the workers hold, over the case's workflow id, the actor, the accounts the API resolved,
+the action itself and its idempotency fingerprint. The Update's validator recomputes it and refuses
+(`forbidden`) an action whose assertion is missing or does not fit — one sent straight to Temporal (the
+`temporal` CLI, a raw client) with a made-up actor, or a real assertion moved to another case, actor or
+action. A refused Update never reaches the case's history.
+
+The key: AFTERSALES_ACTOR_ASSERTION_KEY in production (32+ characters, the same for the API and every
+worker); the embedded default makes data/actor-assertion-key at its first start, like the other secrets.
+The worker hands its key to this module (`configure`) before it polls: the workflow code reads it from
+here (a module passed through the sandbox), never from its payloads, so the key is never in a history.
+
+Pure apart from that one process-wide key; no I/O.
+"""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from typing import Any
+
+_KEYS: list[bytes] = []
+
+
+def configure(keys: Iterable[str]) -> None:
+    """The keys this process signs with (the first) and accepts (any: a key being rotated in)."""
+    _KEYS[:] = [k.encode() for k in keys if k]
+
+
+def configured() -> bool:
+    return bool(_KEYS)
+
+
+def _message(workflow_id: str, request: Any) -> bytes:
+    body = {"workflow_id": workflow_id,
+            "actor": request.actor.model_dump(mode="json"),
+            "accounts": [a.model_dump(mode="json") for a in request.accounts],
+            "action": request.action.model_dump(mode="json"),
+            "request_key": request.request_key, "fingerprint": request.fingerprint}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def sign(workflow_id: str, request: Any, key: str | bytes | None = None) -> str:
+    """The assertion for an ActionRequest to this case (the API's side)."""
+    raw = key.encode() if isinstance(key, str) else key
+    if raw is None:
+        if not _KEYS:
+            raise RuntimeError("no actor assertion key configured (aftersales.actor_assertion.configure)")
+        raw = _KEYS[0]
+    return hmac.new(raw, _message(workflow_id, request), hashlib.sha256).hexdigest()
+
+
+def vouched(workflow_id: str, request: Any) -> bool:
+    """True when the request carries an assertion made with one of the configured keys (the worker's side).
+    Without a configured key nothing is vouched for."""
+    given = getattr(request, "assertion", None) or ""
+    if not _KEYS or not given:
+        return False
+    message = _message(workflow_id, request)
+    return any(hmac.compare_digest(given, hmac.new(k, message, hashlib.sha256).hexdigest()) for k in _KEYS)
