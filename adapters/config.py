@@ -25,6 +25,15 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "aftersales"
+    # P4 in production: the API, workers and setup reach Temporal over mutual TLS and present a token Temporal's
+    # authorizer checks (docker-compose.yml, docs/security.md). Unset (embedded): plain loopback.
+    temporal_tls_ca_file: str | None = Field(default=None, description="CA that signed Temporal's frontend certificate")
+    temporal_tls_cert_file: str | None = Field(default=None, description="this client's certificate (mTLS)")
+    temporal_tls_key_file: str | None = Field(default=None, description="this client's private key (mTLS)")
+    temporal_tls_server_name: str | None = Field(default=None, description="the name in Temporal's certificate")
+    temporal_api_key: str | None = Field(default=None, repr=False, description=(
+        "a JWT Temporal's authorizer accepts (sent as 'Authorization: Bearer'), with the permissions this "
+        "process needs (default:write for the API and workers, system:admin for setup)"))
     temporal_ui_port: int = 8233
     temporal_db_file: str = "data/temporal.db"
     case_history_retention_days: int = Field(
@@ -184,7 +193,8 @@ class Settings(BaseSettings):
 
 
     @field_validator("codec_encode_key_id", "codec_oidc_jwks_url", "codec_oidc_issuer", "codec_oidc_audience",
-                     mode="before")
+                     "temporal_tls_ca_file", "temporal_tls_cert_file", "temporal_tls_key_file", "temporal_tls_server_name",
+                     "temporal_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return value or None  # docker compose passes an unset ${VAR:-} as ""

@@ -42,3 +42,22 @@ def test_prometheus_scrapes_the_api_the_workers_and_the_temporal_server_where_th
     mounted = {c["target"]: c["source"] for c in services["prometheus"]["configs"]}
     assert mounted[api_job["authorization"]["credentials_file"]] == "metrics_token"
     assert d["configs"]["metrics_token"]["content"] == "${AFTERSALES_METRICS_TOKEN}"
+
+
+def test_P4_production_compose_turns_on_temporal_tls_and_authorization():
+    """Anything that reaches Temporal's port could act on a case before: the server now asks every client for a
+    certificate of the deployment's CA and a token its authorizer accepts; the app and the UI present both."""
+    services = compose()["services"]
+    temporal = services["temporal"]["environment"]
+    assert temporal["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    assert temporal["TEMPORAL_TLS_FRONTEND_CERT"] and temporal["TEMPORAL_TLS_CLIENT1_CA_CERT"]
+    assert temporal["TEMPORAL_AUTH_AUTHORIZER"] == "default" and temporal["TEMPORAL_AUTH_CLAIM_MAPPER"] == "default"
+    assert "TEMPORAL_JWT_KEY_SOURCE1" in temporal
+    for name in ("setup", "api", "worker"):
+        env = services[name]["environment"]
+        assert env["AFTERSALES_TEMPORAL_TLS_CERT_FILE"] and env["AFTERSALES_TEMPORAL_TLS_CA_FILE"], name
+        assert env["AFTERSALES_TEMPORAL_API_KEY"] and env["AFTERSALES_ACTOR_ASSERTION_KEY"], name
+        assert any("/certs/app.key" in v for v in services[name]["volumes"]), name
+    assert services["temporal-ui"]["environment"]["TEMPORAL_TLS_CERT"]
+    assert services["api"]["command"][:3] == ["python", "-m", "api"]    # forwarded headers: configured proxies only
+    assert (REPO / "deploy/temporal/make-certs.sh").exists()

@@ -16,6 +16,7 @@ import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.service import TLSConfig
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest, RegisterNamespaceRequest, UpdateNamespaceRequest,
 )
@@ -37,7 +38,20 @@ async def connect(settings: Settings) -> Client:
 
     await ensure_codec_key_file(settings)
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=data_converter(settings), runtime=sdk_runtime(settings))
+                                data_converter=data_converter(settings), runtime=sdk_runtime(settings),
+                                tls=tls_config(settings), api_key=settings.temporal_api_key)
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """Mutual TLS to Temporal when its files are configured (production compose), else plain (embedded)."""
+    from pathlib import Path
+
+    files = (settings.temporal_tls_ca_file, settings.temporal_tls_cert_file, settings.temporal_tls_key_file)
+    if not any(files):
+        return False
+    read = [Path(f).read_bytes() if f else None for f in files]
+    return TLSConfig(server_root_ca_cert=read[0], client_cert=read[1], client_private_key=read[2],
+                     domain=settings.temporal_tls_server_name)
 
 
 def sdk_runtime(settings: Settings) -> Runtime:
