@@ -18,7 +18,7 @@ from activities.reminders import ReminderActivities
 from activities.repairs import RepairActivities
 from adapters.temporal.case_numbers import sweep_forever
 from activities.reports import ReportActivities
-from aftersales import actor_assertion
+from adapters.temporal import actor_assertion
 from adapters.temporal.codec import worker_data_converter
 from adapters.config import Settings, get_settings
 from adapters.db.session import make_engine, make_sessionmaker

@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         if not self.actor_assertion_key and self.environment != "production":
             import secrets
 
-            from aftersales.secret_files import read_or_create
+            from adapters.secret_files import read_or_create
 
             self.actor_assertion_key = read_or_create(self.actor_assertion_key_file, lambda: secrets.token_urlsafe(48))
         if not self.phone_lookup_key and self.environment != "production":

@@ -492,7 +492,7 @@ class ActionRequest(BaseModel):
     request_key: str | None = None
     fingerprint: str | None = None
     # P4: the API's HMAC over the case, the actor, the accounts, the action and its fingerprint
-    # (aftersales.actor_assertion): the case's validator refuses an action without a fitting one.
+    # (adapters.temporal.actor_assertion): the case's validator refuses an action without a fitting one.
     assertion: str | None = None
 
     def named_accounts(self) -> dict[str, Actor]:

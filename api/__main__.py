@@ -11,7 +11,7 @@ embedded default trusts no proxy at all (P6). Behind a reverse proxy, list its a
 import argparse
 from typing import Any
 
-from aftersales.config import Settings, get_settings
+from adapters.config import Settings, get_settings
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

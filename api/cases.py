@@ -20,7 +20,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from aftersales import access, actor_assertion
+from aftersales import access
+from adapters.temporal import actor_assertion
 from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote
 from aftersales.actor import Actor
 from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach

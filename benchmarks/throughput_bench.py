@@ -55,7 +55,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from adapters.temporal import search_attributes as sa
-from aftersales import actor_assertion
+from adapters.temporal import actor_assertion
 from aftersales.actions import ActionRequest, ProgressNote
 from aftersales.actor import Actor
 from aftersales.roles import Role

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from aftersales import access
 from aftersales.actor import Actor
-from aftersales.db.staff import DEMO_ACCOUNTS, create_staff, get_staff
+from adapters.db.staff import DEMO_ACCOUNTS, create_staff, get_staff
 from aftersales.roles import Role
 from api.app import create_app
 

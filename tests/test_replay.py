@@ -88,8 +88,8 @@ async def test_P4_the_workers_strict_converter_replays_encrypted_histories_and_r
     """The worker decodes only encrypted payloads (P4, worker_data_converter): a case recorded with the codec
     replays under it; one recorded before the codec (plain JSON) is refused unless the operator lets plain
     payloads in while such cases are still open (AFTERSALES_WORKER_ACCEPT_PLAIN_PAYLOADS)."""
-    from aftersales.codec import worker_data_converter
-    from aftersales.config import Settings
+    from adapters.temporal.codec import worker_data_converter
+    from adapters.config import Settings
 
     strict = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40, **codec.CODEC))
     lenient = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40,

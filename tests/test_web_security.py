@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from aftersales.config import Settings
-from aftersales.db.models import PersonalDataAccess
+from adapters.config import Settings
+from adapters.db.models import PersonalDataAccess
 from api.app import create_app
 
 ORIGIN = "http://127.0.0.1:8000"

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from aftersales import actor_assertion
+    from adapters.temporal import actor_assertion
     from adapters.temporal import search_attributes as sa
     from aftersales.actions import ActionRequest
     from aftersales.calendar import DEFAULT_TIMEZONE, WorkCalendar, local_year

@@ -388,6 +388,8 @@ DEMO_PEOPLE: dict[str, tuple[str, str]] = {
     "wy_head": ("何洁", "物业部经理"),
     "wy_handler": ("马超", "物业部专人"),
     "contractor2": ("郭亮", "示范安装公司项目经理"),
+    "admin": ("高远", "信息部系统管理员"),     # P6: accounts only; no case, no owner data
+    "admin2": ("宋佳", "信息部系统管理员"),    # ... the second administrator, who confirms executive changes
 }
 
 

@@ -2,7 +2,7 @@
 notices that tell an account's holder of a change
 
 Revision ID: secaccess_0001
-Revises: 0017_register_reminders
+Revises: faults_0001
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "secaccess_0001"
-down_revision: str | None = "0017_register_reminders"
+down_revision: str | None = "faults_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 from temporalio.testing import WorkflowEnvironment
 
-from aftersales import actor_assertion
+from adapters.temporal import actor_assertion
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.case import CaseConfig, Customer

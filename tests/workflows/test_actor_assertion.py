@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from aftersales import actor_assertion
+from adapters.temporal import actor_assertion
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
 from aftersales.roles import Role

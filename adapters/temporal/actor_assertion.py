@@ -46,7 +46,7 @@ def sign(workflow_id: str, request: Any, key: str | bytes | None = None) -> str:
     raw = key.encode() if isinstance(key, str) else key
     if raw is None:
         if not _KEYS:
-            raise RuntimeError("no actor assertion key configured (aftersales.actor_assertion.configure)")
+            raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
         raw = _KEYS[0]
     return hmac.new(raw, _message(workflow_id, request), hashlib.sha256).hexdigest()
 
