@@ -216,7 +216,8 @@ def banner(settings: Settings, data_log: Path) -> str:
     return "\n".join([
         "",
         "  After-sales cases — embedded (Ctrl-C stops all of it)",
-        f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}   (payloads decoded by {codec_endpoint(settings)})",
+        f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}   (payloads decoded by {codec_endpoint(settings)} "
+        "for a cs_manager signed in to the workbench: Data Encoder, include cross-origin credentials; docs/security.md)",
         f"  API (OpenAPI)    http://{api_host}:{settings.api_port}/docs",
         f"  Temporal gRPC    {settings.temporal_address}   namespace {settings.temporal_namespace}",
         f"  metrics          http://{api_host}:{settings.api_port}/metrics (API), SDK: worker "

@@ -64,8 +64,8 @@ async def test_schemathesis_finds_no_failure(part, dev_env, settings, sessionmak
 
 
 async def restore_demo_accounts(sessionmaker, settings) -> None:
-    """The fuzzing signs in as cs_manager, who may reset passwords, change roles and deactivate accounts
-    (P1): whatever it did to the demo accounts is undone, so the tests after it sign in as before."""
+    """The fuzzing signs in as cs_manager, who may no longer administer accounts (P6: admin does); whatever
+    reached the demo accounts is undone all the same, so the tests after it sign in as before."""
     from adapters.db.staff import DEMO_ACCOUNTS, change_staff
     async with sessionmaker() as session:
         for username, role, department, contractor_id in DEMO_ACCOUNTS:
