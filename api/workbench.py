@@ -55,6 +55,7 @@ from api import org as org_routes
 from api import properties as property_routes
 from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login, revoke_token, token_claims
+from adapters.db import staff as staff_store
 from api.deps import db_session
 from api.wording import (
     FIELD_HELP, FIELD_LABELS, OPTION_NAMES, SCALES, http_detail, period_label, period_name, refusal,
@@ -294,7 +295,9 @@ async def my_work(request: Request, actor: Annotated[Actor, Depends(page_actor)]
     contractor, or me by name), overdue and most escalated first."""
     page = await case_routes.list_cases(actor, session, mine=True, page_size=100)
     items = sorted(page.items, key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
-    return render(request, "my_work.html", actor, items=items, total=page.total, names=await choices.staff_names(session))
+    notices = await staff_store.notices_of(session, actor.username, limit=3)  # P6: changes to my own account
+    return render(request, "my_work.html", actor, items=items, total=page.total, names=await choices.staff_names(session),
+                  notices=notices)
 
 
 @router.get("/app/cases", response_class=HTMLResponse)

@@ -6,6 +6,7 @@ second administrator's confirmation; every change is logged and told to the acco
 The matrix: every demo account (one per role, admin included) × every account operation, through the
 real app (create_app) on the test's read model."""
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -137,6 +138,12 @@ async def test_P6_an_executive_change_waits_for_a_second_admin_and_is_told_to_it
     assert log[0]["detail"]["requested_by"] == "admin"
     notices = (await api.get("/me/notices", headers=await headers(api, "t.staff", NEW_PASSWORD))).json()
     assert any("副总经理" in n["text"] and "admin2" in n["text"] for n in notices), notices
+    # ... and on the holder's workbench, at the top of 我的待办
+    page = await api.get("/app/login")
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+    await api.post("/app/login", data={"username": "t.staff", "password": NEW_PASSWORD, "csrf": csrf})
+    my_work = await api.get("/app/my-work")
+    assert "账号变更通知" in my_work.text and "副总经理" in my_work.text
     # a new admin account also waits for a second admin; the requester may withdraw it
     r = await api.post("/admin/accounts", json={"username": "it.ops", "role": "admin", "password": NEW_PASSWORD},
                        headers=admin2)
