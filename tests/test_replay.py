@@ -83,24 +83,33 @@ def test_P4_every_history_is_encrypted_and_holds_no_phone_in_clear(path: Path):
     assert "1381234" not in text and "MTM4MTIzNDEyMzQ" not in text  # nor its base64
 
 
-@pytest.mark.asyncio
-async def test_P4_the_workers_strict_converter_replays_encrypted_histories_and_refuses_plain_ones():
-    """The worker decodes only encrypted payloads (P4, worker_data_converter): a case recorded with the codec
-    replays under it; one recorded before the codec (plain JSON) is refused unless the operator lets plain
-    payloads in while such cases are still open (AFTERSALES_WORKER_ACCEPT_PLAIN_PAYLOADS)."""
-    from adapters.temporal.codec import worker_data_converter
+def worker_converter(accept_plain: bool = False):
     from adapters.config import Settings
+    from adapters.temporal.codec import worker_data_converter
 
-    strict = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40, **codec.CODEC))
-    lenient = worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40,
-                                             worker_accept_plain_payloads=True, **codec.CODEC))
-    results = {}
-    for name, converter in (("encrypted", strict), ("plain", strict), ("plain, accepted", lenient)):
-        stem = "complaint_general_encrypted" if name == "encrypted" else "complaint_general"
-        path = HISTORIES / f"{stem}.json"
-        history = WorkflowHistory.from_json(stem, json.loads(path.read_text()))
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=UnsandboxedWorkflowRunner())
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        results[name] = result.replay_failure
-    assert results["encrypted"] is None and results["plain, accepted"] is None, results
-    assert results["plain"] is not None and "unencrypted payload" in str(results["plain"]), results["plain"]
+    return worker_data_converter(Settings(jwt_secret="x" * 40, phone_lookup_key="y" * 40, actor_assertion_key="z" * 40,
+                                          worker_accept_plain_payloads=accept_plain, **codec.CODEC))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_P4_every_history_replays_under_the_workers_strict_converter(path: Path):
+    """The worker decodes only encrypted payloads (P4, worker_data_converter): every recorded case replays
+    with it, as the production worker replays them."""
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=worker_converter(), workflow_runner=UnsandboxedWorkflowRunner())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"
+
+
+@pytest.mark.asyncio
+async def test_P4_the_workers_converter_refuses_a_plain_payload_unless_told_to_accept_them():
+    from adapters.temporal.codec import PlainPayloadRefused
+
+    forged = {"actor": {"username": "mallory", "role": "cs_staff"}}
+    plain = codec.converter().payload_converter.to_payloads([forged])   # as the `temporal` CLI sends it
+    with pytest.raises(PlainPayloadRefused, match="unencrypted payload"):
+        await worker_converter().decode(plain)
+    assert await worker_converter(accept_plain=True).decode(plain, [dict]) == [forged]
+    encrypted = await codec.converter().encode(["ok"])
+    assert await worker_converter().decode(encrypted, [str]) == ["ok"]
