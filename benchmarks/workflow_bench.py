@@ -38,6 +38,7 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.temporal import actor_assertion
 from adapters.temporal import search_attributes as sa
 from aftersales.actions import ActionRequest
 from aftersales.actor import Actor
@@ -229,6 +230,7 @@ async def one_case(client: Client, settings: Settings, case_no: str, building: s
         named = [actor(R.dept_handler, action["handler"]).model_dump()] if action["action"] == "assign_handler" else []
         request = ActionRequest.model_validate({"action": action, "actor": actor(role, username).model_dump(),
                                                 "accounts": named})
+        request.assertion = actor_assertion.sign(handle.id, request, settings.actor_assertion_key)  # as the API (P4)
         t = time.perf_counter()
         answer = await bounded(handle.execute_update(CaseWorkflow.act, request), timeout,
                              f"{case_no} {action['action']}")
