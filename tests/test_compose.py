@@ -42,3 +42,13 @@ def test_prometheus_scrapes_the_api_the_workers_and_the_temporal_server_where_th
     mounted = {c["target"]: c["source"] for c in services["prometheus"]["configs"]}
     assert mounted[api_job["authorization"]["credentials_file"]] == "metrics_token"
     assert d["configs"]["metrics_token"]["content"] == "${AFTERSALES_METRICS_TOKEN}"
+
+
+def test_D3_files_go_to_the_minio_service_the_setup_waits_for():
+    services = compose()["services"]
+    env = services["api"]["environment"]
+    assert env["AFTERSALES_FILES_STORE"] == "s3" and "minio:9000" in env["AFTERSALES_FILES_S3_ENDPOINT_URL"]
+    assert services["worker"]["environment"]["AFTERSALES_FILES_S3_BUCKET"] == env["AFTERSALES_FILES_S3_BUCKET"]
+    assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "minio-data:/data" in services["minio"]["volumes"]
+    assert all(p.startswith("127.0.0.1:") for p in services["minio"]["ports"])
