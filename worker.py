@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
+from activities.files import FileActivities
 from activities.context import CaseLogContext
 from activities.notify import NotificationActivities
 from activities.reminders import ReminderActivities
@@ -25,13 +26,14 @@ from adapters.db.session import make_engine, make_sessionmaker
 from workflows.campaign import CampaignWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.digest import ReminderSweepWorkflow
+from workflows.files import FileSweepWorkflow
 from workflows.repair import RepairWorkflow
 from workflows.campaign_proposals import CampaignProposalWorkflow
 from workflows.report_review import ReportReviewWorkflow
 from workflows.reports import ScheduledReportWorkflow
 
 WORKFLOWS = [ComplaintWorkflow, RepairWorkflow, ReminderSweepWorkflow, ScheduledReportWorkflow,
-             ReportReviewWorkflow, CampaignWorkflow, CampaignProposalWorkflow]
+             ReportReviewWorkflow, CampaignWorkflow, CampaignProposalWorkflow, FileSweepWorkflow]
 # Run with Settings.worker_sandbox (the workflow tests do; production runs unsandboxed, see config.py).
 # lunar_python (T4's fallback calendar) imports its submodules lazily and builds a threading.Lock at
 # import: inside the sandbox that import fails the workflow task. It is deterministic: pass it through.
@@ -56,7 +58,8 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         activities=[*cases.all(), notify.send_notification, *repairs.all(),
                     *ReminderActivities(sessionmaker, settings).all(),
                     *ReportActivities(sessionmaker, settings).all(),
-                    *CampaignActivities(sessionmaker, settings.revisit_min_share).all()],
+                    *CampaignActivities(sessionmaker, settings.revisit_min_share).all(),
+                    *FileActivities(sessionmaker, settings).all()],
         interceptors=[CaseLogContext(), *interceptors],
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -22,7 +22,7 @@ from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.db.models import Case, CaseDeadline, TimelineEntry
+from adapters.db.models import Case, CaseDeadline, CaseFile, TimelineEntry
 from adapters.db.register import utc
 from aftersales.privacy import mask_phone_numbers_in
 from contracts.case import CaseProjection
@@ -32,6 +32,23 @@ _TIMES = ("received_at", "closed_at", "updated_at")
 # P3: the row's text typed by people (an address, a category, a name): a number written into it is stored
 # masked, as the timeline's text and the closed case's view are; the read model holds no phone number.
 _TEXT_COLUMNS = ("customer_name", "project", "building", "unit", "category", "department", "outcome")
+
+
+@cache
+def files_statement(dialect: str) -> Any:
+    """D3: a file's reference into case_files, once per (case, file): a timeline entry is projected once, but
+    a retried projection sends it again."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = CaseFile.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c.case_no, table.c.file_id])
+
+
+def file_params(p: CaseProjection) -> list[dict[str, Any]]:
+    return [{"case_no": p.case_no, "file_id": f.id, "sha256": f.sha256, "thumb": f.thumb, "kind": f.kind.value,
+             "step": f.step.value, "size": f.size, "content_type": f.content_type, "for_owner": f.for_owner,
+             "shows_person": f.shows_person, "added_by": f.by, "role": f.role.value if f.role else None,
+             "added_at": utc(f.at or t.at)}
+            for t in p.timeline if (f := t.file) is not None]
 
 
 @cache
@@ -96,16 +113,20 @@ async def write_projections(session: AsyncSession, projections: Iterable[CasePro
     rows: dict[str, dict[str, Any]] = {}
     deadlines: dict[str, list[dict[str, Any]]] = {}
     entries: dict[tuple[str, int], dict[str, Any]] = {}
+    files: dict[tuple[str, str], dict[str, Any]] = {}
     for p in projections:
         if p.case_no not in rows or rows[p.case_no]["seq"] < p.seq:
             rows[p.case_no], deadlines[p.case_no] = row_params(p), deadline_params(p)
         entries.update(((e["case_no"], e["idx"]), e) for e in timeline_params(p))
+        files.update(((f["case_no"], f["file_id"]), f) for f in file_params(p))
     upsert, timeline, deadline = statements(session.bind.dialect.name)
     await session.execute(upsert, [rows[k] for k in sorted(rows)])
     if entries:
         await session.execute(timeline, [entries[k] for k in sorted(entries)])
     if facts := [d for k in sorted(deadlines) for d in deadlines[k]]:  # on time per rule
         await session.execute(deadline, facts)
+    if files:
+        await session.execute(files_statement(session.bind.dialect.name), [files[k] for k in sorted(files)])
 
 
 class ProjectionWriter:

@@ -29,6 +29,15 @@ async def prepare_database(settings: Settings) -> None:
         async with sessionmaker() as session:
             years = await seed_from_chinese_calendar(session)
         log.info("holiday calendar seeded", years_added=years)
+        if settings.files_store == "s3":   # D3: the file store's bucket (compose's MinIO starts empty)
+            from adapters.files.blobs import S3BlobStore, blob_store
+            store = blob_store(settings)
+            assert isinstance(store, S3BlobStore)
+            try:
+                await store.ensure_bucket()
+            finally:
+                await store.aclose()
+            log.info("file store bucket ready", bucket=settings.files_s3_bucket)
         if settings.seed_demo_users and settings.environment == "production":
             log.warning("demo staff NOT seeded: environment is production (create accounts with "
                         "`python -m adapters.db.staff create`)")

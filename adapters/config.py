@@ -183,6 +183,28 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="where staff open the product: messages link to <base>/app/cases/<no> (E4)")
 
+    # Photos and documents (D1–D4): stored outside Temporal (claim check), encrypted with the codec's keys.
+    files_store: Literal["local", "s3"] = Field(
+        default="local", description="where files' bytes go: local (files_dir, the embedded default) or s3 (any "
+        "S3-compatible store: MinIO, Aliyun OSS, Tencent COS, AWS S3)")
+    files_dir: str = Field(default="data/files", description="the local store's folder")
+    files_s3_bucket: str = ""
+    files_s3_endpoint_url: str | None = Field(default=None, description="e.g. http://minio:9000; none: AWS S3")
+    files_s3_region: str = "us-east-1"
+    files_s3_access_key_id: str = Field(default="", repr=False)
+    files_s3_secret_access_key: str = Field(default="", repr=False)
+    files_s3_prefix: str = Field(default="files/", description="the keys' prefix in the bucket")
+    files_link_minutes: float = Field(default=5.0, gt=0, le=60, description="how long a signed file link works (D3)")
+    files_orphan_grace_hours: float = Field(
+        default=24.0, gt=0, description="a stored file no case references is removed after this long (the upload "
+        "that stored it may still be on its way to the case)")
+    files_orphan_sweep_minutes: float = Field(default=60.0, gt=0, description="how often the orphan sweep runs")
+    # D2: on by default, as the rule book states them; off during a roll-out where staff cannot take photos yet.
+    files_require_after_work_photo: bool = Field(
+        default=True, description="D2: complete_work needs a photo of the step after_work (cases of rules 2 on)")
+    files_require_signed_cost_statement: bool = Field(
+        default=True, description="D2: a type-A deduction needs a signed file of the step cost_statement")
+
     # Early warning (C11)
     early_warning_threshold: int = 3
     early_warning_window_days: int = 7
@@ -192,9 +214,9 @@ class Settings(BaseSettings):
     revisit_min_share: Decimal = Field(default=Decimal("0.10"), ge=Decimal("0.10"), le=1)
 
 
-    @field_validator("codec_encode_key_id", "codec_oidc_jwks_url", "codec_oidc_issuer", "codec_oidc_audience",
-                     "temporal_tls_ca_file", "temporal_tls_cert_file", "temporal_tls_key_file", "temporal_tls_server_name",
-                     "temporal_api_key", mode="before")
+    @field_validator("codec_encode_key_id", "codec_oidc_jwks_url", "files_s3_endpoint_url", "codec_oidc_issuer",
+                     "codec_oidc_audience", "temporal_tls_ca_file", "temporal_tls_cert_file", "temporal_tls_key_file",
+                     "temporal_tls_server_name", "temporal_api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return value or None  # docker compose passes an unset ${VAR:-} as ""
@@ -210,6 +232,8 @@ class Settings(BaseSettings):
         if self.case_number_void_after_seconds <= self.update_timeout_seconds:
             raise ValueError("case_number_void_after_seconds must exceed update_timeout_seconds: an intake still "
                              "waiting for Temporal must not see its number voided")
+        if self.files_store == "s3" and not self.files_s3_bucket:
+            raise ValueError("files_store=s3 needs AFTERSALES_FILES_S3_BUCKET (and its endpoint and credentials)")
         if self.environment == "production":
             if len(self.jwt_secret) < 32:
                 raise ValueError("production needs AFTERSALES_JWT_SECRET: a random secret of 32+ characters")

@@ -23,6 +23,7 @@ from typing import Any
 
 from aftersales.actor import Actor
 from aftersales.errors import forbidden, invalid
+from aftersales.files import ATTACH_ROLES, STEP_NAMES, FileStep
 from aftersales.roles import Role
 from aftersales.messages import role_title
 
@@ -132,6 +133,19 @@ def check_acting(state: Any, action: str, actor: Actor) -> None:
             raise forbidden(f"案件 {state.case_no} 不是施工单位 {mine} 的工作（P1）")
         if rule.dispatched and not getattr(state, "to_contractor", False):
             raise forbidden(f"{state.case_no} 的工作已派给维修队，不是施工单位（R5、P1）")
+
+
+def check_attaching(state: Any, step: FileStep, actor: Actor) -> None:
+    """D1 and P1: the step's roles add its files (ATTACH_ROLES), department roles only to their own
+    department's cases, a contractor only to work of its own contractor. Raises Rejection('forbidden')."""
+    allowed = ATTACH_ROLES[step]
+    if actor.role not in allowed:
+        names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
+        raise forbidden(f"{role_title(actor.role)}不能向「{STEP_NAMES[step]}」环节上传文件；可以上传的：{names}（D1）")
+    if actor.role in DEPARTMENT_ROLES and (not actor.department or state.department != actor.department):
+        raise forbidden(f"案件 {state.case_no} 不属于{actor.department or '您的部门'}（P1）")
+    if actor.role in CONTRACTOR_ROLES and (not actor.contractor_id or contractor_of(state) != actor.contractor_id):
+        raise forbidden(f"案件 {state.case_no} 不是施工单位 {actor.contractor_id or '（未绑定）'} 的工作（P1）")
 
 
 def check_named_handler(state: Any, handler: str, account: Actor | None) -> None:

@@ -11,6 +11,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
+from aftersales.files import FileRef
 from aftersales.roles import Role
 
 # ---- the types every request body is made of ----------------------------------------
@@ -479,11 +480,23 @@ RepairAction = Union[
 CaseAction = Annotated[Union[ComplaintAction, RepairAction], Field(discriminator="action")]
 
 
+class AttachFile(_Action):
+    """D1/D3: a file added to a step of the case, as its reference only (claim check). Sent by the API's upload
+    route once the bytes are stored (POST /cases/{no}/files), never by a client as an action: a reference
+    names a blob by its hash, which only the upload that stored it may vouch for."""
+    action: Literal["attach_file"]
+    file: FileRef
+
+
+# What the workflow's `act` Update takes: the actions of POST /cases/{no}/actions and the API's own.
+WorkflowAction = Annotated[Union[ComplaintAction, RepairAction, AttachFile], Field(discriminator="action")]
+
+
 class ActionRequest(BaseModel):
     """What the API sends to the workflow's `act` Update: the action, who does it, and the staff
     accounts the action names (assign_handler's handler) as the read model holds them now: the
     workflow cannot read the database, so the API resolves them (P1)."""
-    action: CaseAction
+    action: WorkflowAction
     actor: Actor
     accounts: list[Actor] = []
     # Idempotency-Key: the key scoped to case and user, and the body's fingerprint,

@@ -21,6 +21,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import Approval, DecisionBrief, decision_brief
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, invalid
+from aftersales.files import FileRef, FileRules
 from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title, status_name
 from aftersales.privacy import mask_phone
 from aftersales.roles import Role
@@ -70,6 +71,13 @@ class CaseConfig(BaseModel):
     history_event_budget: int = 2000  # a case's run continues as new before its history reaches this ...
     history_bytes_budget: int = 2_000_000  # ... or this many bytes (or when Temporal suggests it)
     time_tolerance_minutes: float = 10.0  # R1: clock difference allowed for appointments and arrivals
+    # D2 (rules 2): the files the work's completion and a type-A deduction need. A configuration recorded
+    # before D2 has neither (False), and its cases were opened under rules 1 anyway.
+    d2_after_work_photo: bool = False
+    d2_signed_cost_statement: bool = False
+
+    def file_rules(self) -> FileRules:
+        return FileRules(after_work_photo=self.d2_after_work_photo, signed_cost_statement=self.d2_signed_cost_statement)
 
 
 # The rule book a case is opened under (domain.md changes over time; a case keeps its rules for life).
@@ -79,8 +87,12 @@ class CaseConfig(BaseModel):
 # below, and the new behaviour written `if self.state.rules_version >= N:` beside the old one, so that a
 # case opened before the change replays and runs on to its end under the rules it was opened with.
 #   1: the release baseline (2027-01): domain.md as this code implements it; every case opened so far.
+#   2: photos and documents (D1–D4): the work's completion needs a photo after the work and a type-A
+#      deduction the signed cost statement (D2), each as the case's configuration says. Files themselves
+#      may be added to a case of any version (a new action: no recorded history has one).
 BASELINE_RULES_VERSION = 1
-CURRENT_RULES_VERSION = 1
+CURRENT_RULES_VERSION = 2
+FILE_RULES_FROM = 2  # D2's checks apply (as configured) to cases opened from this version on
 
 
 def register_reminds(d: "Deadline") -> bool:
@@ -100,6 +112,7 @@ class Ctx:
     # model when it sent the action (the workflow cannot read the database): username -> account.
     accounts: dict[str, Actor] = field(default_factory=dict)
     time_tolerance: timedelta = timedelta(minutes=10)  # CaseConfig.time_tolerance_minutes
+    file_rules: FileRules = field(default_factory=FileRules)  # D2 (CaseConfig): none unless configured
 
 
 def not_in_the_past(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
@@ -148,6 +161,9 @@ class TimelineItem(BaseModel):
     text: str
     actor: str | None = None
     role: Role | None = None
+    # D3: the reference of a file added (kind "file"): the case's files are the timeline's references.
+    # Left out of the dump when there is none, so entries without a file are as they were.
+    file: FileRef | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 DeadlineState = Literal["open", "met", "missed", "met_late", "waived"]
@@ -272,6 +288,11 @@ class CaseState(BaseModel):
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+    @property
+    def files(self) -> list[FileRef]:
+        """D3: the references of the files added to the case, oldest first (each on its timeline entry)."""
+        return [t.file for t in self.timeline if t.file is not None]
 
     def a1_amount(self) -> Decimal | None:
         """The amount the company will pay, to which A1's bands apply (None: no company money)."""

@@ -14,9 +14,13 @@ from pydantic import BaseModel
 from aftersales import access
 from aftersales.actor import Actor
 from aftersales.approvals import Approval, ApprovalStep, decision_brief
-from aftersales.case import APPROVAL_WORKING_DAYS, REMINDER_EVERY_WORKING_HOURS, Ctx, Effect, Notice, copied, recipients
+from aftersales.case import (
+    APPROVAL_WORKING_DAYS, FILE_RULES_FROM, REMINDER_EVERY_WORKING_HOURS, Ctx, Effect, Notice, TimelineItem, copied,
+    recipients,
+)
 from aftersales.deadlines import DeadlineRules
-from aftersales.errors import conflict, forbidden
+from aftersales.errors import conflict, forbidden, invalid
+from aftersales.files import CASE_STEPS, STEP_NAMES, FileRef, FileRules, file_note, room_left, too_many
 from aftersales.messages import (
     CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, action_name, role_title, yuan,
 )
@@ -67,6 +71,27 @@ class CaseMachine(DeadlineRules):
         copy.timeline = list(timeline)
         copy.deadlines = [copied(d) if d.open else d for d in deadlines]
         type(self)(copy).apply(action, actor, ctx)
+
+    # ---- photos and documents (D1, D3) -----------------------------------------------------------
+    def on_attach_file(self, a: Any, actor: Actor, ctx: Ctx) -> None:
+        """D1: a file's reference added to a step (the bytes are in the blob store: claim check, D3). Who may:
+        the step's roles (aftersales.files.ATTACH_ROLES) within P1's scope; at most 20 files a step."""
+        ref: FileRef = a.file
+        s = self.state
+        if ref.step not in CASE_STEPS[s.case_type.value]:
+            raise invalid(f"step：{CASE_TYPE_NAMES.get(s.case_type.value, '')}案件没有「{STEP_NAMES[ref.step]}」环节（D1）")
+        access.check_attaching(s, ref.step, actor)
+        if any(f.id == ref.id for f in s.files):
+            raise conflict(f"文件 {ref.id} 已在本案件中（D1）")
+        if room_left(s.files, ref.step) <= 0:
+            raise invalid(too_many(ref.step))
+        ref = ref.model_copy(update={"by": actor.username, "role": actor.role, "at": ctx.now})
+        s.timeline.append(TimelineItem(at=ctx.now, kind="file", text=file_note(ref), actor=actor.username,
+                                       role=actor.role, file=ref))
+
+    def file_rules(self, ctx: Ctx) -> FileRules:
+        """D2 as this case applies it: as configured from rules 2 on, not at all before."""
+        return ctx.file_rules if self.state.rules_version >= FILE_RULES_FROM else FileRules()
 
     # ---- progress replies to the owner every 4 working hours (C5, R1/S3) ------------------
     PROGRESS_RULE: ClassVar[str] = "C5"

@@ -34,6 +34,7 @@ def case_view(state: CaseState, now: datetime, ladder: list[Role], *, timeline: 
         waiting_for=waiting_for(state),
         next_actors=[a.model_dump(mode="json") for a in next_actors(state)],
         version=state.seq,
+        files=[f.model_dump(mode="json") for f in state.files],  # D3: the references, also without the timeline
     )
     brief = state.decision()
     if brief is not None:  # A4: what the pending approval decides, for the approver

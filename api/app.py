@@ -15,6 +15,7 @@ from api import metrics  # noqa: E402
 from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
 from api import security  # noqa: E402  (P6: security headers)
+from api import files  # noqa: E402
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             configure_logging(settings.log_level)
             app.state.temporal = await connect(settings)
         yield
+        await app.state.files.aclose()
         if engine is not None:
             await engine.dispose()
 
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         docs_url=None, redoc_url=None,   # served below from local assets: no CDN
     )
     app.state.settings = settings
+    from adapters.files.blobs import file_store
+    app.state.files = file_store(settings)   # D3: files' bytes outside Temporal, encrypted with the codec's keys
     app.state.tz = ZoneInfo(settings.timezone)
     if sessionmaker is not None:
         app.state.sessionmaker = sessionmaker
@@ -56,7 +60,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     # invisible and bidirectional formatting characters refused in every request's texts (inside the body limit)
     app.add_middleware(text_guard.TextGuard)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
-    problems.install(app, max_body_bytes=settings.max_body_bytes)
+    problems.install(app, max_body_bytes=settings.max_body_bytes, streamed=files.UPLOAD_PATHS,
+                     streamed_max=files.UPLOAD_MAX_BODY, streamed_detail=files.TOO_BIG)
 
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(campaigns.router)
     app.include_router(fees.router)
     app.include_router(org.router)  # P7: the lists references are chosen from
+    app.include_router(files.router)
     doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/
     # outermost of all, around Starlette's error middleware too: every response carries them (P6)

@@ -13,6 +13,7 @@ answer with the schema it really returns.
 """
 
 import asyncio
+import re
 from collections.abc import Awaitable, Iterable
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -129,14 +130,20 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
 # --- the body limit ----------------------------------------------------------------------------------
 
 class BodyLimit:
-    """413 for a request body over `max_bytes`, before the app sees the request."""
+    """413 for a request body over `max_bytes`, before the app sees the request. A POST to a path of
+    `streamed` (file uploads, D1) goes to its route as it streams, which counts it against its own limit
+    (`streamed_max`; a declared length over it is refused here at once)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: "re.Pattern[str] | None" = None,
+                 streamed_max: int = 0, streamed_detail: str = "") -> None:
+        self.app, self.max_bytes, self.streamed, self.streamed_max = app, max_bytes, streamed, streamed_max
+        self.streamed_detail = streamed_detail
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.warning("request body too large", path=scope.get("path"), limit=self.max_bytes)
-        response = problem_response(413, f"the request body is over {self.max_bytes} bytes",
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int | None = None,
+                      detail: str | None = None) -> None:
+        limit = limit or self.max_bytes
+        log.warning("request body too large", path=scope.get("path"), limit=limit)
+        response = problem_response(413, detail or f"the request body is over {limit} bytes",
                                     headers={"Connection": "close"})
         await response(scope, receive, send)
 
@@ -145,6 +152,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if self.streamed is not None and scope["method"] == "POST" and self.streamed.match(scope["path"]):
+            if declared is not None and declared.isdigit() and int(declared) > self.streamed_max:
+                await self._refuse(scope, receive, send, self.streamed_max, self.streamed_detail or None)
+                return
+            await self.app(scope, receive, send)
+            return
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
@@ -289,8 +302,10 @@ def openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+def install(app: FastAPI, *, max_body_bytes: int, streamed: "re.Pattern[str] | None" = None,
+            streamed_max: int = 0, streamed_detail: str = "") -> None:
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, streamed=streamed, streamed_max=streamed_max,
+                       streamed_detail=streamed_detail)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, server_error)

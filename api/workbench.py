@@ -43,6 +43,7 @@ from adapters.db.reports import working_days_between
 from aftersales.messages import (
     ACTION_NAMES, BEIJING, CHANNEL_NAMES, STATUS_NAMES, deadline_name, role_title,
 )
+from aftersales.files import ATTACH_ROLES, CASE_STEPS, KIND_NAMES, STEP_NAMES, FileKind, FileStep
 from aftersales.privacy import mask_personal
 from aftersales.repair.state import RepairIntake
 from aftersales.reports import TITLES, ReportKind, parse_period, tables
@@ -52,6 +53,7 @@ from api import campaigns as campaign_routes
 from api import choices
 from api import cases as case_routes
 from api import org as org_routes
+from api import files as file_routes
 from api import properties as property_routes
 from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login, revoke_token, token_claims
@@ -77,6 +79,7 @@ TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text fo
     "reopened": "返修", "repair_opened": "转维修", "repair_progress": "维修进展", "repair_requested": "报修", "report": "报告",
     "revisit": "回访", "satisfaction": "满意度", "service_paid": "收费", "signed_off": "业主签认", "solution": "处理方案",
     "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
+    "file": "文件",
     "unjustified_returned": "不属实退回", "work_done": "完工", "reassigned": "改派",
 }
 CHANNELS = CHANNEL_NAMES
@@ -615,8 +618,62 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
     refused = {k: with_names(v, names) for k, v in (refused or {}).items()}   # P7: "只有指定的经办人 张伟 · …"
     return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused,
                   next_names=next_names, names=names,
+                  gallery=gallery(request, actor, view),
+                  upload=upload_choices(actor, view, next_names),
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
                       actor, access.case_facts(view)), notice=notice)
+
+
+# The step whose files an action's form most needs next (D1, D2): the upload form chooses it for the user.
+STEP_FOR_ACTION = {"complete_work": ("after_work", "photo"), "dispatch": ("before_work", "photo"),
+                   "record_survey": ("survey", "photo"), "sign_survey": ("survey", "photo"),
+                   "inspect": ("inspection", "photo"), "pay": ("cost_statement", "signed"),
+                   "cost_statement": ("cost_statement", "signed"), "accept_quote": ("repair_slip", "signed"),
+                   "owner_sign_off": ("inspection", "signed"), "record_service_payment": ("receipt", "document"),
+                   "classify": ("intake", "photo"), "agree_appointment": ("intake", "photo")}
+
+
+def gallery(request: Request, actor: Actor, view: dict[str, Any]) -> list[dict[str, Any]]:
+    """D3: the case's files per step, in the order of the steps, each with short-lived signed links."""
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for f in view.get("files") or []:
+        url = file_routes.link_to(request, actor, view["case_no"], f["id"])[0]
+        thumb = file_routes.link_to(request, actor, view["case_no"], f["id"], "thumbnail")[0] if f.get("thumb") else None
+        by_step.setdefault(f["step"], []).append({**f, "url": url, "thumb_url": thumb,
+                                                  "kind_name": KIND_NAMES[FileKind(f["kind"])]})
+    return [{"step": s.value, "name": STEP_NAMES[s], "files": by_step[s.value]} for s in FileStep if s.value in by_step]
+
+
+def upload_choices(actor: Actor, view: dict[str, Any], next_names: set[str]) -> dict[str, Any] | None:
+    """The upload form: the steps this user may add to on this case, the one the next action needs chosen."""
+    if view.get("closed_at"):
+        return None
+    steps = [(s.value, STEP_NAMES[s]) for s in CASE_STEPS[view["case_type"]] if actor.role in ATTACH_ROLES[s]]
+    if not steps:
+        return None
+    wanted = next((STEP_FOR_ACTION[n] for n in sorted(next_names) if n in STEP_FOR_ACTION), None)
+    step, kind = wanted if wanted and any(v == wanted[0] for v, _ in steps) else (steps[0][0], "photo")
+    return {"steps": steps, "step": step, "kind": kind, "kinds": [(k.value, KIND_NAMES[k]) for k in FileKind]}
+
+
+@router.post("/app/cases/{case_no}/files", response_class=HTMLResponse)
+async def upload(case_no: str, request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                 session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """The upload form (multipart, streamed under the same limits as POST /cases/{no}/files); its CSRF token
+    is checked before the file is read."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+
+    def csrf(fields: dict[str, str]) -> None:
+        if not token or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token)):
+            raise file_routes.Refused(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+    try:
+        status_code, ref = await file_routes.upload_file(request, session, actor, case_no, check_fields=csrf)
+    except file_routes.Refused as r:
+        if r.status == 404:
+            raise PageError(actor, 404, r.detail) from None
+        return await _case_page(request, actor, session, case_no, refused={"upload": r.detail}, status_code=r.status)
+    done = "已上传" if status_code == 201 else "该文件已在此环节"
+    return RedirectResponse(f"/app/cases/{case_no}?notice={done}：{STEP_NAMES[FileStep(ref['step'])]}", status_code=303)
 
 
 @router.get("/app/cases/{case_no}", response_class=HTMLResponse)

@@ -53,7 +53,7 @@ def settings(tmp_path: Path, smtp_server) -> Settings:
     return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}",
         smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
-        task_queue=f"test-{uuid.uuid4().hex[:10]}", **codec.CODEC,
+        task_queue=f"test-{uuid.uuid4().hex[:10]}", files_dir=str(tmp_path / "files"), **codec.CODEC,
     )
 
 

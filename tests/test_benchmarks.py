@@ -53,3 +53,11 @@ def test_timer_bench_escalates_every_case_and_prints_lateness_and_memory(read_mo
     assert "escalations found 4, not escalated 0, not readable 0" in out, out
     assert re.search(r"lateness \(timeline time − due time\): p50 [\d,.]+ ms, p99 [\d,.]+ ms, max", out), out
     assert "worker RSS MiB: idle" in out
+
+
+def test_files_bench_prints_the_history_growth_and_both_stores_throughput():
+    out = run_bench("benchmarks.files_bench", "--photos", "2", "--concurrent", "2", "--mb", "0.1")
+    assert "history growth per photo" in out
+    for store in ("embedded default (local folder)", "S3 path (moto's S3 server on loopback)"):
+        line = next(x for x in out.splitlines() if x.startswith(store))
+        assert "2 stored, 0 errors" in line, line

@@ -61,3 +61,13 @@ def test_P4_production_compose_turns_on_temporal_tls_and_authorization():
     assert services["temporal-ui"]["environment"]["TEMPORAL_TLS_CERT"]
     assert services["api"]["command"][:3] == ["python", "-m", "api"]    # forwarded headers: configured proxies only
     assert (REPO / "deploy/temporal/make-certs.sh").exists()
+
+
+def test_D3_files_go_to_the_minio_service_the_setup_waits_for():
+    services = compose()["services"]
+    env = services["api"]["environment"]
+    assert env["AFTERSALES_FILES_STORE"] == "s3" and "minio:9000" in env["AFTERSALES_FILES_S3_ENDPOINT_URL"]
+    assert services["worker"]["environment"]["AFTERSALES_FILES_S3_BUCKET"] == env["AFTERSALES_FILES_S3_BUCKET"]
+    assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "minio-data:/data" in services["minio"]["volumes"]
+    assert all(p.startswith("127.0.0.1:") for p in services["minio"]["ports"])

@@ -33,6 +33,8 @@ EXPECTED = {
     "complaint_general_local_db_steps", "complaint_major_local_db_steps", "repair_warranty_local_db_steps",
     # V1 with E1: a first campaign escalated; K1 with E1: the gm's review escalated, then done
     "campaign_first_escalated", "report_review_escalated",
+    # rules 2 (D1–D3): a warranty repair with file references, refused complete_work and payment without them (D2)
+    "repair_warranty_files_rules_v2",
 }
 
 

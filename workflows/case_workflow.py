@@ -359,7 +359,8 @@ class CaseWorkflow:
         return Ctx(now=workflow.now(), cal=self._cal, ladder=self._config.ladder,
                    rules_version=self._machine.state.rules_version if self._machine else CURRENT_RULES_VERSION,
                    accounts=request.named_accounts() if request else {},
-                   time_tolerance=timedelta(minutes=self._config.time_tolerance_minutes))
+                   time_tolerance=timedelta(minutes=self._config.time_tolerance_minutes),
+                   file_rules=self._config.file_rules())
 
     async def _db_step(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
         """One short read or write of the read model (DB_ACTIVITY's timeout and retries). as a

@@ -12,6 +12,8 @@ on the Web UI's Schedules page and in `temporal schedule list`.
     campaign-proposal-annual    5 January, 09:00: the year's V2 proposed per project
     reminders-progress          every digest window (E4, one working hour; scaled on demo time): the
                                 register's progress reminders (rules 5), one digest per recipient
+    files-orphan-sweep          every files_orphan_sweep_minutes (60): stored files no case references,
+                                older than files_orphan_grace_hours, removed (D3, D4)
 
 A run the server missed (it was down) is made once when it is back, within the catch-up window, and
 never twice: the schedule buffers at most one run, and the report of a period is generated once
@@ -101,6 +103,22 @@ def _reminder_sweeps(settings: Settings, sid: str) -> Schedule:
     )
 
 
+def files_sweep_schedule_id(prefix: str = "") -> str:
+    return f"{prefix}files-orphan-sweep"
+
+
+def _files_sweeps(settings: Settings, sid: str) -> Schedule:
+    """D3/D4: the blobs no case references, past their grace, removed; a sweep still running is not doubled."""
+    from workflows.files import FileSweepWorkflow
+
+    every = max(timedelta(minutes=settings.files_orphan_sweep_minutes), MIN_INTERVAL)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(FileSweepWorkflow.run, settings.files_orphan_grace_hours, id=sid,
+                                           task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=every))
+
+
 def all_schedules(settings: Settings, prefix: str = "") -> dict[str, Schedule]:
     """Every schedule of this release by id: the reports (K1, K2), the campaign proposals (V1, V2) and
     the progress reminders (E4)."""
@@ -113,6 +131,7 @@ def all_schedules(settings: Settings, prefix: str = "") -> dict[str, Schedule]:
         sid = proposal_schedule_id(kind, prefix)
         schedules[sid] = _schedule(CampaignProposalWorkflow.run, kind.value, sid, calendar, settings)
     schedules[reminders_schedule_id(prefix)] = _reminder_sweeps(settings, reminders_schedule_id(prefix))
+    schedules[files_sweep_schedule_id(prefix)] = _files_sweeps(settings, files_sweep_schedule_id(prefix))
     return schedules
 
 

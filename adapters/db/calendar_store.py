@@ -226,4 +226,6 @@ async def case_config(session: AsyncSession, settings: Settings, years: list[int
                       early_warning_window_days=s.early_warning_window_days,
                       notification_give_up_hours=s.notification_give_up_hours,
                       time_tolerance_minutes=s.time_tolerance_minutes,
-                      history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget)
+                      history_event_budget=s.history_event_budget, history_bytes_budget=s.history_bytes_budget,
+                      d2_after_work_photo=s.files_require_after_work_photo,
+                      d2_signed_cost_statement=s.files_require_signed_cost_statement)

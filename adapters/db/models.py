@@ -252,6 +252,26 @@ class RegisterStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CaseFile(Base):
+    """D3: a file a case references (its timeline entry's FileRef), as the projection writes it: what the API
+    serves a file by (after P2's check on the case), what the orphan sweep keeps, what a case's deletion (D4)
+    removes. The bytes are in the blob store under `sha256` (and the thumbnail under `thumb`)."""
+    __tablename__ = "case_files"
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    thumb: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(32))
+    for_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    shows_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CaseDeadline(Base):
     """Each deadline of a case as last projected: the on-time rate per rule is counted here."""
     __tablename__ = "case_deadlines"

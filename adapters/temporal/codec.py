@@ -161,6 +161,12 @@ def codec_from_settings(settings: Settings, *, create: bool = False, accept_plai
     """The codec of the settings' keys: the environment's, else the embedded key file (written only with
     `create`, which ensure_codec_key_file passes on a first start). `accept_plain=False`: the worker's,
     refusing unencrypted payloads (P4)."""
+    return EncryptionCodec(*keyring(settings, create=create), accept_plain=accept_plain)
+
+
+def keyring(settings: Settings, *, create: bool = False) -> tuple[dict[str, bytes], str]:
+    """The configured keys (id -> 32 bytes) and the id of the one that encrypts: the codec's, and the file
+    store's (D3), so one rotation covers payloads and files."""
     raw, encode_key_id = _configured_keys(settings, create)
     if encode_key_id is None:
         if len(raw) != 1:
@@ -172,7 +178,7 @@ def codec_from_settings(settings: Settings, *, create: bool = False, accept_plai
             keys[key_id] = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError, TypeError):
             raise CodecKeyError(f"codec key {key_id!r} is not valid base64") from None
-    return EncryptionCodec(keys, encode_key_id, accept_plain=accept_plain)
+    return keys, encode_key_id
 
 
 class MaskingFailureConverter(DefaultFailureConverter):

@@ -79,6 +79,7 @@ class InspectionSteps(RepairSteps):
         if a.follow_up == "reopen":
             s.status, s.inspections, s.sign_off = _S.in_progress, [], None
             s.work_round += 1
+            s.work_round_at = ctx.now
             due = self._work_deadline(ctx)
             self._next_progress(ctx)
             self.note(ctx, "reopened", f"回访后返修，应于 {beijing(due)} 前完工（R7）", actor)

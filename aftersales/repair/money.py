@@ -9,6 +9,7 @@ from aftersales.actor import Actor
 from aftersales.approvals import a1_missing, route_settlement
 from aftersales.case import Ctx
 from aftersales.errors import conflict, invalid
+from aftersales.files import missing_signed_cost_statement
 from aftersales.messages import APPROVAL_STATUS_NAMES, role_title, yuan
 from aftersales.money import DeductionOutcome
 from aftersales.repair.base import RepairSteps
@@ -68,9 +69,12 @@ class MoneySteps(RepairSteps):
             raise invalid(f"支付金额 {yuan(a.amount)} 须等于批准的结算金额 {yuan(s.settled_amount)}（A3）")
         if missing := a1_missing(a.amount, s.approvals):
             raise conflict(f"不能支付 {yuan(a.amount)}：缺少" + "、".join(role_title(st.role) for st in missing) + "的审批（A1）")
+        deducts = s.survey.order_type == "A" and s.to_contractor
+        if deducts and (why := missing_signed_cost_statement(s.files, self.file_rules(ctx))) is not None:
+            raise conflict(why)
         s.payment = Payment(amount=a.amount, reference=a.reference, by=actor.username, at=ctx.now)
         self.note(ctx, "paid", f"已付款 {yuan(a.amount)}，凭证号 {a.reference}（A3）", actor)
-        if s.survey.order_type == "A" and s.to_contractor:
+        if deducts:
             assert s.survey.contractor_id is not None
             self.effects.append(DepositDeduction(entry_key=f"{s.case_no}:deduction", contractor_id=s.survey.contractor_id,
                                                  amount=a.amount, case_no=s.case_no))

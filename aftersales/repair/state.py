@@ -232,6 +232,8 @@ class RepairState(CaseState):
     to_contractor: bool = False
     dispatched_at: datetime | None = None
     work_round: int = 0
+    work_round_at: datetime | None = Field(default=None, description="when the current round of work began "
+                                           "(dispatch, or a reopening): D2's photo after the work is of this round")
     completion_note: str | None = None
     inspections: list[Inspection] = Field(default=[], description="the current round's inspections (R6)")
     inspection_history: list[Inspection] = []

@@ -7,6 +7,7 @@ from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.case import Ctx
 from aftersales.errors import conflict, forbidden
+from aftersales.files import missing_after_work_photo
 from aftersales.messages import beijing
 from aftersales.repair.base import RepairSteps
 from aftersales.repair.state import BEFORE_SURVEY, INSPECTORS, WORK_OPEN, RepairStatus
@@ -31,6 +32,7 @@ class WorkSteps(RepairSteps):
             raise forbidden("派给施工单位的工作须经工程材料部：只有工程材料部可以派工（R5）")
         s.workers, s.to_contractor, s.dispatched_at, s.status = list(a.workers), a.to_contractor, ctx.now, _S.in_progress
         s.work_round += 1
+        s.work_round_at = ctx.now
         due = self._work_deadline(ctx)
         to = "施工单位（经工程部，R5）" if a.to_contractor else "维修队"
         order = f"{s.survey.order_type} 类工单" if s.survey else "工单"
@@ -48,6 +50,8 @@ class WorkSteps(RepairSteps):
     def on_complete_work(self, a: A.CompleteWork, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.in_progress, doing="报告完工")
         s = self.state
+        if (why := missing_after_work_photo(s.files, self.file_rules(ctx), s.work_round_at)) is not None:
+            raise conflict(why)
         s.completion_note, s.status, s.inspections = a.note, _S.awaiting_inspection, []
         self.note(ctx, "work_done", f"报告完工：{a.note}（R6）", actor)
         self.notify(list(INSPECTORS), "维修已完工，待验收", "请组织完工验收，并请业主签认（R6）。",

@@ -44,10 +44,10 @@ def e2e_database(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def settings(e2e_database: str, smtp_server) -> Settings:
+def settings(e2e_database: str, smtp_server, tmp_path) -> Settings:
     return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
                     task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=30,
-                    **codec.CODEC)
+                    files_dir=str(tmp_path / "files"), **codec.CODEC)
 
 
 class WorkerProcess:
@@ -59,7 +59,7 @@ class WorkerProcess:
                     "AFTERSALES_DATABASE_URL": settings.database_url,
                     "AFTERSALES_TASK_QUEUE": settings.task_queue,
                     "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
-                    "AFTERSALES_SMTP_HOST": "127.0.0.1", **codec.ENV,
+                    "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_FILES_DIR": settings.files_dir, **codec.ENV,
                     "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key,  # the API's (P4)
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
@@ -154,3 +154,16 @@ async def account(sessionmaker, settings: Settings, username: str, role: Role, *
         if await get_staff(session, username) is None:
             await create_staff(session, username=username, role=role, password=settings.demo_password,
                                rounds=settings.bcrypt_rounds, **binding)
+
+
+async def attach(api: httpx.AsyncClient, staff: Staff, case_no: str, username: str, step: str = "after_work",
+                 kind: str = "photo") -> dict:
+    """D1: a real file uploaded to a step of the case (a photo with its GPS location, or for a signed paper
+    a PDF), each call a new one; answers its reference."""
+    from tests.support.images import pdf, photo
+    data = photo("jpeg", color=tuple(os.urandom(3))) if kind == "photo" else pdf() + os.urandom(8).hex().encode()
+    name, ctype = ("photo.jpg", "image/jpeg") if kind == "photo" else ("scan.pdf", "application/pdf")
+    r = await api.post(f"/cases/{case_no}/files", params={"step": step, "kind": kind},
+                       files={"file": (name, data, ctype)}, headers=await staff.headers(username))
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -3,7 +3,7 @@ repair surveyed with no estimate and settled at 50,000 cannot be paid before dep
 
 import pytest
 
-from tests.e2e.conftest import post_action
+from tests.e2e.conftest import attach, post_action
 from tests.e2e.test_repair_http import REPAIR
 
 APPROVE = {"action": "decide", "decision": "approve"}
@@ -24,6 +24,7 @@ async def repair_done_and_revisited(api, staff, survey: dict) -> str:
 
 
 async def work_inspected_signed_off_revisited(api, staff, no: str) -> dict:
+    await attach(api, staff, no, "repair_lead", "after_work")                                   # D2
     await post_action(api, staff, no, "repair_lead", {"action": "complete_work", "note": "完工"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.db.ledger import quarter_of
 from aftersales.roles import Role
-from tests.e2e.conftest import account, eventually, post_action, unique_key
+from tests.e2e.conftest import account, attach, eventually, post_action, unique_key
 
 IN_TWO_DAYS = (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=2)).replace(
     hour=10, minute=0, second=0, microsecond=0).isoformat()
@@ -59,7 +59,9 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
               "estimate": "12000.00", "order_type": "A"}
     await post_action(api, staff, no, "cs_staff", {**survey, "contractor_id": "NOPE"}, expect=422)
     await post_action(api, staff, no, "cs_staff", {**survey, "estimate": 12000.001}, expect=422)
+    await attach(api, staff, no, "hotline", "intake")                                           # D1: each step
     await post_action(api, staff, no, "cs_staff", survey)
+    await attach(api, staff, no, "cs_staff", "survey")
     await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"})
     await post_action(api, staff, no, "cs_staff", {"action": "sign_survey"}, expect=409)
     for who in ("engineering", "repair_lead", "ct77"):
@@ -85,7 +87,11 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     assert "7 个工作日" in work["label"]                                                    # R4 multi-trade
     await post_action(api, staff, no, "contractor2", {"action": "complete_work", "note": "外墙重做防水"},
                       expect=404)                                    # P1, P2: not CT-DEMO2's work
+    await attach(api, staff, no, "ct77", "before_work")
+    await post_action(api, staff, no, "ct77", {"action": "complete_work", "note": "外墙重做防水"}, expect=409)  # D2
+    await attach(api, staff, no, "ct77", "after_work")
     await post_action(api, staff, no, "ct77", {"action": "complete_work", "note": "外墙重做防水"})
+    await attach(api, staff, no, "cs_staff", "inspection")
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 4})
@@ -99,8 +105,15 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     assert view["status"] == "awaiting_payment"
     await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.00", "reference": "FK-9"},
                       expect=422)
+    await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.50", "reference": "FK-9"},
+                      expect=409)                                         # D2: the signed cost statement first
+    await attach(api, staff, no, "repair_lead", "cost_statement", "signed")
     view = await post_action(api, staff, no, "finance", {"action": "pay", "amount": "21000.50", "reference": "FK-9"})
     assert view["status"] == "closed"
+    assert [f["step"] for f in view["files"]] == ["intake", "survey", "before_work", "after_work", "inspection",
+                                                  "cost_statement"]         # D3: the references, each step's
+    listed = (await api.get(f"/cases/{no}/files", headers=finance)).json()["files"]
+    assert len(listed) == 6 and [(await api.get(f["url"])).status_code for f in listed] == [200] * 6
 
     async def deducted():
         statement = (await api.get("/contractors/CT-77/deposit", headers=finance)).json()
@@ -142,6 +155,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
 
 
 async def _work_signed_off_and_revisited(api, staff, no: str, score: int, **revisit) -> dict:
+    await attach(api, staff, no, "ct99", "after_work")                                          # D2
     await post_action(api, staff, no, "ct99", {"action": "complete_work", "note": "更换止水节"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
@@ -182,6 +196,7 @@ async def test_R9_A3_R2_A2_reopened_repair_two_evaluations_and_a_deposit_short_o
         role = view["waiting_for"]
         view = await post_action(api, staff, no, "ct99" if role == "contractor" else role,
                                  {"action": "decide", "decision": "approve"})
+    await attach(api, staff, no, "repair_lead", "cost_statement", "signed")                     # D2
     view = await post_action(api, staff, no, "finance", {"action": "pay", "amount": "20000.00", "reference": "FK-99"})
     assert view["status"] == "closed"                                             # A3: the case closes
 

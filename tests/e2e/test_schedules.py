@@ -21,7 +21,7 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
     assert ids == await ensure_schedules(client, settings, prefix=prefix)   # idempotent: created once, then updated
-    assert len(ids) == len(CALENDARS) + len(PROPOSALS) + 1 == 10   # + the progress reminders (E4)
+    assert len(ids) == len(CALENDARS) + len(PROPOSALS) + 2 == 11   # + the progress reminders (E4), the file sweep (D4)
     weekly = client.get_schedule_handle(f"{prefix}report-weekly_complaints")
     desc = await weekly.describe()
     assert desc.schedule.spec.time_zone_name == "Asia/Shanghai"

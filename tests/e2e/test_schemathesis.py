@@ -23,7 +23,7 @@ PARTS = {
     "accounts and administration": r"^/(admin|auth|audit)",
     "reports": r"^/reports",
     "campaigns, property register, fees and deposits": r"^/(campaigns|properties|fee-schedule|contractors)",
-    "cases, intake, owners, codec and health": r"^/(cases|complaints|repairs|owners|codec|health)",
+    "cases, intake, owners, files, codec and health": r"^/(cases|complaints|repairs|owners|files|codec|health)",
 }
 
 
@@ -42,7 +42,8 @@ def test_the_parts_cover_every_operation():
 async def test_schemathesis_finds_no_failure(part, dev_env, settings, sessionmaker, worker_process, tmp_path, capsys):
     env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
-           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
+           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
+           "AFTERSALES_FILES_DIR": settings.files_dir, **codec.ENV}
     with APIServer(env, tmp_path / "api.log") as server:
         await server.wait_healthy()
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

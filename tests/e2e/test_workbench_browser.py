@@ -37,7 +37,8 @@ async def workbench(dev_env, settings, sessionmaker, tmp_path):
     SCREENSHOTS.mkdir(exist_ok=True)
     env = {"AFTERSALES_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
-           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
+           "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
+           "AFTERSALES_FILES_DIR": settings.files_dir, **codec.ENV}
     with APIServer(env, tmp_path / "api.log") as server:
         await server.wait_healthy()
         async with async_playwright() as p:
@@ -311,6 +312,7 @@ async def test_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_role_in_ch
         page = await open_case("engineering")
         await act(page, "dispatch", {}, select={"维修人员": "repair_lead"})
         page = await open_case("repair_lead")
+        await upload_photos(page, case_no)                                # D1–D3: before and after, in the gallery
         await act(page, "complete_work", {"进展说明": "更换水管"})
         page = await open_case("cs_staff")
         await act(page, "inspect", {}, check=("验收合格",))
@@ -331,6 +333,38 @@ async def test_R1_A3_a_repair_from_intake_to_payment_each_step_by_its_role_in_ch
         await act(page, "pay", {"金额": "280.00", "凭证号": "FK-WB-2"})
         await expect(page.locator("h1")).to_contain_text("已结案")
         await page.screenshot(path=SCREENSHOTS / "12-repair-paid.png", full_page=True)
+
+
+async def upload_photos(page, case_no: str) -> None:
+    """D1, D2: the repair lead adds photos through the upload form (the step the next action needs is chosen
+    already: after the work), refused for a file that is no photo; the gallery shows their thumbnails per
+    step (signed links), screenshot at 1366×768."""
+    from playwright.async_api import expect
+    from tests.support.images import photo
+    form = page.locator("#form-upload")
+    await expect(form.locator("select[name=step]")).to_have_value("after_work")
+    await form.locator("input[type=file]").set_input_files(files=[
+        {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not a picture at all " * 400}])
+    await form.get_by_role("button", name="上传", exact=True).click()
+    await expect(page.locator("#form-upload .refused")).to_contain_text("不支持的文件类型")
+    for step, color in (("before_work", (180, 60, 40)), ("after_work", (40, 140, 90)), ("after_work", (60, 90, 170))):
+        form = page.locator("#form-upload")
+        await form.locator("select[name=step]").select_option(step)
+        await form.locator("input[type=file]").set_input_files(files=[
+            {"name": f"{step}.jpg", "mimeType": "image/jpeg", "buffer": photo("jpeg", size=(800, 600), color=color)}])
+        await form.get_by_role("button", name="上传", exact=True).click()
+        await expect(page.locator(".notice")).to_contain_text("已上传")
+    gallery = page.locator(".gallery")
+    await expect(gallery.get_by_role("heading", name="施工前")).to_be_visible()
+    await expect(gallery.get_by_role("heading", name="施工后")).to_be_visible()
+    thumbs = gallery.locator("img")
+    await expect(thumbs).to_have_count(3)
+    await page.wait_for_function(   # each thumbnail loaded through its signed link
+        "() => [...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=10_000)
+    await gallery.scroll_into_view_if_needed()
+    await page.screenshot(path=SCREENSHOTS / "14-repair-gallery.png")
+    await gallery.screenshot(path=SCREENSHOTS / "14-repair-gallery-section.png")
 
 
 async def tab_to(page, locator, most: int = 60) -> None:

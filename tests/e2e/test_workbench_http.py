@@ -5,6 +5,7 @@ shown next to the form, masking with the recorded "show number", the register's 
 import re
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import eventually
@@ -263,6 +264,27 @@ async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step
         await step(approver, "decide", {"decision": "approve"})
         view = await get_view(api, staff, case_no)
     await step("engineering", "dispatch", {"workers": "陈师傅"})
+    await sign_in(api, "repair_lead", password)                              # D1, D2: the photo after the work
+    case_page = (await api.get(f"/app/cases/{case_no}")).text
+    assert 'id="form-upload"' in case_page and '<option value="after_work" selected>' in case_page
+    from tests.support.images import location_of, photo
+    sent = await api.post(f"/app/cases/{case_no}/files", data={"csrf": "forged", "step": "after_work", "kind": "photo"},
+                          files={"file": ("p.jpg", photo("jpeg"), "image/jpeg")})
+    assert sent.status_code == 403 and "CSRF" in sent.text                  # checked before the file is read
+    sent = await api.post(f"/app/cases/{case_no}/files", data={"csrf": csrf_of(case_page), "step": "after_work",
+                                                                "kind": "photo"},
+                          files={"file": ("p.gif", b"GIF89a" + b"\0" * 5000, "image/jpeg")})
+    assert sent.status_code == 415 and "JPEG" in sent.text                   # refused next to the form
+    sent = await api.post(f"/app/cases/{case_no}/files", data={"csrf": csrf_of(case_page), "step": "after_work",
+                                                                "kind": "photo"},
+                          files={"file": ("p.jpg", photo("jpeg"), "image/jpeg")})
+    assert sent.status_code == 303, sent.text[-1500:]
+    case_page = (await api.get(f"/app/cases/{case_no}")).text
+    assert "照片与文件" in case_page and "施工后" in case_page
+    thumb = re.search(r'<img src="(/files/[^"]+)"', case_page).group(1)      # a signed link: works without the session
+    assert (await httpx.AsyncClient(transport=api._transport, base_url=str(api.base_url)).get(thumb)).status_code == 200
+    original = re.search(r'<a href="(/files/[^"]+)"', case_page).group(1)
+    assert location_of((await api.get(original)).content) == {}
     await step("repair_lead", "complete_work", {"note": "更换水管"})
     await step("cs_staff", "inspect", {"passed": "on"})
     await step("repair_lead", "inspect", {"passed": "on"})

@@ -245,3 +245,17 @@ async def record_history(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("RECORD_HISTORIES") == "1":
         history = await handle.fetch_history()
         (HISTORIES / f"{name}{os.environ.get('RECORD_HISTORIES_SUFFIX', '')}.json").write_text(history.to_json())
+
+
+_FILES = iter(range(1, 10**9))
+
+
+async def attach(handle: WorkflowHandle, role: Role, step: str = "after_work", kind: str = "photo",
+                 username: str | None = None) -> dict:
+    """D1/D3: a file's reference added to the case, as the upload route sends it once the bytes are stored
+    (the workflow never sees the bytes: claim check)."""
+    import hashlib
+    n = next(_FILES)
+    ref = {"id": f"f{n:016x}", "sha256": hashlib.sha256(f"{handle.id}:{n}".encode()).hexdigest(), "kind": kind,
+           "step": step, "size": 1_234_567, "content_type": "image/jpeg" if kind == "photo" else "application/pdf"}
+    return await act(handle, role, {"action": "attach_file", "file": ref}, username)

@@ -5,7 +5,7 @@ compensation approved by its A1 band and paid by finance before closing. Each re
 import pytest
 
 from aftersales.roles import Role
-from tests.workflows.helpers import act, act_refused, record_history, running_worker, start_complaint, start_repair
+from tests.workflows.helpers import act, act_refused, attach, record_history, running_worker, start_complaint, start_repair
 from tests.workflows.test_complaint_workflow import general_path
 
 R = Role
@@ -28,6 +28,7 @@ async def test_R3_paid_service_quote_acceptance_work_and_the_owners_payment(ts_e
         view = await act(h, R.cs_staff, {"action": "accept_quote", "signed_by": "李先生", "signed_at": now})
         assert view["status"] == "quote_accepted"
         await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        await attach(h, R.repair_lead, "after_work")                                                    # D2
         await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换"})
         await act(h, R.cs_staff, {"action": "inspect", "passed": True})
         await act(h, R.repair_lead, {"action": "inspect", "passed": True})

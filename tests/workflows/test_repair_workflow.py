@@ -12,7 +12,7 @@ from adapters.db import ledger
 from adapters.db.models import Staff, WorkerEvaluation
 from aftersales.roles import Role
 from tests.workflows.helpers import (
-    act, act_refused, record_history, running_worker, start_complaint, start_repair, wait_for, skip_time, sleep_past,
+    act, act_refused, attach, record_history, running_worker, start_complaint, start_repair, wait_for, skip_time, sleep_past,
 )
 from tests.workflows.test_complaint_workflow import finish, general_path
 
@@ -34,6 +34,7 @@ async def survey_signed(h, estimate: str, order_type: str, contractor: bool, mul
 
 
 async def work_done_and_signed_off(h, quality: int = 5, attitude: int = 5) -> dict:
+    await attach(h, R.repair_lead, "after_work")                                                        # D2
     await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})
     await act(h, R.cs_staff, {"action": "inspect", "passed": True})
     await act(h, R.repair_lead, {"action": "inspect", "passed": True})
@@ -66,6 +67,9 @@ async def test_R1_R9_A1_A3_warranty_repair_runs_to_closed_and_deducts_the_deposi
             assert view["waiting_for"] == role
             view = await act(h, role, {"action": "decide", "decision": "approve"})
         assert view["status"] == "awaiting_payment"
+        await act_refused(h, R.finance, {"action": "pay", "amount": "1480.00", "reference": "FK-2026-0042"},
+                          "conflict")                                                                   # D2
+        await attach(h, R.repair_lead, "cost_statement", "signed")
         view = await act(h, R.finance, {"action": "pay", "amount": "1480.00", "reference": "FK-2026-0042"})
         assert view["status"] == "closed"
         await h.result()
@@ -134,6 +138,7 @@ async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_a
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1200.50", "note": "材料+人工"})
         for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer, R.deputy_gm):  # A2, A3; A1 on 1,200.50
             await act(h, role, {"action": "decide", "decision": "approve"})
+        await attach(h, R.repair_lead, "cost_statement", "signed")                                     # D2
         view = await act(h, R.finance, {"action": "pay", "amount": "1200.50", "reference": "FK-2026-0043"})
         assert view["status"] == "closed"                                                                # still closes
         await h.result()
@@ -161,6 +166,7 @@ async def test_R6_R7_failed_inspection_and_dissatisfied_owner(ts_env, settings, 
         await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
         view = await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
         work_due = due(view, "work")
+        await attach(h, R.repair_lead, "after_work")                                                    # D2
         await act(h, R.repair_lead, {"action": "complete_work", "note": "done"})
         view = await act(h, R.cs_staff, {"action": "inspect", "passed": False, "note": "仍渗水"})       # R6
         assert view["status"] == "in_progress" and due(view, "work") == work_due

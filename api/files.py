@@ -1,0 +1,460 @@
+"""Photos and documents of a case (D1–D4) over HTTP.
+
+- `POST /cases/{no}/files?step=…&kind=…` (multipart, one part `file`): the body is read as it streams, never
+  whole before the checks: a declared length over the limit is 413 before a byte is read; the case must be
+  one the user sees (404), the step one the user may add to (403), open (409) and not full (422: 20 a step),
+  all before the body; while it streams the file's first bytes name its type (415 unless JPEG, PNG, WebP,
+  HEIC or PDF, whatever the name or Content-Type say) and its size is counted (413 past 10 MB). Then the
+  image is decoded, saved without its location (EXIF GPS, XMP) and a thumbnail made; both are stored
+  encrypted in the blob store under their hash, and the case gets the reference alone through its `act`
+  Update (claim check, D3). A refused file stores nothing. The file's id comes from the case, the step and
+  the content: sending the same file again answers the reference already there (200), never a second copy.
+- `GET /cases/{no}/files`: the case's files with short-lived signed links (D3), for those who see the case.
+- `GET /cases/{no}/files/{id}[?variant=thumbnail]`: the bytes, for those who see the case (404 otherwise).
+- `GET /files/{token}`: a signed link (minutes; `files_link_minutes`): the account it was made for must still
+  be active and still see the case. Answers carry Content-Disposition and `X-Content-Type-Options: nosniff`.
+  A download of a signed paper or of a photo showing a person is recorded like a full phone showing (P3).
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from adapters.db.models import Case, CaseFile
+from adapters.db.personal_data import record_full_phone_shown
+from adapters.db.staff import get_staff
+from adapters.db.visibility import visible_cases_clause
+from adapters.files.blobs import FileStore, content_hash
+from adapters.files.images import BadFile, Prepared, prepare, sniff
+from aftersales import access
+from aftersales.actions import ActionRequest, AttachFile
+from aftersales.actor import Actor
+from aftersales.errors import Rejection
+from aftersales.files import (
+    ACCEPTED_NAMES, ACCEPTED_TYPES, CASE_STEPS, FILES_PER_STEP, FOR_OWNER_STEPS, MAX_FILE_BYTES, STEP_NAMES, FileKind,
+    FileRef, FileStep, room_left, too_many,
+)
+from aftersales.messages import CASE_TYPE_NAMES
+from api import cases as case_routes
+from api.auth import actor_of, current_actor
+from api.deps import db_session
+from api.problems import REFUSAL_STATUS
+from workflows.case_workflow import CaseWorkflow
+
+router = APIRouter(tags=["files"])
+log = structlog.get_logger()
+
+# A multipart body holds the file and a few short fields; what a body may carry beyond the file's limit.
+MULTIPART_OVERHEAD = 64 * 1024
+UPLOAD_MAX_BODY = MAX_FILE_BYTES + MULTIPART_OVERHEAD
+UPLOAD_PATHS = re.compile(r"^/(app/)?cases/[^/]+/files$")   # BodyLimit lets these stream (api/problems.py)
+SNIFF_AT = 4096   # bytes of the file read before its type is decided (every accepted signature is shorter)
+MB = f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
+TOO_BIG = f"文件超过 {MB} 上限（每个文件最多 {MAX_FILE_BYTES:,} 字节，D1）"
+
+
+def file_store(request: Request) -> FileStore:
+    return request.app.state.files
+
+
+class FileOut(BaseModel):
+    """A file of a case (D1, D3): its reference, and signed links (valid `files_link_minutes`)."""
+    id: str
+    case_no: str
+    sha256: str
+    kind: FileKind
+    step: FileStep
+    step_name: str
+    size: int
+    content_type: str
+    for_owner: bool
+    shows_person: bool
+    by: str
+    role: str | None
+    at: str
+    url: str = Field(description="a signed link to the file, valid for minutes")
+    thumbnail_url: str | None = Field(default=None, description="a signed link to its thumbnail (images)")
+    expires_at: int = Field(description="when the links stop working (Unix seconds)")
+
+
+class FilesOut(BaseModel):
+    case_no: str
+    files: list[FileOut]
+    per_step_limit: int = FILES_PER_STEP
+    max_bytes: int = MAX_FILE_BYTES
+
+
+# ---- the streamed multipart body ------------------------------------------------------------------------
+class Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass
+class Upload:
+    """What the body brought: its short fields and the one file, read under the limits."""
+    fields: dict[str, str] = field(default_factory=dict)
+    data: bytearray = field(default_factory=bytearray)
+    content_type: str | None = None
+    files: int = 0
+
+
+async def read_upload(request: Request, before_file) -> Upload:
+    """Parses the multipart body as it streams: `before_file(fields)` runs when the file part begins (the
+    checks that need the step); the file's type is decided from its first bytes and its size counted as it
+    comes, so a wrong or too big file is refused without reading the rest."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise Refused(415, "请用 multipart/form-data 上传，文件放在 file 字段（D1）")
+    up = Upload()
+    part: dict[str, Any] = {}
+    header: dict[str, bytes] = {}
+    pending: list[Any] = []   # a check to run between two chunks (callbacks cannot await)
+
+    def on_part_begin() -> None:
+        part.clear()
+        part.update(headers={}, value=bytearray(), file=False)
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header["field"] = header.get("field", b"") + data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header["value"] = header.get("value", b"") + data[start:end]
+
+    def on_header_end() -> None:
+        part["headers"][header.get("field", b"").decode("latin-1").lower()] = header.get("value", b"")
+        header.clear()
+
+    def on_headers_finished() -> None:
+        _, disposition = parse_options_header(part["headers"].get("content-disposition", b""))
+        part["name"] = disposition.get(b"name", b"").decode("utf-8", "replace")
+        part["file"] = b"filename" in disposition or part["name"] == "file"
+        if part["file"]:
+            up.files += 1
+            if up.files > 1 or part["name"] != "file":
+                raise Refused(422, "每次上传一个文件，放在 file 字段（D1）")
+            pending.append(before_file)
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if not part.get("file"):
+            if len(part["value"]) + len(chunk) > 256:
+                raise Refused(422, f"字段 {part.get('name')} 太长")
+            part["value"] += chunk
+            return
+        if len(up.data) + len(chunk) > MAX_FILE_BYTES:
+            raise Refused(413, TOO_BIG)
+        was = len(up.data)
+        up.data += chunk
+        if was < SNIFF_AT <= len(up.data):
+            decide_type()
+
+    def decide_type() -> None:
+        up.content_type = sniff(bytes(up.data))
+        if up.content_type is None:
+            raise Refused(415, f"不支持的文件类型：只接受 {ACCEPTED_NAMES}（按文件内容识别，D1）")
+
+    def on_part_end() -> None:
+        if part.get("file"):
+            if not up.data:
+                raise Refused(422, "文件是空的（D1）")
+            if up.content_type is None:
+                decide_type()
+        elif part.get("name"):
+            up.fields[part["name"]] = part["value"].decode("utf-8", "replace").strip()
+
+    parser = MultipartParser(params[b"boundary"], callbacks=dict(
+        on_part_begin=on_part_begin, on_part_data=on_part_data, on_part_end=on_part_end,
+        on_header_field=on_header_field, on_header_value=on_header_value, on_header_end=on_header_end,
+        on_headers_finished=on_headers_finished), max_size=UPLOAD_MAX_BODY)
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > UPLOAD_MAX_BODY:
+            raise Refused(413, f"请求超过 {MB} 文件上限（D1）")
+        offset = 0
+        while offset < len(chunk):
+            # a file part's beginning pauses the parser: its checks (which read the case) run before its data
+            try:
+                written = parser.write(chunk[offset:])
+            except Refused:
+                raise
+            except Exception as e:  # python-multipart's own errors: a malformed body
+                raise Refused(400, f"multipart 内容无法解析：{type(e).__name__}") from None
+            offset += written or len(chunk)
+            while pending:
+                await pending.pop(0)(up.fields)
+    if up.files == 0:
+        raise Refused(422, "没有文件：请把文件放在 file 字段（D1）")
+    return up
+
+
+# ---- upload ---------------------------------------------------------------------------------------------
+def file_id(case_no: str, step: FileStep, sha256: str) -> str:
+    """The same content on the same step of a case is one file: a retried upload finds it (never two)."""
+    return "f" + hashlib.sha256(f"{case_no}|{step.value}|{sha256}".encode()).hexdigest()[:16]
+
+
+def _choice(value: str | None, enum: type, name: str, names: dict) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        options = "、".join(f"{m.value}（{names.get(m, m.value)}）" for m in enum)
+        raise Refused(422, f"{name}：须为 {options} 之一") from None
+
+
+def _flag(value: str | None) -> bool | None:
+    if value in (None, ""):
+        return None
+    return value.lower() in ("1", "true", "on", "yes")
+
+
+async def upload_file(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
+                      step: str | None = None, kind: str | None = None,
+                      check_fields=None) -> tuple[int, dict[str, Any]]:
+    """The upload as the API and the workbench do it: (status, the file's reference). Raises Refused.
+    `check_fields(fields)`: the caller's own check of the fields before the file (the workbench's CSRF token)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > UPLOAD_MAX_BODY:
+        raise Refused(413, TOO_BIG)   # before a byte of the body is read
+    try:
+        view = await case_routes._visible_view(request, session, case_no, actor)   # P2: else 404
+    except HTTPException as e:
+        raise Refused(e.status_code, str(e.detail)) from None
+    chosen: dict[str, Any] = {}
+
+    async def before_file(fields: dict[str, str]) -> None:
+        if check_fields is not None:
+            check_fields(fields)
+        s = _choice(step or fields.get("step"), FileStep, "step（环节）", STEP_NAMES)
+        k = _choice(kind or fields.get("kind"), FileKind, "kind（类别）", {})
+        case_type = view["case_type"]
+        if s not in CASE_STEPS[case_type]:
+            raise Refused(422, f"step：{CASE_TYPE_NAMES.get(case_type, '')}案件没有「{STEP_NAMES[s]}」环节（D1）")
+        try:
+            access.check_attaching(_Facts(view), s, actor)
+        except Rejection as r:
+            raise Refused(REFUSAL_STATUS[r.kind], r.message) from None
+        if view.get("closed_at"):
+            raise Refused(409, f"案件 {case_no} 已结案，不能再上传文件")
+        refs = [FileRef.model_validate(f) for f in view.get("files") or []]
+        if room_left(refs, s) <= 0:
+            raise Refused(422, too_many(s))
+        chosen.update(step=s, kind=k)
+
+    up = await read_upload(request, before_file)
+    s, k = chosen["step"], chosen["kind"]
+    ctype = up.content_type or ""
+    if k == FileKind.photo and not ctype.startswith("image/"):
+        raise Refused(422, "kind=photo（照片）须为图片：JPEG、PNG、WebP 或 HEIC（D1）")
+    try:
+        prepared: Prepared = await asyncio.to_thread(prepare, bytes(up.data), ctype)
+    except BadFile as e:
+        raise Refused(422, f"{e}（D1）") from None
+    if len(prepared.data) > MAX_FILE_BYTES:   # saved again, a photo may grow a little
+        raise Refused(413, f"文件去除位置信息后超过 {MB} 上限（D1）")
+    sha = content_hash(prepared.data)
+    fid = file_id(case_no, s, sha)
+    existing = next((f for f in view.get("files") or [] if f["id"] == fid), None)
+    if existing is not None:
+        return 200, existing
+    store = file_store(request)
+    await store.put(prepared.data)  # the blobs first: a case never references bytes that are not there
+    thumb = await store.put(prepared.thumbnail) if prepared.thumbnail else None
+    for_owner = _flag(up.fields.get("for_owner"))
+    ref = FileRef(id=fid, sha256=sha, kind=k, step=s, size=len(prepared.data), content_type=ctype, thumb=thumb,
+                  for_owner=(s in FOR_OWNER_STEPS) if for_owner is None else for_owner,
+                  shows_person=bool(_flag(up.fields.get("shows_person"))))
+    handle = case_routes._handle(case_routes.temporal(request), case_no)
+    try:
+        answer = await case_routes._update(request, handle, CaseWorkflow.act,
+                                           ActionRequest(action=AttachFile(action="attach_file", file=ref), actor=actor),
+                                           update_id=f"file-{fid}")
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+            if cause.type == "conflict" and fid in cause.message:   # added meanwhile by a retry of this upload
+                return 200, ref.model_dump(mode="json")
+            # the blobs stay for the orphan sweep: another upload of the same content may be on its way
+            raise Refused(REFUSAL_STATUS[cause.type], cause.message) from None
+        raise
+    added = next((e["file"] for e in answer.added if e.get("file")), ref.model_dump(mode="json"))
+    log.info("file attached", file_id=fid, step=s.value, kind=k.value, size=ref.size, had_location=prepared.had_location)
+    return 201, added
+
+
+class _Facts:
+    """The case view as `access.check_attaching` reads a state (department, contractor, number)."""
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.case_no, self.department = view["case_no"], view.get("department")
+        self.survey = type("S", (), {"contractor_id": (view.get("survey") or {}).get("contractor_id")})() \
+            if view.get("survey") else None
+
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": f"the file: {ACCEPTED_NAMES}, known by its content; at most {MAX_FILE_BYTES} bytes"},
+        "step": {"type": "string", "enum": [s.value for s in FileStep], "description": "if not in the query"},
+        "kind": {"type": "string", "enum": [k.value for k in FileKind], "description": "if not in the query"},
+        "for_owner": {"type": "boolean", "description": "O2: shown to the owner (default: by step)"},
+        "shows_person": {"type": "boolean", "description": "P3: the photo shows a person: downloads are recorded"},
+    }}}}}}
+
+
+@router.post("/cases/{case_no}/files", status_code=201, summary="Add a photo or document to a step of a case (D1)",
+             response_model=FileRef, openapi_extra=UPLOAD_BODY,
+             responses={200: {"description": "The same file was already on this step: its reference", "model": FileRef},
+                        409: {"description": "The case is closed"},
+                        413: {"description": f"The file is over {MAX_FILE_BYTES} bytes (10 MB)"},
+                        415: {"description": f"Not {ACCEPTED_NAMES} by its content, or not multipart"}})
+async def post_file(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
+                    session: Annotated[AsyncSession, Depends(db_session)],
+                    step: Annotated[FileStep | None, Query(description="D1: the step the file belongs to")] = None,
+                    kind: Annotated[FileKind | None, Query(description="photo, signed (a signed paper) or document")] = None,
+                    ) -> Response:
+    try:
+        status, ref = await upload_file(request, session, actor, case_no, step=step and step.value,
+                                        kind=kind and kind.value)
+    except Refused as r:
+        from api.problems import problem_response
+        headers = {"Connection": "close"} if r.status in (413, 415) else None
+        return problem_response(r.status, r.detail, headers=headers)
+    return JSONResponse(ref, status_code=status, headers={"Location": f"/cases/{case_no}/files/{ref['id']}"})
+
+
+# ---- reading: P2 on the register, signed links ------------------------------------------------------
+async def visible_file(session: AsyncSession, actor: Actor, case_no: str, fid: str) -> CaseFile:
+    """The file if its case is one the user sees (P2, by the register's rule), else 404 as for no file."""
+    found = await session.scalar(select(CaseFile).join(Case, Case.case_no == CaseFile.case_no).where(
+        CaseFile.case_no == case_no, CaseFile.file_id == fid, visible_cases_clause(actor)))
+    if found is None:
+        raise HTTPException(404, f"no file {fid} on case {case_no}")
+    return found
+
+
+async def visible_files(session: AsyncSession, actor: Actor, case_no: str) -> list[CaseFile]:
+    case = await session.scalar(select(Case.case_no).where(Case.case_no == case_no, visible_cases_clause(actor)))
+    if case is None:
+        raise case_routes.no_case(case_no)
+    return list(await session.scalars(select(CaseFile).where(CaseFile.case_no == case_no)
+                                      .order_by(CaseFile.added_at, CaseFile.file_id)))
+
+
+Variant = Literal["original", "thumbnail"]
+
+
+def _link_key(request: Request) -> bytes:
+    return hmac.new(request.app.state.settings.jwt_secret.encode(), b"aftersales file links (D3)", "sha256").digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed_link(request: Request, actor: Actor, f: CaseFile, variant: Variant = "original",
+                now: float | None = None) -> tuple[str, int]:
+    """D3: a link to one file for one account, valid `files_link_minutes`: (path, expiry)."""
+    return link_to(request, actor, f.case_no, f.file_id, variant, now)
+
+
+def link_to(request: Request, actor: Actor, case_no: str, fid: str, variant: Variant = "original",
+            now: float | None = None) -> tuple[str, int]:
+    expires = int((now or time.time()) + request.app.state.settings.files_link_minutes * 60)
+    body = _b64(json.dumps([case_no, fid, variant, actor.username, expires], separators=(",", ":")).encode())
+    sig = _b64(hmac.new(_link_key(request), body.encode(), "sha256").digest()[:20])
+    return f"/files/{body}.{sig}", expires
+
+
+def file_out(request: Request, actor: Actor, f: CaseFile) -> FileOut:
+    url, expires = signed_link(request, actor, f)
+    thumb = signed_link(request, actor, f, "thumbnail")[0] if f.thumb else None
+    return FileOut(id=f.file_id, case_no=f.case_no, sha256=f.sha256, kind=f.kind, step=f.step,
+                   step_name=STEP_NAMES[FileStep(f.step)], size=f.size, content_type=f.content_type,
+                   for_owner=f.for_owner, shows_person=f.shows_person, by=f.added_by, role=f.role,
+                   at=f.added_at.isoformat(), url=url, thumbnail_url=thumb, expires_at=expires)
+
+
+async def serve(request: Request, session: AsyncSession, actor: Actor, f: CaseFile, variant: Variant) -> Response:
+    address = f.thumb if variant == "thumbnail" else f.sha256
+    if address is None:
+        raise HTTPException(404, f"file {f.file_id} has no thumbnail")
+    data = await file_store(request).get(address)
+    if data is None:
+        log.error("file blob missing", file_id=f.file_id)
+        raise HTTPException(404, f"file {f.file_id}: its content is missing from the store")
+    if variant == "original" and (f.kind == FileKind.signed or f.shows_person):
+        # P3: a signature or a person shown: recorded like a full phone showing (who, when, which case, what)
+        await record_full_phone_shown(session, actor, f.case_no, f"GET file {f.file_id} ({f.kind})")
+    ctype = "image/jpeg" if variant == "thumbnail" else f.content_type
+    ext = "jpg" if variant == "thumbnail" else ACCEPTED_TYPES.get(f.content_type, "bin")
+    name = f"{f.case_no}-{f.step}-{f.file_id}{'-thumb' if variant == 'thumbnail' else ''}.{ext}"
+    disposition = "inline" if ctype.startswith("image/") or ctype == "application/pdf" else "attachment"
+    return Response(data, media_type=ctype, headers={
+        "Content-Disposition": f'{disposition}; filename="{name}"', "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"
+        if ctype == "application/pdf" else "default-src 'none'"})
+
+
+@router.get("/cases/{case_no}/files", summary="The files of a case, with signed links (D3)", response_model=FilesOut)
+async def list_files(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> FilesOut:
+    return FilesOut(case_no=case_no, files=[file_out(request, actor, f)
+                                            for f in await visible_files(session, actor, case_no)])
+
+
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The file's bytes", "content": {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in [*ACCEPTED_TYPES]}}}
+
+
+@router.get("/cases/{case_no}/files/{file_id}", summary="A file of a case (D3)", response_class=Response,
+            responses=FILE_RESPONSES)
+async def get_file(case_no: str, file_id: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
+                   session: Annotated[AsyncSession, Depends(db_session)], variant: Variant = "original") -> Response:
+    return await serve(request, session, actor, await visible_file(session, actor, case_no, file_id), variant)
+
+
+@router.get("/files/{token}", summary="A file by its signed link (D3: valid for minutes)", response_class=Response,
+            responses=FILE_RESPONSES)
+async def get_signed(token: str, request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """No session needed: the link is the proof, for the account it was made for, until it expires; that
+    account must still be active and still see the case (else 404, as for no file)."""
+    gone = HTTPException(404, "no such file link, or it has expired")
+    body, _, sig = token.partition(".")
+    expected = _b64(hmac.new(_link_key(request), body.encode(), "sha256").digest()[:20])
+    if not sig or not hmac.compare_digest(sig, expected):
+        raise gone
+    try:
+        case_no, fid, variant, username, expires = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, TypeError):
+        raise gone from None
+    if time.time() > expires or variant not in ("original", "thumbnail"):
+        raise gone
+    staff = await get_staff(session, username)
+    if staff is None or not staff.active:
+        raise gone
+    actor = actor_of(staff)
+    try:
+        f = await visible_file(session, actor, case_no, fid)
+    except HTTPException:
+        raise gone from None
+    return await serve(request, session, actor, f, variant)
