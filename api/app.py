@@ -14,6 +14,7 @@ from api import campaigns, properties, reports  # noqa: E402  (routers on their 
 from api import metrics  # noqa: E402
 from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
+from api import owners  # noqa: E402  (O1–O3: the owner's pages)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         if sessionmaker is None:
             engine = make_engine(settings.database_url)
             app.state.sessionmaker = make_sessionmaker(engine)
+            await owners.backfill(app)   # O1: units imported before owners signed in get their phone's keyed hash
         if temporal is None:
             from adapters.logging import configure_logging
             from adapters.temporal.setup import connect
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(org.router)  # P7: the lists references are chosen from
     docs.install(app)
     workbench.install(app)   # the staff pages under /app/
+    owners.install(app)      # the owner's pages under /o/ (O1–O3)
     return app
 
 
