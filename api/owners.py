@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db import owners as store
+from adapters.db.numbering import case_of_key
 from adapters.db.models import OwnerSession
 from adapters.sms.providers import provider_from_settings
 from adapters.sms.queue import send_code
@@ -388,6 +389,11 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
     unit = await _unit_or_404(session, owner, form.get("unit_id", ""))
     if not unit.owner_phone_sealed:
         raise OwnerNotFound()
+    key = re.sub(r"[^0-9a-f]", "", form.get("key", ""))[:32]
+    if key and (case_no := await case_of_key(session, kind, f"owner-{key}")) is not None:
+        # the same form sent again (a double tap, a retry): its case, not a second one. Checked before the intake:
+        # the provenance's time differs between the two sends, which the intake's fingerprint would refuse.
+        return RedirectResponse(f"/o/cases/{case_no}?filed=1", status_code=303, headers=HEADERS)
     phone = app_sealer(request.app.state).unseal(unit.owner_phone_sealed)   # the owner's own number (their unit's)
     now = datetime.now(timezone.utc)
     customer = {"name": unit.owner_name or "业主", "phone": re.sub(r"\D", "", phone), "project": unit.project,
@@ -406,7 +412,6 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
                         requested_appointment=datetime.fromisoformat(at).replace(tzinfo=BEIJING).isoformat() if at else "")
             intake = RepairIntake.model_validate(body)
             route = case_routes.create_repair
-        key = re.sub(r"[^0-9a-f]", "", form.get("key", ""))[:32]
         answer = await route(request=request, intake=intake, actor=OWNER_APP, session=session,
                              idempotency_key=f"owner-{key}" if key else None, prefer=case_routes.MINIMAL)
     except (HTTPException, ValidationError, ValueError) as e:
