@@ -40,14 +40,14 @@ from adapters.sms.providers import provider_from_settings
 from adapters.sms.queue import send_code
 from adapters.temporal.sealing import app_sealer
 from aftersales.actor import Actor
-from aftersales.complaint import Channel, ComplaintIntake
+from aftersales.complaint.state import Channel, ComplaintIntake
 from aftersales.messages import BEIJING
 from aftersales.owners import (
     OWNER_DEADLINES, OWNER_ENTRY_NAMES, code_request_refusal, owner_entry, plain_status,
 )
 from aftersales.privacy import mask_phone_numbers_in, phone_lookup_hash
 from aftersales.provenance import Means, Provenance
-from aftersales.repair import RepairIntake
+from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 from api import cases as case_routes
 from api import choices
