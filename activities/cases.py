@@ -15,6 +15,7 @@ from adapters.db.models import Case
 from aftersales.owners import SMS_FOR_ENTRY
 from aftersales.privacy import phone_lookup_hash
 from adapters.sms.queue import enqueue_case_sms
+from adapters.temporal.codec import CodecKeyError
 from adapters.temporal.sealing import Sealer
 from aftersales.properties import normalize_building
 from contracts.case import CaseProjection, ConfigRequest, RecentComplaints
@@ -34,9 +35,15 @@ class CaseActivities:
         self.writer = ProjectionWriter(sessionmaker)
         self._sealer_instance: Sealer | None = None
 
-    def _sealer(self) -> Sealer:
+    def _sealer(self) -> Sealer | None:
+        """The codec's keys seal the owner's number in the SMS outbox. A worker always has them (it decodes its
+        cases with them); activities run without them (tests of the projection alone) queue no SMS, and say so."""
         if self._sealer_instance is None:
-            self._sealer_instance = Sealer.from_settings(self.settings)
+            try:
+                self._sealer_instance = Sealer.from_settings(self.settings)
+            except CodecKeyError as e:
+                log.error("owner SMS not queued: no codec keys to seal the number", error=str(e)[:200])
+                return None
         return self._sealer_instance
 
     @activity.defn(name="load_case_config")
@@ -57,9 +64,9 @@ class CaseActivities:
             p = p.model_copy(update={"row": row})
         await self.writer.write(p)
         log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
-        if any(t.kind in SMS_FOR_ENTRY for t in p.timeline):
+        if any(t.kind in SMS_FOR_ENTRY for t in p.timeline) and (sealer := self._sealer()) is not None:
             # O5: the owner's SMS for the entries just written (queued once per entry: a retry queues nothing twice)
-            await enqueue_case_sms(self.sessionmaker, self.settings, self._sealer().seal, case_no=p.case_no,
+            await enqueue_case_sms(self.sessionmaker, self.settings, sealer.seal, case_no=p.case_no,
                                    case_type=p.row.case_type, phone=phone,
                                    entries=[(p.timeline_start + i, t.kind, t.text) for i, t in enumerate(p.timeline)])
         if p.count_recent is not None:  # C11, counted with this case's row committed
