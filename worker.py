@@ -84,9 +84,16 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     structlog.get_logger().info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     sweep = asyncio.create_task(sweep_forever(client, make_sessionmaker(engine), settings))  # 7 §9: no silent gaps
+    # O5: the owners' SMS due (quiet hours past, retries), sent by the configured provider
+    from adapters.sms.providers import provider_from_settings
+    from adapters.sms.queue import dispatch_forever
+    from adapters.temporal.sealing import Sealer
+    sms = asyncio.create_task(dispatch_forever(make_sessionmaker(engine), settings, provider_from_settings(settings),
+                                               Sealer.from_settings(settings).unseal))
     async with worker:
         await stop.wait()
     sweep.cancel()
+    sms.cancel()
     await engine.dispose()
 
 

@@ -12,7 +12,11 @@ from adapters.config import Settings
 from adapters.db import calendar_store
 from activities.projection import ProjectionWriter
 from adapters.db.models import Case
+from aftersales.owners import SMS_FOR_ENTRY
 from aftersales.privacy import phone_lookup_hash
+from adapters.sms.queue import enqueue_case_sms
+from adapters.temporal.codec import CodecKeyError
+from adapters.temporal.sealing import Sealer
 from aftersales.properties import normalize_building
 from contracts.case import CaseProjection, ConfigRequest, RecentComplaints
 
@@ -29,6 +33,18 @@ class CaseActivities:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.writer = ProjectionWriter(sessionmaker)
+        self._sealer_instance: Sealer | None = None
+
+    def _sealer(self) -> Sealer | None:
+        """The codec's keys seal the owner's number in the SMS outbox. A worker always has them (it decodes its
+        cases with them); activities run without them (tests of the projection alone) queue no SMS, and say so."""
+        if self._sealer_instance is None:
+            try:
+                self._sealer_instance = Sealer.from_settings(self.settings)
+            except CodecKeyError as e:
+                log.error("owner SMS not queued: no codec keys to seal the number", error=str(e)[:200])
+                return None
+        return self._sealer_instance
 
     @activity.defn(name="load_case_config")
     async def load_case_config(self, request: ConfigRequest) -> CaseConfig:
@@ -41,12 +57,18 @@ class CaseActivities:
         Committed together with the projections of other cases that arrive meanwhile (one writer per
         process: activities/projection.py). Accepts the projections of older workflow code too (a
         row with a view while open: kept until the closing one replaces it)."""
-        if p.row.customer_phone:  # only the keyed hash of the owner's phone reaches the read model
+        phone = p.row.customer_phone
+        if phone:  # only the keyed hash of the owner's phone reaches the read model
             row = p.row.model_copy(update={"customer_phone": None, "customer_phone_hmac": phone_lookup_hash(
                 p.row.customer_phone, self.settings.phone_lookup_key)})
             p = p.model_copy(update={"row": row})
         await self.writer.write(p)
         log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
+        if any(t.kind in SMS_FOR_ENTRY for t in p.timeline) and (sealer := self._sealer()) is not None:
+            # O5: the owner's SMS for the entries just written (queued once per entry: a retry queues nothing twice)
+            await enqueue_case_sms(self.sessionmaker, self.settings, sealer.seal, case_no=p.case_no,
+                                   case_type=p.row.case_type, phone=phone,
+                                   entries=[(p.timeline_start + i, t.kind, t.text) for i, t in enumerate(p.timeline)])
         if p.count_recent is not None:  # C11, counted with this case's row committed
             return await self.count_recent_complaints(p.count_recent)
         return None

@@ -103,7 +103,8 @@ def deadline_params(p: CaseProjection) -> list[dict[str, Any]]:
 def timeline_params(p: CaseProjection) -> list[dict[str, Any]]:
     return [{"case_no": p.case_no, "idx": p.timeline_start + i, "at": utc(t.at), "kind": t.kind, "actor": t.actor,
              "role": t.role.value if t.role else None,
-             "text": mask_phone_numbers_in(t.text)}  # P3: no phone number in the read model
+             "text": mask_phone_numbers_in(t.text),  # P3: no phone number in the read model
+             "provenance": t.provenance.model_dump(mode="json") if t.provenance else None}  # O4
             for i, t in enumerate(p.timeline)]
 
 

@@ -204,6 +204,32 @@ class Settings(BaseSettings):
         default=True, description="D2: complete_work needs a photo of the step after_work (cases of rules 2 on)")
     files_require_signed_cost_statement: bool = Field(
         default=True, description="D2: a type-A deduction needs a signed file of the step cost_statement")
+    # The owner's own channel (O1, O5): pages under /o/, sign-in by SMS code, SMS by a provider
+    owner_session_minutes: int = Field(default=60, ge=5, le=1440, description="O1: an owner's session lasts this long")
+    owner_codes_per_address_per_hour: int = Field(
+        default=30, ge=1, description="O1: sign-in codes one client address may ask for per hour (429 beyond)")
+    owner_code_failures_per_address: int = Field(
+        default=30, ge=1, description="O1: wrong codes one client address may send per hour (429 beyond)")
+    sms_provider: Literal["outbox", "aliyun", "tencent"] = Field(
+        default="outbox", description="O5: outbox (embedded: written to the read model and sms_outbox_file, shown "
+                                      "to cs_manager as 短信记录), aliyun (阿里云短信) or tencent (腾讯云短信)")
+    sms_outbox_file: str = Field(default="data/sms-outbox.log", description="the outbox provider's log a developer reads")
+    sms_sign_name: str = Field(default="售后服务", description="the SMS signature (签名) approved by the provider")
+    sms_templates: dict[str, str] = Field(
+        default_factory=dict, description="SMS kind (code, received, appointment, work_done, survey, closed) -> the "
+                                          "provider's approved template code (Aliyun SMS_123456789; Tencent 1234567)")
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    sms_dispatch_seconds: float = Field(default=15.0, gt=0, description="how often the worker sends the SMS due")
+    sms_give_up_hours: float = Field(
+        default=24.0, gt=0, description="E3: an SMS failing temporarily is retried this long, then undeliverable")
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_access_key_id: str = Field(default="", repr=False)
+    aliyun_access_key_secret: str = Field(default="", repr=False)
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com/"
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_app_id: str = Field(default="", description="Tencent Cloud SMS SdkAppId (1400...)")
+    tencent_secret_id: str = Field(default="", repr=False)
+    tencent_secret_key: str = Field(default="", repr=False)
 
     # Early warning (C11)
     early_warning_threshold: int = 3

@@ -219,6 +219,9 @@ def banner(settings: Settings, data_log: Path) -> str:
         f"  Temporal Web UI  http://127.0.0.1:{settings.temporal_ui_port}   (payloads decoded by {codec_endpoint(settings)} "
         "for a cs_manager signed in to the workbench: Data Encoder, include cross-origin credentials; docs/security.md)",
         f"  API (OpenAPI)    http://{api_host}:{settings.api_port}/docs",
+        f"  owner pages      http://{api_host}:{settings.api_port}/o/   (业主: sign in by SMS code)",
+        (f"  SMS outbox       {settings.sms_outbox_file}   (every SMS to owners, codes included: `tail -f` it)"
+         if settings.sms_provider == "outbox" else f"  SMS provider     {settings.sms_provider}"),
         f"  Temporal gRPC    {settings.temporal_address}   namespace {settings.temporal_namespace}",
         f"  metrics          http://{api_host}:{settings.api_port}/metrics (API), SDK: worker "
         f"{_metrics_url(settings.worker_sdk_metrics_address)}, API client {_metrics_url(settings.api_sdk_metrics_address)}",

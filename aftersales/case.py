@@ -24,6 +24,7 @@ from aftersales.errors import conflict, invalid
 from aftersales.files import FileRef, FileRules
 from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title, status_name
 from aftersales.privacy import mask_phone
+from aftersales.provenance import Provenance
 from aftersales.roles import Role
 
 # ASCII digits only ([0-9], never \d: it takes every script's digits, e.g. "13٨١٢٣٤١٢٣٤"). A mainland
@@ -164,6 +165,9 @@ class TimelineItem(BaseModel):
     # D3: the reference of a file added (kind "file"): the case's files are the timeline's references.
     # Left out of the dump when there is none, so entries without a file are as they were.
     file: FileRef | None = Field(default=None, exclude_if=lambda v: v is None)
+    # O4: how a fact the owner gave was given (the owner by code or link; 代录 by staff, who and how); none for
+    # the entries of staff's own work (and every entry of a case opened before owners acted for themselves)
+    provenance: Provenance | None = None
 
 
 DeadlineState = Literal["open", "met", "missed", "met_late", "waived"]
@@ -374,11 +378,13 @@ class CaseBase:
                            f"须为「{'」或「'.join(status_name(s) for s in statuses)}」")
 
     # ---- timeline and notifications -------------------------------------------------------
-    def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | None = None) -> None:
+    def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | None = None,
+             provenance: Provenance | None = None) -> None:
         self.state.timeline.append(
             TimelineItem(
                 at=ctx.now, kind=kind, text=text,
                 actor=actor.username if actor else None, role=actor.role if actor else None,
+                provenance=provenance,
             )
         )
 

@@ -20,7 +20,7 @@ from aftersales.roles import ROLE_TITLES, Role
 BEIJING = ZoneInfo("Asia/Shanghai")
 CASE_TYPE_NAMES = {"complaint": "投诉", "repair": "维修"}
 CHANNEL_NAMES = {"phone": "来电", "visit": "来访", "letter": "来信", "online": "网络", "property": "物业公司",
-                 "authority_referral": "主管部门转办"}
+                 "authority_referral": "主管部门转办", "owner_app": "业主自助"}
 STATUS_NAMES = {   # every state of both case types (aftersales.complaint.ComplaintStatus, aftersales.repair.RepairStatus)
     "registered": "已受理", "unjustified_review": "不属实待裁定", "assigned": "已分派", "investigated": "已调查",
     "awaiting_approval": "方案待审批", "approved": "方案已批准", "customer_informed": "已答复业主",

@@ -16,6 +16,7 @@ from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
 from api import security  # noqa: E402  (P6: security headers)
 from api import files  # noqa: E402
+from api import owners  # noqa: E402  (O1–O3: the owner's pages)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         if sessionmaker is None:
             engine = make_engine(settings.database_url)
             app.state.sessionmaker = make_sessionmaker(engine)
+            await owners.backfill(app)   # O1: units imported before owners signed in get their phone's keyed hash
         if temporal is None:
             from adapters.logging import configure_logging
             from adapters.temporal.setup import connect
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(files.router)
     doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/
+    owners.install(app)      # the owner's pages under /o/ (O1–O3)
     # outermost of all, around Starlette's error middleware too: every response carries them (P6)
     security.install(app, docs_paths=doc_pages, docs_pages=doc_pages.values())
     return app

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
+from aftersales.privacy import phone_lookup_hash
 from adapters.db import properties as store
 from adapters.spreadsheets import TooLarge, read_and_check
 from adapters.temporal.sealing import app_sealer
@@ -112,7 +113,8 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
                   for p in problems]
         return problem_response(422, f"{len(problems)} problem(s) in {filename}: nothing was imported", errors=errors)
     return await store.import_units(session, records, by=actor.username, filename=filename,
-                                    now=datetime.now(timezone.utc), seal=app_sealer(request.app.state).seal)
+                                    now=datetime.now(timezone.utc), seal=app_sealer(request.app.state).seal,
+                                    phone_hash=lambda phone: phone_lookup_hash(phone, request.app.state.settings.phone_lookup_key))
 
 
 @router.get("/properties", response_model=list[ProjectOccupancy], summary="Projects: units, sold, occupied")

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.cases import CaseActivities
+from tests.support import codec
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import ComplaintCase
@@ -140,7 +141,9 @@ async def maker(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}", bcrypt_rounds=4)
+    # a worker's settings: with the codec's keys, which also seal the owner's number of a queued SMS (O5)
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}", bcrypt_rounds=4,
+                    sms_outbox_file=str(tmp_path / "sms-outbox.log"), **codec.CODEC)
 
 
 async def test_the_closing_projection_alone_carries_the_view(maker, settings) -> None:

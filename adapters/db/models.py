@@ -233,6 +233,8 @@ class TimelineEntry(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
+    # O4: how the owner gave the fact (aftersales.provenance.Provenance as JSON); null for staff's own work
+    provenance: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RegisterStatus(Base):
@@ -434,6 +436,8 @@ class PropertyUnit(Base):
     owner_name: Mapped[str | None] = mapped_column(String(64))
     owner_phone_masked: Mapped[str | None] = mapped_column(String(32))
     owner_phone_sealed: Mapped[str | None] = mapped_column(Text)
+    # O1: the keyed hash of the owner's phone (privacy.phone_lookup_hash): an owner signs in by it
+    owner_phone_hmac: Mapped[str | None] = mapped_column(String(40), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str] = mapped_column(String(64))
 
@@ -507,3 +511,81 @@ class FeeScheduleItem(Base):
     name: Mapped[str] = mapped_column(String(128))
     unit: Mapped[str] = mapped_column(String(16))
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+# ---- the owner's own channel (O1, O5) -------------------------------------------------------------------
+class OwnerCode(Base):
+    """O1: a one-time sign-in code asked for a number: kept hashed (keyed by the number's hash), with its tries.
+    A row is written for an unknown number too (no SMS goes out), so the limits answer alike."""
+
+    __tablename__ = "owner_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone_hmac: Mapped[str] = mapped_column(String(40), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OwnerSession(Base):
+    """O1: an owner signed in: the cookie's token kept as its SHA-256 (`id`), revocable. A link's session is
+    limited to its one case and purpose."""
+
+    __tablename__ = "owner_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone_hmac: Mapped[str] = mapped_column(String(40), index=True)
+    means: Mapped[str] = mapped_column(String(8))
+    case_no: Mapped[str | None] = mapped_column(String(32))
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OwnerLink(Base):
+    """O1: a link sent by SMS for one case and one purpose, valid 7 days, used once; the URL carries its id and a
+    signature of it, nothing else."""
+
+    __tablename__ = "owner_links"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    phone_hmac: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OwnerPreference(Base):
+    """O5: an owner stopped the SMS they may stop (all but sign-off and survey)."""
+
+    __tablename__ = "owner_preferences"
+    phone_hmac: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsMessage(Base):
+    """O5: every SMS to an owner, the outbox the dispatcher sends from (adapters/sms): the number sealed and
+    masked, never in clear; a sign-in code never stored (its text kept with the code blanked). `dedupe_key`
+    makes a case's SMS for one timeline entry happen once. Status: queued, held (quiet hours or the day's cap),
+    sent, undeliverable (E3), opted_out, throttled (the case's cap of the day)."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (UniqueConstraint("dedupe_key"), Index("ix_sms_messages_due", "status", "send_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(96))
+    kind: Mapped[str] = mapped_column(String(16))
+    case_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    phone_hmac: Mapped[str] = mapped_column(String(40), index=True)
+    phone_masked: Mapped[str] = mapped_column(String(32))
+    phone_sealed: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))

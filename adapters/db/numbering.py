@@ -181,6 +181,12 @@ async def sweep_claimed(session: AsyncSession, *, now: datetime, older_than: tim
     return counts
 
 
+async def case_of_key(session: AsyncSession, scope: str, key: str) -> str | None:
+    """The case an idempotency key was used for, if any (a form sent again: its case, whatever else changed)."""
+    found = await _find(session, scope, key)
+    return found.case_no if found is not None else None
+
+
 async def _find(session: AsyncSession, scope: str, key: str) -> Row | None:
     """The key's record (key, request_hash, case_no), or None."""
     return (await session.execute(_sql(session).find, {"scope": scope, "key": key})).first()

@@ -34,9 +34,11 @@ class Occupancy(BaseModel):
 
 
 async def import_units(session: AsyncSession, records: list[UnitRecord], *, by: str, filename: str,
-                       now: datetime, seal: Callable[[str], str]) -> ImportResult:
+                       now: datetime, seal: Callable[[str], str],
+                       phone_hash: Callable[[str], str] | None = None) -> ImportResult:
     """Writes the checked records in one transaction: a unit already registered (same project,
-    building and unit once normalised) is updated, a new one created. Commits."""
+    building and unit once normalised) is updated, a new one created. Commits. `phone_hash` (the keyed hash,
+    privacy.phone_lookup_hash) lets the owner sign in by the registered phone (O1)."""
     keys = [r.key for r in records]
     existing: dict[tuple[str, str, str], PropertyUnit] = {}
     for project_key in {k[0] for k in keys}:
@@ -57,6 +59,7 @@ async def import_units(session: AsyncSession, records: list[UnitRecord], *, by: 
         row.owner_name = record.owner_name
         row.owner_phone_masked = mask_phone(record.owner_phone) if record.owner_phone else None
         row.owner_phone_sealed = seal(record.owner_phone) if record.owner_phone else None
+        row.owner_phone_hmac = phone_hash(record.owner_phone) if record.owner_phone and phone_hash else None
         row.updated_at, row.updated_by = now, by
     log = PropertyImport(filename=filename[:256], by=by, at=now, created=created, updated=updated)
     session.add(log)

@@ -28,7 +28,8 @@ class Intake(ComplaintSteps):
             category=intake.category, group_complaint=intake.group_complaint, rules_version=ctx.rules_version,
         )
         case = cls(state)
-        case.note(ctx, "intake", f"{CHANNEL_NAMES.get(intake.channel.value, intake.channel.value)}受理：{intake.category}（C1）", actor)
+        case.note(ctx, "intake", f"{CHANNEL_NAMES.get(intake.channel.value, intake.channel.value)}受理：{intake.category}（C1）", actor,
+                  intake.provenance)
         cal = ctx.cal
         case.set_deadline(ctx, key="opinion", rule="C4", label=DEADLINE_NAMES["opinion"],
                           due_at=cal.add_working_days(received, OPINION_WORKING_DAYS), owners=[Role.cs_staff])

@@ -14,6 +14,7 @@ from aftersales.actions import ShortText, Text
 from aftersales.actor import Actor
 from aftersales.case import CaseState, CaseType, Customer
 from aftersales.messages import yuan
+from aftersales.provenance import Provenance
 from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 
@@ -32,6 +33,7 @@ class Channel(StrEnum):
     online = "online"
     property = "property"
     authority_referral = "authority_referral"
+    owner_app = "owner_app"          # O3: filed by the owner on the owner pages
 
 
 class ComplaintStatus(StrEnum):
@@ -57,6 +59,7 @@ class ComplaintIntake(BaseModel):
     description: Text
     major: StrictBool = False
     group_complaint: StrictBool = False
+    provenance: Provenance | None = Field(default=None, description="O4: how the owner gave it (the owner pages)")
 
 
 class CompensationPayment(BaseModel):

@@ -28,13 +28,14 @@ class Intake(RepairSteps):
             case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
             customer=intake.customer, description=intake.description, trades=list(intake.trades),
             requested_appointment=intake.requested_appointment, paid_service=intake.paid_service,
-            parent_case_no=intake.parent_case_no, rules_version=ctx.rules_version,
+            parent_case_no=intake.parent_case_no, rules_version=ctx.rules_version, channel=intake.channel,
         )
         case = cls(state)
         c = intake.customer
-        case.note(ctx, "intake", f"报修受理：{'、'.join(intake.trades)}，{c.project}{c.building}{c.unit}"
+        case.note(ctx, "intake", ("业主自助" if intake.channel == "owner_app" else "") + f"报修受理：{'、'.join(intake.trades)}，{c.project}{c.building}{c.unit}"
                   + ("（有偿服务）" if intake.paid_service else "")
-                  + (f"，由投诉 {intake.parent_case_no} 转来" if intake.parent_case_no else "") + "（R1）", actor)
+                  + (f"，由投诉 {intake.parent_case_no} 转来" if intake.parent_case_no else "") + "（R1）", actor,
+                  intake.provenance)
         case.set_deadline(ctx, key="survey", rule="R2", label=DEADLINE_NAMES["survey"],
                           due_at=ctx.cal.add_working_days(received, SURVEY_WORKING_DAYS),
                           owners=[Role.cs_staff, Role.engineering, Role.repair_lead])

@@ -15,6 +15,7 @@ from aftersales import actions as A
 from aftersales.actions import Instant, ShortText, Text
 from aftersales.case import CaseState, CaseType, Customer, Effect
 from aftersales.messages import yuan
+from aftersales.provenance import Provenance
 from aftersales.fees import PaymentMethod, PricedQuote
 from aftersales.roles import Role
 
@@ -66,6 +67,9 @@ class RepairIntake(BaseModel):
     paid_service: StrictBool = False
     parent_case_no: str | None = Field(default=None, pattern=r"^[A-Z]{2}-[0-9]{4}-[0-9]{6}$",
                                        description="the complaint this repair serves")
+    channel: Literal["owner_app"] | None = Field(default=None, description="O3: owner_app when the owner filed it "
+                                                 "on the owner pages; none: registered by staff")
+    provenance: Provenance | None = Field(default=None, description="O4: how the owner gave it (the owner pages)")
 
 
 # ---- effects the workflow carries out ---------------------------------------------------------
@@ -222,6 +226,7 @@ class RepairState(CaseState):
     requested_appointment: datetime
     paid_service: bool = False
     parent_case_no: str | None = None
+    channel: str | None = None   # O3: owner_app when the owner filed it; none: registered by staff
     appointment_at: datetime | None = None
     appointment_kept: bool = False
     arrivals: list[Arrival] = []

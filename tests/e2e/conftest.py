@@ -47,7 +47,9 @@ def e2e_database(tmp_path_factory) -> str:
 def settings(e2e_database: str, smtp_server, tmp_path) -> Settings:
     return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
                     task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=30,
-                    files_dir=str(tmp_path / "files"), **codec.CODEC)
+                    files_dir=str(tmp_path / "files"),
+                    sms_outbox_file=str(tmp_path / "sms-outbox.log"),   # O5: the test's own outbox
+                    **codec.CODEC)
 
 
 class WorkerProcess:
@@ -61,6 +63,8 @@ class WorkerProcess:
                     "AFTERSALES_SMTP_PORT": str(settings.smtp_port),
                     "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_FILES_DIR": settings.files_dir, **codec.ENV,
                     "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key,  # the API's (P4)
+                    # O5: the owners' SMS into the test's outbox, sent as soon as they are due
+                    "AFTERSALES_SMS_OUTBOX_FILE": settings.sms_outbox_file, "AFTERSALES_SMS_DISPATCH_SECONDS": "1",
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
                     "AFTERSALES_LOG_LEVEL": "DEBUG",

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,8 @@ class HTTPReceiver:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.delay = 0.0  # seconds to wait before answering (to provoke client timeouts)
+        # answers computed from the request (status, JSON body), as a provider checking it would; None: OK_BODY
+        self.responder: Callable[[Hit], tuple[int, Any]] | None = None
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -81,8 +84,12 @@ class HTTPReceiver:
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 status, answer, injected = receiver._answer(parts.path)
-                receiver._record(Hit(path=parts.path, query=parts.query, headers=dict(self.headers.items()),
-                                     json=body, raw=raw, status=status, injected=injected))
+                hit = Hit(path=parts.path, query=parts.query, headers=dict(self.headers.items()),
+                          json=body, raw=raw, status=status, injected=injected)
+                if not injected and receiver.responder is not None:
+                    status, answer = receiver.responder(hit)
+                    hit.status, hit.injected = status, status != 200
+                receiver._record(hit)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

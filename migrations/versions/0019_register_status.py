@@ -1,8 +1,8 @@
 """the register's own state (C1): behind Temporal (known to lack cases it holds) or being rebuilt from it
 (`make rebuild-register`, resumable: the last case rebuilt), so that the API refuses intakes meanwhile
 
-Revision ID: faults_0001
-Revises: dayrules_0001
+Revision ID: 0019_register_status
+Revises: 0018_org_lists
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "faults_0001"
-down_revision: str | None = "dayrules_0001"
+revision: str = "0019_register_status"
+down_revision: str | None = "0018_org_lists"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

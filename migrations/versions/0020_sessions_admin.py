@@ -1,8 +1,8 @@
 """P6: revoked access tokens (sign-out), account changes waiting for a second administrator, and the
 notices that tell an account's holder of a change
 
-Revision ID: secaccess_0001
-Revises: faults_0001
+Revision ID: 0020_sessions_admin
+Revises: 0019_register_status
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "secaccess_0001"
-down_revision: str | None = "faults_0001"
+revision: str = "0020_sessions_admin"
+down_revision: str | None = "0019_register_status"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

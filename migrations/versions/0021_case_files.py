@@ -1,8 +1,8 @@
 """photos and documents (D1–D4): case_files, the files each case references (claim check: the bytes are in
 the blob store)
 
-Revision ID: files_0001
-Revises: faults_0001
+Revision ID: 0021_case_files
+Revises: 0020_sessions_admin
 Create Date: 2026-12-10
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "files_0001"
-down_revision: str | None = "faults_0001"
+revision: str = "0021_case_files"
+down_revision: str | None = "0020_sessions_admin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

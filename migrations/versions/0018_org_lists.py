@@ -1,6 +1,6 @@
 """the organisation's lists (P7): departments and case categories to choose from, and staff titles
 
-Revision ID: dayrules_0001
+Revision ID: 0018_org_lists
 Revises: 0017_register_reminders
 Create Date: 2026-12-08
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "dayrules_0001"
+revision: str = "0018_org_lists"
 down_revision: str | None = "0017_register_reminders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

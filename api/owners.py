@@ -1,0 +1,428 @@
+"""The owner's pages under /o/ (O1–O3): mobile first, Chinese, server-rendered like the workbench, no script.
+
+- Sign-in (O1): the phone, then a 6-digit code sent by SMS. Known and unknown numbers get the same page and the
+  same limits (a code row is written for both; only a known number's code is sent). Codes are kept hashed
+  and compared in constant time; per number one a minute and ten a day, per client address
+  `owner_codes_per_address_per_hour` and `owner_code_failures_per_address` (429 with Retry-After).
+- The owner's session is its own cookie (`owner_session`: HttpOnly, SameSite=Lax so that a link opened from the
+  SMS app carries it, Path=/o/, owner_session_minutes), kept as a hash in `owner_sessions` and revocable; staff
+  routes never read it, and these pages never read a staff token. A link from an SMS (/o/l/<token>) signs the
+  owner in for its one case only.
+- 我的房屋和案件: the units registered for the phone and the cases of the phone or those units, newest first;
+  a case page with the status in plain words, what happens next and by when (Beijing time), and only the
+  timeline entries meant for the owner (O2); a case that is not theirs is 404.
+- 报修 / 投诉 for one of their units (O3): the same intake routes as the staff's (numbering, idempotency, the
+  register's address), channel owner_app, the intake entry carrying the owner's provenance (O4).
+- Every page: Content-Security-Policy (no script, no frames: frame-ancestors 'none'), no-store, no referrer."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.db import owners as store
+from adapters.db.numbering import case_of_key
+from adapters.db.models import OwnerSession
+from adapters.sms.providers import provider_from_settings
+from adapters.sms.queue import send_code
+from adapters.temporal.sealing import app_sealer
+from aftersales.actor import Actor
+from aftersales.complaint.state import Channel, ComplaintIntake
+from aftersales.messages import BEIJING
+from aftersales.owners import (
+    OWNER_DEADLINES, OWNER_ENTRY_NAMES, code_request_refusal, owner_entry, plain_status,
+)
+from aftersales.privacy import mask_phone_numbers_in, phone_lookup_hash
+from aftersales.provenance import Means, Provenance
+from aftersales.repair.state import RepairIntake
+from aftersales.roles import Role
+from api import cases as case_routes
+from api import choices
+from api.auth import LoginLimiter, client_address
+from api.deps import db_session
+from api.wording import refusal
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "owner")
+OWNER_COOKIE = "owner_session"
+log = structlog.get_logger()
+
+# O3: the intake routes want an Actor; an owner is no staff account. The case records this one as who registered
+# it, and the intake entry's provenance says the owner gave it themselves (O4).
+OWNER_APP = Actor(username="owner_app", role=Role.hotline, display_name="业主自助")
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+       "frame-ancestors 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+           "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+PHONE = re.compile(r"^1[3-9][0-9]{9}$")
+CODE = re.compile(r"^[0-9]{6}$")
+_RULE_IDS = re.compile(r"\s*[（(](?:[A-Z][0-9]+[a-z]?(?:/[A-Z0-9]+)?[、,，\s]*)+[）)]")
+KINDS = {"repair": "报修", "complaint": "投诉"}
+SENT = "如该号码已登记为业主，验证码已发送，5 分钟内有效。"
+
+
+def beijing(at: datetime | None) -> str:
+    if at is None:
+        return "—"
+    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["bj"] = beijing
+
+
+def csrf_token(cookie: str) -> str:
+    return hashlib.sha256(b"aftersales-owner-csrf:" + cookie.encode()).hexdigest()[:32]
+
+
+def render(request: Request, name: str, status_code: int = 200, headers: dict[str, str] | None = None,
+           **context: Any) -> HTMLResponse:
+    cookie = request.cookies.get(OWNER_COOKIE, "")
+    response = templates.TemplateResponse(request, name, {"csrf": csrf_token(cookie) if cookie else "", **context},
+                                          status_code=status_code)
+    response.headers.update({**HEADERS, **(headers or {})})
+    return response
+
+
+class OwnerSignIn(Exception):
+    """No owner session: the sign-in page."""
+
+
+class OwnerNotFound(Exception):
+    """What this owner may not see, or what does not exist: 404 (O2)."""
+
+
+async def owner_session(request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> OwnerSession:
+    row = await store.session_of(session, request.cookies.get(OWNER_COOKIE, ""), datetime.now(timezone.utc))
+    if row is None:
+        raise OwnerSignIn()
+    structlog.contextvars.bind_contextvars(owner=row.phone_hmac[:8])   # never the number (P3)
+    return row
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    cookie = request.cookies.get(OWNER_COOKIE, "")
+    if not cookie or not hmac.compare_digest(form.pop("csrf", ""), csrf_token(cookie)):
+        raise HTTPException(403, "表单已过期，请刷新页面后重试")
+    return form
+
+
+class _Limits:
+    """Per client address (O1): codes asked and wrong codes per hour, in this process (as the staff sign-in)."""
+
+    def __init__(self, codes: int, failures: int) -> None:
+        self.codes = LoginLimiter(per_username=10**9, per_address=codes, window=3600)
+        self.failures = LoginLimiter(per_username=10**9, per_address=failures, window=3600)
+
+
+def limits(request: Request) -> _Limits:
+    state = request.app.state
+    if getattr(state, "owner_limits", None) is None:
+        s = state.settings
+        state.owner_limits = _Limits(s.owner_codes_per_address_per_hour, s.owner_code_failures_per_address)
+    return state.owner_limits
+
+
+def _too_many(request: Request, e: HTTPException, phone: str = "") -> HTMLResponse:
+    return render(request, "login.html", 429, headers={"Retry-After": e.headers.get("Retry-After", "60")},
+                  phone=phone, step="phone", error="请求过于频繁，请稍后再试")
+
+
+async def backfill(app) -> None:
+    """O1: the register's units imported before owners signed in get the keyed hash of their phone."""
+    try:
+        async with app.state.sessionmaker() as session:
+            done = await store.backfill_unit_hashes(session, app_sealer(app.state).unseal,
+                                                    app.state.settings.phone_lookup_key)
+        if done:
+            log.info("owner phones hashed for sign-in", units=done)
+    except Exception as e:  # noqa: BLE001 — a read model not migrated yet: the next start does it
+        log.warning("owner phone hashes not filled", error=repr(e)[:200])
+
+
+def install(app) -> None:
+    app.include_router(router)
+
+    @app.exception_handler(OwnerSignIn)
+    async def _sign_in(request: Request, exc: OwnerSignIn) -> Response:
+        return RedirectResponse("/o/login", status_code=303, headers=HEADERS)
+
+    @app.exception_handler(OwnerNotFound)
+    async def _not_found(request: Request, exc: OwnerNotFound) -> Response:
+        return render(request, "error.html", 404, message="没有找到该页面或案件")
+
+
+# ---- sign-in ---------------------------------------------------------------------------------------------
+@router.get("/o")
+@router.get("/o/")
+async def owner_root(request: Request) -> RedirectResponse:
+    return RedirectResponse("/o/home" if request.cookies.get(OWNER_COOKIE) else "/o/login", status_code=303)
+
+
+@router.get("/o/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", step="phone", phone="", error=None)
+
+
+def _phone(raw: str) -> str:
+    digits = re.sub(r"[\s\-]", "", raw or "")
+    return digits[3:] if digits.startswith("+86") else digits
+
+
+@router.post("/o/login/code", response_class=HTMLResponse)
+async def ask_code(request: Request, background: BackgroundTasks,
+                   session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    """O1: a code for the number. The answer is the same whether the number is an owner's or not."""
+    form = await request.form()
+    phone = _phone(str(form.get("phone", "")))
+    if not PHONE.match(phone):
+        return render(request, "login.html", 422, step="phone", phone=str(form.get("phone", ""))[:20],
+                      error="请输入 11 位手机号码")
+    settings = request.app.state.settings
+    phone_hmac = phone_lookup_hash(phone, settings.phone_lookup_key)
+    keys: list = []
+    try:
+        keys = limits(request).codes.reserve(phone_hmac, client_address(request))
+    except HTTPException as e:
+        return _too_many(request, e, phone)
+    finally:
+        if keys:
+            limits(request).codes.finish(keys, failed=True)   # every code asked counts for the address
+    now = datetime.now(timezone.utc)
+    refused = code_request_refusal(await store.codes_asked(session, phone_hmac, now - timedelta(days=1)), now)
+    if refused is not None:
+        return render(request, "login.html", 429, headers={"Retry-After": str(refused.retry_after)},
+                      step="code" if refused.reason == "too_soon" else "phone", phone=phone, error=refused.message)
+    code = store.new_code()
+    await store.add_code(session, phone_hmac, store.code_hash(phone_hmac, code, settings.phone_lookup_key), now)
+    if await store.is_owner(session, phone_hmac):
+        # sent after the answer: the answer takes as long for an unknown number as for a known one
+        background.add_task(send_code, request.app.state.sessionmaker, _provider(request), app_sealer(request.app.state).seal,
+                            phone=phone, phone_hmac=phone_hmac, code=code, now=now)
+    log.info("owner code asked")
+    return render(request, "login.html", step="code", phone=phone, error=None, notice=SENT)
+
+
+def _provider(request: Request):
+    state = request.app.state
+    if getattr(state, "sms_provider", None) is None:
+        state.sms_provider = provider_from_settings(state.settings)
+    return state.sms_provider
+
+
+@router.post("/o/login", response_class=HTMLResponse)
+async def sign_in(request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    form = await request.form()
+    phone, code = _phone(str(form.get("phone", ""))), str(form.get("code", "")).strip()
+    if not PHONE.match(phone) or not CODE.match(code):
+        return render(request, "login.html", 422, step="code", phone=phone if PHONE.match(phone) else "",
+                      error="请输入手机号码和 6 位验证码")
+    settings = request.app.state.settings
+    phone_hmac = phone_lookup_hash(phone, settings.phone_lookup_key)
+    try:
+        keys = limits(request).failures.reserve(phone_hmac, client_address(request))
+    except HTTPException as e:
+        return _too_many(request, e, phone)
+    now = datetime.now(timezone.utc)
+    ok = await store.check_code(session, phone_hmac, code, settings.phone_lookup_key, now)
+    ok = ok and await store.is_owner(session, phone_hmac)
+    limits(request).failures.finish(keys, failed=not ok)
+    if not ok:
+        return render(request, "login.html", 401, step="code", phone=phone, error="验证码错误或已失效，请重新获取")
+    token = await store.open_session(session, phone_hmac, means=Means.code.value, now=now,
+                                     ttl=timedelta(minutes=settings.owner_session_minutes))
+    log.info("owner signed in", means="code")
+    return _with_cookie(request, RedirectResponse("/o/home", status_code=303), token)
+
+
+def _with_cookie(request: Request, response: Response, token: str) -> Response:
+    response.set_cookie(OWNER_COOKIE, token, max_age=request.app.state.settings.owner_session_minutes * 60,
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/o/")
+    response.headers.update(HEADERS)
+    return response
+
+
+@router.get("/o/l/{token}")
+async def open_link(token: str, request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """O1: a link sent by SMS signs the owner in for its one case and purpose, once, within 7 days."""
+    settings = request.app.state.settings
+    now = datetime.now(timezone.utc)
+    link = await store.use_link(session, token, settings.jwt_secret, now)
+    if link is None:
+        return render(request, "error.html", 404, message="链接无效、已使用或已过期。请用手机号码和验证码登录。")
+    session_token = await store.open_session(session, link.phone_hmac, means=Means.link.value, now=now,
+                                             ttl=timedelta(minutes=settings.owner_session_minutes),
+                                             case_no=link.case_no, purpose=link.purpose)
+    log.info("owner signed in", means="link", purpose=link.purpose)
+    return _with_cookie(request, RedirectResponse(f"/o/cases/{link.case_no}", status_code=303), session_token)
+
+
+@router.post("/o/logout")
+async def sign_out(request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
+                   session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    await checked_form(request)
+    await store.revoke_session(session, request.cookies.get(OWNER_COOKIE, ""), datetime.now(timezone.utc))
+    response = RedirectResponse("/o/login", status_code=303, headers=HEADERS)
+    response.delete_cookie(OWNER_COOKIE, path="/o/")
+    return response
+
+
+# ---- 我的房屋和案件 ----------------------------------------------------------------------------------------
+def _case_item(case) -> dict[str, Any]:
+    words, _ = plain_status(case.status)
+    return {"case_no": case.case_no, "kind": KINDS.get(case.case_type, case.case_type), "status": words,
+            "received_at": case.received_at, "address": f"{case.project} {case.building or ''} {case.unit or ''}".strip(),
+            "category": case.category, "closed": case.closed_at is not None}
+
+
+def _only_own_case(owner: OwnerSession, case_no: str | None = None) -> None:
+    """A link's session is for its one case (O1): every other page of the owner is not there for it."""
+    if owner.case_no is not None and owner.case_no != case_no:
+        raise OwnerNotFound()
+
+
+@router.get("/o/home", response_class=HTMLResponse)
+async def home(request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
+               session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    _only_own_case(owner)
+    units = await store.owner_units(session, owner.phone_hmac)
+    cases = await store.owner_cases(session, owner.phone_hmac)
+    return render(request, "home.html", units=units, cases=[_case_item(c) for c in cases],
+                  opted_out=await store.opted_out(session, owner.phone_hmac),
+                  notice=request.query_params.get("notice"))
+
+
+@router.post("/o/settings/sms")
+async def sms_setting(request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """O5: stop (or resume) the SMS an owner may stop; sign-off and survey links still come."""
+    _only_own_case(owner)
+    form = await checked_form(request)
+    stop = form.get("stop") == "1"
+    await store.set_opt_out(session, owner.phone_hmac, stop, datetime.now(timezone.utc))
+    notice = "已停止接收通知短信（签认和回访短信仍会发送）" if stop else "已恢复接收通知短信"
+    return RedirectResponse(f"/o/home?notice={notice}", status_code=303, headers=HEADERS)
+
+
+# ---- a case --------------------------------------------------------------------------------------------
+def owner_text(text: str) -> str:
+    """An entry's text for the owner: rule ids left out, any phone number masked (O2: never staff phones)."""
+    return mask_phone_numbers_in(_RULE_IDS.sub("", text or "")).strip()
+
+
+async def _owner_case_or_404(session: AsyncSession, owner: OwnerSession, case_no: str, wait: bool = False):
+    _only_own_case(owner, case_no)
+    if not case_routes.CASE_NO.match(case_no):
+        raise OwnerNotFound()
+    deadline = time.monotonic() + (8.0 if wait else 0)
+    while True:
+        case = await store.owner_case(session, owner.phone_hmac, case_no)
+        if case is not None or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.25)   # just filed: the register follows the case within moments
+        session.expire_all()
+    if case is None:
+        raise OwnerNotFound()
+    return case
+
+
+@router.get("/o/cases/{case_no}", response_class=HTMLResponse)
+async def case_page(case_no: str, request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
+                    session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    case = await _owner_case_or_404(session, owner, case_no, wait=request.query_params.get("filed") == "1")
+    words, next_step = plain_status(case.status)
+    due = await store.open_deadlines(session, case_no)
+    by_when = next((due[k] for k in OWNER_DEADLINES if k in due), None) if case.closed_at is None else None
+    entries = [{"at": e.at, "what": OWNER_ENTRY_NAMES.get(e.kind, ""), "text": owner_text(e.text),
+                "given": Provenance.model_validate(e.provenance).words() if e.provenance else None}
+               for e in await store.timeline(session, case_no) if owner_entry(e.kind)]
+    return render(request, "case.html", case=_case_item(case), words=words, next_step=next_step, by_when=by_when,
+                  entries=entries, one_case=owner.case_no is not None, notice=request.query_params.get("notice"))
+
+
+# ---- 报修 / 投诉 ---------------------------------------------------------------------------------------------
+async def _unit_or_404(session: AsyncSession, owner: OwnerSession, unit_id: str):
+    _only_own_case(owner)
+    unit = await store.owner_unit(session, owner.phone_hmac, int(unit_id)) if unit_id.isdigit() else None
+    if unit is None:
+        raise OwnerNotFound()
+    return unit
+
+
+async def _new_page(request: Request, session: AsyncSession, kind: str, unit, values: dict[str, str],
+                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    if kind == "repair" and not values.get("requested_appointment"):
+        values = {**values, "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}
+    return render(request, "new.html", status_code, kind=kind, title=KINDS[kind], unit=unit, values=values,
+                  error=error, key=values.get("key") or uuid.uuid4().hex, trades=choices.TRADES,
+                  categories=await choices.categories(session))
+
+
+@router.get("/o/new/{kind}", response_class=HTMLResponse)
+async def new_case(kind: Literal["repair", "complaint"], request: Request,
+                   owner: Annotated[OwnerSession, Depends(owner_session)],
+                   session: Annotated[AsyncSession, Depends(db_session)], unit: str = "") -> HTMLResponse:
+    return await _new_page(request, session, kind, await _unit_or_404(session, owner, unit), {})
+
+
+@router.post("/o/new/{kind}", response_class=HTMLResponse)
+async def file_case(kind: Literal["repair", "complaint"], request: Request,
+                    owner: Annotated[OwnerSession, Depends(owner_session)],
+                    session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """O3: a repair or complaint for one of the owner's units, through the staff's intake (channel owner_app),
+    idempotent by the form's key (a double tap files one case)."""
+    form = await checked_form(request)
+    unit = await _unit_or_404(session, owner, form.get("unit_id", ""))
+    if not unit.owner_phone_sealed:
+        raise OwnerNotFound()
+    key = re.sub(r"[^0-9a-f]", "", form.get("key", ""))[:32]
+    if key and (case_no := await case_of_key(session, kind, f"owner-{key}")) is not None:
+        # the same form sent again (a double tap, a retry): its case, not a second one. Checked before the intake:
+        # the provenance's time differs between the two sends, which the intake's fingerprint would refuse.
+        return RedirectResponse(f"/o/cases/{case_no}?filed=1", status_code=303, headers=HEADERS)
+    phone = app_sealer(request.app.state).unseal(unit.owner_phone_sealed)   # the owner's own number (their unit's)
+    now = datetime.now(timezone.utc)
+    customer = {"name": unit.owner_name or "业主", "phone": re.sub(r"\D", "", phone), "project": unit.project,
+                "building": unit.building, "unit": unit.unit, "unit_id": unit.id}
+    provenance = Provenance.by_owner(Means(owner.means), now).model_dump(mode="json")
+    body: dict[str, Any] = {"customer": customer, "description": form.get("description", "").strip(),
+                            "provenance": provenance}
+    try:
+        if kind == "complaint":
+            body.update(channel=Channel.owner_app.value, category=form.get("category", ""))
+            intake = ComplaintIntake.model_validate(body)
+            route = case_routes.create_complaint
+        else:
+            at = form.get("requested_appointment", "")
+            body.update(channel="owner_app", trades=[t for t in [form.get("trade", "")] if t],
+                        requested_appointment=datetime.fromisoformat(at).replace(tzinfo=BEIJING).isoformat() if at else "")
+            intake = RepairIntake.model_validate(body)
+            route = case_routes.create_repair
+        answer = await route(request=request, intake=intake, actor=OWNER_APP, session=session,
+                             idempotency_key=f"owner-{key}" if key else None, prefer=case_routes.MINIMAL)
+    except (HTTPException, ValidationError, ValueError) as e:
+        if isinstance(e, ValueError) and not isinstance(e, ValidationError):
+            text, code = "请选择希望上门的时间", 422
+        else:
+            text, code = refusal(e)[0], (e.status_code if isinstance(e, HTTPException) else 422)
+        return await _new_page(request, session, kind, unit, {**form, "unit_id": str(unit.id)}, text, code)
+    if answer.status_code != status.HTTP_201_CREATED:   # registered, not open yet: it shows in the list soon
+        return RedirectResponse("/o/home?notice=已提交，稍后可在列表中查看", status_code=303, headers=HEADERS)
+    case_no = json.loads(answer.body)["case_no"]
+    log.info("owner filed a case", case_no=case_no, kind=kind)
+    return RedirectResponse(f"/o/cases/{case_no}?filed=1&notice=已提交", status_code=303, headers=HEADERS)
+
