@@ -50,7 +50,7 @@ run: install          ## the embedded default: Temporal dev server + Web UI, wor
 	$(BIN)/python -m adapters.embedded
 
 test: install-test    ## the whole suite on every core (CI runs this through .ci/run)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
 	$(BIN)/python -m benchmarks.rules_bench
