@@ -75,7 +75,9 @@ async def test_the_readme_tour_runs_as_written(dev_env, settings, sessionmaker, 
            "AFTERSALES_DATABASE_URL": settings.database_url, "AFTERSALES_TASK_QUEUE": settings.task_queue,
            "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(settings.smtp_port), **codec.ENV}
     with APIServer(env, tmp_path / "api.log") as server:
-        await server.wait_healthy()
+        # as a newcomer does after `make run`: the tour starts once /health says the worker is alive (its first
+        # heartbeat comes one interval after it starts), so that the tour's last line shows "ok"
+        await server.wait_healthy(timeout=120, worker=True)
         run = subprocess.run(["bash", "-c", script(blocks)], cwd=tmp_path, capture_output=True, text=True,
                              timeout=300, env={**os.environ, "API": server.url})
     said = f"stdout:\n{run.stdout[-6000:]}\nstderr:\n{run.stderr[-3000:]}"

@@ -367,9 +367,15 @@ async def upload_photos(page, case_no: str) -> None:
     await gallery.screenshot(path=SCREENSHOTS / "14-repair-gallery-section.png")
 
 
+TABBABLE = "a[href], button, input, select, textarea, summary, [tabindex]"
+
+
 async def tab_to(page, locator, most: int = 60) -> None:
-    """Presses Tab until `locator` has the focus (bounded): the keyboard's way to a field."""
+    """Presses Tab until `locator` has the focus: the keyboard's way to a field. Bounded by `most`, or by the
+    page's own stops when it has more (a long list, as 我的待办 is when the database holds many cases): one
+    round through the page reaches every stop."""
     target = await locator.element_handle()
+    most = max(most, await page.locator(TABBABLE).count() + 2)
     for _ in range(most):
         if await page.evaluate("el => document.activeElement === el", target):
             return
@@ -430,7 +436,7 @@ async def test_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_reg
 
         page = await signed_in(browser, url, "cs_staff", settings.demo_password)
         link = page.get_by_role("link", name=case_no)
-        for _ in range(50):                                          # once the register follows
+        for _ in range(150):                                         # once the register follows (bounded)
             if await link.count():
                 break
             await page.wait_for_timeout(200)

@@ -38,17 +38,22 @@ class APIServer:
             cwd=REPO, env=self.env, pass_fds=(fd,), stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         return self
 
-    async def wait_healthy(self, timeout: float = 60.0) -> None:
+    async def wait_healthy(self, timeout: float = 60.0, worker: bool = False) -> None:
+        """Until the API answers /health (bounded); with `worker`, until it reports a worker alive too
+        ("status": "ok"): the SDK sends a worker's first heartbeat one interval (worker_heartbeat_seconds)
+        after it starts polling, and until then /health says "degraded", as it does right after a restart."""
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
             for _ in range(int(timeout / 0.2)):
                 assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
                 try:
-                    if (await client.get("/health")).status_code in (200, 503):
+                    r = await client.get("/health")
+                    if r.status_code in (200, 503) and (not worker or r.json().get("status") == "ok"):
                         return
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
-        raise AssertionError(f"the API did not start: {self.log.read_text()[-3000:]}")
+        raise AssertionError(f"the API did not start{' with a worker alive' if worker else ''}: "
+                             f"{self.log.read_text()[-3000:]}")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
