@@ -9,6 +9,7 @@ embedded default trusts no proxy at all (P6). Behind a reverse proxy, list its a
 """
 
 import argparse
+import socket
 from typing import Any
 
 from adapters.config import Settings, get_settings
@@ -30,8 +31,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fd", type=int, help="serve on this already bound socket (tests)")
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args(argv)
-    where: dict[str, Any] = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
-    uvicorn.run("api.app:app", **where, access_log=not args.no_access_log, **uvicorn_options(settings))
+    if args.fd is None:
+        uvicorn.run("api.app:app", host=args.host, port=args.port, access_log=not args.no_access_log,
+                    **uvicorn_options(settings))
+        return
+    config = uvicorn.Config("api.app:app", access_log=not args.no_access_log, **uvicorn_options(settings))
+    uvicorn.Server(config).run(sockets=[inherited_socket(args.fd)])
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The already bound socket as what it is. uvicorn's own --fd opens any descriptor as AF_UNIX, so asyncio
+    never sets TCP_NODELAY on the TCP connections it accepts: every response whose headers and body go out
+    in two writes then waited for the client's delayed ACK (Nagle), ~40 ms a request. socket(fileno=)
+    reads the family, type and protocol from the descriptor itself."""
+    return socket.socket(fileno=fd)
 
 
 if __name__ == "__main__":
