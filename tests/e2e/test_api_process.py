@@ -34,5 +34,7 @@ async def test_a_keep_alive_connection_answers_without_the_delayed_ack_stall(dev
             took.append(time.perf_counter() - started)
             assert response.status == 401
         connection.close()
-    # the median, so that a moment of load on a shared machine does not decide it; stalled, every one is >= 40 ms
-    assert statistics.median(took) < NAGLE_STALL_SECONDS / 2, [round(t * 1000, 1) for t in took]
+    # Stalled, no response can come back before the delayed ACK (every one >= 40 ms); not stalled, some do, however
+    # busy the machine: the fastest of 21 decides, not a time a loaded machine might miss.
+    assert min(took) < NAGLE_STALL_SECONDS, [round(t * 1000, 1) for t in took]
+    print(f"\nkeep-alive 401s: median {statistics.median(took) * 1000:.1f} ms, fastest {min(took) * 1000:.1f} ms")
