@@ -42,6 +42,7 @@ from adapters.db.staff import get_staff
 from adapters.db.visibility import visible_cases_clause
 from adapters.files.blobs import FileStore, content_hash
 from adapters.files.images import BadFile, Prepared, prepare, sniff
+from adapters.temporal import actor_assertion
 from aftersales import access
 from aftersales.actions import ActionRequest, AttachFile
 from aftersales.actor import Actor
@@ -283,10 +284,11 @@ async def upload_file(request: Request, session: AsyncSession, actor: Actor, cas
                   for_owner=(s in FOR_OWNER_STEPS) if for_owner is None else for_owner,
                   shows_person=bool(_flag(up.fields.get("shows_person"))))
     handle = case_routes._handle(case_routes.temporal(request), case_no)
+    attach = ActionRequest(action=AttachFile(action="attach_file", file=ref), actor=actor)
+    # P4: the case's validator refuses an act the API did not vouch for; a file reference is one too
+    attach.assertion = actor_assertion.sign(handle.id, attach, request.app.state.settings.actor_assertion_key)
     try:
-        answer = await case_routes._update(request, handle, CaseWorkflow.act,
-                                           ActionRequest(action=AttachFile(action="attach_file", file=ref), actor=actor),
-                                           update_id=f"file-{fid}")
+        answer = await case_routes._update(request, handle, CaseWorkflow.act, attach, update_id=f"file-{fid}")
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:

@@ -104,7 +104,17 @@ def soon(days: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(days=days)).astimezone(timezone(timedelta(hours=8))).isoformat()
 
 
-REPAIR = {"customer": CUSTOMER, "trades": ["防水"], "description": "阳台渗水", "requested_appointment": soon(2)}
+class Soon(float):
+    """Days from now in a parameter, reckoned when the test runs (soon), not when it is collected: a long
+    suite runs a test many minutes after collection."""
+
+
+def reckoned(body: dict) -> dict:
+    return {k: soon(v) if isinstance(v, Soon) else v for k, v in body.items()}
+
+
+def repair() -> dict:
+    return {"customer": CUSTOMER, "trades": ["防水"], "description": "阳台渗水", "requested_appointment": soon(2)}
 
 
 @pytest.mark.asyncio
@@ -116,7 +126,7 @@ async def test_names_and_texts_refuse_bidirectional_and_invisible_characters(api
                                           "category": "漏水", "description": "卫生间漏水"}),
         ("POST", "/complaints", hotline, {"customer": CUSTOMER, "channel": "phone", "category": "漏水",
                                           "description": f"卫生间漏水 1203{char}"}),
-        ("POST", "/repairs", hotline, {**REPAIR, "customer": {**CUSTOMER, "unit": f"{char}1203"}}),
+        ("POST", "/repairs", hotline, {**repair(), "customer": {**CUSTOMER, "unit": f"{char}1203"}}),
         ("POST", "/cases/TS-2026-000001/actions", hotline, {"action": "progress_note", "note": f"已联系{char}业主"}),
         ("PUT", "/admin/contractors/CT-X", await api.token("finance"), {"name": f"示范{char}建工"}),
         ("POST", "/admin/accounts", manager, {"username": "new.one", "role": "hotline", "password": "pw-2026-edges",
@@ -169,23 +179,24 @@ async def test_every_text_of_every_input_model_refuses_a_right_to_left_override_
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("at", ["9999-12-31T10:00:00+08:00", "2100-01-01T10:00:00+08:00", soon(91)],
+@pytest.mark.parametrize("at", ["9999-12-31T10:00:00+08:00", "2100-01-01T10:00:00+08:00", Soon(91)],
                          ids=["year-9999", "year-2100", "in-91-days"])  # ids fixed: every xdist worker collects alike
 async def test_R1_a_repair_asks_for_a_visit_within_90_days(api, at):
-    r = await api.post("/repairs", json={**REPAIR, "requested_appointment": at}, headers=await api.token("hotline"))
+    at = soon(at) if isinstance(at, Soon) else at
+    r = await api.post("/repairs", json={**repair(), "requested_appointment": at}, headers=await api.token("hotline"))
     assert r.status_code == 422 and "90 个自然日" in r.text, r.text
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("body", [
     {"action": "extend_deadline", "new_due_at": "9999-12-31T18:00:00+08:00", "owner_consent": "业主电话同意"},
-    {"action": "extend_deadline", "new_due_at": soon(61), "owner_consent": "业主电话同意"},
+    {"action": "extend_deadline", "new_due_at": Soon(61), "owner_consent": "业主电话同意"},
     {"action": "agree_appointment", "appointment_at": "9999-01-01T10:00:00+08:00"},
-    {"action": "agree_appointment", "appointment_at": soon(91)},
-    {"action": "open_repair", "trades": ["防水"], "description": "渗水", "requested_appointment": soon(120)},
+    {"action": "agree_appointment", "appointment_at": Soon(91)},
+    {"action": "open_repair", "trades": ["防水"], "description": "渗水", "requested_appointment": Soon(120)},
 ])
 async def test_R1_R8_actions_name_times_within_reach(api, body):
     """Refused by the API before any Update is sent (the app here has no Temporal at all); the case's
     Update validator checks the same (tests/e2e/test_security_http.py)."""
-    r = await api.post("/cases/WX-2026-000001/actions", json=body, headers=await api.token("cs_staff"))
+    r = await api.post("/cases/WX-2026-000001/actions", json=reckoned(body), headers=await api.token("cs_staff"))
     assert r.status_code == 422 and "个自然日" in r.text, r.text

@@ -19,10 +19,13 @@ COMPLAINT = {
     "customer": {"name": "赵先生", "phone": PHONE, "project": "融侨城", "building": "9栋", "unit": "801"},
     "channel": "phone", "category": "漏水", "description": f"卫生间漏水, 另一联系电话 {OTHER_PHONE}",
 }
-REPAIR = {
-    "customer": {"name": "钱女士", "phone": PHONE, "project": "融侨城", "building": "9栋", "unit": "802"},
-    "trades": ["防水"], "description": f"阳台渗水, 请打 {OTHER_PHONE}", "requested_appointment": (datetime.now(timezone.utc) + timedelta(days=7)).isoformat(),  # R1: within 90 days
-}
+
+
+def repair() -> dict:
+    """The repair intake; its requested visit in a week (R1: future, within 90 days) reckoned when sent."""
+    return {"customer": {"name": "钱女士", "phone": PHONE, "project": "融侨城", "building": "9栋", "unit": "802"},
+            "trades": ["防水"], "description": f"阳台渗水, 请打 {OTHER_PHONE}",
+            "requested_appointment": (datetime.now(timezone.utc) + timedelta(days=7)).isoformat()}
 
 
 def has_full_phone(body) -> bool:
@@ -126,7 +129,7 @@ async def _listed(api, staff, username: str, no: str) -> bool:
 
 @pytest.mark.asyncio
 async def test_P1_P2_P3_a_contractor_sees_only_its_own_repairs_masked(api, staff):
-    r = await api.post("/repairs", json=REPAIR, headers={**await staff.headers("hotline"),
+    r = await api.post("/repairs", json=repair(), headers={**await staff.headers("hotline"),
                                                          "Idempotency-Key": unique_key()})
     no = r.json()["case_no"]
     for username in ("contractor", "contractor2", "finance"):

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.e2e.conftest import eventually, post_action, unique_key
+from aftersales.roles import Role
+from tests.e2e.conftest import account, eventually, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 
 ASSIGN = {"action": "assign_handler", "handler": "dept_handler"}
@@ -17,7 +18,11 @@ def kinds(view: dict, kind: str) -> list[dict]:
 
 
 @pytest.mark.asyncio
-async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_once(api, staff, smtp_server):
+async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_once(api, staff, smtp_server,
+                                                                                   sessionmaker, settings):
+    # a second active handler of 工程部: the other body below names someone the organisation's list (P7)
+    # and the case (C3) accept, so the only thing wrong with it is the reused key
+    await account(sessionmaker, settings, "dept_handler_b", Role.dept_handler, department="工程部")
     hotline, head = await staff.headers("hotline"), await staff.headers("dept_head")
     no = (await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})).json()["case_no"]
     await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "漏水", "department": "工程部",
@@ -48,10 +53,11 @@ async def test_C3_twenty_concurrent_identical_actions_with_one_key_are_applied_o
     again = await api.post(f"/cases/{no}/actions", json=ASSIGN, headers={**head, "Idempotency-Key": key})
     assert again.status_code == 200 and len(kinds(again.json(), "assigned")) == 1
     assert again.json()["version"] >= view["version"]
-    # the key with a different body: 422 naming the key, nothing applied
-    other = await api.post(f"/cases/{no}/actions", json={**ASSIGN, "handler": "someone_else"},
+    # the key with a different, otherwise valid body (another handler of the department): 422 naming
+    # the key, nothing applied
+    other = await api.post(f"/cases/{no}/actions", json={**ASSIGN, "handler": "dept_handler_b"},
                            headers={**head, "Idempotency-Key": key})
-    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"], other.text
     after = (await api.get(f"/cases/{no}", headers=head)).json()
     assert after["handler"] == "dept_handler" and len(kinds(after, "assigned")) == 1
 

@@ -1,7 +1,9 @@
-"""A number never attaches to another case (C1): a fresh read model over a live Temporal
-namespace (as after restoring the two from backups of different times) hands out numbers Temporal
-already holds; the intake notices, records them as taken, moves the counter past them and files the
-new case under a new number — never 201 with another case's body."""
+"""A number never attaches to another case (C1): a fresh read model over a live Temporal namespace
+(as after restoring the two from backups of different times) first refuses intakes (503 register_behind)
+until the register is rebuilt from Temporal; a register still behind (cases opened since, by another
+copy of the read model) hands out numbers Temporal already holds, and the intake notices, records them as
+taken, moves the counter past them and files the new case under a new number — never 201 with another
+case's body."""
 
 import httpx
 import pytest
@@ -14,13 +16,16 @@ from adapters.db.numbering import TAKEN, TAKEN_REASON
 from adapters.db.session import make_engine, make_sessionmaker
 from adapters.db.staff import seed_demo_staff
 from api.app import create_app
+from ops.rebuild_register import rebuild
 from tests.e2e.conftest import Staff, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 
 
 @pytest.mark.asyncio
 async def test_C1_a_fresh_register_over_a_live_namespace_never_answers_with_another_case(
-        api, staff, dev_env, settings, tmp_path):
+        api, staff, dev_env, settings, tmp_path, monkeypatch):
+    from api import cases as api_cases
+    monkeypatch.setattr(api_cases, "REGISTER_CHECK_SECONDS", 0.0)  # every intake looks at the register again
     hotline = await staff.headers("hotline")
     earlier = [(await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()}))
                .json()["case_no"] for _ in range(3)]  # the namespace holds at least TS-<year>-000001 .. these
@@ -40,20 +45,33 @@ async def test_C1_a_fresh_register_over_a_live_namespace_never_answers_with_anot
                                      timeout=60) as client:
             headers = {**await Staff(client, settings.demo_password).headers("hotline"),
                        "Idempotency-Key": unique_key()}
+            # C1: an empty register over a namespace holding cases is known to be behind: no intake, no number
+            refused = await client.post("/complaints", json=mine, headers=headers)
+            assert refused.status_code == 503 and refused.json()["reason"] == "register_behind", refused.text
+            async with maker() as session:
+                assert (await session.scalars(select(CaseNumber))).all() == []
+            await rebuild(settings, dev_env.client, maker, progress=lambda line: None)
+            # the rebuilt register is level with Temporal; the other copy then opens cases it has not seen
+            # (as a register restored from an older backup): their numbers are held in Temporal only
+            later = [(await api.post("/complaints", json=COMPLAINT,
+                                     headers={**hotline, "Idempotency-Key": unique_key()})).json()["case_no"]
+                     for _ in range(2)]
             r = await client.post("/complaints", json=mine, headers=headers)
             assert r.status_code == 201, r.text
             case = r.json()
-            assert case["case_no"] not in earlier and case["customer"]["unit"] == "0808", case
+            assert case["case_no"] not in earlier + later and case["customer"]["unit"] == "0808", case
             # this intake's entry only (and C11's warning on 5栋, which the earlier cases make due)
             kinds = [t["kind"] for t in case["timeline"]]
             assert case["timeline"][0]["actor"] == "hotline" and kinds[0] == "intake"
             assert set(kinds) <= {"intake", "early_warning"}, kinds
             # past every number Temporal held, none of them reused; the retry returns the new case
-            assert int(case["case_no"][-6:]) > max(int(no[-6:]) for no in earlier)
+            assert int(case["case_no"][-6:]) > max(int(no[-6:]) for no in earlier + later)
             again = await client.post("/complaints", json=mine, headers=headers)
             assert again.status_code == 201 and again.json()["case_no"] == case["case_no"]
         async with maker() as session:
             taken = (await session.scalars(select(CaseNumber).where(CaseNumber.state == TAKEN))).all()
         assert taken and all(t.reason == TAKEN_REASON for t in taken)  # recorded, with the reason: no silent gap
+        # the number it ran into is one the other copy gave out (the counter then moved past the highest held)
+        assert set(later) & {t.case_no for t in taken}, ([t.case_no for t in taken], later)
     finally:
         await engine.dispose()

@@ -4,14 +4,14 @@ repair surveyed with no estimate and settled at 50,000 cannot be paid before dep
 import pytest
 
 from tests.e2e.conftest import attach, post_action
-from tests.e2e.test_repair_http import REPAIR
+from tests.e2e.test_repair_http import repair
 
 APPROVE = {"action": "decide", "decision": "approve"}
 
 
 async def repair_done_and_revisited(api, staff, survey: dict) -> str:
     """A repair registered, surveyed (no cost approval needed), worked, inspected, signed off, revisited."""
-    r = await api.post("/repairs", json=REPAIR, headers=await staff.headers("hotline"))
+    r = await api.post("/repairs", json=repair(), headers=await staff.headers("hotline"))
     assert r.status_code == 201, r.text
     no = r.json()["case_no"]
     await post_action(api, staff, no, "cs_staff", {"action": "record_survey", **survey})
@@ -85,7 +85,7 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     assert current["version"] == version and [i["unit_price"] for i in current["items"]] == ["45.00", "32.50"]
 
     hotline = await staff.headers("hotline")
-    no = (await api.post("/repairs", json={**REPAIR, "paid_service": True}, headers=hotline)).json()["case_no"]
+    no = (await api.post("/repairs", json={**repair(), "paid_service": True}, headers=hotline)).json()["case_no"]
     quote = {"action": "quote", "items": [{"code": "TAP", "quantity": "2"}, {"code": "PIPE", "quantity": "1.5"}],
              "extras": [{"name": "角阀", "unit": "个", "unit_price": "18.00", "quantity": "1", "reason": "原角阀锈死"}]}
     await post_action(api, staff, no, "cs_staff", {**quote, "items": [{"code": "GOLD", "quantity": "1"}]}, expect=422)
@@ -110,7 +110,7 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     view = await post_action(api, staff, no, "finance", pay)
     assert view["status"] == "closed" and view["outcome"] == "completed"
 
-    declined = (await api.post("/repairs", json={**REPAIR, "paid_service": True}, headers=hotline)).json()["case_no"]
+    declined = (await api.post("/repairs", json={**repair(), "paid_service": True}, headers=hotline)).json()["case_no"]
     await post_action(api, staff, declined, "cs_staff", quote)
     view = await post_action(api, staff, declined, "butler", {"action": "decline_quote", "reason": "业主嫌贵"})
     assert view["status"] == "closed" and view["outcome"] == "declined"
@@ -126,8 +126,8 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
 
     month = this_month()
 
-    async def registered():
-        report = (await api.get("/reports/paid-services", params={"month": month}, headers=finance)).json()
+    async def registered():  # read by customer service's manager, who sees every case (P2)
+        report = (await api.get("/reports/paid-services", params={"month": month}, headers=manager)).json()
         rows = {i["case_no"]: i for i in report["items"]}
         done = rows.get(no, {}).get("paid") and rows.get(declined, {}).get("declined")
         return report if done else None
@@ -138,6 +138,10 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     assert rows[no]["accepted_by"] == "李先生" and rows[no]["quoted"] == "156.75"
     assert rows[declined]["declined"] is True and rows[declined]["paid"] is None
     assert report["summary"]["declined"] >= 1 and report["summary"]["paid"] >= 1
+    # P2: finance's register holds the job it was paid for; a declined quote never reached finance
+    financed = (await api.get("/reports/paid-services", params={"month": month}, headers=finance)).json()
+    assert no in {i["case_no"] for i in financed["items"]}
+    assert declined not in {i["case_no"] for i in financed["items"]}, financed
     csv = await api.get("/reports/paid-services", params={"month": month}, headers={**finance, "Accept": "text/csv"})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.lstrip("\ufeff").splitlines()

@@ -11,13 +11,20 @@ from adapters.db.ledger import quarter_of
 from aftersales.roles import Role
 from tests.e2e.conftest import account, attach, eventually, post_action, unique_key
 
-IN_TWO_DAYS = (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=2)).replace(
-    hour=10, minute=0, second=0, microsecond=0).isoformat()
-REPAIR = {
-    "customer": {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "7栋", "unit": "301"},
-    "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉", "requested_appointment": IN_TWO_DAYS,
-    "paid_service": False,
-}
+CUSTOMER = {"name": "李先生", "phone": "13912345678", "project": "融侨城", "building": "7栋", "unit": "301"}
+
+
+def in_two_days() -> str:
+    """10:00 Beijing time the day after tomorrow, reckoned when used (R1 refuses a time in the past, and a
+    long suite runs a test many minutes after its module was imported)."""
+    return (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=2)).replace(
+        hour=10, minute=0, second=0, microsecond=0).isoformat()
+
+
+def repair() -> dict:
+    """The repair intake (R1), its requested visit reckoned now."""
+    return {"customer": dict(CUSTOMER), "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉",
+            "requested_appointment": in_two_days(), "paid_service": False}
 
 
 @pytest.mark.asyncio
@@ -31,16 +38,17 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
 
     hotline = await staff.headers("hotline")
     key = unique_key()
-    first = await api.post("/repairs", json=REPAIR, headers={**hotline, "Idempotency-Key": key})
+    body = repair()  # the retry below sends this very body again
+    first = await api.post("/repairs", json=body, headers={**hotline, "Idempotency-Key": key})
     assert first.status_code == 201, first.text
     no = first.json()["case_no"]
     assert no.startswith("WX-20") and first.json()["case_type"] == "repair"
-    again = await api.post("/repairs", json=REPAIR, headers={**hotline, "Idempotency-Key": key})
+    again = await api.post("/repairs", json=body, headers={**hotline, "Idempotency-Key": key})
     assert again.json()["case_no"] == no
-    bad = await api.post("/repairs", json={**REPAIR, "trades": []}, headers=hotline)
+    bad = await api.post("/repairs", json={**body, "trades": []}, headers=hotline)
     assert bad.status_code == 422 and "trades" in bad.json()["detail"]
 
-    past = await api.post("/repairs", json={**REPAIR, "requested_appointment": "2026-01-05T10:00:00+08:00"},
+    past = await api.post("/repairs", json={**body, "requested_appointment": "2026-01-05T10:00:00+08:00"},
                           headers=hotline)                     # R1: the owner asks for a time to come
     assert past.status_code == 422 and "requested_appointment" in past.json()["detail"]
     now = datetime.now(timezone.utc)
@@ -175,8 +183,8 @@ async def test_R9_A3_R2_A2_reopened_repair_two_evaluations_and_a_deposit_short_o
     r = await api.put("/admin/contractors/CT-99", json={"name": "九号建工", "deposit": "100.00"}, headers=finance)
     assert r.status_code == 200, r.text
     await account(sessionmaker, settings, "ct99", Role.contractor, contractor_id="CT-99")
-    repair = {**REPAIR, "customer": {**REPAIR["customer"], "unit": "902"}, "trades": ["防水"]}
-    no = (await api.post("/repairs", json=repair, headers=await staff.headers("hotline"))).json()["case_no"]
+    body = {**repair(), "customer": {**CUSTOMER, "unit": "902"}, "trades": ["防水"]}
+    no = (await api.post("/repairs", json=body, headers=await staff.headers("hotline"))).json()["case_no"]
     await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "施工单位",
                                                    "contractor_id": "CT-99", "multi_trade": False,
                                                    "estimate": "500.00", "order_type": "A"})
@@ -266,14 +274,14 @@ async def test_A3_deposit_changes_are_ledger_entries_with_who_and_why_never_over
 
 @pytest.mark.asyncio
 async def test_C6_complaint_opens_a_repair_over_http_and_closes_after_it(api, staff):
-    complaint = {"customer": REPAIR["customer"], "channel": "online", "category": "渗水", "description": "外墙渗水"}
+    complaint = {"customer": CUSTOMER, "channel": "online", "category": "渗水", "description": "外墙渗水"}
     r = await api.post("/complaints", json=complaint, headers=await staff.headers("hotline"))
     no = r.json()["case_no"]
     await post_action(api, staff, no, "cs_staff", {"action": "classify", "category": "渗水", "department": "工程部",
                                                    "justified": True})
     view = await post_action(api, staff, no, "cs_staff", {"action": "open_repair", "trades": ["防水"],
                                                           "description": "外墙防水", "requested_appointment":
-                                                          IN_TWO_DAYS})
+                                                          in_two_days()})
     repair_no = view["linked_case_no"]
     repair = (await api.get(f"/cases/{repair_no}", headers=await staff.headers("cs_staff"))).json()
     assert repair["parent_case_no"] == no and repair["customer"]["phone"] == "13912345678"
@@ -304,7 +312,7 @@ async def test_a_case_temporal_no_longer_keeps_is_read_from_the_register(api, st
     from tests.rules.driver import CAL, LADDER, MONDAY_10, who
 
     ctx = Ctx(now=MONDAY_10, cal=CAL, ladder=LADDER)
-    case, _ = RepairCase.open("WX-2019-000001", RepairIntake.model_validate(REPAIR), who(Role.hotline), ctx)
+    case, _ = RepairCase.open("WX-2019-000001", RepairIntake.model_validate(repair()), who(Role.hotline), ctx)
     case.apply(A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10), who(Role.cs_staff), ctx)
     async with sessionmaker() as s:
         s.add(Case(**case_row(case.state, MONDAY_10, LADDER).columns()))
