@@ -6,7 +6,9 @@ owner told them: by phone, on paper, in person). Reports count rates by it; R9 s
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aftersales.actions import SHORT_TEXT_PATTERN
 
 
 class GivenBy(StrEnum):
@@ -34,7 +36,7 @@ class Provenance(BaseModel):
     by: GivenBy
     means: Means
     at: datetime
-    staff: str | None = None
+    staff: str | None = Field(default=None, max_length=64, pattern=SHORT_TEXT_PATTERN)  # a username (P7 names it)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Provenance":
