@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 
 from fastapi import FastAPI
-from secure import ContentSecurityPolicy, ReferrerPolicy, Secure, XContentTypeOptions, XFrameOptions
+from secure import MULTI_OK, ContentSecurityPolicy, ReferrerPolicy, Secure, XContentTypeOptions, XFrameOptions
 from secure.middleware import SecureASGIMiddleware
 
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -54,13 +54,33 @@ def inline_script_hashes(*pages: str) -> list[str]:
                    for page in pages for s in INLINE_SCRIPT.findall(page)})
 
 
+def _without(app, policy: Secure):
+    """The app, less its own values of the headers the policy replaces (all but the MULTI_OK ones).
+
+    secure 2.0.1's middleware removes a replaced header by an index taken before its earlier removals, so
+    each removal after the first drops the wrong header: a 429 lost its Retry-After (O1), an owner page its
+    Cache-Control: no-store. With nothing left to remove, it only appends. A CSP (MULTI_OK) is kept: a
+    route's own stricter one (an uploaded file's `sandbox`) is enforced together with the policy's."""
+    replaced = frozenset(n.lower().encode("ascii") for n in policy.headers if n.lower() not in MULTI_OK)
+
+    async def stripped(scope, receive, send) -> None:
+        async def send_stripped(message) -> None:
+            if message.get("type") == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", [])
+                                      if k.lower() not in replaced]
+            await send(message)
+        await app(scope, receive, send_stripped)
+    return stripped
+
+
 class SecurityHeaders:
     """The pages' policy on every path, the docs' on `docs_paths`."""
 
     def __init__(self, app, *, docs_paths: Iterable[str], script_hashes: Iterable[str]) -> None:
         self.docs_paths = frozenset(docs_paths)
-        self.pages = SecureASGIMiddleware(app, secure=pages_policy())
-        self.docs = SecureASGIMiddleware(app, secure=docs_policy(script_hashes))
+        pages, docs = pages_policy(), docs_policy(script_hashes)
+        self.pages = SecureASGIMiddleware(_without(app, pages), secure=pages)
+        self.docs = SecureASGIMiddleware(_without(app, docs), secure=docs)
 
     async def __call__(self, scope, receive, send) -> None:
         chosen = self.docs if scope.get("path") in self.docs_paths else self.pages

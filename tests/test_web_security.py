@@ -109,6 +109,16 @@ async def test_the_headers_are_on_errors_too(api):
     assert big.status_code == 413 and big.headers.get("x-frame-options") == "DENY"
 
 
+async def test_a_route_s_own_headers_stay_beside_the_security_headers(api):
+    """P6 with O1: the headers a route sets itself, after ones the policy replaces, are all still there
+    (each replaced header once, the route's other headers untouched: a 429's Retry-After, no-store)."""
+    page = await api.get("/o/login")
+    assert page.headers.get("cache-control") == "no-store", dict(page.headers)
+    names = [k for k, _ in page.headers.multi_items()]
+    assert [names.count(n) for n in ("x-frame-options", "x-content-type-options", "referrer-policy")] == [1, 1, 1]
+    assert page.headers.get("referrer-policy") == "same-origin"
+
+
 async def test_the_workbench_pages_allow_no_script_at_all(api):
     csp = (await api.get("/app/login")).headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp and "form-action 'self'" in csp
