@@ -9,9 +9,7 @@ import time
 import uuid
 
 import pytest
-from temporalio.client import Client
 
-from adapters.temporal.codec import EncryptionCodec, converter_with
 from adapters.config import Settings
 from tests.e2e.conftest import eventually, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
@@ -65,10 +63,12 @@ async def test_a_failing_workflow_task_is_503_with_its_reason_not_a_closed_case(
     "is closed" (it is open, and acts once the worker is fixed); /health names the case, /metrics counts it."""
     no = await opened_complaint(api, staff)
     worker_process.stop()
-    wrong = EncryptionCodec({"other-2026": os.urandom(32)}, "other-2026")
-    client = await Client.connect(dev_env.client.service_client.config.target_host, data_converter=converter_with(wrong))
+    # the worker builds its data converter from its settings (P4: only encrypted payloads), whatever the client
+    # it is given: the wrong key goes in its settings, as a worker deployed with the wrong key would have it
+    wrong = settings.model_copy(update={"codec_keys": {"other-2026": base64.b64encode(os.urandom(32)).decode()},
+                                        "codec_encode_key_id": "other-2026"})
     butler = await staff.headers("butler")
-    async with build_worker(client, settings, sessionmaker):
+    async with build_worker(dev_env.client, wrong, sessionmaker):
         async def failing():
             r = await api.post(f"/cases/{no}/actions", json={"action": "progress_note", "note": "进展"},
                                headers={**butler, "Idempotency-Key": unique_key()})
