@@ -5,10 +5,14 @@ API, static files, 4xx problems — whoever produced it.
 It is wrapped around the *whole* Starlette stack (`build_middleware_stack`), outside Starlette's
 ServerErrorMiddleware, so that a 500 carries them too (an `app.add_middleware` one sits inside it).
 
-Two policies, chosen by path:
-- everything but the API documentation: no script at all (the workbench needs none), styles and images
-  from this origin only, forms posting only here, and never in a frame (`frame-ancestors 'none'` and
-  `X-Frame-Options: DENY`: the clickjacking of a case page from another port of the same host);
+Three policies, chosen by path:
+- everything but the workbench and the API documentation (the owner's pages, the JSON API, static files):
+  no script at all, styles and images from this origin only, forms posting only here, and never in a
+  frame (`frame-ancestors 'none'` and `X-Frame-Options: DENY`: the clickjacking of a case page from
+  another port of the same host);
+- the workbench (/app/…): the same, plus scripts from this origin only (`script-src 'self'`): its one
+  small script is the static file /static/workbench.js (the owner's name from the property register, P7;
+  the report's period picker). Never an inline script, so markup slipped into a page cannot run;
 - /docs and /redoc (Swagger UI, ReDoc, served from local files): their scripts from this origin plus the
   one inline script Swagger UI's page carries, allowed by its hash (computed from the page itself at
   start-up, so an upgrade of FastAPI's page cannot silently break or widen it); the inline styles the
@@ -37,6 +41,13 @@ def _common() -> dict:
 def pages_policy() -> Secure:
     csp = (ContentSecurityPolicy().default_src("'none'").style_src("'self'").img_src("'self'")
            .form_action("'self'").frame_ancestors("'none'").base_uri("'none'"))
+    return Secure(csp=csp, **_common())
+
+
+def workbench_policy() -> Secure:
+    """The pages' policy plus the workbench's own script file from this origin; no inline script, no eval."""
+    csp = (ContentSecurityPolicy().default_src("'none'").script_src("'self'").style_src("'self'")
+           .img_src("'self'").form_action("'self'").frame_ancestors("'none'").base_uri("'none'"))
     return Secure(csp=csp, **_common())
 
 
@@ -73,17 +84,27 @@ def _without(app, policy: Secure):
     return stripped
 
 
+WORKBENCH_PREFIX = "/app/"
+
+
 class SecurityHeaders:
-    """The pages' policy on every path, the docs' on `docs_paths`."""
+    """The docs' policy on `docs_paths`, the workbench's under /app/, the pages' on every other path."""
 
     def __init__(self, app, *, docs_paths: Iterable[str], script_hashes: Iterable[str]) -> None:
         self.docs_paths = frozenset(docs_paths)
-        pages, docs = pages_policy(), docs_policy(script_hashes)
+        pages, workbench, docs = pages_policy(), workbench_policy(), docs_policy(script_hashes)
         self.pages = SecureASGIMiddleware(_without(app, pages), secure=pages)
+        self.workbench = SecureASGIMiddleware(_without(app, workbench), secure=workbench)
         self.docs = SecureASGIMiddleware(_without(app, docs), secure=docs)
 
     async def __call__(self, scope, receive, send) -> None:
-        chosen = self.docs if scope.get("path") in self.docs_paths else self.pages
+        path = scope.get("path") or ""
+        if path in self.docs_paths:
+            chosen = self.docs
+        elif path.startswith(WORKBENCH_PREFIX) or path == WORKBENCH_PREFIX.rstrip("/"):
+            chosen = self.workbench
+        else:
+            chosen = self.pages
         await chosen(scope, receive, send)
 
 

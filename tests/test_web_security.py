@@ -119,9 +119,31 @@ async def test_a_route_s_own_headers_stay_beside_the_security_headers(api):
     assert page.headers.get("referrer-policy") == "same-origin"
 
 
-async def test_the_workbench_pages_allow_no_script_at_all(api):
-    csp = (await api.get("/app/login")).headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "script-src" not in csp and "form-action 'self'" in csp
+def directives(csp: str) -> dict[str, list[str]]:
+    return {name: values for name, *values in (d.split() for d in csp.split(";") if d.strip())}
+
+
+async def test_the_workbench_pages_allow_only_their_own_script_file_and_no_inline_script(api, settings):
+    """The workbench runs one script, the static file /static/workbench.js: its pages allow scripts from
+    this origin only (no 'unsafe-inline', no hash or nonce that would let an inline one run, no eval) and
+    carry no inline script; every other page (the owner's, the API, static files) allows no script at all."""
+    csp = directives((await api.get("/app/login")).headers["content-security-policy"])
+    assert csp["script-src"] == ["'self'"] and csp["default-src"] == ["'none'"]
+    assert csp["form-action"] == ["'self'"] and csp["frame-ancestors"] == ["'none'"]
+    for path in ("/o/login", "/cases", "/static/workbench.js", "/no/such/page", "/application"):
+        other = directives((await api.get(path)).headers["content-security-policy"])
+        assert "script-src" not in other and other["default-src"] == ["'none'"], path
+
+    page = await api.get("/app/login")
+    await api.post("/app/login", data={"username": "hotline", "password": settings.demo_password,
+                                       "csrf": csrf_of(page.text), "next": "/app/my-work"}, headers={"Origin": ORIGIN})
+    for path in ("/app/new/complaint", "/app/new/repair", "/app/my-work", "/app/cases"):
+        html = (await api.get(path)).text
+        scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
+        assert all(src == ' src="/static/workbench.js" defer' and body == "" for src, body in scripts), (path, scripts)
+    assert re.search(r'<script src="/static/workbench.js" defer></script>', (await api.get("/app/new/complaint")).text)
+    js = await api.get("/static/workbench.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "unit_id" in js.text
 
 
 # ---- the sign-in form's CSRF token --------------------------------------------------------------------

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.e2e.conftest import eventually, post_action
+from tests.e2e.test_files_http import upload
 from tests.e2e.test_workbench_http import csrf_of, sign_in
+from tests.support.images import photo
 
 OWNER = {"name": "王女士", "phone": "13912345678", "project": "融侨城", "building": "5栋"}
 ENGLISH = re.compile(r"\b(required|should|must|Input|valid|reopen|cs_manager_follow_up|approve|review|confirm|audit|"
@@ -120,6 +122,8 @@ async def test_R6_my_work_lists_a_repair_only_while_its_next_step_is_mine(api, s
         await post_action(api, staff, case_no, who, {"action": "sign_survey"})
     await post_action(api, staff, case_no, "cs_manager", {"action": "decide", "decision": "approve"})
     await post_action(api, staff, case_no, "engineering", {"action": "dispatch", "workers": ["repair_lead"]})
+    lead = await staff.headers("repair_lead")                                         # D2: the photo after the work
+    assert (await upload(api, lead, case_no, photo("jpeg"), step="after_work")).status_code == 201
     await post_action(api, staff, case_no, "repair_lead", {"action": "complete_work", "note": "换了水管"})
     await post_action(api, staff, case_no, "repair_lead", {"action": "inspect", "passed": True})
 
@@ -207,6 +211,8 @@ async def test_P7_pickers_scales_and_defaults_on_a_repair(api, staff, settings):
                      r'<option value="contractor"[^>]*>吴刚 · 示范建工公司项目经理</option>', page, re.S)
     assert "contractor2" not in page                                                  # another contractor's account
     await post_action(api, staff, case_no, "engineering", {"action": "dispatch", "workers": ["repair_lead"]})
+    lead = await staff.headers("repair_lead")                                         # D2: the photo after the work
+    assert (await upload(api, lead, case_no, photo("jpeg"), step="after_work")).status_code == 201
     await post_action(api, staff, case_no, "repair_lead", {"action": "complete_work", "note": "换了水管"})
     for who in ("cs_staff", "repair_lead"):
         await post_action(api, staff, case_no, who, {"action": "inspect", "passed": True})
