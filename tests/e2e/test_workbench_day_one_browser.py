@@ -169,3 +169,25 @@ async def test_the_sign_in_title_stays_on_one_line_at_1366x768(dev_env, settings
         line = await title.evaluate("h => parseFloat(getComputedStyle(h).lineHeight) || 1.5 * parseFloat(getComputedStyle(h).fontSize)")
         assert height < 1.5 * line, (height, line)                          # one line, not "员工登 / 录"
         await page.screenshot(path=SCREENSHOTS / "22-sign-in.png")
+
+
+@pytest.mark.asyncio
+async def test_K1_the_reports_page_shows_only_the_chosen_reports_period_picker_under_the_csp(
+        dev_env, settings, sessionmaker, worker_process, tmp_path):
+    """The workbench's script file runs under the pages' CSP (P6: script-src 'self', no inline script)."""
+    from playwright.async_api import expect
+    tally = Tally()
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        page = await sign_in(browser, url, tally, "cs_manager", settings.demo_password)
+        await page.goto("/app/reports")
+        kind = page.locator(".report-form select[name=kind]")
+        options = await kind.locator("option").evaluate_all("os => os.map(o => [o.value, o.dataset.period])")
+        assert len({p for _, p in options}) > 1, options
+        for value, period in (options[0], next(o for o in options if o[1] != options[0][1])):
+            await kind.select_option(value)
+            await expect(page.locator(f".report-form label.period[data-period={period}]")).to_be_visible()
+            await expect(page.locator(f".report-form label.period:not([data-period={period}])")).to_have_count(
+                len({p for _, p in options}) - 1)
+            for hidden in await page.locator(f".report-form label.period:not([data-period={period}])").all():
+                await expect(hidden).to_be_hidden()
+    assert tally.refused == []
