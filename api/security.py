@@ -17,7 +17,7 @@ Three policies, chosen by path:
   one inline script Swagger UI's page carries, allowed by its hash (computed from the page itself at
   start-up, so an upgrade of FastAPI's page cannot silently break or widen it); the inline styles the
   two renderers set; never in a frame either.
-Both: `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` (a case number in a URL never
+All three: `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` (a case number in a URL never
 leaves in a Referer; `no-referrer` would make chromium send `Origin: null` on the pages' own forms), and no HSTS here (the TLS proxy in front of the API sets it: docs/security.md).
 """
 
