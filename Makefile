@@ -49,8 +49,8 @@ tour-tools:
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
 	$(BIN)/python -m adapters.embedded
 
-test: install-test    ## the whole suite on every core (CI runs this through .ci/run)
-	$(BIN)/pytest -n auto --dist worksteal
+test: install-test    ## the whole suite, two workers a core: most tests wait on their servers (CI runs this through .ci/run)
+	$(BIN)/pytest -n $$(( $$(nproc) * 2 )) --dist worksteal
 
 bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
 	$(BIN)/python -m benchmarks.rules_bench
