@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -27,12 +28,19 @@ from tests.support import codec
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest_asyncio.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def own_dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server on loopback with the custom search attributes and the codec, stopped after."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"), data_converter=codec.converter(),
         search_attributes=sa.ALL, ip="127.0.0.1", ui=False)
     async with env:
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with own_dev_server() as env:
         yield env
 
 

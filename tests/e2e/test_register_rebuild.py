@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
-from temporalio.testing import WorkflowEnvironment
 
-from adapters.temporal import search_attributes as sa
-from tests.conftest import binary
 
 from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
@@ -26,7 +23,7 @@ from adapters.db.models import (
 )
 from ops.rebuild_register import rebuild
 from adapters.db.staff import seed_demo_staff
-from tests.e2e.conftest import attach, post_action, unique_key
+from tests.e2e.conftest import attach, own_dev_server, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 from tests.support import codec
 
@@ -67,10 +64,7 @@ def repair_steps() -> list[tuple[str, dict]]:
 @pytest_asyncio.fixture
 async def dev_env():
     """A Temporal of the test's own: the numbers it holds are this register's alone."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=codec.converter(),
-        search_attributes=sa.ALL, ip="127.0.0.1", ui=False)
-    async with env:
+    async with own_dev_server() as env:
         yield env
 
 

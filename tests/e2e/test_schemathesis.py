@@ -14,8 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.temporal import search_attributes as sa
-from tests.conftest import binary
+from tests.e2e.conftest import own_dev_server
 from tests.support import codec
 from tests.support.api_server import APIServer
 
@@ -39,10 +38,7 @@ PARTS = {
 # were (rightly) answered 503, and what it reached depended on which tests ran before it on the same worker.
 @pytest_asyncio.fixture
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=codec.converter(),
-        search_attributes=sa.ALL, ip="127.0.0.1", ui=False)
-    async with env:
+    async with own_dev_server() as env:
         yield env
 
 
