@@ -2,6 +2,7 @@
 attributes registered), a fresh SQLite read model per test, a real SMTP server on loopback, and a
 worker on a unique task queue per test."""
 
+import os
 import shutil
 import sqlite3
 import sys
@@ -26,6 +27,15 @@ from tests.support import codec
 from tests.support.patient_queries import PatientQueries
 
 BIN = Path(sys.executable).parent
+
+# The suite never reads or writes the repository's data/ (a developer's `make run` state, or whatever an earlier
+# test left there): every file a Settings() defaults to goes to a folder of this process (each suite worker,
+# and the worker and API processes the tests start, which inherit it). A test that needs a secret names it.
+_HERMETIC = Path(tempfile.mkdtemp(prefix="aftersales-tests-"))
+for _name, _file in (("CODEC_KEY_FILE", "codec-keys.json"), ("JWT_SECRET_FILE", "jwt-secret"),
+                     ("PHONE_LOOKUP_KEY_FILE", "phone-lookup-key"), ("ACTOR_ASSERTION_KEY_FILE", "actor-assertion-key"),
+                     ("FILES_DIR", "files"), ("SMS_OUTBOX_FILE", "sms-outbox.log"), ("TEMPORAL_DB_FILE", "temporal.db")):
+    os.environ.setdefault(f"AFTERSALES_{_name}", str(_HERMETIC / _file))
 
 
 def binary(name: str) -> str:

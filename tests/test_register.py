@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support import codec
 import pytest_asyncio
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -176,7 +178,7 @@ async def test_the_page_reads_only_the_list_columns_through_an_index(maker) -> N
 @pytest_asyncio.fixture
 async def api(maker, tmp_path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'register.db'}", bcrypt_rounds=4,
-                        jwt_secret="register-secret-" + "x" * 40)
+                        jwt_secret="register-secret-" + "x" * 40, **codec.CODEC)
     staff = Staff(username="manager", role=Role.cs_manager.value, display_name="经理", email=None, department=None,
                   password_hash="x", active=True)
     async with maker() as s:

@@ -31,7 +31,7 @@ INTAKES, ACTIONS, SPACING = 30, 10, 0.04  # requests, and seconds between two of
 def settings(e2e_database: str, smtp_server) -> Settings:
     return Settings(database_url=e2e_database, smtp_host="127.0.0.1", smtp_port=smtp_server.port, bcrypt_rounds=4,
                     task_queue=f"e2e-{uuid.uuid4().hex[:10]}", update_timeout_seconds=3, read_timeout_seconds=2,
-                    max_inflight_updates=8, retry_after_seconds=1)
+                    max_inflight_updates=8, retry_after_seconds=1, **codec.CODEC)
 
 
 async def counter(sessionmaker, settings: Settings) -> tuple[int, int]:
