@@ -18,6 +18,7 @@ from tests.support.api_server import APIServer
 
 FLOOD = 300
 READERS = 4  # the other user's concurrent request streams
+KEEPALIVE_EXPIRY = 1.0  # seconds: well under the server's keep-alive timeout
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,8 +40,11 @@ async def test_login_flood_answers_no_5xx_and_other_users_go_on(dev_env, setting
         env |= {"AFTERSALES_LOGIN_FAILURES_PER_ADDRESS": "100000", "AFTERSALES_LOGIN_FAILURES_PER_USERNAME": "100000"}
     with APIServer(env, tmp_path / "api.log") as server:
         await server.wait_healthy()
+        # A pooled connection idle longer than uvicorn's keep-alive (5 s: a starved thread on a busy machine) is
+        # closed by the server, and a request sent on it meets a reset: the clients drop one idle a second.
         async with httpx.AsyncClient(base_url=server.url, timeout=120,
-                                     limits=httpx.Limits(max_connections=FLOOD + READERS + 4)) as client:
+                                     limits=httpx.Limits(max_connections=FLOOD + READERS + 4,
+                                                         keepalive_expiry=KEEPALIVE_EXPIRY)) as client:
             r = await client.post("/auth/token", data={"username": "cs_staff", "password": settings.demo_password})
             assert r.status_code == 200, r.text
             other_user = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -50,7 +54,8 @@ async def test_login_flood_answers_no_5xx_and_other_users_go_on(dev_env, setting
 
             def other_user_reads() -> None:
                 """In its own thread and connection, so that its figures are the server's, not this test's loop."""
-                with httpx.Client(base_url=server.url, timeout=120) as reader:
+                with httpx.Client(base_url=server.url, timeout=120,
+                                  limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)) as reader:
                     for _ in range(10_000):  # bounded; stops when the flood is answered (and after 5 requests)
                         started = time.perf_counter()
                         r = reader.get("/cases", params={"page_size": 20}, headers=other_user)
