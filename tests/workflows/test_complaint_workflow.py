@@ -492,8 +492,12 @@ async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_i
         await act(h, R.dept_head, {"action": "assign_handler", "handler": "li.handler"})
         await act(h, R.cs_staff, {"action": "progress_note", "note": "第1次跟进"})
 
-        async def settled() -> bool:  # the notices of the actions above delivered, the case waiting
-            return not (await h.describe()).raw_description.pending_activities
+        async def settled() -> bool:
+            # the notices of the actions above delivered and the workflow task that records the last
+            # delivery completed too: between an activity's completion and that task, the case has no
+            # pending activity yet still has commands to give (its projection, the next timer)
+            raw = (await h.describe()).raw_description
+            return not raw.pending_activities and not raw.HasField("pending_workflow_task")
         await wait_for(settled)
         before = len((await h.fetch_history()).events)
         for i in range(5):
