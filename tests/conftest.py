@@ -38,6 +38,41 @@ for _name, _file in (("CODEC_KEY_FILE", "codec-keys.json"), ("JWT_SECRET_FILE", 
     os.environ.setdefault(f"AFTERSALES_{_name}", str(_HERMETIC / _file))
 
 
+@pytest.fixture(autouse=True)
+def _await_chains_before_the_timeout(request):
+    """Shortly before pytest-timeout fails a stuck test, prints what every asyncio task awaits: the thread
+    dump it prints shows only the event loop's select(), not the await that never ends (a case's Update, a
+    workflow's result)."""
+    import asyncio
+    import gc
+    import threading
+    timeout = request.config.getini("timeout")
+    seconds = float(timeout) if timeout else 0.0
+    if seconds <= 15:
+        yield
+        return
+
+    def dump() -> None:
+        print(f"\n--- asyncio tasks of {request.node.nodeid}, still running after {seconds - 10:.0f} s ---",
+              file=sys.stderr)
+        for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+            if loop.is_running():
+                for task in list(asyncio.all_tasks(loop)):
+                    print(f"task {task.get_name()}:", file=sys.stderr)
+                    coro = task.get_coro()
+                    while coro is not None:  # the await chain, outermost first
+                        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                        if frame is not None:
+                            print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}",
+                                  file=sys.stderr)
+                        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    timer = threading.Timer(seconds - 10, dump)
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
+
+
 def binary(name: str) -> str:
     path = BIN / name
     found = str(path) if path.exists() else shutil.which(name)

@@ -27,6 +27,15 @@ from tests.support import codec
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Playwright's assertions wait 5 s by default, its actions 30 s (pages set that): on a busy 2-core machine a
+# page that loads a large script (the API's own /docs) took longer than 5 s to render its first heading.
+# A failed expectation still fails by name, after the same bound as an action.
+try:
+    from playwright.async_api import expect as _expect
+    _expect.set_options(timeout=30_000)
+except ImportError:  # the browser tests are skipped where Playwright is missing
+    pass
+
 
 @asynccontextmanager
 async def own_dev_server() -> AsyncIterator[WorkflowEnvironment]:
