@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.add_middleware(text_guard.TextGuard)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes, streamed=files.UPLOAD_PATHS,
-                     streamed_max=files.UPLOAD_MAX_BODY, streamed_detail=files.TOO_BIG)
+                     streamed_max=files.UPLOAD_MAX_BODY, streamed_detail=files.REQUEST_TOO_BIG)
 
     app.include_router(health.router)
     app.include_router(auth.router)

@@ -667,13 +667,14 @@ async def upload(case_no: str, request: Request, actor: Annotated[Actor, Depends
         if not token or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token)):
             raise file_routes.Refused(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
     try:
-        status_code, ref = await file_routes.upload_file(request, session, actor, case_no, check_fields=csrf)
+        status_code, refs = await file_routes.upload_files(request, session, actor, case_no, check_fields=csrf)
     except file_routes.Refused as r:
         if r.status == 404:
             raise PageError(actor, 404, r.detail) from None
         return await _case_page(request, actor, session, case_no, refused={"upload": r.detail}, status_code=r.status)
-    done = "已上传" if status_code == 201 else "该文件已在此环节"
-    return RedirectResponse(f"/app/cases/{case_no}?notice={done}：{STEP_NAMES[FileStep(ref['step'])]}", status_code=303)
+    count = f" {len(refs)} 个文件" if len(refs) > 1 else ""
+    done = f"已上传{count}" if status_code == 201 else ("这些文件已在此环节" if count else "该文件已在此环节")
+    return RedirectResponse(f"/app/cases/{case_no}?notice={done}：{STEP_NAMES[FileStep(refs[0]['step'])]}", status_code=303)
 
 
 @router.get("/app/cases/{case_no}", response_class=HTMLResponse)
