@@ -66,6 +66,7 @@ log = structlog.get_logger()
 
 # A multipart body holds the file and a few short fields; what a body may carry beyond the file's limit.
 MULTIPART_OVERHEAD = 64 * 1024
+OWNER_APP_USERNAME = "owner_app"   # who the owner's own pages act as (api/owners.py OWNER_APP)
 # D1: several files in one request, each under its own limit, at most a step's worth
 MAX_FILES_PER_REQUEST = FILES_PER_STEP
 UPLOAD_MAX_BODY = MAX_FILES_PER_REQUEST * (MAX_FILE_BYTES + MULTIPART_OVERHEAD)
@@ -95,6 +96,7 @@ class FileOut(BaseModel):
     shows_person: bool
     by: str
     role: str | None
+    by_owner: bool = Field(default=False, description="O4: added by the owner on their own pages")
     at: str
     url: str = Field(description="a signed link to the file, valid for minutes")
     thumbnail_url: str | None = Field(default=None, description="a signed link to its thumbnail (images)")
@@ -154,7 +156,8 @@ def _filename(raw: bytes | None) -> str:
     return _UNSAFE_NAME.sub("", name).strip()[:60]
 
 
-async def read_upload(request: Request, before_file, too_many=None) -> Upload:
+async def read_upload(request: Request, before_file, too_many=None, max_field: int = 256,
+                      files_optional: bool = False) -> Upload:
     """Parses the multipart body as it streams: `before_file(fields, up)` runs when the first file part begins
     (the checks that need the step; it sets `up.room`); each file's type is decided from its first bytes and its
     size counted as it comes, and a file past the step's room refused as its part begins (`too_many(part, up)`
@@ -167,6 +170,7 @@ async def read_upload(request: Request, before_file, too_many=None) -> Upload:
     part: dict[str, Any] = {}
     header: dict[str, bytes] = {}
     pending: list[Any] = []   # a check to run between two chunks (callbacks cannot await)
+    began: list[bool] = []    # the first file part began (its checks are queued once)
 
     def on_part_begin() -> None:
         part.clear()
@@ -193,7 +197,8 @@ async def read_upload(request: Request, before_file, too_many=None) -> Upload:
                 raise Refused(422, f"{f.label}：文件须放在 file 字段（D1）")
             if f.index > MAX_FILES_PER_REQUEST:
                 raise Refused(422, f"{f.label}：每次最多上传 {MAX_FILES_PER_REQUEST} 个文件（D1）")
-            if f.index == 1:
+            if not began:
+                began.append(True)
                 pending.append(before_file)
             elif up.room is not None and f.index > up.room and too_many is not None:
                 too_many(f, up)
@@ -202,7 +207,7 @@ async def read_upload(request: Request, before_file, too_many=None) -> Upload:
         chunk = data[start:end]
         f: Part | None = part.get("file")
         if f is None:
-            if len(part["value"]) + len(chunk) > 256:
+            if len(part["value"]) + len(chunk) > max_field:
                 raise Refused(422, f"字段 {part.get('name')} 太长")
             part["value"] += chunk
             return
@@ -224,6 +229,10 @@ async def read_upload(request: Request, before_file, too_many=None) -> Upload:
     def on_part_end() -> None:
         f: Part | None = part.get("file")
         if f is not None:
+            if not f.size and not f.filename:   # a form's file input left empty: no file
+                up.parts.remove(f)
+                f.spool.close()
+                return
             if not f.size:
                 raise Refused(422, f"{f.label}是空的（D1）")
             if f.content_type is None:
@@ -251,7 +260,7 @@ async def read_upload(request: Request, before_file, too_many=None) -> Upload:
                 await pending.pop(0)(up.fields, up)
                 if too_many is not None and up.room is not None and len(up.parts) > up.room:
                     too_many(up.parts[up.room], up)   # files that began in the same chunk as the first
-        if not up.parts:
+        if not up.parts and not files_optional:
             raise Refused(422, "没有文件：请把文件放在 file 字段（D1）")
     except BaseException:
         up.close()
@@ -280,40 +289,75 @@ def _flag(value: str | None) -> bool | None:
 
 
 @dataclass
-class _Checked:
-    """A file of the upload that passed every check, ready to store: its reference, its bytes spooled again."""
-    ref: FileRef
+class Checked:
+    """A file of the upload that passed every check (D1), ready to store: its content after its location was
+    removed (spooled), its thumbnail, and what its reference needs."""
+    sha256: str
+    size: int
+    content_type: str
     data: Any
     thumbnail: bytes | None
     had_location: bool
+    ref: FileRef | None = None   # set once the case and the step are known (`with_refs`)
+
+    def close(self) -> None:
+        self.data.close()
 
 
-def _check_part(part: Part, step: FileStep, kind: FileKind) -> tuple[Prepared, str]:
+def _check_part(part: Part, kind: FileKind) -> Checked:
     """D1 for one file (in a thread): a photo must be an image; the image decodes; saved again without its
     location it is still within the limit. Raises Refused naming the file."""
     ctype = part.content_type or ""
     if kind == FileKind.photo and not ctype.startswith("image/"):
         raise Refused(422, f"{part.label}：kind=photo（照片）须为图片：JPEG、PNG、WebP 或 HEIC（D1）")
     try:
-        prepared = prepare(part.data(), ctype)
+        prepared: Prepared = prepare(part.data(), ctype)
     except BadFile as e:
         raise Refused(422, f"{part.label}：{e}（D1）") from None
     if len(prepared.data) > MAX_FILE_BYTES:   # saved again, a photo may grow a little
         raise Refused(413, f"{part.label}去除位置信息后超过 {MB} 上限（D1）")
-    return prepared, ctype
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    spool.write(prepared.data)
+    return Checked(sha256=content_hash(prepared.data), size=len(prepared.data), content_type=ctype, data=spool,
+                   thumbnail=prepared.thumbnail, had_location=prepared.had_location)
+
+
+async def check_parts(up: Upload, kind: FileKind) -> list[Checked]:
+    """Every file of the upload checked (D1), one at a time (one decoded image in memory, not all of them); the
+    first refused refuses them all (Refused naming it; nothing kept)."""
+    checked: list[Checked] = []
+    try:
+        for part in up.parts:
+            checked.append(await asyncio.to_thread(_check_part, part, kind))
+            part.spool.close()
+    except BaseException:
+        for c in checked:
+            c.close()
+        raise
+    return checked
+
+
+def with_refs(checked: list[Checked], case_no: str, step: FileStep, kind: FileKind, *, for_owner: bool,
+              shows_person: bool) -> list[Checked]:
+    for c in checked:
+        c.ref = FileRef(id=file_id(case_no, step, c.sha256), sha256=c.sha256, kind=kind, step=step, size=c.size,
+                        content_type=c.content_type, thumb=content_hash(c.thumbnail) if c.thumbnail else None,
+                        for_owner=for_owner, shows_person=shows_person)
+    return checked
 
 
 async def upload_files(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
                        step: str | None = None, kind: str | None = None, check_fields=None,
                        view: dict[str, Any] | None = None, provenance: Provenance | None = None,
                        idempotency_key: str | None = None, key_scope: str | None = None,
-                       for_owner: bool | None = None) -> tuple[int, list[dict[str, Any]]]:
+                       key_field: str | None = None, for_owner: bool | None = None) -> tuple[int, list[dict[str, Any]]]:
     """The upload as the API, the workbench and the owner's pages do it: (status, the files' references, in the
     request's order). Every file is checked before any is stored, and all are attached by one act (all or
     nothing); raises Refused naming the file at fault.
     `check_fields(fields)`: the caller's own check of the fields before the files (a form's CSRF token).
     `view`: the case as the caller found it (the owner's pages: their own case, O2), else read for `actor` (P2).
-    `idempotency_key`: applied once per (case, `key_scope` or the user, key); the key with other files is 422."""
+    `idempotency_key`: applied once per (case, `key_scope` or the user, key); the key with other files is 422;
+    `key_field`: the form field that carries it instead (the owner's form)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > UPLOAD_MAX_BODY:
         raise Refused(413, REQUEST_TOO_BIG)  # before a byte of the body is read
@@ -344,40 +388,40 @@ async def upload_files(request: Request, session: AsyncSession, actor: Actor, ca
             raise Refused(422, too_many(s))
         chosen.update(step=s, kind=k)
 
-    def over_room(part: Part, up: Upload) -> None:
-        s = chosen["step"]
-        raise Refused(422, f"{part.label}：「{STEP_NAMES[s]}」环节最多 {FILES_PER_STEP} 个文件，已有 "
-                           f"{FILES_PER_STEP - (up.room or 0)} 个，本次最多再传 {up.room} 个（D1）")
-
-    up = await read_upload(request, before_file, over_room)
+    up = await read_upload(request, before_file, over_room(lambda: chosen["step"]))
     try:
         s, k = chosen["step"], chosen["kind"]
         flagged = _flag(up.fields.get("for_owner")) if for_owner is None else for_owner
-        shows_person = bool(_flag(up.fields.get("shows_person")))
-        checked: list[_Checked] = []
-        for part in up.parts:   # one at a time: one decoded image in memory, not all of them
-            prepared, ctype = await asyncio.to_thread(_check_part, part, s, k)
-            sha = content_hash(prepared.data)
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-            spool.write(prepared.data)
-            ref = FileRef(id=file_id(case_no, s, sha), sha256=sha, kind=k, step=s, size=len(prepared.data),
-                          content_type=ctype, thumb=content_hash(prepared.thumbnail) if prepared.thumbnail else None,
-                          for_owner=default_for_owner(s, actor.role) if flagged is None else flagged,
-                          shows_person=shows_person)
-            checked.append(_Checked(ref, spool, prepared.thumbnail, prepared.had_location))
-            part.spool.close()
-        try:
-            return await _attach(request, session, actor, case_no, view, checked, provenance, idempotency_key, key_scope)
-        finally:
-            for c in checked:
-                c.data.close()
+        checked = with_refs(await check_parts(up, k), case_no, s, k,
+                            for_owner=default_for_owner(s, actor.role) if flagged is None else flagged,
+                            shows_person=bool(_flag(up.fields.get("shows_person"))))
+        if key_field and not idempotency_key:
+            idempotency_key = up.fields.get(key_field) or None
     finally:
         up.close()
+    try:
+        return await attach_checked(request, session, actor, case_no, view, checked, provenance, idempotency_key,
+                                    key_scope)
+    finally:
+        for c in checked:
+            c.close()
 
 
-async def _attach(request: Request, session: AsyncSession, actor: Actor, case_no: str, view: dict[str, Any], checked: list[_Checked],
-                  provenance: Provenance | None, idempotency_key: str | None,
-                  key_scope: str | None) -> tuple[int, list[dict[str, Any]]]:
+def over_room(step_of):
+    """The refusal of a file past the step's room, as its part begins (D1: 20 a step)."""
+    def refuse(part: Part, up: Upload) -> None:
+        s = step_of()
+        raise Refused(422, f"{part.label}：「{STEP_NAMES[s]}」环节最多 {FILES_PER_STEP} 个文件，已有 "
+                           f"{FILES_PER_STEP - (up.room or 0)} 个，本次最多再传 {up.room} 个（D1）")
+    return refuse
+
+
+async def attach_checked(request: Request, session: AsyncSession, actor: Actor, case_no: str, view: dict[str, Any],
+                         checked: list[Checked],
+                         provenance: Provenance | None, idempotency_key: str | None,
+                         key_scope: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """Stores the checked files' blobs (those not on the case yet) and attaches their references by one act
+    (claim check, D3): (status, the references in the request's order); 200 when all were there already."""
     on_case = {f["id"]: f for f in view.get("files") or []}
     order = list(dict.fromkeys(c.ref.id for c in checked))     # the same content twice in one request: one file
     new = list({c.ref.id: c for c in checked if c.ref.id not in on_case}.values())
@@ -551,6 +595,7 @@ def file_out(request: Request, actor: Actor, f: CaseFile) -> FileOut:
     return FileOut(id=f.file_id, case_no=f.case_no, sha256=f.sha256, kind=f.kind, step=f.step,
                    step_name=STEP_NAMES[FileStep(f.step)], size=f.size, content_type=f.content_type,
                    for_owner=f.for_owner, shows_person=f.shows_person, by=f.added_by, role=f.role,
+                   by_owner=f.added_by == OWNER_APP_USERNAME,
                    at=f.added_at.isoformat(), url=url, thumbnail_url=thumb, expires_at=expires)
 
 

@@ -45,6 +45,7 @@ from aftersales.messages import (
 )
 from aftersales.files import ATTACH_ROLES, CASE_STEPS, KIND_NAMES, STEP_NAMES, FileKind, FileStep
 from aftersales.privacy import mask_personal
+from aftersales.provenance import Provenance
 from aftersales.repair.state import RepairIntake
 from aftersales.reports import TITLES, ReportKind, parse_period, tables
 from aftersales.roles import Role
@@ -636,11 +637,15 @@ STEP_FOR_ACTION = {"complete_work": ("after_work", "photo"), "dispatch": ("befor
 def gallery(request: Request, actor: Actor, view: dict[str, Any]) -> list[dict[str, Any]]:
     """D3: the case's files per step, in the order of the steps, each with short-lived signed links."""
     by_step: dict[str, list[dict[str, Any]]] = {}
+    # O4: how an owner's photo was given (their own pages), from its timeline entry
+    given = {t["file"]["id"]: Provenance.model_validate(t["provenance"]).words()
+             for t in view.get("timeline") or [] if t.get("file") and t.get("provenance")}
     for f in view.get("files") or []:
         url = file_routes.link_to(request, actor, view["case_no"], f["id"])[0]
         thumb = file_routes.link_to(request, actor, view["case_no"], f["id"], "thumbnail")[0] if f.get("thumb") else None
         by_step.setdefault(f["step"], []).append({**f, "url": url, "thumb_url": thumb,
-                                                  "kind_name": KIND_NAMES[FileKind(f["kind"])]})
+                                                  "kind_name": KIND_NAMES[FileKind(f["kind"])],
+                                                  "given": given.get(f["id"])})
     return [{"step": s.value, "name": STEP_NAMES[s], "files": by_step[s.value]} for s in FileStep if s.value in by_step]
 
 
