@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/
     owners.install(app)      # the owner's pages under /o/ (O1–O3)
-    app.include_router(owner_files.router)   # the owner's photos on those pages (O2, O3, D1, D3)
+    owner_files.install(app)  # the owner's photos on those pages (O2, O3, D1, D3)
     # outermost of all, around Starlette's error middleware too: every response carries them (P6)
     security.install(app, docs_paths=doc_pages, docs_pages=doc_pages.values())
     return app

@@ -38,6 +38,14 @@ from api import owners
 from api.deps import db_session
 
 router = APIRouter(include_in_schema=False)
+
+
+def install(app) -> None:
+    """The routes, and this module as the owner pages' photo part (api/owners.py reads it from PHOTOS)."""
+    import sys
+    app.include_router(router)
+    if not owners.PHOTOS:
+        owners.PHOTOS.append(sys.modules[__name__])
 log = structlog.get_logger()
 MAX_FORM_FIELD = 8 * 1024   # the filing form's description: 2,000 characters of Chinese in UTF-8
 

@@ -58,6 +58,8 @@ from api.wording import refusal
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "owner")
 OWNER_COOKIE = "owner_session"
+# O2, O3: the owner's photos (api/owner_files.py, which builds on this module) register here when installed
+PHOTOS: list[Any] = []
 log = structlog.get_logger()
 
 # O3: the intake routes want an Actor; an owner is no staff account. The case records this one as who registered
@@ -350,7 +352,7 @@ async def case_page(case_no: str, request: Request, owner: Annotated[OwnerSessio
     entries = [{"at": e.at, "what": OWNER_ENTRY_NAMES.get(e.kind, ""), "text": owner_text(e.text),
                 "given": Provenance.model_validate(e.provenance).words() if e.provenance else None}
                for e in await store.timeline(session, case_no) if owner_entry(e.kind)]
-    from api import owner_files   # O2, O3: the case's photos meant for the owner, and adding more
+    owner_files = PHOTOS[0]   # O2, O3: the case's photos meant for the owner, and adding more
     return render(request, "case.html", case=_case_item(case), words=words, next_step=next_step, by_when=by_when,
                   entries=entries, one_case=owner.case_no is not None, notice=request.query_params.get("notice"),
                   **owner_files.page_context(case, await owner_files.case_photos(request, session, case_no)))
@@ -388,7 +390,7 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
     """O3: a repair or complaint for one of the owner's units, through the staff's intake (channel owner_app),
     idempotent by the form's key (a double tap files one case). Photos sent with it (D1) are checked before the
     case is filed and attached to it after (api/owner_files.py)."""
-    from api import owner_files
+    owner_files = PHOTOS[0]
     try:
         form, photos = await owner_files.filing_form(request)
     except owner_files.PhotosRefused as r:
@@ -406,7 +408,7 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
 
 async def _file_case(kind: str, request: Request, owner: OwnerSession, session: AsyncSession, form: dict[str, str],
                      photos: list) -> Response:
-    from api import owner_files
+    owner_files = PHOTOS[0]
     unit = await _unit_or_404(session, owner, form.get("unit_id", ""))
     if not unit.owner_phone_sealed:
         raise OwnerNotFound()
