@@ -11,23 +11,15 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 
 from aftersales.actor import Actor
 from aftersales.approvals import Decision
-from aftersales.files import FileRef
+from aftersales.files import FILES_PER_STEP, FileRef
+from aftersales.provenance import Provenance
 from aftersales.roles import Role
 
 # ---- the types every request body is made of ----------------------------------------
-# Text refuses control characters: NUL (which PostgreSQL cannot store), the other C0 and C1 controls
-# and DEL; long text keeps newline and tab. Both need a character that is not blank. The pattern is
-# also the OpenAPI schema, so a client (or schemathesis) knows what is accepted.
-# Invisible and bidirectional formatting characters are refused too: a right-to-left override (U+202E)
-# shows "王女士\u202e1203" with its end reversed, zero-width characters (U+200B-U+200D, U+2060) and the BOM
-# (U+FEFF) make two names that look alike differ (or a number hide from the phone masking), soft hyphen,
-# Arabic letter mark, Mongolian vowel separator, Hangul fillers, interlinear annotation marks likewise.
-INVISIBLE = (r"\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff"
-             r"\uffa0\ufff9-\ufffb")
-_CONTROLS = r"\x00-\x1f\x7f-\x9f" + INVISIBLE
-_CONTROLS_BUT_NEWLINE_TAB = r"\x00-\x08\x0b-\x1f\x7f-\x9f" + INVISIBLE
-SHORT_TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
-LONG_TEXT_PATTERN = rf"^[^{_CONTROLS_BUT_NEWLINE_TAB}]*[^\s{_CONTROLS}][^{_CONTROLS_BUT_NEWLINE_TAB}]*$"
+# (the patterns and why: aftersales/text_patterns.py)
+from aftersales.text_patterns import (  # noqa: E402,F401
+    _CONTROLS, _CONTROLS_BUT_NEWLINE_TAB, INVISIBLE, LONG_TEXT_PATTERN, SHORT_TEXT_PATTERN,
+)
 
 
 def _text_checker(pattern: str, allowed: str):
@@ -488,8 +480,17 @@ class AttachFile(_Action):
     file: FileRef
 
 
+class AttachFiles(_Action):
+    """D1/D3: several files of one upload added at once, as references only — all of them or none (each checked:
+    its step, who may add to it, room on the step, not on the case already). `provenance`: the owner added them
+    on their own pages (O3, O4); none for staff's uploads. Sent by the API's upload routes only, as AttachFile."""
+    action: Literal["attach_files"]
+    files: list[FileRef] = Field(min_length=1, max_length=FILES_PER_STEP)
+    provenance: Provenance | None = None
+
+
 # What the workflow's `act` Update takes: the actions of POST /cases/{no}/actions and the API's own.
-WorkflowAction = Annotated[Union[ComplaintAction, RepairAction, AttachFile], Field(discriminator="action")]
+WorkflowAction = Annotated[Union[ComplaintAction, RepairAction, AttachFile, AttachFiles], Field(discriminator="action")]
 
 
 class ActionRequest(BaseModel):

@@ -89,6 +89,24 @@ ATTACH_ROLES: dict[FileStep, frozenset[Role]] = {
 FOR_OWNER_STEPS = frozenset({FileStep.intake, FileStep.before_work, FileStep.after_work, FileStep.inspection,
                              FileStep.repair_slip, FileStep.quote, FileStep.receipt})
 
+# O3: the step an owner's own photos go to (what they report: the leak, the crack, the work they are unhappy
+# with) — never a step whose files a rule counts (D2: the photo after the work is the worker's evidence).
+OWNER_STEP = FileStep.intake
+
+
+def default_for_owner(step: FileStep, role: Role | None) -> bool:
+    """O2: whether a file is meant for the owner unless its uploader says otherwise: the steps of their own home
+    and of what they sign or pay; a receipt only when it is not finance's (finance's receipts are the company's
+    payments to contractors, A3: company costs)."""
+    return step in FOR_OWNER_STEPS and not (step == FileStep.receipt and role == R.finance)
+
+
+def owner_sees(ref: "FileRef") -> bool:
+    """O2: the owner sees a file meant for them (`for_owner`), and never one of an internal step (the survey's
+    notes, the company's cost statement) whatever its flag says."""
+    return ref.for_owner and ref.step in FOR_OWNER_STEPS
+
+
 FILE_ID_PATTERN = r"^f[0-9a-f]{16}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
@@ -156,7 +174,9 @@ def missing_signed_cost_statement(files: list[FileRef], rules: FileRules) -> str
     return "A 类工单从质量保证金扣款前须上传施工单位签字的决算书（「决算书（签字）」环节，签字文件）（D2、A3）"
 
 
-def file_note(ref: FileRef) -> str:
-    """The timeline's line for a file added (D1): what, which step, how big (no file name: it may name a person)."""
+def file_note(ref: FileRef, by_owner: bool = False) -> str:
+    """The timeline's line for a file added (D1): what, which step, how big (no file name: it may name a person);
+    `by_owner`: the owner added it themselves (O3, O4)."""
     size = f"{ref.size / 1024 / 1024:.1f} MB" if ref.size >= 1024 * 1024 else f"{max(1, round(ref.size / 1024))} KB"
-    return f"上传{KIND_NAMES[ref.kind]}（{STEP_NAMES[ref.step]}，{size}，编号 {ref.id}）（D1）"
+    who = "业主" if by_owner else ""
+    return f"{who}上传{KIND_NAMES[ref.kind]}（{STEP_NAMES[ref.step]}，{size}，编号 {ref.id}）（D1）"

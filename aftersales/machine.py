@@ -20,7 +20,7 @@ from aftersales.case import (
 )
 from aftersales.deadlines import DeadlineRules
 from aftersales.errors import conflict, forbidden, invalid
-from aftersales.files import CASE_STEPS, STEP_NAMES, FileRef, FileRules, file_note, room_left, too_many
+from aftersales.files import CASE_STEPS, FILES_PER_STEP, STEP_NAMES, FileRef, FileRules, file_note, room_left, too_many
 from aftersales.messages import (
     CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, action_name, role_title, yuan,
 )
@@ -88,6 +88,31 @@ class CaseMachine(DeadlineRules):
         ref = ref.model_copy(update={"by": actor.username, "role": actor.role, "at": ctx.now})
         s.timeline.append(TimelineItem(at=ctx.now, kind="file", text=file_note(ref), actor=actor.username,
                                        role=actor.role, file=ref))
+
+    def on_attach_files(self, a: Any, actor: Actor, ctx: Ctx) -> None:
+        """D1: the files of one upload added together or not at all: every file is checked as `on_attach_file`
+        checks one (and the step's room for all of them) before any is added. An owner's upload (O3) carries how
+        the owner gave it (O4) on each entry."""
+        s = self.state
+        refs: list[FileRef] = a.files
+        if len({r.id for r in refs}) != len(refs):
+            raise invalid("同一文件在本次上传中出现了两次（D1）")
+        for ref in refs:
+            if ref.step not in CASE_STEPS[s.case_type.value]:
+                raise invalid(f"step：{CASE_TYPE_NAMES.get(s.case_type.value, '')}案件没有「{STEP_NAMES[ref.step]}」环节（D1）")
+            access.check_attaching(s, ref.step, actor)
+            if any(f.id == ref.id for f in s.files):
+                raise conflict(f"文件 {ref.id} 已在本案件中（D1）")
+        for step in {r.step for r in refs}:
+            wanted, room = sum(r.step == step for r in refs), room_left(s.files, step)
+            if wanted > room:
+                raise invalid(f"「{STEP_NAMES[step]}」环节最多 {FILES_PER_STEP} 个文件（D1）：本次 {wanted} 个，"
+                              f"只能再加 {room} 个")
+        by_owner = a.provenance is not None and a.provenance.by == "owner"
+        for ref in refs:
+            ref = ref.model_copy(update={"by": actor.username, "role": actor.role, "at": ctx.now})
+            s.timeline.append(TimelineItem(at=ctx.now, kind="file", text=file_note(ref, by_owner), actor=actor.username,
+                                           role=actor.role, file=ref, provenance=a.provenance))
 
     def file_rules(self, ctx: Ctx) -> FileRules:
         """D2 as this case applies it: as configured from rules 2 on, not at all before."""

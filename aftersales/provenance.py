@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aftersales.actions import SHORT_TEXT_PATTERN
+from aftersales.text_patterns import SHORT_TEXT_PATTERN
 
 
 class GivenBy(StrEnum):

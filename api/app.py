@@ -17,6 +17,7 @@ from api import org  # noqa: E402  (P7: the organisation's lists)
 from api import security  # noqa: E402  (P6: security headers)
 from api import files  # noqa: E402
 from api import owners  # noqa: E402  (O1–O3: the owner's pages)
+from api import owner_files  # noqa: E402  (O2, O3, D1: the owner's photos)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None,
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.add_middleware(text_guard.TextGuard)
     # outermost: a body over the limit is refused before the routes, the parsing and the sign-in
     problems.install(app, max_body_bytes=settings.max_body_bytes, streamed=files.UPLOAD_PATHS,
-                     streamed_max=files.UPLOAD_MAX_BODY, streamed_detail=files.TOO_BIG)
+                     streamed_max=files.UPLOAD_MAX_BODY, streamed_detail=files.REQUEST_TOO_BIG)
 
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/
     owners.install(app)      # the owner's pages under /o/ (O1–O3)
+    owner_files.install(app)  # the owner's photos on those pages (O2, O3, D1, D3)
     # outermost of all, around Starlette's error middleware too: every response carries them (P6)
     security.install(app, docs_paths=doc_pages, docs_pages=doc_pages.values())
     return app

@@ -22,12 +22,13 @@ import hashlib
 import hmac
 import json
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -37,6 +38,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from adapters.db.models import Case, CaseFile
+from adapters.db.numbering import request_fingerprint, scoped_key
 from adapters.db.personal_data import record_full_phone_shown
 from adapters.db.staff import get_staff
 from adapters.db.visibility import visible_cases_clause
@@ -44,13 +46,14 @@ from adapters.files.blobs import FileStore, content_hash
 from adapters.files.images import BadFile, Prepared, prepare, sniff
 from adapters.temporal import actor_assertion
 from aftersales import access
-from aftersales.actions import ActionRequest, AttachFile
+from aftersales.actions import ActionRequest, AttachFiles
 from aftersales.actor import Actor
 from aftersales.errors import Rejection
 from aftersales.files import (
-    ACCEPTED_NAMES, ACCEPTED_TYPES, CASE_STEPS, FILES_PER_STEP, FOR_OWNER_STEPS, MAX_FILE_BYTES, STEP_NAMES, FileKind,
-    FileRef, FileStep, room_left, too_many,
+    ACCEPTED_NAMES, ACCEPTED_TYPES, CASE_STEPS, FILES_PER_STEP, MAX_FILE_BYTES, STEP_NAMES, FileKind, FileRef,
+    FileStep, default_for_owner, room_left, too_many,
 )
+from aftersales.provenance import Provenance
 from aftersales.messages import CASE_TYPE_NAMES
 from api import cases as case_routes
 from api.auth import actor_of, current_actor
@@ -63,11 +66,16 @@ log = structlog.get_logger()
 
 # A multipart body holds the file and a few short fields; what a body may carry beyond the file's limit.
 MULTIPART_OVERHEAD = 64 * 1024
-UPLOAD_MAX_BODY = MAX_FILE_BYTES + MULTIPART_OVERHEAD
-UPLOAD_PATHS = re.compile(r"^/(app/)?cases/[^/]+/files$")   # BodyLimit lets these stream (api/problems.py)
+OWNER_APP_USERNAME = "owner_app"   # who the owner's own pages act as (api/owners.py OWNER_APP)
+# D1: several files in one request, each under its own limit, at most a step's worth
+MAX_FILES_PER_REQUEST = FILES_PER_STEP
+UPLOAD_MAX_BODY = MAX_FILES_PER_REQUEST * (MAX_FILE_BYTES + MULTIPART_OVERHEAD)
+SPOOL_BYTES = 1024 * 1024   # a file of the body beyond this waits in a temporary file, not in memory
+UPLOAD_PATHS = re.compile(r"^/((app/)?cases/[^/]+/files|o/cases/[^/]+/files|o/new/(repair|complaint))$")   # BodyLimit lets these stream (api/problems.py)
 SNIFF_AT = 4096   # bytes of the file read before its type is decided (every accepted signature is shorter)
 MB = f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
-TOO_BIG = f"文件超过 {MB} 上限（每个文件最多 {MAX_FILE_BYTES:,} 字节，D1）"
+TOO_BIG = f"超过 {MB} 上限（每个文件最多 {MAX_FILE_BYTES:,} 字节，D1）"
+REQUEST_TOO_BIG = f"请求超过上限（每次最多 {MAX_FILES_PER_REQUEST} 个文件，每个最多 {MB}，D1）"
 
 
 def file_store(request: Request) -> FileStore:
@@ -88,6 +96,7 @@ class FileOut(BaseModel):
     shows_person: bool
     by: str
     role: str | None
+    by_owner: bool = Field(default=False, description="O4: added by the owner on their own pages")
     at: str
     url: str = Field(description="a signed link to the file, valid for minutes")
     thumbnail_url: str | None = Field(default=None, description="a signed link to its thumbnail (images)")
@@ -108,19 +117,52 @@ class Refused(Exception):
         self.status, self.detail = status, detail
 
 
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff/\\\\]")
+
+
+@dataclass
+class Part:
+    """One file of the body: spooled (in memory up to SPOOL_BYTES, then a temporary file) while it streams."""
+    index: int                      # 1-based: "第 2 个文件"
+    filename: str                   # as the client named it, cleaned, for messages only (never stored or logged)
+    spool: Any = field(default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+    size: int = 0
+    head: bytearray = field(default_factory=bytearray)
+    content_type: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"第 {self.index} 个文件（{self.filename}）" if self.filename else f"第 {self.index} 个文件"
+
+    def data(self) -> bytes:
+        self.spool.seek(0)
+        return self.spool.read()
+
+
 @dataclass
 class Upload:
-    """What the body brought: its short fields and the one file, read under the limits."""
+    """What the body brought: its short fields and its files, each read under the limits."""
     fields: dict[str, str] = field(default_factory=dict)
-    data: bytearray = field(default_factory=bytearray)
-    content_type: str | None = None
-    files: int = 0
+    parts: list[Part] = field(default_factory=list)
+    room: int | None = None         # how many files the step still takes (known once the step is)
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.spool.close()
 
 
-async def read_upload(request: Request, before_file) -> Upload:
-    """Parses the multipart body as it streams: `before_file(fields)` runs when the file part begins (the
-    checks that need the step); the file's type is decided from its first bytes and its size counted as it
-    comes, so a wrong or too big file is refused without reading the rest."""
+def _filename(raw: bytes | None) -> str:
+    name = (raw or b"").decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
+    return _UNSAFE_NAME.sub("", name).strip()[:60]
+
+
+async def read_upload(request: Request, before_file, too_many=None, max_field: int = 256,
+                      files_optional: bool = False) -> Upload:
+    """Parses the multipart body as it streams: `before_file(fields, up)` runs when the first file part begins
+    (the checks that need the step; it sets `up.room`); each file's type is decided from its first bytes and its
+    size counted as it comes, and a file past the step's room refused as its part begins (`too_many(part, up)`
+    names the limit), so a wrong, too big or one too many file is refused without reading the rest. Several files
+    are parts named `file` (or `files`). The caller closes the upload (its spooled files)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise Refused(415, "请用 multipart/form-data 上传，文件放在 file 字段（D1）")
@@ -128,10 +170,11 @@ async def read_upload(request: Request, before_file) -> Upload:
     part: dict[str, Any] = {}
     header: dict[str, bytes] = {}
     pending: list[Any] = []   # a check to run between two chunks (callbacks cannot await)
+    began: list[bool] = []    # the first file part began (its checks are queued once)
 
     def on_part_begin() -> None:
         part.clear()
-        part.update(headers={}, value=bytearray(), file=False)
+        part.update(headers={}, value=bytearray(), file=None)
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header["field"] = header.get("field", b"") + data[start:end]
@@ -146,38 +189,54 @@ async def read_upload(request: Request, before_file) -> Upload:
     def on_headers_finished() -> None:
         _, disposition = parse_options_header(part["headers"].get("content-disposition", b""))
         part["name"] = disposition.get(b"name", b"").decode("utf-8", "replace")
-        part["file"] = b"filename" in disposition or part["name"] == "file"
-        if part["file"]:
-            up.files += 1
-            if up.files > 1 or part["name"] != "file":
-                raise Refused(422, "每次上传一个文件，放在 file 字段（D1）")
-            pending.append(before_file)
+        if b"filename" in disposition or part["name"] in ("file", "files"):
+            f = Part(index=len(up.parts) + 1, filename=_filename(disposition.get(b"filename")))
+            up.parts.append(f)
+            part["file"] = f
+            if part["name"] not in ("file", "files"):
+                raise Refused(422, f"{f.label}：文件须放在 file 字段（D1）")
+            if f.index > MAX_FILES_PER_REQUEST:
+                raise Refused(422, f"{f.label}：每次最多上传 {MAX_FILES_PER_REQUEST} 个文件（D1）")
+            if not began:
+                began.append(True)
+                pending.append(before_file)
+            elif up.room is not None and f.index > up.room and too_many is not None:
+                too_many(f, up)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
-        if not part.get("file"):
-            if len(part["value"]) + len(chunk) > 256:
+        f: Part | None = part.get("file")
+        if f is None:
+            if len(part["value"]) + len(chunk) > max_field:
                 raise Refused(422, f"字段 {part.get('name')} 太长")
             part["value"] += chunk
             return
-        if len(up.data) + len(chunk) > MAX_FILE_BYTES:
-            raise Refused(413, TOO_BIG)
-        was = len(up.data)
-        up.data += chunk
-        if was < SNIFF_AT <= len(up.data):
-            decide_type()
+        if f.size + len(chunk) > MAX_FILE_BYTES:
+            raise Refused(413, f"{f.label}{TOO_BIG}")
+        was = f.size
+        f.size += len(chunk)
+        f.spool.write(chunk)
+        if was < SNIFF_AT:
+            f.head += chunk[:SNIFF_AT - was]
+            if len(f.head) >= SNIFF_AT:
+                decide_type(f)
 
-    def decide_type() -> None:
-        up.content_type = sniff(bytes(up.data))
-        if up.content_type is None:
-            raise Refused(415, f"不支持的文件类型：只接受 {ACCEPTED_NAMES}（按文件内容识别，D1）")
+    def decide_type(f: Part) -> None:
+        f.content_type = sniff(bytes(f.head))
+        if f.content_type is None:
+            raise Refused(415, f"{f.label}：不支持的文件类型，只接受 {ACCEPTED_NAMES}（按文件内容识别，D1）")
 
     def on_part_end() -> None:
-        if part.get("file"):
-            if not up.data:
-                raise Refused(422, "文件是空的（D1）")
-            if up.content_type is None:
-                decide_type()
+        f: Part | None = part.get("file")
+        if f is not None:
+            if not f.size and not f.filename:   # a form's file input left empty: no file
+                up.parts.remove(f)
+                f.spool.close()
+                return
+            if not f.size:
+                raise Refused(422, f"{f.label}是空的（D1）")
+            if f.content_type is None:
+                decide_type(f)
         elif part.get("name"):
             up.fields[part["name"]] = part["value"].decode("utf-8", "replace").strip()
 
@@ -186,24 +245,26 @@ async def read_upload(request: Request, before_file) -> Upload:
         on_header_field=on_header_field, on_header_value=on_header_value, on_header_end=on_header_end,
         on_headers_finished=on_headers_finished), max_size=UPLOAD_MAX_BODY)
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > UPLOAD_MAX_BODY:
-            raise Refused(413, f"请求超过 {MB} 文件上限（D1）")
-        offset = 0
-        while offset < len(chunk):
-            # a file part's beginning pauses the parser: its checks (which read the case) run before its data
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > UPLOAD_MAX_BODY:
+                raise Refused(413, REQUEST_TOO_BIG)
             try:
-                written = parser.write(chunk[offset:])
+                parser.write(chunk)
             except Refused:
                 raise
             except Exception as e:  # python-multipart's own errors: a malformed body
                 raise Refused(400, f"multipart 内容无法解析：{type(e).__name__}") from None
-            offset += written or len(chunk)
             while pending:
-                await pending.pop(0)(up.fields)
-    if up.files == 0:
-        raise Refused(422, "没有文件：请把文件放在 file 字段（D1）")
+                await pending.pop(0)(up.fields, up)
+                if too_many is not None and up.room is not None and len(up.parts) > up.room:
+                    too_many(up.parts[up.room], up)   # files that began in the same chunk as the first
+        if not up.parts and not files_optional:
+            raise Refused(422, "没有文件：请把文件放在 file 字段（D1）")
+    except BaseException:
+        up.close()
+        raise
     return up
 
 
@@ -227,21 +288,88 @@ def _flag(value: str | None) -> bool | None:
     return value.lower() in ("1", "true", "on", "yes")
 
 
-async def upload_file(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
-                      step: str | None = None, kind: str | None = None,
-                      check_fields=None) -> tuple[int, dict[str, Any]]:
-    """The upload as the API and the workbench do it: (status, the file's reference). Raises Refused.
-    `check_fields(fields)`: the caller's own check of the fields before the file (the workbench's CSRF token)."""
+@dataclass
+class Checked:
+    """A file of the upload that passed every check (D1), ready to store: its content after its location was
+    removed (spooled), its thumbnail, and what its reference needs."""
+    sha256: str
+    size: int
+    content_type: str
+    data: Any
+    thumbnail: bytes | None
+    had_location: bool
+    ref: FileRef | None = None   # set once the case and the step are known (`with_refs`)
+
+    def close(self) -> None:
+        self.data.close()
+
+
+def _check_part(part: Part, kind: FileKind) -> Checked:
+    """D1 for one file (in a thread): a photo must be an image; the image decodes; saved again without its
+    location it is still within the limit. Raises Refused naming the file."""
+    ctype = part.content_type or ""
+    if kind == FileKind.photo and not ctype.startswith("image/"):
+        raise Refused(422, f"{part.label}：kind=photo（照片）须为图片：JPEG、PNG、WebP 或 HEIC（D1）")
+    try:
+        prepared: Prepared = prepare(part.data(), ctype)
+    except BadFile as e:
+        raise Refused(422, f"{part.label}：{e}（D1）") from None
+    if len(prepared.data) > MAX_FILE_BYTES:   # saved again, a photo may grow a little
+        raise Refused(413, f"{part.label}去除位置信息后超过 {MB} 上限（D1）")
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    spool.write(prepared.data)
+    return Checked(sha256=content_hash(prepared.data), size=len(prepared.data), content_type=ctype, data=spool,
+                   thumbnail=prepared.thumbnail, had_location=prepared.had_location)
+
+
+async def check_parts(up: Upload, kind: FileKind) -> list[Checked]:
+    """Every file of the upload checked (D1), one at a time (one decoded image in memory, not all of them); the
+    first refused refuses them all (Refused naming it; nothing kept)."""
+    checked: list[Checked] = []
+    try:
+        for part in up.parts:
+            checked.append(await asyncio.to_thread(_check_part, part, kind))
+            part.spool.close()
+    except BaseException:
+        for c in checked:
+            c.close()
+        raise
+    return checked
+
+
+def with_refs(checked: list[Checked], case_no: str, step: FileStep, kind: FileKind, *, for_owner: bool,
+              shows_person: bool) -> list[Checked]:
+    for c in checked:
+        c.ref = FileRef(id=file_id(case_no, step, c.sha256), sha256=c.sha256, kind=kind, step=step, size=c.size,
+                        content_type=c.content_type, thumb=content_hash(c.thumbnail) if c.thumbnail else None,
+                        for_owner=for_owner, shows_person=shows_person)
+    return checked
+
+
+async def upload_files(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
+                       step: str | None = None, kind: str | None = None, check_fields=None,
+                       view: dict[str, Any] | None = None, provenance: Provenance | None = None,
+                       idempotency_key: str | None = None, key_scope: str | None = None,
+                       key_field: str | None = None, for_owner: bool | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """The upload as the API, the workbench and the owner's pages do it: (status, the files' references, in the
+    request's order). Every file is checked before any is stored, and all are attached by one act (all or
+    nothing); raises Refused naming the file at fault.
+    `check_fields(fields)`: the caller's own check of the fields before the files (a form's CSRF token).
+    `view`: the case as the caller found it (the owner's pages: their own case, O2), else read for `actor` (P2).
+    `idempotency_key`: applied once per (case, `key_scope` or the user, key); the key with other files is 422;
+    `key_field`: the form field that carries it instead (the owner's form)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > UPLOAD_MAX_BODY:
-        raise Refused(413, TOO_BIG)   # before a byte of the body is read
-    try:
-        view = await case_routes._visible_view(request, session, case_no, actor)   # P2: else 404
-    except HTTPException as e:
-        raise Refused(e.status_code, str(e.detail)) from None
+        raise Refused(413, REQUEST_TOO_BIG)  # before a byte of the body is read
+    if view is None:
+        try:
+            view = await case_routes._visible_view(request, session, case_no, actor)   # P2: else 404
+        except HTTPException as e:
+            raise Refused(e.status_code, str(e.detail)) from None
     chosen: dict[str, Any] = {}
+    refs_before = [FileRef.model_validate(f) for f in view.get("files") or []]
 
-    async def before_file(fields: dict[str, str]) -> None:
+    async def before_file(fields: dict[str, str], up: Upload) -> None:
         if check_fields is not None:
             check_fields(fields)
         s = _choice(step or fields.get("step"), FileStep, "step（环节）", STEP_NAMES)
@@ -255,51 +383,106 @@ async def upload_file(request: Request, session: AsyncSession, actor: Actor, cas
             raise Refused(REFUSAL_STATUS[r.kind], r.message) from None
         if view.get("closed_at"):
             raise Refused(409, f"案件 {case_no} 已结案，不能再上传文件")
-        refs = [FileRef.model_validate(f) for f in view.get("files") or []]
-        if room_left(refs, s) <= 0:
+        up.room = room_left(refs_before, s)
+        if up.room <= 0:
             raise Refused(422, too_many(s))
         chosen.update(step=s, kind=k)
 
-    up = await read_upload(request, before_file)
-    s, k = chosen["step"], chosen["kind"]
-    ctype = up.content_type or ""
-    if k == FileKind.photo and not ctype.startswith("image/"):
-        raise Refused(422, "kind=photo（照片）须为图片：JPEG、PNG、WebP 或 HEIC（D1）")
+    up = await read_upload(request, before_file, over_room(lambda: chosen["step"]))
     try:
-        prepared: Prepared = await asyncio.to_thread(prepare, bytes(up.data), ctype)
-    except BadFile as e:
-        raise Refused(422, f"{e}（D1）") from None
-    if len(prepared.data) > MAX_FILE_BYTES:   # saved again, a photo may grow a little
-        raise Refused(413, f"文件去除位置信息后超过 {MB} 上限（D1）")
-    sha = content_hash(prepared.data)
-    fid = file_id(case_no, s, sha)
-    existing = next((f for f in view.get("files") or [] if f["id"] == fid), None)
-    if existing is not None:
-        return 200, existing
+        s, k = chosen["step"], chosen["kind"]
+        flagged = _flag(up.fields.get("for_owner")) if for_owner is None else for_owner
+        checked = with_refs(await check_parts(up, k), case_no, s, k,
+                            for_owner=default_for_owner(s, actor.role) if flagged is None else flagged,
+                            shows_person=bool(_flag(up.fields.get("shows_person"))))
+        if key_field and not idempotency_key:
+            idempotency_key = up.fields.get(key_field) or None
+    finally:
+        up.close()
+    try:
+        return await attach_checked(request, session, actor, case_no, view, checked, provenance, idempotency_key,
+                                    key_scope)
+    finally:
+        for c in checked:
+            c.close()
+
+
+def over_room(step_of):
+    """The refusal of a file past the step's room, as its part begins (D1: 20 a step)."""
+    def refuse(part: Part, up: Upload) -> None:
+        s = step_of()
+        raise Refused(422, f"{part.label}：「{STEP_NAMES[s]}」环节最多 {FILES_PER_STEP} 个文件，已有 "
+                           f"{FILES_PER_STEP - (up.room or 0)} 个，本次最多再传 {up.room} 个（D1）")
+    return refuse
+
+
+async def attach_checked(request: Request, session: AsyncSession, actor: Actor, case_no: str, view: dict[str, Any],
+                         checked: list[Checked],
+                         provenance: Provenance | None, idempotency_key: str | None,
+                         key_scope: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """Stores the checked files' blobs (those not on the case yet) and attaches their references by one act
+    (claim check, D3): (status, the references in the request's order); 200 when all were there already."""
+    on_case = {f["id"]: f for f in view.get("files") or []}
+    order = list(dict.fromkeys(c.ref.id for c in checked))     # the same content twice in one request: one file
+    new = list({c.ref.id: c for c in checked if c.ref.id not in on_case}.values())
+    if not new:   # all of them are on the case already (a retry): their references, nothing added
+        return 200, [on_case[i] for i in order]
+    room = room_left([FileRef.model_validate(f) for f in on_case.values()], new[0].ref.step)
+    if len(new) > room:
+        raise Refused(422, f"「{STEP_NAMES[new[0].ref.step]}」环节最多 {FILES_PER_STEP} 个文件，本次新增 {len(new)} 个，"
+                           f"只能再加 {room} 个（D1）")
     store = file_store(request)
-    await store.put(prepared.data)  # the blobs first: a case never references bytes that are not there
-    thumb = await store.put(prepared.thumbnail) if prepared.thumbnail else None
-    for_owner = _flag(up.fields.get("for_owner"))
-    ref = FileRef(id=fid, sha256=sha, kind=k, step=s, size=len(prepared.data), content_type=ctype, thumb=thumb,
-                  for_owner=(s in FOR_OWNER_STEPS) if for_owner is None else for_owner,
-                  shows_person=bool(_flag(up.fields.get("shows_person"))))
+    for c in new:   # the blobs first: a case never references bytes that are not there
+        c.data.seek(0)
+        await store.put(c.data.read())
+        if c.thumbnail:
+            await store.put(c.thumbnail)
+    fids = [c.ref.id for c in new]
     handle = case_routes._handle(case_routes.temporal(request), case_no)
-    attach = ActionRequest(action=AttachFile(action="attach_file", file=ref), actor=actor)
+    attach = ActionRequest(action=AttachFiles(action="attach_files", files=[c.ref for c in new],
+                                              provenance=provenance), actor=actor)
+    if idempotency_key:
+        # as for actions: the key scoped to the case and the user, with the files' fingerprint; the case applies
+        # the key once and refuses it with other files (422)
+        attach.request_key = scoped_key("files", case_no, key_scope or actor.username, idempotency_key)
+        attach.fingerprint = request_fingerprint({"files": sorted(fids)})
+        update_id = f"files-{attach.request_key}-{attach.fingerprint[:16]}"
+    else:
+        update_id = "files-" + hashlib.sha256("|".join(sorted(fids)).encode()).hexdigest()[:32]
     # P4: the case's validator refuses an act the API did not vouch for; a file reference is one too
     attach.assertion = actor_assertion.sign(handle.id, attach, request.app.state.settings.actor_assertion_key)
     try:
-        answer = await case_routes._update(request, handle, CaseWorkflow.act, attach, update_id=f"file-{fid}")
+        answer = await case_routes._update(request, handle, CaseWorkflow.act, attach, update_id=update_id)
     except WorkflowUpdateFailedError as e:
         cause = e.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            if cause.type == "conflict" and fid in cause.message:   # added meanwhile by a retry of this upload
-                return 200, ref.model_dump(mode="json")
+            if cause.type == "conflict" and any(f in cause.message for f in fids):   # a retry of this upload meanwhile
+                view = await case_routes._read_view(request, session, case_no)
+                now = {f["id"]: f for f in view.get("files") or []}
+                if all(i in now for i in order):
+                    return 200, [now[i] for i in order]
             # the blobs stay for the orphan sweep: another upload of the same content may be on its way
             raise Refused(REFUSAL_STATUS[cause.type], cause.message) from None
         raise
-    added = next((e["file"] for e in answer.added if e.get("file")), ref.model_dump(mode="json"))
-    log.info("file attached", file_id=fid, step=s.value, kind=k.value, size=ref.size, had_location=prepared.had_location)
-    return 201, added
+    added = {e["file"]["id"]: e["file"] for e in answer.added if e.get("file")}
+    if not added:   # the same Idempotency-Key and files, applied before: what the case holds
+        view = await case_routes._read_view(request, session, case_no)
+        on_case = {f["id"]: f for f in view.get("files") or []}
+        return 200, [on_case[i] for i in order if i in on_case]
+    for c in new:
+        log.info("file attached", file_id=c.ref.id, step=c.ref.step.value, kind=c.ref.kind.value, size=c.ref.size,
+                 had_location=c.had_location, by_owner=provenance is not None)
+    return 201, [added.get(i) or on_case.get(i) or next(c.ref for c in checked if c.ref.id == i).model_dump(mode="json")
+                 for i in order]
+
+
+async def upload_file(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
+                      step: str | None = None, kind: str | None = None,
+                      check_fields=None) -> tuple[int, dict[str, Any]]:
+    """One file's upload (the first of the request's): (status, its reference)."""
+    status, refs = await upload_files(request, session, actor, case_no, step=step, kind=kind,
+                                      check_fields=check_fields)
+    return status, refs[0]
 
 
 class _Facts:
@@ -315,7 +498,9 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "type": "object", "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary",
-                 "description": f"the file: {ACCEPTED_NAMES}, known by its content; at most {MAX_FILE_BYTES} bytes"},
+                 "description": f"the file: {ACCEPTED_NAMES}, known by its content; at most {MAX_FILE_BYTES} bytes. "
+                                f"Several files: repeat the part (at most {MAX_FILES_PER_REQUEST}, within the step's "
+                                f"room of {FILES_PER_STEP}); all are attached or none"},
         "step": {"type": "string", "enum": [s.value for s in FileStep], "description": "if not in the query"},
         "kind": {"type": "string", "enum": [k.value for k in FileKind], "description": "if not in the query"},
         "for_owner": {"type": "boolean", "description": "O2: shown to the owner (default: by step)"},
@@ -323,25 +508,42 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     }}}}}}
 
 
-@router.post("/cases/{case_no}/files", status_code=201, summary="Add a photo or document to a step of a case (D1)",
-             response_model=FileRef, openapi_extra=UPLOAD_BODY,
-             responses={200: {"description": "The same file was already on this step: its reference", "model": FileRef},
+class FilesAdded(BaseModel):
+    """Several files of one upload (D1): their references in the request's order."""
+    case_no: str
+    files: list[FileRef]
+
+
+@router.post("/cases/{case_no}/files", status_code=201, summary="Add photos or documents to a step of a case (D1)",
+             response_model=FileRef | FilesAdded, openapi_extra=UPLOAD_BODY,
+             responses={200: {"description": "The same files were already on this step (or the same Idempotency-Key "
+                                             "was applied): their references", "model": FileRef | FilesAdded},
                         409: {"description": "The case is closed"},
-                        413: {"description": f"The file is over {MAX_FILE_BYTES} bytes (10 MB)"},
-                        415: {"description": f"Not {ACCEPTED_NAMES} by its content, or not multipart"}})
+                        413: {"description": f"A file is over {MAX_FILE_BYTES} bytes (10 MB)"},
+                        415: {"description": f"A file is not {ACCEPTED_NAMES} by its content, or not multipart"}})
 async def post_file(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
                     session: Annotated[AsyncSession, Depends(db_session)],
                     step: Annotated[FileStep | None, Query(description="D1: the step the file belongs to")] = None,
                     kind: Annotated[FileKind | None, Query(description="photo, signed (a signed paper) or document")] = None,
+                    idempotency_key: Annotated[str | None, Header(
+                        alias="Idempotency-Key", min_length=1, max_length=128,
+                        description="the same key (same user, same case) attaches the files once; the key with "
+                                    "other files is 422")] = None,
                     ) -> Response:
+    """One file answers its reference (`FileRef`); several (the `file` part repeated) answer `FilesAdded`. Each
+    file is checked — type by content, 10 MB, the step's room — before any is stored; one refused file refuses
+    the request (its detail names the file: 第 N 个文件（name）) and nothing is stored."""
     try:
-        status, ref = await upload_file(request, session, actor, case_no, step=step and step.value,
-                                        kind=kind and kind.value)
+        status, refs = await upload_files(request, session, actor, case_no, step=step and step.value,
+                                          kind=kind and kind.value, idempotency_key=idempotency_key)
     except Refused as r:
         from api.problems import problem_response
         headers = {"Connection": "close"} if r.status in (413, 415) else None
         return problem_response(r.status, r.detail, headers=headers)
-    return JSONResponse(ref, status_code=status, headers={"Location": f"/cases/{case_no}/files/{ref['id']}"})
+    if len(refs) == 1:
+        return JSONResponse(refs[0], status_code=status, headers={"Location": f"/cases/{case_no}/files/{refs[0]['id']}"})
+    return JSONResponse({"case_no": case_no, "files": refs}, status_code=status,
+                        headers={"Location": f"/cases/{case_no}/files"})
 
 
 # ---- reading: P2 on the register, signed links ------------------------------------------------------
@@ -393,6 +595,7 @@ def file_out(request: Request, actor: Actor, f: CaseFile) -> FileOut:
     return FileOut(id=f.file_id, case_no=f.case_no, sha256=f.sha256, kind=f.kind, step=f.step,
                    step_name=STEP_NAMES[FileStep(f.step)], size=f.size, content_type=f.content_type,
                    for_owner=f.for_owner, shows_person=f.shows_person, by=f.added_by, role=f.role,
+                   by_owner=f.added_by == OWNER_APP_USERNAME,
                    at=f.added_at.isoformat(), url=url, thumbnail_url=thumb, expires_at=expires)
 
 

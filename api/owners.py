@@ -58,6 +58,8 @@ from api.wording import refusal
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "owner")
 OWNER_COOKIE = "owner_session"
+# O2, O3: the owner's photos (api/owner_files.py, which builds on this module) register here when installed
+PHOTOS: list[Any] = []
 log = structlog.get_logger()
 
 # O3: the intake routes want an Actor; an owner is no staff account. The case records this one as who registered
@@ -350,8 +352,10 @@ async def case_page(case_no: str, request: Request, owner: Annotated[OwnerSessio
     entries = [{"at": e.at, "what": OWNER_ENTRY_NAMES.get(e.kind, ""), "text": owner_text(e.text),
                 "given": Provenance.model_validate(e.provenance).words() if e.provenance else None}
                for e in await store.timeline(session, case_no) if owner_entry(e.kind)]
+    owner_files = PHOTOS[0]   # O2, O3: the case's photos meant for the owner, and adding more
     return render(request, "case.html", case=_case_item(case), words=words, next_step=next_step, by_when=by_when,
-                  entries=entries, one_case=owner.case_no is not None, notice=request.query_params.get("notice"))
+                  entries=entries, one_case=owner.case_no is not None, notice=request.query_params.get("notice"),
+                  **owner_files.page_context(case, await owner_files.case_photos(request, session, case_no)))
 
 
 # ---- 报修 / 投诉 ---------------------------------------------------------------------------------------------
@@ -384,8 +388,27 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
                     owner: Annotated[OwnerSession, Depends(owner_session)],
                     session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     """O3: a repair or complaint for one of the owner's units, through the staff's intake (channel owner_app),
-    idempotent by the form's key (a double tap files one case)."""
-    form = await checked_form(request)
+    idempotent by the form's key (a double tap files one case). Photos sent with it (D1) are checked before the
+    case is filed and attached to it after (api/owner_files.py)."""
+    owner_files = PHOTOS[0]
+    try:
+        form, photos = await owner_files.filing_form(request)
+    except owner_files.PhotosRefused as r:
+        if r.status == 403:
+            raise HTTPException(403, r.detail) from None
+        unit = await _unit_or_404(session, owner, r.fields.get("unit_id", ""))
+        return await _new_page(request, session, kind, unit, {**r.fields, "unit_id": str(unit.id)},
+                               f"{r.detail}。请重新选择照片后提交。", r.status)
+    try:
+        return await _file_case(kind, request, owner, session, form, photos)
+    finally:
+        for c in photos:
+            c.close()
+
+
+async def _file_case(kind: str, request: Request, owner: OwnerSession, session: AsyncSession, form: dict[str, str],
+                     photos: list) -> Response:
+    owner_files = PHOTOS[0]
     unit = await _unit_or_404(session, owner, form.get("unit_id", ""))
     if not unit.owner_phone_sealed:
         raise OwnerNotFound()
@@ -393,7 +416,9 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
     if key and (case_no := await case_of_key(session, kind, f"owner-{key}")) is not None:
         # the same form sent again (a double tap, a retry): its case, not a second one. Checked before the intake:
         # the provenance's time differs between the two sends, which the intake's fingerprint would refuse.
-        return RedirectResponse(f"/o/cases/{case_no}?filed=1", status_code=303, headers=HEADERS)
+        failed = await owner_files.attach_to_filed(request, session, owner, case_no, photos, key)
+        return RedirectResponse(f"/o/cases/{case_no}?filed=1" + (f"&notice={failed}" if failed else ""),
+                                status_code=303, headers=HEADERS)
     phone = app_sealer(request.app.state).unseal(unit.owner_phone_sealed)   # the owner's own number (their unit's)
     now = datetime.now(timezone.utc)
     customer = {"name": unit.owner_name or "业主", "phone": re.sub(r"\D", "", phone), "project": unit.project,
@@ -421,8 +446,11 @@ async def file_case(kind: Literal["repair", "complaint"], request: Request,
             text, code = refusal(e)[0], (e.status_code if isinstance(e, HTTPException) else 422)
         return await _new_page(request, session, kind, unit, {**form, "unit_id": str(unit.id)}, text, code)
     if answer.status_code != status.HTTP_201_CREATED:   # registered, not open yet: it shows in the list soon
-        return RedirectResponse("/o/home?notice=已提交，稍后可在列表中查看", status_code=303, headers=HEADERS)
+        later = "；照片请在案件页面重新添加" if photos else ""
+        return RedirectResponse(f"/o/home?notice=已提交，稍后可在列表中查看{later}", status_code=303, headers=HEADERS)
     case_no = json.loads(answer.body)["case_no"]
     log.info("owner filed a case", case_no=case_no, kind=kind)
-    return RedirectResponse(f"/o/cases/{case_no}?filed=1&notice=已提交", status_code=303, headers=HEADERS)
+    failed = await owner_files.attach_to_filed(request, session, owner, case_no, photos, key)
+    return RedirectResponse(f"/o/cases/{case_no}?filed=1&notice=已提交" + (f"，{failed}" if failed else ""),
+                            status_code=303, headers=HEADERS)
 

@@ -45,6 +45,7 @@ from aftersales.messages import (
 )
 from aftersales.files import ATTACH_ROLES, CASE_STEPS, KIND_NAMES, STEP_NAMES, FileKind, FileStep
 from aftersales.privacy import mask_personal
+from aftersales.provenance import Provenance
 from aftersales.repair.state import RepairIntake
 from aftersales.reports import TITLES, ReportKind, parse_period, tables
 from aftersales.roles import Role
@@ -636,11 +637,15 @@ STEP_FOR_ACTION = {"complete_work": ("after_work", "photo"), "dispatch": ("befor
 def gallery(request: Request, actor: Actor, view: dict[str, Any]) -> list[dict[str, Any]]:
     """D3: the case's files per step, in the order of the steps, each with short-lived signed links."""
     by_step: dict[str, list[dict[str, Any]]] = {}
+    # O4: how an owner's photo was given (their own pages), from its timeline entry
+    given = {t["file"]["id"]: Provenance.model_validate(t["provenance"]).words()
+             for t in view.get("timeline") or [] if t.get("file") and t.get("provenance")}
     for f in view.get("files") or []:
         url = file_routes.link_to(request, actor, view["case_no"], f["id"])[0]
         thumb = file_routes.link_to(request, actor, view["case_no"], f["id"], "thumbnail")[0] if f.get("thumb") else None
         by_step.setdefault(f["step"], []).append({**f, "url": url, "thumb_url": thumb,
-                                                  "kind_name": KIND_NAMES[FileKind(f["kind"])]})
+                                                  "kind_name": KIND_NAMES[FileKind(f["kind"])],
+                                                  "given": given.get(f["id"])})
     return [{"step": s.value, "name": STEP_NAMES[s], "files": by_step[s.value]} for s in FileStep if s.value in by_step]
 
 
@@ -667,13 +672,14 @@ async def upload(case_no: str, request: Request, actor: Annotated[Actor, Depends
         if not token or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token)):
             raise file_routes.Refused(403, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
     try:
-        status_code, ref = await file_routes.upload_file(request, session, actor, case_no, check_fields=csrf)
+        status_code, refs = await file_routes.upload_files(request, session, actor, case_no, check_fields=csrf)
     except file_routes.Refused as r:
         if r.status == 404:
             raise PageError(actor, 404, r.detail) from None
         return await _case_page(request, actor, session, case_no, refused={"upload": r.detail}, status_code=r.status)
-    done = "已上传" if status_code == 201 else "该文件已在此环节"
-    return RedirectResponse(f"/app/cases/{case_no}?notice={done}：{STEP_NAMES[FileStep(ref['step'])]}", status_code=303)
+    count = f" {len(refs)} 个文件" if len(refs) > 1 else ""
+    done = f"已上传{count}" if status_code == 201 else ("这些文件已在此环节" if count else "该文件已在此环节")
+    return RedirectResponse(f"/app/cases/{case_no}?notice={done}：{STEP_NAMES[FileStep(refs[0]['step'])]}", status_code=303)
 
 
 @router.get("/app/cases/{case_no}", response_class=HTMLResponse)

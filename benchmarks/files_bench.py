@@ -1,7 +1,7 @@
 """Photos and documents (D1–D3): how much a case's history grows with its photos, and how fast photos
 are taken in, on the embedded default (local folder) and on the S3 path (moto's S3 server on loopback).
 
-    .venv/bin/python -m benchmarks.files_bench                       # 40 photos; 20 at once of 3 MB
+    .venv/bin/python -m benchmarks.files_bench                       # 40 photos; 20 at once of 3 MB (and in one request)
     .venv/bin/python -m benchmarks.files_bench --photos 4 --concurrent 2 --mb 0.2   # toy size
 
 A dev server (`temporal server start-dev`), a worker and the API in this process (httpx's ASGITransport),
@@ -56,6 +56,13 @@ async def upload(api: httpx.AsyncClient, headers: dict, no: str, data: bytes, st
     return r.status_code
 
 
+async def upload_many(api: httpx.AsyncClient, headers: dict, no: str, batch: list[bytes], step: str) -> int:
+    r = await api.post(f"/cases/{no}/files", params={"step": step, "kind": "photo"},
+                       files=[("file", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(batch)],
+                       headers=headers)
+    return r.status_code
+
+
 def photos(n: int, mb: float) -> list[bytes]:
     return [photo("jpeg", noise_bytes=int(mb * 1.5e6)) for _ in range(n)]
 
@@ -97,7 +104,16 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"history of a repair, {args.photos:3d} photos:       {e1:5d} events {b1 / 1024:9.1f} KiB "
                       f"(photos sent: {sent / 1024 / 1024:.1f} MiB)")
                 print(f"history growth per photo:              {(e1 - e0) / max(args.photos, 1):5.1f} events "
-                      f"{(b1 - b0) / max(args.photos, 1) / 1024:9.2f} KiB (its reference, the Update, the projection)\n")
+                      f"{(b1 - b0) / max(args.photos, 1) / 1024:9.2f} KiB (its reference, the Update, the projection)")
+                # D1: the same photos sent up to 20 a request (a step's room): one act per request
+                batched = await new_repair(api, hotline)
+                for step in ("before_work", "after_work"):
+                    share = [d for i, d in enumerate(photos(args.photos, args.mb)) if ("before_work", "after_work")[i % 2] == step]
+                    for at in range(0, len(share), 20):
+                        assert await upload_many(api, lead, batched, share[at:at + 20], step) == 201
+                e2, b2 = await history_bytes(env, batched)
+                print(f"history of a repair, {args.photos:3d} photos, 20 a request: {e2:5d} events {b2 / 1024:9.1f} KiB "
+                      f"(growth {(b2 - b0) / 1024:.1f} KiB)\n")
                 await throughput(api, hotline, lead, args, "embedded default (local folder)")
             s3_settings = Settings(**base, **s3.settings())
             app = create_app(s3_settings, temporal=env.client, sessionmaker=maker)
@@ -121,6 +137,15 @@ async def throughput(api, hotline, lead, args, label: str) -> None:
     ok = codes.count(201)
     print(f"{label:40s} {args.concurrent} at once: {ok} stored, {len(codes) - ok} errors, {took:6.2f} s, "
           f"{ok / took:5.2f} photos/s, {total / took:5.2f} MiB/s")
+    # D1: the same number of photos in one multipart request (each checked before any is stored, one act)
+    no = await new_repair(api, hotline)
+    batch = photos(args.concurrent, args.mb)
+    started = time.perf_counter()
+    code = await upload_many(api, lead, no, batch, "after_work")
+    took = time.perf_counter() - started
+    ok = len(batch) if code == 201 else 0
+    print(f"{label + ', one request':52s} {args.concurrent} in it: {ok} stored, {len(batch) - ok} errors, "
+          f"{took:6.2f} s, {ok / took:5.2f} photos/s, {total / took:5.2f} MiB/s")
 
 
 def main() -> None:

@@ -58,6 +58,10 @@ def test_timer_bench_escalates_every_case_and_prints_lateness_and_memory(read_mo
 def test_files_bench_prints_the_history_growth_and_both_stores_throughput():
     out = run_bench("benchmarks.files_bench", "--photos", "2", "--concurrent", "2", "--mb", "0.1")
     assert "history growth per photo" in out
+    # D1: the same photos sent several to a request (one act each): its history beside one Update a photo
+    assert re.search(r"history of a repair, +2 photos, 20 a request: +\d+ events", out), out
     for store in ("embedded default (local folder)", "S3 path (moto's S3 server on loopback)"):
         line = next(x for x in out.splitlines() if x.startswith(store))
+        assert "2 stored, 0 errors" in line, line
+        line = next(x for x in out.splitlines() if x.startswith(store + ", one request"))
         assert "2 stored, 0 errors" in line, line

@@ -3,6 +3,7 @@ metrics Prometheus scrapes must be where the services serve them."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,3 +72,100 @@ def test_D3_files_go_to_the_minio_service_the_setup_waits_for():
     assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
     assert "minio-data:/data" in services["minio"]["volumes"]
     assert all(p.startswith("127.0.0.1:") for p in services["minio"]["ports"])
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error},
+    nested defaults, $$ for a dollar."""
+    out, i = [], 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("${", i):
+            depth, j = 1, i + 2
+            while depth:
+                depth += {"{": 1, "}": -1}.get(value[j], 0) if value[j - 1] == "$" or value[j] == "}" else 0
+                j += 1
+            inner = value[i + 2:j - 1]
+            name = inner.split(":", 1)[0].split("-", 1)[0].split("?", 1)[0]
+            rest = inner[len(name):]
+            have = env.get(name)
+            if rest.startswith((":?", "?")):
+                if have is None or (rest.startswith(":") and have == ""):
+                    raise MissingVariable(name)
+                out.append(have)
+            elif rest.startswith((":-", "-")):
+                default = rest[2:] if rest.startswith(":") else rest[1:]
+                out.append(have if have is not None and (have or not rest.startswith(":")) else interpolate(default, env))
+            else:
+                out.append(have or "")
+            i = j
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def test_interpolate_reads_compose_as_compose_does():
+    env = {"A": "a", "E": ""}
+    assert interpolate("${A}-${B:-b}-${E:-e}-${E-x}-$${A}", env) == "a-b-e--${A}"
+    assert interpolate("${B:-${A:-z}}", env) == "a" and interpolate("${B:-${C:-z}}", env) == "z"
+    with pytest.raises(MissingVariable):
+        interpolate("${B:-${C:?set C}}", env)
+
+
+S3_CREDENTIALS = ("AFTERSALES_FILES_S3_ACCESS_KEY_ID", "AFTERSALES_FILES_S3_SECRET_ACCESS_KEY")
+
+
+def test_D3_the_file_store_settings_compose_passes_are_the_settings_the_app_reads():
+    """Every AFTERSALES_FILES_* the services get is a field of Settings (a misspelt name would be ignored and the
+    app would write files to its container's disk), and every setting the S3 store is built from is passed."""
+    from adapters.config import Settings
+    fields = set(Settings.model_fields)
+    services = compose()["services"]
+    for name in ("setup", "api", "worker"):
+        env = services[name]["environment"]
+        passed = {k.removeprefix("AFTERSALES_").lower() for k in env if k.startswith("AFTERSALES_FILES_")}
+        assert passed <= fields, (name, passed - fields)
+        assert {"files_store", "files_s3_bucket", "files_s3_endpoint_url", "files_s3_region",
+                "files_s3_access_key_id", "files_s3_secret_access_key"} <= passed, name
+
+
+def test_D3_the_file_stores_credentials_come_from_the_environment_never_a_literal():
+    """The app's S3 keys and MinIO's root account are the operator's variables: no default written in the file,
+    compose refuses to start without them, and the app's keys are MinIO's (or the operator's own for another
+    store), so the app can sign in to the store compose starts."""
+    services = compose()["services"]
+    minio = services["minio"]["environment"]
+    secrets = {"MINIO_ROOT_USER": "operator-user", "MINIO_ROOT_PASSWORD": "operator-password-123"}
+    for name in ("setup", "api", "worker"):
+        env = services[name]["environment"]
+        for key, secret in zip(S3_CREDENTIALS, secrets):
+            assert env[key].startswith("${"), (name, key, env[key])
+            with pytest.raises(MissingVariable):   # without the operator's variable compose stops: no literal fallback
+                interpolate(env[key], {k: v for k, v in secrets.items() if k != secret})
+        assert interpolate(env["AFTERSALES_FILES_S3_ACCESS_KEY_ID"], secrets) == \
+            interpolate(minio["MINIO_ROOT_USER"], secrets) == "operator-user"
+        assert interpolate(env["AFTERSALES_FILES_S3_SECRET_ACCESS_KEY"], secrets) == \
+            interpolate(minio["MINIO_ROOT_PASSWORD"], secrets) == "operator-password-123"
+        own = {**secrets, "AFTERSALES_FILES_S3_ACCESS_KEY_ID": "oss-key", "AFTERSALES_FILES_S3_SECRET_ACCESS_KEY": "oss-secret"}
+        assert [interpolate(env[k], own) for k in S3_CREDENTIALS] == ["oss-key", "oss-secret"]   # Aliyun OSS, COS …
+    for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        with pytest.raises(MissingVariable):
+            interpolate(minio[key], {k: v for k, v in secrets.items() if k != key})
+
+
+def test_D3_the_setup_creates_the_bucket_before_the_api_and_workers_start():
+    """The bucket is the app's to create (adapters/bootstrap.py, tested against an S3 server in
+    tests/test_file_stores.py): the setup service runs it once MinIO is healthy, and the API and workers start
+    only after the setup completed."""
+    services = compose()["services"]
+    assert "adapters.bootstrap" in " ".join(services["setup"]["command"])
+    assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    for name in ("api", "worker"):
+        assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"

@@ -83,3 +83,29 @@ async def test_D3_key_rotation_covers_files(tmp_path):
     assert await retired.get(address) == data
     with pytest.raises(BlobError, match="k-new"):
         await FileStore(blobs, cipher(OLD, "k-old")).get(address)    # without the key: refused, named
+
+
+@pytest.mark.asyncio
+async def test_D3_the_setup_creates_the_bucket_on_a_fresh_s3_store_and_again_changes_nothing(tmp_path):
+    """Compose's MinIO starts empty: `python -m adapters.bootstrap` (the setup service) creates the files' bucket,
+    as the app would need it, against a real S3 server on loopback; run again (every deployment) it keeps it and
+    what it holds."""
+    from adapters.bootstrap import prepare_database
+    with S3Server() as server:
+        settings = Settings(**codec.CODEC, **server.settings(bucket="fresh-files"),
+                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}", seed_demo_users=False)
+        blobs = blob_store(settings)
+        client = await blobs.client()
+        try:
+            assert "fresh-files" not in {b["Name"] for b in (await client.list_buckets())["Buckets"]}
+            with pytest.raises(client.exceptions.NoSuchBucket):
+                await blobs.put("a" * 64, b"x")
+            await prepare_database(settings)
+            assert "fresh-files" in {b["Name"] for b in (await client.list_buckets())["Buckets"]}
+            store = FileStore(blobs, cipher(codec.KEYS, codec.ENCODE_KEY_ID))
+            address = await store.put(photo("png"))
+            await prepare_database(settings)                        # again: the bucket and its blobs stay
+            assert await store.get(address) is not None
+            assert [i.key async for i in blobs.list()] == [address]
+        finally:
+            await blobs.aclose()

@@ -35,6 +35,8 @@ EXPECTED = {
     "campaign_first_escalated", "report_review_escalated",
     # rules 2 (D1–D3): a warranty repair with file references, refused complete_work and payment without them (D2)
     "repair_warranty_files_rules_v2",
+    # D1, O3, O4: one upload's files in one act (attach_files), the owner's photos with their provenance
+    "repair_files_many_owner",
 }
 
 

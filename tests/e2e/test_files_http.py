@@ -146,6 +146,11 @@ async def test_D1_P2_who_adds_and_who_reads_every_demo_account_404_for_the_unsee
     view = (await api.get(f"/cases/{no}", headers=lead)).json()
     facts = access.case_facts(view)
     counts = {"see": 0, "not_found": 0}
+    per_route: dict[str, dict[int, int]] = {}
+
+    def count(route: str, status: int) -> None:
+        per_route.setdefault(route, {}).setdefault(status, 0)
+        per_route[route][status] += 1
     for i, (username, role, department, contractor_id) in enumerate(DEMO_ACCOUNTS):
         actor = Actor(username=username, role=role, department=department, contractor_id=contractor_id)
         headers = await staff.headers(username)
@@ -154,11 +159,17 @@ async def test_D1_P2_who_adds_and_who_reads_every_demo_account_404_for_the_unsee
         got = await api.get(f"/cases/{no}/files/{fid}", headers=headers)
         thumb = await api.get(f"/cases/{no}/files/{fid}", params={"variant": "thumbnail"}, headers=headers)
         added = await upload(api, headers, no, photo("png", color=(i, 1, 2), gps=False), step="before_work")
+        for route, answer in (("GET /cases/{no}/files", listed), ("GET /cases/{no}/files/{id}", got),
+                              ("GET /cases/{no}/files/{id}?variant=thumbnail", thumb),
+                              ("POST /cases/{no}/files", added)):
+            count(route, answer.status_code)
         expected = 200 if sees else 404
         assert (listed.status_code, got.status_code, thumb.status_code) == (expected,) * 3, username
         if sees:
             link = listed.json()["files"][0]["url"]
-            assert (await api.get(link)).status_code == 200, username                 # no session needed
+            signed = await api.get(link)
+            count("GET /files/{token}", signed.status_code)
+            assert signed.status_code == 200, username                                # no session needed
             allowed = role in {Role.repair_lead, Role.engineering, Role.contractor, Role.cs_staff}
             assert added.status_code in ((201,) if allowed else (403,)), (username, added.text)
             counts["see"] += 1
@@ -166,6 +177,8 @@ async def test_D1_P2_who_adds_and_who_reads_every_demo_account_404_for_the_unsee
             assert added.status_code == 404, (username, added.text)
             counts["not_found"] += 1
     print(f"\nfiles access matrix over {len(DEMO_ACCOUNTS)} demo accounts: {counts}")
+    for route, statuses in per_route.items():
+        print(f"  {route:48s} " + ", ".join(f"{n} × {code}" for code, n in sorted(statuses.items())))
     assert counts["see"] and counts["not_found"]
 
     # a signed link: tampered or expired is 404; made for an account that cannot see the case, 404

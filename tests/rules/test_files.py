@@ -175,3 +175,66 @@ def test_D2_type_B_is_paid_without_a_cost_statement_file():
     (FileKind.document, False, False)])
 def test_P3_downloads_of_a_signature_or_a_person_are_recorded(kind, shows_person, recorded):
     assert ref(kind=kind, shows_person=shows_person).recorded_download is recorded
+
+
+# ---- several files in one request; the owner's own photos (D1, O2, O3, O4) ---------------------------------
+def attach_all(*refs: FileRef, provenance=None) -> "A.AttachFiles":
+    return A.AttachFiles(action="attach_files", files=list(refs), provenance=provenance)
+
+
+def test_D1_several_files_in_one_action_are_added_together_or_not_at_all():
+    r = Run()
+    first, second, third = (ref(FileStep.before_work) for _ in range(3))
+    r.do(R.repair_lead, attach_all(first, second, third))
+    assert [f.id for f in r.s.files] == [first.id, second.id, third.id]
+    assert all(f.by == "repair_lead" and f.at == r.now for f in r.s.files)
+    before = len(r.s.timeline)
+    # one already on the case: the whole action refused, the new one not added either
+    fresh = ref(FileStep.before_work)
+    assert r.refused(R.repair_lead, attach_all(fresh, first.model_copy(update={"by": ""}))).kind == "conflict"
+    # the same file twice in one action
+    assert r.refused(R.repair_lead, attach_all(fresh, fresh)).kind == "invalid"
+    # more than the step has room for: refused whole, naming the limit
+    for _ in range(FILES_PER_STEP - 3 - 1):
+        r.do(R.repair_lead, attach(ref(FileStep.before_work)))
+    refusal = r.refused(R.repair_lead, attach_all(ref(FileStep.before_work), ref(FileStep.before_work)))
+    assert refusal.kind == "invalid" and "20" in refusal.message and "1" in refusal.message
+    # a step the role may not add to, among others it may: refused whole
+    assert r.refused(R.repair_lead, attach_all(ref(FileStep.after_work), ref(FileStep.receipt))).kind == "forbidden"
+    assert len(r.s.timeline) == before + FILES_PER_STEP - 4
+    r.do(R.repair_lead, attach_all(ref(FileStep.before_work)))
+    assert len(r.s.files) == FILES_PER_STEP
+
+
+def test_O3_O4_an_owners_photos_go_to_the_intake_step_with_the_owners_provenance():
+    from aftersales.provenance import Means, Provenance
+    from tests.rules.driver import who
+    r = Run()
+    given = Provenance.by_owner(Means.code, r.now)
+    owner_app = who(R.hotline, "owner_app")
+    photo = ref(FileStep.intake, for_owner=True)
+    r.do(owner_app, attach_all(photo, provenance=given))
+    [entry] = [t for t in r.s.timeline if t.kind == "file"]
+    assert entry.provenance == given and entry.file.by == "owner_app"
+    assert "业主" in entry.text   # the timeline says the owner added it
+
+
+@pytest.mark.parametrize("step, role, for_owner", [
+    (FileStep.intake, R.hotline, True), (FileStep.before_work, R.repair_lead, True),
+    (FileStep.after_work, R.contractor, True), (FileStep.inspection, R.cs_staff, True),
+    (FileStep.repair_slip, R.butler, True), (FileStep.quote, R.cs_staff, True),
+    (FileStep.receipt, R.cs_staff, True),          # the owner's own payment for a paid service (R3)
+    (FileStep.receipt, R.finance, False),          # the company's payment to a contractor (A3): company costs
+    (FileStep.survey, R.repair_lead, False), (FileStep.cost_statement, R.repair_lead, False)])
+def test_O2_which_files_are_meant_for_the_owner_by_default(step, role, for_owner):
+    from aftersales.files import default_for_owner
+    assert default_for_owner(step, role) is for_owner
+
+
+def test_O2_the_owner_never_sees_the_internal_steps_whatever_the_flag():
+    from aftersales.files import owner_sees
+    assert owner_sees(ref(FileStep.after_work, for_owner=True))
+    assert not owner_sees(ref(FileStep.after_work, for_owner=False))     # staff chose to keep it internal
+    for step in (FileStep.survey, FileStep.cost_statement):             # survey notes, company costs (O2)
+        assert not owner_sees(ref(step, FileKind.signed if step == FileStep.cost_statement else FileKind.photo,
+                                  for_owner=True))

@@ -286,3 +286,42 @@ async def test_a_repair_whose_complaint_is_gone_goes_on(ts_env, settings, sessio
         events = await wait_for(signal_failed)
         failed = [e for e in events if e.HasField("workflow_task_failed_event_attributes")]
         assert not failed, failed[0].workflow_task_failed_event_attributes.failure.message
+
+
+def _refs(h, step: str, n: int, start: int) -> list[dict]:
+    import hashlib
+    return [{"id": f"f{start + i:016x}", "sha256": hashlib.sha256(f"{h.id}:{start + i}".encode()).hexdigest(),
+             "kind": "photo", "step": step, "size": 2_345_678, "content_type": "image/jpeg"} for i in range(n)]
+
+
+@pytest.mark.asyncio
+async def test_D1_O3_O4_several_files_in_one_act_and_the_owners_photos_with_their_provenance(
+        ts_env, settings, sessionmaker, smtp_server):
+    """One upload's files in one act, all or none (D1); the owner's own photos on the intake step carry how the
+    owner gave them (O4); the history holds the references only (D3). Recorded: repair_files_many_owner."""
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        given = {"by": "owner", "means": "code", "at": (await ts_env.get_current_time()).isoformat()}
+        leak = _refs(h, "intake", 2, 1)
+        view = await act(h, R.hotline, {"action": "attach_files", "files": leak, "provenance": given}, "owner_app")
+        entries = [t for t in view["timeline"] if t["kind"] == "file"]
+        assert [t["file"]["id"] for t in entries] == [f["id"] for f in leak]
+        assert all(t["provenance"]["by"] == "owner" and "业主上传" in t["text"] for t in entries)
+        await act_refused(h, R.hotline, {"action": "attach_files", "files": [*_refs(h, "intake", 1, 3), leak[0]],
+                                         "provenance": given}, "conflict")                    # all or none
+        view = await survey_signed(h, "300.00", "B", contractor=False)
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        view = await act(h, R.repair_lead, {"action": "attach_files", "files": _refs(h, "after_work", 3, 10)})
+        assert [f["step"] for f in view["files"]] == ["intake"] * 2 + ["after_work"] * 3              # not the refused one
+        await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})                 # D2: its photos
+        await act(h, R.cs_staff, {"action": "inspect", "passed": True})
+        await act(h, R.repair_lead, {"action": "inspect", "passed": True})
+        await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.repair_lead, {"action": "cost_statement", "amount": "300.00", "note": "n"})
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act(h, R.finance, {"action": "pay", "amount": "300.00", "reference": "FK-7"})
+        await h.result()
+        await record_history(h, "repair_files_many_owner")
