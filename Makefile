@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test cjk-font browser tour-tools run test bench worker api migrate record-histories rebuild-register clean clean-data
+.PHONY: install install-test cjk-font browser tour-tools run test test-durations bench worker api migrate record-histories rebuild-register clean clean-data
 
 # What running needs, no more (re-run whenever pyproject.toml changes: new or bumped dependencies).
 $(STAMP): pyproject.toml
@@ -49,8 +49,16 @@ tour-tools:
 run: install          ## the embedded default: Temporal dev server + Web UI, worker, API (Ctrl-C stops all)
 	$(BIN)/python -m adapters.embedded
 
-test: install-test    ## the whole suite, two workers a core: most tests wait on their servers (CI runs this through .ci/run)
-	$(BIN)/pytest -n $$(( $$(nproc) * 2 )) --dist worksteal
+# Two suite workers a core (most tests wait on their servers); the known long tests first (tests/durations.json),
+# handed out two at a time, so that none starts last and holds the run open.
+PYTEST_PARALLEL = -n $$(( $$(nproc) * 2 )) --dist load --maxschedchunk 2
+
+test: install-test    ## the whole suite in parallel (CI runs this through .ci/run)
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+test-durations: install-test  ## the whole suite, then tests/durations.json rewritten from its timings
+	$(BIN)/pytest $(PYTEST_PARALLEL) --junitxml=.durations.xml
+	$(BIN)/python -m tests.support.durations .durations.xml && rm -f .durations.xml
 
 bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
 	$(BIN)/python -m benchmarks.rules_bench

@@ -73,6 +73,14 @@ def _await_chains_before_the_timeout(request):
     timer.cancel()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The known long tests first, longest first (tests/support/durations.py); the rest in collection order.
+    Every suite worker collects the same order, as pytest-xdist requires."""
+    from tests.support.durations import load
+    durations = load()
+    items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))
+
+
 def binary(name: str) -> str:
     path = BIN / name
     found = str(path) if path.exists() else shutil.which(name)

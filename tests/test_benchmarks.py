@@ -47,7 +47,7 @@ def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ra
 def test_timer_bench_escalates_every_case_and_prints_lateness_and_memory(read_model):
     if read_model == "postgres" and find_pg_bin() is None:
         pytest.skip("PostgreSQL server binaries not found")
-    out = run_bench("benchmarks.timer_bench", "--cases", "4", "--demo-seconds", "10", "--margin", "5",
+    out = run_bench("benchmarks.timer_bench", "--cases", "4", "--demo-seconds", "4", "--margin", "3",
                     "--read-model", read_model)
     assert f"read model {read_model}" in out
     assert "escalations found 4, not escalated 0, not readable 0" in out, out
