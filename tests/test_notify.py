@@ -447,3 +447,85 @@ async def test_P7_E3_a_mail_whose_text_names_an_account_shows_its_name_and_title
     async with maker() as session:
         names = {u: p.label for u, p in (await org.people(session, usernames_named(n))).items()}
     assert "handler_eng" not in str(robot_payload(n, "http://x", names))
+
+
+# ---- an attempt cut after the server took the message (E3: once, not twice) ---------------------
+async def _cut_once_taken(attempt: "asyncio.Task", taken) -> None:
+    """Cuts an attempt the moment the server has taken its message but not yet answered (what the 1 s bound
+    of a deadline notice's in-task try does on a busy machine, or an activity's timeout)."""
+    import asyncio
+    for _ in range(200):
+        if taken():
+            break
+        await asyncio.sleep(0.01)
+    assert taken(), "the server never took the message"
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+
+
+@pytest.mark.asyncio
+async def test_e3_an_attempt_cut_after_the_mail_server_took_the_message_is_not_followed_by_a_resend(maker, smtp):
+    """E3: the server keeps the message and answers its DATA late; the attempt is cut in between. The next
+    attempt (the activity after the in-task try, on the same worker) sends nothing again: the cut transaction
+    finishes and is recorded, and the next attempt answers with it."""
+    import asyncio
+    acts = NotificationActivities(maker, make_settings(smtp))
+    n = notification(roles=[Role.gm])
+    smtp.late_answer_seconds = 1.0
+
+    await _cut_once_taken(asyncio.create_task(acts.send_notification(n)), lambda: smtp.count == 1)
+    result = await acts.send_notification(n)
+
+    assert result.emails == ["gm@example.com"]
+    await asyncio.sleep(1.5)  # had anything been sent again, the server would have it by now
+    assert [m.to for m in smtp.messages] == [["gm@example.com"]], "the notice was e-mailed twice"
+    assert smtp.attempts == 1
+    assert await deliveries(maker, n.notification_id) == {("email", "gm@example.com")}
+
+
+@pytest.mark.asyncio
+async def test_e3_another_worker_does_not_resend_while_a_cut_attempt_may_still_be_answered(maker, smtp):
+    """E3: as above, the next attempt on another worker (its own process, the same register): while the cut
+    transaction is still open it sends nothing and fails for now (Temporal retries it); once that transaction
+    is recorded, the retry answers delivered, without a second message."""
+    import asyncio
+    first, second = (NotificationActivities(maker, make_settings(smtp)) for _ in range(2))
+    n = notification(roles=[Role.gm])
+    smtp.late_answer_seconds = 1.0
+
+    await _cut_once_taken(asyncio.create_task(first.send_notification(n)), lambda: smtp.count == 1)
+    with pytest.raises(ApplicationError) as busy:
+        await second.send_notification(n)
+    assert not busy.value.non_retryable and busy.value.type == "NotificationDeliveryFailed"
+    assert smtp.count == 1
+
+    async def recorded():
+        while await deliveries(maker, n.notification_id) != {("email", "gm@example.com")}:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(recorded(), 5)
+    result = await second.send_notification(n)
+    assert result.emails == ["gm@example.com"]
+    assert smtp.count == 1 and smtp.attempts == 1, "the notice was e-mailed twice"
+
+
+@pytest.mark.asyncio
+async def test_e3_a_webhook_post_cut_after_the_robot_took_it_is_not_posted_again(maker, hooks):
+    """E3: the same for a group robot: the POST is taken, the answer is late, the attempt is cut; the next
+    attempt does not post again."""
+    import asyncio
+    url = hooks.url("/robot/send?key=SECRET-ROBOT-KEY")
+    acts = NotificationActivities(maker, make_settings(port=unused_port(), webhook_urls={"cs_manager": [url]}))
+    n = notification(roles=[Role.cs_manager], usernames=[])
+    async with maker() as session, session.begin():  # the role reachable by its robot only
+        for s in (await session.scalars(select(Staff).where(Staff.role == "cs_manager"))).all():
+            s.email = None
+    hooks.late_answer = 1.0
+
+    await _cut_once_taken(asyncio.create_task(acts.send_notification(n)), lambda: hooks.hit_count() == 1)
+    result = await acts.send_notification(n)
+
+    assert result.webhooks == 1
+    await asyncio.sleep(1.5)
+    assert hooks.hit_count() == 1, "the robot was posted twice"
+    assert await deliveries(maker, n.notification_id) == {("webhook", webhook_label(url))}

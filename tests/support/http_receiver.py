@@ -49,6 +49,7 @@ class HTTPReceiver:
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.delay = 0.0  # seconds to wait before answering (to provoke client timeouts)
+        self.late_answer = 0.0  # seconds between taking a POST (recorded) and answering it
         # answers computed from the request (status, JSON body), as a provider checking it would; None: OK_BODY
         self.responder: Callable[[Hit], tuple[int, Any]] | None = None
         self._failures: list[_Failure] = []
@@ -90,6 +91,8 @@ class HTTPReceiver:
                     status, answer = receiver.responder(hit)
                     hit.status, hit.injected = status, status != 200
                 receiver._record(hit)
+                if receiver.late_answer:  # taken (recorded), and only then answered
+                    time.sleep(receiver.late_answer)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -9,7 +9,9 @@ receives, decoded. Usable as a plain or an async context manager:
 
 `reject(address)` answers 550 to that recipient; `fail_next(n)` answers a temporary 451 to the next
 n messages (at DATA) — to exercise retries; `slow_seconds` delays the answer to each recipient (RCPT TO) by
-that long — a slow mail server, before any message is accepted.
+that long — a slow mail server, before any message is accepted; `late_answer_seconds` keeps each message and
+then delays the answer to its DATA (the 250) by that long — a message accepted while the client, not told yet,
+may give up (the window in which a resend would be a duplicate).
 
 `hung_server()` is a socket that takes connections and never answers (no SMTP greeting): a hung mail server.
 """
@@ -62,6 +64,8 @@ class _Handler:
                 body=part.get_content() if part is not None else "",
                 mail_from=envelope.mail_from or "", headers={k: str(v) for k, v in msg.items()},
                 message=msg))
+        if self.server.late_answer_seconds:  # kept, and only then answered
+            await asyncio.sleep(self.server.late_answer_seconds)
         return "250 OK"
 
 
@@ -89,6 +93,7 @@ class SMTPServer:
         self.failures_left = 0
         self.attempts = 0  # DATA commands seen, failed ones included
         self.slow_seconds = 0.0
+        self.late_answer_seconds = 0.0
         self.lock = threading.Lock()
         self.port = 0
         self.controller: Controller | None = None

@@ -159,6 +159,31 @@ async def test_E3_a_refused_mail_server_gets_one_short_try_in_the_timers_task_th
     assert held < TIMER_NOTICE_ATTEMPT + timedelta(seconds=2), held
 
 
+@pytest.mark.asyncio
+async def test_E3_a_notice_whose_in_task_try_is_cut_after_the_server_took_it_is_mailed_once(
+        ts_env, settings, sessionmaker, smtp_server):
+    """E3: the mail server keeps an escalation's message at once but answers its DATA only after the in-task
+    try's bound (TIMER_NOTICE_ATTEMPT), as a busy machine or a slow server does: the try is cut after the
+    message was taken, the notice is handed to the activity, and the activity must not mail it again."""
+    from temporalio.api.enums.v1 import EventType
+    from workflows.case_workflow import TIMER_NOTICE_ATTEMPT
+    smtp_server.late_answer_seconds = TIMER_NOTICE_ATTEMPT.total_seconds() + 1.0
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await _classified_then_feedback_missed(ts_env, settings)
+        view = await wait_for(lambda: _notified(h, 1))
+        events = (await h.fetch_history()).events
+        await asyncio.sleep(smtp_server.late_answer_seconds + 1.0)  # a resend would have arrived by now
+        await h.terminate("recorded: an escalation's notice mailed once after its in-task try was cut")
+    fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    tries = [e for e in events[fired:] if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+             and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert tries and tries[0].marker_recorded_event_attributes.HasField("failure"), "the in-task try was not cut"
+    assert not [t for t in view["timeline"] if t["kind"] == "notification_undeliverable"]
+    sent = [m.headers["X-Aftersales-Notification"] for m in smtp_server.to("dept_head@example.com")
+            if m.headers.get("X-Aftersales-Case") == h.id]
+    assert sent and len(sent) == len(set(sent)), f"a notice was mailed twice: {sent}"
+
+
 async def _classified_then_feedback_missed(ts_env, settings):
     """A complaint classified to 工程部, then the time skipped past its department feedback (C4) deadline."""
     h = await start_complaint(ts_env.client, settings)
