@@ -328,6 +328,22 @@ class NotificationDelivery(Base):
     delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class NotificationSending(Base):
+    """A delivery under way (E3): taken by one attempt right before it hands the message to the mail server
+    or the robot, replaced by its notification_deliveries row once the server said yes (250, 2xx), dropped
+    when it said no. While it is held no other attempt sends to that recipient (a deadline's in-task try cut
+    by its bound finishes its transaction while the activity that follows it runs, perhaps on another
+    worker); one older than the lease (activities/notify.py `sending_lease`) is an attempt whose worker died,
+    and is taken over: at least once rather than dropped."""
+
+    __tablename__ = "notification_sending"
+    notification_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(512), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))  # the attempt holding it
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Contractor(Base):
     """A contractor; its quality deposit is the sum of its deposit_entries (A3)."""
 
