@@ -1,26 +1,13 @@
 """Notifications (E1–E3): e-mail by real SMTP and a JSON POST to webhooks (the WeCom / DingTalk group
 robot format), sent from an activity that Temporal retries until everything went through.
 
-Once per (notification, channel, recipient), across every attempt (E3): a deadline's in-task try, the
-activity that follows it, the activity's retries, on any worker. Each delivery is one transaction of its own
-(`_once`):
-
-1. it is taken in ``notification_sending`` (a row per recipient; while another attempt holds it, nothing is
-   sent: this attempt fails for now and is retried; on the same worker it waits for that transaction's
-   outcome instead);
-2. the message is handed over (SMTP MAIL, RCPT, DATA; a webhook's POST) — and this runs to the server's
-   answer even when the attempt is cut meanwhile (the in-task try's 1 s bound, an activity's timeout):
-   cutting it after the server took the message but before its 250 was read is what sent notices twice;
-3. on the server's yes (250, 2xx) the row in ``notification_deliveries`` is written and the one in
-   ``notification_sending`` dropped, in one database transaction; on its no, the latter is dropped (the
-   retry may send at once).
-
-What remains at least once rather than exactly once (docs/decisions.md, "Notices: once per recipient"): a
-message the server took whose answer never arrived (the connection dropped or timed out after the end of
-DATA), a worker that died between the server's yes and the record (its hold expires after `sending_lease`),
-and a record that could not be written. Then the message is sent again, with the same Message-ID. Every
-pending delivery is tried on each attempt, so one bad recipient does not hold back the others; if any failed,
-the activity raises and Temporal retries it with ``RETRY_POLICY`` (unlimited attempts, E3).
+Once per (notification, channel, recipient) across every attempt (a deadline's in-task try, the activity
+that follows it, its retries, on any worker): each delivery is a transaction of activities/deliveries.py,
+held in ``notification_sending`` while under way, run on to the server's answer even when its attempt is
+cut, and recorded in ``notification_deliveries`` on the server's yes; an attempt only sends what is neither
+recorded nor under way. (At least once, never dropped, where the server's answer is lost: see there.) Every
+pending delivery is tried on each attempt, so one bad recipient does not hold back the others; if any
+failed, the activity raises and Temporal retries it with ``RETRY_POLICY`` (unlimited attempts, E3).
 
 Privacy: no log line or error message carries a body text or a phone number (recipient addresses
 such as ``13812341234@163.com`` are masked), and webhook URLs — whose query or path holds the
@@ -31,22 +18,19 @@ delivery table.
 import asyncio
 import hashlib
 import time
-import re
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import RetryPolicy
@@ -56,8 +40,8 @@ from aftersales import access, messages
 from aftersales.actor import Actor
 from adapters.config import Settings
 from adapters.db import org
-from adapters.db.models import NotificationDelivery, NotificationSending, Staff
-from adapters.db.session import dialect_insert
+from activities.deliveries import Deliveries, Failure, scrub, sending_lease
+from adapters.db.models import NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
 from aftersales.roles import Role
 
@@ -71,7 +55,6 @@ RETRY_POLICY = RetryPolicy(
     maximum_attempts=0,
 )
 START_TO_CLOSE = timedelta(seconds=60)
-SENDING_MARGIN = 30.0  # seconds a delivery's record may take on top of its transaction (sending_lease)
 IN_TASK_PAUSE = 60.0  # seconds after a failed delivery during which no notice is tried inside a workflow task
 
 EMAIL = "email"
@@ -85,9 +68,6 @@ UNDELIVERABLE_TYPE = "NotificationUndeliverable"
 # 310000 token missing, keyword or signature refused. Others (45009 rate limit, -1 busy) are retried.
 PERMANENT_ROBOT_ERRCODES = frozenset({93000, 300001, 310000})
 
-BUSY = "busy"  # _hold: another attempt holds the recipient
-
-_LONG_DIGITS = re.compile(r"\d{7,}")
 
 
 class Notification(BaseModel):
@@ -119,12 +99,6 @@ def without_phone_numbers(n: Notification) -> Notification:
     """The notification with every phone number in its subject and body masked (138****1234), whoever
     it goes to: e-mails and webhooks leave the system and are forwarded (P3)."""
     return n.model_copy(update={"subject": mask_mobile_numbers(n.subject), "body": mask_mobile_numbers(n.body)})
-
-
-def scrub(text: str) -> str:
-    """Masks mobile numbers (138****1234) and any other run of 7+ digits, for logs and errors."""
-    text = mask_mobile_numbers(text)
-    return _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), text)
 
 
 _HEX_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
@@ -197,12 +171,6 @@ def digest_window(settings: Settings) -> timedelta:
     return timedelta(hours=hours)
 
 
-class Failure(NamedTuple):
-    """One delivery that failed, and whether retrying can never help (E3)."""
-    text: str
-    permanent: bool = False
-
-
 def _smtp_code(e: BaseException) -> int:
     """The SMTP reply code of an aiosmtplib error (0 when it has none: a connection problem)."""
     code = getattr(e, "code", 0)
@@ -228,17 +196,7 @@ class NotificationActivities:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self._failed_at: float | None = None  # when a delivery of this worker last failed for now (monotonic)
-        # The deliveries this worker is making now, by (notification, channel, recipient): a later attempt on
-        # this worker waits for one's outcome rather than failing for now (`_once`).
-        self._running: dict[tuple[str, str, str], asyncio.Future[Failure | None]] = {}
-
-    @property
-    def sending_lease(self) -> timedelta:
-        """How long a delivery under way may hold its recipient: its transaction's four answers (MAIL, RCPT,
-        DATA, end of data) or a POST, each bounded by its timeout, and the record. A hold older than this
-        is an attempt whose worker died: taken over, the message is sent again (at least once)."""
-        s = self.settings
-        return timedelta(seconds=4 * max(s.smtp_timeout_seconds, s.webhook_timeout_seconds) + SENDING_MARGIN)
+        self.deliveries = Deliveries(sessionmaker, sending_lease(settings))
 
     @activity.defn(name="send_notification")
     async def send_notification(self, n: Notification) -> NotificationResult:
@@ -366,13 +324,13 @@ class NotificationActivities:
 
     async def _send_emails(self, n: Notification, addresses: list[str], logger,
                            names: dict[str, str] | None = None) -> list["Failure"]:
-        """One message per recipient over one SMTP connection, each its own transaction (`_once`); returns the
+        """One message per recipient over one SMTP connection, each its own transaction (`Deliveries.once`); returns the
         failures (a 5xx answer for the recipient is permanent, anything else temporary)."""
         s = self.settings
         failures: list[Failure] = []
         remaining: list[str] = []
         for address in addresses:  # being sent by an earlier attempt of this worker (a cut in-task try): its outcome
-            running = self._running.get((n.notification_id, EMAIL, address))
+            running = self.deliveries.running(n.notification_id, EMAIL, address)
             if running is None:
                 remaining.append(address)
             elif failure := await asyncio.shield(running):
@@ -388,8 +346,8 @@ class NotificationActivities:
             await smtp.connect()
             while remaining:
                 address = remaining[0]
-                current = self._once(n, EMAIL, address, logger, lambda a=address: self._smtp_transaction(
-                    smtp, sender, email, n, a, logger))
+                current = self.deliveries.once(n.notification_id, n.case_no, EMAIL, address, logger,
+                                               lambda a=address: self._smtp_transaction(smtp, sender, email, n, a, logger))
                 failure = await asyncio.shield(current)
                 current = None
                 remaining.pop(0)
@@ -438,13 +396,14 @@ class NotificationActivities:
 
     async def _post_webhooks(self, n: Notification, hooks: list[tuple[str, str]], logger,
                              names: dict[str, str] | None = None) -> list["Failure"]:
-        """POSTs the robot JSON to each URL, each its own transaction (`_once`); a non-2xx answer, or a robot's
+        """POSTs the robot JSON to each URL, each its own transaction (`Deliveries.once`); a non-2xx answer, or a robot's
         non-zero errcode (WeCom and DingTalk answer 200 with an errcode), is a failure. Returns the failures."""
         failures: list[Failure] = []
         payload = robot_payload(n, self.settings.public_base_url, names)
         for label, url in hooks:
-            if failure := await asyncio.shield(self._once(n, WEBHOOK, label, logger, lambda label=label, url=url:
-                                                          self._post(label, url, payload, logger))):
+            if failure := await asyncio.shield(self.deliveries.once(
+                    n.notification_id, n.case_no, WEBHOOK, label, logger,
+                    lambda label=label, url=url: self._post(label, url, payload, logger))):
                 failures.append(failure)
         return failures
 
@@ -461,76 +420,6 @@ class NotificationActivities:
             return None
         logger.warning("webhook failed", webhook=label, error=problem, permanent=permanent)
         return Failure(f"webhook {label}: {problem}", permanent)
-
-    # ---- once per recipient ---------------------------------------------------------------------
-    def _once(self, n: Notification, channel: str, recipient: str, logger,
-              send: Callable[[], Awaitable["Failure | None"]]) -> "asyncio.Future[Failure | None]":
-        """The delivery of `n` to one recipient as a transaction that no cut attempt interrupts: awaited
-        under asyncio.shield, it runs on to the server's answer and its record. One already under way on this
-        worker is joined rather than started again. Its outcome: None when delivered (now or before),
-        else the failure."""
-        key = (n.notification_id, channel, recipient)
-        running = self._running.get(key)
-        if running is None:
-            running = asyncio.ensure_future(self._held(n, channel, recipient, logger, send))
-            self._running[key] = running
-            running.add_done_callback(lambda _: self._running.pop(key, None))
-        return running
-
-    async def _held(self, n: Notification, channel: str, recipient: str, logger,
-                    send: Callable[[], Awaitable["Failure | None"]]) -> "Failure | None":
-        try:
-            token = await self._hold(n, channel, recipient, logger)
-        except Exception as e:  # noqa: BLE001 - the register cannot say whether it is under way: not sent now
-            logger.warning("delivery not started", channel=channel, recipient=scrub(recipient), error=_describe(e))
-            return Failure(f"{channel} to {recipient}: not started, the register did not answer: {_describe(e)}")
-        if token is None:
-            return None  # delivered meanwhile by the attempt that held it
-        if token == BUSY:
-            logger.info("delivery under way elsewhere", channel=channel, recipient=scrub(recipient))
-            return Failure(f"{channel} to {recipient}: being sent by an earlier attempt that may still be answered; "
-                           "not sent again now")
-        failure = await send()
-        if failure is None:
-            return await self._record(n, channel, recipient, token, logger)
-        await self._release(n, channel, recipient, token, logger)
-        return failure
-
-    def _key(self, model, n: Notification, channel: str, recipient: str) -> list:
-        return [model.notification_id == n.notification_id, model.channel == channel, model.recipient == recipient]
-
-    async def _hold(self, n: Notification, channel: str, recipient: str, logger) -> str | None:
-        """Takes the recipient for this attempt: its token; None when the delivery is recorded already; BUSY
-        while another attempt holds it within `sending_lease`."""
-        token, now = uuid.uuid4().hex, datetime.now(UTC)
-        async with self.sessionmaker() as session, session.begin():
-            taken = await session.execute(dialect_insert(session)(NotificationSending).values(
-                notification_id=n.notification_id, channel=channel, recipient=recipient, token=token,
-                started_at=now).on_conflict_do_nothing())
-            if not taken.rowcount:
-                over = await session.execute(update(NotificationSending).where(
-                    *self._key(NotificationSending, n, channel, recipient),
-                    NotificationSending.started_at < now - self.sending_lease).values(token=token, started_at=now))
-                if not over.rowcount:
-                    return BUSY
-                logger.warning("delivery taken over from an attempt that ended without a word: sent again if "
-                               "the server took it then (at least once)", channel=channel, recipient=scrub(recipient))
-            # recorded by an attempt that let go of it between this attempt's look at the deliveries and now
-            if await session.scalar(select(NotificationDelivery.notification_id).where(
-                    *self._key(NotificationDelivery, n, channel, recipient))) is not None:
-                await session.execute(delete(NotificationSending).where(
-                    *self._key(NotificationSending, n, channel, recipient), NotificationSending.token == token))
-                return None
-        return token
-
-    async def _release(self, n: Notification, channel: str, recipient: str, token: str, logger) -> None:
-        """The server said no (or never answered): the next attempt may send at once."""
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                await session.execute(delete(NotificationSending).where(
-                    *self._key(NotificationSending, n, channel, recipient), NotificationSending.token == token))
-        except Exception as e:  # noqa: BLE001 - then the hold runs out after sending_lease
-            logger.warning("delivery not let go", channel=channel, recipient=scrub(recipient), error=_describe(e))
 
     @staticmethod
     def _webhook_problem(response: httpx.Response) -> tuple[str | None, bool]:
@@ -550,20 +439,3 @@ class NotificationActivities:
                 permanent = False
             return scrub(f"answered errcode {answer.get('errcode')}: {str(answer.get('errmsg', ''))[:200]}"), permanent
         return None, False
-
-    async def _record(self, n: Notification, channel: str, recipient: str, token: str, logger) -> "Failure | None":
-        """Records one delivery and lets go of its hold, together; returns a failure if that could not be
-        written (the retry then sends again once the hold runs out: at least once rather than not at all)."""
-        try:
-            async with self.sessionmaker() as session, session.begin():  # Core statements: no unit of work to flush
-                await session.execute(dialect_insert(session)(NotificationDelivery).values(
-                    notification_id=n.notification_id, channel=channel, recipient=recipient,
-                    case_no=n.case_no, delivered_at=datetime.now(UTC)).on_conflict_do_nothing())
-                await session.execute(delete(NotificationSending).where(
-                    *self._key(NotificationSending, n, channel, recipient), NotificationSending.token == token))
-        except Exception as e:  # noqa: BLE001
-            logger.error("delivery sent but not recorded", channel=channel, recipient=scrub(recipient),
-                         error=_describe(e))
-            return Failure(f"{channel} to {recipient}: sent but not recorded: {_describe(e)}")
-        logger.debug("delivered", channel=channel, recipient=scrub(recipient))  # "notification delivered" counts them
-        return None

@@ -1,18 +1,24 @@
 """Activities of scheduled reports: make a period's report once, and e-mail it with the workbook attached.
 
-The e-mail is sent here rather than through send_notification because it carries an attachment; it
-records each delivery in the same notification_deliveries table, so a retry never mails anyone twice."""
+The e-mail is sent here rather than through send_notification because it carries an attachment; each
+recipient's message is a delivery of activities/deliveries.py like a notice's (held while under way, run on to
+the server's answer when the attempt is cut by its timeout, recorded in notification_deliveries), so neither a
+retry nor a cut attempt mails anyone twice (E3)."""
 
-from datetime import UTC, datetime
+import asyncio
+import hashlib
+from datetime import datetime
 from email.header import Header
 from email.message import EmailMessage
 
 import aiosmtplib
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.deliveries import Deliveries, Failure, scrub, sending_lease
 from aftersales.calendar import WorkCalendar
 from adapters.config import Settings
 from adapters.db import calendar_store
@@ -26,11 +32,15 @@ from contracts.report import ReportRef, ReviewRecord, ScheduledReport
 
 SCHEDULE = "schedule"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+EMAIL = "email"
+
+log = structlog.get_logger()
 
 
 class ReportActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker, self.settings = sessionmaker, settings
+        self.deliveries = Deliveries(sessionmaker, sending_lease(settings))
 
     @activity.defn(name="generate_scheduled_report")
     async def generate_scheduled_report(self, r: ScheduledReport) -> ReportRef:
@@ -83,20 +93,46 @@ class ReportActivities:
             figures = "；".join(f"{row[0]} {row[1]}" for row in tables(report.data)["汇总"][1:]) + "。"
         body = (f"{ref.title}（{period_name(ref.period)}）已生成，详见附件。\n\n{figures}\n\n"
                 f"在线查看：{s.public_base_url.rstrip('/')}/app/reports/{ref.id}\n")
-        async with aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-                                   password=s.smtp_password, start_tls=s.smtp_starttls,
-                                   timeout=s.smtp_timeout_seconds) as smtp:
+        logger = log.bind(report_id=ref.id, notification_id=notification_id)
+        failures: list[Failure] = []
+        answered = 0
+        smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+                               password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
+        current: asyncio.Future[Failure | None] | None = None
+        try:
+            await smtp.connect()
             for address in pending:
                 msg = EmailMessage()
                 msg["From"], msg["To"] = s.smtp_sender, address
                 msg.set_raw("Subject", Header(f"{ref.title} {period_name(ref.period)}", "utf-8", header_name="Subject").encode())
+                # the same on a resend (a lost answer, E3), so that mail systems can tell it is the same message
+                digest = hashlib.sha256(f"{notification_id}\n{address}".encode()).hexdigest()[:32]
+                msg["Message-ID"] = f"<{digest}@{s.smtp_sender.rpartition('@')[2] or 'aftersales'}>"
                 msg.set_content(body, charset="utf-8")
                 msg.add_attachment(workbook, maintype=XLSX[0], subtype=XLSX[1], filename=file_name(ref.title, ref.period, "xlsx"))
-                await smtp.send_message(msg)
-                async with self.sessionmaker() as session:
-                    session.add(NotificationDelivery(notification_id=notification_id, channel="email", recipient=address,
-                                                     case_no=f"report-{ref.id}", delivered_at=datetime.now(UTC)))
-                    await session.commit()
+                current = self.deliveries.once(notification_id, f"report-{ref.id}", EMAIL, address, logger,
+                                               lambda msg=msg, address=address: _transaction(smtp, msg, address))
+                if failure := await asyncio.shield(current):
+                    failures.append(failure)
+                current = None
+                answered += 1
+                if not smtp.is_connected:
+                    break
+        except asyncio.CancelledError:  # cut by its timeout: a transaction under way runs on to its answer and record
+            if current is not None and not current.done():
+                current.add_done_callback(lambda _: smtp.close())
+            else:
+                smtp.close()
+            raise
+        except Exception:  # connecting, TLS or login: retried
+            smtp.close()
+            raise
+        try:
+            await smtp.quit()
+        except Exception:  # noqa: BLE001 - what was sent is recorded; a QUIT unanswered changes nothing
+            smtp.close()
+        if failures or answered < len(pending):  # E3: retried, without those delivered
+            raise ApplicationError(scrub("; ".join(f.text for f in failures) or "the connection was lost")[:1000])
         return len(pending)
 
     @activity.defn(name="record_report_review")
@@ -120,3 +156,12 @@ class ReportActivities:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
+
+
+async def _transaction(smtp: aiosmtplib.SMTP, msg: EmailMessage, address: str) -> Failure | None:
+    """One report mail to one recipient: None when the server took it."""
+    try:
+        await smtp.send_message(msg)
+    except Exception as e:  # noqa: BLE001
+        return Failure(f"email to {address}: {type(e).__name__}: {e}")
+    return None

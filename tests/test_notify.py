@@ -1,6 +1,7 @@
 """The notification activity (E1–E3) against a real SMTP server and a real HTTP webhook receiver on
 loopback, with the delivery records in a real SQLite file."""
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -450,10 +451,9 @@ async def test_P7_E3_a_mail_whose_text_names_an_account_shows_its_name_and_title
 
 
 # ---- an attempt cut after the server took the message (E3: once, not twice) ---------------------
-async def _cut_once_taken(attempt: "asyncio.Task", taken) -> None:
+async def _cut_once_taken(attempt: asyncio.Task, taken) -> None:
     """Cuts an attempt the moment the server has taken its message but not yet answered (what the 1 s bound
     of a deadline notice's in-task try does on a busy machine, or an activity's timeout)."""
-    import asyncio
     for _ in range(200):
         if taken():
             break
@@ -469,7 +469,6 @@ async def test_e3_an_attempt_cut_after_the_mail_server_took_the_message_is_not_f
     """E3: the server keeps the message and answers its DATA late; the attempt is cut in between. The next
     attempt (the activity after the in-task try, on the same worker) sends nothing again: the cut transaction
     finishes and is recorded, and the next attempt answers with it."""
-    import asyncio
     acts = NotificationActivities(maker, make_settings(smtp))
     n = notification(roles=[Role.gm])
     smtp.late_answer_seconds = 1.0
@@ -489,7 +488,6 @@ async def test_e3_another_worker_does_not_resend_while_a_cut_attempt_may_still_b
     """E3: as above, the next attempt on another worker (its own process, the same register): while the cut
     transaction is still open it sends nothing and fails for now (Temporal retries it); once that transaction
     is recorded, the retry answers delivered, without a second message."""
-    import asyncio
     first, second = (NotificationActivities(maker, make_settings(smtp)) for _ in range(2))
     n = notification(roles=[Role.gm])
     smtp.late_answer_seconds = 1.0
@@ -513,7 +511,6 @@ async def test_e3_another_worker_does_not_resend_while_a_cut_attempt_may_still_b
 async def test_e3_a_webhook_post_cut_after_the_robot_took_it_is_not_posted_again(maker, hooks):
     """E3: the same for a group robot: the POST is taken, the answer is late, the attempt is cut; the next
     attempt does not post again."""
-    import asyncio
     url = hooks.url("/robot/send?key=SECRET-ROBOT-KEY")
     acts = NotificationActivities(maker, make_settings(port=unused_port(), webhook_urls={"cs_manager": [url]}))
     n = notification(roles=[Role.cs_manager], usernames=[])
