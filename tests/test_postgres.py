@@ -435,3 +435,9 @@ async def test_the_register_reminds_of_missed_progress_notes_on_postgres(pg: Tem
             await scenario(t.Register(maker, Settings(database_url=url, bcrypt_rounds=4)))
         finally:
             await eng.dispose()
+
+
+@pytest.mark.asyncio
+async def test_E3_once_per_recipient_across_attempts_and_workers_on_postgres(maker) -> None:
+    from tests.test_deliveries import check_once_per_recipient
+    await check_once_per_recipient(maker)
