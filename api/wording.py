@@ -110,7 +110,6 @@ HTTP_DETAILS = [
     (r"^project: no project '?([^']*)'? in the property register", lambda m: f"项目：房产台账中没有 {m.group(1)}"),
     (r"^project (.+) is ([\d.]+)% occupied \((\d+) of (\d+) units\)",
      lambda m: f"{m.group(1)} 入住率 {m.group(2)}%（{m.group(4)} 户中入住 {m.group(3)} 户）：首次回访（V1）须入住率达到 50%"),
-    (r"^staff: not active customer-service accounts: (.*)", lambda m: f"回访人员：{m.group(1)} 不是在职的客服账号"),
     (r"^share: (.*)", lambda m: f"抽样比例：{m.group(1)}"),
     (r"^unit_id: no unit (\d+)", lambda m: f"台账房屋：房产台账中没有编号 {m.group(1)} 的房屋"),
     (r"^unit_id: the register has no phone", lambda m: "台账房屋：房产台账中没有该业主的电话，请先补充后再立案"),

@@ -504,7 +504,7 @@ async def pickers(session: AsyncSession, view: dict[str, Any]) -> dict[str, list
             "handler": await choices.handlers(session, view.get("department")),
             "contractor_id": await choices.contractors(session),
             "workers": await choices.workers(session, survey.get("contractor_id")),
-            "trades": choices.as_choices(choices.TRADES)}
+            "trades": choices.as_choices(await choices.trades(session))}
 
 
 def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
@@ -751,7 +751,7 @@ async def _intake_page(request: Request, actor: Actor, session: AsyncSession, ki
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
                   key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=list(register_map),
                   register_map=register_map, buildings=buildings, units=units,
-                  categories=await choices.categories(session), trades=choices.TRADES)
+                  categories=await choices.categories(session), trades=await choices.trades(session))
 
 
 @router.post("/app/new/{kind}/units", response_class=HTMLResponse)
@@ -951,6 +951,8 @@ async def _campaigns_page(request: Request, actor: Actor, session: AsyncSession,
     values = values or {"kind": "first", "starts_on": today.isoformat(),
                         "ends_on": (today + timedelta(days=30)).isoformat(), "share": "0.10"}
     occupancy = await register.occupancy(session) if planner else []
+    if error:  # P7: the people a refusal names, by name and title
+        error = with_names(error, await choices.staff_names(session))
     return render(request, "campaigns.html", actor, status_code, items=await campaign_routes.list_campaigns(actor, session),
                   planner=planner, error=error, values=values, occupancy=occupancy,
                   staff=await choices.campaign_staff(session) if planner else [],
@@ -1009,13 +1011,14 @@ async def _campaign_page(request: Request, actor: Actor, session: AsyncSession, 
         raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
     running = summary.get("status") != "closed"
     now = datetime.now(BEIJING)
-    return render(request, "campaign.html", actor, status_code, c=summary, error=error, form_name=form_name,
+    names = await choices.staff_names(session)
+    return render(request, "campaign.html", actor, status_code, c=summary, error=with_names(error, names) if error else error, form_name=form_name,
                   values=values or {"requested_appointment": (now + timedelta(days=1)).strftime("%Y-%m-%dT10:00")},
                   notice=notice, households=await _households(session, campaign_id),
                   may_visit=running and actor.role in access.ENDPOINTS["visit"],
                   may_close=running and actor.role in access.ENDPOINTS["plan_campaign"],
                   items=SURVEY_ITEMS, scale=SCALES["score"], categories=await choices.categories(session),
-                  trades=choices.TRADES, names=await choices.staff_names(session), key=uuid.uuid4().hex)
+                  trades=await choices.trades(session), names=names, key=uuid.uuid4().hex)
 
 
 @router.get("/app/campaigns/{campaign_id}", response_class=HTMLResponse)
