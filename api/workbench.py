@@ -520,6 +520,8 @@ def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
         ("agree_appointment", "appointment_at"): local_time(view.get("appointment_at") or view.get("requested_appointment")),
         ("record_arrival", "arrived_at"): local_time(now),
         ("record_survey", "responsible_party"): view.get("department") or "",
+        # R2/R4: several trades at intake make multi-trade work unless the survey finds otherwise
+        ("record_survey", "multi_trade"): "on" if (survey.get("multi_trade") if survey else len(view.get("trades") or []) > 1) else "",
         ("record_survey", "contractor_id"): survey.get("contractor_id") or "",
         ("record_survey", "estimate"): _amount(survey.get("estimate")),
         ("record_survey", "order_type"): survey.get("order_type") or "",

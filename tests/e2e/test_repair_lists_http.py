@@ -89,3 +89,52 @@ async def test_P7_V1_a_campaigns_staff_refused_by_name_and_title(api, staff):
     detail = r.json()["detail"]
     assert detail.startswith("staff：「finance（冯雪 · 财务计统部会计）」")                  # the first not on the list
     assert "cs_staff（李娜 · 客户服务部专员）" in detail and "butler（王芳 · 贴心管家）" in detail
+
+
+@pytest.mark.asyncio
+async def test_P7_the_pages_survey_and_dispatch_pick_from_the_lists_and_refuse_what_was_typed_in_chinese(
+        api, staff, settings):
+    """The survey and dispatch forms offer the lists (multi-trade ticked from the case's trades); a value posted
+    that the lists do not hold (a form edited by hand, an old page) is refused in Chinese naming the field by
+    its label and the valid values by name and title, the field marked and what was sent kept."""
+    import re
+
+    from tests.e2e.test_workbench_http import csrf_of, sign_in
+    hotline = await staff.headers("hotline")
+    r = await api.post("/repairs", json=repair(trades=["防水", "泥工"]), headers={**hotline, "Idempotency-Key": unique_key()})
+    no = r.json()["case_no"]
+    await sign_in(api, "repair_lead", settings.demo_password)
+    page = (await api.get(f"/app/cases/{no}")).text
+    survey = page[page.index('id="form-record_survey"'):]
+    survey = survey[:survey.index("</form>")]
+    assert re.search(r'<select name="responsible_party"[^>]*>.*<option value="工程部">工程部</option>', survey, re.S)
+    assert re.search(r'<select name="contractor_id"[^>]*>.*<option value="CT-DEMO">示范建工公司（CT-DEMO）</option>',
+                     survey, re.S)
+    assert re.search(r'<input type="checkbox" name="multi_trade" checked', survey)    # 防水、泥工: from the case
+    form = {"csrf": csrf_of(page), "action": "record_survey", "idempotency_key": unique_key(),
+            "responsible_party": "维修队", "contractor_id": "CT-DEMO", "multi_trade": "on", "estimate": "300.00",
+            "order_type": "A"}
+    refused = await api.post(f"/app/cases/{no}/act", data=form)
+    assert refused.status_code == 422
+    text = refused.text
+    assert "责任方：「维修队」不是本公司登记的部门（责任方）；请从列表中选择：工程部、物业部" in text
+    assert re.search(r'<select name="responsible_party" aria-invalid="true"', text)           # marked
+    assert re.search(r'<select name="estimate"|<input name="estimate" inputmode="decimal" value="300.00"', text)  # kept
+    assert "responsible_party：" not in text
+    await post_action(api, staff, no, "repair_lead", {"action": "record_survey", "responsible_party": "工程部",
+                                                      "contractor_id": "CT-DEMO", "multi_trade": True,
+                                                      "estimate": "0", "order_type": "A"})
+    for who in ("cs_staff", "engineering", "repair_lead"):
+        await post_action(api, staff, no, who, {"action": "sign_survey"})
+    await sign_in(api, "engineering", settings.demo_password)
+    page = (await api.get(f"/app/cases/{no}")).text
+    dispatch = page[page.index('id="form-dispatch"'):]
+    dispatch = dispatch[:dispatch.index("</form>")]
+    assert '<option value="contractor">吴刚 · 示范建工公司项目经理</option>' in dispatch and "郭亮" not in dispatch
+    form = {"csrf": csrf_of(page), "action": "dispatch", "idempotency_key": unique_key(), "workers": "陈师傅",
+            "to_contractor": "on"}
+    refused = await api.post(f"/app/cases/{no}/act", data=form)
+    assert refused.status_code == 422
+    assert "维修人员：「陈师傅」不是在职的维修队人员或示范建工公司的人员；请从列表中选择：" in refused.text
+    assert "孙建国 · 维修队长" in refused.text and "repair_lead（" not in refused.text     # by name and title alone
+    assert re.search(r'<select name="workers" multiple size="\d+" aria-invalid="true"', refused.text)
