@@ -48,8 +48,6 @@ FIELD_HELP = {
     ("open_repair", "trades"): "可多选（按住 Ctrl 点选）",
     ("propose_solution", "compensation"): "无补偿可不填；如 1500 或 1,500.00",
     ("decide", "reason"): "驳回或退回修改时必填（A4）",
-    ("quote", "items"): "收费标准中的项目，如 [{\"code\": \"SD-01\", \"quantity\": \"1\"}]",
-    ("quote", "extras"): "收费标准以外的项目及理由",
 }
 OPTION_NAMES = {
     **DECISION_NAMES, "A": "A 类工单（保修期内）", "B": "B 类工单（保修期外）", "in_person": "上门", "phone": "电话",
