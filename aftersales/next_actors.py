@@ -69,7 +69,10 @@ def next_actors(state: CaseState) -> list[NextActor]:
     step = steps.get(state.status, ())
     dept = state.department
     out: list[NextActor] = []
-    if step:
+    if state.status == "revisited" and getattr(state, "paid_path", False):
+        # R3: a paid job waits for the owner's payment, recorded by finance (no cost statement on this path)
+        out = [NextActor(role=R.finance, action="record_service_payment")]
+    elif step:
         action, roles = step
         out = [NextActor(role=r, action=action) for r in roles]
     elif step is None:

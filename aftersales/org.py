@@ -1,6 +1,7 @@
 """The organisation's own lists and how people are named (P7), as pure rules.
 
-P7: a case's department, handler, contractor and category are chosen from the organisation's lists
+P7: a case's department, handler, contractor and category, a repair's responsible party, trades and workers
+are chosen from the organisation's lists
 (departments, active staff with their names, registered contractors, the category list), never typed:
 a value that is not on its list is refused with the list of valid values, so that a typo ("工程" for
 工程部) can neither strand a case in nobody's work nor count as a department of its own in reports.
@@ -77,15 +78,51 @@ def choose(field: str, value: str, valid: Iterable[str], what: str, shown: Itera
     raise invalid(f"{field}：「{value}」不是{what}；请从列表中选择：{choices(shown if shown is not None else valid)}（P7）")
 
 
+def choose_people(field: str, values: Iterable[str], valid: Iterable[Person], what: str,
+                  known: dict[str, Person] | None = None) -> list[str]:
+    """`values` (usernames) if each is one of the `valid` people, else a refusal (422) naming the field, the
+    first value that is not, and the valid people as `username（name · title）`: an API client reads the key
+    it sends, the pages show the name and title alone (api.workbench.with_names). A value that is an account
+    of another kind (`known`) is named by its name and title too, never by a bare username (P7)."""
+    valid = list(valid)
+    usernames = {p.username for p in valid}
+    values = list(values)
+    for value in values:
+        if value not in usernames:
+            shown = f"{value}（{known[value].label}）" if known and value in known else value
+            raise invalid(f"{field}：「{shown}」不是{what}；请从列表中选择："
+                          f"{choices(f'{p.username}（{p.label}）' for p in valid)}（P7）")
+    return values
+
+
 class OrgLists(BaseModel):
     """The lists an action or intake is checked against (as the read model holds them now)."""
     departments: list[str] = []
     categories: list[str] = []
     contractors: dict[str, str] = {}  # registered contractor id -> name
     handlers: list[Person] = []       # active dept_handler accounts
+    trades: list[str] = []            # R1: the trades (工种) a repair names
+    workers: list[Person] = []        # R4/R5: active repair_lead and contractor accounts, who a work order goes to
 
     def department(self, value: str, field: str = "department") -> str:
         return choose(field, value, self.departments, "本公司登记的部门")
+
+    def responsible_party(self, value: str, field: str = "responsible_party") -> str:
+        """R2: the survey's responsible party is the department that answers for the repair (the case is
+        routed to it, as a complaint's classification routes it): one of the organisation's departments."""
+        return choose(field, value, self.departments, "本公司登记的部门（责任方）")
+
+    def trades_of(self, values: Iterable[str], field: str = "trades") -> list[str]:
+        """R1: each trade from the trades list (a typo like 泥瓦 for 泥工 would count as a trade of its own)."""
+        return [choose(field, v, self.trades, "登记的工种") for v in values]
+
+    def workers_of(self, values: Iterable[str], contractor_id: str | None = None, field: str = "workers") -> list[str]:
+        """R4/R5: who a work order goes to: active accounts of the in-house repair team (repair_lead), and of
+        the contractor the survey names (P1: never another contractor's)."""
+        valid = [p for p in self.workers if p.role == Role.repair_lead
+                 or (contractor_id and p.role == Role.contractor and p.contractor_id == contractor_id)]
+        what = "在职的维修队人员" + (f"或{self.contractors.get(contractor_id, contractor_id)}的人员" if contractor_id else "")
+        return choose_people(field, values, valid, what, known={p.username: p for p in self.workers})
 
     def category(self, value: str, field: str = "category") -> str:
         return choose(field, value, self.categories, "登记的类别")

@@ -23,11 +23,14 @@ from aftersales.campaign import (
     SpotCheckRequest, VisitBody, VisitRequest, required_share,
 )
 from aftersales.case import APPOINTMENT_REACH, Customer, within_reach
+from adapters.db import org
 from adapters.db import properties as register
-from adapters.db.models import CampaignRow, Staff
+from adapters.db.models import CampaignRow
 from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
 from aftersales.errors import Rejection
+from aftersales.org import choose_people
 from adapters.temporal.sealing import app_sealer
+from api import org as org_routes
 from api.auth import require_roles
 from api.deps import db_session
 from api.problems import BUSY, UNREACHABLE, ServiceUnavailable, updated
@@ -87,6 +90,12 @@ async def create_campaign(
     session: Annotated[AsyncSession, Depends(db_session)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> dict[str, Any]:
+    visitors = [p for role in sorted(CAMPAIGN_STAFF_ROLES, key=lambda r: r.value)
+                for p in await org.staff_list(session, role=role)]
+    try:  # P7: the visiting staff from the active staff who revisit, refused naming them by name and title
+        choose_people("staff", body.staff, visitors, "在职的回访人员", known=await org.people(session, body.staff))
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
     settings = request.app.state.settings
     [*found] = await register.occupancy(session, body.project)
     if not found:
@@ -99,10 +108,6 @@ async def create_campaign(
         share = required_share(body.kind, body.share, settings.revisit_min_share) if body.kind == CampaignKind.annual else None
     except Rejection as e:
         raise HTTPException(422, f"share: {e.message}") from None
-    active = set(await session.scalars(select(Staff.username).where(
-        Staff.username.in_(body.staff), Staff.active, Staff.role.in_([r.value for r in CAMPAIGN_STAFF_ROLES]))))
-    if missing := [u for u in body.staff if u not in active]:
-        raise HTTPException(422, f"staff: not active customer-service accounts: {', '.join(missing)}")
     now = datetime.now(timezone.utc)
     try:
         campaign_id, _ = await claim_case_no(
@@ -146,6 +151,8 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
     _check_id(campaign_id)
     now = datetime.now(timezone.utc)
     for p in body.points:  # R1: a point opened as a repair asks for a visit within 90 days
+        if p.trades:  # P7: its trades from the trades list
+            await org_routes.check_trades(session, p.trades)
         if p.requested_appointment is not None:
             try:
                 within_reach("requested_appointment", p.requested_appointment, now, APPOINTMENT_REACH, "R1")

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales import access
 from adapters.temporal import actor_assertion
-from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ActionRequest, AssignHandler, CaseAction, Quote
+from aftersales.actions import SHORT_TEXT_PATTERN, QueryInstant, ActionRequest, AssignHandler, CaseAction, Dispatch, Quote
 from aftersales.actor import Actor
 from aftersales.case import APPOINTMENT_REACH, PHONE_PATTERN, check_time_reach, not_in_the_past, within_reach
 from adapters.temporal.case_numbers import skip_taken, temporal_holds
@@ -312,6 +312,7 @@ async def create_repair(
         within_reach("requested_appointment", intake.requested_appointment, now, APPOINTMENT_REACH, "R1")
     except Rejection as r:
         raise HTTPException(422, r.message) from None
+    await org_routes.check_trades(session, intake.trades)  # P7: from the trades list
     intake = await _registered_address(session, intake)
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
@@ -401,9 +402,13 @@ async def act_on_case(
         raise HTTPException(422, r.message) from None
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
-    try:  # P7: the department, category, contractor or handler named is on the organisation's lists
+    try:  # P7: the department, category, contractor, handler, trade or worker named is on the organisation's lists
         row = await session.get(Case, case_no) if isinstance(action, AssignHandler) else None
-        await org_routes.check_action(session, action, actor, department=row.department if row is not None else None)
+        contractor_id = None
+        if isinstance(action, Dispatch):  # the survey's contractor, live (the register may not have it yet)
+            contractor_id = ((await _read_view(request, session, case_no)).get("survey") or {}).get("contractor_id")
+        await org_routes.check_action(session, action, actor, department=row.department if row is not None else None,
+                                      contractor_id=contractor_id)
     except HTTPException:
         await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 422
         raise

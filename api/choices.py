@@ -1,5 +1,5 @@
 """The lists the workbench's pickers offer (P7: references are chosen, never typed): departments, staff by
-name and title, registered contractors, complaint categories, the property register. One small function
+name and title, registered contractors, complaint categories, a repair's trades, the property register. One small function
 per list, each read from the organisation's own lists in `adapters.db.org` (the ones the API checks every
 reference against), and the property register. A person is shown one way everywhere: `org.person`'s label."""
 
@@ -13,10 +13,6 @@ from adapters.db import org
 from adapters.db.models import PropertyUnit, Staff
 from aftersales.messages import role_title
 from aftersales.roles import Role
-
-# R1: the trades of a repair. P7 gives the organisation no list of trades (they are the repair's own words,
-# not a reference to something registered), so the workbench offers this fixed set.
-TRADES = ["水电", "木工", "泥工", "油漆", "防水", "门窗", "电梯", "其他"]
 
 Choice = tuple[str, str]   # (value posted, what the reader sees)
 
@@ -52,7 +48,7 @@ async def contractors(session: AsyncSession) -> list[Choice]:
 
 async def workers(session: AsyncSession, contractor_id: str | None) -> list[Choice]:
     """R4/R5: who a work order can go to: the in-house repair team (repair_lead accounts) and the accounts
-    of the contractor the survey names."""
+    of the contractor the survey names (the same people the API checks a dispatch's workers against)."""
     people = await org.staff_list(session, role=Role.repair_lead)
     if contractor_id:
         people += await org.staff_list(session, role=Role.contractor, contractor_id=contractor_id)
@@ -62,6 +58,11 @@ async def workers(session: AsyncSession, contractor_id: str | None) -> list[Choi
 async def categories(session: AsyncSession) -> list[str]:
     """C2: the complaint categories: the organisation's list (P7), the same one the API checks against."""
     return await org.categories(session)
+
+
+async def trades(session: AsyncSession) -> list[str]:
+    """R1: a repair's trades: the organisation's list (P7), the same one the API checks against."""
+    return await org.trades(session)
 
 
 async def campaign_staff(session: AsyncSession) -> list[Choice]:

@@ -3,6 +3,7 @@
     GET /org/departments           the responsible departments a case is routed to
     GET /org/categories            the complaint categories
     GET /org/contractors           the registered contractors (id and name)
+    GET /org/trades                a repair's trades (工种)
     GET /org/staff?role=&department=&contractor_id=   active staff by name and title
 
 Any signed-in account reads them (a contractor's account: only its own contractor's people). A reference
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
-from aftersales.actions import SHORT_TEXT_PATTERN, AssignHandler, Classify, Reassign, RecordSurvey
+from aftersales.actions import SHORT_TEXT_PATTERN, AssignHandler, Classify, Dispatch, OpenRepair, Reassign, RecordSurvey
 from aftersales.actor import Actor
 from adapters.db import org
 from aftersales.errors import Rejection
@@ -64,6 +65,12 @@ async def categories(actor: Annotated[Actor, Depends(current_actor)],
     return [NamedItem(name=n) for n in await org.categories(session)]
 
 
+@router.get("/trades", response_model=list[NamedItem], summary="A repair's trades (R1, P7)")
+async def trades(actor: Annotated[Actor, Depends(current_actor)],
+                 session: Annotated[AsyncSession, Depends(db_session)]) -> list[NamedItem]:
+    return [NamedItem(name=n) for n in await org.trades(session)]
+
+
 @router.get("/contractors", response_model=list[ContractorItem], summary="The registered contractors (P7)")
 async def contractors(actor: Annotated[Actor, Depends(current_actor)],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> list[ContractorItem]:
@@ -87,13 +94,16 @@ async def staff(actor: Annotated[Actor, Depends(current_actor)],
 
 # ---- references checked (P7) ---------------------------------------------------------------------------
 
-CASE_TYPE_OF = {Classify: "complaint", Reassign: "complaint", AssignHandler: "complaint", RecordSurvey: "repair"}
+CASE_TYPE_OF = {Classify: "complaint", Reassign: "complaint", AssignHandler: "complaint", OpenRepair: "complaint",
+                RecordSurvey: "repair", Dispatch: "repair"}
 
 
-async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, department: str | None = None) -> None:
-    """422 naming the valid values when an action names a department, category, contractor or handler that
-    is not on the organisation's lists. `department`: the case's, for the handlers offered. A role that may
-    not do the action at all is left to the case's own answer (403), as without a reference."""
+async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, department: str | None = None,
+                       contractor_id: str | None = None) -> None:
+    """422 naming the valid values when an action names a department, category, contractor, handler, trade or
+    worker that is not on the organisation's lists. `department`: the case's, for the handlers offered;
+    `contractor_id`: the contractor the repair's survey names, whose accounts a work order may go to. A role
+    that may not do the action at all is left to the case's own answer (403), as without a reference."""
     case_type = CASE_TYPE_OF.get(type(action))
     if case_type is None:
         return
@@ -107,8 +117,15 @@ async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, d
             lists.department(action.department)
         elif isinstance(action, Reassign):
             (await org.lists(session)).department(action.department)
-        elif isinstance(action, RecordSurvey) and action.contractor_id:
-            (await org.lists(session)).contractor(action.contractor_id)
+        elif isinstance(action, RecordSurvey):
+            lists = await org.lists(session)
+            lists.responsible_party(action.responsible_party)
+            if action.contractor_id:
+                lists.contractor(action.contractor_id)
+        elif isinstance(action, OpenRepair):
+            (await org.lists(session)).trades_of(action.trades)
+        elif isinstance(action, Dispatch):
+            (await org.lists(session, workers=True)).workers_of(action.workers, contractor_id)
         elif isinstance(action, AssignHandler):
             lists = await org.lists(session, handlers=True)
             if action.handler not in {p.username for p in lists.handlers}:
@@ -121,6 +138,14 @@ async def check_category(session: AsyncSession, category: str) -> None:
     """The intake's category, from the list (P7)."""
     try:
         (await org.lists(session)).category(category)
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
+
+
+async def check_trades(session: AsyncSession, trades: list[str], field: str = "trades") -> None:
+    """A repair's trades (an intake's, a revisit point's), from the trades list (P7, R1)."""
+    try:
+        (await org.lists(session)).trades_of(trades, field)
     except Rejection as r:
         raise HTTPException(422, r.message) from None
 

@@ -372,7 +372,7 @@ async def _new_page(request: Request, session: AsyncSession, kind: str, unit, va
     if kind == "repair" and not values.get("requested_appointment"):
         values = {**values, "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}
     return render(request, "new.html", status_code, kind=kind, title=KINDS[kind], unit=unit, values=values,
-                  error=error, key=values.get("key") or uuid.uuid4().hex, trades=choices.TRADES,
+                  error=error, key=values.get("key") or uuid.uuid4().hex, trades=await choices.trades(session),
                   categories=await choices.categories(session))
 
 

@@ -48,8 +48,6 @@ FIELD_HELP = {
     ("open_repair", "trades"): "可多选（按住 Ctrl 点选）",
     ("propose_solution", "compensation"): "无补偿可不填；如 1500 或 1,500.00",
     ("decide", "reason"): "驳回或退回修改时必填（A4）",
-    ("quote", "items"): "收费标准中的项目，如 [{\"code\": \"SD-01\", \"quantity\": \"1\"}]",
-    ("quote", "extras"): "收费标准以外的项目及理由",
 }
 OPTION_NAMES = {
     **DECISION_NAMES, "A": "A 类工单（保修期内）", "B": "B 类工单（保修期外）", "in_person": "上门", "phone": "电话",
@@ -110,7 +108,6 @@ HTTP_DETAILS = [
     (r"^project: no project '?([^']*)'? in the property register", lambda m: f"项目：房产台账中没有 {m.group(1)}"),
     (r"^project (.+) is ([\d.]+)% occupied \((\d+) of (\d+) units\)",
      lambda m: f"{m.group(1)} 入住率 {m.group(2)}%（{m.group(4)} 户中入住 {m.group(3)} 户）：首次回访（V1）须入住率达到 50%"),
-    (r"^staff: not active customer-service accounts: (.*)", lambda m: f"回访人员：{m.group(1)} 不是在职的客服账号"),
     (r"^share: (.*)", lambda m: f"抽样比例：{m.group(1)}"),
     (r"^unit_id: no unit (\d+)", lambda m: f"台账房屋：房产台账中没有编号 {m.group(1)} 的房屋"),
     (r"^unit_id: the register has no phone", lambda m: "台账房屋：房产台账中没有该业主的电话，请先补充后再立案"),

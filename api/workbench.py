@@ -37,6 +37,7 @@ from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.case import Ctx
 from aftersales.complaint.state import ComplaintIntake
+from adapters.db import fee_schedule
 from adapters.db import properties as register
 from adapters.db.models import PropertyUnit
 from adapters.db.reports import working_days_between
@@ -504,7 +505,7 @@ async def pickers(session: AsyncSession, view: dict[str, Any]) -> dict[str, list
             "handler": await choices.handlers(session, view.get("department")),
             "contractor_id": await choices.contractors(session),
             "workers": await choices.workers(session, survey.get("contractor_id")),
-            "trades": choices.as_choices(choices.TRADES)}
+            "trades": choices.as_choices(await choices.trades(session))}
 
 
 def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
@@ -520,6 +521,8 @@ def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
         ("agree_appointment", "appointment_at"): local_time(view.get("appointment_at") or view.get("requested_appointment")),
         ("record_arrival", "arrived_at"): local_time(now),
         ("record_survey", "responsible_party"): view.get("department") or "",
+        # R2/R4: several trades at intake make multi-trade work unless the survey finds otherwise
+        ("record_survey", "multi_trade"): "on" if (survey.get("multi_trade") if survey else len(view.get("trades") or []) > 1) else "",
         ("record_survey", "contractor_id"): survey.get("contractor_id") or "",
         ("record_survey", "estimate"): _amount(survey.get("estimate")),
         ("record_survey", "order_type"): survey.get("order_type") or "",
@@ -564,6 +567,87 @@ def parse_form(fields: list[Field_], form: dict[str, str]) -> dict[str, Any]:
         else:
             data[f.name] = raw
     return data
+
+
+# ---- R3: the paid-service quote as rows, not JSON --------------------------------------------------------
+QUOTE_ITEM_ROWS, QUOTE_EXTRA_ROWS = 6, 3   # rows a page offers without a script (the script adds more)
+EXTRA_FIELDS = ("name", "unit", "unit_price", "quantity", "reason")
+_ROW = re.compile(r"^(item_code|item_quantity|extra_(?:name|unit_price|unit|quantity|reason))_(\d{1,2})$")
+
+
+def _rows_posted(form: dict[str, str], prefix: str) -> list[int]:
+    return sorted({int(m.group(2)) for k in form if (m := _ROW.match(k)) and m.group(1).startswith(prefix)})
+
+
+def quote_body(form: dict[str, str]) -> tuple[dict[str, Any], dict[tuple[str, int], int]]:
+    """The quote form's rows as the API's Quote (R3): each schedule row an item code and its quantity, each
+    other row an extra item; blank rows left out. Also which posted row each item came from, so that a
+    refusal marks the row's own field."""
+    items, extras, where = [], [], {}
+    for i in _rows_posted(form, "item"):
+        code, quantity = form.get(f"item_code_{i}", "").strip(), form.get(f"item_quantity_{i}", "").strip()
+        if code or quantity:
+            where[("items", len(items))] = i
+            items.append({"code": code, "quantity": _amount_typed(quantity)})
+    for i in _rows_posted(form, "extra"):
+        row = {k: form.get(f"extra_{k}_{i}", "").strip() for k in EXTRA_FIELDS}
+        if any(row.values()):
+            where[("extras", len(extras))] = i
+            row.update(unit_price=_amount_typed(row["unit_price"]), quantity=_amount_typed(row["quantity"]))
+            extras.append({k: v for k, v in row.items() if v})
+    return {"items": items, "extras": extras}, where
+
+
+def quote_field_errors(e: ValidationError, where: dict[tuple[str, int], int]) -> dict[str, str]:
+    """A refused quote's errors by the posted field of their row (item_quantity_1, extra_reason_0 ...)."""
+    out: dict[str, str] = {}
+    for err in e.errors():
+        loc = [p for p in err["loc"] if p != "quote"]
+        if len(loc) >= 3 and loc[0] in ("items", "extras") and isinstance(loc[1], int) and (loc[0], loc[1]) in where:
+            name = ("item_" if loc[0] == "items" else "extra_") + str(loc[2]) + f"_{where[(loc[0], loc[1])]}"
+            out.setdefault(name, refusal(ValidationError.from_exception_data(e.title, [err]))[0].split("：", 1)[-1])
+    return out
+
+
+def _fen(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(_amount_typed(str(value)))
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+def quote_form(schedule: Any, view: dict[str, Any], posted: dict[str, str] | None,
+               errors: dict[str, str]) -> dict[str, Any]:
+    """What the quote form shows (R3): the fee schedule's items to choose from, the rows — as posted after a
+    refusal, else the quote already given (quoting again), else blank — and the total of the rows priced."""
+    prices = {i.code: i.unit_price for i in schedule.items} if schedule else {}
+    options = [(i.code, f"{i.name}（{money(i.unit_price)}/{i.unit}）", f"{i.unit_price:.2f}", i.unit)
+               for i in (schedule.items if schedule else [])]
+    if posted is not None:
+        items = [{"code": posted.get(f"item_code_{i}", ""), "quantity": posted.get(f"item_quantity_{i}", ""), "n": i}
+                 for i in range(max([QUOTE_ITEM_ROWS - 1, *_rows_posted(posted, "item")]) + 1)]
+        extras = [{**{k: posted.get(f"extra_{k}_{i}", "") for k in EXTRA_FIELDS}, "n": i}
+                  for i in range(max([QUOTE_EXTRA_ROWS - 1, *_rows_posted(posted, "extra")]) + 1)]
+    else:
+        lines = (view.get("quote") or {}).get("lines") or []
+        items = [{"code": ln["code"], "quantity": str(ln["quantity"])} for ln in lines if ln.get("code")]
+        extras = [{k: str(ln.get(k) or "") for k in EXTRA_FIELDS} for ln in lines if not ln.get("code")]
+        items += [{"code": "", "quantity": ""}] * max(QUOTE_ITEM_ROWS - len(items), 1)
+        extras += [{k: "" for k in EXTRA_FIELDS}] * max(QUOTE_EXTRA_ROWS - len(extras), 1)
+        items = [{**r, "n": i} for i, r in enumerate(items)]
+        extras = [{**r, "n": i} for i, r in enumerate(extras)]
+    total = Decimal("0.00")
+    for r in items:
+        price, quantity = prices.get(r["code"]), _fen(r["quantity"])
+        r["amount"] = (price * quantity).quantize(Decimal("0.01")) if price is not None and quantity else None
+        total += r["amount"] or 0
+    for r in extras:
+        price, quantity = _fen(r["unit_price"]), _fen(r["quantity"])
+        r["amount"] = (price * quantity).quantize(Decimal("0.01")) if price is not None and quantity else None
+        total += r["amount"] or 0
+    return {"options": options, "item_rows": items, "extra_rows": extras, "total": total, "errors": errors,
+            "version": schedule.version if schedule else None}
 
 
 def working_time_left(cal: WorkCalendar, now: datetime, due: datetime) -> str:
@@ -613,12 +697,17 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
         forms.append((name, fields))
     next_names = {a["action"] for a in view.get("next_actors", []) if acts_next(actor, a)}
     forms.sort(key=lambda f: f[0] not in next_names)   # the step the case waits for from me first, marked 下一步
+    quote = None
+    if any(n == "quote" for n, _ in forms):   # R3: the quote's rows priced from the current fee schedule
+        found = await fee_schedule.load(session)
+        kept = posted if refused and "quote" in refused and posted is not None else None
+        quote = quote_form(found[0] if found else None, view, kept, (field_errors or {}) if kept is not None else {})
     names = await choices.staff_names(session)
     for f in (f for _, fields in forms for f in fields if f.error):
         f.error = with_names(f.error, names)
     refused = {k: with_names(v, names) for k, v in (refused or {}).items()}   # P7: "只有指定的经办人 张伟 · …"
     return render(request, "case.html", actor, status_code, view=shown, forms=forms, refused=refused,
-                  next_names=next_names, names=names,
+                  next_names=next_names, names=names, quote=quote,
                   gallery=gallery(request, actor, view),
                   upload=upload_choices(actor, view, next_names),
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
@@ -713,13 +802,20 @@ async def act(case_no: str, request: Request, actor: Annotated[Actor, Depends(pa
     model = offers.action_models(view["case_type"]).get(name)
     if model is None:
         return await _case_page(request, actor, session, case_no, refused={name: f"未知操作 {name}"}, status_code=422)
+    where: dict[tuple[str, int], int] = {}
     try:
-        action = TypeAdapter(CaseAction).validate_python({"action": name, **parse_form(form_fields(model, name), form)})
+        if name == "quote":   # R3: rows of items, not JSON
+            body, where = quote_body(form)
+        else:
+            body = parse_form(form_fields(model, name), form)
+        action = TypeAdapter(CaseAction).validate_python({"action": name, **body})
         await case_routes.act_on_case(case_no=case_no, request=request, action=action, actor=actor, session=session,
                                       idempotency_key=key, prefer=case_routes.MINIMAL)  # the page reads it next
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         text, fields = refusal(e)
+        if name == "quote" and isinstance(e, ValidationError):
+            fields = {**fields, **quote_field_errors(e, where)}
         return await _case_page(request, actor, session, case_no, refused={name: text}, status_code=status_code,
                                 posted=form, field_errors=fields)
     return RedirectResponse(f"/app/cases/{case_no}?notice={ACTION_NAMES.get(name, name)}+已完成", status_code=303)
@@ -751,7 +847,7 @@ async def _intake_page(request: Request, actor: Actor, session: AsyncSession, ki
                   values=values, error=error if allowed else "您的角色不能登记案件", allowed=allowed,
                   key=values.get("idempotency_key") or uuid.uuid4().hex, channels=CHANNELS, projects=list(register_map),
                   register_map=register_map, buildings=buildings, units=units,
-                  categories=await choices.categories(session), trades=choices.TRADES)
+                  categories=await choices.categories(session), trades=await choices.trades(session))
 
 
 @router.post("/app/new/{kind}/units", response_class=HTMLResponse)
@@ -951,6 +1047,8 @@ async def _campaigns_page(request: Request, actor: Actor, session: AsyncSession,
     values = values or {"kind": "first", "starts_on": today.isoformat(),
                         "ends_on": (today + timedelta(days=30)).isoformat(), "share": "0.10"}
     occupancy = await register.occupancy(session) if planner else []
+    if error:  # P7: the people a refusal names, by name and title
+        error = with_names(error, await choices.staff_names(session))
     return render(request, "campaigns.html", actor, status_code, items=await campaign_routes.list_campaigns(actor, session),
                   planner=planner, error=error, values=values, occupancy=occupancy,
                   staff=await choices.campaign_staff(session) if planner else [],
@@ -1009,13 +1107,14 @@ async def _campaign_page(request: Request, actor: Actor, session: AsyncSession, 
         raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
     running = summary.get("status") != "closed"
     now = datetime.now(BEIJING)
-    return render(request, "campaign.html", actor, status_code, c=summary, error=error, form_name=form_name,
+    names = await choices.staff_names(session)
+    return render(request, "campaign.html", actor, status_code, c=summary, error=with_names(error, names) if error else error, form_name=form_name,
                   values=values or {"requested_appointment": (now + timedelta(days=1)).strftime("%Y-%m-%dT10:00")},
                   notice=notice, households=await _households(session, campaign_id),
                   may_visit=running and actor.role in access.ENDPOINTS["visit"],
                   may_close=running and actor.role in access.ENDPOINTS["plan_campaign"],
                   items=SURVEY_ITEMS, scale=SCALES["score"], categories=await choices.categories(session),
-                  trades=choices.TRADES, names=await choices.staff_names(session), key=uuid.uuid4().hex)
+                  trades=await choices.trades(session), names=names, key=uuid.uuid4().hex)
 
 
 @router.get("/app/campaigns/{campaign_id}", response_class=HTMLResponse)

@@ -54,6 +54,15 @@ class CaseCategory(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
+class RepairTrade(Base):
+    """P7, R1: the trades (工种) a repair names, the one list intake, open_repair and a revisit's points choose from."""
+
+    __tablename__ = "repair_trades"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+
+
 class StaffChange(Base):
     """P1: every change of a staff account, with who made it and when (never a password)."""
 

@@ -1,9 +1,9 @@
-"""The organisation's lists in the read model (P7): departments, categories, registered contractors and
-active staff with their names and titles; and people by username, as pages, timelines and mails name them.
+"""The organisation's lists in the read model (P7): departments, categories, trades, registered contractors
+and active staff with their names and titles; and people by username, as pages, timelines and mails name them.
 
     python -m adapters.db.org list
-    python -m adapters.db.org add-department --name 营销部      (or add-category --name 装修)
-    python -m adapters.db.org retire-department --name 营销部   (or retire-category: kept, no longer offered)
+    python -m adapters.db.org add-department --name 营销部      (or add-category --name 装修, add-trade --name 弱电)
+    python -m adapters.db.org retire-department --name 营销部   (or retire-category, retire-trade: kept, no longer offered)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.models import CaseCategory, Contractor, Department, Staff
+from adapters.db.models import CaseCategory, Contractor, Department, RepairTrade, Staff
 from aftersales.org import OrgLists, Person, default_title
 from aftersales.roles import Role
 
@@ -24,6 +24,10 @@ from aftersales.roles import Role
 # developer's customer service registers.
 DEFAULT_CATEGORIES = ("漏水", "渗水", "渗漏", "空鼓开裂", "门窗", "水电", "噪音", "设计缺陷", "交付延期", "物业服务",
                       "使用不当", "其他")
+
+# The trades a new database starts with (R1; the administrator's to change).
+DEFAULT_TRADES = ("水电", "木工", "泥工", "油漆", "防水", "门窗", "电梯", "其他")
+KINDS = {"department": Department, "category": CaseCategory, "trade": RepairTrade}
 
 
 async def departments(session: AsyncSession) -> list[str]:
@@ -34,6 +38,11 @@ async def departments(session: AsyncSession) -> list[str]:
 async def categories(session: AsyncSession) -> list[str]:
     return list((await session.scalars(select(CaseCategory.name).where(CaseCategory.active.is_(True))
                                        .order_by(CaseCategory.position, CaseCategory.name))).all())
+
+
+async def trades(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(select(RepairTrade.name).where(RepairTrade.active.is_(True))
+                                       .order_by(RepairTrade.position, RepairTrade.name))).all())
 
 
 async def contractors(session: AsyncSession) -> dict[str, str]:
@@ -71,11 +80,14 @@ async def people(session: AsyncSession, usernames: Iterable[str | None]) -> dict
     return {s.username: person(s, names) for s in rows}
 
 
-async def lists(session: AsyncSession, *, handlers: bool = False) -> OrgLists:
-    """The lists a reference is checked against (handlers only when asked: an assign_handler)."""
+async def lists(session: AsyncSession, *, handlers: bool = False, workers: bool = False) -> OrgLists:
+    """The lists a reference is checked against (handlers only when asked: an assign_handler; workers: a
+    dispatch, the repair team's and the contractors' active accounts)."""
     return OrgLists(departments=await departments(session), categories=await categories(session),
-                    contractors=await contractors(session),
-                    handlers=await staff_list(session, role=Role.dept_handler) if handlers else [])
+                    contractors=await contractors(session), trades=await trades(session),
+                    handlers=await staff_list(session, role=Role.dept_handler) if handlers else [],
+                    workers=(await staff_list(session, role=Role.repair_lead)
+                             + await staff_list(session, role=Role.contractor)) if workers else [])
 
 
 async def add_department(session: AsyncSession, name: str) -> bool:
@@ -113,10 +125,11 @@ async def retire(session: AsyncSession, model, name: str) -> bool:
     return True
 
 
-async def seed(session: AsyncSession, department_names: Iterable[str], category_names: Iterable[str] = DEFAULT_CATEGORIES
-               ) -> None:
-    """Adds the departments and categories that are missing (idempotent; retired ones stay retired). Commits."""
-    for model, names in ((Department, department_names), (CaseCategory, category_names)):
+async def seed(session: AsyncSession, department_names: Iterable[str], category_names: Iterable[str] = DEFAULT_CATEGORIES,
+               trade_names: Iterable[str] = DEFAULT_TRADES) -> None:
+    """Adds the departments, categories and trades that are missing (idempotent; retired ones stay retired).
+    Commits."""
+    for model, names in ((Department, department_names), (CaseCategory, category_names), (RepairTrade, trade_names)):
         known = set((await session.scalars(select(model.name))).all())
         position = (await session.scalar(select(func.max(model.position)))) or 0
         for name in names:
@@ -138,10 +151,11 @@ async def _run(args: argparse.Namespace, database_url: str) -> int:
             if args.command == "list":
                 print("departments:", "、".join(await departments(session)))
                 print("categories:", "、".join(await categories(session)))
+                print("trades:", "、".join(await trades(session)))
                 print("contractors:", "、".join(f"{k}（{v}）" for k, v in (await contractors(session)).items()))
                 return 0
             verb, kind = args.command.split("-")
-            model = Department if kind == "department" else CaseCategory
+            model = KINDS[kind]
             changed = await (_add(session, model, args.name) if verb == "add" else retire(session, model, args.name))
             print(f"{args.command} {args.name}: {'done' if changed else 'nothing to change'}")
     finally:
@@ -155,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adapters.db.org", description="The organisation's lists (P7).")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
-    for name in ("add-department", "retire-department", "add-category", "retire-category"):
+    for name in (f"{verb}-{kind}" for kind in KINDS for verb in ("add", "retire")):
         sub.add_parser(name).add_argument("--name", required=True)
     return asyncio.run(_run(parser.parse_args(argv), get_settings().database_url))
 

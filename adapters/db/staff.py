@@ -146,7 +146,8 @@ def notice_text(by: str, change: str, detail: dict[str, Any], at: datetime) -> s
         elif value is not None:
             parts.append(f"{FIELD_NAMES[field]}：{_shown(field, value)}")
     confirmed = f"（{detail['requested_by']} 提出，{by} 确认）" if detail.get("requested_by") else ""
-    return (f"{beijing(at)}（北京时间）管理员 {by} {CHANGE_NAMES.get(change, '修改了您的账号')}"
+    who = "系统（演示账号初始化）" if by == "system:demo-seed" else f"管理员 {by}"   # the pages name the admin (P7)
+    return (f"{beijing(at)}（北京时间）{who} {CHANGE_NAMES.get(change, '修改了您的账号')}"
             f"{confirmed}：{'；'.join(parts) or '—'}。您的登录已失效，如非本人知悉请联系信息部门。")
 
 

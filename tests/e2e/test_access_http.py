@@ -134,7 +134,7 @@ async def test_P1_P2_P3_a_contractor_sees_only_its_own_repairs_masked(api, staff
     no = r.json()["case_no"]
     for username in ("contractor", "contractor2", "finance"):
         await same_as_unknown(api, staff, username, no)  # no survey names a contractor yet
-    survey = {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-DEMO",
+    survey = {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-DEMO",
               "multi_trade": False, "estimate": "800.00", "order_type": "A"}
     await post_action(api, staff, no, "cs_staff", survey)
     await post_action(api, staff, no, "contractor2", {"action": "sign_survey"}, expect=404)

@@ -202,11 +202,11 @@ async def test_D2_P3_complete_work_needs_a_photo_and_a_signed_paper_download_is_
     no = await new_repair(api, staff)
     now = datetime.now(timezone.utc)
     await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "appointment_at": now.isoformat()})
-    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                    "multi_trade": False, "estimate": "0", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
         await post_action(api, staff, no, who, {"action": "sign_survey"})
-    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["wang"]})
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
     refused = await post_action(api, staff, no, "repair_lead", {"action": "complete_work", "note": "修好了"}, expect=409)
     assert "施工后" in refused["detail"] and "D2" in refused["detail"]
     lead = await staff.headers("repair_lead")

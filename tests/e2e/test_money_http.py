@@ -18,7 +18,7 @@ async def repair_done_and_revisited(api, staff, survey: dict) -> str:
     for who in ("cs_staff", "engineering", "repair_lead"):
         view = await post_action(api, staff, no, who, {"action": "sign_survey"})
     assert view["status"] == "surveyed", view["status"]
-    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["zhou"]})
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
     await work_inspected_signed_off_revisited(api, staff, no)
     return no
 
@@ -35,7 +35,7 @@ async def work_inspected_signed_off_revisited(api, staff, no: str) -> dict:
 
 @pytest.mark.asyncio
 async def test_A1_no_estimate_and_a_50000_cost_statement_needs_gm_before_payment_over_http(api, staff):
-    no = await repair_done_and_revisited(api, staff, {"responsible_party": "维修队", "multi_trade": False,
+    no = await repair_done_and_revisited(api, staff, {"responsible_party": "工程部", "multi_trade": False,
                                                       "estimate": "0", "order_type": "B"})
     view = await post_action(api, staff, no, "repair_lead", {"action": "cost_statement", "amount": "50000.00",
                                                              "note": "整体翻修"})
@@ -89,7 +89,7 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     quote = {"action": "quote", "items": [{"code": "TAP", "quantity": "2"}, {"code": "PIPE", "quantity": "1.5"}],
              "extras": [{"name": "角阀", "unit": "个", "unit_price": "18.00", "quantity": "1", "reason": "原角阀锈死"}]}
     await post_action(api, staff, no, "cs_staff", {**quote, "items": [{"code": "GOLD", "quantity": "1"}]}, expect=422)
-    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                    "multi_trade": False, "estimate": "0", "order_type": "B"},
                       expect=409)                                                      # no company survey / A1
     forged = {**quote, "schedule": {"version": 1, "items": [{"code": "TAP", "name": "x", "unit": "个",
@@ -97,11 +97,11 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     view = await post_action(api, staff, no, "repair_lead", forged)                   # the API prices it
     assert view["status"] == "quoted" and view["quote"]["schedule_version"] == version
     assert view["quote"]["total"] == "156.75"                                         # 90 + 48.75 + 18
-    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["zhou"]}, expect=409)
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]}, expect=409)
     view = await post_action(api, staff, no, "cs_staff", {"action": "accept_quote", "signed_by": "李先生",
                                                           "signed_at": view["timeline"][-1]["at"]})
     assert view["quote_acceptance"]["signed_by"] == "李先生"
-    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["zhou"]})
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
     view = await work_inspected_signed_off_revisited(api, staff, no)
     assert view["status"] == "revisited" and "a1" not in view
     pay = {"action": "record_service_payment", "amount": "156.75", "method": "wechat", "receipt_no": "SJ-0001"}

@@ -23,7 +23,7 @@ def in_two_days() -> str:
 
 def repair() -> dict:
     """The repair intake (R1), its requested visit reckoned now."""
-    return {"customer": dict(CUSTOMER), "trades": ["防水", "泥瓦"], "description": "外墙渗水, 卧室墙面发霉",
+    return {"customer": dict(CUSTOMER), "trades": ["防水", "泥工"], "description": "外墙渗水, 卧室墙面发霉",
             "requested_appointment": in_two_days(), "paid_service": False}
 
 
@@ -35,6 +35,8 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     assert (await api.put("/admin/contractors/CT-77", json={"name": "x", "deposit": 5.5},
                           headers=await staff.headers("cs_staff"))).status_code == 403
     await account(sessionmaker, settings, "ct77", Role.contractor, contractor_id="CT-77")  # P1: acts for CT-77 only
+    for worker in ("chen", "liu"):   # P7: the workers a work order names are CT-77's accounts
+        await account(sessionmaker, settings, worker, Role.contractor, contractor_id="CT-77")
 
     hotline = await staff.headers("hotline")
     key = unique_key()
@@ -63,7 +65,7 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     assert "arrived_at" in refused["detail"] and "尚未到来" in refused["detail"]
     view = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": now.isoformat()})
     assert view["late_arrival"] is False and view["status"] == "scheduled"
-    survey = {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-77", "multi_trade": True,
+    survey = {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-77", "multi_trade": True,
               "estimate": "12000.00", "order_type": "A"}
     await post_action(api, staff, no, "cs_staff", {**survey, "contractor_id": "NOPE"}, expect=422)
     await post_action(api, staff, no, "cs_staff", {**survey, "estimate": 12000.001}, expect=422)
@@ -183,9 +185,10 @@ async def test_R9_A3_R2_A2_reopened_repair_two_evaluations_and_a_deposit_short_o
     r = await api.put("/admin/contractors/CT-99", json={"name": "九号建工", "deposit": "100.00"}, headers=finance)
     assert r.status_code == 200, r.text
     await account(sessionmaker, settings, "ct99", Role.contractor, contractor_id="CT-99")
+    await account(sessionmaker, settings, "zhou.e2e", Role.contractor, contractor_id="CT-99")  # its worker (P7)
     body = {**repair(), "customer": {**CUSTOMER, "unit": "902"}, "trades": ["防水"]}
     no = (await api.post("/repairs", json=body, headers=await staff.headers("hotline"))).json()["case_no"]
-    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "施工单位",
+    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                    "contractor_id": "CT-99", "multi_trade": False,
                                                    "estimate": "500.00", "order_type": "A"})
     for who in ("cs_staff", "engineering", "repair_lead"):
@@ -285,11 +288,11 @@ async def test_C6_complaint_opens_a_repair_over_http_and_closes_after_it(api, st
     repair_no = view["linked_case_no"]
     repair = (await api.get(f"/cases/{repair_no}", headers=await staff.headers("cs_staff"))).json()
     assert repair["parent_case_no"] == no and repair["customer"]["phone"] == "13912345678"
-    await post_action(api, staff, repair_no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+    await post_action(api, staff, repair_no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                           "multi_trade": False, "estimate": "0", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
         await post_action(api, staff, repair_no, who, {"action": "sign_survey"})
-    await post_action(api, staff, repair_no, "cs_staff", {"action": "dispatch", "workers": ["wu"]})
+    await post_action(api, staff, repair_no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
 
     async def shows_progress():
         v = (await api.get(f"/cases/{no}", headers=await staff.headers("cs_staff"))).json()

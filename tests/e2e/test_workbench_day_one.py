@@ -343,3 +343,16 @@ async def test_P7_cs_manager_reassigns_a_complaint_in_the_workbench_to_a_departm
     page = (await api.get(f"/app/cases/{case_no}")).text
     assert re.search(r'<select name="handler"[^>]*>.*<option value="wy_handler">马超 · 物业部专人</option>', page, re.S)
     assert "dept_handler" not in page
+
+
+@pytest.mark.asyncio
+async def test_P6_P7_my_work_tells_account_changes_with_people_by_name_not_username(api, settings):
+    """The notices of changes to one's own account (P6) name who made them as pages name people (P7): the demo
+    seeding as the system, never "管理员 system:demo-seed"; an administrator by name and title."""
+    await sign_in(api, "cs_manager", settings.demo_password)
+    page = (await api.get("/app/my-work")).text
+    notices = re.search(r'<section class="notices".*?</section>', page, re.S)
+    assert notices is not None
+    shown = re.sub(r"<[^>]+>", " ", notices.group(0))
+    assert "system:demo-seed" not in shown and "系统（演示账号初始化）" in shown
+    assert not re.search(r"[A-Za-z_]{4,}", shown)

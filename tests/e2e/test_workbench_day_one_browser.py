@@ -75,7 +75,8 @@ async def open_from_my_work(page, tally: Tally, case_no: str):
 
 
 async def act(page, tally: Tally, action: str, *, typed: dict[str, str] = {}, chosen: dict[str, str] = {},
-              checked: tuple[str, ...] = ()) -> None:
+              picked: dict[str, str] = {}, checked: tuple[str, ...] = ()) -> None:
+    """One action's form: opened, its fields typed, chosen (by label) or picked (by value), sent."""
     from playwright.async_api import expect
     form = page.locator(f"#form-{action}")
     await tally.click(page.locator(f"details:has(#form-{action}) > summary"))
@@ -83,6 +84,8 @@ async def act(page, tally: Tally, action: str, *, typed: dict[str, str] = {}, ch
         await tally.type(form.locator(f"[name={name}]"), text, f"{action}.{name}")
     for name, label in chosen.items():
         await tally.choose(form.locator(f"select[name={name}]"), label=label)
+    for name, value in picked.items():
+        await tally.choose(form.locator(f"select[name={name}]"), value)
     for name in checked:
         await tally.click(form.locator(f"[name={name}]"))
     await tally.click(form.locator("button[type=submit]"))
@@ -148,13 +151,184 @@ async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_lis
         await expect(page.locator("dl")).to_contain_text("张伟 · 工程部专人")          # the handler by name and title
         await expect(page.locator("#actions + p")).to_have_text("您当前没有可做的操作。")
         await page.screenshot(path=SCREENSHOTS / "21-closed-by-pickers.png", full_page=True)
-    print(f"\ncomplaint intake→close: {tally.loads} page loads, {tally.clicks} clicks, {tally.choices} choices, "
-          f"{tally.typed} typed fields ({', '.join(tally.typed_fields)}), {tally.sign_ins} sign-ins")
+    report("complaint intake→close", tally)
     assert tally.refused == []
     # only what no list can give is typed: the owner's words, the findings, the solution, the summary, the outcome
     assert tally.typed_fields == ["intake.description", "department_feedback.findings", "propose_solution.solution",
                                   "summarise.summary", "summarise.corrective_measures",
                                   "summarise.preventive_measures", "close.outcome_note"]
+
+
+async def register_units(sessionmaker, settings, project: str) -> None:
+    from adapters.db import properties as register
+    from adapters.temporal.sealing import Sealer
+    from aftersales.properties import UnitRecord
+    async with sessionmaker() as session:
+        await register.import_units(session, [
+            UnitRecord(project=project, building="6栋", unit=u, sold=True, occupied=True, owner_name="林女士",
+                       owner_phone="13912341111") for u in ("1201", "1202")],
+            by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
+
+
+async def file_repair(browser, url: str, tally: Tally, password: str, project: str, *, paid: bool) -> tuple[object, str]:
+    """R1 by the hotline: the unit from the property register, the trade from the list, the owner's words typed."""
+    from playwright.async_api import expect
+    page = await sign_in(browser, url, tally, "hotline", password)
+    await tally.click(page.get_by_role("link", name="新建报修"))
+    picker = page.locator("form.unit-picker")
+    await tally.choose(picker.get_by_label("项目"), project)
+    await tally.choose(picker.get_by_label("楼栋"), "6栋")
+    await tally.click(picker.get_by_role("button", name="列出房屋"))
+    intake = page.locator("form.intake:not(.unit-picker)")
+    await tally.choose(intake.locator("select[name=unit_id]"), label="6栋 1202 · 林女士 139****1111")
+    await tally.choose(intake.locator("select[name=trades]"), "水电")                     # from the trades list
+    if paid:
+        await tally.click(intake.get_by_label("有偿服务（R3）"))
+    await tally.type(intake.get_by_label("描述"), "厨房水龙头漏水", "intake.description")
+    await tally.click(intake.get_by_role("button", name="登记"))
+    await expect(page.locator(".notice")).to_have_text("已登记")
+    return page, page.url.split("/app/cases/")[1].split("?")[0]
+
+
+async def upload_after_work(page, tally: Tally) -> None:
+    """D2: the photo after the work, the upload form opened at its step by the case."""
+    from playwright.async_api import expect
+    from tests.support.images import photo
+    form = page.locator("#form-upload")
+    await expect(form.locator("select[name=step]")).to_have_value("after_work")
+    tally.choices += 1                                                  # the file chosen
+    await form.locator("input[name=file]").set_input_files(
+        files=[{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": photo("jpeg")}])
+    await tally.click(form.locator("button[type=submit]"))
+    await expect(page.locator(".notice")).to_contain_text("已上传")
+
+
+async def work_to_revisit(browser, url: str, tally: Tally, password: str, case_no: str) -> None:
+    """R4–R7: dispatched to the repair team by name, the work with its photo, inspected, signed off, revisited."""
+    page = await sign_in(browser, url, tally, "cs_staff", password)
+    await open_from_my_work(page, tally, case_no)
+    await act(page, tally, "dispatch", chosen={"workers": "孙建国 · 维修队长"})             # by name and title
+    page = await sign_in(browser, url, tally, "repair_lead", password)
+    await open_from_my_work(page, tally, case_no)
+    await upload_after_work(page, tally)
+    await act(page, tally, "complete_work", typed={"note": "更换阀芯"})
+    await act(page, tally, "inspect", checked=("passed",))
+    page = await sign_in(browser, url, tally, "cs_staff", password)
+    await open_from_my_work(page, tally, case_no)
+    await act(page, tally, "inspect", checked=("passed",))
+    await act(page, tally, "owner_sign_off", picked={"quality": "5", "attitude": "5"})
+    await act(page, tally, "revisit", picked={"satisfaction": "5", "quality": "5", "attitude": "5"})
+
+
+def report(path: str, tally: Tally) -> None:
+    print(f"\n{path}: {tally.loads} page loads, {tally.clicks} clicks, {tally.choices} choices, "
+          f"{tally.typed} typed fields ({', '.join(tally.typed_fields)}), {tally.sign_ins} sign-ins")
+
+
+@pytest.mark.asyncio
+async def test_P7_a_repair_from_intake_to_payment_with_the_survey_from_the_lists_in_chromium(
+        dev_env, settings, sessionmaker, worker_process, tmp_path):
+    """A company-borne repair (type B): the survey's responsible party, work-order type and multi-trade from the
+    lists and the case, the approval, the worker by name, the cost statement from the estimate, the payment's
+    amount from the settlement; typed only what no list gives."""
+    from playwright.async_api import expect
+    project = f"维修苑{uuid.uuid4().hex[:4]}"
+    await register_units(sessionmaker, settings, project)
+    tally, password = Tally(), settings.demo_password
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        page, case_no = await file_repair(browser, url, tally, password, project, paid=False)
+        page = await sign_in(browser, url, tally, "cs_staff", password)
+        await open_from_my_work(page, tally, case_no)
+        await act(page, tally, "agree_appointment")                   # the owner's requested time, as agreed
+        page = await sign_in(browser, url, tally, "repair_lead", password)
+        await open_from_my_work(page, tally, case_no)
+        survey = page.locator("#form-record_survey")
+        await expect(survey.locator("input[name=multi_trade]")).not_to_be_checked()     # one trade at intake
+        await act(page, tally, "record_survey", chosen={"responsible_party": "工程部"}, picked={"order_type": "B"},
+                  typed={"estimate": "300"})
+        await act(page, tally, "sign_survey")
+        for who in ("cs_staff", "engineering"):
+            page = await sign_in(browser, url, tally, who, password)
+            await open_from_my_work(page, tally, case_no)
+            await act(page, tally, "sign_survey")
+        page = await sign_in(browser, url, tally, "cs_manager", password)
+        await open_from_my_work(page, tally, case_no)
+        await expect(page.locator("#form-decide")).to_contain_text("¥300.00")            # A4: what is decided
+        await act(page, tally, "decide", chosen={"decision": "批准"})
+        await work_to_revisit(browser, url, tally, password, case_no)
+        page = await sign_in(browser, url, tally, "repair_lead", password)
+        await open_from_my_work(page, tally, case_no)
+        await expect(page.locator("#form-cost_statement input[name=amount]")).to_have_value("300.00")  # the estimate
+        await act(page, tally, "cost_statement", typed={"note": "更换阀芯一个"})
+        for who in ("cs_manager", "deputy_chief_engineer"):                          # A2 audit, A3 confirmation
+            page = await sign_in(browser, url, tally, who, password)
+            await open_from_my_work(page, tally, case_no)
+            await act(page, tally, "decide", chosen={"decision": "批准"})
+        page = await sign_in(browser, url, tally, "finance", password)
+        await open_from_my_work(page, tally, case_no)
+        await expect(page.locator("#form-pay input[name=amount]")).to_have_value("300.00")       # the settlement
+        await act(page, tally, "pay", typed={"reference": "FK-2026-0001"})
+        await expect(page.locator("h1")).to_contain_text("已结案")
+        await page.screenshot(path=SCREENSHOTS / "23-repair-paid-by-pickers.png", full_page=True)
+    report("repair intake→payment", tally)
+    assert tally.refused == []
+    assert tally.typed_fields == ["intake.description", "record_survey.estimate", "complete_work.note",
+                                  "cost_statement.note", "pay.reference"]
+
+
+@pytest.mark.asyncio
+async def test_R3_a_paid_repair_quoted_by_item_rows_from_intake_to_the_owners_payment_in_chromium(
+        dev_env, settings, sessionmaker, worker_process, tmp_path):
+    """R3 in the browser: the quote from the fee schedule's rows (a row added, one removed, the total kept as
+    ¥1,234.50 as quantities are typed), the owner's acceptance from the case, the payment's amount from the quote."""
+    import httpx
+    from playwright.async_api import expect
+    from tests.e2e.test_money_http import FEE_SCHEDULE
+    project = f"有偿苑{uuid.uuid4().hex[:4]}"
+    await register_units(sessionmaker, settings, project)
+    tally, password = Tally(), settings.demo_password
+    async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
+        async with httpx.AsyncClient(base_url=url) as client:        # cs_manager's fee schedule (shared, idempotent)
+            token = (await client.post("/auth/token", data={"username": "cs_manager", "password": password})).json()
+            r = await client.put("/admin/fee-schedule", json=FEE_SCHEDULE,
+                                 headers={"Authorization": f"Bearer {token['access_token']}"})
+            assert r.status_code == 200, r.text
+        page, case_no = await file_repair(browser, url, tally, password, project, paid=True)
+        page = await sign_in(browser, url, tally, "cs_staff", password)
+        await open_from_my_work(page, tally, case_no)
+        form = page.locator("#form-quote")
+        await tally.click(page.locator("details:has(#form-quote) > summary"))
+        rows = form.locator("fieldset[data-kind=item] .quote-row")
+        await expect(rows.nth(1)).to_be_hidden()                       # one blank row until 添加一行
+        await tally.choose(rows.nth(0).locator("select"), "TAP")
+        await tally.type(rows.nth(0).locator("input"), "2", "quote.quantity")
+        await expect(form.locator(".quote-total")).to_have_text("¥90.00")
+        await tally.click(form.locator("fieldset[data-kind=item] .quote-add"))
+        await tally.choose(rows.nth(1).locator("select"), "PIPE")
+        await tally.type(rows.nth(1).locator("input"), "1.5", "quote.quantity")
+        await expect(rows.nth(1).locator(".quote-amount")).to_have_text("¥48.75")
+        await expect(form.locator(".quote-total")).to_have_text("¥138.75")
+        await tally.click(form.locator("fieldset[data-kind=item] .quote-add"))
+        await tally.choose(rows.nth(2).locator("select"), "PIPE")
+        await tally.click(rows.nth(2).locator(".quote-remove"))              # chosen by mistake: removed
+        await expect(rows.nth(2)).to_be_hidden()
+        await expect(form.locator(".quote-total")).to_have_text("¥138.75")
+        await page.screenshot(path=SCREENSHOTS / "24-quote-rows.png", full_page=True)
+        await tally.click(form.locator("button[type=submit]"))
+        await expect(page.locator(".notice")).to_contain_text("已完成")
+        await expect(page.locator("dl")).to_contain_text("¥138.75")
+        await expect(page.locator("#form-accept_quote input[name=signed_by]")).to_have_value("林女士")
+        await act(page, tally, "accept_quote")                           # the owner's name and now, from the case
+        await work_to_revisit(browser, url, tally, password, case_no)
+        page = await sign_in(browser, url, tally, "finance", password)
+        await open_from_my_work(page, tally, case_no)
+        await expect(page.locator("#form-record_service_payment input[name=amount]")).to_have_value("138.75")
+        await act(page, tally, "record_service_payment", picked={"method": "wechat"}, typed={"receipt_no": "SJ-0088"})
+        await expect(page.locator("h1")).to_contain_text("已结案")
+    report("paid repair intake→payment", tally)
+    assert tally.refused == []
+    assert tally.typed_fields == ["intake.description", "quote.quantity", "quote.quantity", "complete_work.note",
+                                  "record_service_payment.receipt_no"]
 
 
 @pytest.mark.asyncio

@@ -253,7 +253,7 @@ async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step
 
     now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
     await step("cs_staff", "agree_appointment", {"appointment_at": now})
-    await step("repair_lead", "record_survey", {"responsible_party": "开发商", "estimate": "300.00", "order_type": "B"})
+    await step("repair_lead", "record_survey", {"responsible_party": "工程部", "estimate": "300.00", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
         await step(who, "sign_survey", {})
     view = await get_view(api, staff, case_no)
@@ -263,7 +263,7 @@ async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step
         approver = view["waiting_for"]
         await step(approver, "decide", {"decision": "approve"})
         view = await get_view(api, staff, case_no)
-    await step("engineering", "dispatch", {"workers": "陈师傅"})
+    await step("engineering", "dispatch", {"workers": "repair_lead"})
     await sign_in(api, "repair_lead", password)                              # D1, D2: the photo after the work
     case_page = (await api.get(f"/app/cases/{case_no}")).text
     assert 'id="form-upload"' in case_page and '<option value="after_work" selected>' in case_page

@@ -11,6 +11,7 @@ import pytest
 from aftersales import actions as A
 from aftersales.fees import ExtraItem, FeeItem, FeeSchedule, FeeScheduleBody, QuoteItem, price_quote
 from aftersales.messages import yuan
+from aftersales.next_actors import next_actors
 from aftersales.repair.state import DepositDeduction, RepairStatus, WorkerScores
 from aftersales.roles import Role
 from aftersales.views import case_row, case_view
@@ -88,6 +89,8 @@ def test_R3_paid_path_quote_accept_work_pay_closes_without_A1_A2_A3():
     revisited(r)
     assert r.s.status == RepairStatus.revisited and not r.s.closed               # waits for the owner's payment
     assert any(n.roles == [R.finance] and n.reason == "R3 payment due" for n in r.notices())
+    # 我的待办: the owner's payment is finance's next step, never a cost statement the paid path refuses (A4, R3)
+    assert [(a.role, a.action) for a in next_actors(r.s)] == [(R.finance, "record_service_payment")]
     assert r.refused(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("138.75"),
                                                     note="x")).kind == "conflict"  # no A2
     assert r.refused(R.finance, pay("138.75")).kind == "conflict"                 # no company payment (A3)
