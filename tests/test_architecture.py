@@ -78,4 +78,4 @@ def test_make_run_installs_only_what_running_needs():
         todo += [p for p in prereqs if not p.endswith(".toml")]
     assert "browser" not in seen and "$(TEST_STAMP)" not in seen
     test_prereqs, test_recipe = make_rule("test")
-    assert test_prereqs == ["install-test"] and any("pytest -n" in line and "worksteal" in line for line in test_recipe)
+    assert test_prereqs == ["install-test"] and any("pytest $(PYTEST_PARALLEL)" in line for line in test_recipe)

@@ -1,7 +1,7 @@
 """deliveries under way (E3): one attempt at a time sends to a recipient, so a cut attempt whose message the
 server took is not followed by a second message
 
-Revision ID: noticeonce_0001
+Revision ID: 0023_notification_sending
 Revises: 0022_owner_channel
 Create Date: 2026-12-04
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "noticeonce_0001"
+revision: str = "0023_notification_sending"
 down_revision: str | None = "0022_owner_channel"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """the trades list (P7, R1): a repair's trades (工种) are chosen from the organisation's list
 
-Revision ID: lists33_0001
-Revises: 0022_owner_channel
+Revision ID: 0024_repair_trades
+Revises: 0023_notification_sending
 Create Date: 2026-12-10
 
 Starts as adapters.db.org.DEFAULT_TRADES (the set the workbench offered before); the administrator's to
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "lists33_0001"
-down_revision: str | None = "0022_owner_channel"
+revision: str = "0024_repair_trades"
+down_revision: str | None = "0023_notification_sending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
