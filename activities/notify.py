@@ -77,6 +77,8 @@ class Notification(BaseModel):
     usernames: list[str] = []  # and these named staff members (e.g. the handler)
     department: str | None = None  # narrows dept_head / dept_handler to this department
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts, no webhook
+    company_id: str | None = None  # P5: the roles are this company's people, its role mailbox the fallback
+    group: bool = False  # P5, C8: and the group's executives
     audience: dict[str, Any] | None = None  # P2: who may see the case (access.case_facts); nobody else is sent to
     subject: str
     body: str

@@ -63,6 +63,9 @@ def statements(dialect: str) -> tuple[Any, Any, Any]:
     columns = [c.name for c in cases.columns if c.name != "case_no"]
     updates = {c: upsert.excluded[c] for c in columns}
     updates["view"] = func.coalesce(upsert.excluded.view, cases.c.view)
+    # P5: a case of before rules 3 knows no company: it keeps the one its project was given in the register
+    # (adapters.db.org.add_project)
+    updates["company_id"] = func.coalesce(upsert.excluded.company_id, cases.c.company_id)
     upsert = upsert.on_conflict_do_update(index_elements=[cases.c.case_no], set_=updates,
                                           where=cases.c.seq < upsert.excluded.seq)
     timeline = insert(entries).on_conflict_do_nothing(index_elements=[entries.c.case_no, entries.c.idx])

@@ -10,6 +10,9 @@
   register filters before paging. The facts come from the case view (`case_facts`), and the
   projection writes them to the register row (contractor_id, reached_roles).
 - PHONE (P3): who sees the owner's full number (`sees_full_phone`); everyone else sees it masked.
+- SCOPE (P5): P1–P3 hold within the account's scope (`within_scope`: the group, a company, a project): a case
+  outside it does not exist for the account (may_see), is not acted on (check_acting, for a case that knows
+  its company: rules 3) and its notices do not reach the account (notice_recipients).
 - ENDPOINTS: the roles allowed on each role-restricted endpoint.
 
 Pure: no I/O; imported by the workflows' sandbox through the machines.
@@ -26,6 +29,7 @@ from aftersales.errors import forbidden, invalid
 from aftersales.files import ATTACH_ROLES, STEP_NAMES, FileStep
 from aftersales.roles import Role
 from aftersales.messages import role_title
+from aftersales.org import GROUP_EXECUTIVES, in_scope
 
 R = Role
 
@@ -112,10 +116,13 @@ def contractor_of(state: Any) -> str | None:
 
 
 def check_acting(state: Any, action: str, actor: Actor) -> None:
-    """P1 scope, on top of the role table. Raises Rejection('forbidden')."""
+    """P1 scope, on top of the role table, within the account's P5 scope. Raises Rejection('forbidden')."""
     rule = ACTIONS[state.case_type.value].get(action)
     if rule is None:
         return
+    company = getattr(state, "company_id", None)
+    if company is not None and not in_scope(actor.company_id, actor.project, company, getattr(state, "project_key", None)):
+        raise forbidden(f"案件 {state.case_no} 不在 {actor.username} 的范围内（P5）")
     if actor.role in DEPARTMENT_ROLES:
         if not actor.department:
             raise forbidden(f"{actor.username}（{role_title(actor.role)}）不属于任何部门，不能办理案件（P1）")
@@ -206,6 +213,8 @@ def case_facts(view: Mapping[str, Any]) -> dict[str, Any]:
         "handler": view.get("handler"),
         "contractor_id": survey.get("contractor_id"),
         "reached_roles": [r.value for r in reached_roles(view)],
+        "company_id": view.get("company_id"),      # P5: the case's company and project
+        "project_key": view.get("project_key"),
     }
 
 
@@ -215,8 +224,19 @@ def reached_column(roles: Iterable[Role | str]) -> str:
     return "," + ",".join(values) + "," if values else ""
 
 
+def within_scope(actor: Actor, facts: Mapping[str, Any]) -> bool:
+    """P5: the case (its company_id and project_key among the facts) lies within the account's scope."""
+    return in_scope(actor.company_id, actor.project, facts.get("company_id"), facts.get("project_key"))
+
+
 def may_see(actor: Actor, facts: Mapping[str, Any]) -> bool:
-    """P2 for one case; `adapters.db.visibility.visible_cases_clause` is the same rule in SQL."""
+    """P2 within the account's scope (P5) for one case; `adapters.db.visibility.visible_cases_clause` is the
+    same rule in SQL."""
+    return within_scope(actor, facts) and sees_by_role(actor, facts)
+
+
+def sees_by_role(actor: Actor, facts: Mapping[str, Any]) -> bool:
+    """P2 alone: which cases a role sees, whatever their company."""
     role = actor.role
     if role in SEES_ALL:
         return True
@@ -239,18 +259,29 @@ def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = T
     only of the notice's department, the contractor role only of its contractor (P7: a notice for a
     contractor goes to that contractor's own accounts; a department role or the contractor role without one
     reaches nobody, never all of the role) — and the staff it names. `guard`: then only those who may see
-    the case (P2, the notice's `audience`), whatever it names."""
+    the case (P2, the notice's `audience`), whatever it names.
+
+    P5: a notice of a case that knows its company (`company_id`, rules 3) reaches, by role, only the accounts
+    of that company (a project's accounts only for their project; the contractor role, group-wide, by its
+    contractor); with `group` set (a major complaint, C8) also the group's executives. A notice without a
+    company (a case opened before rules 3) reaches the role's accounts as it always did."""
     roles, named = set(notice.roles), set(notice.usernames)
+    company = getattr(notice, "company_id", None)
+    audience = getattr(notice, "audience", None)
     out = []
     for a in accounts:
         by_role = a.role in roles and (
             (a.role not in DEPARTMENT_ROLES or (notice.department is not None and a.department == notice.department))
             and (a.role not in CONTRACTOR_ROLES or (notice.contractor_id is not None
                                                     and a.contractor_id == notice.contractor_id)))
+        if by_role and company is not None and a.role not in CONTRACTOR_ROLES:
+            mine = a.company_id == company and (not a.project or a.project == (audience or {}).get("project_key"))
+            group_executive = a.company_id is None and getattr(notice, "group", False) and a.role in GROUP_EXECUTIVES
+            by_role = mine or group_executive
         if not (by_role or a.username in named):
             continue
-        audience = getattr(notice, "audience", None)
-        if guard and audience is not None and not may_see(a, audience):
+        if guard and audience is not None and not (may_see(a, audience) if company is not None
+                                                   else sees_by_role(a, audience)):
             continue
         out.append(a)
     return out
@@ -263,7 +294,9 @@ CALLS_OWNERS = frozenset({R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deput
 
 def sees_full_phone(actor: Actor, facts: Mapping[str, Any]) -> bool:
     """P3: those who call owners: hotline, cs_staff, butler, cs_manager, deputy_gm, gm, the case's
-    named handler, repair_lead on a repair. Everyone else sees 138****1234."""
+    named handler, repair_lead on a repair, within the account's scope (P5). Everyone else sees 138****1234."""
+    if not within_scope(actor, facts):
+        return False
     if actor.role in CALLS_OWNERS:
         return True
     if actor.role == R.dept_handler:
@@ -287,6 +320,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "admin_calendar": (R.cs_manager,),                                        # PUT /admin/calendar/{year} (T4)
     "read_workflow_payloads": (R.cs_manager,),                                # POST /codec/decode|encode (P4)
     "admin_accounts": (R.admin,),                                             # /admin/accounts (P1, P6: IT only)
+    "admin_organisation": (R.admin,),                                         # /admin/companies, projects (P5)
     "audit_personal_data": (R.cs_manager,),                                   # GET /audit/personal-data (P3)
     "import_properties": (R.cs_manager,),                                     # POST /admin/properties/import
     "read_properties": (R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm,

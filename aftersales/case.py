@@ -23,6 +23,7 @@ from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, invalid
 from aftersales.files import FileRef, FileRules
 from aftersales.messages import CaseFacts, DueItem, Message, beijing, deadline_name, role_title, status_name
+from aftersales.org import CaseOrg
 from aftersales.privacy import mask_phone
 from aftersales.provenance import Provenance
 from aftersales.roles import Role
@@ -91,9 +92,15 @@ class CaseConfig(BaseModel):
 #   2: photos and documents (D1–D4): the work's completion needs a photo after the work and a type-A
 #      deduction the signed cost statement (D2), each as the case's configuration says. Files themselves
 #      may be added to a case of any version (a new action: no recorded history has one).
+#   3: the group (P5, 2027-01): a case belongs to a project and its company (CaseState.company_id, project_key,
+#      from the opener's CaseOrg); only the accounts within the case's scope act on it (access.check_acting);
+#      escalations (E1, E2), approvals (A1, A2) and every other notice go to the people of the case's company
+#      (Notice.company_id), a major complaint's (C8) to the group's executives too (Notice.group). A case of
+#      before knows no company: its notices reach every account of their roles, as they did.
 BASELINE_RULES_VERSION = 1
-CURRENT_RULES_VERSION = 2
+CURRENT_RULES_VERSION = 3
 FILE_RULES_FROM = 2  # D2's checks apply (as configured) to cases opened from this version on
+ORG_RULES_FROM = 3   # P5: the case's company and project, its people (cases opened from this version on)
 
 
 def register_reminds(d: "Deadline") -> bool:
@@ -114,6 +121,13 @@ class Ctx:
     accounts: dict[str, Actor] = field(default_factory=dict)
     time_tolerance: timedelta = timedelta(minutes=10)  # CaseConfig.time_tolerance_minutes
     file_rules: FileRules = field(default_factory=FileRules)  # D2 (CaseConfig): none unless configured
+    organisation: CaseOrg | None = None  # P5: the project and company of a case being opened (StartCase)
+
+    def case_org(self) -> dict[str, Any]:
+        """The company and project an opening case keeps (rules 3; none for a case of an older version)."""
+        if self.organisation is None or self.rules_version < ORG_RULES_FROM:
+            return {}
+        return {"company_id": self.organisation.company_id, "project_key": self.organisation.project_key}
 
 
 def not_in_the_past(name: str, at: datetime, now: datetime, tolerance: timedelta) -> None:
@@ -234,6 +248,10 @@ class Notice(BaseModel):
     usernames: list[str] = []
     department: str | None = None
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts (P1)
+    # P5 (rules 3): the case's company: the notice's roles are that company's people (access.notice_recipients),
+    # its role mailbox where none of them can be reached; `group`: the group's executives too (C8)
+    company_id: str | None = None
+    group: bool = False
     # P2: who may see the case when the notice was raised (access.case_facts): the notification activity
     # sends to nobody outside it, whatever the notice names (set by CaseMachine.notify on every notice)
     audience: dict[str, Any] | None = None
@@ -274,6 +292,9 @@ class CaseState(BaseModel):
     description: str
     department: str | None = None
     handler: str | None = None
+    # P5 (rules 3): the company and project the case belongs to; None for a case opened before
+    company_id: str | None = None
+    project_key: str | None = None
     major: bool = False
     base_level: int = 0
     deadlines: list[Deadline] = []
@@ -332,6 +353,8 @@ class CaseState(BaseModel):
             "status": getattr(self.status, "value", self.status),
             "department": self.department,
             "handler": self.handler,
+            "company_id": self.company_id,
+            "project_key": self.project_key,
             "survey": dumped("survey"),
             "payment": dumped("payment"),
             "quote_acceptance": dumped("quote_acceptance"),
@@ -392,10 +415,11 @@ class CaseBase:
                usernames: list[str] | None = None, department: str | None = None,
                items: list[DueItem] | None = None, level: int | None = None,
                contractor_id: str | None = None, details: list[tuple[str, str]] | None = None,
-               requested_by: str | None = None) -> None:
+               requested_by: str | None = None, group: bool = False) -> None:
         """A notice to roles and/or named staff. `subject` is its one-line title and `body` a sentence,
         both Chinese; the message adds the case's facts, the items due or missed and the level (E4).
-        `contractor_id` narrows the contractor role to that contractor's accounts (P1)."""
+        `contractor_id` narrows the contractor role to that contractor's accounts (P1); the case's company (rules 3)
+        its roles to that company's people, `group` adds the group's executives (P5, C8)."""
         s = self.state
         s.notice_seq += 1
         # P2/P7: a department role is this case's department's, the contractor role this case's contractor's:
@@ -411,6 +435,7 @@ class CaseBase:
             Notice(
                 notification_id=f"{s.case_no}:n{s.notice_seq}",
                 roles=roles, usernames=usernames or [], department=department, contractor_id=contractor_id,
+                company_id=s.company_id, group=group and s.company_id is not None,
                 audience=access.case_facts(s.facts_view()),
                 subject=f"[{s.case_no}] {subject}", body=body, reason=reason, message=message,
             )

@@ -15,6 +15,7 @@ Pure: no I/O.
 """
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from pydantic import BaseModel
 
@@ -137,3 +138,68 @@ class OrgLists(BaseModel):
         return choose(field, value, [p.username for p in mine],
                       f"{department or ''}在职的责任部门专人",
                       shown=[f"{p.username}（{p.label}）" for p in mine])
+
+
+# ---- P5: the group, its companies and projects; each account's scope ------------------------------------
+
+class Scope(StrEnum):
+    group = "group"      # 集团: the group's 400 hotline, group customer service, the group's executives
+    company = "company"  # 城市公司
+    project = "project"  # 项目
+
+
+SCOPE_TITLES = {Scope.group: "集团", Scope.company: "城市公司", Scope.project: "项目"}
+
+R = Role
+# P5: the scopes each role may have. A butler and a project's service-centre hotline work for one project;
+# the company roles for one company; the group's 400 hotline, group customer service (cs_staff, cs_manager) and
+# the group's executives (deputy_gm, gm) for the group. A contractor may work for several companies (its
+# deposit is one ledger, A3): the group; so does IT's administrator, who sees no case.
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    R.butler: frozenset({Scope.project}),
+    R.hotline: frozenset({Scope.project, Scope.group}),
+    R.cs_staff: frozenset({Scope.company, Scope.group}),
+    R.cs_manager: frozenset({Scope.company, Scope.group}),
+    R.deputy_gm: frozenset({Scope.company, Scope.group}),
+    R.gm: frozenset({Scope.company, Scope.group}),
+    **{r: frozenset({Scope.company}) for r in (R.dept_handler, R.dept_head, R.repair_lead, R.engineering, R.finance,
+                                                R.auditor, R.deputy_chief_engineer)},
+    R.contractor: frozenset({Scope.group}),
+    R.admin: frozenset({Scope.group}),
+}
+# E2, C8: the group's executives, told of every major complaint of every company
+GROUP_EXECUTIVES = frozenset({R.deputy_gm, R.gm})
+
+
+def scope_of(company_id: str | None, project: str | None) -> Scope:
+    return Scope.project if project else Scope.company if company_id else Scope.group
+
+
+def check_scope(role: Role | str, company_id: str | None, project: str | None) -> Scope:
+    """P5: the scope an account of `role` may have; ValueError naming the problem otherwise (a project's
+    company is the caller's to set: `company_id` of a project scope is its project's)."""
+    role = Role(role)
+    scope = scope_of(company_id, project)
+    allowed = ROLE_SCOPES[role]
+    if scope not in allowed:
+        names = "、".join(SCOPE_TITLES[s] for s in Scope if s in allowed)
+        raise ValueError(f"scope：{ROLE_TITLES[role]}的范围须为{names}，不能是{SCOPE_TITLES[scope]}（P5）")
+    return scope
+
+
+def in_scope(scope_company: str | None, scope_project: str | None, company_id: str | None,
+             project_key: str | None) -> bool:
+    """P5: whether a case of this company and project lies within an account's scope (the group: every case;
+    a company: its cases; a project: the project's cases). A case no company holds is the group's alone."""
+    if scope_project:
+        return project_key is not None and project_key == scope_project
+    if scope_company:
+        return company_id is not None and company_id == scope_company
+    return True
+
+
+class CaseOrg(BaseModel):
+    """P5: the project and company a case belongs to, as the opener (the API, the owner's channel) resolved them
+    from the property register or the intake; kept in the case's state from rules 3."""
+    project_key: str
+    company_id: str | None = None

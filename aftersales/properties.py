@@ -28,13 +28,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "handover_date": ("交房日期", "handover_date"),
     "owner_name": ("业主姓名", "owner_name"),
     "owner_phone": ("业主电话", "owner_phone"),
+    "company": ("公司", "company"),  # P5: the company a project new to the organisation belongs to (id or name)
 }
 HEADING = {field: names[0] for field, names in COLUMNS.items()}
 REQUIRED = ("project", "building", "unit", "sold", "occupied")
 TRUE = {"是", "y", "yes", "true", "1", "已售", "已入住"}
 FALSE = {"否", "n", "no", "false", "0", "未售", "未入住", ""}
 MAX_ROWS = 50_000
-MAX_TEXT = {"project": 128, "building": 64, "unit": 64, "owner_name": 64}
+MAX_TEXT = {"project": 128, "building": 64, "unit": 64, "owner_name": 64, "company": 64}
 _BUILDING_SUFFIX = re.compile(r"(号楼|号|栋|幢|座|楼|#)$")
 _PHONE = re.compile(PHONE_PATTERN)
 _CONTROL = re.compile(rf"[\x00-\x1f\x7f{INVISIBLE}]")  # controls, invisible and bidi formatting too
@@ -55,6 +56,7 @@ class UnitRecord(BaseModel):
     handover_date: date | None = None
     owner_name: str | None = None
     owner_phone: str | None = None
+    company: str | None = None  # P5: as the file names it (id or name); None: the project's, or the importer's
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -135,7 +137,7 @@ def _record(number: int, values: dict[str, Any], problems: list[ImportProblem]) 
         problems.append(ImportProblem(row=number, column=HEADING[field], reason=reason))
 
     out: dict[str, Any] = {}
-    for field in ("project", "building", "unit", "owner_name"):
+    for field in ("project", "building", "unit", "owner_name", "company"):
         text = _cell_text(values.get(field))
         if _CONTROL.search(text):
             problem(field, "contains control characters")

@@ -12,7 +12,7 @@ from aftersales.case import CaseState, CaseType, register_reminds
 from aftersales.fees import fen
 from aftersales.next_actors import next_actors, next_columns, waiting_for
 from aftersales.privacy import mask_personal
-from aftersales.properties import normalize_building
+from aftersales.properties import normalize_building, normalize_text
 from aftersales.roles import Role
 
 _INTERNAL = {"seq", "notice_seq", "fallback_years_noted", "base_level"}
@@ -88,6 +88,8 @@ class CaseRow(BaseModel):
     outcome: str | None
     satisfaction: int | None
     linked_case_no: str | None
+    company_id: str | None = None     # P5: the case's company (rules 3; else kept as the register has it)
+    project_key: str | None = None    # P5: its project, as the property register keys it
     contractor_id: str | None = None  # P2: the contractor the survey names (who sees a repair)
     reached_roles: str = ""           # P2: ",finance,auditor," the roles of access.SEES_REACHED it reached
     next_roles: str = ""              # "|cs_staff|butler|", who acts next
@@ -146,6 +148,8 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         outcome=state.outcome,
         satisfaction=state.satisfaction,
         linked_case_no=getattr(state, "linked_case_no", None) or getattr(state, "parent_case_no", None),
+        company_id=state.company_id,
+        project_key=state.project_key or normalize_text(state.customer.project),
         contractor_id=facts["contractor_id"],
         reached_roles=access.reached_column(facts["reached_roles"]),
         **next_columns(next_actors(state)),

@@ -54,7 +54,16 @@ class AccountOut(BaseModel):
     email: str | None
     department: str | None
     contractor_id: str | None
+    company_id: str | None = Field(default=None, description="P5: the company of a company or project scope")
+    project: str | None = Field(default=None, description="P5: the project of a project scope (its key)")
+    scope: str = Field(default="group", description="P5: group, company or project")
+    has_webhook: bool = Field(default=False, description="the account has its own group robot (its URL is not shown)")
     active: bool
+
+
+CompanyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description="a registered company")]
+WebhookUrl = Annotated[str, Field(max_length=512, pattern=r"^https?://[^\s]+$",
+                                  description="the account's own group robot (WeCom / DingTalk webhook)")]
 
 
 class NewAccount(_Body):
@@ -65,6 +74,10 @@ class NewAccount(_Body):
     contractor_id: Name | None = Field(default=None, description="required for contractor: a registered contractor")
     display_name: ShortText | None = None
     email: Annotated[str, Field(max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    company_id: CompanyId | None = Field(default=None, description="P5: the company of a company-scoped account")
+    project: Name | None = Field(default=None, description="P5: the project of a project-scoped account (butler, a "
+                                 "project's hotline); none of both: the group")
+    webhook_url: WebhookUrl | None = None
 
 
 class AccountChange(_Body):
@@ -76,6 +89,10 @@ class AccountChange(_Body):
     display_name: ShortText | None = None
     email: Annotated[str, Field(max_length=256, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     active: StrictBool | None = None
+    company_id: CompanyId | None = Field(default=None, description="P5: a company scope (null with no project: "
+                                         "the group)")
+    project: Name | None = Field(default=None, description="P5: a project scope (its company follows)")
+    webhook_url: WebhookUrl | None = None
 
 
 class PasswordReset(_Body):
@@ -132,8 +149,11 @@ class AccessOut(BaseModel):
 
 
 def _out(s: Staff) -> AccountOut:
+    from aftersales.org import scope_of
     return AccountOut(username=s.username, role=Role(s.role), display_name=s.display_name, email=s.email,
-                      department=s.department, contractor_id=s.contractor_id, active=s.active)
+                      department=s.department, contractor_id=s.contractor_id, active=s.active,
+                      company_id=s.company_id, project=s.project, scope=scope_of(s.company_id, s.project).value,
+                      has_webhook=bool(s.webhook_url))
 
 
 def as_utc(at: datetime) -> datetime:
@@ -174,7 +194,8 @@ async def post_account(body: NewAccount, request: Request, actor: Annotated[Acto
         staff = await create_staff(session, username=body.username, role=body.role, password=body.password,
                                    display_name=body.display_name, email=body.email, department=body.department,
                                    contractor_id=body.contractor_id, by=actor.username,
-                                   rounds=request.app.state.settings.bcrypt_rounds)
+                                   rounds=request.app.state.settings.bcrypt_rounds, company_id=body.company_id,
+                                   project=body.project, webhook_url=body.webhook_url)
     except ValueError as e:
         raise _refused(e) from None
     return _out(staff)
@@ -187,11 +208,11 @@ async def patch_account(username: Annotated[str, Path(max_length=64)], body: Acc
                         actor: Annotated[Actor, ADMIN], session=Depends(db_session)) -> Any:
     sent = body.model_fields_set
     if not sent:
-        raise HTTPException(422, "nothing to change: send role, department, contractor_id, display_name, email "
-                                 "or active")
+        raise HTTPException(422, "nothing to change: send role, department, contractor_id, display_name, email, "
+                                 "active, company_id, project or webhook_url")
     if body.active is False and username == actor.username:
         raise HTTPException(422, "active: you cannot deactivate your own account")
-    if username == actor.username and sent & {"role", "department", "contractor_id"}:
+    if username == actor.username and sent & {"role", "department", "contractor_id", "company_id", "project"}:
         raise HTTPException(403, "不能修改自己的角色或范围（P6）：请另一位管理员办理")
     target = await get_staff(session, username)
     if target is None:
@@ -205,7 +226,10 @@ async def patch_account(username: Annotated[str, Path(max_length=64)], body: Acc
             session, username, by=actor.username, role=body.role,
             department=body.department if "department" in sent else KEEP,
             contractor_id=body.contractor_id if "contractor_id" in sent else KEEP,
-            display_name=body.display_name, email=body.email if "email" in sent else KEEP, active=body.active)
+            display_name=body.display_name, email=body.email if "email" in sent else KEEP, active=body.active,
+            company_id=body.company_id if "company_id" in sent else KEEP,
+            project=body.project if "project" in sent else KEEP,
+            webhook_url=body.webhook_url if "webhook_url" in sent else KEEP)
     except (ValueError, LookupError) as e:
         raise _refused(e) from None
     return _out(staff)

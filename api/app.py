@@ -14,6 +14,7 @@ from api import campaigns, properties, reports  # noqa: E402  (routers on their 
 from api import metrics  # noqa: E402
 from api import docs, text_guard, workbench  # noqa: E402
 from api import org  # noqa: E402  (P7: the organisation's lists)
+from api import organisation  # noqa: E402  (P5: companies and projects)
 from api import security  # noqa: E402  (P6: security headers)
 from api import files  # noqa: E402
 from api import owners  # noqa: E402  (O1–O3: the owner's pages)
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(campaigns.router)
     app.include_router(fees.router)
     app.include_router(org.router)  # P7: the lists references are chosen from
+    app.include_router(organisation.router)  # P5: the group's companies and projects
     app.include_router(files.router)
     doc_pages = docs.install(app)
     workbench.install(app)   # the staff pages under /app/

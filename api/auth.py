@@ -207,7 +207,8 @@ class Account:
 def actor_of(staff: Staff) -> Actor:
     """The Actor of an account as it is now: role and, where the role has one, department or contractor (P1)."""
     return Actor(username=staff.username, role=Role(staff.role), display_name=staff.display_name,
-                 department=staff.department, contractor_id=staff.contractor_id)
+                 department=staff.department, contractor_id=staff.contractor_id,
+                 company_id=staff.company_id, project=staff.project)  # P5: its scope
 
 
 async def load_account(session, username: str, jti: str) -> Account | None:

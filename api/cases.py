@@ -35,7 +35,7 @@ from aftersales.roles import Role
 from adapters.db.calendar_store import case_config
 from adapters.db.properties import UnknownUnit, resolve_address
 from adapters.db.models import Case
-from adapters.db.visibility import visible_cases_clause
+from adapters.db.visibility import in_scope_of, scope_facts, visible_cases_clause
 from adapters.db.register import (
     LIST_COLUMNS, MAX_PAGE, BadCursor, RegisterQuery, read_register, register_case_view, waiting_for_clause,
 )
@@ -43,6 +43,8 @@ from adapters.db.numbering import (
     IdempotencyConflict, claim_case_no, request_fingerprint, scoped_key,
 )
 from adapters.db import personal_data
+from adapters.db import org as org_store
+from aftersales.org import CaseOrg, choices, in_scope
 from adapters.db.personal_data import record_full_phone_shown
 from adapters.db.staff import get_staff
 from aftersales.privacy import mask_personal, mask_phone, phone_lookup_hash
@@ -269,6 +271,23 @@ async def _registered_address(session: AsyncSession, intake):
     return intake.model_copy(update={"customer": customer})
 
 
+async def case_org(session: AsyncSession, actor: Actor, customer) -> CaseOrg:
+    """P5: the project and company a new case belongs to, from the organisation's projects (the property register's
+    projects belong to companies). A project the account's scope does not hold is 403; a written project that is
+    no registered one is 422 naming those the account may file for (P7: chosen, never typed). A unit of the
+    property register whose project no company holds yet is the group's until its project is registered."""
+    project, org = await org_store.project_org(session, customer.project)
+    if project is None:
+        if customer.unit_id is not None:
+            return org
+        valid = await org_store.project_names(session, actor.company_id, actor.project)
+        raise HTTPException(422, f"customer.project：「{customer.project}」不是登记的项目；请从列表中选择："
+                                 f"{choices(valid)}（P5、P7）")
+    if not in_scope(actor.company_id, actor.project, org.company_id, org.project_key):
+        raise HTTPException(403, f"项目「{project.name}」不在 {actor.username} 的范围内，不能为它登记案件（P5）")
+    return org
+
+
 @router.post("/complaints", status_code=status.HTTP_201_CREATED, summary="Register a complaint (C1)",
              response_model=CaseView | CaseAnswerOut,
              responses=INTAKE_RESPONSES)
@@ -282,11 +301,13 @@ async def create_complaint(
 ) -> dict[str, Any]:
     await org_routes.check_category(session, intake.category)  # P7: from the category list
     intake = await _registered_address(session, intake)
+    organisation = await case_org(session, actor, intake.customer)  # P5
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="complaint", prefix=COMPLAINT_PREFIX,
         body=intake, idempotency_key=idempotency_key, minimal=prefers_minimal(prefer), workflow_run=ComplaintWorkflow.run,
         make_start=lambda no: StartComplaint(case_no=no, registered_by=actor, intake=intake,
-                                             local_db_steps=request.app.state.settings.local_db_steps),
+                                             local_db_steps=request.app.state.settings.local_db_steps,
+                                             organisation=organisation),
         summary=f"投诉 complaint · {intake.customer.project} {intake.customer.building} · {intake.category}"
                 + (" · MAJOR" if intake.major or intake.group_complaint else ""),
     )
@@ -314,11 +335,13 @@ async def create_repair(
         raise HTTPException(422, r.message) from None
     await org_routes.check_trades(session, intake.trades)  # P7: from the trades list
     intake = await _registered_address(session, intake)
+    organisation = await case_org(session, actor, intake.customer)  # P5
     return await _start_case(
         request, session=session, client=temporal(request), actor=actor, scope="repair", prefix=REPAIR_PREFIX,
         body=intake, idempotency_key=idempotency_key, minimal=prefers_minimal(prefer), workflow_run=RepairWorkflow.run,
         make_start=lambda no: StartRepair(case_no=no, registered_by=actor, intake=intake,
-                                          local_db_steps=request.app.state.settings.local_db_steps),
+                                          local_db_steps=request.app.state.settings.local_db_steps,
+                                          organisation=organisation),
         summary=f"维修 repair · {intake.customer.project} {intake.customer.building} · {', '.join(intake.trades)}"
                 + (" · paid" if intake.paid_service else ""),
     )
@@ -354,9 +377,18 @@ def no_case(case_no: str) -> HTTPException:
 async def _visible_view(request: Request, session: AsyncSession, case_no: str, actor: Actor) -> dict[str, Any]:
     """The case view if the user may see it (P2), else 404 exactly as for an unknown number."""
     view = await _read_view(request, session, case_no)
-    if not access.may_see(actor, access.case_facts(view)):
+    if not access.may_see(actor, await facts_of(session, view)):
         raise no_case(case_no)
     return view
+
+
+async def facts_of(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]:
+    """access.case_facts of a case's view; P5: a case opened before rules 3 keeps no company in its state, so its
+    company and project are the register's."""
+    facts = access.case_facts(view)
+    if facts.get("company_id") is None and (held := await scope_facts(session, view["case_no"])) is not None:
+        facts.update({k: v for k, v in held.items() if v is not None})
+    return facts
 
 
 async def present(request: Request, session: AsyncSession, actor: Actor, view: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +396,7 @@ async def present(request: Request, session: AsyncSession, actor: Actor, view: d
     each such showing recorded (who, when, which case, which endpoint); everyone else gets the phone
     and any number typed into the free text masked."""
     view = await org_routes.display(session, view)  # P7: people by name and title beside their usernames
-    if not access.sees_full_phone(actor, access.case_facts(view)):
+    if not access.sees_full_phone(actor, await facts_of(session, view)):
         return mask_personal(view)
     if view.get("source") != "register":  # the register holds no full number
         route = request.scope.get("route")
@@ -400,6 +432,8 @@ async def act_on_case(
         check_time_reach(action, datetime.now(timezone.utc))
     except Rejection as r:
         raise HTTPException(422, r.message) from None
+    if not await in_scope_of(session, actor, case_no):  # P5: a case outside the scope does not exist (404)
+        raise no_case(case_no)
     handle = _handle(temporal(request), case_no)
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
     try:  # P7: the department, category, contractor, handler, trade or worker named is on the organisation's lists

@@ -153,5 +153,5 @@ async def worker_scores(quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$", 
     """Per worker: repairs, evaluations (one per sign-off and revisit, a reopened repair's included),
     quality and attitude totals, and the averages per score (1–5)."""
     # P2: only the evaluations of repairs the reader may see
-    seen = () if actor.role in access.SEES_ALL else (visible_cases_clause(actor),)
+    seen = (visible_cases_clause(actor),)  # P5: within the reader's scope too
     return {"quarter": quarter, "workers": await ledger.worker_report(session, quarter, where=seen)}

@@ -16,6 +16,7 @@ from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.privacy import phone_lookup_hash
+from adapters.db import org
 from adapters.db import properties as store
 from adapters.spreadsheets import TooLarge, read_and_check
 from adapters.temporal.sealing import app_sealer
@@ -112,6 +113,13 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
         errors = [{"loc": ["file", p.row, p.column], "msg": p.reason, "type": "import", **p.model_dump()}
                   for p in problems]
         return problem_response(422, f"{len(problems)} problem(s) in {filename}: nothing was imported", errors=errors)
+    # P5: the register's projects belong to companies (registered with the units, in the same transaction)
+    if wrong := await org.register_import_projects(session, records, company_id=actor.company_id,
+                                                   project=actor.project):
+        await session.rollback()
+        errors = [{"loc": ["file", records[i].project, column], "msg": reason, "type": "import", "row": None,
+                   "column": column, "reason": reason} for i, column, reason in wrong]
+        return problem_response(422, f"{len(wrong)} problem(s) in {filename}: nothing was imported", errors=errors)
     return await store.import_units(session, records, by=actor.username, filename=filename,
                                     now=datetime.now(timezone.utc), seal=app_sealer(request.app.state).seal,
                                     phone_hash=lambda phone: phone_lookup_hash(phone, request.app.state.settings.phone_lookup_key))
@@ -123,7 +131,7 @@ async def projects(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READE
                    project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None) -> list[ProjectOccupancy]:
     return [ProjectOccupancy(project=o.project, units=o.units, sold=o.sold, occupied=o.occupied,
                              occupied_percent=round(100 * o.occupied_share, 1))
-            for o in await store.occupancy(session, project)]
+            for o in await store.occupancy(session, project, scope=(actor.company_id, actor.project))]  # P5
 
 
 @router.get("/properties/units", response_model=list[UnitOut], summary="The units of a project (owner phone masked)")
@@ -131,6 +139,8 @@ async def units(actor: Annotated[Actor, Depends(require_roles(*REGISTER_READERS)
                 session: Annotated[AsyncSession, Depends(db_session)],
                 project: Annotated[str, Query(min_length=1, max_length=128, pattern=SHORT_TEXT_PATTERN)],
                 building: Annotated[str | None, Query(max_length=64, pattern=SHORT_TEXT_PATTERN)] = None) -> list[UnitOut]:
+    if not await store.occupancy(session, project, scope=(actor.company_id, actor.project)):  # P5: not theirs: 404
+        raise HTTPException(404, f"no project {project!r} in the property register")
     rows = await store.list_units(session, project, building)
     if not rows and not await store.occupancy(session, project):
         raise HTTPException(404, f"no project {project!r} in the property register")

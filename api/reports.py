@@ -14,6 +14,7 @@ from aftersales import access
 from aftersales.actions import LONG_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
+from aftersales.org import in_scope
 from adapters.charts import to_png
 from adapters.db import calendar_store
 from adapters.db import reports as store
@@ -48,6 +49,11 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: ReportKind
     period: Annotated[str, Field(pattern=PERIOD_PATTERN, examples=["2026-11", "2026-W48", "2026Q4", "2026", "2026-11-23", "HF-2026-000001"])]
+    company_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description=(
+        "K, P5: a company's report (within the reader's scope); none: the reader's own scope (the group's roll-up "
+        "for the group's accounts)"))] = None
+    project: Annotated[str | None, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                         description="K, P5: a project's report (within the reader's scope)")] = None
 
 
 class ReviewBody(BaseModel):
@@ -82,11 +88,32 @@ async def create_report(request: Request, body: ReportRequest,
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     cal = await _calendar(request, session, sorted({period.start.year, period.end.year}))
+    scope = await report_scope(session, actor, body.company_id, body.project)
     try:
-        report = await store.generate(session, period, cal, by=actor.username)
+        report = await store.generate(session, period, cal, by=actor.username, scope=scope)
     except LookupError as e:  # a campaign report of a campaign that does not exist
         raise HTTPException(404, str(e)) from None
     return {**report.data, "id": report.id}
+
+
+async def report_scope(session: AsyncSession, actor: Actor, company_id: str | None, project: str | None
+                       ) -> store.ReportScope:
+    """K, P5: the scope a report is asked for, within the reader's: per project, per company, or the group's
+    roll-up; by default the reader's own scope. 404 for a company or project outside it (or unknown)."""
+    from adapters.db import org
+    from aftersales.properties import normalize_text
+    if project:
+        row, _ = await org.project_org(session, project)
+        if row is None or not in_scope(actor.company_id, actor.project, row.company_id, row.key) \
+                or (company_id and company_id != row.company_id):
+            raise HTTPException(404, f"no project {project!r} within your scope (P5)")
+        return store.ReportScope(row.company_id, normalize_text(project))
+    if company_id:
+        known = {c.id for c in await org.companies(session)}
+        if company_id not in known or actor.project or (actor.company_id and actor.company_id != company_id):
+            raise HTTPException(404, f"no company {company_id!r} within your scope (P5)")
+        return store.ReportScope(company_id)
+    return store.ReportScope(actor.company_id, actor.project)
 
 
 @router.get("/reports", response_model=list[ReportListItem], summary="Stored reports, newest first")
@@ -96,13 +123,14 @@ async def list_reports(actor: Annotated[Actor, Depends(require_roles(*READERS))]
                        period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None) -> list[ReportListItem]:
     return [ReportListItem(id=r.id, kind=r.kind, period=r.period, title=r.data["title"],
                            generated_at=r.generated_at.isoformat(), generated_by=r.generated_by)
-            for r in await store.find(session, kind.value if kind else None, period)]
+            for r in await store.find(session, kind.value if kind else None, period,
+                                      reader=(actor.company_id, actor.project))]
 
 
-async def _report(session: AsyncSession, report_id: int) -> StoredReport:
+async def _report(session: AsyncSession, report_id: int, actor: Actor | None = None) -> StoredReport:
     report = await session.get(StoredReport, report_id) if 1 <= report_id <= MAX_ID else None
-    if report is None:
-        raise HTTPException(404, f"no report {report_id}")
+    if report is None or (actor is not None and not store.readable(report.data, actor.company_id, actor.project)):
+        raise HTTPException(404, f"no report {report_id}")  # P5: another company's report does not exist for them
     return report
 
 
@@ -117,7 +145,7 @@ def disposition(how: str, report, ext: str) -> str:
             response_class=Response, responses=CSV_FILE)
 async def report_csv(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
-    report = await _report(session, report_id)
+    report = await _report(session, report_id, actor)
     return Response(to_csv(report.data), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": disposition("attachment", report, "csv")})
 
@@ -126,7 +154,7 @@ async def report_csv(report_id: ReportId, actor: Annotated[Actor, Depends(requir
             response_class=Response, responses=XLSX_FILE)
 async def report_xlsx(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
-    report = await _report(session, report_id)
+    report = await _report(session, report_id, actor)
     return Response(to_xlsx(report.data), media_type=XLSX,
                     headers={"Content-Disposition": disposition("attachment", report, "xlsx")})
 
@@ -135,7 +163,7 @@ async def report_xlsx(report_id: ReportId, actor: Annotated[Actor, Depends(requi
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
 async def report_png(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
-    report = await _report(session, report_id)
+    report = await _report(session, report_id, actor)
     png = await asyncio.to_thread(to_png, report.data)  # matplotlib off the event loop
     return Response(png, media_type="image/png",
                     headers={"Content-Disposition": disposition("inline", report, "png")})
@@ -144,7 +172,7 @@ async def report_png(report_id: ReportId, actor: Annotated[Actor, Depends(requir
 @router.get("/reports/{report_id:int}", summary="A stored report (JSON: figures, definitions, targets)")
 async def get_report(report_id: ReportId, actor: Annotated[Actor, Depends(require_roles(*READERS))],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
-    report = await _report(session, report_id)
+    report = await _report(session, report_id, actor)
     review = await session.get(ReportReview, report_id)
     return {**report.data, "id": report.id, "review": None if review is None else review_view(review)}
 
@@ -161,7 +189,7 @@ async def review_report(report_id: ReportId, body: ReviewBody, request: Request,
                         session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     """The review the scheduled statistics opened (due by the 10th, escalating per E1 when missed) is
     done with the reviewer's comment. Sent again, it is answered as done, never applied twice."""
-    report = await _report(session, report_id)
+    report = await _report(session, report_id, actor)
     review = await session.get(ReportReview, report_id)
     if review is None:
         raise HTTPException(409, f"report {report_id} ({report.kind} {report.period}) has no review step: the "

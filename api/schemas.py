@@ -38,6 +38,8 @@ class CaseView(BaseModel):
     customer: CustomerOut
     department: str | None = None
     handler: str | None = None
+    company_id: str | None = Field(default=None, description="the company the case belongs to (P5)")
+    project_key: str | None = Field(default=None, description="its project, as the property register keys it (P5)")
     escalation_level: int
     escalated_to: Role | None = None
     overdue: bool

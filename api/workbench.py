@@ -672,7 +672,8 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
     view = await case_routes._visible_view(request, session, case_no, actor)   # P2: an unseen case is 404
     view = await org_routes.display(session, view)   # P7: people by name and title
     full_phone = None
-    if phone_shown and access.sees_full_phone(actor, access.case_facts(view)):
+    facts = await case_routes.facts_of(session, view)  # P5: within the scope
+    if phone_shown and access.sees_full_phone(actor, facts):
         full_phone = (await case_routes.present(request, session, actor, view))["customer"]["phone"]  # recorded (P3)
     shown = mask_personal(view)
     now = datetime.now(BEIJING)
@@ -711,7 +712,7 @@ async def _case_page(request: Request, actor: Actor, session: AsyncSession, case
                   gallery=gallery(request, actor, view),
                   upload=upload_choices(actor, view, next_names),
                   key=uuid.uuid4().hex, full_phone=full_phone, may_show_phone=access.sees_full_phone(
-                      actor, access.case_facts(view)), notice=notice)
+                      actor, facts), notice=notice)
 
 
 # The step whose files an action's form most needs next (D1, D2): the upload form chooses it for the user.

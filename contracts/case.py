@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from aftersales.actor import Actor
 from aftersales.case import CaseConfig, Notice, TimelineItem
 from aftersales.messages import Digest, Message
+from aftersales.org import CaseOrg
 from aftersales.roles import Role
 from aftersales.views import CaseRow
 
@@ -55,6 +56,8 @@ class Notification(BaseModel):
     usernames: list[str] = []
     department: str | None = None
     contractor_id: str | None = None
+    company_id: str | None = None
+    group: bool = False
     audience: dict[str, Any] | None = None
     subject: str
     body: str
@@ -115,6 +118,8 @@ class StartCase(BaseModel):
     # Encrypted like every payload (P4); not personal data.
     intake_key: str | None = None
     intake_fingerprint: str | None = None
+    # P5: the project and company the case belongs to, as the opener resolved them (kept from rules 3)
+    organisation: CaseOrg | None = None
 
 
 class RebuiltCase(BaseModel):

@@ -50,8 +50,9 @@ OPERATIONS = {
     "create a staff account": ("POST", "/admin/accounts", {"username": "n.{me}", "role": "cs_staff",
                                                            "password": NEW_PASSWORD}),
     "create a gm account": ("POST", "/admin/accounts", {"username": "g.{me}", "role": "gm", "password": NEW_PASSWORD}),
-    "change another's role": ("PATCH", "/admin/accounts/t.staff", {"role": "butler"}),
-    "change another's scope": ("PATCH", "/admin/accounts/t.staff", {"role": "dept_head", "department": "物业部"}),
+    "change another's role": ("PATCH", "/admin/accounts/t.staff", {"role": "butler", "project": "融侨城"}),  # P5
+    "change another's scope": ("PATCH", "/admin/accounts/t.staff", {"role": "dept_head", "department": "物业部",
+                                                                "company_id": "rq"}),
     "reset another's password": ("POST", "/admin/accounts/t.staff/password", {"password": NEW_PASSWORD + "x"}),
     "reset a gm's password": ("POST", "/admin/accounts/t.gm/password", {"password": NEW_PASSWORD + "y"}),
     "make oneself gm": ("PATCH", "/admin/accounts/{me}", {"role": "gm"}),

@@ -126,7 +126,8 @@ async def test_create_staff_rejects_a_duplicate_username(maker):
 async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, auth_settings):
     async with maker() as session:
         created = await seed_demo_staff(session, auth_settings)
-        assert created == [r.value for r in Role] + ["wy_head", "wy_handler", "contractor2", "admin2"]
+        assert created == [r.value for r in Role] + ["wy_head", "wy_handler", "contractor2", "admin2",
+                                                     "butler2", "cs_manager2", "dept_head2", "dept_handler2", "group_gm"]
         for role in Role:
             s = await get_staff(session, role.value)
             assert s.role == role.value and s.active
@@ -148,7 +149,8 @@ async def test_demo_seed_creates_one_account_per_role_and_is_idempotent(maker, a
         gm.password_hash = hash_password("changed-by-gm", rounds=4)
         await session.commit()
         assert await seed_demo_staff(session, auth_settings) == []
-        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 19  # one per role (15), wy_head, wy_handler, contractor2, admin2
+        assert (await session.execute(select(func.count()).select_from(Staff))).scalar_one() == 24  # one per role (15), wy_head, wy_handler, contractor2, admin2,
+        # and P5's second company (butler2, cs_manager2, dept_head2, dept_handler2) and the group's executive
         assert await authenticate(session, "gm", "changed-by-gm", rounds=4) is not None
         assert await authenticate(session, "gm", PASSWORD, rounds=4) is None
         # a contractor demo account seeded before P1 (no contractor) is bound to CT-DEMO, and logged
@@ -357,7 +359,7 @@ async def test_right_role_200(client):
     assert r.status_code == 200
     me = await client.get("/me", headers=await bearer(client, "dept_head"))
     assert me.json() == {"username": "dept_head", "role": "dept_head", "display_name": "刘强",
-                         "department": "工程部", "contractor_id": None}
+                         "department": "工程部", "contractor_id": None, "company_id": "rq", "project": None}
 
 
 def test_require_roles_needs_a_role():
@@ -390,7 +392,10 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
             await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业")
         from adapters.db import org
         await org.add_department(session, "物业部")
-        k1 = await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部")
+        with pytest.raises(ValueError, match="责任部门负责人的范围须为城市公司"):  # P5: a company's department
+            await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部")
+        await org.put_company(session, "c1", "一公司")
+        k1 = await change_staff(session, "k1", by="boss", role=Role.dept_head, department="物业部", company_id="c1")
         assert (k1.role, k1.department, k1.contractor_id, k1.version) == ("dept_head", "物业部", None, 2)
         await change_staff(session, "k1", by="boss", password="pw-new-123456", rounds=4)
         assert await authenticate(session, "k1", "pw-new-123456", rounds=4) is not None
@@ -399,7 +404,7 @@ async def test_P1_accounts_need_their_department_or_registered_contractor_and_ev
         log = await staff_changes(session, "k1")
         assert [c.change for c in log] == ["deactivate", "password_reset", "update", "create"]
         assert log[2].detail == {"role": ["contractor", "dept_head"], "department": [None, "物业部"],
-                                 "contractor_id": ["CT-1", None]}
+                                 "contractor_id": ["CT-1", None], "company_id": [None, "c1"]}
         assert all(c.by == "boss" for c in log) and "pw-new" not in str([c.detail for c in log])
 
 
@@ -424,8 +429,12 @@ def test_P1_staff_cli_creates_changes_and_logs(auth_settings, monkeypatch, capsy
     from adapters.config import get_settings
     get_settings.cache_clear()
     assert org_cli(["add-department", "--name", "物业部"]) == 0 and org_cli(["add-department", "--name", "工程部"]) == 0
+    assert org_cli(["add-company", "--id", "c1", "--name", "一公司"]) == 0  # P5
     get_settings.cache_clear()  # not this test's settings for the tests after it
-    assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 0
+    assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部") == 1
+    assert "范围须为城市公司" in capsys.readouterr().err  # P5: a department of a company
+    assert cli("create", "--username", "wy2", "--role", "dept_handler", "--department", "物业部",
+               "--company-id", "c1") == 0
     assert cli("change", "--username", "wy2", "--department", "工程部") == 0
     assert cli("reset-password", "--username", "wy2") == 0
     assert cli("deactivate", "--username", "wy2") == 0

@@ -64,7 +64,8 @@ def case(no: str, received: datetime, *, case_type="complaint", channel="phone",
                 handler=None, major=major, justified=True, escalation_level=level, overdue=False,
                 customer_name="王女士", customer_phone_masked="138****1234", received_at=received,
                 closed_at=closed, outcome="resolved" if closed else None, satisfaction=satisfaction,
-                linked_case_no=None, seq=1, updated_at=received, view={})
+                linked_case_no=None, seq=1, updated_at=received, view={},
+                company_id="rq", project_key=project)  # P5: 融侨置业's (the reports' reader, cs_manager, is its)
 
 
 def seeded() -> list[Case]:
@@ -290,6 +291,8 @@ async def test_K3_V2_households_revisited_in_the_year_against_sold_homes(api, se
         session.add_all([PropertyUnit(project="回访苑", building="1栋", unit=f"{u:04d}", project_key="回访苑", building_key="1",
                                       unit_key=f"{u:04d}", sold=u <= 10, occupied=u <= 8, updated_at=now, updated_by="t")
                          for u in range(1, 13)])
+        from adapters.db import org
+        await org.put_project(session, "回访苑", "rq", commit=False)  # P5: 融侨置业's project (the reader's company)
         await session.flush()
         units = [u.id for u in (await session.scalars(select(PropertyUnit).where(PropertyUnit.project == "回访苑")
                                                       .order_by(PropertyUnit.unit_key))).all()]

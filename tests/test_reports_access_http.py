@@ -35,7 +35,8 @@ def row(no: str, case_type: str, **columns) -> Case:
                   building="5栋", unit="1203", department=None, handler=None, major=False, justified=True,
                   escalation_level=0, overdue=False, customer_name="王女士", customer_phone_masked="138****1234",
                   received_at=received, closed_at=received + timedelta(days=2), outcome="resolved", satisfaction=5,
-                  linked_case_no=None, seq=1, updated_at=received, view={})
+                  linked_case_no=None, seq=1, updated_at=received, view={},
+                  company_id="rq", project_key="融侨城")  # P5: 融侨置业's
     values.update(columns)
     return Case(**values)
 
@@ -155,7 +156,8 @@ async def test_P2_worker_scores_count_only_the_repairs_the_reader_may_see(api):
 @pytest.mark.asyncio
 async def test_P2_stored_reports_are_read_only_by_roles_that_see_every_case(api):
     """The stored reports (K1–K3) are figures over every case of the period: only roles that see every
-    case may generate or read them, and they are 403 for everyone else."""
+    case may generate or read them, and they are 403 for everyone else; P5: another company's report does not
+    exist for a reader (404)."""
     made = await api.post("/reports", json={"kind": "monthly_complaints", "period": MONTH},
                           headers=await api.token("cs_manager"))
     assert made.status_code == 201, made.text
@@ -164,7 +166,8 @@ async def test_P2_stored_reports_are_read_only_by_roles_that_see_every_case(api)
         total = (await api.get("/cases", params={"page_size": 100}, headers=h)).json()["total"]
         for path in (f"/reports/{made.json()['id']}", f"/reports/{made.json()['id']}.csv", "/reports"):
             r = await api.get(path, headers=h)
-            assert r.status_code in (200, 403), (username, path, r.status_code)
+            assert r.status_code in (200, 403, 404), (username, path, r.status_code)
+            assert (r.status_code == 404) == (username == "cs_manager2" and path != "/reports"), (username, path)
             if r.status_code == 200:
                 assert total == 4, (username, path)  # a reader of an aggregate sees every case it counts
 

@@ -254,6 +254,7 @@ class CaseWorkflow:
                 self._config, self._cal = start.config, WorkCalendar(start.config.calendar)
             opening = self._ctx()
             opening.rules_version = opening_rules_version()
+            opening.organisation = start.organisation  # P5 (rules 3): kept in the case's state
             machine, effects = open_case(opening)
         else:  # a run continued from an earlier one: the same case, carried over
             c = start.carried

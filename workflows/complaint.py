@@ -45,7 +45,7 @@ class ComplaintWorkflow(CaseWorkflow):
             result_type=str, **DB_ACTIVITY)
         await workflow.start_child_workflow(
             RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake,
-                                         local_db_steps=self._local_db_steps),
+                                         local_db_steps=self._local_db_steps, organisation=e.organisation),
             id=repair_no, task_queue=workflow.info().task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             static_summary=f"{repair_no} · 维修 repair for complaint {self._machine.state.case_no}")

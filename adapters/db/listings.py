@@ -89,7 +89,7 @@ REWORK_COLUMNS = [
 ]
 
 
-async def rework_daily(session: AsyncSession, period: Period) -> dict[str, Any]:
+async def rework_daily(session: AsyncSession, period: Period, where: tuple = ()) -> dict[str, Any]:
     """Repairs reworked after a revisit (R7: a second round of work or more) still open at the end of
     the day, or closed during it, with the current round's work deadline."""
     start, end = period.start.astimezone(timezone.utc), period.end.astimezone(timezone.utc)
@@ -98,7 +98,7 @@ async def rework_daily(session: AsyncSession, period: Period) -> dict[str, Any]:
         select(Case, work.due_at, work.met_at)
         .outerjoin(work, and_(work.case_no == Case.case_no, work.key == "work"))
         .where(Case.case_type == "repair", Case.work_rounds >= 2, Case.received_at < end,
-               or_(Case.closed_at.is_(None), and_(Case.closed_at >= start, Case.closed_at < end)))
+               or_(Case.closed_at.is_(None), and_(Case.closed_at >= start, Case.closed_at < end)), *where)
         .order_by(func.coalesce(work.due_at, Case.received_at), Case.case_no))).all()
     items = [{
         "case_no": c.case_no, "project": c.project, "building": c.building, "unit": c.unit, "status": c.status,

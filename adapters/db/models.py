@@ -33,6 +33,36 @@ class Staff(Base):
     # Bumped by every change of the account (role, department, contractor, password, active): a token
     # carries the version it was issued for and is refused once the account has changed.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # P5: the account's scope: a project (its key, projects.key; company_id is then the project's company), a
+    # company (company_id alone) or the group (neither).
+    company_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    project: Mapped[str | None] = mapped_column(String(128))
+    # P5 (E1, A1): the account's own group robot (WeCom / DingTalk webhook), beside its e-mail
+    webhook_url: Mapped[str | None] = mapped_column(String(512))
+
+
+class Company(Base):
+    """P5: a city company (城市公司) of the group. `mailboxes` / `robots`: per role, the company's role mailbox
+    and role robot, where a notice for the role goes when none of the company's accounts of the role can be
+    reached (E1, A1, A2)."""
+
+    __tablename__ = "companies"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    mailboxes: Mapped[dict] = mapped_column(JSON, default=dict)
+    robots: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Project(Base):
+    """P5: a project (项目) and the company it belongs to; `key` as the property register compares project names
+    (aftersales.properties.normalize_text), so the register's units and the cases find their project by it."""
+
+    __tablename__ = "projects"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    company_id: Mapped[str] = mapped_column(String(32), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
 class Department(Base):
@@ -164,7 +194,8 @@ class IdempotencyKey(Base):
 # combination (project + status, department + overdue …) is checked inside the index and a total is
 # counted from the index alone, without reading the rows.
 REGISTER_SORT_KEY = ("received_at", "case_no")
-REGISTER_FILTERS = ("case_type", "status", "department", "project", "overdue", "escalation_level", "handler", "unit")
+REGISTER_FILTERS = ("case_type", "status", "department", "project", "overdue", "escalation_level", "handler", "unit",
+                    "company_id", "project_key")
 REGISTER_SECOND = ("case_type", "status", "department", "overdue")
 
 
@@ -207,6 +238,10 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     linked_case_no: Mapped[str | None] = mapped_column(String(32))
+    # P5: the case's project (its key) and company; who sees the case is decided within them
+    # (adapters.db.visibility). None: a project no company holds (seen by the group's accounts only).
+    company_id: Mapped[str | None] = mapped_column(String(32))
+    project_key: Mapped[str | None] = mapped_column(String(128))
     # P2 (aftersales.access.visible_cases_clause): the contractor a repair's survey names, and the roles
     # of access.SEES_REACHED the case has reached, stored as ",finance,auditor," for a LIKE match.
     contractor_id: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.case import Customer
-from adapters.db.models import PropertyImport, PropertyUnit
+from adapters.db.models import Project, PropertyImport, PropertyUnit
 from aftersales.privacy import mask_phone
 from aftersales.properties import UnitRecord, normalize_building, normalize_text, unit_key
 
@@ -67,14 +67,26 @@ async def import_units(session: AsyncSession, records: list[UnitRecord], *, by: 
     return ImportResult(import_id=log.id, created=created, updated=updated, units=len(records))
 
 
-async def occupancy(session: AsyncSession, project: str | None = None) -> list[Occupancy]:
-    """Units, sold and occupied per project (all projects, or the one named)."""
+def units_in_scope(company_id: str | None, project: str | None):
+    """P5: the register's units within a scope (the group: all; a company: its projects'; a project: its own)."""
+    if project:
+        return PropertyUnit.project_key == project
+    if company_id:
+        return PropertyUnit.project_key.in_(select(Project.key).where(Project.company_id == company_id))
+    return None
+
+
+async def occupancy(session: AsyncSession, project: str | None = None, *, scope: tuple[str | None, str | None] = (None, None)
+                    ) -> list[Occupancy]:
+    """Units, sold and occupied per project (all projects, or the one named), within a scope (P5)."""
     stmt = (select(func.min(PropertyUnit.project), func.count(),
                    func.sum(case((PropertyUnit.sold, 1), else_=0)),
                    func.sum(case((PropertyUnit.occupied, 1), else_=0)))
             .group_by(PropertyUnit.project_key).order_by(PropertyUnit.project_key))
     if project is not None:
         stmt = stmt.where(PropertyUnit.project_key == normalize_text(project))
+    if (within := units_in_scope(*scope)) is not None:
+        stmt = stmt.where(within)
     return [Occupancy(project=p, units=n, sold=s or 0, occupied=o or 0) for p, n, s, o in await session.execute(stmt)]
 
 

@@ -190,6 +190,7 @@ async def register_case_view(session: AsyncSession, row: Case) -> dict[str, Any]
         view = {k: utc(v).isoformat() if isinstance(v, datetime) else v for k, v in view.items()}
     entries = (await session.scalars(select(TimelineEntry).where(TimelineEntry.case_no == row.case_no)
                                      .order_by(TimelineEntry.idx))).all()
+    view.update(company_id=row.company_id, project_key=row.project_key)  # P5: as the register holds them now
     view["timeline"] = [TimelineItem(at=utc(t.at), kind=t.kind, text=t.text, actor=t.actor, role=t.role)
                         .model_dump(mode="json") for t in entries]
     return {**view, "source": "register"}

@@ -42,12 +42,38 @@ def working_days_between(cal: WorkCalendar, start: datetime, end: datetime) -> f
     return round(total / timedelta(hours=cal.hours_per_day), 2)
 
 
-async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None
-                  ) -> dict[str, Any]:
-    """The report's figures for the cases received in the period (deadlines counted as of `now`)."""
+def scope_where(scope: "ReportScope") -> list:
+    """K, P5: the cases of a report's scope (the group's roll-up: all; a company's; a project's)."""
+    if scope.project:
+        return [Case.project_key == scope.project]
+    if scope.company_id:
+        return [Case.company_id == scope.company_id]
+    return []
+
+
+class ReportScope:
+    """K, P5: whose report it is: the group's roll-up (neither), a company's, or a project's (its key)."""
+
+    def __init__(self, company_id: str | None = None, project: str | None = None) -> None:
+        self.company_id, self.project = company_id, project
+
+    def data(self) -> dict[str, Any]:
+        level = "project" if self.project else "company" if self.company_id else "group"
+        return {"level": level, "company_id": self.company_id, "project": self.project}
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> "ReportScope":
+        scope = data.get("scope") or {}
+        return cls(scope.get("company_id"), scope.get("project"))
+
+
+async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None,
+                  scope: ReportScope | None = None) -> dict[str, Any]:
+    """The report's figures for the cases received in the period (deadlines counted as of `now`), within the
+    report's scope (P5)."""
     now = now or datetime.now(timezone.utc)
     in_period = [Case.received_at >= period.start.astimezone(timezone.utc),
-                 Case.received_at < period.end.astimezone(timezone.utc)]
+                 Case.received_at < period.end.astimezone(timezone.utc), *scope_where(scope or ReportScope())]
     if period.kind in CASE_TYPE:
         in_period.append(Case.case_type == CASE_TYPE[period.kind])
     closed = and_(Case.closed_at.is_not(None), Case.outcome.is_not(None))
@@ -96,7 +122,7 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now:
             "median_working_days": percentile(durations, 0.5), "p90_working_days": percentile(durations, 0.9),
             "timeliness_rate": next((r["rate"] for r in on_time if r["rule"] == "R4"), None),
             **await service_figures(session, in_period, closed),
-            **await households_revisited(session, period, cal),
+            **await households_revisited(session, period, cal, scope or ReportScope()),
         },
         "on_time_by_rule": on_time,
         "by_channel": await by(Case.channel, CHANNEL_NAMES),
@@ -150,37 +176,47 @@ async def service_figures(session: AsyncSession, in_period: list, closed) -> dic
     }
 
 
-async def households_revisited(session: AsyncSession, period: Period, cal: WorkCalendar) -> dict[str, Any]:
+async def households_revisited(session: AsyncSession, period: Period, cal: WorkCalendar,
+                               scope: ReportScope | None = None) -> dict[str, Any]:
     """K3 (V2, S2): households revisited in the year up to the period's end (distinct units visited by any
     campaign since 1 January, company time) against the sold homes of the property register (≥ 30% a year)."""
     year_start = period.start.astimezone(cal.tz).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    visited = await session.scalar(select(func.count(func.distinct(CampaignVisit.unit_id))).where(
-        CampaignVisit.at >= year_start.astimezone(timezone.utc), CampaignVisit.at < period.end.astimezone(timezone.utc)))
-    sold = await session.scalar(select(func.count()).select_from(PropertyUnit).where(PropertyUnit.sold))
+    from adapters.db.properties import units_in_scope
+    units = units_in_scope(scope.company_id, scope.project) if scope else None
+    visited_q = select(func.count(func.distinct(CampaignVisit.unit_id))).where(
+        CampaignVisit.at >= year_start.astimezone(timezone.utc), CampaignVisit.at < period.end.astimezone(timezone.utc))
+    sold_q = select(func.count()).select_from(PropertyUnit).where(PropertyUnit.sold)
+    if units is not None:  # P5: the scope's units only
+        visited_q = visited_q.where(CampaignVisit.unit_id.in_(select(PropertyUnit.id).where(units)))
+        sold_q = sold_q.where(units)
+    visited, sold = await session.scalar(visited_q), await session.scalar(sold_q)
     return {"households_revisited": int(visited or 0), "sold_homes": int(sold or 0),
             "households_revisited_rate": rate(int(visited or 0), int(sold or 0))}
 
 
-async def listing(session: AsyncSession, period: Period) -> dict[str, Any]:
+async def listing(session: AsyncSession, period: Period, scope: ReportScope | None = None) -> dict[str, Any]:
     """A list report's summary and items (adapters.db.listings); LookupError for an unknown campaign."""
     from adapters.db import listings
+    where = tuple(scope_where(scope or ReportScope()))
     if period.kind == ReportKind.paid_services:
-        return await listings.paid_services(session, period)
+        return await listings.paid_services(session, period, where=where)
     if period.kind == ReportKind.rework_daily:
-        return await listings.rework_daily(session, period)
+        return await listings.rework_daily(session, period, where=where)
     return await listings.campaign(session, period.label)
 
 
 async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, by: str,
-                   now: datetime | None = None) -> StoredReport:
-    """Counts the figures, stores the report (with definitions and targets) and commits."""
+                   now: datetime | None = None, scope: ReportScope | None = None) -> StoredReport:
+    """Counts the figures of the scope (K, P5: a project's, a company's, the group's roll-up), stores the report
+    (with definitions, targets and its scope) and commits."""
     now = now or datetime.now(timezone.utc)
+    scope = scope or ReportScope()
     data = {
-        "kind": period.kind.value, "title": TITLES[period.kind], "period": period.label,
+        "kind": period.kind.value, "title": TITLES[period.kind], "period": period.label, "scope": scope.data(),
         "from": period.start.isoformat(), "to": period.end.isoformat(),
         "generated_at": now.isoformat(), "generated_at_local": now.astimezone(cal.tz).strftime("%Y-%m-%d %H:%M"),
-        **(await listing(session, period) if period.kind in LISTINGS else {
-            **await figures(session, period, cal, now), "definitions": DEFINITIONS, "targets": TARGETS}),
+        **(await listing(session, period, scope) if period.kind in LISTINGS else {
+            **await figures(session, period, cal, now, scope), "definitions": DEFINITIONS, "targets": TARGETS}),
     }
     report = StoredReport(kind=period.kind.value, period=period.label, generated_at=now, generated_by=by, data=data)
     session.add(report)
@@ -189,13 +225,32 @@ async def generate(session: AsyncSession, period: Period, cal: WorkCalendar, *, 
     return report
 
 
+def readable(data: dict[str, Any], company_id: str | None, project: str | None) -> bool:
+    """K, P5: a stored report is read within its reader's scope: the group reads every report, a company its own
+    and its projects', a project its own."""
+    scope = ReportScope.of(data)
+    if project:
+        return scope.project == project
+    if company_id:
+        return scope.company_id == company_id
+    return True
+
+
 async def find(session: AsyncSession, kind: str | None, period: str | None, *, by: str | None = None,
-               limit: int = 50) -> list[StoredReport]:
-    stmt = select(StoredReport).order_by(StoredReport.generated_at.desc(), StoredReport.id.desc()).limit(limit)
+               limit: int = 50, reader: tuple[str | None, str | None] = (None, None)) -> list[StoredReport]:
+    stmt = select(StoredReport).order_by(StoredReport.generated_at.desc(), StoredReport.id.desc())
+    if reader != (None, None):  # P5: the reader's scope (a scope is in the report's JSON: filtered here)
+        stmt = stmt.limit(limit * 20)
+        rows = [r for r in await session.scalars(_filtered(stmt, kind, period, by)) if readable(r.data, *reader)]
+        return rows[:limit]
+    return list(await session.scalars(_filtered(stmt.limit(limit), kind, period, by)))
+
+
+def _filtered(stmt, kind: str | None, period: str | None, by: str | None):
     if by:
         stmt = stmt.where(StoredReport.generated_by == by)
     if kind:
         stmt = stmt.where(StoredReport.kind == kind)
     if period:
         stmt = stmt.where(StoredReport.period == period)
-    return list(await session.scalars(stmt))
+    return stmt

@@ -1,7 +1,7 @@
 """Staff accounts: bcrypt password hashes, authentication and the demo accounts (one per role).
 
     python -m adapters.db.staff create --username U --role R [--department D | --contractor-id C]
-                                         [--email E] [--display-name N] [--title T]
+                                         [--company-id C | --project P] [--email E] [--display-name N] [--title T]
     python -m adapters.db.staff change --username U [--role R] [--department D] [--contractor-id C] ...
     python -m adapters.db.staff reset-password --username U
     python -m adapters.db.staff deactivate --username U      # or: activate --username U
@@ -39,8 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aftersales import access
 from adapters.config import Settings
 from adapters.db import ledger, org
-from adapters.db.models import Contractor, Staff, StaffChange, StaffChangeRequest, StaffNotice
-from aftersales.org import choices
+from adapters.db.models import Company, Contractor, Project, Staff, StaffChange, StaffChangeRequest, StaffNotice
+from aftersales.org import check_scope, choices
+from aftersales.properties import normalize_text
 from aftersales.roles import ROLE_TITLES, Role
 
 BCRYPT_MAX_BYTES = 72
@@ -113,10 +114,31 @@ async def _check_binding(session: AsyncSession, role: Role, department: str | No
         raise ValueError(f"contractor_id: only contractor accounts have one, not {role.value} (P1)")
 
 
+async def _check_scope(session: AsyncSession, role: Role, company_id: str | None, project: str | None
+                       ) -> tuple[str | None, str | None]:
+    """P5: the account's scope as stored: (company_id, project key). A project scope takes its project's company
+    (the project must be registered; a company given with it must be that one); a company scope a registered
+    company. ValueError naming the problem, also for a scope the role may not have (aftersales.org.ROLE_SCOPES)."""
+    if project:
+        row = await session.get(Project, normalize_text(project))
+        if row is None:
+            known = [p.name for p in (await session.scalars(select(Project).order_by(Project.key))).all()]
+            raise ValueError(f"project：「{project}」不是登记的项目；请从列表中选择：{choices(known)}（P5）")
+        if company_id and company_id != row.company_id:
+            raise ValueError(f"company_id：项目「{row.name}」属于公司 {row.company_id}，不是 {company_id}（P5）")
+        company_id, project = row.company_id, row.key
+    elif company_id and await session.get(Company, company_id) is None:
+        known = list((await session.scalars(select(Company.id).order_by(Company.id))).all())
+        raise ValueError(f"company_id：「{company_id}」不是登记的公司；请从列表中选择：{choices(known)}（P5）")
+    check_scope(role, company_id, project)
+    return company_id or None, project or None
+
+
 # P6: a change of these accounts (or to one of these roles) waits for a second administrator's confirmation.
 SECOND_ADMIN_ROLES = frozenset({Role.deputy_gm, Role.gm, Role.admin})
 FIELD_NAMES = {"role": "角色", "department": "部门", "contractor_id": "施工单位", "active": "启用",
-               "display_name": "姓名", "title": "职务", "email": "电子邮箱", "password": "密码"}
+               "display_name": "姓名", "title": "职务", "email": "电子邮箱", "password": "密码",
+               "company_id": "公司", "project": "项目", "webhook_url": "群机器人"}
 CHANGE_NAMES = {"create": "开设了您的账号", "update": "修改了您的账号", "password_reset": "重置了您的密码",
                 "activate": "启用了您的账号", "deactivate": "停用了您的账号"}
 
@@ -128,6 +150,8 @@ def _shown(field: str, value: Any) -> str:
         return ROLE_TITLES.get(Role(value), str(value))
     if field == "active":
         return "是" if value else "否"
+    if field == "webhook_url":
+        return "已设置"  # a robot's URL holds its secret key: never in a notice
     return str(value)
 
 
@@ -167,7 +191,8 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
                        display_name: str | None = None, email: str | None = None,
                        department: str | None = None, contractor_id: str | None = None, rounds: int = 12,
                        by: str = "system", title: str | None = None, password_hash: str | None = None,
-                       requested_by: str | None = None) -> Staff:
+                       requested_by: str | None = None, company_id: str | None = None, project: str | None = None,
+                       webhook_url: str | None = None) -> Staff:
     """Adds an active account, records the change (by whom) and commits. ValueError if the username
     exists (also when a concurrent insert wins), is empty or too long, if the password is unusable, or
     if the role's department or contractor is missing or not its to have (P1).
@@ -180,16 +205,19 @@ async def create_staff(session: AsyncSession, *, username: str, role: Role, pass
     role = Role(role)
     department, contractor_id = _clean(department), _clean(contractor_id)
     await _check_binding(session, role, department, contractor_id)
+    company_id, project = await _check_scope(session, role, _clean(company_id), _clean(project))
     if await get_staff(session, username) is not None:
         raise ValueError(f"staff account {username!r} already exists")
     if password_hash is None:
         password_hash = await asyncio.to_thread(hash_password, password, rounds)
     staff = Staff(username=username, role=role.value, display_name=display_name or ROLE_TITLES[role],
                   title=_clean(title), email=email, department=department, contractor_id=contractor_id,
-                  password_hash=password_hash, active=True, version=1)
+                  password_hash=password_hash, active=True, version=1, company_id=company_id, project=project,
+                  webhook_url=_clean(webhook_url))
     session.add(staff)
     _record(session, by=by, username=username, change="create",
             detail={"role": role.value, "department": department, "contractor_id": contractor_id,
+                    "company_id": company_id, "project": project, "webhook_url": "已设置" if _clean(webhook_url) else None,
                     "display_name": staff.display_name, "title": staff.title, "email": email,
                     **({"requested_by": requested_by} if requested_by else {})})
     try:
@@ -210,7 +238,8 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
                        password: str | None = None, active: bool | None = None,
                        display_name: str | None = None, email: str | None = KEEP, rounds: int = 12,
                        title: str | None = KEEP, password_hash: str | None = None,
-                       requested_by: str | None = None) -> Staff:
+                       requested_by: str | None = None, company_id: str | None = KEEP, project: str | None = KEEP,
+                       webhook_url: str | None = KEEP) -> Staff:
     """Changes an account (role, department, contractor, password, active, name, e-mail), records the
     change with who made it (never the password) and commits; the account's tokens stop working
     (`touch`). A role that needs no department or contractor drops the old one. LookupError for an
@@ -219,7 +248,8 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
     if staff is None:
         raise LookupError(f"no staff account {username!r}")
     before = {"role": staff.role, "department": staff.department, "contractor_id": staff.contractor_id,
-              "active": staff.active, "display_name": staff.display_name, "email": staff.email, "title": staff.title}
+              "active": staff.active, "display_name": staff.display_name, "email": staff.email, "title": staff.title,
+              "company_id": staff.company_id, "project": staff.project, "webhook_url": staff.webhook_url}
     new_role = Role(role) if role is not None else Role(staff.role)
     new_department = _clean(department) if department is not KEEP else (
         staff.department if new_role in access.DEPARTMENT_ROLES else None)
@@ -228,12 +258,30 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
     # P7 when the department is set (a password reset of an account whose department was retired goes through)
     await _check_binding(session, new_role, new_department, new_contractor,
                          listed=new_department != staff.department or new_role.value != staff.role)
+    # P5: the scope as sent (a project alone: its company; a company alone drops the project), else as it was
+    new_project = _clean(project) if project is not KEEP else (staff.project if company_id is KEEP else None)
+    new_company = _clean(company_id) if company_id is not KEEP else staff.company_id
+    if project is not KEEP and company_id is KEEP and new_project:
+        new_company = None  # the project's company
+    if company_id is KEEP and project is KEEP and role is not None:
+        from aftersales.org import ROLE_SCOPES, Scope, scope_of
+        allowed = ROLE_SCOPES[new_role]
+        if scope_of(new_company, new_project) not in allowed:  # a new role that cannot keep the old scope drops it ...
+            if Scope.group in allowed:
+                new_company, new_project = None, None          # ... to the group's (a contractor, IT)
+            elif Scope.company in allowed and new_company:
+                new_project = None                             # ... to its company's (a project's hotline made cs)
+    new_company, new_project = await _check_scope(session, new_role, new_company, new_project)
     after = {"role": new_role.value, "department": new_department, "contractor_id": new_contractor,
              "active": staff.active if active is None else active,
              "display_name": display_name or staff.display_name,
              "email": staff.email if email is KEEP else _clean(email),
-             "title": staff.title if title is KEEP else _clean(title)}
+             "title": staff.title if title is KEEP else _clean(title),
+             "company_id": new_company, "project": new_project,
+             "webhook_url": staff.webhook_url if webhook_url is KEEP else _clean(webhook_url)}
     detail: dict[str, Any] = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if "webhook_url" in detail:  # the robot's URL holds its key: the log says whether one is set, not which
+        detail["webhook_url"] = ["已设置" if v else None for v in detail["webhook_url"]]
     if password is not None:
         password_hash = await asyncio.to_thread(hash_password, password, rounds)
     if password_hash is not None:
@@ -247,6 +295,7 @@ async def change_staff(session: AsyncSession, username: str, *, by: str, role: R
     (staff.role, staff.department, staff.contractor_id, staff.active, staff.display_name,
      staff.email, staff.title) = (after["role"], after["department"], after["contractor_id"], after["active"],
                                   after["display_name"], after["email"], after["title"])
+    staff.company_id, staff.project, staff.webhook_url = after["company_id"], after["project"], after["webhook_url"]
     touch(staff)
     change = ("password_reset" if kinds == {"password"} else
               ("activate" if after["active"] else "deactivate") if kinds == {"active"} else "update")
@@ -276,6 +325,8 @@ async def request_change(session: AsyncSession, *, by: str, username: str, chang
     shown = {k: v for k, v in payload.items() if k != "password_hash"}
     if "password_hash" in payload:
         shown["password"] = "reset"
+    if shown.get("webhook_url"):
+        shown["webhook_url"] = "已设置"  # the robot's key stays out of the log
     session.add(StaffChange(at=at, by=by, username=username, change=f"request_{change}", detail=shown))
     await session.commit()
     return request
@@ -310,14 +361,18 @@ async def decide_request(session: AsyncSession, request_id: int, *, by: str, con
         staff = await create_staff(session, username=request.username, role=Role(p["role"]), password="",
                                    password_hash=p["password_hash"], display_name=p.get("display_name"),
                                    email=p.get("email"), department=p.get("department"),
-                                   contractor_id=p.get("contractor_id"), by=by, requested_by=request.by)
+                                   contractor_id=p.get("contractor_id"), by=by, requested_by=request.by,
+                                   company_id=p.get("company_id"), project=p.get("project"),
+                                   webhook_url=p.get("webhook_url"))
     else:
         staff = await change_staff(
             session, request.username, by=by, role=Role(p["role"]) if p.get("role") else None,
             department=p["department"] if "department" in p else KEEP,
             contractor_id=p["contractor_id"] if "contractor_id" in p else KEEP,
             display_name=p.get("display_name"), email=p["email"] if "email" in p else KEEP, active=p.get("active"),
-            password_hash=p.get("password_hash"), requested_by=request.by, rounds=rounds)
+            password_hash=p.get("password_hash"), requested_by=request.by, rounds=rounds,
+            company_id=p["company_id"] if "company_id" in p else KEEP, project=p["project"] if "project" in p else KEEP,
+            webhook_url=p["webhook_url"] if "webhook_url" in p else KEEP)
     return request, staff
 
 
@@ -360,7 +415,19 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, r
 # a plausible name and its title (P7: people are shown as "张伟 · 工程部专人", not as a username).
 DEMO_CONTRACTORS = {"CT-DEMO": ("示范建工公司", Decimal("100000.00")), "CT-DEMO2": ("示范安装公司", Decimal("50000.00"))}
 DEMO_DEPARTMENTS = (DEMO_DEPARTMENT, "物业部")
+# P5: the demo group's two companies and their projects. 融侨置业 has an account of every role; 海景置业 a butler, a
+# customer-service manager and 工程部's head and handler, and role mailboxes for the roles it has no account of.
+DEMO_COMPANY, DEMO_COMPANY2 = "rq", "hj"
+DEMO_PROJECT, DEMO_PROJECT2 = "融侨城", "海景苑"
+DEMO_COMPANIES = {
+    DEMO_COMPANY: ("融侨置业", DEMO_PROJECT, {}),
+    DEMO_COMPANY2: ("海景置业", DEMO_PROJECT2, {r.value: f"{r.value}@haijing.example.com" for r in (
+        Role.cs_staff, Role.repair_lead, Role.engineering, Role.deputy_chief_engineer, Role.auditor, Role.finance,
+        Role.deputy_gm, Role.gm)}),
+}
 DemoAccount = tuple[str, Role, str | None, str | None]  # username, role, department, contractor_id
+# P5: the group's accounts (the 400 hotline, the contractors, IT) have no company; the butler works for 融侨城
+GROUP_DEMO_ROLES = frozenset({Role.hotline, Role.contractor, Role.admin})
 DEMO_ACCOUNTS: list[DemoAccount] = [
     (r.value, r, DEMO_DEPARTMENT if r in DEMO_DEPARTMENT_ROLES else None, "CT-DEMO" if r == Role.contractor else None)
     for r in Role
@@ -369,7 +436,20 @@ DEMO_ACCOUNTS: list[DemoAccount] = [
     ("wy_handler", Role.dept_handler, "物业部", None),
     ("contractor2", Role.contractor, None, "CT-DEMO2"),
     ("admin2", Role.admin, None, None),  # P6: a second administrator, who confirms the first one's executive changes
+    ("butler2", Role.butler, None, None),
+    ("cs_manager2", Role.cs_manager, None, None),
+    ("dept_head2", Role.dept_head, DEMO_DEPARTMENT, None),
+    ("dept_handler2", Role.dept_handler, DEMO_DEPARTMENT, None),
+    ("group_gm", Role.gm, None, None),  # P5, C8: the group's executive, told of every company's major complaints
 ]
+# username -> (company_id, project): the account's scope (P5); (None, None) is the group
+DEMO_SCOPES: dict[str, tuple[str | None, str | None]] = {
+    **{a[0]: (None, None) if a[1] in GROUP_DEMO_ROLES else (DEMO_COMPANY, None) for a in DEMO_ACCOUNTS},
+    "butler": (DEMO_COMPANY, DEMO_PROJECT),
+    "butler2": (DEMO_COMPANY2, DEMO_PROJECT2),
+    "cs_manager2": (DEMO_COMPANY2, None), "dept_head2": (DEMO_COMPANY2, None), "dept_handler2": (DEMO_COMPANY2, None),
+    "group_gm": (None, None),
+}
 # username -> (name, title)
 DEMO_PEOPLE: dict[str, tuple[str, str]] = {
     "hotline": ("陈静", "热线接线专员"),
@@ -391,6 +471,11 @@ DEMO_PEOPLE: dict[str, tuple[str, str]] = {
     "contractor2": ("郭亮", "示范安装公司项目经理"),
     "admin": ("高远", "信息部系统管理员"),     # P6: accounts only; no case, no owner data
     "admin2": ("宋佳", "信息部系统管理员"),    # ... the second administrator, who confirms executive changes
+    "butler2": ("许晴", "贴心管家（海景苑）"),
+    "cs_manager2": ("邓凯", "海景置业客户服务部经理"),
+    "dept_head2": ("罗斌", "海景置业工程部经理"),
+    "dept_handler2": ("唐杰", "海景置业工程部专人"),
+    "group_gm": ("欧阳振华", "集团总裁"),
 }
 
 
@@ -409,24 +494,32 @@ async def seed_demo_staff(session: AsyncSession, settings: Settings) -> list[str
         await ledger.add_contractor_if_missing(session, contractor_id, name, deposit, by="demo",
                                                at=datetime.now(timezone.utc))
     await org.seed(session, DEMO_DEPARTMENTS)
+    for company_id, (name, project, mailboxes) in DEMO_COMPANIES.items():  # P5
+        if await session.get(Company, company_id) is None:
+            await org.put_company(session, company_id, name, mailboxes=mailboxes)
+        if await session.get(Project, normalize_text(project)) is None:
+            await org.put_project(session, project, company_id)
     existing = {s.username: s for s in (await session.execute(
         select(Staff).where(Staff.username.in_([a[0] for a in DEMO_ACCOUNTS])))).scalars()}
     await _bind_unbound_demo_contractors(session, existing)
     await _name_demo_accounts(session, existing)
+    await _scope_demo_accounts(session, existing)
     missing = [a for a in DEMO_ACCOUNTS if a[0] not in existing]
     if not missing:
         return []
     hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, settings.demo_password, settings.bcrypt_rounds)
                                     for _ in missing))
     rows = [Staff(username=u, role=r.value, display_name=DEMO_PEOPLE[u][0], title=DEMO_PEOPLE[u][1],
-                  email=f"{u}@example.com", department=d, contractor_id=c, password_hash=h, active=True, version=1)
+                  email=f"{u}@example.com", department=d, contractor_id=c, password_hash=h, active=True, version=1,
+                  company_id=DEMO_SCOPES[u][0], project=DEMO_SCOPES[u][1])
             for (u, r, d, c), h in zip(missing, hashes)]
     created: list[str] = []
     for row in rows:  # one by one: another process (API / worker start-up) may seed at the same time
         session.add(row)
         _record(session, by="system:demo-seed", username=row.username, change="create",
                 detail={"role": row.role, "department": row.department, "contractor_id": row.contractor_id,
-                        "display_name": row.display_name, "title": row.title})
+                        "display_name": row.display_name, "title": row.title, "company_id": row.company_id,
+                        "project": row.project})
         try:
             await session.commit()
             created.append(row.username)
@@ -455,6 +548,15 @@ async def _name_demo_accounts(session: AsyncSession, existing: dict[str, Staff])
                     detail={"display_name": [staff.display_name, name], "title": [None, title]})
             staff.display_name, staff.title = name, title
     await session.commit()
+
+
+async def _scope_demo_accounts(session: AsyncSession, existing: dict[str, Staff]) -> None:
+    """A data directory seeded before P5 has demo accounts of no scope (the group's): give those of a company or a
+    project theirs (recorded like any change; their sessions end, as after any change of an account)."""
+    for username, staff in existing.items():
+        company_id, project = DEMO_SCOPES[username]
+        if staff.company_id is None and staff.project is None and company_id is not None:
+            await change_staff(session, username, by="system:demo-seed", company_id=company_id, project=project)
 
 
 async def list_staff(session: AsyncSession) -> list[Staff]:
@@ -486,6 +588,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     create.add_argument("--contractor-id", help="required for contractor: a registered contractor")
     create.add_argument("--display-name")
     create.add_argument("--title", help="e.g. 工程部专人 (default: the role's, by department or contractor)")
+    create.add_argument("--company-id", help="P5: the company of a company-scoped account")
+    create.add_argument("--project", help="P5: the project of a project-scoped account (its company follows)")
     change = sub.add_parser("change", help="change an account's role, department, contractor, name or e-mail")
     change.add_argument("--username", required=True)
     change.add_argument("--role", choices=[r.value for r in Role])
@@ -494,6 +598,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     change.add_argument("--display-name")
     change.add_argument("--title")
     change.add_argument("--email")
+    change.add_argument("--company-id", help="P5: a company scope ('' : the group)")
+    change.add_argument("--project", help="P5: a project scope")
     sub.add_parser("list", help="list accounts")
     log = sub.add_parser("log", help="the account-change log, newest first")
     log.add_argument("--username")
@@ -517,7 +623,8 @@ async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int)
     if args.command == "create":
         staff = await create_staff(session, username=args.username, role=Role(args.role), password=_read_new_password(),
                                    display_name=args.display_name, email=args.email, department=args.department,
-                                   contractor_id=args.contractor_id, rounds=rounds, by=by, title=args.title)
+                                   contractor_id=args.contractor_id, rounds=rounds, by=by, title=args.title,
+                                   company_id=args.company_id, project=args.project)
         return f"created {staff.username} ({staff.role})"
     if args.command == "list":
         return "\n".join("\t".join([s.username, s.role, s.display_name, s.email or "-", s.department or "-",
@@ -532,7 +639,9 @@ async def _command(session: AsyncSession, args: argparse.Namespace, rounds: int)
             department=KEEP if args.department is None else args.department,
             contractor_id=KEEP if args.contractor_id is None else args.contractor_id,
             display_name=args.display_name, email=KEEP if args.email is None else args.email, rounds=rounds,
-            title=KEEP if args.title is None else args.title)
+            title=KEEP if args.title is None else args.title,
+            company_id=KEEP if args.company_id is None else args.company_id,
+            project=KEEP if args.project is None else args.project)
         return f"{staff.username}: {staff.role} {staff.department or staff.contractor_id or ''}".rstrip()
     if args.command == "reset-password":
         staff = await change_staff(session, args.username, by=by, password=_read_new_password(), rounds=rounds)

@@ -26,7 +26,8 @@ class ComplaintSteps(CaseMachine):
         s.base_level = max(s.base_level, ladder.index(Role.deputy_gm) + 1 if Role.deputy_gm in ladder else len(ladder))
         self.note(ctx, "major", f"重大投诉：{reason}；已报总经理、副总经理（C8、E2）")
         self.notify([Role.gm, Role.deputy_gm], "重大投诉，请即关注",
-                    f"{s.category}：{reason}。按 C8 召开紧急会议决定处理方案。", "C8 major complaint")
+                    f"{s.category}：{reason}。按 C8 召开紧急会议决定处理方案。", "C8 major complaint",
+                    group=True)  # P5: the group's executives too (a case of rules 3, which knows its company)
         if s.department:
             self._notify_major_department(ctx)
 

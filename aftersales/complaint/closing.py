@@ -8,6 +8,7 @@ from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.case import Ctx, not_in_the_past
 from aftersales.complaint.base import ComplaintSteps
+from aftersales.org import CaseOrg
 from aftersales.complaint.state import OPEN_AFTER_CLASSIFY, Channel, ComplaintStatus, OpenLinkedRepair
 from aftersales.errors import conflict
 from aftersales.messages import STATUS_NAMES, status_name, yuan
@@ -53,8 +54,9 @@ class Closing(ComplaintSteps):
         intake = RepairIntake(customer=s.customer, trades=a.trades, description=a.description,
                               requested_appointment=a.requested_appointment, paid_service=a.paid_service,
                               parent_case_no=s.case_no)
-        self.effects.append(OpenLinkedRepair(key=f"{s.case_no}:repair-{s.repairs_requested}", intake=intake,
-                                             requested_by=actor))
+        self.effects.append(OpenLinkedRepair(
+            key=f"{s.case_no}:repair-{s.repairs_requested}", intake=intake, requested_by=actor,
+            organisation=CaseOrg(project_key=s.project_key, company_id=s.company_id) if s.project_key else None))
         self.note(ctx, "repair_requested", f"转维修：{'、'.join(a.trades)}；本投诉改按维修单的期限跟进，"
                   "维修结案后结案（C6）", actor)
         self.waive_key("close")

@@ -26,6 +26,7 @@ class Intake(ComplaintSteps):
             case_no=case_no, status=_S.registered, received_at=received, registered_by=actor.username,
             customer=intake.customer, description=intake.description, channel=intake.channel,
             category=intake.category, group_complaint=intake.group_complaint, rules_version=ctx.rules_version,
+            **ctx.case_org(),
         )
         case = cls(state)
         case.note(ctx, "intake", f"{CHANNEL_NAMES.get(intake.channel.value, intake.channel.value)}受理：{intake.category}（C1）", actor,

@@ -15,6 +15,7 @@ from aftersales.actor import Actor
 from aftersales.case import CaseState, CaseType, Customer
 from aftersales.messages import yuan
 from aftersales.provenance import Provenance
+from aftersales.org import CaseOrg
 from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 
@@ -126,6 +127,7 @@ class OpenLinkedRepair(BaseModel):
     key: str
     intake: RepairIntake
     requested_by: Actor
+    organisation: CaseOrg | None = None  # P5: the repair belongs to the complaint's project and company
 
 
 _S = ComplaintStatus

@@ -29,6 +29,7 @@ class Intake(RepairSteps):
             customer=intake.customer, description=intake.description, trades=list(intake.trades),
             requested_appointment=intake.requested_appointment, paid_service=intake.paid_service,
             parent_case_no=intake.parent_case_no, rules_version=ctx.rules_version, channel=intake.channel,
+            **ctx.case_org(),
         )
         case = cls(state)
         c = intake.customer

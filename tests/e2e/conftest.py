@@ -170,7 +170,12 @@ def unique_key() -> str:
 
 
 async def account(sessionmaker, settings: Settings, username: str, role: Role, **binding) -> None:
-    """An extra staff account (password: the demo password) with its department or contractor (P1)."""
+    """An extra staff account (password: the demo password) with its department or contractor (P1), of the first
+    demo company unless told otherwise (P5: a role of a company; the group's roles have no company)."""
+    from adapters.db.staff import DEMO_COMPANY
+    from aftersales.org import ROLE_SCOPES, Scope
+    if "company_id" not in binding and "project" not in binding and Scope.group not in ROLE_SCOPES[role]:
+        binding["company_id"] = DEMO_COMPANY
     async with sessionmaker() as session:
         if await get_staff(session, username) is None:
             await create_staff(session, username=username, role=role, password=settings.demo_password,

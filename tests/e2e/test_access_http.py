@@ -162,7 +162,11 @@ async def test_P1_P6_accounts_are_administered_by_admin_and_every_change_is_logg
     manager = await staff.headers("admin")
     name = f"wy.{uuid.uuid4().hex[:6]}"
     new = {"username": name, "role": "dept_handler", "password": "pw-2026-access"}
-    assert (await api.post("/admin/accounts", json=new, headers=manager)).status_code == 422  # no department
+    assert (await api.post("/admin/accounts", json={**new, "company_id": "rq"},
+                           headers=manager)).status_code == 422  # no department
+    assert (await api.post("/admin/accounts", json={**new, "department": "物业部"},
+                           headers=manager)).status_code == 422  # P5: no company
+    new["company_id"] = "rq"
     assert (await api.post("/admin/accounts", json={**new, "department": "物业部"},
                            headers=await staff.headers("gm"))).status_code == 403
     for department in ("物业\x00部", " 物业部", "物业部\n"):  # no control characters, no surrounding blanks
