@@ -11,7 +11,12 @@ The oracle below restates P1 from domain.md independently of `access.check_actin
     when it was dispatched to the contractor.
 The machine must refuse with `forbidden` exactly when the oracle says no (other refusals are 409/422:
 wrong state or bad input), and never write a refused action. P2 (who sees the case) and P3 (who sees
-the full phone) are checked on the same states, and whoever could act on a case can see it."""
+the full phone) are checked on the same states, and whoever could act on a case can see it.
+
+P5 adds the scope dimension: every case here belongs to 融侨城 of the company rq, and every account is tried in
+each scope its role may have (aftersales.org.ROLE_SCOPES): the group, the company rq or the other company hj, the
+project 融侨城 or the other company's 海景苑. P1–P3 hold within the scope: outside it nothing is permitted, seen
+or shown in full."""
 
 import typing
 from datetime import timedelta
@@ -88,9 +93,27 @@ def action_samples(case_type: str) -> list:
     return [SAMPLES[cls] for cls in union_members(UNIONS[case_type])]
 
 
+HOME_COMPANY, HOME_PROJECT = "rq", "融侨城"      # P5: the cases' company and project
+SCOPES = {"group": [(None, None)], "company": [("rq", None), ("hj", None)],
+          "project": [("rq", "融侨城"), ("hj", "海景苑")]}
+
+
 def actors() -> list[Actor]:
-    """Every role; department roles in the case's department, another one and none; the handler and
-    another handler; the contractor of the survey, another one and none."""
+    """Every role in each scope it may have (P5); department roles in the case's department, another one and
+    none; the handler and another handler; the contractor of the survey, another one and none."""
+    from aftersales.org import ROLE_SCOPES
+    return [a.model_copy(update={"company_id": company, "project": project})
+            for a in role_actors() for kind in sorted(ROLE_SCOPES[a.role]) for company, project in SCOPES[kind]]
+
+
+def p5_in_scope(actor: Actor) -> bool:
+    """P5, restated: the group's accounts, the case's company's, its project's."""
+    if actor.project is not None:
+        return actor.project == HOME_PROJECT
+    return actor.company_id in (None, HOME_COMPANY)
+
+
+def role_actors() -> list[Actor]:
     out = []
     for role in Role:
         if role in access.DEPARTMENT_ROLES:
@@ -106,7 +129,8 @@ def actors() -> list[Actor]:
 # ---- the states: each path's case after every step --------------------------------------------------
 def snapper(states: list[CaseMachine]):
     def snap(run):
-        states.append(type(run.case)(run.case.state.model_copy(deep=True)))
+        state = run.case.state.model_copy(deep=True, update={"company_id": HOME_COMPANY, "project_key": HOME_PROJECT})
+        states.append(type(run.case)(state))
         return run
     return snap
 
@@ -170,7 +194,10 @@ STATES = {"complaint": complaint_states, "repair": repair_states}
 def p1_permits(case: CaseMachine, action, actor: Actor) -> bool:
     s = case.state
     if s.closed:
-        return True  # a closed case refuses everything as a conflict (409), whoever asks
+        return True  # a closed case refuses everything as a conflict (409), whoever asks (P5: outside the scope
+        # the API answers 404 before the case is asked, as for every action of an account outside it)
+    if not p5_in_scope(actor):
+        return False  # P5: outside the scope, nothing
     rule = access.ACTIONS[s.case_type.value][action.action]
     if rule.approver:
         pending = case.pending_approval()
@@ -196,6 +223,8 @@ def p1_permits(case: CaseMachine, action, actor: Actor) -> bool:
 def p2_sees(case: CaseMachine, actor: Actor) -> bool:
     s = case.state
     role = actor.role
+    if not p5_in_scope(actor):
+        return False
     if role in (R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm):
         return True
     if role in (R.dept_handler, R.dept_head):
@@ -218,6 +247,8 @@ def p2_sees(case: CaseMachine, actor: Actor) -> bool:
 
 def p3_full_phone(case: CaseMachine, actor: Actor) -> bool:
     s = case.state
+    if not p5_in_scope(actor):
+        return False
     if actor.role in (R.hotline, R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm):
         return True
     if actor.role == R.dept_handler:
@@ -254,7 +285,7 @@ def test_P1_P2_P3_role_action_state_matrix(case_type):
     everyone = actors()
     statuses = {c.state.status for c in states}
     assert len(statuses) >= (9 if case_type == "complaint" else 12)  # the paths cover the procedure
-    done = 0
+    done = outside = 0
     for case in states:
         view = case_view(case.state, case.state.timeline[-1].at, LADDER)
         facts = access.case_facts(view)
@@ -270,7 +301,10 @@ def test_P1_P2_P3_role_action_state_matrix(case_type):
                 if got == "ok":
                     assert access.may_see(actor, facts), f"{actor.username} acts on a case it cannot see"
                 done += 1
-    assert done > 1000
+                outside += not p5_in_scope(actor)
+    print(f"\nP1–P3 × P5 matrix, {case_type}: {len(states)} states × {len(everyone)} scoped accounts × "
+          f"{len(action_samples(case_type))} actions = {done} checks, {outside} of them outside the scope")
+    assert done > 1000 and outside > done / 3
 
 
 @pytest.mark.parametrize(("account", "problem"), [
