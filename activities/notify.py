@@ -41,7 +41,7 @@ from aftersales.actor import Actor
 from adapters.config import Settings
 from adapters.db import org
 from activities.deliveries import Deliveries, Failure, scrub, sending_lease
-from adapters.db.models import NotificationDelivery, Staff
+from adapters.db.models import Company, NotificationDelivery, Staff
 from aftersales.privacy import mask_mobile_numbers
 from aftersales.roles import Role
 
@@ -226,7 +226,8 @@ class NotificationActivities:
         n = without_phone_numbers(n)  # P3: no message carries an owner's full phone number
         roles = list(dict.fromkeys(n.roles))
         async with self.sessionmaker() as session:
-            emails, roles_without_email, unreachable_users = await self._resolve(session, n, roles, logger)
+            emails, roles_without_email, unreachable_users, own_hooks = await self._resolve(session, n, roles, logger)
+            company = await session.get(Company, n.company_id) if n.company_id else None
             # P7: people by name and title in the text, not by username
             names = {u: p.label for u, p in (await org.people(session, usernames_named(n))).items()}
             rows = await session.execute(
@@ -234,16 +235,29 @@ class NotificationActivities:
                 .where(NotificationDelivery.notification_id == n.notification_id))
             done = {(channel, recipient) for channel, recipient in rows.all()}
 
-        hooks: dict[str, str] = {}  # label -> URL
+        hooks: dict[str, str] = {webhook_label(url): url for url in own_hooks}  # label -> URL; the accounts' own
         # A role's group robot reaches all of the role: not for a notice narrowed to a department or a contractor
-        # (P2/P7: the other departments' heads, the other contractors may not see the case)
+        # (P2/P7: the other departments' heads, the other contractors may not see the case), nor for a notice of
+        # a case of one company (P5: the group's role robots reach every company's people)
         hook_roles = [r for r in roles if not (r == Role.contractor and n.contractor_id)
-                      and not (r in DEPARTMENT_ROLES and (n.department or n.audience is not None))]
+                      and not (r in DEPARTMENT_ROLES and (n.department or n.audience is not None))
+                      and n.company_id is None]
         for role in hook_roles:
             for url in self.settings.webhook_urls.get(role.value, []):
                 hooks.setdefault(webhook_label(url), url)
         unreachable_roles = [r for r in roles_without_email
                              if r not in hook_roles or not self.settings.webhook_urls.get(r.value)]
+        if company is not None:  # P5 (E1, A1, A2): a role none of the company's accounts answers: its role mailbox
+            fallback = [r for r in unreachable_roles if r not in DEPARTMENT_ROLES and r != Role.contractor]
+            for role in fallback:
+                mailbox, robot = (company.mailboxes or {}).get(role.value), (company.robots or {}).get(role.value)
+                if mailbox:
+                    emails.add(mailbox.strip())
+                if robot:
+                    hooks.setdefault(webhook_label(robot), robot)
+                if mailbox or robot:
+                    unreachable_roles.remove(role)
+                    logger.info("to the company's role mailbox", role=role.value, company=company.id)
 
         pending_emails = [a for a in sorted(emails) if (EMAIL, a) not in done]
         pending_hooks = [(label, url) for label, url in sorted(hooks.items()) if (WEBHOOK, label) not in done]
@@ -277,26 +291,32 @@ class NotificationActivities:
 
     # ---- recipients -------------------------------------------------------------------------
     async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],
-                       logger) -> tuple[set[str], list[Role], list[str]]:
-        """E-mail addresses of the active staff the notice is for (`access.notice_recipients`, P2/P7): its
-        roles' — a department role only in the notice's department, the contractor role only of its
-        contractor, never all of the role — and the named staff, each only if they may see the case."""
+                       logger) -> tuple[set[str], list[Role], list[str], list[str]]:
+        """E-mail addresses (and own robots) of the active staff the notice is for (`access.notice_recipients`,
+        P2/P5/P7): its roles' — of the case's company (rules 3), a department role only in the notice's department,
+        the contractor role only of its contractor, never all of the role — and the named staff, each only if they
+        may see the case."""
         usernames = list(dict.fromkeys(n.usernames))
         rows = (await session.scalars(select(Staff).where(Staff.active.is_(True), or_(
             Staff.role.in_([r.value for r in roles]), Staff.username.in_(usernames))))).all()
         by_username = {s.username: s for s in rows}
         accounts = [Actor(username=s.username, role=Role(s.role), department=s.department,
-                          contractor_id=s.contractor_id) for s in rows]
+                          contractor_id=s.contractor_id, company_id=s.company_id, project=s.project) for s in rows]
         chosen = [by_username[a.username] for a in access.notice_recipients(n, accounts)]
-        reachable = [s for s in chosen if s.email and s.email.strip()]
-        emails = {s.email.strip() for s in reachable}
+        # P5: each account's own e-mail and, where it has one, its own robot
+        reachable = [s for s in chosen if (s.email and s.email.strip()) or s.webhook_url]
+        emails = {s.email.strip() for s in reachable if s.email and s.email.strip()}
+        own_hooks = sorted({s.webhook_url for s in reachable if s.webhook_url})
+        # P5: of a case's company, a role is answered by the company's own people (the group's executives, told
+        # of a major complaint too, do not stand in for the company's: its role mailbox then does)
+        own = [s for s in reachable if n.company_id is None or s.company_id == n.company_id]
         roles_without_email = [r for r in roles if not any(s.role == r.value and s.username not in n.usernames
-                                                           for s in reachable)]
+                                                           for s in own)]
         unreachable_users = [u for u in usernames if u not in {s.username for s in reachable}]
         if len(chosen) < len(accounts):
             logger.info("recipients narrowed to the notice's department, contractor and audience (P2, P7)",
                         accounts=len(accounts), recipients=len(chosen))
-        return emails, roles_without_email, unreachable_users
+        return emails, roles_without_email, unreachable_users, own_hooks
 
     # ---- channels ---------------------------------------------------------------------------
     def _email(self, n: Notification, rendered: Rendered) -> bytes:

@@ -526,3 +526,84 @@ async def test_e3_a_webhook_post_cut_after_the_robot_took_it_is_not_posted_again
     await asyncio.sleep(1.5)
     assert hooks.hit_count() == 1, "the robot was posted twice"
     assert await deliveries(maker, n.notification_id) == {("webhook", webhook_label(url))}
+
+
+# ---- P5: the people of the case's company --------------------------------------------------------------
+async def group_of_two(maker, hooks: HTTPReceiver) -> str:
+    """Two companies: rq with its gm (own robot) and cs_manager, hj with a cs_manager and role mailboxes for gm and
+    deputy_gm; the group's executive (no company); a project's butler of each."""
+    from adapters.db.models import Company
+    robot = hooks.url("/cgi-bin/webhook/send?key=GM-OWN-KEY")
+    async with maker() as session:
+        session.add_all([
+            Company(id="rq", name="融侨置业", mailboxes={}, robots={}),
+            Company(id="hj", name="海景置业", mailboxes={"gm": "zongjingli@hj.example.com",
+                                                        "deputy_gm": "fuzong@hj.example.com"},
+                    robots={"deputy_gm": hooks.url("/hj/deputy?key=HJ-ROBOT")}),
+        ])
+        for s in (staff("rq_gm", Role.gm, "rq.gm@example.com", None), staff("rq_csm", Role.cs_manager, "rq.csm@example.com", None),
+                  staff("hj_csm", Role.cs_manager, "hj.csm@example.com", None),
+                  staff("group_gm", Role.gm, "group.gm@example.com", None),
+                  staff("rq_butler", Role.butler, "rq.butler@example.com", None),
+                  staff("hj_butler", Role.butler, "hj.butler@example.com", None)):
+            s.company_id = {"rq_gm": "rq", "rq_csm": "rq", "hj_csm": "hj", "rq_butler": "rq", "hj_butler": "hj"}.get(s.username)
+            s.project = {"rq_butler": "融侨城", "hj_butler": "海景苑"}.get(s.username)
+            s.webhook_url = robot if s.username == "rq_gm" else None
+            session.add(s)
+        # the fixture's accounts of before P5 (no company: the group's) are left out of these notices' roles
+        await session.execute(delete(Staff).where(Staff.username.in_(["gm", "csm", "csm_nomail", "butler1"])))
+        await session.commit()
+    return robot
+
+
+def audience(company: str, project: str) -> dict:
+    return {"case_type": "complaint", "department": None, "handler": None, "contractor_id": None,
+            "reached_roles": [], "company_id": company, "project_key": project}
+
+
+@pytest.mark.asyncio
+async def test_P5_E1_a_notice_reaches_the_cases_company_by_its_own_email_and_robot(maker, smtp, hooks):
+    await group_of_two(maker, hooks)
+    acts = NotificationActivities(maker, make_settings(smtp, webhook_urls={"gm": [hooks.url("/group-gm-robot")]}))
+    result = await acts.send_notification(notification(roles=[Role.gm, Role.cs_manager, Role.butler], company_id="rq",
+                                                       audience=audience("rq", "融侨城")))
+    msgs = await smtp.wait_for(3)
+    assert sorted(m.to[0] for m in msgs) == ["rq.butler@example.com", "rq.csm@example.com", "rq.gm@example.com"]
+    [robot] = await hooks.wait_for(1, path="/cgi-bin/webhook/send")  # rq's gm's own robot, not the group's role robot
+    assert hooks.hits[0].query == "key=GM-OWN-KEY" and result.webhooks == 1 and result.unreachable_roles == []
+
+
+@pytest.mark.asyncio
+async def test_P5_E1_A1_a_role_the_company_has_nobody_of_goes_to_its_role_mailbox(maker, smtp, hooks):
+    await group_of_two(maker, hooks)
+    acts = NotificationActivities(maker, make_settings(smtp))
+    result = await acts.send_notification(notification(roles=[Role.deputy_gm, Role.gm, Role.cs_manager],
+                                                       company_id="hj", audience=audience("hj", "海景苑")))
+    msgs = await smtp.wait_for(3)
+    assert sorted(m.to[0] for m in msgs) == ["fuzong@hj.example.com", "hj.csm@example.com", "zongjingli@hj.example.com"]
+    await hooks.wait_for(1, path="/hj/deputy")
+    assert result.unreachable_roles == [] and result.webhooks == 1
+    # rq has no role mailbox for deputy_gm and nobody of the role: unreachable, never another company's people
+    result = await acts.send_notification(notification(2, roles=[Role.deputy_gm], company_id="rq",
+                                                       audience=audience("rq", "融侨城")))
+    assert result.emails == [] and result.unreachable_roles == [Role.deputy_gm]
+
+
+@pytest.mark.asyncio
+async def test_P5_C8_a_major_complaint_tells_the_groups_executives_too(maker, smtp, hooks):
+    await group_of_two(maker, hooks)
+    acts = NotificationActivities(maker, make_settings(smtp))
+    await acts.send_notification(notification(roles=[Role.gm], company_id="hj", group=True,
+                                              audience=audience("hj", "海景苑")))
+    msgs = await smtp.wait_for(2)
+    assert sorted(m.to[0] for m in msgs) == ["group.gm@example.com", "zongjingli@hj.example.com"]
+
+
+@pytest.mark.asyncio
+async def test_P5_a_notice_of_a_case_opened_before_reaches_the_role_as_it_did(maker, smtp, hooks):
+    await group_of_two(maker, hooks)
+    acts = NotificationActivities(maker, make_settings(smtp))
+    await acts.send_notification(notification(roles=[Role.cs_manager], audience={
+        "case_type": "complaint", "department": None, "handler": None, "contractor_id": None, "reached_roles": []}))
+    msgs = await smtp.wait_for(2)
+    assert sorted(m.to[0] for m in msgs) == ["hj.csm@example.com", "rq.csm@example.com"]
