@@ -168,7 +168,9 @@ async def test_P2_stored_reports_are_read_only_by_roles_that_see_every_case(api)
             r = await api.get(path, headers=h)
             assert r.status_code in (200, 403, 404), (username, path, r.status_code)
             assert (r.status_code == 404) == (username == "cs_manager2" and path != "/reports"), (username, path)
-            if r.status_code == 200:
+            if r.status_code == 200 and path == "/reports":  # P5: the list holds the reports of the reader's scope
+                assert (made.json()["id"] in {i["id"] for i in r.json()}) == (total == 4), username
+            elif r.status_code == 200:
                 assert total == 4, (username, path)  # a reader of an aggregate sees every case it counts
 
 
