@@ -97,7 +97,7 @@ async def create_campaign(
     except Rejection as r:
         raise HTTPException(422, r.message) from None
     settings = request.app.state.settings
-    [*found] = await register.occupancy(session, body.project)
+    [*found] = await register.occupancy(session, body.project, scope=(actor.company_id, actor.project))  # P5
     if not found:
         raise HTTPException(422, f"project: no project {body.project!r} in the property register (import it first)")
     occupancy = found[0]
@@ -118,9 +118,11 @@ async def create_campaign(
     state = CampaignState(campaign_id=campaign_id, project=occupancy.project, kind=body.kind, share=share,
                           starts_on=body.starts_on, ends_on=body.ends_on, staff=body.staff, created_by=actor.username,
                           created_at=now)
+    from adapters.db import org as org_store
+    _, organisation = await org_store.project_org(session, occupancy.project)  # P5: its cases' project and company
     await request.app.state.temporal.start_workflow(
         CampaignWorkflow.run, StartCampaign(state=state, minimum_share=settings.revisit_min_share,
-                                               local_db_steps=settings.local_db_steps),
+                                               local_db_steps=settings.local_db_steps, organisation=organisation),
         id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
     return await _summary(request, session, campaign_id)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aftersales.org import CaseOrg
+
 from aftersales.campaign import CampaignKind, CampaignState, OpenPointCase, Proposal
 from contracts.case import Notification
 
@@ -46,6 +48,7 @@ class StartCampaign(BaseModel):
     pending_cases: list[OpenPointCase] = []       # points raised whose case is not opened yet
     pending_notices: list[Notification] = []      # escalation notices still being delivered
     local_db_steps: bool = False                  # the cases it opens take it over (StartCase.local_db_steps)
+    organisation: CaseOrg | None = None           # P5: the project's company, for the cases it opens (rules 3)
 
 
 class ProposalCheck(BaseModel):

@@ -132,6 +132,7 @@ class CampaignWorkflow:
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)
         self._local_db_steps = start.local_db_steps
+        self._organisation = start.organisation
         year = local_year(workflow.now())
         config = await workflow.execute_activity(
             "load_case_config", ConfigRequest(years=[year, year + 1]), result_type=CaseConfig, **DB_ACTIVITY)
@@ -241,7 +242,8 @@ class CampaignWorkflow:
                                      description=e.point.text)
             await workflow.start_child_workflow(
                 ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                       local_db_steps=self._local_db_steps),
+                                                       local_db_steps=self._local_db_steps,
+                                                       organisation=self._organisation),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         else:
             assert e.point.trades and e.point.requested_appointment
@@ -249,7 +251,7 @@ class CampaignWorkflow:
                                   requested_appointment=e.point.requested_appointment)
             await workflow.start_child_workflow(
                 RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                 local_db_steps=self._local_db_steps),
+                                                 local_db_steps=self._local_db_steps, organisation=self._organisation),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         self._campaign.point_case_opened(case_no)
 

@@ -35,10 +35,17 @@ class Occupancy(BaseModel):
 
 async def import_units(session: AsyncSession, records: list[UnitRecord], *, by: str, filename: str,
                        now: datetime, seal: Callable[[str], str],
-                       phone_hash: Callable[[str], str] | None = None) -> ImportResult:
+                       phone_hash: Callable[[str], str] | None = None, company_id: str | None = None) -> ImportResult:
     """Writes the checked records in one transaction: a unit already registered (same project,
     building and unit once normalised) is updated, a new one created. Commits. `phone_hash` (the keyed hash,
-    privacy.phone_lookup_hash) lets the owner sign in by the registered phone (O1)."""
+    privacy.phone_lookup_hash) lets the owner sign in by the registered phone (O1). `company_id` (P5): the company
+    the records' projects new to the organisation are registered to (the API registers them itself beforehand:
+    adapters.db.org.register_import_projects)."""
+    if company_id is not None:
+        from adapters.db import org
+        for name in {r.project: None for r in records}:
+            if await session.get(Project, normalize_text(name)) is None:
+                await org.put_project(session, name, company_id, commit=False)
     keys = [r.key for r in records]
     existing: dict[tuple[str, str, str], PropertyUnit] = {}
     for project_key in {k[0] for k in keys}:

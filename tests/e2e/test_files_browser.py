@@ -62,7 +62,7 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
         await seed_demo_staff(session, settings)
         await import_units(session, [UnitRecord(project="照片花园", building="2栋", unit=str(random.randrange(100, 3000)),
                                                 sold=True, occupied=True, owner_name="孙女士", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                            seal=Sealer.from_settings(settings).seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     SCREENSHOTS.mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ import pytest
 
 from aftersales import access
 from aftersales.actor import Actor
-from adapters.db.staff import DEMO_ACCOUNTS
+from adapters.db.staff import DEMO_ACCOUNTS, DEMO_SCOPES
 from aftersales.roles import Role
 from api.files import signed_link
 from tests.e2e.conftest import eventually, post_action
@@ -152,7 +152,9 @@ async def test_D1_P2_who_adds_and_who_reads_every_demo_account_404_for_the_unsee
         per_route.setdefault(route, {}).setdefault(status, 0)
         per_route[route][status] += 1
     for i, (username, role, department, contractor_id) in enumerate(DEMO_ACCOUNTS):
-        actor = Actor(username=username, role=role, department=department, contractor_id=contractor_id)
+        company_id, project = DEMO_SCOPES[username]  # P5: each account within its scope
+        actor = Actor(username=username, role=role, department=department, contractor_id=contractor_id,
+                      company_id=company_id, project=project)
         headers = await staff.headers(username)
         sees = access.may_see(actor, facts)
         listed = await api.get(f"/cases/{no}/files", headers=headers)

@@ -41,7 +41,7 @@ async def test_owner_signs_in_sees_their_cases_and_files_a_repair_on_a_phone(dev
         await seed_demo_staff(session, settings)
         await import_units(session, [UnitRecord(project="海景花园", building="3栋", unit=unit, sold=True, occupied=True,
                                                 owner_name="陈先生", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                            seal=Sealer.from_settings(settings).seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     SCREENSHOTS.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ async def owner_with_unit(sessionmaker, settings, project: str) -> str:
     async with sessionmaker() as session:
         await import_units(session, [UnitRecord(project=project, building="5栋", unit=str(random.randrange(100, 3000)),
                                                 sold=True, occupied=True, owner_name="钱女士", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                            seal=Sealer.from_settings(settings).seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     return phone

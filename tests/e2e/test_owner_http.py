@@ -49,7 +49,7 @@ async def test_o3_the_owner_files_a_repair_for_their_unit(api, staff, settings, 
     async with sessionmaker() as session:
         await import_units(session, [UnitRecord(project="业主自助城", building="8栋", unit=unit_name, sold=True,
                                                 occupied=True, owner_name="赵女士", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=sealer.seal,
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc), seal=sealer.seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     await owner_signed_in(api, settings, phone)
     home = (await api.get("/o/home")).text

@@ -244,7 +244,7 @@ async def test_V1_V2_the_scheduled_checks_propose_campaigns_to_cs_manager_once(d
     records = [UnitRecord(project=p, building="1栋", unit=f"{u:04d}", sold=True, occupied=u <= occupied)
                for p, occupied in ((half, 5), (less, 4)) for u in range(1, 11)]
     async with sessionmaker() as session:
-        await register.import_units(session, records, by="test", filename="t.csv", now=datetime.now(timezone.utc),
+        await register.import_units(session, records, by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                                     seal=lambda phone: "sealed")
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)

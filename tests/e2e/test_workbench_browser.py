@@ -399,7 +399,7 @@ async def test_by_keyboard_alone_a_complaint_filed_on_a_unit_picked_from_the_reg
         await register.import_units(session, [
             UnitRecord(project=project, building="5栋", unit=u, sold=True, occupied=True, owner_name="王女士",
                        owner_phone="13812341234") for u in ("1203", "1204")],
-            by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
+            by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
     async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
         page = await signed_in(browser, url, "hotline", settings.demo_password)
         await tab_to(page, page.get_by_role("link", name="新建投诉"))

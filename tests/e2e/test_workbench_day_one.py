@@ -294,7 +294,7 @@ async def test_the_small_ones_status_filter_phone_search_unit_fills_the_owner_an
     async with sessionmaker() as session:
         await store.import_units(session, [UnitRecord(project=project, building="5栋", unit="1203", sold=True,
                                                       occupied=True, owner_name="林先生", owner_phone="13712345678")],
-                                 by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                                 by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                                  seal=app_sealer(api._transport.app.state).seal)
     await sign_in(api, "hotline", settings.demo_password)
     page = await api.get("/app/new/complaint")

@@ -104,7 +104,7 @@ async def test_P7_a_complaint_from_intake_to_close_with_nothing_typed_that_a_lis
         await register.import_units(session, [
             UnitRecord(project=project, building="2栋", unit=u, sold=True, occupied=True, owner_name="陈先生",
                        owner_phone="13912340000") for u in ("0801", "0802")],
-            by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
+            by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
     tally, password = Tally(), settings.demo_password
     async with workbench(dev_env, settings, sessionmaker, tmp_path) as (browser, url):
         page = await sign_in(browser, url, tally, "hotline", password)

@@ -320,7 +320,7 @@ async def test_the_intake_form_offers_the_property_register_and_links_the_unit(a
     async with sessionmaker() as session:
         await register.import_units(session, [UnitRecord(project=project, building="5栋", unit="1203", sold=True,
                                                          occupied=True, owner_name="王女士", owner_phone="13812341234")],
-                                    by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=lambda p: "sealed")
+                                    by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc), seal=lambda p: "sealed")
     await sign_in(api, "hotline", settings.demo_password)
     page = await api.get("/app/new/complaint")
     assert f'<option value="{project}">' in page.text and 'list="projects"' in page.text
