@@ -79,6 +79,7 @@ class Notification(BaseModel):
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts, no webhook
     company_id: str | None = None  # P5: the roles are this company's people, its role mailbox the fallback
     group: bool = False  # P5, C8: and the group's executives
+    project_key: str | None = None  # P5: a digest of one project's cases (its project's accounts); else the audience's
     audience: dict[str, Any] | None = None  # P2: who may see the case (access.case_facts); nobody else is sent to
     subject: str
     body: str

@@ -28,7 +28,8 @@ from aftersales.calendar import WorkCalendar
 from aftersales.case import REMINDER_EVERY_WORKING_HOURS
 from adapters.config import Settings
 from adapters.db import calendar_store
-from adapters.db.models import Case, CaseDeadline
+from adapters.db.models import Case, CaseDeadline, Project
+from aftersales.org import ROLE_SCOPES, Scope
 from adapters.db.register import utc
 from aftersales.roles import Role
 from contracts.case import Notification, ReminderSweep
@@ -65,22 +66,32 @@ def reminder_message(c: Case, d: CaseDeadline) -> messages.Message:
         items=[messages.DueItem(key=d.key, name=name, rule=d.rule, due_at=utc(d.due_at), missed=True)])
 
 
-def digests(sweep: ReminderSweep, due: list[tuple[Case, CaseDeadline]]) -> list[Notification]:
-    """One notification per recipient: the owners' roles, department roles per department."""
-    by_recipient: dict[tuple[Role, str | None], list[messages.Message]] = {}
-    for c, d in due:
+# P5: roles some of whose accounts work for one project (their digests are per project)
+PROJECT_ROLES = frozenset(r for r, scopes in ROLE_SCOPES.items() if Scope.project in scopes)
+
+
+def digests(sweep: ReminderSweep, due: list[tuple[Case, CaseDeadline, str | None]]) -> list[Notification]:
+    """One notification per recipient: the owners' roles, department roles per department; P5: per company (the
+    case's, or its project's), and for a project's roles per project. A case no company holds: the role's
+    accounts, as before."""
+    by_recipient: dict[tuple[Role, str | None, str | None, str | None], list[messages.Message]] = {}
+    for c, d, company in due:
         message = reminder_message(c, d)
         for role in dict.fromkeys(Role(r) for r in d.owners.split(",") if r):
             department = d.department if role in DEPARTMENT_ROLES else None
-            by_recipient.setdefault((role, department), []).append(message)
+            project = c.project_key if company is not None and role in PROJECT_ROLES else None
+            by_recipient.setdefault((role, department, company, project), []).append(message)
     out = []
-    for (role, department), listed in sorted(by_recipient.items(), key=lambda kv: (kv[0][0].value, kv[0][1] or "")):
+    for (role, department, company, project), listed in sorted(
+            by_recipient.items(), key=lambda kv: tuple(v.value if isinstance(v, Role) else v or "" for v in kv[0])):
         digest = messages.Digest(recipient=role.value, window_end=sweep.now, messages=listed[:DIGEST_LISTED],
                                  more=max(0, len(listed) - DIGEST_LISTED))
+        scope = "".join(f":{v}" for v in (company, project) if v)
         out.append(Notification(
-            notification_id=f"{sweep.sweep_id}:{role.value}{':' + department if department else ''}",
+            notification_id=f"{sweep.sweep_id}:{role.value}{':' + department if department else ''}{scope}",
             case_no="digest", roles=[role], department=department, subject="", body="",
-            reason=f"E4 digest of {len(listed)} progress reminders", digest=digest))
+            reason=f"E4 digest of {len(listed)} progress reminders", digest=digest, company_id=company,
+            project_key=project))
     return out
 
 
@@ -103,17 +114,18 @@ class ReminderActivities:
         D = CaseDeadline
         async with self.sessionmaker() as session, session.begin():
             cal = await self._calendar(session, now)
-            query = (select(Case, D).join(Case, Case.case_no == D.case_no)
+            query = (select(Case, D, func.coalesce(Case.company_id, Project.company_id))  # P5: the case's company
+                     .join(Case, Case.case_no == D.case_no).outerjoin(Project, Project.key == Case.project_key)
                      .where(D.reminds.is_(True), D.met_at.is_(None), D.waived.is_(False), Case.closed_at.is_(None),
                             or_(D.reminded_by == sweep.sweep_id,
                                 and_(D.due_at <= now, func.coalesce(D.next_remind_at, D.due_at) <= now)))
                      .order_by(D.due_at, D.case_no).limit(MAX_PER_SWEEP))
             if session.bind.dialect.name == "postgresql":  # two sweeps at once (two workers) take different rows
                 query = query.with_for_update(of=D, skip_locked=True)
-            due = [(c, d) for c, d in (await session.execute(query)).all()]
+            due = [(c, d, company) for c, d, company in (await session.execute(query)).all()]
             advanced = [{"b_case_no": d.case_no, "b_key": d.key, "b_next": next_reminder(
                 cal, utc(d.next_remind_at) if d.next_remind_at else utc(d.due_at), now)}
-                for _, d in due if d.reminded_by != sweep.sweep_id]  # this sweep's retry: already advanced
+                for _, d, _ in due if d.reminded_by != sweep.sweep_id]  # this sweep's retry: already advanced
             if advanced:  # one statement, executed for every row
                 t = D.__table__
                 await session.execute(update(t).where(t.c.case_no == bindparam("b_case_no"), t.c.key == bindparam("b_key"))

@@ -164,6 +164,9 @@ def check_named_handler(state: Any, handler: str, account: Actor | None) -> None
         raise invalid(f"handler：{handler} 是{role_title(account.role)}，不是责任部门专人（C3、P1）")
     if account.department != state.department:
         raise invalid(f"handler：{handler} 是{account.department or '无部门'}的专人，不是{state.department}的（C3、P1）")
+    company = getattr(state, "company_id", None)
+    if company is not None and account.company_id != company:  # P5 (rules 3): the case's company's handler
+        raise invalid(f"handler：{handler} 不是本案所属公司（{company}）的专人（C3、P5）")
 
 
 # ---- P2: seeing --------------------------------------------------------------------------------
@@ -268,6 +271,7 @@ def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = T
     roles, named = set(notice.roles), set(notice.usernames)
     company = getattr(notice, "company_id", None)
     audience = getattr(notice, "audience", None)
+    project = getattr(notice, "project_key", None) or (audience or {}).get("project_key")
     out = []
     for a in accounts:
         by_role = a.role in roles and (
@@ -275,7 +279,7 @@ def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = T
             and (a.role not in CONTRACTOR_ROLES or (notice.contractor_id is not None
                                                     and a.contractor_id == notice.contractor_id)))
         if by_role and company is not None and a.role not in CONTRACTOR_ROLES:
-            mine = a.company_id == company and (not a.project or a.project == (audience or {}).get("project_key"))
+            mine = a.company_id == company and (not a.project or a.project == project)
             group_executive = a.company_id is None and getattr(notice, "group", False) and a.role in GROUP_EXECUTIVES
             by_role = mine or group_executive
         if not (by_role or a.username in named):

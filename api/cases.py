@@ -442,7 +442,7 @@ async def act_on_case(
         if isinstance(action, Dispatch):  # the survey's contractor, live (the register may not have it yet)
             contractor_id = ((await _read_view(request, session, case_no)).get("survey") or {}).get("contractor_id")
         await org_routes.check_action(session, action, actor, department=row.department if row is not None else None,
-                                      contractor_id=contractor_id)
+                                      contractor_id=contractor_id, company_id=row.company_id if row is not None else None)
     except HTTPException:
         await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 422
         raise

@@ -34,11 +34,12 @@ async def departments(session: AsyncSession) -> list[str]:
     return await org.departments(session)
 
 
-async def handlers(session: AsyncSession, department: str | None) -> list[Choice]:
-    """C3: the active handlers (dept_handler) of a department."""
+async def handlers(session: AsyncSession, department: str | None, company_id: str | None = None) -> list[Choice]:
+    """C3: the active handlers (dept_handler) of a department (P5: of the case's company, when it has one)."""
     if not department:
         return []
-    return [(p.username, p.label) for p in await org.staff_list(session, role=Role.dept_handler, department=department)]
+    return [(p.username, p.label) for p in await org.staff_list(session, role=Role.dept_handler, department=department,
+                                                                company_id=company_id)]
 
 
 async def contractors(session: AsyncSession) -> list[Choice]:

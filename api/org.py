@@ -99,11 +99,12 @@ CASE_TYPE_OF = {Classify: "complaint", Reassign: "complaint", AssignHandler: "co
 
 
 async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, department: str | None = None,
-                       contractor_id: str | None = None) -> None:
+                       contractor_id: str | None = None, company_id: str | None = None) -> None:
     """422 naming the valid values when an action names a department, category, contractor, handler, trade or
     worker that is not on the organisation's lists. `department`: the case's, for the handlers offered;
-    `contractor_id`: the contractor the repair's survey names, whose accounts a work order may go to. A role
-    that may not do the action at all is left to the case's own answer (403), as without a reference."""
+    `contractor_id`: the contractor the repair's survey names, whose accounts a work order may go to;
+    `company_id` (P5): the case's company, whose handlers and repair team are offered. A role that may not do the
+    action at all is left to the case's own answer (403), as without a reference."""
     case_type = CASE_TYPE_OF.get(type(action))
     if case_type is None:
         return
@@ -127,7 +128,7 @@ async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, d
         elif isinstance(action, Dispatch):
             (await org.lists(session, workers=True)).workers_of(action.workers, contractor_id)
         elif isinstance(action, AssignHandler):
-            lists = await org.lists(session, handlers=True)
+            lists = await org.lists(session, handlers=True, company_id=company_id)  # P5: the case's company's
             if action.handler not in {p.username for p in lists.handlers}:
                 lists.handler(action.handler, department)
     except Rejection as r:
@@ -196,7 +197,9 @@ async def display(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]
             role = Role(a["role"])
             people = await org.staff_list(
                 session, role=role, department=a.get("department") if role in access.DEPARTMENT_ROLES else None,
-                contractor_id=a.get("contractor_id") if role in access.CONTRACTOR_ROLES else None)
+                contractor_id=a.get("contractor_id") if role in access.CONTRACTOR_ROLES else None,
+                # P5: the people of the case's company (a contractor works for the group)
+                company_id=view.get("company_id") if role not in access.CONTRACTOR_ROLES else None)
         out.append({**a, "people": [p.label for p in people]})
     view["next_actors"] = out
     return view

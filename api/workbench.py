@@ -502,7 +502,7 @@ async def pickers(session: AsyncSession, view: dict[str, Any]) -> dict[str, list
     survey = view.get("survey") or {}
     return {"department": departments, "responsible_party": departments,
             "category": choices.as_choices(categories),
-            "handler": await choices.handlers(session, view.get("department")),
+            "handler": await choices.handlers(session, view.get("department"), view.get("company_id")),
             "contractor_id": await choices.contractors(session),
             "workers": await choices.workers(session, survey.get("contractor_id")),
             "trades": choices.as_choices(await choices.trades(session))}

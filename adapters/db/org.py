@@ -60,9 +60,12 @@ def person(staff: Staff, contractor_names: dict[str, str] | None = None) -> Pers
 
 
 async def staff_list(session: AsyncSession, *, role: Role | None = None, department: str | None = None,
-                     contractor_id: str | None = None) -> list[Person]:
-    """Active staff (P7: chosen by name), of a role, department or contractor when given."""
+                     contractor_id: str | None = None, company_id: str | None = None) -> list[Person]:
+    """Active staff (P7: chosen by name), of a role, department or contractor when given; of a company (P5: a
+    case's people) when given."""
     q = select(Staff).where(Staff.active.is_(True)).order_by(Staff.role, Staff.department, Staff.username)
+    if company_id is not None:
+        q = q.where(Staff.company_id == company_id)
     if role is not None:
         q = q.where(Staff.role == role.value)
     if department is not None:
@@ -83,13 +86,15 @@ async def people(session: AsyncSession, usernames: Iterable[str | None]) -> dict
     return {s.username: person(s, names) for s in rows}
 
 
-async def lists(session: AsyncSession, *, handlers: bool = False, workers: bool = False) -> OrgLists:
+async def lists(session: AsyncSession, *, handlers: bool = False, workers: bool = False,
+                company_id: str | None = None) -> OrgLists:
     """The lists a reference is checked against (handlers only when asked: an assign_handler; workers: a
-    dispatch, the repair team's and the contractors' active accounts)."""
+    dispatch, the repair team's and the contractors' active accounts; P5: the handlers and the repair team of
+    `company_id`, the case's company, when given)."""
     return OrgLists(departments=await departments(session), categories=await categories(session),
                     contractors=await contractors(session), trades=await trades(session),
-                    handlers=await staff_list(session, role=Role.dept_handler) if handlers else [],
-                    workers=(await staff_list(session, role=Role.repair_lead)
+                    handlers=await staff_list(session, role=Role.dept_handler, company_id=company_id) if handlers else [],
+                    workers=(await staff_list(session, role=Role.repair_lead, company_id=company_id)
                              + await staff_list(session, role=Role.contractor)) if workers else [])
 
 

@@ -318,7 +318,7 @@ async def test_a_case_temporal_no_longer_keeps_is_read_from_the_register(api, st
     case, _ = RepairCase.open("WX-2019-000001", RepairIntake.model_validate(repair()), who(Role.hotline), ctx)
     case.apply(A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10), who(Role.cs_staff), ctx)
     async with sessionmaker() as s:
-        s.add(Case(**case_row(case.state, MONDAY_10, LADDER).columns()))
+        s.add(Case(**{**case_row(case.state, MONDAY_10, LADDER).columns(), "company_id": "rq"}))  # P5: 融侨置业's
         await s.commit()
     headers = await staff.headers("cs_manager")
     r = await api.get("/cases/WX-2019-000001", headers=headers)

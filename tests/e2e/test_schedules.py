@@ -200,31 +200,34 @@ async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_
         if ref["id"] in before and row.status == "reviewed":
             pytest.skip("this period's statistics were reviewed by an earlier run on this database")
         assert row.reviewer == "gm" and row.status == "awaiting"
-        report = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("cs_manager"))).json()
+        # P5: the scheduled statistics are the group's roll-up: read by the group's accounts, another company's
+        # manager finds none
+        assert (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("cs_manager"))).status_code == 404
+        report = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("group_gm"))).json()
         assert report["review"]["status"] == "awaiting" and report["review"]["due_at"].endswith("+00:00")
 
         refused = await api.post(f"/reports/{ref['id']}/review", json={"comment": "已阅"},
                                  headers=await staff.headers("cs_manager"))
         assert refused.status_code == 403 and "gm" in refused.json()["detail"]
-        empty = await api.post(f"/reports/{ref['id']}/review", json={"comment": ""}, headers=await staff.headers("gm"))
+        empty = await api.post(f"/reports/{ref['id']}/review", json={"comment": ""}, headers=await staff.headers("group_gm"))
         assert empty.status_code == 422 and "comment" in str(empty.json())
         done = await api.post(f"/reports/{ref['id']}/review", json={"comment": "同意，请工程部关注漏水类投诉"},
-                              headers=await staff.headers("gm"))
+                              headers=await staff.headers("group_gm"))
         assert done.status_code == 200, done.text
-        assert (done.json()["status"], done.json()["reviewed_by"]) == ("reviewed", "gm")
+        assert (done.json()["status"], done.json()["reviewed_by"]) == ("reviewed", "group_gm")
         again = await api.post(f"/reports/{ref['id']}/review", json={"comment": "再次提交"},
-                               headers=await staff.headers("gm"))
+                               headers=await staff.headers("group_gm"))
         assert again.status_code == 200 and again.json()["comment"] == "同意，请工程部关注漏水类投诉"   # not applied twice
 
         async def shown():
-            r = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("gm"))).json()["review"]
+            r = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("group_gm"))).json()["review"]
             return r if r["status"] == "reviewed" else None
         assert (await eventually(shown, timeout=30))["comment"] == "同意，请工程部关注漏水类投诉"
         other = (await api.get("/reports", params={"kind": "weekly_complaints"},
-                               headers=await staff.headers("gm"))).json()
+                               headers=await staff.headers("group_gm"))).json()
         if other:   # a report without a review step
             assert (await api.post(f"/reports/{other[0]['id']}/review", json={"comment": "x"},
-                                   headers=await staff.headers("gm"))).status_code == 409
+                                   headers=await staff.headers("group_gm"))).status_code == 409
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()
