@@ -2,7 +2,7 @@
 robot, each case's company and project key
 
 Revision ID: scopes_0001
-Revises: 0022_owner_channel
+Revises: 0024_repair_trades
 Create Date: 2027-01-10
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "scopes_0001"
-down_revision: str | None = "0022_owner_channel"
+down_revision: str | None = "0024_repair_trades"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
