@@ -19,11 +19,18 @@ from workflows.complaint import ComplaintWorkflow, StartComplaint
 from tests.workflows.helpers import (
     _STARTED, act, actor, complaint_intake, opening_config, record_history, running_worker, vouched, wait_for,
 )
-from tests.workflows.test_complaint_workflow import finish, general_path
+from tests.workflows.test_complaint_workflow import finish
 
 from aftersales.case import Customer
 
 R = Role
+
+
+async def assign(h, handler: Actor) -> None:
+    """assign_handler by the department's head, naming `handler` as the API resolved the account (its company)."""
+    await h.execute_update(CaseWorkflow.act, vouched(h, ActionRequest.model_validate({
+        "action": {"action": "assign_handler", "handler": handler.username},
+        "actor": actor(R.dept_head).model_dump(), "accounts": [handler.model_dump()]})))
 
 
 @pytest.mark.asyncio
@@ -49,7 +56,17 @@ async def test_P5_C8_E2_a_major_complaint_of_海景置业_tells_its_people_and_t
                 "actor": rq_manager.model_dump()})))
         assert e.value.cause.type == "forbidden" and "不在 cs_manager 的范围内（P5）" in str(e.value.cause)
         await act(h, R.cs_manager, {"action": "record_meeting", "minutes": "紧急会议", "attendees": ["gm", "deputy_gm"]})
-        await general_path(h)
+        await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        # C3, P5: the named handler is 海景置业's; 融侨置业's handler of the same department is refused
+        ours = Actor(username="dept_handler2", role=R.dept_handler, department="工程部", company_id="hj")
+        theirs = Actor(username="dept_handler", role=R.dept_handler, department="工程部", company_id="rq")
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await assign(h, theirs)
+        assert e.value.cause.type == "invalid" and "不是本案所属公司（hj）的专人" in str(e.value.cause)
+        await assign(h, ours)
+        await act(h, R.dept_handler, {"action": "department_feedback", "findings": "防水层破损"}, "dept_handler2")
+        await act(h, R.dept_handler, {"action": "propose_solution", "solution": "重做防水", "compensation": "800.00"},
+                  "dept_handler2")
         await finish(h, approver=R.gm)
         await act(h, R.gm, {"action": "decide", "decision": "approve"})
         await act(h, R.cs_manager, {"action": "file_special_report", "report": "专题报告"})
