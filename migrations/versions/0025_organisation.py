@@ -1,7 +1,7 @@
 """the group's organisation (P5): companies and projects, each staff account's scope (company, project) and own
 robot, each case's company and project key
 
-Revision ID: scopes_0001
+Revision ID: 0025_organisation
 Revises: 0024_repair_trades
 Create Date: 2027-01-10
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "scopes_0001"
+revision: str = "0025_organisation"
 down_revision: str | None = "0024_repair_trades"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
