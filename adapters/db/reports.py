@@ -4,12 +4,13 @@ Every count is one GROUP BY over the cases received in the period (indexed by ty
 only the handling times of closed cases come back as rows, to be counted in working days against the
 holiday calendar (T1), which SQL does not know."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.calendar import WorkCalendar
@@ -42,12 +43,13 @@ def working_days_between(cal: WorkCalendar, start: datetime, end: datetime) -> f
     return round(total / timedelta(hours=cal.hours_per_day), 2)
 
 
-async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None
-                  ) -> dict[str, Any]:
-    """The report's figures for the cases received in the period (deadlines counted as of `now`)."""
+async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now: datetime | None = None,
+                  *, where: Sequence[ColumnElement[bool]] = ()) -> dict[str, Any]:
+    """The report's figures for the cases received in the period (deadlines counted as of `now`). `where`: the
+    cases the report is about beyond the period (P5: a project's or a company's; none: the group's)."""
     now = now or datetime.now(timezone.utc)
     in_period = [Case.received_at >= period.start.astimezone(timezone.utc),
-                 Case.received_at < period.end.astimezone(timezone.utc)]
+                 Case.received_at < period.end.astimezone(timezone.utc), *where]
     if period.kind in CASE_TYPE:
         in_period.append(Case.case_type == CASE_TYPE[period.kind])
     closed = and_(Case.closed_at.is_not(None), Case.outcome.is_not(None))
