@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -47,6 +48,22 @@ PAGE_TARGET_MS = 50.0
 MONTHLY_TARGET_S, YEARLY_TARGET_S = 2.0, 10.0
 PASSWORD = "bench-password-2026"
 SCOPE: dict[str, Any] = {}   # username → the SQL condition of the account's scope (P5)
+SERVER_PIDS: list[int] = []  # the database server's parent process (PostgreSQL), whose backends' CPU is counted
+
+
+def cpu_now() -> float:
+    """CPU seconds of this process (the API and SQLite, all threads) and of the database server's backends: on
+    a machine shared with other work the wall time of a page waits for the cores, its CPU time does not."""
+    total = time.process_time()
+    for parent in SERVER_PIDS:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -116,17 +133,20 @@ async def sign_in(app, username: str) -> httpx.AsyncClient:
     return client
 
 
-async def timed(client: httpx.AsyncClient, path: str, params: dict | None, repeat: int) -> tuple[list[float], str]:
+async def timed(client: httpx.AsyncClient, path: str, params: dict | None, repeat: int
+                ) -> tuple[list[float], list[float], str]:
+    """(wall ms, CPU ms, the last page) of `repeat` requests after a warm-up."""
     r = await client.get(path, params=params)  # warm
     if r.status_code != 200:
         raise SystemExit(f"GET {path} {params}: {r.status_code} {r.text[:300]}")
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_now(), time.perf_counter()
         r = await client.get(path, params=params)
         samples.append((time.perf_counter() - t0) * 1000)
+        cpu.append((cpu_now() - c0) * 1000)
         assert r.status_code == 200, r.text[:300]
-    return samples, r.text
+    return samples, cpu, r.text
 
 
 async def sample_rows(maker, clause) -> dict[str, Any]:
@@ -190,9 +210,9 @@ async def bench_pages(name: str, maker, settings: Settings, group: Group, repeat
     who = await accounts(maker, group, company, project)
     scoped_visibility()
     app = create_app(settings, sessionmaker=maker)
-    worst = 0.0
-    print(f"\n{name}: pages ({repeat} requests each after a warm-up; target p95 ≤ {PAGE_TARGET_MS:.0f} ms)")
-    print(f"{'page':52}{'p50':>7}{'p95':>7}{'max':>7}  rows")
+    worst = worst_cpu = 0.0
+    print(f"\n{name}: pages ({repeat} requests each after a warm-up; target p95 ≤ {PAGE_TARGET_MS:.0f} ms); {load_line()}")
+    print(f"{'page':52}{'p50':>7}{'p95':>7}{'max':>7}{'CPU p95':>9}  matches   (ms; CPU: API + database)")
     clients = {k: await sign_in(app, u) for k, u in who.items()}
     try:
         for label, key, scope in (("butler, project " + project, "butler", scope_clause(group, project=project)),
@@ -200,23 +220,24 @@ async def bench_pages(name: str, maker, settings: Settings, group: Group, repeat
             sample = await sample_rows(maker, scope)
             projects = [project] if key == "butler" else group.projects_of(company)
             for q, params in register_queries(sample, projects):
-                samples, body = await timed(clients[key], "/app/cases", params, repeat)
-                worst = max(worst, pct(samples, 95))
+                samples, cpu, body = await timed(clients[key], "/app/cases", params, repeat)
+                worst, worst_cpu = max(worst, pct(samples, 95)), max(worst_cpu, pct(cpu, 95))
                 found = re.search(r"<p>共 ([\d,]+\+?) 件</p>", body)
                 rows = found.group(1) if found else "?"
                 print(f"{('register · ' + key + ' · ' + q)[:52]:52}{pct(samples, 50):7.1f}{pct(samples, 95):7.1f}"
-                      f"{max(samples):7.1f}  {rows}")
+                      f"{max(samples):7.1f}{pct(cpu, 95):9.1f}  {rows}")
         for key in ("butler", "cs_staff", "dept_handler", "cs_manager"):
-            samples, body = await timed(clients[key], "/app/my-work", None, repeat)
-            worst = max(worst, pct(samples, 95))
+            samples, cpu, body = await timed(clients[key], "/app/my-work", None, repeat)
+            worst, worst_cpu = max(worst, pct(samples, 95)), max(worst_cpu, pct(cpu, 95))
             total = re.search(r"<small>([\d,]+) 件", body)
-            print(f"{('我的待办 · ' + key):52}{pct(samples, 50):7.1f}{pct(samples, 95):7.1f}{max(samples):7.1f}  "
-                  f"{total.group(1) if total else '?'}")
+            print(f"{('我的待办 · ' + key):48}{pct(samples, 50):7.1f}{pct(samples, 95):7.1f}{max(samples):7.1f}"
+                  f"{pct(cpu, 95):9.1f}  {total.group(1) if total else '?'}")
     finally:
         for c in clients.values():
             await c.aclose()
-    print(f"{name}: worst page p95 {worst:.1f} ms (target ≤ {PAGE_TARGET_MS:.0f} ms: "
-          f"{'met' if worst <= PAGE_TARGET_MS else 'NOT met'})")
+    print(f"{name}: worst page p95 {worst:.1f} ms wall ({'met' if worst <= PAGE_TARGET_MS else 'NOT met'}), "
+          f"{worst_cpu:.1f} ms CPU ({'met' if worst_cpu <= PAGE_TARGET_MS else 'NOT met'}); target ≤ "
+          f"{PAGE_TARGET_MS:.0f} ms; {load_line()}")
     return worst
 
 
@@ -240,11 +261,11 @@ async def bench_reports(name: str, maker, group: Group) -> None:
                 ("monthly_complaints", month, [scope_clause(group, company=company)], company, MONTHLY_TARGET_S),
                 ("monthly_repairs", month, [scope_clause(group, company=company)], company, MONTHLY_TARGET_S),
                 ("yearly", year, [], "the group", YEARLY_TARGET_S)):
-            t = time.perf_counter()
+            c, t = cpu_now(), time.perf_counter()
             data = await store.figures(session, parse_period(kind, label), cal, now=NOW, where=where)
-            took = time.perf_counter() - t
-            print(f"  {kind} {label} of {who}: {took:6.2f} s ({data['summary']['received']:,} cases; "
-                  f"target ≤ {target:.0f} s: {'met' if took <= target else 'NOT met'})")
+            took, cpu = time.perf_counter() - t, cpu_now() - c
+            print(f"  {kind} {label} of {who}: {took:6.2f} s wall, {cpu:6.2f} s CPU ({data['summary']['received']:,} "
+                  f"cases; target ≤ {target:.0f} s: {'met' if took <= target else 'NOT met'})")
 
 
 async def bench(name: str, url: str, args: argparse.Namespace, group: Group) -> None:
@@ -301,6 +322,7 @@ async def main(argv: list[str] | None = None) -> None:
         try:
             with TemporaryPostgres() as pg:
                 args.reuse = False
+                SERVER_PIDS[:] = [pg._postmaster_pid()]
                 await bench("PostgreSQL", pg.url(), args, group)
         except PostgresUnavailable as e:
             print(f"PostgreSQL: skipped ({e})")

@@ -321,7 +321,7 @@ def write_sqlite(path: str, group: Group, n_cases: int, phone_hash, now: datetim
     db.commit()
     for _, ddl in indexes:
         db.execute(ddl)
-    db.execute("PRAGMA analysis_limit=1000")
+    db.execute("PRAGMA analysis_limit=100000")   # as every start does (migrations/env.py)
     db.execute("ANALYZE")
     db.commit()
     db.close()
