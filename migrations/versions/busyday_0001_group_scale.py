@@ -3,7 +3,7 @@ is its projects' cases); 我的待办 from partial indexes of the open cases (on
 projects and buildings from an index of the property register
 
 Revision ID: busyday_0001
-Revises: 0022_owner_channel
+Revises: 0024_repair_trades
 Create Date: 2026-12-04
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "busyday_0001"
-down_revision: str | None = "0022_owner_channel"
+down_revision: str | None = "0024_repair_trades"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
