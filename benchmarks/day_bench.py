@@ -95,11 +95,11 @@ def repair_path(i: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("cs_staff", {"action": "agree_appointment", "appointment_at": "NOW-1m"}),
         ("repair_lead", {"action": "record_arrival", "arrived_at": "NOW"}),
-        ("cs_staff", {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-DEMO",
+        ("cs_staff", {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-DEMO",
                       "multi_trade": False, "estimate": estimate, "order_type": "A"}),
         *((who, {"action": "sign_survey"}) for who in ("cs_staff", "engineering", "repair_lead", "contractor")),
         *((who, {"action": "decide", "decision": "approve", "reason": "同意"}) for who in approvers),
-        ("engineering", {"action": "dispatch", "workers": ["chen"], "to_contractor": True}),
+        ("engineering", {"action": "dispatch", "workers": ["contractor"], "to_contractor": True}),
         ("contractor", {"action": "complete_work", "note": "已完成维修"}),
         ("cs_staff", {"action": "inspect", "passed": True}),
         ("repair_lead", {"action": "inspect", "passed": True}),
