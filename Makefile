@@ -60,7 +60,7 @@ test-durations: install-test  ## the whole suite, then tests/durations.json rewr
 	$(BIN)/pytest $(PYTEST_PARALLEL) --junitxml=.durations.xml
 	$(BIN)/python -m tests.support.durations .durations.xml && rm -f .durations.xml
 
-bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server)
+bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server, then a group's size and day)
 	$(BIN)/python -m benchmarks.rules_bench
 	$(BIN)/python -m benchmarks.workflow_bench
 	$(BIN)/python -m benchmarks.codec_bench
@@ -69,6 +69,8 @@ bench: install-test   ## benchmark scripts that print speed and memory figures (
 	$(BIN)/python -m benchmarks.throughput_bench
 	$(BIN)/python -m benchmarks.timer_bench
 	$(BIN)/python -m benchmarks.workbench_bench
+	$(BIN)/python -m benchmarks.group_bench      # P5: a group's million cases (pages, reports; SQLite and PostgreSQL)
+	$(BIN)/python -m benchmarks.day_bench        # P5: a busy group day at 50× over HTTP (2 APIs, 2 workers)
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py

@@ -5,7 +5,7 @@ reference against), and the property register. A person is shown one way everywh
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales.campaign import CAMPAIGN_STAFF_ROLES
@@ -79,6 +79,19 @@ async def projects_and_buildings(session: AsyncSession) -> dict[str, list[str]]:
     for project, building in rows:
         out.setdefault(project, []).append(building)
     return {p: sorted(b) for p, b in sorted(out.items())}
+
+
+# One step of the (project, building) index per project (a loose index scan, which neither SQLite nor
+# PostgreSQL 15 does on its own for a DISTINCT): 300 steps where a group's register has 600,000 units.
+_PROJECTS = text(
+    "WITH RECURSIVE p(name) AS (SELECT min(project) FROM property_units UNION ALL "
+    "SELECT (SELECT min(project) FROM property_units WHERE project > p.name) FROM p WHERE p.name IS NOT NULL) "
+    "SELECT name FROM p WHERE name IS NOT NULL")
+
+
+async def projects(session: AsyncSession) -> list[str]:
+    """The property register's projects, in order (P7: the register's project filter chooses from them)."""
+    return list((await session.scalars(_PROJECTS)).all())
 
 
 def roles() -> list[Choice]:

@@ -323,7 +323,7 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
     return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES,
                   may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
                   names=await choices.staff_names(session), departments=await choices.departments(session),
-                  projects=list(await choices.projects_and_buildings(session)))
+                  projects=await choices.projects(session))
 
 
 @router.post("/app/cases/by-phone", response_class=HTMLResponse)
@@ -344,7 +344,7 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
     response = render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
                       by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
                       names=await choices.staff_names(session), departments=await choices.departments(session),
-                      projects=list(await choices.projects_and_buildings(session)))
+                      projects=await choices.projects(session))
     response.headers.update(headers)  # a 429's Retry-After (P3)
     return response
 

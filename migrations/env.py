@@ -49,9 +49,12 @@ def do_run_migrations(connection) -> None:
 
 def analyze(connection) -> None:
     """Fresh planner statistics after every migration run (every start runs one): the register's
-    composite indexes are chosen by them. Bounded on SQLite (analysis_limit: a sample per index)."""
+    composite indexes are chosen by them. Bounded on SQLite (analysis_limit: a sample per index) — by
+    100,000 entries, not 1,000: from a thousand entries of a group's register (P5, 200,000 cases) SQLite
+    reckoned 167 cases a status where closed alone has 97% of them, and took the status index for
+    "project + closed" (a walk of every closed case of the group, 250 ms, instead of 1 ms on the project's)."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        connection.exec_driver_sql("PRAGMA analysis_limit=100000")
     connection.exec_driver_sql("ANALYZE")
 
 

@@ -65,3 +65,34 @@ def test_files_bench_prints_the_history_growth_and_both_stores_throughput():
         assert "2 stored, 0 errors" in line, line
         line = next(x for x in out.splitlines() if x.startswith(store + ", one request"))
         assert "2 stored, 0 errors" in line, line
+
+
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_group_bench_generates_a_group_and_times_every_page_and_report_at_a_toy_size(database):
+    """P5: the million-case bench (benchmarks.group_bench) at a toy size: the group written by bulk inserts, every
+    page of the scoped accounts and the reports timed, on each database."""
+    if database == "postgres" and find_pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries not found")
+    out = run_bench("benchmarks.group_bench", "--companies", "2", "--projects", "6", "--units", "1200", "--cases",
+                    "3000", "--repeat", "1", "--no-postgres" if database == "sqlite" else "--no-sqlite")
+    name = "SQLite" if database == "sqlite" else "PostgreSQL"
+    assert f"{name}: generated 1,200 units, 3,000 cases and 6,000 deadlines in" in out, out
+    rows = [x for x in out.splitlines() if x.startswith(("register · ", "我的待办 · "))]
+    assert len(rows) == 2 * 30 + 4, out
+    assert all(re.search(r"\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+\S+$", x) for x in rows), out
+    assert re.search(rf"{name}: worst page p95 [\d.]+ ms wall .*, [\d.]+ ms CPU", out), out
+    for report in ("monthly_complaints", "monthly_repairs", "yearly"):
+        assert re.search(rf"{report} \S+ of \S+.*: +[\d.]+ s wall, +[\d.]+ s CPU \([\d,]+ cases", out), out
+
+
+def test_day_bench_replays_a_toy_day_over_http_through_two_apis_and_two_workers():
+    """P5: the busy day (benchmarks.day_bench) at a toy size: every request answered, no 5xx, no duplicate number,
+    lost action or doubled notice, and the mix's throughput printed beside the raw client's."""
+    out = run_bench("benchmarks.day_bench", "--intakes", "6", "--actions", "60", "--speed", "3000", "--raw", "40",
+                    "--burst", "2", "--settle", "2", timeout=400)
+    assert "2 API and 2 worker processes" in out
+    assert re.search(r"the day: 6 cases opened, (\d+) of \1 planned actions answered", out), out
+    assert "5xx: 0" in out and "duplicate case numbers: 0; lost actions: 0; doubled notices: 0" in out, out
+    assert re.search(r"every action: p99 [\d,]+ ms", out) and re.search(r"ratio mix / raw \d+\.\d\d", out), out

@@ -169,3 +169,39 @@ def test_D3_the_setup_creates_the_bucket_before_the_api_and_workers_start():
     assert services["setup"]["depends_on"]["minio"]["condition"] == "service_healthy"
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+
+
+def test_P5_a_group_runs_replicas_of_the_api_behind_one_proxy_and_of_the_worker():
+    """A group's load (docs/sizing.md) takes more than one API and one worker: both are replicated by default, the
+    API's replicas behind nginx, which is the only one published and the only proxy the API believes."""
+    d = compose()
+    services = d["services"]
+    for name in ("api", "worker"):
+        replicas = services[name]["deploy"]["replicas"]
+        assert replicas.startswith("${") and int(replicas.rsplit(":-", 1)[1].rstrip("}")) >= 2, (name, replicas)
+    assert "ports" not in services["api"]            # a fixed host port would forbid a second replica
+    proxy = services["api-proxy"]
+    assert proxy["image"].startswith("nginx") and any(p.endswith(":8000") for p in proxy["ports"])
+    address = proxy["networks"]["default"]["ipv4_address"]
+    subnet = d["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    import ipaddress
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    assert f'["{address}"]' in services["api"]["environment"]["AFTERSALES_TRUSTED_PROXIES"]
+    conf_path = next(v.split(":")[0] for v in proxy["volumes"] if v.endswith("default.conf:ro"))
+    conf = (REPO / conf_path).read_text()
+    # the service name resolved again and again (every replica, also after a --scale), the client's address
+    # replacing any X-Forwarded-For it sent
+    assert "resolver 127.0.0.11" in conf and "set $api http://api:8000;" in conf and "proxy_pass $api;" in conf
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
+
+
+def test_P5_temporal_and_the_read_model_on_postgresql_and_the_history_shards_chosen_before_the_first_start():
+    services = compose()["services"]
+    assert services["temporal"]["environment"]["DB"].startswith("postgres")
+    assert services["temporal-db"]["image"].startswith("postgres")
+    assert services["app-db"]["image"].startswith("postgres")
+    for name in ("api", "worker", "setup"):
+        assert services[name]["environment"]["AFTERSALES_DATABASE_URL"].startswith("postgresql+asyncpg://"), name
+    shards = services["temporal"]["environment"]["NUM_HISTORY_SHARDS"]
+    assert shards == "${TEMPORAL_NUM_HISTORY_SHARDS:-64}"   # docs/sizing.md argues 64 for up to a million a year
+    assert "prometheus" in services

@@ -6,7 +6,7 @@ Money is stored as integer fen (1 yuan = 100 fen) so that no float ever touches 
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -196,7 +196,12 @@ class IdempotencyKey(Base):
 REGISTER_SORT_KEY = ("received_at", "case_no")
 REGISTER_FILTERS = ("case_type", "status", "department", "project", "overdue", "escalation_level", "handler", "unit",
                     "company_id", "project_key")
-REGISTER_SECOND = ("case_type", "status", "department", "overdue")
+# The scope's columns last (P5): a company's or a project's register is checked inside whichever index walks.
+REGISTER_SECOND = ("case_type", "status", "department", "overdue", "project", "company_id", "project_key")
+
+
+WAITING_COLUMNS = ("next_roles", "next_user", "department", "contractor_id", "project", "case_type", "company_id",
+                   "project_key")
 
 
 def _register_index(column: str | None) -> Index:
@@ -211,7 +216,15 @@ class Case(Base):
 
     __tablename__ = "cases"
     __table_args__ = (*(_register_index(column) for column in (None, *REGISTER_FILTERS)),
-                      Index("ix_cases_project_building_key", "project", "building_key", "received_at"))
+                      Index("ix_cases_project_building_key", "project", "building_key", "received_at"),
+                      # 我的待办 (register.waiting_for_clause): the open cases only, newest first, with what the
+                      # clause and a scope (P5) check inside the index — a few thousand entries of a million
+                      Index("ix_cases_waiting", *REGISTER_SORT_KEY, *WAITING_COLUMNS,
+                            sqlite_where=text("next_roles <> ''"), postgresql_where=text("next_roles <> ''")),
+                      # ... and a department's (dept_head, dept_handler): else their department's whole register
+                      Index("ix_cases_waiting_department", "department", *REGISTER_SORT_KEY,
+                            *(c for c in WAITING_COLUMNS if c != "department"),
+                            sqlite_where=text("next_roles <> ''"), postgresql_where=text("next_roles <> ''")))
     case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(32))
@@ -482,7 +495,9 @@ class PropertyUnit(Base):
     for display and sealed (AES-256-GCM, the codec's keys) for the staff who call owners."""
 
     __tablename__ = "property_units"
-    __table_args__ = (UniqueConstraint("project_key", "building_key", "unit_key", name="uq_property_unit"),)
+    # the pickers' projects and buildings (P7) as an index walk, not a read of every unit
+    __table_args__ = (UniqueConstraint("project_key", "building_key", "unit_key", name="uq_property_unit"),
+                      Index("ix_property_units_project_building", "project", "building"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project: Mapped[str] = mapped_column(String(128))
     building: Mapped[str] = mapped_column(String(64))

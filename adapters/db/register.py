@@ -109,7 +109,10 @@ def waiting_for_clause(actor: Actor) -> ColumnElement[bool]:
             mine = and_(mine, or_(Case.next_user.is_(None), Case.next_user == actor.username))
     elif actor.role == Role.contractor:
         mine = and_(mine, Case.contractor_id == actor.contractor_id)
-    return or_(Case.next_user == actor.username, mine)
+    # Only an open case has someone to act next (next_roles is "" once closed, and a named person always comes
+    # with a role): said in so many words, so that the planner takes the partial index of the open cases
+    # (ix_cases_waiting) instead of the whole register's, where 我的待办 was a walk through every closed case.
+    return and_(Case.next_roles != "", or_(Case.next_user == actor.username, mine))
 
 
 def encode_cursor(received_at: datetime, case_no: str) -> str:
@@ -140,13 +143,18 @@ def register_select(q: RegisterQuery, *, where: Sequence[ColumnElement[bool]] = 
     return stmt.order_by(*SORT).offset(offset or None).limit(page_size + 1)  # one more: is there a next page?
 
 
-def count_select(q: RegisterQuery, *, where: Sequence[ColumnElement[bool]] = (), cap: int = COUNT_CAP) -> Select:
+def count_select(q: RegisterQuery, *, where: Sequence[ColumnElement[bool]] = (), cap: int = COUNT_CAP,
+                 ordered: bool = True) -> Select:
     """The number of matches, counted up to cap + 1 (an index walk of at most that many entries)."""
-    # In the sort order: the planner walks the filter's index (index-only), as for the page, instead of
-    # a sequential scan that PostgreSQL would think cheap under a LIMIT.
-    matches = (select(literal(1)).select_from(Case).where(*conditions(q), *where).order_by(*SORT)
-               .limit(cap + 1).subquery())
-    return select(func.count()).select_from(matches)
+    # PostgreSQL: in the sort order, so that the planner walks the filter's index (index-only), as for the page,
+    # instead of a sequential scan that it would think cheap under a LIMIT. SQLite (`ordered=False`): in no
+    # order, so that its planner takes the index that narrows most — a company's projects (P5) or a filter with
+    # a department are a few index ranges to count, where the sort order made it walk the sort key's index
+    # through every case of the group (9 ms against 1 ms at 200,000 cases; 62 ms against 1.5 ms with two filters).
+    matches = select(literal(1)).select_from(Case).where(*conditions(q), *where)
+    if ordered:
+        matches = matches.order_by(*SORT)
+    return select(func.count()).select_from(matches.limit(cap + 1).subquery())
 
 
 @dataclass
@@ -164,7 +172,8 @@ async def read_register(session: AsyncSession, q: RegisterQuery, *, where: Seque
     before the total and the paging. Raises BadCursor for a cursor this register did not hand out."""
     after = decode_cursor(cursor) if cursor is not None else None
     offset = 0 if after is not None else (page - 1) * page_size
-    counted = await session.scalar(count_select(q, where=where, cap=cap)) or 0
+    ordered = session.bind.dialect.name != "sqlite"
+    counted = await session.scalar(count_select(q, where=where, cap=cap, ordered=ordered)) or 0
     rows = (await session.execute(register_select(q, where=where, page_size=page_size, after=after,
                                                   offset=offset))).mappings().all()
     items = [dict(r) for r in rows[:page_size]]
