@@ -18,6 +18,39 @@ from contracts.campaign import CampaignProjection, PlanRequest, ProposalBatch, P
 from adapters.db.session import dialect_insert
 
 
+# ---- the writes, in the caller's transaction: the activities' and the register's rebuild (C1) --------------
+async def write_households(session: AsyncSession, campaign_id: str, households: list[tuple[int, str]]) -> None:
+    """The plan's households (unit id, building), each once."""
+    if households:
+        stmt = dialect_insert(session)(CampaignHousehold).values(
+            [{"campaign_id": campaign_id, "unit_id": u, "building": b} for u, b in households])
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def write_visits(session: AsyncSession, forms: list[VisitForm]) -> None:
+    """Each visit's form once per (campaign, visit number)."""
+    if forms:
+        stmt = dialect_insert(session)(CampaignVisit).values([dict(
+            campaign_id=f.campaign_id, visit_no=f.visit_no, unit_id=f.unit_id, by=f.by, at=f.at,
+            form=mask_personal(f.form)) for f in forms])  # P3: a number the owner gave in the form is kept masked
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def write_campaign_row(session: AsyncSession, p: CampaignProjection) -> None:
+    """The campaign's row; only a higher seq applies (a retried or late projection changes nothing)."""
+    s = p.summary
+    values = dict(campaign_id=p.campaign_id, project=s["project"], kind=s["kind"], status=s["status"],
+                  starts_on=p.starts_on, ends_on=p.ends_on, planned=s["planned"], visited=s["visited"],
+                  escalation_level=s["escalation_level"], summary=mask_personal(s), seq=p.seq,
+                  updated_at=p.at)  # P3: points raised are free text: numbers in them masked
+    stmt = dialect_insert(session)(CampaignRow).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[CampaignRow.campaign_id],
+        set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},
+        where=CampaignRow.seq < stmt.excluded.seq)
+    await session.execute(stmt)
+
+
 class CampaignActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], minimum_share: Decimal = ANNUAL_DEFAULT_SHARE) -> None:
         self.sessionmaker = sessionmaker
@@ -41,35 +74,21 @@ class CampaignActivities:
                 chosen = draw_sample([(u.id, u.building_key) for u in units if u.sold], share, seed)
             building = {u.id: u.building_key for u in units}
             if chosen:
-                stmt = dialect_insert(session)(CampaignHousehold).values(
-                    [{"campaign_id": r.campaign_id, "unit_id": u, "building": building[u]} for u in chosen])
-                await session.execute(stmt.on_conflict_do_nothing())
+                await write_households(session, r.campaign_id, [(u, building[u]) for u in chosen])
                 await session.commit()
-        return Plan(unit_ids=chosen, seed=seed, occupied=len(occupied), units=len(units))
+        return Plan(unit_ids=chosen, seed=seed, occupied=len(occupied), units=len(units),
+                    buildings=[building[u] for u in chosen])
 
     @activity.defn(name="record_campaign_visit")
     async def record_campaign_visit(self, f: VisitForm) -> None:
         async with self.sessionmaker() as session:
-            stmt = dialect_insert(session)(CampaignVisit).values(
-                campaign_id=f.campaign_id, visit_no=f.visit_no, unit_id=f.unit_id, by=f.by, at=f.at,
-                form=mask_personal(f.form))  # P3: a number the owner gave in the form is kept masked
-            await session.execute(stmt.on_conflict_do_nothing())
+            await write_visits(session, [f])
             await session.commit()
 
     @activity.defn(name="project_campaign")
     async def project_campaign(self, p: CampaignProjection) -> None:
-        s = p.summary
-        values = dict(campaign_id=p.campaign_id, project=s["project"], kind=s["kind"], status=s["status"],
-                      starts_on=p.starts_on, ends_on=p.ends_on, planned=s["planned"], visited=s["visited"],
-                      escalation_level=s["escalation_level"], summary=mask_personal(s), seq=p.seq,
-                      updated_at=p.at)  # P3: points raised are free text: numbers in them masked
         async with self.sessionmaker() as session:
-            stmt = dialect_insert(session)(CampaignRow).values(**values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[CampaignRow.campaign_id],
-                set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},
-                where=CampaignRow.seq < stmt.excluded.seq)
-            await session.execute(stmt)
+            await write_campaign_row(session, p)
             await session.commit()
 
     @activity.defn(name="propose_campaigns")

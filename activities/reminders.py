@@ -95,16 +95,20 @@ def digests(sweep: ReminderSweep, due: list[tuple[Case, CaseDeadline, str | None
     return out
 
 
+async def reminder_calendar(session: AsyncSession, settings: Settings, now: datetime) -> WorkCalendar:
+    """The T-calendar the reminders step on (the sweep's, and the register's rebuild, C1)."""
+    year = now.astimezone(messages.BEIJING).year
+    return WorkCalendar(await calendar_store.load_snapshot(
+        session, [year, year + 1], timezone=settings.timezone, day_start=settings.work_day_start,
+        day_end=settings.work_day_end, demo_seconds_per_working_day=settings.demo_seconds_per_working_day))
+
+
 class ReminderActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker, self.settings = sessionmaker, settings
 
     async def _calendar(self, session: AsyncSession, now: datetime) -> WorkCalendar:
-        s = self.settings
-        year = now.astimezone(messages.BEIJING).year
-        return WorkCalendar(await calendar_store.load_snapshot(
-            session, [year, year + 1], timezone=s.timezone, day_start=s.work_day_start, day_end=s.work_day_end,
-            demo_seconds_per_working_day=s.demo_seconds_per_working_day))
+        return await reminder_calendar(session, self.settings, now)
 
     @activity.defn(name="collect_due_reminders")
     async def collect_due_reminders(self, sweep: ReminderSweep) -> list[Notification]:

@@ -163,6 +163,9 @@ class Plan(BaseModel):
     seed: int | None
     occupied: int
     units: int
+    # the building (as the property register normalizes it) of each planned unit, in unit_ids' order, as the
+    # households were written (C1: a register rebuilt from Temporal writes them again); None from older plans
+    buildings: list[str] | None = None
 
 
 class OpenPointCase(BaseModel):

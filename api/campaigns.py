@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from aftersales.actions import SHORT_TEXT_PATTERN, Text
@@ -32,8 +33,10 @@ from aftersales.org import choose_people
 from adapters.temporal.sealing import app_sealer
 from api import org as org_routes
 from api.auth import require_roles
+from api.cases import register_behind
 from api.deps import db_session
-from api.problems import BUSY, UNREACHABLE, ServiceUnavailable, updated
+from api.overload import unavailable
+from api.problems import BUSY, REGISTER_BEHIND, UNREACHABLE, ServiceUnavailable, updated
 from workflows.campaign import CampaignWorkflow
 from contracts.campaign import StartCampaign
 
@@ -108,11 +111,15 @@ async def create_campaign(
         share = required_share(body.kind, body.share, settings.revisit_min_share) if body.kind == CampaignKind.annual else None
     except Rejection as e:
         raise HTTPException(422, f"share: {e.message}") from None
+    if (behind := await register_behind(request, session, request.app.state.temporal)) is not None:
+        # C1: a retried request's key may be among those the register lacks: it would plan a second campaign
+        raise unavailable(request, REGISTER_BEHIND, f"登记簿落后于 Temporal，暂不新建回访活动：{behind}")
     now = datetime.now(timezone.utc)
+    fingerprint = request_fingerprint(body.model_dump(mode="json"))
     try:
-        campaign_id, _ = await claim_case_no(
+        campaign_id, is_new = await claim_case_no(
             session, scope="campaign", prefix=CAMPAIGN_NO_PREFIX, year=now.astimezone(request.app.state.tz).year,
-            idempotency_key=idempotency_key, fingerprint=request_fingerprint(body.model_dump(mode="json")), now=now)
+            idempotency_key=idempotency_key, fingerprint=fingerprint, now=now)
     except IdempotencyConflict as e:
         raise HTTPException(422, str(e)) from None
     state = CampaignState(campaign_id=campaign_id, project=occupancy.project, kind=body.kind, share=share,
@@ -120,11 +127,19 @@ async def create_campaign(
                           created_at=now)
     from adapters.db import org as org_store
     _, organisation = await org_store.project_org(session, occupancy.project)  # P5: its cases' project and company
-    await request.app.state.temporal.start_workflow(
-        CampaignWorkflow.run, StartCampaign(state=state, minimum_share=settings.revisit_min_share,
-                                               local_db_steps=settings.local_db_steps, organisation=organisation),
-        id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
+    try:
+        await request.app.state.temporal.start_workflow(
+            CampaignWorkflow.run, StartCampaign(
+                state=state, minimum_share=settings.revisit_min_share, local_db_steps=settings.local_db_steps,
+                organisation=organisation,
+                # C1: kept by the campaign, so that a register rebuilt from Temporal knows the retried request
+                intake_key=idempotency_key, intake_fingerprint=fingerprint if idempotency_key else None),
+            id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
+    except WorkflowAlreadyStartedError:
+        if is_new:
+            raise
+        # a retried request (its Idempotency-Key): its campaign, not a second one
     return await _summary(request, session, campaign_id)
 
 

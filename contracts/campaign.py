@@ -30,6 +30,15 @@ class VisitForm(BaseModel):
     form: dict[str, Any]
 
 
+class PointCaseNumber(BaseModel):
+    """V3, C1: the number a point raised was given (number_case, its key), kept by the campaign so that a register
+    rebuilt from Temporal answers a retried numbering with the same case."""
+    key: str
+    scope: str
+    case_no: str
+    at: datetime
+
+
 class CampaignProjection(BaseModel):
     campaign_id: str
     seq: int
@@ -49,6 +58,13 @@ class StartCampaign(BaseModel):
     pending_notices: list[Notification] = []      # escalation notices still being delivered
     local_db_steps: bool = False                  # the cases it opens take it over (StartCase.local_db_steps)
     organisation: CaseOrg | None = None           # P5: the project's company, for the cases it opens (rules 3)
+    # C1: what only the register kept otherwise, carried over by continue-as-new so that every run answers the
+    # `rebuilt` query: the plan's buildings (one per `state.planned`, as plan_campaign wrote the households;
+    # empty for campaigns planned before they were kept) and the creating request's Idempotency-Key and
+    # fingerprint (None: not given). Encrypted like every payload (P4); no personal data.
+    buildings: list[str] = []
+    intake_key: str | None = None
+    intake_fingerprint: str | None = None
 
 
 class ProposalCheck(BaseModel):
@@ -61,3 +77,18 @@ class ProposalBatch(BaseModel):
     """The campaigns proposed by the check of that day (the same answer however often it is retried)."""
     share: Decimal
     proposals: list[Proposal]
+
+
+class RebuiltCampaign(BaseModel):
+    """C1, `make rebuild-register`: a campaign as the register holds it, answered by one run of its workflow (the
+    `rebuilt` query, open or closed within Temporal's retention): the row as its last projection wrote it, the
+    plan's households (their buildings None: planned before the campaign kept them), the forms and point-case
+    numbers this run knows (those of earlier runs: ask those runs), and the creating request's key."""
+    projection: CampaignProjection
+    created_at: datetime
+    planned: list[int] = []
+    buildings: list[str] | None = None
+    forms: list[VisitForm] = []
+    point_cases: list[PointCaseNumber] = []
+    intake_key: str | None = None
+    intake_fingerprint: str | None = None

@@ -11,6 +11,20 @@ entries once), so a case that wakes meanwhile and projects itself is not set bac
 recorded as started, the counters moved past the highest number Temporal holds, and the numbers below it that
 no case holds recorded as void with the reason (C1: no silent gaps).
 
+Every revisit campaign (V1–V3) likewise: each run of it answers the `rebuilt` query (the latest run its row as last
+projected; each run the visit forms it recorded and the numbers of the cases its points opened, with their keys);
+its households (the plan's units and buildings; a campaign planned before the buildings were kept takes them from
+the property register, restored first), its number and its request's Idempotency-Key.
+
+E4: the register's reminder bookkeeping of progress notes (`next_remind_at`, `reminders_sent`, `reminded_by`) is
+not in the cases. The reminder sweep is: the newest sweep that asked the register (its `collect_due_reminders`
+input in Temporal, found through the `reminders-progress` Schedule) reminded every progress note due by its time
+and moved each to its next reminder, a multiple of 4 working hours after the note's due time. So each open
+progress note due by then is written as reminded by that sweep, its next reminder the first of those times after
+it: exactly what the register held when that sweep saw it whole, and never sooner (no reminder twice; one may
+come up to 4 working hours late if that sweep already saw a register being lost). `reminders_sent` is then 1
+(at least one: the count was the register's alone). With no sweep found, the rebuild's own time stands for it.
+
 Progress is kept in `register_status` (one row): done / total, the last case rebuilt (cases go in case-number
 order; a run interrupted resumes after it), and the state the API reads: while the register is `behind` or
 `rebuilding`, intakes answer 503 `register_behind` (a retried intake's key may be among the cases not back yet).
@@ -27,19 +41,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from adapters.config import Settings
-from adapters.db.models import Case, CaseCounter, CaseNumber, IdempotencyKey
-from adapters.db.numbering import STARTED, VOID, format_case_no
+from adapters.db.models import Case, CaseCounter, CaseDeadline, CaseNumber, IdempotencyKey, PropertyUnit
+from adapters.db.numbering import STARTED, VOID, format_case_no, request_fingerprint
+from adapters.db.register import utc
 from adapters.db.register_status import (
-    BEHIND, OK, REBUILDING, cases_query, register_state, set_state,
+    BEHIND, OK, REBUILDING, campaigns_query, cases_query, register_state, set_state,
 )
+from aftersales.calendar import WorkCalendar
 from aftersales.privacy import phone_lookup_hash
+from contracts.campaign import RebuiltCampaign
+from contracts.case import ReminderSweep
 
 log = structlog.get_logger("aftersales.rebuild")
 
@@ -48,9 +66,13 @@ LOST_REASON = ("重建登记簿时 Temporal 中没有使用该编号的案件（
                "不再使用。已结案的旧案件请从读模型备份恢复")
 
 
+CAMPAIGN_SCOPE = "campaign"
+
+
 @dataclass
 class RebuildReport:
-    total: int = 0
+    total: int = 0  # cases and campaigns
+    campaigns: int = 0
     done: int = 0
     failed: list[str] = field(default_factory=list)
     voided: int = 0
@@ -60,6 +82,12 @@ class RebuildReport:
 def split_case_no(case_no: str) -> tuple[str, int, int]:
     prefix, year, n = case_no.split("-")
     return prefix, int(year), int(n)
+
+
+async def _calendar(session: AsyncSession, settings: Settings, now: datetime) -> WorkCalendar:
+    from activities.reminders import reminder_calendar
+
+    return await reminder_calendar(session, settings, now)
 
 
 # ---- the rebuild ---------------------------------------------------------------------------------------------
@@ -73,23 +101,125 @@ async def _case_numbers(client: Client, task_queue: str) -> list[str]:
     return sorted(ids)
 
 
-async def _ask(client: Client, case_no: str):
+async def _campaign_runs(client: Client, task_queue: str) -> dict[str, list[str]]:
+    """Every campaign on the task queue with the run ids of its runs, oldest first."""
+    runs: dict[str, list[tuple[datetime, str]]] = {}
+    async for wf in client.list_workflows(campaigns_query(task_queue)):
+        runs.setdefault(wf.id, []).append((wf.start_time, wf.run_id))
+    return {campaign_id: [run_id for _, run_id in sorted(listed)] for campaign_id, listed in runs.items()}
+
+
+async def _ask(client: Client, case_no: str, run_id: str | None = None):
+    from workflows.campaign import CampaignWorkflow
     from workflows.case_workflow import CaseWorkflow
 
+    query = CampaignWorkflow.rebuilt if run_id else CaseWorkflow.rebuilt
     for attempt in range(20):
         try:
-            return await client.get_workflow_handle(case_no).query(
-                CaseWorkflow.rebuilt, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
+            return await client.get_workflow_handle(case_no, run_id=run_id).query(
+                query, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
         except WorkflowQueryFailedError as e:
             if "still being opened" not in str(e) or attempt == 19:
                 raise
             await asyncio.sleep(0.5)
 
 
-async def _write(session: AsyncSession, settings: Settings, answers: list) -> None:
+async def _ask_campaign(client: Client, campaign_id: str, runs: list[str]) -> list[RebuiltCampaign]:
+    """Each run's answer, oldest first (a run still planning, the campaign's first, has nothing to give)."""
+    answers = []
+    for run_id in runs:
+        answers.append(await _ask(client, campaign_id, run_id))
+    return answers
+
+
+async def last_sweep(client: Client) -> ReminderSweep | None:
+    """E4: the newest reminder sweep that asked the register, as it asked (its id and time), from its history."""
+    from workflows.schedules import reminders_schedule_id
+
+    try:
+        described = await client.get_schedule_handle(reminders_schedule_id()).describe()
+    except RPCError:
+        return None
+    for action in sorted(described.info.recent_actions, key=lambda a: a.started_at, reverse=True):
+        started = action.action
+        if not hasattr(started, "workflow_id"):
+            continue
+        try:
+            history = await client.get_workflow_handle(started.workflow_id,
+                                                       run_id=started.first_execution_run_id).fetch_history()
+        except RPCError:  # past retention
+            continue
+        for event in history.events:
+            scheduled = event.activity_task_scheduled_event_attributes
+            if event.HasField("activity_task_scheduled_event_attributes") \
+                    and scheduled.activity_type.name == "collect_due_reminders":
+                [sweep] = await client.data_converter.decode(scheduled.input.payloads, [ReminderSweep])
+                return sweep
+    return None
+
+
+async def _reminded_as_by(session: AsyncSession, cal: WorkCalendar, sweep: ReminderSweep, case_nos: list[str]) -> None:
+    """E4: each open progress note of these cases due by the sweep's time and not reminded since the register was
+    lost, written as reminded by that sweep (see the module): its next reminder the first 4-working-hour step
+    after the sweep, as activities/reminders.py advances it."""
+    from activities.reminders import next_reminder
+
+    D = CaseDeadline
+    now = utc(sweep.now)
+    due = (await session.execute(
+        select(D.case_no, D.key, D.due_at).join(Case, Case.case_no == D.case_no).where(
+            D.case_no.in_(case_nos), D.reminds.is_(True), D.met_at.is_(None), D.waived.is_(False),
+            Case.closed_at.is_(None), D.due_at <= now, D.reminders_sent == 0, D.next_remind_at.is_(None),
+            D.reminded_by.is_(None)))).all()
+    for case_no, key, due_at in due:
+        await session.execute(update(D).where(D.case_no == case_no, D.key == key, D.reminders_sent == 0).values(
+            next_remind_at=next_reminder(cal, utc(due_at), now), reminders_sent=1, reminded_by=sweep.sweep_id))
+
+
+async def _write_campaigns(session: AsyncSession, answers: list[list[RebuiltCampaign]]) -> None:
+    """Each campaign's row, households and forms as its activities wrote them (its number and keys: _write)."""
+    from activities.campaigns import write_campaign_row, write_households, write_visits
+
+    for runs in answers:
+        latest = runs[-1]
+        p = latest.projection
+        await write_campaign_row(session, p)
+        households = await _households(session, runs)
+        await write_households(session, p.campaign_id, households)
+        forms = {f.visit_no: f for r in runs for f in r.forms}
+        await write_visits(session, [forms[n] for n in sorted(forms)])
+
+
+async def _households(session: AsyncSession, runs: list[RebuiltCampaign]) -> list[tuple[int, str]]:
+    """The plan's units with their buildings as plan_campaign wrote them: kept by the campaign, or (planned before
+    it kept them) the property register's, restored from its backup first; a unit no longer there is left out."""
+    kept = next((r for r in runs if r.buildings is not None and r.planned), None)
+    if kept is not None:
+        return list(zip(kept.planned, kept.buildings or []))
+    planned = next((r.planned for r in runs if r.planned), [])
+    building = dict((await session.execute(select(PropertyUnit.id, PropertyUnit.building_key).where(
+        PropertyUnit.id.in_(planned)))).all()) if planned else {}
+    if len(building) < len(planned):
+        log.warning("campaign households without their unit in the property register", campaign_id=runs[-1]
+                    .projection.campaign_id, missing=len(planned) - len(building))
+    return [(u, building[u]) for u in planned if u in building]
+
+
+async def _write(session: AsyncSession, settings: Settings, answers: list, campaigns: list[list[RebuiltCampaign]],
+                 cal: WorkCalendar, sweep: ReminderSweep) -> None:
     from activities.projection import write_projections
 
     projections, numbers, keys = [], [], []
+    for runs in campaigns:
+        c = runs[-1]
+        numbers.append({"case_no": c.projection.campaign_id, "scope": CAMPAIGN_SCOPE, "state": STARTED,
+                        "claimed_at": c.created_at, "settled_at": datetime.now(UTC), "reason": None})
+        if c.intake_key and c.intake_fingerprint:
+            keys.append({"scope": CAMPAIGN_SCOPE, "key": c.intake_key, "request_hash": c.intake_fingerprint,
+                         "case_no": c.projection.campaign_id, "created_at": c.created_at})
+        points = {p.key: p for r in runs for p in r.point_cases}  # V3: as number_case keeps them
+        keys += [{"scope": p.scope, "key": p.key, "request_hash": request_fingerprint({"key": p.key}),
+                  "case_no": p.case_no, "created_at": p.at} for p in points.values()]
     for answer in answers:
         p = answer.projection
         if p.row.customer_phone:  # as project_case does: only the keyed hash of the owner's phone 
@@ -103,9 +233,13 @@ async def _write(session: AsyncSession, settings: Settings, answers: list) -> No
             keys.append({"scope": answer.scope, "key": answer.intake_key, "request_hash": answer.intake_fingerprint,
                          "case_no": p.case_no, "created_at": p.row.received_at})
     insert = _insert(session)
-    await write_projections(session, projections)
-    await session.execute(insert(CaseNumber.__table__).on_conflict_do_update(
-        index_elements=["case_no"], set_={"state": STARTED, "reason": None}), numbers)
+    if projections:
+        await write_projections(session, projections)
+        await _reminded_as_by(session, cal, sweep, [p.case_no for p in projections])
+    await _write_campaigns(session, campaigns)
+    if numbers:
+        await session.execute(insert(CaseNumber.__table__).on_conflict_do_update(
+            index_elements=["case_no"], set_={"state": STARTED, "reason": None}), numbers)
     if keys:
         await session.execute(insert(IdempotencyKey.__table__).on_conflict_do_nothing(), keys)
 
@@ -148,8 +282,12 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
     async with sessionmaker() as session:
         row = await register_state(session)
         resume_after = row.last_case_no if row is not None and row.state == REBUILDING and not fresh else None
-        numbers = await _case_numbers(client, settings.task_queue)
-        report.total = len(numbers)
+        campaign_runs = await _campaign_runs(client, settings.task_queue)
+        numbers = sorted({*await _case_numbers(client, settings.task_queue), *campaign_runs})
+        report.total, report.campaigns = len(numbers), len(campaign_runs)
+        # E4: what the reminder sweep last did stands for the register's lost reminder bookkeeping (see the module)
+        sweep = await last_sweep(client) or ReminderSweep(sweep_id="rebuild-register", now=datetime.now(UTC))
+        cal = await _calendar(session, settings, utc(sweep.now))
         todo = [no for no in numbers if resume_after is None or no > resume_after]
         report.done = len(numbers) - len(todo)
         await set_state(session, REBUILDING,
@@ -157,22 +295,27 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
                         "（the register is being rebuilt from Temporal）",
                         total=report.total, done=report.done, last_case_no=resume_after,
                         **({} if resume_after else {"started_at": datetime.now(UTC), "finished_at": None, "failed": 0}))
-        progress(f"rebuilding the register from Temporal: {report.total} cases"
+        progress(f"rebuilding the register from Temporal: {report.total - report.campaigns} cases, "
+                 f"{report.campaigns} campaigns; progress notes due by {utc(sweep.now).isoformat()} taken as "
+                 f"reminded by {sweep.sweep_id}"
                  + (f", resuming after {resume_after} ({report.done} done)" if resume_after else ""))
         for i in range(0, len(todo), batch):
             chunk = todo[i:i + batch]
-            answers = []
-            for case_no, answer in zip(chunk, await asyncio.gather(*(_ask(client, no) for no in chunk),
-                                                                    return_exceptions=True)):
+            answers, campaigns = [], []
+            asked = (_ask_campaign(client, no, campaign_runs[no]) if no in campaign_runs else _ask(client, no)
+                     for no in chunk)
+            for case_no, answer in zip(chunk, await asyncio.gather(*asked, return_exceptions=True)):
                 if isinstance(answer, (WorkflowQueryFailedError, RPCError, asyncio.TimeoutError)):
                     report.failed.append(case_no)
                     log.error("case not rebuilt", case_no=case_no, error=str(answer)[:300])
                 elif isinstance(answer, BaseException):
                     raise answer
+                elif case_no in campaign_runs:
+                    campaigns.append(answer)
                 else:
                     answers.append(answer)
             async with session.begin():
-                await _write(session, settings, answers)
+                await _write(session, settings, answers, campaigns, cal, sweep)
             report.done += len(chunk)
             await set_state(session, REBUILDING, (await register_state(session)).reason, done=report.done,
                             failed=len(report.failed), last_case_no=chunk[-1])
@@ -183,6 +326,7 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
         # every case Temporal holds, those of an earlier (interrupted) run too; the scope is the case's type
         kinds = dict((await session.execute(select(Case.case_no, Case.case_type).where(
             Case.case_no.in_(numbers)))).all()) if numbers else {}
+        kinds.update((no, CAMPAIGN_SCOPE) for no in campaign_runs)
         report.voided = await _numbers_settled(session, {no: kinds.get(no, "") for no in numbers},
                                                datetime.now(UTC))
         if report.failed:
@@ -192,7 +336,7 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
         else:
             await set_state(session, OK, None, finished_at=datetime.now(UTC), done=report.done, failed=0)
     report.seconds = time.monotonic() - started
-    progress(f"rebuilt {report.done - len(report.failed)} of {report.total} cases in {report.seconds:.1f} s; "
+    progress(f"rebuilt {report.done - len(report.failed)} of {report.total} cases and campaigns in {report.seconds:.1f} s; "
              f"{len(report.failed)} failed; {report.voided} numbers no case holds recorded void")
     return report
 

@@ -27,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.repair.state import CASE_NO_PREFIX as REPAIR_PREFIX
     from aftersales.repair.state import RepairIntake
     from aftersales.roles import Role
-    from contracts.campaign import CampaignProjection, PlanRequest, StartCampaign, VisitForm
+    from contracts.campaign import (
+        CampaignProjection, PlanRequest, PointCaseNumber, RebuiltCampaign, StartCampaign, VisitForm,
+    )
     from contracts.case import ConfigRequest, Notification, NumberRequest
 
 from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
@@ -49,6 +51,15 @@ class CampaignWorkflow:
         self._notices: dict[str, Notification] = {}  # in flight, carried over by continue-as-new
         self._projected = -1
         self._attributes: dict[str, Any] = {}
+        # C1, the `rebuilt` query: what the register was told in this run, rebuilt on replay from the Updates and
+        # the activities' results (no command of its own: a running campaign's history is unchanged). The
+        # buildings and the request's key are carried over by continue-as-new; the forms and point-case numbers
+        # stay with the run that recorded them (a 5,000-household campaign's forms would not fit one payload).
+        self._start: StartCampaign | None = None
+        self._buildings: list[str] = []
+        self._projected_at: datetime | None = None
+        self._kept_forms: dict[int, VisitForm] = {}
+        self._point_cases: list[PointCaseNumber] = []
 
     # ---- queries and updates -----------------------------------------------------------------
     @workflow.query
@@ -56,6 +67,23 @@ class CampaignWorkflow:
         if self._campaign is None:
             raise ApplicationError("the campaign is still being opened", type="conflict")
         return campaign_summary(self._campaign.state)
+
+    @workflow.query
+    def rebuilt(self) -> RebuiltCampaign:
+        """C1, `make rebuild-register`: the campaign as its last projection wrote it to the register (the same
+        row, computed at the same time, when nothing changed since), its households, the forms and point-case
+        numbers of this run, and the request's key. Closed campaigns answer too, within Temporal's retention."""
+        if self._campaign is None or self._start is None:
+            raise ApplicationError("the campaign is still being opened", type="conflict")
+        s = self._campaign.state
+        at = self._projected_at if self._projected_at is not None and s.seq == self._projected else workflow.now()
+        return RebuiltCampaign(
+            projection=CampaignProjection(campaign_id=s.campaign_id, seq=s.seq, starts_on=s.starts_on,
+                                          ends_on=s.ends_on, at=at, summary=campaign_summary(s)),
+            created_at=s.created_at, planned=list(s.planned),
+            buildings=list(self._buildings) if len(self._buildings) == len(s.planned) else None,
+            forms=[self._kept_forms[n] for n in sorted(self._kept_forms)], point_cases=list(self._point_cases),
+            intake_key=self._start.intake_key, intake_fingerprint=self._start.intake_fingerprint)
 
     @workflow.query
     def run_info(self) -> dict[str, Any]:
@@ -74,8 +102,10 @@ class CampaignWorkflow:
         except Rejection as e:
             raise rejection_error(e) from None
         s = campaign.state
-        self._forms.append(VisitForm(campaign_id=s.campaign_id, visit_no=s.visits, unit_id=r.visit.unit_id,
-                                     by=r.actor.username, at=workflow.now(), form=r.visit.model_dump(mode="json")))
+        form = VisitForm(campaign_id=s.campaign_id, visit_no=s.visits, unit_id=r.visit.unit_id,
+                         by=r.actor.username, at=workflow.now(), form=r.visit.model_dump(mode="json"))
+        self._forms.append(form)
+        self._kept_forms[form.visit_no] = form
         self._effects += campaign.take_effects()
         self._changed = True
         return campaign_summary(s)
@@ -131,6 +161,8 @@ class CampaignWorkflow:
         campaign = Campaign(start.state)
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)
+        self._start, self._buildings = start, list(start.buildings)
+        self._kept_forms = {f.visit_no: f for f in start.pending_forms}
         self._local_db_steps = start.local_db_steps
         self._organisation = start.organisation
         year = local_year(workflow.now())
@@ -144,6 +176,7 @@ class CampaignWorkflow:
                                              minimum_share=start.minimum_share, seed=s.seed),
                 result_type=Plan, start_to_close_timeout=PLAN_TIMEOUT, retry_policy=DB_ACTIVITY["retry_policy"])
             campaign.set_plan(plan)
+            self._buildings = list(plan.buildings or [])
         self._campaign = campaign
         for notice in start.pending_notices:
             self._send(notice)
@@ -159,7 +192,7 @@ class CampaignWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={
                     "state": s, "pending_forms": self._forms, "pending_cases": self._effects,
-                    "pending_notices": list(self._notices.values())}))
+                    "pending_notices": list(self._notices.values()), "buildings": self._buildings}))
             await until_changed_or_due(lambda: self._changed, self._next_wakeup())
             self._changed = False
             self._escalate_if_due()
@@ -236,6 +269,7 @@ class CampaignWorkflow:
             "number_case", NumberRequest(scope=e.handling, prefix=COMPLAINT_PREFIX if complaint else REPAIR_PREFIX,
                                          idempotency_key=e.key, now=now, year=local_year(now)),
             result_type=str, **DB_ACTIVITY)
+        self._point_cases.append(PointCaseNumber(key=e.key, scope=e.handling, case_no=case_no, at=now))
         summary = f"{case_no} · 回访意见 from campaign {self._campaign.state.campaign_id}"
         if complaint:
             intake = ComplaintIntake(customer=e.customer, channel=Channel.visit, category=e.point.category or "回访意见",
@@ -261,12 +295,12 @@ class CampaignWorkflow:
         s = self._campaign.state
         if s.seq == self._projected:
             return
-        summary, seq = campaign_summary(s), s.seq  # a snapshot: Updates may change the state meanwhile
+        summary, seq, at = campaign_summary(s), s.seq, workflow.now()  # a snapshot: Updates may change the state meanwhile
         await workflow.execute_activity(
             "project_campaign", CampaignProjection(campaign_id=s.campaign_id, seq=seq, starts_on=s.starts_on,
-                                                   ends_on=s.ends_on, at=workflow.now(), summary=summary),
+                                                   ends_on=s.ends_on, at=at, summary=summary),
             **DB_ACTIVITY)
-        self._projected = seq
+        self._projected, self._projected_at = seq, at
         overdue = s.status == CampaignStatus.running and s.coverage_short and workflow.now() >= self._due_at()
         wanted = {sa.CASE_TYPE: "campaign", sa.CASE_STATUS: s.status.value, sa.PROJECT: s.project,
                   sa.ESCALATION_LEVEL: s.escalation_level, sa.OVERDUE: overdue}

@@ -40,6 +40,11 @@ async def temporal_holds_cases(client: Client, task_queue: str) -> bool:
     return False
 
 
+def campaigns_query(task_queue: str) -> str:
+    """The revisit campaigns (V1–V3) on the task queue: the register keeps them too (C1)."""
+    return f"WorkflowType = 'CampaignWorkflow' AND TaskQueue = '{task_queue}'"
+
+
 def cases_query(task_queue: str) -> str:
     types = " OR ".join(f"WorkflowType = '{t}'" for t in CASE_TYPES)
     return f"({types}) AND TaskQueue = '{task_queue}'"

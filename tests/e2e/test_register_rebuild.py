@@ -1,8 +1,10 @@
 """C1, a fault drill: the register (read model) deleted while Temporal keeps the cases. The API refuses intakes
-while the register is known to be behind (503 register_behind), `make rebuild-register` (ops.rebuild_register)
-brings back every case of every kind and state — row, timeline, deadlines, numbers, intake keys — field by field
-as it was, resuming after an interruption, and then an old intake retried with its original key answers with its
-case instead of opening a second one."""
+(and new campaigns) while the register is known to be behind (503 register_behind), `make rebuild-register`
+(ops.rebuild_register) brings back every case of every kind and state — row, timeline, deadlines, numbers, intake
+keys — and every revisit campaign (V1–V3: row, households, visit forms, numbers, keys, one continued as new)
+field by field as it was, resuming after an interruption, and then an old intake retried with its original key
+answers with its case instead of opening a second one. E4: the progress notes the reminder sweep had reminded of
+are not reminded of again after the rebuild (on demo time)."""
 
 import asyncio
 import os
@@ -13,19 +15,26 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 
 from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
 from adapters.db.models import (
-    Case, CaseCounter, CaseDeadline, CaseFile, CaseNumber, IdempotencyKey, RegisterStatus, TimelineEntry,
+    CampaignHousehold, CampaignRow, CampaignVisit, Case, CaseCounter, CaseDeadline, CaseFile, CaseNumber,
+    IdempotencyKey, RegisterStatus, TimelineEntry,
 )
+from adapters.db.numbering import claim_case_no, request_fingerprint
+from aftersales.campaign import CampaignKind, CampaignState
+from aftersales.messages import BEIJING
 from ops.rebuild_register import rebuild
 from adapters.db.staff import seed_demo_staff
-from tests.e2e.conftest import attach, own_dev_server, post_action, unique_key
+from contracts.campaign import StartCampaign
+from tests.e2e.conftest import attach, eventually, own_dev_server, post_action, unique_key
 from tests.e2e.test_complaint_http import COMPLAINT
 from tests.support import codec
+from tests.test_properties import HEAD, csv_bytes
+from workflows.campaign import CampaignWorkflow
 
 CASES = int(os.environ.get("REBUILD_DRILL_CASES", "100"))
 
@@ -69,12 +78,14 @@ async def dev_env():
 
 
 @pytest.fixture
-def settings(tmp_path: Path, smtp_server) -> Settings:
-    """A register of the test's own."""
+def settings(tmp_path: Path, smtp_server, request) -> Settings:
+    """A register of the test's own (on demo time for a test marked `demo_day` with its seconds per working day)."""
+    demo = request.node.get_closest_marker("demo_day")
     return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'register.db'}", smtp_host="127.0.0.1",
                     smtp_port=smtp_server.port, bcrypt_rounds=4, task_queue=f"e2e-{uuid.uuid4().hex[:10]}",
                     update_timeout_seconds=30, files_dir=str(tmp_path / "files"),
-                    sms_outbox_file=str(tmp_path / "sms-outbox.log"), **codec.CODEC)
+                    sms_outbox_file=str(tmp_path / "sms-outbox.log"), **codec.CODEC,
+                    **({"demo_seconds_per_working_day": demo.args[0]} if demo else {}))
 
 
 TABLES = {  # what the register keeps per case, and the columns a rebuild cannot know (when it wrote them);
@@ -82,7 +93,90 @@ TABLES = {  # what the register keeps per case, and the columns a rebuild cannot
     # entries, D3's case files) is rebuilt or must be excluded here knowingly
     Case: (), TimelineEntry: (), CaseDeadline: ("next_remind_at", "reminders_sent", "reminded_by"),
     CaseNumber: ("claimed_at", "settled_at"), IdempotencyKey: ("created_at",), CaseCounter: (), CaseFile: (),
+    CampaignRow: (), CampaignHousehold: (), CampaignVisit: (),  # V1–V3
 }
+PROJECT = "重建苑"
+
+
+async def import_units(api, staff) -> None:
+    """The property register (restored from its backup after a loss: it is not in Temporal): two buildings of five
+    units, four occupied in each."""
+    rows = [HEAD] + [[PROJECT, f"{b}栋", f"{u:04d}", "是", "是" if u <= 4 else "否", "2025-06-30", "业主",
+                      "13812341234"] for b in (1, 2) for u in range(1, 6)]
+    r = await api.post("/admin/properties/import", headers=await staff.headers("cs_manager"),
+                       files={"file": ("台账.csv", csv_bytes(rows), "text/csv")})
+    assert r.status_code == 200, r.text
+
+
+def campaign_body(kind: str, **kw) -> dict:
+    today = datetime.now(BEIJING).date()
+    return {"project": PROJECT, "kind": kind, "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=30)).isoformat(), "staff": ["cs_staff"], **kw}
+
+
+def visit(unit_id: int, score: int = 5, **kw) -> dict:
+    return {"unit_id": unit_id, "mode": "in_person", "items": [{"item": "房屋质量", "score": score}], **kw}
+
+
+async def households(sessionmaker, campaign_id: str) -> list[int]:
+    async def planned():
+        async with sessionmaker() as session:
+            return list(await session.scalars(select(CampaignHousehold.unit_id).where(
+                CampaignHousehold.campaign_id == campaign_id).order_by(CampaignHousehold.unit_id))) or None
+    return await eventually(planned)
+
+
+async def campaigns_of_every_kind(api, staff, settings, sessionmaker, client) -> dict[str, tuple[str, dict]]:
+    """V1–V3 as the register keeps them: a first revisit visited (a point opened as a complaint, one answered, a
+    phone number in the comments, a second visit due), an annual sample visited in full and closed, and a
+    first revisit whose runs continued as new between its visits. Returns {campaign id: (key, body)} of those
+    planned over HTTP."""
+    manager, cs = await staff.headers("cs_manager"), await staff.headers("cs_staff")
+    await import_units(api, staff)
+    planned: dict[str, tuple[str, dict]] = {}
+    for body in (campaign_body("first"), campaign_body("annual", share="0.5")):
+        key = unique_key()
+        r = await api.post("/campaigns", json=body, headers={**manager, "Idempotency-Key": key})
+        assert r.status_code == 201, r.text
+        planned[r.json()["campaign_id"]] = (key, body)
+    first, annual = planned
+    units = await households(sessionmaker, first)
+    r = await api.post(f"/campaigns/{first}/visits", headers=cs, json=visit(
+        units[0], 2, comments="业主请回电 13812341234",
+        points=[{"text": "外墙渗水", "handling": "complaint", "category": "渗漏"},
+                {"text": "停车位", "handling": "answered", "answer": "已说明车位政策"}]))
+    assert r.status_code == 200, r.text
+    assert (await api.post(f"/campaigns/{first}/visits", headers=cs, json=visit(units[1]))).status_code == 200
+    for unit in await households(sessionmaker, annual):
+        assert (await api.post(f"/campaigns/{annual}/visits", headers=cs, json=visit(unit, 4))).status_code == 200
+    r = await api.post(f"/campaigns/{annual}/close", headers=manager, json={"note": "全部回访"})
+    assert r.status_code == 200, r.text
+
+    # a campaign whose runs continue as new (a small history budget): its forms are spread over its runs
+    now = datetime.now(timezone.utc)
+    async with sessionmaker() as session:
+        continued, _ = await claim_case_no(session, scope="campaign", prefix="HF", year=now.astimezone(BEIJING).year,
+                                           idempotency_key=None, fingerprint=request_fingerprint({}), now=now)
+    today = now.astimezone(BEIJING).date()
+    await client.start_workflow(CampaignWorkflow.run, StartCampaign(
+        state=CampaignState(campaign_id=continued, project=PROJECT, kind=CampaignKind.first, share=None,
+                            starts_on=today, ends_on=today + timedelta(days=30), staff=["cs_staff"],
+                            created_by="cs_manager", created_at=now),
+        minimum_share=settings.revisit_min_share, history_budget=20), id=continued, task_queue=settings.task_queue)
+    for unit in (await households(sessionmaker, continued))[:5]:
+        r = await api.post(f"/campaigns/{continued}/visits", headers=cs, json=visit(unit, 3))
+        assert r.status_code == 200, r.text
+
+    async def settled():  # every form kept, the point's case opened, the rows as their workflows have them
+        async with sessionmaker() as session:
+            forms = await session.scalar(select(func.count()).select_from(CampaignVisit))
+            rows = {c.campaign_id: c.summary for c in await session.scalars(select(CampaignRow))}
+        return forms == 2 + 6 + 5 and rows.get(first, {}).get("points_handled") == 2 \
+            and rows.get(annual, {}).get("status") == "closed" and rows.get(continued, {}).get("visited") == 5
+    await eventually(settled)
+    runs = {wf.run_id async for wf in client.list_workflows(f"WorkflowId = '{continued}'")}
+    assert len(runs) >= 2, "the campaign continued as new"
+    return planned
 
 
 async def snapshot(sessionmaker) -> dict[str, dict]:
@@ -127,9 +221,12 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
             for who, action in steps[:stage]:  # every stage, new to closed
                 await post_action(api, staff, no, who, action)
     await asyncio.gather(*(one(i) for i in range(CASES)))
+    campaigns = await campaigns_of_every_kind(api, staff, settings, sessionmaker, dev_env.client)
     await asyncio.sleep(2)  # the last projections settle
     before = await snapshot(sessionmaker)
-    assert len(before["cases"]) == CASES
+    assert len(before["cases"]) == CASES + 1  # and the complaint a revisit's point opened
+    assert len(before["campaigns"]) == 3 and len(before["campaign_visits"]) == 13, before["campaigns"].keys()
+    assert any("138****1234" in str(row["form"]) for row in before["campaign_visits"].values())  # P3: as kept
     statuses = {row["status"] for row in before["cases"].values()}
     assert "closed" in statuses and len(statuses) >= 5, statuses
     assert len(before["case_files"]) == len(range(0, CASES, 10)), before["case_files"].keys()
@@ -151,6 +248,10 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     refused = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})
     assert refused.status_code == 503 and refused.json()["reason"] == "register_behind", refused.text
     assert refused.headers["Retry-After"]
+    await import_units(api, staff)  # the property register restored from its backup (it is not in Temporal)
+    refused = await api.post("/campaigns", json=campaign_body("first"),
+                             headers={**await staff.headers("cs_manager"), "Idempotency-Key": unique_key()})
+    assert refused.status_code == 503 and refused.json()["reason"] == "register_behind", refused.text
 
     lines: list[str] = []
     stopped = await rebuild(settings, dev_env.client, sessionmaker, batch=10, stop_after=CASES // 2,
@@ -163,7 +264,8 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     assert refused.status_code == 503 and refused.json()["reason"] == "register_behind"
     report = await rebuild(settings, dev_env.client, sessionmaker, batch=10, progress=lines.append)  # ... resumed
     print("\n" + "\n".join(lines))
-    assert report.total == CASES and report.done == CASES and not report.failed, report
+    assert report.total == CASES + 1 + 3 and report.campaigns == 3 and report.done == report.total, report
+    assert not report.failed, report
     assert any("resuming after" in line for line in lines)
 
     after = await snapshot(sessionmaker)
@@ -173,7 +275,7 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
             assert after[table][key] == row, (table, key, {c: (v, after[table][key][c]) for c, v in row.items()
                                                            if after[table][key][c] != v})
     print(f"{sum(len(rows) for rows in before.values())} rows in {len(before)} tables equal after the rebuild "
-          f"({report.seconds:.1f} s for {CASES} cases)")
+          f"({report.seconds:.1f} s for {report.total - report.campaigns} cases and {report.campaigns} campaigns)")
 
     await asyncio.sleep(5.5)  # the API looks at the register's state again (REGISTER_CHECK_SECONDS)
     no, (key, body) = next(iter(sorted(keys.items())))
@@ -182,6 +284,12 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     assert again.status_code == 201 and again.json()["case_no"] == no, again.text  # its case, not a second one
     fresh = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})
     assert fresh.status_code == 201 and fresh.json()["case_no"] not in keys, fresh.text
+    manager = await staff.headers("cs_manager")
+    for campaign_id, (key, body) in campaigns.items():  # a retried plan: its campaign, not a second one
+        again = await api.post("/campaigns", json=body, headers={**manager, "Idempotency-Key": key})
+        assert again.status_code == 201 and again.json()["campaign_id"] == campaign_id, again.text
+    fresh = await api.post("/campaigns", json=campaign_body("first"), headers={**manager, "Idempotency-Key": unique_key()})
+    assert fresh.status_code == 201 and fresh.json()["campaign_id"] > max(before["campaigns"])[0], fresh.text
 
 
 @pytest.mark.asyncio
