@@ -65,6 +65,10 @@ class StartCampaign(BaseModel):
     buildings: list[str] = []
     intake_key: str | None = None
     intake_fingerprint: str | None = None
+    # C1: the register's row as the campaign's projections left it: the highest seq projected and the time of its
+    # first projection (a later run projecting the same seq again changes nothing in the register)
+    projected_seq: int = -1
+    projected_at: datetime | None = None
 
 
 class ProposalCheck(BaseModel):

@@ -57,7 +57,7 @@ class CampaignWorkflow:
         # stay with the run that recorded them (a 5,000-household campaign's forms would not fit one payload).
         self._start: StartCampaign | None = None
         self._buildings: list[str] = []
-        self._projected_at: datetime | None = None
+        self._row: tuple[int, datetime | None] = (-1, None)  # the register row's seq and time (write_campaign_row)
         self._kept_forms: dict[int, VisitForm] = {}
         self._point_cases: list[PointCaseNumber] = []
 
@@ -76,7 +76,8 @@ class CampaignWorkflow:
         if self._campaign is None or self._start is None:
             raise ApplicationError("the campaign is still being opened", type="conflict")
         s = self._campaign.state
-        at = self._projected_at if self._projected_at is not None and s.seq == self._projected else workflow.now()
+        row_seq, row_at = self._row
+        at = row_at if row_at is not None and s.seq == row_seq else workflow.now()
         return RebuiltCampaign(
             projection=CampaignProjection(campaign_id=s.campaign_id, seq=s.seq, starts_on=s.starts_on,
                                           ends_on=s.ends_on, at=at, summary=campaign_summary(s)),
@@ -162,6 +163,7 @@ class CampaignWorkflow:
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)
         self._start, self._buildings = start, list(start.buildings)
+        self._row = (start.projected_seq, start.projected_at)
         self._kept_forms = {f.visit_no: f for f in start.pending_forms}
         self._local_db_steps = start.local_db_steps
         self._organisation = start.organisation
@@ -192,7 +194,8 @@ class CampaignWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={
                     "state": s, "pending_forms": self._forms, "pending_cases": self._effects,
-                    "pending_notices": list(self._notices.values()), "buildings": self._buildings}))
+                    "pending_notices": list(self._notices.values()), "buildings": self._buildings,
+                    "projected_seq": self._row[0], "projected_at": self._row[1]}))
             await until_changed_or_due(lambda: self._changed, self._next_wakeup())
             self._changed = False
             self._escalate_if_due()
@@ -300,7 +303,9 @@ class CampaignWorkflow:
             "project_campaign", CampaignProjection(campaign_id=s.campaign_id, seq=seq, starts_on=s.starts_on,
                                                    ends_on=s.ends_on, at=at, summary=summary),
             **DB_ACTIVITY)
-        self._projected, self._projected_at = seq, at
+        self._projected = seq
+        if seq > self._row[0]:  # the register keeps the first projection of a seq (only a higher one applies)
+            self._row = (seq, at)
         overdue = s.status == CampaignStatus.running and s.coverage_short and workflow.now() >= self._due_at()
         wanted = {sa.CASE_TYPE: "campaign", sa.CASE_STATUS: s.status.value, sa.PROJECT: s.project,
                   sa.ESCALATION_LEVEL: s.escalation_level, sa.OVERDUE: overdue}

@@ -259,7 +259,7 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     assert stopped.done == CASES // 2 and not stopped.failed
     async with sessionmaker() as session:
         status = await session.get(RegisterStatus, 1)
-        assert status.state == "rebuilding" and status.done == CASES // 2 and status.total == CASES
+        assert status.state == "rebuilding" and status.done == CASES // 2 and status.total == CASES + 1 + 3
     refused = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})
     assert refused.status_code == 503 and refused.json()["reason"] == "register_behind"
     report = await rebuild(settings, dev_env.client, sessionmaker, batch=10, progress=lines.append)  # ... resumed
@@ -316,3 +316,91 @@ async def test_C1_a_fresh_register_whose_first_cases_wait_for_a_worker_is_not_be
     async with sessionmaker() as session:
         status = await session.get(RegisterStatus, 1)
         assert status is None or status.state == "ok", (status.state, status.reason)
+
+
+async def held(schedule, log: Path, starts: int) -> None:
+    """The reminder sweeps paused once the worker (started `starts` times) has set up its schedules (it brings
+    them to this release's spec, unpaused, at every start): the test triggers each sweep itself."""
+    async def started():
+        return log.exists() and log.read_text(errors="replace").count("worker started") >= starts or None
+    await eventually(started)
+    await schedule.pause()
+
+
+async def sweep(client, schedule) -> int:
+    """One reminder sweep, triggered now: the reminders it sent (messages over all digests)."""
+    seen = {a.action.workflow_id for a in (await schedule.describe()).info.recent_actions}
+    await schedule.trigger()
+
+    async def started():
+        new = [a.action.workflow_id for a in (await schedule.describe()).info.recent_actions
+               if a.action.workflow_id not in seen]
+        return new[0] if new else None
+    return await client.get_workflow_handle(await eventually(started)).result()
+
+
+async def bookkeeping(sessionmaker, cases: list[str]) -> dict[tuple[str, str], tuple]:
+    async with sessionmaker() as session:
+        rows = (await session.scalars(select(CaseDeadline).where(
+            CaseDeadline.case_no.in_(cases), CaseDeadline.reminds.is_(True)))).all()
+        return {(d.case_no, d.key): (d.due_at.replace(tzinfo=timezone.utc), d.next_remind_at and
+                                     d.next_remind_at.replace(tzinfo=timezone.utc), d.reminders_sent, d.reminded_by)
+                for d in rows}
+
+
+@pytest.mark.demo_day(90)
+@pytest.mark.asyncio
+async def test_C1_E4_a_progress_note_reminded_before_the_loss_is_not_reminded_again_after_the_rebuild(
+        api, staff, settings, sessionmaker, worker_process, dev_env, tmp_path):
+    """On demo time (a working day of 90 s: a progress note is due 40 s after intake, reminded of every 40 s):
+    the sweep reminds of the notes due, the register is lost and rebuilt, and the next sweep reminds of none of
+    them again — the rebuild took them as reminded by that sweep (its input in Temporal), their next reminder
+    where the register had it — while the one after their next reminder time reminds of each once."""
+    from workflows.schedules import reminders_schedule_id
+
+    client = dev_env.client
+    schedule = client.get_schedule_handle(reminders_schedule_id())
+    log = tmp_path / "worker.log"
+    await held(schedule, log, 1)
+    hotline = await staff.headers("hotline")
+    cases = []
+    for i in range(4):
+        body = {**COMPLAINT, "customer": {**COMPLAINT["customer"], "unit": f"{300 + i}"}}
+        r = await api.post("/complaints", json=body, headers={**hotline, "Idempotency-Key": unique_key()})
+        assert r.status_code == 201, r.text
+        cases.append(r.json()["case_no"])
+    notes = await eventually(lambda: _each(sessionmaker, cases))
+    await asyncio.sleep(max(0.0, (max(due for due, *_ in notes.values()) - datetime.now(timezone.utc))
+                            .total_seconds()) + 1)
+    reminded = await sweep(client, schedule)
+    assert reminded >= len(cases), reminded  # each note to its owners (one digest per recipient)
+    before = await bookkeeping(sessionmaker, cases)
+    assert all(sent == 1 and by for _, _, sent, by in before.values()), before
+
+    worker_process.stop()  # the register is lost (see the drill above)
+    await sessionmaker.kw["bind"].dispose()
+    Path(settings.database_url.removeprefix("sqlite+aiosqlite:///")).unlink()
+    upgrade_to_head(settings.database_url)
+    async with sessionmaker() as session:
+        await seed_demo_staff(session, settings)
+    worker_process.start()
+    await held(schedule, log, 2)
+    lines: list[str] = []
+    report = await rebuild(settings, client, sessionmaker, progress=lines.append)
+    print("\n" + "\n".join(lines))
+    assert report.done == len(cases) and not report.failed, report
+    after = await bookkeeping(sessionmaker, cases)
+    assert after == before, {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
+
+    next_at = min(at for _, at, _, _ in after.values())
+    assert datetime.now(timezone.utc) < next_at, "too slow to tell: the next reminder is due already"
+    assert await sweep(client, schedule) == 0  # no note reminded of twice
+    assert await bookkeeping(sessionmaker, cases) == before
+    await asyncio.sleep((max(at for _, at, _, _ in after.values()) - datetime.now(timezone.utc)).total_seconds() + 1)
+    assert await sweep(client, schedule) == reminded  # the next reminders, on time, once each
+    assert all(sent == 2 for _, _, sent, _ in (await bookkeeping(sessionmaker, cases)).values())
+
+
+async def _each(sessionmaker, cases: list[str]):
+    notes = await bookkeeping(sessionmaker, cases)
+    return notes if {c for c, _ in notes} == set(cases) else None
