@@ -138,20 +138,26 @@ class ReportActivities:
     @activity.defn(name="record_report_review")
     async def record_report_review(self, r: ReviewRecord) -> None:
         """K1: the review as its workflow has it now (a retried or late write with a lower seq changes nothing)."""
-        s = r.state
-        values = dict(report_id=s.report_id, workflow_id=r.workflow_id, reviewer=s.reviewer.value, status=s.status.value,
-                      due_at=utc(s.due_at), escalation_level=s.escalation_level, reviewed_by=s.reviewed_by,
-                      reviewed_at=s.reviewed_at and utc(s.reviewed_at), comment=s.comment, seq=s.seq)
         async with self.sessionmaker() as session:
-            stmt = dialect_insert(session)(ReportReview).values(**values)
-            stmt = stmt.on_conflict_do_update(index_elements=[ReportReview.report_id],
-                                              set_={k: stmt.excluded[k] for k in values if k != "report_id"},
-                                              where=ReportReview.seq < stmt.excluded.seq)
-            await session.execute(stmt)
+            await write_review(session, r)
             await session.commit()
 
     def all(self) -> list:
         return [self.generate_scheduled_report, self.is_working_day, self.email_report, self.record_report_review]
+
+
+async def write_review(session: AsyncSession, r: ReviewRecord) -> None:
+    """K1: the review's row in the caller's transaction (the activity's, and the register's rebuild, C1); only a
+    higher seq applies."""
+    s = r.state
+    values = dict(report_id=s.report_id, workflow_id=r.workflow_id, reviewer=s.reviewer.value, status=s.status.value,
+                  due_at=utc(s.due_at), escalation_level=s.escalation_level, reviewed_by=s.reviewed_by,
+                  reviewed_at=s.reviewed_at and utc(s.reviewed_at), comment=s.comment, seq=s.seq)
+    stmt = dialect_insert(session)(ReportReview).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=[ReportReview.report_id],
+                                      set_={k: stmt.excluded[k] for k in values if k != "report_id"},
+                                      where=ReportReview.seq < stmt.excluded.seq)
+    await session.execute(stmt)
 
 
 def _pct(value: float | None) -> str:

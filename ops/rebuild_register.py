@@ -16,6 +16,9 @@ projected; each run the visit forms it recorded and the numbers of the cases its
 its households (the plan's units and buildings; a campaign planned before the buildings were kept takes them from
 the property register, restored first), its number and its request's Idempotency-Key.
 
+K1: each report review (report_reviews) as its workflow has it (its `state` query), open or closed within
+retention; the reports themselves are the register's alone (restore them from its backup).
+
 E4: the register's reminder bookkeeping of progress notes (`next_remind_at`, `reminders_sent`, `reminded_by`) is
 not in the cases. The reminder sweep is: the newest sweep that asked the register (its `collect_due_reminders`
 input in Temporal, found through the `reminders-progress` Schedule) reminded every progress note due by its time
@@ -76,6 +79,7 @@ class RebuildReport:
     done: int = 0
     failed: list[str] = field(default_factory=list)
     voided: int = 0
+    reviews: int = 0
     seconds: float = 0.0
 
 
@@ -122,6 +126,36 @@ async def _ask(client: Client, case_no: str, run_id: str | None = None):
             if "still being opened" not in str(e) or attempt == 19:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def _reviews(client: Client, settings: Settings, session: AsyncSession, failed: list[str]) -> int:
+    """K1: every report review on the task queue written as its workflow has it now (only a higher seq applies, as
+    record_report_review writes it). Returns how many; those that cannot answer go to `failed`."""
+    from activities.reports import write_review
+    from aftersales.review import ReviewState
+    from contracts.report import ReviewRecord
+    from workflows.report_review import ReportReviewWorkflow
+
+    ids = sorted({wf.id async for wf in client.list_workflows(
+        f"WorkflowType = 'ReportReviewWorkflow' AND TaskQueue = '{settings.task_queue}'")})
+    written = 0
+    for workflow_id in ids:
+        for attempt in range(20):
+            try:
+                state = await client.get_workflow_handle(workflow_id).query(
+                    ReportReviewWorkflow.state, rpc_timeout=timedelta(seconds=QUERY_SECONDS))
+            except (WorkflowQueryFailedError, RPCError, asyncio.TimeoutError) as e:
+                if "still being opened" in str(e) and attempt < 19:
+                    await asyncio.sleep(0.5)
+                    continue
+                failed.append(workflow_id)
+                log.error("report review not rebuilt", workflow_id=workflow_id, error=str(e)[:300])
+                break
+            await write_review(session, ReviewRecord(workflow_id=workflow_id, state=ReviewState.model_validate(state)))
+            written += 1
+            break
+    await session.commit()
+    return written
 
 
 async def _ask_campaign(client: Client, campaign_id: str, runs: list[str]) -> list[RebuiltCampaign]:
@@ -319,7 +353,7 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
             report.done += len(chunk)
             await set_state(session, REBUILDING, (await register_state(session)).reason, done=report.done,
                             failed=len(report.failed), last_case_no=chunk[-1])
-            progress(f"  {report.done}/{report.total} cases ({len(report.failed)} failed)")
+            progress(f"  {report.done}/{report.total} cases and campaigns ({len(report.failed)} failed)")
             if stop_after is not None and report.done >= stop_after:
                 report.seconds = time.monotonic() - started
                 return report
@@ -327,6 +361,7 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
         kinds = dict((await session.execute(select(Case.case_no, Case.case_type).where(
             Case.case_no.in_(numbers)))).all()) if numbers else {}
         kinds.update((no, CAMPAIGN_SCOPE) for no in campaign_runs)
+        report.reviews = await _reviews(client, settings, session, report.failed)
         report.voided = await _numbers_settled(session, {no: kinds.get(no, "") for no in numbers},
                                                datetime.now(UTC))
         if report.failed:
@@ -337,7 +372,7 @@ async def rebuild(settings: Settings, client: Client, sessionmaker: async_sessio
             await set_state(session, OK, None, finished_at=datetime.now(UTC), done=report.done, failed=0)
     report.seconds = time.monotonic() - started
     progress(f"rebuilt {report.done - len(report.failed)} of {report.total} cases and campaigns in {report.seconds:.1f} s; "
-             f"{len(report.failed)} failed; {report.voided} numbers no case holds recorded void")
+             f"{len(report.failed)} failed; {report.reviews} report reviews; {report.voided} numbers no case holds recorded void")
     return report
 
 

@@ -22,10 +22,12 @@ from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
 from adapters.db.models import (
     CampaignHousehold, CampaignRow, CampaignVisit, Case, CaseCounter, CaseDeadline, CaseFile, CaseNumber,
-    IdempotencyKey, RegisterStatus, TimelineEntry,
+    IdempotencyKey, RegisterStatus, ReportReview, TimelineEntry,
 )
 from adapters.db.numbering import claim_case_no, request_fingerprint
+from aftersales.actor import Actor
 from aftersales.campaign import CampaignKind, CampaignState
+from aftersales.roles import Role
 from aftersales.messages import BEIJING
 from ops.rebuild_register import rebuild
 from adapters.db.staff import seed_demo_staff
@@ -94,6 +96,7 @@ TABLES = {  # what the register keeps per case, and the columns a rebuild cannot
     Case: (), TimelineEntry: (), CaseDeadline: ("next_remind_at", "reminders_sent", "reminded_by"),
     CaseNumber: ("claimed_at", "settled_at"), IdempotencyKey: ("created_at",), CaseCounter: (), CaseFile: (),
     CampaignRow: (), CampaignHousehold: (), CampaignVisit: (),  # V1–V3
+    ReportReview: (),  # K1
 }
 PROJECT = "重建苑"
 
@@ -124,6 +127,26 @@ async def households(sessionmaker, campaign_id: str) -> list[int]:
             return list(await session.scalars(select(CampaignHousehold.unit_id).where(
                 CampaignHousehold.campaign_id == campaign_id).order_by(CampaignHousehold.unit_id))) or None
     return await eventually(planned)
+
+
+async def report_reviews(client, settings, sessionmaker) -> None:
+    """K1: the gm's reviews of two monthly statistics (opened by the scheduled report: here directly), one
+    reviewed, one awaiting and escalated (its due time, the 10th of the next month, has passed)."""
+    from contracts.report import ReviewRequest, ReviewStart
+    from workflows.report_review import ReportReviewWorkflow, review_workflow_id
+
+    for report_id, period in ((1, "2026-09"), (2, "2026-10")):
+        await client.start_workflow(ReportReviewWorkflow.run, ReviewStart(
+            report_id=report_id, kind="monthly_complaints", period=period, title="月度投诉统计"),
+            id=review_workflow_id("monthly_complaints", period), task_queue=settings.task_queue)
+    await client.get_workflow_handle(review_workflow_id("monthly_complaints", "2026-09")).execute_update(
+        ReportReviewWorkflow.review, ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅，请跟进"))
+
+    async def recorded():
+        async with sessionmaker() as session:
+            rows = {r.report_id: (r.status, r.escalation_level) for r in await session.scalars(select(ReportReview))}
+        return rows if rows.get(1, ("",))[0] == "reviewed" and rows.get(2, ("", 0))[1] == 2 else None
+    await eventually(recorded)
 
 
 async def campaigns_of_every_kind(api, staff, settings, sessionmaker, client) -> dict[str, tuple[str, dict]]:
@@ -222,6 +245,7 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
                 await post_action(api, staff, no, who, action)
     await asyncio.gather(*(one(i) for i in range(CASES)))
     campaigns = await campaigns_of_every_kind(api, staff, settings, sessionmaker, dev_env.client)
+    await report_reviews(dev_env.client, settings, sessionmaker)
     await asyncio.sleep(2)  # the last projections settle
     before = await snapshot(sessionmaker)
     assert len(before["cases"]) == CASES + 1  # and the complaint a revisit's point opened
