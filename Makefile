@@ -81,7 +81,7 @@ api: install          ## the API alone against an already running Temporal
 migrate: install      ## the read model's Alembic migrations to head (AFTERSALES_DATABASE_URL)
 	$(BIN)/python -m adapters.db.migrate
 
-rebuild-register: install   ## C1: the read model's cases rebuilt from Temporal (worker running; resumes; --fresh: ARGS=--fresh)
+rebuild-register: install   ## C1: the read model's cases, campaigns and report reviews rebuilt from Temporal (worker running; resumes; --fresh: ARGS=--fresh)
 	$(BIN)/python -m ops.rebuild_register $(ARGS)
 
 record-histories: install-test   ## record tests/histories (RECORD_HISTORIES_SUFFIX=_x: beside the others; docs/architecture.md)

@@ -1,7 +1,7 @@
 """C1, a fault drill: the register (read model) deleted while Temporal keeps the cases. The API refuses intakes
 (and new campaigns) while the register is known to be behind (503 register_behind), `make rebuild-register`
 (ops.rebuild_register) brings back every case of every kind and state — row, timeline, deadlines, numbers, intake
-keys — and every revisit campaign (V1–V3: row, households, visit forms, numbers, keys, one continued as new)
+keys — every revisit campaign (V1–V3: row, households, visit forms, numbers, keys, one continued as new) and report review (K1)
 field by field as it was, resuming after an interruption, and then an old intake retried with its original key
 answers with its case instead of opening a second one. E4: the progress notes the reminder sweep had reminded of
 are not reminded of again after the rebuild (on demo time)."""
