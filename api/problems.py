@@ -220,6 +220,7 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/admin/accounts/{username}/password"): {409},
     ("GET", "/properties/units"): {404},                       # a project not in the register
     ("GET", "/fee-schedule"): {404},                           # R3: none published yet, or no such version
+    ("POST", "/reports"): {404},                               # P5: a company or project outside the reader's scope
     ("POST", "/campaigns"): {409, 503},
     ("GET", "/campaigns/{campaign_id}"): {503},
     ("POST", "/campaigns/{campaign_id}/visits"): {409, 503},

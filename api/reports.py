@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
 from aftersales.actions import LONG_TEXT_PATTERN
+from aftersales.text_patterns import SHORT_TEXT_PATTERN
 from aftersales.actor import Actor
 from aftersales.calendar import WorkCalendar
 from aftersales.org import in_scope
@@ -52,7 +53,7 @@ class ReportRequest(BaseModel):
     company_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", description=(
         "K, P5: a company's report (within the reader's scope); none: the reader's own scope (the group's roll-up "
         "for the group's accounts)"))] = None
-    project: Annotated[str | None, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
+    project: Annotated[str | None, Field(max_length=128, pattern=SHORT_TEXT_PATTERN,
                                          description="K, P5: a project's report (within the reader's scope)")] = None
 
 
