@@ -128,14 +128,14 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                 tokens["cs_manager"] = r.json()["access_token"]
                 await act("cs_staff", {"action": "agree_appointment",
                                        "appointment_at": (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()})
-                await act("cs_staff", {"action": "record_survey", "responsible_party": "施工单位", "contractor_id": "CT-DEMO",
+                await act("cs_staff", {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-DEMO",
                                        "multi_trade": False, "estimate": "800.00", "order_type": "A"})
                 await staff_upload(browser, url, password, "repair_lead", case_no, "survey", "photo",
                                    [jpeg("查勘.jpg", (150, 150, 60))])
                 for who in ("cs_staff", "engineering", "repair_lead", "contractor"):
                     await act(who, {"action": "sign_survey"})
                 await approve_while("cost_approval")
-                await act("engineering", {"action": "dispatch", "workers": ["chen"], "to_contractor": True})
+                await act("engineering", {"action": "dispatch", "workers": ["contractor"], "to_contractor": True})
                 await staff_upload(browser, url, password, "contractor", case_no, "before_work", "photo",
                                    [jpeg("施工前1.jpg", (180, 60, 40)), jpeg("施工前2.jpg", (200, 80, 60))])
                 await staff_upload(browser, url, password, "contractor", case_no, "after_work", "photo",
@@ -145,7 +145,7 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                                    [jpeg("验收.jpg", (90, 90, 200))])
                 await act("cs_staff", {"action": "inspect", "passed": True})
                 await act("repair_lead", {"action": "inspect", "passed": True})
-                await staff_upload(browser, url, password, "butler", case_no, "repair_slip", "signed",
+                await staff_upload(browser, url, password, "cs_staff", case_no, "repair_slip", "signed",
                                    [{"name": "维修单.pdf", "mimeType": "application/pdf", "buffer": pdf()}])
                 await act("cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 5})
                 await act("cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})

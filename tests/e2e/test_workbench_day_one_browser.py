@@ -167,7 +167,8 @@ async def register_units(sessionmaker, settings, project: str) -> None:
         await register.import_units(session, [
             UnitRecord(project=project, building="6栋", unit=u, sold=True, occupied=True, owner_name="林女士",
                        owner_phone="13912341111") for u in ("1201", "1202")],
-            by="test", filename="t.csv", now=datetime.now(timezone.utc), seal=Sealer.from_settings(settings).seal)
+            by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
+            seal=Sealer.from_settings(settings).seal)  # P5: a project of 融侨置业, the demo accounts' company
 
 
 async def file_repair(browser, url: str, tally: Tally, password: str, project: str, *, paid: bool) -> tuple[object, str]:
