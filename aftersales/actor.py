@@ -33,6 +33,8 @@ class OwnerActor(BaseModel):
     username: Literal["owner"] = OWNER_USERNAME
     case_no: str = Field(pattern=r"^[A-Z]{2}-[0-9]{4}-[0-9]{6}$")
     means: Literal["code", "link"]
+    # V3: a campaign's survey the owner answers (case_no: the campaign's number) is for this household of theirs
+    unit_id: int | None = None
     # what the machine's shared code reads of an actor: none of these for an owner
     role: None = None
     department: None = None

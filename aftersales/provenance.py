@@ -67,3 +67,9 @@ class Provenance(BaseModel):
         if self.by is GivenBy.owner:
             return f"业主本人（{MEANS_NAMES[self.means]}）"
         return f"代录（{self.staff}，{MEANS_NAMES[self.means]}）"
+
+    def owner_words(self) -> str:
+        """As the owner's own page shows it (O2: no staff account names): 业主本人（短信链接） or 工作人员代录（电话）."""
+        if self.by is GivenBy.owner:
+            return self.words()
+        return f"工作人员代录（{MEANS_NAMES[self.means]}）"
