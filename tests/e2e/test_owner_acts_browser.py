@@ -82,13 +82,13 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
                 no = re.search(r"[A-Z]{2}-\d{4}-\d{6}", await heading.inner_text()).group(0)
 
                 # R1: staff propose a time; the owner accepts it
-                at = (datetime.now(timezone.utc) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+                at = (datetime.now(BEIJING) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
                 await post_action(api, staff, no, "cs_staff", {"action": "propose_appointment",
                                                                "appointment_at": at.isoformat()})
                 await page.reload()
                 todo = page.get_by_role("heading", name="需要您办理")
                 await expect(todo).to_be_visible()
-                await expect(page.get_by_text(at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"))).to_be_visible()
+                await expect(page.get_by_text(at.strftime("%Y-%m-%d %H:%M"), exact=True)).to_be_visible()
                 await _fits(page)
                 await shot(page, "22-owner-accept-appointment.png")
                 await page.get_by_role("button", name="确认此时间").click()
