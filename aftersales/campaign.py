@@ -407,12 +407,10 @@ def campaign_summary(s: CampaignState) -> dict:
         "in_person_percent": pct(s.in_person, s.visits),
         "satisfaction_percent": pct(s.satisfied_scores, s.item_scores),
         # O4: satisfaction by who gave it — the owners' own surveys, and staff's records of visits and calls
-        "by_provenance": {
-            "owner": {"visits": s.self_visits, "satisfaction_percent": pct(s.self_satisfied_scores, s.self_item_scores)},
-            "staff": {"visits": s.visits - s.self_visits,
-                      "satisfaction_percent": pct(s.satisfied_scores - s.self_satisfied_scores,
-                                                  s.item_scores - s.self_item_scores)},
-        },
+        "visits_owner": s.self_visits, "visits_staff": s.visits - s.self_visits,
+        "satisfaction_percent_owner": pct(s.self_satisfied_scores, s.self_item_scores),
+        "satisfaction_percent_staff": pct(s.satisfied_scores - s.self_satisfied_scores,
+                                          s.item_scores - s.self_item_scores),
         "satisfaction_target_percent": 90.0,
         "average_score": round(s.score_sum / s.item_scores, 2) if s.item_scores else None,
         "points_raised": s.points_raised, "points_handled": s.points_handled,
@@ -427,7 +425,8 @@ def campaign_summary(s: CampaignState) -> dict:
             "satisfaction_percent": "评分为 4 或 5 分的调查项 / 全部调查项（目标 ≥ 90%）",
             "points_handled_percent": "已处理的意见（已立案或已答复关闭）/ 提出的意见（目标 100%）",
             "in_person_percent": "上门回访次数 / 回访次数",
-            "by_provenance": "满意度按来源：业主本人在业主页面填写（owner）与工作人员上门、电话代录（staff）分别计算",
+            "satisfaction_percent_owner": "满意度（业主本人）：业主本人在业主页面填写的问卷中 4 或 5 分的调查项 / 其全部调查项（O4）",
+            "satisfaction_percent_staff": "满意度（工作人员代录）：工作人员上门、电话回访记录的问卷中 4 或 5 分的调查项 / 其全部调查项（O4）",
         },
     }
 

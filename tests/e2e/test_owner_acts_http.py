@@ -122,6 +122,16 @@ async def test_o3_the_owner_accepts_the_time_signs_off_and_answers_the_survey(ap
     # the workbench shows who gave each fact (O4)
     bench = await workbench_page(api, staff, no)
     assert bench.status_code == 200 and bench.text.count("业主本人（验证码登录）") >= 3
+    # ... and so does the register (O4, K3): the row and the list's answer name who gave the satisfaction and sign-off
+    async def registered():
+        found = (await api.get("/cases", params={"case_no": no}, headers=await staff.headers("cs_staff"))).json()
+        return found["items"] and found["items"][0]["satisfaction_by"] == "owner" and found["items"][0]
+    from tests.e2e.conftest import eventually
+    row = await eventually(registered, 30)
+    assert row["sign_off_by"] == "owner" and row["satisfaction"] == 5
+    token = (await staff.headers("cs_staff"))["Authorization"].split()[1]
+    register = await api.get("/app/cases", params={"case_no": no}, headers={"Cookie": f"aftersales_session={token}"})
+    assert "满意度 5（业主本人）" in register.text and "签认：业主本人" in register.text
 
     # O2: another owner's session finds neither the page nor the act
     other, _ = await registered_owner(settings, sessionmaker, project="别的小区")

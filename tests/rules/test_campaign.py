@@ -164,8 +164,9 @@ def test_V3_O3_the_owner_answers_the_survey_of_their_own_household_once():
     c.visit(owner_survey(2, (5, 5, 4)))
     assert 2 in c.state.visited and c.state.self_visits == 1
     s = campaign_summary(c.state)
-    assert s["by_provenance"] == {"owner": {"visits": 1, "satisfaction_percent": 100.0},
-                                  "staff": {"visits": 1, "satisfaction_percent": 50.0}}
+    assert (s["visits_owner"], s["satisfaction_percent_owner"]) == (1, 100.0)
+    assert (s["visits_staff"], s["satisfaction_percent_staff"]) == (1, 50.0)
+    assert s["definitions"]["satisfaction_percent_owner"] and s["definitions"]["satisfaction_percent_staff"]
     assert s["satisfaction_percent"] == 80.0 and s["in_person_percent"] == 50.0
     assert "已回访过" in refused("conflict", c.check_visit, owner_survey(2))
     assert owner_survey().provenance(NOW) == Provenance.by_owner(Means.link, NOW)
