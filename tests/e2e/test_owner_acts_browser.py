@@ -2,7 +2,7 @@
 as ops run it (uvicorn, a dev server and a worker behind it). Signed in by the code from the SMS outbox, the owner
 accepts the visit time staff proposed, signs the finished work off with scores and answers the survey, each from
 the forms of 需要您办理 on their case page; the timeline says each was given by the owner. Nothing is wider than the
-screen. Screenshots in tests/screenshots/ and docs/screenshots/ (22–25)."""
+screen. Screenshots in tests/screenshots/ and docs/screenshots/ (23–26)."""
 
 import random
 import re
@@ -90,7 +90,7 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
                 await expect(todo).to_be_visible()
                 await expect(page.get_by_text(at.strftime("%Y-%m-%d %H:%M"), exact=True)).to_be_visible()
                 await _fits(page)
-                await shot(page, "22-owner-accept-appointment.png")
+                await shot(page, "23-owner-accept-appointment.png")
                 await page.get_by_role("button", name="确认此时间").click()
                 await expect(page.get_by_role("status")).to_have_text("已确认上门时间")
                 await expect(page.get_by_text("业主确认上门时间")).to_be_visible()
@@ -113,7 +113,7 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
                 await page.get_by_label("服务态度", exact=True).select_option("4")
                 await page.get_by_label("意见（可选）").fill("师傅很细心，现场打扫干净")
                 await _fits(page)
-                await shot(page, "23-owner-sign-off.png")
+                await shot(page, "24-owner-sign-off.png")
                 await page.get_by_role("button", name="签认完工").click()
                 await expect(page.get_by_role("status")).to_have_text("已签认完工，感谢您的评价")
 
@@ -122,14 +122,14 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
                 await page.get_by_label("总体满意度").select_option("5")
                 await page.get_by_label("意见和建议（可选）").fill("响应很快")
                 await _fits(page)
-                await shot(page, "24-owner-survey.png")
+                await shot(page, "25-owner-survey.png")
                 await page.get_by_role("button", name="提交评价").click()
                 await expect(page.get_by_role("status")).to_have_text("感谢您的评价")
                 await expect(todo).to_have_count(0)
                 await expect(page.get_by_text("业主本人（验证码登录）")).to_have_count(4)   # filed, time, sign-off, survey
                 assert phone not in await page.content()
                 await _fits(page)
-                await shot(page, "25-owner-case-done.png")
+                await shot(page, "26-owner-case-done.png")
 
                 view = (await api.get(f"/cases/{no}", headers=await staff.headers("cs_staff"))).json()
                 assert view["status"] == "revisited" and view["sign_off"]["provenance"]["by"] == "owner"

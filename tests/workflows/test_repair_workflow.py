@@ -317,8 +317,8 @@ async def test_D1_O3_O4_several_files_in_one_act_and_the_owners_photos_with_thei
         await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})                 # D2: its photos
         await act(h, R.cs_staff, {"action": "inspect", "passed": True})
         await act(h, R.repair_lead, {"action": "inspect", "passed": True})
-        await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": 5, "attitude": 5})
-        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "300.00", "note": "n"})
         await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
         await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
