@@ -319,6 +319,7 @@ async def home(request: Request, owner: Annotated[OwnerSession, Depends(owner_se
     units = await store.owner_units(session, owner.phone_hmac)
     cases = await store.owner_cases(session, owner.phone_hmac)
     return render(request, "home.html", units=units, cases=[_case_item(c) for c in cases],
+                  surveys=await store.open_surveys(session, owner.phone_hmac),
                   opted_out=await store.opted_out(session, owner.phone_hmac),
                   notice=request.query_params.get("notice"))
 
@@ -624,3 +625,56 @@ async def _file_case(kind: str, request: Request, owner: OwnerSession, session: 
     return RedirectResponse(f"/o/cases/{case_no}?filed=1&notice=已提交" + (f"，{failed}" if failed else ""),
                             status_code=303, headers=HEADERS)
 
+
+
+# ---- V3, O3: a revisit campaign's survey the owner answers themselves ---------------------------------------------
+SURVEY_ITEMS = ("房屋质量", "维修服务", "物业服务", "客户服务")   # the campaign's survey items (the workbench's form)
+
+
+async def _survey_or_404(session: AsyncSession, owner: OwnerSession, campaign_id: str, unit_id: str):
+    """The running campaign and the owner's household in its plan, not yet visited; else 404 (O2)."""
+    _only_own_case(owner)
+    for campaign, unit in await store.open_surveys(session, owner.phone_hmac):
+        if campaign.campaign_id == campaign_id and str(unit.id) == unit_id:
+            return campaign, unit
+    raise OwnerNotFound()
+
+
+def _survey_page(request: Request, campaign, unit, error: str | None = None, status_code: int = 200,
+                 posted: dict[str, str] | None = None) -> HTMLResponse:
+    return render(request, "survey.html", status_code, campaign=campaign, unit=unit, items=SURVEY_ITEMS,
+                  scale=SATISFACTION, error=error, posted=posted or {})
+
+
+@router.get("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
+async def survey_page(campaign_id: str, unit_id: str, request: Request,
+                      owner: Annotated[OwnerSession, Depends(owner_session)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    campaign, unit = await _survey_or_404(session, owner, campaign_id, unit_id)
+    return _survey_page(request, campaign, unit)
+
+
+@router.post("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
+async def answer_survey(campaign_id: str, unit_id: str, request: Request,
+                        owner: Annotated[OwnerSession, Depends(owner_session)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3, O3, O4: the owner's own answer to the campaign's survey for their household, as the campaign's
+    `record_visit` Update with the owner as actor (bound to the campaign and the household), mode `self`."""
+    from aftersales.campaign import VisitBody, VisitRequest
+    from api import campaigns as campaign_routes
+    from workflows.campaign import CampaignWorkflow
+    form = await checked_form(request)
+    campaign, unit = await _survey_or_404(session, owner, campaign_id, unit_id)
+    try:
+        body = VisitBody.model_validate({
+            "unit_id": unit.id, "mode": "self",
+            "items": [{"item": item, "score": int(form[f"score_{n}"])} for n, item in enumerate(SURVEY_ITEMS)
+                      if form.get(f"score_{n}", "").isdigit()],
+            **({"comments": form["comments"].strip()} if form.get("comments", "").strip() else {})})
+        await campaign_routes._update(request, campaign_id, CampaignWorkflow.record_visit, VisitRequest(
+            visit=body, actor=OwnerActor(case_no=campaign_id, means=owner.means, unit_id=unit.id)))
+    except (HTTPException, ValidationError) as e:
+        code = e.status_code if isinstance(e, HTTPException) else 422
+        return _survey_page(request, campaign, unit, owner_text(refusal(e)[0]), code, form)
+    log.info("owner answered a campaign survey", campaign_id=campaign_id)
+    return RedirectResponse("/o/home?notice=感谢您参加回访调查", status_code=303, headers=HEADERS)

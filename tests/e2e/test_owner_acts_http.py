@@ -159,3 +159,45 @@ async def test_o4_staff_record_a_sign_off_for_an_owner_who_called_shown_as_daelu
     assert "工作人员代录（微信）" in page and "butler" not in page and "act/owner_sign_off" not in page
     bench = await workbench_page(api, staff, no)
     assert re.search(r"代录（[^）]*贴心管家[^）]*，微信）", bench.text), bench.text[-3000:]
+
+
+@pytest.mark.asyncio
+async def test_v3_o3_the_owner_answers_a_campaigns_survey_for_their_household(api, staff, settings,
+                                                                             sessionmaker) -> None:
+    import uuid
+
+    from tests.e2e.conftest import eventually
+    project = f"回访自填苑{uuid.uuid4().hex[:6]}"
+    phone, _ = await registered_owner(settings, sessionmaker, project=project)
+    r = await api.post("/campaigns", json={"project": project, "kind": "first", "starts_on": "2026-11-23",
+                                           "ends_on": "2027-12-31", "staff": ["cs_staff"]},
+                       headers=await staff.headers("cs_manager"))
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    await owner_signed_in(api, settings, phone)
+
+    async def listed():
+        home = (await api.get("/o/home")).text
+        return (m := re.search(rf'href="(/o/surveys/{cid}/\d+)"', home)) and m.group(1)
+    link = await eventually(listed, 30)
+    page = (await api.get(link)).text
+    assert "回访调查" in page and "房屋质量" in page and "客户服务" in page
+    form = {"csrf": _csrf(page), "score_0": "5", "score_1": "4", "score_2": "5", "score_3": "5",
+            "comments": "物业很负责"}
+    bad = await api.post(link, data={**form, "score_0": "9"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text                  # refused, nothing recorded
+    done = await api.post(link, data=form)
+    assert done.status_code == 303 and "感谢您参加回访调查" in unquote(done.headers["location"])
+    summary = (await api.get(f"/campaigns/{cid}", headers=await staff.headers("cs_manager"))).json()
+    assert (summary["visited"], summary["visits_owner"], summary["visits_staff"]) == (1, 1, 0)
+    assert summary["satisfaction_percent_owner"] == 100.0 and summary["satisfaction_percent_staff"] is None
+    again = await api.post(link, data=form)                   # once: the campaign refuses a second answer (409), and
+    assert again.status_code in (404, 409) and (again.status_code == 404 or "已回访过" in again.text)
+
+    async def gone():                                         # once its form is kept, the survey is no longer offered
+        return f"/o/surveys/{cid}/" not in (await api.get("/o/home")).text
+    await eventually(gone, 30)
+    assert (await api.post(link, data=form)).status_code == 404
+    other, _ = await registered_owner(settings, sessionmaker, project="别处")
+    await owner_signed_in(api, settings, other)
+    assert (await api.get(link)).status_code == 404                                    # O2: not their household
