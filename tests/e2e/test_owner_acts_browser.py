@@ -96,11 +96,11 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
                 await expect(page.get_by_text("业主确认上门时间")).to_be_visible()
 
                 # the survey, dispatch, the work with its photo, both inspections (staff, over HTTP)
-                await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+                await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                                "multi_trade": False, "estimate": "0.00", "order_type": "B"})
                 for who in ("cs_staff", "engineering", "repair_lead"):
                     await post_action(api, staff, no, who, {"action": "sign_survey"})
-                await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["chen"]})
+                await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
                 await attach(api, staff, no, "repair_lead", "after_work")
                 await post_action(api, staff, no, "repair_lead", {"action": "complete_work", "note": "更换地漏"})
                 await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})

@@ -64,11 +64,11 @@ async def owner_acts(api, case_no: str, name: str, fields: dict | None = None, e
 
 
 async def to_inspected(api, staff, no: str) -> None:
-    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "维修队",
+    await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                    "multi_trade": False, "estimate": "0.00", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
         await post_action(api, staff, no, who, {"action": "sign_survey"})
-    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["chen"]})
+    await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
     await attach(api, staff, no, "repair_lead", "after_work")                                    # D2
     await post_action(api, staff, no, "repair_lead", {"action": "complete_work", "note": "更换地漏"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
