@@ -97,7 +97,7 @@ REPAIR_ACTIONS: dict[str, Act] = {
     "accept_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "decline_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "record_service_payment": act(R.finance),
-    # rules 3 (O3, O4): the owner's own acts, which staff still record for owners who call or write (代录)
+    # rules 4 (O3, O4): the owner's own acts, which staff still record for owners who call or write (代录)
     "propose_appointment": act(R.hotline, R.cs_staff, R.butler),          # R1: a time offered to the owner
     "accept_appointment": act(R.hotline, R.cs_staff, R.butler),
     "request_appointment": act(R.hotline, R.cs_staff, R.butler),
@@ -110,7 +110,7 @@ REPAIR_ACTIONS: dict[str, Act] = {
 ACTIONS: dict[str, dict[str, Act]] = {"complaint": COMPLAINT_ACTIONS, "repair": REPAIR_ACTIONS}
 
 
-# ---- O3: the owner's own acts (rules 3) ------------------------------------------------------------
+# ---- O3: the owner's own acts (rules 4) ------------------------------------------------------------
 # What an owner may do for themselves on the owner pages, per case type: every other action is staff's. Staff
 # may record each of these for an owner who called or wrote (代录, O4), as the staff table above says.
 OWNER_ACTS: dict[str, frozenset[str]] = {
@@ -123,7 +123,7 @@ OWNER_ACTS: dict[str, frozenset[str]] = {
         "revisit",                                                        # R7: the revisit survey
     }),
 }
-# The owner-given facts among staff's actions: from rules 3 staff record them only as 代录 (told_via required, O4)
+# The owner-given facts among staff's actions: from rules 4 staff record them only as 代录 (told_via required, O4)
 OWNER_FACTS: dict[str, frozenset[str]] = {
     "complaint": OWNER_ACTS["complaint"],
     "repair": OWNER_ACTS["repair"] | {"agree_appointment", "extend_deadline"},
@@ -133,7 +133,7 @@ OWNER_ACTS_FROM = 4   # the rules version from which owners act for themselves (
 
 def check_owner_acting(state: Any, action: str, owner: Any) -> None:
     """O3, O2, P4: an owner acts only for themselves — only the owner's own acts, only on the one case the API
-    found to be theirs and vouched for (`owner.case_no`), only on a case opened under rules 3 or later (a case
+    found to be theirs and vouched for (`owner.case_no`), only on a case opened under rules 4 or later (a case
     opened before keeps its rules: staff record for its owner). Raises Rejection('forbidden')."""
     if owner.case_no != state.case_no:
         raise forbidden("业主只能办理自己的案件（O2、P4）")

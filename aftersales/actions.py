@@ -113,9 +113,9 @@ Score = Annotated[StrictInt, Field(ge=1, le=5)]
 Flag = StrictBool
 
 # A fact the owner gives, recorded by staff for an owner who called, came or wrote (代录), says how the
-# owner told them; the staff member is the actor. Required from rules 3 (the case machine refuses it missing); an
+# owner told them; the staff member is the actor. Required from rules 4 (the case machine refuses it missing); an
 # owner acting on the owner pages sends none (their own act: the code or link is the provenance).
-TOLD_VIA_FIELD = Field(default=None, description="代录 (rules 3, required for staff): how the owner told you — phone, "
+TOLD_VIA_FIELD = Field(default=None, description="代录 (rules 4, required for staff): how the owner told you — phone, "
                        "visit (in person), wechat, letter; the owner's own act on the owner pages has none")
 
 
@@ -271,20 +271,20 @@ class AgreeAppointment(_Action):
 
 
 class ProposeAppointment(_Action):
-    """R1 (rules 3): staff propose a visit time; the owner accepts it on the owner pages (or tells staff, 代录), or
+    """R1 (rules 4): staff propose a visit time; the owner accepts it on the owner pages (or tells staff, 代录), or
     asks for another."""
     action: Literal["propose_appointment"]
     appointment_at: Instant
 
 
 class AcceptAppointment(_Action):
-    """R1 (rules 3): the owner accepts the proposed visit time: it is the agreed appointment."""
+    """R1 (rules 4): the owner accepts the proposed visit time: it is the agreed appointment."""
     action: Literal["accept_appointment"]
     told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class RequestAppointment(_Action):
-    """R1 (rules 3): the owner asks for another visit time instead of the one proposed (or before any is)."""
+    """R1 (rules 4): the owner asks for another visit time instead of the one proposed (or before any is)."""
     action: Literal["request_appointment"]
     appointment_at: Instant
     note: NoteText | None = None
@@ -429,7 +429,7 @@ class ExtendDeadline(_Action):
 
 
 class AskExtension(_Action):
-    """R8 (rules 3): staff ask the owner for more time for a complex repair: the new due time and why. The work
+    """R8 (rules 4): staff ask the owner for more time for a complex repair: the new due time and why. The work
     deadline moves only once the owner consents, before it is due."""
     action: Literal["ask_extension"]
     new_due_at: Instant
@@ -437,13 +437,13 @@ class AskExtension(_Action):
 
 
 class ConsentExtension(_Action):
-    """R8 (rules 3): the owner consents to the time asked for (before the deadline)."""
+    """R8 (rules 4): the owner consents to the time asked for (before the deadline)."""
     action: Literal["consent_extension"]
     told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class RefuseExtension(_Action):
-    """R8 (rules 3): the owner refuses more time: the work stays due when it was."""
+    """R8 (rules 4): the owner refuses more time: the work stays due when it was."""
     action: Literal["refuse_extension"]
     reason: NoteText | None = None
     told_via: ToldVia | None = TOLD_VIA_FIELD
@@ -478,7 +478,7 @@ class OwnerSignOff(_Action):
 
 
 class RefuseSignOff(_Action):
-    """R6 (rules 3): the owner does not sign the work off, with the reason (and, if they give them, quality and
+    """R6 (rules 4): the owner does not sign the work off, with the reason (and, if they give them, quality and
     attitude scores, R9): the work goes back to the workers as a new round."""
     action: Literal["refuse_sign_off"]
     reason: Text
@@ -565,7 +565,7 @@ class ActionRequest(BaseModel):
     accounts the action names (assign_handler's handler) as the read model holds them now: the
     workflow cannot read the database, so the API resolves them (P1)."""
     action: WorkflowAction
-    actor: Actor | OwnerActor   # O3 (rules 3): the owner acting on the owner pages, vouched for like staff (P4)
+    actor: Actor | OwnerActor   # O3 (rules 4): the owner acting on the owner pages, vouched for like staff (P4)
     accounts: list[Actor] = []
     # Idempotency-Key: the key scoped to case and user, and the body's fingerprint,
     # both hashed (no caller text). The case remembers them: the same key with the same body is applied

@@ -201,7 +201,7 @@ class DeadlineExtension(BaseModel):
 
     at: datetime
     by: str
-    role: Role | None = None   # none: the owner themselves consented on the owner pages (R8, rules 3)
+    role: Role | None = None   # none: the owner themselves consented on the owner pages (R8, rules 4)
     from_due_at: datetime
     to_due_at: datetime
     reason: str

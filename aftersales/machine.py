@@ -42,7 +42,7 @@ class CaseMachine(DeadlineRules):
             raise conflict(f"「{action_name(name)}」不适用于{CASE_TYPE_NAMES.get(self.state.case_type.value, '')}案件")
         if self.state.closed:
             raise conflict(f"案件 {self.state.case_no} 已结案")
-        if is_owner(actor):  # O3: the owner's own acts on their own case, from rules 3
+        if is_owner(actor):  # O3: the owner's own acts on their own case, from rules 4
             access.check_owner_acting(self.state, name, actor)
         else:
             allowed = access.action_roles(self.state.case_type.value, name)
@@ -57,10 +57,10 @@ class CaseMachine(DeadlineRules):
         self.state.seq += 1
         return self.take_effects()
 
-    # ---- O4: who gave a fact the owner gives (rules 3) -----------------------------------------------
+    # ---- O4: who gave a fact the owner gives (rules 4) -----------------------------------------------
     def given(self, a: Any, actor: Actor | OwnerActor, ctx: Ctx) -> Provenance | None:
         """O4: how an owner-given fact was given — by the owner (code or link, now), or recorded by staff for
-        them (代录: the staff member, and how the owner told them, `told_via`: required from rules 3). None for a
+        them (代录: the staff member, and how the owner told them, `told_via`: required from rules 4). None for a
         case opened before that staff recorded without saying how. Called by a handler after its state checks
         and before it changes anything (a refusal leaves the case as it was)."""
         if is_owner(actor):
@@ -73,7 +73,7 @@ class CaseMachine(DeadlineRules):
         return Provenance.recorded_by(actor.username, Means(told), ctx.now)
 
     def owner_rules(self, doing: str) -> None:
-        """A step of the owner's channel (rules 3) on a case opened before it: not there (it keeps its rules)."""
+        """A step of the owner's channel (rules 4) on a case opened before it: not there (it keeps its rules)."""
         if self.state.rules_version < OWNER_ACTS_FROM:
             raise conflict(f"本案件按受理时的规则办理，没有这一步，不能{doing}（O3）")
 

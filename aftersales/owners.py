@@ -155,7 +155,7 @@ OWNER_ENTRY_KINDS = frozenset({
     "intake", "appointment", "arrival", "late_arrival", "work_done", "inspection_failed", "inspection_passed",
     "inspected", "signed_off", "revisit", "reopened", "customer_informed", "unjustified", "satisfaction",
     "progress", "deadline_extended", "fee", "quote", "quote_accepted", "declined", "service_paid", "closed",
-    # rules 3: what is asked of the owner and what they answered (R1, R8, R6)
+    # rules 4: what is asked of the owner and what they answered (R1, R8, R6)
     "appointment_proposed", "appointment_requested", "extension_asked", "extension_refused", "sign_off_refused",
 })
 OWNER_ENTRY_NAMES = {

@@ -23,11 +23,11 @@ class Means(StrEnum):
     phone = "phone"      # the owner told staff by phone
     paper = "paper"      # on a signed paper form
     visit = "visit"      # in person
-    wechat = "wechat"    # the owner wrote on WeChat (rules 3)
-    letter = "letter"    # by letter (rules 3)
+    wechat = "wechat"    # the owner wrote on WeChat (rules 4)
+    letter = "letter"    # by letter (rules 4)
 
 
-# O4 (rules 3): how the owner told the staff member who records a fact for them (代录), as an action names it
+# O4 (rules 4): how the owner told the staff member who records a fact for them (代录), as an action names it
 ToldVia = Literal["phone", "visit", "wechat", "letter"]
 OWNER_MEANS = frozenset({Means.code, Means.link})
 STAFF_MEANS = frozenset({Means.phone, Means.paper, Means.visit, Means.wechat, Means.letter})

@@ -208,7 +208,7 @@ def repair_facts(state: CaseState) -> dict[str, Any]:
 
 def given_by(provenance: Any) -> str:
     """O4: "owner" for a fact the owner gave themselves (code or link), else "staff": recorded for them (代录), which
-    every owner fact of a case opened before rules 3 was."""
+    every owner fact of a case opened before rules 4 was."""
     return "owner" if provenance is not None and provenance.by.value == "owner" else "staff"
 
 

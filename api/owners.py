@@ -13,7 +13,7 @@
   timeline entries meant for the owner (O2); a case that is not theirs is 404.
 - 报修 / 投诉 for one of their units (O3): the same intake routes as the staff's (numbering, idempotency, the
   register's address), channel owner_app, the intake entry carrying the owner's provenance (O4).
-- 需要您办理 (O3, rules 3): the acts that are the owner's now on a case — found by the case machine's own dry run
+- 需要您办理 (O3, rules 4): the acts that are the owner's now on a case — found by the case machine's own dry run
   for an owner actor (aftersales.offers), a link's session only its purpose's — as forms; each posted as the
   case's `act` Update with the owner as actor (bound to that case, vouched for by the API's assertion, P4) and
   the owner's provenance (O4), idempotent by the form's key (a double tap acts once).
@@ -385,7 +385,7 @@ async def _case(request: Request, session: AsyncSession, owner: OwnerSession, ca
                   **owner_files.page_context(case, await owner_files.case_photos(request, session, case_no)))
 
 
-# ---- the owner's own acts (O3, O4; rules 3) ------------------------------------------------------------------
+# ---- the owner's own acts (O3, O4; rules 4) ------------------------------------------------------------------
 # O1: a link is for one case and one act: its session may do only that purpose's acts (a code's session: all)
 PURPOSE_ACTS = {"appointment": {"accept_appointment", "request_appointment"}, "quote": {"accept_quote", "decline_quote"},
                 "sign_off": {"owner_sign_off", "refuse_sign_off"}, "survey": {"revisit", "record_satisfaction"}}

@@ -435,7 +435,7 @@ def form_fields(model: type[BaseModel], action: str = "") -> list[Field_]:
         integer = _is_int(f.annotation)
         if name in SCALES and integer:
             kind, options = "select", SCALES[name]
-        # O4 (rules 3): 代录 says how the owner told staff — required for staff (the case refuses it missing)
+        # O4 (rules 4): 代录 says how the owner told staff — required for staff (the case refuses it missing)
         out.append(Field_(name=name, label=FIELD_LABELS.get(name, name), kind=kind,
                           required=f.is_required() or name == "told_via",
                           options=options, help=FIELD_HELP.get((action, name), ""), integer=integer))

@@ -275,7 +275,7 @@ class Case(Base):
     arrivals_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     revisits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # O4: who gave the satisfaction and the (latest) sign-off — "owner" themselves or "staff" (代录; every such fact
-    # of a case opened before rules 3) — and the owner's answers to more time asked (R8), by who gave them
+    # of a case opened before rules 4) — and the owner's answers to more time asked (R8), by who gave them
     satisfaction_by: Mapped[str | None] = mapped_column(String(8))
     sign_off_by: Mapped[str | None] = mapped_column(String(8))
     consents_owner: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

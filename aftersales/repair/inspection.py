@@ -75,7 +75,7 @@ class InspectionSteps(RepairSteps):
                           due_at=ctx.cal.add_working_days(ctx.now, REVISIT_WORKING_DAYS), owners=[Role.cs_staff])
 
     def on_refuse_sign_off(self, a: A.RefuseSignOff, actor: Actor, ctx: Ctx) -> None:
-        """R6 (rules 3): the owner does not sign off: the reason recorded (scores, if given, are an evaluation,
+        """R6 (rules 4): the owner does not sign off: the reason recorded (scores, if given, are an evaluation,
         R9), the work back to the workers as a new round with its own R4 deadline."""
         self.owner_rules("记录业主不签认")
         self.require_status(_S.inspected, doing="记录业主不签认（两方验收须先合格，R6）")

@@ -71,7 +71,7 @@ class Intake(RepairSteps):
             s.status = _S.scheduled
         self.note(ctx, "appointment", text, actor, given)
 
-    # ---- R1 (rules 3): a time proposed to the owner, accepted or another asked for ----------------------------
+    # ---- R1 (rules 4): a time proposed to the owner, accepted or another asked for ----------------------------
     def on_propose_appointment(self, a: A.ProposeAppointment, actor: Actor, ctx: Ctx) -> None:
         self.owner_rules("拟定上门时间")
         self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="拟定上门时间")

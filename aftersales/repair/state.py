@@ -177,11 +177,11 @@ class SignOff(BaseModel):
     comment: str | None
     by: str
     at: datetime
-    provenance: Provenance | None = None   # O4 (rules 3): the owner's own, or 代录
+    provenance: Provenance | None = None   # O4 (rules 4): the owner's own, or 代录
 
 
 class SignOffRefusal(BaseModel):
-    """R6 (rules 3): the owner did not sign the work off: why, the scores if given (R9), who gave it (O4)."""
+    """R6 (rules 4): the owner did not sign the work off: why, the scores if given (R9), who gave it (O4)."""
     reason: str
     quality: int | None = None
     attitude: int | None = None
@@ -191,7 +191,7 @@ class SignOffRefusal(BaseModel):
 
 
 class ExtensionAsked(BaseModel):
-    """R8 (rules 3): more time asked of the owner: the work would be due at `new_due_at`."""
+    """R8 (rules 4): more time asked of the owner: the work would be due at `new_due_at`."""
     new_due_at: datetime
     reason: str
     by: str
@@ -216,7 +216,7 @@ class RevisitRecord(BaseModel):
     follow_up: A.RevisitFollowUp | None
     by: str
     at: datetime
-    provenance: Provenance | None = None   # O4 (rules 3): the owner's survey, or 代录
+    provenance: Provenance | None = None   # O4 (rules 4): the owner's survey, or 代录
 
 
 class QuoteRecord(PricedQuote):
@@ -232,7 +232,7 @@ class QuoteAcceptance(BaseModel):
     signed_at: datetime
     recorded_by: str
     recorded_at: datetime
-    provenance: Provenance | None = None   # O4 (rules 3): signed by the owner on the owner pages, or 代录
+    provenance: Provenance | None = None   # O4 (rules 4): signed by the owner on the owner pages, or 代录
 
 
 class ServicePayment(BaseModel):
@@ -289,7 +289,7 @@ class RepairState(CaseState):
     service_payment: ServicePayment | None = None
     decline_reason: str | None = None
     decline_provenance: Provenance | None = None
-    # rules 3 (O3, O4): the time staff proposed for the owner to accept (R1) and who agreed the appointment, the
+    # rules 4 (O3, O4): the time staff proposed for the owner to accept (R1) and who agreed the appointment, the
     # more time asked of the owner and the owner's answers (R8), the sign-offs refused (R6)
     proposed_appointment: datetime | None = None
     appointment_provenance: Provenance | None = None

@@ -54,7 +54,7 @@ class WorkSteps(RepairSteps):
                                            reason=reason, provenance=given))
         self.state.extension_asked = None
 
-    # ---- R8 (rules 3): more time asked of the owner, who consents or refuses ---------------------------------
+    # ---- R8 (rules 4): more time asked of the owner, who consents or refuses ---------------------------------
     def _asked(self, doing: str) -> ExtensionAsked:
         self.owner_rules(doing)
         self.require_status(*WORK_OPEN, doing=doing)

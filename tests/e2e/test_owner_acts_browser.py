@@ -1,4 +1,4 @@
-"""The owner's own acts in a real phone-sized browser (O3, O4, rules 3): Debian's chromium at 375×667 against the API
+"""The owner's own acts in a real phone-sized browser (O3, O4, rules 4): Debian's chromium at 375×667 against the API
 as ops run it (uvicorn, a dev server and a worker behind it). Signed in by the code from the SMS outbox, the owner
 accepts the visit time staff proposed, signs the finished work off with scores and answers the survey, each from
 the forms of 需要您办理 on their case page; the timeline says each was given by the owner. Nothing is wider than the

@@ -1,4 +1,4 @@
-"""The owner's own acts over HTTP on a real dev server and worker (O3, O4, rules 3): the owner, signed in by the code
+"""The owner's own acts over HTTP on a real dev server and worker (O3, O4, rules 4): the owner, signed in by the code
 from the outbox, sees on their case page the acts that are theirs now (需要您办理) and posts them — accepts the time
 staff proposed (R1), signs the work off with scores (R6), answers the survey (R7) — each the case's `act` Update with
 the owner as actor and the owner's provenance; a double tap acts once; staff recording for an owner need told_via

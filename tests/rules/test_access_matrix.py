@@ -84,7 +84,7 @@ SAMPLES: dict[type, object] = {
     A.AcceptQuote: A.AcceptQuote(action="accept_quote", told_via="phone", signed_by="李先生", signed_at=MONDAY_10),
     A.DeclineQuote: A.DeclineQuote(action="decline_quote", told_via="phone", reason="嫌贵"),
     A.RecordServicePayment: PS.payment("45.00"),
-    # rules 3 (O3, O4): what is asked of the owner, and the owner's answers recorded by staff (代录)
+    # rules 4 (O3, O4): what is asked of the owner, and the owner's answers recorded by staff (代录)
     A.ProposeAppointment: A.ProposeAppointment(action="propose_appointment", appointment_at=MONDAY_10 + timedelta(hours=3)),
     A.AcceptAppointment: A.AcceptAppointment(action="accept_appointment", told_via="phone"),
     A.RequestAppointment: A.RequestAppointment(action="request_appointment", appointment_at=MONDAY_10 + timedelta(days=1),
@@ -173,14 +173,14 @@ def repair_states() -> list[CaseMachine]:
     snap = snapper(states)
     r = snap(RP.Run())
     snap(r.scheduled(MONDAY_10 + timedelta(hours=2)))
-    snap(r.do(R.cs_staff, SAMPLES[A.ProposeAppointment]))               # R1 (rules 3): a time for the owner to accept
+    snap(r.do(R.cs_staff, SAMPLES[A.ProposeAppointment]))               # R1 (rules 4): a time for the owner to accept
     snap(r.do(R.engineering, SAMPLES[A.RecordSurvey]))
     for role in list(r.s.survey.missing_roles):
         snap(r.do(role, RP.SIGN))
     while (approval := r.case.pending_approval()) is not None:      # A1: deputy_chief_engineer, deputy_gm
         snap(r.do(approval.current().role, RP.APPROVE))
     snap(r.do(R.engineering, RP.dispatch("wang", to_contractor=True)))
-    snap(r.do(R.repair_lead, SAMPLES[A.AskExtension]))                 # R8 (rules 3): more time asked of the owner
+    snap(r.do(R.repair_lead, SAMPLES[A.AskExtension]))                 # R8 (rules 4): more time asked of the owner
     snap(r.do(R.contractor, SAMPLES[A.CompleteWork]))
     snap(r.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect()))
     snap(r.do(R.cs_staff, SAMPLES[A.OwnerSignOff]))

@@ -152,7 +152,7 @@ def repair_paths() -> None:
     p.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect())
     p.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5, comment=None))
     p.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5, note=None))
-    # rules 3: the owner asks for another time (R1); silent 3 working days after the inspection, cs_staff is told to
+    # rules 4: the owner asks for another time (R1); silent 3 working days after the inspection, cs_staff is told to
     # call (O5); the owner refuses the sign-off (R6) and then more time (R8)
     Repair().do(R.cs_staff, A.RequestAppointment(action="request_appointment", told_via="phone",
                                                  appointment_at=RP.MONDAY_10 + timedelta(days=1)))

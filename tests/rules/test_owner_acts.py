@@ -1,4 +1,4 @@
-"""O3–O5 (rules 3) as pure rules: the owner's own acts — accept or ask for another appointment (R1), consent to or
+"""O3–O5 (rules 4) as pure rules: the owner's own acts — accept or ask for another appointment (R1), consent to or
 refuse more time (R8), accept or decline a quote signing the repair slip (R3), sign off or refuse the work with
 scores and a reason (R6, R9), answer the revisit survey (R7, C7) — each allowed only in its state and only for the
 case's own owner, each fact with its provenance (O4); staff record them for owners who call or write only as 代录
@@ -63,12 +63,14 @@ def test_O3_every_owner_act_only_in_its_state_only_for_its_own_owner(case_type):
     assert allowed_somewhere == set(access.OWNER_ACTS[case_type])    # the paths reach a state for each act
 
 
-def test_O3_a_case_opened_before_rules_3_keeps_its_rules():
-    """A case opened under rules 2: the owner cannot act (staff record for them), staff need no told_via, no O5."""
+@pytest.mark.parametrize("version", [2, 3])
+def test_O3_a_case_opened_before_rules_4_keeps_its_rules(version):
+    """A case opened under rules 2 or 3 (P5): the owner cannot act (staff record for them), staff need no told_via,
+    no O5."""
     class Old(RP.Run):
-        rules_version = 2
+        rules_version = version
     r = Old().inspected()
-    assert r.s.rules_version == 2 and r.case.deadline("sign_off") is None
+    assert r.s.rules_version == version and r.case.deadline("sign_off") is None
     e = r.refused(r.owner(), SIGN_OFF)
     assert e.kind == "forbidden" and "致电客服" in e.message
     assert r.refused(R.cs_staff, A.RefuseSignOff(action="refuse_sign_off", reason="x", told_via="phone")).kind \
@@ -97,7 +99,7 @@ def test_O4_the_owners_sign_off_is_given_by_the_owner_by_link_and_scores_the_wor
                                              ("letter", Means.letter)])
 def test_O4_staff_record_for_the_owner_only_as_daelu_with_how_the_owner_told_them(told_via, means):
     r = RP.Run().inspected()
-    e = r.refused(R.butler, SIGN_OFF)                    # rules 3: 代录 says how the owner told them
+    e = r.refused(R.butler, SIGN_OFF)                    # rules 4: 代录 says how the owner told them
     assert e.kind == "invalid" and e.message.startswith("told_via") and "O4" in e.message
     r.do(R.butler, SIGN_OFF.model_copy(update={"told_via": told_via}), "zhang.butler")
     given = r.s.sign_off.provenance
@@ -275,6 +277,6 @@ def test_C7_the_owner_answers_the_complaints_satisfaction():
     assert r.s.timeline[-1].provenance.means == Means.link
 
 
-def test_rules_3_is_the_current_rule_book():
-    assert CURRENT_RULES_VERSION == 3 and access.OWNER_ACTS_FROM == 3
+def test_rules_4_is_the_current_rule_book():
+    assert CURRENT_RULES_VERSION == 4 and access.OWNER_ACTS_FROM == 4
     assert SAMPLES  # the matrix's samples hold every action

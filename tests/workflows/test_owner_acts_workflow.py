@@ -1,4 +1,4 @@
-"""The owner's own acts (O3–O5, rules 3) as Updates of a repair on the time-skipping server: the owner accepts the
+"""The owner's own acts (O3–O5, rules 4) as Updates of a repair on the time-skipping server: the owner accepts the
 proposed time, signs the work off and answers the survey through the `act` Update the API signs (P4), each
 entry with its provenance (O4); an owner actor bound to another case, or sent unsigned, is refused by the validator;
 an owner silent 3 working days after the inspection: cs_staff is told to call, and records the sign-off (代录)."""
@@ -54,7 +54,7 @@ async def test_O3_O4_the_owner_accepts_the_time_signs_off_and_answers_the_survey
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings)
         view = await h.query(CaseWorkflow.state)
-        assert view["rules_version"] == CURRENT_RULES_VERSION == 3
+        assert view["rules_version"] == CURRENT_RULES_VERSION == 4
         at = (await ts_env.get_current_time() + timedelta(days=1)).isoformat()
         await act(h, R.cs_staff, {"action": "propose_appointment", "appointment_at": at})
         # P4, O2: unsigned, or bound to another case, the owner's act never reaches the case
@@ -75,7 +75,7 @@ async def test_O3_O4_the_owner_accepts_the_time_signs_off_and_answers_the_survey
         view = await owner_act(h, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
         assert view["status"] == "revisited" and view["revisits"][-1]["provenance"]["by"] == "owner"
         assert [t["provenance"]["by"] for t in entries(view, "signed_off") + entries(view, "revisit")] == ["owner"] * 2
-        await record_history(h, "repair_owner_acts_rules_v3")
+        await record_history(h, "repair_owner_acts_rules_v4")
 
 
 @pytest.mark.asyncio
@@ -99,4 +99,4 @@ async def test_O5_an_owner_silent_3_working_days_cs_staff_is_told_to_call_and_re
         given = view["sign_off"]["provenance"]
         assert (given["by"], given["means"], given["staff"]) == ("staff", "phone", "cs_staff")
         assert next(d for d in view["deadlines"] if d["key"] == "sign_off")["state"] == "met_late"
-        await record_history(h, "repair_owner_silent_called_rules_v3")
+        await record_history(h, "repair_owner_silent_called_rules_v4")
