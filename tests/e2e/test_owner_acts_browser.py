@@ -43,7 +43,7 @@ async def test_owner_accepts_the_time_signs_off_and_answers_the_survey_on_a_phon
         await seed_demo_staff(session, settings)
         await import_units(session, [UnitRecord(project="海景花园", building="6栋", unit=unit, sold=True, occupied=True,
                                                 owner_name="孙女士", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                            seal=Sealer.from_settings(settings).seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     SCREENSHOTS.mkdir(exist_ok=True)

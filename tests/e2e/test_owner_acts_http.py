@@ -26,7 +26,7 @@ async def registered_owner(settings, sessionmaker, project: str = "业主签认�
     async with sessionmaker() as session:
         await import_units(session, [UnitRecord(project=project, building="3栋", unit=unit, sold=True, occupied=True,
                                                 owner_name="钱先生", owner_phone=phone)],
-                           by="test", filename="t.csv", now=datetime.now(timezone.utc),
+                           by="test", company_id="rq", filename="t.csv", now=datetime.now(timezone.utc),
                            seal=Sealer.from_settings(settings).seal,
                            phone_hash=lambda p: phone_lookup_hash(p, settings.phone_lookup_key))
     return phone, unit
@@ -150,15 +150,15 @@ async def test_o4_staff_record_a_sign_off_for_an_owner_who_called_shown_as_daelu
     await owner_signed_in(api, settings, phone)
     no = await file_repair(api)
     await to_inspected(api, staff, no)
-    await post_action(api, staff, no, "butler", {"action": "owner_sign_off", "quality": 4, "attitude": 4}, expect=422)
-    view = await post_action(api, staff, no, "butler", {"action": "owner_sign_off", "told_via": "wechat",
-                                                        "quality": 4, "attitude": 4})
-    assert view["sign_off"]["provenance"] == {"by": "staff", "means": "wechat", "staff": "butler",
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 4, "attitude": 4}, expect=422)
+    view = await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "told_via": "wechat",
+                                                          "quality": 4, "attitude": 4})
+    assert view["sign_off"]["provenance"] == {"by": "staff", "means": "wechat", "staff": "cs_staff",
                                               "at": view["sign_off"]["provenance"]["at"]}
     page = (await api.get(f"/o/cases/{no}")).text
-    assert "工作人员代录（微信）" in page and "butler" not in page and "act/owner_sign_off" not in page
+    assert "工作人员代录（微信）" in page and "cs_staff" not in page and "act/owner_sign_off" not in page
     bench = await workbench_page(api, staff, no)
-    assert re.search(r"代录（[^）]*贴心管家[^）]*，微信）", bench.text), bench.text[-3000:]
+    assert re.search(r"代录（[^）·]+ · [^）]+，微信）", bench.text), bench.text[-3000:]   # P7: by name and title
 
 
 @pytest.mark.asyncio
