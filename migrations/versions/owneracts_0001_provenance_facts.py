@@ -2,7 +2,7 @@
 or staff, 代录), and the owner's answers to more time asked (R8) by who gave them
 
 Revision ID: owneracts_0001
-Revises: 0025_organisation
+Revises: 0026_group_scale
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "owneracts_0001"
-down_revision: str | None = "0025_organisation"
+down_revision: str | None = "0026_group_scale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
