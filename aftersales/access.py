@@ -28,7 +28,7 @@ from aftersales.actor import Actor
 from aftersales.errors import forbidden, invalid
 from aftersales.files import ATTACH_ROLES, STEP_NAMES, FileStep
 from aftersales.roles import Role
-from aftersales.messages import role_title
+from aftersales.messages import action_name, role_title
 from aftersales.org import GROUP_EXECUTIVES, in_scope
 
 R = Role
@@ -97,9 +97,50 @@ REPAIR_ACTIONS: dict[str, Act] = {
     "accept_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "decline_quote": act(R.cs_staff, R.butler, R.repair_lead),
     "record_service_payment": act(R.finance),
+    # rules 4 (O3, O4): the owner's own acts, which staff still record for owners who call or write (代录)
+    "propose_appointment": act(R.hotline, R.cs_staff, R.butler),          # R1: a time offered to the owner
+    "accept_appointment": act(R.hotline, R.cs_staff, R.butler),
+    "request_appointment": act(R.hotline, R.cs_staff, R.butler),
+    "ask_extension": act(R.cs_staff, R.cs_manager, R.repair_lead, R.engineering),  # R8: more time asked of the owner
+    "consent_extension": act(R.cs_staff, R.cs_manager),
+    "refuse_extension": act(R.cs_staff, R.cs_manager),
+    "refuse_sign_off": act(R.cs_staff, R.butler),                         # R6
 }
 
 ACTIONS: dict[str, dict[str, Act]] = {"complaint": COMPLAINT_ACTIONS, "repair": REPAIR_ACTIONS}
+
+
+# ---- O3: the owner's own acts (rules 4) ------------------------------------------------------------
+# What an owner may do for themselves on the owner pages, per case type: every other action is staff's. Staff
+# may record each of these for an owner who called or wrote (代录, O4), as the staff table above says.
+OWNER_ACTS: dict[str, frozenset[str]] = {
+    "complaint": frozenset({"record_satisfaction"}),                      # C7: the complaint's revisit (satisfaction)
+    "repair": frozenset({
+        "accept_appointment", "request_appointment",                      # R1
+        "consent_extension", "refuse_extension",                          # R8
+        "accept_quote", "decline_quote",                                  # R3: the repair slip signed
+        "owner_sign_off", "refuse_sign_off",                              # R6, R9
+        "revisit",                                                        # R7: the revisit survey
+    }),
+}
+# The owner-given facts among staff's actions: from rules 4 staff record them only as 代录 (told_via required, O4)
+OWNER_FACTS: dict[str, frozenset[str]] = {
+    "complaint": OWNER_ACTS["complaint"],
+    "repair": OWNER_ACTS["repair"] | {"agree_appointment", "extend_deadline"},
+}
+OWNER_ACTS_FROM = 4   # the rules version from which owners act for themselves (aftersales.case)
+
+
+def check_owner_acting(state: Any, action: str, owner: Any) -> None:
+    """O3, O2, P4: an owner acts only for themselves — only the owner's own acts, only on the one case the API
+    found to be theirs and vouched for (`owner.case_no`), only on a case opened under rules 4 or later (a case
+    opened before keeps its rules: staff record for its owner). Raises Rejection('forbidden')."""
+    if owner.case_no != state.case_no:
+        raise forbidden("业主只能办理自己的案件（O2、P4）")
+    if action not in OWNER_ACTS[state.case_type.value]:
+        raise forbidden(f"业主不能「{action_name(action)}」：这是工作人员的操作（O3）")
+    if state.rules_version < OWNER_ACTS_FROM:
+        raise forbidden("本案件受理时业主尚不能自助办理：请致电客服，由工作人员代为记录（O3）")
 
 
 def action_roles(case_type: str, action: str) -> frozenset[Role] | None:

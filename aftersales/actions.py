@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       WithJsonSchema, model_validator)
 
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor
 from aftersales.approvals import Decision
 from aftersales.files import FILES_PER_STEP, FileRef
-from aftersales.provenance import Provenance
+from aftersales.provenance import Provenance, ToldVia
 from aftersales.roles import Role
 
 # ---- the types every request body is made of ----------------------------------------
@@ -112,6 +112,12 @@ Score = Annotated[StrictInt, Field(ge=1, le=5)]
 # Request bodies take JSON's true/false and integers as they are: "true", 1 or "5" are refused, not coerced.
 Flag = StrictBool
 
+# A fact the owner gives, recorded by staff for an owner who called, came or wrote (代录), says how the
+# owner told them; the staff member is the actor. Required from rules 4 (the case machine refuses it missing); an
+# owner acting on the owner pages sends none (their own act: the code or link is the provenance).
+TOLD_VIA_FIELD = Field(default=None, description="代录 (rules 4, required for staff): how the owner told you — phone, "
+                       "visit (in person), wechat, letter; the owner's own act on the owner pages has none")
+
 
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -177,6 +183,7 @@ class RecordSatisfaction(_Action):
     action: Literal["record_satisfaction"]
     score: Score
     comment: NoteText | None = None
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class Summarise(_Action):
@@ -260,6 +267,28 @@ class AgreeAppointment(_Action):
     """R1: the visit time agreed with the owner (a new one replaces the last)."""
     action: Literal["agree_appointment"]
     appointment_at: Instant
+    told_via: ToldVia | None = TOLD_VIA_FIELD
+
+
+class ProposeAppointment(_Action):
+    """R1 (rules 4): staff propose a visit time; the owner accepts it on the owner pages (or tells staff, 代录), or
+    asks for another."""
+    action: Literal["propose_appointment"]
+    appointment_at: Instant
+
+
+class AcceptAppointment(_Action):
+    """R1 (rules 4): the owner accepts the proposed visit time: it is the agreed appointment."""
+    action: Literal["accept_appointment"]
+    told_via: ToldVia | None = TOLD_VIA_FIELD
+
+
+class RequestAppointment(_Action):
+    """R1 (rules 4): the owner asks for another visit time instead of the one proposed (or before any is)."""
+    action: Literal["request_appointment"]
+    appointment_at: Instant
+    note: NoteText | None = None
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class RecordArrival(_Action):
@@ -360,12 +389,14 @@ class AcceptQuote(_Action):
     action: Literal["accept_quote"]
     signed_by: ShortText = Field(description="the name of the owner (or the owner's agent) who signed")
     signed_at: AwareDatetime
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class DeclineQuote(_Action):
     """R3: the owner declined the fee; the case ends as declined (still counted)."""
     action: Literal["decline_quote"]
     reason: Text
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class RecordServicePayment(_Action):
@@ -394,6 +425,28 @@ class ExtendDeadline(_Action):
     action: Literal["extend_deadline"]
     new_due_at: Instant
     owner_consent: Text = Field(description="how and by whom the owner consented")
+    told_via: ToldVia | None = TOLD_VIA_FIELD
+
+
+class AskExtension(_Action):
+    """R8 (rules 4): staff ask the owner for more time for a complex repair: the new due time and why. The work
+    deadline moves only once the owner consents, before it is due."""
+    action: Literal["ask_extension"]
+    new_due_at: Instant
+    reason: Text
+
+
+class ConsentExtension(_Action):
+    """R8 (rules 4): the owner consents to the time asked for (before the deadline)."""
+    action: Literal["consent_extension"]
+    told_via: ToldVia | None = TOLD_VIA_FIELD
+
+
+class RefuseExtension(_Action):
+    """R8 (rules 4): the owner refuses more time: the work stays due when it was."""
+    action: Literal["refuse_extension"]
+    reason: NoteText | None = None
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 class CompleteWork(_Action):
@@ -421,6 +474,17 @@ class OwnerSignOff(_Action):
     quality: Score
     attitude: Score
     comment: Note
+    told_via: ToldVia | None = TOLD_VIA_FIELD
+
+
+class RefuseSignOff(_Action):
+    """R6 (rules 4): the owner does not sign the work off, with the reason (and, if they give them, quality and
+    attitude scores, R9): the work goes back to the workers as a new round."""
+    action: Literal["refuse_sign_off"]
+    reason: Text
+    quality: Score | None = None
+    attitude: Score | None = None
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
 
 RevisitFollowUp = Literal["reopen", "cs_manager_follow_up"]
@@ -434,6 +498,7 @@ class Revisit(_Action):
     attitude: Score
     note: Note
     follow_up: RevisitFollowUp | None = None
+    told_via: ToldVia | None = TOLD_VIA_FIELD
 
     @model_validator(mode="after")
     def _dissatisfied_needs_follow_up(self) -> "Revisit":
@@ -467,6 +532,8 @@ RepairAction = Union[
     AgreeAppointment, RecordArrival, RecordSurvey, SignSurvey, Dispatch, ExtendDeadline,
     CompleteWork, Inspect, OwnerSignOff, Revisit, FollowUp, CostStatement, Pay, Decide, ProgressNote,
     Quote, AcceptQuote, DeclineQuote, RecordServicePayment,
+    ProposeAppointment, AcceptAppointment, RequestAppointment, AskExtension, ConsentExtension, RefuseExtension,
+    RefuseSignOff,
 ]
 
 CaseAction = Annotated[Union[ComplaintAction, RepairAction], Field(discriminator="action")]
@@ -498,7 +565,7 @@ class ActionRequest(BaseModel):
     accounts the action names (assign_handler's handler) as the read model holds them now: the
     workflow cannot read the database, so the API resolves them (P1)."""
     action: WorkflowAction
-    actor: Actor
+    actor: Actor | OwnerActor   # O3 (rules 4): the owner acting on the owner pages, vouched for like staff (P4)
     accounts: list[Actor] = []
     # Idempotency-Key: the key scoped to case and user, and the body's fingerprint,
     # both hashed (no caller text). The case remembers them: the same key with the same body is applied

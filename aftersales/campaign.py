@@ -28,11 +28,12 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from aftersales import access
 from aftersales.actions import NoteText, ShortText, Text
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor, is_owner
 from aftersales.case import Customer
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import role_title
 from aftersales.properties import normalize_text
+from aftersales.provenance import Means, Provenance
 from aftersales.roles import Role
 
 CAMPAIGN_NO_PREFIX = "HF"          # 回访
@@ -125,9 +126,10 @@ class RaisedPoint(_Body):
 
 
 class VisitBody(_Body):
-    """POST /campaigns/{id}/visits: one household's visit (V3)."""
+    """POST /campaigns/{id}/visits: one household's visit (V3); `self`: the owner answered the survey themselves
+    on the owner pages (O3), every other mode is staff's record of the visit (代录: in person or by phone, O4)."""
     unit_id: int
-    mode: Literal["in_person", "phone"]
+    mode: Literal["in_person", "phone", "self"]
     items: list[SurveyItem] = Field(min_length=1, max_length=30)
     comments: Text | None = None
     points: list[RaisedPoint] = Field(default=[], max_length=20)
@@ -138,8 +140,15 @@ class VisitBody(_Body):
 class VisitRequest(BaseModel):
     """The Update's argument: the visit, who made it, and the owner (from the register) for new cases."""
     visit: VisitBody
-    actor: Actor
+    actor: Actor | OwnerActor   # O3: the owner answering the survey for their own household
     customer: Customer | None = None
+
+    def provenance(self, at: datetime) -> Provenance:
+        """O4: the owner's own answer (code or link), or the staff member's record of the visit (in person, phone)."""
+        if is_owner(self.actor):
+            return Provenance.by_owner(Means(self.actor.means), at)
+        return Provenance.recorded_by(self.actor.username, Means.visit if self.visit.mode == "in_person"
+                                      else Means.phone, at)
 
 
 class SpotCheck(_Body):
@@ -197,6 +206,10 @@ class CampaignState(BaseModel):
     satisfied_scores: int = 0
     score_sum: int = 0
     in_person: int = 0
+    # O4: the surveys owners answered themselves (mode self), and their item scores; the rest are staff's records
+    self_visits: int = 0
+    self_item_scores: int = 0
+    self_satisfied_scores: int = 0
     points_raised: int = 0
     points_answered: int = 0
     points_opened: int = 0
@@ -271,7 +284,11 @@ class Campaign:
     def check_visit(self, r: VisitRequest) -> None:
         s, v = self.state, r.visit
         self._open()
-        if r.actor.role not in CAMPAIGN_STAFF_ROLES:
+        if is_owner(r.actor):
+            self._check_owner_survey(r)
+        elif v.mode == "self":
+            raise invalid("mode：self 是业主本人在业主页面填写的问卷；工作人员记录回访请选上门或电话（O4）")
+        elif r.actor.role not in CAMPAIGN_STAFF_ROLES:
             raise forbidden(f"{role_title(r.actor.role)}不能记录回访；可以记录的："
                             + "、".join(role_title(x) for x in sorted(CAMPAIGN_STAFF_ROLES, key=lambda x: x.value)))
         if v.unit_id not in s.planned:
@@ -286,10 +303,24 @@ class Campaign:
         if any(p.handling != "answered" for p in v.points) and r.customer is None:
             raise invalid("业主提出的问题要立案，须填写业主信息（customer）")
 
+    def _check_owner_survey(self, r: VisitRequest) -> None:
+        """V3, O3: the owner answers the survey of their own household in this campaign, once: the items and a
+        comment (a point needing work they file as a repair or complaint of their own; a second visit is
+        cs_manager's). The API found the household to be theirs and bound it to the actor."""
+        s, v, owner = self.state, r.visit, r.actor
+        if owner.case_no != s.campaign_id or owner.unit_id is None or owner.unit_id != v.unit_id:
+            raise forbidden("业主只能填写本人房屋的回访问卷（O2、O3）")
+        if v.mode != "self" or v.points or v.second_visit or v.participants:
+            raise invalid("业主本人填写的问卷只有评分和意见（mode self；需要维修或投诉请另行报修、投诉）（V3）")
+
     def visit(self, r: VisitRequest) -> None:
         self.check_visit(r)
         s, v = self.state, r.visit
         s.visits += 1
+        if v.mode == "self":
+            s.self_visits += 1
+            s.self_item_scores += len(v.items)
+            s.self_satisfied_scores += sum(1 for i in v.items if i.score >= SATISFIED_FROM)
         if v.second_visit:
             s.second_visits_due.remove(v.unit_id)
             s.second_visits_done.append(v.unit_id)
@@ -375,6 +406,11 @@ def campaign_summary(s: CampaignState) -> dict:
         "coverage_target_percent": 90.0 if s.kind == CampaignKind.first else 100.0,
         "in_person_percent": pct(s.in_person, s.visits),
         "satisfaction_percent": pct(s.satisfied_scores, s.item_scores),
+        # O4: satisfaction by who gave it — the owners' own surveys, and staff's records of visits and calls
+        "visits_owner": s.self_visits, "visits_staff": s.visits - s.self_visits,
+        "satisfaction_percent_owner": pct(s.self_satisfied_scores, s.self_item_scores),
+        "satisfaction_percent_staff": pct(s.satisfied_scores - s.self_satisfied_scores,
+                                          s.item_scores - s.self_item_scores),
         "satisfaction_target_percent": 90.0,
         "average_score": round(s.score_sum / s.item_scores, 2) if s.item_scores else None,
         "points_raised": s.points_raised, "points_handled": s.points_handled,
@@ -389,6 +425,8 @@ def campaign_summary(s: CampaignState) -> dict:
             "satisfaction_percent": "评分为 4 或 5 分的调查项 / 全部调查项（目标 ≥ 90%）",
             "points_handled_percent": "已处理的意见（已立案或已答复关闭）/ 提出的意见（目标 100%）",
             "in_person_percent": "上门回访次数 / 回访次数",
+            "satisfaction_percent_owner": "满意度（业主本人）：业主本人在业主页面填写的问卷中 4 或 5 分的调查项 / 其全部调查项（O4）",
+            "satisfaction_percent_staff": "满意度（工作人员代录）：工作人员上门、电话回访记录的问卷中 4 或 5 分的调查项 / 其全部调查项（O4）",
         },
     }
 

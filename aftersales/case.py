@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aftersales import access
 from aftersales.actions import text_type
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor
 from aftersales.approvals import Approval, DecisionBrief, decision_brief
 from aftersales.calendar import CalendarSnapshot, WorkCalendar
 from aftersales.errors import conflict, invalid
@@ -97,10 +97,19 @@ class CaseConfig(BaseModel):
 #      escalations (E1, E2), approvals (A1, A2) and every other notice go to the people of the case's company
 #      (Notice.company_id), a major complaint's (C8) to the group's executives too (Notice.group). A case of
 #      before knows no company: its notices reach every account of their roles, as they did.
+#   4: the owner's own channel (O3–O5): the owner acts for themselves on the owner pages (accepts or asks for
+#      another appointment R1, consents to or refuses more time R8, accepts or declines a quote signing the
+#      repair slip R3, signs off or refuses the work R6, answers the revisit survey R7/C7), each fact with its
+#      provenance (O4); staff recording such a fact for an owner who called or wrote say how (代录: told_via,
+#      required); staff propose a time (R1) and ask for more time (R8) for the owner to answer; an owner who has
+#      not signed off within 3 working days of the inspection is called by cs_staff (O5: the `sign_off`
+#      deadline). A case opened before keeps its rules: staff record for its owner as before.
 BASELINE_RULES_VERSION = 1
-CURRENT_RULES_VERSION = 3
+CURRENT_RULES_VERSION = 4
 FILE_RULES_FROM = 2  # D2's checks apply (as configured) to cases opened from this version on
 ORG_RULES_FROM = 3   # P5: the case's company and project, its people (cases opened from this version on)
+OWNER_ACTS_FROM = access.OWNER_ACTS_FROM  # O3–O5 apply to cases opened from this version on (4)
+SIGN_OFF_WORKING_DAYS = 3  # O5: the owner's sign-off awaited this long after the inspection, then cs_staff calls
 
 
 def register_reminds(d: "Deadline") -> bool:
@@ -162,11 +171,11 @@ def check_time_reach(action: Any, now: datetime) -> None:
     Update; the case's Update validator again (validators are not replayed: a case that accepted a far
     time before keeps its history)."""
     kind = getattr(action, "action", None)
-    if kind == "agree_appointment":
+    if kind in ("agree_appointment", "propose_appointment", "request_appointment"):
         within_reach("appointment_at", action.appointment_at, now, APPOINTMENT_REACH, "R1")
     elif kind == "open_repair":
         within_reach("requested_appointment", action.requested_appointment, now, APPOINTMENT_REACH, "R1")
-    elif kind == "extend_deadline":
+    elif kind in ("extend_deadline", "ask_extension"):
         within_reach("new_due_at", action.new_due_at, now, EXTENSION_REACH, "R8")
 
 
@@ -192,7 +201,7 @@ class DeadlineExtension(BaseModel):
 
     at: datetime
     by: str
-    role: Role
+    role: Role | None = None   # none: the owner themselves consented on the owner pages (R8, rules 4)
     from_due_at: datetime
     to_due_at: datetime
     reason: str
@@ -401,7 +410,7 @@ class CaseBase:
                            f"须为「{'」或「'.join(status_name(s) for s in statuses)}」")
 
     # ---- timeline and notifications -------------------------------------------------------
-    def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | None = None,
+    def note(self, ctx: Ctx, kind: str, text: str, actor: Actor | OwnerActor | None = None,
              provenance: Provenance | None = None) -> None:
         self.state.timeline.append(
             TimelineItem(

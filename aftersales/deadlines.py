@@ -8,10 +8,11 @@ to remind of, not the case's (E4, activities/reminders.py).
 from datetime import datetime
 
 
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor
 from aftersales.case import CaseBase, Ctx, Deadline, DeadlineExtension, Effect, register_reminds
 from aftersales.errors import conflict, invalid
 from aftersales.messages import beijing, deadline_name, role_title
+from aftersales.provenance import Provenance
 from aftersales.roles import Role
 
 
@@ -37,8 +38,8 @@ class DeadlineRules(CaseBase):
             d.met_at = ctx.now
             d.next_step_at = None
 
-    def extend(self, ctx: Ctx, key: str, new_due: datetime, *, actor: Actor, reason: str,
-               rule: str = "R8") -> Deadline:
+    def extend(self, ctx: Ctx, key: str, new_due: datetime, *, actor: Actor | OwnerActor, reason: str,
+               rule: str = "R8", provenance: Provenance | None = None) -> Deadline:
         """The one way a set deadline moves (T5): a person extends it, before it is due, to a later
         time, with the reason recorded (R8: the owner's consent)."""
         d = self.deadline(key)
@@ -53,7 +54,7 @@ class DeadlineRules(CaseBase):
         d.due_at = new_due
         self._note_fallback(ctx, ctx.now, new_due)
         self.note(ctx, "deadline_extended", f"{d.label}的期限由 {beijing(d.extensions[-1].from_due_at)} "
-                  f"延至 {beijing(new_due)}：{reason}（{rule}）", actor)
+                  f"延至 {beijing(new_due)}：{reason}（{rule}）", actor, provenance)
         return d
 
     def waive_open_deadlines(self) -> None:
@@ -91,7 +92,10 @@ class DeadlineRules(CaseBase):
             if not d.missed and ctx.now >= d.due_at:
                 d.missed = True
                 self.note(ctx, "deadline_missed", f"已逾期：{d.label}（{d.rule}），应于 {beijing(d.due_at)} 完成")
-                self._step(ctx, d, d.due_at, steps)
+                if self.first_missed(ctx, d):   # its owners told first; the ladder one working day later (E1)
+                    d.next_step_at = ctx.cal.add_working_days(d.due_at, 1)
+                else:
+                    self._step(ctx, d, d.due_at, steps)
             while d.missed and d.next_step_at is not None and ctx.now >= d.next_step_at:
                 self._step(ctx, d, d.next_step_at, steps)
         for level in sorted({level for level, _, _ in steps}):
@@ -100,6 +104,11 @@ class DeadlineRules(CaseBase):
         if self.effects:
             self.state.seq += 1
         return self.take_effects()
+
+    def first_missed(self, ctx: Ctx, d: Deadline) -> bool:
+        """Hook: a deadline whose owners are told first when it is missed (O5: cs_staff calls an owner who has
+        not signed off), True; the ladder then starts one working day later. False: the ladder at once (E1)."""
+        return False
 
     def _step(self, ctx: Ctx, d: Deadline, at: datetime, steps: list[tuple[int, Role, "Deadline"]]) -> None:
         """One escalation step for an overdue deadline: up one level of the ladder (E1). The escalation's

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from aftersales import access
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor, is_owner
 from aftersales.approvals import Approval, ApprovalStep, decision_brief
 from aftersales.case import (
-    APPROVAL_WORKING_DAYS, FILE_RULES_FROM, REMINDER_EVERY_WORKING_HOURS, Ctx, Effect, Notice, TimelineItem, copied,
+    APPROVAL_WORKING_DAYS, FILE_RULES_FROM, OWNER_ACTS_FROM, REMINDER_EVERY_WORKING_HOURS, Ctx, Effect, Notice, TimelineItem, copied,
     recipients,
 )
 from aftersales.deadlines import DeadlineRules
@@ -24,6 +24,7 @@ from aftersales.files import CASE_STEPS, FILES_PER_STEP, STEP_NAMES, FileRef, Fi
 from aftersales.messages import (
     CASE_TYPE_NAMES, DECISION_NAMES, DEADLINE_NAMES, STEP_KIND_NAMES, action_name, role_title, yuan,
 )
+from aftersales.provenance import TOLD_VIA_NAMES, Means, Provenance
 from aftersales.roles import Role
 
 
@@ -41,17 +42,40 @@ class CaseMachine(DeadlineRules):
             raise conflict(f"「{action_name(name)}」不适用于{CASE_TYPE_NAMES.get(self.state.case_type.value, '')}案件")
         if self.state.closed:
             raise conflict(f"案件 {self.state.case_no} 已结案")
-        allowed = access.action_roles(self.state.case_type.value, name)
-        if allowed is not None and actor.role not in allowed:
-            names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
-            raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
-        access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
+        if is_owner(actor):  # O3: the owner's own acts on their own case, from rules 4
+            access.check_owner_acting(self.state, name, actor)
+        else:
+            allowed = access.action_roles(self.state.case_type.value, name)
+            if allowed is not None and actor.role not in allowed:
+                names = "、".join(role_title(r) for r in sorted(allowed, key=lambda r: r.value))
+                raise forbidden(f"{role_title(actor.role)}不能「{action_name(name)}」；可以办理的：{names}")
+            access.check_acting(self.state, name, actor)  # P1: own department, named handler, own contractor
         before = self.state.status
         handler(action, actor, ctx)
         if self.state.status != before:
             self.status_changed(ctx, before)
         self.state.seq += 1
         return self.take_effects()
+
+    # ---- O4: who gave a fact the owner gives (rules 4) -----------------------------------------------
+    def given(self, a: Any, actor: Actor | OwnerActor, ctx: Ctx) -> Provenance | None:
+        """O4: how an owner-given fact was given — by the owner (code or link, now), or recorded by staff for
+        them (代录: the staff member, and how the owner told them, `told_via`: required from rules 4). None for a
+        case opened before that staff recorded without saying how. Called by a handler after its state checks
+        and before it changes anything (a refusal leaves the case as it was)."""
+        if is_owner(actor):
+            return Provenance.by_owner(Means(actor.means), ctx.now)
+        told = getattr(a, "told_via", None)
+        if told is None:
+            if self.state.rules_version >= OWNER_ACTS_FROM:
+                raise invalid(f"told_via：代录业主的意见须注明业主告知的方式（{'、'.join(TOLD_VIA_NAMES.values())}）（O4）")
+            return None
+        return Provenance.recorded_by(actor.username, Means(told), ctx.now)
+
+    def owner_rules(self, doing: str) -> None:
+        """A step of the owner's channel (rules 4) on a case opened before it: not there (it keeps its rules)."""
+        if self.state.rules_version < OWNER_ACTS_FROM:
+            raise conflict(f"本案件按受理时的规则办理，没有这一步，不能{doing}（O3）")
 
     def status_changed(self, ctx: Ctx, before: str) -> None:
         """Hook: called after an action changed the status (a repair tells its parent complaint)."""

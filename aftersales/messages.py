@@ -40,6 +40,9 @@ ACTION_NAMES = {
     "inspect": "验收", "owner_sign_off": "业主签认", "revisit": "回访", "follow_up": "跟进", "cost_statement": "费用结算单",
     "pay": "付款", "quote": "报价", "accept_quote": "业主接受报价", "decline_quote": "业主拒绝报价",
     "record_service_payment": "记录收费", "reassign": "改派责任部门",
+    "propose_appointment": "拟定上门时间", "accept_appointment": "确认上门时间", "request_appointment": "另约上门时间",
+    "ask_extension": "申请延期", "consent_extension": "业主同意延期", "refuse_extension": "业主不同意延期",
+    "refuse_sign_off": "业主不签认",
 }
 APPROVAL_STATUS_NAMES = {"pending": "待决定", "approved": "已通过", "rejected": "已驳回", "changes_requested": "已退回修改"}
 DECISION_NAMES = {"approve": "批准", "reject": "驳回", "request_changes": "退回修改"}
@@ -58,6 +61,7 @@ DEADLINE_NAMES = {
     "work": "维修完工",
     "revisit": "完工电话回访",
     "follow_up": "客户服务部经理跟进业主",
+    "sign_off": "业主签认（逾期由客服致电）",
 }
 
 

@@ -155,6 +155,8 @@ OWNER_ENTRY_KINDS = frozenset({
     "intake", "appointment", "arrival", "late_arrival", "work_done", "inspection_failed", "inspection_passed",
     "inspected", "signed_off", "revisit", "reopened", "customer_informed", "unjustified", "satisfaction",
     "progress", "deadline_extended", "fee", "quote", "quote_accepted", "declined", "service_paid", "closed",
+    # rules 4: what is asked of the owner and what they answered (R1, R8, R6)
+    "appointment_proposed", "appointment_requested", "extension_asked", "extension_refused", "sign_off_refused",
 })
 OWNER_ENTRY_NAMES = {
     "intake": "已受理", "appointment": "预约上门", "arrival": "到场", "late_arrival": "到场", "work_done": "完工",
@@ -162,6 +164,8 @@ OWNER_ENTRY_NAMES = {
     "revisit": "回访", "reopened": "返修", "customer_informed": "答复", "unjustified": "答复", "satisfaction": "评价",
     "progress": "进展", "deadline_extended": "延期", "fee": "费用", "quote": "报价", "quote_accepted": "确认报价",
     "declined": "不接受报价", "service_paid": "付款", "closed": "结案",
+    "appointment_proposed": "拟定上门时间", "appointment_requested": "另约时间", "extension_asked": "申请延期",
+    "extension_refused": "不同意延期", "sign_off_refused": "未签认",
 }
 
 

@@ -5,6 +5,7 @@ owner told them: by phone, on paper, in person). Reports count rates by it; R9 s
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,12 +23,17 @@ class Means(StrEnum):
     phone = "phone"      # the owner told staff by phone
     paper = "paper"      # on a signed paper form
     visit = "visit"      # in person
+    wechat = "wechat"    # the owner wrote on WeChat (rules 4)
+    letter = "letter"    # by letter (rules 4)
 
 
+# O4 (rules 4): how the owner told the staff member who records a fact for them (代录), as an action names it
+ToldVia = Literal["phone", "visit", "wechat", "letter"]
 OWNER_MEANS = frozenset({Means.code, Means.link})
-STAFF_MEANS = frozenset({Means.phone, Means.paper, Means.visit})
+STAFF_MEANS = frozenset({Means.phone, Means.paper, Means.visit, Means.wechat, Means.letter})
 MEANS_NAMES = {Means.code: "验证码登录", Means.link: "短信链接", Means.phone: "电话", Means.paper: "纸质单据",
-               Means.visit: "当面"}
+               Means.visit: "当面", Means.wechat: "微信", Means.letter: "信函"}
+TOLD_VIA_NAMES = {"phone": "电话", "visit": "当面", "wechat": "微信", "letter": "信函"}
 
 
 class Provenance(BaseModel):
@@ -44,7 +50,7 @@ class Provenance(BaseModel):
             if self.means not in OWNER_MEANS or self.staff is not None:
                 raise ValueError("an owner's own act is given by code or link, without a staff member")
         elif self.means not in STAFF_MEANS or not self.staff:
-            raise ValueError("代录 names the staff member and how the owner told them (phone, paper, visit)")
+            raise ValueError("代录 names the staff member and how the owner told them (phone, paper, visit, wechat, letter)")
         return self
 
     @classmethod
@@ -61,3 +67,9 @@ class Provenance(BaseModel):
         if self.by is GivenBy.owner:
             return f"业主本人（{MEANS_NAMES[self.means]}）"
         return f"代录（{self.staff}，{MEANS_NAMES[self.means]}）"
+
+    def owner_words(self) -> str:
+        """As the owner's own page shows it (O2: no staff account names): 业主本人（短信链接） or 工作人员代录（电话）."""
+        if self.by is GivenBy.owner:
+            return self.words()
+        return f"工作人员代录（{MEANS_NAMES[self.means]}）"

@@ -87,6 +87,15 @@ DEFINITIONS: dict[str, str] = {
                                  "去重）/ 房产台账中的已售户数（V2）",
     "compensation_paid": "已由财务记录支付的投诉补偿金额合计（元，A1）",
     "paid_services_total": "业主已付的有偿服务费合计（元，R3）",
+    # O4: by who gave the fact — the owner themselves on the owner pages, or staff recording it for them (代录;
+    # every such fact of a case opened before owners acted for themselves)
+    "satisfaction_rate_owner": "满意率（业主本人）：业主本人在业主页面评分为 4 或 5 分的案件 / 业主本人评分的案件（K3、O4）",
+    "satisfaction_rate_staff": "满意率（工作人员代录）：工作人员代录评分为 4 或 5 分的案件 / 代录评分的案件（K3、O4）",
+    "sign_off_owner_share": "业主本人签认占比：业主本人签认的维修 / 已签认的维修（R6、O4）",
+    "sign_offs_owner": "业主本人在业主页面签认完工的维修数（R6、O4）",
+    "sign_offs_staff": "工作人员代录签认的维修数（R6、O4）",
+    "consent_rate_owner": "同意延期率（业主本人）：业主本人同意的延期申请 / 业主本人答复的延期申请（R8、O4）",
+    "consent_rate_staff": "同意延期率（工作人员代录）：代录为同意的延期 / 代录的答复（R8、O4）",
 }
 TARGETS = {"handling_rate": 1.0, "satisfaction_rate": 0.9, "revisit_rate": 1.0, "households_revisited_rate": 0.3}
 RULE_TARGETS = {"C4": 1.0}  # K3: the opinion within 3 working days
@@ -242,9 +251,23 @@ def tables(report: dict[str, Any]) -> dict[str, list[list[Any]]]:
                               ("p90_working_days", "处理时长 P90（工作日）"), ("major", "重大投诉"),
                               ("escalated", "升级案件"), ("timeliness_rate", "零修及时率"), ("pass_rate", "合格率"),
                               ("reopen_rate", "返修率"), ("punctuality_rate", "预约守时率"),
-                              ("revisit_rate", "维修回访率"), ("households_revisited_rate", "年度回访覆盖率"))] + [
+                              ("revisit_rate", "维修回访率"), ("households_revisited_rate", "年度回访覆盖率"),
+                              ("satisfaction_rate_owner", "满意率（业主本人）"),
+                              ("satisfaction_rate_staff", "满意率（工作人员代录）"),
+                              ("sign_off_owner_share", "业主本人签认占比"),
+                              ("consent_rate_owner", "同意延期率（业主本人）"),
+                              ("consent_rate_staff", "同意延期率（工作人员代录）"))] + [
             [name, yuan(Decimal(s[key])) if s.get(key) is not None else None, None, DEFINITIONS[key]]
             for key, name in (("compensation_paid", "已付投诉补偿"), ("paid_services_total", "有偿服务收费"))],
+        # O4: the rates by who gave the fact, side by side
+        "按来源": [["指标", "业主本人", "工作人员代录", "目标", "定义"]] + [
+            ["满意率", s.get("satisfaction_rate_owner"), s.get("satisfaction_rate_staff"), TARGETS["satisfaction_rate"],
+             f"{DEFINITIONS['satisfaction_rate_owner']}；{DEFINITIONS['satisfaction_rate_staff']}"],
+            ["评分案件数", s.get("satisfaction_scored_owner"), s.get("satisfaction_scored_staff"), None, ""],
+            ["签认数", s.get("sign_offs_owner"), s.get("sign_offs_staff"), None, DEFINITIONS["sign_off_owner_share"]],
+            ["同意延期率", s.get("consent_rate_owner"), s.get("consent_rate_staff"), None,
+             f"{DEFINITIONS['consent_rate_owner']}；{DEFINITIONS['consent_rate_staff']}"],
+            ["答复延期申请数", s.get("consents_asked_owner"), s.get("consents_asked_staff"), None, ""]],
         "时限按时率": [["时限规则", "已到期或完成", "按时完成", "按时率", "目标"]] + [
             [r["rule"], r["due"], r["on_time"], r["rate"], RULE_TARGETS.get(r["rule"])]
             for r in report.get("on_time_by_rule", [])],

@@ -104,6 +104,12 @@ class CaseRow(BaseModel):
     arrivals: int = 0
     arrivals_on_time: int = 0
     revisits: int = 0
+    satisfaction_by: str | None = None   # O4: "owner" or "staff" (provenance_facts)
+    sign_off_by: str | None = None
+    consents_owner: int = 0
+    consents_owner_yes: int = 0
+    consents_staff: int = 0
+    consents_staff_yes: int = 0
     seq: int
     updated_at: datetime
     deadlines: list[DeadlineFact] = []  # into case_deadlines, not a column of `cases`
@@ -155,6 +161,7 @@ def case_row(state: CaseState, now: datetime, ladder: list[Role]) -> CaseRow:
         **next_columns(next_actors(state)),
         **money_columns(state),
         **repair_facts(state),
+        **provenance_facts(state),
         deadlines=[DeadlineFact(key=d.key, rule=d.rule, due_at=d.due_at, met_at=d.met_at, missed=d.missed,
                                 waived=d.waived, reminds=register_reminds(d),
                                 owners=d.owners, department=d.department) for d in latest_deadlines(state)],
@@ -197,6 +204,29 @@ def repair_facts(state: CaseState) -> dict[str, Any]:
         arrivals_on_time=sum(1 for a in arrivals if a.arrived_at - a.appointment_at <= ON_TIME_ARRIVAL),
         revisits=len(getattr(state, "revisits", [])),
     )
+
+
+def given_by(provenance: Any) -> str:
+    """O4: "owner" for a fact the owner gave themselves (code or link), else "staff": recorded for them (代录), which
+    every owner fact of a case opened before rules 4 was."""
+    return "owner" if provenance is not None and provenance.by.value == "owner" else "staff"
+
+
+def provenance_facts(state: CaseState) -> dict[str, Any]:
+    """O4, K3: who gave the facts the reports count by provenance — the satisfaction (a complaint's, C7; a repair's
+    latest revisit, R7), the latest sign-off (R6), and the owner's answers to more time asked (R8)."""
+    if state.case_type == CaseType.repair:
+        revisits, sign_offs = getattr(state, "revisits", []), getattr(state, "sign_offs", [])
+        satisfaction = revisits[-1].provenance if revisits else None
+        sign_off_by = given_by(sign_offs[-1].provenance) if sign_offs else None
+    else:
+        satisfaction, sign_off_by = getattr(state, "satisfaction_provenance", None), None
+    consents = getattr(state, "consents", [])
+    owner = [c for c in consents if given_by(c.provenance) == "owner"]
+    staff = [c for c in consents if given_by(c.provenance) == "staff"]
+    return dict(satisfaction_by=given_by(satisfaction) if state.satisfaction is not None else None,
+                sign_off_by=sign_off_by, consents_owner=len(owner), consents_owner_yes=sum(c.consented for c in owner),
+                consents_staff=len(staff), consents_staff_yes=sum(c.consented for c in staff))
 
 
 def money_columns(state: CaseState) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aftersales import access
 from aftersales.actions import SHORT_TEXT_PATTERN, AssignHandler, Classify, Dispatch, OpenRepair, Reassign, RecordSurvey
-from aftersales.actor import Actor
+from aftersales.actor import OWNER_USERNAME, Actor
 from adapters.db import org
 from aftersales.errors import Rejection
 from aftersales.org import Person
+from aftersales.provenance import MEANS_NAMES, GivenBy, Provenance
 from aftersales.roles import Role
 from api.auth import current_actor
 from api.deps import db_session
@@ -157,6 +158,7 @@ async def display(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]
     and step's `by_display`, and for each next actor the `people` who may take the step (their labels)."""
     approvals = view.get("approvals") or []
     names = {t.get("actor") for t in view.get("timeline") or []}
+    names |= {(t.get("provenance") or {}).get("staff") for t in view.get("timeline") or []}
     names |= {view.get("handler"), view.get("registered_by")}
     names |= {a.get("requested_by") for a in approvals} | {s.get("by") for a in approvals for s in a.get("steps") or []}
     names |= {a.get("username") for a in view.get("next_actors") or []}
@@ -175,8 +177,24 @@ async def display(session: AsyncSession, view: dict[str, Any]) -> dict[str, Any]
             text = pattern.sub(name, text)
         return text
 
+    def given_display(entry: dict[str, Any]) -> str | None:
+        """O4: who gave the fact — 业主本人（短信链接） or 代录（张伟 · 客户服务部人员，电话）."""
+        if not entry.get("provenance"):
+            return None
+        given = Provenance.model_validate(entry["provenance"])
+        if given.by is GivenBy.owner:
+            return given.words()
+        return f"代录（{label(given.staff)}，{MEANS_NAMES[given.means]}）"
+
+    def actor_display(entry: dict[str, Any]) -> str | None:
+        given = entry.get("provenance") or {}
+        if given.get("by") == GivenBy.owner.value and entry.get("actor") == OWNER_USERNAME:
+            return "业主本人"   # the owner's own act (O3), never a staff account of that name
+        return label(entry.get("actor"))
+
     view = {**view}
-    view["timeline"] = [{**t, "actor_display": label(t.get("actor")), "text_display": text_display(t.get("text") or "")}
+    view["timeline"] = [{**t, "actor_display": actor_display(t), "text_display": text_display(t.get("text") or ""),
+                         "given_display": given_display(t)}
                         for t in view.get("timeline") or []]
     view["handler_display"] = label(view.get("handler"))
     view["registered_by_display"] = label(view.get("registered_by"))

@@ -13,6 +13,10 @@
   timeline entries meant for the owner (O2); a case that is not theirs is 404.
 - 报修 / 投诉 for one of their units (O3): the same intake routes as the staff's (numbering, idempotency, the
   register's address), channel owner_app, the intake entry carrying the owner's provenance (O4).
+- 需要您办理 (O3, rules 4): the acts that are the owner's now on a case — found by the case machine's own dry run
+  for an owner actor (aftersales.offers), a link's session only its purpose's — as forms; each posted as the
+  case's `act` Update with the owner as actor (bound to that case, vouched for by the API's assertion, P4) and
+  the owner's provenance (O4), idempotent by the form's key (a double tap acts once).
 - Every page: Content-Security-Policy (no script, no frames: frame-ancestors 'none'), no-store, no referrer."""
 
 import asyncio
@@ -30,18 +34,27 @@ import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db import owners as store
-from adapters.db.numbering import case_of_key
+from adapters.db.numbering import case_of_key, request_fingerprint, scoped_key
+from adapters.temporal import actor_assertion
+from aftersales import offers
+from aftersales.actions import ActionRequest, CaseAction
+from aftersales.actor import OwnerActor
+from aftersales.case import Ctx, check_time_reach
+from aftersales.errors import Rejection
 from adapters.db.models import OwnerSession
 from adapters.sms.providers import provider_from_settings
 from adapters.sms.queue import send_code
 from adapters.temporal.sealing import app_sealer
 from aftersales.actor import Actor
 from aftersales.complaint.state import Channel, ComplaintIntake
-from aftersales.messages import BEIJING
+from aftersales.messages import BEIJING, yuan
 from aftersales.owners import (
     OWNER_DEADLINES, OWNER_ENTRY_NAMES, code_request_refusal, owner_entry, plain_status,
 )
@@ -51,9 +64,11 @@ from aftersales.repair.state import RepairIntake
 from aftersales.roles import Role
 from api import cases as case_routes
 from api import choices
+from api import reports as report_routes
 from api.auth import LoginLimiter, client_address
 from api.deps import db_session
 from api.wording import refusal
+from workflows.case_workflow import CaseWorkflow
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates" / "owner")
@@ -304,6 +319,7 @@ async def home(request: Request, owner: Annotated[OwnerSession, Depends(owner_se
     units = await store.owner_units(session, owner.phone_hmac)
     cases = await store.owner_cases(session, owner.phone_hmac)
     return render(request, "home.html", units=units, cases=[_case_item(c) for c in cases],
+                  surveys=await store.open_surveys(session, owner.phone_hmac),
                   opted_out=await store.opted_out(session, owner.phone_hmac),
                   notice=request.query_params.get("notice"))
 
@@ -346,16 +362,171 @@ async def _owner_case_or_404(session: AsyncSession, owner: OwnerSession, case_no
 async def case_page(case_no: str, request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
                     session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     case = await _owner_case_or_404(session, owner, case_no, wait=request.query_params.get("filed") == "1")
+    return await _case(request, session, owner, case, notice=request.query_params.get("notice"))
+
+
+async def _case(request: Request, session: AsyncSession, owner: OwnerSession, case, *, notice: str | None = None,
+                error: str | None = None, status_code: int = 200, posted: dict[str, str] | None = None) -> HTMLResponse:
+    case_no = case.case_no
+    view = await _live(request, session, case_no)
+    acts = await acts_now(request, session, owner, view) if view is not None else []
     words, next_step = plain_status(case.status)
     due = await store.open_deadlines(session, case_no)
     by_when = next((due[k] for k in OWNER_DEADLINES if k in due), None) if case.closed_at is None else None
     entries = [{"at": e.at, "what": OWNER_ENTRY_NAMES.get(e.kind, ""), "text": owner_text(e.text),
-                "given": Provenance.model_validate(e.provenance).words() if e.provenance else None}
+                "given": Provenance.model_validate(e.provenance).owner_words() if e.provenance else None}
                for e in await store.timeline(session, case_no) if owner_entry(e.kind)]
     owner_files = PHOTOS[0]   # O2, O3: the case's photos meant for the owner, and adding more
-    return render(request, "case.html", case=_case_item(case), words=words, next_step=next_step, by_when=by_when,
-                  entries=entries, one_case=owner.case_no is not None, notice=request.query_params.get("notice"),
+    return render(request, "case.html", status_code, case=_case_item(case), words=words, next_step=next_step,
+                  by_when=by_when, entries=entries, one_case=owner.case_no is not None, notice=notice, error=error,
+                  acts=acts, ask=owner_view(view) if view is not None else {}, key=uuid.uuid4().hex,
+                  posted=posted or {}, scores=SCORES, satisfaction=SATISFACTION,
+                  soon=(datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00"),
                   **owner_files.page_context(case, await owner_files.case_photos(request, session, case_no)))
+
+
+# ---- the owner's own acts (O3, O4; rules 4) ------------------------------------------------------------------
+# O1: a link is for one case and one act: its session may do only that purpose's acts (a code's session: all)
+PURPOSE_ACTS = {"appointment": {"accept_appointment", "request_appointment"}, "quote": {"accept_quote", "decline_quote"},
+                "sign_off": {"owner_sign_off", "refuse_sign_off"}, "survey": {"revisit", "record_satisfaction"}}
+ACT_ORDER = ("accept_appointment", "request_appointment", "consent_extension", "refuse_extension", "accept_quote",
+             "decline_quote", "owner_sign_off", "refuse_sign_off", "revisit", "record_satisfaction")
+ACT_DONE = {"accept_appointment": "已确认上门时间", "request_appointment": "已提交希望的上门时间",
+            "consent_extension": "已同意延期", "refuse_extension": "已告知不同意延期", "accept_quote": "已确认报价并签名",
+            "decline_quote": "已告知不接受报价", "owner_sign_off": "已签认完工，感谢您的评价", "refuse_sign_off": "已告知未签认的理由",
+            "revisit": "感谢您的评价", "record_satisfaction": "感谢您的评价"}
+SCORES = [("5", "5 很好"), ("4", "4 好"), ("3", "3 一般"), ("2", "2 差"), ("1", "1 很差")]
+SATISFACTION = [("5", "5 非常满意"), ("4", "4 满意"), ("3", "3 一般"), ("2", "2 不满意"), ("1", "1 非常不满意")]
+
+
+def owner_actor(owner: OwnerSession, case_no: str) -> OwnerActor:
+    """O3: the owner as actor of this case, by how they signed in (O4: code or link)."""
+    return OwnerActor(case_no=case_no, means=owner.means)
+
+
+async def _live(request: Request, session: AsyncSession, case_no: str) -> dict[str, Any] | None:
+    """The case as its workflow holds it (what may be done now); None when it cannot be read now (the page still
+    shows the register's status and timeline)."""
+    try:
+        return await case_routes._read_view(request, session, case_no)
+    except HTTPException:
+        return None
+
+
+async def acts_now(request: Request, session: AsyncSession, owner: OwnerSession, view: dict[str, Any]) -> list[str]:
+    """O3: what the owner may do on the case now — the machine's own dry run for the owner actor (the Update's
+    validator runs the same), a link's session only its purpose's acts."""
+    if view.get("source") == "register" or view.get("closed_at"):
+        return []
+    settings = request.app.state.settings
+    machine = offers.machine_of(view)
+    now = datetime.now(timezone.utc)
+    local = now.astimezone(BEIJING)
+    cal = await report_routes._calendar(request, session, [local.year, local.year + 1])
+    ctx = Ctx(now=now, cal=cal, ladder=settings.escalation_ladder, rules_version=machine.state.rules_version,
+              time_tolerance=timedelta(minutes=settings.time_tolerance_minutes))
+    offered = set(offers.offered_actions(machine, owner_actor(owner, view["case_no"]), ctx))
+    allowed = PURPOSE_ACTS.get(owner.purpose or "", set(ACT_ORDER)) if owner.purpose else set(ACT_ORDER)
+    return [a for a in ACT_ORDER if a in offered and a in allowed]
+
+
+def owner_view(view: dict[str, Any]) -> dict[str, Any]:
+    """O2: of the live case, only what the owner's forms need: the time proposed, the time they asked for, more time
+    asked (new due, why), the quote they pay (lines and total). Never staff, costs or notes."""
+    quote = view.get("quote") or {}
+    asked = view.get("extension_asked") or {}
+    return {"proposed_appointment": _at(view.get("proposed_appointment")),
+            "requested_appointment": _at(view.get("requested_appointment")),
+            "extension": {"new_due_at": _at(asked.get("new_due_at")), "reason": owner_text(asked.get("reason") or "")}
+            if asked else None,
+            "quote": {"lines": [{"name": ln.get("name"), "quantity": ln.get("quantity"), "unit": ln.get("unit"),
+                                 "amount": yuan(ln.get("amount"))} for ln in quote.get("lines") or []],
+                      "total": yuan(quote.get("total"))} if quote else None,
+            "owner_name": (view.get("customer") or {}).get("name") or ""}
+
+
+def _at(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def act_body(name: str, form: dict[str, str], now: datetime) -> dict[str, Any]:
+    """The action the owner's form asks for (never a `told_via`: the owner's own act)."""
+    def score(field: str) -> int | str | None:
+        raw = form.get(field, "").strip()
+        return int(raw) if raw.isdigit() else (raw or None)
+
+    def text(field: str) -> str | None:
+        return form.get(field, "").strip() or None
+
+    body: dict[str, Any] = {"action": name}
+    if name == "request_appointment":
+        raw = form.get("appointment_at", "").strip()
+        body["appointment_at"] = f"{raw}:00+08:00" if len(raw) == 16 else raw
+        body["note"] = text("note")
+    elif name == "refuse_extension":
+        body["reason"] = text("reason")
+    elif name == "accept_quote":
+        body.update(signed_by=form.get("signed_by", "").strip(), signed_at=now.isoformat())   # R3: typed name + time
+    elif name in ("decline_quote", "refuse_sign_off"):
+        body["reason"] = form.get("reason", "").strip()
+        if name == "refuse_sign_off":
+            body.update(quality=score("quality"), attitude=score("attitude"))
+    elif name == "owner_sign_off":
+        body.update(quality=score("quality"), attitude=score("attitude"), comment=text("comment"))
+    elif name == "revisit":
+        body.update(satisfaction=score("satisfaction"), quality=score("quality"), attitude=score("attitude"),
+                    note=text("note"))
+        if isinstance(body["satisfaction"], int) and body["satisfaction"] <= 2:
+            body["follow_up"] = "cs_manager_follow_up"   # V3: cs_manager follows a dissatisfied owner up
+    elif name == "record_satisfaction":
+        body.update(score=score("score"), comment=text("comment"))
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@router.post("/o/cases/{case_no}/act/{name}", response_class=HTMLResponse)
+async def owner_act(case_no: str, name: str, request: Request, owner: Annotated[OwnerSession, Depends(owner_session)],
+                    session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """O3: one act of the owner on their case, as the case's `act` Update with the owner as actor (O4: the owner's
+    provenance, P4: vouched for), refused whole with the reason in words (409 not now, 422 what is wrong)."""
+    form = await checked_form(request)
+    case = await _owner_case_or_404(session, owner, case_no)
+    view = await _live(request, session, case_no)
+    if view is None:
+        return await _case(request, session, owner, case, error="系统繁忙，请稍后再试", status_code=503)
+    if name not in await acts_now(request, session, owner, view):
+        return await _case(request, session, owner, case, error="此事项现在无须办理或已办理", status_code=409)
+    now = datetime.now(timezone.utc)
+    try:
+        action = TypeAdapter(CaseAction).validate_python(act_body(name, form, now))
+        check_time_reach(action, now)
+    except ValidationError as e:
+        return await _case(request, session, owner, case, error=refusal(e)[0], status_code=422, posted=form)
+    except Rejection as r:
+        return await _case(request, session, owner, case, error=owner_text(r.message), status_code=422, posted=form)
+    # A retried form (a double tap, a reload) acts once: its key scoped to the case and this owner, its fingerprint
+    # the form as typed (the signature's time is the first send's)
+    key = re.sub(r"[^0-9a-f-]", "", form.get("key", ""))[:48] or uuid.uuid4().hex
+    request_key = scoped_key("action", case_no, f"owner:{owner.phone_hmac[:16]}", key)
+    fingerprint = request_fingerprint({"act": name, **{k: v for k, v in sorted(form.items()) if k != "key"}})
+    act_request = ActionRequest(action=action, actor=owner_actor(owner, case_no), request_key=request_key,
+                                fingerprint=fingerprint)
+    act_request.assertion = actor_assertion.sign(case_no, act_request, request.app.state.settings.actor_assertion_key)
+    handle = case_routes._handle(case_routes.temporal(request), case_no)
+    try:
+        await case_routes._update(request, handle, CaseWorkflow.act, act_request,
+                                  update_id=f"act-{request_key}-{fingerprint[:16]}")
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type in case_routes.ERROR_STATUS:
+            log.info("owner act refused", act=name, reason=cause.type)
+            return await _case(request, session, owner, case, error=owner_text(cause.message),
+                               status_code=case_routes.ERROR_STATUS[cause.type], posted=form)
+        raise
+    except (HTTPException, RPCError) as e:
+        return await _case(request, session, owner, case, error="系统繁忙，请稍后再试（您的操作可能已提交，请刷新查看）",
+                           status_code=e.status_code if isinstance(e, HTTPException) else 503)
+    log.info("owner acted", act=name, case_no=case_no)
+    return RedirectResponse(f"/o/cases/{case_no}?notice={ACT_DONE[name]}", status_code=303, headers=HEADERS)
 
 
 # ---- 报修 / 投诉 ---------------------------------------------------------------------------------------------
@@ -454,3 +625,56 @@ async def _file_case(kind: str, request: Request, owner: OwnerSession, session: 
     return RedirectResponse(f"/o/cases/{case_no}?filed=1&notice=已提交" + (f"，{failed}" if failed else ""),
                             status_code=303, headers=HEADERS)
 
+
+
+# ---- V3, O3: a revisit campaign's survey the owner answers themselves ---------------------------------------------
+SURVEY_ITEMS = ("房屋质量", "维修服务", "物业服务", "客户服务")   # the campaign's survey items (the workbench's form)
+
+
+async def _survey_or_404(session: AsyncSession, owner: OwnerSession, campaign_id: str, unit_id: str):
+    """The running campaign and the owner's household in its plan, not yet visited; else 404 (O2)."""
+    _only_own_case(owner)
+    for campaign, unit in await store.open_surveys(session, owner.phone_hmac):
+        if campaign.campaign_id == campaign_id and str(unit.id) == unit_id:
+            return campaign, unit
+    raise OwnerNotFound()
+
+
+def _survey_page(request: Request, campaign, unit, error: str | None = None, status_code: int = 200,
+                 posted: dict[str, str] | None = None) -> HTMLResponse:
+    return render(request, "survey.html", status_code, campaign=campaign, unit=unit, items=SURVEY_ITEMS,
+                  scale=SATISFACTION, error=error, posted=posted or {})
+
+
+@router.get("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
+async def survey_page(campaign_id: str, unit_id: str, request: Request,
+                      owner: Annotated[OwnerSession, Depends(owner_session)],
+                      session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
+    campaign, unit = await _survey_or_404(session, owner, campaign_id, unit_id)
+    return _survey_page(request, campaign, unit)
+
+
+@router.post("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
+async def answer_survey(campaign_id: str, unit_id: str, request: Request,
+                        owner: Annotated[OwnerSession, Depends(owner_session)],
+                        session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
+    """V3, O3, O4: the owner's own answer to the campaign's survey for their household, as the campaign's
+    `record_visit` Update with the owner as actor (bound to the campaign and the household), mode `self`."""
+    from aftersales.campaign import VisitBody, VisitRequest
+    from api import campaigns as campaign_routes
+    from workflows.campaign import CampaignWorkflow
+    form = await checked_form(request)
+    campaign, unit = await _survey_or_404(session, owner, campaign_id, unit_id)
+    try:
+        body = VisitBody.model_validate({
+            "unit_id": unit.id, "mode": "self",
+            "items": [{"item": item, "score": int(form[f"score_{n}"])} for n, item in enumerate(SURVEY_ITEMS)
+                      if form.get(f"score_{n}", "").isdigit()],
+            **({"comments": form["comments"].strip()} if form.get("comments", "").strip() else {})})
+        await campaign_routes._update(request, campaign_id, CampaignWorkflow.record_visit, VisitRequest(
+            visit=body, actor=OwnerActor(case_no=campaign_id, means=owner.means, unit_id=unit.id)))
+    except (HTTPException, ValidationError) as e:
+        code = e.status_code if isinstance(e, HTTPException) else 422
+        return _survey_page(request, campaign, unit, owner_text(refusal(e)[0]), code, form)
+    log.info("owner answered a campaign survey", campaign_id=campaign_id)
+    return RedirectResponse("/o/home?notice=感谢您参加回访调查", status_code=303, headers=HEADERS)

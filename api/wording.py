@@ -12,6 +12,7 @@ from aftersales.messages import DECISION_NAMES
 from aftersales.reports import period_name  # noqa: F401 - the workbench's filter
 
 FIELD_LABELS = {
+    "told_via": "业主告知方式（代录）",
     "name": "姓名", "phone": "电话", "project": "项目", "building": "楼栋", "unit": "房号", "unit_id": "台账房屋",
     "channel": "渠道", "accepted": "业主接受", "amount": "金额（元）", "answered_in_person_at": "当面答复时间",
     "appointment_at": "上门时间", "arrived_at": "到场时间", "attendees": "参会人", "attitude": "服务态度评分",
@@ -40,6 +41,10 @@ FIELD_HELP = {
     ("record_survey", "responsible_party"): "由查勘确定的责任部门（R2）",
     ("accept_quote", "signed_by"): "签维修单的业主（或其代理人）姓名",
     ("extend_deadline", "owner_consent"): "业主何时、以何种方式同意延期（R8）",
+    **{(name, "told_via"): "代录：业主以何种方式告诉您（电话、当面、微信、信函），与您的账号一起记在处理记录上（O4）"
+       for name in ("agree_appointment", "accept_appointment", "request_appointment", "extend_deadline",
+                    "consent_extension", "refuse_extension", "accept_quote", "decline_quote", "owner_sign_off",
+                    "refuse_sign_off", "revisit", "record_satisfaction")},
     ("inspect", "note"): "不合格时必填：需返工的内容（R6）",
     ("revisit", "follow_up"): "业主不满意（1 或 2 分）时必选（R7、V3）",
     ("dispatch", "workers"): "可多选（按住 Ctrl 点选）",
@@ -51,6 +56,7 @@ FIELD_HELP = {
 }
 OPTION_NAMES = {
     **DECISION_NAMES, "A": "A 类工单（保修期内）", "B": "B 类工单（保修期外）", "in_person": "上门", "phone": "电话",
+    "visit": "当面", "letter": "信函",
     "cash": "现金", "transfer": "转账", "wechat": "微信", "alipay": "支付宝", "bank": "银行转账",
     "reopen": "返修", "cs_manager_follow_up": "客户服务部经理跟进", "complaint": "立为投诉", "repair": "立为报修",
     "answered": "当场答复并关闭", "first": "首次回访（V1）", "annual": "年度回访（V2）",

@@ -81,7 +81,8 @@ TIMELINE_KINDS = {   # what each timeline entry records (the entry's own text fo
     "reopened": "返修", "repair_opened": "转维修", "repair_progress": "维修进展", "repair_requested": "报修", "report": "报告",
     "revisit": "回访", "satisfaction": "满意度", "service_paid": "收费", "signed_off": "业主签认", "solution": "处理方案",
     "summary": "总结", "survey": "查勘", "survey_complete": "查勘完成", "survey_signed": "查勘签认", "unjustified": "不属实",
-    "file": "文件",
+    "file": "文件", "appointment_proposed": "拟定上门时间", "appointment_requested": "业主另约时间",
+    "extension_asked": "申请延期", "extension_refused": "业主不同意延期", "sign_off_refused": "业主未签认",
     "unjustified_returned": "不属实退回", "work_done": "完工", "reassigned": "改派",
 }
 CHANNELS = CHANNEL_NAMES
@@ -434,7 +435,9 @@ def form_fields(model: type[BaseModel], action: str = "") -> list[Field_]:
         integer = _is_int(f.annotation)
         if name in SCALES and integer:
             kind, options = "select", SCALES[name]
-        out.append(Field_(name=name, label=FIELD_LABELS.get(name, name), kind=kind, required=f.is_required(),
+        # O4 (rules 4): 代录 says how the owner told staff — required for staff (the case refuses it missing)
+        out.append(Field_(name=name, label=FIELD_LABELS.get(name, name), kind=kind,
+                          required=f.is_required() or name == "told_via",
                           options=options, help=FIELD_HELP.get((action, name), ""), integer=integer))
     return out
 
@@ -534,6 +537,9 @@ def defaults(view: dict[str, Any], now: datetime) -> dict[tuple[str, str], str]:
         ("accept_quote", "signed_at"): local_time(now),
         ("open_repair", "description"): view.get("description") or "",
         ("authority_reply", "answered_in_person_at"): local_time(now),
+        # O4: most owners who do not use the owner pages call; staff change it for a visit, WeChat or a letter
+        **{(name, "told_via"): "phone" for names in access.OWNER_FACTS.values() for name in names},
+        ("propose_appointment", "appointment_at"): local_time(view.get("requested_appointment")),
     }
 
 

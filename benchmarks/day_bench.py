@@ -81,7 +81,7 @@ def complaint_path(i: int, rng: random.Random) -> list[tuple[str, dict[str, Any]
         ("cs_manager", {"action": "decide", "decision": "approve"}),
         ("cs_staff", {"action": "inform_customer", "message": "下周一重做防水"}),
         ("finance", {"action": "record_compensation_paid", "amount": "800.00", "reference": f"BC-{i:06d}"}),
-        ("cs_staff", {"action": "record_satisfaction", "score": 5}),
+        ("cs_staff", {"action": "record_satisfaction", "told_via": "phone", "score": 5}),
         ("cs_staff", {"action": "summarise", "summary": "防水施工缺陷", "corrective_measures": "重做",
                       "preventive_measures": "闭水试验"}),
         ("cs_staff", {"action": "close", "outcome_note": "已修复"}),
@@ -93,7 +93,7 @@ def repair_path(i: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     estimate, cost = ("800.00", "900.00") if small else ("6000.00", "6500.00")
     approvers = ["cs_manager"] if small else ["deputy_chief_engineer", "deputy_gm"]
     return [
-        ("cs_staff", {"action": "agree_appointment", "appointment_at": "NOW-1m"}),
+        ("cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": "NOW-1m"}),
         ("repair_lead", {"action": "record_arrival", "arrived_at": "NOW"}),
         ("cs_staff", {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-DEMO",
                       "multi_trade": False, "estimate": estimate, "order_type": "A"}),
@@ -103,8 +103,8 @@ def repair_path(i: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
         ("contractor", {"action": "complete_work", "note": "已完成维修"}),
         ("cs_staff", {"action": "inspect", "passed": True}),
         ("repair_lead", {"action": "inspect", "passed": True}),
-        ("cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 5}),
-        ("cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5}),
+        ("cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5}),
+        ("cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5}),
         ("repair_lead", {"action": "cost_statement", "amount": cost, "note": "决算"}),
         *((who, {"action": "decide", "decision": "approve"}) for who in ("cs_manager", "contractor",
                                                                          "deputy_chief_engineer")),

@@ -69,7 +69,7 @@ async def general_path(h: WorkflowHandle) -> None:
         (R.cs_manager, {"action": "decide", "decision": "approve"}, None),
         (R.cs_staff, {"action": "inform_customer", "message": "下周一重做防水"}, None),
         (R.finance, {"action": "record_compensation_paid", "amount": "800.00", "reference": "BC-2026-001"}, None),  # A1
-        (R.cs_staff, {"action": "record_satisfaction", "score": 4}, None),
+        (R.cs_staff, {"action": "record_satisfaction", "told_via": "phone", "score": 4}, None),
         (R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c", "preventive_measures": "p"}, None),
         (R.cs_staff, {"action": "close", "outcome_note": "已修复"}, None),
     ]:

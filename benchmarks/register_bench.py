@@ -112,7 +112,7 @@ def _general_path() -> list[tuple[Role, Any, str | None]]:
         (Role.cs_staff, A.InformCustomer(action="inform_customer", message="下周一重做防水"), None),
         (Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
                                                 reference="BC-2026-001"), None),   # A1: before close
-        (Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4), None),
+        (Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=4), None),
         (Role.cs_staff, A.Summarise(action="summarise", summary="防水施工缺陷", corrective_measures="重做",
                                     preventive_measures="闭水试验"), None),
         (Role.cs_staff, A.Close(action="close", outcome_note="已修复"), None),

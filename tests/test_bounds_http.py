@@ -189,10 +189,10 @@ async def test_R1_a_repair_asks_for_a_visit_within_90_days(api, at):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("body", [
-    {"action": "extend_deadline", "new_due_at": "9999-12-31T18:00:00+08:00", "owner_consent": "业主电话同意"},
-    {"action": "extend_deadline", "new_due_at": Soon(61), "owner_consent": "业主电话同意"},
-    {"action": "agree_appointment", "appointment_at": "9999-01-01T10:00:00+08:00"},
-    {"action": "agree_appointment", "appointment_at": Soon(91)},
+    {"action": "extend_deadline", "told_via": "phone", "new_due_at": "9999-12-31T18:00:00+08:00", "owner_consent": "业主电话同意"},
+    {"action": "extend_deadline", "told_via": "phone", "new_due_at": Soon(61), "owner_consent": "业主电话同意"},
+    {"action": "agree_appointment", "told_via": "phone", "appointment_at": "9999-01-01T10:00:00+08:00"},
+    {"action": "agree_appointment", "told_via": "phone", "appointment_at": Soon(91)},
     {"action": "open_repair", "trades": ["防水"], "description": "渗水", "requested_appointment": Soon(120)},
 ])
 async def test_R1_R8_actions_name_times_within_reach(api, body):

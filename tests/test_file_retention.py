@@ -44,8 +44,8 @@ async def test_D4_files_go_with_the_case_record_and_orphans_after_their_grace(se
     closed.do(R.repair_lead, A.AttachFile(action="attach_file", file=ref(2, shared)))
     closed.do(R.repair_lead, A.CompleteWork(action="complete_work", note="ok"))
     closed.do(R.cs_staff, A.Inspect(action="inspect", passed=True)).do(R.repair_lead, A.Inspect(action="inspect", passed=True))
-    closed.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    closed.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    closed.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    closed.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     from decimal import Decimal
     closed.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("300"), note="决算")).approve_all()
     closed.do(R.finance, pay("300"))

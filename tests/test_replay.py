@@ -40,6 +40,9 @@ EXPECTED = {
     # rules 3 (P5): a major complaint of 海景置业, its company and project kept, another company's manager refused,
     # its notices to its own people (role mailboxes) and the group's executive
     "complaint_major_company_rules_v3",
+    # rules 4 (O3–O5): the owner accepts the proposed time, signs off and answers the survey (O4: the owner's own);
+    # an owner silent 3 working days after the inspection, cs_staff told to call and recording the sign-off (O5)
+    "repair_owner_acts_rules_v4", "repair_owner_silent_called_rules_v4",
 }
 
 

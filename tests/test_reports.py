@@ -328,3 +328,82 @@ async def test_P7_a_name_typed_before_the_department_list_is_not_counted_as_a_de
     assert report["escalations"] == [{"department": "工程部", "level": 1, "cases": 1},
                                      {"department": "物业部", "level": 2, "cases": 1},
                                      {"department": "（不在部门列表中的名称）", "level": 1, "cases": 2}]
+
+
+async def test_O4_K3_satisfaction_sign_off_and_consent_rates_by_provenance_in_the_monthly_reports_and_xlsx(
+        api, sessionmaker):
+    """February 2027, hand-worked: complaints scored by the owner 5 and 2 (50%) and recorded by staff 4 (100%);
+    repairs signed off by the owner twice and by staff once, the owner consenting to 1 of 2 extensions asked and
+    staff recording 1 consent of 1; the rates side by side in the summary and the XLSX's 按来源 sheet."""
+    def scored(no, day, score, by):
+        row = case(no, bj(2027, 2, day, 10), closed=bj(2027, 2, day, 16), satisfaction=score)
+        row.satisfaction_by = by
+        return row
+    async with sessionmaker() as session:
+        session.add_all([
+            scored("TS-2027-000101", 1, 5, "owner"), scored("TS-2027-000102", 2, 2, "owner"),
+            scored("TS-2027-000103", 3, 4, "staff"),
+            repair_with_facts("WX-2027-000101", bj(2027, 2, 1, 10), sign_off_by="owner", consents_owner=2,
+                              consents_owner_yes=1),
+            repair_with_facts("WX-2027-000102", bj(2027, 2, 2, 10), sign_off_by="owner"),
+            repair_with_facts("WX-2027-000103", bj(2027, 2, 3, 10), sign_off_by="staff", consents_staff=1,
+                              consents_staff_yes=1),
+        ])
+        await session.commit()
+    headers = await api.token("cs_manager")
+    complaints = (await api.post("/reports", json={"kind": "monthly_complaints", "period": "2027-02"},
+                                 headers=headers)).json()
+    s = complaints["summary"]
+    assert (s["satisfaction_rate_owner"], s["satisfaction_scored_owner"]) == (0.5, 2)
+    assert (s["satisfaction_rate_staff"], s["satisfaction_scored_staff"]) == (1.0, 1)
+    assert s["satisfaction_rate"] == 0.6667                                # both together, as before
+    assert "业主本人" in complaints["definitions"]["satisfaction_rate_owner"]
+    repairs = (await api.post("/reports", json={"kind": "monthly_repairs", "period": "2027-02"},
+                              headers=headers)).json()["summary"]
+    assert (repairs["sign_offs_owner"], repairs["sign_offs_staff"], repairs["sign_off_owner_share"]) == (2, 1, 0.6667)
+    assert (repairs["consent_rate_owner"], repairs["consents_asked_owner"]) == (0.5, 2)
+    assert (repairs["consent_rate_staff"], repairs["consents_asked_staff"]) == (1.0, 1)
+    csv_text = (await api.get(f"/reports/{complaints['id']}.csv", headers=headers)).text
+    assert "指标,业主本人,工作人员代录,目标,定义" in csv_text and "满意率,0.5,1.0,0.9" in csv_text
+    import openpyxl
+    xlsx = await api.get(f"/reports/{complaints['id']}.xlsx", headers=headers)
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["按来源"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    header = next(r for r in rows if r[:3] == ["指标", "业主本人", "工作人员代录"])
+    assert header and next(r for r in rows if r[0] == "满意率")[1:4] == [0.5, 1.0, 0.9]
+
+
+async def test_O4_V3_the_campaign_report_and_its_xlsx_give_satisfaction_by_provenance(api, sessionmaker):
+    """A campaign with one survey the owner answered (5, 5: 100%) and one staff visit (5, 2: 50%), as projected."""
+    from datetime import date
+
+    import openpyxl
+
+    from adapters.db.models import CampaignRow
+    from aftersales.actor import Actor, OwnerActor
+    from aftersales.campaign import Campaign, CampaignKind, CampaignState, Plan, VisitBody, VisitRequest, campaign_summary
+    from aftersales.roles import Role
+    c = Campaign(CampaignState(campaign_id="HF-2027-000007", project="融侨城", kind=CampaignKind.first, share=None,
+                               starts_on=date(2027, 2, 1), ends_on=date(2027, 2, 28), staff=["cs_staff"],
+                               created_by="cs_manager", created_at=bj(2027, 2, 1, 9)))
+    c.set_plan(Plan(unit_ids=[1, 2], seed=None, occupied=2, units=2))
+    c.visit(VisitRequest(visit=VisitBody(unit_id=1, mode="self", items=[{"item": "总体", "score": 5},
+                                                                        {"item": "维修", "score": 5}]),
+                         actor=OwnerActor(case_no="HF-2027-000007", means="link", unit_id=1)))
+    c.visit(VisitRequest(visit=VisitBody(unit_id=2, mode="phone", items=[{"item": "总体", "score": 5},
+                                                                         {"item": "维修", "score": 2}]),
+                         actor=Actor(username="cs_staff", role=Role.cs_staff)))
+    s = c.state
+    async with sessionmaker() as session:
+        session.add(CampaignRow(campaign_id=s.campaign_id, project=s.project, kind=s.kind.value, status="running",
+                                starts_on=s.starts_on, ends_on=s.ends_on, planned=2, visited=2, escalation_level=0,
+                                summary=campaign_summary(s), seq=s.seq, updated_at=bj(2027, 2, 2, 9)))
+        await session.commit()
+    headers = await api.token("cs_manager")
+    report = (await api.post("/reports", json={"kind": "campaign", "period": "HF-2027-000007"}, headers=headers)).json()
+    summary = report["summary"]
+    assert (summary["visits_owner"], summary["satisfaction_percent_owner"]) == (1, 100.0)
+    assert (summary["visits_staff"], summary["satisfaction_percent_staff"]) == (1, 50.0)
+    xlsx = await api.get(f"/reports/{report['id']}.xlsx", headers=headers)
+    rows = {r[0].value: r[1].value for r in openpyxl.load_workbook(io.BytesIO(xlsx.content))["汇总"].iter_rows()}
+    assert rows["satisfaction_percent_owner"] == 100.0 and rows["satisfaction_percent_staff"] == 50.0

@@ -103,8 +103,11 @@ class CampaignWorkflow:
         except Rejection as e:
             raise rejection_error(e) from None
         s = campaign.state
+        # O4: the form keeps who gave it (the owner's own survey, or staff's record of the visit)
         form = VisitForm(campaign_id=s.campaign_id, visit_no=s.visits, unit_id=r.visit.unit_id,
-                         by=r.actor.username, at=workflow.now(), form=r.visit.model_dump(mode="json"))
+                         by=r.actor.username, at=workflow.now(), form={
+                             **r.visit.model_dump(mode="json"),
+                             "provenance": r.provenance(workflow.now()).model_dump(mode="json")})
         self._forms.append(form)
         self._kept_forms[form.visit_no] = form
         self._effects += campaign.take_effects()

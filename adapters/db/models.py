@@ -274,6 +274,14 @@ class Case(Base):
     arrivals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     arrivals_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     revisits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # O4: who gave the satisfaction and the (latest) sign-off — "owner" themselves or "staff" (代录; every such fact
+    # of a case opened before rules 4) — and the owner's answers to more time asked (R8), by who gave them
+    satisfaction_by: Mapped[str | None] = mapped_column(String(8))
+    sign_off_by: Mapped[str | None] = mapped_column(String(8))
+    consents_owner: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consents_owner_yes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consents_staff: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consents_staff_yes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     seq: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # The case as last seen, for GET /cases/{no} once Temporal no longer keeps it: written when the case

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.models import (
-    Case, CaseDeadline, OwnerCode, OwnerLink, OwnerPreference, OwnerSession, PropertyUnit, TimelineEntry,
+    CampaignHousehold, CampaignRow, CampaignVisit, Case, CaseDeadline, OwnerCode, OwnerLink, OwnerPreference, OwnerSession, PropertyUnit, TimelineEntry,
 )
 from adapters.db.register import utc
 from aftersales.owners import CODE_TRIES, CODE_VALID, LinkPurpose, code_usable, link_usable
@@ -61,6 +61,21 @@ async def owner_case(session: AsyncSession, phone_hmac: str, case_no: str) -> Ca
             PropertyUnit.id == case.unit_id, PropertyUnit.owner_phone_hmac == phone_hmac)) is not None:
         return case
     return None
+
+
+async def open_surveys(session: AsyncSession, phone_hmac: str) -> list[tuple[CampaignRow, PropertyUnit]]:
+    """V3, O3: the running campaigns whose plan holds one of the owner's units not yet visited: the surveys the
+    owner may answer themselves."""
+    units = {u.id: u for u in await owner_units(session, phone_hmac)}
+    if not units:
+        return []
+    H, V = CampaignHousehold, CampaignVisit
+    visited = select(V.unit_id).where(V.campaign_id == H.campaign_id)
+    rows = await session.execute(select(CampaignRow, H.unit_id).join(H, H.campaign_id == CampaignRow.campaign_id)
+                                 .where(CampaignRow.status == "running", H.unit_id.in_(list(units)),
+                                        H.unit_id.not_in(visited))
+                                 .order_by(CampaignRow.ends_on, CampaignRow.campaign_id))
+    return [(campaign, units[unit_id]) for campaign, unit_id in rows]
 
 
 async def owner_unit(session: AsyncSession, phone_hmac: str, unit_id: int) -> PropertyUnit | None:

@@ -34,7 +34,7 @@ MAX_PAGE = 10
 LIST_COLUMNS = ("case_no", "case_type", "status", "channel", "category", "project", "building", "unit",
                 "department", "handler", "major", "justified", "escalation_level", "overdue", "customer_name",
                 "customer_phone_masked", "received_at", "closed_at", "outcome", "satisfaction", "linked_case_no",
-                "next_roles", "next_user")
+                "next_roles", "next_user", "satisfaction_by", "sign_off_by")
 SORT = (Case.received_at.desc(), Case.case_no.desc())
 CASE_NO_MAX = 32
 

@@ -160,6 +160,7 @@ async def figures(session: AsyncSession, period: Period, cal: WorkCalendar, now:
             "median_working_days": percentile(durations, 0.5), "p90_working_days": percentile(durations, 0.9),
             "timeliness_rate": next((r["rate"] for r in on_time if r["rule"] == "R4"), None),
             **await service_figures(session, in_period, closed),
+            **await provenance_figures(session, in_period),
             **await households_revisited(session, period, cal, scope or ReportScope()),
         },
         "on_time_by_rule": on_time,
@@ -182,6 +183,31 @@ async def on_time_by_rule(session: AsyncSession, in_period: list, now: datetime)
         select(D.rule, func.count(), met_in_time).join(Case, Case.case_no == D.case_no)
         .where(*in_period, D.waived.is_(False), come_due).group_by(D.rule).order_by(D.rule))
     return [{"rule": rule, "due": n, "on_time": int(m or 0), "rate": rate(int(m or 0), n)} for rule, n, m in rows]
+
+
+async def provenance_figures(session: AsyncSession, in_period: list) -> dict[str, Any]:
+    """O4: the satisfaction, sign-off and consent rates by who gave the fact — the owner themselves (owner pages)
+    or staff recording it for them (代录) — K3's satisfaction target against each (R9 scores count both)."""
+    def count(condition) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    row = (await session.execute(select(
+        count(and_(Case.satisfaction_by == "owner", Case.satisfaction >= 4)), count(Case.satisfaction_by == "owner"),
+        count(and_(Case.satisfaction_by == "staff", Case.satisfaction >= 4)), count(Case.satisfaction_by == "staff"),
+        count(Case.sign_off_by == "owner"), count(Case.sign_off_by == "staff"),
+        func.sum(Case.consents_owner), func.sum(Case.consents_owner_yes),
+        func.sum(Case.consents_staff), func.sum(Case.consents_staff_yes),
+    ).where(*in_period))).one()
+    (sat_owner, scored_owner, sat_staff, scored_staff, signed_owner, signed_staff,
+     asked_owner, yes_owner, asked_staff, yes_staff) = (int(v or 0) for v in row)
+    return {
+        "satisfaction_scored_owner": scored_owner, "satisfaction_rate_owner": rate(sat_owner, scored_owner),
+        "satisfaction_scored_staff": scored_staff, "satisfaction_rate_staff": rate(sat_staff, scored_staff),
+        "sign_offs_owner": signed_owner, "sign_offs_staff": signed_staff,
+        "sign_off_owner_share": rate(signed_owner, signed_owner + signed_staff),
+        "consents_asked_owner": asked_owner, "consent_rate_owner": rate(yes_owner, asked_owner),
+        "consents_asked_staff": asked_staff, "consent_rate_staff": rate(yes_staff, asked_staff),
+    }
 
 
 def yuan_text(fen: int) -> str:

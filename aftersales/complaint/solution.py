@@ -74,9 +74,12 @@ class Solution(ComplaintSteps):
 
     def on_record_satisfaction(self, a: A.RecordSatisfaction, actor: Actor, ctx: Ctx) -> None:
         self.require_status(_S.customer_informed, doing="记录满意度")
+        given = self.given(a, actor, ctx)   # O4: the owner's own answer on the owner pages, or 代录
         s = self.state
         s.satisfaction, s.satisfaction_comment, s.status = a.score, a.comment, _S.satisfaction_recorded
-        self.note(ctx, "satisfaction", f"满意度 {a.score}/5" + (f"：{a.comment}" if a.comment else "") + "（C7）", actor)
+        s.satisfaction_provenance = given
+        self.note(ctx, "satisfaction", f"满意度 {a.score}/5" + (f"：{a.comment}" if a.comment else "") + "（C7）", actor,
+                  given)
         if a.score <= 2:
             self.notify([Role.cs_manager], "客户不满意", f"客户满意度 {a.score}/5，请跟进（C7）。",
                         "C7 dissatisfied owner")

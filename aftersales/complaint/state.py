@@ -85,6 +85,7 @@ class ComplaintState(CaseState):
     compensation_payment: CompensationPayment | None = None
     customer_message: str | None = None
     satisfaction_comment: str | None = None
+    satisfaction_provenance: Provenance | None = None   # O4 (rules 4): the owner's own answer, or 代录
     summary: str | None = None
     corrective_measures: str | None = None
     preventive_measures: str | None = None

@@ -59,12 +59,47 @@ class Intake(RepairSteps):
     # ---- R1: appointment and arrival ---------------------------------------------------------
     def on_agree_appointment(self, a: A.AgreeAppointment, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="约定上门时间")
-        s = self.state
         not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
-        s.appointment_at, s.appointment_kept = a.appointment_at, False
+        given = self.given(a, actor, ctx)   # O4: the owner agreed it with staff (代录)
+        self._agreed(ctx, a.appointment_at, actor, given, f"已与业主约定上门时间 {beijing(a.appointment_at)}（R1）")
+
+    def _agreed(self, ctx: Ctx, at, actor, given, text: str) -> None:
+        s = self.state
+        s.appointment_at, s.appointment_kept, s.proposed_appointment = at, False, None
+        s.appointment_provenance = given
         if s.status == _S.registered:
             s.status = _S.scheduled
-        self.note(ctx, "appointment", f"已与业主约定上门时间 {beijing(a.appointment_at)}（R1）", actor)
+        self.note(ctx, "appointment", text, actor, given)
+
+    # ---- R1 (rules 4): a time proposed to the owner, accepted or another asked for ----------------------------
+    def on_propose_appointment(self, a: A.ProposeAppointment, actor: Actor, ctx: Ctx) -> None:
+        self.owner_rules("拟定上门时间")
+        self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="拟定上门时间")
+        not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
+        self.state.proposed_appointment = a.appointment_at
+        self.note(ctx, "appointment_proposed", f"拟定上门时间 {beijing(a.appointment_at)}，请业主确认或另约（R1）", actor)
+
+    def on_accept_appointment(self, a: A.AcceptAppointment, actor: Actor, ctx: Ctx) -> None:
+        self.owner_rules("确认上门时间")
+        self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="确认上门时间")
+        at = self.state.proposed_appointment
+        if at is None:
+            raise conflict("没有待确认的上门时间：请等客服拟定时间，或另约时间（R1）")
+        not_in_the_past("appointment_at", at, ctx.now, ctx.time_tolerance)
+        given = self.given(a, actor, ctx)
+        self._agreed(ctx, at, actor, given, f"业主确认上门时间 {beijing(at)}（R1）")
+
+    def on_request_appointment(self, a: A.RequestAppointment, actor: Actor, ctx: Ctx) -> None:
+        self.owner_rules("另约上门时间")
+        self.require_status(*BEFORE_DISPATCH, _S.in_progress, doing="另约上门时间")
+        not_in_the_past("appointment_at", a.appointment_at, ctx.now, ctx.time_tolerance)
+        given = self.given(a, actor, ctx)
+        s = self.state
+        s.requested_appointment, s.proposed_appointment = a.appointment_at, None
+        self.note(ctx, "appointment_requested", f"业主希望上门时间改为 {beijing(a.appointment_at)}"
+                  + (f"：{a.note}" if a.note else "") + "（R1）", actor, given)
+        self.notify([Role.cs_staff, Role.butler], "业主希望另约上门时间",
+                    f"业主希望上门时间改为 {beijing(a.appointment_at)}，请约定或另拟时间（R1）。", "R1 owner asks another time")
 
     def on_record_arrival(self, a: A.RecordArrival, actor: Actor, ctx: Ctx) -> None:
         s = self.state

@@ -2,9 +2,10 @@
 owner accepting (signing the repair slip) or declining, the work, and the owner's payment recorded by
 finance — with no company survey, cost approval, settlement or deposit (A1–A3)."""
 
+from datetime import timedelta
 
 from aftersales import actions as A
-from aftersales.actor import Actor
+from aftersales.actor import Actor, is_owner
 from aftersales.case import Ctx
 from aftersales.errors import conflict, invalid
 from aftersales.fees import PAYMENT_METHODS_CN, price_quote
@@ -41,23 +42,27 @@ class PaidServiceSteps(RepairSteps):
     def on_accept_quote(self, a: A.AcceptQuote, actor: Actor, ctx: Ctx) -> None:
         self._paid_path_only("记录业主接受报价")
         self.require_status(_S.quoted, doing="记录业主接受报价（须先报价，R3）")
-        if a.signed_at > ctx.now:
+        # the owner's own signature is timed by the API as it sends it: its clock may run a little ahead (R1's tolerance)
+        if a.signed_at > ctx.now + (ctx.time_tolerance if is_owner(actor) else timedelta(0)):
             raise invalid(f"signed_at：签认时间 {beijing(a.signed_at)} 尚未到来")
+        given = self.given(a, actor, ctx)   # O4: signed on the owner pages (the typed name and now), or 代录
         s = self.state
         assert s.quote is not None
         s.quote_acceptance = QuoteAcceptance(signed_by=a.signed_by, signed_at=a.signed_at, recorded_by=actor.username,
-                                             recorded_at=ctx.now)
+                                             recorded_at=ctx.now, provenance=given)
         s.status = _S.quote_accepted
         self.note(ctx, "quote_accepted", f"业主 {a.signed_by} 于 {beijing(a.signed_at)} 确认报价 {yuan(s.quote.total)} "
-                  "并签维修单 (R3)", actor)
+                  "并签维修单 (R3)", actor, given)
 
     def on_decline_quote(self, a: A.DeclineQuote, actor: Actor, ctx: Ctx) -> None:
         self._paid_path_only("记录业主拒绝报价")
         self.require_status(_S.quoted, doing="记录业主拒绝报价（须先报价，R3）")
+        given = self.given(a, actor, ctx)
         s = self.state
         assert s.quote is not None
-        s.decline_reason = a.reason
-        self.note(ctx, "declined", f"业主不接受报价 {yuan(s.quote.total)}：{a.reason}；有偿服务未实施，结案 (R3)", actor)
+        s.decline_reason, s.decline_provenance = a.reason, given
+        self.note(ctx, "declined", f"业主不接受报价 {yuan(s.quote.total)}：{a.reason}；有偿服务未实施，结案 (R3)", actor,
+                  given)
         self._close(ctx, "declined")
 
     def on_record_service_payment(self, a: A.RecordServicePayment, actor: Actor, ctx: Ctx) -> None:

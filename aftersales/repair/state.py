@@ -177,6 +177,35 @@ class SignOff(BaseModel):
     comment: str | None
     by: str
     at: datetime
+    provenance: Provenance | None = None   # O4 (rules 4): the owner's own, or 代录
+
+
+class SignOffRefusal(BaseModel):
+    """R6 (rules 4): the owner did not sign the work off: why, the scores if given (R9), who gave it (O4)."""
+    reason: str
+    quality: int | None = None
+    attitude: int | None = None
+    work_round: int
+    at: datetime
+    provenance: Provenance | None = None
+
+
+class ExtensionAsked(BaseModel):
+    """R8 (rules 4): more time asked of the owner: the work would be due at `new_due_at`."""
+    new_due_at: datetime
+    reason: str
+    by: str
+    at: datetime
+
+
+class Consent(BaseModel):
+    """R8: the owner's answer to more time, consented or refused, and who gave it (O4)."""
+    consented: bool
+    from_due_at: datetime
+    to_due_at: datetime
+    at: datetime
+    reason: str | None = None
+    provenance: Provenance | None = None
 
 
 class RevisitRecord(BaseModel):
@@ -187,6 +216,7 @@ class RevisitRecord(BaseModel):
     follow_up: A.RevisitFollowUp | None
     by: str
     at: datetime
+    provenance: Provenance | None = None   # O4 (rules 4): the owner's survey, or 代录
 
 
 class QuoteRecord(PricedQuote):
@@ -202,6 +232,7 @@ class QuoteAcceptance(BaseModel):
     signed_at: datetime
     recorded_by: str
     recorded_at: datetime
+    provenance: Provenance | None = None   # O4 (rules 4): signed by the owner on the owner pages, or 代录
 
 
 class ServicePayment(BaseModel):
@@ -257,6 +288,14 @@ class RepairState(CaseState):
     quote_acceptance: QuoteAcceptance | None = None
     service_payment: ServicePayment | None = None
     decline_reason: str | None = None
+    decline_provenance: Provenance | None = None
+    # rules 4 (O3, O4): the time staff proposed for the owner to accept (R1) and who agreed the appointment, the
+    # more time asked of the owner and the owner's answers (R8), the sign-offs refused (R6)
+    proposed_appointment: datetime | None = None
+    appointment_provenance: Provenance | None = None
+    extension_asked: ExtensionAsked | None = None
+    consents: list[Consent] = []
+    sign_off_refusals: list[SignOffRefusal] = []
 
     def decided(self, approval) -> str:
         """A4: the survey a cost approval decides on, or the cost statement a settlement decides on."""

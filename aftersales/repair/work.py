@@ -6,11 +6,11 @@ extended only with the owner's consent before it is due (R8), and reported done.
 from aftersales import actions as A
 from aftersales.actor import Actor
 from aftersales.case import Ctx
-from aftersales.errors import conflict, forbidden
+from aftersales.errors import conflict, forbidden, invalid
 from aftersales.files import missing_after_work_photo
 from aftersales.messages import beijing
 from aftersales.repair.base import RepairSteps
-from aftersales.repair.state import BEFORE_SURVEY, INSPECTORS, WORK_OPEN, RepairStatus
+from aftersales.repair.state import BEFORE_SURVEY, INSPECTORS, WORK_OPEN, Consent, ExtensionAsked, RepairStatus
 from aftersales.roles import Role
 
 _S = RepairStatus
@@ -44,7 +44,60 @@ class WorkSteps(RepairSteps):
     # ---- R8: extension ---------------------------------------------------------------------------
     def on_extend_deadline(self, a: A.ExtendDeadline, actor: Actor, ctx: Ctx) -> None:
         self.require_status(*WORK_OPEN, doing="延长完工期限")
-        self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"业主同意：{a.owner_consent}", rule="R8")
+        given = self.given(a, actor, ctx)   # O4: the owner's consent, recorded by staff (代录)
+        d = self.extend(ctx, "work", a.new_due_at, actor=actor, reason=f"业主同意：{a.owner_consent}", rule="R8",
+                        provenance=given)
+        self._consent(ctx, True, d.extensions[-1].from_due_at, a.new_due_at, a.owner_consent, given)
+
+    def _consent(self, ctx: Ctx, consented: bool, from_due, to_due, reason, given) -> None:
+        self.state.consents.append(Consent(consented=consented, from_due_at=from_due, to_due_at=to_due, at=ctx.now,
+                                           reason=reason, provenance=given))
+        self.state.extension_asked = None
+
+    # ---- R8 (rules 4): more time asked of the owner, who consents or refuses ---------------------------------
+    def _asked(self, doing: str) -> ExtensionAsked:
+        self.owner_rules(doing)
+        self.require_status(*WORK_OPEN, doing=doing)
+        asked = self.state.extension_asked
+        if asked is None:
+            raise conflict("没有待业主答复的延期申请（R8）")
+        return asked
+
+    def on_ask_extension(self, a: A.AskExtension, actor: Actor, ctx: Ctx) -> None:
+        self.owner_rules("申请延期")
+        self.require_status(*WORK_OPEN, doing="申请延期")
+        d = self.deadline("work")
+        if d is None or not d.open or d.missed or ctx.now >= d.due_at:
+            raise conflict("完工期限已过，不能再申请延期：延期须在期限之前征得业主同意（R8）")
+        if a.new_due_at <= d.due_at:
+            raise invalid(f"new_due_at：新的完成时限 {beijing(a.new_due_at)} 须晚于现在的 {beijing(d.due_at)}（R8）")
+        self.state.extension_asked = ExtensionAsked(new_due_at=a.new_due_at, reason=a.reason, by=actor.username,
+                                                    at=ctx.now)
+        self.note(ctx, "extension_asked", f"申请将完工期限由 {beijing(d.due_at)} 延至 {beijing(a.new_due_at)}："
+                  f"{a.reason}；须业主同意（R8）", actor)
+
+    def on_consent_extension(self, a: A.ConsentExtension, actor: Actor, ctx: Ctx) -> None:
+        asked = self._asked("同意延期")
+        d = self.deadline("work")
+        if d is None or not d.open or d.missed or ctx.now >= d.due_at:
+            raise conflict("完工期限已过：业主的同意须在期限之前（R8）")
+        given = self.given(a, actor, ctx)
+        d = self.extend(ctx, "work", asked.new_due_at, actor=actor, reason=f"业主同意延期：{asked.reason}", rule="R8",
+                        provenance=given)
+        self._consent(ctx, True, d.extensions[-1].from_due_at, asked.new_due_at, asked.reason, given)
+
+    def on_refuse_extension(self, a: A.RefuseExtension, actor: Actor, ctx: Ctx) -> None:
+        asked = self._asked("记录业主不同意延期")
+        d = self.deadline("work")
+        due = d.due_at if d is not None else asked.new_due_at
+        given = self.given(a, actor, ctx)
+        self._consent(ctx, False, due, asked.new_due_at, a.reason, given)
+        self.note(ctx, "extension_refused", f"业主不同意延期，仍应于 {beijing(due)} 前完工"
+                  + (f"：{a.reason}" if a.reason else "") + "（R8）", actor, given)
+        s = self.state
+        self.notify([Role.cs_staff, Role.repair_lead] + ([Role.contractor] if s.to_contractor else []),
+                    "业主不同意延期", f"业主不同意延期，仍应于 {beijing(due)} 前完工（R8）。", "R8 owner refused more time",
+                    usernames=s.workers)
 
     # ---- R6: completion --------------------------------------------------------------------------
     def on_complete_work(self, a: A.CompleteWork, actor: Actor, ctx: Ctx) -> None:

@@ -72,7 +72,7 @@ async def test_complaint_end_to_end_survives_a_worker_crash(api, staff, worker_p
     await post_action(api, staff, no, "cs_staff", {"action": "inform_customer", "message": "下周一重做防水"})
     await post_action(api, staff, no, "finance", {"action": "record_compensation_paid", "amount": "800.00",
                                                   "reference": "BC-2026-0001"})                      # A1
-    await post_action(api, staff, no, "cs_staff", {"action": "record_satisfaction", "score": 5})
+    await post_action(api, staff, no, "cs_staff", {"action": "record_satisfaction", "told_via": "phone", "score": 5})
     await post_action(api, staff, no, "cs_staff", {"action": "summarise", "summary": "s", "corrective_measures": "c",
                                                    "preventive_measures": "p"})
     view = await post_action(api, staff, no, "cs_staff", {"action": "close", "outcome_note": "已修复"})

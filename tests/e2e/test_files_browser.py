@@ -126,7 +126,7 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                 # ---- the case moves on over the API; photos at each step through the workbench ---------------
                 r = await api.post("/auth/token", data={"username": "cs_manager", "password": password})
                 tokens["cs_manager"] = r.json()["access_token"]
-                await act("cs_staff", {"action": "agree_appointment",
+                await act("cs_staff", {"action": "agree_appointment", "told_via": "phone",
                                        "appointment_at": (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()})
                 await act("cs_staff", {"action": "record_survey", "responsible_party": "工程部", "contractor_id": "CT-DEMO",
                                        "multi_trade": False, "estimate": "800.00", "order_type": "A"})
@@ -147,8 +147,8 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                 await act("repair_lead", {"action": "inspect", "passed": True})
                 await staff_upload(browser, url, password, "cs_staff", case_no, "repair_slip", "signed",
                                    [{"name": "维修单.pdf", "mimeType": "application/pdf", "buffer": pdf()}])
-                await act("cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 5})
-                await act("cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+                await act("cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+                await act("cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
                 await act("repair_lead", {"action": "cost_statement", "amount": "780.00", "note": "决算"})
                 await approve_while("settlement")
                 await staff_upload(browser, url, password, "repair_lead", case_no, "cost_statement", "signed",

@@ -203,7 +203,7 @@ async def test_D1_P2_who_adds_and_who_reads_every_demo_account_404_for_the_unsee
 async def test_D2_P3_complete_work_needs_a_photo_and_a_signed_paper_download_is_recorded(api, staff):
     no = await new_repair(api, staff)
     now = datetime.now(timezone.utc)
-    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "appointment_at": now.isoformat()})
+    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": now.isoformat()})
     await post_action(api, staff, no, "cs_staff", {"action": "record_survey", "responsible_party": "工程部",
                                                    "multi_trade": False, "estimate": "0", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):

@@ -28,8 +28,8 @@ async def work_inspected_signed_off_revisited(api, staff, no: str) -> dict:
     await post_action(api, staff, no, "repair_lead", {"action": "complete_work", "note": "完工"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
-    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 5})
-    return await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5,
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+    return await post_action(api, staff, no, "cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5,
                                                           "attitude": 5})
 
 
@@ -98,7 +98,7 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
     assert view["status"] == "quoted" and view["quote"]["schedule_version"] == version
     assert view["quote"]["total"] == "156.75"                                         # 90 + 48.75 + 18
     await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]}, expect=409)
-    view = await post_action(api, staff, no, "cs_staff", {"action": "accept_quote", "signed_by": "李先生",
+    view = await post_action(api, staff, no, "cs_staff", {"action": "accept_quote", "told_via": "phone", "signed_by": "李先生",
                                                           "signed_at": view["timeline"][-1]["at"]})
     assert view["quote_acceptance"]["signed_by"] == "李先生"
     await post_action(api, staff, no, "cs_staff", {"action": "dispatch", "workers": ["repair_lead"]})
@@ -112,7 +112,7 @@ async def test_R3_paid_service_over_http_fee_schedule_quote_acceptance_payment_a
 
     declined = (await api.post("/repairs", json={**repair(), "paid_service": True}, headers=hotline)).json()["case_no"]
     await post_action(api, staff, declined, "cs_staff", quote)
-    view = await post_action(api, staff, declined, "butler", {"action": "decline_quote", "reason": "业主嫌贵"})
+    view = await post_action(api, staff, declined, "butler", {"action": "decline_quote", "told_via": "phone", "reason": "业主嫌贵"})
     assert view["status"] == "closed" and view["outcome"] == "declined"
 
     # a new schedule version: the quote made earlier keeps its prices
@@ -187,7 +187,7 @@ async def test_A1_compensation_bands_over_http_and_paid_before_closing(api, staf
     for who in ("deputy_chief_engineer", "deputy_gm", "gm"):
         view = await post_action(api, staff, no, who, APPROVE)
     assert view["status"] == "approved" and view["a1"]["missing"] == []
-    for action in ({"action": "inform_customer", "message": "赔偿"}, {"action": "record_satisfaction", "score": 3},
+    for action in ({"action": "inform_customer", "message": "赔偿"}, {"action": "record_satisfaction", "told_via": "phone", "score": 3},
                    {"action": "summarise", "summary": "s", "corrective_measures": "c", "preventive_measures": "p"}):
         await post_action(api, staff, no, "cs_staff", action)
     r = await api.post(f"/cases/{no}/actions", json={"action": "close", "outcome_note": "x"},

@@ -126,7 +126,8 @@ async def test_O3_O2_the_owner_files_with_photos_adds_more_and_sees_those_meant_
     # staff see the owner's photos in the gallery with their provenance (uploaded by the owner, O4)
     await sign_in(api, "cs_staff", settings.demo_password)
     gallery = (await api.get(f"/app/cases/{case_no}")).text
-    section = gallery[gallery.index('class="gallery"'):]
-    assert section.count("业主本人（验证码登录）") == 4 and "施工前" in section
+    section = gallery[gallery.index('class="gallery"'):gallery.index('id="timeline"')]   # the gallery alone: the
+    assert section.count("业主本人（验证码登录）") == 4 and "施工前" in section              # timeline says it too (O4)
+    assert gallery[gallery.index('id="timeline"'):].count("业主本人（验证码登录）") == 5    # the intake and the 4 photos
     files = (await api.get(f"/cases/{case_no}/files", headers=cs)).json()["files"]
     assert sum(f["by_owner"] for f in files) == 4 and not any(f["by_owner"] for f in files if f["step"] != "intake")

@@ -64,5 +64,5 @@ async def test_R3_the_quote_is_a_form_of_item_rows_turned_into_the_same_quote(ap
     empty = await api.post(f"/app/cases/{no}/act", data={"csrf": csrf_of(page), "action": "quote",
                                                           "idempotency_key": unique_key()})
     assert empty.status_code == 422 and "报价至少须有一项" in empty.text
-    await post_action(api, staff, no, "cs_staff", {"action": "accept_quote", "signed_by": "李先生",
+    await post_action(api, staff, no, "cs_staff", {"action": "accept_quote", "told_via": "phone", "signed_by": "李先生",
                                                    "signed_at": view["timeline"][-1]["at"]})

@@ -56,7 +56,7 @@ COMPLAINT_STEPS = [
     ("cs_manager", {"action": "decide", "decision": "approve"}),
     ("cs_staff", {"action": "inform_customer", "message": "下周一重做防水"}),
     ("finance", {"action": "record_compensation_paid", "amount": "800.00", "reference": "BC-2026-0001"}),
-    ("cs_staff", {"action": "record_satisfaction", "score": 5}),
+    ("cs_staff", {"action": "record_satisfaction", "told_via": "phone", "score": 5}),
     ("cs_staff", {"action": "summarise", "summary": "s", "corrective_measures": "c", "preventive_measures": "p"}),
     ("cs_staff", {"action": "close", "outcome_note": "已修复"}),
 ]
@@ -67,7 +67,7 @@ def repair_steps() -> list[tuple[str, dict]]:
     can run many minutes after the module was imported and R1 refuses a time past its tolerance."""
     now = datetime.now(timezone.utc)
     return [
-        ("cs_staff", {"action": "agree_appointment", "appointment_at": (now - timedelta(minutes=5)).isoformat()}),
+        ("cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": (now - timedelta(minutes=5)).isoformat()}),
         ("repair_lead", {"action": "record_arrival", "arrived_at": now.isoformat()}),
     ]
 

@@ -54,11 +54,11 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
                           headers=hotline)                     # R1: the owner asks for a time to come
     assert past.status_code == 422 and "requested_appointment" in past.json()["detail"]
     now = datetime.now(timezone.utc)
-    refused = await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment",
+    refused = await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "told_via": "phone",
                                                              "appointment_at": "2026-01-05T10:00:00+08:00"}, expect=422)
     assert "appointment_at" in refused["detail"] and "已经过去" in refused["detail"]
     appointment = (now - timedelta(minutes=5)).isoformat()   # agreed by phone just now (within the tolerance)
-    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "appointment_at": appointment})
+    await post_action(api, staff, no, "cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": appointment})
     ahead = (now + timedelta(hours=2)).isoformat()
     refused = await post_action(api, staff, no, "repair_lead", {"action": "record_arrival", "arrived_at": ahead},
                                 expect=422)
@@ -104,10 +104,10 @@ async def test_R1_R9_A1_A3_warranty_repair_over_http(api, staff, sessionmaker, s
     await attach(api, staff, no, "cs_staff", "inspection")
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
-    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 4})
-    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 6, "quality": 5,
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 4})
+    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": 6, "quality": 5,
                                                    "attitude": 5}, expect=422)
-    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+    await post_action(api, staff, no, "cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
     view = await post_action(api, staff, no, "repair_lead", {"action": "cost_statement", "amount": "21000.50",
                                                              "note": "决算"})
     for who in ("auditor", "ct77", "deputy_chief_engineer"):                              # A2 > 20,000, A3
@@ -169,8 +169,8 @@ async def _work_signed_off_and_revisited(api, staff, no: str, score: int, **revi
     await post_action(api, staff, no, "ct99", {"action": "complete_work", "note": "更换止水节"})
     await post_action(api, staff, no, "cs_staff", {"action": "inspect", "passed": True})
     await post_action(api, staff, no, "repair_lead", {"action": "inspect", "passed": True})
-    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "quality": score, "attitude": score})
-    return await post_action(api, staff, no, "cs_staff", {"action": "revisit", "satisfaction": score, "quality": score,
+    await post_action(api, staff, no, "cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": score, "attitude": score})
+    return await post_action(api, staff, no, "cs_staff", {"action": "revisit", "told_via": "phone", "satisfaction": score, "quality": score,
                                                           "attitude": score, **revisit})
 
 
@@ -316,7 +316,7 @@ async def test_a_case_temporal_no_longer_keeps_is_read_from_the_register(api, st
 
     ctx = Ctx(now=MONDAY_10, cal=CAL, ladder=LADDER)
     case, _ = RepairCase.open("WX-2019-000001", RepairIntake.model_validate(repair()), who(Role.hotline), ctx)
-    case.apply(A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10), who(Role.cs_staff), ctx)
+    case.apply(A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=MONDAY_10), who(Role.cs_staff), ctx)
     async with sessionmaker() as s:
         s.add(Case(**{**case_row(case.state, MONDAY_10, LADDER).columns(), "company_id": "rq"}))  # P5: 融侨置业's
         await s.commit()

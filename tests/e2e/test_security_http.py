@@ -99,7 +99,7 @@ async def test_R1_the_case_validator_refuses_an_appointment_past_90_days(api, st
     r = await api.post("/repairs", json=repair, headers=await staff.headers("hotline"))
     assert r.status_code == 201, r.text
     no = r.json()["case_no"]
-    far = A.AgreeAppointment(action="agree_appointment",
+    far = A.AgreeAppointment(action="agree_appointment", told_via="phone",
                              appointment_at=datetime(9999, 1, 1, 10, tzinfo=timezone(timedelta(hours=8))))
     handle = dev_env.client.get_workflow_handle(no)
     # straight to Temporal, past the API's own check, vouched for as the API does (P4: the actor assertion with
@@ -111,7 +111,7 @@ async def test_R1_the_case_validator_refuses_an_appointment_past_90_days(api, st
     assert "90 个自然日" in str(refused.value.cause)
     view = (await api.get(f"/cases/{no}", headers=await staff.headers("hotline"))).json()
     assert view["appointment_at"] is None or not view["appointment_at"].startswith("9999")
-    r = await api.post(f"/cases/{no}/actions", json={"action": "agree_appointment",
+    r = await api.post(f"/cases/{no}/actions", json={"action": "agree_appointment", "told_via": "phone",
                                                      "appointment_at": far.appointment_at.isoformat()},
                        headers=await staff.headers("hotline"))
     assert r.status_code == 422 and "90 个自然日" in r.text

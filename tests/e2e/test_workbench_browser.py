@@ -189,7 +189,7 @@ async def complaints_for_the_report(url: str, password: str) -> None:
         await act("dept_handler", closed, {"action": "propose_solution", "solution": "重做防水"})
         await act("cs_manager", closed, {"action": "decide", "decision": "approve"})
         await act("cs_staff", closed, {"action": "inform_customer", "message": "周一上门重做防水"})
-        await act("cs_staff", closed, {"action": "record_satisfaction", "score": 5})
+        await act("cs_staff", closed, {"action": "record_satisfaction", "told_via": "phone", "score": 5})
         await act("cs_staff", closed, {"action": "summarise", "summary": "防水层老化", "corrective_measures": "重做",
                                        "preventive_measures": "交付前闭水试验"})
         await act("cs_staff", closed, {"action": "close", "outcome_note": "已修复"})

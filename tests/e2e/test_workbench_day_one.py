@@ -115,7 +115,7 @@ async def test_R6_my_work_lists_a_repair_only_while_its_next_step_is_mine(api, s
             "description": "水管漏水", "requested_appointment": soon}
     case_no = (await api.post("/repairs", json=body, headers=await staff.headers("hotline"))).json()["case_no"]
     now = datetime.now(timezone.utc).isoformat()
-    await post_action(api, staff, case_no, "cs_staff", {"action": "agree_appointment", "appointment_at": now})
+    await post_action(api, staff, case_no, "cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": now})
     await post_action(api, staff, case_no, "repair_lead", {"action": "record_survey", "responsible_party": "工程部",
                                                             "multi_trade": False, "estimate": "300.00", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
@@ -191,7 +191,7 @@ async def test_P7_pickers_scales_and_defaults_on_a_repair(api, staff, settings):
     bj = datetime.fromisoformat(soon).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M")
     assert f'name="appointment_at" value="{bj}"' in page                              # the owner's time, proposed
     now = datetime.now(timezone.utc).isoformat()
-    await post_action(api, staff, case_no, "cs_staff", {"action": "agree_appointment", "appointment_at": now})
+    await post_action(api, staff, case_no, "cs_staff", {"action": "agree_appointment", "told_via": "phone", "appointment_at": now})
     await sign_in(api, "repair_lead", settings.demo_password)
     page = (await api.get(f"/app/cases/{case_no}")).text
     survey = page[page.index('id="form-record_survey"'):]
@@ -219,7 +219,7 @@ async def test_P7_pickers_scales_and_defaults_on_a_repair(api, staff, settings):
     await sign_in(api, "cs_staff", settings.demo_password)
     page = (await api.get(f"/app/cases/{case_no}")).text
     assert re.search(r'<select name="quality"[^>]*>.*5 很好.*1 很差', page, re.S)     # the scale is shown
-    await post_action(api, staff, case_no, "cs_staff", {"action": "owner_sign_off", "quality": 5, "attitude": 5})
+    await post_action(api, staff, case_no, "cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
     page = (await api.get(f"/app/cases/{case_no}")).text
     assert re.search(r'<select name="satisfaction"[^>]*>.*5 非常满意.*1 非常不满意', page, re.S)
     assert '<option value="reopen">返修</option>' in page and "客户服务部经理跟进" in page

@@ -252,7 +252,7 @@ async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step
         assert r.status_code == 303, re.findall(r'class="refused"[^>]*>([^<]*)', r.text) or r.text[-2000:]
 
     now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
-    await step("cs_staff", "agree_appointment", {"appointment_at": now})
+    await step("cs_staff", "agree_appointment", {"appointment_at": now, "told_via": "phone"})
     await step("repair_lead", "record_survey", {"responsible_party": "工程部", "estimate": "300.00", "order_type": "B"})
     for who in ("cs_staff", "engineering", "repair_lead"):
         await step(who, "sign_survey", {})
@@ -288,8 +288,8 @@ async def test_R1_A3_a_repair_from_intake_to_payment_through_the_pages_each_step
     await step("repair_lead", "complete_work", {"note": "更换水管"})
     await step("cs_staff", "inspect", {"passed": "on"})
     await step("repair_lead", "inspect", {"passed": "on"})
-    await step("cs_staff", "owner_sign_off", {"quality": "5", "attitude": "5"})
-    await step("cs_staff", "revisit", {"satisfaction": "5", "quality": "5", "attitude": "5"})
+    await step("cs_staff", "owner_sign_off", {"told_via": "phone", "quality": "5", "attitude": "5"})
+    await step("cs_staff", "revisit", {"told_via": "phone", "satisfaction": "5", "quality": "5", "attitude": "5"})
     await step("repair_lead", "cost_statement", {"amount": "280.00", "note": "决算"})
     view = await get_view(api, staff, case_no)
     for _ in range(5):                                                        # A2, A3

@@ -8,7 +8,7 @@ import pytest
 
 from aftersales import access
 from aftersales.actions import AssignHandler
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor
 from aftersales.case import CURRENT_RULES_VERSION, Ctx, Notice, copied
 from aftersales.machine import CaseMachine
 from aftersales.errors import Rejection
@@ -69,8 +69,12 @@ class CaseRun:
 
     accounts: dict[str, Actor | None] = {}  # accounts assign_handler finds (None: none), where a test wants others
 
-    def actor(self, role: Role | Actor, username: str | None = None) -> Actor:
-        return role if isinstance(role, Actor) else bound(self.case, role, username)
+    def actor(self, role: Role | Actor | OwnerActor, username: str | None = None) -> Actor | OwnerActor:
+        return role if isinstance(role, (Actor, OwnerActor)) else bound(self.case, role, username)
+
+    def owner(self, means: str = "link", case_no: str | None = None) -> OwnerActor:
+        """The case's owner acting on the owner pages (O3), as the API vouches for them."""
+        return OwnerActor(case_no=case_no or self.case.state.case_no, means=means)
 
     def do(self, role: Role | Actor, action, username: str | None = None):
         actor = self.actor(role, username)

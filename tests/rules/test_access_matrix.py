@@ -53,7 +53,7 @@ SAMPLES: dict[type, object] = {
     A.ProposeSolution: A.ProposeSolution(action="propose_solution", solution="s", compensation=Decimal("800")),
     A.Decide: A.Decide(action="decide", decision="approve"),
     A.InformCustomer: A.InformCustomer(action="inform_customer", message="m"),
-    A.RecordSatisfaction: A.RecordSatisfaction(action="record_satisfaction", score=4),
+    A.RecordSatisfaction: A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=4),
     A.Summarise: A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"),
     A.ProgressNote: A.ProgressNote(action="progress_note", note="n"),
     A.MarkMajor: A.MarkMajor(action="mark_major", reason="media"),
@@ -64,26 +64,35 @@ SAMPLES: dict[type, object] = {
                                requested_appointment=MONDAY_10 + timedelta(days=1)),
     A.Close: A.Close(action="close", outcome_note="o"),
     A.Reassign: A.Reassign(action="reassign", department=OTHER, reason="r"),
-    A.AgreeAppointment: A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10 + timedelta(hours=2)),
+    A.AgreeAppointment: A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=MONDAY_10 + timedelta(hours=2)),
     A.RecordArrival: A.RecordArrival(action="record_arrival", arrived_at=MONDAY_10 + timedelta(hours=2)),
     A.RecordSurvey: RP.survey("1500", order_type="A", contractor_id=OUR),
     A.SignSurvey: RP.SIGN,
     A.Dispatch: RP.dispatch("wang"),
-    A.ExtendDeadline: A.ExtendDeadline(action="extend_deadline", new_due_at=MONDAY_10 + timedelta(days=30),
+    A.ExtendDeadline: A.ExtendDeadline(action="extend_deadline", told_via="phone", new_due_at=MONDAY_10 + timedelta(days=30),
                                        owner_consent="业主同意"),
     A.CompleteWork: A.CompleteWork(action="complete_work", note="done"),
     A.Inspect: RP.inspect(),
-    A.OwnerSignOff: A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5, comment=None),
-    A.Revisit: A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5, note=None),
+    A.OwnerSignOff: A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5, comment=None),
+    A.Revisit: A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5, note=None),
     A.FollowUp: A.FollowUp(action="follow_up", note="n"),
     A.CostStatement: A.CostStatement(action="cost_statement", amount=Decimal("1200"), note="n"),
     A.Pay: A.Pay(action="pay", amount=Decimal("1200"), reference="FIN-1"),
     A.RecordCompensationPaid: A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800"),
                                                        reference="BC-1"),
     A.Quote: PS.quote(("TAP", "1")),
-    A.AcceptQuote: A.AcceptQuote(action="accept_quote", signed_by="李先生", signed_at=MONDAY_10),
-    A.DeclineQuote: A.DeclineQuote(action="decline_quote", reason="嫌贵"),
+    A.AcceptQuote: A.AcceptQuote(action="accept_quote", told_via="phone", signed_by="李先生", signed_at=MONDAY_10),
+    A.DeclineQuote: A.DeclineQuote(action="decline_quote", told_via="phone", reason="嫌贵"),
     A.RecordServicePayment: PS.payment("45.00"),
+    # rules 4 (O3, O4): what is asked of the owner, and the owner's answers recorded by staff (代录)
+    A.ProposeAppointment: A.ProposeAppointment(action="propose_appointment", appointment_at=MONDAY_10 + timedelta(hours=3)),
+    A.AcceptAppointment: A.AcceptAppointment(action="accept_appointment", told_via="phone"),
+    A.RequestAppointment: A.RequestAppointment(action="request_appointment", appointment_at=MONDAY_10 + timedelta(days=1),
+                                               told_via="wechat"),
+    A.AskExtension: A.AskExtension(action="ask_extension", new_due_at=MONDAY_10 + timedelta(days=30), reason="材料待货"),
+    A.ConsentExtension: A.ConsentExtension(action="consent_extension", told_via="phone"),
+    A.RefuseExtension: A.RefuseExtension(action="refuse_extension", told_via="letter"),
+    A.RefuseSignOff: A.RefuseSignOff(action="refuse_sign_off", reason="墙面仍有水渍", told_via="visit"),
 }
 
 UNIONS = {"complaint": A.ComplaintAction, "repair": A.RepairAction}
@@ -164,16 +173,18 @@ def repair_states() -> list[CaseMachine]:
     snap = snapper(states)
     r = snap(RP.Run())
     snap(r.scheduled(MONDAY_10 + timedelta(hours=2)))
+    snap(r.do(R.cs_staff, SAMPLES[A.ProposeAppointment]))               # R1 (rules 4): a time for the owner to accept
     snap(r.do(R.engineering, SAMPLES[A.RecordSurvey]))
     for role in list(r.s.survey.missing_roles):
         snap(r.do(role, RP.SIGN))
     while (approval := r.case.pending_approval()) is not None:      # A1: deputy_chief_engineer, deputy_gm
         snap(r.do(approval.current().role, RP.APPROVE))
     snap(r.do(R.engineering, RP.dispatch("wang", to_contractor=True)))
+    snap(r.do(R.repair_lead, SAMPLES[A.AskExtension]))                 # R8 (rules 4): more time asked of the owner
     snap(r.do(R.contractor, SAMPLES[A.CompleteWork]))
     snap(r.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect()))
     snap(r.do(R.cs_staff, SAMPLES[A.OwnerSignOff]))
-    snap(r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=2, quality=3, attitude=3, note="x",
+    snap(r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=2, quality=3, attitude=3, note="x",
                                     follow_up="cs_manager_follow_up")))
     snap(r.do(R.cs_manager, SAMPLES[A.FollowUp]))
     snap(r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("25000"), note="n")))

@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales.actor import Actor
+from aftersales.actor import Actor, OwnerActor
 from aftersales.campaign import (
     Campaign, CampaignKind, CampaignState, CloseRequest, Plan, SpotCheck, SpotCheckRequest, VisitBody, VisitRequest,
     campaign_summary, coverage_target, draw_sample, required_share,
 )
 from aftersales.case import Customer
 from aftersales.errors import Rejection
+from aftersales.provenance import Means, Provenance
 from aftersales.roles import Role
 
 NOW = datetime(2026, 11, 23, 2, tzinfo=timezone.utc)
@@ -148,3 +149,35 @@ def test_V2_an_annual_campaign_is_proposed_per_project_and_year_sampling_the_sha
     assert (p.project, p.year, p.households) == ("融侨城", 2027, 58)             # ceil(191 × 30%)
     assert "2027 年度回访按 30% 抽样约 58 户" in p.line(Decimal("0.30"))
     assert proposals_due(CampaignKind.annual, projects, year=2027, done={"融侨城"}, share=Decimal("0.1")) == []
+
+
+# ---- V3, O3, O4: the owner answers the campaign's survey themselves -----------------------------------------
+def owner_survey(unit_id=2, scores=(5, 5, 4), bound_to=2, campaign_id="HF-2026-000001", **kw) -> VisitRequest:
+    body = VisitBody(unit_id=unit_id, mode="self", items=[{"item": f"项{i}", "score": s} for i, s in enumerate(scores)],
+                     comments="物业服务很好", **kw)
+    return VisitRequest(visit=body, actor=OwnerActor(case_no=campaign_id, means="link", unit_id=bound_to))
+
+
+def test_V3_O3_the_owner_answers_the_survey_of_their_own_household_once():
+    c = campaign()
+    c.visit(visit(1, (5, 3)))                                     # staff visited household 1 in person (代录)
+    c.visit(owner_survey(2, (5, 5, 4)))
+    assert 2 in c.state.visited and c.state.self_visits == 1
+    s = campaign_summary(c.state)
+    assert (s["visits_owner"], s["satisfaction_percent_owner"]) == (1, 100.0)
+    assert (s["visits_staff"], s["satisfaction_percent_staff"]) == (1, 50.0)
+    assert s["definitions"]["satisfaction_percent_owner"] and s["definitions"]["satisfaction_percent_staff"]
+    assert s["satisfaction_percent"] == 80.0 and s["in_person_percent"] == 50.0
+    assert "已回访过" in refused("conflict", c.check_visit, owner_survey(2))
+    assert owner_survey().provenance(NOW) == Provenance.by_owner(Means.link, NOW)
+    assert visit(3).provenance(NOW) == Provenance.recorded_by("cs_staff", Means.visit, NOW)
+
+
+def test_V3_O2_an_owner_answers_only_for_their_own_household_of_this_campaign():
+    c = campaign()
+    assert "本人房屋" in refused("forbidden", c.check_visit, owner_survey(3, bound_to=2))            # another household
+    assert "本人房屋" in refused("forbidden", c.check_visit, owner_survey(2, campaign_id="HF-2026-000002"))
+    assert "不在本次回访计划中" in refused("invalid", c.check_visit, owner_survey(99, bound_to=99))
+    assert "只有评分和意见" in refused("invalid", c.check_visit, owner_survey(2, second_visit=True))
+    staff_as_self = VisitRequest(visit=owner_survey().visit, actor=STAFF)
+    assert "业主本人" in refused("invalid", c.check_visit, staff_as_self)                       # 代录 says how

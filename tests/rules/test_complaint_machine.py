@@ -50,7 +50,7 @@ class Run(CaseRun):
         if self.s.compensation_owed:  # finance pays the approved compensation before closing (A1)
             self.do(Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
                                                            reference="BC-2026-001"))
-        self.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
+        self.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=4))
         return self.do(Role.cs_staff, A.Summarise(action="summarise", summary="防水施工缺陷",
                                                   corrective_measures="重做", preventive_measures="闭水试验"))
 
@@ -198,7 +198,7 @@ def test_C8_major_solution_needs_the_meeting_gm_approval_and_report_before_close
     assert r.refused(Role.cs_manager, A.Decide(action="decide", decision="approve")).kind == "forbidden"
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
     r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="全楼排查"))
-    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=3))
+    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=3))
     r.do(Role.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
     assert r.case.state.status == "summary_review"
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
@@ -218,7 +218,7 @@ def test_C9_authority_referral_needs_the_in_person_answer_and_report():
     r.do(Role.dept_handler, A.ProposeSolution(action="propose_solution", solution="s"), "li.handler")
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
     r.do(Role.cs_staff, A.InformCustomer(action="inform_customer", message="m"))
-    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=5))
+    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=5))
     r.do(Role.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
     r.do(Role.gm, A.Decide(action="decide", decision="approve"))
     close = A.Close(action="close", outcome_note="done")

@@ -111,7 +111,7 @@ def test_A1_finance_records_the_compensation_paid_before_the_case_closes():
     assert r.refused(R.cs_staff, paid("5000")).kind == "forbidden"
     assert r.refused(R.finance, paid("4999.99")).kind == "invalid"
     r.do(R.cs_staff, A.InformCustomer(action="inform_customer", message="赔偿5000元"))
-    r.do(R.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
+    r.do(R.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=4))
     r.do(R.cs_staff, A.Summarise(action="summarise", summary="s", corrective_measures="c", preventive_measures="p"))
     e = r.refused(R.cs_staff, A.Close(action="close", outcome_note="已赔偿"))
     assert e.kind == "conflict" and "¥5,000.00" in e.message

@@ -112,9 +112,9 @@ def test_D2_a_reopened_repair_needs_a_new_photo_of_its_new_round():
     r = D2Run().dispatched()
     r.do(R.repair_lead, attach(ref())).do(R.repair_lead, A.CompleteWork(action="complete_work", note="ok"))
     r.do(R.cs_staff, A.Inspect(action="inspect", passed=True)).do(R.repair_lead, A.Inspect(action="inspect", passed=True))
-    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=2, attitude=2))
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=2, attitude=2))
     r.now += timedelta(hours=1)
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=1, quality=1, attitude=1, follow_up="reopen"))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=1, quality=1, attitude=1, follow_up="reopen"))
     assert r.s.status == RepairStatus.in_progress
     done = A.CompleteWork(action="complete_work", note="返修完成")
     assert r.refused(R.repair_lead, done).kind == "conflict"
@@ -142,8 +142,8 @@ def settled_type_a(run: type[Run] = D2Run) -> Run:
     r = run().dispatched(order_type="A", contractor_id="C-042", estimate="800", to_contractor=True)
     r.do(R.contractor, attach(ref())).do(R.contractor, A.CompleteWork(action="complete_work", note="ok"))
     r.do(R.cs_staff, A.Inspect(action="inspect", passed=True)).do(R.repair_lead, A.Inspect(action="inspect", passed=True))
-    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("1200"), note="决算"))
     return r.approve_all()
 
@@ -163,8 +163,8 @@ def test_D2_type_B_is_paid_without_a_cost_statement_file():
     r = D2Run().dispatched()
     r.do(R.repair_lead, attach(ref())).do(R.repair_lead, A.CompleteWork(action="complete_work", note="ok"))
     r.do(R.cs_staff, A.Inspect(action="inspect", passed=True)).do(R.repair_lead, A.Inspect(action="inspect", passed=True))
-    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("300"), note="决算")).approve_all()
     r.do(R.finance, pay("300"))
     assert r.s.status == RepairStatus.closed

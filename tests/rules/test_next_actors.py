@@ -42,7 +42,7 @@ def test_C2_C3_C4_C7_A1_C10_the_general_complaint_path_names_each_next_actor():
     r.do(Role.finance, A.RecordCompensationPaid(action="record_compensation_paid", amount=Decimal("800.00"),
                                                 reference="BC-2026-001"))
     assert who_next(r) == [("cs_staff", None, "record_satisfaction")]
-    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=4))
+    r.do(Role.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=4))
     r.do(Role.cs_staff, A.Summarise(action="summarise", summary="防水施工缺陷", corrective_measures="重做",
                                     preventive_measures="闭水试验"))
     assert who_next(r) == [("cs_staff", None, "close")]

@@ -95,7 +95,7 @@ def complaint_paths() -> None:
     r = Complaint().proposed()                  # C7 + A1: compensation 800 approved, finance pays
     r.do(R.cs_manager, A.Decide(action="decide", decision="approve"))
     r.do(R.cs_staff, A.InformCustomer(action="inform_customer", message="m"))
-    r.do(R.cs_staff, A.RecordSatisfaction(action="record_satisfaction", score=1))   # C7 dissatisfied
+    r.do(R.cs_staff, A.RecordSatisfaction(action="record_satisfaction", told_via="phone", score=1))   # C7 dissatisfied
     r.case.record_early_warning(r.ctx(), 3, 7)                                       # C11
     r.took()
     notice = r.notices()[0]
@@ -124,13 +124,13 @@ def repair_paths() -> None:
     r.do(R.cs_staff, RP.inspect(passed=False, note="渗水"))                          # R6 failed: back to the contractor
     r.do(R.contractor, A.CompleteWork(action="complete_work", note="again"))
     r.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect())
-    r.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=4, comment=None))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=2, quality=2, attitude=3, note="仍渗水",
+    r.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=4, attitude=4, comment=None))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=2, quality=2, attitude=3, note="仍渗水",
                                follow_up="reopen"))                                 # R7/V3: reopened
     r.do(R.contractor, A.CompleteWork(action="complete_work", note="third"))
     r.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect())
-    r.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=4, comment=None))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=4, quality=4, attitude=4, note=None))
+    r.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=4, attitude=4, comment=None))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=4, quality=4, attitude=4, note=None))
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("3200"), note="n"))
     r.do(R.cs_manager, A.Decide(action="decide", decision="reject", reason="单价过高"))  # A2 not approved
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal("3200"), note="n2"))
@@ -147,11 +147,20 @@ def repair_paths() -> None:
     p = Repair(paid_service=True)                                                    # R3: payment due
     from tests.rules import test_paid_service as PS
     p.do(R.cs_staff, PS.quote(("TAP", "1")))
-    p.do(R.cs_staff, A.AcceptQuote(action="accept_quote", signed_by="李先生", signed_at=RP.MONDAY_10))
+    p.do(R.cs_staff, A.AcceptQuote(action="accept_quote", told_via="phone", signed_by="李先生", signed_at=RP.MONDAY_10))
     p.do(R.cs_staff, RP.dispatch("wang.worker")).do(R.repair_lead, A.CompleteWork(action="complete_work", note="d"))
     p.do(R.cs_staff, RP.inspect()).do(R.repair_lead, RP.inspect())
-    p.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5, comment=None))
-    p.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5, note=None))
+    p.do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5, comment=None))
+    p.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5, note=None))
+    # rules 4: the owner asks for another time (R1); silent 3 working days after the inspection, cs_staff is told to
+    # call (O5); the owner refuses the sign-off (R6) and then more time (R8)
+    Repair().do(R.cs_staff, A.RequestAppointment(action="request_appointment", told_via="phone",
+                                                 appointment_at=RP.MONDAY_10 + timedelta(days=1)))
+    o = Repair().inspected()
+    o.at(RP.MONDAY_10 + timedelta(days=3, minutes=1))
+    o.do(o.owner(), A.RefuseSignOff(action="refuse_sign_off", reason="墙面仍渗水"))
+    o.do(R.repair_lead, A.AskExtension(action="ask_extension", new_due_at=o.now + timedelta(days=20), reason="材料待货"))
+    o.do(o.owner(), A.RefuseExtension(action="refuse_extension"))
 
 
 def notice_kinds() -> dict[str, re.Pattern]:

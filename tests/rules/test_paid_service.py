@@ -31,7 +31,7 @@ def quote(*items: tuple[str, str], extras: list[ExtraItem] | None = None, schedu
 
 
 def accept(r: Run) -> A.AcceptQuote:
-    return A.AcceptQuote(action="accept_quote", signed_by="李先生", signed_at=r.now - timedelta(minutes=5))
+    return A.AcceptQuote(action="accept_quote", told_via="phone", signed_by="李先生", signed_at=r.now - timedelta(minutes=5))
 
 
 def payment(amount: str, method="wechat", receipt_no="SJ-2026-0001") -> A.RecordServicePayment:
@@ -42,8 +42,8 @@ def payment(amount: str, method="wechat", receipt_no="SJ-2026-0001") -> A.Record
 def revisited(r: Run) -> Run:
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="已换"))
     r.do(R.cs_staff, inspect()).do(R.repair_lead, inspect())
-    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    return r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    return r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
 
 
 def test_R3_price_quote_items_times_quantities_plus_extras_to_the_fen():
@@ -72,7 +72,7 @@ def test_R3_fee_schedule_and_quote_bodies_are_validated():
 
 def test_R3_paid_path_quote_accept_work_pay_closes_without_A1_A2_A3():
     r = Run(paid_service=True)
-    r.do(R.cs_staff, A.AgreeAppointment(action="agree_appointment", appointment_at=r.now))
+    r.do(R.cs_staff, A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=r.now))
     assert r.refused(R.engineering, survey()).kind == "conflict"                 # no company cost survey
     assert r.refused(R.cs_staff, dispatch()).kind == "conflict"                  # not before the quote
     assert r.refused(R.hotline, quote(("TAP", "1"))).kind == "forbidden"
@@ -80,7 +80,7 @@ def test_R3_paid_path_quote_accept_work_pay_closes_without_A1_A2_A3():
     assert r.s.status == RepairStatus.quoted and r.s.quote.total == Decimal("138.75")
     assert r.case.deadline("survey").state == "met"                              # the visit and quote (R2)
     assert r.refused(R.cs_staff, dispatch()).kind == "conflict"                  # not before the owner signs
-    future = A.AcceptQuote(action="accept_quote", signed_by="李先生", signed_at=r.now + timedelta(hours=1))
+    future = A.AcceptQuote(action="accept_quote", told_via="phone", signed_by="李先生", signed_at=r.now + timedelta(hours=1))
     assert r.refused(R.cs_staff, future).kind == "invalid"
     r.do(R.cs_staff, accept(r))
     assert r.s.status == RepairStatus.quote_accepted and r.s.quote_acceptance.signed_by == "李先生"
@@ -138,7 +138,7 @@ def test_R3_extra_items_need_a_reason_and_unknown_items_are_refused():
 
 def test_R3_an_owner_who_declines_ends_the_case_as_declined_and_reminders_stop():
     r = Run(paid_service=True).do(R.cs_staff, quote(("PIPE", "4")))
-    r.do(R.butler, A.DeclineQuote(action="decline_quote", reason="业主认为价格过高，自行找人维修"))
+    r.do(R.butler, A.DeclineQuote(action="decline_quote", told_via="phone", reason="业主认为价格过高，自行找人维修"))
     s = r.s
     assert s.status == RepairStatus.closed and s.outcome == "declined" and s.decline_reason
     assert all(not d.open for d in s.deadlines) and r.case.next_wakeup() is None  # no endless reminders

@@ -58,7 +58,7 @@ class Run(CaseRun):
 
     # the path, step by step
     def scheduled(self, at: datetime | None = None):
-        return self.do(R.cs_staff, A.AgreeAppointment(action="agree_appointment", appointment_at=at or self.now))
+        return self.do(R.cs_staff, A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=at or self.now))
 
     def signed(self):
         for role in list(self.s.survey.missing_roles):
@@ -82,11 +82,11 @@ class Run(CaseRun):
         return self.do(R.cs_staff, inspect()).do(R.repair_lead, inspect())
 
     def signed_off(self, quality=4, attitude=5, **kw):
-        return self.inspected(**kw).do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=quality,
+        return self.inspected(**kw).do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=quality,
                                                                  attitude=attitude))
 
     def revisited(self, satisfaction=5, quality=5, attitude=4, follow_up=None, **kw):
-        return self.signed_off(**kw).do(R.cs_staff, A.Revisit(action="revisit", satisfaction=satisfaction,
+        return self.signed_off(**kw).do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=satisfaction,
                                                               quality=quality, attitude=attitude, follow_up=follow_up))
 
     def settling(self, amount="300", **kw):
@@ -127,7 +127,7 @@ def test_R1_S3_butler_progress_reply_every_4_working_hours_without_escalating():
 
 def test_R1_appointment_is_agreed_by_hotline_cs_staff_or_butler():
     r = Run()
-    agree = A.AgreeAppointment(action="agree_appointment", appointment_at=MONDAY_10 + timedelta(hours=4))
+    agree = A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=MONDAY_10 + timedelta(hours=4))
     assert r.refused(R.repair_lead, agree).kind == "forbidden"
     r.do(R.butler, agree)
     assert r.s.status == RepairStatus.scheduled and r.s.appointment_at == MONDAY_10 + timedelta(hours=4)
@@ -189,7 +189,7 @@ def test_R1_late_arrivals_are_counted():
 def test_R1_appointments_to_come_and_arrivals_gone_within_the_tolerance(field, offset, refused):
     r = Run()
     if field == "appointment_at":
-        role, action = R.cs_staff, A.AgreeAppointment(action="agree_appointment", appointment_at=r.now + offset)
+        role, action = R.cs_staff, A.AgreeAppointment(action="agree_appointment", told_via="phone", appointment_at=r.now + offset)
     else:
         role, action = R.repair_lead, A.RecordArrival(action="record_arrival", arrived_at=r.scheduled().now + offset)
     if refused:
@@ -361,7 +361,7 @@ def test_R4_dispatch_validates_the_workers():
 
 # ---- R8: extension ------------------------------------------------------------------------------
 def extend(new_due: datetime, consent="业主电话同意 (王女士 13:05)") -> A.ExtendDeadline:
-    return A.ExtendDeadline(action="extend_deadline", new_due_at=new_due, owner_consent=consent)
+    return A.ExtendDeadline(action="extend_deadline", told_via="phone", new_due_at=new_due, owner_consent=consent)
 
 
 def test_R8_extension_before_the_due_time_with_the_owners_consent():
@@ -430,7 +430,7 @@ def test_R6_failed_inspection_needs_a_note():
 
 def test_R6_owner_signs_off_after_both_inspections():
     r = Run().dispatched().do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
-    sign_off = A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=5)
+    sign_off = A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=4, attitude=5)
     assert r.refused(R.butler, sign_off).kind == "conflict"
     r.do(R.repair_lead, inspect())
     assert r.refused(R.repair_lead, sign_off).kind == "forbidden"
@@ -443,17 +443,17 @@ def test_R7_revisit_due_1_working_day_after_sign_off():
     r = Run(at=datetime(2026, 11, 27, 10, 0, tzinfo=CST)).signed_off()   # Friday
     assert r.due("revisit") == datetime(2026, 11, 30, 10, 0, tzinfo=CST)
     assert r.case.deadline("revisit").rule == "R7"
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     assert r.case.deadline("revisit").state == "met" and r.s.status == RepairStatus.revisited
     assert r.s.satisfaction == 5
 
 
 def test_R7_dissatisfied_owner_needs_a_follow_up():
     with pytest.raises(ValueError, match="follow_up"):
-        A.Revisit(action="revisit", satisfaction=2, quality=3, attitude=3)
-    A.Revisit(action="revisit", satisfaction=3, quality=3, attitude=3)   # 3 is not dissatisfied
+        A.Revisit(action="revisit", told_via="phone", satisfaction=2, quality=3, attitude=3)
+    A.Revisit(action="revisit", told_via="phone", satisfaction=3, quality=3, attitude=3)   # 3 is not dissatisfied
     r = Run().signed_off()
-    bad = A.Revisit.model_construct(action="revisit", satisfaction=1, quality=1, attitude=1, note=None, follow_up=None)
+    bad = A.Revisit.model_construct(action="revisit", told_via="phone", satisfaction=1, quality=1, attitude=1, note=None, follow_up=None)
     assert r.refused(R.cs_staff, bad).kind == "invalid"                  # the machine checks too
 
 
@@ -461,20 +461,20 @@ def test_R7_reopen_sends_the_work_back_with_a_new_deadline_from_now():
     r = Run().signed_off()
     first_due = r.due("work")
     r.at(datetime(2026, 11, 26, 15, 0, tzinfo=CST))                        # Thursday afternoon
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=1, quality=2, attitude=3, note="还漏", follow_up="reopen"))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=1, quality=2, attitude=3, note="还漏", follow_up="reopen"))
     assert r.s.status == RepairStatus.in_progress and r.s.work_round == 2
     assert r.due("work") == datetime(2026, 12, 1, 15, 0, tzinfo=CST) != first_due
     assert r.case.deadline("progress").state == "open"                    # owner gets progress replies again
     assert [n.roles for n in r.notices() if n.reason == "R7/V3 dissatisfied owner"] == [[R.cs_manager]]
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="重做")).do(R.cs_staff, inspect())
-    r.do(R.repair_lead, inspect()).do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.repair_lead, inspect()).do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     assert r.s.status == RepairStatus.revisited and len(r.s.revisits) == 2
 
 
 def test_R7_V3_cs_manager_follow_up_is_due_in_1_working_day():
     r = Run().signed_off()
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=2, quality=3, attitude=3,
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=2, quality=3, attitude=3,
                                follow_up="cs_manager_follow_up"))
     assert r.s.status == RepairStatus.follow_up
     assert r.due("follow_up") == r.now + timedelta(days=1) and r.case.deadline("follow_up").owners == [R.cs_manager]
@@ -490,12 +490,12 @@ def test_R9_every_evaluation_is_kept_one_per_sign_off_and_per_revisit():
     r = Run()
     r.surveyed().do(R.cs_staff, dispatch("wang.worker", "zhao.worker"))
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="x")).do(R.cs_staff, inspect())
-    r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", quality=4, attitude=3))
+    r.do(R.repair_lead, inspect()).do(R.cs_staff, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=4, attitude=3))
     [sign_off] = r.of(WorkerScores)
     assert (sign_off.source, sign_off.quality, sign_off.attitude) == ("sign_off", 4, 3)
     assert sign_off.workers == ["wang.worker", "zhao.worker"] and sign_off.at == r.ctx().now
     assert sign_off.key == f"{CASE_NO}:round-1:sign_off"
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=4, quality=5, attitude=2))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=4, quality=5, attitude=2))
     [_, revisit] = r.of(WorkerScores)
     assert (revisit.source, revisit.quality, revisit.attitude, revisit.key) == ("revisit", 5, 2,
                                                                                  f"{CASE_NO}:round-1:revisit")
@@ -505,11 +505,11 @@ def test_R9_a_reopened_repair_keeps_the_first_evaluation_and_adds_the_second():
     """Round 1 is scored 1/1 at the sign-off and 1/1 at the revisit (2/2), the owner is dissatisfied and
     the work reopened; round 2 is scored 5/5 and 5/5 (10/10). All four evaluations are kept."""
     r = Run().signed_off(quality=1, attitude=1)
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=1, quality=1, attitude=1, follow_up="reopen"))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=1, quality=1, attitude=1, follow_up="reopen"))
     assert r.s.status == RepairStatus.in_progress
     r.do(R.repair_lead, A.CompleteWork(action="complete_work", note="重做")).do(R.cs_staff, inspect())
-    r.do(R.repair_lead, inspect()).do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.repair_lead, inspect()).do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     evaluations = r.of(WorkerScores)
     assert [(e.key.removeprefix(CASE_NO + ":"), e.quality, e.attitude) for e in evaluations] == [
         ("round-1:sign_off", 1, 1), ("round-1:revisit", 1, 1), ("round-2:sign_off", 5, 5), ("round-2:revisit", 5, 5)]
@@ -533,7 +533,7 @@ def test_A2_cost_statement_only_by_repair_lead_after_the_revisit():
     r = Run().signed_off()
     cost = A.CostStatement(action="cost_statement", amount=Decimal("300"), note="x")
     assert r.refused(R.repair_lead, cost).kind == "conflict"
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     assert r.refused(R.cs_staff, cost).kind == "forbidden"
 
 
@@ -570,8 +570,8 @@ def test_A4_every_cost_and_settlement_step_refuses_every_other_role(estimate, se
     assert decide_each_step_refusing_the_others(r) == len(route_repair_cost(Decimal(estimate)))      # A1
     r.do(R.cs_staff, dispatch()).do(R.repair_lead, A.CompleteWork(action="complete_work", note="done"))
     r.do(R.cs_staff, inspect()).do(R.repair_lead, inspect())
-    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", quality=5, attitude=5))
-    r.do(R.cs_staff, A.Revisit(action="revisit", satisfaction=5, quality=5, attitude=5))
+    r.do(R.butler, A.OwnerSignOff(action="owner_sign_off", told_via="phone", quality=5, attitude=5))
+    r.do(R.cs_staff, A.Revisit(action="revisit", told_via="phone", satisfaction=5, quality=5, attitude=5))
     r.do(R.repair_lead, A.CostStatement(action="cost_statement", amount=Decimal(settlement), note="决算"))
     assert decide_each_step_refusing_the_others(r) == settlement_steps   # A2, A3 (+ gm for 20,000 over 5,000: A1)
     assert r.s.status == RepairStatus.awaiting_payment

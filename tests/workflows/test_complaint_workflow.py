@@ -31,7 +31,7 @@ async def finish(h, approver: Role = R.cs_manager) -> None:
     await act(h, approver, {"action": "decide", "decision": "approve"})
     await act(h, R.cs_staff, {"action": "inform_customer", "message": "下周一重做防水"})
     await act(h, R.finance, {"action": "record_compensation_paid", "amount": "800.00", "reference": "BC-0001"})  # A1
-    await act(h, R.cs_staff, {"action": "record_satisfaction", "score": 4})
+    await act(h, R.cs_staff, {"action": "record_satisfaction", "told_via": "phone", "score": 4})
     await act(h, R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c",
                               "preventive_measures": "p"})
 

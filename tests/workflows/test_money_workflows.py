@@ -25,15 +25,15 @@ async def test_R3_paid_service_quote_acceptance_work_and_the_owners_payment(ts_e
         assert view["status"] == "quoted" and view["quote"]["total"] == "128.00"
         await act_refused(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]}, "conflict")
         now = view["timeline"][-1]["at"]
-        view = await act(h, R.cs_staff, {"action": "accept_quote", "signed_by": "李先生", "signed_at": now})
+        view = await act(h, R.cs_staff, {"action": "accept_quote", "told_via": "phone", "signed_by": "李先生", "signed_at": now})
         assert view["status"] == "quote_accepted"
         await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
         await attach(h, R.repair_lead, "after_work")                                                    # D2
         await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换"})
         await act(h, R.cs_staff, {"action": "inspect", "passed": True})
         await act(h, R.repair_lead, {"action": "inspect", "passed": True})
-        await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": 5, "attitude": 5})
-        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+        view = await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         assert view["status"] == "revisited" and view["approvals"] == []              # no A1, A2, A3
         await act_refused(h, R.repair_lead, {"action": "cost_statement", "amount": "128.00", "note": "x"}, "conflict")
         view = await act(h, R.finance, {"action": "record_service_payment", "amount": "128.00", "method": "wechat",
@@ -48,7 +48,7 @@ async def test_R3_an_owner_who_declines_ends_the_case_and_its_reminders(ts_env, 
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings, paid_service=True)
         await act(h, R.cs_staff, QUOTE)
-        view = await act(h, R.butler, {"action": "decline_quote", "reason": "业主嫌贵，自行维修"})
+        view = await act(h, R.butler, {"action": "decline_quote", "told_via": "phone", "reason": "业主嫌贵，自行维修"})
         assert view["status"] == "closed" and view["outcome"] == "declined"
         assert all(d["state"] in ("met", "waived") for d in view["deadlines"])
         result = await h.result()                                                     # the workflow ends
@@ -73,7 +73,7 @@ async def test_A1_compensation_approved_by_its_band_and_paid_before_closing(ts_e
         view = await act(h, R.gm, {"action": "decide", "decision": "approve"})
         assert view["status"] == "approved"
         await act(h, R.cs_staff, {"action": "inform_customer", "message": "重做防水并赔偿12000元"})
-        await act(h, R.cs_staff, {"action": "record_satisfaction", "score": 4})
+        await act(h, R.cs_staff, {"action": "record_satisfaction", "told_via": "phone", "score": 4})
         await act(h, R.cs_staff, {"action": "summarise", "summary": "s", "corrective_measures": "c",
                                   "preventive_measures": "p"})
         await act_refused(h, R.cs_staff, {"action": "close", "outcome_note": "x"}, "conflict")

@@ -38,7 +38,7 @@ async def work_done_and_signed_off(h, quality: int = 5, attitude: int = 5) -> di
     await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})
     await act(h, R.cs_staff, {"action": "inspect", "passed": True})
     await act(h, R.repair_lead, {"action": "inspect", "passed": True})
-    return await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": quality, "attitude": attitude})
+    return await act(h, R.cs_staff, {"action": "owner_sign_off", "told_via": "phone", "quality": quality, "attitude": attitude})
 
 
 @pytest.mark.asyncio
@@ -60,7 +60,7 @@ async def test_R1_R9_A1_A3_warranty_repair_runs_to_closed_and_deducts_the_deposi
         view = await act(h, R.engineering, {"action": "dispatch", "workers": ["wang", "zhao"], "to_contractor": True})
         assert view["status"] == "in_progress"
         await work_done_and_signed_off(h)
-        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 4})
+        view = await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 4})
         assert view["status"] == "revisited"
         view = await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1480.00", "note": "材料+人工"})
         for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer):                               # A2, A3
@@ -101,11 +101,11 @@ async def test_R9_a_reopened_repair_keeps_the_first_evaluation_and_adds_the_seco
         await survey_signed(h, "0.00", "B", contractor=False)
         await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
         await work_done_and_signed_off(h, quality=1, attitude=1)
-        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 1, "quality": 1, "attitude": 1,
+        view = await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 1, "quality": 1, "attitude": 1,
                                          "follow_up": "reopen", "note": "仍漏水"})
         assert view["status"] == "in_progress"
         await work_done_and_signed_off(h, quality=5, attitude=5)
-        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "0.00", "note": "保修期内自修"})
         await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
         await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
@@ -134,7 +134,7 @@ async def test_A3_a_deposit_short_of_the_settlement_goes_to_zero_tells_finance_a
         await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})                           # A1 ≤ 1000
         await act(h, R.engineering, {"action": "dispatch", "workers": ["jian"], "to_contractor": True})    # R5
         await work_done_and_signed_off(h)
-        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "1200.50", "note": "材料+人工"})
         for role in (R.cs_manager, R.contractor, R.deputy_chief_engineer, R.deputy_gm):  # A2, A3; A1 on 1,200.50
             await act(h, role, {"action": "decide", "decision": "approve"})
@@ -171,7 +171,7 @@ async def test_R6_R7_failed_inspection_and_dissatisfied_owner(ts_env, settings, 
         view = await act(h, R.cs_staff, {"action": "inspect", "passed": False, "note": "仍渗水"})       # R6
         assert view["status"] == "in_progress" and due(view, "work") == work_due
         await work_done_and_signed_off(h, quality=2, attitude=3)
-        view = await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 2, "quality": 2, "attitude": 2,
+        view = await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 2, "quality": 2, "attitude": 2,
                                          "follow_up": "cs_manager_follow_up"})                             # R7, V3
         assert view["status"] == "follow_up"
         view = await act(h, R.cs_manager, {"action": "follow_up", "note": "上门致歉并复查"})
@@ -191,9 +191,9 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings)
         appointment = await ts_env.get_current_time() + timedelta(minutes=5)
-        await act_refused(h, R.cs_staff, {"action": "agree_appointment",
+        await act_refused(h, R.cs_staff, {"action": "agree_appointment", "told_via": "phone",
                                           "appointment_at": "2026-01-05T10:00:00+08:00"}, "invalid")  # R1: a time gone
-        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": appointment.isoformat()})
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "told_via": "phone", "appointment_at": appointment.isoformat()})
         await act_refused(h, R.repair_lead, {"action": "record_arrival",
                                              "arrived_at": (appointment + timedelta(hours=3)).isoformat()}, "invalid")
         await skip_time(ts_env, timedelta(minutes=30))             # the worker comes 25 minutes late
@@ -209,12 +209,12 @@ async def test_R1_R2_R4_R8_late_arrival_deadlines_extension_and_escalation_on_ti
         work = next(d for d in view["deadlines"] if d["key"] == "work" and d["state"] == "open")
         assert "多工种，7 个工作日" in work["label"]                                              # R4
         new_due = (datetime.fromisoformat(work["due_at"]) + timedelta(days=3)).isoformat()
-        view = await act(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": new_due,
+        view = await act(h, R.cs_staff, {"action": "extend_deadline", "told_via": "phone", "new_due_at": new_due,
                                          "owner_consent": "业主电话同意, 2026-11-24"})                      # R8
         assert datetime.fromisoformat(due(view, "work")) == datetime.fromisoformat(new_due)
         await sleep_past(ts_env, new_due)
         await wait_for(lambda: _deadline_missed(h, "work"))
-        await act_refused(h, R.cs_staff, {"action": "extend_deadline", "new_due_at": "2031-01-01T10:00:00+08:00",
+        await act_refused(h, R.cs_staff, {"action": "extend_deadline", "told_via": "phone", "new_due_at": "2031-01-01T10:00:00+08:00",
                                           "owner_consent": "太晚了"}, "conflict")                           # R8
         await record_history(h, "repair_late_extended_escalated")
 
@@ -239,7 +239,7 @@ async def test_C6_complaint_opens_a_repair_shows_its_progress_and_closes_only_af
         await finish(c)
         await act_refused(c, R.cs_staff, {"action": "close", "outcome_note": "x"}, "conflict")
         await work_done_and_signed_off(r)
-        await act(r, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(r, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(r, R.repair_lead, {"action": "cost_statement", "amount": "0.00", "note": "保修期内自修"})
         await act(r, R.cs_manager, {"action": "decide", "decision": "approve"})
         await act(r, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
@@ -276,7 +276,7 @@ async def test_a_repair_whose_complaint_is_gone_goes_on(ts_env, settings, sessio
     async with running_worker(ts_env, settings, sessionmaker):
         h = await start_repair(ts_env.client, settings, parent_case_no="TS-2026-999998")
         soon = (await ts_env.get_current_time() + timedelta(days=7)).isoformat()  # R1: within 90 days
-        view = await act(h, R.cs_staff, {"action": "agree_appointment", "appointment_at": soon})
+        view = await act(h, R.cs_staff, {"action": "agree_appointment", "told_via": "phone", "appointment_at": soon})
         assert view["status"] == "scheduled" and view["parent_case_no"] == "TS-2026-999998"
 
         async def signal_failed():
@@ -317,8 +317,8 @@ async def test_D1_O3_O4_several_files_in_one_act_and_the_owners_photos_with_thei
         await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})                 # D2: its photos
         await act(h, R.cs_staff, {"action": "inspect", "passed": True})
         await act(h, R.repair_lead, {"action": "inspect", "passed": True})
-        await act(h, R.cs_staff, {"action": "owner_sign_off", "quality": 5, "attitude": 5})
-        await act(h, R.cs_staff, {"action": "revisit", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
         await act(h, R.repair_lead, {"action": "cost_statement", "amount": "300.00", "note": "n"})
         await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
         await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
