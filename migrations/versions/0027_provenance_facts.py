@@ -1,7 +1,7 @@
 """O4: who gave the facts the reports count by provenance — the satisfaction and the sign-off (the owner themselves
 or staff, 代录), and the owner's answers to more time asked (R8) by who gave them
 
-Revision ID: owneracts_0001
+Revision ID: 0027_provenance_facts
 Revises: 0026_group_scale
 Create Date: 2026-12-05
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "owneracts_0001"
+revision: str = "0027_provenance_facts"
 down_revision: str | None = "0026_group_scale"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
