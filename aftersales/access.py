@@ -373,6 +373,7 @@ ENDPOINTS: dict[str, tuple[Role, ...]] = {
     "plan_campaign": (R.cs_manager,),                                         # POST /campaigns, spot-checks, close (V1–V3)
     "visit": (R.cs_staff, R.butler, R.cs_manager),                            # POST /campaigns/{id}/visits (V3)
     "read_campaigns": (R.cs_staff, R.butler, R.cs_manager, R.deputy_gm, R.gm),  # GET /campaigns (V3)
+    "sms_log": (R.cs_manager,),                                               # /app/sms 短信记录 (O5; others: 404)
     "admin_fee_schedule": (R.cs_manager,),                                    # PUT /admin/fee-schedule (R3)
     "read_money_reports": (R.cs_manager, R.cs_staff, R.finance, R.auditor, R.repair_lead,
                            R.deputy_gm, R.gm),                                # paid services (R3), compensation (A1)

@@ -22,9 +22,10 @@ from enum import Enum
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -61,6 +62,9 @@ from api import reports as report_routes
 from api.auth import LoginForm, current_actor, login, revoke_token, token_claims
 from adapters.db import staff as staff_store
 from api.deps import db_session
+from adapters.sms import queue as sms_queue
+from adapters.db.register import utc
+from aftersales.owners import SMS_KIND_NAMES, SMS_PER_CASE_PER_DAY, SmsKind, quiet_until
 from api.wording import (
     FIELD_HELP, FIELD_LABELS, OPTION_NAMES, SCALES, http_detail, period_label, period_name, refusal,
 )
@@ -1041,6 +1045,58 @@ async def report_review(report_id: report_routes.ReportId, request: Request, act
         return render(request, "report.html", actor, status_code, report=report, tables=tables(report),
                       error=refusal_text(e), names=await choices.staff_names(session))
     return RedirectResponse(f"/app/reports/{report_id}", status_code=303)
+
+
+# ---- 短信记录 (O5): the SMS to owners, for cs_manager --------------------------------------------------
+def _sms_status(row) -> str:
+    """What became of one SMS, in words (E3's undeliverable with its reason, numbers masked)."""
+    due = beijing_time(utc(row.send_at) if row.send_at else None)
+    if row.status == "held":
+        why = "免打扰时段 21:00–08:00" if quiet_until(utc(row.created_at)) \
+            else f"本案当日已达 {SMS_PER_CASE_PER_DAY} 条"
+        return f"暂缓（{why}），{due} 发送"
+    return {"sent": f"已发送 {beijing_time(utc(row.sent_at))}" if row.sent_at else "已发送",
+            "queued": f"待发送（{due}）", "sending": "发送中",
+            "throttled": f"未发送（本案当日已达 {SMS_PER_CASE_PER_DAY} 条）",
+            "opted_out": "未发送（业主已停止接收通知短信）",
+            "undeliverable": f"无法送达：{mask_personal(row.last_error or '')}"}.get(row.status, row.status)
+
+
+def _sms_view(row, outbox: bool) -> dict[str, Any]:
+    """One SMS as the log shows it. O1: a sign-in code is 验证码短信, never its text. The link in the text is shown
+    as a path of this server so that it is followed here — only with the embedded outbox provider: there the
+    developer stands in for the owner's phone; with a real provider the link is the owner's alone (O4: whoever
+    opens it acts as the owner), so it is shown without its token."""
+    if row.kind == SmsKind.code.value:
+        return {"row": row, "at": utc(row.created_at), "kind": SMS_KIND_NAMES[SmsKind.code], "parts": ("验证码短信（验证码不显示）", None, ""),
+                "status": _sms_status(row)}
+    text, link = row.text, (row.params or {}).get("link", "")
+    pre, found, post = text.partition(link) if link else (text, "", "")
+    if found:
+        path = urlsplit(link).path
+        shown = path if outbox or not path.startswith("/o/l/") else None
+        parts = (pre, shown, post) if shown else (pre + "（链接仅发给业主本人）", None, post)
+    else:
+        parts = (text, None, "")
+    return {"row": row, "at": utc(row.created_at), "kind": SMS_KIND_NAMES.get(SmsKind(row.kind), row.kind),
+            "parts": parts, "status": _sms_status(row)}
+
+
+@router.get("/app/sms", response_class=HTMLResponse)
+async def sms_page(request: Request, actor: Annotated[Actor, Depends(page_actor)],
+                   session: Annotated[AsyncSession, Depends(db_session)],
+                   before: Annotated[int | None, Query(ge=1, description="older than this SMS")] = None) -> HTMLResponse:
+    """短信记录: the SMS to owners of the cases this cs_manager may see (P2, P5), newest first, 100 a page. Any other
+    role: not found (the page does not exist for them)."""
+    if actor.role not in access.ENDPOINTS["sms_log"]:
+        raise PageError(actor, 404, "页面不存在")
+    rows = await sms_queue.visible_sms(session, actor, before=before, limit=SMS_PAGE + 1)
+    outbox = request.app.state.settings.sms_provider == "outbox"
+    return render(request, "sms.html", actor, items=[_sms_view(r, outbox) for r in rows[:SMS_PAGE]],
+                  older=rows[SMS_PAGE - 1].id if len(rows) > SMS_PAGE else None, outbox=outbox)
+
+
+SMS_PAGE = 100
 
 
 # ---- revisit campaigns (V1–V3): planned by cs_manager, visits by the revisit staff, closed by cs_manager ----

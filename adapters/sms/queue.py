@@ -19,15 +19,17 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.config import Settings
 from adapters.db import owners as owner_store
-from adapters.db.models import SmsMessage
+from adapters.db.models import Case, Project, PropertyUnit, SmsMessage
+from adapters.db.visibility import visible_cases_clause
 from adapters.db.register import utc
 from adapters.sms.providers import SmsFailed, SmsProvider, SmsSend
+from aftersales.actor import Actor
 from aftersales.messages import BEIJING, CASE_TYPE_NAMES
 from aftersales.owners import (
     SMS_FOR_ENTRY, SMS_LINK_PURPOSE, SmsKind, plan_sms, quiet_until, sms_text,
@@ -196,5 +198,28 @@ async def case_sms(session: AsyncSession, case_no: str) -> list[SmsMessage]:
     return list(await session.scalars(select(SmsMessage).where(SmsMessage.case_no == case_no).order_by(SmsMessage.id)))
 
 
-async def recent_sms(session: AsyncSession, limit: int = 200) -> list[SmsMessage]:
-    return list(await session.scalars(select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit)))
+def _numbers_in_scope(actor: Actor):
+    """P5: the owners' numbers of the units in the reader's scope (a project's, a company's projects', the group's
+    all): whose sign-in codes the reader's SMS log shows."""
+    units = select(PropertyUnit.owner_phone_hmac).where(PropertyUnit.owner_phone_hmac.is_not(None))
+    if actor.project:
+        return units.where(PropertyUnit.project_key == actor.project)
+    if actor.company_id:
+        return units.where(PropertyUnit.project_key.in_(select(Project.key).where(Project.company_id == actor.company_id)))
+    return units
+
+
+async def visible_sms(session: AsyncSession, actor: Actor, *, before: int | None = None,
+                      limit: int = 100) -> list[SmsMessage]:
+    """The SMS log (短信记录) of one reader, newest first: the SMS of the cases the reader may see (P2 within P5,
+    the register's own condition), and the sign-in codes (O1) sent to the numbers of those cases or of the units
+    in the reader's scope; `before` an id, for the older ones."""
+    visible = visible_cases_clause(actor)
+    of_cases = SmsMessage.case_no.in_(select(Case.case_no).where(visible))
+    codes = and_(SmsMessage.case_no.is_(None), or_(
+        SmsMessage.phone_hmac.in_(select(Case.customer_phone_hmac).where(visible, Case.customer_phone_hmac.is_not(None))),
+        SmsMessage.phone_hmac.in_(_numbers_in_scope(actor))))
+    query = select(SmsMessage).where(or_(of_cases, codes))
+    if before is not None:
+        query = query.where(SmsMessage.id < before)
+    return list(await session.scalars(query.order_by(SmsMessage.id.desc()).limit(limit)))
