@@ -216,7 +216,8 @@ class Settings(BaseSettings):
     sms_outbox_file: str = Field(default="data/sms-outbox.log", description="the outbox provider's log a developer reads")
     sms_sign_name: str = Field(default="售后服务", description="the SMS signature (签名) approved by the provider")
     sms_templates: dict[str, str] = Field(
-        default_factory=dict, description="SMS kind (code, received, appointment, work_done, survey, closed) -> the "
+        default_factory=dict, description="SMS kind (code, received, appointment, proposed, extension, work_done, survey, "
+                                          "closed) -> the "
                                           "provider's approved template code (Aliyun SMS_123456789; Tencent 1234567)")
     sms_timeout_seconds: float = Field(default=10.0, gt=0)
     sms_dispatch_seconds: float = Field(default=15.0, gt=0, description="how often the worker sends the SMS due")

@@ -24,10 +24,12 @@ class LinkPurpose(StrEnum):
     survey = "survey"                # R7, V3
     quote = "quote"                  # R3
     appointment = "appointment"      # R1
+    consent = "consent"              # R8: more time for the work
 
 
 LINK_PURPOSE_NAMES = {LinkPurpose.sign_off: "签认完工", LinkPurpose.survey: "满意度回访",
-                      LinkPurpose.quote: "确认报价", LinkPurpose.appointment: "确认上门时间"}
+                      LinkPurpose.quote: "确认报价", LinkPurpose.appointment: "确认上门时间",
+                      LinkPurpose.consent: "同意延期"}
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,19 @@ class SmsKind(StrEnum):
     work_done = "work_done"          # work done: the sign-off link (R6)
     survey = "survey"                # revisit survey link (R7)
     closed = "closed"                # case closed
+    proposed = "proposed"            # a visit time proposed or changed by staff: the link to accept or ask another (R1)
+    extension = "extension"          # more time asked (R8): the link to consent or refuse
 
 
 # O5: an owner may stop all but these (they carry the owner's own acts: sign-off and survey)
 ALWAYS_SENT = frozenset({SmsKind.code, SmsKind.work_done, SmsKind.survey})
+# Past the day's cap these are held to the next morning, not dropped: each carries a link for an act of the owner
+# (R1, R8, R6, R7) that the case waits for. The owner may still stop the appointment and more-time ones (O5 spares
+# only sign-off and survey), and then sees them on their case page.
+HELD_PAST_CAP = ALWAYS_SENT | {SmsKind.proposed, SmsKind.extension}
 SMS_KIND_NAMES = {SmsKind.code: "验证码", SmsKind.received: "受理通知", SmsKind.appointment: "预约通知",
-                  SmsKind.work_done: "完工签认", SmsKind.survey: "回访调查", SmsKind.closed: "结案通知"}
+                  SmsKind.work_done: "完工签认", SmsKind.survey: "回访调查", SmsKind.closed: "结案通知",
+                  SmsKind.proposed: "确认上门时间", SmsKind.extension: "延期征询"}
 
 
 def quiet_until(at: datetime) -> datetime | None:
@@ -111,7 +120,8 @@ def plan_sms(kind: SmsKind, at: datetime, per_day: Mapping[date, int], opted_out
     """O5 for one SMS of a case raised at `at`: `per_day` counts the case's SMS already planned per Beijing day
     of sending. An opted-out owner gets only ALWAYS_SENT. Quiet hours hold it until 08:00. Past the cap of
     SMS_PER_CASE_PER_DAY a notice the owner may stop is dropped (throttled, recorded), one carrying an act of
-    the owner (sign-off, survey) is held to the next day's 08:00: never lost."""
+    the owner (HELD_PAST_CAP: sign-off, survey, a proposed time, more time) is held to the next day's 08:00: never
+    lost."""
     if opted_out and kind not in ALWAYS_SENT:
         return SmsPlan("opted_out")
     held = quiet_until(at)
@@ -120,7 +130,7 @@ def plan_sms(kind: SmsKind, at: datetime, per_day: Mapping[date, int], opted_out
         day = send_at.astimezone(BEIJING).date()
         if per_day.get(day, 0) < SMS_PER_CASE_PER_DAY:
             return SmsPlan("held" if send_at != at else "queued", send_at)
-        if kind not in ALWAYS_SENT:
+        if kind not in HELD_PAST_CAP:
             return SmsPlan("throttled")
         send_at = datetime.combine(day + timedelta(days=1), QUIET_END, BEIJING)
     return SmsPlan("throttled")  # pragma: no cover - a year of full days
@@ -128,9 +138,12 @@ def plan_sms(kind: SmsKind, at: datetime, per_day: Mapping[date, int], opted_out
 
 # Which timeline entries (by kind) raise which owner SMS (O5), read from the case's projected timeline.
 SMS_FOR_ENTRY = {"intake": SmsKind.received, "appointment": SmsKind.appointment,
-                 "inspected": SmsKind.work_done, "signed_off": SmsKind.survey, "closed": SmsKind.closed}
+                 "inspected": SmsKind.work_done, "signed_off": SmsKind.survey, "closed": SmsKind.closed,
+                 # rules 4: what staff ask of the owner (R1 a time proposed or changed, R8 more time)
+                 "appointment_proposed": SmsKind.proposed, "extension_asked": SmsKind.extension}
 # the act each link-carrying SMS is for
-SMS_LINK_PURPOSE = {SmsKind.work_done: LinkPurpose.sign_off, SmsKind.survey: LinkPurpose.survey}
+SMS_LINK_PURPOSE = {SmsKind.work_done: LinkPurpose.sign_off, SmsKind.survey: LinkPurpose.survey,
+                    SmsKind.proposed: LinkPurpose.appointment, SmsKind.extension: LinkPurpose.consent}
 
 
 def sms_text(kind: SmsKind, params: Mapping[str, str]) -> str:
@@ -144,6 +157,8 @@ def sms_text(kind: SmsKind, params: Mapping[str, str]) -> str:
         SmsKind.work_done: f"案件 {p.get('case_no', '')} 维修已完工并验收合格，请签认：{p.get('link', '')}（7 天内有效）",
         SmsKind.survey: f"案件 {p.get('case_no', '')} 邀请您评价本次服务：{p.get('link', '')}（7 天内有效）",
         SmsKind.closed: f"案件 {p.get('case_no', '')} 已结案。感谢您的反馈。查看：{p.get('link', '')}",
+        SmsKind.proposed: f"案件 {p.get('case_no', '')} 拟定上门时间 {p.get('time', '')}，请确认或另约：{p.get('link', '')}（7 天内有效）",
+        SmsKind.extension: f"案件 {p.get('case_no', '')} 申请将完工期限延至 {p.get('time', '')}，请您同意或不同意：{p.get('link', '')}（7 天内有效）",
     }[kind]
 
 

@@ -388,7 +388,8 @@ async def _case(request: Request, session: AsyncSession, owner: OwnerSession, ca
 # ---- the owner's own acts (O3, O4; rules 4) ------------------------------------------------------------------
 # O1: a link is for one case and one act: its session may do only that purpose's acts (a code's session: all)
 PURPOSE_ACTS = {"appointment": {"accept_appointment", "request_appointment"}, "quote": {"accept_quote", "decline_quote"},
-                "sign_off": {"owner_sign_off", "refuse_sign_off"}, "survey": {"revisit", "record_satisfaction"}}
+                "sign_off": {"owner_sign_off", "refuse_sign_off"}, "survey": {"revisit", "record_satisfaction"},
+                "consent": {"consent_extension", "refuse_extension"}}
 ACT_ORDER = ("accept_appointment", "request_appointment", "consent_extension", "refuse_extension", "accept_quote",
              "decline_quote", "owner_sign_off", "refuse_sign_off", "revisit", "record_satisfaction")
 ACT_DONE = {"accept_appointment": "已确认上门时间", "request_appointment": "已提交希望的上门时间",

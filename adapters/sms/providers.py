@@ -42,6 +42,8 @@ PARAM_ORDER: dict[SmsKind, tuple[str, ...]] = {
     SmsKind.work_done: ("case_no", "link"),
     SmsKind.survey: ("case_no", "link"),
     SmsKind.closed: ("case_no", "link"),
+    SmsKind.proposed: ("case_no", "time", "link"),
+    SmsKind.extension: ("case_no", "time", "link"),
 }
 
 

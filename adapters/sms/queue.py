@@ -88,8 +88,8 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
                 params["link"] = f"{base}/o/l/{token}"
             else:
                 params["link"] = f"{base}/o/cases/{case_no}"
-            if kind is SmsKind.appointment and (m := _TIME.search(text)):
-                params["time"] = m.group(0)
+            if kind in (SmsKind.appointment, SmsKind.proposed, SmsKind.extension) and (times := _TIME.findall(text)):
+                params["time"] = times[-1]   # the time agreed or proposed; R8's entry names the old due time, then the new
             session.add(SmsMessage(
                 dedupe_key=key, kind=kind.value, case_no=case_no, phone_hmac=phone_hmac, phone_masked=mask_phone(phone),
                 phone_sealed=seal(phone), params=params, text=sms_text(kind, params), status=plan.status,

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from aftersales.messages import BEIJING
 from aftersales.owners import (
-    CODE_TRIES, CODES_PER_DAY, SmsKind, code_request_refusal, code_usable, link_usable, owner_entry, plain_status,
-    plan_sms, quiet_until,
+    CODE_TRIES, CODES_PER_DAY, SMS_FOR_ENTRY, SMS_LINK_PURPOSE, LinkPurpose, SmsKind, SmsPlan, code_request_refusal,
+    code_usable, link_usable, owner_entry, plain_status, plan_sms, quiet_until, sms_text,
 )
 from aftersales.provenance import GivenBy, Means, Provenance
 
@@ -117,3 +117,20 @@ def test_o4_provenance_owner_or_recorded_by_staff() -> None:
         Provenance(by=GivenBy.staff, means=Means.paper, at=at)            # 代录 names who
     with pytest.raises(ValidationError):
         Provenance(by=GivenBy.staff, means=Means.code, at=at, staff="cs_staff")
+
+
+def test_o5_r1_r8_staff_asking_the_owner_raises_an_sms_with_the_acts_link() -> None:
+    """A visit time proposed or changed (R1) and more time asked (R8) each send the owner a one-case link for that
+    act, under the same rules: quiet hours hold it, the owner may stop it, and past the day's cap it waits for the
+    next morning (it carries an act the case waits for) rather than being dropped."""
+    assert SMS_FOR_ENTRY["appointment_proposed"] is SmsKind.proposed
+    assert SMS_FOR_ENTRY["extension_asked"] is SmsKind.extension
+    assert SMS_LINK_PURPOSE[SmsKind.proposed] is LinkPurpose.appointment
+    assert SMS_LINK_PURPOSE[SmsKind.extension] is LinkPurpose.consent
+    for kind in (SmsKind.proposed, SmsKind.extension):
+        assert plan_sms(kind, bj(10, 22), {}, opted_out=False) == SmsPlan("held", bj(11, 8))
+        assert plan_sms(kind, bj(10, 10), {}, opted_out=True).status == "opted_out"
+        assert plan_sms(kind, bj(10, 10), {date(2026, 12, 10): 3}, False) == SmsPlan("held", bj(11, 8))
+        text = sms_text(kind, {"case_no": "WX-2026-000001", "time": "2026-12-12 10:00", "link": "https://x/o/l/t"})
+        assert "WX-2026-000001" in text and "2026-12-12 10:00" in text and "https://x/o/l/t" in text
+    assert plan_sms(SmsKind.appointment, bj(10, 10), {date(2026, 12, 10): 3}, False).status == "throttled"
