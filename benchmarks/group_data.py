@@ -259,10 +259,18 @@ def _sqlite_converters(table, columns: list[str]) -> list[tuple[int, Any]]:
     return out
 
 
-def _sqlite_rows(rows: list[dict[str, Any]], columns: list[str], converters: list[tuple[int, Any]]) -> list[list]:
+def _scalar_defaults(table) -> dict[str, Any]:
+    """The model's own default of each column the generator leaves out (a column added since: its default, as
+    the projection would write it)."""
+    return {c.name: c.default.arg for c in table.columns if c.default is not None and c.default.is_scalar}
+
+
+def _sqlite_rows(rows: list[dict[str, Any]], columns: list[str], converters: list[tuple[int, Any]],
+                 defaults: dict[str, Any] | None = None) -> list[list]:
+    defaults = defaults or {}
     out = []
     for r in rows:
-        v = [r.get(c) for c in columns]
+        v = [r.get(c, defaults.get(c)) for c in columns]
         for i, conv in converters:
             if v[i] is not None:
                 v[i] = conv(v[i])
@@ -313,7 +321,8 @@ def write_sqlite(path: str, group: Group, n_cases: int, phone_hash, now: datetim
     case_conv, dl_conv = _sqlite_converters(Case.__table__, case_cols), _sqlite_converters(CaseDeadline.__table__, dl_cols)
     counts["cases"] = counts["case_deadlines"] = 0
     for batch in batches(case_rows(group, n_cases, phone_hash, now), 20_000):
-        db.executemany(case_sql, _sqlite_rows([r for r, _ in batch], case_cols, case_conv))
+        db.executemany(case_sql, _sqlite_rows([r for r, _ in batch], case_cols, case_conv,
+                                                 _scalar_defaults(Case.__table__)))
         dls = [d for _, ds in batch for d in ds]
         db.executemany(dl_sql, _sqlite_rows(dls, dl_cols, dl_conv))
         counts["cases"] += len(batch)
@@ -350,10 +359,12 @@ async def write_postgres(url: str, group: Group, n_cases: int, phone_hash, now: 
                                              columns=unit_cols)
             counts["property_units"] += len(batch)
         case_cols = _columns(Case.__table__)
+        case_defaults = _scalar_defaults(Case.__table__)
         dl_cols = _columns(CaseDeadline.__table__)
         counts["cases"] = counts["case_deadlines"] = 0
         for batch in batches(case_rows(group, n_cases, phone_hash, now), 50_000):
-            await conn.copy_records_to_table("cases", records=[tuple(pg(r.get(c)) for c in case_cols) for r, _ in batch],
+            await conn.copy_records_to_table("cases", records=[tuple(pg(r.get(c, case_defaults.get(c))) for c in case_cols)
+                                                      for r, _ in batch],
                                              columns=case_cols)
             dls = [d for _, ds in batch for d in ds]
             await conn.copy_records_to_table("case_deadlines", records=[tuple(d[c] for c in dl_cols) for d in dls],

@@ -34,8 +34,8 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest_asyncio.fixture
-async def owners(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in process (no Temporal needed by these pages), a register with OWNER's and OTHER's units, and
+async def owners(settings, sessionmaker, ts_env) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in process (its Temporal a test server holding none of these cases), a register with OWNER's and OTHER's units, and
     one case for each (rows as the projection writes them)."""
     sealer = Sealer.from_settings(settings)
     now = datetime.now(timezone.utc)
@@ -65,7 +65,10 @@ async def owners(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
             session.add(TimelineEntry(case_no="BX-2026-000001", idx=idx, at=now - timedelta(hours=10 - idx), kind=kind,
                                       actor="cs_staff", role="cs_staff", text=text))
         await session.commit()
-    app = create_app(settings, temporal=object(), sessionmaker=sessionmaker)
+    # These cases are the register's alone, not in this Temporal (a test server of the test's own): the pages show
+    # the register's status and timeline, without the acts of the moment (the machine's dry run reads the workflow).
+    temporal = ts_env.client
+    app = create_app(settings, temporal=temporal, sessionmaker=sessionmaker)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://owner.test") as client:
         yield client
 
