@@ -79,6 +79,7 @@ class Notification(BaseModel):
     contractor_id: str | None = None  # narrows the contractor role to this contractor's accounts, no webhook
     company_id: str | None = None  # P5: the roles are this company's people, its role mailbox the fallback
     group: bool = False  # P5, C8: and the group's executives
+    group_only: bool = False  # P5, K: the roles' group accounts only (the group's roll-up: no company's people)
     project_key: str | None = None  # P5: a digest of one project's cases (its project's accounts); else the audience's
     audience: dict[str, Any] | None = None  # P2: who may see the case (access.case_facts); nobody else is sent to
     subject: str
@@ -242,7 +243,7 @@ class NotificationActivities:
         # a case of one company (P5: the group's role robots reach every company's people)
         hook_roles = [r for r in roles if not (r == Role.contractor and n.contractor_id)
                       and not (r in DEPARTMENT_ROLES and (n.department or n.audience is not None))
-                      and n.company_id is None]
+                      and n.company_id is None and not n.group_only]  # the role robots reach every company
         for role in hook_roles:
             for url in self.settings.webhook_urls.get(role.value, []):
                 hooks.setdefault(webhook_label(url), url)

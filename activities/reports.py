@@ -23,7 +23,8 @@ from aftersales.calendar import WorkCalendar
 from adapters.config import Settings
 from adapters.db import calendar_store
 from adapters.db import reports as store
-from adapters.db.models import NotificationDelivery, ReportReview, Staff, StoredReport
+from adapters.db import org
+from adapters.db.models import Company, NotificationDelivery, ReportReview, Staff, StoredReport
 from adapters.db.register import utc
 from adapters.db.session import dialect_insert
 from adapters.spreadsheets import to_xlsx
@@ -33,6 +34,7 @@ from contracts.report import ReportRef, ReviewRecord, ScheduledReport
 SCHEDULE = "schedule"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 EMAIL = "email"
+GROUP_ROLL_UP = "集团汇总"  # K, P5: how the group's roll-up is named beside the companies' reports
 
 log = structlog.get_logger()
 
@@ -44,18 +46,33 @@ class ReportActivities:
 
     @activity.defn(name="generate_scheduled_report")
     async def generate_scheduled_report(self, r: ScheduledReport) -> ReportRef:
+        """The period's report of a company (K, P5: its cases only) or the group's roll-up, made once: a retry or a
+        catch-up run finds the one already made for that period and scope."""
         s = self.settings
         period = parse_period(r.kind, r.period, s.timezone)
         async with self.sessionmaker() as session:
-            [*made] = await store.find(session, r.kind, r.period, by=SCHEDULE, limit=1)
+            company = await session.get(Company, r.company_id) if r.company_id else None
+            if r.company_id and company is None:
+                raise ApplicationError(f"no company {r.company_id}", non_retryable=True)
+            made = [m for m in await store.find(session, r.kind, r.period, by=SCHEDULE, limit=500)
+                    if _scope_key(m.data) == (r.company_id, None)]
             if made:
                 report = made[0]
             else:
                 snapshot = await calendar_store.load_snapshot(
                     session, sorted({period.start.year, period.end.year}), timezone=s.timezone,
                     day_start=s.work_day_start, day_end=s.work_day_end, demo_seconds_per_working_day=None)
-                report = await store.generate(session, period, WorkCalendar(snapshot), by=SCHEDULE)
-        return ReportRef(id=report.id, kind=report.kind, period=report.period, title=report.data["title"])
+                report = await store.generate(session, period, WorkCalendar(snapshot), by=SCHEDULE,
+                                              scope=store.ReportScope(r.company_id))
+        whose = company.name if company is not None else GROUP_ROLL_UP
+        return ReportRef(id=report.id, kind=report.kind, period=report.period, title=f"{whose} · {report.data['title']}",
+                         company_id=r.company_id, company_name=company.name if company is not None else None)
+
+    @activity.defn(name="report_companies")
+    async def report_companies(self) -> list[str]:
+        """K, P5: the companies a scheduled report is made for (the active ones, by id)."""
+        async with self.sessionmaker() as session:
+            return [c.id for c in await org.companies(session, active_only=True)]
 
     @activity.defn(name="is_working_day")
     async def is_working_day(self, day: str) -> bool:
@@ -70,15 +87,15 @@ class ReportActivities:
 
     @activity.defn(name="email_report")
     async def email_report(self, ref: ReportRef, roles: list[str]) -> int:
-        """Mails the report to the active staff of `roles`; returns how many were mailed now."""
+        """Mails the report to the active staff of `roles` within its scope (`readers`, P5); returns how many were
+        mailed now."""
         s = self.settings
         notification_id = f"report-{ref.id}"
         async with self.sessionmaker() as session:
             report = await session.get(StoredReport, ref.id)
             if report is None:
                 raise ApplicationError(f"no report {ref.id}", non_retryable=True)
-            addresses = sorted(set(await session.scalars(select(Staff.email).where(
-                Staff.role.in_(roles), Staff.active, Staff.email.is_not(None)))))
+            addresses = await readers(session, store.ReportScope.of(report.data), roles)
             done = set(await session.scalars(select(NotificationDelivery.recipient).where(
                 NotificationDelivery.notification_id == notification_id, NotificationDelivery.channel == "email")))
         pending = [a for a in addresses if a not in done]
@@ -143,7 +160,37 @@ class ReportActivities:
             await session.commit()
 
     def all(self) -> list:
-        return [self.generate_scheduled_report, self.is_working_day, self.email_report, self.record_report_review]
+        return [self.generate_scheduled_report, self.report_companies, self.is_working_day, self.email_report,
+                self.record_report_review]
+
+
+async def readers(session: AsyncSession, scope: "store.ReportScope", roles: list[str]) -> list[str]:
+    """K, P5: the addresses a report is mailed to: the active accounts of `roles` of the report's scope — a
+    company's report its company's accounts (its role mailbox for a role it has nobody reachable of, as its notices
+    do), a project's its project's, the group's roll-up the group's accounts alone (a company's people never get
+    the other companies' figures)."""
+    q = select(Staff.role, Staff.email).where(Staff.role.in_(roles), Staff.active, Staff.email.is_not(None),
+                                              Staff.email != "")
+    if scope.project:
+        q = q.where(Staff.project == scope.project)
+    elif scope.company_id:
+        q = q.where(Staff.company_id == scope.company_id, Staff.project.is_(None))
+    else:
+        q = q.where(Staff.company_id.is_(None))
+    found = (await session.execute(q)).all()
+    addresses = {email.strip() for _, email in found}
+    if scope.company_id and not scope.project:
+        company = await session.get(Company, scope.company_id)
+        reached = {role for role, _ in found}
+        for role in roles:
+            if role not in reached and company is not None and (company.mailboxes or {}).get(role):
+                addresses.add(company.mailboxes[role].strip())
+    return sorted(addresses)
+
+
+def _scope_key(data: dict) -> tuple[str | None, str | None]:
+    scope = store.ReportScope.of(data)
+    return scope.company_id, scope.project
 
 
 async def write_review(session: AsyncSession, r: ReviewRecord) -> None:

@@ -308,7 +308,8 @@ def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = T
     P5: a notice of a case that knows its company (`company_id`, rules 3) reaches, by role, only the accounts
     of that company (a project's accounts only for their project; the contractor role, group-wide, by its
     contractor); with `group` set (a major complaint, C8) also the group's executives. A notice without a
-    company (a case opened before rules 3) reaches the role's accounts as it always did."""
+    company (a case opened before rules 3) reaches the role's accounts as it always did; one `group_only` (the
+    group's roll-up, K) only the role's group accounts."""
     roles, named = set(notice.roles), set(notice.usernames)
     company = getattr(notice, "company_id", None)
     audience = getattr(notice, "audience", None)
@@ -323,6 +324,8 @@ def notice_recipients(notice: Any, accounts: Iterable[Actor], *, guard: bool = T
             mine = a.company_id == company and (not a.project or a.project == project)
             group_executive = a.company_id is None and getattr(notice, "group", False) and a.role in GROUP_EXECUTIVES
             by_role = mine or group_executive
+        if by_role and getattr(notice, "group_only", False) and a.role not in CONTRACTOR_ROLES:
+            by_role = a.company_id is None  # P5, K: the group's own accounts (a roll-up of every company's figures)
         if not (by_role or a.username in named):
             continue
         if guard and audience is not None and not (may_see(a, audience) if company is not None

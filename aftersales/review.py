@@ -4,6 +4,9 @@ by the end of the 10th (the working day's closing time, Beijing time) escalates 
 ladder above the report's preparer (`cs_manager`) at the due time, one more each further working day
 overdue, each level told once; the review stays open until the reviewer does it.
 
+P5: each company's statistics are reviewed by that company's gm, the group's roll-up by the group's gm; another
+company's gm (or the group's, on a company's) is refused. A review opened before companies names neither.
+
 Pure: the workflow (workflows/report_review.py) keeps a `Review` and asks it what to do and when."""
 
 from datetime import date, datetime
@@ -37,6 +40,11 @@ class ReviewState(BaseModel):
     title: str
     reviewer: Role
     due_at: datetime
+    # K, P5: whose statistics: a company's (reviewed by that company's reviewer), the group's roll-up (by the
+    # group's), or neither (a review opened before companies: the reviewer's role alone, as it was)
+    company_id: str | None = None
+    company_name: str | None = None
+    roll_up: bool = False
     status: ReviewStatus = ReviewStatus.awaiting
     escalation_level: int = 0
     escalated_to: list[Role] = []  # who was told, level by level (E3: recorded)
@@ -68,6 +76,11 @@ class Review:
         s = self.state
         if actor.role != s.reviewer:
             raise forbidden(f"{role_title(actor.role)}不能审阅{s.title}；审阅人是{role_title(s.reviewer)}（K1）")
+        if s.company_id is not None and actor.company_id != s.company_id:  # P5: the company's own reviewer
+            raise forbidden(f"{s.title}（{s.period}）是{s.company_name or s.company_id}的报表，由{s.company_name or s.company_id}"
+                            f"的{role_title(s.reviewer)}审阅（K1、P5）")
+        if s.roll_up and actor.company_id is not None:  # P5: the group's roll-up, the group's reviewer
+            raise forbidden(f"{s.title}（{s.period}）是集团汇总，由集团的{role_title(s.reviewer)}审阅（K1、P5）")
         if s.status == ReviewStatus.reviewed:
             raise conflict(f"{s.title} {s.period} 已由 {s.reviewed_by} 审阅")
         if not comment.strip() or len(comment) > COMMENT_MAX:

@@ -58,6 +58,7 @@ class Notification(BaseModel):
     contractor_id: str | None = None
     company_id: str | None = None
     group: bool = False
+    group_only: bool = False
     project_key: str | None = None
     audience: dict[str, Any] | None = None
     subject: str

@@ -9,6 +9,8 @@ from aftersales.review import ReviewState
 class ScheduledReport(BaseModel):
     kind: str
     period: str
+    # K, P5: a company's report (its id), or the group's roll-up (none: as every scheduled report was before)
+    company_id: str | None = None
 
 
 class ReportRef(BaseModel):
@@ -16,6 +18,17 @@ class ReportRef(BaseModel):
     kind: str
     period: str
     title: str
+    company_id: str | None = None     # K, P5: a company's report; none: the group's roll-up
+    company_name: str | None = None
+
+
+class ScheduledRun(BaseModel):
+    """What a scheduled report's run made (K, P5): each active company's report, then the group's roll-up; none on
+    a day off of a daily list (`skipped` says why)."""
+    kind: str
+    period: str
+    reports: list[ReportRef] = []
+    skipped: str | None = None
 
 
 class ReviewStart(BaseModel):
@@ -24,6 +37,9 @@ class ReviewStart(BaseModel):
     kind: str
     period: str
     title: str
+    company_id: str | None = None     # K, P5: a company's statistics, reviewed by that company's reviewer
+    company_name: str | None = None
+    roll_up: bool = False             # the group's roll-up, reviewed by the group's
 
 
 class ReviewRequest(BaseModel):

@@ -12,7 +12,8 @@ from contracts.report import ScheduledReport
 @pytest.mark.asyncio
 async def test_E3_K1_a_report_mail_cut_after_the_server_took_it_is_not_sent_again(settings, sessionmaker, smtp_server):
     acts = ReportActivities(sessionmaker, settings)
-    ref = await acts.generate_scheduled_report(ScheduledReport(kind="weekly_complaints", period="2026-W40"))
+    ref = await acts.generate_scheduled_report(ScheduledReport(kind="weekly_complaints", period="2026-W40",
+                                                                     company_id="rq"))  # P5: 融侨置业's readers
     smtp_server.late_answer_seconds = 1.0  # the server keeps the message, then answers late
 
     attempt = asyncio.create_task(acts.email_report(ref, ["cs_manager"]))

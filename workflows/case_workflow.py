@@ -71,6 +71,9 @@ def update_key() -> str | None:
 # bumps CURRENT_RULES_VERSION (aftersales/case.py) instead.
 PATCHES: dict[str, str] = {
     # "<id>": "<date>: what changed, and why (rule ids)",
+    "reports-per-company": "2026-12-04: a scheduled report is made per active company, mailed to and reviewed by "
+                           "that company's people, beside the group's roll-up for the group's (K, P5); a run "
+                           "started before made the roll-up alone (workflows/reports.py)",
 }
 
 

@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
 
 
-def review_workflow_id(kind: str, period: str) -> str:
-    """One review per report kind and period, whatever the retries or catch-up runs."""
-    return f"report-review-{kind}-{period}"
+def review_workflow_id(kind: str, period: str, company_id: str | None = None) -> str:
+    """One review per report kind, period and company (K, P5), whatever the retries or catch-up runs; the group's
+    roll-up keeps the id every review had before companies."""
+    return f"report-review-{kind}-{period}" + (f"-{company_id}" if company_id else "")
 
 
 @workflow.defn(name="ReportReviewWorkflow")
@@ -68,7 +69,8 @@ class ReportReviewWorkflow:
         cal = WorkCalendar(config.calendar)
         kind = ReportKind(start.kind)
         state = ReviewState(report_id=start.report_id, kind=kind, period=start.period, title=start.title,
-                            reviewer=REVIEWED_BY[kind], due_at=review_due(start.period, cal))
+                            reviewer=REVIEWED_BY[kind], due_at=review_due(start.period, cal),
+                            company_id=start.company_id, company_name=start.company_name, roll_up=start.roll_up)
         review = self._review = Review(state, config.ladder)
         self._tell(state.reviewer, "review", f"[待审阅] {state.title} {state.period}",
                    f"{state.title}（{state.period}）已生成，请于 {beijing(state.due_at)} 前审阅（K1）。")
@@ -91,7 +93,8 @@ class ReportReviewWorkflow:
         assert s is not None
         send_in_background(Notification(
             notification_id=f"{workflow.info().workflow_id}:{step}", case_no=f"report-{s.report_id}", roles=[role],
-            subject=subject, body=body, reason=f"K1 review of report {s.report_id} ({step})"), self._notices, self._wake)
+            # K, P5: a company's review is its own people's (its role mailbox the fallback); the roll-up the group's
+            company_id=s.company_id, group_only=s.roll_up, subject=subject, body=body, reason=f"K1 review of report {s.report_id} ({step})"), self._notices, self._wake)
 
     def _wake(self) -> None:
         self._changed = True

@@ -4,6 +4,7 @@ and a second run for the same period (a buffered catch-up) makes and mails nothi
 
 import asyncio
 import uuid
+from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
@@ -29,20 +30,25 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
     assert [r.start for r in desc.schedule.spec.calendars[0].hour] == [9]
 
     async def count_reports():
+        """K, P5: the scheduled weekly reports by scope: each company's and the group's roll-up (None)"""
         async with sessionmaker() as session:
-            return await session.scalar(select(func.count()).select_from(StoredReport).where(
-                StoredReport.kind == ReportKind.weekly_complaints.value, StoredReport.generated_by == "schedule"))
+            rows = (await session.scalars(select(StoredReport).where(
+                StoredReport.kind == ReportKind.weekly_complaints.value, StoredReport.generated_by == "schedule"))).all()
+        return Counter((r.data.get("scope") or {}).get("company_id") for r in rows)
 
-    async def mailed():
-        return [m for m in smtp_server.messages if "cs_manager@example.com" in m.to]
+    async def mailed(address="cs_manager@example.com"):
+        return [m for m in smtp_server.messages if address in m.to]
 
     try:
         await weekly.trigger()
-        assert await eventually(lambda: _at_least(count_reports, 1), timeout=60)
+        assert await eventually(lambda: _at_least(lambda: _made(count_reports, "rq", "hj", None), 1), timeout=60)
+        # each company's manager gets the company's own report, the group's roll-up none of them (P5)
         [message] = await eventually(mailed, timeout=60)
-        assert "投诉处理周报" in message.subject and "处理率" in message.body
+        assert "融侨置业 · 投诉处理周报" in message.subject and "处理率" in message.body
         [attachment] = list(message.message.iter_attachments())
-        assert attachment.get_filename().startswith("投诉处理周报-") and "周.xlsx" in attachment.get_filename() and attachment.get_content()[:2] == b"PK"
+        assert attachment.get_filename().startswith("融侨置业 · 投诉处理周报-") and "周.xlsx" in attachment.get_filename() and attachment.get_content()[:2] == b"PK"
+        [other] = await eventually(lambda: mailed("cs_manager2@example.com"), timeout=60)
+        assert "海景置业 · 投诉处理周报" in other.subject
         await weekly.trigger()   # the same period again (a buffered catch-up run): nothing twice
         async def two_runs():
             d = await weekly.describe()
@@ -53,8 +59,9 @@ async def test_K1_schedules_are_created_once_and_a_run_reports_the_last_week(dev
                 await client.get_workflow_handle(action.action.workflow_id).result()
             return done
         assert await eventually(two_runs, timeout=60)
-        assert await count_reports() == 1
-        assert len(await mailed()) == 1
+        made = await count_reports()
+        assert (made["rq"], made["hj"], made[None]) == (1, 1, 1)
+        assert len(await mailed()) == 1 and len(await mailed("cs_manager2@example.com")) == 1
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()
@@ -119,6 +126,11 @@ async def _listed(fn, n):
     return found if len(found) >= n else None
 
 
+async def _made(count, *scopes):
+    made = await count()
+    return min(made[s] for s in scopes)
+
+
 async def _at_least(fn, n):
     value = await fn()
     return value if value and value >= n else None
@@ -153,15 +165,18 @@ async def test_K2_the_daily_rework_list_runs_at_1700_and_only_on_working_days(de
             if not d.info.recent_actions:
                 return None
             return await client.get_workflow_handle(d.info.recent_actions[0].action.workflow_id).result()
-        ref = await eventually(finished, timeout=60)
-        assert ref["period"] == today.isoformat()
-        if working:
+        run = await eventually(finished, timeout=60)
+        assert run["period"] == today.isoformat()
+        if working:   # K2, P5: each company's list, mailed to its own repair lead
+            [rq] = [r for r in run["reports"] if r["company_id"] == "rq"]
             async with sessionmaker() as session:
-                stored = await session.get(StoredReport, ref["id"])
+                stored = await session.get(StoredReport, rq["id"])
             assert stored.kind == "rework_daily" and stored.generated_by == "schedule"
-            assert await eventually(lambda: _mailed_to(smtp_server, "repair_lead@example.com"), timeout=60)
+            assert stored.data["scope"]["company_id"] == "rq"
+            [mail] = await eventually(lambda: _mailed_to(smtp_server, "repair_lead@example.com"), timeout=60)
+            assert "融侨置业" in mail.subject
         else:
-            assert ref["id"] == 0 and "非工作日" in ref["title"]
+            assert run["reports"] == [] and "非工作日" in run["skipped"]
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()
@@ -175,8 +190,12 @@ async def _mailed_to(smtp_server, address):
 async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_env, settings, sessionmaker, api, staff,
                                                                             worker_process, smtp_server):
     """The scheduled monthly complaint statistics open a review due by the 10th (K1); only the gm may do it
-    (POST /reports/{id}/review), a second time answers as done; GET /reports/{id} shows it."""
+    (POST /reports/{id}/review), a second time answers as done; GET /reports/{id} shows it. K, P5: one report per
+    company, read within its scope and reviewed by that company's gm; the group's roll-up by the group's gm."""
     from adapters.db.models import ReportReview
+    from tests.e2e.conftest import account
+    from aftersales.roles import Role
+    await account(sessionmaker, settings, "gm_hj", Role.gm, company_id="hj")   # 海景置业's gm
     client = dev_env.client
     prefix = f"t{uuid.uuid4().hex[:6]}-"
     ids = await ensure_schedules(client, settings, prefix=prefix)
@@ -191,43 +210,58 @@ async def test_K1_the_monthly_statistics_open_the_gms_review_done_over_http(dev_
             if not d.info.recent_actions:
                 return None
             return await client.get_workflow_handle(d.info.recent_actions[0].action.workflow_id).result()
-        ref = await eventually(finished, timeout=60)
+        run = await eventually(finished, timeout=60)
+        refs = {r["company_id"]: r for r in run["reports"]}
+        rq, hj, group = refs["rq"], refs["hj"], refs[None]
+        assert [r["company_id"] for r in run["reports"]][-1] is None   # the roll-up after the companies'
 
-        async def review_row():
+        async def review_rows():
             async with sessionmaker() as session:
-                return await session.get(ReportReview, ref["id"])
-        row = await eventually(review_row, timeout=60)
-        if ref["id"] in before and row.status == "reviewed":
+                rows = [await session.get(ReportReview, r["id"]) for r in (rq, hj, group)]
+            return rows if all(rows) else None
+        rows = await eventually(review_rows, timeout=60)
+        if rq["id"] in before and rows[0].status == "reviewed":
             pytest.skip("this period's statistics were reviewed by an earlier run on this database")
-        assert row.reviewer == "gm" and row.status == "awaiting"
-        # P5: the scheduled statistics are the group's roll-up: read by the group's accounts, another company's
-        # manager finds none
-        assert (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("cs_manager"))).status_code == 404
-        report = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("group_gm"))).json()
+        assert [(r.reviewer, r.status) for r in rows] == [("gm", "awaiting")] * 3
+
+        async def get(report, who):
+            return await api.get(f"/reports/{report['id']}", headers=await staff.headers(who))
+        # P5: a company's statistics are read within its scope (the other company's manager finds none); the roll-up
+        # by the group's accounts only
+        assert (await get(rq, "cs_manager2")).status_code == 404 and (await get(hj, "cs_manager")).status_code == 404
+        assert (await get(group, "cs_manager")).status_code == 404 and (await get(group, "gm")).status_code == 404
+        report = (await get(rq, "cs_manager")).json()
+        assert report["scope"]["company_id"] == "rq" and report["title"] == "投诉统计表（月）"
         assert report["review"]["status"] == "awaiting" and report["review"]["due_at"].endswith("+00:00")
 
-        refused = await api.post(f"/reports/{ref['id']}/review", json={"comment": "已阅"},
-                                 headers=await staff.headers("cs_manager"))
+        async def review(report, who, comment="同意，请工程部关注漏水类投诉"):
+            return await api.post(f"/reports/{report['id']}/review", json={"comment": comment},
+                                  headers=await staff.headers(who))
+        refused = await review(rq, "cs_manager", "已阅")
         assert refused.status_code == 403 and "gm" in refused.json()["detail"]
-        empty = await api.post(f"/reports/{ref['id']}/review", json={"comment": ""}, headers=await staff.headers("group_gm"))
+        other_gm = await review(rq, "group_gm", "已阅")   # the group's gm reads it, 融侨置业's gm reviews it
+        assert other_gm.status_code == 403 and "融侨置业" in other_gm.json()["detail"]
+        empty = await review(rq, "gm", "")
         assert empty.status_code == 422 and "comment" in str(empty.json())
-        done = await api.post(f"/reports/{ref['id']}/review", json={"comment": "同意，请工程部关注漏水类投诉"},
-                              headers=await staff.headers("group_gm"))
+        done = await review(rq, "gm")
         assert done.status_code == 200, done.text
-        assert (done.json()["status"], done.json()["reviewed_by"]) == ("reviewed", "group_gm")
-        again = await api.post(f"/reports/{ref['id']}/review", json={"comment": "再次提交"},
-                               headers=await staff.headers("group_gm"))
+        assert (done.json()["status"], done.json()["reviewed_by"]) == ("reviewed", "gm")
+        again = await review(rq, "gm", "再次提交")
         assert again.status_code == 200 and again.json()["comment"] == "同意，请工程部关注漏水类投诉"   # not applied twice
+        assert (await review(hj, "gm")).status_code == 404                  # another company's: not found
+        assert (await review(hj, "gm_hj", "同意")).json()["reviewed_by"] == "gm_hj"
+        assert (await review(group, "gm")).status_code == 404
+        assert (await review(group, "group_gm", "同意")).json()["reviewed_by"] == "group_gm"
 
         async def shown():
-            r = (await api.get(f"/reports/{ref['id']}", headers=await staff.headers("group_gm"))).json()["review"]
+            r = (await get(rq, "gm")).json()["review"]
             return r if r["status"] == "reviewed" else None
         assert (await eventually(shown, timeout=30))["comment"] == "同意，请工程部关注漏水类投诉"
         other = (await api.get("/reports", params={"kind": "weekly_complaints"},
-                               headers=await staff.headers("group_gm"))).json()
+                               headers=await staff.headers("gm"))).json()
         if other:   # a report without a review step
             assert (await api.post(f"/reports/{other[0]['id']}/review", json={"comment": "x"},
-                                   headers=await staff.headers("group_gm"))).status_code == 409
+                                   headers=await staff.headers("gm"))).status_code == 409
     finally:
         for sid in ids:
             await client.get_schedule_handle(sid).delete()

@@ -68,3 +68,27 @@ def test_K1_only_the_gm_reviews_once_with_a_comment():
     with pytest.raises(Rejection) as e:
         r.review(GM, "again", r.state.due_at)
     assert e.value.kind == "conflict"
+
+
+def test_K1_P5_a_companys_statistics_are_reviewed_by_that_companys_gm_the_roll_up_by_the_groups():
+    cal = calendar(2026, 2027)
+    hj = Review(ReviewState(report_id=8, kind=ReportKind.monthly_complaints, period="2026-11", title="投诉统计表",
+                            reviewer=Role.gm, due_at=review_due("2026-11", cal), company_id="hj",
+                            company_name="海景置业"), LADDER)
+    for other in (Actor(username="gm", role=Role.gm, company_id="rq"),      # another company's gm
+                  Actor(username="group_gm", role=Role.gm)):               # the group's: reviews the roll-up
+        with pytest.raises(Rejection) as e:
+            hj.check(other, "已阅")
+        assert e.value.kind == "forbidden" and "海景置业" in e.value.message
+    hj.review(Actor(username="gm2", role=Role.gm, company_id="hj"), "同意", hj.state.due_at)
+    assert hj.state.reviewed_by == "gm2"
+
+    roll_up = Review(ReviewState(report_id=9, kind=ReportKind.monthly_complaints, period="2026-11", title="投诉统计表",
+                                 reviewer=Role.gm, due_at=review_due("2026-11", cal), roll_up=True), LADDER)
+    with pytest.raises(Rejection) as e:
+        roll_up.check(Actor(username="gm", role=Role.gm, company_id="rq"), "已阅")
+    assert e.value.kind == "forbidden" and "集团" in e.value.message
+    roll_up.review(Actor(username="group_gm", role=Role.gm), "同意", roll_up.state.due_at)
+    # a review opened before companies (neither set) is the gm's, whichever (as it was)
+    old, _ = review()
+    old.review(Actor(username="gm", role=Role.gm, company_id="rq"), "同意", old.state.due_at)
