@@ -33,6 +33,8 @@ class Person(BaseModel):
     role: Role
     department: str | None = None
     contractor_id: str | None = None
+    company_id: str | None = None  # P5: the account's scope (none: the group's)
+    project: str | None = None
 
     @property
     def label(self) -> str:

@@ -29,7 +29,8 @@ from adapters.db import properties as register
 from adapters.db.models import CampaignRow
 from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fingerprint
 from aftersales.errors import Rejection
-from aftersales.org import choose_people
+from aftersales.org import choose_people, in_scope
+from aftersales.properties import normalize_text
 from adapters.temporal.sealing import app_sealer
 from api import org as org_routes
 from api.auth import require_roles
@@ -46,6 +47,7 @@ READERS = access.ENDPOINTS["read_campaigns"]
 PLANNERS = access.ENDPOINTS["plan_campaign"]
 VISITORS = access.ENDPOINTS["visit"]
 CAMPAIGN_ID = r"^HF-\d{4}-\d{6}$"
+OPEN_NOT_FOUND = "no open campaign {}"  # an update's answer for a campaign Temporal does not hold (or outside the scope)
 
 
 class CloseBody(BaseModel):
@@ -81,6 +83,55 @@ async def _summary(request: Request, session: AsyncSession, campaign_id: str) ->
     raise problem or ServiceUnavailable(BUSY, f"campaign {campaign_id} is still being planned; try again in a moment", 2)
 
 
+async def in_scope_of(session: AsyncSession, actor: Actor, project: str) -> bool:
+    """P5: whether a campaign of `project` lies within the account's scope (a campaign belongs to its project and so
+    to the project's company; one of a project no company holds is the group's alone)."""
+    row, organisation = await org.project_org(session, project)
+    return in_scope(actor.company_id, actor.project, organisation.company_id, organisation.project_key)
+
+
+async def visible_summary(request: Request, session: AsyncSession, campaign_id: str, actor: Actor,
+                          not_found: str = "no campaign {}", read: bool = True) -> dict[str, Any] | None:
+    """The campaign's summary (`_summary`) if it lies within the account's scope; else 404 worded as for a campaign
+    that does not exist (P2, P5). The read model's row answers before Temporal is asked, when it has one (`read`
+    False: only the check, for an action that answers itself)."""
+    row = await session.get(CampaignRow, campaign_id)
+    if row is not None:
+        if not await in_scope_of(session, actor, row.project):
+            raise HTTPException(404, not_found.format(campaign_id))
+        if not read:
+            return None
+    try:
+        summary = await _summary(request, session, campaign_id)
+    except HTTPException as e:
+        if e.status_code == 404:
+            raise HTTPException(404, not_found.format(campaign_id)) from None
+        raise
+    if row is None and not await in_scope_of(session, actor, summary["project"]):
+        raise HTTPException(404, not_found.format(campaign_id))
+    return summary
+
+
+async def campaigns_in_scope(session: AsyncSession, actor: Actor, project: str | None = None,
+                             limit: int = 200) -> list[CampaignRow]:
+    """P5: the campaigns within the account's scope, newest first (a campaign is one a project a year: few rows,
+    each project name matched to its project as the register does, normalize_text)."""
+    stmt = select(CampaignRow.campaign_id, CampaignRow.project).order_by(CampaignRow.campaign_id.desc())
+    if project is not None:
+        stmt = stmt.where(CampaignRow.project == project)
+    if actor.company_id is None and actor.project is None:
+        ids = [cid for cid, _ in (await session.execute(stmt.limit(limit))).all()]
+    else:
+        companies = {p.key: p.company_id for p in await org.projects(session, actor.company_id)}
+        ids = [cid for cid, name in (await session.execute(stmt)).all()
+               if in_scope(actor.company_id, actor.project, companies.get(normalize_text(name)), normalize_text(name))
+               ][:limit]
+    if not ids:
+        return []
+    rows = {r.campaign_id: r for r in await session.scalars(select(CampaignRow).where(CampaignRow.campaign_id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
 async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:
     return await updated(request, _handle(request, campaign_id).execute_update(update, arg),
                          read_first="the campaign", not_found=f"no open campaign {campaign_id}")
@@ -104,6 +155,13 @@ async def create_campaign(
     if not found:
         raise HTTPException(422, f"project: no project {body.project!r} in the property register (import it first)")
     occupancy = found[0]
+    _, organisation = await org.project_org(session, occupancy.project)
+    try:  # P5: the visitors are people of the campaign's project (its company's, the group's)
+        choose_people("staff", body.staff, [p for p in visitors if in_scope(p.company_id, p.project, organisation.company_id,
+                                                                          organisation.project_key)],
+                      f"{occupancy.project}所属公司在职的回访人员（P5）", known=await org.people(session, body.staff))
+    except Rejection as r:
+        raise HTTPException(422, r.message) from None
     if body.kind == CampaignKind.first and occupancy.occupied * 2 < occupancy.units:
         raise HTTPException(409, f"project {occupancy.project} is {100 * occupancy.occupied_share:.1f}% occupied "
                                  f"({occupancy.occupied} of {occupancy.units} units): a first revisit (V1) starts at 50%")
@@ -125,8 +183,6 @@ async def create_campaign(
     state = CampaignState(campaign_id=campaign_id, project=occupancy.project, kind=body.kind, share=share,
                           starts_on=body.starts_on, ends_on=body.ends_on, staff=body.staff, created_by=actor.username,
                           created_at=now)
-    from adapters.db import org as org_store
-    _, organisation = await org_store.project_org(session, occupancy.project)  # P5: its cases' project and company
     try:
         await request.app.state.temporal.start_workflow(
             CampaignWorkflow.run, StartCampaign(
@@ -147,10 +203,7 @@ async def create_campaign(
 async def list_campaigns(actor: Annotated[Actor, Depends(require_roles(*READERS))],
                          session: Annotated[AsyncSession, Depends(db_session)],
                          project: Annotated[str | None, Query(max_length=128, pattern=SHORT_TEXT_PATTERN)] = None) -> list[dict[str, Any]]:
-    stmt = select(CampaignRow).order_by(CampaignRow.campaign_id.desc()).limit(200)
-    if project is not None:
-        stmt = stmt.where(CampaignRow.project == project)
-    return [row.summary for row in await session.scalars(stmt)]
+    return [row.summary for row in await campaigns_in_scope(session, actor, project)]  # P5
 
 
 @router.get("/campaigns/{campaign_id}", summary="A campaign's progress (coverage, satisfaction, points)")
@@ -158,7 +211,7 @@ async def get_campaign(campaign_id: str, request: Request,
                        actor: Annotated[Actor, Depends(require_roles(*READERS))],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
-    return await _summary(request, session, campaign_id)
+    return await visible_summary(request, session, campaign_id, actor)
 
 
 @router.post("/campaigns/{campaign_id}/visits", summary="Record one household's visit (V3)")
@@ -166,6 +219,7 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
                        actor: Annotated[Actor, Depends(require_roles(*VISITORS))],
                        session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
+    await visible_summary(request, session, campaign_id, actor, OPEN_NOT_FOUND, read=False)  # P5: another company's is 404
     now = datetime.now(timezone.utc)
     for p in body.points:  # R1: a point opened as a repair asks for a visit within 90 days
         if p.trades:  # P7: its trades from the trades list
@@ -184,15 +238,19 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
 
 @router.post("/campaigns/{campaign_id}/spot-checks", summary="cs_manager's spot-check of survey forms (V3)")
 async def spot_check(campaign_id: str, request: Request, body: SpotCheck,
-                     actor: Annotated[Actor, Depends(require_roles(*PLANNERS))]) -> dict[str, Any]:
+                     actor: Annotated[Actor, Depends(require_roles(*PLANNERS))],
+                     session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
+    await visible_summary(request, session, campaign_id, actor, OPEN_NOT_FOUND, read=False)  # P5
     return await _update(request, campaign_id, CampaignWorkflow.spot_check, SpotCheckRequest(check=body, actor=actor))
 
 
 @router.post("/campaigns/{campaign_id}/close", summary="Close the campaign: the closing report (V3)")
 async def close_campaign(campaign_id: str, request: Request, body: CloseBody,
-                         actor: Annotated[Actor, Depends(require_roles(*PLANNERS))]) -> dict[str, Any]:
+                         actor: Annotated[Actor, Depends(require_roles(*PLANNERS))],
+                         session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, Any]:
     _check_id(campaign_id)
+    await visible_summary(request, session, campaign_id, actor, OPEN_NOT_FOUND, read=False)  # P5
     return await _update(request, campaign_id, CampaignWorkflow.close, CloseRequest(actor=actor, note=body.note))
 
 

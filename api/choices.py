@@ -66,10 +66,11 @@ async def trades(session: AsyncSession) -> list[str]:
     return await org.trades(session)
 
 
-async def campaign_staff(session: AsyncSession) -> list[Choice]:
-    """V3: the active accounts that make revisits."""
+async def campaign_staff(session: AsyncSession, company_id: str | None = None) -> list[Choice]:
+    """V3: the active accounts that make revisits (P5: of the planner's company, and the group's, when it has one)."""
     return [(p.username, p.label) for role in sorted(CAMPAIGN_STAFF_ROLES, key=lambda r: r.value)
-            for p in await org.staff_list(session, role=role)]
+            for p in await org.staff_list(session, role=role)
+            if company_id is None or p.company_id in (None, company_id)]
 
 
 async def projects_and_buildings(session: AsyncSession) -> dict[str, list[str]]:

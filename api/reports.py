@@ -90,6 +90,12 @@ async def create_report(request: Request, body: ReportRequest,
         raise HTTPException(422, str(e)) from None
     cal = await _calendar(request, session, sorted({period.start.year, period.end.year}))
     scope = await report_scope(session, actor, body.company_id, body.project)
+    if body.kind == ReportKind.campaign:  # P5: a campaign's report within the reader's scope (404 as an unknown one)
+        from adapters.db.models import CampaignRow
+        from api.campaigns import in_scope_of
+        row = await session.get(CampaignRow, body.period)
+        if row is not None and not await in_scope_of(session, actor, row.project):
+            raise HTTPException(404, f"no campaign {body.period}")
     try:
         report = await store.generate(session, period, cal, by=actor.username, scope=scope)
     except LookupError as e:  # a campaign report of a campaign that does not exist

@@ -1109,12 +1109,12 @@ async def _campaigns_page(request: Request, actor: Actor, session: AsyncSession,
     today = datetime.now(BEIJING).date()
     values = values or {"kind": "first", "starts_on": today.isoformat(),
                         "ends_on": (today + timedelta(days=30)).isoformat(), "share": "0.10"}
-    occupancy = await register.occupancy(session) if planner else []
+    occupancy = await register.occupancy(session, scope=(actor.company_id, actor.project)) if planner else []  # P5
     if error:  # P7: the people a refusal names, by name and title
         error = with_names(error, await choices.staff_names(session))
     return render(request, "campaigns.html", actor, status_code, items=await campaign_routes.list_campaigns(actor, session),
                   planner=planner, error=error, values=values, occupancy=occupancy,
-                  staff=await choices.campaign_staff(session) if planner else [],
+                  staff=await choices.campaign_staff(session, actor.company_id) if planner else [],
                   shares=["0.10", "0.15", "0.20", "0.25", "0.30"], key=uuid.uuid4().hex)
 
 
@@ -1165,7 +1165,7 @@ async def _campaign_page(request: Request, actor: Actor, session: AsyncSession, 
     _may(actor, "read_campaigns")
     try:
         campaign_routes._check_id(campaign_id)
-        summary = await campaign_routes._summary(request, session, campaign_id)
+        summary = await campaign_routes.visible_summary(request, session, campaign_id, actor)  # P5
     except HTTPException as e:
         raise PageError(actor, e.status_code, http_detail(e.detail, e.status_code)) from None
     running = summary.get("status") != "closed"
@@ -1235,7 +1235,7 @@ async def campaign_close(campaign_id: str, request: Request, actor: Annotated[Ac
         if actor.role not in access.ENDPOINTS["plan_campaign"]:
             raise HTTPException(403, f"{role_title(actor.role)}不能结束回访活动（V3：由客户服务部经理结束）")
         body = campaign_routes.CloseBody.model_validate({"note": form.get("note", "")})
-        await campaign_routes.close_campaign(campaign_id, request, body, actor)
+        await campaign_routes.close_campaign(campaign_id, request, body, actor, session)
     except (HTTPException, ValidationError) as e:
         status_code = e.status_code if isinstance(e, HTTPException) else 422
         return await _campaign_page(request, actor, session, campaign_id, status_code=status_code,

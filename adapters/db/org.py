@@ -56,7 +56,8 @@ def person(staff: Staff, contractor_names: dict[str, str] | None = None) -> Pers
     name = (contractor_names or {}).get(staff.contractor_id or "")
     return Person(username=staff.username, display_name=staff.display_name,
                   title=staff.title or default_title(staff.role, staff.department, name),
-                  role=Role(staff.role), department=staff.department, contractor_id=staff.contractor_id)
+                  role=Role(staff.role), department=staff.department, contractor_id=staff.contractor_id,
+                  company_id=staff.company_id, project=staff.project)
 
 
 async def staff_list(session: AsyncSession, *, role: Role | None = None, department: str | None = None,

@@ -92,3 +92,87 @@ async def test_V1_V3_campaign_over_http(api, staff):
     assert stored["summary"]["coverage_percent"] == 33.3 and stored["summary"]["status"] == "closed"
     assert sum(i["planned"] for i in stored["items"]) == 3 and sum(i["visited"] for i in stored["items"]) == 1
     assert "覆盖率" in (await api.get(f"/reports/{stored['id']}.csv", headers=manager)).text
+
+
+async def import_for(api, staff, username: str, project: str, occupied: int, units: int = 4) -> list[int]:
+    """The register's units of a new project, imported by `username` (P5: the project is registered to its company)."""
+    rows = [HEAD] + [[project, "1栋", f"{u:04d}", "是", "是" if u <= occupied else "否", "2025-06-30", "业主",
+                      "13812341234"] for u in range(1, units + 1)]
+    r = await api.post("/admin/properties/import", headers=await staff.headers(username),
+                       files={"file": ("台账.csv", csv_bytes(rows), "text/csv")})
+    assert r.status_code == 200, r.text
+    listed = await api.get("/properties/units", params={"project": project}, headers=await staff.headers(username))
+    return [u["id"] for u in listed.json()]
+
+
+@pytest.mark.asyncio
+async def test_P5_V3_campaigns_are_listed_read_and_worked_within_the_scope_only(api, staff, settings):
+    """A campaign belongs to its project's company: 融侨置业's accounts list, read and work its campaigns only, 海景置业's
+    theirs; another company's campaign is 404 like one that does not exist (list, read, visits, spot-checks, close,
+    its report, the pages); the group's accounts see both. The visiting staff are people of the campaign's project."""
+    from tests.e2e.test_workbench_http import sign_in
+    tag = uuid.uuid4().hex[:6]
+    rq_project, hj_project = f"融侨回访苑{tag}", f"海景回访苑{tag}"
+    rq_units = await import_for(api, staff, "cs_manager", rq_project, occupied=3)
+    hj_units = await import_for(api, staff, "cs_manager2", hj_project, occupied=3)
+    r = await api.post("/campaigns", json=plan(rq_project, staff=["cs_staff"]), headers=await staff.headers("cs_manager"))
+    assert r.status_code == 201, r.text
+    rq = r.json()["campaign_id"]
+    r = await api.post("/campaigns", json=plan(hj_project, staff=["cs_staff"]), headers=await staff.headers("cs_manager2"))
+    assert r.status_code == 422 and "cs_staff" in r.json()["detail"] and "P5" in r.json()["detail"]  # 融侨置业's staff
+    r = await api.post("/campaigns", json=plan(rq_project, staff=["cs_manager2"]), headers=await staff.headers("cs_manager2"))
+    assert r.status_code == 422   # 融侨置业's project is not in 海景置业's register
+    r = await api.post("/campaigns", json=plan(hj_project, staff=["cs_manager2"]), headers=await staff.headers("cs_manager2"))
+    assert r.status_code == 201, r.text
+    hj = r.json()["campaign_id"]
+
+    async def listed(username):
+        return {c["campaign_id"] for c in (await api.get("/campaigns", headers=await staff.headers(username))).json()}
+
+    async def both_projected():
+        return {rq, hj} <= await listed("group_gm") or None
+    await eventually(both_projected)
+    for username, mine, theirs in (("cs_manager", rq, hj), ("cs_staff", rq, hj), ("cs_manager2", hj, rq)):
+        seen = await listed(username)
+        assert mine in seen and theirs not in seen, username
+    assert not {rq, hj} & await listed("butler2")   # a project's butler: neither project is its own
+    assert (await api.get("/campaigns", params={"project": hj_project},
+                          headers=await staff.headers("cs_manager"))).json() == []
+
+    unknown = rq[:-6] + "999998"
+    for username, theirs in (("cs_manager", hj), ("cs_manager2", rq), ("butler", hj)):
+        hidden = await api.get(f"/campaigns/{theirs}", headers=await staff.headers(username))
+        missing = await api.get(f"/campaigns/{unknown}", headers=await staff.headers(username))
+        assert hidden.status_code == missing.status_code == 404, (username, hidden.text)
+        assert hidden.text.replace(theirs, "X") == missing.text.replace(unknown, "X")
+    assert (await api.get(f"/campaigns/{hj}", headers=await staff.headers("cs_manager2"))).json()["project"] == hj_project
+    assert (await api.get(f"/campaigns/{hj}", headers=await staff.headers("group_gm"))).status_code == 200
+
+    # working another company's campaign: 404, nothing recorded
+    visit = {"unit_id": hj_units[0], "mode": "in_person", "items": [{"item": "房屋质量", "score": 4}]}
+    manager = await staff.headers("cs_manager")
+    assert (await api.post(f"/campaigns/{hj}/visits", json=visit, headers=await staff.headers("cs_staff"))).status_code == 404
+    assert (await api.post(f"/campaigns/{hj}/spot-checks", json={"unit_ids": [hj_units[0]], "result": "x"},
+                           headers=manager)).status_code == 404
+    assert (await api.post(f"/campaigns/{hj}/close", json={"note": "x"}, headers=manager)).status_code == 404
+    assert (await api.post("/reports", json={"kind": "campaign", "period": hj}, headers=manager)).status_code == 404
+    assert (await api.get(f"/campaigns/{hj}", headers=await staff.headers("cs_manager2"))).json()["visited"] == 0
+    r = await api.post(f"/campaigns/{hj}/visits", json=visit, headers=await staff.headers("cs_manager2"))
+    assert r.status_code == 200 and r.json()["visited"] == 1
+    r = await api.post(f"/campaigns/{rq}/visits", json={**visit, "unit_id": rq_units[0]},
+                       headers=await staff.headers("cs_staff"))
+    assert r.status_code == 200, r.text
+
+    # the pages: the list, a campaign's page, the planner's projects and staff of the scope only
+    await sign_in(api, "cs_manager", settings.demo_password)
+    page = (await api.get("/app/campaigns")).text
+    assert rq in page and hj not in page and rq_project in page and hj_project not in page
+    assert "邓凯" not in page    # 海景置业's cs_manager2 is no visitor of 融侨置业's campaigns
+    assert (await api.get(f"/app/campaigns/{hj}")).status_code == 404
+    assert (await api.get(f"/app/campaigns/{rq}")).status_code == 200
+    await sign_in(api, "cs_manager2", settings.demo_password)
+    page = (await api.get("/app/campaigns")).text
+    assert hj in page and rq not in page and hj_project in page and rq_project not in page
+    assert "李娜" not in page    # 融侨置业's cs_staff
+    assert (await api.get(f"/app/campaigns/{rq}")).status_code == 404
+    api.cookies.clear()
