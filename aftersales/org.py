@@ -119,13 +119,15 @@ class OrgLists(BaseModel):
         """R1: each trade from the trades list (a typo like 泥瓦 for 泥工 would count as a trade of its own)."""
         return [choose(field, v, self.trades, "登记的工种") for v in values]
 
-    def workers_of(self, values: Iterable[str], contractor_id: str | None = None, field: str = "workers") -> list[str]:
-        """R4/R5: who a work order goes to: active accounts of the in-house repair team (repair_lead), and of
-        the contractor the survey names (P1: never another contractor's)."""
+    def workers_of(self, values: Iterable[str], contractor_id: str | None = None, field: str = "workers",
+                   known: dict[str, Person] | None = None) -> list[str]:
+        """R4/R5: who a work order goes to: active accounts of the in-house repair team (repair_lead; P5: of the
+        case's company, when the lists were read for one), and of the contractor the survey names (P1: never another
+        contractor's). `known`: other accounts a refusal names by name and title (another company's)."""
         valid = [p for p in self.workers if p.role == Role.repair_lead
                  or (contractor_id and p.role == Role.contractor and p.contractor_id == contractor_id)]
         what = "在职的维修队人员" + (f"或{self.contractors.get(contractor_id, contractor_id)}的人员" if contractor_id else "")
-        return choose_people(field, values, valid, what, known={p.username: p for p in self.workers})
+        return choose_people(field, values, valid, what, known={**(known or {}), **{p.username: p for p in self.workers}})
 
     def category(self, value: str, field: str = "category") -> str:
         return choose(field, value, self.categories, "登记的类别")
@@ -187,6 +189,13 @@ def check_scope(role: Role | str, company_id: str | None, project: str | None) -
         names = "、".join(SCOPE_TITLES[s] for s in Scope if s in allowed)
         raise ValueError(f"scope：{ROLE_TITLES[role]}的范围须为{names}，不能是{SCOPE_TITLES[scope]}（P5）")
     return scope
+
+
+def colleague(actor_company_id: str | None, person_company_id: str | None) -> bool:
+    """P5, P7: whether a list of people shown to an account holds this person: a company's (or a project's) account
+    sees its own company's people and the group's (the 400 hotline, the contractors, the executives); a group
+    account sees everyone."""
+    return actor_company_id is None or person_company_id is None or person_company_id == actor_company_id
 
 
 def in_scope(scope_company: str | None, scope_project: str | None, company_id: str | None,

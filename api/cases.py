@@ -438,11 +438,12 @@ async def act_on_case(
     structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no, action=action.action)
     try:  # P7: the department, category, contractor, handler, trade or worker named is on the organisation's lists
         row = await session.get(Case, case_no) if isinstance(action, AssignHandler) else None
-        contractor_id = None
-        if isinstance(action, Dispatch):  # the survey's contractor, live (the register may not have it yet)
-            contractor_id = ((await _read_view(request, session, case_no)).get("survey") or {}).get("contractor_id")
+        contractor_id, company_id = None, row.company_id if row is not None else None
+        if isinstance(action, Dispatch):  # the survey's contractor and the case's company (P5), live (the register
+            live = await _read_view(request, session, case_no)  # may not have them yet)
+            contractor_id, company_id = (live.get("survey") or {}).get("contractor_id"), live.get("company_id")
         await org_routes.check_action(session, action, actor, department=row.department if row is not None else None,
-                                      contractor_id=contractor_id, company_id=row.company_id if row is not None else None)
+                                      contractor_id=contractor_id, company_id=company_id)
     except HTTPException:
         await _visible_view(request, session, case_no, actor)  # P2: an unseen case is 404, not 422
         raise

@@ -47,10 +47,11 @@ async def contractors(session: AsyncSession) -> list[Choice]:
     return [(cid, f"{name}（{cid}）") for cid, name in (await org.contractors(session)).items()]
 
 
-async def workers(session: AsyncSession, contractor_id: str | None) -> list[Choice]:
-    """R4/R5: who a work order can go to: the in-house repair team (repair_lead accounts) and the accounts
-    of the contractor the survey names (the same people the API checks a dispatch's workers against)."""
-    people = await org.staff_list(session, role=Role.repair_lead)
+async def workers(session: AsyncSession, contractor_id: str | None, company_id: str | None = None) -> list[Choice]:
+    """R4/R5: who a work order can go to: the in-house repair team (repair_lead accounts; P5: of the case's
+    company, when it has one) and the accounts of the contractor the survey names (the same people the API checks a
+    dispatch's workers against)."""
+    people = await org.staff_list(session, role=Role.repair_lead, company_id=company_id)
     if contractor_id:
         people += await org.staff_list(session, role=Role.contractor, contractor_id=contractor_id)
     return [(p.username, p.label) for p in people]
@@ -73,13 +74,25 @@ async def campaign_staff(session: AsyncSession, company_id: str | None = None) -
             if company_id is None or p.company_id in (None, company_id)]
 
 
-async def projects_and_buildings(session: AsyncSession) -> dict[str, list[str]]:
-    """The property register: each project's buildings."""
-    rows = await session.execute(select(PropertyUnit.project, PropertyUnit.building).distinct().limit(2000))
-    out: dict[str, list[str]] = {}
-    for project, building in rows:
-        out.setdefault(project, []).append(building)
-    return {p: sorted(b) for p, b in sorted(out.items())}
+async def projects_and_buildings(session: AsyncSession, company_id: str | None = None,
+                                 project: str | None = None) -> dict[str, list[str]]:
+    """Each project within a scope (P5: the group's, a company's, one project's) with its buildings in the property
+    register: the registered projects of the scope (P7: an intake names one), also those with no unit yet, and for
+    the group the register's projects no company holds yet."""
+    from adapters.db.properties import units_in_scope
+    from aftersales.properties import normalize_text
+    stmt = select(PropertyUnit.project_key, PropertyUnit.project, PropertyUnit.building).distinct().limit(2000)
+    if (within := units_in_scope(company_id, project)) is not None:
+        stmt = stmt.where(within)
+    names: dict[str, str] = {}
+    buildings: dict[str, set[str]] = {}
+    for key, name, building in await session.execute(stmt):
+        names.setdefault(key, name)
+        buildings.setdefault(key, set()).add(building)
+    for p in await org.projects(session, company_id):
+        if project is None or p.key == project:
+            names.setdefault(p.key, p.name)
+    return {names[k]: sorted(buildings.get(k, ())) for k in sorted(names, key=lambda k: normalize_text(names[k]))}
 
 
 # One step of the (project, building) index per project (a loose index scan, which neither SQLite nor
@@ -90,9 +103,12 @@ _PROJECTS = text(
     "SELECT name FROM p WHERE name IS NOT NULL")
 
 
-async def projects(session: AsyncSession) -> list[str]:
-    """The property register's projects, in order (P7: the register's project filter chooses from them)."""
-    return list((await session.scalars(_PROJECTS)).all())
+async def projects(session: AsyncSession, company_id: str | None = None, project: str | None = None) -> list[str]:
+    """The property register's projects, in order (P7: the register's project filter chooses from them); of a
+    company's or a project's account (P5), the registered projects of its scope (a few rows of the organisation)."""
+    if company_id is None and project is None:
+        return list((await session.scalars(_PROJECTS)).all())
+    return sorted(await org.project_names(session, company_id, project))
 
 
 def roles() -> list[Choice]:

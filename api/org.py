@@ -6,7 +6,8 @@
     GET /org/trades                a repair's trades (工种)
     GET /org/staff?role=&department=&contractor_id=   active staff by name and title
 
-Any signed-in account reads them (a contractor's account: only its own contractor's people). A reference
+Any signed-in account reads them (a contractor's account: only its own contractor's people; P5: a company's or a
+project's account the people of its company and the group's). A reference
 that is not on its list is refused (422) naming the valid values, before the action reaches its case.
 """
 
@@ -22,7 +23,7 @@ from aftersales.actions import SHORT_TEXT_PATTERN, AssignHandler, Classify, Disp
 from aftersales.actor import OWNER_USERNAME, Actor
 from adapters.db import org
 from aftersales.errors import Rejection
-from aftersales.org import Person
+from aftersales.org import Person, colleague
 from aftersales.provenance import MEANS_NAMES, GivenBy, Provenance
 from aftersales.roles import Role
 from api.auth import current_actor
@@ -90,7 +91,8 @@ async def staff(actor: Annotated[Actor, Depends(current_actor)],
             return []
         role, contractor_id = Role.contractor, actor.contractor_id
     return [person_out(p) for p in await org.staff_list(session, role=role, department=department,
-                                                          contractor_id=contractor_id)]
+                                                          contractor_id=contractor_id)
+            if colleague(actor.company_id, p.company_id)]  # P5: the account's company's people and the group's
 
 
 # ---- references checked (P7) ---------------------------------------------------------------------------
@@ -126,8 +128,9 @@ async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, d
                 lists.contractor(action.contractor_id)
         elif isinstance(action, OpenRepair):
             (await org.lists(session)).trades_of(action.trades)
-        elif isinstance(action, Dispatch):
-            (await org.lists(session, workers=True)).workers_of(action.workers, contractor_id)
+        elif isinstance(action, Dispatch):  # P5: the case's company's repair team; another's named, refused
+            (await org.lists(session, workers=True, company_id=company_id)).workers_of(
+                action.workers, contractor_id, known=await org.people(session, action.workers))
         elif isinstance(action, AssignHandler):
             lists = await org.lists(session, handlers=True, company_id=company_id)  # P5: the case's company's
             if action.handler not in {p.username for p in lists.handlers}:

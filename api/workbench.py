@@ -328,7 +328,7 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
     return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES,
                   may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
                   names=await choices.staff_names(session), departments=await choices.departments(session),
-                  projects=await choices.projects(session))
+                  projects=await choices.projects(session, actor.company_id, actor.project))
 
 
 @router.post("/app/cases/by-phone", response_class=HTMLResponse)
@@ -349,7 +349,7 @@ async def register_by_phone(request: Request, actor: Annotated[Actor, Depends(pa
     response = render(request, "cases.html", actor, status_code, page=page, q={}, error=error, statuses=STATUS_NAMES,
                       by_phone=True, may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
                       names=await choices.staff_names(session), departments=await choices.departments(session),
-                      projects=await choices.projects(session))
+                      projects=await choices.projects(session, actor.company_id, actor.project))
     response.headers.update(headers)  # a 429's Retry-After (P3)
     return response
 
@@ -511,7 +511,7 @@ async def pickers(session: AsyncSession, view: dict[str, Any]) -> dict[str, list
             "category": choices.as_choices(categories),
             "handler": await choices.handlers(session, view.get("department"), view.get("company_id")),
             "contractor_id": await choices.contractors(session),
-            "workers": await choices.workers(session, survey.get("contractor_id")),
+            "workers": await choices.workers(session, survey.get("contractor_id"), view.get("company_id")),
             "trades": choices.as_choices(await choices.trades(session))}
 
 
@@ -850,7 +850,7 @@ async def _intake_page(request: Request, actor: Actor, session: AsyncSession, ki
     against it (its unit_id: C11 counts by the registered building); the projects and buildings are the
     fields' suggestions, and a written address that names a registered unit is matched to it too."""
     allowed = actor.role in access.ENDPOINTS["register_case"]
-    register_map = await choices.projects_and_buildings(session)
+    register_map = await choices.projects_and_buildings(session, actor.company_id, actor.project)  # P5: the scope's
     buildings = sorted({b for bs in register_map.values() for b in bs})
     if kind == "repair" and not values.get("requested_appointment"):   # R1: a suggestion, the next day at 10:00
         values = {**values, "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}

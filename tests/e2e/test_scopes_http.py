@@ -98,3 +98,70 @@ async def test_P5_P7_an_intake_names_a_registered_project_within_the_scope(api, 
     r = await api.post("/complaints", json=complaint("海景苑"),
                        headers={**await staff.headers("butler2"), "Idempotency-Key": unique_key()})
     assert r.status_code == 201 and r.json()["company_id"] == "hj"
+
+
+@pytest.mark.asyncio
+async def test_P5_P7_the_pickers_offer_the_people_and_projects_of_the_scope_and_a_dispatch_names_the_cases_company(
+        api, staff, sessionmaker, settings):
+    """The staff lists (/org/staff), a repair's dispatch (its workers: the case's company's repair team, the survey's
+    contractor), the handler picker and the new-case and register pages' projects hold the account's company or
+    project; another company's repair lead is refused by a dispatch (422 naming the valid ones)."""
+    import re
+    from aftersales.roles import Role
+    from tests.e2e.conftest import account
+    from tests.e2e.test_repair_http import in_two_days
+    from tests.e2e.test_workbench_http import sign_in
+    for username, role in (("cs_staff_hj", Role.cs_staff), ("engineering_hj", Role.engineering),
+                           ("repair_lead_hj", Role.repair_lead)):
+        await account(sessionmaker, settings, username, role, company_id="hj", display_name=f"海景{role.value}",
+                      email=f"{username}@example.com")
+
+    async def people(username, **params):
+        r = await get(api, staff, username, "/org/staff", **params)
+        assert r.status_code == 200, r.text
+        return {p["username"] for p in r.json()}
+    assert await people("cs_manager2", role="repair_lead") == {"repair_lead_hj"}
+    assert "repair_lead_hj" not in await people("cs_manager", role="repair_lead") and \
+        "repair_lead" in await people("cs_manager", role="repair_lead")
+    assert {"repair_lead", "repair_lead_hj"} <= await people("group_gm", role="repair_lead")
+    assert await people("dept_head2", role="dept_handler") == {"dept_handler2"}
+    assert "dept_handler2" not in await people("dept_head", role="dept_handler")
+    assert {"contractor", "contractor2"} <= await people("cs_manager2", role="contractor")  # the group's contractors
+    mine = await people("butler2")
+    assert "butler2" in mine and "cs_manager2" in mine and not {"butler", "cs_manager", "gm"} & mine
+
+    # a repair of 海景苑: surveyed by 海景置业's people, dispatched to its own repair team only
+    r = await api.post("/repairs", json={"customer": {"name": "许先生", "phone": PHONE, "project": "海景苑",
+                                                      "building": "3栋", "unit": "301"},
+                                         "trades": ["防水"], "description": "阳台渗水",
+                                         "requested_appointment": in_two_days(), "paid_service": False},
+                       headers={**await staff.headers("butler2"), "Idempotency-Key": unique_key()})
+    assert r.status_code == 201, r.text
+    no = r.json()["case_no"]
+    await post_action(api, staff, no, "cs_staff_hj", {"action": "record_survey", "responsible_party": "工程部",
+                                                      "multi_trade": False, "estimate": "0", "order_type": "B"})
+    for who in ("cs_staff_hj", "engineering_hj", "repair_lead_hj"):
+        await post_action(api, staff, no, who, {"action": "sign_survey"})
+    await sign_in(api, "cs_staff_hj", settings.demo_password)
+    page = (await api.get(f"/app/cases/{no}")).text
+    workers = re.search(r'name="workers".*?</select>|data-name="workers".*?</fieldset>', page, re.S)
+    offered = workers.group(0) if workers else page
+    assert 'value="repair_lead_hj"' in offered and 'value="repair_lead"' not in offered and "孙建国" not in page
+    api.cookies.clear()
+    refused = await post_action(api, staff, no, "cs_staff_hj", {"action": "dispatch", "workers": ["repair_lead"]},
+                                expect=422)
+    assert "repair_lead_hj" in refused["detail"] and "孙建国" in refused["detail"]   # named, never offered
+    view = await post_action(api, staff, no, "cs_staff_hj", {"action": "dispatch", "workers": ["repair_lead_hj"]})
+    assert view["status"] == "in_progress"
+
+    # the new case's projects and the register's project filter: those of the scope
+    for username, shown, hidden in (("butler2", "海景苑", "融侨城"), ("cs_manager2", "海景苑", "融侨城"),
+                                    ("butler", "融侨城", "海景苑"), ("cs_staff", "融侨城", "海景苑")):
+        await sign_in(api, username, settings.demo_password)
+        for path in ("/app/new/complaint", "/app/cases"):
+            page = (await api.get(path)).text
+            assert f'<option value="{shown}"' in page and f'<option value="{hidden}"' not in page, (username, path)
+    await sign_in(api, "hotline", settings.demo_password)
+    page = (await api.get("/app/new/repair")).text
+    assert '<option value="融侨城"' in page and '<option value="海景苑"' in page   # the 400 line files for every project
+    api.cookies.clear()
