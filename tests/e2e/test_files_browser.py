@@ -145,6 +145,7 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                                    [jpeg("验收.jpg", (90, 90, 200))])
                 await act("cs_staff", {"action": "inspect", "passed": True})
                 await act("repair_lead", {"action": "inspect", "passed": True})
+                # P5: the project 照片花园 is 融侨置业's but not 融侨城: 融侨城's butler does not see it; customer service does
                 await staff_upload(browser, url, password, "cs_staff", case_no, "repair_slip", "signed",
                                    [{"name": "维修单.pdf", "mimeType": "application/pdf", "buffer": pdf()}])
                 await act("cs_staff", {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
