@@ -134,6 +134,7 @@ async def test_a_complaint_through_the_pages_in_chromium(dev_env, settings, sess
         await expect(page.get_by_role("link", name=case_no)).to_be_visible()
         assert "13812341234" not in await page.content()
         await page.screenshot(path=SCREENSHOTS / "06-register.png")
+        await another_company_finds_none_of_it(browser, url, settings.demo_password, case_no)
         # a report, its chart, its figures: over this month (Beijing time), which holds the complaint above
         # and a few more filed through the API, one of them closed, so that the chart has bars to show
         await complaints_for_the_report(url, settings.demo_password)
@@ -153,6 +154,57 @@ async def test_a_complaint_through_the_pages_in_chromium(dev_env, settings, sess
         await page.goto("/docs")                                  # offline: the UI renders from local assets
         await expect(page.locator(".swagger-ui .info .title")).to_contain_text("After-sales")
         await page.screenshot(path=SCREENSHOTS / "09-docs-offline.png")
+
+
+async def another_company_finds_none_of_it(browser, url: str, password: str, case_no: str) -> None:
+    """P5 in the browser: 海景置业's customer-service manager (cs_manager2) works its own company's cases — a 海景苑
+    complaint in its 我的待办 — and cannot find the 融侨城 case: not in its work or register, not by its number, not by
+    the owner's phone, and its page is 404 as an unknown case's."""
+    import httpx
+    from playwright.async_api import expect
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:   # the group's 400 line files one for 海景苑
+        token = (await client.post("/auth/token", data={"username": "hotline", "password": password})).json()
+        r = await client.post("/complaints", headers={"Authorization": f"Bearer {token['access_token']}",
+                                                       "Idempotency-Key": uuid.uuid4().hex}, json={
+            "customer": {"name": "许先生", "phone": "13712340099", "project": "海景苑", "building": "1栋",
+                         "unit": f"{uuid.uuid4().int % 10000:04d}"},
+            "channel": "phone", "category": "漏水", "description": "阳台渗水"})
+        assert r.status_code == 201, r.text
+        ours = r.json()["case_no"]
+        # classified as the owner's own cause (C2): it waits for 海景置业's manager's ruling, in cs_manager2's work
+        token = (await client.post("/auth/token", data={"username": "cs_manager2", "password": password})).json()
+        r = await client.post(f"/cases/{ours}/actions", headers={"Authorization": f"Bearer {token['access_token']}"},
+                              json={"action": "classify", "category": "漏水", "department": "工程部", "justified": False,
+                                    "reply": "经查为业主自行改装阳台所致"})
+        assert r.status_code == 200, r.text
+    page = await signed_in(browser, url, "cs_manager2", password)
+    work = page.get_by_role("link", name=ours)
+    for _ in range(50):                                   # once the register follows the new case
+        if await work.count():
+            break
+        await page.wait_for_timeout(200)
+        await page.reload()
+    await expect(work).to_be_visible()                   # its own company's case, waiting for it
+    await expect(page.get_by_role("link", name=case_no)).to_have_count(0)
+    projects = await page.locator("tbody tr td:nth-child(4)").all_inner_texts()
+    assert projects and all(p.startswith("海景") for p in projects), projects   # 海景置业's projects only
+
+    await page.get_by_role("link", name="案件登记簿").click()
+    await expect(page.locator("select[name=project] option[value='融侨城']")).to_have_count(0)
+    await page.get_by_label("案件编号").fill(case_no)
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.get_by_text("没有案件")).to_be_visible()
+    await page.get_by_role("textbox", name="业主电话").fill("138-1234-1234")   # the 融侨城 owner's phone
+    await page.get_by_role("button", name="按电话查找").click()
+    await expect(page.get_by_text("按业主电话查找的结果")).to_be_visible()
+    await expect(page.get_by_role("link", name=case_no)).to_have_count(0)
+    assert "13812341234" not in await page.content()
+    hidden = await page.goto(f"/app/cases/{case_no}")
+    unknown = await page.context.new_page()
+    missing = await unknown.goto(f"/app/cases/{case_no[:-6]}999997")
+    assert hidden.status == missing.status == 404
+    await page.screenshot(path=SCREENSHOTS / "06b-another-company.png")
+    await page.context.close()
 
 
 async def complaints_for_the_report(url: str, password: str) -> None:
