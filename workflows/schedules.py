@@ -15,7 +15,9 @@ on the Web UI's Schedules page and in `temporal schedule list`.
     files-orphan-sweep          every files_orphan_sweep_minutes (60): stored files no case references,
                                 older than files_orphan_grace_hours, removed (D3, D4)
 
-A run the server missed (it was down) is made once when it is back, within the catch-up window, and
+Each report run makes every active company its own report (mailed to that company's readers, the monthly
+complaint statistics reviewed by its own gm) and the group's roll-up (the group's accounts), K and P5
+(workflows/reports.py). A run the server missed (it was down) is made once when it is back, within the catch-up window, and
 never twice: the schedule buffers at most one run, and the report of a period is generated once
 (the activity finds the one already made for that period)."""
 
