@@ -12,6 +12,10 @@ A delivery to one recipient is one transaction (`Deliveries.once`):
 3. on the server's yes (250, 2xx) the row in ``notification_deliveries`` is written and the hold dropped, in one
    database transaction; on its no (or no answer) the hold is dropped and the next attempt may send at once.
 
+The register's writes of a delivery wait out a busy database (SQLite's one writer held by another process past
+its busy timeout, a PostgreSQL deadlock) inside the attempt, the record for as long as the hold is this attempt's
+(its lease): failing the record after the message went out would have the next attempt send it again.
+
 What stays at least once (docs/decisions.md, "Notices: once per recipient"): a message the server took whose
 answer never came (the connection dropped or timed out after the end of DATA), a worker that died between
 the server's yes and the record (its hold is taken over after `sending_lease`), a record that could not be
@@ -19,6 +23,7 @@ written. The message then goes again, with the same Message-ID."""
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,11 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.config import Settings
 from adapters.db.models import NotificationDelivery, NotificationSending
-from adapters.db.session import dialect_insert
+from adapters.db.session import dialect_insert, retry_contention
 from aftersales.privacy import mask_mobile_numbers
 
 SENDING_MARGIN = 30.0  # seconds a delivery's record may take on top of its transaction (sending_lease)
 BUSY = "busy"  # _hold: another attempt holds the recipient
+HOLD_PATIENCE = 30.0  # seconds a hold waits out a busy database before the attempt fails for now (nothing sent)
 
 
 class Failure(NamedTuple):
@@ -89,8 +95,10 @@ class Deliveries:
                     send: Callable[[], Awaitable[Failure | None]]) -> Failure | None:
         _, channel, recipient = key
         shown = scrub(recipient)
+        held_at = time.monotonic()
         try:
-            token = await self._hold(key, logger)
+            token = await retry_contention(lambda: self._hold(key, logger), within=HOLD_PATIENCE, logger=logger,
+                                           what="delivery hold")
         except Exception as e:  # noqa: BLE001 - the register cannot say whether it is under way: not sent now
             logger.warning("delivery not started", channel=channel, recipient=shown, error=_describe(e))
             return Failure(f"{channel} to {recipient}: not started, the register did not answer: {_describe(e)}")
@@ -103,12 +111,17 @@ class Deliveries:
         try:
             failure = await send()
         except BaseException:
-            await self._release(key, token, logger)
+            await self._release(key, token, held_at, logger)
             raise
         if failure is None:
-            return await self._record(key, case_no, token, logger)
-        await self._release(key, token, logger)
+            return await self._record(key, case_no, token, held_at, logger)
+        await self._release(key, token, held_at, logger)
         return failure
+
+    def _patience(self, held_at: float) -> float:
+        """How long a write of this hold may wait out a busy database: while the hold is this attempt's (the
+        lease), as no other attempt sends meanwhile; a second at least."""
+        return max(self.lease.total_seconds() - (time.monotonic() - held_at), 1.0)
 
     @staticmethod
     def _where(model, key: tuple[str, str, str]) -> list:
@@ -140,26 +153,33 @@ class Deliveries:
                 return None
         return token
 
-    async def _release(self, key: tuple[str, str, str], token: str, logger) -> None:
+    async def _release(self, key: tuple[str, str, str], token: str, held_at: float, logger) -> None:
         """The server said no (or never answered): the next attempt may send at once."""
-        try:
+        async def release() -> None:
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(delete(NotificationSending).where(
                     *self._where(NotificationSending, key), NotificationSending.token == token))
+        try:
+            await retry_contention(release, within=self._patience(held_at), logger=logger, what="delivery release")
         except Exception as e:  # noqa: BLE001 - then the hold runs out after the lease
             logger.warning("delivery not let go", channel=key[1], recipient=scrub(key[2]), error=_describe(e))
 
-    async def _record(self, key: tuple[str, str, str], case_no: str, token: str, logger) -> Failure | None:
-        """Records one delivery and lets go of its hold, together; a failure if that could not be written (the
-        retry then sends again once the hold runs out: at least once rather than not at all)."""
+    async def _record(self, key: tuple[str, str, str], case_no: str, token: str, held_at: float,
+                      logger) -> Failure | None:
+        """Records one delivery and lets go of its hold, together, in one short transaction (two statements);
+        a busy database is waited out while the hold lasts. A failure if it still could not be written (the retry
+        then sends again once the hold runs out: at least once rather than not at all)."""
         notification_id, channel, recipient = key
-        try:
+
+        async def record() -> None:
             async with self.sessionmaker() as session, session.begin():  # Core statements: no unit of work to flush
                 await session.execute(dialect_insert(session)(NotificationDelivery).values(
                     notification_id=notification_id, channel=channel, recipient=recipient,
                     case_no=case_no, delivered_at=datetime.now(UTC)).on_conflict_do_nothing())
                 await session.execute(delete(NotificationSending).where(
                     *self._where(NotificationSending, key), NotificationSending.token == token))
+        try:
+            await retry_contention(record, within=self._patience(held_at), logger=logger, what="delivery record")
         except Exception as e:  # noqa: BLE001
             logger.error("delivery sent but not recorded", channel=channel, recipient=scrub(recipient),
                          error=_describe(e))

@@ -33,6 +33,7 @@ from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from tests.support.http_receiver import HTTPReceiver
 from tests.support.smtp import SMTPServer
+from tests.support.sqlite_lock import WriteLock, short_busy_timeout
 
 PHONE = "13812341234"
 SUBJECT = "[TS-2026-000001] 升级 L1: 责任部门反馈 逾期"
@@ -505,6 +506,31 @@ async def test_e3_another_worker_does_not_resend_while_a_cut_attempt_may_still_b
     result = await second.send_notification(n)
     assert result.emails == ["gm@example.com"]
     assert smtp.count == 1 and smtp.attempts == 1, "the notice was e-mailed twice"
+
+
+@pytest.mark.asyncio
+async def test_e3_a_register_locked_past_its_busy_timeout_after_the_mail_went_out_neither_fails_nor_resends(
+        maker, smtp, tmp_path):
+    """E3 on SQLite's one writer: another process (a projection batch, an intake) holds the write lock for a
+    second, longer than the busy timeout, from the moment the server keeps the first message. The delivery's
+    record (and the next recipient's hold) waits its turn inside the activity rather than failing after the mail
+    went out: the activity succeeds, each recipient has the notice once, and its retry sends nothing."""
+    engine = short_busy_timeout(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"), 100)
+    lock = WriteLock(tmp_path / "notify.db")
+    smtp.on_message = lambda: lock.hold(1.0) if not lock.taken else None
+    try:
+        acts = NotificationActivities(make_sessionmaker(engine), make_settings(smtp))
+        n = notification(roles=[Role.cs_manager, Role.gm])
+        result = await acts.send_notification(n)
+        assert lock.taken == 1
+        assert result.emails == ["csm@example.com", "gm@example.com"]
+        assert await deliveries(maker, n.notification_id) == {("email", "csm@example.com"), ("email", "gm@example.com")}
+        again = await acts.send_notification(n)  # Temporal's retry, had anything failed
+        assert again.emails == result.emails
+        assert sorted(m.to[0] for m in smtp.messages) == ["csm@example.com", "gm@example.com"], "a notice went twice"
+    finally:
+        await asyncio.to_thread(lock.wait_released)
+        await engine.dispose()
 
 
 @pytest.mark.asyncio
