@@ -2,19 +2,23 @@
 loopback, with the delivery records in a real SQLite file."""
 
 import asyncio
+import dataclasses
 import socket
+import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.notify as notify_module
+from aftersales import messages
 from activities.notify import (
     RETRY_POLICY,
     START_TO_CLOSE,
@@ -530,6 +534,50 @@ async def test_e3_a_register_locked_past_its_busy_timeout_after_the_mail_went_ou
         assert sorted(m.to[0] for m in smtp.messages) == ["csm@example.com", "gm@example.com"], "a notice went twice"
     finally:
         await asyncio.to_thread(lock.wait_released)
+        await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_e1_a_notice_costs_one_read_and_no_name_lookup_per_connection(maker, smtp, monkeypatch):
+    """A heavy action's notice, as its activity's first attempt: one read of the register for its recipients and
+    the people its text names (then each recipient's hold and record), and this host's name for the EHLO looked
+    up once per process, not per SMTP connection (a resolver call and a thread each time); a configured name
+    is used as it is."""
+    lookups = []
+    real = socket.getfqdn
+
+    def getfqdn(*a):  # counted for the client's side (the test server looks its own name up per session)
+        if not any("aiosmtpd" in f.filename for f in traceback.extract_stack()):
+            lookups.append(a)
+        return real(*a)
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    if hasattr(notify_module, "_fqdn"):  # this process's name, looked up afresh for the count
+        notify_module._fqdn.cache_clear()
+    engine = make_engine(f"sqlite+aiosqlite:///{maker.kw['bind'].url.database}")
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql.split()[0].upper()))
+    try:
+        acts = NotificationActivities(make_sessionmaker(engine), make_settings(smtp))
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, is_local=False, attempt=1)
+        for seq in range(1, 4):
+            statements.clear()
+            message = messages.Message(title="新投诉待处理", text="请 head_eng 处理", requested_by="csm",
+                                       case=messages.CaseFacts(case_no="TS-2026-000001", case_type="complaint",
+                                                               project="融侨城", building="5栋", unit="1203"))
+            result = await env.run(acts.send_notification,
+                                   notification(seq, roles=[Role.cs_manager, Role.gm], message=message))
+            assert result.emails == ["csm@example.com", "gm@example.com"]
+            reads = statements.count("SELECT")
+            assert reads == 1 + 2, statements  # the recipients and named people; each recipient's hold
+        assert len(lookups) <= 1, lookups
+        assert {m.helo for m in smtp.messages} == {real()}
+        smtp.clear()
+        named = NotificationActivities(make_sessionmaker(engine), make_settings(smtp, smtp_local_hostname="worker-1.example"))
+        await named.send_notification(notification(9, roles=[Role.gm]))
+        assert [m.helo for m in smtp.messages] == ["worker-1.example"]
+    finally:
         await engine.dispose()
 
 

@@ -36,6 +36,7 @@ class Received:
     subject: str
     body: str
     mail_from: str = ""
+    helo: str = ""  # the name the client gave in its EHLO / HELO
     headers: dict[str, str] = field(default_factory=dict)
     message: EmailMessage | None = field(default=None, repr=False)
 
@@ -65,7 +66,7 @@ class _Handler:
             self.server.messages.append(Received(
                 to=list(envelope.rcpt_tos), subject=str(msg["Subject"] or ""),
                 body=part.get_content() if part is not None else "",
-                mail_from=envelope.mail_from or "", headers={k: str(v) for k, v in msg.items()},
+                mail_from=envelope.mail_from or "", helo=session.host_name or "", headers={k: str(v) for k, v in msg.items()},
                 message=msg))
         if self.server.on_message is not None:
             self.server.on_message()
