@@ -382,8 +382,9 @@ class NotificationActivities:
 
     async def _send_emails(self, n: Notification, addresses: list[str], logger,
                            names: dict[str, str] | None = None) -> list["Failure"]:
-        """One message per recipient over one SMTP connection, each its own transaction (`Deliveries.once`); returns the
-        failures (a 5xx answer for the recipient is permanent, anything else temporary)."""
+        """One message per recipient over one SMTP connection, each its own SMTP transaction, the recipients held and
+        recorded together (`Deliveries.batch`); returns the failures (a 5xx answer for the recipient is permanent,
+        anything else temporary)."""
         s = self.settings
         failures: list[Failure] = []
         remaining: list[str] = []
@@ -397,43 +398,47 @@ class NotificationActivities:
             return failures
         email = self._email(n, render(n, s.public_base_url, names))
         sender = parseaddr(s.smtp_sender)[1] or s.smtp_sender
+        # held, sent over one connection and recorded as one batch (`Deliveries.batch`): a cut attempt's batch
+        # runs on to its end, and the next attempt here joins it
+        batch = self.deliveries.batch(n.notification_id, n.case_no, EMAIL, remaining, logger,
+                                      lambda held: self._smtp_session(n, email, sender, held, logger))
+        for address in remaining:
+            if failure := await asyncio.shield(batch[address]):
+                failures.append(failure)
+        return failures
+
+    async def _smtp_session(self, n: Notification, email: bytes, sender: str, addresses: list[str],
+                            logger) -> dict[str, "Failure | None"]:
+        """One SMTP connection for every recipient of the message: one transaction (MAIL, RCPT, DATA) each, in
+        turn; each one's outcome (None: the server took it). Connecting, TLS or login failing, or the connection
+        dropping, fails the recipients not yet answered."""
+        s = self.settings
+        outcomes: dict[str, Failure | None] = {}
         smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
                                password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds,
                                local_hostname=local_hostname(s))
-        current: asyncio.Future[Failure | None] | None = None
         try:
             await smtp.connect()
-            while remaining:
-                address = remaining[0]
-                current = self.deliveries.once(n.notification_id, n.case_no, EMAIL, address, logger,
-                                               lambda a=address: self._smtp_transaction(smtp, sender, email, n, a, logger))
-                failure = await asyncio.shield(current)
-                current = None
-                remaining.pop(0)
-                if failure:
-                    failures.append(failure)
-                if remaining and not smtp.is_connected:
+            for address in addresses:
+                if not smtp.is_connected:
                     raise aiosmtplib.SMTPServerDisconnected("the connection was lost")
-        except asyncio.CancelledError:
-            # Cut (the in-task try's bound, the activity's timeout): a transaction under way goes on to the
-            # server's answer and its record, and closes the connection after it; none is started.
-            if current is not None and not current.done():
-                current.add_done_callback(lambda _: smtp.close())
-            else:
-                smtp.close()
-            raise
-        except Exception as e:  # connecting, TLS, login or the connection dropped: the rest failed
+                outcomes[address] = await self._smtp_transaction(smtp, sender, email, n, address, logger)
+        except Exception as e:  # noqa: BLE001 - connecting, TLS, login or the connection dropped: the rest failed
             why = _describe(e)
+            rest = [a for a in addresses if a not in outcomes]
             logger.warning("smtp failed", host=s.smtp_host, port=s.smtp_port, error=why,
-                           recipients=[scrub(a) for a in remaining])
-            failures += [Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in remaining]
+                           recipients=[scrub(a) for a in rest])
+            outcomes.update({a: Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in rest})
             smtp.close()
-            return failures
+            return outcomes
+        except BaseException:
+            smtp.close()
+            raise
         try:
             await smtp.quit()
         except Exception:  # noqa: BLE001 - everything is sent; a QUIT unanswered changes nothing
             smtp.close()
-        return failures
+        return outcomes
 
     async def _smtp_transaction(self, smtp: aiosmtplib.SMTP, sender: str, email: bytes, n: Notification,
                                 address: str, logger) -> "Failure | None":
