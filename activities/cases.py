@@ -10,7 +10,8 @@ from temporalio import activity
 from aftersales.case import CaseConfig
 from adapters.config import Settings
 from adapters.db import calendar_store
-from activities.projection import ProjectionWriter
+from activities.projection import PATIENCE, ProjectionWriter
+from adapters.db.session import retry_contention
 from adapters.db.models import Case
 from aftersales.owners import SMS_FOR_ENTRY
 from aftersales.privacy import phone_lookup_hash
@@ -66,9 +67,11 @@ class CaseActivities:
         log.debug("case projected", seq=p.seq, status=p.row.status, start=p.timeline_start, n=len(p.timeline))
         if any(t.kind in SMS_FOR_ENTRY for t in p.timeline) and (sealer := self._sealer()) is not None:
             # O5: the owner's SMS for the entries just written (queued once per entry: a retry queues nothing twice)
-            await enqueue_case_sms(self.sessionmaker, self.settings, sealer.seal, case_no=p.case_no,
-                                   case_type=p.row.case_type, phone=phone,
-                                   entries=[(p.timeline_start + i, t.kind, t.text) for i, t in enumerate(p.timeline)])
+            # idempotent per entry: tried again whole when the database is busy (the projection is written already)
+            await retry_contention(lambda: enqueue_case_sms(
+                self.sessionmaker, self.settings, sealer.seal, case_no=p.case_no, case_type=p.row.case_type,
+                phone=phone, entries=[(p.timeline_start + i, t.kind, t.text) for i, t in enumerate(p.timeline)]),
+                within=PATIENCE, logger=log, what="owner sms")
         if p.count_recent is not None:  # C11, counted with this case's row committed
             return await self.count_recent_complaints(p.count_recent)
         return None

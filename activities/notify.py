@@ -16,7 +16,9 @@ delivery table.
 """
 
 import asyncio
+import functools
 import hashlib
+import socket
 import time
 from datetime import UTC, date, datetime, timedelta
 from email.header import Header
@@ -30,7 +32,7 @@ import aiosmtplib
 import httpx
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.common import RetryPolicy
@@ -195,6 +197,23 @@ def _attempt() -> int | None:
     return activity.info().attempt if activity.in_activity() else None
 
 
+def _first_try() -> bool:
+    """The notice's activity on its first attempt, not inside a workflow task: nothing of it can have been
+    delivered yet but by a deadline's in-task try, whose deliveries each recipient's hold finds anyway."""
+    return activity.in_activity() and activity.info().attempt == 1 and not activity.info().is_local
+
+
+@functools.cache
+def _fqdn() -> str:
+    return socket.getfqdn()
+
+
+def local_hostname(settings: Settings) -> str:
+    """The EHLO name: the setting, else this host's name, looked up once per process (the SMTP client looks it
+    up on every connection otherwise: a thread and a resolver call per notice)."""
+    return settings.smtp_local_hostname.strip() or _fqdn()
+
+
 class NotificationActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
@@ -228,14 +247,17 @@ class NotificationActivities:
         n = without_phone_numbers(n)  # P3: no message carries an owner's full phone number
         roles = list(dict.fromkeys(n.roles))
         async with self.sessionmaker() as session:
-            emails, roles_without_email, unreachable_users, own_hooks = await self._resolve(session, n, roles, logger)
-            company = await session.get(Company, n.company_id) if n.company_id else None
-            # P7: people by name and title in the text, not by username
-            names = {u: p.label for u, p in (await org.people(session, usernames_named(n))).items()}
-            rows = await session.execute(
-                select(NotificationDelivery.channel, NotificationDelivery.recipient)
-                .where(NotificationDelivery.notification_id == n.notification_id))
-            done = {(channel, recipient) for channel, recipient in rows.all()}
+            # one read for the recipients and the people the text names (P7: by name and title, not username)
+            emails, roles_without_email, unreachable_users, own_hooks, names = await self._resolve(
+                session, n, roles, logger)
+            # what is delivered already: only a retry can find any (on the first try a deadline's in-task try may
+            # have delivered some: each recipient's hold finds those, `Deliveries._hold`)
+            done: set[tuple[str, str]] = set()
+            if not _first_try():
+                rows = await session.execute(
+                    select(NotificationDelivery.channel, NotificationDelivery.recipient)
+                    .where(NotificationDelivery.notification_id == n.notification_id))
+                done = {(channel, recipient) for channel, recipient in rows.all()}
 
         hooks: dict[str, str] = {webhook_label(url): url for url in own_hooks}  # label -> URL; the accounts' own
         # A role's group robot reaches all of the role: not for a notice narrowed to a department or a contractor
@@ -249,8 +271,12 @@ class NotificationActivities:
                 hooks.setdefault(webhook_label(url), url)
         unreachable_roles = [r for r in roles_without_email
                              if r not in hook_roles or not self.settings.webhook_urls.get(r.value)]
+        fallback = [r for r in unreachable_roles if r not in DEPARTMENT_ROLES and r != Role.contractor]
+        company = None
+        if n.company_id and fallback:  # read only when a role needs it
+            async with self.sessionmaker() as session:
+                company = await session.get(Company, n.company_id)
         if company is not None:  # P5 (E1, A1, A2): a role none of the company's accounts answers: its role mailbox
-            fallback = [r for r in unreachable_roles if r not in DEPARTMENT_ROLES and r != Role.contractor]
             for role in fallback:
                 mailbox, robot = (company.mailboxes or {}).get(role.value), (company.robots or {}).get(role.value)
                 if mailbox:
@@ -293,14 +319,22 @@ class NotificationActivities:
 
     # ---- recipients -------------------------------------------------------------------------
     async def _resolve(self, session: AsyncSession, n: Notification, roles: list[Role],
-                       logger) -> tuple[set[str], list[Role], list[str], list[str]]:
+                       logger) -> tuple[set[str], list[Role], list[str], list[str], dict[str, str]]:
         """E-mail addresses (and own robots) of the active staff the notice is for (`access.notice_recipients`,
         P2/P5/P7): its roles' — of the case's company (rules 3), a department role only in the notice's department,
         the contractor role only of its contractor, never all of the role — and the named staff, each only if they
-        may see the case."""
+        may see the case. With them, in the same read, the accounts the text names (active or not: P7, shown by
+        name and title), as `names` (username -> label)."""
         usernames = list(dict.fromkeys(n.usernames))
-        rows = (await session.scalars(select(Staff).where(Staff.active.is_(True), or_(
-            Staff.role.in_([r.value for r in roles]), Staff.username.in_(usernames))))).all()
+        named = sorted(usernames_named(n))
+        wanted = and_(Staff.active.is_(True), or_(Staff.role.in_([r.value for r in roles]),
+                                                  Staff.username.in_(usernames)))
+        everyone = (await session.scalars(select(Staff).where(or_(wanted, Staff.username.in_(named)) if named
+                                                               else wanted))).all()
+        rows = [s for s in everyone if s.active and (s.role in {r.value for r in roles} or s.username in usernames)]
+        people = [s for s in everyone if s.username in named]
+        contractor_names = await org.contractors(session) if any(s.contractor_id for s in people) else {}
+        names = {s.username: org.person(s, contractor_names).label for s in people}
         by_username = {s.username: s for s in rows}
         accounts = [Actor(username=s.username, role=Role(s.role), department=s.department,
                           contractor_id=s.contractor_id, company_id=s.company_id, project=s.project) for s in rows]
@@ -318,7 +352,7 @@ class NotificationActivities:
         if len(chosen) < len(accounts):
             logger.info("recipients narrowed to the notice's department, contractor and audience (P2, P7)",
                         accounts=len(accounts), recipients=len(chosen))
-        return emails, roles_without_email, unreachable_users, own_hooks
+        return emails, roles_without_email, unreachable_users, own_hooks, names
 
     # ---- channels ---------------------------------------------------------------------------
     def _email(self, n: Notification, rendered: Rendered) -> bytes:
@@ -348,8 +382,9 @@ class NotificationActivities:
 
     async def _send_emails(self, n: Notification, addresses: list[str], logger,
                            names: dict[str, str] | None = None) -> list["Failure"]:
-        """One message per recipient over one SMTP connection, each its own transaction (`Deliveries.once`); returns the
-        failures (a 5xx answer for the recipient is permanent, anything else temporary)."""
+        """One message per recipient over one SMTP connection, each its own SMTP transaction, the recipients held and
+        recorded together (`Deliveries.batch`); returns the failures (a 5xx answer for the recipient is permanent,
+        anything else temporary)."""
         s = self.settings
         failures: list[Failure] = []
         remaining: list[str] = []
@@ -363,42 +398,47 @@ class NotificationActivities:
             return failures
         email = self._email(n, render(n, s.public_base_url, names))
         sender = parseaddr(s.smtp_sender)[1] or s.smtp_sender
+        # held, sent over one connection and recorded as one batch (`Deliveries.batch`): a cut attempt's batch
+        # runs on to its end, and the next attempt here joins it
+        batch = self.deliveries.batch(n.notification_id, n.case_no, EMAIL, remaining, logger,
+                                      lambda held: self._smtp_session(n, email, sender, held, logger))
+        for address in remaining:
+            if failure := await asyncio.shield(batch[address]):
+                failures.append(failure)
+        return failures
+
+    async def _smtp_session(self, n: Notification, email: bytes, sender: str, addresses: list[str],
+                            logger) -> dict[str, "Failure | None"]:
+        """One SMTP connection for every recipient of the message: one transaction (MAIL, RCPT, DATA) each, in
+        turn; each one's outcome (None: the server took it). Connecting, TLS or login failing, or the connection
+        dropping, fails the recipients not yet answered."""
+        s = self.settings
+        outcomes: dict[str, Failure | None] = {}
         smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-                               password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds)
-        current: asyncio.Future[Failure | None] | None = None
+                               password=s.smtp_password, start_tls=s.smtp_starttls, timeout=s.smtp_timeout_seconds,
+                               local_hostname=local_hostname(s))
         try:
             await smtp.connect()
-            while remaining:
-                address = remaining[0]
-                current = self.deliveries.once(n.notification_id, n.case_no, EMAIL, address, logger,
-                                               lambda a=address: self._smtp_transaction(smtp, sender, email, n, a, logger))
-                failure = await asyncio.shield(current)
-                current = None
-                remaining.pop(0)
-                if failure:
-                    failures.append(failure)
-                if remaining and not smtp.is_connected:
+            for address in addresses:
+                if not smtp.is_connected:
                     raise aiosmtplib.SMTPServerDisconnected("the connection was lost")
-        except asyncio.CancelledError:
-            # Cut (the in-task try's bound, the activity's timeout): a transaction under way goes on to the
-            # server's answer and its record, and closes the connection after it; none is started.
-            if current is not None and not current.done():
-                current.add_done_callback(lambda _: smtp.close())
-            else:
-                smtp.close()
-            raise
-        except Exception as e:  # connecting, TLS, login or the connection dropped: the rest failed
+                outcomes[address] = await self._smtp_transaction(smtp, sender, email, n, address, logger)
+        except Exception as e:  # noqa: BLE001 - connecting, TLS, login or the connection dropped: the rest failed
             why = _describe(e)
+            rest = [a for a in addresses if a not in outcomes]
             logger.warning("smtp failed", host=s.smtp_host, port=s.smtp_port, error=why,
-                           recipients=[scrub(a) for a in remaining])
-            failures += [Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in remaining]
+                           recipients=[scrub(a) for a in rest])
+            outcomes.update({a: Failure(f"email to {a} via {s.smtp_host}:{s.smtp_port}: {why}") for a in rest})
             smtp.close()
-            return failures
+            return outcomes
+        except BaseException:
+            smtp.close()
+            raise
         try:
             await smtp.quit()
         except Exception:  # noqa: BLE001 - everything is sent; a QUIT unanswered changes nothing
             smtp.close()
-        return failures
+        return outcomes
 
     async def _smtp_transaction(self, smtp: aiosmtplib.SMTP, sender: str, email: bytes, n: Notification,
                                 address: str, logger) -> "Failure | None":

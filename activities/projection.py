@@ -24,10 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.db.models import Case, CaseDeadline, CaseFile, TimelineEntry
 from adapters.db.register import utc
+from adapters.db.session import retry_contention
 from aftersales.privacy import mask_phone_numbers_in
 from contracts.case import CaseProjection
 
 MAX_BATCH = 64
+# seconds a batch waits out a busy database (another process holding SQLite's one writer past the busy timeout)
+# before its projections fail; the activity's own timeout cuts it sooner
+PATIENCE = 60.0
 _TIMES = ("received_at", "closed_at", "updated_at")
 # P3: the row's text typed by people (an address, a category, a name): a number written into it is stored
 # masked, as the timeline's text and the closed case's view are; the read model holds no phone number.
@@ -162,8 +166,12 @@ class ProjectionWriter:
         await done
 
     async def _commit(self, projections: list[CaseProjection]) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await write_projections(session, projections)
+        async def commit() -> None:
+            async with self.sessionmaker() as session, session.begin():
+                await write_projections(session, projections)
+        # a busy database is waited out here, not failed: a projection failing on every retry until the end of
+        # a busy hour is an action whose effect the register does not show
+        await retry_contention(commit, within=PATIENCE, what="projection")
         self.batches += 1
 
     async def _drain(self) -> None:

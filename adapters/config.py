@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
+    # the name this host gives in its EHLO; empty: its fully qualified name, looked up once per process (not a
+    # DNS lookup per connection, as the SMTP client would otherwise do)
+    smtp_local_hostname: str = ""
     webhook_urls: dict[str, list[str]] = Field(
         default_factory=dict, description="role id -> webhook URLs (JSON POST, e.g. WeCom robot)"
     )

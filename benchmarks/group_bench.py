@@ -13,9 +13,10 @@ and 我的待办 (/app/my-work) of a butler, cs_staff, a department's handler an
 against the target (p95 ≤ 50 ms). Then a company's monthly reports (≤ 2 s) and the group's yearly roll-up
 (≤ 10 s), counted as adapters.db.reports does. Prints figures, asserts nothing.
 
-Scopes: an account's scope (P5) is applied here as the condition the register will add beside P2's
-(`SCOPE`: a project's cases, or its company's — the company's projects while the read model has no
-company of a case). Until accounts carry a scope, the bench adds it to api.cases' visibility clause itself.
+Scopes (P5): the accounts carry theirs as the product keeps it — the butler its project (`staff.project`, the
+project's key, and its company), the others their company (`staff.company_id`) — and the app applies it as for
+everyone (adapters/db/visibility.py: `cases.company_id`, `cases.project_key`); the reports count a company's
+cases by the same condition.
 """
 
 from __future__ import annotations
@@ -34,20 +35,22 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from adapters.config import Settings
 from adapters.db.models import Case, Staff
 from adapters.db.register import encode_cursor
 from adapters.db.session import make_engine, make_sessionmaker
 from adapters.db.staff import hash_password
+from adapters.db.visibility import scope_clause as account_scope
+from aftersales.actor import Actor
+from aftersales.properties import normalize_text
 from aftersales.roles import Role
 from benchmarks.group_data import BEIJING, NOW, Group, generate, make_group
 
 PAGE_TARGET_MS = 50.0
 MONTHLY_TARGET_S, YEARLY_TARGET_S = 2.0, 10.0
 PASSWORD = "bench-password-2026"
-SCOPE: dict[str, Any] = {}   # username → the SQL condition of the account's scope (P5)
 SERVER_PIDS: list[int] = []  # the database server's parent process (PostgreSQL), whose backends' CPU is counted
 
 
@@ -72,27 +75,11 @@ def pct(values: list[float], p: float) -> float:
 
 
 def scope_clause(group: Group, *, project: str | None = None, company: str | None = None):
-    """A project's cases, or a company's: by its `company` column where the read model has one, else by
-    the company's projects."""
+    """A project's cases, or a company's, as the register reads an account's scope (P5)."""
     if project is not None:
-        return Case.project == project
-    if "company" in Case.__table__.columns:
-        return Case.__table__.c.company == company
-    return Case.project.in_(group.projects_of(company))
-
-
-def scoped_visibility() -> None:
-    """The register's P2 condition and the account's scope, as one (what the scopes of P5 make of it)."""
-    import api.cases as case_routes
-    if getattr(case_routes.visible_cases_clause, "scoped", False):
-        return
-    p2 = case_routes.visible_cases_clause
-
-    def visible(actor):
-        scope = SCOPE.get(actor.username)
-        return p2(actor) if scope is None else and_(p2(actor), scope)
-    visible.scoped = True  # type: ignore[attr-defined]
-    case_routes.visible_cases_clause = visible
+        return account_scope(Actor(username="-", role=Role.butler, company_id=group.company_id[group.company_of[project]],
+                                   project=normalize_text(project)))
+    return account_scope(Actor(username="-", role=Role.cs_staff, company_id=group.company_id[company]))
 
 
 async def accounts(maker, group: Group, company: str, project: str) -> dict[str, str]:
@@ -100,9 +87,12 @@ async def accounts(maker, group: Group, company: str, project: str) -> dict[str,
     工程部; every company's handlers as staff (the names the pages show)."""
     pw = hash_password(PASSWORD, rounds=4)
     handler = group.handlers[company]["工程部"][0]
-    who = {"butler": ("bench.butler", Role.butler, None), "cs_staff": ("bench.cs_staff", Role.cs_staff, None),
-           "cs_manager": ("bench.cs_manager", Role.cs_manager, None),
-           "dept_handler": (handler, Role.dept_handler, "工程部")}
+    company_id = group.company_id[company]
+    # username, role, department, scope (P5): the butler's project (its key), the others' company
+    who = {"butler": ("bench.butler", Role.butler, None, normalize_text(project)),
+           "cs_staff": ("bench.cs_staff", Role.cs_staff, None, None),
+           "cs_manager": ("bench.cs_manager", Role.cs_manager, None, None),
+           "dept_handler": (handler, Role.dept_handler, "工程部", None)}
     async with maker() as s:
         have = set((await s.scalars(select(Staff.username))).all())
         for c, departments in group.handlers.items():
@@ -110,15 +100,13 @@ async def accounts(maker, group: Group, company: str, project: str) -> dict[str,
                 for name in names:
                     if name not in have and name != handler:
                         s.add(Staff(username=name, role=Role.dept_handler.value, display_name=f"专人{name[-4:]}",
-                                    department=department, password_hash=pw, active=True))
-        for username, role, department in who.values():
+                                    department=department, password_hash=pw, active=True,
+                                    company_id=group.company_id[c]))
+        for username, role, department, project_key in who.values():
             if username not in have:
                 s.add(Staff(username=username, role=role.value, display_name=username, department=department,
-                            password_hash=pw, active=True))
+                            password_hash=pw, active=True, company_id=company_id, project=project_key))
         await s.commit()
-    SCOPE[who["butler"][0]] = scope_clause(group, project=project)
-    for key in ("cs_staff", "cs_manager", "dept_handler"):
-        SCOPE[who[key][0]] = scope_clause(group, company=company)
     return {k: v[0] for k, v in who.items()}
 
 
@@ -208,7 +196,6 @@ async def bench_pages(name: str, maker, settings: Settings, group: Group, repeat
     company = group.companies[0]
     project = max(group.projects_of(company), key=lambda p: 0)  # the company's first
     who = await accounts(maker, group, company, project)
-    scoped_visibility()
     app = create_app(settings, sessionmaker=maker)
     worst = worst_cpu = 0.0
     print(f"\n{name}: pages ({repeat} requests each after a warm-up; target p95 ≤ {PAGE_TARGET_MS:.0f} ms); {load_line()}")

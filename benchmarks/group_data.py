@@ -16,8 +16,9 @@ owner (name, masked phone and the keyed hash of the phone, so a search by phone 
 the unit the case is about, the closed case's stored view (one real one, built by the rule machine, as big as
 any), repairs' facts for K2/K3 (rounds, first pass, arrivals, revisits).
 
-A company is a group of projects here (`Group.company_of`): the read model has no company of a case yet.
-Where it has one (a `company` column of `cases` and `property_units`), it is written too.
+The organisation is written as the product keeps it (P5): `companies` (ids `co00`…) and `projects` (by their
+key, with their company), and each case's `company_id` and `project_key`, the columns every account's scope
+reads (adapters/db/visibility.py) and the register's indexes lead with.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.db.migrate import upgrade_to_head
 from adapters.db.models import Case, CaseDeadline, PropertyUnit
+from aftersales.properties import normalize_text
 
 NOW = datetime(2026, 12, 21, 2, 0, tzinfo=timezone.utc)   # 10:00 Beijing, a Monday: "today" of the data
 YEARS = 4
@@ -72,6 +74,7 @@ class Group:
     company_of: dict[str, str]
     units_per_project: int
     handlers: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # company → department → usernames
+    company_id: dict[str, str] = field(default_factory=dict)  # company's name → its id (companies.id)
 
     def projects_of(self, company: str) -> list[str]:
         return [p for p in self.projects if self.company_of[p] == company]
@@ -88,7 +91,8 @@ def make_group(companies: int, projects: int, units: int) -> Group:
             p += f"{j // companies // len(PROJECT_NAMES) + 1}期"
         plist.append(p)
         company_of[p] = company
-    group = Group(names, plist, company_of, max(1, units // projects))
+    group = Group(names, plist, company_of, max(1, units // projects),
+                  company_id={name: f"co{ci:02d}" for ci, name in enumerate(names)})
     for ci, company in enumerate(names):
         group.handlers[company] = {d: [f"c{ci:02d}.d{di}.h{k}" for k in range(HANDLERS_PER_DEPARTMENT)]
                                    for di, d in enumerate(DEPARTMENTS)}
@@ -227,8 +231,7 @@ def case_rows(group: Group, n: int, phone_hash, now: datetime = NOW,
             "seq": 12 if closed else 4, "updated_at": closed_at if closed else at,
             "view": view if closed else None,
         }
-        if "company" in Case.__table__.columns:
-            row["company"] = company
+        row["company_id"], row["project_key"] = group.company_id[company], normalize_text(project)  # P5: its scope
         deadlines = []
         for k, (rule, hours) in enumerate((("C3", 24), ("C4", 72)) if complaint else (("R1", 24), ("R4", 96))):
             due = at + timedelta(hours=hours)
@@ -296,6 +299,12 @@ def batches(it: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
+def organisation(group: Group) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """The rows of `companies` (id, name) and `projects` (key, name, company id): the group as P5 keeps it."""
+    return ([(group.company_id[c], c) for c in group.companies],
+            [(normalize_text(p), p, group.company_id[group.company_of[p]]) for p in group.projects])
+
+
 def write_sqlite(path: str, group: Group, n_cases: int, phone_hash, now: datetime) -> dict[str, int]:
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=OFF")   # a bulk load into a fresh file: nothing to roll back to
@@ -308,6 +317,9 @@ def write_sqlite(path: str, group: Group, n_cases: int, phone_hash, now: datetim
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')
     counts = {}
+    companies, projects = organisation(group)
+    db.executemany("INSERT INTO companies (id, name, active, mailboxes, robots) VALUES (?, ?, 1, '{}', '{}')", companies)
+    db.executemany("INSERT INTO projects (key, name, company_id, active) VALUES (?, ?, ?, 1)", projects)
     unit_cols = _columns(PropertyUnit.__table__)
     sql = f"INSERT INTO property_units ({','.join(unit_cols)}) VALUES ({','.join('?' * len(unit_cols))})"
     counts["property_units"] = 0
@@ -348,6 +360,11 @@ async def write_postgres(url: str, group: Group, n_cases: int, phone_hash, now: 
         for r in indexes:
             await conn.execute(f'DROP INDEX "{r["indexname"]}"')
         counts = {}
+        companies, projects = organisation(group)
+        await conn.executemany("INSERT INTO companies (id, name, active, mailboxes, robots) "
+                               "VALUES ($1, $2, true, '{}', '{}')", companies)
+        await conn.executemany("INSERT INTO projects (key, name, company_id, active) VALUES ($1, $2, $3, true)",
+                               projects)
 
         def pg(v: Any) -> Any:
             return v

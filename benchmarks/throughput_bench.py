@@ -13,7 +13,8 @@ worker too, for the same reason; `--workers N` starts N of each side):
 `POST /complaints` (Update-with-start, then the case read by query) and `POST /cases/{no}/actions`
 (`progress_note`: the Update through the case machine's checks, the projection into the read model,
 then the case read by query), each again with `Prefer: return=minimal` (the Update's answer alone, as
-the workbench sends its writes: its next page reads the case anyway). Between them, to show where an action's time goes, the same case's
+the workbench sends its writes: its next page reads the case anyway). Last, a heavy action beside it: `classify` of each
+intake's case (minimal), which starts the department's deadlines and e-mails its head (E1) from the worker. Between them, to show where an action's time goes, the same case's
 Update sent with the client directly ("case Update (no API)": the workflow's share) and its query
 ("case query (no API)"). Both workers use the same data converter (the AES-GCM codec): what differs is
 the product's work per request. CPU per operation is printed for the Temporal server and for Python
@@ -68,6 +69,8 @@ from workflows.case_workflow import CaseWorkflow
 
 INTAKE, INTAKE_MINIMAL = "POST /complaints", "POST /complaints minimal"
 ACT, ACT_MINIMAL = "POST /cases/{no}/actions", "POST /cases/{no}/actions minimal"
+# a heavy action beside the light one: classify starts the department's deadlines and tells its head (E1)
+HEAVY = "POST classify minimal"
 RAW_LA = "raw Update + local activity"
 RAW_OPEN_LA = "raw start + Update + local act."
 RAW_AGAIN = "raw Update, again at the end"
@@ -372,6 +375,14 @@ async def run(args: argparse.Namespace) -> None:
                 for name, minimal in ((ACT, False), (ACT_MINIMAL, True)):
                     rows[name] = await timed(args.actions, args.concurrency, product_act(minimal), args.timeout,
                                              name=name)
+
+                async def classify(i: int) -> None:  # once a case: every intake's case, minimal as the workbench
+                    r = await load.post(f"/cases/{numbers[i]}/actions", json={
+                        "action": "classify", "category": "漏水", "department": "工程部", "justified": True},
+                        headers={**headers["cs_staff"], "Idempotency-Key": f"bench-classify-{i}", **MINIMAL})
+                    if r.status_code != 200:
+                        raise RuntimeError(f"{r.status_code} {r.text[:120]}")
+                rows[HEAVY] = await timed(len(numbers), args.concurrency, classify, args.timeout, name=HEAVY)
         # the raw Update once more: the machine's speed drifts over minutes (other load, CPU frequency), and
         # the product ran between the two, so its ratios are taken against their mean
         rows[RAW_AGAIN] = await timed(args.actions, args.concurrency, raw_act, args.timeout, name=RAW_AGAIN)
@@ -416,6 +427,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\nratios (against the targets), {how}")
         for name, value, target, met in checks:
             print(f"  {name:34}{value:>7.2f}  target {target:6} {'met' if met else 'NOT met'}")
+    if rate.get(HEAVY) and rate.get(ACT_MINIMAL):
+        print(f"\nthe heavy action beside the light one (both minimal): classify {rate[HEAVY]:.1f}/s, p99 "
+              f"{ms(p99[HEAVY])} ms; progress_note {rate[ACT_MINIMAL]:.1f}/s, p99 {ms(p99[ACT_MINIMAL])} ms; "
+              f"classify / raw Update {rate[HEAVY] / raw_rate:.2f}, progress_note / raw Update "
+              f"{rate[ACT_MINIMAL] / raw_rate:.2f}")
     if rate.get(RAW_LA) and rate.get(RAW_OPEN_LA):
         print("\nthe floor: the raw workflow awaiting a local activity that does nothing, as any case must that answers "
               "once its read model is written (before the write's own work, HTTP, sign-in and the rules)")

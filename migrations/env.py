@@ -8,9 +8,9 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.db.models import Base
+from adapters.db.session import make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -59,7 +59,8 @@ def analyze(connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(database_url())
+    # the read model's settings on SQLite (WAL, busy timeout): every process migrates on its start, side by side
+    engine = make_engine(database_url())
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

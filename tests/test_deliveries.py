@@ -67,6 +67,53 @@ async def check_once_per_recipient(maker) -> None:
     assert "early" not in sent and sent[-1] == "taken over"
 
 
+async def check_batch_once_per_recipient(maker) -> None:
+    """A message's recipients held, sent and recorded as one batch (`Deliveries.batch`): a recipient another
+    worker holds is not sent (busy, for now), one delivered already is not sent again, the others are each sent
+    once and recorded together; a joined attempt of the same worker gets each one's outcome; a recipient the
+    server refused is let go for the next attempt."""
+    log = structlog.get_logger()
+    nid, case = "TS-2026-000002:n1", "TS-2026-000002"
+    first, second = Deliveries(maker, LEASE), Deliveries(maker, LEASE)  # two workers
+    sent: list[tuple[str, str]] = []
+    gate = asyncio.Event()
+
+    def send(by: str, refuse: frozenset[str] = frozenset(), wait: bool = False):
+        async def go(held: list[str]) -> dict[str, Failure | None]:
+            out = {}
+            for r in held:
+                sent.append((by, r))
+                if wait:
+                    await gate.wait()
+                out[r] = Failure(f"550 {r}", permanent=True) if r in refuse else None
+            return out
+        return go
+
+    assert await second.once(nid, case, "email", "a@example.com", log, _ok) is None  # delivered before
+    held_elsewhere = second.batch(nid, case, "email", ["d@example.com"], log, send("second", wait=True))
+    while not sent:
+        await asyncio.sleep(0.01)
+    batch = first.batch(nid, case, "email", ["a@example.com", "b@example.com", "c@example.com", "d@example.com"], log,
+                        send("first", refuse=frozenset({"c@example.com"})))
+    assert first.running(nid, "email", "b@example.com") is batch["b@example.com"]  # joined by a later attempt here
+    outcomes = {r: await f for r, f in batch.items()}
+    assert outcomes["a@example.com"] is None and outcomes["b@example.com"] is None  # a: recorded before, not sent
+    assert outcomes["c@example.com"].permanent and "earlier attempt" in outcomes["d@example.com"].text
+    assert sent == [("second", "d@example.com"), ("first", "b@example.com"), ("first", "c@example.com")]
+    gate.set()
+    assert await held_elsewhere["d@example.com"] is None
+    async with maker() as session:
+        assert sorted((await session.scalars(select(NotificationDelivery.recipient)
+                                             .where(NotificationDelivery.notification_id == nid))).all()) == [
+            "a@example.com", "b@example.com", "d@example.com"]
+        assert (await session.scalars(select(NotificationSending.recipient)
+                                      .where(NotificationSending.notification_id == nid))).all() == []  # let go
+
+
+async def _ok() -> Failure | None:
+    return None
+
+
 @pytest.mark.asyncio
 async def test_E3_once_per_recipient_across_attempts_and_workers_on_sqlite(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'deliveries.db'}")
@@ -74,5 +121,6 @@ async def test_E3_once_per_recipient_across_attempts_and_workers_on_sqlite(tmp_p
         await conn.run_sync(Base.metadata.create_all)
     try:
         await check_once_per_recipient(make_sessionmaker(engine))
+        await check_batch_once_per_recipient(make_sessionmaker(engine))
     finally:
         await engine.dispose()

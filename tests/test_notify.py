@@ -2,19 +2,23 @@
 loopback, with the delivery records in a real SQLite file."""
 
 import asyncio
+import dataclasses
 import socket
+import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.notify as notify_module
+from aftersales import messages
 from activities.notify import (
     RETRY_POLICY,
     START_TO_CLOSE,
@@ -33,6 +37,7 @@ from adapters.db.session import make_engine, make_sessionmaker
 from aftersales.roles import Role
 from tests.support.http_receiver import HTTPReceiver
 from tests.support.smtp import SMTPServer
+from tests.support.sqlite_lock import WriteLock, short_busy_timeout
 
 PHONE = "13812341234"
 SUBJECT = "[TS-2026-000001] 升级 L1: 责任部门反馈 逾期"
@@ -505,6 +510,78 @@ async def test_e3_another_worker_does_not_resend_while_a_cut_attempt_may_still_b
     result = await second.send_notification(n)
     assert result.emails == ["gm@example.com"]
     assert smtp.count == 1 and smtp.attempts == 1, "the notice was e-mailed twice"
+
+
+@pytest.mark.asyncio
+async def test_e3_a_register_locked_past_its_busy_timeout_after_the_mail_went_out_neither_fails_nor_resends(
+        maker, smtp, tmp_path):
+    """E3 on SQLite's one writer: another process (a projection batch, an intake) holds the write lock for a
+    second, longer than the busy timeout, from the moment the server keeps the first message. The delivery's
+    record (and the next recipient's hold) waits its turn inside the activity rather than failing after the mail
+    went out: the activity succeeds, each recipient has the notice once, and its retry sends nothing."""
+    engine = short_busy_timeout(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"), 100)
+    lock = WriteLock(tmp_path / "notify.db")
+    smtp.on_message = lambda: lock.hold(1.0) if not lock.taken else None
+    try:
+        acts = NotificationActivities(make_sessionmaker(engine), make_settings(smtp))
+        n = notification(roles=[Role.cs_manager, Role.gm])
+        result = await acts.send_notification(n)
+        assert lock.taken == 1
+        assert result.emails == ["csm@example.com", "gm@example.com"]
+        assert await deliveries(maker, n.notification_id) == {("email", "csm@example.com"), ("email", "gm@example.com")}
+        again = await acts.send_notification(n)  # Temporal's retry, had anything failed
+        assert again.emails == result.emails
+        assert sorted(m.to[0] for m in smtp.messages) == ["csm@example.com", "gm@example.com"], "a notice went twice"
+    finally:
+        await asyncio.to_thread(lock.wait_released)
+        await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_e1_a_notice_costs_one_read_and_no_name_lookup_per_connection(maker, smtp, monkeypatch):
+    """A heavy action's notice, as its activity's first attempt: one read of the register for its recipients and
+    the people its text names, its recipients held in one transaction and recorded in one (E3), and this host's name for the EHLO looked
+    up once per process, not per SMTP connection (a resolver call and a thread each time); a configured name
+    is used as it is."""
+    lookups = []
+    real = socket.getfqdn
+
+    def getfqdn(*a):  # counted for the client's side (the test server looks its own name up per session)
+        if not any("aiosmtpd" in f.filename for f in traceback.extract_stack()):
+            lookups.append(a)
+        return real(*a)
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    if hasattr(notify_module, "_fqdn"):  # this process's name, looked up afresh for the count
+        notify_module._fqdn.cache_clear()
+    engine = make_engine(f"sqlite+aiosqlite:///{maker.kw['bind'].url.database}")
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql.split()[0].upper()))
+    event.listen(engine.sync_engine, "commit", lambda conn: statements.append("COMMIT"))
+    try:
+        acts = NotificationActivities(make_sessionmaker(engine), make_settings(smtp))
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, is_local=False, attempt=1)
+        for seq in range(1, 4):
+            statements.clear()
+            message = messages.Message(title="新投诉待处理", text="请 head_eng 处理", requested_by="csm",
+                                       case=messages.CaseFacts(case_no="TS-2026-000001", case_type="complaint",
+                                                               project="融侨城", building="5栋", unit="1203"))
+            result = await env.run(acts.send_notification,
+                                   notification(seq, roles=[Role.cs_manager, Role.gm], message=message))
+            assert result.emails == ["csm@example.com", "gm@example.com"]
+            # one read for the recipients and named people, one in the recipients' hold; two write transactions
+            # for both recipients (their holds, their records), not two each
+            assert statements.count("SELECT") == 2, statements
+            assert statements.count("COMMIT") == 2, statements
+        assert len(lookups) <= 1, lookups
+        assert {m.helo for m in smtp.messages} == {real()}
+        smtp.clear()
+        named = NotificationActivities(make_sessionmaker(engine), make_settings(smtp, smtp_local_hostname="worker-1.example"))
+        await named.send_notification(notification(9, roles=[Role.gm]))
+        assert [m.helo for m in smtp.messages] == ["worker-1.example"]
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.asyncio

@@ -439,5 +439,6 @@ async def test_the_register_reminds_of_missed_progress_notes_on_postgres(pg: Tem
 
 @pytest.mark.asyncio
 async def test_E3_once_per_recipient_across_attempts_and_workers_on_postgres(maker) -> None:
-    from tests.test_deliveries import check_once_per_recipient
+    from tests.test_deliveries import check_batch_once_per_recipient, check_once_per_recipient
     await check_once_per_recipient(maker)
+    await check_batch_once_per_recipient(maker)

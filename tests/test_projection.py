@@ -17,6 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.cases import CaseActivities
 from tests.support import codec
+from tests.support.sqlite_lock import WriteLock, short_busy_timeout
 from aftersales import actions as A
 from aftersales.case import Ctx, Customer
 from aftersales.complaint import ComplaintCase
@@ -156,6 +157,28 @@ async def test_concurrent_projections_are_committed_together_once_each(maker, se
 
 async def test_a_projection_of_older_workflow_code_is_accepted(maker, settings) -> None:
     await projection_of_older_workflow_code_is_accepted(maker, settings)
+
+
+async def test_projections_wait_out_a_write_lock_held_past_the_busy_timeout(tmp_path, settings) -> None:
+    """Another process (the other worker's projections, an API's intake) holds SQLite's one write lock for a
+    second, longer than the busy timeout: twenty actions' projections wait their turn inside the activity and
+    are all written, none fails (a projection failing until the end was an action lost from the register)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'read-model.db'}"
+    await asyncio.to_thread(upgrade_to_head, url)
+    engine = short_busy_timeout(make_engine(url), 100)
+    try:
+        acts, env = CaseActivities(make_sessionmaker(engine), settings), ActivityEnvironment()
+        cases = [ComplaintCase.open(f"TS-2026-{i:06d}", intake(f"{i}栋"), who(Role.hotline), ctx(MONDAY_10))[0]
+                 for i in range(500, 520)]
+        lock = WriteLock(tmp_path / "read-model.db")
+        await asyncio.to_thread(lock.hold, 1.0)
+        await asyncio.gather(*(env.run(acts.project_case, projection(c, MONDAY_10, 0)) for c in cases))
+        async with make_sessionmaker(engine)() as s:
+            written = await s.scalar(select(func.count()).select_from(Case).where(Case.case_no.like("TS-2026-0005%")))
+        assert written == len(cases)
+    finally:
+        await asyncio.to_thread(lock.wait_released)
+        await engine.dispose()
 
 
 async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(maker) -> None:

@@ -11,7 +11,9 @@ receives, decoded. Usable as a plain or an async context manager:
 n messages (at DATA) — to exercise retries; `slow_seconds` delays the answer to each recipient (RCPT TO) by
 that long — a slow mail server, before any message is accepted; `late_answer_seconds` keeps each message and
 then delays the answer to its DATA (the 250) by that long — a message accepted while the client, not told yet,
-may give up (the window in which a resend would be a duplicate).
+may give up (the window in which a resend would be a duplicate). `on_message` (a function, called in the server's
+thread) runs when a message is kept, before its 250: e.g. another process taking the read model's write lock just
+as the sender is about to record the delivery.
 
 `hung_server()` is a socket that takes connections and never answers (no SMTP greeting): a hung mail server.
 """
@@ -20,6 +22,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -33,6 +36,7 @@ class Received:
     subject: str
     body: str
     mail_from: str = ""
+    helo: str = ""  # the name the client gave in its EHLO / HELO
     headers: dict[str, str] = field(default_factory=dict)
     message: EmailMessage | None = field(default=None, repr=False)
 
@@ -62,8 +66,10 @@ class _Handler:
             self.server.messages.append(Received(
                 to=list(envelope.rcpt_tos), subject=str(msg["Subject"] or ""),
                 body=part.get_content() if part is not None else "",
-                mail_from=envelope.mail_from or "", headers={k: str(v) for k, v in msg.items()},
+                mail_from=envelope.mail_from or "", helo=session.host_name or "", headers={k: str(v) for k, v in msg.items()},
                 message=msg))
+        if self.server.on_message is not None:
+            self.server.on_message()
         if self.server.late_answer_seconds:  # kept, and only then answered
             await asyncio.sleep(self.server.late_answer_seconds)
         return "250 OK"
@@ -94,6 +100,7 @@ class SMTPServer:
         self.attempts = 0  # DATA commands seen, failed ones included
         self.slow_seconds = 0.0
         self.late_answer_seconds = 0.0
+        self.on_message: Callable[[], None] | None = None
         self.lock = threading.Lock()
         self.port = 0
         self.controller: Controller | None = None
