@@ -111,6 +111,10 @@ def assert_workbook_has_no_formula(content: bytes) -> list:
 USERNAMES = [a[0] for a in DEMO_ACCOUNTS]
 
 
+def role_of(username: str):
+    return next(a[1] for a in DEMO_ACCOUNTS if a[0] == username)
+
+
 @pytest.mark.asyncio
 async def test_P2_money_reports_and_their_csv_show_only_the_cases_the_reader_may_see(api):
     readers = {r.value for r in access.ENDPOINTS["read_money_reports"]}
@@ -143,10 +147,14 @@ async def test_P2_money_reports_and_their_csv_show_only_the_cases_the_reader_may
 
 @pytest.mark.asyncio
 async def test_P2_worker_scores_count_only_the_repairs_the_reader_may_see(api):
-    for username in ("cs_manager", "repair_lead", "deputy_chief_engineer", "gm"):
+    readers = {r.value for r in access.ENDPOINTS["read_worker_report"]}
+    for username in USERNAMES:
         h = await api.token(username)
         sees = {c["case_no"] for c in (await api.get("/cases", params={"page_size": 100}, headers=h)).json()["items"]}
         r = await api.get("/reports/workers", params={"quarter": QUARTER}, headers=h)
+        if role_of(username).value not in readers:
+            assert r.status_code == 403, (username, r.status_code)
+            continue
         assert r.status_code == 200, r.text
         expected = {w for w, no in (("zhou", "WX-2026-000001"), ("li", "WX-2026-000002")) if no in sees}
         assert {w["worker"] for w in r.json()["workers"]} == expected, username
@@ -165,8 +173,17 @@ async def test_P2_stored_reports_are_read_only_by_roles_that_see_every_case(api)
     for username in USERNAMES:
         h = await api.token(username)
         total = (await api.get("/cases", params={"page_size": 100}, headers=h)).json()["total"]
-        for path in (f"/reports/{made.json()['id']}", f"/reports/{made.json()['id']}.csv", "/reports"):
-            r = await api.get(path, headers=h)
+        report = made.json()['id']
+        for path in (f"/reports/{report}", f"/reports/{report}.csv", f"/reports/{report}.xlsx", f"/reports/{report}.png",
+                     "/reports", f"/app/reports/{report}.csv", f"/app/reports/{report}.xlsx"):
+            if path.startswith("/app/"):  # the workbench's downloads, for the page's session
+                api.cookies.set("aftersales_session", h["Authorization"].removeprefix("Bearer "))
+                try:
+                    r = await api.get(path)
+                finally:
+                    api.cookies.clear()
+            else:
+                r = await api.get(path, headers=h)
             assert r.status_code in (200, 403, 404), (username, path, r.status_code)
             assert (r.status_code == 404) == (username == "cs_manager2" and path != "/reports"), (username, path)
             if r.status_code == 200 and path == "/reports":  # P5: the list holds the reports of the reader's scope
