@@ -26,6 +26,7 @@ from adapters.spreadsheets import TooLarge, read_table
 from api.auth import current_actor, require_roles
 from api.deps import db_session
 from api.problems import problem_response
+from api.text_guard import checked_file_name
 
 router = APIRouter(tags=["organisation"])
 ADMIN = Depends(require_roles(*access.ENDPOINTS["admin_organisation"]))
@@ -111,7 +112,7 @@ async def import_organisation(file: Annotated[UploadFile, File()], actor: Annota
     if len(content) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES // 1024} KiB")
     try:
-        table = read_table(file.filename or "upload.csv", content)
+        table = read_table(checked_file_name(file.filename, "upload.csv"), content)
     except TooLarge as e:
         raise HTTPException(413, str(e)) from None
     except ValueError as e:

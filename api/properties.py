@@ -23,6 +23,7 @@ from adapters.temporal.sealing import app_sealer
 from api.auth import require_roles
 from api.problems import problem_response
 from api.deps import db_session
+from api.text_guard import checked_file_name
 
 router = APIRouter(tags=["property register"])
 
@@ -102,7 +103,7 @@ async def import_properties(request: Request, file: Annotated[UploadFile, File()
     content = await file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB")
-    filename = file.filename or "upload"
+    filename = checked_file_name(file.filename, "upload")
     try:
         records, problems = await _read_elsewhere(filename, content)
     except TooLarge as e:

@@ -91,3 +91,14 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
             return await then()
         return {"type": "http.disconnect"}
     return receive
+
+
+def checked_file_name(name: str | None, default: str) -> str:
+    """An uploaded import's file name, refused (422) when it holds an invisible or bidirectional character: the
+    name is kept in the import's record and named in its answers, and "台账\u202exslx.csv" reads as 台账vsc.xlsx.
+    A multipart body passes the middleware above untouched, so the routes that keep the name call this."""
+    if name and _INVISIBLE.search(name):
+        from fastapi import HTTPException
+
+        raise HTTPException(422, "file name: " + MESSAGE)
+    return name or default

@@ -28,6 +28,7 @@ async def api(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]:
     async with sessionmaker() as session:
         await create_staff(session, username="t.staff", role=Role.cs_staff, password=NEW_PASSWORD, rounds=4)
         await create_staff(session, username="t.gm", role=Role.gm, password=NEW_PASSWORD, rounds=4)
+        await create_staff(session, username="t.admin", role=Role.admin, password=NEW_PASSWORD, rounds=4)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, sessionmaker=sessionmaker),
                                                                client=("127.0.0.1", 50000)),
                                  base_url="http://127.0.0.1:8000") as client:
@@ -55,7 +56,12 @@ OPERATIONS = {
                                                                 "company_id": "rq"}),
     "reset another's password": ("POST", "/admin/accounts/t.staff/password", {"password": NEW_PASSWORD + "x"}),
     "reset a gm's password": ("POST", "/admin/accounts/t.gm/password", {"password": NEW_PASSWORD + "y"}),
+    "change a gm's role": ("PATCH", "/admin/accounts/t.gm", {"role": "deputy_gm"}),
+    "deactivate a gm": ("PATCH", "/admin/accounts/t.gm", {"active": False}),
+    "reset an admin's password": ("POST", "/admin/accounts/t.admin/password", {"password": NEW_PASSWORD + "a"}),
+    "make another account admin": ("PATCH", "/admin/accounts/t.staff", {"role": "admin"}),
     "make oneself gm": ("PATCH", "/admin/accounts/{me}", {"role": "gm"}),
+    "change one's own scope": ("PATCH", "/admin/accounts/{me}", {"company_id": "rq"}),
     "reset one's own password": ("POST", "/admin/accounts/{me}/password", {"password": NEW_PASSWORD + "z"}),
     "read the change log": ("GET", "/admin/account-changes", None),
 }
@@ -65,7 +71,9 @@ def expected(username: str, operation: str) -> int:
     if role_of(username) != Role.admin:
         return 403                                 # no business role administers accounts (P6)
     return {"create a staff account": 201, "create a gm account": 202, "reset a gm's password": 202,
-            "make oneself gm": 403, "reset one's own password": 403}.get(operation, 200)
+            "change a gm's role": 202, "deactivate a gm": 202, "reset an admin's password": 202,
+            "make another account admin": 202, "make oneself gm": 403, "change one's own scope": 403,
+            "reset one's own password": 403}.get(operation, 200)
 
 
 @pytest.mark.asyncio
@@ -84,6 +92,8 @@ async def test_P6_who_may_administer_accounts_matrix(api, settings, sessionmaker
                 assert "detail" in r.json()
     wrong = {k: v for k, v in seen.items() if v != expected(*k)}
     assert not wrong, wrong
+    print(f"\nP6 matrix: {len(USERS)} accounts x {len(OPERATIONS)} operations, {len(seen) + 2} requests, "
+          f"{sum(v == 403 for v in seen.values())} refused 403, {sum(v == 202 for v in seen.values())} waiting (202)")
     admin = await headers(api, "admin", settings.demo_password)
     for operation in ("change another's role", "change another's scope"):
         method, path, body = OPERATIONS[operation]
@@ -91,7 +101,9 @@ async def test_P6_who_may_administer_accounts_matrix(api, settings, sessionmaker
         assert r.status_code == 200, r.text
     async with sessionmaker() as session:
         assert (await get_staff(session, "t.staff")).role == "dept_head"
-        assert (await get_staff(session, "t.gm")).version == 1       # the gm's reset waits for a second admin
+        assert (await get_staff(session, "t.gm")).version == 1       # the gm's changes wait for a second admin
+        assert (await get_staff(session, "t.gm")).active and (await get_staff(session, "t.gm")).role == "gm"
+        assert (await get_staff(session, "t.admin")).version == 1    # ... so do an admin's
         for username in USERS:                                       # nobody changed their own role
             assert (await get_staff(session, username)).role == role_of(username).value
         assert await get_staff(session, "g.admin") is None           # the gm account waits too

@@ -200,3 +200,20 @@ async def test_R1_R8_actions_name_times_within_reach(api, body):
     Update validator checks the same (tests/e2e/test_security_http.py)."""
     r = await api.post("/cases/WX-2026-000001/actions", json=reckoned(body), headers=await api.token("cs_staff"))
     assert r.status_code == 422 and "个自然日" in r.text, r.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\ufeff"], ids=["rlo", "zero-width", "bom"])
+@pytest.mark.parametrize("route,who,body", [
+    ("/admin/properties/import", "cs_manager", "项目,楼栋,房号,已售,已入住\n融侨城,5栋,1203,是,是\n"),
+    ("/admin/organisation/import", "admin", "公司编号,公司,项目\nrq,融侨置业,融侨城\n"),
+], ids=["property-register", "organisation"])
+async def test_an_import_s_file_name_refuses_bidirectional_and_invisible_characters(api, char, route, who, body):
+    """The file's name is kept in the import's record and named in its answers: a right-to-left override
+    there ("台账\u202exslx.csv" reads as 台账vsc.xlsx) is refused like any other name's, and nothing is imported."""
+    h = await api.token(who)
+    r = await api.post(route, files={"file": (f"台账{char}xslx.csv", body.encode(), "text/csv")}, headers=h)
+    assert r.status_code == 422, (r.status_code, r.text)
+    assert "invisible" in r.text and "不可见" in r.text and char not in r.text, r.text
+    if route == "/admin/properties/import":
+        assert (await api.get("/properties", headers=h)).json() == []

