@@ -487,7 +487,8 @@ async def attach_checked(request: Request, session: AsyncSession, actor: Actor, 
         # the case applies the key once and refuses it with other files (422)
         attach.request_key = upload_key(case_no, actor, idempotency_key, key_scope)
         attach.fingerprint = fingerprint
-        update_id = f"files-{attach.request_key}-{fingerprint[:16]}"
+        # the Update's id is in the history several times: a hash of the key and the request, 38 characters
+        update_id = "files-" + hashlib.sha256(f"{attach.request_key}|{fingerprint}".encode()).hexdigest()[:32]
     else:
         update_id = "files-" + hashlib.sha256("|".join(sorted(fids)).encode()).hexdigest()[:32]
     # P4: the case's validator refuses an act the API did not vouch for; a file reference is one too
