@@ -67,7 +67,6 @@ log = structlog.get_logger()
 
 # A multipart body holds the file and a few short fields; what a body may carry beyond the file's limit.
 MULTIPART_OVERHEAD = 64 * 1024
-OWNER_APP_USERNAME = "owner_app"   # who the owner's own pages act as (api/owners.py OWNER_APP)
 # D1: several files in one request, each under its own limit, at most a step's worth
 MAX_FILES_PER_REQUEST = FILES_PER_STEP
 UPLOAD_MAX_BODY = MAX_FILES_PER_REQUEST * (MAX_FILE_BYTES + MULTIPART_OVERHEAD)
