@@ -51,8 +51,13 @@ def file_params(p: CaseProjection) -> list[dict[str, Any]]:
     return [{"case_no": p.case_no, "file_id": f.id, "sha256": f.sha256, "thumb": f.thumb, "kind": f.kind.value,
              "step": f.step.value, "size": f.size, "content_type": f.content_type, "for_owner": f.for_owner,
              "shows_person": f.shows_person, "added_by": f.by, "role": f.role.value if f.role else None,
-             "added_at": utc(f.at or t.at)}
+             "added_at": utc(f.at or t.at), "provenance": file_provenance(t)}
             for t in p.timeline if (f := t.file) is not None]
+
+
+def file_provenance(t: Any) -> str:
+    """O4: a file the owner gave (its entry's provenance: the owner, on their own pages) or staff recorded."""
+    return "owner" if t.provenance is not None and t.provenance.by == "owner" else "staff"
 
 
 @cache

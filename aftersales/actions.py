@@ -11,7 +11,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
 
 from aftersales.actor import Actor, OwnerActor
 from aftersales.approvals import Decision
-from aftersales.files import FILES_PER_STEP, FileRef
+from aftersales.files import FILES_PER_STEP, FileKind, FileRef, FileStep, PackedFile, unpack
 from aftersales.provenance import Provenance, ToldVia
 from aftersales.roles import Role
 
@@ -556,8 +556,25 @@ class AttachFiles(_Action):
     provenance: Provenance | None = None
 
 
+class AddFiles(_Action):
+    """D1/D3: the files of one upload, all or none, as AttachFiles adds them, in the compact form a case's history
+    can carry a step's twenty of (aftersales.files.pack): the step, kind and flags once, each file as its hashes,
+    size and type; the ids are the case's to compute, who and when the Update's. Sent by the API's upload routes."""
+    action: Literal["add_files"]
+    step: FileStep
+    kind: FileKind
+    for_owner: bool = False
+    shows_person: bool = False
+    files: list[PackedFile] = Field(min_length=1, max_length=FILES_PER_STEP)
+    provenance: Provenance | None = None
+
+    def refs(self, case_no: str) -> list[FileRef]:
+        return [unpack(case_no, self.step, self.kind, self.for_owner, self.shows_person, f) for f in self.files]
+
+
 # What the workflow's `act` Update takes: the actions of POST /cases/{no}/actions and the API's own.
-WorkflowAction = Annotated[Union[ComplaintAction, RepairAction, AttachFile, AttachFiles], Field(discriminator="action")]
+WorkflowAction = Annotated[Union[ComplaintAction, RepairAction, AttachFile, AttachFiles, AddFiles],
+                           Field(discriminator="action")]
 
 
 class ActionRequest(BaseModel):

@@ -14,9 +14,11 @@ size and type, who added it and when. The bytes live in a blob store outside the
 Pure: no I/O.
 """
 
+import base64
+import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -132,6 +134,43 @@ class FileRef(BaseModel):
     def recorded_download(self) -> bool:
         """P3: a download of a file that shows a person or a signature is recorded."""
         return self.kind == FileKind.signed or self.shows_person
+
+
+def file_id(case_no: str, step: FileStep, sha256: str) -> str:
+    """The same content on the same step of a case is one file: a retried upload finds it (never two)."""
+    return "f" + hashlib.sha256(f"{case_no}|{step.value}|{sha256}".encode()).hexdigest()[:16]
+
+
+# D3: an upload's references as the case's `add_files` Update carries them, so that a case's history grows by
+# about a hundred bytes a file: the step, kind and flags once for the upload (one upload is one step and kind),
+# each file as [content hash, size, type, thumbnail hash] with the hashes in base64url (43 characters, not 64),
+# the type by its extension; the id is the case's to compute (`file_id`), who and when the Update's own.
+PACKED_HASH = r"^[A-Za-z0-9_-]{43}$"
+TYPE_CODES = {v: k for k, v in ACCEPTED_TYPES.items()}   # "jpg" -> "image/jpeg"
+TypeCode = Literal["jpg", "png", "webp", "heic", "pdf"]
+PackedFile = tuple[Annotated[str, Field(pattern=PACKED_HASH)], Annotated[int, Field(gt=0, le=MAX_FILE_BYTES)],
+                   TypeCode, Annotated[str, Field(pattern=r"^$|" + PACKED_HASH)]]
+
+
+def pack_hash(sha256: str) -> str:
+    return base64.urlsafe_b64encode(bytes.fromhex(sha256)).rstrip(b"=").decode()
+
+
+def unpack_hash(packed: str) -> str:
+    return base64.urlsafe_b64decode(packed + "=").hex()
+
+
+def pack(ref: "FileRef") -> PackedFile:
+    return (pack_hash(ref.sha256), ref.size, ACCEPTED_TYPES[ref.content_type], pack_hash(ref.thumb) if ref.thumb else "")
+
+
+def unpack(case_no: str, step: FileStep, kind: FileKind, for_owner: bool, shows_person: bool,
+           packed: PackedFile) -> "FileRef":
+    sha, size, code, thumb = packed
+    sha256 = unpack_hash(sha)
+    return FileRef(id=file_id(case_no, step, sha256), sha256=sha256, kind=kind, step=step, size=size,
+                   content_type=TYPE_CODES[code], thumb=unpack_hash(thumb) if thumb else None, for_owner=for_owner,
+                   shows_person=shows_person)
 
 
 class FileRules(BaseModel):

@@ -117,8 +117,14 @@ class CaseMachine(DeadlineRules):
         """D1: the files of one upload added together or not at all: every file is checked as `on_attach_file`
         checks one (and the step's room for all of them) before any is added. An owner's upload (O3) carries how
         the owner gave it (O4) on each entry."""
+        self._attach(a.files, a.provenance, actor, ctx)
+
+    def on_add_files(self, a: Any, actor: Actor, ctx: Ctx) -> None:
+        """D1/D3: as `on_attach_files`, the upload's references in their compact form (actions.AddFiles)."""
+        self._attach(a.refs(self.state.case_no), a.provenance, actor, ctx)
+
+    def _attach(self, refs: list[FileRef], provenance: Any, actor: Actor, ctx: Ctx) -> None:
         s = self.state
-        refs: list[FileRef] = a.files
         if len({r.id for r in refs}) != len(refs):
             raise invalid("同一文件在本次上传中出现了两次（D1）")
         for ref in refs:
@@ -132,11 +138,11 @@ class CaseMachine(DeadlineRules):
             if wanted > room:
                 raise invalid(f"「{STEP_NAMES[step]}」环节最多 {FILES_PER_STEP} 个文件（D1）：本次 {wanted} 个，"
                               f"只能再加 {room} 个")
-        by_owner = a.provenance is not None and a.provenance.by == "owner"
+        by_owner = provenance is not None and provenance.by == "owner"
         for ref in refs:
             ref = ref.model_copy(update={"by": actor.username, "role": actor.role, "at": ctx.now})
             s.timeline.append(TimelineItem(at=ctx.now, kind="file", text=file_note(ref, by_owner), actor=actor.username,
-                                           role=actor.role, file=ref, provenance=a.provenance))
+                                           role=actor.role, file=ref, provenance=provenance))
 
     def file_rules(self, ctx: Ctx) -> FileRules:
         """D2 as this case applies it: as configured from rules 2 on, not at all before."""

@@ -39,23 +39,24 @@ from temporalio.exceptions import ApplicationError
 
 from adapters.db.models import Case, CaseFile
 from adapters.db.numbering import request_fingerprint, scoped_key
-from adapters.db.personal_data import record_full_phone_shown
+from adapters.db.personal_data import record_shown
 from adapters.db.staff import get_staff
 from adapters.db.visibility import visible_cases_clause
 from adapters.files.blobs import FileStore, content_hash
 from adapters.files.images import BadFile, Prepared, prepare, sniff
 from adapters.temporal import actor_assertion
 from aftersales import access
-from aftersales.actions import ActionRequest, AttachFiles
+from aftersales.actions import ActionRequest, AddFiles
 from aftersales.actor import Actor
 from aftersales.errors import Rejection
 from aftersales.files import (
     ACCEPTED_NAMES, ACCEPTED_TYPES, CASE_STEPS, FILES_PER_STEP, MAX_FILE_BYTES, STEP_NAMES, FileKind, FileRef,
-    FileStep, default_for_owner, room_left, too_many,
+    FileStep, default_for_owner, file_id, pack, room_left, too_many,
 )
 from aftersales.provenance import Provenance
 from aftersales.messages import CASE_TYPE_NAMES
 from api import cases as case_routes
+from api import choices
 from api.auth import actor_of, current_actor
 from api.deps import db_session
 from api.problems import REFUSAL_STATUS
@@ -66,7 +67,6 @@ log = structlog.get_logger()
 
 # A multipart body holds the file and a few short fields; what a body may carry beyond the file's limit.
 MULTIPART_OVERHEAD = 64 * 1024
-OWNER_APP_USERNAME = "owner_app"   # who the owner's own pages act as (api/owners.py OWNER_APP)
 # D1: several files in one request, each under its own limit, at most a step's worth
 MAX_FILES_PER_REQUEST = FILES_PER_STEP
 UPLOAD_MAX_BODY = MAX_FILES_PER_REQUEST * (MAX_FILE_BYTES + MULTIPART_OVERHEAD)
@@ -97,6 +97,10 @@ class FileOut(BaseModel):
     by: str
     role: str | None
     by_owner: bool = Field(default=False, description="O4: added by the owner on their own pages")
+    provenance: Literal["owner", "staff"] = Field(default="staff", description="O4: the owner gave it (their own "
+                                                  "pages) or staff recorded it")
+    uploaded_by: str = Field(default="", description="O4: who added it, as people read it: 业主本人, or the staff "
+                                                     "member's name")
     at: str
     url: str = Field(description="a signed link to the file, valid for minutes")
     thumbnail_url: str | None = Field(default=None, description="a signed link to its thumbnail (images)")
@@ -269,11 +273,6 @@ async def read_upload(request: Request, before_file, too_many=None, max_field: i
 
 
 # ---- upload ---------------------------------------------------------------------------------------------
-def file_id(case_no: str, step: FileStep, sha256: str) -> str:
-    """The same content on the same step of a case is one file: a retried upload finds it (never two)."""
-    return "f" + hashlib.sha256(f"{case_no}|{step.value}|{sha256}".encode()).hexdigest()[:16]
-
-
 def _choice(value: str | None, enum: type, name: str, names: dict) -> Any:
     try:
         return enum(value)
@@ -384,6 +383,13 @@ async def upload_files(request: Request, session: AsyncSession, actor: Actor, ca
         if view.get("closed_at"):
             raise Refused(409, f"案件 {case_no} 已结案，不能再上传文件")
         up.room = room_left(refs_before, s)
+        key = idempotency_key or (fields.get(key_field) if key_field else None)
+        if key and up.room < MAX_FILES_PER_REQUEST:
+            # D1: a retry of an upload already applied (it may have filled the step) is answered as the first
+            # time, whatever room is left: the case says before the body is read whether this key was applied
+            chosen["applied"] = await applied_fingerprint(request, case_no, upload_key(case_no, actor, key, key_scope))
+            if chosen["applied"] is not None:
+                up.room = MAX_FILES_PER_REQUEST
         if up.room <= 0:
             raise Refused(422, too_many(s))
         chosen.update(step=s, kind=k)
@@ -401,7 +407,7 @@ async def upload_files(request: Request, session: AsyncSession, actor: Actor, ca
         up.close()
     try:
         return await attach_checked(request, session, actor, case_no, view, checked, provenance, idempotency_key,
-                                    key_scope)
+                                    key_scope, applied=chosen.get("applied"))
     finally:
         for c in checked:
             c.close()
@@ -416,37 +422,72 @@ def over_room(step_of):
     return refuse
 
 
+def upload_key(case_no: str, actor: Actor, idempotency_key: str, key_scope: str | None) -> str:
+    """An upload's Idempotency-Key as the case keeps it: scoped to the case and the user (or `key_scope`)."""
+    return scoped_key("files", case_no, key_scope or actor.username, idempotency_key)
+
+
+async def applied_fingerprint(request: Request, case_no: str, request_key: str) -> str | None:
+    """The fingerprint of the request the case applied under this key, or None (also when the case cannot say:
+    a worker of before the query; the upload is then checked as a new one)."""
+    handle = case_routes._handle(case_routes.temporal(request), case_no)
+    try:
+        return await asyncio.wait_for(handle.query(CaseWorkflow.applied_request, request_key),
+                                      request.app.state.settings.read_timeout_seconds)
+    except Exception as e:  # noqa: BLE001 — only a shortcut for retries: never a reason to refuse an upload
+        log.warning("applied request not known", case_no=case_no, error=type(e).__name__)
+        return None
+
+
+KEY_REUSED = "Idempotency-Key 已用于另一个请求（内容不同）：同一键只能对应同一操作"
+
+
 async def attach_checked(request: Request, session: AsyncSession, actor: Actor, case_no: str, view: dict[str, Any],
                          checked: list[Checked],
                          provenance: Provenance | None, idempotency_key: str | None,
-                         key_scope: str | None) -> tuple[int, list[dict[str, Any]]]:
+                         key_scope: str | None, applied: str | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Stores the checked files' blobs (those not on the case yet) and attaches their references by one act
-    (claim check, D3): (status, the references in the request's order); 200 when all were there already."""
+    (claim check, D3): (status, the references in the request's order); 200 when all were there already and
+    no Idempotency-Key says this request was the one that added them. `applied`: the fingerprint the case holds
+    for this key (applied_fingerprint), when asked before the body.
+    A retried request (the same key and files) answers as the first time, 201 with the same references: the
+    Update goes out again under the same id and Temporal answers the first outcome (or, after the case continued
+    as new, the case answers the repeat without applying it)."""
     on_case = {f["id"]: f for f in view.get("files") or []}
     order = list(dict.fromkeys(c.ref.id for c in checked))     # the same content twice in one request: one file
-    new = list({c.ref.id: c for c in checked if c.ref.id not in on_case}.values())
-    if not new:   # all of them are on the case already (a retry): their references, nothing added
+    unique = list({c.ref.id: c for c in checked}.values())
+    new = [c for c in unique if c.ref.id not in on_case]
+    fingerprint = request_fingerprint({"files": sorted(order)})
+    if applied is not None and applied != fingerprint:
+        raise Refused(422, KEY_REUSED)
+    if not new and not idempotency_key:   # all of them are on the case already (a retry): their references
         return 200, [on_case[i] for i in order]
-    room = room_left([FileRef.model_validate(f) for f in on_case.values()], new[0].ref.step)
-    if len(new) > room:
-        raise Refused(422, f"「{STEP_NAMES[new[0].ref.step]}」环节最多 {FILES_PER_STEP} 个文件，本次新增 {len(new)} 个，"
-                           f"只能再加 {room} 个（D1）")
+    if new and applied is None:
+        room = room_left([FileRef.model_validate(f) for f in on_case.values()], new[0].ref.step)
+        if len(new) > room:
+            raise Refused(422, f"「{STEP_NAMES[new[0].ref.step]}」环节最多 {FILES_PER_STEP} 个文件，本次新增 {len(new)} 个，"
+                               f"只能再加 {room} 个（D1）")
     store = file_store(request)
     for c in new:   # the blobs first: a case never references bytes that are not there
         c.data.seek(0)
         await store.put(c.data.read())
         if c.thumbnail:
             await store.put(c.thumbnail)
-    fids = [c.ref.id for c in new]
+    sent = new or unique   # a keyed retry whose files are all on the case: sent again, answered as the first time
+    first = sent[0].ref
+    fids = [c.ref.id for c in sent]
     handle = case_routes._handle(case_routes.temporal(request), case_no)
-    attach = ActionRequest(action=AttachFiles(action="attach_files", files=[c.ref for c in new],
-                                              provenance=provenance), actor=actor)
+    # D3: the references in their compact form (aftersales.files.pack): ~100 bytes a file in the history
+    attach = ActionRequest(action=AddFiles(action="add_files", step=first.step, kind=first.kind,
+                                           for_owner=first.for_owner, shows_person=first.shows_person,
+                                           files=[pack(c.ref) for c in sent], provenance=provenance), actor=actor)
     if idempotency_key:
-        # as for actions: the key scoped to the case and the user, with the files' fingerprint; the case applies
-        # the key once and refuses it with other files (422)
-        attach.request_key = scoped_key("files", case_no, key_scope or actor.username, idempotency_key)
-        attach.fingerprint = request_fingerprint({"files": sorted(fids)})
-        update_id = f"files-{attach.request_key}-{attach.fingerprint[:16]}"
+        # as for actions: the key scoped to the case and the user, with the request's fingerprint (all its files);
+        # the case applies the key once and refuses it with other files (422)
+        attach.request_key = upload_key(case_no, actor, idempotency_key, key_scope)
+        attach.fingerprint = fingerprint
+        # the Update's id is in the history several times: a hash of the key and the request, 38 characters
+        update_id = "files-" + hashlib.sha256(f"{attach.request_key}|{fingerprint}".encode()).hexdigest()[:32]
     else:
         update_id = "files-" + hashlib.sha256("|".join(sorted(fids)).encode()).hexdigest()[:32]
     # P4: the case's validator refuses an act the API did not vouch for; a file reference is one too
@@ -464,16 +505,17 @@ async def attach_checked(request: Request, session: AsyncSession, actor: Actor, 
             # the blobs stay for the orphan sweep: another upload of the same content may be on its way
             raise Refused(REFUSAL_STATUS[cause.type], cause.message) from None
         raise
-    added = {e["file"]["id"]: e["file"] for e in answer.added if e.get("file")}
-    if not added:   # the same Idempotency-Key and files, applied before: what the case holds
+    if answer.at is None:   # the same Idempotency-Key and files, applied before: what the case holds, as then
         view = await case_routes._read_view(request, session, case_no)
         on_case = {f["id"]: f for f in view.get("files") or []}
-        return 200, [on_case[i] for i in order if i in on_case]
+        return 201, [on_case[i] for i in order if i in on_case]
     for c in new:
         log.info("file attached", file_id=c.ref.id, step=c.ref.step.value, kind=c.ref.kind.value, size=c.ref.size,
                  had_location=c.had_location, by_owner=provenance is not None)
-    return 201, [added.get(i) or on_case.get(i) or next(c.ref for c in checked if c.ref.id == i).model_dump(mode="json")
-                 for i in order]
+    # the references as the case holds them (who and when from the Update: the case does not send them back)
+    added = {c.ref.id: c.ref.model_copy(update={"by": actor.username, "role": actor.role, "at": answer.at})
+             .model_dump(mode="json") for c in sent}
+    return 201, [on_case.get(i) or added[i] for i in order]
 
 
 async def upload_file(request: Request, session: AsyncSession, actor: Actor, case_no: str, *,
@@ -589,17 +631,21 @@ def link_to(request: Request, actor: Actor, case_no: str, fid: str, variant: Var
     return f"/files/{body}.{sig}", expires
 
 
-def file_out(request: Request, actor: Actor, f: CaseFile) -> FileOut:
+def file_out(request: Request, actor: Actor, f: CaseFile, names: dict[str, str] | None = None) -> FileOut:
     url, expires = signed_link(request, actor, f)
     thumb = signed_link(request, actor, f, "thumbnail")[0] if f.thumb else None
     return FileOut(id=f.file_id, case_no=f.case_no, sha256=f.sha256, kind=f.kind, step=f.step,
                    step_name=STEP_NAMES[FileStep(f.step)], size=f.size, content_type=f.content_type,
                    for_owner=f.for_owner, shows_person=f.shows_person, by=f.added_by, role=f.role,
-                   by_owner=f.added_by == OWNER_APP_USERNAME,
+                   by_owner=f.provenance == "owner", provenance=f.provenance,
+                   uploaded_by="业主本人" if f.provenance == "owner" else (names or {}).get(f.added_by, f.added_by),
                    at=f.added_at.isoformat(), url=url, thumbnail_url=thumb, expires_at=expires)
 
 
-async def serve(request: Request, session: AsyncSession, actor: Actor, f: CaseFile, variant: Variant) -> Response:
+async def serve(request: Request, session: AsyncSession, actor: Actor, f: CaseFile, variant: Variant,
+                viewer: tuple[str, str] | None = None) -> Response:
+    """The file's bytes. `viewer`: who is recorded (P3) when it is not `actor` — (their id, their role): the owner
+    pages act as one technical account, the owner who looks is recorded by their opaque id."""
     address = f.thumb if variant == "thumbnail" else f.sha256
     if address is None:
         raise HTTPException(404, f"file {f.file_id} has no thumbnail")
@@ -609,7 +655,8 @@ async def serve(request: Request, session: AsyncSession, actor: Actor, f: CaseFi
         raise HTTPException(404, f"file {f.file_id}: its content is missing from the store")
     if variant == "original" and (f.kind == FileKind.signed or f.shows_person):
         # P3: a signature or a person shown: recorded like a full phone showing (who, when, which case, what)
-        await record_full_phone_shown(session, actor, f.case_no, f"GET file {f.file_id} ({f.kind})")
+        username, role = viewer or (actor.username, actor.role.value)
+        await record_shown(session, username, role, f.case_no, f"GET file {f.file_id} ({f.kind})")
     ctype = "image/jpeg" if variant == "thumbnail" else f.content_type
     ext = "jpg" if variant == "thumbnail" else ACCEPTED_TYPES.get(f.content_type, "bin")
     name = f"{f.case_no}-{f.step}-{f.file_id}{'-thumb' if variant == 'thumbnail' else ''}.{ext}"
@@ -623,8 +670,9 @@ async def serve(request: Request, session: AsyncSession, actor: Actor, f: CaseFi
 @router.get("/cases/{case_no}/files", summary="The files of a case, with signed links (D3)", response_model=FilesOut)
 async def list_files(case_no: str, request: Request, actor: Annotated[Actor, Depends(current_actor)],
                      session: Annotated[AsyncSession, Depends(db_session)]) -> FilesOut:
-    return FilesOut(case_no=case_no, files=[file_out(request, actor, f)
-                                            for f in await visible_files(session, actor, case_no)])
+    files = await visible_files(session, actor, case_no)
+    names = await choices.staff_names(session) if files else {}
+    return FilesOut(case_no=case_no, files=[file_out(request, actor, f, names) for f in files])
 
 
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The file's bytes", "content": {

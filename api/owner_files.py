@@ -12,7 +12,7 @@
   the survey's or the company's cost statement) through short-lived signed links, GET /o/files/{token}: valid
   `files_link_minutes`, and only in a session of an owner who still sees the case (another owner's file, or a
   link past its time, is 404 as for no file). Downloads of a photo showing a person or of a signed paper are
-  recorded (P3) as the owner channel's.
+  recorded (P3) as the owner who looked, by their opaque id (`owner:` and the keyed hash of their phone).
 """
 
 import base64
@@ -212,4 +212,6 @@ async def owner_file(token: str, request: Request, owner: Annotated[OwnerSession
     f = await session.get(CaseFile, (case_no, fid))
     if f is None or not owner_sees(f):
         raise owners.OwnerNotFound()
-    return await file_routes.serve(request, session, owners.OWNER_APP, f, variant)
+    # P3: the owner who looked, by their opaque id (the keyed hash of their phone: no number in clear)
+    return await file_routes.serve(request, session, owners.OWNER_APP, f, variant,
+                                   viewer=(f"owner:{owner.phone_hmac}", "owner"))

@@ -102,6 +102,9 @@ class CaseAnswer(BaseModel):
     version: int = Field(description="the case's change counter (CaseState.seq) after the Update")
     timeline_length: int
     added: list[dict[str, Any]] = Field(default=[], description="the timeline entries this Update added")
+    # D3: an upload's `add_files` answers no entries (the caller has the references: sent back they would double
+    # each file in the history), only the time they were added at (None: a repeat, nothing added)
+    at: datetime | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class StartCase(BaseModel):

@@ -37,6 +37,9 @@ EXPECTED = {
     "repair_warranty_files_rules_v2",
     # D1, O3, O4: one upload's files in one act (attach_files), the owner's photos with their provenance
     "repair_files_many_owner",
+    # D1–D3: an upload's references in the compact add_files act (no entries answered back), retried by Update id
+    # and by Idempotency-Key, counted by D2
+    "repair_files_compact",
     # rules 3 (P5): a major complaint of 海景置业, its company and project kept, another company's manager refused,
     # its notices to its own people (role mailboxes) and the group's executive
     "complaint_major_company_rules_v3",

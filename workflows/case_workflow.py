@@ -167,10 +167,14 @@ class CaseWorkflow:
             raise ApplicationError("the case is still being opened", type="conflict")
         return case_view(self._machine.state, workflow.now(), self._config.ladder)
 
-    def _answer(self, since: int) -> CaseAnswer:
-        """An Update's compact answer: the case's status and the timeline entries added since `since`."""
+    def _answer(self, since: int, request: ActionRequest | None = None) -> CaseAnswer:
+        """An Update's compact answer: the case's status and the timeline entries added since `since`; for an
+        upload's `add_files` (D3) only when they were added, not the entries (the caller sent the references)."""
         assert self._machine is not None
         s = self._machine.state
+        if request is not None and request.action.action == "add_files":
+            return CaseAnswer(case_no=s.case_no, status=s.status, version=s.seq, timeline_length=len(s.timeline),
+                              at=s.timeline[-1].at if len(s.timeline) > since else None)
         return CaseAnswer(case_no=s.case_no, status=s.status, version=s.seq, timeline_length=len(s.timeline),
                           added=[t.model_dump(mode="json") for t in s.timeline[since:]])
 
@@ -201,7 +205,7 @@ class CaseWorkflow:
         since = len(self._machine.state.timeline)
         key = update_key()
         if key in self._applied_updates or self._seen_request(request):  # a repeat: answered, not applied
-            return self._answer(since)
+            return self._answer(since, request)
         try:
             effects = self._machine.apply(request.action, request.actor, self._ctx(request))
         except Rejection as r:
@@ -215,7 +219,14 @@ class CaseWorkflow:
         awaited = [e for e in effects if isinstance(e, self.AWAITED_EFFECTS)]
         if awaited:  # the answer shows their outcome (e.g. the number of the repair just opened)
             await workflow.wait_condition(lambda: all(id(e) in self._done for e in awaited))
-        return self._answer(since)
+        return self._answer(since, request)
+
+    @workflow.query
+    def applied_request(self, request_key: str) -> str | None:
+        """The fingerprint of the request of this Idempotency-Key (ActionRequest.request_key) applied, or None: an
+        upload to a step without room for it asks before reading its body, so that a retry of the one that filled
+        the step is answered as the first time (D1) and any other is refused before it is read."""
+        return self._request_keys.get(request_key)
 
     def _seen_request(self, request: ActionRequest) -> bool:
         """True for a repeat of an applied request (same Idempotency-Key, same body); the same key with

@@ -337,6 +337,8 @@ class CaseFile(Base):
     added_by: Mapped[str] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(32))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # O4: "owner" (the owner added it on their own pages) or "staff" (a staff member's upload)
+    provenance: Mapped[str] = mapped_column(String(8), default="staff", server_default="staff")
 
 
 class CaseDeadline(Base):

@@ -12,8 +12,13 @@ from adapters.db.models import PersonalDataAccess
 
 async def record_full_phone_shown(session: AsyncSession, actor: Actor, case_no: str, endpoint: str) -> None:
     """Commits one access record."""
-    session.add(PersonalDataAccess(at=datetime.now(timezone.utc), username=actor.username, role=actor.role.value,
-                                   case_no=case_no, endpoint=endpoint))
+    await record_shown(session, actor.username, actor.role.value, case_no, endpoint)
+
+
+async def record_shown(session: AsyncSession, username: str, role: str, case_no: str, endpoint: str) -> None:
+    """Commits one access record of whoever it was: a staff account, or an owner by their opaque id (P3)."""
+    session.add(PersonalDataAccess(at=datetime.now(timezone.utc), username=username, role=role, case_no=case_no,
+                                   endpoint=endpoint))
     await session.commit()
 
 

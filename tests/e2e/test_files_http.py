@@ -267,5 +267,6 @@ async def test_D3_the_history_holds_references_not_bytes(api, staff, dev_env):
                     elif hasattr(item, "values") and callable(item.values):
                         stack.extend(v for v in item.values() if hasattr(v, "ListFields"))
     decoded = b"".join(p.data for p in codec.converter().payload_codec.decode_sync(payloads))
-    assert all(r["sha256"].encode() in decoded for r in refs)            # the references are there ...
+    from aftersales.files import pack_hash   # the references are there, packed (base64url hashes) ...
+    assert all(pack_hash(r["sha256"]).encode() in decoded for r in refs)
     assert not any(d[:4096] in decoded for d in sent) and b"TestPhone" not in decoded   # ... the bytes are not

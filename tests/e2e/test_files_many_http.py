@@ -53,7 +53,7 @@ async def test_D1_several_files_in_one_request_are_all_or_nothing_and_a_retry_at
     assert len(stored(settings)) == 6   # each file and its thumbnail, encrypted
     # the same request again (same key): the same references, nothing attached twice
     again = await upload_many(api, lead, no, [jpeg(1), jpeg(2), jpeg(3)], key=key)
-    assert again.status_code == 200 and [f["id"] for f in again.json()["files"]] == [f["id"] for f in added]
+    assert again.status_code == 201 and again.json()["files"] == added   # the first answer again
     # ... and without a key: the same content on the same step is the same file
     again = await upload_many(api, lead, no, [jpeg(2), jpeg(3)])
     assert again.status_code == 200 and await files_now() == [f["id"] for f in added]
@@ -102,3 +102,27 @@ async def test_P3_each_download_of_a_photo_showing_a_person_is_recorded(api, sta
     assert not any(plain["id"] in t for t in texts)
     assert any("repair_lead" in t for t in texts if people[0]["id"] in t)
     assert any("cs_manager" in t for t in texts if people[1]["id"] in t)
+
+
+@pytest.mark.asyncio
+async def test_D1_a_retried_upload_that_filled_its_step_answers_as_the_first_time(api, staff):
+    """A retried request never acts twice and never answers differently: the same Idempotency-Key and files that
+    filled the step to its 20 answer 201 with the same references again (not 422 for a full step)."""
+    no = await new_repair(api, staff)
+    lead = await staff.headers("repair_lead")
+    assert (await upload_many(api, lead, no, [jpeg(1)], step="after_work")).status_code == 201
+    key, batch = unique_key(), [jpeg(100 + i) for i in range(19)]
+    first = await upload_many(api, lead, no, batch, step="after_work", key=key)
+    assert first.status_code == 201 and len(first.json()["files"]) == 19, first.text
+    again = await upload_many(api, lead, no, batch, step="after_work", key=key)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()   # the same references: who, when, ids
+    files = (await api.get(f"/cases/{no}", headers=lead)).json()["files"]
+    assert len(files) == 20
+    # the full step still refuses another request before its body (422 naming the limit) ...
+    other = await upload_many(api, lead, no, [jpeg(200)], step="after_work", key=unique_key())
+    assert other.status_code == 422 and "20" in other.json()["detail"], other.text
+    # ... and the key with other files (422 naming the key), nothing attached
+    other = await upload_many(api, lead, no, [jpeg(200)], step="after_work", key=key)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"], other.text
+    assert len((await api.get(f"/cases/{no}", headers=lead)).json()["files"]) == 20

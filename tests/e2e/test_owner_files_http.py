@@ -131,3 +131,96 @@ async def test_O3_O2_the_owner_files_with_photos_adds_more_and_sees_those_meant_
     assert gallery[gallery.index('id="timeline"'):].count("业主本人（验证码登录）") == 5    # the intake and the 4 photos
     files = (await api.get(f"/cases/{case_no}/files", headers=cs)).json()["files"]
     assert sum(f["by_owner"] for f in files) == 4 and not any(f["by_owner"] for f in files if f["step"] != "intake")
+
+
+async def owner_case_without_photos(api, settings, sessionmaker, project: str) -> tuple[str, str]:
+    """An owner signed in who filed a repair (no photo): (their phone, the case's number)."""
+    phone = await owner_with_unit(sessionmaker, settings, project)
+    await owner_signed_in(api, settings, phone)
+    unit_id = re.search(r"/o/new/repair\?unit=(\d+)", (await api.get("/o/home")).text).group(1)
+    page = (await api.get(f"/o/new/repair?unit={unit_id}")).text
+    form = {"csrf": _csrf(page), "key": re.search(r'name="key" value="([0-9a-f]+)"', page).group(1),
+            "unit_id": unit_id, "trade": "水电", "description": "阳台渗水",
+            "requested_appointment": (datetime.now(BEIJING) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")}
+    filed = await api.post("/o/new/repair", data=form)
+    assert filed.status_code == 303, filed.text
+    return phone, CASE_LINK.search(filed.headers["location"]).group(1)
+
+
+@pytest.mark.asyncio
+async def test_D1_P3_the_owners_retried_upload_that_filled_the_step_and_their_downloads_are_their_own(
+        api, staff, settings, sessionmaker):
+    phone, case_no = await owner_case_without_photos(api, settings, sessionmaker, "重试花园")
+    page = (await api.get(f"/o/cases/{case_no}")).text
+    add = {"csrf": _csrf(page), "key": re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)}
+    twenty = [("file", jpeg(30 + i)) for i in range(20)]
+    first = await api.post(f"/o/cases/{case_no}/files", data=add, files=twenty)
+    assert first.status_code == 303 and "已添加 20 张照片" in unquote(first.headers["location"]), first.text
+    # D1: a retried request (the same form key and photos) that filled the step answers as the first time
+    retried = await api.post(f"/o/cases/{case_no}/files", data=add, files=twenty)
+    assert retried.status_code == 303, retried.text
+    assert unquote(retried.headers["location"]) == unquote(first.headers["location"])
+    cs = await staff.headers("cs_staff")
+    assert len((await api.get(f"/cases/{case_no}", headers=cs)).json()["files"]) == 20
+
+    # P3: the owner's download of a photo showing a person is recorded as that owner (an opaque id, no phone)
+    lead = await staff.headers("repair_lead")
+    shown = await api.post(f"/cases/{case_no}/files", params={"step": "before_work", "kind": "photo"},
+                           files={"file": ("p.jpg", photo("jpeg", color=(9, 9, 9)), "image/jpeg")},
+                           data={"shows_person": "true"}, headers=lead)
+    assert shown.status_code == 201 and shown.json()["for_owner"] and shown.json()["shows_person"], shown.text
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
+
+    async def registered():
+        return (await api.get(owner_link(request, case_no, shown.json()["id"]))).status_code == 200 or None
+    await eventually(registered, 30)
+    manager = await staff.headers("cs_manager")
+    records = [r for r in (await api.get("/audit/personal-data", params={"case_no": case_no}, headers=manager)).json()
+               if shown.json()["id"] in r["endpoint"]]
+    async with sessionmaker() as session:
+        from sqlalchemy import select
+        from adapters.db.models import OwnerSession
+        hmacs = set(await session.scalars(select(OwnerSession.phone_hmac)))
+    assert len(records) == 1, records
+    assert records[0]["username"] != "owner_app" and records[0]["role"] == "owner", records
+    assert records[0]["username"].removeprefix("owner:") in hmacs
+    assert phone not in str(records)
+
+
+@pytest.mark.asyncio
+async def test_O4_D1_each_file_says_whether_the_owner_gave_it_or_staff_recorded_it_and_a_rebuild_keeps_it(
+        api, staff, settings, sessionmaker, dev_env):
+    from sqlalchemy import delete, select
+
+    from activities.projection import write_projections
+    from adapters.db.models import CaseFile
+    from ops.rebuild_register import _ask
+
+    _, case_no = await owner_case_without_photos(api, settings, sessionmaker, "来源花园")
+    page = (await api.get(f"/o/cases/{case_no}")).text
+    add = {"csrf": _csrf(page), "key": re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)}
+    assert (await api.post(f"/o/cases/{case_no}/files", data=add, files=[("file", jpeg(60))])).status_code == 303
+    lead = await staff.headers("repair_lead")
+    assert (await upload(api, lead, case_no, photo("png", color=(7, 7, 7)), step="before_work")).status_code == 201
+
+    async def provenance() -> dict | None:
+        async with sessionmaker() as session:
+            rows = dict((await session.execute(select(CaseFile.added_by, CaseFile.provenance)
+                                               .where(CaseFile.case_no == case_no))).all())
+        return rows if len(rows) == 2 else None
+    assert await eventually(provenance, 30) == {"owner_app": "owner", "repair_lead": "staff"}
+    cs = await staff.headers("cs_staff")
+    listed = (await api.get(f"/cases/{case_no}/files", headers=cs)).json()["files"]
+    assert sorted((f["by"], f["provenance"]) for f in listed) == [("owner_app", "owner"), ("repair_lead", "staff")]
+    await sign_in(api, "cs_staff", settings.demo_password)
+    gallery = (await api.get(f"/app/cases/{case_no}")).text
+    section = gallery[gallery.index('class="gallery"'):gallery.index('id="timeline"')]
+    assert "上传人：业主本人" in section and "上传人：孙建国" in section, section   # the staff member by name
+
+    # C1: the register rebuilt from Temporal brings the provenance back
+    async with sessionmaker() as session, session.begin():
+        await session.execute(delete(CaseFile).where(CaseFile.case_no == case_no))
+    answer = await _ask(dev_env.client, case_no)
+    async with sessionmaker() as session, session.begin():
+        await write_projections(session, [answer.projection])
+    assert await provenance() == {"owner_app": "owner", "repair_lead": "staff"}

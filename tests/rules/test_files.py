@@ -238,3 +238,25 @@ def test_O2_the_owner_never_sees_the_internal_steps_whatever_the_flag():
     for step in (FileStep.survey, FileStep.cost_statement):             # survey notes, company costs (O2)
         assert not owner_sees(ref(step, FileKind.signed if step == FileStep.cost_statement else FileKind.photo,
                                   for_owner=True))
+
+
+def test_D3_an_uploads_reference_packs_to_about_a_hundred_bytes_and_back():
+    import hashlib
+    import json
+
+    from aftersales.actions import AddFiles
+    from aftersales.files import FileKind, FileRef, FileStep, file_id, pack
+
+    sha, thumb = hashlib.sha256(b"a").hexdigest(), hashlib.sha256(b"b").hexdigest()
+    ref = FileRef(id=file_id("WX-2026-000001", FileStep.after_work, sha), sha256=sha, kind=FileKind.photo,
+                  step=FileStep.after_work, size=2_345_678, content_type="image/png", thumb=thumb, for_owner=True)
+    pdf = ref.model_copy(update={"content_type": "application/pdf", "thumb": None, "sha256": thumb,
+                                 "id": file_id("WX-2026-000001", FileStep.after_work, thumb)})
+    a = AddFiles(action="add_files", step=FileStep.after_work, kind=FileKind.photo, for_owner=True,
+                 files=[pack(ref), pack(pdf)])
+    assert a.refs("WX-2026-000001") == [ref, pdf]
+    assert len(json.dumps(pack(ref), separators=(",", ":"))) <= 110     # a FileRef's JSON is over 300
+    import pydantic
+    import pytest
+    with pytest.raises(pydantic.ValidationError):
+        AddFiles(action="add_files", step=FileStep.after_work, kind=FileKind.photo, files=[(sha, 1, "jpg", "")])

@@ -325,3 +325,54 @@ async def test_D1_O3_O4_several_files_in_one_act_and_the_owners_photos_with_thei
         await act(h, R.finance, {"action": "pay", "amount": "300.00", "reference": "FK-7"})
         await h.result()
         await record_history(h, "repair_files_many_owner")
+
+
+@pytest.mark.asyncio
+async def test_D1_D2_D3_an_upload_in_its_compact_form_and_its_retry(ts_env, settings, sessionmaker, smtp_server):
+    """An upload's references as add_files carries them (D3: ~100 bytes a file; its answer no entries, only the
+    time), all or none and 20 a step (D1), counted by D2; the same request again (same Update id, or the same
+    Idempotency-Key after the case forgot the id) never adds twice. Recorded: repair_files_compact."""
+    import hashlib
+
+    from aftersales.files import FileStep, file_id, pack_hash
+    from tests.workflows.helpers import actor, vouched
+    from workflows.case_workflow import CaseWorkflow
+    from aftersales.actions import ActionRequest
+
+    def packed(step: str, n: int, start: int) -> dict:
+        files = [[pack_hash(hashlib.sha256(f"{start + i}".encode()).hexdigest()), 1000 + i, "jpg",
+                  pack_hash(hashlib.sha256(f"t{start + i}".encode()).hexdigest())] for i in range(n)]
+        return {"action": "add_files", "step": step, "kind": "photo", "for_owner": True, "files": files}
+
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_repair(ts_env.client, settings)
+        view = await survey_signed(h, "300.00", "B", contractor=False)
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.cs_staff, {"action": "dispatch", "workers": ["wang"]})
+        request = vouched(h, ActionRequest.model_validate({
+            "action": packed("after_work", 20, 0), "actor": actor(R.repair_lead).model_dump(),
+            "request_key": "k" * 64, "fingerprint": "f" * 64}))
+        first = await h.execute_update(CaseWorkflow.act, request, id="files-once")
+        assert first.added == [] and first.at is not None                                    # D3: no entries back
+        view = await h.query(CaseWorkflow.state)
+        sha = hashlib.sha256(b"0").hexdigest()
+        assert view["files"][0]["sha256"] == sha and view["files"][0]["id"] == file_id(h.id, FileStep.after_work, sha)
+        assert view["files"][0]["content_type"] == "image/jpeg" and view["files"][0]["by"] == "repair_lead"
+        assert len(view["files"]) == 20 and view["files"][0]["thumb"] == hashlib.sha256(b"t0").hexdigest()
+        again = await h.execute_update(CaseWorkflow.act, request, id="files-once")              # Temporal's answer
+        assert again == first
+        repeat = await h.execute_update(CaseWorkflow.act, request, id="files-later")           # the case's: a repeat
+        assert repeat.at is None and len((await h.query(CaseWorkflow.state))["files"]) == 20
+        assert await h.query(CaseWorkflow.applied_request, "k" * 64) == "f" * 64
+        await act_refused(h, R.repair_lead, packed("after_work", 1, 100), "invalid")          # D1: 20 a step
+        await act(h, R.repair_lead, {"action": "complete_work", "note": "已更换水管"})              # D2: its photos
+        await act(h, R.cs_staff, {"action": "inspect", "passed": True})
+        await act(h, R.repair_lead, {"action": "inspect", "passed": True})
+        await act(h, R.cs_staff, {"action": "owner_sign_off", "told_via": "phone", "quality": 5, "attitude": 5})
+        await act(h, R.cs_staff, {"action": "revisit", "told_via": "phone", "satisfaction": 5, "quality": 5, "attitude": 5})
+        await act(h, R.repair_lead, {"action": "cost_statement", "amount": "300.00", "note": "n"})
+        await act(h, R.cs_manager, {"action": "decide", "decision": "approve"})
+        await act(h, R.deputy_chief_engineer, {"action": "decide", "decision": "approve"})
+        await act(h, R.finance, {"action": "pay", "amount": "300.00", "reference": "FK-8"})
+        await h.result()
+        await record_history(h, "repair_files_compact")
