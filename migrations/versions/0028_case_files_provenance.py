@@ -1,6 +1,6 @@
 """O4, D1: each file says whether the owner gave it (their own pages) or staff recorded it — case_files.provenance
 
-Revision ID: files29_0001
+Revision ID: 0028_case_files_provenance
 Revises: 0027_provenance_facts
 Create Date: 2026-12-04
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "files29_0001"
+revision: str = "0028_case_files_provenance"
 down_revision: str | None = "0027_provenance_facts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
