@@ -47,6 +47,11 @@ MAX_BACKOFF = timedelta(minutes=10)
 CODE_BLANK = "******"
 
 
+def sms_now(settings: Settings) -> datetime:
+    """The SMS clock (O5): the system clock, moved by sms_clock_offset_seconds in drills and tests."""
+    return datetime.now(timezone.utc) + timedelta(seconds=settings.sms_clock_offset_seconds)
+
+
 def is_mobile(phone: str | None) -> bool:
     return bool(phone and MOBILE.match(re.sub(r"\D", "", phone)))
 
@@ -70,7 +75,9 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
     if not wanted or not is_mobile(phone):
         return []
     phone = re.sub(r"\D", "", phone)
-    now = now or datetime.now(timezone.utc)
+    # O5 plans by the SMS clock; a link's 7 days (O1) run on the system clock, as the owner's tap is checked by it
+    linked_at = now or datetime.now(timezone.utc)
+    now = now or sms_now(settings)
     phone_hmac = phone_lookup_hash(phone, settings.phone_lookup_key)
     base = settings.public_base_url.rstrip("/")
     statuses = []
@@ -84,7 +91,7 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
             params = {"case_no": case_no, "case_type": "报修" if case_type == "repair" else CASE_TYPE_NAMES.get(case_type, "")}
             if kind in SMS_LINK_PURPOSE and plan.send_at is not None:
                 token = await owner_store.create_link(session, case_no=case_no, purpose=SMS_LINK_PURPOSE[kind],
-                                                      phone_hmac=phone_hmac, now=now, secret=settings.jwt_secret)
+                                                      phone_hmac=phone_hmac, now=linked_at, secret=settings.jwt_secret)
                 params["link"] = f"{base}/o/l/{token}"
             else:
                 params["link"] = f"{base}/o/cases/{case_no}"
@@ -140,8 +147,9 @@ async def _claim(session: AsyncSession, row_id: int, now: datetime) -> bool:
 async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, provider: SmsProvider,
                        unseal, now: datetime | None = None, limit: int = 100) -> Counter[str]:
     """Sends the case SMS due by `now` (and any left `sending` by a worker that died); returns what became of
-    them (sent, held, retry, undeliverable)."""
-    now = now or datetime.now(timezone.utc)
+    them (sent, held, retry, undeliverable). `now` on the SMS clock (sms_now); sent_at is recorded on it too."""
+    now = now or sms_now(settings)
+    ahead = now - datetime.now(timezone.utc)      # the SMS clock against the system clock while sending
     outcome: Counter[str] = Counter()
     async with sessionmaker() as session:
         ids = list(await session.scalars(select(SmsMessage.id).where(
@@ -163,7 +171,7 @@ async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings:
             row.provider = provider.name
             try:
                 row.provider_ref = (await provider.send(sms))[:128]
-                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), None
+                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc) + ahead, None
                 outcome["sent"] += 1
                 log.info("sms sent", case_no=row.case_no, kind=row.kind, provider=provider.name)
             except SmsFailed as e:
