@@ -32,7 +32,7 @@ from adapters.sms.providers import SmsFailed, SmsProvider, SmsSend
 from aftersales.actor import Actor
 from aftersales.messages import BEIJING, CASE_TYPE_NAMES
 from aftersales.owners import (
-    SMS_FOR_ENTRY, SMS_LINK_PURPOSE, SmsKind, plan_sms, quiet_until, sms_text,
+    SMS_FOR_ENTRY, SMS_LINK_PURPOSE, LinkPurpose, SmsKind, plan_sms, quiet_until, sms_text,
 )
 from aftersales.privacy import mask_phone, phone_lookup_hash
 
@@ -109,6 +109,46 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
             statuses.append(plan.status)
             log.info("sms queued", case_no=case_no, kind=kind.value, status=plan.status,
                      send_at=plan.send_at.isoformat() if plan.send_at else None)
+    return statuses
+
+
+async def enqueue_campaign_surveys(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, seal, unseal, *,
+                                   campaign_id: str, project: str, unit_ids: list[int],
+                                   now: datetime | None = None) -> list[str]:
+    """V3, O1, O5: each planned household's owner (the register's number, a mobile) gets the campaign's survey by SMS
+    with a link for that one survey (a survey: sent even to an owner who stopped notices; held past the quiet hours).
+    Idempotent per household (dedupe_key = campaign and unit): a retried plan queues nothing twice."""
+    linked_at = now or datetime.now(timezone.utc)
+    now = now or sms_now(settings)
+    base = settings.public_base_url.rstrip("/")
+    statuses = []
+    async with sessionmaker() as session:
+        units = (await session.execute(select(PropertyUnit.id, PropertyUnit.owner_phone_sealed, PropertyUnit.owner_phone_hmac)
+                                       .where(PropertyUnit.id.in_(unit_ids)).order_by(PropertyUnit.id))).all()
+        for unit_id, sealed, phone_hmac in units:
+            key = f"{campaign_id}:unit:{unit_id}"
+            if not sealed or not phone_hmac or await session.scalar(
+                    select(SmsMessage.id).where(SmsMessage.dedupe_key == key)) is not None:
+                continue
+            phone = re.sub(r"\D", "", unseal(sealed))
+            if not is_mobile(phone):
+                continue
+            plan = plan_sms(SmsKind.campaign_survey, now, {}, opted_out=False)  # one a household: no day's cap
+            token = await owner_store.create_link(session, case_no=campaign_id, purpose=LinkPurpose.survey,
+                                                  phone_hmac=phone_hmac, now=linked_at, secret=settings.jwt_secret)
+            params = {"case_no": campaign_id, "project": project, "link": f"{base}/o/l/{token}"}
+            session.add(SmsMessage(
+                dedupe_key=key, kind=SmsKind.campaign_survey.value, case_no=campaign_id, phone_hmac=phone_hmac,
+                phone_masked=mask_phone(phone), phone_sealed=seal(phone), params=params,
+                text=sms_text(SmsKind.campaign_survey, params), status=plan.status, created_at=now,
+                send_at=plan.send_at.astimezone(timezone.utc) if plan.send_at else None))
+            statuses.append(plan.status)
+        try:
+            await session.commit()       # the plan's households at once (one write transaction, however many)
+        except IntegrityError:           # a concurrent attempt of the same plan queued them
+            await session.rollback()
+            return []
+    log.info("campaign survey sms queued", campaign_id=campaign_id, queued=len(statuses))
     return statuses
 
 
@@ -227,7 +267,9 @@ async def visible_sms(session: AsyncSession, actor: Actor, *, before: int | None
     codes = and_(SmsMessage.case_no.is_(None), or_(
         SmsMessage.phone_hmac.in_(select(Case.customer_phone_hmac).where(visible, Case.customer_phone_hmac.is_not(None))),
         SmsMessage.phone_hmac.in_(_numbers_in_scope(actor))))
-    query = select(SmsMessage).where(or_(of_cases, codes))
+    # V3: a campaign's survey SMS, to the owners of the units in the reader's scope (like the codes)
+    surveys = and_(SmsMessage.kind == SmsKind.campaign_survey.value, SmsMessage.phone_hmac.in_(_numbers_in_scope(actor)))
+    query = select(SmsMessage).where(or_(of_cases, codes, surveys))
     if before is not None:
         query = query.where(SmsMessage.id < before)
     return list(await session.scalars(query.order_by(SmsMessage.id.desc()).limit(limit)))
