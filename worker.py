@@ -58,7 +58,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         activities=[*cases.all(), notify.send_notification, *repairs.all(),
                     *ReminderActivities(sessionmaker, settings).all(),
                     *ReportActivities(sessionmaker, settings).all(),
-                    *CampaignActivities(sessionmaker, settings.revisit_min_share).all(),
+                    *CampaignActivities(sessionmaker, settings.revisit_min_share, settings).all(),
                     *FileActivities(sessionmaker, settings).all()],
         interceptors=[CaseLogContext(), *interceptors],
         max_cached_workflows=settings.worker_max_cached_workflows,

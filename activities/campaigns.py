@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+import structlog
 
 from aftersales.campaign import ANNUAL_DEFAULT_SHARE, CampaignKind, Plan, Proposal, draw_sample, proposals_due, required_share
 from adapters.db import properties as register
@@ -15,7 +16,14 @@ from adapters.db.models import CampaignHousehold, CampaignProposal, CampaignRow,
 from aftersales.privacy import mask_personal
 from aftersales.properties import normalize_text
 from contracts.campaign import CampaignProjection, PlanRequest, ProposalBatch, ProposalCheck, VisitForm
-from adapters.db.session import dialect_insert
+from adapters.db.session import dialect_insert, retry_contention
+from adapters.config import Settings
+from adapters.sms.queue import enqueue_campaign_surveys
+from adapters.temporal.codec import CodecKeyError
+from adapters.temporal.sealing import Sealer
+from activities.projection import PATIENCE
+
+log = structlog.get_logger()
 
 
 # ---- the writes, in the caller's transaction: the activities' and the register's rebuild (C1) --------------
@@ -52,9 +60,25 @@ async def write_campaign_row(session: AsyncSession, p: CampaignProjection) -> No
 
 
 class CampaignActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], minimum_share: Decimal = ANNUAL_DEFAULT_SHARE) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], minimum_share: Decimal = ANNUAL_DEFAULT_SHARE,
+                 settings: Settings | None = None) -> None:
         self.sessionmaker = sessionmaker
         self.annual_share = max(ANNUAL_DEFAULT_SHARE, minimum_share)  # V2: the share proposed (a setting)
+        self.settings = settings   # the worker's: the owners' survey SMS (V3, O5); none in tests of the plan alone
+
+    async def _survey_sms(self, r: PlanRequest, unit_ids: list[int]) -> None:
+        """V3, O1, O5: each planned household's owner gets the survey with a link for it, queued once per household
+        (a retry queues nothing twice). Without the codec's keys (no number can be sealed) none, and said so."""
+        if self.settings is None or not unit_ids:
+            return
+        try:
+            sealer = Sealer.from_settings(self.settings)
+        except CodecKeyError as e:
+            log.error("campaign survey SMS not queued: no codec keys to seal the numbers", error=str(e)[:200])
+            return
+        await retry_contention(lambda: enqueue_campaign_surveys(
+            self.sessionmaker, self.settings, sealer.seal, sealer.unseal, campaign_id=r.campaign_id, project=r.project,
+            unit_ids=unit_ids), within=PATIENCE, logger=log, what="campaign survey sms")
 
     @activity.defn(name="plan_campaign")
     async def plan_campaign(self, r: PlanRequest) -> Plan:
@@ -76,6 +100,7 @@ class CampaignActivities:
             if chosen:
                 await write_households(session, r.campaign_id, [(u, building[u]) for u in chosen])
                 await session.commit()
+        await self._survey_sms(r, chosen)
         return Plan(unit_ids=chosen, seed=seed, occupied=len(occupied), units=len(units),
                     buildings=[building[u] for u in chosen])
 

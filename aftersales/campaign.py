@@ -32,6 +32,7 @@ from aftersales.actor import Actor, OwnerActor, is_owner
 from aftersales.case import Customer
 from aftersales.errors import conflict, forbidden, invalid
 from aftersales.messages import role_title
+from aftersales.org import Person
 from aftersales.properties import normalize_text
 from aftersales.provenance import Means, Provenance
 from aftersales.roles import Role
@@ -142,6 +143,10 @@ class VisitRequest(BaseModel):
     visit: VisitBody
     actor: Actor | OwnerActor   # O3: the owner answering the survey for their own household
     customer: Customer | None = None
+    # V3, P7: the campaign company's active cs_manager accounts (P5), from the organisation's list when the visit was
+    # asked for: a second visit has one of them among its participants. None: a request recorded before the list
+    # was carried (histories replay as they ran: the literal username "cs_manager" counted then).
+    managers: list[Person] | None = None
 
     def provenance(self, at: datetime) -> Provenance:
         """O4: the owner's own answer (code or link), or the staff member's record of the visit (in person, phone)."""
@@ -296,12 +301,29 @@ class Campaign:
         if v.second_visit:
             if v.unit_id not in s.second_visits_due:
                 raise conflict(f"房屋 {v.unit_id} 无须二次回访（V3）")
-            if r.actor.role != Role.cs_manager and "cs_manager" not in v.participants:
-                raise invalid("二次回访须有客户服务部经理参加：请以客户服务部经理身份记录，或在参加人中列出 cs_manager（V3）")
+            if r.actor.role != Role.cs_manager and not self._manager_takes_part(r):
+                raise invalid(self._no_manager(r))
         elif v.unit_id in s.visited:
             raise conflict(f"房屋 {v.unit_id} 在本次活动中已回访过")
         if any(p.handling != "answered" for p in v.points) and r.customer is None:
             raise invalid("业主提出的问题要立案，须填写业主信息（customer）")
+
+    @staticmethod
+    def _manager_takes_part(r: VisitRequest) -> bool:
+        """V3: a cs_manager of the campaign's company among the participants (by account, whatever its username)."""
+        if r.managers is None:
+            return "cs_manager" in r.visit.participants
+        return bool({m.username for m in r.managers} & set(r.visit.participants))
+
+    @staticmethod
+    def _no_manager(r: VisitRequest) -> str:
+        """The refusal, naming the managers who may take part by name and title (P7)."""
+        if r.managers is None:
+            return "二次回访须有客户服务部经理参加：请以客户服务部经理身份记录，或在参加人中列出 cs_manager（V3）"
+        if not r.managers:
+            return "二次回访须有客户服务部经理参加，但本公司没有在职的客户服务部经理账户：请管理员先开设（V3、P7）"
+        return ("二次回访须有本公司的客户服务部经理参加：请以客户服务部经理身份记录，或在参加人（participants）中列出："
+                + "、".join(f"{m.username}（{m.label}）" for m in r.managers) + "（V3、P7）")
 
     def _check_owner_survey(self, r: VisitRequest) -> None:
         """V3, O3: the owner answers the survey of their own household in this campaign, once: the items and a

@@ -86,17 +86,18 @@ class SmsKind(StrEnum):
     closed = "closed"                # case closed
     proposed = "proposed"            # a visit time proposed or changed by staff: the link to accept or ask another (R1)
     extension = "extension"          # more time asked (R8): the link to consent or refuse
+    campaign_survey = "campaign_survey"  # a revisit campaign's survey for the owner's household (V3): its link
 
 
 # O5: an owner may stop all but these (they carry the owner's own acts: sign-off and survey)
-ALWAYS_SENT = frozenset({SmsKind.code, SmsKind.work_done, SmsKind.survey})
+ALWAYS_SENT = frozenset({SmsKind.code, SmsKind.work_done, SmsKind.survey, SmsKind.campaign_survey})
 # Past the day's cap these are held to the next morning, not dropped: each carries a link for an act of the owner
 # (R1, R8, R6, R7) that the case waits for. The owner may still stop the appointment and more-time ones (O5 spares
 # only sign-off and survey), and then sees them on their case page.
 HELD_PAST_CAP = ALWAYS_SENT | {SmsKind.proposed, SmsKind.extension}
 SMS_KIND_NAMES = {SmsKind.code: "验证码", SmsKind.received: "受理通知", SmsKind.appointment: "预约通知",
                   SmsKind.work_done: "完工签认", SmsKind.survey: "回访调查", SmsKind.closed: "结案通知",
-                  SmsKind.proposed: "确认上门时间", SmsKind.extension: "延期征询"}
+                  SmsKind.proposed: "确认上门时间", SmsKind.extension: "延期征询", SmsKind.campaign_survey: "业主回访问卷"}
 
 
 def quiet_until(at: datetime) -> datetime | None:
@@ -159,6 +160,8 @@ def sms_text(kind: SmsKind, params: Mapping[str, str]) -> str:
         SmsKind.closed: f"案件 {p.get('case_no', '')} 已结案。感谢您的反馈。查看：{p.get('link', '')}",
         SmsKind.proposed: f"案件 {p.get('case_no', '')} 拟定上门时间 {p.get('time', '')}，请确认或另约：{p.get('link', '')}（7 天内有效）",
         SmsKind.extension: f"案件 {p.get('case_no', '')} 申请将完工期限延至 {p.get('time', '')}，请您同意或不同意：{p.get('link', '')}（7 天内有效）",
+        SmsKind.campaign_survey: f"{p.get('project', '')}业主回访（{p.get('case_no', '')}）邀请您为您的房屋和服务评分："
+                                 f"{p.get('link', '')}（7 天内有效）",
     }[kind]
 
 

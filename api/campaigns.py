@@ -31,6 +31,7 @@ from adapters.db.numbering import IdempotencyConflict, claim_case_no, request_fi
 from aftersales.errors import Rejection
 from aftersales.org import choose_people, in_scope
 from aftersales.properties import normalize_text
+from aftersales.roles import Role
 from adapters.temporal.sealing import app_sealer
 from api import org as org_routes
 from api.auth import require_roles
@@ -232,8 +233,19 @@ async def record_visit(campaign_id: str, request: Request, body: VisitBody,
     customer = None
     if any(p.handling != "answered" for p in body.points):
         customer = await _owner(request, session, body.unit_id)
+    managers = await _campaign_managers(request, session, campaign_id) if body.second_visit else None
     return await _update(request, campaign_id, CampaignWorkflow.record_visit,
-                         VisitRequest(visit=body, actor=actor, customer=customer))
+                         VisitRequest(visit=body, actor=actor, customer=customer, managers=managers))
+
+
+async def _campaign_managers(request: Request, session: AsyncSession, campaign_id: str) -> list:
+    """V3, P7: the active cs_manager accounts whose scope holds the campaign's project (P5): any of them, by account
+    rather than by a username, takes part in a second visit."""
+    row = await session.get(CampaignRow, campaign_id)
+    project = row.project if row is not None else (await _summary(request, session, campaign_id))["project"]
+    _, organisation = await org.project_org(session, project)
+    return [p for p in await org.staff_list(session, role=Role.cs_manager)
+            if in_scope(p.company_id, p.project, organisation.company_id, organisation.project_key)]
 
 
 @router.post("/campaigns/{campaign_id}/spot-checks", summary="cs_manager's spot-check of survey forms (V3)")

@@ -273,6 +273,9 @@ def _with_cookie(request: Request, response: Response, token: str) -> Response:
     return response
 
 
+CAMPAIGN_LINK = re.compile(r"^HF-\d{4}-\d{6}$")   # a link for a campaign's survey (V3) carries the campaign's id
+
+
 @router.get("/o/l/{token}")
 async def open_link(token: str, request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> Response:
     """O1: a link sent by SMS signs the owner in for its one case and purpose, once, within 7 days."""
@@ -285,7 +288,15 @@ async def open_link(token: str, request: Request, session: Annotated[AsyncSessio
                                              ttl=timedelta(minutes=settings.owner_session_minutes),
                                              case_no=link.case_no, purpose=link.purpose)
     log.info("owner signed in", means="link", purpose=link.purpose)
-    return _with_cookie(request, RedirectResponse(f"/o/cases/{link.case_no}", status_code=303), session_token)
+    target = f"/o/cases/{link.case_no}"
+    if CAMPAIGN_LINK.match(link.case_no):
+        # V3: a campaign's survey link: the owner's household in it not yet answered (the session: that campaign only)
+        open_ = [u for c, u in await store.open_surveys(session, link.phone_hmac) if c.campaign_id == link.case_no]
+        if not open_:
+            return _with_cookie(request, render(request, "done.html", title="回访调查",
+                                                message="该回访调查已填写或已结束，感谢您的参与。"), session_token)
+        target = f"/o/surveys/{link.case_no}/{open_[0].id}"
+    return _with_cookie(request, RedirectResponse(target, status_code=303), session_token)
 
 
 @router.post("/o/logout")
@@ -633,8 +644,9 @@ SURVEY_ITEMS = ("房屋质量", "维修服务", "物业服务", "客户服务") 
 
 
 async def _survey_or_404(session: AsyncSession, owner: OwnerSession, campaign_id: str, unit_id: str):
-    """The running campaign and the owner's household in its plan, not yet visited; else 404 (O2)."""
-    _only_own_case(owner)
+    """The running campaign and the owner's household in its plan, not yet visited; else 404 (O2). A link's session
+    (O1): its own campaign's survey only."""
+    _only_own_case(owner, campaign_id)
     for campaign, unit in await store.open_surveys(session, owner.phone_hmac):
         if campaign.campaign_id == campaign_id and str(unit.id) == unit_id:
             return campaign, unit
@@ -642,9 +654,9 @@ async def _survey_or_404(session: AsyncSession, owner: OwnerSession, campaign_id
 
 
 def _survey_page(request: Request, campaign, unit, error: str | None = None, status_code: int = 200,
-                 posted: dict[str, str] | None = None) -> HTMLResponse:
+                 posted: dict[str, str] | None = None, one_case: bool = False) -> HTMLResponse:
     return render(request, "survey.html", status_code, campaign=campaign, unit=unit, items=SURVEY_ITEMS,
-                  scale=SATISFACTION, error=error, posted=posted or {})
+                  scale=SATISFACTION, error=error, posted=posted or {}, one_case=one_case)
 
 
 @router.get("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
@@ -652,7 +664,7 @@ async def survey_page(campaign_id: str, unit_id: str, request: Request,
                       owner: Annotated[OwnerSession, Depends(owner_session)],
                       session: Annotated[AsyncSession, Depends(db_session)]) -> HTMLResponse:
     campaign, unit = await _survey_or_404(session, owner, campaign_id, unit_id)
-    return _survey_page(request, campaign, unit)
+    return _survey_page(request, campaign, unit, one_case=owner.case_no is not None)
 
 
 @router.post("/o/surveys/{campaign_id}/{unit_id}", response_class=HTMLResponse)
@@ -676,6 +688,9 @@ async def answer_survey(campaign_id: str, unit_id: str, request: Request,
             visit=body, actor=OwnerActor(case_no=campaign_id, means=owner.means, unit_id=unit.id)))
     except (HTTPException, ValidationError) as e:
         code = e.status_code if isinstance(e, HTTPException) else 422
-        return _survey_page(request, campaign, unit, owner_text(refusal(e)[0]), code, form)
+        return _survey_page(request, campaign, unit, owner_text(refusal(e)[0]), code, form,
+                            one_case=owner.case_no is not None)
     log.info("owner answered a campaign survey", campaign_id=campaign_id)
+    if owner.case_no is not None:   # a link's session (O1) has no home page: the thanks on the page itself
+        return render(request, "done.html", title="回访调查", message="感谢您参加回访调查！")
     return RedirectResponse("/o/home?notice=感谢您参加回访调查", status_code=303, headers=HEADERS)

@@ -44,6 +44,7 @@ PARAM_ORDER: dict[SmsKind, tuple[str, ...]] = {
     SmsKind.closed: ("case_no", "link"),
     SmsKind.proposed: ("case_no", "time", "link"),
     SmsKind.extension: ("case_no", "time", "link"),
+    SmsKind.campaign_survey: ("project", "case_no", "link"),
 }
 
 

@@ -32,7 +32,7 @@ from adapters.sms.providers import SmsFailed, SmsProvider, SmsSend
 from aftersales.actor import Actor
 from aftersales.messages import BEIJING, CASE_TYPE_NAMES
 from aftersales.owners import (
-    SMS_FOR_ENTRY, SMS_LINK_PURPOSE, SmsKind, plan_sms, quiet_until, sms_text,
+    SMS_FOR_ENTRY, SMS_LINK_PURPOSE, LinkPurpose, SmsKind, plan_sms, quiet_until, sms_text,
 )
 from aftersales.privacy import mask_phone, phone_lookup_hash
 
@@ -45,6 +45,11 @@ DUE = ("queued", "held")
 STUCK_SENDING = timedelta(minutes=5)            # a send whose worker died: tried again (at least once)
 MAX_BACKOFF = timedelta(minutes=10)
 CODE_BLANK = "******"
+
+
+def sms_now(settings: Settings) -> datetime:
+    """The SMS clock (O5): the system clock, moved by sms_clock_offset_seconds in drills and tests."""
+    return datetime.now(timezone.utc) + timedelta(seconds=settings.sms_clock_offset_seconds)
 
 
 def is_mobile(phone: str | None) -> bool:
@@ -70,7 +75,9 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
     if not wanted or not is_mobile(phone):
         return []
     phone = re.sub(r"\D", "", phone)
-    now = now or datetime.now(timezone.utc)
+    # O5 plans by the SMS clock; a link's 7 days (O1) run on the system clock, as the owner's tap is checked by it
+    linked_at = now or datetime.now(timezone.utc)
+    now = now or sms_now(settings)
     phone_hmac = phone_lookup_hash(phone, settings.phone_lookup_key)
     base = settings.public_base_url.rstrip("/")
     statuses = []
@@ -84,7 +91,7 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
             params = {"case_no": case_no, "case_type": "报修" if case_type == "repair" else CASE_TYPE_NAMES.get(case_type, "")}
             if kind in SMS_LINK_PURPOSE and plan.send_at is not None:
                 token = await owner_store.create_link(session, case_no=case_no, purpose=SMS_LINK_PURPOSE[kind],
-                                                      phone_hmac=phone_hmac, now=now, secret=settings.jwt_secret)
+                                                      phone_hmac=phone_hmac, now=linked_at, secret=settings.jwt_secret)
                 params["link"] = f"{base}/o/l/{token}"
             else:
                 params["link"] = f"{base}/o/cases/{case_no}"
@@ -102,6 +109,46 @@ async def enqueue_case_sms(sessionmaker: async_sessionmaker[AsyncSession], setti
             statuses.append(plan.status)
             log.info("sms queued", case_no=case_no, kind=kind.value, status=plan.status,
                      send_at=plan.send_at.isoformat() if plan.send_at else None)
+    return statuses
+
+
+async def enqueue_campaign_surveys(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, seal, unseal, *,
+                                   campaign_id: str, project: str, unit_ids: list[int],
+                                   now: datetime | None = None) -> list[str]:
+    """V3, O1, O5: each planned household's owner (the register's number, a mobile) gets the campaign's survey by SMS
+    with a link for that one survey (a survey: sent even to an owner who stopped notices; held past the quiet hours).
+    Idempotent per household (dedupe_key = campaign and unit): a retried plan queues nothing twice."""
+    linked_at = now or datetime.now(timezone.utc)
+    now = now or sms_now(settings)
+    base = settings.public_base_url.rstrip("/")
+    statuses = []
+    async with sessionmaker() as session:
+        units = (await session.execute(select(PropertyUnit.id, PropertyUnit.owner_phone_sealed, PropertyUnit.owner_phone_hmac)
+                                       .where(PropertyUnit.id.in_(unit_ids)).order_by(PropertyUnit.id))).all()
+        for unit_id, sealed, phone_hmac in units:
+            key = f"{campaign_id}:unit:{unit_id}"
+            if not sealed or not phone_hmac or await session.scalar(
+                    select(SmsMessage.id).where(SmsMessage.dedupe_key == key)) is not None:
+                continue
+            phone = re.sub(r"\D", "", unseal(sealed))
+            if not is_mobile(phone):
+                continue
+            plan = plan_sms(SmsKind.campaign_survey, now, {}, opted_out=False)  # one a household: no day's cap
+            token = await owner_store.create_link(session, case_no=campaign_id, purpose=LinkPurpose.survey,
+                                                  phone_hmac=phone_hmac, now=linked_at, secret=settings.jwt_secret)
+            params = {"case_no": campaign_id, "project": project, "link": f"{base}/o/l/{token}"}
+            session.add(SmsMessage(
+                dedupe_key=key, kind=SmsKind.campaign_survey.value, case_no=campaign_id, phone_hmac=phone_hmac,
+                phone_masked=mask_phone(phone), phone_sealed=seal(phone), params=params,
+                text=sms_text(SmsKind.campaign_survey, params), status=plan.status, created_at=now,
+                send_at=plan.send_at.astimezone(timezone.utc) if plan.send_at else None))
+            statuses.append(plan.status)
+        try:
+            await session.commit()       # the plan's households at once (one write transaction, however many)
+        except IntegrityError:           # a concurrent attempt of the same plan queued them
+            await session.rollback()
+            return []
+    log.info("campaign survey sms queued", campaign_id=campaign_id, queued=len(statuses))
     return statuses
 
 
@@ -140,8 +187,9 @@ async def _claim(session: AsyncSession, row_id: int, now: datetime) -> bool:
 async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, provider: SmsProvider,
                        unseal, now: datetime | None = None, limit: int = 100) -> Counter[str]:
     """Sends the case SMS due by `now` (and any left `sending` by a worker that died); returns what became of
-    them (sent, held, retry, undeliverable)."""
-    now = now or datetime.now(timezone.utc)
+    them (sent, held, retry, undeliverable). `now` on the SMS clock (sms_now); sent_at is recorded on it too."""
+    now = now or sms_now(settings)
+    ahead = now - datetime.now(timezone.utc)      # the SMS clock against the system clock while sending
     outcome: Counter[str] = Counter()
     async with sessionmaker() as session:
         ids = list(await session.scalars(select(SmsMessage.id).where(
@@ -163,7 +211,7 @@ async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings:
             row.provider = provider.name
             try:
                 row.provider_ref = (await provider.send(sms))[:128]
-                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc), None
+                row.status, row.sent_at, row.last_error = "sent", datetime.now(timezone.utc) + ahead, None
                 outcome["sent"] += 1
                 log.info("sms sent", case_no=row.case_no, kind=row.kind, provider=provider.name)
             except SmsFailed as e:
@@ -219,7 +267,9 @@ async def visible_sms(session: AsyncSession, actor: Actor, *, before: int | None
     codes = and_(SmsMessage.case_no.is_(None), or_(
         SmsMessage.phone_hmac.in_(select(Case.customer_phone_hmac).where(visible, Case.customer_phone_hmac.is_not(None))),
         SmsMessage.phone_hmac.in_(_numbers_in_scope(actor))))
-    query = select(SmsMessage).where(or_(of_cases, codes))
+    # V3: a campaign's survey SMS, to the owners of the units in the reader's scope (like the codes)
+    surveys = and_(SmsMessage.kind == SmsKind.campaign_survey.value, SmsMessage.phone_hmac.in_(_numbers_in_scope(actor)))
+    query = select(SmsMessage).where(or_(of_cases, codes, surveys))
     if before is not None:
         query = query.where(SmsMessage.id < before)
     return list(await session.scalars(query.order_by(SmsMessage.id.desc()).limit(limit)))

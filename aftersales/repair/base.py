@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from aftersales.case import Ctx
+from aftersales.case import OWNER_ACTS_FROM, Ctx
 from aftersales.errors import conflict
 from aftersales.machine import CaseMachine
 from aftersales.messages import DEADLINE_NAMES, yuan
@@ -13,6 +13,7 @@ from aftersales.repair.state import MULTI_TRADE_WORKING_DAYS, SINGLE_TRADE_WORKI
 from aftersales.roles import Role
 
 _S = RepairStatus
+_CLOSED = {"completed": "维修已完成，已结案", "declined": "业主不接受有偿服务报价，已结案（R3）"}
 
 
 class RepairSteps(CaseMachine):
@@ -54,3 +55,7 @@ class RepairSteps(CaseMachine):
         s = self.state
         self.waive_open_deadlines()
         s.status, s.outcome, s.closed_at = _S.closed, outcome, ctx.now
+        if s.rules_version >= OWNER_ACTS_FROM:
+            # O5 (rules 4): the close is the owner's to know, a repair's as a complaint's: the entry raises the close SMS.
+            # Only the case's state changes (no command): recorded histories replay as they ran.
+            self.note(ctx, "closed", _CLOSED.get(outcome, "已结案"))

@@ -82,6 +82,8 @@ class WorkerProcess:
                     "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key,  # the API's (P4)
                     # O5: the owners' SMS into the test's outbox, sent as soon as they are due
                     "AFTERSALES_SMS_OUTBOX_FILE": settings.sms_outbox_file, "AFTERSALES_SMS_DISPATCH_SECONDS": "1",
+                    # O5: a test may set the SMS clock inside or outside the quiet hours (0: the system clock)
+                    "AFTERSALES_SMS_CLOCK_OFFSET_SECONDS": str(settings.sms_clock_offset_seconds),
                     # every line, as ops set it to look into a case: the tests read the projection's lines
                     # (DEBUG) and check that no phone number reaches the log at any level
                     "AFTERSALES_LOG_LEVEL": "DEBUG",

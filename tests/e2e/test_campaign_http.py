@@ -176,3 +176,34 @@ async def test_P5_V3_campaigns_are_listed_read_and_worked_within_the_scope_only(
     assert "李娜" not in page    # 融侨置业's cs_staff
     assert (await api.get(f"/app/campaigns/{rq}")).status_code == 404
     api.cookies.clear()
+
+
+@pytest.mark.asyncio
+async def test_V3_P7_a_second_visit_counts_the_campaign_companys_cs_manager_by_account(api, staff, settings,
+                                                                                    sessionmaker):
+    """海景置业's campaign: its manager is cs_manager2 (邓凯), not an account named "cs_manager". A second visit recorded
+    by the company's customer-service staff with cs_manager2 among the participants is accepted; without a manager,
+    or with 融侨置业's cs_manager, it is refused naming 邓凯 by name and title, and nothing is recorded."""
+    from aftersales.roles import Role
+    from tests.e2e.conftest import account
+    tag = uuid.uuid4().hex[:6]
+    visitor = f"hjcs{tag}"
+    await account(sessionmaker, settings, visitor, Role.cs_staff, company_id="hj")
+    project = f"海景二访苑{tag}"
+    units = await import_for(api, staff, "cs_manager2", project, occupied=3)
+    r = await api.post("/campaigns", json=plan(project, staff=[visitor]), headers=await staff.headers("cs_manager2"))
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+    cs = await staff.headers(visitor)
+    first = {"unit_id": units[0], "mode": "phone", "items": [{"item": "房屋质量", "score": 2}]}
+    r = await api.post(f"/campaigns/{cid}/visits", json=first, headers=cs)
+    assert r.status_code == 200 and r.json()["second_visits_due"] == 1, r.text
+
+    second = {"unit_id": units[0], "mode": "in_person", "items": [{"item": "房屋质量", "score": 4}], "second_visit": True}
+    for participants in ([], [visitor], ["cs_manager"]):
+        r = await api.post(f"/campaigns/{cid}/visits", json={**second, "participants": participants}, headers=cs)
+        assert r.status_code == 422, r.text
+        assert "cs_manager2（邓凯 · 海景置业客户服务部经理）" in r.json()["detail"] and "赵敏" not in r.json()["detail"]
+    r = await api.post(f"/campaigns/{cid}/visits", json={**second, "participants": ["cs_manager2"]}, headers=cs)
+    assert r.status_code == 200, r.text
+    assert (r.json()["second_visits_due"], r.json()["second_visits_done"], r.json()["visited"]) == (0, 1, 1)

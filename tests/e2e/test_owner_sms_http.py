@@ -20,6 +20,15 @@ from tests.e2e.conftest import eventually, post_action
 from tests.e2e.test_owner_acts_http import owner_acts
 
 
+@pytest.fixture
+def settings(settings):
+    """The SMS clock at 10:00 Beijing as the test starts (the product's sms_clock_offset_seconds, the worker's too):
+    the figures are those of working hours whatever the hour the test runs (the quiet hours: test_owner_sms_day_http)."""
+    now = datetime.now(timezone.utc)
+    start = datetime.combine(now.astimezone(BEIJING).date(), datetime.min.time().replace(hour=10), BEIJING)
+    return settings.model_copy(update={"sms_clock_offset_seconds": (start - now).total_seconds()})
+
+
 async def sms_of(sessionmaker, no: str) -> list[SmsMessage]:
     async with sessionmaker() as session:
         return list(await session.scalars(select(SmsMessage).where(SmsMessage.case_no == no).order_by(SmsMessage.id)))
@@ -110,4 +119,53 @@ async def test_o5_r1_r8_a_proposed_changed_time_and_more_time_reach_the_owner_by
     assert [r.kind for r in rows] == ["received", "proposed", "proposed", "appointment", "extension"]
     figures = Counter(r.status for r in rows)
     print(f"\nO5 SMS of {no}: {dict(figures)} (sent/queued/held for quiet hours or the cap, throttled)")
-    assert figures["throttled"] == 1 and sum(figures.values()) == 5
+    assert figures == {"sent": 3, "throttled": 1, "held": 1}, figures   # 3 a day, at 10:00: none held for the night
+
+
+@pytest.mark.asyncio
+async def test_v3_o1_o5_a_campaigns_survey_reaches_the_owner_by_sms_with_a_link_for_that_survey(api, staff, settings,
+                                                                                              sessionmaker) -> None:
+    """V3 with O1/O5: a campaign planned for the owner's household sends its owner the survey by SMS (sent whatever
+    the owner stopped: a survey), with a link for that one survey; the owner taps it on a phone with no session,
+    answers for their household (provenance: the link), and the link and the session reach nothing else."""
+    import uuid
+
+    from tests.e2e.test_owner_acts_http import registered_owner
+    from tests.e2e.test_owner_http import _csrf, owner_signed_in
+    project = f"回访短信苑{uuid.uuid4().hex[:6]}"
+    phone, _ = await registered_owner(settings, sessionmaker, project=project)
+    await owner_signed_in(api, settings, phone)
+    home = (await api.get("/o/home")).text
+    stop = await api.post("/o/settings/sms", data={"csrf": _csrf(home), "stop": "1"})    # O5: notices stopped
+    assert stop.status_code == 303, stop.text
+    r = await api.post("/campaigns", json={"project": project, "kind": "first", "starts_on": "2026-11-23",
+                                           "ends_on": "2027-12-31", "staff": ["cs_staff"]},
+                       headers=await staff.headers("cs_manager"))
+    assert r.status_code == 201, r.text
+    cid = r.json()["campaign_id"]
+
+    async def sent():
+        rows = [m for m in await sms_of(sessionmaker, cid) if m.kind == "campaign_survey"]
+        return rows and rows[0].status == "sent" and rows
+    [sms] = await eventually(sent, 60)
+    assert project in sms.text and cid in sms.text and phone not in sms.text and phone not in str(sms.params)
+    path = re.search(r"/o/l/[A-Za-z0-9_\-.]+", sms.params["link"]).group(0)
+    assert path in sms.text
+
+    api.cookies.clear()                                             # the owner's phone: no session
+    opened = await api.get(path)
+    assert opened.status_code == 303 and re.fullmatch(rf"/o/surveys/{cid}/\d+", opened.headers["location"]), opened.text
+    page = await api.get(opened.headers["location"])
+    assert page.status_code == 200 and "回访调查" in page.text
+    assert (await api.get("/o/home")).status_code == 404           # a link's session: that survey only (O1)
+    form = {"csrf": _csrf(page.text), "score_0": "5", "score_1": "5", "score_2": "4", "score_3": "5"}
+    done = await api.post(opened.headers["location"], data=form)
+    assert done.status_code == 200 and "感谢您参加回访调查" in done.text, done.text     # no home page for a link
+    summary = (await api.get(f"/campaigns/{cid}", headers=await staff.headers("cs_manager"))).json()
+    assert (summary["visited"], summary["visits_owner"]) == (1, 1)
+    api.cookies.clear()
+    assert (await api.get(path)).status_code == 404                # used once
+    # 短信记录 (cs_manager): the campaign's SMS with the others, its campaign linked
+    token = (await staff.headers("cs_manager"))["Authorization"].split()[1]
+    log_page = (await api.get("/app/sms", headers={"Cookie": f"aftersales_session={token}"})).text
+    assert f'href="/app/campaigns/{cid}"' in log_page

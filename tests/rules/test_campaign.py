@@ -181,3 +181,28 @@ def test_V3_O2_an_owner_answers_only_for_their_own_household_of_this_campaign():
     assert "只有评分和意见" in refused("invalid", c.check_visit, owner_survey(2, second_visit=True))
     staff_as_self = VisitRequest(visit=owner_survey().visit, actor=STAFF)
     assert "业主本人" in refused("invalid", c.check_visit, staff_as_self)                       # 代录 says how
+
+
+def test_V3_a_second_visit_recognises_any_cs_manager_of_the_campaigns_company_among_the_participants():
+    """P7: participants are accounts from the organisation's list; the request carries the campaign company's
+    cs_manager accounts (P5), so 海景置业's cs_manager2 counts, another company's manager does not, and a refusal
+    names the managers who may take part by name and title. A request recorded before (no list) keeps the literal."""
+    from aftersales.org import Person
+    deng = Person(username="cs_manager2", display_name="邓凯", title="海景置业客户服务部经理", role=Role.cs_manager,
+                  company_id="hj")
+    butler = Actor(username="butler2", role=Role.butler)
+
+    def second(participants, managers):
+        r = visit(3, (4, 4), actor=butler, second_visit=True, participants=participants)
+        return r.model_copy(update={"managers": managers})
+
+    c = campaign()
+    c.visit(visit(3, (5, 2)))
+    message = refused("invalid", c.check_visit, second(["butler2"], [deng]))
+    assert "邓凯 · 海景置业客户服务部经理" in message and "cs_manager2" in message
+    assert "邓凯" in refused("invalid", c.check_visit, second(["cs_manager"], [deng]))   # another company's
+    none = refused("invalid", c.check_visit, second(["butler2"], []))
+    assert "没有在职的客户服务部经理" in none
+    c.check_visit(second(["cs_manager"], None))      # a request recorded before the list: the literal, as it was
+    c.visit(second(["butler2", "cs_manager2"], [deng]))
+    assert (c.state.second_visits_due, c.state.second_visits_done) == ([], [3])

@@ -280,3 +280,22 @@ def test_C7_the_owner_answers_the_complaints_satisfaction():
 def test_rules_4_is_the_current_rule_book():
     assert CURRENT_RULES_VERSION == 4 and access.OWNER_ACTS_FROM == 4
     assert SAMPLES  # the matrix's samples hold every action
+
+
+@pytest.mark.parametrize("version", [3, CURRENT_RULES_VERSION])
+def test_O5_a_repair_closing_under_rules_4_notes_its_close_for_the_owners_sms(version):
+    """O5: the owner is told by SMS when the case closes, a repair as a complaint: a repair of rules 4 notes its close
+    on the timeline (the entry the close SMS is raised from, SMS_FOR_ENTRY), paid or declined; one of before keeps its
+    timeline as it was."""
+    from aftersales.owners import SMS_FOR_ENTRY, SmsKind
+
+    class Pinned(RP.Run):
+        rules_version = version
+    r = Pinned().settling("300").approve_all().do(R.finance, RP.pay("300"))
+    assert r.s.status == RepairStatus.closed
+    closed = [t for t in r.s.timeline if t.kind == "closed"]
+    if version >= 4:
+        assert len(closed) == 1 and r.s.timeline[-1].kind == "closed" and "结案" in closed[0].text
+        assert SMS_FOR_ENTRY["closed"] is SmsKind.closed
+    else:
+        assert closed == []

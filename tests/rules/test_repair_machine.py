@@ -619,7 +619,7 @@ def test_A3_type_A_work_done_by_the_in_house_team_is_not_deducted():
     assert not r.s.to_contractor
     r.do(R.finance, pay("1200.50"))
     assert r.of(DepositDeduction) == [] and r.s.status == RepairStatus.closed
-    assert "不扣C-042质量保证金" in r.s.timeline[-1].text
+    assert "不扣C-042质量保证金" in r.s.timeline[-2].text and r.s.timeline[-1].kind == "closed"   # O5: then the close
 
 
 def _outcome(requested: str, deducted: str, balance: str) -> DeductionOutcome:
