@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.case import ConfigRequest, Notification, NumberRequest
 
-from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
+from workflows.case_workflow import (
+    DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due, vouch_for_start,
+)
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
@@ -281,17 +283,18 @@ class CampaignWorkflow:
             intake = ComplaintIntake(customer=e.customer, channel=Channel.visit, category=e.point.category or "回访意见",
                                      description=e.point.text)
             await workflow.start_child_workflow(
-                ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                       local_db_steps=self._local_db_steps,
-                                                       organisation=self._organisation),
+                ComplaintWorkflow.run, vouch_for_start(StartComplaint(  # P4: vouched for by this campaign
+                    case_no=case_no, registered_by=e.actor, intake=intake, local_db_steps=self._local_db_steps,
+                    organisation=self._organisation), case_no),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         else:
             assert e.point.trades and e.point.requested_appointment
             intake = RepairIntake(customer=e.customer, trades=e.point.trades, description=e.point.text,
                                   requested_appointment=e.point.requested_appointment)
             await workflow.start_child_workflow(
-                RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                 local_db_steps=self._local_db_steps, organisation=self._organisation),
+                RepairWorkflow.run, vouch_for_start(StartRepair(  # P4: vouched for by this campaign
+                    case_no=case_no, registered_by=e.actor, intake=intake, local_db_steps=self._local_db_steps,
+                    organisation=self._organisation), case_no),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         self._campaign.point_case_opened(case_no)
 

@@ -59,3 +59,38 @@ def vouched(workflow_id: str, request: Any) -> bool:
         return False
     message = _message(workflow_id, request)
     return any(hmac.compare_digest(given, hmac.new(k, message, hashlib.sha256).hexdigest()) for k in _KEYS)
+
+
+# ---- the start of a case (P4) ------------------------------------------------------------------------------
+# A case's first run is vouched for like an action: the opener's HMAC over the workflow id and the whole start
+# (case number, the registering actor, the intake, its organisation, configuration and intake key) but the
+# assertion itself and what continue-as-new carries over. A continued run (start.carried) is not signed again:
+# only Temporal's continue-as-new sets a run's continued_run_id, so the case asks for that instead
+# (workflows/case_workflow.py, the patch "start-vouched").
+_NOT_SIGNED = {"assertion", "carried"}
+
+
+def _start_message(workflow_id: str, start: Any) -> bytes:
+    body = {"workflow_id": workflow_id, "kind": type(start.intake).__name__,
+            "start": start.model_dump(mode="json", exclude=_NOT_SIGNED)}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def sign_start(workflow_id: str, start: Any, key: str | bytes | None = None) -> str:
+    """The assertion over a case's start (the API's side for an intake; a parent workflow's for a case it opens,
+    with the process's key). Signed last, after every field of the start is set."""
+    raw = key.encode() if isinstance(key, str) else key
+    if raw is None:
+        if not _KEYS:
+            raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
+        raw = _KEYS[0]
+    return hmac.new(raw, _start_message(workflow_id, start), hashlib.sha256).hexdigest()
+
+
+def start_vouched(workflow_id: str, start: Any) -> bool:
+    """True when the start carries an assertion made with one of the configured keys (the case's side)."""
+    given = getattr(start, "assertion", None) or ""
+    if not _KEYS or not given:
+        return False
+    message = _start_message(workflow_id, start)
+    return any(hmac.compare_digest(given, hmac.new(k, message, hashlib.sha256).hexdigest()) for k in _KEYS)
