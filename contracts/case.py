@@ -131,6 +131,12 @@ class StartCase(BaseModel):
     assertion: str | None = None
 
 
+class StartCheck(BaseModel):
+    """P4: a case's start and the assertion over it, checked by the worker's key (activity verify_case_start)."""
+    message: str  # adapters.temporal.actor_assertion.start_message
+    assertion: str
+
+
 class RebuiltCase(BaseModel):
     """C1, `make rebuild-register`: a case as the register holds it, answered by the case itself (the `rebuilt`
     query, open or closed within Temporal's retention): its row and whole timeline as its last projection wrote

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from contracts.case import (
         CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RebuiltCase,
-        RecentComplaints, StartCase,
+        RecentComplaints, StartCase, StartCheck,
     )
 
 # E3: a notification is retried with backoff; a case's notices for CaseConfig.notification_give_up_hours
@@ -139,14 +139,15 @@ async def until_changed_or_due(changed: Callable[[], bool], wake: datetime | Non
             pass
 
 
-def refuse_unvouched_start(start: StartCase) -> None:
+async def refuse_unvouched_start(start: StartCase) -> None:
     """P4: a case opens only when the product vouched for its start — the API's assertion over an intake, a
     parent workflow's over a case it opens (vouch_for_start) — checked first thing, before any projection,
     notice, deadline or search attribute: a start sent straight to Temporal (`temporal workflow start`, a raw
     client, even with the codec's keys) fails at once with no register row, no notice and nothing else done.
-    A continued run is not signed again: only Temporal's continue-as-new sets its continued_run_id. The log and
-    the failure name the case and the claimed role, never the claimed username or the intake (they are the
-    sender's text, possibly personal data)."""
+    The keyed check is a local activity (verify_case_start), so that its verdict is recorded: a replay needs
+    no key and reaches the same verdict after a key was rotated out. A continued run is not signed again: only
+    Temporal's continue-as-new sets its continued_run_id. The log and the failure name the case and the claimed
+    role, never the claimed username or the intake (the sender's text, possibly personal data)."""
     if not workflow.patched(START_VOUCHED):  # a case started before the check: replays as it ran
         return
     info = workflow.info()
@@ -154,10 +155,15 @@ def refuse_unvouched_start(start: StartCase) -> None:
         if info.continued_run_id is not None:
             return
         why = "带着延续状态却不是由 Temporal 延续的运行"
-    elif actor_assertion.start_vouched(info.workflow_id, start):
+    elif not start.assertion:
+        why = "缺少本系统接口的凭证"
+    elif await workflow.execute_local_activity(
+            "verify_case_start", StartCheck(message=actor_assertion.start_message(info.workflow_id, start),
+                                            assertion=start.assertion),
+            result_type=bool, start_to_close_timeout=timedelta(seconds=10)):
         return
     else:
-        why = "缺少本系统接口的凭证" if not start.assertion else "凭证与启动内容不符"
+        why = "凭证与启动内容不符"
     workflow.logger.warning("case start refused: not vouched for by the product's API (P4)",
                             extra={"case_no": info.workflow_id, "claimed_role": start.registered_by.role.value})
     raise ApplicationError(f"案件 {info.workflow_id} 的启动未经本系统接口认证（{why}，登记人角色 "
@@ -299,7 +305,7 @@ class CaseWorkflow:
     # ---- the main loop ---------------------------------------------------------------------
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
-        refuse_unvouched_start(start)
+        await refuse_unvouched_start(start)
         self._local_db_steps = start.local_db_steps
         self._intake = (start.intake_key, start.intake_fingerprint)
         if start.carried is None:

@@ -70,10 +70,11 @@ def vouched(workflow_id: str, request: Any) -> bool:
 _NOT_SIGNED = {"assertion", "carried"}
 
 
-def _start_message(workflow_id: str, start: Any) -> bytes:
+def start_message(workflow_id: str, start: Any) -> str:
+    """What the assertion over a case's start is made over (pure: the workflow computes it, the check is keyed)."""
     body = {"workflow_id": workflow_id, "kind": type(start.intake).__name__,
             "start": start.model_dump(mode="json", exclude=_NOT_SIGNED)}
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def sign_start(workflow_id: str, start: Any, key: str | bytes | None = None) -> str:
@@ -84,13 +85,17 @@ def sign_start(workflow_id: str, start: Any, key: str | bytes | None = None) -> 
         if not _KEYS:
             raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
         raw = _KEYS[0]
-    return hmac.new(raw, _start_message(workflow_id, start), hashlib.sha256).hexdigest()
+    return hmac.new(raw, start_message(workflow_id, start).encode(), hashlib.sha256).hexdigest()
+
+
+def message_vouched(message: str, assertion: str | None) -> bool:
+    """True when `assertion` is the HMAC of `message` under one of the configured keys (the worker's side)."""
+    if not _KEYS or not assertion:
+        return False
+    return any(hmac.compare_digest(assertion, hmac.new(k, message.encode(), hashlib.sha256).hexdigest())
+               for k in _KEYS)
 
 
 def start_vouched(workflow_id: str, start: Any) -> bool:
-    """True when the start carries an assertion made with one of the configured keys (the case's side)."""
-    given = getattr(start, "assertion", None) or ""
-    if not _KEYS or not given:
-        return False
-    message = _start_message(workflow_id, start)
-    return any(hmac.compare_digest(given, hmac.new(k, message, hashlib.sha256).hexdigest()) for k in _KEYS)
+    """True when the start carries an assertion made with one of the configured keys."""
+    return message_vouched(start_message(workflow_id, start), getattr(start, "assertion", None))
