@@ -132,7 +132,7 @@ class StartCase(BaseModel):
 
 
 class StartCheck(BaseModel):
-    """P4: a case's start and the assertion over it, checked by the worker's key (activity verify_case_start)."""
+    """P4: a case's start and the assertion over it, checked by the worker's key (activity verify_start)."""
     message: str  # adapters.temporal.actor_assertion.start_message
     assertion: str
 

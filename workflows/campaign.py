@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from adapters.temporal import actor_assertion
     from adapters.temporal import search_attributes as sa
     from aftersales.calendar import WorkCalendar, local_year
     from aftersales.campaign import (
@@ -30,15 +31,42 @@ with workflow.unsafe.imports_passed_through():
     from contracts.campaign import (
         CampaignProjection, PlanRequest, PointCaseNumber, RebuiltCampaign, StartCampaign, VisitForm,
     )
-    from contracts.case import ConfigRequest, Notification, NumberRequest
+    from contracts.case import ConfigRequest, Notification, NumberRequest, StartCheck
 
 from workflows.case_workflow import (
-    DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due, vouch_for_start,
+    DB_ACTIVITY, START_VOUCHED, rejection_error, send_in_background, until_changed_or_due, vouch_for_start,
 )
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
 PLAN_TIMEOUT = timedelta(minutes=2)
+
+
+def refuse_unvouched_update(r: VisitRequest | SpotCheckRequest | CloseRequest) -> None:
+    """P4: a visit, spot-check or close only when the API vouched for it (its HMAC over this campaign and the
+    whole request): a visit raises points this campaign opens as cases in its own name. A validator (not run on
+    replay, nothing written when it refuses): no patch."""
+    if not actor_assertion.model_vouched(workflow.info().workflow_id, r):
+        raise ApplicationError("回访活动的操作未经本系统接口认证，已拒绝（P4）", type="forbidden", non_retryable=True)
+
+
+async def refuse_unvouched_campaign(start: StartCampaign) -> None:
+    """P4: a campaign's first run only when the API vouched for its start (refuse_unvouched_start's rule for
+    cases: a local activity's recorded verdict, first thing); a continued run is Temporal's own."""
+    if not workflow.patched(START_VOUCHED):
+        return
+    info = workflow.info()
+    if info.continued_run_id is not None:
+        return
+    if start.assertion and await workflow.execute_local_activity(
+            "verify_start", StartCheck(message=actor_assertion.model_message(info.workflow_id, start),
+                                            assertion=start.assertion),
+            result_type=bool, start_to_close_timeout=timedelta(seconds=10)):
+        return
+    workflow.logger.warning("campaign start refused: not vouched for by the product's API (P4)",
+                            extra={"campaign_id": info.workflow_id})
+    raise ApplicationError(f"回访活动 {info.workflow_id} 的启动未经本系统接口认证，已拒绝（P4）", type="forbidden",
+                           non_retryable=True)
 
 
 @workflow.defn(name="CampaignWorkflow")
@@ -118,6 +146,7 @@ class CampaignWorkflow:
 
     @record_visit.validator
     def _check_visit(self, r: VisitRequest) -> None:
+        refuse_unvouched_update(r)
         self._check(lambda c: c.check_visit(r))
 
     @workflow.update
@@ -132,6 +161,7 @@ class CampaignWorkflow:
 
     @spot_check.validator
     def _check_spot_check(self, r: SpotCheckRequest) -> None:
+        refuse_unvouched_update(r)
         self._check(lambda c: c.check_spot_check(r))
 
     @workflow.update
@@ -146,6 +176,7 @@ class CampaignWorkflow:
 
     @close.validator
     def _check_close(self, r: CloseRequest) -> None:
+        refuse_unvouched_update(r)
         self._check(lambda c: c.check_close(r))
 
     async def _ready(self) -> Campaign:
@@ -164,6 +195,7 @@ class CampaignWorkflow:
     # ---- the main loop -----------------------------------------------------------------------
     @workflow.run
     async def run(self, start: StartCampaign) -> dict[str, Any]:
+        await refuse_unvouched_campaign(start)
         campaign = Campaign(start.state)
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)

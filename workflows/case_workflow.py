@@ -76,8 +76,9 @@ PATCHES: dict[str, str] = {
                            "started before made the roll-up alone (workflows/reports.py)",
     "start-vouched": "2026-12-04: a case's first run checks the opener's assertion over its start (the API's for an "
                      "intake, the parent's for a case a complaint or campaign opens) and a continued run that it "
-                     "was continued by Temporal, before anything else; an unvouched start fails at once (P4). A "
-                     "case started before replays without the check",
+                     "was continued by Temporal, before anything else; an unvouched start fails at once (P4); a "
+                     "campaign's first run the same (it opens cases). A case or campaign started before replays "
+                     "without the check",
 }
 START_VOUCHED = "start-vouched"
 
@@ -144,7 +145,7 @@ async def refuse_unvouched_start(start: StartCase) -> None:
     parent workflow's over a case it opens (vouch_for_start) — checked first thing, before any projection,
     notice, deadline or search attribute: a start sent straight to Temporal (`temporal workflow start`, a raw
     client, even with the codec's keys) fails at once with no register row, no notice and nothing else done.
-    The keyed check is a local activity (verify_case_start), so that its verdict is recorded: a replay needs
+    The keyed check is a local activity (verify_start), so that its verdict is recorded: a replay needs
     no key and reaches the same verdict after a key was rotated out. A continued run is not signed again: only
     Temporal's continue-as-new sets its continued_run_id. The log and the failure name the case and the claimed
     role, never the claimed username or the intake (the sender's text, possibly personal data)."""
@@ -158,7 +159,7 @@ async def refuse_unvouched_start(start: StartCase) -> None:
     elif not start.assertion:
         why = "缺少本系统接口的凭证"
     elif await workflow.execute_local_activity(
-            "verify_case_start", StartCheck(message=actor_assertion.start_message(info.workflow_id, start),
+            "verify_start", StartCheck(message=actor_assertion.start_message(info.workflow_id, start),
                                             assertion=start.assertion),
             result_type=bool, start_to_close_timeout=timedelta(seconds=10)):
         return

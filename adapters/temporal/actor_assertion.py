@@ -99,3 +99,28 @@ def message_vouched(message: str, assertion: str | None) -> bool:
 def start_vouched(workflow_id: str, start: Any) -> bool:
     """True when the start carries an assertion made with one of the configured keys."""
     return message_vouched(start_message(workflow_id, start), getattr(start, "assertion", None))
+
+
+# ---- a campaign's start and Updates (P4) -------------------------------------------------------------------
+# The same HMAC over the campaign's workflow id, the argument's kind and the whole argument but the assertion:
+# a campaign opens cases for the points its visits raise (vouch_for_start), so its start and every visit,
+# spot-check and close must come from the API too.
+
+
+def model_message(workflow_id: str, model: Any) -> str:
+    body = {"workflow_id": workflow_id, "kind": type(model).__name__,
+            "model": model.model_dump(mode="json", exclude={"assertion"})}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sign_model(workflow_id: str, model: Any, key: str | bytes | None = None) -> str:
+    raw = key.encode() if isinstance(key, str) else key
+    if raw is None:
+        if not _KEYS:
+            raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
+        raw = _KEYS[0]
+    return hmac.new(raw, model_message(workflow_id, model).encode(), hashlib.sha256).hexdigest()
+
+
+def model_vouched(workflow_id: str, model: Any) -> bool:
+    return message_vouched(model_message(workflow_id, model), getattr(model, "assertion", None))

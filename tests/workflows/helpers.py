@@ -167,6 +167,12 @@ def signed(start):
     return start
 
 
+def vouched_for(handle: WorkflowHandle, arg):
+    """A campaign's Update argument (or start, with the campaign's id) as the API vouches for it (P4)."""
+    arg.assertion = actor_assertion.sign_model(handle if isinstance(handle, str) else handle.id, arg)
+    return arg
+
+
 def vouched(handle: WorkflowHandle, request: ActionRequest) -> ActionRequest:
     """The request with the assertion the API would add (P4), made with the running worker's key."""
     request.assertion = actor_assertion.sign(handle.id, request)

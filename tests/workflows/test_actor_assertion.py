@@ -26,7 +26,7 @@ from aftersales.org import CaseOrg
 from contracts.case import CarriedCase
 from tests.workflows.helpers import (
     LOCAL_DB_STEPS, _STARTED, act, complaint_intake, opening_config, record_history, repair_intake, running_worker,
-    signed, start_complaint, vouched, wait_for,
+    signed, start_complaint, vouched, vouched_for, wait_for,
 )
 from workflows.campaign import CampaignWorkflow
 from workflows.case_workflow import CaseWorkflow
@@ -121,7 +121,7 @@ async def refused_start(client: Client, settings, sessionmaker, smtp_server, sta
     local = [ev.marker_recorded_event_attributes for ev in history.events  # no local activity but the check's
              if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
              and ev.marker_recorded_event_attributes.marker_name != "core_patch"]
-    assert len(local) <= 1 and all(b"verify_case_start" in m.details["data"].payloads[0].data for m in local), local
+    assert len(local) <= 1 and all(b"verify_start" in m.details["data"].payloads[0].data for m in local), local
     assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     async with sessionmaker() as s:
         assert await s.get(CaseRow, start.case_no) is None
@@ -204,8 +204,8 @@ async def test_P4_V3_a_campaigns_raised_complaint_and_a_complaints_repair_are_vo
                                         ends_on=(now + timedelta(days=30)).date())
         body = VisitBody(unit_id=units[0], mode="in_person", items=[{"item": "服务", "score": 2}],
                          points=[{"text": "物业人员态度差", "handling": "complaint", "category": "服务态度"}])
-        await campaign.execute_update(CampaignWorkflow.record_visit, VisitRequest(visit=body, actor=STAFF,
-                                                                                   customer=owner))
+        await campaign.execute_update(CampaignWorkflow.record_visit,
+                                      vouched_for(campaign, VisitRequest(visit=body, actor=STAFF, customer=owner)))
         summary = await wait_for(lambda: _points_opened(campaign, 1))
         [complaint_no] = summary["cases_opened"]
         complaint = ts_env.client.get_workflow_handle(complaint_no)
@@ -226,5 +226,60 @@ async def test_P4_V3_a_campaigns_raised_complaint_and_a_complaints_repair_are_vo
 
 
 async def _points_opened(h, n: int):
-    summary = await h.query(CampaignWorkflow.summary)
+    try:
+        summary = await h.query(CampaignWorkflow.summary)
+    except Exception:  # still being opened (planned)
+        return None
     return summary if len(summary["cases_opened"]) >= n else None
+
+
+@pytest.mark.asyncio
+async def test_P4_V3_a_campaign_vouches_only_for_what_the_api_vouched_for(ts_env, settings, sessionmaker, smtp_server):
+    """A campaign opens cases in its own name for the points its visits raise, so its start and its Updates are
+    the API's too: a campaign started straight in Temporal fails at once (no plan, no register row); a visit
+    sent straight to a real campaign, raising a complaint by mallory, is refused and opens nothing."""
+    from decimal import Decimal
+
+    from aftersales.campaign import CampaignState
+    from adapters.db.models import CampaignRow
+    from contracts.campaign import StartCampaign
+    from tests.workflows.test_campaign_workflow import seed_register, start_campaign
+    project = f"测试苑{uuid.uuid4().hex[:4]}"
+    units = await seed_register(sessionmaker, project, buildings=1, per_building=2)
+    owner = Customer(name="业主", phone="13812341234", project=project, building="1栋", unit="0001", unit_id=units[0])
+    async with running_worker(ts_env, settings, sessionmaker):
+        now = await ts_env.get_current_time()
+        campaign_id = f"HF-2026-{uuid.uuid4().int % 10**6:06d}"
+        forged = StartCampaign(state=CampaignState(
+            campaign_id=campaign_id, project=project, kind=CampaignKind.first, share=None, starts_on=now.date(),
+            ends_on=(now + timedelta(days=30)).date(), staff=["mallory"], created_by="mallory", created_at=now),
+            minimum_share=Decimal("0.10"))
+        h = await ts_env.client.start_workflow(CampaignWorkflow.run, forged, id=campaign_id,
+                                               task_queue=settings.task_queue)
+        _STARTED.append(h)
+        with pytest.raises(WorkflowFailureError) as e:
+            await asyncio.wait_for(h.result(), 30)
+        assert getattr(e.value.cause, "type", None) == "forbidden" and "P4" in str(e.value.cause)
+        history = await h.fetch_history()
+        assert not any(ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for ev in history.events)
+        async with sessionmaker() as s:
+            assert await s.get(CampaignRow, campaign_id) is None
+        await record_history(h, "campaign_start_forged_refused")
+
+        campaign = await start_campaign(ts_env, settings, project, CampaignKind.first,
+                                        ends_on=(now + timedelta(days=30)).date())
+        await wait_for(lambda: _points_opened(campaign, 0))  # planned: it answers
+        body = VisitBody(unit_id=units[0], mode="in_person", items=[{"item": "服务", "score": 1}],
+                         points=[{"text": "伪造的投诉", "handling": "complaint", "category": "服务态度"}])
+        mallory = Actor(username="mallory", role=Role.cs_staff)
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await campaign.execute_update(CampaignWorkflow.record_visit,
+                                          VisitRequest(visit=body, actor=mallory, customer=owner))
+        assert getattr(e.value.cause, "type", None) == "forbidden"
+        real = vouched_for(campaign, VisitRequest(visit=body, actor=Actor(username="cs_staff", role=Role.cs_staff),
+                                                  customer=owner))
+        real.actor = mallory                                                           # a real one, actor changed
+        with pytest.raises(WorkflowUpdateFailedError):
+            await campaign.execute_update(CampaignWorkflow.record_visit, real)
+        summary = await campaign.query(CampaignWorkflow.summary)
+        assert summary["visited"] == 0 and summary["cases_opened"] == []
