@@ -34,20 +34,13 @@ with workflow.unsafe.imports_passed_through():
     from contracts.case import ConfigRequest, Notification, NumberRequest, StartCheck
 
 from workflows.case_workflow import (
-    DB_ACTIVITY, START_VOUCHED, rejection_error, send_in_background, until_changed_or_due, vouch_for_start,
+    DB_ACTIVITY, START_VOUCHED, refuse_unvouched_request, rejection_error, send_in_background, until_changed_or_due,
+    vouch_for_start,
 )
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
 PLAN_TIMEOUT = timedelta(minutes=2)
-
-
-def refuse_unvouched_update(r: VisitRequest | SpotCheckRequest | CloseRequest) -> None:
-    """P4: a visit, spot-check or close only when the API vouched for it (its HMAC over this campaign and the
-    whole request): a visit raises points this campaign opens as cases in its own name. A validator (not run on
-    replay, nothing written when it refuses): no patch."""
-    if not actor_assertion.model_vouched(workflow.info().workflow_id, r):
-        raise ApplicationError("回访活动的操作未经本系统接口认证，已拒绝（P4）", type="forbidden", non_retryable=True)
 
 
 async def refuse_unvouched_campaign(start: StartCampaign) -> None:
@@ -146,7 +139,7 @@ class CampaignWorkflow:
 
     @record_visit.validator
     def _check_visit(self, r: VisitRequest) -> None:
-        refuse_unvouched_update(r)
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_visit(r))
 
     @workflow.update
@@ -161,7 +154,7 @@ class CampaignWorkflow:
 
     @spot_check.validator
     def _check_spot_check(self, r: SpotCheckRequest) -> None:
-        refuse_unvouched_update(r)
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_spot_check(r))
 
     @workflow.update
@@ -176,7 +169,7 @@ class CampaignWorkflow:
 
     @close.validator
     def _check_close(self, r: CloseRequest) -> None:
-        refuse_unvouched_update(r)
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_close(r))
 
     async def _ready(self) -> Campaign:

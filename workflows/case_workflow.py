@@ -172,6 +172,14 @@ async def refuse_unvouched_start(start: StartCase) -> None:
                            non_retryable=True)
 
 
+def refuse_unvouched_request(r: Any) -> None:
+    """P4 for the Updates of campaigns and report reviews (a visit, spot-check, close, review): only when the API
+    vouched for it (its HMAC over this workflow and the whole request, actor_assertion.sign_model). Called first
+    in the Update's validator: a validator does not run on replay and writes nothing when it refuses (no patch)."""
+    if not actor_assertion.model_vouched(workflow.info().workflow_id, r):
+        raise ApplicationError("操作未经本系统接口认证（无有效凭证），已拒绝（P4）", type="forbidden", non_retryable=True)
+
+
 def vouch_for_start(start: StartCase, workflow_id: str) -> StartCase:
     """P4: a case this workflow opens (a complaint's repair, a campaign's point raised) is vouched for by it,
     with the worker's key, as the API vouches for an intake. Deterministic (an HMAC of the start), so a replay

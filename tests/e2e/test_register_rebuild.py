@@ -141,8 +141,11 @@ async def report_reviews(client, settings, sessionmaker) -> None:
         await client.start_workflow(ReportReviewWorkflow.run, ReviewStart(
             report_id=report_id, kind="monthly_complaints", period=period, title="月度投诉统计"),
             id=review_workflow_id("monthly_complaints", period), task_queue=settings.task_queue)
+    review = ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅，请跟进")
+    review.assertion = actor_assertion.sign_model(review_workflow_id("monthly_complaints", "2026-09"), review,
+                                                  settings.actor_assertion_key)  # P4: as the API sends it
     await client.get_workflow_handle(review_workflow_id("monthly_complaints", "2026-09")).execute_update(
-        ReportReviewWorkflow.review, ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅，请跟进"))
+        ReportReviewWorkflow.review, review)
 
     async def recorded():
         async with sessionmaker() as session:

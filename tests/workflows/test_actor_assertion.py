@@ -283,3 +283,31 @@ async def test_P4_V3_a_campaign_vouches_only_for_what_the_api_vouched_for(ts_env
             await campaign.execute_update(CampaignWorkflow.record_visit, real)
         summary = await campaign.query(CampaignWorkflow.summary)
         assert summary["visited"] == 0 and summary["cases_opened"] == []
+
+
+@pytest.mark.asyncio
+async def test_P4_K1_a_review_sent_straight_to_temporal_is_refused(ts_env, settings, sessionmaker, smtp_server):
+    """The gm's review of the statistics (K1) is an actor's act too: a `review` Update by a made-up gm, or a real
+    assertion with its comment changed, is refused; the review stays open."""
+    from contracts.report import ReviewRequest, ReviewStart
+    from workflows.report_review import ReportReviewWorkflow
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await ts_env.client.start_workflow(ReportReviewWorkflow.run, ReviewStart(
+            report_id=1, kind="monthly_complaints", period="2026-11", title="月度投诉统计"),
+            id=f"report-review-test-{uuid.uuid4().hex[:8]}", task_queue=settings.task_queue)
+        _STARTED.append(h)
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await h.execute_update(ReportReviewWorkflow.review,
+                                   ReviewRequest(actor=Actor(username="mallory", role=Role.gm), comment="已阅"))
+        assert e.value.cause.type == "forbidden" and "P4" in str(e.value.cause)
+        changed = vouched_for(h, ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅"))
+        changed.comment = "同意全部"
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await h.execute_update(ReportReviewWorkflow.review, changed)
+        assert "P4" in str(e.value.cause)
+        async def opened_state():
+            try:
+                return await h.query(ReportReviewWorkflow.state)
+            except Exception:  # still being opened
+                return None
+        assert (await wait_for(opened_state))["status"] != "reviewed"
