@@ -19,7 +19,8 @@ from adapters.sms.queue import enqueue_case_sms
 from adapters.temporal.codec import CodecKeyError
 from adapters.temporal.sealing import Sealer
 from aftersales.properties import normalize_building
-from contracts.case import CaseProjection, ConfigRequest, RecentComplaints
+from adapters.temporal import actor_assertion
+from contracts.case import CaseProjection, ConfigRequest, RecentComplaints, StartCheck
 
 log = structlog.get_logger()
 
@@ -82,7 +83,14 @@ class CaseActivities:
             return await session.scalar(RECENT_COMPLAINTS, {
                 "project": q.project, "building_key": normalize_building(q.building), "since": q.since}) or 0
 
+    @activity.defn(name="verify_start")
+    async def verify_start(self, c: StartCheck) -> bool:
+        """P4: whether a case's start carries the API's (or its parent's) assertion, by the key this worker holds.
+        A local activity, so that its verdict is in the case's history: a replay reaches the same one without
+        the key (a key rotated out since, the replay tests)."""
+        return actor_assertion.message_vouched(c.message, c.assertion)
+
     def all(self) -> list:
-        return [self.load_case_config, self.project_case, self.count_recent_complaints]
+        return [self.load_case_config, self.project_case, self.count_recent_complaints, self.verify_start]
 
 

@@ -147,6 +147,7 @@ class VisitRequest(BaseModel):
     # asked for: a second visit has one of them among its participants. None: a request recorded before the list
     # was carried (histories replay as they ran: the literal username "cs_manager" counted then).
     managers: list[Person] | None = None
+    assertion: str | None = None  # P4: the API's (adapters.temporal.actor_assertion.sign_model)
 
     def provenance(self, at: datetime) -> Provenance:
         """O4: the owner's own answer (code or link), or the staff member's record of the visit (in person, phone)."""
@@ -165,11 +166,13 @@ class SpotCheck(_Body):
 class SpotCheckRequest(BaseModel):
     check: SpotCheck
     actor: Actor
+    assertion: str | None = None  # P4: the API's
 
 
 class CloseRequest(BaseModel):
     actor: Actor
     note: str = Field(min_length=1, max_length=4000)
+    assertion: str | None = None  # P4: the API's
 
 
 class Plan(BaseModel):

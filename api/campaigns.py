@@ -32,6 +32,7 @@ from aftersales.errors import Rejection
 from aftersales.org import choose_people, in_scope
 from aftersales.properties import normalize_text
 from aftersales.roles import Role
+from adapters.temporal import actor_assertion
 from adapters.temporal.sealing import app_sealer
 from api import org as org_routes
 from api.auth import require_roles
@@ -134,6 +135,8 @@ async def campaigns_in_scope(session: AsyncSession, actor: Actor, project: str |
 
 
 async def _update(request: Request, campaign_id: str, update, arg) -> dict[str, Any]:
+    # P4: vouched for by the API, as a case's actions are (the campaign's validators check it)
+    arg.assertion = actor_assertion.sign_model(campaign_id, arg, request.app.state.settings.actor_assertion_key)
     return await updated(request, _handle(request, campaign_id).execute_update(update, arg),
                          read_first="the campaign", not_found=f"no open campaign {campaign_id}")
 
@@ -184,13 +187,15 @@ async def create_campaign(
     state = CampaignState(campaign_id=campaign_id, project=occupancy.project, kind=body.kind, share=share,
                           starts_on=body.starts_on, ends_on=body.ends_on, staff=body.staff, created_by=actor.username,
                           created_at=now)
+    opening = StartCampaign(
+        state=state, minimum_share=settings.revisit_min_share, local_db_steps=settings.local_db_steps,
+        organisation=organisation,
+        # C1: kept by the campaign, so that a register rebuilt from Temporal knows the retried request
+        intake_key=idempotency_key, intake_fingerprint=fingerprint if idempotency_key else None)
+    opening.assertion = actor_assertion.sign_model(campaign_id, opening, settings.actor_assertion_key)  # P4
     try:
         await request.app.state.temporal.start_workflow(
-            CampaignWorkflow.run, StartCampaign(
-                state=state, minimum_share=settings.revisit_min_share, local_db_steps=settings.local_db_steps,
-                organisation=organisation,
-                # C1: kept by the campaign, so that a register rebuilt from Temporal knows the retried request
-                intake_key=idempotency_key, intake_fingerprint=fingerprint if idempotency_key else None),
+            CampaignWorkflow.run, opening,
             id=campaign_id, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"{campaign_id} · 回访 {body.kind.value} · {occupancy.project}")
     except WorkflowAlreadyStartedError:

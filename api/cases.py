@@ -184,10 +184,13 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
             except IdempotencyConflict as e:
                 raise HTTPException(422, str(e)) from None
             structlog.contextvars.bind_contextvars(case_no=case_no, workflow_id=case_no)
+            opening = make_start(case_no).model_copy(update={
+                "config": config, "intake_key": idempotency_key, "intake_fingerprint": fingerprint if idempotency_key
+                else None})
+            # P4: the API vouches for the whole start (actor, number, intake, organisation, configuration), signed last
+            opening.assertion = actor_assertion.sign_start(case_no, opening, settings.actor_assertion_key)
             start = WithStartWorkflowOperation(
-                workflow_run, make_start(case_no).model_copy(update={
-                    "config": config, "intake_key": idempotency_key, "intake_fingerprint": fingerprint if idempotency_key
-                    else None}), id=case_no, task_queue=settings.task_queue,
+                workflow_run, opening, id=case_no, task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 # a number new from the counter must be new to Temporal too (7 §9): never attach to
                 # another case; a retried request's number is its own case (or not started yet)

@@ -18,6 +18,7 @@ from aftersales.calendar import WorkCalendar
 from aftersales.org import in_scope
 from adapters.charts import to_png
 from adapters.db import calendar_store
+from adapters.temporal import actor_assertion
 from adapters.db import reports as store
 from adapters.db.models import ReportReview, StoredReport
 from adapters.db.register import utc
@@ -204,8 +205,10 @@ async def review_report(report_id: ReportId, body: ReviewBody, request: Request,
     if review.status == "reviewed":
         return review_view(review)
     handle = request.app.state.temporal.get_workflow_handle(review.workflow_id)
+    vouched = ReviewRequest(actor=actor, comment=body.comment)
+    vouched.assertion = actor_assertion.sign_model(handle.id, vouched, request.app.state.settings.actor_assertion_key)
     state = await updated(request, handle.execute_update(
-        ReportReviewWorkflow.review, ReviewRequest(actor=actor, comment=body.comment), id=f"review-{report_id}"),
+        ReportReviewWorkflow.review, vouched, id=f"review-{report_id}"),
         read_first="the report")
     return {**review_view(review), "status": state["status"], "reviewed_by": state["reviewed_by"],
             "reviewed_at": state["reviewed_at"], "comment": state["comment"]}

@@ -33,6 +33,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.temporal import actor_assertion
 from adapters.temporal import search_attributes as sa
 from adapters.temporal.codec import data_converter, new_key
 from adapters.config import Settings
@@ -133,7 +134,8 @@ async def run(args: argparse.Namespace) -> None:
                       "AFTERSALES_SMTP_HOST": "127.0.0.1", "AFTERSALES_SMTP_PORT": str(smtp.port),
                       "AFTERSALES_CODEC_KEYS": json.dumps(keys), "AFTERSALES_CODEC_ENCODE_KEY_ID": next(iter(keys)),
                       "AFTERSALES_DEMO_SECONDS_PER_WORKING_DAY": str(args.demo_seconds),
-                      "AFTERSALES_LOG_LEVEL": "WARNING"}
+                      "AFTERSALES_LOG_LEVEL": "WARNING",
+                      "AFTERSALES_ACTOR_ASSERTION_KEY": settings.actor_assertion_key}  # P4: the API's and the workers'
         procs = [subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=worker_env,
                                   stdout=log.open("ab"), stderr=subprocess.STDOUT) for _ in range(args.workers)]
         pids = [proc.pid for proc in procs]
@@ -149,9 +151,12 @@ async def run(args: argparse.Namespace) -> None:
             if args.window:  # paced: the due times spread evenly over the window, as a busy day has them
                 await asyncio.sleep(max(0.0, t0 + i * args.window / args.cases - time.perf_counter()))
             async with gate:
+                opening_start = StartComplaint(case_no=no, registered_by=actor(Role.hotline),
+                                               intake=intake(f"{hash(no) % 40 + 1}栋"), **opened_as)
+                # P4: vouched for as the API vouches for an intake
+                opening_start.assertion = actor_assertion.sign_start(no, opening_start, settings.actor_assertion_key)
                 start = WithStartWorkflowOperation(
-                    ComplaintWorkflow.run, StartComplaint(case_no=no, registered_by=actor(Role.hotline),
-                                                          intake=intake(f"{hash(no) % 40 + 1}栋"), **opened_as),
+                    ComplaintWorkflow.run, opening_start,
                     id=no, task_queue=settings.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
                 await client.execute_update_with_start_workflow(
                     CaseWorkflow.opened, start_workflow_operation=start,

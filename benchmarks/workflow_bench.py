@@ -218,10 +218,10 @@ async def one_case(client: Client, settings: Settings, case_no: str, building: s
                    timeout: float, opened_as: dict[str, Any]) -> None:
     """Start + `opened`, then the three acts; each step bounded by `timeout`. `opened_as`: `opening(...)`."""
     t0 = time.perf_counter()
+    start = StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake(building), **opened_as)
+    start.assertion = actor_assertion.sign_start(case_no, start, settings.actor_assertion_key)  # as the API (P4)
     handle = await bounded(client.start_workflow(
-        ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake(building),
-                                              **opened_as),
-        id=case_no, task_queue=settings.task_queue), timeout, f"{case_no} start")
+        ComplaintWorkflow.run, start, id=case_no, task_queue=settings.task_queue), timeout, f"{case_no} start")
     await bounded(handle.execute_update(CaseWorkflow.opened), timeout, f"{case_no} opened")
     if res is not None:
         res.open.append(time.perf_counter() - t0)

@@ -69,6 +69,8 @@ class StartCampaign(BaseModel):
     # first projection (a later run projecting the same seq again changes nothing in the register)
     projected_seq: int = -1
     projected_at: datetime | None = None
+    # P4: the API's assertion over a new campaign's start (sign_model); a continued run is not signed again
+    assertion: str | None = None
 
 
 class ProposalCheck(BaseModel):

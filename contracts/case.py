@@ -125,6 +125,16 @@ class StartCase(BaseModel):
     intake_fingerprint: str | None = None
     # P5: the project and company the case belongs to, as the opener resolved them (kept from rules 3)
     organisation: CaseOrg | None = None
+    # P4: the opener's HMAC over this start (adapters.temporal.actor_assertion.sign_start): the API's for an intake,
+    # the parent case's or campaign's (signed in its workflow code with the worker's key) for a case it opens. The
+    # case refuses a first run without a fitting one before it does anything (start_vouched).
+    assertion: str | None = None
+
+
+class StartCheck(BaseModel):
+    """P4: a case's start and the assertion over it, checked by the worker's key (activity verify_start)."""
+    message: str  # adapters.temporal.actor_assertion.start_message
+    assertion: str
 
 
 class RebuiltCase(BaseModel):

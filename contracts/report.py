@@ -46,6 +46,7 @@ class ReviewRequest(BaseModel):
     """The reviewer's review (the API sends it as the `review` Update)."""
     actor: Actor
     comment: str
+    assertion: str | None = None  # P4: the API's (adapters.temporal.actor_assertion.sign_model)
 
 
 class ReviewRecord(BaseModel):

@@ -51,6 +51,9 @@ EXPECTED = {
     "report_scheduled_per_company", "report_review_company",
     # and a run recorded before the patch (the roll-up alone, reviewed by any gm): it keeps replaying
     "report_scheduled_roll_up_before_companies",
+    # P4 (patch start-vouched): a case's start sent straight to Temporal with a forged intake, refused before anything
+    # else; a start the API vouched for, opened as before; a campaign started straight in Temporal, refused
+    "complaint_start_forged_refused", "complaint_start_vouched", "campaign_start_forged_refused",
 }
 
 
@@ -97,8 +100,10 @@ def test_P4_every_history_is_encrypted_and_holds_no_phone_in_clear(path: Path):
     test keys): their payloads are encrypted (so the replay above really decodes them), and the owner's
     number is nowhere in the file."""
     text = path.read_text()
-    # metadata encoding = base64("binary/encrypted"); the shortest history (a scheduled roll-up's run) holds 8
-    assert text.count('"YmluYXJ5L2VuY3J5cHRlZA=="') >= 8
+    # metadata encoding = base64("binary/encrypted"); the shortest history (a scheduled roll-up's run) holds 8, a
+    # start refused at once (P4) only its input — and its failure, in clear, names neither the sender's actor
+    assert text.count('"YmluYXJ5L2VuY3J5cHRlZA=="') >= (1 if path.stem.endswith("_start_forged_refused") else 8)
+    assert "mallory" not in text
     assert "1381234" not in text and "MTM4MTIzNDEyMzQ" not in text  # nor its base64
 
 

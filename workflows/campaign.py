@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from adapters.temporal import actor_assertion
     from adapters.temporal import search_attributes as sa
     from aftersales.calendar import WorkCalendar, local_year
     from aftersales.campaign import (
@@ -30,13 +31,35 @@ with workflow.unsafe.imports_passed_through():
     from contracts.campaign import (
         CampaignProjection, PlanRequest, PointCaseNumber, RebuiltCampaign, StartCampaign, VisitForm,
     )
-    from contracts.case import ConfigRequest, Notification, NumberRequest
+    from contracts.case import ConfigRequest, Notification, NumberRequest, StartCheck
 
-from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
+from workflows.case_workflow import (
+    DB_ACTIVITY, START_VOUCHED, refuse_unvouched_request, rejection_error, send_in_background, until_changed_or_due,
+    vouch_for_start,
+)
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from workflows.repair import RepairWorkflow, StartRepair
 
 PLAN_TIMEOUT = timedelta(minutes=2)
+
+
+async def refuse_unvouched_campaign(start: StartCampaign) -> None:
+    """P4: a campaign's first run only when the API vouched for its start (refuse_unvouched_start's rule for
+    cases: a local activity's recorded verdict, first thing); a continued run is Temporal's own."""
+    if not workflow.patched(START_VOUCHED):
+        return
+    info = workflow.info()
+    if info.continued_run_id is not None:
+        return
+    if start.assertion and await workflow.execute_local_activity(
+            "verify_start", StartCheck(message=actor_assertion.model_message(info.workflow_id, start),
+                                            assertion=start.assertion),
+            result_type=bool, start_to_close_timeout=timedelta(seconds=10)):
+        return
+    workflow.logger.warning("campaign start refused: not vouched for by the product's API (P4)",
+                            extra={"campaign_id": info.workflow_id})
+    raise ApplicationError(f"回访活动 {info.workflow_id} 的启动未经本系统接口认证，已拒绝（P4）", type="forbidden",
+                           non_retryable=True)
 
 
 @workflow.defn(name="CampaignWorkflow")
@@ -116,6 +139,7 @@ class CampaignWorkflow:
 
     @record_visit.validator
     def _check_visit(self, r: VisitRequest) -> None:
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_visit(r))
 
     @workflow.update
@@ -130,6 +154,7 @@ class CampaignWorkflow:
 
     @spot_check.validator
     def _check_spot_check(self, r: SpotCheckRequest) -> None:
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_spot_check(r))
 
     @workflow.update
@@ -144,6 +169,7 @@ class CampaignWorkflow:
 
     @close.validator
     def _check_close(self, r: CloseRequest) -> None:
+        refuse_unvouched_request(r)
         self._check(lambda c: c.check_close(r))
 
     async def _ready(self) -> Campaign:
@@ -162,6 +188,7 @@ class CampaignWorkflow:
     # ---- the main loop -----------------------------------------------------------------------
     @workflow.run
     async def run(self, start: StartCampaign) -> dict[str, Any]:
+        await refuse_unvouched_campaign(start)
         campaign = Campaign(start.state)
         s = campaign.state
         self._forms, self._effects = list(start.pending_forms), list(start.pending_cases)
@@ -281,17 +308,18 @@ class CampaignWorkflow:
             intake = ComplaintIntake(customer=e.customer, channel=Channel.visit, category=e.point.category or "回访意见",
                                      description=e.point.text)
             await workflow.start_child_workflow(
-                ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                       local_db_steps=self._local_db_steps,
-                                                       organisation=self._organisation),
+                ComplaintWorkflow.run, vouch_for_start(StartComplaint(  # P4: vouched for by this campaign
+                    case_no=case_no, registered_by=e.actor, intake=intake, local_db_steps=self._local_db_steps,
+                    organisation=self._organisation), case_no),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         else:
             assert e.point.trades and e.point.requested_appointment
             intake = RepairIntake(customer=e.customer, trades=e.point.trades, description=e.point.text,
                                   requested_appointment=e.point.requested_appointment)
             await workflow.start_child_workflow(
-                RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=e.actor, intake=intake,
-                                                 local_db_steps=self._local_db_steps, organisation=self._organisation),
+                RepairWorkflow.run, vouch_for_start(StartRepair(  # P4: vouched for by this campaign
+                    case_no=case_no, registered_by=e.actor, intake=intake, local_db_steps=self._local_db_steps,
+                    organisation=self._organisation), case_no),
                 id=case_no, parent_close_policy=workflow.ParentClosePolicy.ABANDON, static_summary=summary)
         self._campaign.point_case_opened(case_no)
 

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.views import CaseRow, case_row, case_view, escalated_to, waiting_for
     from contracts.case import (
         CarriedCase, CaseAnswer, CaseProjection, CaseResult, ConfigRequest, Notification, NotificationResult, RebuiltCase,
-        RecentComplaints, StartCase,
+        RecentComplaints, StartCase, StartCheck,
     )
 
 # E3: a notification is retried with backoff; a case's notices for CaseConfig.notification_give_up_hours
@@ -74,7 +74,13 @@ PATCHES: dict[str, str] = {
     "reports-per-company": "2026-12-04: a scheduled report is made per active company, mailed to and reviewed by "
                            "that company's people, beside the group's roll-up for the group's (K, P5); a run "
                            "started before made the roll-up alone (workflows/reports.py)",
+    "start-vouched": "2026-12-04: a case's first run checks the opener's assertion over its start (the API's for an "
+                     "intake, the parent's for a case a complaint or campaign opens) and a continued run that it "
+                     "was continued by Temporal, before anything else; an unvouched start fails at once (P4); a "
+                     "campaign's first run the same (it opens cases). A case or campaign started before replays "
+                     "without the check",
 }
+START_VOUCHED = "start-vouched"
 
 
 def opening_rules_version() -> int:
@@ -132,6 +138,55 @@ async def until_changed_or_due(changed: Callable[[], bool], wake: datetime | Non
             await workflow.wait_condition(changed, timeout=timeout)
         except asyncio.TimeoutError:
             pass
+
+
+async def refuse_unvouched_start(start: StartCase) -> None:
+    """P4: a case opens only when the product vouched for its start — the API's assertion over an intake, a
+    parent workflow's over a case it opens (vouch_for_start) — checked first thing, before any projection,
+    notice, deadline or search attribute: a start sent straight to Temporal (`temporal workflow start`, a raw
+    client, even with the codec's keys) fails at once with no register row, no notice and nothing else done.
+    The keyed check is a local activity (verify_start), so that its verdict is recorded: a replay needs
+    no key and reaches the same verdict after a key was rotated out. A continued run is not signed again: only
+    Temporal's continue-as-new sets its continued_run_id. The log and the failure name the case and the claimed
+    role, never the claimed username or the intake (the sender's text, possibly personal data)."""
+    if not workflow.patched(START_VOUCHED):  # a case started before the check: replays as it ran
+        return
+    info = workflow.info()
+    if start.carried is not None:
+        if info.continued_run_id is not None:
+            return
+        why = "带着延续状态却不是由 Temporal 延续的运行"
+    elif not start.assertion:
+        why = "缺少本系统接口的凭证"
+    elif await workflow.execute_local_activity(
+            "verify_start", StartCheck(message=actor_assertion.start_message(info.workflow_id, start),
+                                            assertion=start.assertion),
+            result_type=bool, start_to_close_timeout=timedelta(seconds=10)):
+        return
+    else:
+        why = "凭证与启动内容不符"
+    workflow.logger.warning("case start refused: not vouched for by the product's API (P4)",
+                            extra={"case_no": info.workflow_id, "claimed_role": start.registered_by.role.value})
+    raise ApplicationError(f"案件 {info.workflow_id} 的启动未经本系统接口认证（{why}，登记人角色 "
+                           f"{start.registered_by.role.value}），已拒绝，未建案（P4）", type="forbidden",
+                           non_retryable=True)
+
+
+def refuse_unvouched_request(r: Any) -> None:
+    """P4 for the Updates of campaigns and report reviews (a visit, spot-check, close, review): only when the API
+    vouched for it (its HMAC over this workflow and the whole request, actor_assertion.sign_model). Called first
+    in the Update's validator: a validator does not run on replay and writes nothing when it refuses (no patch)."""
+    if not actor_assertion.model_vouched(workflow.info().workflow_id, r):
+        raise ApplicationError("操作未经本系统接口认证（无有效凭证），已拒绝（P4）", type="forbidden", non_retryable=True)
+
+
+def vouch_for_start(start: StartCase, workflow_id: str) -> StartCase:
+    """P4: a case this workflow opens (a complaint's repair, a campaign's point raised) is vouched for by it,
+    with the worker's key, as the API vouches for an intake. Deterministic (an HMAC of the start), so a replay
+    makes the same. A worker without a key (a replay without the worker's configuration) leaves it unsigned."""
+    if not actor_assertion.configured():
+        return start
+    return start.model_copy(update={"assertion": actor_assertion.sign_start(workflow_id, start)})
 
 
 class CaseWorkflow:
@@ -259,6 +314,7 @@ class CaseWorkflow:
     # ---- the main loop ---------------------------------------------------------------------
     async def _run_case(self, open_case: Callable[[Ctx], tuple[CaseMachine, list[Effect]]], start: StartCase,
                         restore: Callable[[dict[str, Any]], CaseMachine]) -> CaseResult:
+        await refuse_unvouched_start(start)
         self._local_db_steps = start.local_db_steps
         self._intake = (start.intake_key, start.intake_fingerprint)
         if start.carried is None:

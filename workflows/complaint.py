@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from aftersales.repair.state import CASE_NO_PREFIX as REPAIR_PREFIX
     from contracts.case import CaseResult, NumberRequest, RepairProgress, StartCase
 
-from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow
+from workflows.case_workflow import DB_ACTIVITY, CaseWorkflow, vouch_for_start
 from workflows.repair import REPAIR_PROGRESS_SIGNAL, RepairWorkflow, StartRepair
 
 
@@ -44,8 +44,9 @@ class ComplaintWorkflow(CaseWorkflow):
                                          year=local_year(now, self._config.calendar.timezone)),
             result_type=str, **DB_ACTIVITY)
         await workflow.start_child_workflow(
-            RepairWorkflow.run, StartRepair(case_no=repair_no, registered_by=e.requested_by, intake=e.intake,
-                                         local_db_steps=self._local_db_steps, organisation=e.organisation),
+            RepairWorkflow.run, vouch_for_start(StartRepair(  # P4: this complaint vouches for its repair
+                case_no=repair_no, registered_by=e.requested_by, intake=e.intake, local_db_steps=self._local_db_steps,
+                organisation=e.organisation), repair_no),
             id=repair_no, task_queue=workflow.info().task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             static_summary=f"{repair_no} · 维修 repair for complaint {self._machine.state.case_no}")

@@ -19,7 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from contracts.case import ConfigRequest, Notification
     from contracts.report import ReviewRecord, ReviewRequest, ReviewStart
 
-from workflows.case_workflow import DB_ACTIVITY, rejection_error, send_in_background, until_changed_or_due
+from workflows.case_workflow import (
+    DB_ACTIVITY, refuse_unvouched_request, rejection_error, send_in_background, until_changed_or_due,
+)
 
 
 def review_workflow_id(kind: str, period: str, company_id: str | None = None) -> str:
@@ -55,6 +57,7 @@ class ReportReviewWorkflow:
 
     @review.validator
     def _check_review(self, r: ReviewRequest) -> None:
+        refuse_unvouched_request(r)  # P4: the reviewer as the API vouched for it
         if self._review is not None:
             try:
                 self._review.check(r.actor, r.comment)

@@ -59,3 +59,68 @@ def vouched(workflow_id: str, request: Any) -> bool:
         return False
     message = _message(workflow_id, request)
     return any(hmac.compare_digest(given, hmac.new(k, message, hashlib.sha256).hexdigest()) for k in _KEYS)
+
+
+# ---- the start of a case (P4) ------------------------------------------------------------------------------
+# A case's first run is vouched for like an action: the opener's HMAC over the workflow id and the whole start
+# (case number, the registering actor, the intake, its organisation, configuration and intake key) but the
+# assertion itself and what continue-as-new carries over. A continued run (start.carried) is not signed again:
+# only Temporal's continue-as-new sets a run's continued_run_id, so the case asks for that instead
+# (workflows/case_workflow.py, the patch "start-vouched").
+_NOT_SIGNED = {"assertion", "carried"}
+
+
+def start_message(workflow_id: str, start: Any) -> str:
+    """What the assertion over a case's start is made over (pure: the workflow computes it, the check is keyed)."""
+    body = {"workflow_id": workflow_id, "kind": type(start.intake).__name__,
+            "start": start.model_dump(mode="json", exclude=_NOT_SIGNED)}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sign_start(workflow_id: str, start: Any, key: str | bytes | None = None) -> str:
+    """The assertion over a case's start (the API's side for an intake; a parent workflow's for a case it opens,
+    with the process's key). Signed last, after every field of the start is set."""
+    raw = key.encode() if isinstance(key, str) else key
+    if raw is None:
+        if not _KEYS:
+            raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
+        raw = _KEYS[0]
+    return hmac.new(raw, start_message(workflow_id, start).encode(), hashlib.sha256).hexdigest()
+
+
+def message_vouched(message: str, assertion: str | None) -> bool:
+    """True when `assertion` is the HMAC of `message` under one of the configured keys (the worker's side)."""
+    if not _KEYS or not assertion:
+        return False
+    return any(hmac.compare_digest(assertion, hmac.new(k, message.encode(), hashlib.sha256).hexdigest())
+               for k in _KEYS)
+
+
+def start_vouched(workflow_id: str, start: Any) -> bool:
+    """True when the start carries an assertion made with one of the configured keys."""
+    return message_vouched(start_message(workflow_id, start), getattr(start, "assertion", None))
+
+
+# ---- a campaign's start and Updates (P4) -------------------------------------------------------------------
+# The same HMAC over the campaign's workflow id, the argument's kind and the whole argument but the assertion:
+# a campaign opens cases for the points its visits raise (vouch_for_start), so its start and every visit,
+# spot-check and close must come from the API too.
+
+
+def model_message(workflow_id: str, model: Any) -> str:
+    body = {"workflow_id": workflow_id, "kind": type(model).__name__,
+            "model": model.model_dump(mode="json", exclude={"assertion"})}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sign_model(workflow_id: str, model: Any, key: str | bytes | None = None) -> str:
+    raw = key.encode() if isinstance(key, str) else key
+    if raw is None:
+        if not _KEYS:
+            raise RuntimeError("no actor assertion key configured (adapters.temporal.actor_assertion.configure)")
+        raw = _KEYS[0]
+    return hmac.new(raw, model_message(workflow_id, model).encode(), hashlib.sha256).hexdigest()
+
+
+def model_vouched(workflow_id: str, model: Any) -> bool:
+    return message_vouched(model_message(workflow_id, model), getattr(model, "assertion", None))

@@ -188,7 +188,8 @@ async def test_prefer_return_minimal_answers_a_write_with_the_updates_own_answer
 async def test_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev_env):
     """The API reads the case's configuration and puts it into the start; the case's first workflow task
     then takes one read-model step (the projection, answering C11's count too): no step for the
-    configuration, none for the count."""
+    configuration, none for the count. Before it, the P4 check of the API's assertion over the start (a
+    local activity in the same task, keyed by the worker: no read-model step)."""
     r = await api.post("/complaints", json=COMPLAINT, headers={**await staff.headers("hotline"), "Prefer": "return=minimal"})
     assert r.status_code == 201, r.text
     steps = []  # the case's history so far: its opening (nothing else is due for hours)
@@ -198,4 +199,5 @@ async def test_an_intake_opens_its_case_with_one_read_model_step(api, staff, dev
             steps.append(json.loads(attributes.details["data"].payloads[0].data)["activity_type"])
         if event.HasField("activity_task_scheduled_event_attributes"):  # C11's warning (projected, sent), if due
             steps.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-    assert steps[0] == "project_case" and set(steps) <= {"project_case", "send_notification"}, steps
+    assert steps[:2] == ["verify_start", "project_case"], steps
+    assert set(steps[1:]) <= {"project_case", "send_notification"}, steps

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from adapters.config import Settings
 from adapters.db.migrate import upgrade_to_head
+from adapters.temporal import actor_assertion
 from adapters.db.models import (
     CampaignHousehold, CampaignRow, CampaignVisit, Case, CaseCounter, CaseDeadline, CaseFile, CaseNumber,
     IdempotencyKey, RegisterStatus, ReportReview, TimelineEntry,
@@ -140,8 +141,11 @@ async def report_reviews(client, settings, sessionmaker) -> None:
         await client.start_workflow(ReportReviewWorkflow.run, ReviewStart(
             report_id=report_id, kind="monthly_complaints", period=period, title="月度投诉统计"),
             id=review_workflow_id("monthly_complaints", period), task_queue=settings.task_queue)
+    review = ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅，请跟进")
+    review.assertion = actor_assertion.sign_model(review_workflow_id("monthly_complaints", "2026-09"), review,
+                                                  settings.actor_assertion_key)  # P4: as the API sends it
     await client.get_workflow_handle(review_workflow_id("monthly_complaints", "2026-09")).execute_update(
-        ReportReviewWorkflow.review, ReviewRequest(actor=Actor(username="gm", role=Role.gm), comment="已阅，请跟进"))
+        ReportReviewWorkflow.review, review)
 
     async def recorded():
         async with sessionmaker() as session:
@@ -182,11 +186,13 @@ async def campaigns_of_every_kind(api, staff, settings, sessionmaker, client) ->
         continued, _ = await claim_case_no(session, scope="campaign", prefix="HF", year=now.astimezone(BEIJING).year,
                                            idempotency_key=None, fingerprint=request_fingerprint({}), now=now)
     today = now.astimezone(BEIJING).date()
-    await client.start_workflow(CampaignWorkflow.run, StartCampaign(
+    small_budget = StartCampaign(
         state=CampaignState(campaign_id=continued, project=PROJECT, kind=CampaignKind.first, share=None,
                             starts_on=today, ends_on=today + timedelta(days=30), staff=["cs_staff"],
                             created_by="cs_manager", created_at=now),
-        minimum_share=settings.revisit_min_share, history_budget=20), id=continued, task_queue=settings.task_queue)
+        minimum_share=settings.revisit_min_share, history_budget=20)
+    small_budget.assertion = actor_assertion.sign_model(continued, small_budget, settings.actor_assertion_key)  # P4
+    await client.start_workflow(CampaignWorkflow.run, small_budget, id=continued, task_queue=settings.task_queue)
     for unit in (await households(sessionmaker, continued))[:5]:
         r = await api.post(f"/campaigns/{continued}/visits", headers=cs, json=visit(unit, 3))
         assert r.status_code == 200, r.text

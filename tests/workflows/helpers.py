@@ -125,9 +125,9 @@ async def start_complaint(client: Client, settings, case_no: str | None = None, 
     campaign does: the case reads its configuration itself."""
     case_no = case_no or f"TS-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
-        ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
-                                              intake=complaint_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
-                                              config=await opening_config(settings) if with_config else None),
+        ComplaintWorkflow.run, signed(StartComplaint(case_no=case_no, registered_by=actor(Role.hotline),
+                                                     intake=complaint_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
+                                                     config=await opening_config(settings) if with_config else None)),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
@@ -144,9 +144,9 @@ async def start_repair(client: Client, settings, case_no: str | None = None, *, 
                        **kw) -> WorkflowHandle:
     case_no = case_no or f"WX-2026-{uuid.uuid4().int % 10**6:06d}"
     handle = await client.start_workflow(
-        RepairWorkflow.run, StartRepair(case_no=case_no, registered_by=actor(Role.hotline),
-                                        intake=repair_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
-                                        config=await opening_config(settings) if with_config else None),
+        RepairWorkflow.run, signed(StartRepair(case_no=case_no, registered_by=actor(Role.hotline),
+                                               intake=repair_intake(**kw), local_db_steps=LOCAL_DB_STEPS,
+                                               config=await opening_config(settings) if with_config else None)),
         id=case_no, task_queue=settings.task_queue)
     _STARTED.append(handle)
     await handle.execute_update(CaseWorkflow.opened)
@@ -159,6 +159,18 @@ async def act(handle: WorkflowHandle, role: Role, action: dict, username: str | 
     await handle.execute_update(CaseWorkflow.act, vouched(handle, ActionRequest.model_validate(
         {"action": action, "actor": actor(role, username).model_dump(), "accounts": named})), id=update_id)
     return await handle.query(CaseWorkflow.state)  # the Update answers compactly
+
+
+def signed(start):
+    """The case's start with the assertion the API would add (P4), made with the running worker's key."""
+    start.assertion = actor_assertion.sign_start(start.case_no, start)
+    return start
+
+
+def vouched_for(handle: WorkflowHandle, arg):
+    """A campaign's Update argument (or start, with the campaign's id) as the API vouches for it (P4)."""
+    arg.assertion = actor_assertion.sign_model(handle if isinstance(handle, str) else handle.id, arg)
+    return arg
 
 
 def vouched(handle: WorkflowHandle, request: ActionRequest) -> ActionRequest:

@@ -17,7 +17,7 @@ from adapters.db import properties as register
 from adapters.db.models import CampaignHousehold, CampaignRow, CampaignVisit
 from aftersales.properties import UnitRecord
 from aftersales.roles import Role
-from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_until, wait_for
+from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_until, vouched_for, wait_for
 from workflows.campaign import CampaignWorkflow
 from contracts.campaign import StartCampaign
 
@@ -43,7 +43,8 @@ async def start_campaign(env, settings, project: str, kind: CampaignKind, ends_o
     state = CampaignState(campaign_id=campaign_id, project=project, kind=kind, share=share, starts_on=now.date(),
                           ends_on=ends_on, staff=["cs_staff"], created_by="cs_manager", created_at=now)
     handle = await env.client.start_workflow(
-        CampaignWorkflow.run, StartCampaign(state=state, minimum_share=Decimal("0.10"), history_budget=budget),
+        CampaignWorkflow.run, vouched_for(campaign_id, StartCampaign(state=state, minimum_share=Decimal("0.10"),
+                                                                     history_budget=budget)),
         id=campaign_id, task_queue=settings.task_queue)
     _STARTED.append(handle)
     return handle
@@ -62,7 +63,7 @@ async def test_V1_E1_short_coverage_escalates_after_the_end_date_and_closes_with
     async with running_worker(ts_env, settings, sessionmaker):
         now = await ts_env.get_current_time()
         h = await start_campaign(ts_env, settings, project, CampaignKind.first, ends_on=(now + timedelta(days=3)).date())
-        summary = await h.execute_update(CampaignWorkflow.record_visit, visit(units[0], (5, 2)))
+        summary = await h.execute_update(CampaignWorkflow.record_visit, vouched_for(h, visit(units[0], (5, 2))))
         assert (summary["planned"], summary["target"], summary["visited"]) == (10, 9, 1)
         assert summary["second_visits_due"] == 1
         summary = await skip_until(ts_env, lambda: _level(h, 3))   # past the end date and every further working day
@@ -71,8 +72,9 @@ async def test_V1_E1_short_coverage_escalates_after_the_end_date_and_closes_with
         assert desc.typed_search_attributes.get(sa.CASE_TYPE) == "campaign"
         assert desc.typed_search_attributes.get(sa.OVERDUE) is True
         await h.execute_update(CampaignWorkflow.record_visit,
-                               visit(units[0], (4, 4), second_visit=True, participants=["cs_manager"]))
-        report = await h.execute_update(CampaignWorkflow.close, CloseRequest(actor=MANAGER, note="覆盖不足，下月补访"))
+                               vouched_for(h, visit(units[0], (4, 4), second_visit=True, participants=["cs_manager"])))
+        report = await h.execute_update(CampaignWorkflow.close,
+                                        vouched_for(h, CloseRequest(actor=MANAGER, note="覆盖不足，下月补访")))
         assert report["status"] == "closed"
         assert await h.result() == (await h.query(CampaignWorkflow.summary))
         await record_history(h, "campaign_first_escalated")
@@ -103,7 +105,8 @@ async def test_V3_points_raised_open_cases_as_child_workflows(ts_env, settings, 
                          points=[{"text": "卫生间渗水", "handling": "repair", "trades": ["防水"],
                                   "requested_appointment": (now + timedelta(days=2)).isoformat()},
                                  {"text": "物业收费有疑问", "handling": "answered", "answer": "已解释收费标准"}])
-        await h.execute_update(CampaignWorkflow.record_visit, VisitRequest(visit=body, actor=STAFF, customer=owner))
+        await h.execute_update(CampaignWorkflow.record_visit,
+                               vouched_for(h, VisitRequest(visit=body, actor=STAFF, customer=owner)))
         summary = await wait_for(lambda: _points_handled(h, 2))
         [repair_no] = summary["cases_opened"]
         assert repair_no.startswith("WX-")
@@ -140,7 +143,7 @@ async def test_V2_5000_households_stay_small_through_continue_as_new(ts_env, set
         assert len(planned) == 500
         latest = ts_env.client.get_workflow_handle(h.id)  # one campaign across its runs
         for unit_id in planned[:60]:
-            await latest.execute_update(CampaignWorkflow.record_visit, visit(unit_id))
+            await latest.execute_update(CampaignWorkflow.record_visit, vouched_for(latest, visit(unit_id)))
         summary = await latest.query(CampaignWorkflow.summary)
         assert (summary["visited"], summary["planned"]) == (60, 500)
         # The budget is checked once per wake-up: Updates answered while the run publishes (its activities take

@@ -13,7 +13,9 @@ from aftersales.actor import Actor
 from adapters.db.models import ReportReview
 from adapters.db.register import utc
 from aftersales.roles import Role
-from tests.workflows.helpers import _STARTED, record_history, running_worker, skip_time, skip_until, wait_for
+from tests.workflows.helpers import (
+    _STARTED, record_history, running_worker, skip_time, skip_until, vouched_for, wait_for,
+)
 from contracts.report import ReviewRequest, ReviewStart
 from workflows.report_review import ReportReviewWorkflow, review_workflow_id
 
@@ -52,9 +54,11 @@ async def test_K1_E1_the_gms_review_escalates_when_the_10th_passes_and_ends_with
 
         with pytest.raises(WorkflowUpdateFailedError) as refused:          # only the reviewer reviews
             await h.execute_update(ReportReviewWorkflow.review,
-                                   ReviewRequest(actor=Actor(username="m", role=Role.cs_manager), comment="已阅"))
+                                   vouched_for(h, ReviewRequest(actor=Actor(username="m", role=Role.cs_manager),
+                                                                comment="已阅")))
         assert refused.value.cause.type == "forbidden"
-        done = await h.execute_update(ReportReviewWorkflow.review, ReviewRequest(actor=GM, comment="同意，关注漏水类投诉"))
+        done = await h.execute_update(ReportReviewWorkflow.review,
+                                      vouched_for(h, ReviewRequest(actor=GM, comment="同意，关注漏水类投诉")))
         assert done["status"] == "reviewed" and done["reviewed_by"] == "gm"
         assert (await h.result())["comment"] == "同意，关注漏水类投诉"
         reviewed = await wait_for(lambda: row(2, "reviewed"))
@@ -103,10 +107,11 @@ async def test_K1_P5_E1_a_companys_review_tells_its_own_gm_and_climbs_its_own_la
 
         for other in (Actor(username="gm", role=Role.gm, company_id="rq"), Actor(username="group_gm", role=Role.gm)):
             with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await h.execute_update(ReportReviewWorkflow.review, ReviewRequest(actor=other, comment="已阅"))
+                await h.execute_update(ReportReviewWorkflow.review,
+                                       vouched_for(h, ReviewRequest(actor=other, comment="已阅")))
             assert refused.value.cause.type == "forbidden"
-        done = await h.execute_update(ReportReviewWorkflow.review, ReviewRequest(
-            actor=Actor(username="hj_gm", role=Role.gm, company_id="hj"), comment="同意"))
+        done = await h.execute_update(ReportReviewWorkflow.review, vouched_for(h, ReviewRequest(
+            actor=Actor(username="hj_gm", role=Role.gm, company_id="hj"), comment="同意")))
         assert done["reviewed_by"] == "hj_gm" and done["company_id"] == "hj"
         await h.result()
         await record_history(h, "report_review_company")

@@ -17,7 +17,7 @@ from aftersales.roles import Role
 from workflows.case_workflow import CaseWorkflow
 from workflows.complaint import ComplaintWorkflow, StartComplaint
 from tests.workflows.helpers import (
-    _STARTED, act, actor, complaint_intake, opening_config, record_history, running_worker, vouched, wait_for,
+    _STARTED, act, actor, complaint_intake, opening_config, record_history, running_worker, signed, vouched, wait_for,
 )
 from tests.workflows.test_complaint_workflow import finish
 
@@ -41,9 +41,9 @@ async def test_P5_C8_E2_a_major_complaint_of_海景置业_tells_its_people_and_t
         intake = complaint_intake(major=True, customer=Customer(name="许先生", phone="13812341234", project="海景苑",
                                                                 building="2栋", unit="202"))
         h = await ts_env.client.start_workflow(
-            ComplaintWorkflow.run, StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake,
-                                                  config=await opening_config(settings),
-                                                  organisation=CaseOrg(project_key="海景苑", company_id="hj")),
+            ComplaintWorkflow.run, signed(StartComplaint(case_no=case_no, registered_by=actor(R.hotline), intake=intake,
+                                                         config=await opening_config(settings),
+                                                         organisation=CaseOrg(project_key="海景苑", company_id="hj"))),
             id=case_no, task_queue=settings.task_queue)
         _STARTED.append(h)
         view = await h.execute_update(CaseWorkflow.opened) and await h.query(CaseWorkflow.state)
