@@ -8,7 +8,6 @@ the README shows a copy from docs/screenshots/)."""
 
 import shutil
 import uuid
-import weakref
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -66,23 +65,9 @@ async def signed_in(browser, url: str, username: str, password: str):
     return page
 
 
-# A walk's people keep their browser session between their steps, as at a desk: the sign-in form is proven by
-# each one's first step, and every later step opens the case from their 我的待办 in the same session (a fresh
-# context and sign-in per step cost a third of a walk's page loads). Per browser: a test's own chromium.
-_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 async def from_my_work(browser, url: str, username: str, password: str, case_no: str):
-    """Signed in as `username` (their session of an earlier step, else a new one), the case opened from 我的待办
-    (where it shows once the register follows)."""
-    from playwright.async_api import expect
-    sessions = _SESSIONS.setdefault(browser, {})
-    page = sessions.get(username)
-    if page is not None and not page.is_closed():
-        await page.goto("/app/my-work")
-        await expect(page.get_by_role("heading", name="我的待办")).to_be_visible()
-    else:
-        page = sessions[username] = await signed_in(browser, url, username, password)
+    """Signed in as `username`, the case opened from 我的待办 (where it shows once the register follows)."""
+    page = await signed_in(browser, url, username, password)
     link = page.get_by_role("link", name=case_no)
     for _ in range(50):
         if await link.count():
