@@ -25,15 +25,16 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 # runs the full budget (SCHEMATHESIS_EXAMPLES=12).
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
 SEED = 20261123
-# Every operation in one of these parts (a test each, so that the suite's workers share them out);
-# test_the_parts_cover_every_operation checks that none is left out.
+# Every operation in one of these parts (a test each, so that the suite's workers share them out; each pays once
+# for its dev server, worker, API process and schema, so no more parts than that needs);
+# test_the_parts_cover_every_operation checks that none is left out. The accounts' part runs alone: what the
+# fuzzing does to its own account (its password, its sessions) reaches no other part's operations.
 PARTS = {
     "accounts and administration": r"^/(admin|auth|audit)",
-    "reports": r"^/reports",
-    "campaigns, property register, fees and deposits": r"^/(campaigns|properties|fee-schedule|contractors)",
-    "cases and their actions": r"^/cases(/\{case_no\}(/actions)?)?$",
-    "intake, owners, files, codec, health, organisation and notices":
-        r"^/(complaints|repairs|owners|files|codec|health|org|me)(/|$)|^/cases/\{case_no\}/files",
+    "cases and their actions, reports": r"^/cases(/\{case_no\}(/actions)?)?$|^/reports",
+    "campaigns, property register, fees, deposits, intake, owners, files, codec, health, organisation and notices":
+        r"^/(campaigns|properties|fee-schedule|contractors)"
+        r"|^/(complaints|repairs|owners|files|codec|health|org|me)(/|$)|^/cases/\{case_no\}/files",
 }
 
 
