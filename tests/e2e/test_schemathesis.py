@@ -32,7 +32,7 @@ SEED = 20261123
 PARTS = {
     "accounts and administration": r"^/(admin|auth|audit)",
     "cases and their actions, reports": r"^/cases(/\{case_no\}(/actions)?)?$|^/reports",
-    "campaigns, property register, fees, deposits, intake, owners, files, codec, health, organisation and notices":
+    "intake, owners, files, campaigns, properties, fees, deposits and the rest":
         r"^/(campaigns|properties|fee-schedule|contractors)"
         r"|^/(complaints|repairs|owners|files|codec|health|org|me)(/|$)|^/cases/\{case_no\}/files",
 }
