@@ -71,6 +71,10 @@ bench: install-test   ## benchmark scripts that print speed and memory figures (
 	$(BIN)/python -m benchmarks.workbench_bench
 	$(BIN)/python -m benchmarks.group_bench      # P5: a group's million cases (pages, reports; SQLite and PostgreSQL)
 	$(BIN)/python -m benchmarks.day_bench        # P5: a busy group day at 50× over HTTP (2 APIs, 2 workers)
+	# the suite's two longest drills at their full size (the suite runs them smaller): C1's rebuild of 100 cases,
+	# schemathesis with 12 fuzzed examples an operation
+	REBUILD_DRILL_CASES=100 $(BIN)/pytest -q -s tests/e2e/test_register_rebuild.py -k field_by_field
+	SCHEMATHESIS_EXAMPLES=12 $(BIN)/pytest -q -s tests/e2e/test_schemathesis.py
 
 worker: install       ## one more worker against an already running Temporal (settings from AFTERSALES_*)
 	$(BIN)/python worker.py

@@ -31,6 +31,18 @@ async def test_A3_a_deduction_is_booked_exactly_once(sessionmaker):
 
 
 @pytest.mark.asyncio
+async def test_A3_a_statements_entries_carry_their_time_in_utc(sessionmaker):
+    """The API answers ISO times with their offset (the OpenAPI `date-time`): SQLite hands a stored time back
+    without its zone, the statement gives it back as the UTC it was stored as."""
+    async with sessionmaker() as s:
+        await ledger.put_contractor(s, "C-001", "青岛建工", D("500000.00"), by="finance", at=AT)
+        await _deduct(s, "WX-2026-000001:deduction", "1234.56")
+        statement = await ledger.deposit_statement(s, "C-001")
+    assert [e["at"] for e in statement["entries"]] == [AT, AT]
+    assert all(e["at"].utcoffset() is not None for e in statement["entries"])
+
+
+@pytest.mark.asyncio
 async def test_A3_a_deposit_never_goes_below_zero_the_shortfall_is_recorded(sessionmaker):
     """Deposit 1,050.50; a settlement of 1,200.50 takes 1,050.50 and records 150.00 short; a later
     deduction finds nothing and records all of it short; a retry books nothing more."""

@@ -8,7 +8,7 @@ row of its own (one per event and worker), never written over.
 Every write is keyed so that doing it twice changes nothing: a deposit entry by `entry_key`, an
 evaluation by (evaluation_key, worker). Amounts are stored in fen and shown in yuan with two decimals."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -168,7 +168,8 @@ async def deposit_statement(session: AsyncSession, contractor_id: str) -> dict |
         "initial_deposit": to_yuan(sum(e.amount_fen for e in entries if e.kind == "lodged")),
         "balance": to_yuan(sum(e.amount_fen for e in entries)),
         "shortfall": to_yuan(sum(e.shortfall_fen for e in entries)),
-        "entries": [{"at": e.at, "kind": e.kind, "case_no": e.case_no, "amount": to_yuan(e.amount_fen),
+        # SQLite hands the stored UTC time back without its zone: the API answers ISO times with their offset
+        "entries": [{"at": e.at if e.at.tzinfo else e.at.replace(tzinfo=timezone.utc), "kind": e.kind, "case_no": e.case_no, "amount": to_yuan(e.amount_fen),
                      "shortfall": to_yuan(e.shortfall_fen), "by": e.recorded_by, "note": e.note}
                     for e in entries],
     }

@@ -37,6 +37,32 @@ except ImportError:  # the browser tests are skipped where Playwright is missing
     pass
 
 
+# One chromium per suite worker for the workbench's browser tests (tests/e2e/test_workbench_browser.py `workbench`):
+# each test works in browser contexts of its own (its own cookies and storage), closed after it; the browser is
+# started by the first test that needs it and stopped with the session.
+_CHROMIUM: dict = {}
+
+
+async def shared_chromium(executable_path: str):
+    from playwright.async_api import async_playwright
+    browser = _CHROMIUM.get("browser")
+    if browser is None or not browser.is_connected():
+        if "playwright" not in _CHROMIUM:
+            _CHROMIUM["playwright"] = await async_playwright().start()
+        _CHROMIUM["browser"] = await _CHROMIUM["playwright"].chromium.launch(executable_path=executable_path,
+                                                                            args=["--no-sandbox"])
+    return _CHROMIUM["browser"]
+
+
+@pytest_asyncio.fixture(scope="session", autouse=True)
+async def _stop_shared_chromium() -> AsyncIterator[None]:
+    yield
+    if "browser" in _CHROMIUM:
+        await _CHROMIUM.pop("browser").close()
+    if "playwright" in _CHROMIUM:
+        await _CHROMIUM.pop("playwright").stop()
+
+
 @asynccontextmanager
 async def own_dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """A Temporal dev server on loopback with the custom search attributes and the codec, stopped after."""

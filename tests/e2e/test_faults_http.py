@@ -44,7 +44,10 @@ async def test_every_503_carries_a_reason_shed_and_timed_out(api, staff, worker_
     butler = await staff.headers("butler")
     note = {"action": "progress_note", "note": "进展"}
     slow = asyncio.create_task(api.post(f"/cases/{no}/actions", json=note, headers={**butler, "Idempotency-Key": unique_key()}))
-    await asyncio.sleep(0.5)  # the first holds the only slot (max_inflight_updates=1) ...
+    async def holding() -> bool:   # the first holds the only slot (max_inflight_updates=1) ...
+        gate = getattr(api._transport.app.state, "update_gate", None)
+        return gate is not None and gate.inflight == 1
+    await eventually(holding, timeout=3)  # (waited for, not guessed: a busy machine took longer than half a second)
     shed = await api.post(f"/cases/{no}/actions", json=note, headers={**butler, "Idempotency-Key": unique_key()})
     timed_out = await slow   # ... and is not answered within update_timeout_seconds
     for r in (shed, timed_out):

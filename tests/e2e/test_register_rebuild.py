@@ -39,7 +39,9 @@ from tests.support import codec
 from tests.test_properties import HEAD, csv_bytes
 from workflows.campaign import CampaignWorkflow
 
-CASES = int(os.environ.get("REBUILD_DRILL_CASES", "100"))
+# 30 cases in the suite reach every stage of both kinds (below): what the drill proves holds for any count; `make
+# bench` runs it at 100 (REBUILD_DRILL_CASES=100) for the rebuild's figures.
+CASES = int(os.environ.get("REBUILD_DRILL_CASES", "30"))
 
 
 def repair() -> dict:
@@ -225,7 +227,6 @@ async def snapshot(sessionmaker) -> dict[str, dict]:
 @pytest.mark.asyncio
 async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
         api, staff, settings, sessionmaker, worker_process, dev_env, tmp_path):
-    rng = random.Random(34)
     for who in {"hotline", "butler", *(w for w, _ in COMPLAINT_STEPS + repair_steps())}:
         await staff.headers(who)  # signed in one by one (sign-ins are bounded per process)
     gate = asyncio.Semaphore(8)
@@ -243,7 +244,10 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
             no = r.json()["case_no"]
             keys[no] = (key, body)
             steps = repair_steps() if is_repair else COMPLAINT_STEPS
-            stage, noted = rng.randint(0, len(steps)), rng.random() < 0.3
+            # every stage of each kind in turn, new to closed (not drawn at random: which case drew which stage
+            # depended on the order the intakes were answered, and 30 cases could miss `closed`)
+            stage = (i // 3 * 2 + i % 3) % (len(steps) + 1)
+            noted = random.Random(34 + i).random() < 0.3
             if i % 10 == 0:  # D3: a file's reference is in the register too (projected from the timeline)
                 await attach(api, staff, no, "hotline", "intake")
             if noted:  # before the steps: a closed case takes no note
@@ -285,12 +289,13 @@ async def test_C1_a_deleted_register_is_rebuilt_from_temporal_field_by_field(
     assert refused.status_code == 503 and refused.json()["reason"] == "register_behind", refused.text
 
     lines: list[str] = []
-    stopped = await rebuild(settings, dev_env.client, sessionmaker, batch=10, stop_after=CASES // 2,
-                            progress=lines.append)  # interrupted half way ...
-    assert stopped.done == CASES // 2 and not stopped.failed
+    half = CASES // 20 * 10 or 10  # the rebuild stops at the end of a batch (of 10 here)
+    stopped = await rebuild(settings, dev_env.client, sessionmaker, batch=10, stop_after=half,
+                            progress=lines.append)  # interrupted part way ...
+    assert stopped.done == half and not stopped.failed
     async with sessionmaker() as session:
         status = await session.get(RegisterStatus, 1)
-        assert status.state == "rebuilding" and status.done == CASES // 2 and status.total == CASES + 1 + 3
+        assert status.state == "rebuilding" and status.done == half and status.total == CASES + 1 + 3
     refused = await api.post("/complaints", json=COMPLAINT, headers={**hotline, "Idempotency-Key": unique_key()})
     assert refused.status_code == 503 and refused.json()["reason"] == "register_behind"
     report = await rebuild(settings, dev_env.client, sessionmaker, batch=10, progress=lines.append)  # ... resumed

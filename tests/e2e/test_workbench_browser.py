@@ -29,8 +29,8 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 @asynccontextmanager
 async def workbench(dev_env, settings, sessionmaker, tmp_path):
     """The API as ops run it (uvicorn on 127.0.0.1) in front of the dev server and worker, and Debian's
-    chromium: yields (browser, the API's URL)."""
-    from playwright.async_api import async_playwright
+    chromium (the suite worker's, shared: the test's sessions are closed after it): yields (browser, the API's URL)."""
+    from tests.e2e.conftest import shared_chromium
     assert CHROMIUM, "Debian's chromium is missing: `make install` installs it (apt-get install chromium)"
     async with sessionmaker() as session:
         await seed_demo_staff(session, settings)
@@ -41,12 +41,13 @@ async def workbench(dev_env, settings, sessionmaker, tmp_path):
            "AFTERSALES_FILES_DIR": settings.files_dir, **codec.ENV}
     with APIServer(env, tmp_path / "api.log") as server:
         await server.wait_healthy()
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            try:
-                yield browser, server.url
-            finally:
-                await browser.close()
+        browser = await shared_chromium(CHROMIUM)
+        before = set(browser.contexts)
+        try:
+            yield browser, server.url
+        finally:
+            for context in set(browser.contexts) - before:
+                await context.close()
 
 
 async def signed_in(browser, url: str, username: str, password: str):
