@@ -64,6 +64,7 @@ def build_worker(client: Client, settings: Settings, sessionmaker, task_queue: s
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        build_id=settings.worker_build_id,
     )
 
 
