@@ -84,9 +84,11 @@ async def settled(client, case_no: str, timeout: float = 20) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    from adapters.logging import configure_logging
     from api.app import create_app
     from tests.support.smtp import SMTPServer
     from worker import build_worker
+    configure_logging("WARNING")
 
     tmp = Path(tempfile.mkdtemp(prefix="aftersales-profile-"))
     env = engine = smtp = None
