@@ -223,6 +223,7 @@ class CaseWorkflow:
         # seq the case reached by such records alone since its last projection (then nothing new to project)
         self._unprojected_deliveries = False
         self._delivered_seq = -1
+        self._projected_row: CaseRow | None = None  # the row the last projection wrote (the `rebuilt` query)
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -250,10 +251,16 @@ class CaseWorkflow:
         if self._machine is None or self._config is None:
             raise ApplicationError("the case is still being opened", type="conflict")
         state = self._machine.state
-        at = self._projected_at if self._projected_at is not None and state.seq == self._projected_seq else workflow.now()
-        row = case_row(state, at, self._config.ladder)
-        return RebuiltCase(projection=CaseProjection(case_no=state.case_no, seq=state.seq, row=row, timeline_start=0,
-                                                     timeline=list(state.timeline)),
+        seq, timeline = state.seq, list(state.timeline)
+        if state.seq == self._delivered_seq and self._projected_row is not None:
+            # E3: deliveries recorded since the last projection wait for the next one, in the register as rebuilt too
+            seq, row, timeline = self._projected_seq, self._projected_row, timeline[:self._projected_timeline]
+        else:
+            at = (self._projected_at if self._projected_at is not None and state.seq == self._projected_seq
+                  else workflow.now())
+            row = case_row(state, at, self._config.ladder)
+        return RebuiltCase(projection=CaseProjection(case_no=state.case_no, seq=seq, row=row, timeline_start=0,
+                                                     timeline=timeline),
                            scope=row.case_type, intake_key=self._intake[0], intake_fingerprint=self._intake[1])
 
     @workflow.update
@@ -576,6 +583,7 @@ class CaseWorkflow:
             case_no=state.case_no, seq=seq, row=row, timeline_start=start, timeline=state.timeline[start:end],
             count_recent=count_recent))
         self._projected_seq, self._projected_timeline, self._projected_at = seq, end, at
+        self._projected_row = row
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row, state, self._config.ladder))
         if count_recent is not None:
