@@ -52,7 +52,7 @@ from aftersales.views import CaseRow
 from api import fees
 from api import org as org_routes
 from api.auth import actor_of, current_actor, require_roles, too_many
-from api.deps import db_session
+from api.deps import db_session, release_connection
 from api.health import failing_tasks
 from api.problems import REFUSAL_STATUS, REGISTER_BEHIND, TASK_FAILING
 from api.overload import (
@@ -103,6 +103,7 @@ async def _update(request: Request, handle: WorkflowHandle, update, *args, updat
     in time: 503, and the action may still be applied when a worker gets to it, so a retry must carry
     the same Idempotency-Key (or read the case first)."""
     timeout = request.app.state.settings.update_timeout_seconds
+    await release_connection(request)
     async with update_gate(request).slot(request):
         try:
             return await asyncio.wait_for(handle.execute_update(
@@ -355,6 +356,7 @@ async def _read_view(request: Request, session: AsyncSession, case_no: str) -> d
     (past the namespace's retention) from the register, as it was last projected."""
     handle = _handle(temporal(request), case_no)
     timeout = request.app.state.settings.read_timeout_seconds
+    await release_connection(request)
     for _ in range(OPENING_RETRIES):
         try:
             return await asyncio.wait_for(handle.query(CaseWorkflow.state, rpc_timeout=timedelta(seconds=timeout)),

@@ -23,4 +23,17 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, closed (uncommitted work rolled back) when the request is done; the
     store functions commit what they write."""
     async with request.app.state.sessionmaker() as session:
+        request.state.db_session = session
         yield session
+
+
+async def release_connection(request: Request) -> None:
+    """Before a wait on Temporal (an Update, a query): the request's read-model session gives its pooled connection
+    back: its read transaction ends (what it loaded stays loaded and attached: expire_on_commit is off), its next
+    statement takes a connection again. Held across the wait, every connection of the pool (PostgreSQL: 15 per
+    process) was held by actions waiting on a busy Temporal, and any other request failed after the pool's timeout,
+    a 500. A session with changes not yet committed is left as it is (the store functions commit what they write:
+    there are none)."""
+    session: AsyncSession | None = getattr(request.state, "db_session", None)
+    if session is not None and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        await session.commit()

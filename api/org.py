@@ -116,23 +116,23 @@ async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, d
         return
     try:
         if isinstance(action, Classify):
-            lists = await org.lists(session)
+            lists = await org.lists(session, of=("categories", "departments"))
             lists.category(action.category)
             lists.department(action.department)
         elif isinstance(action, Reassign):
-            (await org.lists(session)).department(action.department)
+            (await org.lists(session, of=("departments",))).department(action.department)
         elif isinstance(action, RecordSurvey):
-            lists = await org.lists(session)
+            lists = await org.lists(session, of=("departments", "contractors"))
             lists.responsible_party(action.responsible_party)
             if action.contractor_id:
                 lists.contractor(action.contractor_id)
         elif isinstance(action, OpenRepair):
-            (await org.lists(session)).trades_of(action.trades)
+            (await org.lists(session, of=("trades",))).trades_of(action.trades)
         elif isinstance(action, Dispatch):  # P5: the case's company's repair team; another's named, refused
-            (await org.lists(session, workers=True, company_id=company_id)).workers_of(
+            (await org.lists(session, workers=True, company_id=company_id, of=("contractors",))).workers_of(
                 action.workers, contractor_id, known=await org.people(session, action.workers))
         elif isinstance(action, AssignHandler):
-            lists = await org.lists(session, handlers=True, company_id=company_id)  # P5: the case's company's
+            lists = await org.lists(session, handlers=True, company_id=company_id, of=())  # P5: the case's company's
             if action.handler not in {p.username for p in lists.handlers}:
                 lists.handler(action.handler, department)
     except Rejection as r:
@@ -142,7 +142,7 @@ async def check_action(session: AsyncSession, action: BaseModel, actor: Actor, d
 async def check_category(session: AsyncSession, category: str) -> None:
     """The intake's category, from the list (P7)."""
     try:
-        (await org.lists(session)).category(category)
+        (await org.lists(session, of=("categories",))).category(category)
     except Rejection as r:
         raise HTTPException(422, r.message) from None
 
@@ -150,7 +150,7 @@ async def check_category(session: AsyncSession, category: str) -> None:
 async def check_trades(session: AsyncSession, trades: list[str], field: str = "trades") -> None:
     """A repair's trades (an intake's, a revisit point's), from the trades list (P7, R1)."""
     try:
-        (await org.lists(session)).trades_of(trades, field)
+        (await org.lists(session, of=("trades",))).trades_of(trades, field)
     except Rejection as r:
         raise HTTPException(422, r.message) from None
 

@@ -426,6 +426,11 @@ async def run(args: argparse.Namespace) -> None:
         await shut_down(env, engine, smtp)
         if pg is not None:
             pg.stop()
+        if args.keep_logs:  # the API's and workers' logs (a 5xx's exception is there), kept for reading
+            keep = Path(args.keep_logs)
+            keep.mkdir(parents=True, exist_ok=True)
+            for log in tmp.glob("*.log"):
+                shutil.copy(log, keep / log.name)
         shutil.rmtree(tmp, ignore_errors=True)
 
     done = sum(len(v) for k, v in stats.latency.items() if not k.startswith("POST"))
@@ -477,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-inflight", type=int, default=256, help="the API's bound on Updates in flight")
     p.add_argument("--step-timeout", type=float, default=30.0)
     p.add_argument("--timeout", type=float, default=900.0, help="bound on the day beyond its own length, s")
+    p.add_argument("--keep-logs", metavar="DIR", help="copy the API's and workers' logs here at the end")
     p.add_argument("--settle", type=float, default=10.0, help="seconds after the day before counting notices")
     asyncio.run(run(p.parse_args(argv)))
 

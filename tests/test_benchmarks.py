@@ -43,6 +43,19 @@ def test_throughput_bench_runs_every_row_beside_the_raw_client_and_prints_the_ra
     assert re.search(r"raw start \+ Update \+ local act\. / raw start \+ Update +\d+\.\d\d", out), out
 
 
+def test_action_profile_counts_a_classify_beside_a_progress_note():
+    """What docs/benchmarks.md quotes of an action's work: counts, not speed. A classify is one projection (its
+    notice's delivery is recorded without one, E3), one notice activity and its e-mail; a progress note one
+    projection and nothing else."""
+    out = run_bench("benchmarks.action_profile", "--cases", "2")
+    rows = {line[:44].strip(): line[44:].split() for line in out.splitlines()[out.splitlines().index(
+        next(x for x in out.splitlines() if x.startswith("action_profile:"))) + 2:]}
+    assert rows["workflow tasks"] == ["1.00", "2.00"], out
+    assert rows["markers (local activities, patches)"] == ["1.00", "1.00"], out
+    assert rows["activity send_notification"] == ["0.00", "1.00"] and rows["e-mails sent"] == ["0.00", "1.00"], out
+    assert "api SQL statements" in rows and "worker SQL statements" in rows, out
+
+
 @pytest.mark.parametrize("read_model", ["sqlite", "postgres"])
 def test_timer_bench_escalates_every_case_and_prints_lateness_and_memory(read_model):
     if read_model == "postgres" and find_pg_bin() is None:

@@ -146,3 +146,34 @@ async def test_P5_the_property_registers_projects_belong_to_companies(api, sessi
     assert r.status_code == 404
     r = await api.get("/properties/units", params={"project": "海景苑"}, headers=await api.token("butler2"))
     assert [u["owner_name"] for u in r.json()] == ["许先生"]
+
+
+async def test_P7_an_actions_references_are_checked_against_the_lists_it_names_only(sessionmaker):
+    """A classify names a category and a department: those two lists are read, not every list of the
+    organisation (contractors and trades too were read for each classify, two reads of four for nothing on
+    the busiest action of the day); a value not on its list is still refused naming the valid ones."""
+    from fastapi import HTTPException
+    from sqlalchemy import event
+
+    from aftersales.actions import Classify
+    from aftersales.actor import Actor
+    from aftersales.roles import Role
+    from api.org import check_action
+    staff = Actor(username="cs_staff", role=Role.cs_staff, company_id="rq")
+    seen: list[str] = []
+    async with sessionmaker() as session:
+        engine = session.bind
+        listen = lambda conn, cursor, statement, *a: seen.append(statement)  # noqa: E731
+        event.listen(engine.sync_engine, "before_cursor_execute", listen)
+        try:
+            await check_action(session, Classify(action="classify", category="漏水", department="工程部",
+                                                 justified=True), staff)
+            read = [s.split("FROM")[1].split()[0] for s in seen]
+            seen.clear()
+            with pytest.raises(HTTPException) as refused:
+                await check_action(session, Classify(action="classify", category="漏水", department="财务部门X",
+                                                     justified=True), staff)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", listen)
+    assert sorted(read) == ["case_categories", "departments"], read
+    assert refused.value.status_code == 422 and "工程部" in refused.value.detail

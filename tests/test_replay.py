@@ -54,6 +54,10 @@ EXPECTED = {
     # P4 (patch start-vouched): a case's start sent straight to Temporal with a forged intake, refused before anything
     # else; a start the API vouched for, opened as before; a campaign started straight in Temporal, refused
     "complaint_start_forged_refused", "complaint_start_vouched", "campaign_start_forged_refused",
+    # E3 (patch notice-outcome-unprojected): a notice's delivery recorded on the case without a projection of its
+    # own: the general path (as activities and as local steps), the ladder climbed, and climbed with mail refused
+    "complaint_general_notice_unprojected", "complaint_general_notice_unprojected_local_db_steps",
+    "complaint_escalated_notice_unprojected", "complaint_escalated_mail_refused_notice_unprojected",
 }
 
 

@@ -69,6 +69,7 @@ def update_key() -> str | None:
 # behind `workflow.patched(<id>)`, the id declared in PATCHES below with the date and the reason, and a history of
 # the new behaviour recorded beside the others in tests/histories; a change of what the rules decide
 # bumps CURRENT_RULES_VERSION (aftersales/case.py) instead.
+NOTICE_OUTCOME_UNPROJECTED = "notice-outcome-unprojected"
 PATCHES: dict[str, str] = {
     # "<id>": "<date>: what changed, and why (rule ids)",
     "reports-per-company": "2026-12-04: a scheduled report is made per active company, mailed to and reviewed by "
@@ -79,6 +80,10 @@ PATCHES: dict[str, str] = {
                      "was continued by Temporal, before anything else; an unvouched start fails at once (P4); a "
                      "campaign's first run the same (it opens cases). A case or campaign started before replays "
                      "without the check",
+    NOTICE_OUTCOME_UNPROJECTED: "2026-12-04: a notice's delivery is recorded on the case without projecting the "
+                                "case again (E3): its entry goes to the register with the case's next projection, "
+                                "its bookkeeping row is the activity's own; before, every notice an action raised "
+                                "cost a second projection in the task its completion woke (P5's busy day)",
 }
 START_VOUCHED = "start-vouched"
 
@@ -214,6 +219,11 @@ class CaseWorkflow:
         self._timer_notices_sending: set[str] = set()  # ... and of those, the ones being sent
         self._projected_at: datetime | None = None  # the time the last projected row was computed at (rebuilt)
         self._intake: tuple[str | None, str | None] = (None, None)  # the intake's Idempotency-Key and fingerprint
+        # E3 (patch NOTICE_OUTCOME_UNPROJECTED): deliveries are recorded without a projection of their own; the
+        # seq the case reached by such records alone since its last projection (then nothing new to project)
+        self._unprojected_deliveries = False
+        self._delivered_seq = -1
+        self._projected_row: CaseRow | None = None  # the row the last projection wrote (the `rebuilt` query)
 
     # ---- queries and updates ---------------------------------------------------------------
     @workflow.query
@@ -241,10 +251,16 @@ class CaseWorkflow:
         if self._machine is None or self._config is None:
             raise ApplicationError("the case is still being opened", type="conflict")
         state = self._machine.state
-        at = self._projected_at if self._projected_at is not None and state.seq == self._projected_seq else workflow.now()
-        row = case_row(state, at, self._config.ladder)
-        return RebuiltCase(projection=CaseProjection(case_no=state.case_no, seq=state.seq, row=row, timeline_start=0,
-                                                     timeline=list(state.timeline)),
+        seq, timeline = state.seq, list(state.timeline)
+        if state.seq == self._delivered_seq and self._projected_row is not None:
+            # E3: deliveries recorded since the last projection wait for the next one, in the register as rebuilt too
+            seq, row, timeline = self._projected_seq, self._projected_row, timeline[:self._projected_timeline]
+        else:
+            at = (self._projected_at if self._projected_at is not None and state.seq == self._projected_seq
+                  else workflow.now())
+            row = case_row(state, at, self._config.ladder)
+        return RebuiltCase(projection=CaseProjection(case_no=state.case_no, seq=seq, row=row, timeline_start=0,
+                                                     timeline=timeline),
                            scope=row.case_type, intake_key=self._intake[0], intake_fingerprint=self._intake[1])
 
     @workflow.update
@@ -324,10 +340,12 @@ class CaseWorkflow:
                 self._config, self._cal = start.config, WorkCalendar(start.config.calendar)
             opening = self._ctx()
             opening.rules_version = opening_rules_version()
+            self._unprojected_deliveries = workflow.patched(NOTICE_OUTCOME_UNPROJECTED)
             opening.organisation = start.organisation  # P5 (rules 3): kept in the case's state
             machine, effects = open_case(opening)
         else:  # a run continued from an earlier one: the same case, carried over
             c = start.carried
+            self._unprojected_deliveries = workflow.patched(NOTICE_OUTCOME_UNPROJECTED)
             machine, effects = restore(c.state), list(c.notices)
             self._projected_seq, self._projected_timeline, self._attributes = (
                 c.projected_seq, c.projected_timeline, dict(c.attributes))
@@ -375,7 +393,7 @@ class CaseWorkflow:
             self._effects += ticked
         self._cancel_timer()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._publish()
+        await self._publish(settle=True)  # the closed case whole in the register, its last deliveries too
         s = machine.state
         return CaseResult(case_no=s.case_no, status=s.status, outcome=s.outcome, closed_at=s.closed_at)
 
@@ -500,7 +518,10 @@ class CaseWorkflow:
                 self._machine.record_undeliverable(self._ctx(), notice, undeliverable_reason(e))
                 self._effects += self._machine.take_effects()
                 return
+            unchanged = self._machine.state.seq in (self._projected_seq, self._delivered_seq)
             self._machine.record_delivery(self._ctx(), notice, result.emails, result.webhooks, result.unreachable_roles)
+            if self._unprojected_deliveries and unchanged:  # nothing else to project: it waits for the next change
+                self._delivered_seq = self._machine.state.seq
         finally:
             self._undelivered.pop(notice.notification_id, None)
             self._timer_notices_sending.discard(notice.notification_id)
@@ -546,10 +567,12 @@ class CaseWorkflow:
         return self._recent(check)
 
     # ---- what others see: read model, search attributes, UI details ------------------------
-    async def _publish(self) -> None:
+    async def _publish(self, settle: bool = False) -> None:
+        """Projects the case if it changed since its last projection; a change that is only deliveries recorded
+        (E3, patch NOTICE_OUTCOME_UNPROJECTED) waits for the next change, or for `settle` (the case closing)."""
         assert self._machine is not None and self._config is not None
         state = self._machine.state
-        if state.seq == self._projected_seq:
+        if state.seq == self._projected_seq or (state.seq == self._delivered_seq and not settle):
             return
         # A snapshot: Updates may change the state while the activity runs; they are published next.
         at = workflow.now()
@@ -560,6 +583,7 @@ class CaseWorkflow:
             case_no=state.case_no, seq=seq, row=row, timeline_start=start, timeline=state.timeline[start:end],
             count_recent=count_recent))
         self._projected_seq, self._projected_timeline, self._projected_at = seq, end, at
+        self._projected_row = row
         self._upsert_attributes(row)
         workflow.set_current_details(self._details(row, state, self._config.ladder))
         if count_recent is not None:

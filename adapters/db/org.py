@@ -87,13 +87,20 @@ async def people(session: AsyncSession, usernames: Iterable[str | None]) -> dict
     return {s.username: person(s, names) for s in rows}
 
 
+LISTS = ("departments", "categories", "contractors", "trades")
+
+
 async def lists(session: AsyncSession, *, handlers: bool = False, workers: bool = False,
-                company_id: str | None = None) -> OrgLists:
-    """The lists a reference is checked against (handlers only when asked: an assign_handler; workers: a
-    dispatch, the repair team's and the contractors' active accounts; P5: the handlers and the repair team of
-    `company_id`, the case's company, when given)."""
-    return OrgLists(departments=await departments(session), categories=await categories(session),
-                    contractors=await contractors(session), trades=await trades(session),
+                company_id: str | None = None, of: Iterable[str] = LISTS) -> OrgLists:
+    """The lists a reference is checked against: `of` those of LISTS the caller checks (each is a read, and an
+    action names one or two: a classify its category and department), handlers only when asked (an
+    assign_handler), workers (a dispatch: the repair team's and the contractors' active accounts); P5: the
+    handlers and the repair team of `company_id`, the case's company, when given."""
+    of = set(of)
+    return OrgLists(departments=await departments(session) if "departments" in of else [],
+                    categories=await categories(session) if "categories" in of else [],
+                    contractors=await contractors(session) if "contractors" in of else {},
+                    trades=await trades(session) if "trades" in of else [],
                     handlers=await staff_list(session, role=Role.dept_handler, company_id=company_id) if handlers else [],
                     workers=(await staff_list(session, role=Role.repair_lead, company_id=company_id)
                              + await staff_list(session, role=Role.contractor)) if workers else [])

@@ -125,3 +125,39 @@ async def test_a_killed_worker_is_reported_none_within_30_s(api, worker_process)
     stopped = await _seconds_until(api, "none", 30)
     print(f"worker back: ok after {back:.1f} s; stopped gracefully: none after {stopped:.1f} s")
     assert stopped < 10
+
+
+@pytest.mark.asyncio
+async def test_an_action_waiting_on_temporal_holds_no_read_model_connection(dev_env, settings, sessionmaker, staff,
+                                                                          worker_process):
+    """An action's request reads the read model (its scope, its references), then waits for its Update; it gave its
+    connection back only at the end of the request. With every pooled connection held by actions waiting on a busy
+    Temporal, any other request waited for one and failed after the pool's timeout: a 500 (PostgreSQL's read
+    model, the busy day: 15 connections per API process). Here the pool has one connection: while an action waits
+    for a worker, the register still answers."""
+    import httpx
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from adapters.db.session import make_sessionmaker
+    from api.app import create_app
+    engine = create_async_engine(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    app = create_app(settings.model_copy(update={"update_timeout_seconds": 6}), temporal=dev_env.client,
+                     sessionmaker=make_sessionmaker(engine))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                     base_url="http://api.test", timeout=60) as api:
+            no = await opened_complaint(api, staff)
+            cs_staff = await staff.headers("cs_staff")
+            worker_process.stop()
+            note = {"action": "progress_note", "note": "进展"}
+            waiting = asyncio.create_task(api.post(f"/cases/{no}/actions", json=note,
+                                                   headers={**cs_staff, "Idempotency-Key": unique_key()}))
+            await asyncio.sleep(1.0)  # the action has read the read model and waits for its Update
+            assert not waiting.done()
+            t = time.perf_counter()
+            register = await api.get("/cases", headers=cs_staff)
+            assert register.status_code == 200, register.text
+            assert time.perf_counter() - t < 1.5
+            assert (await waiting).status_code == 503  # no worker: not answered in time
+    finally:
+        await engine.dispose()

@@ -506,6 +506,20 @@ async def test_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_en
         assert max(acts) < 1500, acts
 
 
+async def quiet(h) -> bool:
+    """No activity pending and nothing left for the workflow to do: its history ends with a workflow task's completion
+    or the commands it gave. The time-skipping server does not always show a workflow task scheduled by an activity's
+    completion as pending (`pending_workflow_task`), so the history's last events are read too."""
+    from temporalio.api.enums.v1 import EventType
+    raw = (await h.describe()).raw_description
+    if raw.pending_activities or raw.HasField("pending_workflow_task"):
+        return False
+    last = (await h.fetch_history()).events[-1].event_type
+    return last not in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                        EventType.EVENT_TYPE_TIMER_FIRED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+
+
 @pytest.mark.asyncio
 async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_it(
         ts_env, settings, sessionmaker, smtp_server):
@@ -523,8 +537,7 @@ async def test_C5_progress_notes_keep_the_deadline_timer_instead_of_restarting_i
             # the notices of the actions above delivered and the workflow task that records the last
             # delivery completed too: between an activity's completion and that task, the case has no
             # pending activity yet still has commands to give (its projection, the next timer)
-            raw = (await h.describe()).raw_description
-            return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+            return await quiet(h)
         await wait_for(settled)
         before = len((await h.fetch_history()).events)
         for i in range(5):
@@ -583,3 +596,47 @@ def test_E3_the_reason_a_notice_was_given_up_reads_the_same_from_an_activity_or_
     assert undeliverable_reason(ran_out) == undeliverable_reason(wrapped) == (
         "temporary failures for longer than the retry limit (schedule_to_close)")
     assert "550" in undeliverable_reason(refused)
+
+
+@pytest.mark.asyncio
+async def test_E3_an_actions_notice_delivered_is_recorded_on_the_case_without_a_second_projection(
+        ts_env, settings, sessionmaker, smtp_server):
+    """A classify tells the department head (E1, E3). The delivery is recorded on the case at once (who was told,
+    when), but the register is not written again for it: the notice's own bookkeeping row is written by its
+    activity, and the delivery's timeline entry goes to the register with the case's next projection. Before,
+    each notice an action raised cost a second projection (and its marker) in the task its completion woke."""
+    from temporalio.api.enums.v1 import EventType
+    async with running_worker(ts_env, settings, sessionmaker):
+        h = await start_complaint(ts_env.client, settings)
+
+        async def settled() -> bool:  # delivered, and the workflow task its completion woke completed too
+            return await quiet(h)
+        await wait_for(settled)  # opened and projected
+        before = len((await h.fetch_history()).events)
+        await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
+        await wait_for(settled)
+        events = (await h.fetch_history()).events[before:]
+        view = await h.query(CaseWorkflow.state)
+        told = [t for t in view["timeline"] if t["kind"] == "notification"]
+        assert len(told) == 1 and f"邮件 {len(smtp_server.messages)} 封" in told[0]["text"], told
+
+        def projections(evs) -> int:
+            if LOCAL_DB_STEPS:
+                return sum(1 for e in evs if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                           and e.marker_recorded_event_attributes.marker_name == "core_local_activity")
+            return sum(1 for e in evs if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                       and e.activity_task_scheduled_event_attributes.activity_type.name == "project_case")
+        assert projections(events) == 1, [e.event_type for e in events]
+        tasks = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+        assert len(tasks) <= 3, [EventType.Name(e.event_type) for e in events]  # the Update's, the projection's (as an activity here), the delivery's
+
+        # the next action's projection carries the delivery's entry to the register, in its place
+        await act(h, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})
+        await wait_for(settled)
+        view = await h.query(CaseWorkflow.state)
+        async with sessionmaker() as s:
+            row = await s.get(Case, h.id)
+            kinds = (await s.scalars(select(TimelineEntry.kind).where(TimelineEntry.case_no == h.id)
+                                     .order_by(TimelineEntry.idx))).all()
+        assert row.seq == view["version"]
+        assert list(kinds) == [t["kind"] for t in view["timeline"]] and "notification" in kinds
