@@ -262,8 +262,22 @@ async def test_C2_unjustified_complaint_closes_once_cs_manager_rules_on_it(ts_en
 @pytest.mark.asyncio
 async def test_C11_third_complaint_on_a_building_warns_cs_manager(ts_env, settings, sessionmaker, smtp_server):
     async with running_worker(ts_env, settings, sessionmaker):
-        handles = [await start_complaint(ts_env.client, settings) for _ in range(3)]
+        from sqlalchemy import select
+
+        from adapters.db.models import Case as CaseRow
         from workflows.case_workflow import CaseWorkflow
+
+        # One after another, as three owners call: a complaint is counted when it is projected, so which one is
+        # the third depends on the order of the projections; each is counted before the next is filed.
+        handles = []
+        for _ in range(3):
+            handle = await start_complaint(ts_env.client, settings)
+            handles.append(handle)
+
+            async def counted(case_no=handle.id):
+                async with sessionmaker() as session:
+                    return (await session.execute(select(CaseRow.case_no).where(CaseRow.case_no == case_no))).first()
+            await wait_for(counted)
 
         async def warned():
             view = await handles[2].query(CaseWorkflow.state)
