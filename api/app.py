@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
             configure_logging(settings.log_level)
             app.state.temporal = await connect(settings)
+        # P5: start-up's objects out of the full collections that made one page in ten 150-400 ms (adapters/heap.py)
+        from adapters.heap import settle_after_start_up
+        settle_after_start_up()
         yield
         await app.state.files.aclose()
         if engine is not None:

@@ -306,8 +306,8 @@ async def my_work(request: Request, actor: Annotated[Actor, Depends(page_actor)]
     page = await case_routes.list_cases(actor, session, mine=True, page_size=100)
     items = sorted(page.items, key=lambda i: (not i.overdue, -i.escalation_level, i.received_at))
     notices = await staff_store.notices_of(session, actor.username, limit=3)  # P6: changes to my own account
-    return render(request, "my_work.html", actor, items=items, total=page.total, names=await choices.staff_names(session),
-                  notices=notices)
+    names = await choices.staff_names(session, choices.named_in(items, *(n.text for n in notices)))
+    return render(request, "my_work.html", actor, items=items, total=page.total, names=names, notices=notices)
 
 
 @router.get("/app/cases", response_class=HTMLResponse)
@@ -327,7 +327,8 @@ async def register_page(request: Request, actor: Annotated[Actor, Depends(page_a
         page, error = None, http_detail(e.detail, e.status_code)
     return render(request, "cases.html", actor, page=page, q=q, error=error, statuses=STATUS_NAMES,
                   may_find_by_phone=actor.role in access.ENDPOINTS["find_by_phone"],
-                  names=await choices.staff_names(session), departments=await choices.departments(session),
+                  names=await choices.staff_names(session, choices.named_in(page.items if page else [])),
+                  departments=await choices.departments(session),
                   projects=await choices.projects(session, actor.company_id, actor.project))
 
 
