@@ -84,13 +84,17 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     structlog.get_logger().info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
-    sweep = asyncio.create_task(sweep_forever(client, make_sessionmaker(engine), settings))  # 7 §9: no silent gaps
+    sweep = asyncio.create_task(sweep_forever(client, make_sessionmaker(engine), settings))  # C1: a number claimed and never started is found and marked void, never reused
     # O5: the owners' SMS due (quiet hours past, retries), sent by the configured provider
     from adapters.sms.providers import provider_from_settings
     from adapters.sms.queue import dispatch_forever
     from adapters.temporal.sealing import Sealer
     sms = asyncio.create_task(dispatch_forever(make_sessionmaker(engine), settings, provider_from_settings(settings),
                                                Sealer.from_settings(settings).unseal))
+    # P5: start-up's long-lived objects (modules, models, mappers) out of the collector's full collections, as
+    # the API does: a generation-2 collection over them paused a request 120–430 ms (adapters/heap.py)
+    from adapters.heap import settle_after_start_up
+    settle_after_start_up()
     async with worker:
         await stop.wait()
     sweep.cancel()

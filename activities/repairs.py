@@ -43,7 +43,7 @@ class RepairActivities:
     @activity.defn(name="number_case")
     async def number_case(self, r: NumberRequest) -> str:
         """A case number for a case another case opens; the key makes a retry return the same number.
-        A number Temporal already holds (a register restored behind it) is skipped (7 §9): the child
+        A number Temporal already holds (a register restored behind it) is skipped (C1: never reused): the child
         workflow is started only after this activity completed, so a held number is another case's."""
         async with self.sessionmaker() as session:
             for _ in range(5):

@@ -69,7 +69,7 @@ log = structlog.get_logger()
 
 OPENING = "still being opened"  # the workflow's answer before its first activity finished
 OPENING_RETRIES = 50
-NUMBER_ATTEMPTS = 5  # numbers tried for one intake when Temporal already holds them (7 §9)
+NUMBER_ATTEMPTS = 5  # numbers tried for one intake when Temporal already holds them (C1: unique, never reused)
 CASE_NO = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}$")
 ERROR_STATUS = REFUSAL_STATUS
 INTAKE_ROLES = access.ENDPOINTS["register_case"]
@@ -193,7 +193,7 @@ async def _start_case(request: Request, *, session: AsyncSession, client: Client
             start = WithStartWorkflowOperation(
                 workflow_run, opening, id=case_no, task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # a number new from the counter must be new to Temporal too (7 §9): never attach to
+                # a number new from the counter must be new to Temporal too (C1): never attach to
                 # another case; a retried request's number is its own case (or not started yet)
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL if is_new else WorkflowIDConflictPolicy.USE_EXISTING,
                 static_summary=f"{case_no} · {summary}",

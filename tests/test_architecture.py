@@ -19,8 +19,10 @@ def test_import_contracts_hold():
 
 # "issue 9 §5", "(issue 8)", "Issue 11": a number that means nothing to a reader without the tracker.
 ISSUE_NUMBER = re.compile(r"(?<![a-z])issues?[_\s]*#?\d+", re.IGNORECASE)  # test_issue9_… too
+# "7 §9": an issue's number and section without the word; a source's section keeps its source ("[S1 §3.4]")
+ISSUE_SECTION = re.compile(r"(?<![\w.\[])\d+\s*§\s*\d")
 CODE = ("aftersales", "adapters", "contracts", "workflows", "activities", "api", "migrations", "benchmarks",
-        "tests", "deploy", "docs")
+        "tests", "deploy", "docs", "ops")
 
 
 def code_files():
@@ -40,7 +42,7 @@ def test_no_issue_numbers_in_code_docs_or_logs():
         if not path.exists() or path == Path(__file__).resolve():
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            if ISSUE_NUMBER.search(line):
+            if ISSUE_NUMBER.search(line) or ISSUE_SECTION.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}")
     assert not found, f"{len(found)} lines name an issue number:\n" + "\n".join(found[:60])
 
