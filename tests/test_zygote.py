@@ -129,3 +129,12 @@ def test_the_launcher_imports_without_threads_or_settings():
     out = subprocess.run([sys.executable, "-c", "from tests.support.zygote import preload; preload(); print('ok')"],
                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_switch_starts_a_plain_subprocess(tmp_path, monkeypatch):
+    from tests.support.zygote import NO_ZYGOTE_ENV, launch
+    monkeypatch.setenv(NO_ZYGOTE_ENV, "1")
+    proc = launch([sys.executable, "-c", "import os; print(sorted(os.environ))"], cwd=tmp_path, env={"ONLY": "this"},
+                  log=tmp_path / "plain.log")
+    assert isinstance(proc, subprocess.Popen) and proc.wait(timeout=30) == 0
+    assert "'ONLY'" in (tmp_path / "plain.log").read_text()
