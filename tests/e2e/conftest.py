@@ -24,6 +24,7 @@ from aftersales.roles import Role
 from api.app import create_app
 from tests.conftest import binary
 from tests.support import codec
+from tests.support.zygote import ZygoteChild, close_zygote, launch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,6 +62,13 @@ async def _stop_shared_chromium() -> AsyncIterator[None]:
         await _CHROMIUM.pop("browser").close()
     if "playwright" in _CHROMIUM:
         await _CHROMIUM.pop("playwright").stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_launcher():
+    """The preforking launcher (started by the first test that starts a worker or an API) ends with the session."""
+    yield
+    close_zygote()
 
 
 @asynccontextmanager
@@ -118,11 +126,11 @@ class WorkerProcess:
                         "AFTERSALES_DIGEST_WINDOW_WORKING_HOURS": str(settings.digest_window_working_hours)}
                        if settings.demo_seconds_per_working_day else {})}
         self.log = log
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ZygoteChild | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        # a child of the suite worker's preforking launcher (tests/support/zygote.py), or a plain subprocess
+        self.proc = launch([sys.executable, str(REPO / "worker.py")], cwd=REPO, env=self.env, log=self.log)
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as in a crash."""

@@ -1,5 +1,6 @@
 """The API as ops run it: `python -m api` (uvicorn) in a child process, on a socket bound to
-127.0.0.1 by the test (handed over with --fd, so no port is guessed), with settings from AFTERSALES_*.
+127.0.0.1 by the test (handed over with --fd, so no port is guessed), with settings from AFTERSALES_*; forked by the suite worker's preforking
+launcher (tests/support/zygote.py; AFTERSALES_TEST_NO_ZYGOTE=1: a plain subprocess).
 
     with APIServer(env={"AFTERSALES_DATABASE_URL": ..., "AFTERSALES_TEMPORAL_ADDRESS": ...}, log=path) as api:
         await api.wait_healthy()
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.zygote import ZygoteChild, launch
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -23,7 +26,7 @@ class APIServer:
         self.env = {**os.environ, **env}
         self.log = log
         self.sock: socket.socket | None = None
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ZygoteChild | None = None
         self.url = ""
 
     def __enter__(self) -> "APIServer":
@@ -33,9 +36,8 @@ class APIServer:
         self.sock.listen(1024)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         fd = self.sock.fileno()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "--fd", str(fd), "--no-access-log"],
-            cwd=REPO, env=self.env, pass_fds=(fd,), stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self.proc = launch([sys.executable, "-m", "api", "--fd", str(fd), "--no-access-log"],
+                           cwd=REPO, env=self.env, log=self.log, pass_fds=(fd,))
         return self
 
     async def wait_healthy(self, timeout: float = 60.0, worker: bool = False) -> None:
