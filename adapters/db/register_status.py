@@ -50,6 +50,13 @@ def cases_query(task_queue: str) -> str:
     return f"({types}) AND TaskQueue = '{task_queue}'"
 
 
+async def _numbers_handed_out_now(session: AsyncSession) -> bool:
+    """The claims read again in a transaction begun after Temporal answered: the request's own may have begun
+    before another replica's intake committed its claim and started its case, and would still see none."""
+    async with AsyncSession(bind=session.bind) as fresh:
+        return await fresh.scalar(select(CaseNumber.case_no).limit(1)) is not None
+
+
 async def behind_reason(session: AsyncSession, client: Client, task_queue: str) -> str | None:
     """Why the register is known to be behind Temporal now, or None: a rebuild under way or interrupted, or
     marked behind; or (first seen here, then marked) no case at all while Temporal holds cases — the register
@@ -61,7 +68,8 @@ async def behind_reason(session: AsyncSession, client: Client, task_queue: str) 
     # before it starts the case and writes the row after, so on a fresh install a second intake racing
     # the first would otherwise see the first's case in Temporal without its row, and stop all intakes.
     if row is None and await session.scalar(select(CaseNumber.case_no).limit(1)) is None \
-            and await temporal_holds_cases(client, task_queue):
+            and await temporal_holds_cases(client, task_queue) \
+            and not await _numbers_handed_out_now(session):
         reason = ("登记簿为空，而 Temporal 中已有案件：登记簿已丢失或被替换。请运行 make rebuild-register 从 Temporal 重建"
                   "（the register is empty while Temporal holds cases: run make rebuild-register）")
         await set_state(session, BEHIND, reason)

@@ -75,3 +75,41 @@ async def test_C1_a_fresh_register_over_a_live_namespace_never_answers_with_anot
         assert set(later) & {t.case_no for t in taken}, ([t.case_no for t in taken], later)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_C1_an_intake_racing_the_first_on_a_fresh_install_is_not_taken_for_a_lost_register(
+        api, dev_env, settings, tmp_path):
+    """On a fresh install two intakes at once (two API replicas): the first claims its number and starts its case
+    while the second's request is already inside a read transaction begun before that claim. The second sees no
+    number handed out and Temporal holding a case; it must not conclude that the register was lost (that stops
+    every intake until a rebuild): the claims are read again after Temporal answered."""
+    from sqlalchemy import text
+
+    from adapters.db.register_status import behind_reason, register_state
+
+    fresh_url = f"sqlite+aiosqlite:///{tmp_path / 'fresh-install.db'}"
+    upgrade_to_head(fresh_url)
+    engine = make_engine(fresh_url)
+    try:
+        maker = make_sessionmaker(engine)
+        async with maker() as session:
+            await calendar_store.seed_from_chinese_calendar(session)
+            await seed_demo_staff(session, settings)
+        first = create_app(settings.model_copy(update={"database_url": fresh_url}), temporal=dev_env.client,
+                           sessionmaker=maker)
+        async with maker() as second:
+            await second.execute(text("BEGIN"))            # the second request's transaction, begun first ...
+            assert (await second.scalars(select(CaseNumber))).all() == []
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://api.test",
+                                         timeout=60) as client:
+                headers = {**await Staff(client, settings.demo_password).headers("hotline"),
+                           "Idempotency-Key": unique_key()}
+                opened = await client.post("/complaints", json=COMPLAINT, headers=headers)
+                assert opened.status_code == 201, opened.text       # ... the first intake numbered and started
+            assert await behind_reason(second, dev_env.client, settings.task_queue) is None
+            await second.rollback()
+        async with maker() as session:
+            assert await register_state(session) is None             # nothing marked behind
+    finally:
+        await engine.dispose()
