@@ -20,7 +20,19 @@ print("argv", sys.argv[1:], "cwd", os.getcwd(), flush=True)
 print("env", sorted(os.environ.items()), flush=True)
 print("fds", sorted(int(f) for f in os.listdir("/proc/self/fd")), flush=True)
 print("pgid", os.getpgid(0) == os.getpid(), flush=True)
+import signal
+print("signals", [(s, str(signal.getsignal(s))) for s in sorted(signal.valid_signals()) if signal.getsignal(s) is not None],
+      flush=True)
 mode = sys.argv[1]
+if mode == "write-to-closed":
+    a, b = socket.socketpair()
+    b.close()
+    try:
+        for _ in range(100):
+            a.send(b"x" * 65536)
+    except BrokenPipeError:
+        print("BrokenPipeError", flush=True)
+    sys.exit(0)
 if mode == "exit":
     sys.exit(int(sys.argv[2]))
 if mode == "crash":
@@ -93,6 +105,18 @@ def test_kill_terminate_and_a_crash_are_reported_and_the_launcher_survives(launc
     again, _ = start(launcher, tmp_path, "exit", "0")
     assert again.wait(timeout=10) == 0
     assert launcher.proc.poll() is None and children_of(launcher.proc.pid) == []
+
+
+def test_a_child_starts_with_the_signal_dispositions_of_a_plain_python(launcher, tmp_path):
+    """A fresh interpreter ignores SIGPIPE: a peer that closed its socket (a browser dropping a keep-alive
+    connection) is a BrokenPipeError for the API to handle, not a silent death by signal."""
+    child, log = start(launcher, tmp_path, "write-to-closed")
+    assert child.wait(timeout=10) == 0, log.read_text()
+    assert "BrokenPipeError" in log.read_text()
+    plain = subprocess.run([sys.executable, str(tmp_path / "child.py"), "write-to-closed"], capture_output=True,
+                           text=True, timeout=30, env={"ONLY": "this"}, cwd=tmp_path)
+    assert wait_for_line(log, "signals") == next(line for line in plain.stdout.splitlines()
+                                                 if line.startswith("signals"))
 
 
 def test_the_passed_socket_is_usable_in_the_child(launcher, tmp_path):

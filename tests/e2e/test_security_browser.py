@@ -6,7 +6,6 @@
 - login CSRF: a page on another port auto-submits a sign-in form (the attacker's own account,
   wy_handler) into the API: the browser must not end up signed in as that account."""
 
-import asyncio
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,9 +90,12 @@ async def test_P6_a_cross_site_auto_submitted_sign_in_form_is_refused(dev_env, s
                   f'<input name="next" value="/app/my-work"></form>'
                   '<script>document.forms[0].submit()</script>')
         with AttackerSite({"/login.html": forged}) as attacker:
-            await page.goto(f"{attacker.url}/login.html")
-            await page.wait_for_load_state("networkidle")
-            await asyncio.sleep(0.5)
+            def forged_post(response) -> bool:
+                return response.request.method == "POST" and response.url.startswith(f"{url}/app/login")
+            async with page.expect_response(forged_post) as answer:  # the form did reach the API ...
+                await page.goto(f"{attacker.url}/login.html")
+            refused = await answer.value
+        assert refused.status == 403, refused.status             # ... and was refused as another origin's
         cookies = {c["name"]: c for c in await context.cookies(url)}
         assert "aftersales_session" not in cookies, "the browser was signed in by another site's form"
         await page.goto(f"{url}/app/my-work")

@@ -75,12 +75,11 @@ def _child(sock: socket.socket, wakeup: tuple[int, int], req: dict, received: li
     """In the forked child: become the process the command line would start, then run it; never returns."""
     code = 1
     try:
+        # The dispositions a fresh `python` starts with, which the helper kept except for SIGCHLD and its
+        # wakeup fd: SIGPIPE and SIGXFSZ stay ignored (Python's start-up ignores them, so a peer closing its
+        # socket is an exception, not the death of the API), SIGINT stays KeyboardInterrupt.
         signal.set_wakeup_fd(-1)
-        for sig in range(1, signal.NSIG):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _die_with_parent()
         os.setsid()  # its own session and process group: a signal to it is a signal to it alone
         sock.close()
