@@ -224,7 +224,22 @@ class Case(Base):
                       # ... and a department's (dept_head, dept_handler): else their department's whole register
                       Index("ix_cases_waiting_department", "department", *REGISTER_SORT_KEY,
                             *(c for c in WAITING_COLUMNS if c != "department"),
-                            sqlite_where=text("next_roles <> ''"), postgresql_where=text("next_roles <> ''")))
+                            sqlite_where=text("next_roles <> ''"), postgresql_where=text("next_roles <> ''")),
+                      # ... and a company's (P5): SQLite takes an index whose leading column the query narrows by, so a
+                      # company's account walked its company's whole register (50,000 cases at a million) for the few
+                      # dozen open cases waiting for a cs_manager; here it is the company's few hundred open cases
+                      Index("ix_cases_waiting_company", "company_id", *REGISTER_SORT_KEY,
+                            *(c for c in WAITING_COLUMNS if c != "company_id"),
+                            sqlite_where=text("next_roles <> ''"), postgresql_where=text("next_roles <> ''")),
+                      # The register's overdue=yes (E1: the cases past a deadline, a thousand of a million): the
+                      # overdue index again over those cases only. SQLite's statistics know `overdue` by its average
+                      # (half the register a value), so for "overdue + closed" it walked the status index through
+                      # every closed case of the group; this index has the same leading term and a thousandth of the
+                      # entries, so the planner takes it for any overdue=yes filter (the value is a bound parameter:
+                      # SQLite plans again with it, as a partial index needs; overdue=no keeps the full index).
+                      Index("ix_cases_overdue_yes", "overdue", *REGISTER_SORT_KEY,
+                            *(c for c in REGISTER_SECOND if c != "overdue"),
+                            sqlite_where=text("overdue = 1"), postgresql_where=text("overdue")))
     case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
     case_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(32))
