@@ -1,7 +1,7 @@
 """a company's 我的待办 and the register's overdue=yes at a million cases (P5): a partial index of a company's open
 cases (company first), and the overdue index again over the overdue cases only
 
-Revision ID: plans30_0001
+Revision ID: 0029_scoped_plans
 Revises: 0028_case_files_provenance
 Create Date: 2026-12-04
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "plans30_0001"
+revision: str = "0029_scoped_plans"
 down_revision: str | None = "0028_case_files_provenance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
