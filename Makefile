@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install install-test cjk-font browser tour-tools run test test-durations bench worker api migrate record-histories rebuild-register clean clean-data
+.PHONY: install install-test cjk-font browser tour-tools run test test-durations docs-screenshots bench worker api migrate record-histories rebuild-register clean clean-data
 
 # What running needs, no more (re-run whenever pyproject.toml changes: new or bumped dependencies).
 $(STAMP): pyproject.toml
@@ -59,6 +59,11 @@ test: install-test    ## the whole suite in parallel (CI runs this through .ci/r
 test-durations: install-test  ## the whole suite, then tests/durations.json rewritten from its timings
 	$(BIN)/pytest $(PYTEST_PARALLEL) --junitxml=.durations.xml
 	$(BIN)/python -m tests.support.durations .durations.xml && rm -f .durations.xml
+
+docs-screenshots:     ## the screenshots the docs show, refreshed from the last browser tests' (tests/screenshots/)
+	@for f in docs/screenshots/*.png; do n=$$(basename $$f); \
+	  if [ -f tests/screenshots/$$n ]; then cp tests/screenshots/$$n $$f && echo "refreshed $$f"; \
+	  else echo "kept $$f (no tests/screenshots/$$n: run the browser tests first)"; fi; done
 
 bench: install-test   ## benchmark scripts that print speed and memory figures (rules, then workflows on a dev server, then a group's size and day)
 	$(BIN)/python -m benchmarks.rules_bench

@@ -3,12 +3,11 @@ the owner files it on their phone (375×667) with two photos of the leak; staff 
 each step through the workbench's upload form (1366×768), each by the role that does the step — several at once
 where there are several — while the case moves on over the API; the gallery shows every step's thumbnails
 through signed links, the owner's photos marked as given by the owner (O4); the owner's page shows the photos
-meant for them and not the survey's or the cost statement. Screenshots in tests/screenshots/, copies in
-docs/screenshots/ (15-warranty-gallery.png, 22-owner-case-photos.png)."""
+meant for them and not the survey's or the cost statement. Screenshots in tests/screenshots/
+(15-warranty-gallery.png, 22-owner-case-photos.png; `make docs-screenshots` refreshes docs/)."""
 
 import random
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from tests.support import codec
 from tests.support.api_server import APIServer
 from tests.support.images import pdf, photo
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STEPS = ["受理", "查勘", "施工前", "施工后", "验收", "维修单（业主签字）", "决算书（签字）"]
 
 
@@ -186,6 +184,3 @@ async def test_D1_D3_O2_O3_a_warranty_repair_with_photos_at_each_step_in_chromiu
                 await page.screenshot(path=SCREENSHOTS / "22-owner-case-photos.png", full_page=True)
             finally:
                 await browser.close()
-    DOCS.mkdir(exist_ok=True)
-    for name in ("15-warranty-gallery.png", "22-owner-case-photos.png"):
-        shutil.copyfile(SCREENSHOTS / name, DOCS / name)

@@ -2,11 +2,10 @@
 as ops run it (uvicorn, a dev server and a worker behind it). Signed in by the code from the SMS outbox, the owner
 accepts the visit time staff proposed, signs the finished work off with scores and answers the survey, each from
 the forms of 需要您办理 on their case page; the timeline says each was given by the owner. Nothing is wider than the
-screen. Screenshots in tests/screenshots/ and docs/screenshots/ (23–26)."""
+screen. Screenshots in tests/screenshots/ (23–26; `make docs-screenshots` refreshes docs/)."""
 
 import random
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,12 +23,10 @@ from tests.e2e.test_owner_browser import CHROMIUM, PHONE_VIEWPORT, SCREENSHOTS, 
 from tests.support import codec
 from tests.support.api_server import APIServer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 async def shot(page, name: str) -> None:
     await page.screenshot(path=SCREENSHOTS / name, full_page=True)
-    shutil.copy(SCREENSHOTS / name, DOCS / name)
 
 
 @pytest.mark.asyncio

@@ -2,7 +2,7 @@
 dev server and a worker behind it). cs_manager plans a revisit campaign for the owner's project; the owner, signed
 in by the code from the SMS outbox, finds 回访调查 on 我的房屋和案件, scores the survey's items and comments, and
 is thanked; the survey is no longer offered, and the campaign counts the visit as the owner's own. Nothing is wider
-than the screen. Screenshot docs/screenshots/28-owner-campaign-survey.png."""
+than the screen. Screenshot tests/screenshots/28-owner-campaign-survey.png (`make docs-screenshots` refreshes docs/)."""
 
 import random
 import re

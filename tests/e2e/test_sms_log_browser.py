@@ -3,11 +3,10 @@ by the hotline for an owner's mobile goes to both inspections passed; cs_manager
 workbench's menu and finds the case's SMS (the receipt, the sign-off link), the owner's number masked, each with its
 status, and the owner's sign-in code as 验证码短信 without the code; the case number opens the case, and the
 sign-off link, followed from the log as a new user would, opens the owner's page of that one case with 签认完工.
-Nothing is wider than the screen. Screenshot docs/screenshots/27-sms-log.png."""
+Nothing is wider than the screen. Screenshot tests/screenshots/27-sms-log.png (`make docs-screenshots` refreshes docs/)."""
 
 import random
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from tests.e2e.test_workbench_browser import CHROMIUM, SCREENSHOTS, VIEWPORT
 from tests.support import codec
 from tests.support.api_server import APIServer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.mark.asyncio
@@ -102,7 +100,6 @@ async def test_cs_manager_follows_an_owners_link_from_the_sms_log(dev_env, setti
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= VIEWPORT["width"], f"the page is {width}px wide at 1366"
                 await page.screenshot(path=SCREENSHOTS / "27-sms-log.png")
-                shutil.copy(SCREENSHOTS / "27-sms-log.png", DOCS / "27-sms-log.png")
 
                 await case_rows.first.get_by_role("link", name=no).click()           # the case number opens the case
                 await expect(page).to_have_url(re.compile(f"/app/cases/{no}$"))
