@@ -102,9 +102,8 @@ async def deliveries(maker, notification_id: str) -> set[tuple[str, str]]:
 
 
 def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.support.smtp import free_port
+    return free_port()
 
 
 # ---- e-mail -------------------------------------------------------------------------------------

@@ -79,11 +79,8 @@ async def test_connect_uses_settings_and_the_encrypting_pydantic_converter(dev_s
 
 
 def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.support.smtp import free_port
+    return free_port()
 
 
 async def test_embedded_dev_server_restarts_on_its_db_file(tmp_path) -> None:

@@ -4,7 +4,6 @@ through the codec hold it, and a payload written without the codec is found by t
 scan itself can fail)."""
 
 import asyncio
-import socket
 import uuid
 from pathlib import Path
 
@@ -23,10 +22,7 @@ from worker import build_worker
 MOBILE, LANDLINE, IN_TEXT, CONTROL = "13712345678", "0591-83334444", "15800001111", "13600002222"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.smtp import free_port  # noqa: E402  (outside the ephemeral range: see there)
 
 
 def raw_bytes(db_file: Path) -> bytes:

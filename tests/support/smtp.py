@@ -19,6 +19,7 @@ as the sender is about to record the delivery.
 """
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -84,7 +86,31 @@ def hung_server() -> socket.socket:
     return sock
 
 
+_RANDOM = random.SystemRandom()  # not the random module's: a test may seed that, the same in every suite worker
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 for a server the test starts later (`make run`'s, a child's). Outside the kernel's
+    ephemeral range: a port from bind(0) lies inside it, where any outgoing connection of this busy machine (the
+    suite's HTTP and gRPC clients) may take it as its source port before the server binds it."""
+    low, high = _ephemeral_range()
+    pool = range(10_000, low) if low - 10_000 >= 1_000 else range(high + 1, 65_536)
+    for _ in range(200):  # bounded: a few tries find a free one
+        port = _RANDOM.choice(pool)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
