@@ -14,6 +14,10 @@ import pytest
 
 from tests.support.zygote import Zygote, ZygoteChild
 
+# Bounds, not speeds: a child's start and exit take milliseconds on a quiet machine and seconds on a loaded one
+# (a whole suite beside two busy loops once took over 10 s to report a crash); the tests check what happens.
+WAIT = 60
+
 SCRIPT = """
 import os, sys, time, socket
 print("argv", sys.argv[1:], "cwd", os.getcwd(), flush=True)
@@ -66,7 +70,7 @@ def start(z: Zygote, tmp_path: Path, *args: str, env=None, pass_fds=()) -> tuple
                    pass_fds=pass_fds), log
 
 
-def wait_for_line(log: Path, prefix: str, timeout: float = 10) -> str:
+def wait_for_line(log: Path, prefix: str, timeout: float = WAIT) -> str:
     for _ in range(int(timeout / 0.05)):
         for line in log.read_text().splitlines() if log.exists() else []:
             if line.startswith(prefix):
@@ -78,7 +82,7 @@ def wait_for_line(log: Path, prefix: str, timeout: float = 10) -> str:
 def test_a_child_has_exactly_its_env_cwd_log_and_exit_status(launcher, tmp_path, monkeypatch):
     monkeypatch.setenv("AFTERSALES_LEAK", "from the test process")
     child, log = start(launcher, tmp_path, "exit", "7")
-    assert child.wait(timeout=10) == 7 and child.poll() == 7 and child.returncode == 7
+    assert child.wait(timeout=WAIT) == 7 and child.poll() == 7 and child.returncode == 7
     text = log.read_text()
     assert f"argv ['exit', '7'] cwd {tmp_path}" in text
     assert "env [('ONLY', 'this')]" in text          # cleared, then exactly the given env
@@ -93,17 +97,17 @@ def test_kill_terminate_and_a_crash_are_reported_and_the_launcher_survives(launc
     with pytest.raises(subprocess.TimeoutExpired):
         sleeper.wait(timeout=0.2)
     sleeper.kill()
-    assert sleeper.wait(timeout=10) == -signal.SIGKILL
+    assert sleeper.wait(timeout=WAIT) == -signal.SIGKILL
     sleeper.kill()                                      # after the exit: nothing, like Popen
     other, log = start(launcher, tmp_path, "sleep2")
     wait_for_line(log, "pgid")
     other.terminate()                                   # default handlers: SIGTERM ends it
-    assert other.wait(timeout=10) == -signal.SIGTERM
+    assert other.wait(timeout=WAIT) == -signal.SIGTERM
     crash, log = start(launcher, tmp_path, "crash")
-    assert crash.wait(timeout=10) == 1
+    assert crash.wait(timeout=WAIT) == 1
     assert "RuntimeError: boom" in log.read_text()
     again, _ = start(launcher, tmp_path, "exit", "0")
-    assert again.wait(timeout=10) == 0
+    assert again.wait(timeout=WAIT) == 0
     assert launcher.proc.poll() is None and children_of(launcher.proc.pid) == []
 
 
@@ -111,12 +115,31 @@ def test_a_child_starts_with_the_signal_dispositions_of_a_plain_python(launcher,
     """A fresh interpreter ignores SIGPIPE: a peer that closed its socket (a browser dropping a keep-alive
     connection) is a BrokenPipeError for the API to handle, not a silent death by signal."""
     child, log = start(launcher, tmp_path, "write-to-closed")
-    assert child.wait(timeout=10) == 0, log.read_text()
+    assert child.wait(timeout=WAIT) == 0, log.read_text()
     assert "BrokenPipeError" in log.read_text()
     plain = subprocess.run([sys.executable, str(tmp_path / "child.py"), "write-to-closed"], capture_output=True,
-                           text=True, timeout=30, env={"ONLY": "this"}, cwd=tmp_path)
+                           text=True, timeout=WAIT, env={"ONLY": "this"}, cwd=tmp_path)
     assert wait_for_line(log, "signals") == next(line for line in plain.stdout.splitlines()
                                                  if line.startswith("signals"))
+
+
+class SlowToRegister(Zygote):
+    """A test process slow to take the launcher's reply (a loaded machine): the child has exited, and its exit
+    has been reported, before spawn() registers it."""
+
+    def request(self, message: dict, fds=()) -> None:
+        super().request(message, fds)
+        if message["op"] == "spawn":
+            time.sleep(1.0)
+
+
+def test_a_child_that_exits_before_spawn_returns_still_reports_its_status(tmp_path):
+    z = SlowToRegister()
+    try:
+        child, log = start(z, tmp_path, "exit", "3")
+        assert child.wait(timeout=WAIT) == 3, log.read_text()
+    finally:
+        z.close()
 
 
 def test_the_passed_socket_is_usable_in_the_child(launcher, tmp_path):
@@ -126,10 +149,10 @@ def test_the_passed_socket_is_usable_in_the_child(launcher, tmp_path):
         fd = listener.fileno()
         child, log = start(launcher, tmp_path, "serve", str(fd), pass_fds=(fd,))
         assert f" {fd}]" in wait_for_line(log, "fds") or f" {fd}," in wait_for_line(log, "fds")
-        with socket.create_connection(listener.getsockname(), timeout=10) as c:
+        with socket.create_connection(listener.getsockname(), timeout=WAIT) as c:
             assert c.recv(100) == f"hello from {child.pid}".encode()
         child.kill()
-        child.wait(timeout=10)
+        child.wait(timeout=WAIT)
 
 
 def test_closing_the_launcher_leaves_no_process(tmp_path):

@@ -247,6 +247,7 @@ class Zygote:
         self.lock = threading.Lock()
         self.children: dict[int, ZygoteChild] = {}
         self.replies: dict[int, dict] = {}
+        self.early_exits: dict[int, int] = {}  # pid → exit status reported before its spawn() returned
         self.next_id = 0
         self.ready = False
         self.closed = False
@@ -259,7 +260,6 @@ class Zygote:
             raise RuntimeError(f"the test launcher exited: {self.proc.wait()}")
 
     def _read(self) -> None:
-        early: dict[int, int] = {}
         while True:
             try:
                 data = self.sock.recv(_MAX_MESSAGE)
@@ -280,8 +280,8 @@ class Zygote:
                     self.replies[msg["id"]] = msg
                 elif msg["op"] == "exit":
                     child = self.children.get(msg["pid"])
-                    if child is None:
-                        early[msg["pid"]] = msg["returncode"]
+                    if child is None:  # it exited before spawn() took the reply: spawn() reads it here
+                        self.early_exits[msg["pid"]] = msg["returncode"]
                     else:
                         child.returncode = msg["returncode"]
                 self.cond.notify_all()
@@ -305,6 +305,7 @@ class Zygote:
             if self.closed:
                 raise RuntimeError("the test launcher exited")
             child = ZygoteChild(self, self.replies.pop(rid)["pid"], list(map(str, argv)))
+            child.returncode = self.early_exits.pop(child.pid, None)
             self.children[child.pid] = child
             return child
 
