@@ -3,6 +3,7 @@ away while Temporal holds cases, nothing starts (the API, the worker and `make r
 `connect`): the error names the file and the key ids Temporal's cases use, and no new key is written; with the
 file back, the cases read as before."""
 
+import asyncio
 import shutil
 
 import pytest
@@ -28,6 +29,10 @@ async def test_P4_a_lost_key_file_refuses_to_start_instead_of_being_replaced(tmp
         key_id = next(iter(__import__("json").loads(written)["keys"]))
         handle = await client.start_workflow("ComplaintWorkflow", complaint_intake(), id="TS-2026-900001",
                                              task_queue="nobody-runs-this")  # its input encrypted with that key
+        for _ in range(300):  # bounded: what Temporal holds is found through its visibility, which follows a start
+            if (await client.count_workflows()).count:
+                break
+            await asyncio.sleep(0.1)
 
         shutil.move(key_file, tmp_path / "moved.json")
         with pytest.raises(CodecKeyError) as refused:

@@ -628,7 +628,12 @@ async def test_E3_an_actions_notice_delivered_is_recorded_on_the_case_without_a_
         await wait_for(settled)  # opened and projected
         before = len((await h.fetch_history()).events)
         await act(h, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
-        await wait_for(settled)
+
+        async def delivered() -> bool:  # the notice's activity done and recorded (on a loaded machine, after the
+            # quiet moment between the Update's task and the activity's start), then the case quiet again
+            view = await h.query(CaseWorkflow.state)
+            return any(t["kind"] == "notification" for t in view["timeline"]) and await quiet(h)
+        await wait_for(delivered)
         events = (await h.fetch_history()).events[before:]
         view = await h.query(CaseWorkflow.state)
         told = [t for t in view["timeline"] if t["kind"] == "notification"]
