@@ -74,7 +74,11 @@ async def history_bytes(env: WorkflowEnvironment, no: str) -> tuple[int, int]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="files-bench-"))
+    with tempfile.TemporaryDirectory(prefix="files-bench-") as folder:  # its photos and read model go with it
+        await run_in(args, Path(folder))
+
+
+async def run_in(args: argparse.Namespace, tmp: Path) -> None:
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=binary("temporal"),
                                                 data_converter=codec.converter(), search_attributes=sa.ALL,
                                                 ip="127.0.0.1", ui=False)

@@ -2,6 +2,7 @@
 attributes registered), a fresh SQLite read model per test, a real SMTP server on loopback, and a
 worker on a unique task queue per test."""
 
+import atexit
 import os
 import shutil
 import sqlite3
@@ -32,6 +33,7 @@ BIN = Path(sys.executable).parent
 # test left there): every file a Settings() defaults to goes to a folder of this process (each suite worker,
 # and the worker and API processes the tests start, which inherit it). A test that needs a secret names it.
 _HERMETIC = Path(tempfile.mkdtemp(prefix="aftersales-tests-"))
+atexit.register(shutil.rmtree, _HERMETIC, ignore_errors=True)  # gone with the process (a gigabyte a day of runs)
 for _name, _file in (("CODEC_KEY_FILE", "codec-keys.json"), ("JWT_SECRET_FILE", "jwt-secret"),
                      ("PHONE_LOOKUP_KEY_FILE", "phone-lookup-key"), ("ACTOR_ASSERTION_KEY_FILE", "actor-assertion-key"),
                      ("FILES_DIR", "files"), ("SMS_OUTBOX_FILE", "sms-outbox.log"), ("TEMPORAL_DB_FILE", "temporal.db")):
@@ -74,25 +76,48 @@ def _await_chains_before_the_timeout(request):
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The product's bytecode compiled once, before anything imports it: the suite starts a worker process for
-    most end-to-end tests, an API process for some, and each read every module from source where bytecode is
-    not written (PYTHONDONTWRITEBYTECODE, a read-only checkout), twice for a worker (Temporal's default build
-    id hashes every loaded module's code): a quarter of a worker's start. Compiling skips what is up to date."""
-    if hasattr(config, "workerinput"):  # a suite worker (pytest-xdist): its controller compiled already
+    """The product's bytecode and the rewritten test modules written once, on every core, before the suite's
+    workers start (tests/support/bytecode.py: where bytecode is not written, each worker and each process a
+    test starts paid for them again)."""
+    if hasattr(config, "workerinput"):  # a suite worker (pytest-xdist): its controller wrote them already
         return
-    import compileall
-    repo = Path(__file__).resolve().parents[1]
-    for package in ("aftersales", "adapters", "api", "activities", "workflows", "contracts", "ops", "benchmarks"):
-        compileall.compile_dir(repo / package, quiet=2)
-    compileall.compile_file(repo / "worker.py", quiet=2)
+    from tests.support import bytecode
+    bytecode.prepare(config, Path(__file__).resolve().parents[1])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (the product, Temporal, SQLAlchemy, FastAPI, Playwright …: 300,000 objects) is
+    set aside from the garbage collector: its full collections, a tenth of an e2e test's CPU in this process,
+    then walk only what the tests make."""
+    import gc
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The known long tests first, longest first (tests/support/durations.py); the rest in collection order.
-    Every suite worker collects the same order, as pytest-xdist requires."""
-    from tests.support.durations import load
-    durations = load()
-    items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))
+    """The known long tests first, those that work and those that wait in turn (tests/support/durations.py); the
+    rest in collection order. Every suite worker collects the same order, as pytest-xdist requires."""
+    from tests.support.durations import load, order
+    at = {nodeid: i for i, nodeid in enumerate(order([item.nodeid for item in items], load()))}
+    items.sort(key=lambda item: at[item.nodeid])
+
+
+_CPU_AT_START = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.config.option.xmlpath:  # a JUnit report (make test-durations): each test's CPU goes in it
+        from tests.support.durations import tree_cpu
+        item.stash[_CPU_AT_START] = tree_cpu()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    if call.when == "teardown" and _CPU_AT_START in item.stash:
+        from tests.support.durations import CPU_PROPERTY, tree_cpu
+        item.user_properties.append((CPU_PROPERTY, round(tree_cpu() - item.stash[_CPU_AT_START], 2)))
+    yield
 
 
 def binary(name: str) -> str:
@@ -146,7 +171,7 @@ async def copy_of_prepared_read_model(settings: Settings) -> None:
     target = Path(settings.database_url.removeprefix(SQLITE))
     key = (settings.environment, settings.demo_password, settings.bcrypt_rounds, settings.seed_demo_users)
     if key not in _TEMPLATES:
-        folder = Path(tempfile.mkdtemp(prefix="read-model-template-"))
+        folder = Path(tempfile.mkdtemp(prefix="read-model-template-", dir=_HERMETIC))
         await prepare_read_model(settings.model_copy(update={"database_url": f"{SQLITE}{folder / 'template.db'}"}))
         _TEMPLATES[key] = folder / "template.db"
     with closing(sqlite3.connect(_TEMPLATES[key])) as source, closing(sqlite3.connect(target)) as copy:

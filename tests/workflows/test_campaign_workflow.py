@@ -66,7 +66,7 @@ async def test_V1_E1_short_coverage_escalates_after_the_end_date_and_closes_with
         summary = await h.execute_update(CampaignWorkflow.record_visit, vouched_for(h, visit(units[0], (5, 2))))
         assert (summary["planned"], summary["target"], summary["visited"]) == (10, 9, 1)
         assert summary["second_visits_due"] == 1
-        summary = await skip_until(ts_env, lambda: _level(h, 3))   # past the end date and every further working day
+        summary = await skip_until(ts_env, lambda: _level(h, 3), settles=h)   # past the end date and every further working day
         assert summary["escalation_level"] == 3  # cs_manager → deputy_gm → gm (E1, one working day each)
         desc = await h.describe()
         assert desc.typed_search_attributes.get(sa.CASE_TYPE) == "campaign"

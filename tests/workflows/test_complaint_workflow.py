@@ -14,7 +14,7 @@ from adapters.db.models import Case, TimelineEntry
 from aftersales.roles import Role
 from workflows.case_workflow import PATCHES, CaseWorkflow
 from tests.workflows.helpers import (
-    LOCAL_DB_STEPS, act, act_refused, record_history, running_worker, skip_until, sleep_past, start_complaint, wait_for,
+    LOCAL_DB_STEPS, act, act_refused, quiet, record_history, running_worker, skip_until, sleep_past, start_complaint, wait_for,
 )
 
 R = Role
@@ -73,7 +73,7 @@ async def test_E1_E3_missed_feedback_escalates_on_timers_and_mails_each_level(ts
         h = await _classified_then_feedback_missed(ts_env, settings)
         view = await wait_for(lambda: _level_at_least(h, 1))
         assert view["escalated_to"] == "dept_head" and view["overdue"]
-        view = await skip_until(ts_env, lambda: _level_at_least(h, 4))   # every further working day: the whole ladder
+        view = await skip_until(ts_env, lambda: _level_at_least(h, 4), settles=h)   # every further working day: the whole ladder
         assert view["escalated_to"] == "gm"
         feedback = next(d for d in view["deadlines"] if d["key"] == "dept_feedback")
         # E1 per deadline: the missed feedback climbs the whole ladder, one working day per level.
@@ -452,7 +452,7 @@ async def test_bounded_history_a_case_continues_as_new_and_stays_one_case(ts_env
         await act(case, R.cs_staff, {"action": "classify", "category": "漏水", "department": "工程部", "justified": True})
         note = {"action": "progress_note", "note": "已联系业主, 约定明天上门"}
         await act(case, R.cs_staff, note, update_id="act-retried-note")
-        view = await skip_until(ts_env, lambda: _level_at_least(case, 4))  # the whole ladder, many reminders
+        view = await skip_until(ts_env, lambda: _level_at_least(case, 4), settles=case)  # the whole ladder, many reminders
         assert view["case_no"] == first.id and view["escalated_to"] == "gm"
         runs, run_id = [], None
         while True:                                                   # the chain of runs, newest first
@@ -518,20 +518,6 @@ async def test_an_updates_answer_stays_the_same_size_as_the_timeline_grows(ts_en
         assert len(acts) == 40
         assert max(acts) <= min(acts) + 64, acts        # the same few fields, whatever the timeline's length
         assert max(acts) < 1500, acts
-
-
-async def quiet(h) -> bool:
-    """No activity pending and nothing left for the workflow to do: its history ends with a workflow task's completion
-    or the commands it gave. The time-skipping server does not always show a workflow task scheduled by an activity's
-    completion as pending (`pending_workflow_task`), so the history's last events are read too."""
-    from temporalio.api.enums.v1 import EventType
-    raw = (await h.describe()).raw_description
-    if raw.pending_activities or raw.HasField("pending_workflow_task"):
-        return False
-    last = (await h.fetch_history()).events[-1].event_type
-    return last not in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-                        EventType.EVENT_TYPE_TIMER_FIRED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
 
 
 @pytest.mark.asyncio
@@ -646,8 +632,9 @@ async def test_E3_an_actions_notice_delivered_is_recorded_on_the_case_without_a_
             return sum(1 for e in evs if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
                        and e.activity_task_scheduled_event_attributes.activity_type.name == "project_case")
         assert projections(events) == 1, [e.event_type for e in events]
-        tasks = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
-        assert len(tasks) <= 3, [EventType.Name(e.event_type) for e in events]  # the Update's, the projection's (as an activity here), the delivery's
+        # (How many workflow tasks carry this is not asserted: usually three — the Update's, the projection's, the
+        # delivery's — but the SDK may add empty ones when tasks and completions cross on a loaded machine: five
+        # were seen, each without a command. The rule is one projection, checked above.)
 
         # the next action's projection carries the delivery's entry to the register, in its place
         await act(h, R.cs_staff, {"action": "progress_note", "note": "已联系业主"})

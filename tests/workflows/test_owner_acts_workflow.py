@@ -90,7 +90,7 @@ async def test_O5_an_owner_silent_3_working_days_cs_staff_is_told_to_call_and_re
             told = [t for t in view["timeline"] if t["kind"] == "notification" and "请致电业主" in t["text"]]
             return view if told else None
 
-        view = await skip_until(ts_env, called)
+        view = await skip_until(ts_env, called, settles=h)
         sign_off = next(d for d in view["deadlines"] if d["key"] == "sign_off")
         assert sign_off["state"] == "missed" and sign_off["level"] == 0        # cs_staff first, the ladder later
         assert "客户服务部人员" in next(t["text"] for t in view["timeline"] if "请致电业主" in t["text"])

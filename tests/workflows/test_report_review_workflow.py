@@ -48,7 +48,7 @@ async def test_K1_E1_the_gms_review_escalates_when_the_10th_passes_and_ends_with
         assert (await wait_for(lambda: row(1))).escalation_level == 1
         [told] = await wait_for(lambda: _mailed(smtp_server, "deputy_gm@example.com", "审阅逾期"))
         assert "第 1 级" in told.subject and "投诉统计表" in told.body
-        assert (await skip_until(ts_env, lambda: row(2))).escalation_level == 2   # a working day later: gm, the top
+        assert (await skip_until(ts_env, lambda: row(2), settles=h)).escalation_level == 2   # a working day later: gm, the top
         state = await h.query(ReportReviewWorkflow.state)
         assert state["escalated_to"] == ["deputy_gm", "gm"]
 
