@@ -336,6 +336,8 @@ async def test_C1_a_fresh_register_whose_first_cases_wait_for_a_worker_is_not_be
     accepted and the register stays level (it was marked behind for good before)."""
     from api import cases as api_cases
     monkeypatch.setattr(api_cases, "REGISTER_CHECK_SECONDS", 0.0)  # every intake looks at the register again
+    app = api._transport.app  # the intakes no worker answers are answered after 5 s, not the suite's 30
+    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"update_timeout_seconds": 5}))
     hotline = await staff.headers("hotline")
 
     async def intake(i: int):
