@@ -36,8 +36,12 @@ def prepare(config: pytest.Config, repo: Path) -> None:
     _config = config
     rewrite = _rewriter() is not None and config.getoption("assertmode") == "rewrite"
     jobs = [(str(p), False) for p in product] + [(str(p), True) for p in tests if rewrite]
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("fork")) as pool:
-        list(pool.map(_one, jobs, chunksize=16))
+    try:
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_one, jobs, chunksize=16))
+    except OSError:  # no process pool here (no /dev/shm for its locks): one core, the same files
+        for job in jobs:
+            _one(job)
 
 
 def _rewriter():
